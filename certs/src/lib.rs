@@ -1,0 +1,15 @@
+//! The SGP.02 PKI and cryptographic primitives (GSMA SGP.02 §2.3, §4.1.3; GP Amendments D and E).
+//!
+//! Owns certificates (GP `7F21` and X.509), chains CI → EUM → ECASD and CI → SM-DP/SM-SR, ECDSA and ECKA on
+//! NIST P-256 and brainpoolP256r1, KDFs, secrets at rest and the key store abstraction. Knows nothing of HTTP
+//! or SQL.
+
+pub mod kdf;
+
+/// Errors of the cryptographic primitives.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    /// A key, block or field has a length the primitive cannot take.
+    #[error("invalid length of {0}")]
+    InvalidLength(&'static str),
+}

@@ -1,0 +1,1 @@
+//! The test world: eUICC simulator, test SMSC, MNO/EUM test clients, conformance runs and benchmarks.

@@ -1,0 +1,28 @@
+//! SGP.02 wire formats: everything that crosses an interface, as types with encoders and decoders, and no I/O.
+//!
+//! Off-card (SOAP over HTTPS, SGP.02 §5 and Annex B): [`xml`], [`soap`], [`status`], [`types`], [`messages`],
+//! [`wsdl`]. On-card (ES5 over SMS, ES8; docs/wire-profile.md): [`wire_profile`] (every provisional choice in one
+//! place), [`tlv`], [`apdu`], [`script`], [`isdr`], [`notification`], [`scp80`], [`sms`], [`scp03`].
+//! SMSC link: [`smpp`] (SMPP 3.4 PDUs).
+
+// Off-card: SOAP binding and ES1–ES7 messages.
+pub mod messages;
+pub mod soap;
+pub mod status;
+pub mod types;
+pub mod wsdl;
+pub mod xml;
+
+// On-card: ES5 / ES8 bytes.
+pub mod apdu;
+pub mod isdr;
+pub mod notification;
+pub mod scp03;
+pub mod scp80;
+pub mod script;
+pub mod sms;
+pub mod tlv;
+pub mod wire_profile;
+
+// SMSC link.
+pub mod smpp;

@@ -1,0 +1,263 @@
+//! Test harness for the workspace (dev-dependency only, never linked into `rsp`).
+//!
+//! - [`python`]: a virtualenv with the independent checkers (zeep, xmlschema, asn1tools, `cryptography`,
+//!   pycryptodome, signxml) installed from PyPI on first use, pinned by `testkit/py/requirements.txt`.
+//! - [`node_modules`]: npm packages (the `smpp` SMSC/ESME) installed on first use.
+//! - [`gsma_xsd_dir`] and [`validate_gsma_bodies`]: the GSMA SGP.02 v3 XSDs from `../shared`, or
+//!   `RSP_GSMA_XSD_DIR`.
+//! - [`PgTestDb`]: a throw-away PostgreSQL database per test, so that every storage test runs on both backends.
+//!
+//! Installs are guarded by a file lock, so parallel test processes (nextest) install once.
+
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use diesel::{Connection, RunQueryDsl, pg::PgConnection};
+
+/// The workspace root (the directory holding the top-level `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Where the harness keeps installed tools: `$CARGO_TARGET_DIR/testkit` or `<root>/target/testkit`.
+pub fn tool_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let dir = target.join("testkit");
+    fs::create_dir_all(&dir).expect("create target/testkit");
+    dir
+}
+
+/// Runs `f` while holding an exclusive lock on `<tool_dir>/<name>.lock`.
+fn with_lock<T>(name: &str, f: impl FnOnce() -> T) -> T {
+    let path = tool_dir().join(format!("{name}.lock"));
+    let file: File = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .expect("open lock file");
+    file.lock().expect("lock");
+    let out = f();
+    file.unlock().expect("unlock");
+    out
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Path of the Python interpreter of the checker virtualenv, creating and filling it on first use.
+pub fn python() -> PathBuf {
+    let req = workspace_root().join("testkit/py/requirements.txt");
+    let wanted = fs::read_to_string(&req).expect("read requirements.txt");
+    with_lock("venv", || {
+        let venv = tool_dir().join("venv");
+        let py = venv.join("bin/python");
+        let stamp = venv.join("requirements.installed");
+        if fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && py.exists() {
+            return py;
+        }
+        if !py.exists() {
+            let python3 = std::env::var("RSP_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+            run(Command::new(python3).arg("-m").arg("venv").arg(&venv));
+        }
+        run(Command::new(&py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(&req));
+        fs::write(&stamp, &wanted).expect("write stamp");
+        py
+    })
+}
+
+/// A Python helper script shipped in `testkit/py/`.
+pub fn py_script(name: &str) -> PathBuf {
+    workspace_root().join("testkit/py").join(name)
+}
+
+/// Runs a Python checker script from the virtualenv; returns stdout, panicking with its output on failure.
+pub fn run_python(script: &Path, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{} {:?} failed:\n{stdout}\n{}",
+        script.display(),
+        args,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Directory holding `node_modules` with the given npm packages (`name@version`), installed on first use.
+pub fn node_modules(packages: &[&str]) -> PathBuf {
+    with_lock("npm", || {
+        let dir = tool_dir().join("node");
+        fs::create_dir_all(&dir).expect("create node dir");
+        let stamp = dir.join("packages.installed");
+        let wanted = packages.join("\n");
+        if fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+            return dir;
+        }
+        if !dir.join("package.json").exists() {
+            fs::write(
+                dir.join("package.json"),
+                "{\"name\":\"rsp-testkit\",\"private\":true}\n",
+            )
+            .expect("package.json");
+        }
+        run(Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent"])
+            .args(packages)
+            .current_dir(&dir));
+        fs::write(&stamp, &wanted).expect("write stamp");
+        dir
+    })
+}
+
+/// The GSMA SGP.02 v3 XSD directory: `RSP_GSMA_XSD_DIR` (which must then exist), else `../shared/specs/...`
+/// beside the workspace, else `None` (the caller skips, saying so).
+pub fn gsma_xsd_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("RSP_GSMA_XSD_DIR") {
+        let dir = PathBuf::from(dir);
+        assert!(
+            dir.join("bodies.xsd").exists(),
+            "RSP_GSMA_XSD_DIR={} has no bodies.xsd",
+            dir.display()
+        );
+        return Some(dir);
+    }
+    let shared = workspace_root().join("../shared/specs/gsma-sgp02-v3-webservices/xsd");
+    if shared.join("bodies.xsd").exists() {
+        return Some(shared);
+    }
+    eprintln!(
+        "SKIPPED: GSMA XSDs not found (no RSP_GSMA_XSD_DIR and no ../shared); XSD validation not run"
+    );
+    None
+}
+
+/// Validates SOAP envelopes or bare body elements against the GSMA XSDs (Python xmlschema, one process for all).
+/// Returns `Err` with the checker's report if any body is invalid; `Ok(false)` if the XSDs are absent (skipped).
+pub fn validate_gsma_bodies(documents: &[String]) -> Result<bool, String> {
+    let Some(xsd) = gsma_xsd_dir() else {
+        return Ok(false);
+    };
+    let dir = tempdir_in_tools("xsd");
+    let mut files = Vec::new();
+    for (i, doc) in documents.iter().enumerate() {
+        let path = dir.join(format!("msg{i:04}.xml"));
+        fs::write(&path, doc).expect("write message");
+        files.push(path.to_string_lossy().into_owned());
+    }
+    let out = Command::new(python())
+        .arg(py_script("xsd_validate.py"))
+        .arg(&xsd)
+        .args(&files)
+        .output()
+        .expect("run xsd_validate.py");
+    let _ = fs::remove_dir_all(&dir);
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(true)
+    } else {
+        Err(report)
+    }
+}
+
+/// A fresh empty directory under the tool dir (removed by the caller).
+pub fn tempdir_in_tools(prefix: &str) -> PathBuf {
+    let dir = tool_dir()
+        .join("tmp")
+        .join(format!("{prefix}-{}", uuid::Uuid::new_v4()));
+    fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// A PostgreSQL database created for one test and dropped afterwards.
+///
+/// The server is `RSP_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`). A server that cannot
+/// be reached fails the test: storage tests run on both backends, never silently on one.
+pub struct PgTestDb {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgTestDb {
+    /// Creates a new, empty database.
+    pub fn new() -> Self {
+        let admin_url = std::env::var("RSP_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+        let name = format!("rsp_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::establish(&admin_url).unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL at {admin_url} is not reachable ({e}); start it (see .ci/run) or set RSP_TEST_PG_URL"
+            )
+        });
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .expect("create test database");
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin_url);
+        let url = format!("{base}/{name}");
+        PgTestDb {
+            admin_url,
+            name,
+            url,
+        }
+    }
+
+    /// URL of the test database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Default for PgTestDb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for PgTestDb {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn);
+        }
+    }
+}
