@@ -1,0 +1,244 @@
+//! Configuration of `rsp`: built-in defaults, then a YAML file (`--config`), then environment overrides
+//! (`RSP_<SECTION>__<KEY>=value`, e.g. `RSP_SMSR__DATABASE_URL=postgres://…`), then command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_norway::Value;
+
+/// Errors while loading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file or an override is not valid YAML for the configuration.
+    #[error("invalid configuration ({origin}): {message}")]
+    Invalid {
+        /// Where the bad value came from.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration of one `rsp` process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory for state: SQLite databases, the generated test PKI, logs.
+    pub var_dir: PathBuf,
+    /// The PKI directory (created by `rsp pki init`, or on the first `rsp serve` when absent).
+    /// Relative paths are taken from `var_dir`.
+    pub pki_dir: PathBuf,
+    /// How many test eUICC identities the first start generates.
+    pub test_euiccs: usize,
+    /// The SM-SR.
+    pub smsr: ServerConfig,
+    /// The SM-DP.
+    pub smdp: ServerConfig,
+}
+
+/// One server's listener and database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// `sqlite://path`, a plain path, or `postgres://…`. Relative SQLite paths are taken from `var_dir`.
+    pub database_url: String,
+    /// Address of the mutual-TLS listener of the ES interfaces.
+    pub listen: String,
+    /// URL under which peers reach this server (used in wsa:From, ReplyTo and the WSDLs).
+    pub public_url: String,
+    /// Largest accepted request body; bigger ones get 413.
+    pub max_body_bytes: usize,
+    /// Database connection pool size.
+    pub pool_size: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            var_dir: PathBuf::from("var"),
+            pki_dir: PathBuf::from("pki"),
+            test_euiccs: 3,
+            smsr: ServerConfig {
+                database_url: "sqlite://smsr.db".into(),
+                listen: "127.0.0.1:8443".into(),
+                public_url: "https://localhost:8443".into(),
+                max_body_bytes: 1 << 20,
+                pool_size: 8,
+            },
+            smdp: ServerConfig {
+                database_url: "sqlite://smdp.db".into(),
+                listen: "127.0.0.1:9443".into(),
+                public_url: "https://localhost:9443".into(),
+                max_body_bytes: 1 << 20,
+                pool_size: 8,
+            },
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Config::default().smsr
+    }
+}
+
+impl Config {
+    /// Defaults, overlaid with `file` (if any) and then with `RSP_…` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut tree =
+            serde_norway::to_value(Config::default()).map_err(|e| ConfigError::Invalid {
+                origin: "defaults".into(),
+                message: e.to_string(),
+            })?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let overlay: Value =
+                serde_norway::from_str(&text).map_err(|e| ConfigError::Invalid {
+                    origin: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            merge(&mut tree, overlay);
+        }
+        for (key, value) in env {
+            let Some(path) = key.strip_prefix("RSP_") else {
+                continue;
+            };
+            if !path.contains("__") && !TOP_LEVEL_KEYS.contains(&path.to_ascii_lowercase().as_str())
+            {
+                continue;
+            }
+            let segments: Vec<String> = path.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            let scalar: Value =
+                serde_norway::from_str(&value).unwrap_or(Value::String(value.clone()));
+            set_path(&mut tree, &segments, scalar).map_err(|message| ConfigError::Invalid {
+                origin: key.clone(),
+                message,
+            })?;
+        }
+        serde_norway::from_value(tree).map_err(|e| ConfigError::Invalid {
+            origin: "merged configuration".into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// `pki_dir` resolved against `var_dir`.
+    pub fn pki_path(&self) -> PathBuf {
+        self.var_dir.join(&self.pki_dir)
+    }
+
+    /// A database URL with a relative SQLite path resolved against `var_dir`.
+    pub fn resolve_database_url(&self, url: &str) -> String {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return url.to_string();
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let path = Path::new(path);
+        let full = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.var_dir.join(path)
+        };
+        format!("sqlite://{}", full.display())
+    }
+}
+
+/// Environment variables without `__` that name a top-level key.
+const TOP_LEVEL_KEYS: &[&str] = &["var_dir", "pki_dir", "test_euiccs"];
+
+fn merge(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Mapping(b), Value::Mapping(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+fn set_path(tree: &mut Value, segments: &[String], value: Value) -> Result<(), String> {
+    let Some((first, rest)) = segments.split_first() else {
+        return Err("empty key".into());
+    };
+    let Value::Mapping(map) = tree else {
+        return Err(format!("`{first}` is not inside a section"));
+    };
+    let key = Value::String(first.clone());
+    let Some(slot) = map.get_mut(&key) else {
+        return Err(format!("unknown configuration key `{first}`"));
+    };
+    if rest.is_empty() {
+        *slot = value;
+        Ok(())
+    } else {
+        set_path(slot, rest, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_file_env_precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rsp.yaml");
+        std::fs::write(
+            &file,
+            "smsr:\n  listen: 0.0.0.0:1000\n  max_body_bytes: 4096\nvar_dir: /srv/rsp\n",
+        )
+        .unwrap();
+        let env = vec![
+            ("RSP_SMSR__LISTEN".to_string(), "0.0.0.0:2000".to_string()),
+            (
+                "RSP_SMDP__DATABASE_URL".to_string(),
+                "postgres://db/smdp".to_string(),
+            ),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ];
+        let c = Config::load(Some(&file), env).unwrap();
+        assert_eq!(c.smsr.listen, "0.0.0.0:2000");
+        assert_eq!(c.smsr.max_body_bytes, 4096);
+        assert_eq!(c.smdp.database_url, "postgres://db/smdp");
+        assert_eq!(c.var_dir, PathBuf::from("/srv/rsp"));
+        assert_eq!(c.smdp.listen, "127.0.0.1:9443");
+        assert_eq!(
+            c.resolve_database_url(&c.smsr.database_url),
+            "sqlite:///srv/rsp/smsr.db"
+        );
+        assert_eq!(c.resolve_database_url("postgres://x/y"), "postgres://x/y");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rsp.yaml");
+        std::fs::write(&file, "smsr:\n  lissen: 0.0.0.0:1000\n").unwrap();
+        let err = Config::load(Some(&file), Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("lissen"), "{err}");
+        let err = Config::load(None, vec![("RSP_SMSR__NOPE".into(), "1".into())]).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+}
