@@ -4,7 +4,10 @@
 //! NIST P-256 and brainpoolP256r1, KDFs, secrets at rest and the key store abstraction. Knows nothing of HTTP
 //! or SQL.
 
+pub mod ecc;
+pub mod gp_cert;
 pub mod kdf;
+pub mod tlv;
 
 /// Errors of the cryptographic primitives.
 #[derive(Debug, thiserror::Error)]
