@@ -4,10 +4,12 @@
 //! NIST P-256 and brainpoolP256r1, KDFs, secrets at rest and the key store abstraction. Knows nothing of HTTP
 //! or SQL.
 
+pub mod chain;
 pub mod ecc;
 pub mod gp_cert;
 pub mod kdf;
 pub mod tlv;
+pub mod x509;
 
 /// Errors of the cryptographic primitives.
 #[derive(Debug, thiserror::Error)]
