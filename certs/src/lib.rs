@@ -8,6 +8,7 @@ pub mod chain;
 pub mod ecc;
 pub mod gp_cert;
 pub mod kdf;
+pub mod secrets;
 pub mod tlv;
 pub mod x509;
 
