@@ -4,6 +4,7 @@
 //! NIST P-256 and brainpoolP256r1, KDFs, secrets at rest and the key store abstraction. Knows nothing of HTTP
 //! or SQL.
 
+pub mod c14n;
 pub mod chain;
 pub mod ecc;
 pub mod gp_cert;
