@@ -12,6 +12,7 @@ pub mod kdf;
 pub mod secrets;
 pub mod tlv;
 pub mod x509;
+pub mod xmldsig;
 
 /// Errors of the cryptographic primitives.
 #[derive(Debug, thiserror::Error)]
