@@ -9,8 +9,10 @@ pub mod chain;
 pub mod ecc;
 pub mod gp_cert;
 pub mod kdf;
+pub mod keystore;
 pub mod secrets;
 pub mod tlv;
+pub mod world;
 pub mod x509;
 pub mod xmldsig;
 

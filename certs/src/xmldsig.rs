@@ -163,7 +163,7 @@ fn ds_child<'a>(e: &'a Element, local: &'static str) -> Result<&'a Element, Sign
         .ok_or(SignatureError::Missing(local))
 }
 
-fn algorithm<'a>(e: &'a Element, what: &'static str, want: &str) -> Result<(), SignatureError> {
+fn algorithm(e: &Element, what: &'static str, want: &str) -> Result<(), SignatureError> {
     let alg = e.attribute("Algorithm").unwrap_or_default();
     if alg != want {
         return Err(SignatureError::Unsupported {

@@ -15,11 +15,14 @@ use time::macros::datetime;
 
 const CURVES: [Curve; 2] = [Curve::P256, Curve::BrainpoolP256r1];
 
+/// A check of one oracle result.
+type Check = Box<dyn Fn(&Value)>;
+
 #[test]
 fn ecdsa_and_ecka_agree_with_cryptography_on_both_curves() {
     let mut rng = ChaCha20Rng::seed_from_u64(0xEC);
     let mut ops = Vec::new();
-    let mut expect: Vec<Box<dyn Fn(&Value)>> = Vec::new();
+    let mut expect: Vec<Check> = Vec::new();
     for curve in CURVES {
         let name = curve.name();
         for n in 0..4 {

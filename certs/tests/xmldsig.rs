@@ -124,7 +124,7 @@ fn signed_eis_is_valid_against_the_gsma_xsd_and_signxml_accepts_it() {
     let sig = sign_eum_signed_info(&si, &e.key, &e.cert).unwrap();
     let eis = register_eis(&inner(&si), &signature_content(&sig).unwrap());
     // (a) The EIS with its signature is valid against the GSMA XSD.
-    match testkit::validate_gsma_bodies(&[eis.clone()]) {
+    match testkit::validate_gsma_bodies(std::slice::from_ref(&eis)) {
         Ok(true) => {}
         Ok(false) => eprintln!("GSMA XSDs not found: XSD check skipped"),
         Err(report) => panic!("signed EIS is not XSD-valid:\n{report}\n{eis}"),
