@@ -261,7 +261,7 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    fn expect(&mut self, tag: u16) -> Result<tlv::Tlv<'a>, GpCertError> {
+    fn take(&mut self, tag: u16) -> Result<tlv::Tlv<'a>, GpCertError> {
         let offset = self.reader.offset();
         match self.reader.peek_tag() {
             Some(t) if t == tag => Ok(self.reader.next_tlv()?),
@@ -279,7 +279,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn expect_len(&mut self, tag: u16, len: usize) -> Result<tlv::Tlv<'a>, GpCertError> {
-        let t = self.expect(tag)?;
+        let t = self.take(tag)?;
         if t.value.len() != len {
             return Err(GpCertError::InvalidValue {
                 tag,
@@ -350,17 +350,17 @@ impl GpCertificate {
         let mut top = Cursor {
             reader: Reader::new(bytes, 0),
         };
-        let cert = top.expect(TAG_CERTIFICATE)?;
+        let cert = top.take(TAG_CERTIFICATE)?;
         top.finish()?;
         let mut c = top.value_reader(&cert);
-        let serial_number = c.expect(TAG_SERIAL_NUMBER)?.value.to_vec();
-        let ca_id = c.expect(TAG_CA_ID)?.value.to_vec();
-        let subject_id = c.expect(TAG_SUBJECT_ID)?.value.to_vec();
+        let serial_number = c.take(TAG_SERIAL_NUMBER)?.value.to_vec();
+        let ca_id = c.take(TAG_CA_ID)?.value.to_vec();
+        let subject_id = c.take(TAG_SUBJECT_ID)?.value.to_vec();
         let ku = c.expect_len(TAG_KEY_USAGE, 2)?;
         let key_usage = u16::from_be_bytes([ku.value[0], ku.value[1]]);
         let effective_date = date_value(&c.expect_len(TAG_EFFECTIVE_DATE, 4)?)?;
         let expiration_date = date_value(&c.expect_len(TAG_EXPIRATION_DATE, 4)?)?;
-        let dd = c.expect(TAG_DISCRETIONARY_DATA)?;
+        let dd = c.take(TAG_DISCRETIONARY_DATA)?;
         let mut d = c.value_reader(&dd);
         let et = d.expect_len(TAG_ENTITY_TYPE, 1)?;
         let entity_type =
@@ -369,9 +369,9 @@ impl GpCertificate {
                 offset: et.offset,
                 reason: format!("unknown entity type {:02X}", et.value[0]),
             })?;
-        let authority_key_id = d.expect(TAG_AUTHORITY_KEY_ID)?.value.to_vec();
+        let authority_key_id = d.take(TAG_AUTHORITY_KEY_ID)?.value.to_vec();
         d.finish()?;
-        let pk = c.expect(TAG_PUBLIC_KEY)?;
+        let pk = c.take(TAG_PUBLIC_KEY)?;
         let mut p = c.value_reader(&pk);
         let q = p.expect_len(TAG_PUBLIC_KEY_Q, 65)?;
         let kpr = p.expect_len(TAG_KEY_PARAMETER_REFERENCE, 1)?;

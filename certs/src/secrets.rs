@@ -334,6 +334,9 @@ pub enum TransportError {
     /// The encrypted value is empty or not a whole number of AES blocks.
     #[error("encrypted key value of {0} bytes is not a positive multiple of 16")]
     DataLength(usize),
+    /// The decrypted value is not 16, 24 or 32 bytes, so it has no AES key check value.
+    #[error("decrypted key of {0} bytes is not an AES key")]
+    NotAnAesKey(usize),
     /// The decrypted key does not have the expected key check value.
     #[error("key check value mismatch: expected {expected}, decrypted key gives {computed}")]
     KcvMismatch {
@@ -448,7 +451,7 @@ impl TransportKey {
         expected_kcv: &[u8],
     ) -> Result<Secret, TransportError> {
         let key = self.decrypt_key_value(encrypted)?;
-        let kcv = kcv_aes(key.expose()).map_err(|_| TransportError::DataLength(key.len()))?;
+        let kcv = kcv_aes(key.expose()).map_err(|_| TransportError::NotAnAesKey(key.len()))?;
         let n = expected_kcv.len().min(3);
         if n == 0 || kcv[..n] != expected_kcv[..n] || expected_kcv.len() > 3 {
             return Err(TransportError::KcvMismatch {

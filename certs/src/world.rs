@@ -512,9 +512,15 @@ impl Gen {
         let mut serial = [0u8; 8];
         self.rng.fill_bytes(&mut serial);
         let effective = self.now.date();
+        let year = effective.year() + years;
+        // 29 February has no anniversary in a common year: expire on the 28th.
         let expiry = effective
-            .replace_year(effective.year() + years)
-            .unwrap_or(effective);
+            .replace_year(year)
+            .or_else(|_| effective.replace_day(28).and_then(|d| d.replace_year(year)))
+            .map_err(|e| WorldError::Invalid {
+                label: label.into(),
+                reason: format!("expiration date: {e}"),
+            })?;
         let cert = GpCertificateBody {
             serial_number: serial.to_vec(),
             ca_id: ski.clone(),
@@ -678,7 +684,7 @@ pub fn generate(out_dir: &Path, opts: &WorldOptions) -> Result<World, WorldError
             opts.ecasd_curve,
             EntityType::Ecasd,
             eid_bytes,
-            30,
+            20,
             &eum,
         )?;
         let ecasd_files = w.gp(&ecasd)?;
@@ -705,7 +711,7 @@ pub fn generate(out_dir: &Path, opts: &WorldOptions) -> Result<World, WorldError
         });
     }
 
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         version: 1,
         generated_at: opts
             .now
@@ -744,7 +750,6 @@ pub fn generate(out_dir: &Path, opts: &WorldOptions) -> Result<World, WorldError
         euiccs,
         files: Vec::new(),
     };
-    let mut manifest = manifest;
     manifest.files = w.files.clone();
     manifest.files.push(MANIFEST.to_string());
     let json =

@@ -256,3 +256,22 @@ fn software_key_store_over_the_world() {
         assert!(World::load(dir.path()).is_err());
     }
 }
+
+#[test]
+fn a_world_made_on_29_february_gets_valid_gp_expiry_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let leap = datetime!(2028-02-29 12:00 UTC);
+    let w = generate(
+        dir.path(),
+        &WorldOptions {
+            seed: Some(15),
+            ..WorldOptions::new(1, leap)
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        w.sm_dp_gp.cert.body().expiration_date,
+        time::macros::date!(2033 - 02 - 28)
+    );
+    w.check_all(leap + Duration::days(365 * 4)).unwrap();
+}
