@@ -13,7 +13,7 @@
 //! vector EID of es8.json satisfies.
 //!
 //! Everything is deterministic given `WorldOptions::seed` and `now` (key generation from ChaCha20, RFC 6979
-//! signatures); without a seed the generator draws one from the operating system.
+//! signatures); without a seed the generator draws a 256-bit seed from the operating system.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -554,11 +554,16 @@ pub fn generate(out_dir: &Path, opts: &WorldOptions) -> Result<World, WorldError
         return Err(WorldError::AlreadyExists(out_dir.to_path_buf()));
     }
     std::fs::create_dir_all(out_dir).map_err(|e| io(out_dir, e))?;
-    let seed = opts.seed.unwrap_or_else(|| rand::rng().next_u64());
-    let mut g = Gen {
-        rng: ChaCha20Rng::seed_from_u64(seed),
-        now: opts.now,
+    // Seeded: reproducible. Unseeded: a full 256-bit seed from the operating system (via the thread RNG).
+    let rng = match opts.seed {
+        Some(seed) => ChaCha20Rng::seed_from_u64(seed),
+        None => {
+            let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+            rand::rng().fill_bytes(&mut *seed);
+            ChaCha20Rng::from_seed(*seed)
+        }
     };
+    let mut g = Gen { rng, now: opts.now };
     let mut w = Writer {
         dir: out_dir.to_path_buf(),
         files: Vec::new(),
