@@ -4,7 +4,17 @@
 //! NIST P-256 and brainpoolP256r1, KDFs, secrets at rest and the key store abstraction. Knows nothing of HTTP
 //! or SQL.
 
+pub mod c14n;
+pub mod chain;
+pub mod ecc;
+pub mod gp_cert;
 pub mod kdf;
+pub mod keystore;
+pub mod secrets;
+pub mod tlv;
+pub mod world;
+pub mod x509;
+pub mod xmldsig;
 
 /// Errors of the cryptographic primitives.
 #[derive(Debug, thiserror::Error)]

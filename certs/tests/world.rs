@@ -1,0 +1,277 @@
+//! Test world generation: files, permissions, determinism, reload, chain check of every certificate, and the
+//! software key store over it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use certs::chain::ChainError;
+use certs::ecc::{Curve, PrivateKey};
+use certs::keystore::{KeyStore, KeyStoreError, SoftwareKeyStore, StoredCertificate};
+use certs::secrets::MasterKeyring;
+use certs::world::{
+    World, WorldError, WorldOptions, eid_is_valid, eid_with_check_digits, generate,
+};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+const NOW: OffsetDateTime = datetime!(2026-03-01 10:00 UTC);
+
+fn opts(seed: Option<u64>, n: usize) -> WorldOptions {
+    WorldOptions {
+        seed,
+        ..WorldOptions::new(n, NOW)
+    }
+}
+
+fn files_under(dir: &Path) -> BTreeSet<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeSet<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.insert(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[test]
+fn generated_world_loads_and_every_certificate_passes_its_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = generate(dir.path(), &opts(Some(7), 3)).unwrap();
+    assert_eq!(w.euiccs.len(), 3);
+    w.check_all(NOW).unwrap();
+    let again = World::load(dir.path()).unwrap();
+    again.check_all(NOW + Duration::days(365)).unwrap();
+    assert_eq!(again.manifest, w.manifest);
+    assert_eq!(again.ci.cert, w.ci.cert);
+    assert_eq!(again.euiccs[2].ecasd.cert, w.euiccs[2].ecasd.cert);
+    assert_eq!(again.euiccs[1].scp80.kic, w.euiccs[1].scp80.kic);
+    // Entities and identities.
+    assert_eq!(w.manifest.sm_dp.oid, "1.3.6.1.4.1.99999.1");
+    assert_eq!(w.manifest.mnos.len(), 2);
+    assert_eq!(w.tls_leaves().len(), 7);
+    for e in &w.euiccs {
+        assert!(eid_is_valid(&e.eid), "{}", e.eid);
+        assert_eq!(e.scp80.kvn, 0x01);
+        assert_eq!(e.scp81_kvn, 0x40);
+        assert_eq!(
+            (
+                e.scp80.kic.len(),
+                e.scp80.kid.len(),
+                e.scp80.kik.len(),
+                e.scp81_psk.len()
+            ),
+            (16, 16, 16, 16)
+        );
+        assert!(e.msisdn.len() <= 15 && e.msisdn.bytes().all(|b| b.is_ascii_digit()));
+    }
+    assert_eq!(w.eum_transport_key.secret().len(), 16);
+    assert_eq!(w.euicc_owner_token.len(), 64);
+    // Server TLS certificates name localhost and 127.0.0.1 (checked from the DER with x509-parser).
+    let (_, srv) = x509_parser::parse_x509_certificate(w.sm_sr_tls_server.cert.der()).unwrap();
+    let san = srv
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    assert!(
+        san.contains("DNSName(localhost)") && san.contains("IPAddress(7f:00:00:01)"),
+        "{san}"
+    );
+    // Secrets stay out of Debug output.
+    let dbg = format!("{:?}", w.euiccs[0]);
+    assert!(
+        !dbg.contains(&hex::encode(w.euiccs[0].scp81_psk.expose())),
+        "{dbg}"
+    );
+    assert!(!format!("{w:?}").contains(&hex::encode(w.euicc_owner_token.expose())));
+}
+
+#[test]
+fn the_world_expires_and_is_not_valid_before_it_was_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = generate(dir.path(), &opts(Some(8), 1)).unwrap();
+    match w.check_all(NOW + Duration::days(365 * 6)) {
+        Err(WorldError::Chain {
+            label,
+            source: ChainError::Expired { .. },
+        }) => assert_eq!(label, "sm-dp"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        w.check_all(NOW - Duration::days(2)),
+        Err(WorldError::Chain { .. })
+    ));
+}
+
+#[test]
+fn manifest_lists_every_file_and_private_files_are_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = generate(dir.path(), &opts(Some(9), 2)).unwrap();
+    let listed: BTreeSet<String> = w.manifest.files.iter().cloned().collect();
+    assert_eq!(listed, files_under(dir.path()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in &w.manifest.files {
+            let mode = std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            let private = f.starts_with("keys/") || f.starts_with("secrets/") || f == "master.keys";
+            assert_eq!(mode, if private { 0o600 } else { 0o644 }, "{f}");
+        }
+    }
+    assert!(matches!(
+        generate(dir.path(), &opts(Some(9), 2)),
+        Err(WorldError::AlreadyExists(_))
+    ));
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_or_no_seed_differs() {
+    let (a, b, c, d) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let wa = generate(a.path(), &opts(Some(11), 2)).unwrap();
+    generate(b.path(), &opts(Some(11), 2)).unwrap();
+    for f in &wa.manifest.files {
+        assert_eq!(
+            std::fs::read(a.path().join(f)).unwrap(),
+            std::fs::read(b.path().join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let wc = generate(c.path(), &opts(Some(12), 2)).unwrap();
+    assert_ne!(wa.ci.cert, wc.ci.cert);
+    let wd = generate(d.path(), &opts(None, 1)).unwrap();
+    assert_ne!(wd.ci.cert, wa.ci.cert);
+    assert_eq!(wd.manifest.seed, None);
+    wd.check_all(NOW).unwrap();
+    // EIDs depend on the index only, so they are stable across seeds.
+    assert_eq!(wa.euiccs[1].eid, wc.euiccs[1].eid);
+}
+
+#[test]
+fn brainpool_ecasd_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = generate(
+        dir.path(),
+        &WorldOptions {
+            ecasd_curve: Curve::BrainpoolP256r1,
+            ..opts(Some(13), 2)
+        },
+    )
+    .unwrap();
+    w.check_all(NOW).unwrap();
+    assert_eq!(
+        w.euiccs[0].ecasd.cert.body().public_key.curve(),
+        Curve::BrainpoolP256r1
+    );
+    assert_eq!(
+        World::load(dir.path()).unwrap().euiccs[1].ecasd.key.curve(),
+        Curve::BrainpoolP256r1
+    );
+}
+
+#[test]
+fn eid_check_digits() {
+    assert_eq!(
+        eid_with_check_digits("890490321234512345123456789012").unwrap(),
+        "89049032123451234512345678901235"
+    );
+    assert!(eid_is_valid("89049032123451234512345678901235"));
+    assert!(!eid_is_valid("89049032123451234512345678901236"));
+    assert!(!eid_is_valid("8904903212345123451234567890123"));
+    assert!(eid_with_check_digits("89049032123451234512345678901x").is_none());
+}
+
+#[test]
+fn software_key_store_over_the_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = generate(dir.path(), &opts(Some(14), 1)).unwrap();
+    let ks = w.key_store().unwrap();
+    // Sign with SK.DP.ECDSA by label; CERT.DP.ECDSA's key verifies it.
+    let sig = ks.sign("sm-dp", b"A6 ... 7F49 ... 85 10 RC").unwrap();
+    match ks.certificate("sm-dp").unwrap() {
+        Some(StoredCertificate::Gp(c)) => c
+            .body()
+            .public_key
+            .verify(b"A6 ... 7F49 ... 85 10 RC", &sig)
+            .unwrap(),
+        other => panic!("{other:?}"),
+    }
+    // ECKA by label equals the other side's computation.
+    let e = &w.euiccs[0];
+    let eph = PrivateKey::generate(Curve::P256, &mut rand::rng());
+    let ours = ks.ecka(&e.ecasd.label, eph.public_key()).unwrap();
+    let theirs = eph.ecka(&ks.public_key(&e.ecasd.label).unwrap()).unwrap();
+    assert_eq!(ours.as_bytes(), theirs.as_bytes());
+    assert!(matches!(
+        ks.certificate("ci").unwrap(),
+        Some(StoredCertificate::X509(_))
+    ));
+    // Seal and open with the world's master key.
+    let blob = ks
+        .seal("scp81-psk", e.eid.as_bytes(), e.scp81_psk.expose())
+        .unwrap();
+    assert_eq!(
+        ks.open("scp81-psk", e.eid.as_bytes(), &blob).unwrap(),
+        e.scp81_psk
+    );
+    assert!(matches!(
+        ks.sign("nope", b""),
+        Err(KeyStoreError::Unknown { kind: "key", .. })
+    ));
+    assert!(matches!(
+        ks.certificate("../ci"),
+        Err(KeyStoreError::InvalidLabel(_))
+    ));
+    assert!(!format!("{ks:?}").contains(&hex::encode(*w.ci.key.to_scalar())));
+    // A key file readable by others is refused.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let f = dir.path().join("keys/ci.key.pem");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let master = MasterKeyring::from_file(&dir.path().join("master.keys")).unwrap();
+        assert!(matches!(
+            SoftwareKeyStore::load_dir(dir.path(), master),
+            Err(KeyStoreError::InsecurePermissions { mode: 0o644, .. })
+        ));
+        assert!(World::load(dir.path()).is_err());
+    }
+}
+
+#[test]
+fn a_world_made_on_29_february_gets_valid_gp_expiry_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let leap = datetime!(2028-02-29 12:00 UTC);
+    let w = generate(
+        dir.path(),
+        &WorldOptions {
+            seed: Some(15),
+            ..WorldOptions::new(1, leap)
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        w.sm_dp_gp.cert.body().expiration_date,
+        time::macros::date!(2033 - 02 - 28)
+    );
+    w.check_all(leap + Duration::days(365 * 4)).unwrap();
+}
