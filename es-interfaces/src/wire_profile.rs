@@ -245,8 +245,6 @@ pub struct CardProfile {
     pub script_form: ScriptForm,
     /// DELETE P2 for an ISD-P (wire-profile §4) [P].
     pub delete_isd_p_p2: u8,
-    /// Whether CreateISDP carries the `EF { 83 02 <memory> }` quota (wire-profile §4) [P].
-    pub create_isdp_memory_quota: bool,
 }
 
 impl Default for CardProfile {
@@ -256,7 +254,6 @@ impl Default for CardProfile {
             notification_spi: NOTIFICATION_SPI,
             script_form: ES5_SCRIPT_FORM,
             delete_isd_p_p2: DELETE_ISD_P_P2,
-            create_isdp_memory_quota: true,
         }
     }
 }
