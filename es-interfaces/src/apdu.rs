@@ -135,12 +135,10 @@ impl CommandApdu {
 
     /// Parses a short C-APDU, deciding the case from the length (ISO/IEC 7816-4 §5.1).
     pub fn parse(bytes: &[u8]) -> Result<CommandApdu, ApduError> {
-        let (header, body) = bytes
-            .split_first_chunk::<4>()
-            .ok_or(ApduError::TooShort {
-                len: bytes.len(),
-                min: 4,
-            })?;
+        let (header, body) = bytes.split_first_chunk::<4>().ok_or(ApduError::TooShort {
+            len: bytes.len(),
+            min: 4,
+        })?;
         let [cla, ins, p1, p2] = *header;
         let mut apdu = CommandApdu::new(cla, ins, p1, p2);
         match body {
@@ -384,8 +382,8 @@ impl InstallData {
             &self.parameters,
             &self.token,
         ] {
-            let len =
-                u8::try_from(field.len()).map_err(|_| ApduError::DataTooLong { len: field.len() })?;
+            let len = u8::try_from(field.len())
+                .map_err(|_| ApduError::DataTooLong { len: field.len() })?;
             out.push(len);
             out.extend_from_slice(field);
         }

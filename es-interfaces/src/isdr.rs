@@ -319,7 +319,13 @@ impl KeyAgreementCrt {
                 _ => return Err(malformed(function, "unexpected tag in CRT A6")),
             }
         }
-        let [Some(key_usage), Some(key_type), Some(key_length), Some(key_id), Some(kvn)] = fields
+        let [
+            Some(key_usage),
+            Some(key_type),
+            Some(key_length),
+            Some(key_id),
+            Some(kvn),
+        ] = fields
         else {
             return Err(malformed(function, "CRT A6 lacks 95, 80, 81, 82 or 83"));
         };
@@ -338,11 +344,7 @@ impl KeyAgreementCrt {
 impl KeyAgreement {
     fn public_key_tlv(&self) -> Result<Vec<u8>, TlvError> {
         let mut inner = tlv::encode(Tag::byte(0xB0), &self.ephemeral_public_key)?;
-        tlv::encode_into(
-            Tag::byte(0xF0),
-            &[self.key_parameter_reference],
-            &mut inner,
-        )?;
+        tlv::encode_into(Tag::byte(0xF0), &[self.key_parameter_reference], &mut inner)?;
         tlv::encode(Tag::two(0x7F49), &inner)
     }
 
@@ -370,7 +372,10 @@ impl KeyAgreement {
             return Err(malformed(f, "3A02 must hold A6, 7F49 and 5F37"));
         };
         if a6.tag.value() != 0xA6 || pk.tag.value() != 0x7F49 || sig.tag.value() != 0x5F37 {
-            return Err(malformed(f, "3A02 must hold A6, 7F49 and 5F37 in that order"));
+            return Err(malformed(
+                f,
+                "3A02 must hold A6, 7F49 and 5F37 in that order",
+            ));
         }
         let crt = KeyAgreementCrt::from_tlv(f, a6)?;
         let mut point = None;
@@ -492,8 +497,9 @@ impl Es5Command {
                 memory_quota,
             } => {
                 check_aid(f, isd_p_aid)?;
-                let mut params = tlv::encode(Tag::byte(0xC9), &wire_profile::ISD_P_INSTALL_PARAMS_C9)
-                    .map_err(tlv_err(f))?;
+                let mut params =
+                    tlv::encode(Tag::byte(0xC9), &wire_profile::ISD_P_INSTALL_PARAMS_C9)
+                        .map_err(tlv_err(f))?;
                 if let Some(mem) = memory_quota {
                     let quota = tlv::encode(
                         Tag::byte(wire_profile::ISD_P_MEMORY_QUOTA_TAG),
@@ -641,11 +647,15 @@ impl Es5Command {
                             continuation: c.p2 == wire_profile::AUDIT_GET_STATUS_P2_NEXT,
                         })
                     }
-                    _ => Err(malformed(f, "search criteria must be 4F 00 and a 5C tag list")),
+                    _ => Err(malformed(
+                        f,
+                        "search criteria must be 4F 00 and a 5C tag list",
+                    )),
                 }
             }
             (apdu::INS_GET_DATA, p1, p2)
-                if u16::from_be_bytes([p1, p2]) == wire_profile::GET_DATA_EXTENDED_CARD_RESOURCES =>
+                if u16::from_be_bytes([p1, p2])
+                    == wire_profile::GET_DATA_EXTENDED_CARD_RESOURCES =>
             {
                 Ok(Es5Command::GetExtendedCardResources)
             }
@@ -883,8 +893,7 @@ pub fn encode_audit_response(isdps: &[IsdpStatus]) -> Result<Vec<u8>, IsdrError>
     let mut out = Vec::new();
     for p in isdps {
         let mut inner = aid_tlv(f, &p.aid)?;
-        tlv::encode_into(Tag::two(0x9F70), &[p.state.to_byte()], &mut inner)
-            .map_err(tlv_err(f))?;
+        tlv::encode_into(Tag::two(0x9F70), &[p.state.to_byte()], &mut inner).map_err(tlv_err(f))?;
         tlv::encode_into(Tag::byte(0x53), &[u8::from(p.fallback)], &mut inner)
             .map_err(tlv_err(f))?;
         tlv::encode_into(Tag::byte(0xE3), &inner, &mut out).map_err(tlv_err(f))?;
@@ -899,7 +908,10 @@ pub fn parse_audit_response(data: &[u8]) -> Result<Vec<IsdpStatus>, IsdrError> {
     let mut out = Vec::new();
     for e3 in tlv::parse_all(data).map_err(tlv_err(f))? {
         if e3.tag != Tag::byte(0xE3) {
-            return Err(malformed(f, "GET STATUS response holds a tag other than E3"));
+            return Err(malformed(
+                f,
+                "GET STATUS response holds a tag other than E3",
+            ));
         }
         let mut aid = None;
         let mut state = None;
@@ -1103,7 +1115,10 @@ pub struct Es5Failure {
 
 /// Interprets the status word of an ES5 command's R-APDU (ISO/IEC 7816-4 §5.1.3; GP Card Specification
 /// §11.1.3; SGP.02 §5.7). `6310` is success with more data only for AuditEIS.
-pub fn interpret(function: Es5Function, response: &ResponseApdu) -> Result<Es5Completion, Es5Failure> {
+pub fn interpret(
+    function: Es5Function,
+    response: &ResponseApdu,
+) -> Result<Es5Completion, Es5Failure> {
     let sw = response.sw;
     if sw.is_success() {
         return Ok(Es5Completion::Done);

@@ -150,12 +150,11 @@ impl Notification {
             Ok(())
         }
         for item in outer.children()? {
-            let tag = u8::try_from(item.tag.value()).map_err(|_| {
-                NotificationError::UnexpectedTag {
+            let tag =
+                u8::try_from(item.tag.value()).map_err(|_| NotificationError::UnexpectedTag {
                     tag: item.tag,
                     offset: item.offset,
-                }
-            })?;
+                })?;
             match tag {
                 NOTIFICATION_TAG_EID => {
                     let e: [u8; 16] =

@@ -197,9 +197,7 @@ pub fn pseudo_random_card_challenge(
     ))
 }
 
-fn eight(
-    r: Result<Zeroizing<Vec<u8>>, certs::CryptoError>,
-) -> Result<[u8; 8], Scp03Error> {
+fn eight(r: Result<Zeroizing<Vec<u8>>, certs::CryptoError>) -> Result<[u8; 8], Scp03Error> {
     let v = r.map_err(|_| Scp03Error::KeyLength("static"))?;
     let mut out = [0u8; 8];
     out.copy_from_slice(v.get(..8).ok_or(Scp03Error::KeyLength("static"))?);
@@ -217,7 +215,8 @@ struct SessionKeys {
 impl SessionKeys {
     fn derive(keys: &StaticKeys, context: &[u8]) -> Result<SessionKeys, Scp03Error> {
         let derive = |key: &SecretKey, c: Scp03Constant, name: &'static str| {
-            let bits = u16::try_from(key.expose().len() * 8).map_err(|_| Scp03Error::KeyLength(name))?;
+            let bits =
+                u16::try_from(key.expose().len() * 8).map_err(|_| Scp03Error::KeyLength(name))?;
             scp03_kdf(key.expose(), c, context, bits)
                 .map(|k| SecretKey::new(&k))
                 .map_err(|_| Scp03Error::KeyLength(name))
@@ -274,6 +273,18 @@ impl Channel {
         BlockCipher::aes(self.keys.s_enc.expose()).map_err(|_| Scp03Error::KeyLength("S-ENC"))
     }
 
+    /// AES-CBC with S-ENC and `icv` in place; `data` must be block aligned (GP Amendment D §6.2.6).
+    fn cbc(&self, icv: &[u8], data: &mut [u8], decrypt: bool) -> Result<(), Scp03Error> {
+        let c = self.enc_cipher()?;
+        let len = data.len();
+        let done = if decrypt {
+            c.cbc_decrypt(icv, data)
+        } else {
+            c.cbc_encrypt(icv, data)
+        };
+        done.map_err(|_| Scp03Error::NotBlockAligned { len })
+    }
+
     fn icv(&self, response: bool) -> Result<Vec<u8>, Scp03Error> {
         let mut block = self.counter.to_be_bytes().to_vec();
         if response {
@@ -311,9 +322,7 @@ impl Channel {
         if self.level.has(SecurityLevel::C_DECRYPTION) && !data.is_empty() {
             data = pad80(&data);
             let icv = self.icv(false)?;
-            self.enc_cipher()?
-                .cbc_encrypt(&icv, &mut data)
-                .map_err(|_| Scp03Error::KeyLength("S-ENC"))?;
+            self.cbc(&icv, &mut data, false)?;
         }
         let cla = cmd.cla | 0x04;
         let lc = u8::try_from(data.len() + 8).map_err(|_| Scp03Error::DataTooLong {
@@ -351,13 +360,8 @@ impl Channel {
         self.counter += 1;
         let mut data = body.to_vec();
         if self.level.has(SecurityLevel::C_DECRYPTION) && !data.is_empty() {
-            if data.len() % 16 != 0 {
-                return Err(Scp03Error::NotBlockAligned { len: data.len() });
-            }
             let icv = self.icv(false)?;
-            self.enc_cipher()?
-                .cbc_decrypt(&icv, &mut data)
-                .map_err(|_| Scp03Error::KeyLength("S-ENC"))?;
+            self.cbc(&icv, &mut data, true)?;
             data = unpad80(data, "command data")?;
         }
         Ok(CommandApdu {
@@ -383,9 +387,7 @@ impl Channel {
         if self.level.has(SecurityLevel::R_ENCRYPTION) && !data.is_empty() {
             data = pad80(&data);
             let icv = self.icv(true)?;
-            self.enc_cipher()?
-                .cbc_encrypt(&icv, &mut data)
-                .map_err(|_| Scp03Error::KeyLength("S-ENC"))?;
+            self.cbc(&icv, &mut data, false)?;
         }
         let mac = self.r_mac(&data, resp.sw)?;
         data.extend_from_slice(&mac);
@@ -408,13 +410,8 @@ impl Channel {
         }
         let mut data = body.to_vec();
         if self.level.has(SecurityLevel::R_ENCRYPTION) && !data.is_empty() {
-            if data.len() % 16 != 0 {
-                return Err(Scp03Error::NotBlockAligned { len: data.len() });
-            }
             let icv = self.icv(true)?;
-            self.enc_cipher()?
-                .cbc_decrypt(&icv, &mut data)
-                .map_err(|_| Scp03Error::KeyLength("S-ENC"))?;
+            self.cbc(&icv, &mut data, true)?;
             data = unpad80(data, "response data")?;
         }
         Ok(ResponseApdu::new(data, resp.sw))

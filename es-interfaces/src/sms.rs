@@ -142,9 +142,9 @@ impl UserData {
         let mut udh = Vec::new();
         for e in &self.elements {
             udh.push(e.iei);
-            udh.push(u8::try_from(e.data.len()).map_err(|_| SmsError::TooLong {
-                len: e.data.len(),
-            })?);
+            udh.push(
+                u8::try_from(e.data.len()).map_err(|_| SmsError::TooLong { len: e.data.len() })?,
+            );
             udh.extend_from_slice(&e.data);
         }
         let total = 1 + udh.len() + self.payload.len();

@@ -42,7 +42,10 @@ fn aids_and_tars_follow_annex_h() {
         "a0000005591010ffffffff8900001100"
     );
     assert_eq!(wire_profile::isd_p_aid(0xF0), None);
-    assert_eq!(wire_profile::default_tar(&wire_profile::ISD_R_AID), Some([0, 0, 1]));
+    assert_eq!(
+        wire_profile::default_tar(&wire_profile::ISD_R_AID),
+        Some([0, 0, 1])
+    );
     assert_eq!(wire_profile::default_tar(&h(ISD_P)), Some([0, 0, 0x10]));
     assert_eq!(wire_profile::aes_kic_kid(1), Some(0x12));
     assert_eq!(wire_profile::aes_kic_kid(0x10), None);
@@ -139,7 +142,10 @@ fn delete_p2_comes_from_the_card_profile() {
     };
     let apdu = cmd.to_apdu(&profile).expect("build");
     assert_eq!(apdu.p2, 0x40);
-    assert_eq!(Es5Command::from_apdu(&apdu).expect("Njiwa P2 accepted"), cmd);
+    assert_eq!(
+        Es5Command::from_apdu(&apdu).expect("Njiwa P2 accepted"),
+        cmd
+    );
 }
 
 #[test]
@@ -298,7 +304,10 @@ fn status_words_map_to_typed_outcomes() {
     let msg = isdr::interpret(Es5Function::DeleteProfile, &r(0x6A88))
         .expect_err("fails")
         .to_string();
-    assert!(msg.contains("ES5.DeleteProfile") && msg.contains("6A88"), "{msg}");
+    assert!(
+        msg.contains("ES5.DeleteProfile") && msg.contains("6A88"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -371,13 +380,17 @@ fn key_establishment_dgis_reproduce_es8_vectors() {
         }
     );
     assert_eq!(ka.crt.to_bytes().expect("crt"), vh(ke, "crt_a6"));
-    assert_eq!(ka.ephemeral_public_key, vh(&v["public_points"], "ephemeral_dp"));
+    assert_eq!(
+        ka.ephemeral_public_key,
+        vh(&v["public_points"], "ephemeral_dp")
+    );
     assert_eq!(ka.key_parameter_reference, 0x00);
     let signed = ka.signed_data(&rc).expect("signed data");
     assert_eq!(signed, vh(ke, "signed_data"));
     let dp = VerifyingKey::from_sec1_bytes(&vh(&v["public_points"], "sm_dp")).expect("pk");
     let sig = Signature::from_slice(&ka.signature).expect("r||s");
-    dp.verify(&signed, &sig).expect("SM-DP signature over signed_data");
+    dp.verify(&signed, &sig)
+        .expect("SM-DP signature over signed_data");
     let rebuilt = Es5Command::EstablishIsdrKeySetAgreement(ka.clone())
         .to_apdu(&CardProfile::default())
         .expect("build 3A02");
@@ -385,8 +398,7 @@ fn key_establishment_dgis_reproduce_es8_vectors() {
 
     // Receipt = AES-CMAC(receipt key, A6 ‖ 7F49) (wire-profile §5 step 4) and its response.
     let a6_7f49 = &signed[..signed.len() - 18];
-    let receipt =
-        certs::kdf::aes_cmac(&vh(ke, "receipt_key"), a6_7f49).expect("receipt cmac");
+    let receipt = certs::kdf::aes_cmac(&vh(ke, "receipt_key"), a6_7f49).expect("receipt cmac");
     assert_eq!(receipt.to_vec(), vh(ke, "receipt"));
     let response_2 = ResponseApdu::parse(&vh(ke, "response_2")).expect("r2");
     let parsed = KeyAgreementResponse::parse(&response_2.data).expect("86");

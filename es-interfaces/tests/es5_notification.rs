@@ -25,10 +25,16 @@ fn sample(kind: NotificationType, imei: Option<Vec<u8>>) -> Notification {
 
 #[test]
 fn encoding_matches_the_wire_profile_framing() {
-    let n = sample(NotificationType::ProfileChangeSucceeded, Some(h("3554420123456789")));
+    let n = sample(
+        NotificationType::ProfileChangeSucceeded,
+        Some(h("3554420123456789")),
+    );
     let bytes = n.to_bytes().expect("encode");
     let expected = format!("e135 4c10{EID} 4d0102 4f10{AID} 14083554420123456789 4e020102");
-    assert_eq!(hex::encode(&bytes), expected.split_whitespace().collect::<String>());
+    assert_eq!(
+        hex::encode(&bytes),
+        expected.split_whitespace().collect::<String>()
+    );
     assert_eq!(Notification::parse(&bytes).expect("parse"), n);
 }
 
@@ -43,7 +49,10 @@ fn every_type_round_trips() {
         assert_eq!(kind.to_byte(), byte);
         assert_eq!(NotificationType::from_byte(byte).expect("type"), kind);
         let n = sample(kind, None);
-        assert_eq!(Notification::parse(&n.to_bytes().expect("enc")).expect("parse"), n);
+        assert_eq!(
+            Notification::parse(&n.to_bytes().expect("enc")).expect("parse"),
+            n
+        );
     }
     assert_eq!(
         NotificationType::from_byte(4),
@@ -75,10 +84,17 @@ fn malformed_notifications_are_refused() {
         Notification::parse(&missing_seq),
         Err(NotificationError::Missing("sequence number (4E)"))
     );
-    let short_eid = h(&format!("e12a 4c0f{} 4d0102 4f10{AID} 4e020001", &EID[..30]));
+    let short_eid = h(&format!(
+        "e12a 4c0f{} 4d0102 4f10{AID} 4e020001",
+        &EID[..30]
+    ));
     assert!(matches!(
         Notification::parse(&short_eid),
-        Err(NotificationError::BadLength { element: "EID", len: 15, .. })
+        Err(NotificationError::BadLength {
+            element: "EID",
+            len: 15,
+            ..
+        })
     ));
     let twice = h(&format!("e12e 4c10{EID} 4d0102 4d0102 4f10{AID} 4e020001"));
     assert_eq!(

@@ -40,7 +40,10 @@ fn apdu_cases_round_trip() {
         Err(ApduError::ExtendedLength)
     );
     let too_long = CommandApdu::new(0x80, 0xE2, 0, 0).with_data(vec![0; 256]);
-    assert_eq!(too_long.to_bytes(), Err(ApduError::DataTooLong { len: 256 }));
+    assert_eq!(
+        too_long.to_bytes(),
+        Err(ApduError::DataTooLong { len: 256 })
+    );
 
     let r = ResponseApdu::parse(&h("bf3e0390009000")).expect("rapdu");
     assert_eq!(r.sw, StatusWord::OK);
@@ -84,7 +87,11 @@ fn es8_send_data_scripts_are_reproduced() {
             h(ke[rapdu].as_str().expect(rapdu))
         );
         let rebuilt = ResponseScript::new(resp.responses.clone()).expect("new");
-        assert_eq!(rebuilt.to_expanded().expect("enc"), resp_bytes, "{response}");
+        assert_eq!(
+            rebuilt.to_expanded().expect("enc"),
+            resp_bytes,
+            "{response}"
+        );
     }
     // The SCP03t script has three commands and an `82` outer length.
     let t = &v["scp03t"];
@@ -108,7 +115,10 @@ fn es8_send_data_scripts_are_reproduced() {
 #[test]
 fn indefinite_scripts_from_a_real_card_trace() {
     let cmd = CommandScript::parse_expanded(&h("ae80 2205 80ca008500 0000")).expect("AE");
-    assert_eq!(cmd.commands, vec![CommandApdu::new(0x80, 0xCA, 0x00, 0x85).with_le(0)]);
+    assert_eq!(
+        cmd.commands,
+        vec![CommandApdu::new(0x80, 0xCA, 0x00, 0x85).with_le(0)]
+    );
     assert_eq!(
         hex::encode(cmd.to_expanded_indefinite().expect("enc")),
         "ae80220580ca0085000000"
@@ -174,7 +184,10 @@ fn long_scripts_use_ber_lengths() {
     let bytes = script.to_expanded().expect("enc");
     // 2 × (22 81 CD + 205) = 416 = 0x01A0 → AA 82 01A0.
     assert_eq!(hex::encode(&bytes[..7]), "aa8201a02281cd");
-    assert_eq!(CommandScript::parse_expanded(&bytes).expect("parse"), script);
+    assert_eq!(
+        CommandScript::parse_expanded(&bytes).expect("parse"),
+        script
+    );
 }
 
 #[test]
@@ -182,7 +195,10 @@ fn compact_forms_round_trip() {
     let c = CommandScript::parse_compact(&h("00a40004023f00 00b0000003aabbcc")).expect("compact");
     assert_eq!(c.commands.len(), 2);
     assert_eq!(c.commands[1].data, h("aabbcc"));
-    assert_eq!(hex::encode(c.to_compact().expect("enc")), "00a40004023f0000b0000003aabbcc");
+    assert_eq!(
+        hex::encode(c.to_compact().expect("enc")),
+        "00a40004023f0000b0000003aabbcc"
+    );
     assert!(matches!(
         CommandScript::parse_compact(&h("00a4000402 3f")),
         Err(ScriptError::CompactTruncated { offset: 5 })
@@ -201,6 +217,9 @@ fn compact_forms_round_trip() {
         data: h("3f00"),
     };
     assert_eq!(hex::encode(with_data.to_bytes()), "0290003f00");
-    assert_eq!(CompactResponse::parse(&with_data.to_bytes()).expect("rt"), with_data);
+    assert_eq!(
+        CompactResponse::parse(&with_data.to_bytes()).expect("rt"),
+        with_data
+    );
     assert!(CompactResponse::parse(&h("0190")).is_err());
 }

@@ -150,7 +150,10 @@ fn inconsistent_and_malformed_segments_are_refused() {
     no_cpi.splice(0..3, [0x05]);
     assert_eq!(r.push(1, &no_cpi, 1), Err(SmsError::NotSecuredPacket));
     // Plain single SMS without CPI/RPI.
-    assert_eq!(r.push(1, &[0x00, 0x01, 0x02], 1), Err(SmsError::NotSecuredPacket));
+    assert_eq!(
+        r.push(1, &[0x00, 0x01, 0x02], 1),
+        Err(SmsError::NotSecuredPacket)
+    );
     assert!(matches!(
         Segment::parse(&[0x05, 0x00, 0x03, 0x01, 0x02, 0x03]),
         Err(SmsError::BadConcatenation { .. })
@@ -167,7 +170,10 @@ fn inconsistent_and_malformed_segments_are_refused() {
         Segment::parse(&[0x03, 0x70, 0x02, 0x00]),
         Err(SmsError::UdhTruncated { .. })
     ));
-    assert_eq!(Segment::parse(&[]), Err(SmsError::UdhTruncated { offset: 0 }));
+    assert_eq!(
+        Segment::parse(&[]),
+        Err(SmsError::UdhTruncated { offset: 0 })
+    );
     assert!(matches!(
         UserData::parse(&[0u8; 141]),
         Err(SmsError::TooLong { len: 141 })

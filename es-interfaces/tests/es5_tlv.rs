@@ -166,6 +166,9 @@ fn dgi_lengths_switch_to_ff_after_254() {
     ));
     assert!(matches!(
         tlv::parse_dgi(&hex::decode("3a0301aabb").expect("hex")),
-        Err(TlvError::TrailingBytes { offset: 4, count: 1 })
+        Err(TlvError::TrailingBytes {
+            offset: 4,
+            count: 1
+        })
     ));
 }

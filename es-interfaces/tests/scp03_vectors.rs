@@ -10,7 +10,10 @@ use es_interfaces::scp80::SecretKey;
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/vectors/scp03.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/vectors/scp03.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).expect("read scp03.json")).expect("json")
 }
 
@@ -42,13 +45,18 @@ fn host_side_reproduces_every_session() {
     assert_eq!(sessions.len(), 2);
     for s in sessions {
         let name = s["name"].as_str().expect("name");
-        let iu = InitializeUpdateResponse::parse(&hs(&s["initialize_update_response"])).expect(name);
+        let iu =
+            InitializeUpdateResponse::parse(&hs(&s["initialize_update_response"])).expect(name);
         assert_eq!(iu.to_bytes(), hs(&s["initialize_update_response"]));
         let host_challenge: [u8; 8] = hs(&s["host_challenge"]).try_into().expect("8");
         let expected_ea = hs(&s["external_authenticate"]);
         let (mut host, ea) =
             HostSession::open(&keys, host_challenge, &iu, level_of(&expected_ea)).expect(name);
-        assert_eq!(hex::encode(ea.to_bytes().expect("ea")), hex::encode(&expected_ea), "{name}");
+        assert_eq!(
+            hex::encode(ea.to_bytes().expect("ea")),
+            hex::encode(&expected_ea),
+            "{name}"
+        );
         for pair in s["wrapped"].as_array().expect("wrapped") {
             let plain = CommandApdu::parse(&hs(&pair[0])).expect("plain");
             let wrapped = host.wrap(&plain).expect("wrap");
@@ -76,7 +84,8 @@ fn card_side_accepts_the_host_and_reproduces_the_response() {
     let keys = static_keys(&v);
     for s in v["sessions"].as_array().expect("sessions") {
         let name = s["name"].as_str().expect("name");
-        let iu = InitializeUpdateResponse::parse(&hs(&s["initialize_update_response"])).expect(name);
+        let iu =
+            InitializeUpdateResponse::parse(&hs(&s["initialize_update_response"])).expect(name);
         let host_challenge: [u8; 8] = hs(&s["host_challenge"]).try_into().expect("8");
         let (pending, answer) = CardPending::initialize_update(
             &keys,
@@ -91,16 +100,26 @@ fn card_side_accepts_the_host_and_reproduces_the_response() {
         assert_eq!(answer, iu, "{name}: card cryptogram");
         let ea = CommandApdu::parse(&hs(&s["external_authenticate"])).expect("ea");
         let mut card = pending.external_authenticate(&ea).expect(name);
-        assert_eq!(card.security_level(), level_of(&hs(&s["external_authenticate"])));
+        assert_eq!(
+            card.security_level(),
+            level_of(&hs(&s["external_authenticate"]))
+        );
         for pair in s["wrapped"].as_array().expect("wrapped") {
             let wrapped = CommandApdu::parse(&hs(&pair[1])).expect("wrapped");
             let plain = card.unwrap_command(&wrapped).expect("unwrap");
-            assert_eq!(plain, CommandApdu::parse(&hs(&pair[0])).expect("plain"), "{name}");
+            assert_eq!(
+                plain,
+                CommandApdu::parse(&hs(&pair[0])).expect("plain"),
+                "{name}"
+            );
         }
         if let Some(r) = s.get("response_to_last") {
             let plain = ResponseApdu::new(hs(&r["plain"]), StatusWord::OK);
             let protected = card.wrap_response(&plain).expect("wrap response");
-            assert_eq!(hex::encode(&protected.data), r["protected"].as_str().expect("hex"));
+            assert_eq!(
+                hex::encode(&protected.data),
+                r["protected"].as_str().expect("hex")
+            );
         }
     }
 }
@@ -137,7 +156,8 @@ fn open_pair(level: u8) -> (HostSession, es_interfaces::scp03::CardSession) {
     )
     .expect("iu");
     let iu = InitializeUpdateResponse::parse(&iu.to_bytes()).expect("parse");
-    let (host, ea) = HostSession::open(&keys, host_challenge, &iu, SecurityLevel(level)).expect("open");
+    let (host, ea) =
+        HostSession::open(&keys, host_challenge, &iu, SecurityLevel(level)).expect("open");
     let card = pending.external_authenticate(&ea).expect("ea");
     (host, card)
 }
@@ -150,12 +170,24 @@ fn every_security_level_round_trips_many_commands() {
             let cmd = CommandApdu::new(0x80, 0xE2, 0x91, 0x00)
                 .with_data((0..len as u8).collect())
                 .with_le(0);
-            let cmd = if len == 0 { CommandApdu::new(0x80, 0xF2, 0x20, 0x02) } else { cmd };
+            let cmd = if len == 0 {
+                CommandApdu::new(0x80, 0xF2, 0x20, 0x02)
+            } else {
+                cmd
+            };
             let wrapped = host.wrap(&cmd).expect("wrap");
-            assert_eq!(card.unwrap_command(&wrapped).expect("unwrap"), cmd, "SL {level:02x} len {len}");
+            assert_eq!(
+                card.unwrap_command(&wrapped).expect("unwrap"),
+                cmd,
+                "SL {level:02x} len {len}"
+            );
             let resp = ResponseApdu::new(vec![0x5A; len], StatusWord::OK);
             let protected = card.wrap_response(&resp).expect("protect");
-            assert_eq!(host.unwrap(&protected).expect("open"), resp, "SL {level:02x} len {len}");
+            assert_eq!(
+                host.unwrap(&protected).expect("open"),
+                resp,
+                "SL {level:02x} len {len}"
+            );
         }
         // Error status words carry no R-MAC.
         let err = ResponseApdu::new(vec![], StatusWord::REFERENCED_DATA_NOT_FOUND);
@@ -229,12 +261,16 @@ fn tampered_traffic_and_wrong_keys_are_refused() {
     let first = CommandApdu::parse(&hs(&s["wrapped"][0][1])).expect("wrapped");
     let mut tampered = first.clone();
     tampered.data[0] ^= 1;
-    assert!(matches!(card.unwrap_command(&tampered), Err(Scp03Error::CMacMismatch)));
+    assert!(matches!(
+        card.unwrap_command(&tampered),
+        Err(Scp03Error::CMacMismatch)
+    ));
 
     // The host refuses a broken R-MAC.
     let (mut host, mut card) = open_pair(0x33);
     let cmd = CommandApdu::new(0x80, 0xCA, 0x00, 0x66).with_le(0);
-    card.unwrap_command(&host.wrap(&cmd).expect("wrap")).expect("unwrap");
+    card.unwrap_command(&host.wrap(&cmd).expect("wrap"))
+        .expect("unwrap");
     let mut resp = card
         .wrap_response(&ResponseApdu::new(vec![1, 2, 3], StatusWord::OK))
         .expect("protect");

@@ -7,7 +7,7 @@ use es_interfaces::apdu::{ResponseApdu, StatusWord};
 use es_interfaces::isdr::{self, Es5Command, Es5Completion};
 use es_interfaces::notification::{Notification, NotificationType};
 use es_interfaces::scp80::{
-    self, Algorithm, CommandHeader, CounterMode, Counter, Integrity, KeySet, Kic, Kid, PorRequest,
+    self, Algorithm, CommandHeader, Counter, CounterMode, Integrity, KeySet, Kic, Kid, PorRequest,
     PorStatus, ResponsePacket, Scp80Error, SecretKey, Spi,
 };
 use es_interfaces::script::{CommandScript, ResponseScript};
@@ -83,7 +83,13 @@ fn command_and_por_round_trip_for_every_algorithm() {
         (Algorithm::TripleDes3Key, 24),
     ] {
         let k = keys(key_len);
-        for spi in [[0x16, 0x39], [0x12, 0x29], [0x14, 0x31], [0x10, 0x21], [0x06, 0x19]] {
+        for spi in [
+            [0x16, 0x39],
+            [0x12, 0x29],
+            [0x14, 0x31],
+            [0x10, 0x21],
+            [0x06, 0x19],
+        ] {
             for len in [0usize, 1, 7, 8, 15, 16, 17, 100] {
                 let data: Vec<u8> = (0..len as u8).collect();
                 let h = header(spi, alg, 42);
@@ -91,7 +97,11 @@ fn command_and_por_round_trip_for_every_algorithm() {
                 let opened = scp80::parse_command(&packet)
                     .and_then(|p| p.open(&k))
                     .expect("open");
-                assert_eq!((opened.header, &opened.data), (h, &data), "{alg:?} {spi:02x?} {len}");
+                assert_eq!(
+                    (opened.header, &opened.data),
+                    (h, &data),
+                    "{alg:?} {spi:02x?} {len}"
+                );
                 let por = ResponsePacket {
                     tar: h.tar,
                     counter: h.counter,
@@ -142,19 +152,28 @@ fn tampered_or_malformed_commands_are_refused() {
         scp80::parse_command(&[0x00, 0x03, 0x15, 0x16, 0x39]),
         Err(Scp80Error::Truncated { .. })
     ));
-    assert!(matches!(scp80::parse_command(&[0x00]), Err(Scp80Error::Truncated { .. })));
+    assert!(matches!(
+        scp80::parse_command(&[0x00]),
+        Err(Scp80Error::Truncated { .. })
+    ));
     // CHL that does not match the SPI.
     let mut bad = packet.clone();
     bad[2] = 0x0D;
     assert!(matches!(
         scp80::parse_command(&bad),
-        Err(Scp80Error::HeaderLength { field: "CHL", declared: 13, expected: 21 })
+        Err(Scp80Error::HeaderLength {
+            field: "CHL",
+            declared: 13,
+            expected: 21
+        })
     ));
     // Ciphered part not block aligned (one byte cut, CPL adjusted).
     let mut bad = packet[..packet.len() - 1].to_vec();
     let cpl = (bad.len() - 2) as u16;
     bad[..2].copy_from_slice(&cpl.to_be_bytes());
-    let err = scp80::parse_command(&bad).and_then(|p| p.open(&k)).expect_err("misaligned");
+    let err = scp80::parse_command(&bad)
+        .and_then(|p| p.open(&k))
+        .expect_err("misaligned");
     assert!(matches!(err, Scp80Error::NotBlockAligned { block: 16, .. }));
     assert_eq!(err.por_status(), PorStatus::CipheringError);
     // Unsupported algorithms and key lengths are refused, not guessed.
@@ -166,7 +185,10 @@ fn tampered_or_malformed_commands_are_refused() {
     let rc = header([0x11, 0x00], Algorithm::Aes, 1);
     assert!(matches!(
         scp80::build_command(&rc, &k, b"x"),
-        Err(Scp80Error::UnsupportedAlgorithm { what: "redundancy check", .. })
+        Err(Scp80Error::UnsupportedAlgorithm {
+            what: "redundancy check",
+            ..
+        })
     ));
     assert_eq!(
         scp80::build_command(&h, &keys(5), b"x"),
@@ -220,7 +242,9 @@ fn bad_padding_is_refused_even_with_a_valid_cc() {
     let k = keys(16);
     // data 1 byte: 5+1+8+1 = 15 → one pad byte.
     let good = forged(&k, &[0xAB], 1, &[0]);
-    let opened = scp80::parse_command(&good).and_then(|p| p.open(&k)).expect("forged but valid");
+    let opened = scp80::parse_command(&good)
+        .and_then(|p| p.open(&k))
+        .expect("forged but valid");
     assert_eq!(opened.data, vec![0xAB]);
     // PCNTR claims more padding than the data holds.
     let err = scp80::parse_command(&forged(&k, &[0xAB], 15, &[0]))
@@ -300,10 +324,22 @@ fn por_with_wrong_tar_bad_cc_or_unknown_status_is_refused() {
 #[test]
 fn counter_rules_of_spi_b5_b4() {
     let c = |v| Counter::from_u64(v).expect("counter");
-    assert_eq!(scp80::check_counter(CounterMode::None, c(1), c(9)), Ok(None));
-    assert_eq!(scp80::check_counter(CounterMode::Available, c(1), c(9)), Ok(None));
-    assert_eq!(scp80::check_counter(CounterMode::Higher, c(10), c(9)), Ok(Some(c(10))));
-    assert_eq!(scp80::check_counter(CounterMode::Higher, c(99), c(9)), Ok(Some(c(99))));
+    assert_eq!(
+        scp80::check_counter(CounterMode::None, c(1), c(9)),
+        Ok(None)
+    );
+    assert_eq!(
+        scp80::check_counter(CounterMode::Available, c(1), c(9)),
+        Ok(None)
+    );
+    assert_eq!(
+        scp80::check_counter(CounterMode::Higher, c(10), c(9)),
+        Ok(Some(c(10)))
+    );
+    assert_eq!(
+        scp80::check_counter(CounterMode::Higher, c(99), c(9)),
+        Ok(Some(c(99)))
+    );
     assert_eq!(
         scp80::check_counter(CounterMode::Higher, c(9), c(9)),
         Err(PorStatus::CounterLow)
@@ -312,7 +348,10 @@ fn counter_rules_of_spi_b5_b4() {
         scp80::check_counter(CounterMode::Higher, c(3), c(9)),
         Err(PorStatus::CounterLow)
     );
-    assert_eq!(scp80::check_counter(CounterMode::OneHigher, c(10), c(9)), Ok(Some(c(10))));
+    assert_eq!(
+        scp80::check_counter(CounterMode::OneHigher, c(10), c(9)),
+        Ok(Some(c(10)))
+    );
     assert_eq!(
         scp80::check_counter(CounterMode::OneHigher, c(11), c(9)),
         Err(PorStatus::CounterHigh)
@@ -335,7 +374,10 @@ fn counter_rules_of_spi_b5_b4() {
 fn keys_never_show_in_debug_output() {
     let k = keys(16);
     let dbg = format!("{k:?}");
-    assert_eq!(dbg, "KeySet { kic: SecretKey([redacted]), kid: SecretKey([redacted]) }");
+    assert_eq!(
+        dbg,
+        "KeySet { kic: SecretKey([redacted]), kid: SecretKey([redacted]) }"
+    );
 }
 
 /// The eUICC simulator's side of one ES5 exchange: reassemble, open, check the counter, run the script.
@@ -358,15 +400,15 @@ fn euicc_handles(
     let packet = scp80::parse_command(&assembled.packet).expect("header");
     assert_eq!(packet.tar, [0, 0, 1]);
     let opened = packet.open(k).expect("open");
-    let status = match scp80::check_counter(packet.spi.counter, opened.header.counter, *stored_counter)
-    {
-        Ok(Some(next)) => {
-            *stored_counter = next;
-            PorStatus::Ok
-        }
-        Ok(None) => PorStatus::Ok,
-        Err(status) => status,
-    };
+    let status =
+        match scp80::check_counter(packet.spi.counter, opened.header.counter, *stored_counter) {
+            Ok(Some(next)) => {
+                *stored_counter = next;
+                PorStatus::Ok
+            }
+            Ok(None) => PorStatus::Ok,
+            Err(status) => status,
+        };
     let data = if status == PorStatus::Ok {
         let script = CommandScript::parse_expanded(&opened.data).expect("script");
         let responses = script
@@ -429,7 +471,10 @@ fn es5_exchange_over_concatenated_sms_end_to_end() {
             counter: Counter::from_u64(counter).expect("counter"),
         };
         let packet = scp80::build_command(&h, &k, &script).expect("secure");
-        (h, sms::to_tp_uds(PacketKind::Command, &packet, 0x42).expect("segments"))
+        (
+            h,
+            sms::to_tp_uds(PacketKind::Command, &packet, 0x42).expect("segments"),
+        )
     };
 
     let mut card_counter = Counter::from_u64(4).expect("c");
@@ -492,7 +537,8 @@ fn euicc_notification_from_simulator_to_smsr() {
         tar: [0, 0, 1],
         counter: Counter::from_u64(8).expect("c"),
     };
-    let packet = scp80::build_command(&h, &k, &n.to_bytes().expect("notification")).expect("secure");
+    let packet =
+        scp80::build_command(&h, &k, &n.to_bytes().expect("notification")).expect("secure");
     let uds = sms::to_tp_uds(PacketKind::Command, &packet, 0).expect("sms");
     assert_eq!(&uds[0][..3], &[0x02, 0x70, 0x00]);
 
@@ -510,7 +556,11 @@ fn euicc_notification_from_simulator_to_smsr() {
         Ok(Some(opened.header.counter))
     );
     assert_eq!(
-        scp80::check_counter(opened.header.spi.counter, opened.header.counter, opened.header.counter),
+        scp80::check_counter(
+            opened.header.spi.counter,
+            opened.header.counter,
+            opened.header.counter
+        ),
         Err(PorStatus::CounterLow)
     );
     assert_eq!(Notification::parse(&opened.data).expect("parse"), n);

@@ -8,7 +8,10 @@ use es_interfaces::script::{CommandScript, CompactResponse};
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/vectors/scp80.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/vectors/scp80.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).expect("read scp80.json")).expect("json")
 }
 

@@ -127,11 +127,29 @@ impl Scp80Error {
     }
 }
 
-fn cipher_err(field: &'static str) -> impl Fn(CipherError) -> Scp80Error {
-    move |e| match e {
-        CipherError::KeyLength => Scp80Error::KeyLength { field },
-        CipherError::NotBlockAligned => Scp80Error::NotBlockAligned { len: 0, block: 0 },
-    }
+fn key_err(field: &'static str) -> impl Fn(CipherError) -> Scp80Error {
+    move |_| Scp80Error::KeyLength { field }
+}
+
+/// CBC with a zero IV over `data` in place (ETSI TS 102 225 §5.1.2); refuses data that is not block aligned.
+fn zero_iv_cbc(c: &BlockCipher, data: &mut [u8], decrypt: bool) -> Result<(), Scp80Error> {
+    let (len, block) = (data.len(), c.block_size());
+    let done = if decrypt {
+        c.cbc_decrypt_zero_iv(data)
+    } else {
+        c.cbc_encrypt_zero_iv(data)
+    };
+    done.map_err(|_| Scp80Error::NotBlockAligned { len, block })
+}
+
+/// Triple-DES CBC-MAC over `input` zero-padded (ETSI TS 102 225 §5.1.3).
+fn des_cbc_mac(c: Result<BlockCipher, CipherError>, input: &[u8]) -> Result<Vec<u8>, Scp80Error> {
+    let c = c.map_err(key_err("KID"))?;
+    c.cbc_mac_zero_padded(input)
+        .map_err(|_| Scp80Error::NotBlockAligned {
+            len: input.len(),
+            block: c.block_size(),
+        })
 }
 
 /// A secret key (KIc, KID, DEK, …) that is wiped on drop and never printed (ETSI TS 102 225 §5.1.2).
@@ -401,7 +419,7 @@ impl Kic {
             Algorithm::DesEcb => return Err(unsupported("DES-ECB")),
             _ => return Err(unsupported("ciphering")),
         }
-        .map_err(cipher_err("KIc"))
+        .map_err(key_err("KIc"))
     }
 }
 
@@ -438,12 +456,8 @@ impl Kid {
             Algorithm::Aes => certs::kdf::aes_cmac(k, input)
                 .map_err(|_| Scp80Error::KeyLength { field: "KID" })?
                 .to_vec(),
-            Algorithm::TripleDes2Key => BlockCipher::tdes2(k)
-                .and_then(|c| c.cbc_mac_zero_padded(input))
-                .map_err(cipher_err("KID"))?,
-            Algorithm::TripleDes3Key => BlockCipher::tdes3(k)
-                .and_then(|c| c.cbc_mac_zero_padded(input))
-                .map_err(cipher_err("KID"))?,
+            Algorithm::TripleDes2Key => des_cbc_mac(BlockCipher::tdes2(k), input)?,
+            Algorithm::TripleDes3Key => des_cbc_mac(BlockCipher::tdes3(k), input)?,
             Algorithm::DesCbc => return Err(unsupported("single DES")),
             _ => return Err(unsupported("cryptographic checksum")),
         };
@@ -647,8 +661,7 @@ pub fn build_command(
         clear.splice(cc_pos..cc_pos, cc);
     }
     if let Some(c) = cipher {
-        c.cbc_encrypt_zero_iv(&mut clear[secured_start..])
-            .map_err(cipher_err("KIc"))?;
+        zero_iv_cbc(&c, &mut clear[secured_start..], false)?;
     }
     Ok(clear)
 }
@@ -659,13 +672,11 @@ fn take<'a>(
     n: usize,
     field: &'static str,
 ) -> Result<&'a [u8], Scp80Error> {
-    packet
-        .get(offset..offset + n)
-        .ok_or(Scp80Error::Truncated {
-            field,
-            offset,
-            needed: n,
-        })
+    packet.get(offset..offset + n).ok_or(Scp80Error::Truncated {
+        field,
+        offset,
+        needed: n,
+    })
 }
 
 /// A command packet whose clear header has been read but whose secured part is not yet opened; the receiver
@@ -760,16 +771,8 @@ impl CommandPacket<'_> {
         let secured_start = COMMAND_SECURED_START;
         let mut buf = self.packet.to_vec();
         let secured = &mut buf[secured_start..];
-        if let Some(c) = &cipher
-            && secured.len() % c.block_size() != 0
-        {
-            return Err(Scp80Error::NotBlockAligned {
-                len: secured.len(),
-                block: c.block_size(),
-            });
-        }
         if let Some(c) = &cipher {
-            c.cbc_decrypt_zero_iv(secured).map_err(cipher_err("KIc"))?;
+            zero_iv_cbc(c, secured, true)?;
         }
         let mut counter = [0u8; 5];
         counter.copy_from_slice(&buf[secured_start..secured_start + 5]);
@@ -854,8 +857,7 @@ pub fn build_por(
         buf.splice(cc_pos..cc_pos, cc);
     }
     if let Some(c) = cipher {
-        c.cbc_encrypt_zero_iv(&mut buf[secured_start..])
-            .map_err(cipher_err("KIc"))?;
+        zero_iv_cbc(&c, &mut buf[secured_start..], false)?;
     }
     Ok(buf.split_off(start))
 }
@@ -902,14 +904,7 @@ pub fn open_por(
     buf.extend_from_slice(packet);
     let secured_start = base + 6;
     if let Some(c) = &cipher {
-        let secured = &mut buf[secured_start..];
-        if secured.len() % c.block_size() != 0 {
-            return Err(Scp80Error::NotBlockAligned {
-                len: secured.len(),
-                block: c.block_size(),
-            });
-        }
-        c.cbc_decrypt_zero_iv(secured).map_err(cipher_err("KIc"))?;
+        zero_iv_cbc(c, &mut buf[secured_start..], true)?;
     }
     let mut counter = [0u8; 5];
     counter.copy_from_slice(&buf[secured_start..secured_start + 5]);
