@@ -6,6 +6,10 @@
 //! S8 mode (8-byte challenges and cryptograms, GP Amendment D §5.1), AES-128/192/256 keys. C-MAC chaining with the
 //! MAC chaining value (§6.2.4), C-DECRYPTION with the encryption counter that advances on every command after
 //! EXTERNAL AUTHENTICATE (§6.2.6), R-MAC (§6.2.5) and R-ENCRYPTION (§6.2.7).
+//!
+//! [`scp03t`] is the TLV variant SGP.02 uses to download a profile package into an ISD-P (wire-profile §7).
+
+pub mod scp03t;
 
 use zeroize::Zeroizing;
 
@@ -65,6 +69,20 @@ pub enum Scp03Error {
     /// The command is not EXTERNAL AUTHENTICATE `84 82 <SL> 00 10 …`.
     #[error("expected EXTERNAL AUTHENTICATE")]
     NotExternalAuthenticate,
+    /// An SCP03t TLV is not the one expected at this step (wire-profile §7).
+    #[error("expected SCP03t TLV {expected}")]
+    UnexpectedTlv {
+        /// The TLV expected (`84`, `85`, `86`).
+        expected: &'static str,
+    },
+    /// An SCP03t segment longer than the maximum plaintext per `86` TLV.
+    #[error("SCP03t segment of {len} bytes exceeds {max}")]
+    SegmentTooLong {
+        /// The length.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
     /// A security level this implementation does not provide (R-ENC without C-DEC, reserved bits).
     #[error("unsupported security level {0:#04x}")]
     SecurityLevel(u8),
