@@ -153,7 +153,7 @@ fn des_cbc_mac(c: Result<BlockCipher, CipherError>, input: &[u8]) -> Result<Vec<
 }
 
 /// A secret key (KIc, KID, DEK, …) that is wiped on drop and never printed (ETSI TS 102 225 §5.1.2).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SecretKey(Zeroizing<Vec<u8>>);
 
 impl SecretKey {
