@@ -1,1 +1,259 @@
-//! (module under construction)
+//! Every choice of docs/wire-profile.md in one place: the bytes the SM-SR and the eUICC exchange on ES5 / ES8.
+//!
+//! Each item cites the wire-profile section and its evidence grade: **[V]** reproduced against vectors from real
+//! cards, **[S]** found in one public implementation, **[P]** provisional (the public sources disagree or are
+//! silent, and this file decides). Other modules read their choices from here only, so a correction against the
+//! official SGP.02 / GlobalPlatform / ETSI text is one change in this file.
+
+// ---------------------------------------------------------------------------------------------------------------
+// §1 Identifiers
+// ---------------------------------------------------------------------------------------------------------------
+
+/// ISD-R AID (wire-profile §1, SGP.02 Annex H) [S].
+pub const ISD_R_AID: [u8; 16] = [
+    0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x01, 0x00,
+];
+/// ECASD AID (wire-profile §1, SGP.02 Annex H) [S].
+pub const ECASD_AID: [u8; 16] = [
+    0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x02, 0x00,
+];
+/// ISD-P Executable Load File AID (wire-profile §1, SGP.02 Annex H) [S].
+pub const ISD_P_LOAD_FILE_AID: [u8; 16] = [
+    0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x0D, 0x00,
+];
+/// ISD-P Executable Module AID (wire-profile §1, SGP.02 Annex H) [S].
+pub const ISD_P_MODULE_AID: [u8; 16] = [
+    0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x0E, 0x00,
+];
+/// First ISD-P instance AID `…89000010 00`; instance `n` has `0x10 + n` in byte 15 (wire-profile §1) [S].
+pub const ISD_P_AID_FIRST: [u8; 16] = [
+    0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x10, 0x00,
+];
+
+/// The AID of the `index`-th ISD-P instance (`0` → `…1000`, `1` → `…1100`, …), or `None` past `…FF00`
+/// (wire-profile §1: allocated upward by the SM-SR at CreateISDP) [S].
+pub fn isd_p_aid(index: u8) -> Option<[u8; 16]> {
+    let mut aid = ISD_P_AID_FIRST;
+    aid[14] = aid[14].checked_add(index)?;
+    Some(aid)
+}
+
+/// Default TAR of a security domain: bytes 13–15 (1-based) of its AID, used when the EIS names none
+/// (wire-profile §1, SGP.02 Annex H) [S]. `None` when the AID is shorter than 15 bytes.
+pub fn default_tar(aid: &[u8]) -> Option<[u8; 3]> {
+    let t = aid.get(12..15)?;
+    Some([t[0], t[1], t[2]])
+}
+
+/// Key version numbers of the SCP80 key sets (wire-profile §1) [S].
+pub const KVN_SCP80: core::ops::RangeInclusive<u8> = 0x01..=0x0F;
+/// Key version numbers of the SCP03 key sets (wire-profile §1) [S].
+pub const KVN_SCP03: core::ops::RangeInclusive<u8> = 0x30..=0x3F;
+/// Key version numbers of the SCP81 PSK key sets (wire-profile §1) [S].
+pub const KVN_SCP81: core::ops::RangeInclusive<u8> = 0x40..=0x4F;
+
+// ---------------------------------------------------------------------------------------------------------------
+// §2 SCP80 over SMS
+// ---------------------------------------------------------------------------------------------------------------
+
+/// SPI of the SM-SR's ES5 command packets: `16 39` = CC, ciphering, counter must be higher; PoR required, with
+/// CC, ciphered, sent as SMS-SUBMIT (wire-profile §2, ETSI TS 102 225 §5.1.1) [P for the value].
+pub const ES5_COMMAND_SPI: [u8; 2] = [0x16, 0x39];
+/// SPI of the eUICC's notification packets: `16 00` = CC, ciphering, counter must be higher; no PoR
+/// (wire-profile §4, ETSI TS 102 225 §5.1.1) [P].
+pub const NOTIFICATION_SPI: [u8; 2] = [0x16, 0x00];
+/// KIc and KID coding nibble for AES (CBC for KIc, CMAC for KID): the byte is `(KVN << 4) | 0x02`
+/// (wire-profile §2, ETSI TS 102 225 §5.1.2/§5.1.3) [V].
+pub const KIC_KID_AES_NIBBLE: u8 = 0x02;
+
+/// KIc = KID byte for the AES key set with version `kvn` (wire-profile §2) [V]. `None` if `kvn` is not 1–15.
+pub fn aes_kic_kid(kvn: u8) -> Option<u8> {
+    KVN_SCP80
+        .contains(&kvn)
+        .then_some((kvn << 4) | KIC_KID_AES_NIBBLE)
+}
+
+/// Form of the secured data of an ES5 SMS (wire-profile §2, ETSI TS 102 226 §5) [P: expanded vs compact].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptForm {
+    /// Expanded remote command format, definite `AA` / `AB` (ETSI TS 102 226 §5.2).
+    Expanded,
+    /// Compact remote command format: concatenated C-APDUs (ETSI TS 102 226 §5.1).
+    Compact,
+}
+
+/// The script form the SM-SR uses on ES5 over SMS (wire-profile §2) [P].
+pub const ES5_SCRIPT_FORM: ScriptForm = ScriptForm::Expanded;
+
+/// UDH information element identifier of the Command Packet Identifier (wire-profile §2, 3GPP TS 31.115 §4.2)
+/// [V].
+pub const IEI_COMMAND_PACKET: u8 = 0x70;
+/// UDH information element identifier of the Response Packet Identifier (wire-profile §2, 3GPP TS 31.115 §4.2)
+/// [V].
+pub const IEI_RESPONSE_PACKET: u8 = 0x71;
+/// UDH information element identifier of 8-bit-reference concatenation (wire-profile §2, 3GPP TS 23.040
+/// §9.2.3.24.1) [S].
+pub const IEI_CONCATENATION_8BIT: u8 = 0x00;
+/// UDH information element identifier of 16-bit-reference concatenation, accepted on input (3GPP TS 23.040
+/// §9.2.3.24.8) [S].
+pub const IEI_CONCATENATION_16BIT: u8 = 0x08;
+/// Maximum TP-UD length of one SMS with 8-bit data (wire-profile §2, 3GPP TS 23.040 §9.2.3.16) [V].
+pub const TP_UD_MAX: usize = 140;
+/// UDH bytes that the CC of a PoR covers: `02 71 00`, also when the PoR itself is concatenated (wire-profile §2,
+/// 3GPP TS 31.115 §4.2) [V for a single SMS; P for a concatenated PoR].
+pub const POR_CC_UDH: [u8; 3] = [0x02, IEI_RESPONSE_PACKET, 0x00];
+
+/// SMPP 3.4 `esm_class` of an ES5 `submit_sm`: UDHI set (wire-profile §2) [S].
+pub const SMPP_ESM_CLASS: u8 = 0x40;
+/// SMPP 3.4 `protocol_id` of an ES5 `submit_sm`: SIM data download (wire-profile §2, 3GPP TS 23.040) [S].
+pub const SMPP_PROTOCOL_ID: u8 = 0x7F;
+/// SMPP 3.4 `data_coding` of an ES5 `submit_sm`: 8-bit data, class 2 (wire-profile §2, 3GPP TS 23.038) [S].
+pub const SMPP_DATA_CODING: u8 = 0xF6;
+/// SMPP 3.4 `registered_delivery` of an ES5 `submit_sm`: delivery receipt requested (wire-profile §2) [S].
+pub const SMPP_REGISTERED_DELIVERY: u8 = 0x01;
+
+// ---------------------------------------------------------------------------------------------------------------
+// §4 ES5 commands to the ISD-R
+// ---------------------------------------------------------------------------------------------------------------
+
+/// STORE DATA DGI of ES8 key establishment step 1, the certificate (wire-profile §5) [P].
+pub const DGI_CERTIFICATE: u16 = 0x3A01;
+/// STORE DATA DGI of ES8 key establishment step 2, the key agreement (wire-profile §5) [P].
+pub const DGI_KEY_AGREEMENT: u16 = 0x3A02;
+/// STORE DATA DGI of ES5.EnableProfile (wire-profile §4) [S].
+pub const DGI_ENABLE_PROFILE: u16 = 0x3A03;
+/// STORE DATA DGI of ES5.DisableProfile (wire-profile §4) [S].
+pub const DGI_DISABLE_PROFILE: u16 = 0x3A04;
+/// STORE DATA DGI of ES5.SetFallbackAttribute (wire-profile §4) [P].
+pub const DGI_SET_FALLBACK_ATTRIBUTE: u16 = 0x3A05;
+/// STORE DATA DGI of ES5.UpdateSMSRAddressingParameters (wire-profile §4) [P].
+pub const DGI_UPDATE_SMSR_ADDRESSING: u16 = 0x3A06;
+/// STORE DATA DGI of ES8.UpdateConnectivityParameters (security-and-transport notes §5) [S].
+pub const DGI_UPDATE_CONNECTIVITY: u16 = 0x3A07;
+/// STORE DATA DGI of ES5.HandleNotificationConfirmation (wire-profile §4) [S].
+pub const DGI_NOTIFICATION_CONFIRMATION: u16 = 0x3A08;
+
+/// Tag of the SMS centre address inside DGI `3A06` (wire-profile §4 names the content, not the tags) [P].
+pub const SMSR_ADDRESSING_TAG_SMS_CENTRE: u8 = 0x80;
+/// Tag of the SM-SR destination MSISDN inside DGI `3A06` [P].
+pub const SMSR_ADDRESSING_TAG_MSISDN: u8 = 0x81;
+/// Tag of the HTTPS admin host inside DGI `3A06` [P].
+pub const SMSR_ADDRESSING_TAG_ADMIN_HOST: u8 = 0x82;
+
+/// Privileges of the ISD-P at CreateISDP: `80 C0 00` = Security Domain, Trusted Path, Authorized Management
+/// (wire-profile §4, GP Card Specification §11.1.2) [S].
+pub const ISD_P_PRIVILEGES: [u8; 3] = [0x80, 0xC0, 0x00];
+/// Application-specific install parameters of the ISD-P: `C9 04 81 02 03 70` = SCP03, i = `70`
+/// (wire-profile §4) [S].
+pub const ISD_P_INSTALL_PARAMS_C9: [u8; 4] = [0x81, 0x02, 0x03, 0x70];
+/// System-specific parameter tag carrying the ISD-P memory quota: `EF 04 83 02 <memory>` (wire-profile §4) [P].
+pub const ISD_P_MEMORY_QUOTA_TAG: u8 = 0x83;
+/// INSTALL commands are sent without Le: the trailing `00` of wire-profile §4/§5 is the empty install token
+/// (GP Card Specification §11.5.2) [P].
+pub const INSTALL_LE: Option<u8> = None;
+
+/// DELETE P2 for an ISD-P: `80` = delete the object and its related objects (wire-profile §4,
+/// GP Card Specification §11.2.2.2) [P].
+pub const DELETE_ISD_P_P2: u8 = 0x80;
+/// Tag of the delete token in MasterDelete (wire-profile §4, GP Card Specification §11.2.2.3) [P].
+pub const DELETE_TOKEN_TAG: u8 = 0x9E;
+/// Length of the MasterDelete token: the full AES-CMAC tag (wire-profile §4) [P].
+pub const DELETE_TOKEN_LEN: usize = 16;
+/// Tag of the key deletion template of FinaliseISDRHandover: `F2 03 <old KVN> 01 03` (wire-profile §4) [S].
+pub const DELETE_KEY_SET_TAG: u8 = 0xF2;
+/// First and last key identifier deleted by FinaliseISDRHandover (wire-profile §4: three SCP80 keys) [S].
+pub const DELETE_KEY_SET_KEY_IDS: (u8, u8) = (0x01, 0x03);
+
+/// GET STATUS P1 for ISD-Ps in AuditEIS: `40` = applications and security domains (wire-profile §4,
+/// GP Card Specification §11.4.2.1) [S].
+pub const AUDIT_GET_STATUS_P1: u8 = 0x40;
+/// GET STATUS P2 of the first AuditEIS command: `02` = response in the tagged `E3` format, first occurrence
+/// (wire-profile §4) [S].
+pub const AUDIT_GET_STATUS_P2_FIRST: u8 = 0x02;
+/// GET STATUS P2 of a continuation command after SW `6310` (GP Card Specification §11.4.2.1) [S].
+pub const AUDIT_GET_STATUS_P2_NEXT: u8 = 0x03;
+/// Tag list requested by AuditEIS: AID `4F`, life cycle `9F70`, fall-back attribute `53` (wire-profile §4) [S].
+pub const AUDIT_TAG_LIST: [u8; 4] = [0x4F, 0x9F, 0x70, 0x53];
+/// GET DATA tag for the extended card resources (free memory) in AuditEIS (wire-profile §4,
+/// ETSI TS 102 226 §8.2.1.7.2) [S].
+pub const GET_DATA_EXTENDED_CARD_RESOURCES: u16 = 0xFF21;
+
+/// ISD-P life-cycle byte `9F70`: selectable, i.e. created (wire-profile §4) [S].
+pub const LIFECYCLE_SELECTABLE: u8 = 0x07;
+/// ISD-P life-cycle byte `9F70`: personalized (security-and-transport notes §5) [S].
+pub const LIFECYCLE_PERSONALIZED: u8 = 0x0F;
+/// ISD-P life-cycle byte `9F70`: disabled (wire-profile §4) [S].
+pub const LIFECYCLE_DISABLED: u8 = 0x1F;
+/// ISD-P life-cycle byte `9F70`: enabled (wire-profile §4) [S].
+pub const LIFECYCLE_ENABLED: u8 = 0x3F;
+
+/// Outer tag of the eUICC notification (wire-profile §4, SGP.02 §4.1.1.11) [P for the framing].
+pub const NOTIFICATION_TAG: u8 = 0xE1;
+/// Tag of the EID in the notification (wire-profile §4) [S].
+pub const NOTIFICATION_TAG_EID: u8 = 0x4C;
+/// Tag of the notification type (wire-profile §4) [S].
+pub const NOTIFICATION_TAG_TYPE: u8 = 0x4D;
+/// Tag of the ISD-P AID in the notification; `2F` is accepted on input (wire-profile §4, notes §5) [S].
+pub const NOTIFICATION_TAG_AID: u8 = 0x4F;
+/// Alternative AID tag accepted on input (security-and-transport notes §5) [S].
+pub const NOTIFICATION_TAG_AID_ALT: u8 = 0x2F;
+/// Tag of the optional IMEI in the notification; `94` is accepted on input (wire-profile §4) [S].
+pub const NOTIFICATION_TAG_IMEI: u8 = 0x14;
+/// Alternative IMEI tag accepted on input (security-and-transport notes §5) [S].
+pub const NOTIFICATION_TAG_IMEI_ALT: u8 = 0x94;
+/// Tag of the optional MEID in the notification; `ED` is accepted on input (notes §5) [S].
+pub const NOTIFICATION_TAG_MEID: u8 = 0x6D;
+/// Alternative MEID tag accepted on input (security-and-transport notes §5) [S].
+pub const NOTIFICATION_TAG_MEID_ALT: u8 = 0xED;
+/// Tag of the notification sequence number (wire-profile §4) [S].
+pub const NOTIFICATION_TAG_SEQUENCE: u8 = 0x4E;
+
+// ---------------------------------------------------------------------------------------------------------------
+// §5 / §6 key establishment and GP certificates
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Key usage qualifier of the CRT `A6` for the ISD-P SCP03 key set (wire-profile §5) [P].
+pub const KEY_USAGE_ISD_P_SCP03: u8 = 0x5C;
+/// Key usage qualifier of the CRT `A6` for the ISD-R SCP80 key set at SM-SR change (wire-profile §4) [S].
+pub const KEY_USAGE_ISD_R_SCP80: u8 = 0x10;
+/// Scenario parameters `90 02 03 00` of the CRT `A6`: scenario #3, no options (wire-profile §5) [P].
+pub const KEY_AGREEMENT_SCENARIO: [u8; 2] = [0x03, 0x00];
+/// Key type `88` (AES) in the CRT `A6` (wire-profile §5) [P].
+pub const KEY_TYPE_AES: u8 = 0x88;
+/// Key length `10` (16 bytes) in the CRT `A6` (wire-profile §5) [P].
+pub const KEY_LENGTH_AES128: u8 = 0x10;
+/// GP certificate key usage of CERT.DP.ECDSA and CERT.SR.ECDSA: `0080` signature (wire-profile §6) [P].
+pub const CERT_KEY_USAGE_SIGNATURE: [u8; 2] = [0x00, 0x80];
+/// GP certificate key usage of CERT.ECASD.ECKA: `0008` key agreement (wire-profile §6) [P].
+pub const CERT_KEY_USAGE_KEY_AGREEMENT: [u8; 2] = [0x00, 0x08];
+/// GP certificate discretionary data `C8` value for an SM-DP (wire-profile §6) [P].
+pub const CERT_ROLE_SM_DP: u8 = 0x01;
+/// GP certificate discretionary data `C8` value for an SM-SR (wire-profile §6) [P].
+pub const CERT_ROLE_SM_SR: u8 = 0x02;
+/// GP certificate discretionary data `C8` value for an ECASD (wire-profile §6) [P].
+pub const CERT_ROLE_ECASD: u8 = 0x03;
+
+/// The choices a card (or a fleet of cards) may need different from the defaults, gathered in one value so that
+/// the SM-SR can keep one per EIS and the simulator can emulate a given card (wire-profile §2, §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardProfile {
+    /// SPI of ES5 command packets (wire-profile §2) [P].
+    pub command_spi: [u8; 2],
+    /// SPI of the eUICC's notification packets (wire-profile §4) [P].
+    pub notification_spi: [u8; 2],
+    /// Secured data form on ES5 over SMS (wire-profile §2) [P].
+    pub script_form: ScriptForm,
+    /// DELETE P2 for an ISD-P (wire-profile §4) [P].
+    pub delete_isd_p_p2: u8,
+}
+
+impl Default for CardProfile {
+    fn default() -> Self {
+        CardProfile {
+            command_spi: ES5_COMMAND_SPI,
+            notification_spi: NOTIFICATION_SPI,
+            script_form: ES5_SCRIPT_FORM,
+            delete_isd_p_p2: DELETE_ISD_P_P2,
+        }
+    }
+}
