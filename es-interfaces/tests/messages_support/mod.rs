@@ -180,7 +180,15 @@ pub fn full_eis() -> Eis {
                 profile_type: Some(p("Bootstrap")),
                 allocated_memory: 64_000,
                 free_memory: Some(12_000),
-                pol2: Pol2 { rules: vec![] },
+                // zeep reads an empty <pol2/> as "absent" and then refuses to re-render it, so the shared
+                // samples carry rules; the empty case is covered in messages_decode.rs.
+                pol2: Pol2 {
+                    rules: vec![Pol2Rule {
+                        subject: Pol2RuleSubject::Profile,
+                        action: Pol2RuleAction::Delete,
+                        qualification: Pol2RuleQualification::AutoDelete,
+                    }],
+                },
             },
             ProfileInfo {
                 iccid: p(ICCID2),
@@ -863,4 +871,70 @@ pub fn es7_samples() -> Vec<es7::Message> {
             .into(),
         ),
     ]
+}
+
+/// A message of any interface (for tests that iterate over all of them).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Any {
+    Es1(es1::Message),
+    Es2(es2::Message),
+    Es3(es3::Message),
+    Es4(es4::Message),
+    Es7(es7::Message),
+}
+
+impl Any {
+    pub fn element_name(&self) -> &'static str {
+        match self {
+            Any::Es1(m) => m.element_name(),
+            Any::Es2(m) => m.element_name(),
+            Any::Es3(m) => m.element_name(),
+            Any::Es4(m) => m.element_name(),
+            Any::Es7(m) => m.element_name(),
+        }
+    }
+
+    pub fn to_xml(&self) -> String {
+        match self {
+            Any::Es1(m) => m.to_xml(),
+            Any::Es2(m) => m.to_xml(),
+            Any::Es3(m) => m.to_xml(),
+            Any::Es4(m) => m.to_xml(),
+            Any::Es7(m) => m.to_xml(),
+        }
+    }
+
+    pub fn write_body(&self, w: &mut es_interfaces::xml::XmlWriter) {
+        match self {
+            Any::Es1(m) => m.write_body(w),
+            Any::Es2(m) => m.write_body(w),
+            Any::Es3(m) => m.write_body(w),
+            Any::Es4(m) => m.write_body(w),
+            Any::Es7(m) => m.write_body(w),
+        }
+    }
+
+    /// Decodes `el` with the decoder of this message's interface.
+    pub fn decode_like(
+        &self,
+        el: &es_interfaces::xml::Element,
+    ) -> Result<Any, es_interfaces::messages::DecodeError> {
+        Ok(match self {
+            Any::Es1(_) => Any::Es1(es1::Message::decode(el)?),
+            Any::Es2(_) => Any::Es2(es2::Message::decode(el)?),
+            Any::Es3(_) => Any::Es3(es3::Message::decode(el)?),
+            Any::Es4(_) => Any::Es4(es4::Message::decode(el)?),
+            Any::Es7(_) => Any::Es7(es7::Message::decode(el)?),
+        })
+    }
+}
+
+pub fn all_samples() -> Vec<Any> {
+    let mut out: Vec<Any> = Vec::new();
+    out.extend(es1_samples().into_iter().map(Any::Es1));
+    out.extend(es2_samples().into_iter().map(Any::Es2));
+    out.extend(es3_samples().into_iter().map(Any::Es3));
+    out.extend(es4_samples().into_iter().map(Any::Es4));
+    out.extend(es7_samples().into_iter().map(Any::Es7));
+    out
 }
