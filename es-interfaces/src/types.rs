@@ -37,7 +37,7 @@ fn collapse(s: &str) -> &str {
 /// Parses `xs:hexBinary` (XSD Part 2 §3.2.15): an even number of hex digits, either case.
 pub fn parse_hex(type_name: &'static str, s: &str) -> Result<Vec<u8>, InvalidValue> {
     let s = collapse(s);
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(InvalidValue::new(type_name, "odd number of hex digits"));
     }
     if !s.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -281,10 +281,9 @@ fn depth_and_element_count_limits() {
 
 #[test]
 fn envelope_structure_errors() {
-    let e = Envelope::parse(
-        format!("<x:Envelope xmlns:x=\"urn:not-soap\"><x:Body/></x:Envelope>").as_bytes(),
-    )
-    .unwrap_err();
+    let e =
+        Envelope::parse("<x:Envelope xmlns:x=\"urn:not-soap\"><x:Body/></x:Envelope>".as_bytes())
+            .unwrap_err();
     assert!(matches!(e, SoapError::VersionMismatch(_)));
     assert_eq!(e.fault_code(), FaultCode::VersionMismatch);
     let e = Envelope::parse(format!("<e:Envelope xmlns:e=\"{SOAP12}\"/>").as_bytes()).unwrap_err();

@@ -895,9 +895,11 @@ macro_rules! body_enum {
         }
     ) => {
         $(#[$m])*
+        ///
+        /// Variants are boxed: an EIS-carrying message is large, the others small.
         #[derive(Debug, Clone, PartialEq)]
         pub enum $name {
-            $( $(#[$vm])* $variant($ty) ),+
+            $( $(#[$vm])* $variant(Box<$ty>) ),+
         }
 
         impl $name {
@@ -911,7 +913,7 @@ macro_rules! body_enum {
                 use $crate::messages::codec::BodyElement;
                 $(
                     if el.local_name() == <$ty>::ELEMENT {
-                        return <$ty>::decode_body(el).map($name::$variant);
+                        return <$ty>::decode_body(el).map(|m| $name::$variant(Box::new(m)));
                     }
                 )+
                 Err($crate::messages::codec::DecodeError::new(
@@ -948,7 +950,7 @@ macro_rules! body_enum {
         $(
             impl From<$ty> for $name {
                 fn from(m: $ty) -> Self {
-                    $name::$variant(m)
+                    $name::$variant(Box::new(m))
                 }
             }
         )+
