@@ -401,16 +401,25 @@ impl Document {
     }
 }
 
-fn make_error(source: &str, offset: usize, kind: XmlErrorKind) -> XmlError {
-    let offset = offset.min(source.len());
-    let mut cut = offset;
+/// 1-based line and column (in characters) of a byte offset.
+fn position(source: &str, offset: usize) -> (usize, usize) {
+    let mut cut = offset.min(source.len());
     while cut > 0 && !source.is_char_boundary(cut) {
         cut -= 1;
     }
     let before = &source[..cut];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let column = before[line_start..].chars().count() + 1;
+    (line, before[line_start..].chars().count() + 1)
+}
+
+fn line_of(source: &str, offset: usize) -> usize {
+    position(source, offset).0
+}
+
+fn make_error(source: &str, offset: usize, kind: XmlErrorKind) -> XmlError {
+    let offset = offset.min(source.len());
+    let (line, column) = position(source, offset);
     XmlError {
         kind,
         offset,
@@ -436,14 +445,10 @@ fn check_chars(s: &str) -> Result<(), XmlErrorKind> {
     }
 }
 
-struct Open {
-    element: Element,
-}
-
 struct Parser {
     source: Arc<str>,
     limits: ParseLimits,
-    stack: Vec<Open>,
+    stack: Vec<Element>,
     root: Option<Element>,
     elements: usize,
 }
@@ -510,7 +515,7 @@ impl Parser {
                 Event::Comment(_) => {}
                 Event::Start(start) => {
                     let element = self.open_element(&reader, &start, resolved, before)?;
-                    self.stack.push(Open { element });
+                    self.stack.push(element);
                 }
                 Event::Empty(start) => {
                     let element = self.open_element(&reader, &start, resolved, before)?;
@@ -523,7 +528,7 @@ impl Parser {
                             XmlErrorKind::Malformed("end tag without start tag".into()),
                         ));
                     };
-                    self.close_element(open.element, after)?;
+                    self.close_element(open, after)?;
                 }
                 Event::Text(t) => {
                     let content = t.xml_content(XmlVersion::Implicit1_0);
@@ -572,7 +577,7 @@ impl Parser {
                     if let Some(open) = self.stack.last() {
                         return Err(self.err(
                             source.len(),
-                            XmlErrorKind::UnexpectedEof(open.element.name.qualified()),
+                            XmlErrorKind::UnexpectedEof(open.name.qualified()),
                         ));
                     }
                     return self.root.ok_or_else(|| {
@@ -594,9 +599,9 @@ impl Parser {
                 }
             }
             Some(open) => {
-                match open.element.children.last_mut() {
+                match open.children.last_mut() {
                     Some(Node::Text(t)) => t.push_str(content),
-                    _ => open.element.children.push(Node::Text(content.to_string())),
+                    _ => open.children.push(Node::Text(content.to_string())),
                 }
                 Ok(())
             }
@@ -694,7 +699,7 @@ impl Parser {
             });
         }
         let start_tag_name_end = before + 1 + qname.as_ref().len();
-        let line = make_error(&self.source, before, XmlErrorKind::NoRootElement).line;
+        let line = line_of(&self.source, before);
         Ok(Element {
             name,
             attributes,
@@ -710,7 +715,7 @@ impl Parser {
     fn close_element(&mut self, mut element: Element, end: usize) -> Result<(), XmlError> {
         element.span.end = end;
         match self.stack.last_mut() {
-            Some(parent) => parent.element.children.push(Node::Element(element)),
+            Some(parent) => parent.children.push(Node::Element(element)),
             None => {
                 if self.root.is_some() {
                     return Err(self.err(element.span.start, XmlErrorKind::ContentOutsideRoot));

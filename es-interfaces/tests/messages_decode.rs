@@ -376,3 +376,55 @@ fn key_values_are_redacted_in_debug_output() {
     let k: KeyValue = "00112233".parse().unwrap();
     assert_eq!(format!("{k:?}"), "KeyValue([redacted])");
 }
+
+#[test]
+fn a_bad_request_is_answered_with_its_functions_failed_response() {
+    let e = decode4(&enable(&format!("<r:Eid>{EID}</r:Eid>"))).unwrap_err();
+    let function = e.function.clone().unwrap();
+    let resp = es4::Response::failed(&function, e.function_execution_status()).unwrap();
+    let es4::Response::EnableProfile(r) = &resp else {
+        panic!("{resp:?}")
+    };
+    assert_eq!(r.base.function_execution_status.status, Status::Failed);
+    assert_eq!(r.euicc_response_data, None);
+
+    // Every function whose response has no other mandatory element gets one, and it validates.
+    let status = e.function_execution_status();
+    let mut xml = Vec::new();
+    let mut none = Vec::new();
+    macro_rules! collect {
+        ($m:ident) => {
+            for el in $m::Request::ELEMENTS {
+                match $m::Response::failed(el, status.clone()) {
+                    Some(r) => {
+                        assert_eq!(
+                            r.element_name().trim_end_matches("Response"),
+                            el.trim_end_matches("Request")
+                        );
+                        xml.push(r.to_xml());
+                    }
+                    None => none.push(*el),
+                }
+            }
+        };
+    }
+    collect!(es1);
+    collect!(es2);
+    collect!(es3);
+    collect!(es4);
+    use es_interfaces::messages::es7;
+    collect!(es7);
+    assert_eq!(
+        none,
+        [
+            "ES3-CreateISDPRequest",
+            "ES7-AuthenticateSMSRRequest",
+            "ES7-CreateAdditionalKeySetRequest"
+        ]
+    );
+    assert_eq!(es4::Response::failed("ES4-FooRequest", status), None);
+    match testkit::validate_gsma_bodies(&xml) {
+        Ok(_) => {}
+        Err(report) => panic!("{report}"),
+    }
+}

@@ -1012,3 +1012,31 @@ macro_rules! message_enum {
 }
 
 pub(crate) use message_enum;
+
+/// Declares `Response::failed`: the response of a function, carrying only a status, built from the request
+/// element name (e.g. [`DecodeError::function`]).
+macro_rules! failed_responses {
+    ($resp:ident { $( $req:ty => $variant:ident($rty:ident { $($extra:ident: $val:expr),* }) ),+ $(,)? }) => {
+        impl $resp {
+            /// The response to the function whose request element is `request_element` (e.g. from
+            /// [`DecodeError::function`](crate::messages::DecodeError::function)), carrying only `status` (SGP.02
+            /// §5.1.3 BaseResponseType). `None` for an unknown element or a response that has other mandatory
+            /// elements, which the caller then answers with a SOAP fault.
+            pub fn failed(
+                request_element: &str,
+                status: $crate::status::FunctionExecutionStatus,
+            ) -> Option<Self> {
+                use $crate::messages::codec::BodyElement;
+                let base = $crate::messages::common::BaseResponse::with_status(status);
+                $(
+                    if request_element == <$req>::ELEMENT {
+                        return Some($resp::$variant(Box::new($rty { base, $($extra: $val),* })));
+                    }
+                )+
+                None
+            }
+        }
+    };
+}
+
+pub(crate) use failed_responses;

@@ -1,6 +1,6 @@
 //! ES1: EUM → SM-SR (SGP.02 §5.2; `euicc.request.ES1.xsd`).
 
-use crate::messages::codec::{body_enum, message_enum, xml_type};
+use crate::messages::codec::{body_enum, failed_responses, message_enum, xml_type};
 use crate::messages::common::{BaseRequest, BaseResponse};
 use crate::messages::eis::Eis;
 
@@ -45,5 +45,11 @@ message_enum! {
         Request(Request),
         /// A response.
         Response(Response),
+    }
+}
+
+failed_responses! {
+    Response {
+        RegisterEisRequest => RegisterEis(RegisterEisResponse {  }),
     }
 }

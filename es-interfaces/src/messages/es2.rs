@@ -4,7 +4,7 @@
 //! elsewhere, and the timestamp `completionTimestamp` in HandleProfileEnabledNotification: we emit exactly
 //! that and accept either spelling on input.
 
-use crate::messages::codec::{body_enum, message_enum, xml_type};
+use crate::messages::codec::{body_enum, failed_responses, message_enum, xml_type};
 use crate::messages::common::{BaseRequest, BaseResponse, Pol2, SubscriptionAddress};
 use crate::messages::eis::Eis;
 use crate::types::{Eid, Iccid, Oid, XsDateTime};
@@ -282,5 +282,17 @@ message_enum! {
         Response(Response),
         /// A notification.
         Notification(Notification),
+    }
+}
+
+failed_responses! {
+    Response {
+        GetEisRequest => GetEis(GetEisResponse { eis: None }),
+        DownloadProfileRequest => DownloadProfile(DownloadProfileResponse { iccid: None }),
+        UpdatePolicyRulesRequest => UpdatePolicyRules(UpdatePolicyRulesResponse {  }),
+        UpdateSubscriptionAddressRequest => UpdateSubscriptionAddress(UpdateSubscriptionAddressResponse {  }),
+        EnableProfileRequest => EnableProfile(EnableProfileResponse {  }),
+        DisableProfileRequest => DisableProfile(DisableProfileResponse {  }),
+        DeleteProfileRequest => DeleteProfile(DeleteProfileResponse {  }),
     }
 }

@@ -1,6 +1,6 @@
 //! ES3: SM-DP → SM-SR, with SM-SR → SM-DP callbacks and notifications (SGP.02 §5.4; `euicc.request.ES3.xsd`).
 
-use crate::messages::codec::{body_enum, message_enum, xml_type};
+use crate::messages::codec::{body_enum, failed_responses, message_enum, xml_type};
 use crate::messages::common::{BaseRequest, BaseResponse, Pol2, SubscriptionAddress};
 use crate::messages::eis::Eis;
 use crate::types::{Aid, Eid, HexBinary, Iccid, Oid, XsDateTime};
@@ -396,5 +396,20 @@ message_enum! {
         Response(Response),
         /// A notification.
         Notification(Notification),
+    }
+}
+
+failed_responses! {
+    Response {
+        GetEisRequest => GetEis(GetEisResponse { eis: None }),
+        AuditEisRequest => AuditEis(AuditEisResponse { eis: None }),
+        SendDataRequest => SendData(SendDataResponse { euicc_response_data: None }),
+        ProfileDownloadCompletedRequest => ProfileDownloadCompleted(ProfileDownloadCompletedResponse {  }),
+        UpdatePolicyRulesRequest => UpdatePolicyRules(UpdatePolicyRulesResponse {  }),
+        UpdateSubscriptionAddressRequest => UpdateSubscriptionAddress(UpdateSubscriptionAddressResponse {  }),
+        EnableProfileRequest => EnableProfile(EnableProfileResponse { euicc_response_data: None }),
+        DisableProfileRequest => DisableProfile(DisableProfileResponse { euicc_response_data: None }),
+        DeleteIsdpRequest => DeleteIsdp(DeleteIsdpResponse { euicc_response_data: None }),
+        UpdateConnectivityParametersRequest => UpdateConnectivityParameters(UpdateConnectivityParametersResponse { euicc_response_data: None }),
     }
 }

@@ -1,6 +1,6 @@
 //! ES4: MNO → SM-SR, with SM-SR → MNO callbacks and notifications (SGP.02 §5.5; `euicc.request.ES4.xsd`).
 
-use crate::messages::codec::{body_enum, message_enum, xml_type};
+use crate::messages::codec::{body_enum, failed_responses, message_enum, xml_type};
 use crate::messages::common::{BaseRequest, BaseResponse, Pol2, SubscriptionAddress};
 use crate::messages::eis::Eis;
 use crate::types::{Eid, HexBinary, Iccid, Oid, XsDateTime};
@@ -314,5 +314,19 @@ message_enum! {
         Response(Response),
         /// A notification.
         Notification(Notification),
+    }
+}
+
+failed_responses! {
+    Response {
+        GetEisRequest => GetEis(GetEisResponse { eis: None }),
+        AuditEisRequest => AuditEis(AuditEisResponse { eis: None }),
+        UpdatePolicyRulesRequest => UpdatePolicyRules(UpdatePolicyRulesResponse {  }),
+        UpdateSubscriptionAddressRequest => UpdateSubscriptionAddress(UpdateSubscriptionAddressResponse {  }),
+        EnableProfileRequest => EnableProfile(EnableProfileResponse { euicc_response_data: None }),
+        DisableProfileRequest => DisableProfile(DisableProfileResponse { euicc_response_data: None }),
+        DeleteProfileRequest => DeleteProfile(DeleteProfileResponse { euicc_response_data: None }),
+        PrepareSmsrChangeRequest => PrepareSmsrChange(PrepareSmsrChangeResponse {  }),
+        SmsrChangeRequest => SmsrChange(SmsrChangeResponse {  }),
     }
 }

@@ -1,6 +1,6 @@
 //! ES7: SM-SR ↔ SM-SR for the SM-SR change (SGP.02 §5.7; `euicc.request.ES7.xsd`).
 
-use crate::messages::codec::{body_enum, message_enum, xml_type};
+use crate::messages::codec::{body_enum, failed_responses, message_enum, xml_type};
 use crate::messages::common::{BaseRequest, BaseResponse};
 use crate::messages::eis::Eis;
 use crate::types::{EccKeyLength, Eid, HexBinary, KeysetVersion, XsDateTime};
@@ -134,5 +134,11 @@ message_enum! {
         Response(Response),
         /// A notification.
         Notification(Notification),
+    }
+}
+
+failed_responses! {
+    Response {
+        HandoverEuiccRequest => HandoverEuicc(HandoverEuiccResponse {  }),
     }
 }
