@@ -892,6 +892,23 @@ pub fn fault_envelope(
     w.finish()
 }
 
+/// A Sender fault for a body that cannot be mapped to a function (unknown body element, wrong namespace, or
+/// a request that cannot carry its function's response), its detail carrying the decode error's status
+/// (SGP.02 §5.1.6.4: 1.6/2.1 or 1.6/2.2).
+pub fn decode_error_fault(
+    version: SoapVersion,
+    error: &crate::messages::DecodeError,
+    headers: Option<&OutgoingHeaders>,
+) -> String {
+    fault_envelope(
+        version,
+        FaultCode::Sender,
+        &error.to_string(),
+        Some(&error.function_execution_status()),
+        headers,
+    )
+}
+
 /// `wsa:Action` URIs of the GSMA SGP.02 v3 WSDLs, per function (SGP.02 Annex B; notes §2.3).
 ///
 /// `request` is the provider WSDL's input Action, `response` its output Action (or the requester WSDL's for

@@ -648,17 +648,16 @@ impl Parser {
         let mut attributes = Vec::new();
         let mut namespace_declarations = Vec::new();
         let mut attrs = start.attributes();
-        attrs.with_checks(true);
+        attrs.with_checks(false);
+        let mut raw_names: Vec<String> = Vec::new();
         for attr in attrs {
-            let attr: QxAttribute<'_> = attr.map_err(|e| {
-                let kind = match &e {
-                    quick_xml::events::attributes::AttrError::Duplicated(_, _) => {
-                        XmlErrorKind::DuplicateAttribute(String::new())
-                    }
-                    other => XmlErrorKind::Malformed(other.to_string()),
-                };
-                self.err(before, kind)
-            })?;
+            let attr: QxAttribute<'_> =
+                attr.map_err(|e| self.err(before, XmlErrorKind::Malformed(e.to_string())))?;
+            let raw = attr.key.as_ref().to_string();
+            if raw_names.contains(&raw) {
+                return Err(self.err(before, XmlErrorKind::DuplicateAttribute(raw)));
+            }
+            raw_names.push(raw);
             let value = attr
                 .normalized_value(XmlVersion::Implicit1_0)
                 .map_err(|e| self.err(before, map_qx_error(&e)))?;

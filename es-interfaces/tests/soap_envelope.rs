@@ -350,13 +350,7 @@ fn unknown_body_element_gets_a_sender_fault_with_function_execution_status() {
         headers.to,
         "http://mno.example/es4cb?EntityId=1.3.6.1.4.1.10"
     );
-    let fault_xml = soap::fault_envelope(
-        env.version(),
-        FaultCode::Sender,
-        &err.to_string(),
-        Some(&err.function_execution_status()),
-        Some(&headers),
-    );
+    let fault_xml = soap::decode_error_fault(env.version(), &err, Some(&headers));
     let back = Envelope::parse(fault_xml.as_bytes()).unwrap();
     assert!(back.is_fault());
     assert_eq!(

@@ -115,7 +115,11 @@ fn structural_errors() {
     assert_eq!(err("<a/>text"), XmlErrorKind::ContentOutsideRoot);
     assert_eq!(
         err("<a x='1' x='2'/>"),
-        XmlErrorKind::DuplicateAttribute(String::new())
+        XmlErrorKind::DuplicateAttribute("x".into())
+    );
+    assert_eq!(
+        err("<a xmlns:p='urn:1' xmlns:p='urn:2'/>"),
+        XmlErrorKind::DuplicateAttribute("xmlns:p".into())
     );
     assert!(matches!(
         err("<a xmlns:p='urn:1' xmlns:q='urn:1' p:x='1' q:x='2'/>"),
