@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::process::Command;
 
 use es_interfaces::smpp::{
-    Bind, BindResp, CommandStatus, DeliverSmResp, EsmClass, MessageState, Outbind, Password, Pdu, PduBody,
-    SmBody, SubmitSmResp, Tlv,
+    Bind, BindResp, CommandStatus, DeliverSmResp, EsmClass, MessageState, Outbind, Password, Pdu,
+    PduBody, SmBody, SubmitSmResp, Tlv,
 };
 
 fn npm_vectors() -> HashMap<String, Vec<u8>> {
@@ -23,7 +23,8 @@ fn npm_vectors() -> HashMap<String, Vec<u8>> {
         "smpp_vectors.js failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON from smpp_vectors.js");
+    let list: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).expect("JSON from smpp_vectors.js");
     list.into_iter()
         .map(|v| {
             (
@@ -219,7 +220,8 @@ fn expected() -> Vec<(&'static str, Pdu)> {
                     b.esm_class = EsmClass(0x40);
                     b.protocol_id = 0x7F;
                     b.data_coding = 0xF6;
-                    b.short_message = hex::decode("027100000e0a000000000000000000000000").expect("hex");
+                    b.short_message =
+                        hex::decode("027100000e0a000000000000000000000000").expect("hex");
                 })),
             ),
         ),
@@ -279,14 +281,24 @@ fn expected() -> Vec<(&'static str, Pdu)> {
 fn npm_smpp_encodings_decode_to_the_expected_pdus_and_ours_match_byte_for_byte() {
     let vectors = npm_vectors();
     let expected = expected();
-    assert_eq!(vectors.len(), expected.len(), "every JS vector has an expectation");
+    assert_eq!(
+        vectors.len(),
+        expected.len(),
+        "every JS vector has an expectation"
+    );
     for (name, pdu) in expected {
         let bytes = vectors
             .get(name)
             .unwrap_or_else(|| panic!("no JS vector {name}"));
         let decoded = Pdu::decode(bytes).unwrap_or_else(|e| panic!("{name}: decode failed: {e}"));
         assert_eq!(decoded, pdu, "{name}: decoded npm bytes");
-        let ours = pdu.encode().unwrap_or_else(|e| panic!("{name}: encode failed: {e}"));
-        assert_eq!(hex::encode(&ours), hex::encode(bytes), "{name}: our encoding vs npm smpp");
+        let ours = pdu
+            .encode()
+            .unwrap_or_else(|e| panic!("{name}: encode failed: {e}"));
+        assert_eq!(
+            hex::encode(&ours),
+            hex::encode(bytes),
+            "{name}: our encoding vs npm smpp"
+        );
     }
 }

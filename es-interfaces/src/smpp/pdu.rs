@@ -51,7 +51,8 @@ impl PduHeader {
                 offset: 0,
             });
         }
-        let word = |i: usize| u32::from_be_bytes([frame[i], frame[i + 1], frame[i + 2], frame[i + 3]]);
+        let word =
+            |i: usize| u32::from_be_bytes([frame[i], frame[i + 1], frame[i + 2], frame[i + 3]]);
         Ok(PduHeader {
             command_length: word(0),
             command_id: word(4),
@@ -459,10 +460,18 @@ impl Pdu {
             | PduBody::UnbindResp
             | PduBody::EnquireLink
             | PduBody::EnquireLinkResp => Ok(()),
-            PduBody::BindReceiver(b) | PduBody::BindTransmitter(b) | PduBody::BindTransceiver(b) => {
+            PduBody::BindReceiver(b)
+            | PduBody::BindTransmitter(b)
+            | PduBody::BindTransceiver(b) => {
                 put_c_octet_string(out, command, "system_id", &b.system_id, max::SYSTEM_ID)?;
                 put_c_octet_string(out, command, "password", b.password.expose(), max::PASSWORD)?;
-                put_c_octet_string(out, command, "system_type", &b.system_type, max::SYSTEM_TYPE)?;
+                put_c_octet_string(
+                    out,
+                    command,
+                    "system_type",
+                    &b.system_type,
+                    max::SYSTEM_TYPE,
+                )?;
                 out.extend_from_slice(&[b.interface_version, b.addr_ton, b.addr_npi]);
                 put_c_octet_string(
                     out,
@@ -513,7 +522,8 @@ impl Pdu {
         let command = command_id.name();
         let mut r = Reader::new(frame, HEADER_LEN, command);
         // A response with an error status may come without its body (§4.4.2 and common SMSC practice).
-        let bodiless_error = command_id.is_response() && !command_status.is_ok() && r.remaining() == 0;
+        let bodiless_error =
+            command_id.is_response() && !command_status.is_ok() && r.remaining() == 0;
         let body = match command_id {
             CommandId::GenericNack => PduBody::GenericNack,
             CommandId::Unbind => PduBody::Unbind,
@@ -523,7 +533,9 @@ impl Pdu {
             CommandId::BindReceiver => PduBody::BindReceiver(decode_bind(&mut r)?),
             CommandId::BindTransmitter => PduBody::BindTransmitter(decode_bind(&mut r)?),
             CommandId::BindTransceiver => PduBody::BindTransceiver(decode_bind(&mut r)?),
-            CommandId::BindReceiverResp => PduBody::BindReceiverResp(decode_bind_resp(&mut r, bodiless_error)?),
+            CommandId::BindReceiverResp => {
+                PduBody::BindReceiverResp(decode_bind_resp(&mut r, bodiless_error)?)
+            }
             CommandId::BindTransmitterResp => {
                 PduBody::BindTransmitterResp(decode_bind_resp(&mut r, bodiless_error)?)
             }
@@ -588,13 +600,29 @@ fn check_time(command: &'static str, field: &'static str, value: &str) -> Result
 }
 
 fn encode_sm(command: &'static str, sm: &SmBody, out: &mut Vec<u8>) -> Result<(), PduError> {
-    put_c_octet_string(out, command, "service_type", &sm.service_type, max::SERVICE_TYPE)?;
+    put_c_octet_string(
+        out,
+        command,
+        "service_type",
+        &sm.service_type,
+        max::SERVICE_TYPE,
+    )?;
     out.extend_from_slice(&[sm.source_addr_ton, sm.source_addr_npi]);
     put_c_octet_string(out, command, "source_addr", &sm.source_addr, max::ADDR)?;
     out.extend_from_slice(&[sm.dest_addr_ton, sm.dest_addr_npi]);
-    put_c_octet_string(out, command, "destination_addr", &sm.destination_addr, max::ADDR)?;
+    put_c_octet_string(
+        out,
+        command,
+        "destination_addr",
+        &sm.destination_addr,
+        max::ADDR,
+    )?;
     out.extend_from_slice(&[sm.esm_class.0, sm.protocol_id, sm.priority_flag]);
-    check_time(command, "schedule_delivery_time", &sm.schedule_delivery_time)?;
+    check_time(
+        command,
+        "schedule_delivery_time",
+        &sm.schedule_delivery_time,
+    )?;
     put_c_octet_string(
         out,
         command,
@@ -603,7 +631,13 @@ fn encode_sm(command: &'static str, sm: &SmBody, out: &mut Vec<u8>) -> Result<()
         max::TIME,
     )?;
     check_time(command, "validity_period", &sm.validity_period)?;
-    put_c_octet_string(out, command, "validity_period", &sm.validity_period, max::TIME)?;
+    put_c_octet_string(
+        out,
+        command,
+        "validity_period",
+        &sm.validity_period,
+        max::TIME,
+    )?;
     if sm.short_message.len() > max::SHORT_MESSAGE {
         return Err(PduError::TooLong {
             command,

@@ -136,7 +136,12 @@ impl Tlv {
         match self {
             Tlv::MessagePayload(v) | Tlv::Other { value: v, .. } => value.extend_from_slice(v),
             Tlv::ReceiptedMessageId(id) => {
-                check_c_octet_string(command, "receipted_message_id", id, RECEIPTED_MESSAGE_ID_MAX)?;
+                check_c_octet_string(
+                    command,
+                    "receipted_message_id",
+                    id,
+                    RECEIPTED_MESSAGE_ID_MAX,
+                )?;
                 value.extend_from_slice(id.as_bytes());
                 value.push(0);
             }
