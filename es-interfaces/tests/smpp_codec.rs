@@ -521,14 +521,29 @@ fn decoder_reports_malformed_pdus() {
     );
     // sm_length 255 is beyond the 254 of §4.4.1.
     bytes[16 + 33] = 0xFF;
+    let err = Pdu::decode(&bytes).unwrap_err();
     assert!(matches!(
-        Pdu::decode(&bytes),
-        Err(PduError::TooLong {
+        err,
+        PduError::TooLong {
             field: "short_message",
             len: 255,
             ..
-        })
+        }
     ));
+    // The status a peer answers with (generic_nack), §5.1.3.
+    assert_eq!(err.command_status(), CommandStatus::ESME_RINVMSGLEN);
+    assert_eq!(
+        Pdu::decode(&h("00000010 00000103 00000000 0000002a"))
+            .unwrap_err()
+            .command_status(),
+        CommandStatus::ESME_RINVCMDID
+    );
+    assert_eq!(
+        Pdu::decode(&h("00000014 00000009 00000000 00000001 00 00 00 34"))
+            .unwrap_err()
+            .command_status(),
+        CommandStatus::ESME_RINVCMDLEN
+    );
 }
 
 #[test]

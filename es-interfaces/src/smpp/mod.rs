@@ -158,3 +158,29 @@ pub enum PduError {
         field: &'static str,
     },
 }
+
+impl PduError {
+    /// SMPP 3.4 §5.1.3: the command_status with which a peer answers (generic_nack) a PDU that failed to decode
+    /// with this error.
+    pub fn command_status(&self) -> CommandStatus {
+        match self {
+            PduError::UnknownCommandId { .. } => CommandStatus::ESME_RINVCMDID,
+            PduError::InvalidCommandLength { .. }
+            | PduError::FrameLength { .. }
+            | PduError::UnexpectedEnd { .. }
+            | PduError::Unterminated { .. }
+            | PduError::TrailingOctets { .. } => CommandStatus::ESME_RINVCMDLEN,
+            PduError::TooLong {
+                field: "short_message",
+                ..
+            } => CommandStatus::ESME_RINVMSGLEN,
+            PduError::TruncatedTlv { .. } => CommandStatus::ESME_RINVOPTPARSTREAM,
+            PduError::TlvLength { .. } => CommandStatus::ESME_RINVPARLEN,
+            PduError::NotAscii { .. }
+            | PduError::TooLong { .. }
+            | PduError::ContainsNul { .. }
+            | PduError::InvalidTime { .. }
+            | PduError::ReceiptField { .. } => CommandStatus::ESME_RSYSERR,
+        }
+    }
+}
