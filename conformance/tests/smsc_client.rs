@@ -8,22 +8,29 @@ use std::time::Duration;
 use conformance::smsc::{HandsetRouter, MobileNetwork, SmscConfig, TestSmsc};
 use es_interfaces::smpp::{EsmClass, Password, ReceiptStat, Tlv};
 use smsr::smpp::{
-    DeliveryReceipt, MessageId, MoSms, SmppClient, SmppClientConfig, SmppError, SmppEvent, SmppEvents,
-    SmppHandle, Submit,
+    DeliveryReceipt, MessageId, MoSms, SmppClient, SmppClientConfig, SmppError, SmppEvent,
+    SmppEvents, SmppHandle, Submit,
 };
 use tokio::time::{Instant, sleep, timeout};
 
 const MSISDN: &str = "491701234567";
 
 fn scp80_tp_ud(n: u8) -> Vec<u8> {
-    let mut v = vec![0x02, 0x70, 0x00, 0x00, 0x1E, 0x15, 0x16, 0x39, 0x12, 0x12, 0x00, 0x00, 0x01];
+    let mut v = vec![
+        0x02, 0x70, 0x00, 0x00, 0x1E, 0x15, 0x16, 0x39, 0x12, 0x12, 0x00, 0x00, 0x01,
+    ];
     v.extend(std::iter::repeat_n(n, 20));
     v
 }
 
 fn client_config(smsc: &TestSmsc) -> SmppClientConfig {
     let addr = smsc.local_addr();
-    let mut c = SmppClientConfig::new(addr.ip().to_string(), addr.port(), "smsr", Password::new("secret"));
+    let mut c = SmppClientConfig::new(
+        addr.ip().to_string(),
+        addr.port(),
+        "smsr",
+        Password::new("secret"),
+    );
     c.system_type = "OTA".into();
     c.profile.source_addr = "4477009".into();
     c.reconnect_backoff_min = Duration::from_millis(50);
@@ -38,7 +45,9 @@ async fn start(
     network: Arc<dyn MobileNetwork>,
     tune: impl FnOnce(&mut SmppClientConfig),
 ) -> (TestSmsc, SmppHandle, SmppEvents) {
-    let smsc = TestSmsc::start(smsc_cfg, network).await.expect("SMSC starts");
+    let smsc = TestSmsc::start(smsc_cfg, network)
+        .await
+        .expect("SMSC starts");
     let mut cfg = client_config(&smsc);
     tune(&mut cfg);
     let binds = cfg.binds;
@@ -79,10 +88,14 @@ fn receipt(ev: SmppEvent) -> Option<DeliveryReceipt> {
 async fn bind_and_submit_carry_the_wire_profile_fields_and_the_receipt_comes_back() {
     let router = Arc::new(HandsetRouter::new());
     let mut handset = router.register(MSISDN);
-    let (smsc, handle, mut events) = start(SmscConfig::loopback("smsr", "secret"), router, |_| {}).await;
+    let (smsc, handle, mut events) =
+        start(SmscConfig::loopback("smsr", "secret"), router, |_| {}).await;
 
     let tp_ud = scp80_tp_ud(0xA1);
-    let id = handle.submit(Submit::new(MSISDN, tp_ud.clone())).await.expect("submit");
+    let id = handle
+        .submit(Submit::new(MSISDN, tp_ud.clone()))
+        .await
+        .expect("submit");
 
     let binds = smsc.binds();
     assert_eq!(binds.len(), 1);
@@ -93,7 +106,10 @@ async fn bind_and_submit_carry_the_wire_profile_fields_and_the_receipt_comes_bac
     let submits = smsc.submits();
     assert_eq!(submits.len(), 1);
     let sm = &submits[0].body;
-    assert_eq!(submits[0].message_id, id.0, "submit_sm_resp matched to its submit_sm");
+    assert_eq!(
+        submits[0].message_id, id.0,
+        "submit_sm_resp matched to its submit_sm"
+    );
     assert_eq!(sm.esm_class, EsmClass(0x40));
     assert_eq!(sm.protocol_id, 0x7F);
     assert_eq!(sm.data_coding, 0xF6);
@@ -119,21 +135,31 @@ async fn bind_and_submit_carry_the_wire_profile_fields_and_the_receipt_comes_bac
     assert_eq!(r.err, "000");
     assert_eq!(r.source_addr, MSISDN);
     assert_eq!(r.dest_addr, "4477009");
-    wait_until("deliver_sm_resp for the receipt", || smsc.counters().receipts_sent == 1).await;
+    wait_until("deliver_sm_resp for the receipt", || {
+        smsc.counters().receipts_sent == 1
+    })
+    .await;
     handle.shutdown().await;
     smsc.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_msisdn_gives_an_undeliverable_receipt() {
-    let (smsc, handle, mut events) =
-        start(SmscConfig::loopback("smsr", "secret"), Arc::new(HandsetRouter::new()), |_| {}).await;
+    let (smsc, handle, mut events) = start(
+        SmscConfig::loopback("smsr", "secret"),
+        Arc::new(HandsetRouter::new()),
+        |_| {},
+    )
+    .await;
     let id = handle
         .submit(Submit::new("4915199999", scp80_tp_ud(1)))
         .await
         .expect("submit");
     let r = next_event(&mut events, receipt).await;
-    assert_eq!((r.message_id, r.stat, r.err.as_str()), (id, ReceiptStat::Undeliverable, "001"));
+    assert_eq!(
+        (r.message_id, r.stat, r.err.as_str()),
+        (id, ReceiptStat::Undeliverable, "001")
+    );
     assert_eq!(smsc.counters().undeliverable, 1);
     handle.shutdown().await;
 }
@@ -147,7 +173,10 @@ async fn message_payload_mode_carries_long_tp_ud_in_the_tlv() {
     })
     .await;
     let tp_ud: Vec<u8> = (0..300).map(|i| i as u8).collect();
-    handle.submit(Submit::new(MSISDN, tp_ud.clone())).await.expect("submit");
+    handle
+        .submit(Submit::new(MSISDN, tp_ud.clone()))
+        .await
+        .expect("submit");
     let sm = smsc.submits().remove(0).body;
     assert!(sm.short_message.is_empty());
     assert_eq!(sm.tlvs, vec![Tlv::MessagePayload(tp_ud.clone())]);
@@ -166,10 +195,18 @@ async fn message_payload_mode_carries_long_tp_ud_in_the_tlv() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mo_deliver_sm_reaches_the_event_stream() {
-    let (smsc, handle, mut events) =
-        start(SmscConfig::loopback("smsr", "secret"), Arc::new(HandsetRouter::new()), |_| {}).await;
-    let por = vec![0x02, 0x71, 0x00, 0x00, 0x0E, 0x0A, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01];
-    smsc.send_mo(MSISDN, "4477009", &por).await.expect("MO accepted");
+    let (smsc, handle, mut events) = start(
+        SmscConfig::loopback("smsr", "secret"),
+        Arc::new(HandsetRouter::new()),
+        |_| {},
+    )
+    .await;
+    let por = vec![
+        0x02, 0x71, 0x00, 0x00, 0x0E, 0x0A, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01,
+    ];
+    smsc.send_mo(MSISDN, "4477009", &por)
+        .await
+        .expect("MO accepted");
     let mo: MoSms = next_event(&mut events, |ev| match ev {
         SmppEvent::MoSms(m) => Some(m),
         _ => None,
@@ -192,10 +229,13 @@ async fn enquire_link_both_ways() {
         c.enquire_link_interval = Duration::from_millis(100)
     })
     .await;
-    wait_until("enquire_link from the client answered, and the SMSC's answered", || {
-        let c = smsc.counters();
-        c.enquire_links_received >= 2 && c.enquire_link_resps_received >= 2
-    })
+    wait_until(
+        "enquire_link from the client answered, and the SMSC's answered",
+        || {
+            let c = smsc.counters();
+            c.enquire_links_received >= 2 && c.enquire_link_resps_received >= 2
+        },
+    )
     .await;
     assert_eq!(handle.bound_binds(), 1, "the link stays up");
     handle.shutdown().await;
@@ -206,7 +246,8 @@ async fn window_limits_outstanding_submits() {
     let mut cfg = SmscConfig::loopback("smsr", "secret");
     cfg.response_delay = Duration::from_millis(30);
     cfg.receipts = false;
-    let (smsc, handle, _events) = start(cfg, Arc::new(HandsetRouter::new()), |c| c.window_size = 3).await;
+    let (smsc, handle, _events) =
+        start(cfg, Arc::new(HandsetRouter::new()), |c| c.window_size = 3).await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..20u8 {
         let h = handle.clone();
@@ -219,7 +260,10 @@ async fn window_limits_outstanding_submits() {
     assert_eq!(ids.len(), 20, "every submit got its own message id");
     let c = smsc.counters();
     assert_eq!(c.submitted, 20);
-    assert_eq!(c.max_outstanding, 3, "the window filled up and never went beyond 3");
+    assert_eq!(
+        c.max_outstanding, 3,
+        "the window filled up and never went beyond 3"
+    );
     handle.shutdown().await;
 }
 
@@ -263,12 +307,15 @@ async fn throttling_beyond_the_retry_budget_is_an_error() {
         handle.submit(Submit::new(MSISDN, scp80_tp_ud(2)))
     );
     let results = [a, b];
-    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
     assert!(
-        results.iter().any(|r| matches!(
-            r,
-            Err(SmppError::Throttled { attempts: 1, .. })
-        )),
+        results
+            .iter()
+            .any(|r| matches!(r, Err(SmppError::Throttled { attempts: 1, .. }))),
         "{results:?}"
     );
     handle.shutdown().await;
@@ -292,7 +339,11 @@ async fn client_throughput_limit_keeps_under_the_smsc_cap() {
         r.expect("task").expect("submit");
     }
     let c = smsc.counters();
-    assert_eq!((c.submitted, c.throttled), (30, 0), "paced below the cap: {c:?}");
+    assert_eq!(
+        (c.submitted, c.throttled),
+        (30, 0),
+        "paced below the cap: {c:?}"
+    );
     handle.shutdown().await;
 }
 
@@ -303,13 +354,23 @@ async fn dropped_connection_fails_in_flight_then_reconnects_and_rebinds() {
     cfg.receipts = false;
     let (smsc, handle, mut events) = start(cfg, Arc::new(HandsetRouter::new()), |_| {}).await;
     let h = handle.clone();
-    let in_flight = tokio::spawn(async move { h.submit(Submit::new(MSISDN, scp80_tp_ud(9))).await });
+    let in_flight =
+        tokio::spawn(async move { h.submit(Submit::new(MSISDN, scp80_tp_ud(9))).await });
     wait_until("submit reached the SMSC", || smsc.counters().submitted == 1).await;
     smsc.drop_connections();
     let err = in_flight.await.expect("task").unwrap_err();
-    assert!(matches!(err, SmppError::ConnectionLost { bind: 0, .. }), "{err}");
-    next_event(&mut events, |ev| matches!(ev, SmppEvent::Unbound { bind: 0, .. }).then_some(())).await;
-    next_event(&mut events, |ev| matches!(ev, SmppEvent::Bound { bind: 0 }).then_some(())).await;
+    assert!(
+        matches!(err, SmppError::ConnectionLost { bind: 0, .. }),
+        "{err}"
+    );
+    next_event(&mut events, |ev| {
+        matches!(ev, SmppEvent::Unbound { bind: 0, .. }).then_some(())
+    })
+    .await;
+    next_event(&mut events, |ev| {
+        matches!(ev, SmppEvent::Bound { bind: 0 }).then_some(())
+    })
+    .await;
     assert_eq!(smsc.counters().binds_accepted, 2, "re-bound");
     assert_eq!(smsc.binds()[1].interface_version, 0x34);
     handle.shutdown().await;
@@ -317,22 +378,42 @@ async fn dropped_connection_fails_in_flight_then_reconnects_and_rebinds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submits_succeed_after_a_reconnect() {
-    let (smsc, handle, mut events) =
-        start(SmscConfig::loopback("smsr", "secret"), Arc::new(HandsetRouter::new()), |_| {}).await;
-    handle.submit(Submit::new(MSISDN, scp80_tp_ud(1))).await.expect("before");
+    let (smsc, handle, mut events) = start(
+        SmscConfig::loopback("smsr", "secret"),
+        Arc::new(HandsetRouter::new()),
+        |_| {},
+    )
+    .await;
+    handle
+        .submit(Submit::new(MSISDN, scp80_tp_ud(1)))
+        .await
+        .expect("before");
     smsc.drop_connections();
-    next_event(&mut events, |ev| matches!(ev, SmppEvent::Unbound { .. }).then_some(())).await;
+    next_event(&mut events, |ev| {
+        matches!(ev, SmppEvent::Unbound { .. }).then_some(())
+    })
+    .await;
     // Submitted while the bind is down: waits in the queue for the new bind.
-    let id = handle.submit(Submit::new(MSISDN, scp80_tp_ud(2))).await.expect("after");
-    assert_eq!(smsc.submits().last().map(|s| s.message_id.clone()), Some(id.0));
+    let id = handle
+        .submit(Submit::new(MSISDN, scp80_tp_ud(2)))
+        .await
+        .expect("after");
+    assert_eq!(
+        smsc.submits().last().map(|s| s.message_id.clone()),
+        Some(id.0)
+    );
     assert_eq!(smsc.counters().binds_accepted, 2);
     handle.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unbind_from_the_smsc_is_answered_and_the_client_binds_again() {
-    let (smsc, handle, mut events) =
-        start(SmscConfig::loopback("smsr", "secret"), Arc::new(HandsetRouter::new()), |_| {}).await;
+    let (smsc, handle, mut events) = start(
+        SmscConfig::loopback("smsr", "secret"),
+        Arc::new(HandsetRouter::new()),
+        |_| {},
+    )
+    .await;
     smsc.unbind_all();
     let reason = next_event(&mut events, |ev| match ev {
         SmppEvent::Unbound { reason, .. } => Some(reason),
@@ -340,8 +421,14 @@ async fn unbind_from_the_smsc_is_answered_and_the_client_binds_again() {
     })
     .await;
     assert!(reason.contains("unbind"), "{reason}");
-    next_event(&mut events, |ev| matches!(ev, SmppEvent::Bound { .. }).then_some(())).await;
-    handle.submit(Submit::new(MSISDN, scp80_tp_ud(3))).await.expect("submit");
+    next_event(&mut events, |ev| {
+        matches!(ev, SmppEvent::Bound { .. }).then_some(())
+    })
+    .await;
+    handle
+        .submit(Submit::new(MSISDN, scp80_tp_ud(3)))
+        .await
+        .expect("submit");
     handle.shutdown().await;
 }
 
@@ -353,8 +440,21 @@ async fn response_timeout_is_reported() {
         c.response_timeout = Duration::from_millis(300)
     })
     .await;
-    let err = handle.submit(Submit::new(MSISDN, scp80_tp_ud(1))).await.unwrap_err();
-    assert!(matches!(err, SmppError::ResponseTimeout { bind: 0, sequence_number: 2, .. }), "{err}");
+    let err = handle
+        .submit(Submit::new(MSISDN, scp80_tp_ud(1)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SmppError::ResponseTimeout {
+                bind: 0,
+                sequence_number: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
     handle.shutdown().await;
 }
 
@@ -367,7 +467,10 @@ async fn lossy_run(seed: u64) -> (u64, u64, usize) {
     cfg.latency = (Duration::from_millis(1), Duration::from_millis(20));
     let (smsc, handle, mut events) = start(cfg, router, |c| c.window_size = 1).await;
     for i in 0..40u8 {
-        handle.submit(Submit::new(MSISDN, scp80_tp_ud(i))).await.expect("submit");
+        handle
+            .submit(Submit::new(MSISDN, scp80_tp_ud(i)))
+            .await
+            .expect("submit");
     }
     wait_until("every MT delivered or lost", || {
         let c = smsc.counters();
@@ -392,7 +495,10 @@ async fn lossy_run(seed: u64) -> (u64, u64, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loss_injection_is_seeded() {
     let (delivered, lost, receipts) = lossy_run(7).await;
-    assert!(lost > 0 && delivered > 0, "delivered {delivered}, lost {lost}");
+    assert!(
+        lost > 0 && delivered > 0,
+        "delivered {delivered}, lost {lost}"
+    );
     assert_eq!(receipts as u64, delivered, "lost messages get no receipt");
     let again = lossy_run(7).await;
     assert_eq!(again, (delivered, lost, receipts), "same seed, same losses");
@@ -400,9 +506,12 @@ async fn loss_injection_is_seeded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_is_refused_and_submits_time_out() {
-    let smsc = TestSmsc::start(SmscConfig::loopback("smsr", "secret"), Arc::new(HandsetRouter::new()))
-        .await
-        .expect("SMSC");
+    let smsc = TestSmsc::start(
+        SmscConfig::loopback("smsr", "secret"),
+        Arc::new(HandsetRouter::new()),
+    )
+    .await
+    .expect("SMSC");
     let mut cfg = client_config(&smsc);
     cfg.password = Password::new("wrong");
     cfg.submit_timeout = Duration::from_millis(500);
@@ -413,7 +522,10 @@ async fn wrong_password_is_refused_and_submits_time_out() {
     })
     .await;
     assert!(reason.contains("ESME_RINVPASWD"), "{reason}");
-    let err = handle.submit(Submit::new(MSISDN, scp80_tp_ud(1))).await.unwrap_err();
+    let err = handle
+        .submit(Submit::new(MSISDN, scp80_tp_ud(1)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, SmppError::SubmitTimeout { .. }), "{err}");
     assert!(smsc.counters().binds_refused >= 1);
     assert_eq!(smsc.counters().binds_accepted, 0);
@@ -439,21 +551,33 @@ async fn several_binds_share_the_load() {
     while let Some(r) = tasks.join_next().await {
         r.expect("task").expect("submit");
     }
-    let sessions: std::collections::HashSet<u64> = smsc.submits().iter().map(|s| s.session).collect();
-    assert!(sessions.len() > 1, "submits spread over binds: {sessions:?}");
+    let sessions: std::collections::HashSet<u64> =
+        smsc.submits().iter().map(|s| s.session).collect();
+    assert!(
+        sessions.len() > 1,
+        "submits spread over binds: {sessions:?}"
+    );
     handle.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_unbinds_and_refuses_new_submits() {
-    let (smsc, handle, _events) = start(SmscConfig::loopback("smsr", "secret"), Arc::new(HandsetRouter::new()), |c| {
-        c.binds = 2
-    })
+    let (smsc, handle, _events) = start(
+        SmscConfig::loopback("smsr", "secret"),
+        Arc::new(HandsetRouter::new()),
+        |c| c.binds = 2,
+    )
     .await;
-    let id: MessageId = handle.submit(Submit::new(MSISDN, scp80_tp_ud(1))).await.expect("submit");
+    let id: MessageId = handle
+        .submit(Submit::new(MSISDN, scp80_tp_ud(1)))
+        .await
+        .expect("submit");
     assert!(!id.0.is_empty());
     handle.shutdown().await;
-    wait_until("SMSC sees both sessions unbound", || smsc.bound_sessions() == 0).await;
+    wait_until("SMSC sees both sessions unbound", || {
+        smsc.bound_sessions() == 0
+    })
+    .await;
     assert_eq!(handle.bound_binds(), 0);
     assert_eq!(
         handle.submit(Submit::new(MSISDN, scp80_tp_ud(2))).await,

@@ -80,13 +80,21 @@ pub enum BenchError {
 /// Starts the test SMSC on loopback and the SMPP client with `binds` binds (window [`BENCH_WINDOW`], no
 /// throughput limit), submits `messages` binary SMS of [`BENCH_TP_UD_LEN`] octets (UDH `02 70 00`), waits for
 /// every submit_sm_resp, and returns the rate. SCP80 securing is not part of this measurement.
-pub async fn submit_throughput(binds: usize, messages: usize) -> Result<SubmitThroughput, BenchError> {
+pub async fn submit_throughput(
+    binds: usize,
+    messages: usize,
+) -> Result<SubmitThroughput, BenchError> {
     let mut smsc_config = SmscConfig::loopback("bench", "bench");
     smsc_config.receipts = false;
     smsc_config.record = false;
     let smsc = TestSmsc::start(smsc_config, Arc::new(DeliverAll)).await?;
     let addr = smsc.local_addr();
-    let mut config = SmppClientConfig::new(addr.ip().to_string(), addr.port(), "bench", Password::new("bench"));
+    let mut config = SmppClientConfig::new(
+        addr.ip().to_string(),
+        addr.port(),
+        "bench",
+        Password::new("bench"),
+    );
     config.binds = binds;
     config.window_size = BENCH_WINDOW;
     config.throughput_per_bind = None;

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use es_interfaces::smpp::{
-    Bind, BindResp, CommandStatus, DeliveryReceipt, EsmClass, FrameDecoder, MessageState, Pdu, PduBody,
-    PduHeader, ReceiptStat, SmBody, SubmitSmResp, Tlv,
+    Bind, BindResp, CommandStatus, DeliveryReceipt, EsmClass, FrameDecoder, MessageState, Pdu,
+    PduBody, PduHeader, ReceiptStat, SmBody, SubmitSmResp, Tlv,
 };
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -21,7 +21,8 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 
 use super::{
-    MobileNetwork, MtOutcome, MtSms, RecordedBind, RecordedSubmit, SmscConfig, SmscCounters, SmscError,
+    MobileNetwork, MtOutcome, MtSms, RecordedBind, RecordedSubmit, SmscConfig, SmscCounters,
+    SmscError,
 };
 
 /// How long the SMSC waits for a deliver_sm_resp.
@@ -97,13 +98,17 @@ pub struct TestSmsc {
 
 impl TestSmsc {
     /// Starts listening (on the current tokio runtime) and serving binds.
-    pub async fn start(config: SmscConfig, network: Arc<dyn MobileNetwork>) -> Result<TestSmsc, SmscError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| SmscError::Listen {
-                addr: config.listen,
-                source,
-            })?;
+    pub async fn start(
+        config: SmscConfig,
+        network: Arc<dyn MobileNetwork>,
+    ) -> Result<TestSmsc, SmscError> {
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| SmscError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
         let local_addr = listener.local_addr().map_err(|source| SmscError::Listen {
             addr: config.listen,
             source,
@@ -175,7 +180,12 @@ impl TestSmsc {
     /// receiver or transceiver (round robin), with esm_class 0x40 (UDHI), protocol_id 0x7F and data_coding 0xF6 as
     /// an eUICC's SCP80 packet arrives (docs/wire-profile.md §2); TP-UD over 254 octets goes in message_payload.
     /// Waits for the deliver_sm_resp.
-    pub async fn send_mo(&self, from_msisdn: &str, to_address: &str, tp_ud: &[u8]) -> Result<(), SmscError> {
+    pub async fn send_mo(
+        &self,
+        from_msisdn: &str,
+        to_address: &str,
+        tp_ud: &[u8],
+    ) -> Result<(), SmscError> {
         let from = from_msisdn.to_string();
         let (short_message, tlvs) = if tp_ud.len() <= 254 {
             (tp_ud.to_vec(), Vec::new())
@@ -415,8 +425,12 @@ impl Session {
     async fn on_pdu(&mut self, pdu: Pdu) -> Result<(), Close> {
         let seq = pdu.sequence_number;
         match pdu.body {
-            PduBody::BindTransceiver(b) => self.on_bind(seq, "bind_transceiver", b, true, true).await,
-            PduBody::BindTransmitter(b) => self.on_bind(seq, "bind_transmitter", b, true, false).await,
+            PduBody::BindTransceiver(b) => {
+                self.on_bind(seq, "bind_transceiver", b, true, true).await
+            }
+            PduBody::BindTransmitter(b) => {
+                self.on_bind(seq, "bind_transmitter", b, true, false).await
+            }
             PduBody::BindReceiver(b) => self.on_bind(seq, "bind_receiver", b, false, true).await,
             PduBody::SubmitSm(sm) => self.on_submit(seq, *sm).await,
             PduBody::EnquireLink => {
@@ -472,7 +486,9 @@ impl Session {
                 .find(|a| a.system_id == bind.system_id)
             {
                 None => CommandStatus::ESME_RINVSYSID,
-                Some(a) if !a.password.matches(bind.password.expose()) => CommandStatus::ESME_RINVPASWD,
+                Some(a) if !a.password.matches(bind.password.expose()) => {
+                    CommandStatus::ESME_RINVPASWD
+                }
                 Some(_) => CommandStatus::ESME_ROK,
             }
         };
@@ -545,20 +561,24 @@ impl Session {
 
     /// SMPP 3.4 §4.4: answers a submit_sm and sends the message into the network.
     async fn on_submit(&mut self, seq: u32, sm: SmBody) -> Result<(), Close> {
-        let request = Pdu::new(seq, PduBody::SubmitSm(Box::new(SmBody::default())));
+        let refuse = |status| Pdu {
+            command_status: status,
+            sequence_number: seq,
+            body: PduBody::SubmitSmResp(SubmitSmResp::default()),
+        };
         let Some(bound) = &self.bound else {
-            return self.send(&request.error_response(CommandStatus::ESME_RINVBNDSTS)).await;
+            return self.send(&refuse(CommandStatus::ESME_RINVBNDSTS)).await;
         };
         if !bound.transmits {
-            return self.send(&request.error_response(CommandStatus::ESME_RINVBNDSTS)).await;
+            return self.send(&refuse(CommandStatus::ESME_RINVBNDSTS)).await;
         }
         let system_id = bound.system_id.clone();
         if sm.destination_addr.is_empty() {
-            return self.send(&request.error_response(CommandStatus::ESME_RINVDSTADR)).await;
+            return self.send(&refuse(CommandStatus::ESME_RINVDSTADR)).await;
         }
         if self.over_cap() {
             inc(&self.inner.counters.throttled);
-            return self.send(&request.error_response(CommandStatus::ESME_RTHROTTLED)).await;
+            return self.send(&refuse(CommandStatus::ESME_RTHROTTLED)).await;
         }
         let n = self.inner.next_message_id.fetch_add(1, Ordering::Relaxed);
         let message_id = format!("{n:08X}");
@@ -662,7 +682,12 @@ async fn deliver_mt(
     let text = DeliveryReceipt {
         id: message_id.clone(),
         sub: "001".into(),
-        dlvrd: if state == MessageState::Delivered { "001" } else { "000" }.into(),
+        dlvrd: if state == MessageState::Delivered {
+            "001"
+        } else {
+            "000"
+        }
+        .into(),
         submit_date,
         done_date: receipt_date(),
         stat,
@@ -678,7 +703,10 @@ async fn deliver_mt(
         destination_addr: sm.source_addr,
         esm_class: EsmClass(EsmClass::SMSC_DELIVERY_RECEIPT),
         short_message: text.to_text().into_bytes(),
-        tlvs: vec![Tlv::ReceiptedMessageId(message_id), Tlv::MessageState(state)],
+        tlvs: vec![
+            Tlv::ReceiptedMessageId(message_id),
+            Tlv::MessageState(state),
+        ],
         ..SmBody::default()
     };
     // The receipt goes back on the submitting session if it still receives, else on another of the account.

@@ -143,7 +143,9 @@ pub enum SmppError {
         attempts: u32,
     },
     /// No submit_sm_resp within the response timeout: the message may or may not have been accepted.
-    #[error("no submit_sm_resp for {dest} within {timeout:?} on bind {bind} (sequence_number {sequence_number})")]
+    #[error(
+        "no submit_sm_resp for {dest} within {timeout:?} on bind {bind} (sequence_number {sequence_number})"
+    )]
     ResponseTimeout {
         /// The destination MSISDN.
         dest: String,

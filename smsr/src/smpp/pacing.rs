@@ -55,7 +55,11 @@ impl Backoff {
     /// A backoff starting at `min` and never above `max`.
     pub fn new(min: Duration, max: Duration) -> Self {
         let max = max.max(min);
-        Backoff { min, max, next: min }
+        Backoff {
+            min,
+            max,
+            next: min,
+        }
     }
 
     /// The delay to wait now; the following one doubles.

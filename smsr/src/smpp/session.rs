@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use es_interfaces::smpp::{
-    Bind, CommandStatus, DeliverSmResp, DeliveryReceipt as ReceiptText, FrameDecoder, MessageState, Pdu,
-    PduBody, PduHeader, ReceiptStat, SmBody, Tlv,
+    Bind, CommandStatus, DeliverSmResp, DeliveryReceipt as ReceiptText, FrameDecoder, MessageState,
+    Pdu, PduBody, PduHeader, ReceiptStat, SmBody, Tlv,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -75,9 +75,10 @@ pub(crate) async fn run_bind(index: usize, shared: Arc<Shared>) {
             End::Closed => break,
             End::Lost(reason) => {
                 tracing::warn!(bind = index, %reason, "SMPP bind lost");
-                let _ = shared
-                    .events
-                    .try_send(SmppEvent::Unbound { bind: index, reason });
+                let _ = shared.events.try_send(SmppEvent::Unbound {
+                    bind: index,
+                    reason,
+                });
             }
         }
         let delay = backoff.next_delay();
@@ -554,7 +555,11 @@ impl<'a> Session<'a> {
     /// SMPP 3.4 §4.4.2: completes a submit, or queues it again after ESME_RTHROTTLED / ESME_RMSGQFUL.
     fn on_submit_resp(&mut self, seq: u32, status: CommandStatus, message_id: String) {
         let Some(mut req) = self.inflight.remove(&seq) else {
-            tracing::debug!(bind = self.index, seq, "submit_sm_resp for no submit in flight");
+            tracing::debug!(
+                bind = self.index,
+                seq,
+                "submit_sm_resp for no submit in flight"
+            );
             return;
         };
         if status.is_ok() {
@@ -601,7 +606,11 @@ impl<'a> Session<'a> {
                 bind: self.index,
             }))
         } else {
-            tracing::debug!(bind = self.index, esm_class = sm.esm_class.0, "deliver_sm of an unused message type");
+            tracing::debug!(
+                bind = self.index,
+                esm_class = sm.esm_class.0,
+                "deliver_sm of an unused message type"
+            );
             None
         };
         let status = match event {
