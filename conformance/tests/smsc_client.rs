@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use conformance::smsc::{HandsetRouter, MobileNetwork, SmscConfig, TestSmsc};
-use es_interfaces::smpp::{EsmClass, Password, ReceiptStat, Tlv};
+use es_interfaces::smpp::{CommandStatus, EsmClass, Password, ReceiptStat, Tlv};
 use smsr::smpp::{
     DeliveryReceipt, MessageId, MoSms, SmppClient, SmppClientConfig, SmppError, SmppEvent,
     SmppEvents, SmppHandle, Submit,
@@ -269,8 +269,18 @@ async fn window_limits_outstanding_submits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttled_submits_back_off_and_are_retried() {
+    throttled_then_retried(CommandStatus::ESME_RTHROTTLED).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_queue_full_is_handled_like_throttling() {
+    throttled_then_retried(CommandStatus::ESME_RMSGQFUL).await;
+}
+
+async fn throttled_then_retried(status: CommandStatus) {
     let mut cfg = SmscConfig::loopback("smsr", "secret");
     cfg.throughput_cap_per_bind = Some(10);
+    cfg.throttle_status = status;
     cfg.receipts = false;
     let (smsc, handle, _events) = start(cfg, Arc::new(HandsetRouter::new()), |c| {
         c.throttle_backoff_min = Duration::from_millis(50);

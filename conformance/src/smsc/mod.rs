@@ -91,8 +91,10 @@ pub struct SmscConfig {
     pub loss_probability: f64,
     /// Seed of the randomness for latency and loss (same seed, same submit order: same outcomes).
     pub seed: u64,
-    /// submit_sm per second accepted on one bind; beyond, ESME_RTHROTTLED. `None`: no cap.
+    /// submit_sm per second accepted on one bind; beyond, `throttle_status`. `None`: no cap.
     pub throughput_cap_per_bind: Option<u32>,
+    /// The status answered beyond the cap: ESME_RTHROTTLED, or ESME_RMSGQFUL as some SMSCs do.
+    pub throttle_status: CommandStatus,
     /// Send enquire_link to idle binds at this interval (SMPP 3.4 §4.11); `None`: never.
     pub enquire_link_interval: Option<Duration>,
     /// Keep every bind and submit for inspection ([`TestSmsc::binds`], [`TestSmsc::submits`]).
@@ -115,6 +117,7 @@ impl SmscConfig {
             loss_probability: 0.0,
             seed: 0,
             throughput_cap_per_bind: None,
+            throttle_status: CommandStatus::ESME_RTHROTTLED,
             enquire_link_interval: None,
             record: true,
         }
@@ -164,7 +167,7 @@ pub struct SmscCounters {
     pub binds_refused: u64,
     /// submit_sm accepted (answered ESME_ROK).
     pub submitted: u64,
-    /// submit_sm answered ESME_RTHROTTLED.
+    /// submit_sm refused for the throughput cap (ESME_RTHROTTLED or ESME_RMSGQFUL).
     pub throttled: u64,
     /// MT SMS the network delivered.
     pub delivered: u64,

@@ -578,7 +578,7 @@ impl Session {
         }
         if self.over_cap() {
             inc(&self.inner.counters.throttled);
-            return self.send(&refuse(CommandStatus::ESME_RTHROTTLED)).await;
+            return self.send(&refuse(self.inner.config.throttle_status)).await;
         }
         let n = self.inner.next_message_id.fetch_add(1, Ordering::Relaxed);
         let message_id = format!("{n:08X}");

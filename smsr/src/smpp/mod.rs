@@ -96,7 +96,8 @@ pub enum SmppEvent {
     MoSms(MoSms),
     /// A delivery receipt or intermediate notification (deliver_sm with message type 0x04 or 0x20).
     DeliveryReceipt(DeliveryReceipt),
-    /// Bind `bind` is bound (SMPP 3.4 §2.2); sent again after each reconnect.
+    /// Bind `bind` is bound (SMPP 3.4 §2.2); sent again after each reconnect. Bind state events are best effort:
+    /// dropped, unlike SMS and receipts, when the event buffer is full.
     Bound {
         /// The bind (0-based).
         bind: usize,

@@ -681,3 +681,77 @@ async fn next_request(queue: &Mutex<mpsc::Receiver<SubmitRequest>>) -> Option<Su
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use es_interfaces::smpp::EsmClass;
+
+    fn receipt_sm(text: &[u8], tlvs: Vec<Tlv>) -> SmBody {
+        SmBody {
+            source_addr: "4917".into(),
+            destination_addr: "4477".into(),
+            esm_class: EsmClass(EsmClass::SMSC_DELIVERY_RECEIPT),
+            short_message: text.to_vec(),
+            tlvs,
+            ..SmBody::default()
+        }
+    }
+
+    #[test]
+    fn receipt_from_tlvs_alone() {
+        let sm = receipt_sm(
+            b"",
+            vec![
+                Tlv::ReceiptedMessageId("A1".into()),
+                Tlv::MessageState(MessageState::Expired),
+            ],
+        );
+        let r = receipt_event(&sm, 2).expect("receipt");
+        assert_eq!(r.message_id, MessageId("A1".into()));
+        assert_eq!(r.stat, ReceiptStat::Expired);
+        assert_eq!((r.err.as_str(), r.bind), ("", 2));
+    }
+
+    #[test]
+    fn receipt_from_text_alone_and_tlv_id_preferred() {
+        let text = b"id:77 sub:001 dlvrd:000 submit date:2501011200 done date:2501011201 stat:UNDELIV err:005 text:";
+        let r = receipt_event(&receipt_sm(text, vec![]), 0).expect("receipt");
+        assert_eq!(
+            (r.message_id.0.as_str(), r.stat, r.err.as_str()),
+            ("77", ReceiptStat::Undeliverable, "005")
+        );
+        // Some SMSCs write the id in decimal in the text and in hex in the TLV: the TLV wins.
+        let sm = receipt_sm(text, vec![Tlv::ReceiptedMessageId("4D".into())]);
+        assert_eq!(receipt_event(&sm, 0).expect("receipt").message_id.0, "4D");
+    }
+
+    #[test]
+    fn receipt_without_id_or_state_is_dropped() {
+        assert_eq!(receipt_event(&receipt_sm(b"garbage", vec![]), 0), None);
+        let sm = receipt_sm(b"", vec![Tlv::ReceiptedMessageId("A1".into())]);
+        assert_eq!(receipt_event(&sm, 0), None);
+    }
+
+    #[test]
+    fn submit_body_follows_the_wire_profile() {
+        let cfg = SmppClientConfig::new("h", 1, "s", es_interfaces::smpp::Password::new("p"));
+        let sm = submit_body(&cfg, &Submit::new("4917", vec![2, 0x70, 0]));
+        assert_eq!(
+            (
+                sm.esm_class.0,
+                sm.protocol_id,
+                sm.data_coding,
+                sm.registered_delivery
+            ),
+            (0x40, 0x7F, 0xF6, 1)
+        );
+        assert_eq!((sm.dest_addr_ton, sm.dest_addr_npi), (1, 1));
+        assert_eq!(sm.short_message, vec![2, 0x70, 0]);
+        let mut cfg = cfg;
+        cfg.profile.use_message_payload = true;
+        let sm = submit_body(&cfg, &Submit::new("4917", vec![1; 300]));
+        assert!(sm.short_message.is_empty());
+        assert_eq!(sm.tlvs, vec![Tlv::MessagePayload(vec![1; 300])]);
+    }
+}
