@@ -244,7 +244,7 @@ async fn enquire_link_both_ways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn window_limits_outstanding_submits() {
     let mut cfg = SmscConfig::loopback("smsr", "secret");
-    cfg.response_delay = Duration::from_millis(30);
+    cfg.response_delay = Duration::from_millis(100);
     cfg.receipts = false;
     let (smsc, handle, _events) =
         start(cfg, Arc::new(HandsetRouter::new()), |c| c.window_size = 3).await;
@@ -337,11 +337,11 @@ async fn client_throughput_limit_keeps_under_the_smsc_cap() {
     cfg.throughput_cap_per_bind = Some(20);
     cfg.receipts = false;
     let (smsc, handle, _events) = start(cfg, Arc::new(HandsetRouter::new()), |c| {
-        c.throughput_per_bind = Some(15.0)
+        c.throughput_per_bind = Some(10.0)
     })
     .await;
     let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..30u8 {
+    for i in 0..20u8 {
         let h = handle.clone();
         tasks.spawn(async move { h.submit(Submit::new(MSISDN, scp80_tp_ud(i))).await });
     }
@@ -351,7 +351,7 @@ async fn client_throughput_limit_keeps_under_the_smsc_cap() {
     let c = smsc.counters();
     assert_eq!(
         (c.submitted, c.throttled),
-        (30, 0),
+        (20, 0),
         "paced below the cap: {c:?}"
     );
     handle.shutdown().await;
