@@ -1,1 +1,3 @@
 //! The test world: eUICC simulator, test SMSC, MNO/EUM test clients, conformance runs and benchmarks.
+
+pub mod smsc;
