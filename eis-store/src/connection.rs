@@ -168,7 +168,10 @@ fn migrate(conn: &mut AnyConnection) -> Result<(), StoreError> {
             diesel::sql_query(format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))
                 .execute(c)
                 .map_err(|e| StoreError::Migration(format!("advisory lock: {e}")))?;
-            let run = c.run_pending_migrations(PG_MIGRATIONS).map(|_| ()).map_err(mig);
+            let run = c
+                .run_pending_migrations(PG_MIGRATIONS)
+                .map(|_| ())
+                .map_err(mig);
             let unlock =
                 diesel::sql_query(format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"))
                     .execute(c)
@@ -203,7 +206,10 @@ impl Store {
     pub fn open(url: &str, pool_size: u32) -> Result<Store, StoreError> {
         let url = DatabaseUrl::parse(url)?;
         if pool_size == 0 {
-            return Err(StoreError::invalid_argument("pool_size", "must be at least 1"));
+            return Err(StoreError::invalid_argument(
+                "pool_size",
+                "must be at least 1",
+            ));
         }
         if let DatabaseUrl::Sqlite(p) = &url
             && (p == ":memory:" || p.contains("mode=memory"))
@@ -214,18 +220,25 @@ impl Store {
             ));
         }
         let backend = url.backend();
-        // A dedicated connection for migrating, closed afterwards (it releases the advisory lock even if
-        // unlocking failed).
-        let mut c = url.connect()?;
-        migrate(&mut c)?;
-        drop(c);
+        if backend == Backend::Postgres {
+            // A dedicated connection for migrating, closed afterwards (closing releases the advisory lock
+            // even if unlocking failed).
+            let mut c = url.connect()?;
+            migrate(&mut c)?;
+        }
         let pool = Pool::builder()
             .max_size(pool_size)
-            .min_idle(Some(pool_size.min(1)))
+            .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(30))
             .build(Manager { url })
             .map_err(|e| StoreError::Pool(e.to_string()))?;
-        Ok(Store { pool, backend })
+        let store = Store { pool, backend };
+        if backend == Backend::Sqlite {
+            // On a pooled connection, so that an in-memory database (pool of one) is the migrated one.
+            let mut c = store.conn()?;
+            migrate(&mut c)?;
+        }
+        Ok(store)
     }
 
     /// The backend this store talks to.
@@ -312,7 +325,10 @@ where
     E: From<StoreError>,
 {
     if depth(conn)?.is_some() {
-        return Err(StoreError::Backend("Store::tx on a connection already in a transaction".into()).into());
+        return Err(StoreError::Backend(
+            "Store::tx on a connection already in a transaction".into(),
+        )
+        .into());
     }
     begin(conn)?;
     match f(conn) {

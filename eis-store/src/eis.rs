@@ -35,17 +35,6 @@ impl SdRole {
             SdRole::Ecasd => "ECASD",
         }
     }
-
-    fn parse(s: &str) -> Result<SdRole, StoreError> {
-        match s {
-            "ISD-R" => Ok(SdRole::IsdR),
-            "ECASD" => Ok(SdRole::Ecasd),
-            _ => Err(StoreError::invalid_data(
-                "security_domains.role",
-                format!("unknown role {s:?}"),
-            )),
-        }
-    }
 }
 
 /// State of a profile (A1 `ProfileInfo/State`, plus `InCreation` between ES3.CreateISDP and the SM-DP's
@@ -127,8 +116,12 @@ impl EuiccLock {
         };
         Ok(match state {
             "Free" => EuiccLock::Free,
-            "SmsrChangeOutgoing" => EuiccLock::SmsrChangeOutgoing { operation: owner()? },
-            "SmsrChangeIncoming" => EuiccLock::SmsrChangeIncoming { operation: owner()? },
+            "SmsrChangeOutgoing" => EuiccLock::SmsrChangeOutgoing {
+                operation: owner()?,
+            },
+            "SmsrChangeIncoming" => EuiccLock::SmsrChangeIncoming {
+                operation: owner()?,
+            },
             _ => {
                 return Err(StoreError::invalid_data(
                     "euiccs.lock_state",
@@ -567,12 +560,7 @@ struct SdRows {
     certs: Vec<CertRow>,
 }
 
-fn keyset_rows(
-    out: &mut SdRows,
-    eid: &str,
-    role: SdRole,
-    ks: &Keyset,
-) -> Result<(), StoreError> {
+fn keyset_rows(out: &mut SdRows, eid: &str, role: SdRole, ks: &Keyset) -> Result<(), StoreError> {
     let version = check_index("keyset version", ks.version, 1)?;
     out.keysets.push(KeysetRow {
         eid: eid.to_string(),
@@ -596,9 +584,8 @@ fn keyset_rows(
                 sd_role: role.as_str().to_string(),
                 keyset_version: version,
                 key_index,
-                position: i32::try_from(pos).map_err(|_| {
-                    StoreError::invalid_argument("key components", "too many")
-                })?,
+                position: i32::try_from(pos)
+                    .map_err(|_| StoreError::invalid_argument("key components", "too many"))?,
                 component_type: i32::from(c.key_type),
                 value: c.value.ciphertext.clone(),
                 value_key_id: c.value.key_id.clone(),
@@ -618,7 +605,12 @@ fn keyset_rows(
     Ok(())
 }
 
-fn sd_rows(out: &mut SdRows, eid: &str, role: SdRole, sd: &SecurityDomain) -> Result<(), StoreError> {
+fn sd_rows(
+    out: &mut SdRows,
+    eid: &str,
+    role: SdRole,
+    sd: &SecurityDomain,
+) -> Result<(), StoreError> {
     out.sds.push(SdRow {
         eid: eid.to_string(),
         role: role.as_str().to_string(),
@@ -734,7 +726,11 @@ fn insert_sd_rows(conn: &mut AnyConnection, rows: &SdRows) -> Result<(), StoreEr
 
 /// Stores a new EIS with all its children atomically (ES1.RegisterEIS, SGP.02 §5.2.1). A known EID fails
 /// with `AlreadyExists { kind: Eis, .. }` and leaves the stored EIS untouched.
-pub fn register_eis(conn: &mut AnyConnection, eis: &NewEis, now: UnixMillis) -> Result<(), StoreError> {
+pub fn register_eis(
+    conn: &mut AnyConnection,
+    eis: &NewEis,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
     let e = &eis.euicc;
     let eid = e.eid.as_str();
     if let Some(a) = eis.audit_trail.iter().find(|a| a.eid != eid) {
@@ -834,7 +830,7 @@ fn load_sd(
         .ok_or_else(|| {
             StoreError::invalid_data("security_domains", format!("EIS {eid} has no {r}"))
         })?;
-    if sd.tars.len() % 3 != 0 {
+    if !sd.tars.len().is_multiple_of(3) {
         return Err(StoreError::invalid_data(
             "security_domains.tars",
             format!("{} bytes is not a list of 3-byte TARs", sd.tars.len()),
@@ -856,7 +852,11 @@ fn load_sd(
         .select(KeyRow::as_select())
         .load(conn)?;
     let comps: Vec<ComponentRow> = key_components::table
-        .filter(key_components::eid.eq(eid).and(key_components::sd_role.eq(r)))
+        .filter(
+            key_components::eid
+                .eq(eid)
+                .and(key_components::sd_role.eq(r)),
+        )
         .order((
             key_components::keyset_version,
             key_components::key_index,
@@ -865,7 +865,11 @@ fn load_sd(
         .select(ComponentRow::as_select())
         .load(conn)?;
     let certs: Vec<CertRow> = sd_certificates::table
-        .filter(sd_certificates::eid.eq(eid).and(sd_certificates::sd_role.eq(r)))
+        .filter(
+            sd_certificates::eid
+                .eq(eid)
+                .and(sd_certificates::sd_role.eq(r)),
+        )
         .order((sd_certificates::keyset_version, sd_certificates::cert_index))
         .select(CertRow::as_select())
         .load(conn)?;
@@ -1132,10 +1136,17 @@ pub fn update_euicc(
     now: UnixMillis,
 ) -> Result<i64, StoreError> {
     atomic(conn, |c| {
-        let target = euiccs::table.filter(euiccs::eid.eq(eid).and(euiccs::version.eq(expected_version)));
+        let target = euiccs::table.filter(
+            euiccs::eid
+                .eq(eid)
+                .and(euiccs::version.eq(expected_version)),
+        );
         let n = if *update == EuiccUpdate::default() {
             diesel::update(target)
-                .set((euiccs::version.eq(euiccs::version + 1), euiccs::updated_at.eq(now)))
+                .set((
+                    euiccs::version.eq(euiccs::version + 1),
+                    euiccs::updated_at.eq(now),
+                ))
                 .execute(c)?
         } else {
             diesel::update(target)
@@ -1165,7 +1176,11 @@ pub fn set_lock(
     let (state, owner) = lock.to_columns();
     atomic(conn, |c| {
         let n = diesel::update(
-            euiccs::table.filter(euiccs::eid.eq(eid).and(euiccs::version.eq(expected_version))),
+            euiccs::table.filter(
+                euiccs::eid
+                    .eq(eid)
+                    .and(euiccs::version.eq(expected_version)),
+            ),
         )
         .set((
             euiccs::lock_state.eq(state),
@@ -1198,7 +1213,12 @@ pub fn get_keyset(
         .optional()?;
     let Some(ks) = ks else { return Ok(None) };
     let keys: Vec<KeyRow> = sd_keys::table
-        .filter(sd_keys::eid.eq(eid).and(sd_keys::sd_role.eq(r)).and(sd_keys::keyset_version.eq(v)))
+        .filter(
+            sd_keys::eid
+                .eq(eid)
+                .and(sd_keys::sd_role.eq(r))
+                .and(sd_keys::keyset_version.eq(v)),
+        )
         .order(sd_keys::key_index)
         .select(KeyRow::as_select())
         .load(conn)?;
@@ -1306,7 +1326,10 @@ fn rules_of(conn: &mut AnyConnection, iccid: &str) -> Result<Vec<Pol2Rule>, Stor
 }
 
 /// The profile with this ICCID, or `None`.
-pub fn get_profile(conn: &mut AnyConnection, iccid: &str) -> Result<Option<ProfileRecord>, StoreError> {
+pub fn get_profile(
+    conn: &mut AnyConnection,
+    iccid: &str,
+) -> Result<Option<ProfileRecord>, StoreError> {
     let row = profiles::table
         .find(iccid)
         .select(ProfileRow::as_select())
@@ -1425,7 +1448,11 @@ pub fn update_profile(
     };
     atomic(conn, |c| {
         let n = diesel::update(
-            profiles::table.filter(profiles::iccid.eq(iccid).and(profiles::version.eq(expected_version))),
+            profiles::table.filter(
+                profiles::iccid
+                    .eq(iccid)
+                    .and(profiles::version.eq(expected_version)),
+            ),
         )
         .set(&changes)
         .execute(c)?;

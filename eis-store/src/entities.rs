@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use diesel::prelude::*;
 
+use crate::UnixMillis;
 use crate::connection::{AnyConnection, atomic, on_backend};
 use crate::error::{RecordKind, StoreError, is_unique_violation};
 use crate::schema::{entities, entity_fingerprints};
-use crate::UnixMillis;
 
 /// The role of an entity in the eUICC remote provisioning system (SGP.02 §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -111,8 +111,9 @@ fn to_row(e: &Entity, now: UnixMillis) -> Result<EntityRow, StoreError> {
 }
 
 fn from_row(r: EntityRow, fingerprints: BTreeSet<[u8; 32]>) -> Result<Entity, StoreError> {
-    let role = EntityRole::parse(&r.role)
-        .ok_or_else(|| StoreError::invalid_data("entities.role", format!("unknown role {:?}", r.role)))?;
+    let role = EntityRole::parse(&r.role).ok_or_else(|| {
+        StoreError::invalid_data("entities.role", format!("unknown role {:?}", r.role))
+    })?;
     let endpoints = serde_json::from_str(&r.endpoints)
         .map_err(|e| StoreError::invalid_data("entities.endpoints", e.to_string()))?;
     let allowed_interfaces = serde_json::from_str(&r.allowed_interfaces)
@@ -169,7 +170,11 @@ fn insert_fingerprints(
 }
 
 /// Registers a new entity with its fingerprints; `AlreadyExists` if the OID or a fingerprint is taken.
-pub fn create_entity(conn: &mut AnyConnection, e: &Entity, now: UnixMillis) -> Result<(), StoreError> {
+pub fn create_entity(
+    conn: &mut AnyConnection,
+    e: &Entity,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
     let row = to_row(e, now)?;
     atomic(conn, |c| {
         let n = on_backend!(c, c => diesel::insert_into(entities::table)
@@ -184,7 +189,11 @@ pub fn create_entity(conn: &mut AnyConnection, e: &Entity, now: UnixMillis) -> R
 }
 
 /// Replaces every field of an existing entity, including its set of fingerprints.
-pub fn update_entity(conn: &mut AnyConnection, e: &Entity, now: UnixMillis) -> Result<(), StoreError> {
+pub fn update_entity(
+    conn: &mut AnyConnection,
+    e: &Entity,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
     let row = to_row(e, now)?;
     atomic(conn, |c| {
         let n = diesel::update(entities::table.find(&e.oid))
@@ -200,8 +209,10 @@ pub fn update_entity(conn: &mut AnyConnection, e: &Entity, now: UnixMillis) -> R
         if n == 0 {
             return Err(StoreError::not_found(RecordKind::Entity, &e.oid));
         }
-        diesel::delete(entity_fingerprints::table.filter(entity_fingerprints::entity_oid.eq(&e.oid)))
-            .execute(c)?;
+        diesel::delete(
+            entity_fingerprints::table.filter(entity_fingerprints::entity_oid.eq(&e.oid)),
+        )
+        .execute(c)?;
         insert_fingerprints(c, &e.oid, &e.fingerprints)
     })
 }
@@ -259,7 +270,9 @@ pub fn list_entities(
         .select(FingerprintRow::as_select())
         .load(conn)?;
     for f in all {
-        fps.entry(f.entity_oid).or_default().insert(fingerprint(f.sha256)?);
+        fps.entry(f.entity_oid)
+            .or_default()
+            .insert(fingerprint(f.sha256)?);
     }
     rows.into_iter()
         .map(|r| {

@@ -141,7 +141,11 @@ impl StoreError {
         }
     }
 
-    pub(crate) fn conflict(kind: RecordKind, key: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub(crate) fn conflict(
+        kind: RecordKind,
+        key: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
         StoreError::Conflict {
             kind,
             key: key.into(),

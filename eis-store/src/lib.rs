@@ -17,6 +17,9 @@ pub mod connection;
 pub mod eis;
 pub mod entities;
 pub mod error;
+pub mod function_calls;
+pub mod jobs;
+pub mod outbox;
 mod schema;
 
 pub use connection::{AnyConnection, Backend, DatabaseUrl, PooledConn, Store, TxError, now_millis};
@@ -58,6 +61,9 @@ mod tests {
         };
         let d = format!("{s:?}");
         assert!(d.contains("mk-1") && d.contains("20 bytes"), "{d}");
-        assert!(!d.to_lowercase().contains("ab, ") && !d.contains("171"), "{d}");
+        assert!(
+            !d.to_lowercase().contains("ab, ") && !d.contains("171"),
+            "{d}"
+        );
     }
 }
