@@ -10,6 +10,7 @@
 //! - [`function_calls`]: FunctionCallIdentifier deduplication and recorded responses (SGP.02 §5.1.6).
 //! - [`jobs`]: the work queue (claim with lease, backoff, dead jobs).
 //! - [`outbox`]: outgoing HTTP messages written in the caller's transaction (callbacks, notifications).
+//! - [`es5_queue`]: the SM-SR's per-eUICC ES5 command queue and the persisted SCP80 counters.
 //!
 //! The store holds no protocol logic and never sees clear keys: secrets arrive sealed ([`Sealed`]).
 
@@ -17,6 +18,7 @@ pub mod connection;
 pub mod eis;
 pub mod entities;
 pub mod error;
+pub mod es5_queue;
 pub mod function_calls;
 pub mod jobs;
 pub mod outbox;

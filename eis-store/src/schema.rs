@@ -224,3 +224,22 @@ diesel::joinable!(entity_fingerprints -> entities (entity_oid));
 diesel::joinable!(profiles -> euiccs (eid));
 diesel::allow_tables_to_appear_in_same_query!(entities, entity_fingerprints);
 diesel::allow_tables_to_appear_in_same_query!(profiles, euiccs);
+
+diesel::table! {
+    es5_commands (id) {
+        id -> BigInt,
+        eid -> Text,
+        seq -> BigInt,
+        operation_ref -> Text,
+        payload -> Binary,
+        state -> Text,
+        deadline -> BigInt,
+        attempts -> Integer,
+        keyset_version -> Nullable<Integer>,
+        scp80_counter -> Nullable<BigInt>,
+        response -> Nullable<Binary>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
