@@ -1,1 +1,71 @@
 //! Persistence for the SM-SR and the SM-DP on SQLite (embedded default) and PostgreSQL (diesel).
+//!
+//! One crate, one binary, both backends (design §4–§5): [`Store::open`] picks the backend from the URL
+//! scheme, runs the embedded migrations (`migrations/sqlite`, `migrations/postgres`) and hands out pooled
+//! connections; [`Store::tx`] runs a closure in a transaction (IMMEDIATE on SQLite) with bounded retries.
+//! Repositories are plain functions over `&mut AnyConnection` and plain record structs, one module per area:
+//!
+//! - [`entities`]: MNOs, SM-DPs, SM-SRs, EUMs, eUICC owners and their TLS client-certificate fingerprints.
+//! - [`eis`]: the eUICC Information Set of the SM-SR (SGP.02 A1 `EISType`), profiles, POL2, audit trail.
+//! - [`function_calls`]: FunctionCallIdentifier deduplication and recorded responses (SGP.02 §5.1.6).
+//! - [`jobs`]: the work queue (claim with lease, backoff, dead jobs).
+//! - [`outbox`]: outgoing HTTP messages written in the caller's transaction (callbacks, notifications).
+//! - [`es5_queue`]: the SM-SR's per-eUICC ES5 command queue and the persisted SCP80 counters.
+//!
+//! The store holds no protocol logic and never sees clear keys: secrets arrive sealed ([`Sealed`]).
+
+pub mod connection;
+pub mod eis;
+pub mod entities;
+pub mod error;
+pub mod es5_queue;
+pub mod function_calls;
+pub mod jobs;
+pub mod outbox;
+mod schema;
+
+pub use connection::{AnyConnection, Backend, DatabaseUrl, PooledConn, Store, TxError, now_millis};
+pub use error::{RecordKind, StoreError};
+
+/// Unix time in milliseconds: the representation of every timestamp in the store (portable across backends).
+pub type UnixMillis = i64;
+
+/// A secret encrypted at rest by the caller (design §4: keys, K/OPc, PINs encrypted at rest): the
+/// ciphertext and the id of the master key that wrapped it. Debug output shows the key id and length only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// Identifier of the master key the value is encrypted under.
+    pub key_id: String,
+    /// The encrypted value (opaque to the store).
+    pub ciphertext: Vec<u8>,
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Sealed {{ key_id: {:?}, ciphertext: [redacted, {} bytes] }}",
+            self.key_id,
+            self.ciphertext.len()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Sealed;
+
+    #[test]
+    fn sealed_debug_hides_bytes() {
+        let s = Sealed {
+            key_id: "mk-1".into(),
+            ciphertext: vec![0xAB; 20],
+        };
+        let d = format!("{s:?}");
+        assert!(d.contains("mk-1") && d.contains("20 bytes"), "{d}");
+        assert!(
+            !d.to_lowercase().contains("ab, ") && !d.contains("171"),
+            "{d}"
+        );
+    }
+}

@@ -1,0 +1,424 @@
+//! Connections, pool, embedded migrations and the transaction helper (design §3 step 3, §5).
+//!
+//! The backend is chosen from the URL scheme, never by trial: `postgres://` / `postgresql://` select
+//! PostgreSQL; `sqlite://path`, `sqlite:path` or a plain path select SQLite (bundled).
+
+use std::hash::{BuildHasher, Hasher};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::StoreError;
+
+/// Migrations for PostgreSQL (`migrations/postgres` at the workspace top level).
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+/// Migrations for SQLite (`migrations/sqlite` at the workspace top level).
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+
+/// Key of the session-level advisory lock taken while migrating PostgreSQL (ASCII "rsp-migr").
+const PG_MIGRATION_LOCK: i64 = 0x7273_702d_6d69_6772;
+
+/// How long SQLite waits for a lock before reporting SQLITE_BUSY (milliseconds).
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// How many times [`Store::tx`] runs a transaction that failed with a transient error.
+const TX_ATTEMPTS: u32 = 8;
+
+/// A database connection of either backend (design §4: one binary, SQLite or PostgreSQL).
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    /// PostgreSQL (production, several stateless nodes).
+    Pg(PgConnection),
+    /// SQLite (embedded default, one node).
+    Sqlite(SqliteConnection),
+}
+
+/// Runs the same diesel code against the concrete connection of each variant (for RETURNING, ON CONFLICT and
+/// row locks, which `MultiBackend` cannot express).
+macro_rules! on_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::connection::AnyConnection::Pg($c) => $body,
+            $crate::connection::AnyConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL.
+    Postgres,
+    /// SQLite.
+    Sqlite,
+}
+
+impl AnyConnection {
+    /// The backend of this connection.
+    pub fn backend(&self) -> Backend {
+        match self {
+            AnyConnection::Pg(_) => Backend::Postgres,
+            AnyConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// A parsed database location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A libpq connection URL.
+    Postgres(String),
+    /// A SQLite file path.
+    Sqlite(String),
+}
+
+impl DatabaseUrl {
+    /// Parses `postgres://…`, `postgresql://…`, `sqlite://path`, `sqlite:path` or a plain file path.
+    pub fn parse(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_string()));
+        }
+        let path = if let Some(p) = url.strip_prefix("sqlite://") {
+            p
+        } else if let Some(p) = url.strip_prefix("sqlite:") {
+            p
+        } else if url.contains("://") {
+            return Err(StoreError::InvalidUrl(format!(
+                "scheme of {:?} is neither postgres nor sqlite",
+                url.split("://").next().unwrap_or_default()
+            )));
+        } else {
+            url
+        };
+        if path.is_empty() {
+            return Err(StoreError::InvalidUrl("empty SQLite path".into()));
+        }
+        Ok(DatabaseUrl::Sqlite(path.to_string()))
+    }
+
+    /// The backend this URL selects.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Opens one connection of the selected variant; SQLite connections get the pragmas of the design.
+    pub fn connect(&self) -> Result<AnyConnection, StoreError> {
+        match self {
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
+                .map(AnyConnection::Pg)
+                .map_err(|e| StoreError::Pool(format!("PostgreSQL connection: {e}"))),
+            DatabaseUrl::Sqlite(path) => {
+                let mut c = SqliteConnection::establish(path)
+                    .map_err(|e| StoreError::Pool(format!("SQLite {path}: {e}")))?;
+                // busy_timeout first, so that switching to WAL waits for other connections.
+                c.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(|e| StoreError::Pool(format!("SQLite {path} pragmas: {e}")))?;
+                Ok(AnyConnection::Sqlite(c))
+            }
+        }
+    }
+}
+
+/// The r2d2 connection manager of a [`Store`]: builds the variant from the parsed URL (never `AnyConnection::establish`, which tries
+/// variants in order and would turn a bad PostgreSQL URL into a SQLite file).
+#[derive(Debug)]
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = StoreError;
+
+    fn connect(&self) -> Result<AnyConnection, StoreError> {
+        self.url.connect()
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        conn.ping().map_err(StoreError::from)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// A connection checked out of the [`Store`]'s pool.
+pub type PooledConn = PooledConnection<Manager>;
+
+/// Runs the embedded migrations on one connection; on PostgreSQL under a session-level advisory lock so that
+/// several nodes may start at once.
+fn migrate(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    let mig = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    match conn {
+        AnyConnection::Pg(c) => {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))
+                .execute(c)
+                .map_err(|e| StoreError::Migration(format!("advisory lock: {e}")))?;
+            let run = c
+                .run_pending_migrations(PG_MIGRATIONS)
+                .map(|_| ())
+                .map_err(mig);
+            let unlock =
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"))
+                    .execute(c)
+                    .map(|_| ())
+                    .map_err(|e| StoreError::Migration(format!("advisory unlock: {e}")));
+            run.and(unlock)
+        }
+        AnyConnection::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|_| ())
+            .map_err(mig),
+    }
+}
+
+/// The persistence layer of one server: a connection pool on one database, migrated on open.
+pub struct Store {
+    pool: Pool<Manager>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .field("pool_size", &self.pool.max_size())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the database at `url` with at most `pool_size` connections and applies pending migrations.
+    pub fn open(url: &str, pool_size: u32) -> Result<Store, StoreError> {
+        let url = DatabaseUrl::parse(url)?;
+        if pool_size == 0 {
+            return Err(StoreError::invalid_argument(
+                "pool_size",
+                "must be at least 1",
+            ));
+        }
+        if let DatabaseUrl::Sqlite(p) = &url
+            && (p == ":memory:" || p.contains("mode=memory"))
+            && pool_size > 1
+        {
+            return Err(StoreError::InvalidUrl(
+                "an in-memory SQLite database is private to one connection: use pool_size 1".into(),
+            ));
+        }
+        let backend = url.backend();
+        if backend == Backend::Postgres {
+            // A dedicated connection for migrating, closed afterwards (closing releases the advisory lock
+            // even if unlocking failed).
+            let mut c = url.connect()?;
+            migrate(&mut c)?;
+        }
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(30))
+            .build(Manager { url })
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        let store = Store { pool, backend };
+        if backend == Backend::Sqlite {
+            // On a pooled connection, so that an in-memory database (pool of one) is the migrated one.
+            let mut c = store.conn()?;
+            migrate(&mut c)?;
+        }
+        Ok(store)
+    }
+
+    /// The backend this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks a connection out of the pool (for reads, or for repository calls that open their own
+    /// transaction).
+    pub fn conn(&self) -> Result<PooledConn, StoreError> {
+        self.pool.get().map_err(|e| StoreError::Pool(e.to_string()))
+    }
+
+    /// Runs `f` in one transaction: `BEGIN IMMEDIATE` on SQLite (the write lock is taken first, so a
+    /// read-then-write cannot fail on lock upgrade), the default READ COMMITTED on PostgreSQL. A transient
+    /// failure (SQLITE_BUSY, SQLSTATE 40001/40P01) rolls back and reruns `f`, at most 8 times in all.
+    pub fn tx<T, E, F>(&self, mut f: F) -> Result<T, E>
+    where
+        F: FnMut(&mut AnyConnection) -> Result<T, E>,
+        E: TxError,
+    {
+        let mut conn = self.conn()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match run_tx(&mut conn, &mut f) {
+                Err(e) if e.is_retryable() && attempt < TX_ATTEMPTS => {
+                    tracing::debug!(attempt, "transaction retried after a transient failure");
+                    std::thread::sleep(retry_pause(attempt));
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// An error type usable with [`Store::tx`]: convertible from [`StoreError`] and able to say whether it is a
+/// transient database failure.
+pub trait TxError: From<StoreError> {
+    /// Whether rerunning the transaction may succeed.
+    fn is_retryable(&self) -> bool;
+}
+
+impl TxError for StoreError {
+    fn is_retryable(&self) -> bool {
+        StoreError::is_retryable(self)
+    }
+}
+
+/// Pause before retry `attempt`: 2^attempt ms plus up to as much jitter, capped near 200 ms.
+fn retry_pause(attempt: u32) -> Duration {
+    let base = 1u64 << attempt.min(7);
+    let jitter = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        % base.max(1);
+    Duration::from_millis(base + jitter)
+}
+
+fn depth(conn: &mut AnyConnection) -> Result<Option<NonZeroU32>, StoreError> {
+    Ok(
+        <AnyConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+            .transaction_depth()?,
+    )
+}
+
+/// Begins the outermost transaction: `BEGIN IMMEDIATE` on SQLite, `BEGIN` on PostgreSQL.
+fn begin(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    match conn {
+        AnyConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+        }
+        AnyConnection::Pg(_) => {
+            <AnyConnection as Connection>::TransactionManager::begin_transaction(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// One transaction attempt (the logic of diesel's `Connection::transaction`, with our own BEGIN).
+fn run_tx<T, E, F>(conn: &mut AnyConnection, f: &mut F) -> Result<T, E>
+where
+    F: FnMut(&mut AnyConnection) -> Result<T, E>,
+    E: From<StoreError>,
+{
+    if depth(conn)?.is_some() {
+        return Err(StoreError::Backend(
+            "Store::tx on a connection already in a transaction".into(),
+        )
+        .into());
+    }
+    begin(conn)?;
+    match f(conn) {
+        Ok(v) => {
+            <AnyConnection as Connection>::TransactionManager::commit_transaction(conn)
+                .map_err(StoreError::from)?;
+            Ok(v)
+        }
+        Err(user) => {
+            match <AnyConnection as Connection>::TransactionManager::rollback_transaction(conn) {
+                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(user),
+                Err(e) => Err(StoreError::from(e).into()),
+            }
+        }
+    }
+}
+
+/// Runs `f` atomically on `conn`: as a savepoint when the caller already holds a transaction (so a failure
+/// inside leaves the caller's transaction usable), else as its own transaction (IMMEDIATE on SQLite).
+pub(crate) fn atomic<T, F>(conn: &mut AnyConnection, f: F) -> Result<T, StoreError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
+{
+    if depth(conn)?.is_some() {
+        return conn.transaction(f);
+    }
+    let mut f = Some(f);
+    run_tx(conn, &mut |c: &mut AnyConnection| match f.take() {
+        Some(f) => f(c),
+        None => Err(StoreError::Backend("transaction body ran twice".into())),
+    })
+}
+
+/// The current time as unix milliseconds (what every timestamp column holds).
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A duration as milliseconds, saturating.
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_selects_backend_by_scheme() {
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u@h/db").ok(),
+            Some(DatabaseUrl::Postgres("postgres://u@h/db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("postgresql://h/db").ok(),
+            Some(DatabaseUrl::Postgres("postgresql://h/db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://var/smsr.db").ok(),
+            Some(DatabaseUrl::Sqlite("var/smsr.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///abs/smsr.db").ok(),
+            Some(DatabaseUrl::Sqlite("/abs/smsr.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:smsr.db").ok(),
+            Some(DatabaseUrl::Sqlite("smsr.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("./var/smdp.db").ok(),
+            Some(DatabaseUrl::Sqlite("./var/smdp.db".into()))
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("mysql://h/db"),
+            Err(StoreError::InvalidUrl(_))
+        ));
+        assert!(matches!(
+            DatabaseUrl::parse("sqlite://"),
+            Err(StoreError::InvalidUrl(_))
+        ));
+    }
+
+    #[test]
+    fn bad_postgres_url_is_an_error_not_a_sqlite_file() {
+        let url = "postgres://nobody@127.0.0.1:1/none";
+        let r = Store::open(url, 1);
+        assert!(matches!(r, Err(StoreError::Pool(_))), "{r:?}");
+    }
+}

@@ -1,0 +1,1492 @@
+//! The eUICC Information Set of the SM-SR (SGP.02 §5.1.1.2.1, A1 `EISType`): eUICC, ISD-R and ECASD with
+//! key sets, profiles with POL2 rules, audit trail and additional properties.
+//!
+//! Key component values arrive sealed ([`Sealed`]); the store never sees clear keys.
+
+use std::collections::BTreeMap;
+
+use diesel::prelude::*;
+
+use crate::connection::{AnyConnection, atomic, on_backend};
+use crate::error::{RecordKind, StoreError, is_unique_violation};
+use crate::schema::{
+    additional_properties, audit_records, euiccs, key_components, keysets, pol2_rules, profiles,
+    sd_certificates, sd_keys, security_domains,
+};
+use crate::{Sealed, UnixMillis};
+
+/// Largest SCP80 counter value: CNTR is 5 bytes (ETSI TS 102 225 §5.1.1.1).
+pub const SCP80_COUNTER_MAX: u64 = 0xFF_FFFF_FFFF;
+
+/// Role of a security domain in the EIS (A1 `SDRoleType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SdRole {
+    /// Issuer Security Domain Root (SGP.02 §2.2.1.1).
+    IsdR,
+    /// eUICC Controlling Authority Security Domain (SGP.02 §2.2.1.3).
+    Ecasd,
+}
+
+impl SdRole {
+    /// Text stored in the `role` / `sd_role` columns (the A1 enumeration values).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SdRole::IsdR => "ISD-R",
+            SdRole::Ecasd => "ECASD",
+        }
+    }
+}
+
+/// State of a profile (A1 `ProfileInfo/State`, plus `InCreation` between ES3.CreateISDP and the SM-DP's
+/// first ES3 call that makes it `Created`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProfileState {
+    /// ISD-P creation requested but not yet confirmed by the eUICC (internal to this SM-SR).
+    InCreation,
+    /// ISD-P created (SGP.02 §5.4.6 / A1 `Created`).
+    Created,
+    /// Profile disabled (A1 `Disabled`).
+    Disabled,
+    /// Profile enabled (A1 `Enabled`).
+    Enabled,
+}
+
+impl ProfileState {
+    /// Text stored in the `state` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfileState::InCreation => "InCreation",
+            ProfileState::Created => "Created",
+            ProfileState::Disabled => "Disabled",
+            ProfileState::Enabled => "Enabled",
+        }
+    }
+
+    fn parse(s: &str) -> Result<ProfileState, StoreError> {
+        Ok(match s {
+            "InCreation" => ProfileState::InCreation,
+            "Created" => ProfileState::Created,
+            "Disabled" => ProfileState::Disabled,
+            "Enabled" => ProfileState::Enabled,
+            _ => {
+                return Err(StoreError::invalid_data(
+                    "profiles.state",
+                    format!("unknown state {s:?}"),
+                ));
+            }
+        })
+    }
+}
+
+/// Lock of an EIS during SM-SR change (SGP.02 §3.8 / §5.7.x): while locked, other operations are refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EuiccLock {
+    /// No SM-SR change under way.
+    Free,
+    /// This SM-SR is handing the eUICC over to another SM-SR (ES7), in the named operation.
+    SmsrChangeOutgoing {
+        /// The operation (or function call) that holds the lock.
+        operation: String,
+    },
+    /// This SM-SR is receiving the eUICC from another SM-SR (ES7), in the named operation.
+    SmsrChangeIncoming {
+        /// The operation (or function call) that holds the lock.
+        operation: String,
+    },
+}
+
+impl EuiccLock {
+    fn to_columns(&self) -> (&'static str, Option<String>) {
+        match self {
+            EuiccLock::Free => ("Free", None),
+            EuiccLock::SmsrChangeOutgoing { operation } => {
+                ("SmsrChangeOutgoing", Some(operation.clone()))
+            }
+            EuiccLock::SmsrChangeIncoming { operation } => {
+                ("SmsrChangeIncoming", Some(operation.clone()))
+            }
+        }
+    }
+
+    fn from_columns(state: &str, owner: Option<String>) -> Result<EuiccLock, StoreError> {
+        let owner = || {
+            owner.clone().ok_or_else(|| {
+                StoreError::invalid_data("euiccs.lock_owner", format!("{state} without owner"))
+            })
+        };
+        Ok(match state {
+            "Free" => EuiccLock::Free,
+            "SmsrChangeOutgoing" => EuiccLock::SmsrChangeOutgoing {
+                operation: owner()?,
+            },
+            "SmsrChangeIncoming" => EuiccLock::SmsrChangeIncoming {
+                operation: owner()?,
+            },
+            _ => {
+                return Err(StoreError::invalid_data(
+                    "euiccs.lock_state",
+                    format!("unknown lock state {state:?}"),
+                ));
+            }
+        })
+    }
+}
+
+/// eUICC capabilities (A1 `EuiccCapabilities`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EuiccCapabilities {
+    /// CAT_TP supported.
+    pub cattp_support: bool,
+    /// CAT_TP version (three-digit version), if supported.
+    pub cattp_version: Option<String>,
+    /// HTTPS (SCP81) supported.
+    pub http_support: bool,
+    /// HTTP version, if supported.
+    pub http_version: Option<String>,
+    /// Secure packet (ETSI TS 102 225) version.
+    pub secure_packet_version: String,
+    /// Remote provisioning (SGP.02) version.
+    pub remote_provisioning_version: String,
+}
+
+/// The eUICC part of the EIS (A1 `EISType` / `EumSignedInfo`, memory, audit date, SM-SR id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EuiccInfo {
+    /// EID (32 decimal digits).
+    pub eid: String,
+    /// OID of the EUM.
+    pub eum_id: String,
+    /// Production date (unix ms).
+    pub production_date: UnixMillis,
+    /// Platform type.
+    pub platform_type: String,
+    /// Platform version (three-digit version).
+    pub platform_version: String,
+    /// AID of the Executable Load File used to create ISD-Ps.
+    pub isd_p_loadfile_aid: Vec<u8>,
+    /// AID of the Executable Module used to create ISD-Ps.
+    pub isd_p_module_aid: Vec<u8>,
+    /// Capabilities.
+    pub capabilities: EuiccCapabilities,
+    /// Remaining memory (bytes).
+    pub remaining_memory: i64,
+    /// Memory available for profiles (bytes).
+    pub available_memory_for_profiles: i64,
+    /// Date of the last audit (unix ms), if any.
+    pub last_audit_date: Option<UnixMillis>,
+    /// OID of the SM-SR in charge.
+    pub smsr_id: String,
+    /// The `EumSignedInfo` element exactly as received (so the EUM signature stays verifiable).
+    pub eum_signed_info_xml: String,
+    /// The `EumSignature` (`ds:Signature`) element exactly as received.
+    pub eum_signature_xml: String,
+}
+
+/// A key component (A1 `KeyType/KeyComponents`): GP key type byte (GPCS §11.1.8) and the sealed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyComponent {
+    /// Key type coding, one byte (GPCS §11.1.8).
+    pub key_type: u8,
+    /// The value, encrypted at rest.
+    pub value: Sealed,
+}
+
+/// A key of a key set (A1 `KeyType`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdKey {
+    /// Key index in the key set (0..=127).
+    pub index: u8,
+    /// Key check value.
+    pub kcv: Vec<u8>,
+    /// Key components, in order.
+    pub components: Vec<KeyComponent>,
+}
+
+/// A certificate of a key set (A1 `GPCertificateType`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdCertificate {
+    /// Certificate index in the key set (0..=127).
+    pub index: u8,
+    /// OID of the CA.
+    pub ca_id: String,
+    /// The certificate (GP UICC Configuration §9.2.1).
+    pub value: Vec<u8>,
+}
+
+/// A key set of a security domain (A1 `SecurityDomainType/Keyset`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyset {
+    /// Key set version (1..=127).
+    pub version: u8,
+    /// Usage (A1 `KeysetUsageType`: SCP03, SCP80, SCP81, TokenGeneration, ReceiptVerification, CA).
+    pub usage: Option<String>,
+    /// Counter (SCP80 CNTR, 5 bytes: ETSI TS 102 225 §5.1.1.1).
+    pub cntr: u64,
+    /// Keys, ordered by index.
+    pub keys: Vec<SdKey>,
+    /// Certificates, ordered by index.
+    pub certificates: Vec<SdCertificate>,
+}
+
+/// A security domain (A1 `SecurityDomainType`): ISD-R or ECASD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityDomain {
+    /// AID.
+    pub aid: Vec<u8>,
+    /// TARs (empty: the implicit TAR, AID bytes 13–15).
+    pub tars: Vec<[u8; 3]>,
+    /// Security Domain Image Number (≤ 16 bytes).
+    pub sin: Vec<u8>,
+    /// Security Domain Identification Number (≤ 16 bytes).
+    pub sdin: Vec<u8>,
+    /// Key sets, ordered by version.
+    pub keysets: Vec<Keyset>,
+}
+
+/// A POL2 rule (A1 `POL2RuleType`), values as the A1 enumerations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pol2Rule {
+    /// Subject ("PROFILE").
+    pub subject: String,
+    /// Action ("ENABLE", "DISABLE", "DELETE").
+    pub action: String,
+    /// Qualification ("Not-Allowed", "Auto-Delete").
+    pub qualification: String,
+}
+
+/// A profile of an eUICC (A1 `ProfileInfo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileInfo {
+    /// ICCID.
+    pub iccid: String,
+    /// AID of the ISD-P (unique per eUICC).
+    pub isd_p_aid: Vec<u8>,
+    /// OID of the MNO owning the profile (immutable).
+    pub mno_id: String,
+    /// Fall-back attribute.
+    pub fallback: bool,
+    /// Subscription address: IMSI.
+    pub imsi: Option<String>,
+    /// Subscription address: MSISDN.
+    pub msisdn: Option<String>,
+    /// State.
+    pub state: ProfileState,
+    /// OID of the SM-DP (absent for profiles loaded at issuance).
+    pub smdp_id: Option<String>,
+    /// Profile type (SM-DP reference).
+    pub profile_type: Option<String>,
+    /// Allocated memory (bytes).
+    pub allocated_memory: i64,
+    /// Free memory (bytes), under quota management.
+    pub free_memory: Option<i64>,
+    /// POL2 rules, in order.
+    pub pol2: Vec<Pol2Rule>,
+}
+
+/// A stored profile with the EID it belongs to and its version for optimistic concurrency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileRecord {
+    /// EID of the eUICC holding the profile.
+    pub eid: String,
+    /// The profile.
+    pub info: ProfileInfo,
+    /// Version, incremented on every update.
+    pub version: i64,
+    /// Created (unix ms).
+    pub created_at: UnixMillis,
+    /// Last updated (unix ms).
+    pub updated_at: UnixMillis,
+}
+
+/// An audit trail record (A1 `AuditTrailRecordType`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// EID.
+    pub eid: String,
+    /// OID of the SM-SR that performed the operation.
+    pub smsr_id: String,
+    /// Date of the operation (unix ms).
+    pub operation_date: UnixMillis,
+    /// Operation type, two bytes (SGP.02 Annex 1).
+    pub operation_type: [u8; 2],
+    /// Requester OID (absent for notifications).
+    pub requester_id: Option<String>,
+    /// Execution status, as the caller encodes it.
+    pub execution_status: Option<String>,
+    /// ISD-P AID concerned.
+    pub isd_p_aid: Option<Vec<u8>>,
+    /// ICCID concerned.
+    pub iccid: Option<String>,
+    /// IMEI (ETSI TS 102 223 §8.20).
+    pub imei: Option<String>,
+    /// MEID (ETSI TS 102 223 §8.81).
+    pub meid: Option<String>,
+}
+
+/// An EIS as registered by the EUM (ES1.RegisterEIS, SGP.02 §5.2.1) or handed over (ES7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEis {
+    /// The eUICC.
+    pub euicc: EuiccInfo,
+    /// ISD-R.
+    pub isd_r: SecurityDomain,
+    /// ECASD.
+    pub ecasd: SecurityDomain,
+    /// Profiles.
+    pub profiles: Vec<ProfileInfo>,
+    /// Audit trail.
+    pub audit_trail: Vec<AuditRecord>,
+    /// Additional properties (key → value).
+    pub additional_properties: BTreeMap<String, String>,
+}
+
+/// A stored EIS with all its children (A1 `EISType`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EisRecord {
+    /// The eUICC.
+    pub euicc: EuiccInfo,
+    /// ISD-R.
+    pub isd_r: SecurityDomain,
+    /// ECASD.
+    pub ecasd: SecurityDomain,
+    /// Profiles, ordered by ICCID.
+    pub profiles: Vec<ProfileRecord>,
+    /// Audit trail, in insertion order.
+    pub audit_trail: Vec<AuditRecord>,
+    /// Additional properties.
+    pub additional_properties: BTreeMap<String, String>,
+    /// SM-SR change lock.
+    pub lock: EuiccLock,
+    /// Version of the eUICC row, incremented on every update of it.
+    pub version: i64,
+    /// Registered (unix ms).
+    pub created_at: UnixMillis,
+    /// Last updated (unix ms).
+    pub updated_at: UnixMillis,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Rows
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = euiccs)]
+#[diesel(treat_none_as_default_value = false)]
+struct EuiccRow {
+    eid: String,
+    eum_id: String,
+    production_date: i64,
+    platform_type: String,
+    platform_version: String,
+    isd_p_loadfile_aid: Vec<u8>,
+    isd_p_module_aid: Vec<u8>,
+    cattp_support: bool,
+    cattp_version: Option<String>,
+    http_support: bool,
+    http_version: Option<String>,
+    secure_packet_version: String,
+    remote_provisioning_version: String,
+    remaining_memory: i64,
+    available_memory_for_profiles: i64,
+    last_audit_date: Option<i64>,
+    smsr_id: String,
+    eum_signed_info_xml: String,
+    eum_signature_xml: String,
+    lock_state: String,
+    lock_owner: Option<String>,
+    version: i64,
+    es5_next_seq: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = security_domains)]
+#[diesel(treat_none_as_default_value = false)]
+struct SdRow {
+    eid: String,
+    role: String,
+    aid: Vec<u8>,
+    tars: Vec<u8>,
+    sin: Vec<u8>,
+    sdin: Vec<u8>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = keysets)]
+#[diesel(treat_none_as_default_value = false)]
+struct KeysetRow {
+    eid: String,
+    sd_role: String,
+    version: i32,
+    usage: Option<String>,
+    cntr: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = sd_keys)]
+#[diesel(treat_none_as_default_value = false)]
+struct KeyRow {
+    eid: String,
+    sd_role: String,
+    keyset_version: i32,
+    key_index: i32,
+    kcv: Vec<u8>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = key_components)]
+#[diesel(treat_none_as_default_value = false)]
+struct ComponentRow {
+    eid: String,
+    sd_role: String,
+    keyset_version: i32,
+    key_index: i32,
+    position: i32,
+    component_type: i32,
+    value: Vec<u8>,
+    value_key_id: String,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = sd_certificates)]
+#[diesel(treat_none_as_default_value = false)]
+struct CertRow {
+    eid: String,
+    sd_role: String,
+    keyset_version: i32,
+    cert_index: i32,
+    ca_id: String,
+    value: Vec<u8>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = profiles)]
+#[diesel(treat_none_as_default_value = false)]
+struct ProfileRow {
+    iccid: String,
+    eid: String,
+    isd_p_aid: Vec<u8>,
+    mno_id: String,
+    fallback: bool,
+    imsi: Option<String>,
+    msisdn: Option<String>,
+    state: String,
+    smdp_id: Option<String>,
+    profile_type: Option<String>,
+    allocated_memory: i64,
+    free_memory: Option<i64>,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = pol2_rules)]
+#[diesel(treat_none_as_default_value = false)]
+struct Pol2Row {
+    iccid: String,
+    position: i32,
+    subject: String,
+    action: String,
+    qualification: String,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_records)]
+#[diesel(treat_none_as_default_value = false)]
+struct AuditRow {
+    eid: String,
+    smsr_id: String,
+    operation_date: i64,
+    operation_type: Vec<u8>,
+    requester_id: Option<String>,
+    execution_status: Option<String>,
+    isd_p_aid: Option<Vec<u8>>,
+    iccid: Option<String>,
+    imei: Option<String>,
+    meid: Option<String>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = additional_properties)]
+#[diesel(treat_none_as_default_value = false)]
+struct PropertyRow {
+    eid: String,
+    key: String,
+    value: String,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Conversions
+
+fn check_index(what: &'static str, v: u8, min: u8) -> Result<i32, StoreError> {
+    if v < min || v > 127 {
+        return Err(StoreError::invalid_argument(
+            what,
+            format!("{v} outside {min}..=127"),
+        ));
+    }
+    Ok(i32::from(v))
+}
+
+fn u8_col(what: &'static str, v: i32) -> Result<u8, StoreError> {
+    u8::try_from(v).map_err(|_| StoreError::invalid_data(what, format!("{v} is not a byte")))
+}
+
+fn cntr_to_db(v: u64) -> Result<i64, StoreError> {
+    if v > SCP80_COUNTER_MAX {
+        return Err(StoreError::invalid_argument(
+            "keyset cntr",
+            format!("{v} exceeds 2^40 - 1"),
+        ));
+    }
+    i64::try_from(v).map_err(|_| StoreError::invalid_argument("keyset cntr", "out of range"))
+}
+
+fn cntr_from_db(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v)
+        .ok()
+        .filter(|c| *c <= SCP80_COUNTER_MAX)
+        .ok_or_else(|| StoreError::invalid_data("keysets.cntr", format!("{v} out of range")))
+}
+
+/// Rows of one security domain, in insertion order of the tables.
+#[derive(Default)]
+struct SdRows {
+    sds: Vec<SdRow>,
+    keysets: Vec<KeysetRow>,
+    keys: Vec<KeyRow>,
+    components: Vec<ComponentRow>,
+    certs: Vec<CertRow>,
+}
+
+fn keyset_rows(out: &mut SdRows, eid: &str, role: SdRole, ks: &Keyset) -> Result<(), StoreError> {
+    let version = check_index("keyset version", ks.version, 1)?;
+    out.keysets.push(KeysetRow {
+        eid: eid.to_string(),
+        sd_role: role.as_str().to_string(),
+        version,
+        usage: ks.usage.clone(),
+        cntr: cntr_to_db(ks.cntr)?,
+    });
+    for k in &ks.keys {
+        let key_index = check_index("key index", k.index, 0)?;
+        out.keys.push(KeyRow {
+            eid: eid.to_string(),
+            sd_role: role.as_str().to_string(),
+            keyset_version: version,
+            key_index,
+            kcv: k.kcv.clone(),
+        });
+        for (pos, c) in k.components.iter().enumerate() {
+            out.components.push(ComponentRow {
+                eid: eid.to_string(),
+                sd_role: role.as_str().to_string(),
+                keyset_version: version,
+                key_index,
+                position: i32::try_from(pos)
+                    .map_err(|_| StoreError::invalid_argument("key components", "too many"))?,
+                component_type: i32::from(c.key_type),
+                value: c.value.ciphertext.clone(),
+                value_key_id: c.value.key_id.clone(),
+            });
+        }
+    }
+    for cert in &ks.certificates {
+        out.certs.push(CertRow {
+            eid: eid.to_string(),
+            sd_role: role.as_str().to_string(),
+            keyset_version: version,
+            cert_index: check_index("certificate index", cert.index, 0)?,
+            ca_id: cert.ca_id.clone(),
+            value: cert.value.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn sd_rows(
+    out: &mut SdRows,
+    eid: &str,
+    role: SdRole,
+    sd: &SecurityDomain,
+) -> Result<(), StoreError> {
+    out.sds.push(SdRow {
+        eid: eid.to_string(),
+        role: role.as_str().to_string(),
+        aid: sd.aid.clone(),
+        tars: sd.tars.concat(),
+        sin: sd.sin.clone(),
+        sdin: sd.sdin.clone(),
+    });
+    for ks in &sd.keysets {
+        keyset_rows(out, eid, role, ks)?;
+    }
+    Ok(())
+}
+
+fn profile_rows(
+    eid: &str,
+    p: &ProfileInfo,
+    now: UnixMillis,
+) -> Result<(ProfileRow, Vec<Pol2Row>), StoreError> {
+    let row = ProfileRow {
+        iccid: p.iccid.clone(),
+        eid: eid.to_string(),
+        isd_p_aid: p.isd_p_aid.clone(),
+        mno_id: p.mno_id.clone(),
+        fallback: p.fallback,
+        imsi: p.imsi.clone(),
+        msisdn: p.msisdn.clone(),
+        state: p.state.as_str().to_string(),
+        smdp_id: p.smdp_id.clone(),
+        profile_type: p.profile_type.clone(),
+        allocated_memory: p.allocated_memory,
+        free_memory: p.free_memory,
+        version: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    Ok((row, pol2_rows(&p.iccid, &p.pol2)?))
+}
+
+fn pol2_rows(iccid: &str, rules: &[Pol2Rule]) -> Result<Vec<Pol2Row>, StoreError> {
+    rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            Ok(Pol2Row {
+                iccid: iccid.to_string(),
+                position: i32::try_from(i)
+                    .map_err(|_| StoreError::invalid_argument("pol2", "too many rules"))?,
+                subject: r.subject.clone(),
+                action: r.action.clone(),
+                qualification: r.qualification.clone(),
+            })
+        })
+        .collect()
+}
+
+fn audit_row(r: &AuditRecord) -> AuditRow {
+    AuditRow {
+        eid: r.eid.clone(),
+        smsr_id: r.smsr_id.clone(),
+        operation_date: r.operation_date,
+        operation_type: r.operation_type.to_vec(),
+        requester_id: r.requester_id.clone(),
+        execution_status: r.execution_status.clone(),
+        isd_p_aid: r.isd_p_aid.clone(),
+        iccid: r.iccid.clone(),
+        imei: r.imei.clone(),
+        meid: r.meid.clone(),
+    }
+}
+
+fn audit_from_row(r: AuditRow) -> Result<AuditRecord, StoreError> {
+    let operation_type = <[u8; 2]>::try_from(r.operation_type.as_slice()).map_err(|_| {
+        StoreError::invalid_data(
+            "audit_records.operation_type",
+            format!("{} bytes instead of 2", r.operation_type.len()),
+        )
+    })?;
+    Ok(AuditRecord {
+        eid: r.eid,
+        smsr_id: r.smsr_id,
+        operation_date: r.operation_date,
+        operation_type,
+        requester_id: r.requester_id,
+        execution_status: r.execution_status,
+        isd_p_aid: r.isd_p_aid,
+        iccid: r.iccid,
+        imei: r.imei,
+        meid: r.meid,
+    })
+}
+
+/// Inserts rows of a table in one multi-row statement per backend.
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        if !$rows.is_empty() {
+            on_backend!($conn, c => diesel::insert_into($table).values($rows).execute(c))?;
+        }
+    };
+}
+
+fn insert_sd_rows(conn: &mut AnyConnection, rows: &SdRows) -> Result<(), StoreError> {
+    insert_all!(conn, security_domains::table, &rows.sds);
+    insert_all!(conn, keysets::table, &rows.keysets);
+    insert_all!(conn, sd_keys::table, &rows.keys);
+    insert_all!(conn, key_components::table, &rows.components);
+    insert_all!(conn, sd_certificates::table, &rows.certs);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// EIS
+
+/// Stores a new EIS with all its children atomically (ES1.RegisterEIS, SGP.02 §5.2.1). A known EID fails
+/// with `AlreadyExists { kind: Eis, .. }` and leaves the stored EIS untouched.
+pub fn register_eis(
+    conn: &mut AnyConnection,
+    eis: &NewEis,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
+    let e = &eis.euicc;
+    let eid = e.eid.as_str();
+    if let Some(a) = eis.audit_trail.iter().find(|a| a.eid != eid) {
+        return Err(StoreError::invalid_argument(
+            "audit trail",
+            format!("record for EID {} in the EIS of {eid}", a.eid),
+        ));
+    }
+    let row = EuiccRow {
+        eid: eid.to_string(),
+        eum_id: e.eum_id.clone(),
+        production_date: e.production_date,
+        platform_type: e.platform_type.clone(),
+        platform_version: e.platform_version.clone(),
+        isd_p_loadfile_aid: e.isd_p_loadfile_aid.clone(),
+        isd_p_module_aid: e.isd_p_module_aid.clone(),
+        cattp_support: e.capabilities.cattp_support,
+        cattp_version: e.capabilities.cattp_version.clone(),
+        http_support: e.capabilities.http_support,
+        http_version: e.capabilities.http_version.clone(),
+        secure_packet_version: e.capabilities.secure_packet_version.clone(),
+        remote_provisioning_version: e.capabilities.remote_provisioning_version.clone(),
+        remaining_memory: e.remaining_memory,
+        available_memory_for_profiles: e.available_memory_for_profiles,
+        last_audit_date: e.last_audit_date,
+        smsr_id: e.smsr_id.clone(),
+        eum_signed_info_xml: e.eum_signed_info_xml.clone(),
+        eum_signature_xml: e.eum_signature_xml.clone(),
+        lock_state: "Free".into(),
+        lock_owner: None,
+        version: 0,
+        es5_next_seq: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut sd = SdRows::default();
+    sd_rows(&mut sd, eid, SdRole::IsdR, &eis.isd_r)?;
+    sd_rows(&mut sd, eid, SdRole::Ecasd, &eis.ecasd)?;
+    let mut prows = Vec::new();
+    let mut rules = Vec::new();
+    for p in &eis.profiles {
+        let (r, mut pol) = profile_rows(eid, p, now)?;
+        prows.push(r);
+        rules.append(&mut pol);
+    }
+    let audits: Vec<AuditRow> = eis.audit_trail.iter().map(audit_row).collect();
+    let props: Vec<PropertyRow> = eis
+        .additional_properties
+        .iter()
+        .map(|(k, v)| PropertyRow {
+            eid: eid.to_string(),
+            key: k.clone(),
+            value: v.clone(),
+        })
+        .collect();
+
+    atomic(conn, |c| {
+        // ON CONFLICT DO NOTHING: a concurrent registration of the same EID waits for the first and then
+        // inserts nothing, instead of failing the caller's transaction.
+        let n = on_backend!(c, c => diesel::insert_into(euiccs::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+            .execute(c))?;
+        if n == 0 {
+            return Err(StoreError::exists(RecordKind::Eis, eid));
+        }
+        insert_sd_rows(c, &sd)?;
+        // A duplicate ICCID (held by another eUICC) or ISD-P AID rolls the whole registration back.
+        if !prows.is_empty() {
+            on_backend!(c, c => diesel::insert_into(profiles::table).values(&prows).execute(c))
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::exists(RecordKind::Profile, "an ICCID or ISD-P AID of this EIS")
+                    } else {
+                        e.into()
+                    }
+                })?;
+        }
+        insert_all!(c, pol2_rules::table, &rules);
+        insert_all!(c, audit_records::table, &audits);
+        insert_all!(c, additional_properties::table, &props);
+        Ok(())
+    })
+}
+
+fn load_sd(
+    conn: &mut AnyConnection,
+    eid: &str,
+    role: SdRole,
+) -> Result<SecurityDomain, StoreError> {
+    let r = role.as_str();
+    let sd: SdRow = security_domains::table
+        .find((eid, r))
+        .select(SdRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| {
+            StoreError::invalid_data("security_domains", format!("EIS {eid} has no {r}"))
+        })?;
+    if !sd.tars.len().is_multiple_of(3) {
+        return Err(StoreError::invalid_data(
+            "security_domains.tars",
+            format!("{} bytes is not a list of 3-byte TARs", sd.tars.len()),
+        ));
+    }
+    let tars = sd
+        .tars
+        .chunks_exact(3)
+        .map(|t| [t[0], t[1], t[2]])
+        .collect();
+    let kss: Vec<KeysetRow> = keysets::table
+        .filter(keysets::eid.eq(eid).and(keysets::sd_role.eq(r)))
+        .order(keysets::version)
+        .select(KeysetRow::as_select())
+        .load(conn)?;
+    let keys: Vec<KeyRow> = sd_keys::table
+        .filter(sd_keys::eid.eq(eid).and(sd_keys::sd_role.eq(r)))
+        .order((sd_keys::keyset_version, sd_keys::key_index))
+        .select(KeyRow::as_select())
+        .load(conn)?;
+    let comps: Vec<ComponentRow> = key_components::table
+        .filter(
+            key_components::eid
+                .eq(eid)
+                .and(key_components::sd_role.eq(r)),
+        )
+        .order((
+            key_components::keyset_version,
+            key_components::key_index,
+            key_components::position,
+        ))
+        .select(ComponentRow::as_select())
+        .load(conn)?;
+    let certs: Vec<CertRow> = sd_certificates::table
+        .filter(
+            sd_certificates::eid
+                .eq(eid)
+                .and(sd_certificates::sd_role.eq(r)),
+        )
+        .order((sd_certificates::keyset_version, sd_certificates::cert_index))
+        .select(CertRow::as_select())
+        .load(conn)?;
+    let keysets = assemble_keysets(kss, keys, comps, certs)?;
+    Ok(SecurityDomain {
+        aid: sd.aid,
+        tars,
+        sin: sd.sin,
+        sdin: sd.sdin,
+        keysets,
+    })
+}
+
+fn assemble_keysets(
+    kss: Vec<KeysetRow>,
+    keys: Vec<KeyRow>,
+    comps: Vec<ComponentRow>,
+    certs: Vec<CertRow>,
+) -> Result<Vec<Keyset>, StoreError> {
+    let mut out = Vec::with_capacity(kss.len());
+    for ks in kss {
+        let v = ks.version;
+        let mut key_list = Vec::new();
+        for k in keys.iter().filter(|k| k.keyset_version == v) {
+            let components = comps
+                .iter()
+                .filter(|c| c.keyset_version == v && c.key_index == k.key_index)
+                .map(|c| {
+                    Ok(KeyComponent {
+                        key_type: u8_col("key_components.component_type", c.component_type)?,
+                        value: Sealed {
+                            key_id: c.value_key_id.clone(),
+                            ciphertext: c.value.clone(),
+                        },
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            key_list.push(SdKey {
+                index: u8_col("sd_keys.key_index", k.key_index)?,
+                kcv: k.kcv.clone(),
+                components,
+            });
+        }
+        let cert_list = certs
+            .iter()
+            .filter(|c| c.keyset_version == v)
+            .map(|c| {
+                Ok(SdCertificate {
+                    index: u8_col("sd_certificates.cert_index", c.cert_index)?,
+                    ca_id: c.ca_id.clone(),
+                    value: c.value.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.push(Keyset {
+            version: u8_col("keysets.version", v)?,
+            usage: ks.usage,
+            cntr: cntr_from_db(ks.cntr)?,
+            keys: key_list,
+            certificates: cert_list,
+        });
+    }
+    Ok(out)
+}
+
+fn profile_from_rows(r: ProfileRow, rules: Vec<Pol2Rule>) -> Result<ProfileRecord, StoreError> {
+    Ok(ProfileRecord {
+        eid: r.eid,
+        info: ProfileInfo {
+            iccid: r.iccid,
+            isd_p_aid: r.isd_p_aid,
+            mno_id: r.mno_id,
+            fallback: r.fallback,
+            imsi: r.imsi,
+            msisdn: r.msisdn,
+            state: ProfileState::parse(&r.state)?,
+            smdp_id: r.smdp_id,
+            profile_type: r.profile_type,
+            allocated_memory: r.allocated_memory,
+            free_memory: r.free_memory,
+            pol2: rules,
+        },
+        version: r.version,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+fn rule(r: Pol2Row) -> Pol2Rule {
+    Pol2Rule {
+        subject: r.subject,
+        action: r.action,
+        qualification: r.qualification,
+    }
+}
+
+/// The profiles of one eUICC, ordered by ICCID, each with its POL2 rules.
+pub fn profiles_of(conn: &mut AnyConnection, eid: &str) -> Result<Vec<ProfileRecord>, StoreError> {
+    let rows: Vec<ProfileRow> = profiles::table
+        .filter(profiles::eid.eq(eid))
+        .order(profiles::iccid)
+        .select(ProfileRow::as_select())
+        .load(conn)?;
+    let iccids: Vec<&str> = rows.iter().map(|r| r.iccid.as_str()).collect();
+    let mut rules: BTreeMap<String, Vec<Pol2Rule>> = BTreeMap::new();
+    if !iccids.is_empty() {
+        let all: Vec<Pol2Row> = pol2_rules::table
+            .filter(pol2_rules::iccid.eq_any(&iccids))
+            .order((pol2_rules::iccid, pol2_rules::position))
+            .select(Pol2Row::as_select())
+            .load(conn)?;
+        for r in all {
+            rules.entry(r.iccid.clone()).or_default().push(rule(r));
+        }
+    }
+    rows.into_iter()
+        .map(|r| {
+            let pol = rules.remove(&r.iccid).unwrap_or_default();
+            profile_from_rows(r, pol)
+        })
+        .collect()
+}
+
+/// The audit trail of one eUICC, oldest first.
+pub fn audit_trail(conn: &mut AnyConnection, eid: &str) -> Result<Vec<AuditRecord>, StoreError> {
+    audit_records::table
+        .filter(audit_records::eid.eq(eid))
+        .order(audit_records::id)
+        .select(AuditRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(audit_from_row)
+        .collect()
+}
+
+/// The complete EIS of one eUICC with all its children (ES3/ES4 GetEIS, SGP.02 §5.4.x / §5.5.x), or `None`.
+pub fn get_eis(conn: &mut AnyConnection, eid: &str) -> Result<Option<EisRecord>, StoreError> {
+    let Some(e) = euiccs::table
+        .find(eid)
+        .select(EuiccRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let isd_r = load_sd(conn, eid, SdRole::IsdR)?;
+    let ecasd = load_sd(conn, eid, SdRole::Ecasd)?;
+    let profiles = profiles_of(conn, eid)?;
+    let audit = audit_trail(conn, eid)?;
+    let props: Vec<PropertyRow> = additional_properties::table
+        .filter(additional_properties::eid.eq(eid))
+        .order(additional_properties::key)
+        .select(PropertyRow::as_select())
+        .load(conn)?;
+    let lock = EuiccLock::from_columns(&e.lock_state, e.lock_owner.clone())?;
+    Ok(Some(EisRecord {
+        euicc: EuiccInfo {
+            eid: e.eid,
+            eum_id: e.eum_id,
+            production_date: e.production_date,
+            platform_type: e.platform_type,
+            platform_version: e.platform_version,
+            isd_p_loadfile_aid: e.isd_p_loadfile_aid,
+            isd_p_module_aid: e.isd_p_module_aid,
+            capabilities: EuiccCapabilities {
+                cattp_support: e.cattp_support,
+                cattp_version: e.cattp_version,
+                http_support: e.http_support,
+                http_version: e.http_version,
+                secure_packet_version: e.secure_packet_version,
+                remote_provisioning_version: e.remote_provisioning_version,
+            },
+            remaining_memory: e.remaining_memory,
+            available_memory_for_profiles: e.available_memory_for_profiles,
+            last_audit_date: e.last_audit_date,
+            smsr_id: e.smsr_id,
+            eum_signed_info_xml: e.eum_signed_info_xml,
+            eum_signature_xml: e.eum_signature_xml,
+        },
+        isd_r,
+        ecasd,
+        profiles,
+        audit_trail: audit,
+        additional_properties: props.into_iter().map(|p| (p.key, p.value)).collect(),
+        lock,
+        version: e.version,
+        created_at: e.created_at,
+        updated_at: e.updated_at,
+    }))
+}
+
+/// EIDs in ascending order after `after` (exclusive), at most `limit` (fleet listing, paging by EID).
+pub fn list_eids(
+    conn: &mut AnyConnection,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let mut q = euiccs::table
+        .select(euiccs::eid)
+        .order(euiccs::eid)
+        .limit(limit)
+        .into_boxed();
+    if let Some(a) = after {
+        q = q.filter(euiccs::eid.gt(a));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// Deletes an EIS and everything attached to it (after SM-SR change, SGP.02 §5.7.x, or deregistration).
+pub fn delete_eis(conn: &mut AnyConnection, eid: &str) -> Result<(), StoreError> {
+    let n = diesel::delete(euiccs::table.find(eid)).execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::not_found(RecordKind::Eis, eid));
+    }
+    Ok(())
+}
+
+/// Fields of the eUICC row that operations update (memory after download/delete, audit date, SM-SR id after
+/// SM-SR change); `None` leaves a field unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, AsChangeset)]
+#[diesel(table_name = euiccs)]
+pub struct EuiccUpdate {
+    /// New remaining memory.
+    pub remaining_memory: Option<i64>,
+    /// New memory available for profiles.
+    pub available_memory_for_profiles: Option<i64>,
+    /// New last-audit date.
+    pub last_audit_date: Option<UnixMillis>,
+    /// New SM-SR in charge.
+    pub smsr_id: Option<String>,
+}
+
+/// Why an optimistic update found 0 rows: `NotFound` or `Conflict` naming the current version.
+fn version_miss<T>(
+    kind: RecordKind,
+    key: &str,
+    expected: i64,
+    current: Option<i64>,
+) -> Result<T, StoreError> {
+    match current {
+        None => Err(StoreError::not_found(kind, key)),
+        Some(v) => Err(StoreError::conflict(
+            kind,
+            key,
+            format!("expected version {expected}, found {v}"),
+        )),
+    }
+}
+
+fn euicc_version(conn: &mut AnyConnection, eid: &str) -> Result<Option<i64>, StoreError> {
+    Ok(euiccs::table
+        .find(eid)
+        .select(euiccs::version)
+        .first(conn)
+        .optional()?)
+}
+
+/// Updates fields of the eUICC row if its version is still `expected_version`; returns the new version.
+pub fn update_euicc(
+    conn: &mut AnyConnection,
+    eid: &str,
+    expected_version: i64,
+    update: &EuiccUpdate,
+    now: UnixMillis,
+) -> Result<i64, StoreError> {
+    atomic(conn, |c| {
+        let target = euiccs::table.filter(
+            euiccs::eid
+                .eq(eid)
+                .and(euiccs::version.eq(expected_version)),
+        );
+        let n = if *update == EuiccUpdate::default() {
+            diesel::update(target)
+                .set((
+                    euiccs::version.eq(euiccs::version + 1),
+                    euiccs::updated_at.eq(now),
+                ))
+                .execute(c)?
+        } else {
+            diesel::update(target)
+                .set((
+                    update,
+                    euiccs::version.eq(euiccs::version + 1),
+                    euiccs::updated_at.eq(now),
+                ))
+                .execute(c)?
+        };
+        if n == 0 {
+            let cur = euicc_version(c, eid)?;
+            return version_miss(RecordKind::Eis, eid, expected_version, cur);
+        }
+        Ok(expected_version + 1)
+    })
+}
+
+/// Sets the SM-SR change lock if the eUICC row's version is still `expected_version`; returns the new version.
+pub fn set_lock(
+    conn: &mut AnyConnection,
+    eid: &str,
+    expected_version: i64,
+    lock: &EuiccLock,
+    now: UnixMillis,
+) -> Result<i64, StoreError> {
+    let (state, owner) = lock.to_columns();
+    atomic(conn, |c| {
+        let n = diesel::update(
+            euiccs::table.filter(
+                euiccs::eid
+                    .eq(eid)
+                    .and(euiccs::version.eq(expected_version)),
+            ),
+        )
+        .set((
+            euiccs::lock_state.eq(state),
+            euiccs::lock_owner.eq(&owner),
+            euiccs::version.eq(euiccs::version + 1),
+            euiccs::updated_at.eq(now),
+        ))
+        .execute(c)?;
+        if n == 0 {
+            let cur = euicc_version(c, eid)?;
+            return version_miss(RecordKind::Eis, eid, expected_version, cur);
+        }
+        Ok(expected_version + 1)
+    })
+}
+
+/// One key set of a security domain (for building SCP80/SCP81/SCP03 sessions), or `None`.
+pub fn get_keyset(
+    conn: &mut AnyConnection,
+    eid: &str,
+    role: SdRole,
+    version: u8,
+) -> Result<Option<Keyset>, StoreError> {
+    let r = role.as_str();
+    let v = i32::from(version);
+    let ks: Option<KeysetRow> = keysets::table
+        .find((eid, r, v))
+        .select(KeysetRow::as_select())
+        .first(conn)
+        .optional()?;
+    let Some(ks) = ks else { return Ok(None) };
+    let keys: Vec<KeyRow> = sd_keys::table
+        .filter(
+            sd_keys::eid
+                .eq(eid)
+                .and(sd_keys::sd_role.eq(r))
+                .and(sd_keys::keyset_version.eq(v)),
+        )
+        .order(sd_keys::key_index)
+        .select(KeyRow::as_select())
+        .load(conn)?;
+    let comps: Vec<ComponentRow> = key_components::table
+        .filter(
+            key_components::eid
+                .eq(eid)
+                .and(key_components::sd_role.eq(r))
+                .and(key_components::keyset_version.eq(v)),
+        )
+        .order((key_components::key_index, key_components::position))
+        .select(ComponentRow::as_select())
+        .load(conn)?;
+    let certs: Vec<CertRow> = sd_certificates::table
+        .filter(
+            sd_certificates::eid
+                .eq(eid)
+                .and(sd_certificates::sd_role.eq(r))
+                .and(sd_certificates::keyset_version.eq(v)),
+        )
+        .order(sd_certificates::cert_index)
+        .select(CertRow::as_select())
+        .load(conn)?;
+    Ok(assemble_keysets(vec![ks], keys, comps, certs)?.pop())
+}
+
+/// Creates or replaces one key set of a security domain with its keys and certificates (key establishment
+/// and SM-SR change: ES7.CreateAdditionalKeySet, SGP.02 §5.7.x).
+pub fn put_keyset(
+    conn: &mut AnyConnection,
+    eid: &str,
+    role: SdRole,
+    keyset: &Keyset,
+) -> Result<(), StoreError> {
+    let mut rows = SdRows::default();
+    keyset_rows(&mut rows, eid, role, keyset)?;
+    atomic(conn, |c| {
+        let sd = security_domains::table
+            .find((eid, role.as_str()))
+            .select(security_domains::eid)
+            .first::<String>(c)
+            .optional()?;
+        if sd.is_none() {
+            return Err(StoreError::not_found(RecordKind::Eis, eid));
+        }
+        diesel::delete(keysets::table.find((eid, role.as_str(), i32::from(keyset.version))))
+            .execute(c)?;
+        insert_sd_rows(c, &rows)
+    })
+}
+
+/// Appends one record to the audit trail of an eUICC (SGP.02 §5.4.x AuditEIS, notifications).
+pub fn append_audit(conn: &mut AnyConnection, record: &AuditRecord) -> Result<(), StoreError> {
+    atomic(conn, |c| {
+        if euicc_version(c, &record.eid)?.is_none() {
+            return Err(StoreError::not_found(RecordKind::Eis, &record.eid));
+        }
+        diesel::insert_into(audit_records::table)
+            .values(audit_row(record))
+            .execute(c)?;
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Profiles
+
+/// Adds a profile to an eUICC (ES3.CreateISDP, SGP.02 §5.4.1: usually in state `InCreation`).
+/// `AlreadyExists` if the ICCID is known or the ISD-P AID is taken on this eUICC.
+pub fn insert_profile(
+    conn: &mut AnyConnection,
+    eid: &str,
+    profile: &ProfileInfo,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
+    let (row, rules) = profile_rows(eid, profile, now)?;
+    atomic(conn, |c| {
+        if euicc_version(c, eid)?.is_none() {
+            return Err(StoreError::not_found(RecordKind::Eis, eid));
+        }
+        diesel::insert_into(profiles::table)
+            .values(&row)
+            .execute(c)
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::exists(RecordKind::Profile, &profile.iccid)
+                } else {
+                    e.into()
+                }
+            })?;
+        insert_all!(c, pol2_rules::table, &rules);
+        Ok(())
+    })
+}
+
+fn rules_of(conn: &mut AnyConnection, iccid: &str) -> Result<Vec<Pol2Rule>, StoreError> {
+    Ok(pol2_rules::table
+        .filter(pol2_rules::iccid.eq(iccid))
+        .order(pol2_rules::position)
+        .select(Pol2Row::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(rule)
+        .collect())
+}
+
+/// The profile with this ICCID, or `None`.
+pub fn get_profile(
+    conn: &mut AnyConnection,
+    iccid: &str,
+) -> Result<Option<ProfileRecord>, StoreError> {
+    let row = profiles::table
+        .find(iccid)
+        .select(ProfileRow::as_select())
+        .first(conn)
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some(r) => {
+            let rules = rules_of(conn, &r.iccid)?;
+            profile_from_rows(r, rules).map(Some)
+        }
+    }
+}
+
+/// The profile of an eUICC with this ISD-P AID, or `None`.
+pub fn profile_by_isd_p_aid(
+    conn: &mut AnyConnection,
+    eid: &str,
+    isd_p_aid: &[u8],
+) -> Result<Option<ProfileRecord>, StoreError> {
+    let iccid = profiles::table
+        .filter(profiles::eid.eq(eid).and(profiles::isd_p_aid.eq(isd_p_aid)))
+        .select(profiles::iccid)
+        .first::<String>(conn)
+        .optional()?;
+    match iccid {
+        None => Ok(None),
+        Some(i) => get_profile(conn, &i),
+    }
+}
+
+fn profile_version(conn: &mut AnyConnection, iccid: &str) -> Result<Option<i64>, StoreError> {
+    Ok(profiles::table
+        .find(iccid)
+        .select(profiles::version)
+        .first(conn)
+        .optional()?)
+}
+
+/// Sets the state of a profile if its version is still `expected_version`; returns the new version.
+pub fn update_profile_state(
+    conn: &mut AnyConnection,
+    iccid: &str,
+    expected_version: i64,
+    state: ProfileState,
+    now: UnixMillis,
+) -> Result<i64, StoreError> {
+    update_profile(
+        conn,
+        iccid,
+        expected_version,
+        &ProfileUpdate {
+            state: Some(state),
+            ..ProfileUpdate::default()
+        },
+        now,
+    )
+}
+
+/// Changes to a profile; `None` leaves a field unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileUpdate {
+    /// New state (enable, disable, creation confirmed).
+    pub state: Option<ProfileState>,
+    /// New fall-back attribute (ES4.SetFallBackAttribute, SGP.02 §5.5.x).
+    pub fallback: Option<bool>,
+    /// New subscription address IMSI (ES4.UpdateSubscriptionAddress).
+    pub imsi: Option<Option<String>>,
+    /// New subscription address MSISDN (ES4.UpdateSubscriptionAddress).
+    pub msisdn: Option<Option<String>>,
+    /// New allocated memory.
+    pub allocated_memory: Option<i64>,
+    /// New free memory.
+    pub free_memory: Option<Option<i64>>,
+    /// New SM-DP id.
+    pub smdp_id: Option<Option<String>>,
+    /// New profile type.
+    pub profile_type: Option<Option<String>>,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = profiles)]
+struct ProfileChanges {
+    state: Option<String>,
+    fallback: Option<bool>,
+    imsi: Option<Option<String>>,
+    msisdn: Option<Option<String>>,
+    allocated_memory: Option<i64>,
+    free_memory: Option<Option<i64>>,
+    smdp_id: Option<Option<String>>,
+    profile_type: Option<Option<String>>,
+    version: i64,
+    updated_at: i64,
+}
+
+/// Applies `update` to a profile if its version is still `expected_version`; returns the new version.
+pub fn update_profile(
+    conn: &mut AnyConnection,
+    iccid: &str,
+    expected_version: i64,
+    update: &ProfileUpdate,
+    now: UnixMillis,
+) -> Result<i64, StoreError> {
+    let new_version = expected_version + 1;
+    let changes = ProfileChanges {
+        state: update.state.map(|s| s.as_str().to_string()),
+        fallback: update.fallback,
+        imsi: update.imsi.clone(),
+        msisdn: update.msisdn.clone(),
+        allocated_memory: update.allocated_memory,
+        free_memory: update.free_memory,
+        smdp_id: update.smdp_id.clone(),
+        profile_type: update.profile_type.clone(),
+        version: new_version,
+        updated_at: now,
+    };
+    atomic(conn, |c| {
+        let n = diesel::update(
+            profiles::table.filter(
+                profiles::iccid
+                    .eq(iccid)
+                    .and(profiles::version.eq(expected_version)),
+            ),
+        )
+        .set(&changes)
+        .execute(c)?;
+        if n == 0 {
+            let cur = profile_version(c, iccid)?;
+            return version_miss(RecordKind::Profile, iccid, expected_version, cur);
+        }
+        Ok(new_version)
+    })
+}
+
+/// Replaces the POL2 rules of a profile (ES4.UpdatePolicyRules, SGP.02 §5.5.x) if its version is still
+/// `expected_version`; returns the new version.
+pub fn set_pol2(
+    conn: &mut AnyConnection,
+    iccid: &str,
+    expected_version: i64,
+    rules: &[Pol2Rule],
+    now: UnixMillis,
+) -> Result<i64, StoreError> {
+    let rows = pol2_rows(iccid, rules)?;
+    atomic(conn, |c| {
+        let v = update_profile(c, iccid, expected_version, &ProfileUpdate::default(), now)?;
+        diesel::delete(pol2_rules::table.filter(pol2_rules::iccid.eq(iccid))).execute(c)?;
+        insert_all!(c, pol2_rules::table, &rows);
+        Ok(v)
+    })
+}
+
+/// Deletes a profile and its POL2 rules (ES3/ES4 DeleteProfile completed, SGP.02 §5.4.x).
+pub fn delete_profile(conn: &mut AnyConnection, iccid: &str) -> Result<(), StoreError> {
+    let n = diesel::delete(profiles::table.find(iccid)).execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::not_found(RecordKind::Profile, iccid));
+    }
+    Ok(())
+}

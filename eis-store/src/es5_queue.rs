@@ -1,0 +1,539 @@
+//! The SM-SR's ES5 command queue (SGP.02 §5.6, design §3 step 4): commands for one eUICC's ISD-R are
+//! delivered in order, one at a time; and the SCP80 counter of a key set (ETSI TS 102 225 §5.1.1.1), which is
+//! advanced in the caller's transaction, never in memory only (design §5).
+
+use diesel::prelude::*;
+
+use crate::UnixMillis;
+use crate::connection::{AnyConnection, atomic, on_backend};
+use crate::eis::{SCP80_COUNTER_MAX, SdRole};
+use crate::error::{RecordKind, StoreError};
+use crate::schema::{es5_commands, euiccs, keysets};
+
+/// State of an ES5 command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Es5State {
+    /// Waiting for its turn.
+    Queued,
+    /// Sent (or being sent) to the eUICC; no other command of this eUICC may be in flight.
+    InFlight,
+    /// The eUICC answered (PoR / response script received).
+    Done,
+    /// Delivery or execution failed.
+    Failed,
+    /// Its deadline passed before it completed.
+    Expired,
+}
+
+impl Es5State {
+    /// Text stored in the `state` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Es5State::Queued => "Queued",
+            Es5State::InFlight => "InFlight",
+            Es5State::Done => "Done",
+            Es5State::Failed => "Failed",
+            Es5State::Expired => "Expired",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Es5State, StoreError> {
+        Ok(match s {
+            "Queued" => Es5State::Queued,
+            "InFlight" => Es5State::InFlight,
+            "Done" => Es5State::Done,
+            "Failed" => Es5State::Failed,
+            "Expired" => Es5State::Expired,
+            _ => {
+                return Err(StoreError::invalid_data(
+                    "es5_commands.state",
+                    format!("unknown state {s:?}"),
+                ));
+            }
+        })
+    }
+}
+
+/// A command to queue for an eUICC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEs5Command {
+    /// EID of the target eUICC.
+    pub eid: String,
+    /// The operation or function call this command belongs to.
+    pub operation_ref: String,
+    /// The command (e.g. a remote command script for the ISD-R), opaque to the store.
+    pub payload: Vec<u8>,
+    /// Give up after this time (unix ms): the function call's validity period.
+    pub deadline: UnixMillis,
+}
+
+/// A stored ES5 command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Es5Command {
+    /// Id.
+    pub id: i64,
+    /// EID.
+    pub eid: String,
+    /// Position in the eUICC's queue (increasing).
+    pub seq: i64,
+    /// Operation or function call it belongs to.
+    pub operation_ref: String,
+    /// The command.
+    pub payload: Vec<u8>,
+    /// State.
+    pub state: Es5State,
+    /// Deadline (unix ms).
+    pub deadline: UnixMillis,
+    /// Transmissions so far.
+    pub attempts: u32,
+    /// SCP80 key set version and counter used by the last transmission, if sent over SMS.
+    pub scp80: Option<(u8, u64)>,
+    /// The eUICC's response (PoR data, response script), once done.
+    pub response: Option<Vec<u8>>,
+    /// Why it failed or expired.
+    pub last_error: Option<String>,
+    /// Queued (unix ms).
+    pub created_at: UnixMillis,
+    /// Last change (unix ms).
+    pub updated_at: UnixMillis,
+}
+
+/// Outcome of [`take_next_for_delivery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// This command is now in flight: send it.
+    Next(Es5Command),
+    /// A command of this eUICC is already in flight: wait for its response.
+    Busy(Es5Command),
+    /// Nothing queued for this eUICC.
+    Empty,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = es5_commands)]
+#[diesel(treat_none_as_default_value = false)]
+struct NewRow<'a> {
+    eid: &'a str,
+    seq: i64,
+    operation_ref: &'a str,
+    payload: &'a [u8],
+    state: &'a str,
+    deadline: i64,
+    attempts: i32,
+    keyset_version: Option<i32>,
+    scp80_counter: Option<i64>,
+    response: Option<&'a [u8]>,
+    last_error: Option<&'a str>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = es5_commands)]
+struct Row {
+    id: i64,
+    eid: String,
+    seq: i64,
+    operation_ref: String,
+    payload: Vec<u8>,
+    state: String,
+    deadline: i64,
+    attempts: i32,
+    keyset_version: Option<i32>,
+    scp80_counter: Option<i64>,
+    response: Option<Vec<u8>>,
+    last_error: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<Row> for Es5Command {
+    type Error = StoreError;
+
+    fn try_from(r: Row) -> Result<Self, StoreError> {
+        let scp80 = match (r.keyset_version, r.scp80_counter) {
+            (Some(v), Some(c)) => Some((
+                u8::try_from(v).map_err(|_| {
+                    StoreError::invalid_data("es5_commands.keyset_version", format!("{v}"))
+                })?,
+                u64::try_from(c).map_err(|_| {
+                    StoreError::invalid_data("es5_commands.scp80_counter", format!("{c}"))
+                })?,
+            )),
+            _ => None,
+        };
+        Ok(Es5Command {
+            id: r.id,
+            eid: r.eid,
+            seq: r.seq,
+            operation_ref: r.operation_ref,
+            payload: r.payload,
+            state: Es5State::parse(&r.state)?,
+            deadline: r.deadline,
+            attempts: u32::try_from(r.attempts).map_err(|_| {
+                StoreError::invalid_data("es5_commands.attempts", format!("{}", r.attempts))
+            })?,
+            scp80,
+            response: r.response,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// Queues a command at the end of its eUICC's queue; returns it with its id and sequence number.
+pub fn enqueue(
+    conn: &mut AnyConnection,
+    cmd: &NewEs5Command,
+    now: UnixMillis,
+) -> Result<Es5Command, StoreError> {
+    atomic(conn, |c| {
+        // Taking the sequence number locks the eUICC row, which orders concurrent enqueuers.
+        let seq: Option<i64> = on_backend!(c, c => diesel::update(euiccs::table.find(&cmd.eid))
+            .set(euiccs::es5_next_seq.eq(euiccs::es5_next_seq + 1))
+            .returning(euiccs::es5_next_seq)
+            .get_result(c)
+            .optional())?;
+        let seq = seq.ok_or_else(|| StoreError::not_found(RecordKind::Eis, &cmd.eid))? - 1;
+        let row = NewRow {
+            eid: &cmd.eid,
+            seq,
+            operation_ref: &cmd.operation_ref,
+            payload: &cmd.payload,
+            state: Es5State::Queued.as_str(),
+            deadline: cmd.deadline,
+            attempts: 0,
+            keyset_version: None,
+            scp80_counter: None,
+            response: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let stored: Row = on_backend!(c, c => diesel::insert_into(es5_commands::table)
+            .values(&row)
+            .returning(Row::as_returning())
+            .get_result(c))?;
+        Es5Command::try_from(stored)
+    })
+}
+
+/// Commands of eUICC `eid` in `state`.
+macro_rules! in_state {
+    ($eid:expr, $state:expr) => {
+        es5_commands::table.filter(
+            es5_commands::eid
+                .eq($eid)
+                .and(es5_commands::state.eq($state.as_str())),
+        )
+    };
+}
+
+/// Makes the eUICC's oldest queued command in flight and returns it, unless a command of this eUICC is in
+/// flight already (one at a time per ISD-R). Commands of this eUICC past their deadline are expired first.
+pub fn take_next_for_delivery(
+    conn: &mut AnyConnection,
+    eid: &str,
+    now: UnixMillis,
+) -> Result<Delivery, StoreError> {
+    atomic(conn, |c| {
+        // Serialise deliverers of the same eUICC: lock its row on PostgreSQL (SQLite's IMMEDIATE
+        // transaction already admits one writer).
+        let exists = match c {
+            AnyConnection::Pg(c) => euiccs::table
+                .find(eid)
+                .select(euiccs::eid)
+                .for_update()
+                .first::<String>(c)
+                .optional()?,
+            AnyConnection::Sqlite(c) => euiccs::table
+                .find(eid)
+                .select(euiccs::eid)
+                .first::<String>(c)
+                .optional()?,
+        };
+        if exists.is_none() {
+            return Err(StoreError::not_found(RecordKind::Eis, eid));
+        }
+        expire(c, Some(eid), now)?;
+        if let Some(busy) = in_state!(eid, Es5State::InFlight)
+            .select(Row::as_select())
+            .first(c)
+            .optional()?
+        {
+            return Ok(Delivery::Busy(Es5Command::try_from(busy)?));
+        }
+        let next: Option<i64> = in_state!(eid, Es5State::Queued)
+            .order(es5_commands::seq)
+            .select(es5_commands::id)
+            .first(c)
+            .optional()?;
+        let Some(id) = next else {
+            return Ok(Delivery::Empty);
+        };
+        let row: Row = on_backend!(c, c => diesel::update(es5_commands::table.find(id))
+            .set((
+                es5_commands::state.eq(Es5State::InFlight.as_str()),
+                es5_commands::updated_at.eq(now),
+            ))
+            .returning(Row::as_returning())
+            .get_result(c))?;
+        Ok(Delivery::Next(Es5Command::try_from(row)?))
+    })
+}
+
+fn expire(
+    conn: &mut AnyConnection,
+    eid: Option<&str>,
+    now: UnixMillis,
+) -> Result<usize, StoreError> {
+    let mut q = diesel::update(es5_commands::table)
+        .filter(
+            es5_commands::state
+                .eq_any([Es5State::Queued.as_str(), Es5State::InFlight.as_str()])
+                .and(es5_commands::deadline.lt(now)),
+        )
+        .into_boxed();
+    if let Some(eid) = eid {
+        q = q.filter(es5_commands::eid.eq(eid));
+    }
+    Ok(q.set((
+        es5_commands::state.eq(Es5State::Expired.as_str()),
+        es5_commands::last_error.eq("deadline passed"),
+        es5_commands::updated_at.eq(now),
+    ))
+    .execute(conn)?)
+}
+
+/// Expires every queued or in-flight command whose deadline passed before `now`; returns how many.
+pub fn expire_overdue(conn: &mut AnyConnection, now: UnixMillis) -> Result<usize, StoreError> {
+    expire(conn, None, now)
+}
+
+/// Records one transmission of an in-flight command: attempts + 1, and the SCP80 key set version and
+/// counter used when it went by SMS (`None` over HTTPS/SCP81).
+pub fn record_attempt(
+    conn: &mut AnyConnection,
+    id: i64,
+    scp80: Option<(u8, u64)>,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
+    let (ks, cntr) = match scp80 {
+        Some((v, c)) => (
+            Some(i32::from(v)),
+            Some(
+                i64::try_from(c)
+                    .map_err(|_| StoreError::invalid_argument("scp80 counter", "out of range"))?,
+            ),
+        ),
+        None => (None, None),
+    };
+    transition(conn, id, &[Es5State::InFlight], |c| {
+        diesel::update(es5_commands::table.find(id))
+            .set((
+                es5_commands::attempts.eq(es5_commands::attempts + 1),
+                es5_commands::keyset_version.eq(ks),
+                es5_commands::scp80_counter.eq(cntr),
+                es5_commands::updated_at.eq(now),
+            ))
+            .execute(c)
+    })
+}
+
+/// Checks that command `id` is in one of `from`, then runs `apply` in the same transaction.
+fn transition<F>(
+    conn: &mut AnyConnection,
+    id: i64,
+    from: &[Es5State],
+    apply: F,
+) -> Result<(), StoreError>
+where
+    F: FnOnce(&mut AnyConnection) -> QueryResult<usize>,
+{
+    atomic(conn, |c| {
+        let state: Option<String> = es5_commands::table
+            .find(id)
+            .select(es5_commands::state)
+            .first(c)
+            .optional()?;
+        let Some(state) = state else {
+            return Err(StoreError::not_found(
+                RecordKind::Es5Command,
+                id.to_string(),
+            ));
+        };
+        let state = Es5State::parse(&state)?;
+        if !from.contains(&state) {
+            return Err(StoreError::conflict(
+                RecordKind::Es5Command,
+                id.to_string(),
+                format!("in state {}, expected one of {from:?}", state.as_str()),
+            ));
+        }
+        apply(c)?;
+        Ok(())
+    })
+}
+
+/// Marks an in-flight command done with the eUICC's response (which frees the eUICC's queue).
+pub fn mark_done(
+    conn: &mut AnyConnection,
+    id: i64,
+    response: Option<&[u8]>,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
+    transition(conn, id, &[Es5State::InFlight], |c| {
+        diesel::update(es5_commands::table.find(id))
+            .set((
+                es5_commands::state.eq(Es5State::Done.as_str()),
+                es5_commands::response.eq(response),
+                es5_commands::updated_at.eq(now),
+            ))
+            .execute(c)
+    })
+}
+
+/// Marks an in-flight command failed.
+pub fn mark_failed(
+    conn: &mut AnyConnection,
+    id: i64,
+    error: &str,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
+    transition(conn, id, &[Es5State::InFlight], |c| {
+        diesel::update(es5_commands::table.find(id))
+            .set((
+                es5_commands::state.eq(Es5State::Failed.as_str()),
+                es5_commands::last_error.eq(error),
+                es5_commands::updated_at.eq(now),
+            ))
+            .execute(c)
+    })
+}
+
+/// Marks a queued or in-flight command expired.
+pub fn mark_expired(conn: &mut AnyConnection, id: i64, now: UnixMillis) -> Result<(), StoreError> {
+    transition(conn, id, &[Es5State::Queued, Es5State::InFlight], |c| {
+        diesel::update(es5_commands::table.find(id))
+            .set((
+                es5_commands::state.eq(Es5State::Expired.as_str()),
+                es5_commands::last_error.eq("expired"),
+                es5_commands::updated_at.eq(now),
+            ))
+            .execute(c)
+    })
+}
+
+/// Deletes the commands of an operation or function call that are not in flight (operation cancelled or
+/// finished); an in-flight one stays until its response or deadline. Returns how many were deleted.
+pub fn purge_operation(conn: &mut AnyConnection, operation_ref: &str) -> Result<usize, StoreError> {
+    Ok(diesel::delete(
+        es5_commands::table.filter(
+            es5_commands::operation_ref
+                .eq(operation_ref)
+                .and(es5_commands::state.ne(Es5State::InFlight.as_str())),
+        ),
+    )
+    .execute(conn)?)
+}
+
+/// The command with this id.
+pub fn get_command(conn: &mut AnyConnection, id: i64) -> Result<Option<Es5Command>, StoreError> {
+    es5_commands::table
+        .find(id)
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(Es5Command::try_from)
+        .transpose()
+}
+
+/// All commands of an eUICC in queue order.
+pub fn commands_of(conn: &mut AnyConnection, eid: &str) -> Result<Vec<Es5Command>, StoreError> {
+    es5_commands::table
+        .filter(es5_commands::eid.eq(eid))
+        .order(es5_commands::seq)
+        .select(Row::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Es5Command::try_from)
+        .collect()
+}
+
+/// EIDs (ascending, at most `limit`) that have a queued, unexpired command and none in flight: where a
+/// deliverer can call [`take_next_for_delivery`] now.
+pub fn eids_ready_for_delivery(
+    conn: &mut AnyConnection,
+    now: UnixMillis,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let other = diesel::alias!(es5_commands as other);
+    let busy = other
+        .filter(
+            other
+                .field(es5_commands::state)
+                .eq(Es5State::InFlight.as_str()),
+        )
+        .select(other.field(es5_commands::eid));
+    Ok(es5_commands::table
+        .filter(
+            es5_commands::state
+                .eq(Es5State::Queued.as_str())
+                .and(es5_commands::deadline.ge(now))
+                .and(es5_commands::eid.ne_all(busy)),
+        )
+        .select(es5_commands::eid)
+        .distinct()
+        .order(es5_commands::eid)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Increments the persisted SCP80 counter of ISD-R key set `keyset_version` and returns the new value, in the
+/// caller's transaction (queue the secured packet that uses it in the same transaction: a rollback then
+/// leaves the counter unchanged). Fails with `CounterExhausted` at 2^40 - 1.
+pub fn advance_scp80_counter(
+    conn: &mut AnyConnection,
+    eid: &str,
+    keyset_version: u8,
+) -> Result<u64, StoreError> {
+    let role = SdRole::IsdR.as_str();
+    let v = i32::from(keyset_version);
+    let max = i64::try_from(SCP80_COUNTER_MAX).unwrap_or(i64::MAX);
+    atomic(conn, |c| {
+        let target = keysets::table.filter(
+            keysets::eid
+                .eq(eid)
+                .and(keysets::sd_role.eq(role))
+                .and(keysets::version.eq(v))
+                .and(keysets::cntr.lt(max)),
+        );
+        let new: Option<i64> = on_backend!(c, c => diesel::update(target)
+            .set(keysets::cntr.eq(keysets::cntr + 1))
+            .returning(keysets::cntr)
+            .get_result(c)
+            .optional())?;
+        match new {
+            Some(n) => u64::try_from(n)
+                .map_err(|_| StoreError::invalid_data("keysets.cntr", format!("{n}"))),
+            None => {
+                let exists = keysets::table
+                    .find((eid, role, v))
+                    .select(keysets::cntr)
+                    .first::<i64>(c)
+                    .optional()?;
+                match exists {
+                    None => Err(StoreError::not_found(
+                        RecordKind::Keyset,
+                        format!("{eid} ISD-R key set {keyset_version}"),
+                    )),
+                    Some(_) => Err(StoreError::CounterExhausted {
+                        eid: eid.to_string(),
+                        keyset_version,
+                    }),
+                }
+            }
+        }
+    })
+}

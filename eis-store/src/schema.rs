@@ -1,0 +1,245 @@
+//! diesel table definitions, identical for both backends (migrations/postgres and migrations/sqlite).
+#![allow(missing_docs)]
+
+diesel::table! {
+    entities (oid) {
+        oid -> Text,
+        role -> Text,
+        name -> Text,
+        endpoints -> Text,
+        allowed_interfaces -> Text,
+        gp_certificate -> Nullable<Binary>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    entity_fingerprints (sha256) {
+        sha256 -> Binary,
+        entity_oid -> Text,
+    }
+}
+
+diesel::table! {
+    euiccs (eid) {
+        eid -> Text,
+        eum_id -> Text,
+        production_date -> BigInt,
+        platform_type -> Text,
+        platform_version -> Text,
+        isd_p_loadfile_aid -> Binary,
+        isd_p_module_aid -> Binary,
+        cattp_support -> Bool,
+        cattp_version -> Nullable<Text>,
+        http_support -> Bool,
+        http_version -> Nullable<Text>,
+        secure_packet_version -> Text,
+        remote_provisioning_version -> Text,
+        remaining_memory -> BigInt,
+        available_memory_for_profiles -> BigInt,
+        last_audit_date -> Nullable<BigInt>,
+        smsr_id -> Text,
+        eum_signed_info_xml -> Text,
+        eum_signature_xml -> Text,
+        lock_state -> Text,
+        lock_owner -> Nullable<Text>,
+        version -> BigInt,
+        es5_next_seq -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    security_domains (eid, role) {
+        eid -> Text,
+        role -> Text,
+        aid -> Binary,
+        tars -> Binary,
+        sin -> Binary,
+        sdin -> Binary,
+    }
+}
+
+diesel::table! {
+    keysets (eid, sd_role, version) {
+        eid -> Text,
+        sd_role -> Text,
+        version -> Integer,
+        usage -> Nullable<Text>,
+        cntr -> BigInt,
+    }
+}
+
+diesel::table! {
+    sd_keys (eid, sd_role, keyset_version, key_index) {
+        eid -> Text,
+        sd_role -> Text,
+        keyset_version -> Integer,
+        key_index -> Integer,
+        kcv -> Binary,
+    }
+}
+
+diesel::table! {
+    key_components (eid, sd_role, keyset_version, key_index, position) {
+        eid -> Text,
+        sd_role -> Text,
+        keyset_version -> Integer,
+        key_index -> Integer,
+        position -> Integer,
+        component_type -> Integer,
+        value -> Binary,
+        value_key_id -> Text,
+    }
+}
+
+diesel::table! {
+    sd_certificates (eid, sd_role, keyset_version, cert_index) {
+        eid -> Text,
+        sd_role -> Text,
+        keyset_version -> Integer,
+        cert_index -> Integer,
+        ca_id -> Text,
+        value -> Binary,
+    }
+}
+
+diesel::table! {
+    profiles (iccid) {
+        iccid -> Text,
+        eid -> Text,
+        isd_p_aid -> Binary,
+        mno_id -> Text,
+        fallback -> Bool,
+        imsi -> Nullable<Text>,
+        msisdn -> Nullable<Text>,
+        state -> Text,
+        smdp_id -> Nullable<Text>,
+        profile_type -> Nullable<Text>,
+        allocated_memory -> BigInt,
+        free_memory -> Nullable<BigInt>,
+        version -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    pol2_rules (iccid, position) {
+        iccid -> Text,
+        position -> Integer,
+        subject -> Text,
+        action -> Text,
+        qualification -> Text,
+    }
+}
+
+diesel::table! {
+    audit_records (id) {
+        id -> BigInt,
+        eid -> Text,
+        smsr_id -> Text,
+        operation_date -> BigInt,
+        operation_type -> Binary,
+        requester_id -> Nullable<Text>,
+        execution_status -> Nullable<Text>,
+        isd_p_aid -> Nullable<Binary>,
+        iccid -> Nullable<Text>,
+        imei -> Nullable<Text>,
+        meid -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    additional_properties (eid, key) {
+        eid -> Text,
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    function_calls (id) {
+        id -> BigInt,
+        caller_oid -> Text,
+        interface -> Text,
+        function_name -> Text,
+        function_call_id -> Text,
+        message_id -> Nullable<Text>,
+        reply_to -> Nullable<Text>,
+        valid_until -> Nullable<BigInt>,
+        state -> Text,
+        response_status -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        received_at -> BigInt,
+        completed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> BigInt,
+        queue -> Text,
+        kind -> Text,
+        payload -> Text,
+        state -> Text,
+        run_at -> BigInt,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        dedup_key -> Nullable<Text>,
+        locked_by -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        destination_url -> Text,
+        http_method -> Text,
+        headers -> Text,
+        body -> Binary,
+        content_type -> Text,
+        correlation_id -> Nullable<Text>,
+        message_id -> Nullable<Text>,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        give_up_at -> BigInt,
+        locked_by -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        delivered_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(entity_fingerprints -> entities (entity_oid));
+diesel::joinable!(profiles -> euiccs (eid));
+diesel::allow_tables_to_appear_in_same_query!(entities, entity_fingerprints);
+diesel::allow_tables_to_appear_in_same_query!(profiles, euiccs);
+
+diesel::table! {
+    es5_commands (id) {
+        id -> BigInt,
+        eid -> Text,
+        seq -> BigInt,
+        operation_ref -> Text,
+        payload -> Binary,
+        state -> Text,
+        deadline -> BigInt,
+        attempts -> Integer,
+        keyset_version -> Nullable<Integer>,
+        scp80_counter -> Nullable<BigInt>,
+        response -> Nullable<Binary>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}

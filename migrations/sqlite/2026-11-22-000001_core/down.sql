@@ -1,0 +1,15 @@
+DROP TABLE outbox;
+DROP TABLE jobs;
+DROP TABLE function_calls;
+DROP TABLE additional_properties;
+DROP TABLE audit_records;
+DROP TABLE pol2_rules;
+DROP TABLE profiles;
+DROP TABLE sd_certificates;
+DROP TABLE key_components;
+DROP TABLE sd_keys;
+DROP TABLE keysets;
+DROP TABLE security_domains;
+DROP TABLE euiccs;
+DROP TABLE entity_fingerprints;
+DROP TABLE entities;
