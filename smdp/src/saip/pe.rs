@@ -909,7 +909,10 @@ impl ProfileHeader {
         }
         out.tlv(3, Tag::context(3), &self.iccid);
         let mut services = Vec::new();
-        for n in &self.mandatory_services.present {
+        let mut present = self.mandatory_services.present.clone();
+        present.sort_unstable();
+        present.dedup();
+        for n in &present {
             der::write_tlv(&mut services, Tag::context(*n), &[]);
         }
         out.tlv(5, Tag::context_constructed(5), &services);
