@@ -313,7 +313,7 @@ fn open<'r, R: Read + 'r>(
     format: BatchFormat,
 ) -> Result<Box<dyn RowSource + 'r>, BatchErrors> {
     Ok(match format {
-        BatchFormat::Csv => Box::new(csv_file::CsvSource::new(reader)?),
+        BatchFormat::Csv => Box::new(csv_file::CsvSource::new(BufReader::new(reader))?),
         BatchFormat::Out => Box::new(out_file::OutSource::new(BufReader::new(reader))?),
     })
 }
