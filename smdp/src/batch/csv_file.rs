@@ -35,6 +35,18 @@ fn split_record(
     text.clear();
     bounds.clear();
     let record = record.trim_end_matches(['\n', '\r']);
+    if !record.contains('"') {
+        // Fast path: no quoting, the fields are the comma-separated pieces, trimmed.
+        text.push_str(record);
+        let mut at = 0;
+        for piece in record.split(',') {
+            let lead = piece.len() - piece.trim_start_matches([' ', '\t']).len();
+            let value = piece.trim_matches([' ', '\t']);
+            bounds.push(at + lead..at + lead + value.len());
+            at += piece.len() + 1;
+        }
+        return Ok(());
+    }
     let mut chars = record.chars().peekable();
     loop {
         while chars.next_if(|c| *c == ' ' || *c == '\t').is_some() {}

@@ -127,9 +127,23 @@ pub fn parse_key128(text: &str) -> Result<SecretBytes, &'static str> {
     if text.len() != 32 {
         return Err("not 32 hex digits");
     }
-    hex::decode(text)
-        .map(SecretBytes::new)
-        .map_err(|_| "not hexadecimal")
+    let mut key = vec![0u8; 16];
+    for (byte, pair) in key.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+        let (Some(hi), Some(lo)) = (hex_digit(pair[0]), hex_digit(pair[1])) else {
+            return Err("not hexadecimal");
+        };
+        *byte = (hi << 4) | lo;
+    }
+    Ok(SecretBytes::new(key))
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
 }
 
 /// Codes a PIN (4 to 8 digits) as stored: ASCII padded with `FF` to 8 bytes (ETSI TS 102 221 §9.5.1).
