@@ -1,8 +1,10 @@
 //! Decodes profile package files (TCA PEDefinitions v3.3.1), re-encodes them, checks the bytes are identical,
-//! runs the validation, and prints one line per element.
+//! runs the validation, says whether the file can serve as a personalisation template, and prints one line per
+//! element.
 //!
 //! `cargo run -p smdp --example saip_check -- <file.der>…`
 
+use smdp::saip::personalise::Personaliser;
 use smdp::saip::{Limits, ProfilePackage, validate};
 
 fn main() {
@@ -29,6 +31,10 @@ fn main() {
                         Err(e) => e.to_string(),
                     }
                 );
+                match Personaliser::new(&bytes, Limits::default()) {
+                    Ok(_) => println!("  usable as a template: yes"),
+                    Err(e) => println!("  usable as a template: no: {e}"),
+                }
                 for (e, offset) in package.elements.iter().zip(package.element_offsets()) {
                     println!("  {offset:6} {} {:?}", e.kind(), e.identification());
                 }

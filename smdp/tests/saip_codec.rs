@@ -366,6 +366,11 @@ fn secrets_stay_out_of_debug_output() {
         kid1: None,
         kik1: None,
     };
+    let shown = format!("{text:?}");
+    assert!(
+        !shown.contains("A5A5") && !shown.contains("0011223344"),
+        "{shown}"
+    );
     let errors = PersonalisationRecord::from_text(&text).unwrap_err();
     let columns: Vec<&str> = errors.iter().map(|(c, _)| *c).collect();
     assert_eq!(

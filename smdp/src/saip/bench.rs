@@ -5,11 +5,12 @@ use std::fmt;
 use std::time::Instant;
 
 use super::coding;
+use super::pe::{AlgoConfiguration, ProfileElement};
 use super::personalise::Personaliser;
 use super::record::{AkaAlgorithm, OtaKeys, PersonalisationRecord};
 use super::sample;
 use super::secret::SecretBytes;
-use super::{Limits, SaipError};
+use super::{Limits, ProfilePackage, SaipError};
 
 /// What a benchmark run measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -68,12 +69,40 @@ pub fn synthetic_record(i: u64) -> PersonalisationRecord {
 /// Personalises `n` packages from the sample template with synthetic records, validating each, prints the
 /// figures and returns them.
 pub fn personalise(n: usize) -> Result<Figures, SaipError> {
-    let personaliser = Personaliser::new(&sample::usim_template_der(), Limits::default())?;
+    personalise_template(&sample::usim_template_der(), n)
+}
+
+/// [`personalise`] with another template (its first AKA algorithm is kept; the synthetic records carry an
+/// MSISDN and OTA keys only when the template has somewhere to put them).
+pub fn personalise_template(template: &[u8], n: usize) -> Result<Figures, SaipError> {
+    let personaliser = Personaliser::new(template, Limits::default())?;
+    let package = ProfilePackage::decode(template)?;
+    let algorithm = package
+        .elements
+        .iter()
+        .find_map(|e| match e {
+            ProfileElement::AkaParameter(a) => match &a.algo_configuration {
+                AlgoConfiguration::AlgoParameter(p) if p.algorithm_id == 3 => {
+                    Some(AkaAlgorithm::UsimTestAlgorithm)
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .unwrap_or(AkaAlgorithm::Milenage);
+    let mut probe = synthetic_record(0);
+    probe.algorithm = algorithm;
+    let keep_msisdn = personaliser.personalise(&probe).is_ok();
     let start = Instant::now();
     let mut package_bytes = 0;
     for i in 0..n {
-        let package = personaliser.personalise(&synthetic_record(i as u64))?;
-        package_bytes = package.len();
+        let mut record = synthetic_record(i as u64);
+        record.algorithm = algorithm;
+        if !keep_msisdn {
+            record.msisdn = None;
+            record.ota_keys = None;
+        }
+        package_bytes = personaliser.personalise(&record)?.len();
     }
     let seconds = start.elapsed().as_secs_f64();
     let figures = Figures {

@@ -26,7 +26,7 @@ pub fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The Luhn check digit to append to `body` (ISO/IEC 7812-1 Annex B); `None` if `body` is not all digits.

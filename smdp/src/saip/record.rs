@@ -58,8 +58,9 @@ pub struct PersonalisationRecord {
     pub ota_keys: Option<OtaKeys>,
 }
 
-/// Text forms of a record's fields, as read from an order file; `None` for absent optional columns.
-#[derive(Clone, Copy, Debug, Default)]
+/// Text forms of a record's fields, as read from an order file; `None` for absent optional columns. Its
+/// `Debug` shows the ICCID, IMSI and MSISDN only.
+#[derive(Clone, Copy, Default)]
 pub struct RecordText<'a> {
     /// ICCID (an `F` filler at the end is accepted and stripped).
     pub iccid: &'a str,
@@ -87,6 +88,16 @@ pub struct RecordText<'a> {
     pub kid1: Option<&'a str>,
     /// KIK of OTA key set 1.
     pub kik1: Option<&'a str>,
+}
+
+impl std::fmt::Debug for RecordText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordText")
+            .field("iccid", &self.iccid)
+            .field("imsi", &self.imsi)
+            .field("msisdn", &self.msisdn)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Checks an ICCID: 19 or 20 digits, starting `89`, valid Luhn digit (ITU-T E.118; ISO/IEC 7812-1).
