@@ -194,13 +194,14 @@ impl Columns {
         }
         let k = at[2].or(at[3]);
         let mut need = |idx: Option<usize>, name: &str| {
-            idx.ok_or(()).map_err(|()| {
+            if idx.is_none() {
                 problems.push(Problem {
                     line,
                     column: Some(name.into()),
                     reason: "required column missing".into(),
-                })
-            })
+                });
+            }
+            idx
         };
         let cols = (
             need(at[0], "ICCID"),
@@ -224,15 +225,15 @@ impl Columns {
         }
         match cols {
             (
-                Ok(iccid),
-                Ok(imsi),
-                Ok(k),
-                Ok(opc),
-                Ok(pin1),
-                Ok(puk1),
-                Ok(pin2),
-                Ok(puk2),
-                Ok(adm1),
+                Some(iccid),
+                Some(imsi),
+                Some(k),
+                Some(opc),
+                Some(pin1),
+                Some(puk1),
+                Some(pin2),
+                Some(puk2),
+                Some(adm1),
             ) if problems.is_empty() => Ok(Columns {
                 count,
                 iccid,
