@@ -362,6 +362,28 @@ where
     })
 }
 
+/// Runs `f` inside a savepoint of the caller's transaction (or a transaction of its own when there is none):
+/// an `Err` from `f` rolls back what `f` wrote and is returned, leaving the caller's transaction usable — so a
+/// function that fails midway can still record its failure in the same transaction.
+pub fn savepoint<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<StoreError>,
+{
+    type Tm = <AnyConnection as Connection>::TransactionManager;
+    Tm::begin_transaction(conn).map_err(StoreError::from)?;
+    match f(conn) {
+        Ok(v) => {
+            Tm::commit_transaction(conn).map_err(StoreError::from)?;
+            Ok(v)
+        }
+        Err(user) => match Tm::rollback_transaction(conn) {
+            Ok(()) => Err(user),
+            Err(e) => Err(StoreError::from(e).into()),
+        },
+    }
+}
+
 /// The current time as unix milliseconds (what every timestamp column holds).
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()

@@ -24,7 +24,9 @@ pub mod jobs;
 pub mod outbox;
 mod schema;
 
-pub use connection::{AnyConnection, Backend, DatabaseUrl, PooledConn, Store, TxError, now_millis};
+pub use connection::{
+    AnyConnection, Backend, DatabaseUrl, PooledConn, Store, TxError, now_millis, savepoint,
+};
 pub use error::{RecordKind, StoreError};
 
 /// Unix time in milliseconds: the representation of every timestamp in the store (portable across backends).

@@ -197,10 +197,18 @@ code_type!(
         MANDATORY_ELEMENT_MISSING = "2.2", "Mandatory Element Missing";
         /// 2.3 Conditional element missing (SGP.02 §5.1.6.4).
         CONDITIONAL_ELEMENT_MISSING = "2.3", "Conditional Element Missing";
+        /// 3.3 Already in use, e.g. an EID already registered. [P] The number follows the §5.1.6.4 numbering
+        /// that SGP.22 carries over; the SGP.02 table itself was not available.
+        ALREADY_IN_USE = "3.3", "Already in Use";
         /// 3.8 Refused (SGP.02 §5.1.6.4, e.g. a validity period not accepted).
         REFUSED = "3.8", "Refused";
         /// 3.9 Unknown: the identified element is unknown (SGP.02 §5.x, e.g. 8.1.1/3.9 unknown EID).
         UNKNOWN = "3.9", "Unknown";
+        /// 6.1 Verification failed, e.g. a signature or certificate that does not verify. [P] SGP.22 numbering
+        /// of the §5.1.6.4 table.
+        VERIFICATION_FAILED = "6.1", "Verification Failed";
+        /// 6.3 Expired, e.g. a certificate past its validity. [P] SGP.22 numbering of the §5.1.6.4 table.
+        EXPIRED = "6.3", "Expired";
         /// 4.2 Execution error: internal error, only when nothing more accurate applies (SGP.02 §5.1.6.4).
         EXECUTION_ERROR = "4.2", "Execution Error";
         /// 4.4 Busy (SGP.02 §5.1.6.4).

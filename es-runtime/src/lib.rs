@@ -4,5 +4,7 @@
 //! [`client`] is the SOAP client both servers use for outgoing calls, callbacks and notifications.
 //! Protocol bytes live in es-interfaces, persistence in eis-store; this crate only moves them.
 
+pub mod capture;
 pub mod client;
+pub mod clock;
 pub mod tls;

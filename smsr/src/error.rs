@@ -1,0 +1,131 @@
+//! The SM-SR's function errors and their one mapping to SGP.02 status codes (SGP.02 §5.1.6.4 and the
+//! per-function tables of §5.2–§5.7).
+
+use eis_store::{RecordKind, StoreError, TxError};
+use es_interfaces::status::{FunctionExecutionStatus, Reason, StatusCodeData, Subject};
+
+/// Why an SM-SR function did not execute. Messages name the element concerned and never carry key material.
+#[derive(Debug, thiserror::Error)]
+pub enum SmsrError {
+    /// No EIS for this EID (8.1.1 / 3.9).
+    #[error("the eUICC {eid} is unknown to this SM-SR")]
+    UnknownEid {
+        /// The EID.
+        eid: String,
+    },
+    /// ES1.RegisterEIS of an EID that is already registered; nothing is overwritten (8.1.1 / 3.3).
+    #[error("the eUICC {eid} is already registered; the stored EIS is unchanged")]
+    EidAlreadyRegistered {
+        /// The EID.
+        eid: String,
+    },
+    /// The caller may not manage this EIS, e.g. an EUM registering an eUICC of another EUM (8.6 / 1.2).
+    #[error("{caller} is not allowed to manage the EIS of {eid}: {why}")]
+    EisNotAllowed {
+        /// The caller's OID.
+        caller: String,
+        /// The EID.
+        eid: String,
+        /// Why.
+        why: String,
+    },
+    /// The EUM signature over EumSignedInfo is missing or does not verify (8.6 / 6.1).
+    #[error("the EumSignature of the EIS of {eid} does not verify: {why}")]
+    BadEisSignature {
+        /// The EID.
+        eid: String,
+        /// Why.
+        why: String,
+    },
+    /// A certificate of a chain (EUM, ECASD, SM-DP, SM-SR) failed its check; the status comes from certs.
+    #[error("{message}")]
+    Certificate {
+        /// Subject code, e.g. 8.5.2.
+        subject: String,
+        /// Reason code, e.g. 6.3.
+        reason: String,
+        /// Which certificate and why.
+        message: String,
+    },
+    /// An input value is invalid in a way the schema cannot express (1.6 / 2.1, naming the element).
+    #[error("invalid {element}: {why}")]
+    Invalid {
+        /// The element path.
+        element: String,
+        /// Why.
+        why: String,
+    },
+    /// A function this SM-SR does not provide (yet), e.g. SM-SR change over ES7 (1.2 / 3.8).
+    #[error("{function} is not provided by this SM-SR")]
+    NotSupported {
+        /// The function, e.g. `ES7-HandoverEUICC`.
+        function: String,
+    },
+    /// The database failed (1.2 / 4.2). The message is generic; details go to the log.
+    #[error("the SM-SR could not execute the function (storage)")]
+    Store(#[source] StoreError),
+    /// Another internal failure (1.2 / 4.2). The message is generic; details go to the log.
+    #[error("the SM-SR could not execute the function")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl SmsrError {
+    /// The SGP.02 status of this error (the one place errors become status codes).
+    pub fn status_code_data(&self) -> StatusCodeData {
+        let (subject, reason) = match self {
+            SmsrError::UnknownEid { .. } => (Subject::EID, Reason::UNKNOWN),
+            SmsrError::EidAlreadyRegistered { .. } => (Subject::EID, Reason::ALREADY_IN_USE),
+            SmsrError::EisNotAllowed { .. } => (Subject::EIS, Reason::NOT_ALLOWED),
+            SmsrError::BadEisSignature { .. } => (Subject::EIS, Reason::VERIFICATION_FAILED),
+            SmsrError::Certificate { subject, reason, .. } => {
+                let subject = subject.parse().unwrap_or(Subject::EUICC);
+                let reason = reason.parse().unwrap_or(Reason::VERIFICATION_FAILED);
+                (subject, reason)
+            }
+            SmsrError::Invalid { .. } => (Subject::FUNCTION, Reason::INVALID),
+            SmsrError::NotSupported { .. } => (Subject::FUNCTION_PROVIDER, Reason::REFUSED),
+            SmsrError::Store(_) | SmsrError::Internal(_) => {
+                (Subject::FUNCTION_PROVIDER, Reason::EXECUTION_ERROR)
+            }
+        };
+        StatusCodeData::new(subject, reason, Some(self.to_string()))
+    }
+
+    /// The FAILED execution status carrying [`SmsrError::status_code_data`].
+    pub fn execution_status(&self) -> FunctionExecutionStatus {
+        FunctionExecutionStatus::failed(self.status_code_data())
+    }
+
+    /// An internal error from any source.
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        SmsrError::Internal(Box::new(e))
+    }
+}
+
+impl From<StoreError> for SmsrError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::AlreadyExists { kind: RecordKind::Eis, key } => {
+                SmsrError::EidAlreadyRegistered { eid: key }
+            }
+            e => SmsrError::Store(e),
+        }
+    }
+}
+
+impl TxError for SmsrError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, SmsrError::Store(e) if e.is_retryable())
+    }
+}
+
+impl From<certs::chain::ChainError> for SmsrError {
+    fn from(e: certs::chain::ChainError) -> Self {
+        let s = e.sgp02_status();
+        SmsrError::Certificate {
+            subject: s.subject_code.to_string(),
+            reason: s.reason_code.to_string(),
+            message: s.message,
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! ES1 (EUM → SM-SR), SGP.02 §5.2: registration of a new eUICC's EIS (procedure §3.9).
+
+use certs::x509::X509Certificate;
+use eis_store::AnyConnection;
+use eis_store::entities;
+use es_interfaces::messages::common::BaseResponse;
+use es_interfaces::messages::es1::{RegisterEisRequest, RegisterEisResponse};
+use es_interfaces::status::FunctionExecutionStatus;
+use es_interfaces::xml::Element;
+
+use crate::caller::Caller;
+use crate::eis_map::{KeyRewrap, to_new_eis};
+use crate::error::SmsrError;
+use crate::service::Smsr;
+
+/// ES1.RegisterEIS (SGP.02 §5.2.1): checks that the EIS is the calling EUM's, that the EUM signature over
+/// `EumSignedInfo` verifies with the EUM certificate (chained to the CI), that CERT.ECASD.ECKA chains to the EUM
+/// and names this EID; unwraps the ISD-R key values from the EUM transport key and seals them at rest; stores
+/// the EIS. A known EID is refused and the stored EIS is left as it is. Nothing is stored on any failure.
+pub fn register_eis(
+    smsr: &Smsr,
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    body: &Element,
+    req: &RegisterEisRequest,
+) -> Result<RegisterEisResponse, SmsrError> {
+    let eis = &req.eis;
+    let si = &eis.eum_signed_info;
+    let eid = si.eid.to_string();
+    if si.eum_id.as_str() != caller.oid {
+        return Err(SmsrError::EisNotAllowed {
+            caller: caller.oid.clone(),
+            eid,
+            why: format!("the EIS names the EUM {}", si.eum_id),
+        });
+    }
+    if eis.smsr_id.as_str() != smsr.identity.oid {
+        return Err(SmsrError::Invalid {
+            element: "Eis/Smsr-id".into(),
+            why: format!("{} is not this SM-SR ({})", eis.smsr_id, smsr.identity.oid),
+        });
+    }
+    let now = smsr.clock.now();
+
+    // The EUM certificate registered for the caller, chained to the CI.
+    let eum_entity = entities::get_entity(conn, &caller.oid)?
+        .ok_or_else(|| SmsrError::EisNotAllowed {
+            caller: caller.oid.clone(),
+            eid: eid.clone(),
+            why: "the EUM is not registered".into(),
+        })?;
+    let eum_der = eum_entity.gp_certificate.ok_or_else(|| SmsrError::EisNotAllowed {
+        caller: caller.oid.clone(),
+        eid: eid.clone(),
+        why: "no EUM certificate is registered for the caller".into(),
+    })?;
+    let eum_cert = X509Certificate::from_der(&eum_der).map_err(SmsrError::internal)?;
+    certs::chain::check_eum(&smsr.trust.ci, &eum_cert, now)?;
+
+    // The EUM signature over EumSignedInfo as received.
+    let signed_info = find(body, "EumSignedInfo").ok_or_else(|| SmsrError::BadEisSignature {
+        eid: eid.clone(),
+        why: "no EumSignedInfo".into(),
+    })?;
+    let signature = find(body, "EumSignature").ok_or_else(|| SmsrError::BadEisSignature {
+        eid: eid.clone(),
+        why: "no EumSignature".into(),
+    })?;
+    let signed_info_xml = signed_info.standalone_source();
+    let signature_xml = signature.standalone_source();
+    certs::xmldsig::verify_eum_signature(&signed_info_xml, &signature_xml, &eum_cert).map_err(|e| {
+        SmsrError::BadEisSignature {
+            eid: eid.clone(),
+            why: e.to_string(),
+        }
+    })?;
+
+    // CERT.ECASD.ECKA: signed by the EUM, for this EID.
+    let ecasd_cert = si
+        .ecasd
+        .keysets
+        .iter()
+        .flat_map(|k| k.items.iter())
+        .find_map(|i| match i {
+            es_interfaces::messages::eis::KeysetItem::Certificate(c) => Some(c),
+            _ => None,
+        })
+        .ok_or_else(|| SmsrError::Invalid {
+            element: "Eis/EumSignedInfo/Ecasd/Keyset/Certificate".into(),
+            why: "the ECASD carries no CERT.ECASD.ECKA".into(),
+        })?;
+    let ecasd = certs::chain::check_ecasd(&smsr.trust.ci, &eum_cert, ecasd_cert.value.as_bytes(), now)?;
+    if ecasd.body().subject_id != si.eid.as_bytes() {
+        return Err(SmsrError::Certificate {
+            subject: "8.5.2".into(),
+            reason: "6.1".into(),
+            message: format!(
+                "CERT.ECASD.ECKA is issued to {} and not to the eUICC {eid}",
+                hex::encode_upper(&ecasd.body().subject_id)
+            ),
+        });
+    }
+
+    let transport = smsr
+        .trust
+        .eum_transport_keys
+        .get(&caller.oid)
+        .ok_or_else(|| SmsrError::EisNotAllowed {
+            caller: caller.oid.clone(),
+            eid: eid.clone(),
+            why: "no transport key is configured for this EUM".into(),
+        })?;
+    let new = to_new_eis(
+        eis,
+        signed_info_xml,
+        signature_xml,
+        &KeyRewrap {
+            transport,
+            keyring: &smsr.keyring,
+        },
+    )?;
+    eis_store::eis::register_eis(conn, &new, smsr.clock.now_millis())?;
+    tracing::info!(eid = %eid, eum = %caller.oid, profiles = new.profiles.len(), "eUICC registered");
+    Ok(RegisterEisResponse {
+        base: BaseResponse::with_status(FunctionExecutionStatus::success()),
+    })
+}
+
+/// The first descendant element named `local` in the GSMA namespace.
+fn find<'a>(el: &'a Element, local: &str) -> Option<&'a Element> {
+    if el.local_name() == local && el.namespace() == Some(es_interfaces::messages::codec::RPS_NS) {
+        return Some(el);
+    }
+    el.child_elements().find_map(|c| find(c, local))
+}
