@@ -11,9 +11,11 @@
 //! - [`jobs`]: the work queue (claim with lease, backoff, dead jobs).
 //! - [`outbox`]: outgoing HTTP messages written in the caller's transaction (callbacks, notifications).
 //! - [`es5_queue`]: the SM-SR's per-eUICC ES5 command queue and the persisted SCP80 counters.
+//! - [`warehouse`]: the SM-DP's profile types, orders and stock of personalisation records.
 //!
 //! The store holds no protocol logic and never sees clear keys: secrets arrive sealed ([`Sealed`]).
 
+pub mod bench;
 pub mod connection;
 pub mod eis;
 pub mod entities;
@@ -23,6 +25,7 @@ pub mod function_calls;
 pub mod jobs;
 pub mod outbox;
 mod schema;
+pub mod warehouse;
 
 pub use connection::{AnyConnection, Backend, DatabaseUrl, PooledConn, Store, TxError, now_millis};
 pub use error::{RecordKind, StoreError};
