@@ -25,7 +25,7 @@ fn rec(i: u32) -> NewStockRecord {
     NewStockRecord {
         iccid: format!("8988211{i:012}"),
         imsi: format!("00101{i:010}"),
-        msisdn: (i % 2 == 0).then(|| format!("+49170{i:07}")),
+        msisdn: i.is_multiple_of(2).then(|| format!("+49170{i:07}")),
         secrets: Sealed {
             key_id: "mk-1".into(),
             ciphertext: i.to_be_bytes().repeat(10),
