@@ -12,6 +12,7 @@
 //! - [`outbox`]: outgoing HTTP messages written in the caller's transaction (callbacks, notifications).
 //! - [`es5_queue`]: the SM-SR's per-eUICC ES5 command queue and the persisted SCP80 counters.
 //! - [`warehouse`]: the SM-DP's profile types, orders and stock of personalisation records.
+//! - [`rewrap`]: batched, resumable iteration over every sealed column for master-key rotation.
 //!
 //! The store holds no protocol logic and never sees clear keys: secrets arrive sealed ([`Sealed`]).
 
@@ -24,6 +25,7 @@ pub mod es5_queue;
 pub mod function_calls;
 pub mod jobs;
 pub mod outbox;
+pub mod rewrap;
 mod schema;
 pub mod warehouse;
 
