@@ -16,6 +16,8 @@
 //!
 //! The store holds no protocol logic and never sees clear keys: secrets arrive sealed ([`Sealed`]).
 
+#![warn(missing_docs)]
+
 pub mod bench;
 pub mod connection;
 pub mod eis;
