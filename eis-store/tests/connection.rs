@@ -220,7 +220,8 @@ both_backends!(tx_survives_real_deadlock_or_busy, 4, |store| {
                 use diesel::Connection;
                 use diesel::connection::SimpleConnection;
                 let mut raw = diesel::SqliteConnection::establish(&path).expect("raw connection");
-                raw.batch_execute("BEGIN IMMEDIATE").expect("take write lock");
+                raw.batch_execute("BEGIN IMMEDIATE")
+                    .expect("take write lock");
                 locked_tx.send(()).expect("signal");
                 // Longer than busy_timeout (5 s): the first BEGIN IMMEDIATE of the store gives up.
                 std::thread::sleep(std::time::Duration::from_millis(6_500));
