@@ -30,14 +30,23 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 /// How many times [`Store::tx`] runs a transaction that failed with a transient error.
 const TX_ATTEMPTS: u32 = 8;
 
-/// A database connection of either backend (design §4: one binary, SQLite or PostgreSQL).
-#[derive(diesel::MultiConnection)]
-pub enum AnyConnection {
-    /// PostgreSQL (production, several stateless nodes).
-    Pg(PgConnection),
-    /// SQLite (embedded default, one node).
-    Sqlite(SqliteConnection),
+mod any {
+    // The derive generates helper items (MultiBackend, its methods) without doc comments.
+    #![allow(missing_docs)]
+
+    use diesel::pg::PgConnection;
+    use diesel::sqlite::SqliteConnection;
+
+    /// A database connection of either backend (design §4: one binary, SQLite or PostgreSQL).
+    #[derive(diesel::MultiConnection)]
+    pub enum AnyConnection {
+        /// PostgreSQL (production, several stateless nodes).
+        Pg(PgConnection),
+        /// SQLite (embedded default, one node).
+        Sqlite(SqliteConnection),
+    }
 }
+pub use any::AnyConnection;
 
 /// Runs the same diesel code against the concrete connection of each variant (for RETURNING, ON CONFLICT and
 /// row locks, which `MultiBackend` cannot express).

@@ -35,6 +35,17 @@ impl SdRole {
             SdRole::Ecasd => "ECASD",
         }
     }
+
+    pub(crate) fn parse(s: &str) -> Result<SdRole, StoreError> {
+        match s {
+            "ISD-R" => Ok(SdRole::IsdR),
+            "ECASD" => Ok(SdRole::Ecasd),
+            _ => Err(StoreError::invalid_data(
+                "sd_role",
+                format!("unknown security domain role {s:?}"),
+            )),
+        }
+    }
 }
 
 /// State of a profile (A1 `ProfileInfo/State`, plus `InCreation` between ES3.CreateISDP and the SM-DP's

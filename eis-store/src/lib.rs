@@ -11,9 +11,14 @@
 //! - [`jobs`]: the work queue (claim with lease, backoff, dead jobs).
 //! - [`outbox`]: outgoing HTTP messages written in the caller's transaction (callbacks, notifications).
 //! - [`es5_queue`]: the SM-SR's per-eUICC ES5 command queue and the persisted SCP80 counters.
+//! - [`warehouse`]: the SM-DP's profile types, orders and stock of personalisation records.
+//! - [`rewrap`]: batched, resumable iteration over every sealed column for master-key rotation.
 //!
 //! The store holds no protocol logic and never sees clear keys: secrets arrive sealed ([`Sealed`]).
 
+#![warn(missing_docs)]
+
+pub mod bench;
 pub mod connection;
 pub mod eis;
 pub mod entities;
@@ -22,7 +27,9 @@ pub mod es5_queue;
 pub mod function_calls;
 pub mod jobs;
 pub mod outbox;
+pub mod rewrap;
 mod schema;
+pub mod warehouse;
 
 pub use connection::{
     AnyConnection, Backend, DatabaseUrl, PooledConn, Store, TxError, now_millis, savepoint,

@@ -243,3 +243,49 @@ diesel::table! {
         updated_at -> BigInt,
     }
 }
+
+diesel::table! {
+    profile_types (id) {
+        id -> BigInt,
+        mno_oid -> Text,
+        name -> Text,
+        template -> Binary,
+        required_memory -> BigInt,
+        target_platform -> Text,
+        low_stock_threshold -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> BigInt,
+        mno_oid -> Text,
+        profile_type_id -> BigInt,
+        source_file -> Text,
+        row_count -> BigInt,
+        imported_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    stock (iccid) {
+        iccid -> Text,
+        imsi -> Text,
+        msisdn -> Nullable<Text>,
+        secrets -> Binary,
+        secrets_key_id -> Text,
+        profile_type_id -> BigInt,
+        mno_oid -> Text,
+        order_id -> BigInt,
+        state -> Text,
+        eid -> Nullable<Text>,
+        created_at -> BigInt,
+        reserved_at -> Nullable<BigInt>,
+        downloading_at -> Nullable<BigInt>,
+        installed_at -> Nullable<BigInt>,
+        released_at -> Nullable<BigInt>,
+        updated_at -> BigInt,
+    }
+}

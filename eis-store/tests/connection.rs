@@ -215,16 +215,19 @@ both_backends!(tx_survives_real_deadlock_or_busy, 4, |store| {
                     .expect("database file")
                     .v
             };
+            let (locked_tx, locked_rx) = std::sync::mpsc::channel();
             let holder = std::thread::spawn(move || {
                 use diesel::Connection;
                 use diesel::connection::SimpleConnection;
                 let mut raw = diesel::SqliteConnection::establish(&path).expect("raw connection");
                 raw.batch_execute("BEGIN IMMEDIATE")
                     .expect("take write lock");
+                locked_tx.send(()).expect("signal");
+                // Longer than busy_timeout (5 s): the first BEGIN IMMEDIATE of the store gives up.
                 std::thread::sleep(std::time::Duration::from_millis(6_500));
                 raw.batch_execute("COMMIT").expect("release");
             });
-            std::thread::sleep(std::time::Duration::from_millis(300));
+            locked_rx.recv().expect("holder has the lock");
             store
                 .tx(|c| {
                     attempts.fetch_add(1, Ordering::SeqCst);

@@ -1,0 +1,3 @@
+DROP TABLE stock;
+DROP TABLE orders;
+DROP TABLE profile_types;
