@@ -1,10 +1,16 @@
 //! I/O plumbing shared by the SM-SR and the SM-DP (SGP.02 §2.6 and Annex B: SOAP over HTTPS with mutual TLS).
 //!
-//! [`tls`] builds the mutual-TLS listeners and extracts the caller's certificate from each connection;
-//! [`client`] is the SOAP client both servers use for outgoing calls, callbacks and notifications.
+//! [`tls`] builds the mutual-TLS listeners and extracts the caller's certificate from each connection,
+//! [`caller`] resolves it to a registered entity, [`soap_endpoint`] runs the SOAP function pipeline (parse,
+//! authorise, decode, function-call record, run, answer), [`listener`] starts a listener, [`client`] is the
+//! SOAP client for outgoing calls, callbacks and notifications, [`clock`] injects time and [`capture`] records
+//! emitted messages for conformance checks.
 //! Protocol bytes live in es-interfaces, persistence in eis-store; this crate only moves them.
 
+pub mod caller;
 pub mod capture;
 pub mod client;
 pub mod clock;
+pub mod listener;
+pub mod soap_endpoint;
 pub mod tls;

@@ -7,12 +7,12 @@ use eis_store::Sealed;
 use eis_store::eis::{self as store, EisRecord, NewEis};
 use es_interfaces::messages::common::{Pol2, Pol2Rule, SubscriptionAddress};
 use es_interfaces::messages::eis::{
-    AuditTrail, AuditTrailRecord, Eis, EumSignature, EumSignedInfo, GpCertificate, Keyset, KeysetItem,
-    ProfileInfo, SecurityDomain,
+    AuditTrail, AuditTrailRecord, Eis, EumSignature, EumSignedInfo, GpCertificate, Keyset,
+    KeysetItem, ProfileInfo, SecurityDomain,
 };
 use es_interfaces::types::{
-    Aid, HexBinary16, Iccid, Imsi, KeyIndex, KeysetVersion, Msisdn, Oid, OperationType, ProfileState, SdRole,
-    Tar, XsDateTime,
+    Aid, HexBinary16, Iccid, Imsi, KeyIndex, KeysetVersion, Msisdn, Oid, OperationType,
+    ProfileState, SdRole, Tar, XsDateTime,
 };
 use es_interfaces::xml::Document;
 use time::OffsetDateTime;
@@ -24,7 +24,11 @@ pub const KEY_PURPOSE: &str = "eis-key";
 
 /// The AAD binding a sealed key value to its place in the EIS, so ciphertexts cannot be swapped between rows.
 pub fn key_aad(eid: &str, sd_aid: &[u8], kvn: u8, index: u8, component: usize) -> Vec<u8> {
-    format!("{eid}/{}/{kvn}/{index}/{component}", hex::encode_upper(sd_aid)).into_bytes()
+    format!(
+        "{eid}/{}/{kvn}/{index}/{component}",
+        hex::encode_upper(sd_aid)
+    )
+    .into_bytes()
 }
 
 fn millis(t: OffsetDateTime) -> i64 {
@@ -71,14 +75,19 @@ fn to_store_sd(
                     let index = k.index.get();
                     let mut components = Vec::with_capacity(k.components.len());
                     for (ci, c) in k.components.iter().enumerate() {
-                        let element = format!("{path}/Keyset[{kvn}]/Key[{index}]/KeyComponents[{ci}]");
+                        let element =
+                            format!("{path}/Keyset[{kvn}]/Key[{index}]/KeyComponents[{ci}]");
                         let clear = keys
                             .transport
                             .decrypt_aes_key_checked(c.value.expose(), k.kcv.as_bytes())
                             .map_err(|e| invalid(&element, e.to_string()))?;
                         let blob = keys
                             .keyring
-                            .seal(KEY_PURPOSE, &key_aad(eid, &aid, kvn, index, ci), clear.expose())
+                            .seal(
+                                KEY_PURPOSE,
+                                &key_aad(eid, &aid, kvn, index, ci),
+                                clear.expose(),
+                            )
                             .map_err(SmsrError::internal)?;
                         components.push(store::KeyComponent {
                             key_type: c.key_type.0,
@@ -163,8 +172,16 @@ pub fn to_new_eis(
             isd_p_aid: p.isd_p_aid.as_bytes().to_vec(),
             mno_id: p.mno_id.as_str().to_string(),
             fallback: p.fallback_attribute,
-            imsi: p.subscription_address.imsi.as_ref().map(|i| i.as_str().to_string()),
-            msisdn: p.subscription_address.msisdn.as_ref().map(|m| m.as_str().to_string()),
+            imsi: p
+                .subscription_address
+                .imsi
+                .as_ref()
+                .map(|i| i.as_str().to_string()),
+            msisdn: p
+                .subscription_address
+                .msisdn
+                .as_ref()
+                .map(|m| m.as_str().to_string()),
             state: match p.state {
                 ProfileState::Created => store::ProfileState::Created,
                 ProfileState::Disabled => store::ProfileState::Disabled,
@@ -192,7 +209,10 @@ pub fn to_new_eis(
         .filter(|p| p.state == store::ProfileState::Enabled)
         .count();
     if enabled > 1 {
-        return Err(invalid("Eis/ProfileInfo/State", format!("{enabled} profiles are Enabled; at most one may be")));
+        return Err(invalid(
+            "Eis/ProfileInfo/State",
+            format!("{enabled} profiles are Enabled; at most one may be"),
+        ));
     }
     let mut audit_trail = Vec::new();
     if let Some(trail) = &eis.audit_trail {
@@ -203,7 +223,10 @@ pub fn to_new_eis(
                 operation_date: millis(r.operation_date.to_offset_date_time()),
                 operation_type: r.operation_type.0,
                 requester_id: r.requester_id.as_ref().map(|o| o.as_str().to_string()),
-                execution_status: r.operation_execution_status.as_ref().map(|s| s.status.as_str().to_string()),
+                execution_status: r
+                    .operation_execution_status
+                    .as_ref()
+                    .map(|s| s.status.as_str().to_string()),
                 isd_p_aid: r.isd_p_aid.as_ref().map(|a| a.as_bytes().to_vec()),
                 iccid: r.iccid.as_ref().map(|i| i.as_str().to_string()),
                 imei: r.imei.as_ref().map(|i| hex::encode_upper(i.as_bytes())),
@@ -214,7 +237,12 @@ pub fn to_new_eis(
     let additional_properties = eis
         .additional_properties
         .as_ref()
-        .map(|a| a.properties.iter().map(|p| (p.key.clone(), p.value.clone())).collect())
+        .map(|a| {
+            a.properties
+                .iter()
+                .map(|p| (p.key.clone(), p.value.clone()))
+                .collect()
+        })
         .unwrap_or_default();
     Ok(NewEis {
         euicc,
@@ -249,7 +277,9 @@ where
     T::Err: std::fmt::Display,
 {
     v.parse::<T>().map_err(|e| {
-        SmsrError::internal(std::io::Error::other(format!("stored {what} {v:?} is not valid: {e}")))
+        SmsrError::internal(std::io::Error::other(format!(
+            "stored {what} {v:?} is not valid: {e}"
+        )))
     })
 }
 
@@ -262,18 +292,25 @@ fn public_sd(sd: &store::SecurityDomain, role: SdRole) -> Result<SecurityDomain,
             items.push(KeysetItem::Certificate(GpCertificate {
                 index: KeyIndex::new(c.index).map_err(SmsrError::internal)?,
                 ca_id: parse::<Oid>("CaId", &c.ca_id)?,
-                value: es_interfaces::types::HexBinary::from_bytes(&c.value).map_err(SmsrError::internal)?,
+                value: es_interfaces::types::HexBinary::from_bytes(&c.value)
+                    .map_err(SmsrError::internal)?,
             }));
         }
         keysets.push(Keyset {
             version: KeysetVersion::new(ks.version).map_err(SmsrError::internal)?,
-            keyset_type: ks.usage.as_deref().map(|u| parse("Keyset/Type", u)).transpose()?,
+            keyset_type: ks
+                .usage
+                .as_deref()
+                .map(|u| parse("Keyset/Type", u))
+                .transpose()?,
             cntr: None,
             items,
         });
     }
     if keysets.is_empty() {
-        return Err(SmsrError::internal(std::io::Error::other("stored security domain has no key set")));
+        return Err(SmsrError::internal(std::io::Error::other(
+            "stored security domain has no key set",
+        )));
     }
     Ok(SecurityDomain {
         aid: Aid::from_bytes(&sd.aid).map_err(SmsrError::internal)?,
@@ -293,16 +330,32 @@ pub fn profile_info(p: &store::ProfileInfo) -> Result<ProfileInfo, SmsrError> {
         mno_id: parse::<Oid>("Mno-id", &p.mno_id)?,
         fallback_attribute: p.fallback,
         subscription_address: SubscriptionAddress {
-            imsi: p.imsi.as_deref().map(|i| parse::<Imsi>("Imsi", i)).transpose()?,
-            msisdn: p.msisdn.as_deref().map(|m| parse::<Msisdn>("Msisdn", m)).transpose()?,
+            imsi: p
+                .imsi
+                .as_deref()
+                .map(|i| parse::<Imsi>("Imsi", i))
+                .transpose()?,
+            msisdn: p
+                .msisdn
+                .as_deref()
+                .map(|m| parse::<Msisdn>("Msisdn", m))
+                .transpose()?,
         },
         state: match p.state {
             store::ProfileState::Enabled => ProfileState::Enabled,
             store::ProfileState::Disabled => ProfileState::Disabled,
             _ => ProfileState::Created,
         },
-        smdp_id: p.smdp_id.as_deref().map(|o| parse::<Oid>("Smdp-id", o)).transpose()?,
-        profile_type: p.profile_type.as_deref().map(|t| parse("ProfileType", t)).transpose()?,
+        smdp_id: p
+            .smdp_id
+            .as_deref()
+            .map(|o| parse::<Oid>("Smdp-id", o))
+            .transpose()?,
+        profile_type: p
+            .profile_type
+            .as_deref()
+            .map(|t| parse("ProfileType", t))
+            .transpose()?,
         allocated_memory: u64::try_from(p.allocated_memory).unwrap_or(0),
         free_memory: p.free_memory.and_then(|m| u64::try_from(m).ok()),
         pol2: Pol2 {
@@ -326,23 +379,30 @@ pub fn profile_info(p: &store::ProfileInfo) -> Result<ProfileInfo, SmsrError> {
 pub fn view(record: &EisRecord, viewer: Viewer<'_>) -> Result<Eis, SmsrError> {
     let e = &record.euicc;
     let si_doc = Document::parse(e.eum_signed_info_xml.as_bytes()).map_err(SmsrError::internal)?;
-    let mut eum_signed_info = <EumSignedInfo as es_interfaces::messages::codec::XmlContent>::decode_element(
-        si_doc.root(),
-        "EumSignedInfo",
-    )
-    .map_err(SmsrError::internal)?;
+    let mut eum_signed_info =
+        <EumSignedInfo as es_interfaces::messages::codec::XmlContent>::decode_element(
+            si_doc.root(),
+            "EumSignedInfo",
+        )
+        .map_err(SmsrError::internal)?;
     eum_signed_info.ecasd = public_sd(&record.ecasd, SdRole::Ecasd)?;
     let sig_doc = Document::parse(e.eum_signature_xml.as_bytes()).map_err(SmsrError::internal)?;
     let eum_signature =
-        <EumSignature as es_interfaces::messages::codec::XmlContent>::decode_element(sig_doc.root(), "EumSignature")
-            .map_err(SmsrError::internal)?;
+        <EumSignature as es_interfaces::messages::codec::XmlContent>::decode_element(
+            sig_doc.root(),
+            "EumSignature",
+        )
+        .map_err(SmsrError::internal)?;
     let visible: Vec<&store::ProfileInfo> = record
         .profiles
         .iter()
         .map(|p| &p.info)
         .filter(|p| p.state != store::ProfileState::InCreation && viewer.sees(p))
         .collect();
-    let profile_info = visible.iter().map(|p| profile_info(p)).collect::<Result<Vec<_>, _>>()?;
+    let profile_info = visible
+        .iter()
+        .map(|p| profile_info(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut records = Vec::new();
     for r in &record.audit_trail {
         let Some(iccid) = &r.iccid else { continue };
@@ -354,9 +414,18 @@ pub fn view(record: &EisRecord, viewer: Viewer<'_>) -> Result<Eis, SmsrError> {
             smsr_id: parse::<Oid>("Smsr-id", &r.smsr_id)?,
             operation_date: from_millis(r.operation_date)?,
             operation_type: OperationType(r.operation_type),
-            requester_id: r.requester_id.as_deref().map(|o| parse::<Oid>("RequesterId", o)).transpose()?,
+            requester_id: r
+                .requester_id
+                .as_deref()
+                .map(|o| parse::<Oid>("RequesterId", o))
+                .transpose()?,
             operation_execution_status: None,
-            isd_p_aid: r.isd_p_aid.as_deref().map(Aid::from_bytes).transpose().map_err(SmsrError::internal)?,
+            isd_p_aid: r
+                .isd_p_aid
+                .as_deref()
+                .map(Aid::from_bytes)
+                .transpose()
+                .map_err(SmsrError::internal)?,
             iccid: Some(parse::<Iccid>("Iccid", iccid)?),
             imei: None,
             meid: None,
@@ -371,7 +440,11 @@ pub fn view(record: &EisRecord, viewer: Viewer<'_>) -> Result<Eis, SmsrError> {
         smsr_id: parse::<Oid>("Smsr-id", &e.smsr_id)?,
         profile_info,
         isd_r: public_sd(&record.isd_r, SdRole::IsdR)?,
-        audit_trail: if records.is_empty() { None } else { Some(AuditTrail { records }) },
+        audit_trail: if records.is_empty() {
+            None
+        } else {
+            Some(AuditTrail { records })
+        },
         additional_properties: None,
     })
 }
@@ -384,6 +457,9 @@ mod tests {
     fn key_aad_names_the_place_of_the_key() {
         let a = key_aad("89049032123451234512345678901235", &[0xA0, 0x00], 1, 2, 0);
         assert_eq!(a, b"89049032123451234512345678901235/A000/1/2/0".to_vec());
-        assert_ne!(a, key_aad("89049032123451234512345678901235", &[0xA0, 0x00], 1, 3, 0));
+        assert_ne!(
+            a,
+            key_aad("89049032123451234512345678901235", &[0xA0, 0x00], 1, 3, 0)
+        );
     }
 }

@@ -77,7 +77,9 @@ impl SmsrError {
             SmsrError::EidAlreadyRegistered { .. } => (Subject::EID, Reason::ALREADY_IN_USE),
             SmsrError::EisNotAllowed { .. } => (Subject::EIS, Reason::NOT_ALLOWED),
             SmsrError::BadEisSignature { .. } => (Subject::EIS, Reason::VERIFICATION_FAILED),
-            SmsrError::Certificate { subject, reason, .. } => {
+            SmsrError::Certificate {
+                subject, reason, ..
+            } => {
                 let subject = subject.parse().unwrap_or(Subject::EUICC);
                 let reason = reason.parse().unwrap_or(Reason::VERIFICATION_FAILED);
                 (subject, reason)
@@ -105,9 +107,10 @@ impl SmsrError {
 impl From<StoreError> for SmsrError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::AlreadyExists { kind: RecordKind::Eis, key } => {
-                SmsrError::EidAlreadyRegistered { eid: key }
-            }
+            StoreError::AlreadyExists {
+                kind: RecordKind::Eis,
+                key,
+            } => SmsrError::EidAlreadyRegistered { eid: key },
             e => SmsrError::Store(e),
         }
     }

@@ -8,10 +8,10 @@ use es_interfaces::messages::es1::{RegisterEisRequest, RegisterEisResponse};
 use es_interfaces::status::FunctionExecutionStatus;
 use es_interfaces::xml::Element;
 
-use crate::caller::Caller;
 use crate::eis_map::{KeyRewrap, to_new_eis};
 use crate::error::SmsrError;
 use crate::service::Smsr;
+use es_runtime::caller::Caller;
 
 /// ES1.RegisterEIS (SGP.02 §5.2.1): checks that the EIS is the calling EUM's, that the EUM signature over
 /// `EumSignedInfo` verifies with the EUM certificate (chained to the CI), that CERT.ECASD.ECKA chains to the EUM
@@ -43,17 +43,19 @@ pub fn register_eis(
     let now = smsr.clock.now();
 
     // The EUM certificate registered for the caller, chained to the CI.
-    let eum_entity = entities::get_entity(conn, &caller.oid)?
-        .ok_or_else(|| SmsrError::EisNotAllowed {
+    let eum_entity =
+        entities::get_entity(conn, &caller.oid)?.ok_or_else(|| SmsrError::EisNotAllowed {
             caller: caller.oid.clone(),
             eid: eid.clone(),
             why: "the EUM is not registered".into(),
         })?;
-    let eum_der = eum_entity.gp_certificate.ok_or_else(|| SmsrError::EisNotAllowed {
-        caller: caller.oid.clone(),
-        eid: eid.clone(),
-        why: "no EUM certificate is registered for the caller".into(),
-    })?;
+    let eum_der = eum_entity
+        .gp_certificate
+        .ok_or_else(|| SmsrError::EisNotAllowed {
+            caller: caller.oid.clone(),
+            eid: eid.clone(),
+            why: "no EUM certificate is registered for the caller".into(),
+        })?;
     let eum_cert = X509Certificate::from_der(&eum_der).map_err(SmsrError::internal)?;
     certs::chain::check_eum(&smsr.trust.ci, &eum_cert, now)?;
 
@@ -68,12 +70,12 @@ pub fn register_eis(
     })?;
     let signed_info_xml = signed_info.standalone_source();
     let signature_xml = signature.standalone_source();
-    certs::xmldsig::verify_eum_signature(&signed_info_xml, &signature_xml, &eum_cert).map_err(|e| {
-        SmsrError::BadEisSignature {
+    certs::xmldsig::verify_eum_signature(&signed_info_xml, &signature_xml, &eum_cert).map_err(
+        |e| SmsrError::BadEisSignature {
             eid: eid.clone(),
             why: e.to_string(),
-        }
-    })?;
+        },
+    )?;
 
     // CERT.ECASD.ECKA: signed by the EUM, for this EID.
     let ecasd_cert = si
@@ -89,7 +91,8 @@ pub fn register_eis(
             element: "Eis/EumSignedInfo/Ecasd/Keyset/Certificate".into(),
             why: "the ECASD carries no CERT.ECASD.ECKA".into(),
         })?;
-    let ecasd = certs::chain::check_ecasd(&smsr.trust.ci, &eum_cert, ecasd_cert.value.as_bytes(), now)?;
+    let ecasd =
+        certs::chain::check_ecasd(&smsr.trust.ci, &eum_cert, ecasd_cert.value.as_bytes(), now)?;
     if ecasd.body().subject_id != si.eid.as_bytes() {
         return Err(SmsrError::Certificate {
             subject: "8.5.2".into(),

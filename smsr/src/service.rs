@@ -8,18 +8,8 @@ use certs::x509::X509Certificate;
 use eis_store::Store;
 use es_runtime::clock::Clock;
 
-use crate::caller::CallerDirectory;
-
-/// Who this SM-SR is (SGP.02 §2.2.4): the OID and name it signs messages with, and where peers reach it.
-#[derive(Debug, Clone)]
-pub struct SmsrIdentity {
-    /// Its OID (`Smsr-id` in the EIS, `EntityId` in wsa:From).
-    pub oid: String,
-    /// Its name (`EntityName`).
-    pub name: String,
-    /// Base URL of its ES listener, e.g. `https://smsr.example:8443`.
-    pub public_url: String,
-}
+use es_runtime::caller::CallerDirectory;
+use es_runtime::soap_endpoint::ServerIdentity;
 
 /// What the SM-SR trusts: the CI root (chains CI → EUM → ECASD) and the EUM transport keys that protect key
 /// values in ES1 (SGP.02 §2.3, §5.2.1).
@@ -32,8 +22,8 @@ pub struct Trust {
 
 /// The SM-SR.
 pub struct Smsr {
-    /// Identity.
-    pub identity: SmsrIdentity,
+    /// Who it is (its OID is the `Smsr-id` of the EISs it holds).
+    pub identity: ServerIdentity,
     /// The EIS repository and work queues.
     pub store: Store,
     /// Master key ring for secrets at rest.

@@ -5,44 +5,18 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use crate::tls::PeerCertificate;
 use eis_store::entities::{self, EntityRole};
 use eis_store::{Store, StoreError};
 use es_interfaces::status::{Reason, StatusCodeData, Subject};
-use es_runtime::tls::PeerCertificate;
 
-/// The SM-SR's off-card interfaces and the role each admits (SGP.02 §2.2, §5).
+/// An interface a server provides, with the only role that may call it (SGP.02 §2.2, §5; notes §2.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Interface {
-    /// ES1: EUM → SM-SR.
-    Es1,
-    /// ES3: SM-DP → SM-SR.
-    Es3,
-    /// ES4: MNO → SM-SR.
-    Es4,
-    /// ES7: SM-SR → SM-SR.
-    Es7,
-}
-
-impl Interface {
-    /// The interface name as registered in `allowed_interfaces` ("ES1", …).
-    pub fn name(self) -> &'static str {
-        match self {
-            Interface::Es1 => "ES1",
-            Interface::Es3 => "ES3",
-            Interface::Es4 => "ES4",
-            Interface::Es7 => "ES7",
-        }
-    }
-
-    /// The only role admitted on this interface.
-    pub fn role(self) -> EntityRole {
-        match self {
-            Interface::Es1 => EntityRole::Eum,
-            Interface::Es3 => EntityRole::SmDp,
-            Interface::Es4 => EntityRole::Mno,
-            Interface::Es7 => EntityRole::SmSr,
-        }
-    }
+pub struct Interface {
+    /// The interface name as registered in `allowed_interfaces` ("ES1", "ES2", …).
+    pub name: &'static str,
+    /// The role admitted.
+    pub role: EntityRole,
 }
 
 /// An authenticated caller.
@@ -119,11 +93,11 @@ impl CallerDirectory {
                 cert.subject
             ))
         })?;
-        if entity.role != interface.role() {
+        if entity.role != interface.role {
             return Err(CallerError::NotAllowed {
                 oid: entity.oid,
                 role: entity.role.as_str().to_string(),
-                interface: interface.name(),
+                interface: interface.name,
             });
         }
         Ok(entity)

@@ -1,21 +1,17 @@
-//! Starting the SM-SR: its mutual-TLS listener (SGP.02 §2.6) with the routes of [`crate::http`].
+//! Starting a server's mutual-TLS listener (SGP.02 §2.6) with the routes it configures.
 
+use actix_web::web::ServiceConfig;
+use actix_web::{App, HttpServer, dev::ServerHandle};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use actix_web::{App, HttpServer, dev::ServerHandle};
-use es_runtime::tls::{MtlsFiles, mtls_acceptor};
+use crate::tls::{MtlsFiles, mtls_acceptor};
 
-use crate::service::Smsr;
-
-/// Where and how the SM-SR listens.
+/// Where and how a server listens.
 #[derive(Debug, Clone)]
 pub struct ListenerConfig {
     /// Address of the ES listener.
     pub listen: String,
-    /// Largest accepted request body (bytes).
-    pub max_body_bytes: usize,
     /// Server certificate chain (PEM).
     pub tls_cert: PathBuf,
     /// Server key (PEM).
@@ -31,7 +27,7 @@ pub struct ListenerConfig {
 pub enum StartError {
     /// TLS material could not be loaded.
     #[error(transparent)]
-    Tls(#[from] es_runtime::tls::TlsError),
+    Tls(#[from] crate::tls::TlsError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -42,7 +38,7 @@ pub enum StartError {
     },
 }
 
-/// A running SM-SR listener.
+/// A running listener.
 pub struct RunningServer {
     /// The bound addresses.
     pub addrs: Vec<SocketAddr>,
@@ -52,30 +48,33 @@ pub struct RunningServer {
     pub server: actix_web::dev::Server,
 }
 
-/// Binds the ES listener and returns the server future (not yet polled) with its handle. Signals are not
-/// handled here: the process owner stops servers through their handles.
-pub fn start(smsr: Arc<Smsr>, cfg: &ListenerConfig) -> Result<RunningServer, StartError> {
+/// Binds the listener with the routes `routes` configures and returns the server future (not yet polled) with
+/// its handle. Signals are not handled here: the process owner stops servers through their handles.
+pub fn start<F>(routes: F, cfg: &ListenerConfig) -> Result<RunningServer, StartError>
+where
+    F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
+{
     let acceptor = mtls_acceptor(&MtlsFiles {
         cert_chain: &cfg.tls_cert,
         key: &cfg.tls_key,
         client_ca: &cfg.client_ca,
     })?;
-    let max_body = cfg.max_body_bytes;
-    let app_smsr = smsr.clone();
-    let server = HttpServer::new(move || {
-        App::new().configure(|c| crate::http::configure(c, app_smsr.clone(), max_body))
-    })
-    .on_connect(es_runtime::tls::on_connect)
-    .workers(cfg.workers.max(1))
-    .disable_signals()
-    .shutdown_timeout(30)
-    .bind_openssl(&cfg.listen, acceptor)
-    .map_err(|source| StartError::Bind {
-        addr: cfg.listen.clone(),
-        source,
-    })?;
+    let server = HttpServer::new(move || App::new().configure(routes.clone()))
+        .on_connect(crate::tls::on_connect)
+        .workers(cfg.workers.max(1))
+        .disable_signals()
+        .shutdown_timeout(30)
+        .bind_openssl(&cfg.listen, acceptor)
+        .map_err(|source| StartError::Bind {
+            addr: cfg.listen.clone(),
+            source,
+        })?;
     let addrs = server.addrs();
     let server = server.run();
     let handle = server.handle();
-    Ok(RunningServer { addrs, handle, server })
+    Ok(RunningServer {
+        addrs,
+        handle,
+        server,
+    })
 }

@@ -1,0 +1,432 @@
+//! The SOAP function endpoint shared by both servers (SGP.02 Annex B binding; design §3 step 1): parse the
+//! envelope, identify the caller by its client certificate, decode the body, record the function call (a
+//! repeated FunctionCallIdentifier from the same caller is answered from the record), run the function inside
+//! a savepoint of the same transaction, and answer with the response envelope (or 202 for an accepted
+//! asynchronous call). Faults only for requests that cannot be mapped to a function; never a 500.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{HttpRequest, HttpResponse, web};
+use eis_store::function_calls::{self, Begin, CallResponse, NewFunctionCall, Recorded};
+use eis_store::{AnyConnection, Store, TxError, savepoint};
+use es_interfaces::messages::DecodeError;
+use es_interfaces::messages::common::BaseRequest;
+use es_interfaces::soap::{
+    Envelope, FaultCode, OutgoingHeaders, QuerySeparator, SoapVersion, WsaHeaders, action,
+    decode_error_fault, entity_address, fault_envelope, message_id,
+};
+use es_interfaces::status::FunctionExecutionStatus;
+use es_interfaces::types::XsDateTime;
+use es_interfaces::wsdl::Service;
+use es_interfaces::xml::Element;
+
+use crate::caller::{Caller, CallerDirectory, Interface};
+use crate::clock::Clock;
+use crate::tls::PeerCertificate;
+
+/// Who a server is on the ES interfaces (SGP.02 Annex B `wsa:From` with `EntityId` and `EntityName`).
+#[derive(Debug, Clone)]
+pub struct ServerIdentity {
+    /// Its OID.
+    pub oid: String,
+    /// Its name.
+    pub name: String,
+    /// Base URL of its ES listener, e.g. `https://smsr.example:8443`.
+    pub public_url: String,
+}
+
+impl ServerIdentity {
+    /// The URL of one of its services.
+    pub fn service_url(&self, service: Service) -> String {
+        format!(
+            "{}{}",
+            self.public_url.trim_end_matches('/'),
+            service.default_path()
+        )
+    }
+
+    /// Its `wsa:From` address for a service.
+    pub fn from_address(&self, service: Service) -> String {
+        entity_address(
+            &self.service_url(service),
+            &self.oid,
+            Some(&self.name),
+            QuerySeparator::Ampersand,
+        )
+    }
+
+    /// A fresh `wsa:MessageID`: `//<oid>/urn:uuid:<uuid>` with the MessageDate parameter (Annex B).
+    pub fn new_message_id(&self, now: time::OffsetDateTime) -> String {
+        message_id(
+            &format!("//{}/urn:uuid:{}", self.oid, uuid::Uuid::new_v4()),
+            None,
+            None,
+            Some(&XsDateTime::utc(now)),
+            QuerySeparator::Ampersand,
+        )
+    }
+}
+
+/// One SOAP service of a server: the interface (with its admitted role) and its WSDL service.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint {
+    /// Interface and role.
+    pub interface: Interface,
+    /// The WSDL service, which gives the path.
+    pub service: Service,
+}
+
+/// The outcome of a function: the response body element and its HTTP status (200 for a synchronous response,
+/// 202 with an empty body for an accepted asynchronous call).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status.
+    pub http_status: u16,
+    /// The response body element (standalone XML), or empty.
+    pub body: String,
+}
+
+impl Reply {
+    /// A synchronous response.
+    pub fn ok(body: String) -> Self {
+        Reply {
+            http_status: 200,
+            body,
+        }
+    }
+
+    /// An accepted asynchronous call: the result follows as a callback to ReplyTo.
+    pub fn accepted() -> Self {
+        Reply {
+            http_status: 202,
+            body: String::new(),
+        }
+    }
+}
+
+/// What a call carries besides its body, handed to the function.
+#[derive(Debug, Clone)]
+pub struct CallContext<'a> {
+    /// The authenticated caller.
+    pub caller: &'a Caller,
+    /// The endpoint called.
+    pub endpoint: Endpoint,
+    /// The request's WS-Addressing headers.
+    pub wsa: &'a WsaHeaders,
+    /// The SOAP version of the request (callbacks answer in the same one).
+    pub version: SoapVersion,
+    /// The id of the function-call record.
+    pub call_id: i64,
+    /// The request's validity deadline (unix ms), if it has a ValidityPeriod.
+    pub valid_until: Option<i64>,
+    /// The raw body element (for what decoding does not keep, e.g. the signed EIS text).
+    pub body: &'a Element,
+}
+
+/// The functions of a server behind its SOAP endpoints.
+pub trait SoapFunctions: Send + Sync + 'static {
+    /// A decoded request of any of its interfaces.
+    type Request: Send;
+    /// Its function error: mapped once to an SGP.02 status; retryable store failures rerun the transaction.
+    type Error: TxError + std::error::Error + Send + 'static;
+
+    /// Who the server is.
+    fn identity(&self) -> &ServerIdentity;
+    /// Its store (function-call records live there).
+    fn store(&self) -> &Store;
+    /// Caller resolution.
+    fn callers(&self) -> &CallerDirectory;
+    /// Time.
+    fn clock(&self) -> &dyn Clock;
+    /// Decodes a body element received on `endpoint`.
+    fn decode(&self, endpoint: Endpoint, body: &Element) -> Result<Self::Request, DecodeError>;
+    /// The request's base fields (FunctionCallIdentifier, ValidityPeriod).
+    fn base<'r>(&self, request: &'r Self::Request) -> &'r BaseRequest;
+    /// The request's body element name.
+    fn element_name(&self, request: &Self::Request) -> &'static str;
+    /// The FAILED response of the function whose request element is `element`, if it can carry only a status.
+    fn failed_response(&self, element: &str, status: FunctionExecutionStatus) -> Option<String>;
+    /// The SGP.02 status of an error.
+    fn status_of(&self, error: &Self::Error) -> FunctionExecutionStatus;
+    /// Whether the error is an internal failure (logged as an error) rather than a refusal.
+    fn is_internal(&self, error: &Self::Error) -> bool;
+    /// Runs the function in the caller's transaction.
+    fn run(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &CallContext<'_>,
+        request: &Self::Request,
+    ) -> Result<Reply, Self::Error>;
+}
+
+/// The function name a request element belongs to (`ES4-GetEISRequest` → `ES4-GetEIS`).
+pub fn function_name(element: &str) -> &str {
+    element.strip_suffix("Request").unwrap_or(element)
+}
+
+/// Registers the endpoints' routes on an actix `App`: POST for calls, GET `?wsdl` for the WSDL, `/health`; a
+/// body larger than `max_body` gets 413.
+pub fn configure<S: SoapFunctions>(
+    cfg: &mut web::ServiceConfig,
+    functions: Arc<S>,
+    endpoints: &[Endpoint],
+    max_body: usize,
+) {
+    cfg.app_data(web::Data::from(functions))
+        .app_data(web::PayloadConfig::new(max_body))
+        .route("/health", web::get().to(health));
+    for &endpoint in endpoints {
+        cfg.service(
+            web::resource(endpoint.service.default_path())
+                .route(web::post().to(move |req, body, f| soap_post::<S>(req, body, f, endpoint)))
+                .route(web::get().to(move |req, f| wsdl_get::<S>(req, f, endpoint))),
+        );
+    }
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+async fn wsdl_get<S: SoapFunctions>(
+    req: HttpRequest,
+    f: web::Data<S>,
+    endpoint: Endpoint,
+) -> HttpResponse {
+    if !req.query_string().eq_ignore_ascii_case("wsdl") {
+        return HttpResponse::NotFound().finish();
+    }
+    let address = f.identity().service_url(endpoint.service);
+    HttpResponse::Ok()
+        .content_type("text/xml; charset=utf-8")
+        .body(endpoint.service.wsdl(&address))
+}
+
+/// An envelope to send back and its HTTP status.
+struct Answer {
+    status: u16,
+    version: SoapVersion,
+    envelope: String,
+}
+
+/// The HTTP response for a SOAP envelope (captured for conformance checks).
+pub fn soap_response(status: u16, version: SoapVersion, envelope: String) -> HttpResponse {
+    crate::capture::emitted(&envelope);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    HttpResponse::build(status)
+        .insert_header((
+            CONTENT_TYPE,
+            version.media_type().to_string() + "; charset=utf-8",
+        ))
+        .body(envelope)
+}
+
+async fn soap_post<S: SoapFunctions>(
+    req: HttpRequest,
+    body: web::Bytes,
+    f: web::Data<S>,
+    endpoint: Endpoint,
+) -> HttpResponse {
+    let hinted = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(SoapVersion::from_content_type)
+        .unwrap_or(SoapVersion::V1_2);
+    let cert = req.conn_data::<PeerCertificate>().cloned();
+    let f = f.into_inner();
+    match web::block(move || handle(&*f, endpoint, cert.as_ref(), &body, hinted)).await {
+        Ok(Some(a)) => soap_response(a.status, a.version, a.envelope),
+        Ok(None) => HttpResponse::Accepted().finish(),
+        Err(e) => {
+            tracing::error!(error = %e, "SOAP handler did not complete");
+            let envelope = fault_envelope(
+                hinted,
+                FaultCode::Receiver,
+                "the server could not process the request",
+                None,
+                None,
+            );
+            soap_response(503, hinted, envelope)
+        }
+    }
+}
+
+/// Handles one SOAP request end to end (blocking). `None` means a bare 202.
+fn handle<S: SoapFunctions>(
+    f: &S,
+    endpoint: Endpoint,
+    cert: Option<&PeerCertificate>,
+    bytes: &[u8],
+    hinted: SoapVersion,
+) -> Option<Answer> {
+    let env = match Envelope::parse(bytes) {
+        Ok(env) => env,
+        Err(e) => {
+            tracing::info!(error = %e, "unparseable SOAP request");
+            return Some(Answer {
+                status: 400,
+                version: hinted,
+                envelope: e.to_fault(hinted, None),
+            });
+        }
+    };
+    let version = env.version();
+    let wsa = env.wsa();
+    let body = env.body();
+    let element = body.local_name().to_string();
+    let response_action = action::for_element(&element)
+        .and_then(|a| a.response)
+        .unwrap_or("http://www.w3.org/2005/08/addressing/fault");
+    let headers = OutgoingHeaders::reply(
+        wsa,
+        &f.identity().from_address(endpoint.service),
+        f.identity().new_message_id(f.clock().now()),
+        response_action,
+    );
+    let respond = |status: u16, body_xml: &str| Answer {
+        status,
+        version,
+        envelope: es_interfaces::soap::envelope(version, &headers, |w| w.raw(body_xml)),
+    };
+    let refuse = |status: FunctionExecutionStatus, reason: &str| match f
+        .failed_response(&element, status.clone())
+    {
+        Some(body) => respond(200, &body),
+        None => Answer {
+            status: 400,
+            version,
+            envelope: fault_envelope(
+                version,
+                FaultCode::Sender,
+                reason,
+                Some(&status),
+                Some(&headers),
+            ),
+        },
+    };
+
+    let caller = match f.callers().resolve(f.store(), cert, endpoint.interface) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::info!(interface = endpoint.interface.name, error = %e, "caller refused");
+            return Some(refuse(
+                FunctionExecutionStatus::failed(e.status_code_data()),
+                &e.to_string(),
+            ));
+        }
+    };
+    let request = match f.decode(endpoint, body) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(caller = %caller.oid, error = %e, "request refused by the decoder");
+            let failed = e
+                .function
+                .as_deref()
+                .and_then(|func| f.failed_response(func, e.function_execution_status()));
+            return Some(match failed {
+                Some(body) => respond(200, &body),
+                None => Answer {
+                    status: 400,
+                    version,
+                    envelope: decode_error_fault(version, &e, Some(&headers)),
+                },
+            });
+        }
+    };
+    let span = tracing::info_span!("function", caller = %caller.oid, function = %function_name(&element),
+        message_id = wsa.message_id.as_ref().map(|m| m.as_str()).unwrap_or(""));
+    let _guard = span.enter();
+    match execute(f, &caller, endpoint, wsa, version, body, &request) {
+        Ok(reply) if reply.body.is_empty() => None,
+        Ok(reply) => Some(respond(reply.http_status, &reply.body)),
+        Err(e) => {
+            tracing::error!(error = ?e, "function could not be executed");
+            Some(refuse(f.status_of(&e), &e.to_string()))
+        }
+    }
+}
+
+/// Records the call (or finds the record of the same FunctionCallIdentifier from the same caller and answers
+/// from it), runs the function inside a savepoint, and records the outcome, in one transaction: an
+/// acknowledged result is durable, and a crash before the commit leaves nothing behind.
+fn execute<S: SoapFunctions>(
+    f: &S,
+    caller: &Caller,
+    endpoint: Endpoint,
+    wsa: &WsaHeaders,
+    version: SoapVersion,
+    body: &Element,
+    request: &S::Request,
+) -> Result<Reply, S::Error> {
+    let base = f.base(request);
+    let element = f.element_name(request);
+    let now = f.clock().now_millis();
+    let valid_until = base.validity_period.map(|v| {
+        now.saturating_add(
+            i64::try_from(v.get())
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1000),
+        )
+    });
+    let call = NewFunctionCall {
+        caller_oid: caller.oid.clone(),
+        interface: endpoint.interface.name.to_string(),
+        function_name: function_name(element).to_string(),
+        function_call_id: base.function_call_identifier.clone(),
+        message_id: wsa.message_id.as_ref().map(|m| m.as_str().to_string()),
+        reply_to: wsa.reply_to.as_ref().map(|r| r.as_str().to_string()),
+        valid_until,
+    };
+    f.store().tx(|conn| match function_calls::begin_call(conn, &call, now)? {
+        Begin::Duplicate(Recorded::Completed { response, .. }) => {
+            tracing::info!(fci = %call.function_call_id, "repeated FunctionCallIdentifier answered from the record");
+            Ok(Reply {
+                http_status: response.http_status,
+                body: response.body,
+            })
+        }
+        Begin::Duplicate(Recorded::InProgress { .. }) => Ok(Reply::accepted()),
+        Begin::New(call_id) => {
+            let ctx = CallContext {
+                caller,
+                endpoint,
+                wsa,
+                version,
+                call_id,
+                valid_until,
+                body,
+            };
+            let reply = match savepoint(conn, |c| f.run(c, &ctx, request)) {
+                Ok(reply) => reply,
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => {
+                    if f.is_internal(&e) {
+                        tracing::error!(error = ?e, "function failed");
+                    } else {
+                        tracing::info!(error = %e, "function refused");
+                    }
+                    match f.failed_response(element, f.status_of(&e)) {
+                        Some(body) => Reply::ok(body),
+                        None => return Err(e),
+                    }
+                }
+            };
+            // An accepted asynchronous call stays in progress until its result is recorded by the worker.
+            if reply.http_status != 202 {
+                function_calls::complete_call(
+                    conn,
+                    call_id,
+                    &CallResponse {
+                        http_status: reply.http_status,
+                        body: reply.body.clone(),
+                    },
+                    f.clock().now_millis(),
+                )?;
+            }
+            Ok(reply)
+        }
+    })
+}
