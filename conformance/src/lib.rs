@@ -1,1 +1,4 @@
 //! The test world: eUICC simulator, test SMSC, MNO/EUM test clients, conformance runs and benchmarks.
+
+pub mod euicc;
+pub mod issuance;
