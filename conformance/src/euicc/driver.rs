@@ -1,0 +1,198 @@
+//! The thin tokio driver around a [`Fleet`] (DESIGN §7: the quinn split): it receives MT SMS on a channel, feeds
+//! them to the fleet with the current time, sends the resulting MO SMS on another channel and sleeps until the
+//! fleet's next deadline (attach outcomes, notification retries, reassembly timeouts).
+//!
+//! The channels are the interface to an SMSC (the test SMSC turns `submit_sm` into [`MtSms`] and [`MoSms`] into
+//! `deliver_sm`): a [`MtSms`] is the TP-UD of one SMS-DELIVER for one destination MSISDN (binary, UDHI set: the
+//! SMPP `short_message` of wire-profile §2); a [`MoSms`] is the TP-UD of one SMS-SUBMIT from the MSISDN of the
+//! eUICC's enabled profile to the SM-SR's address. Concatenated messages travel as one [`MtSms`]/[`MoSms`] per
+//! segment. Time is `tokio::time::Instant` since the driver was built, in ms, so paused-clock tests are exact.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::fleet::{DeliveryError, Fleet};
+use super::ids::Eid;
+use super::{Event, Outputs};
+
+/// A mobile-terminated SMS for the simulator: destination MSISDN and TP-UD (3GPP TS 23.040 §9.2.2.1
+/// SMS-DELIVER; wire-profile §2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MtSms {
+    /// The destination MSISDN (digits only).
+    pub dest_msisdn: String,
+    /// The TP-UD, UDH included (at most 140 bytes).
+    pub tp_ud: Vec<u8>,
+}
+
+/// A mobile-originated SMS from the simulator: originating MSISDN, destination address and TP-UD (3GPP TS 23.040
+/// §9.2.2.2 SMS-SUBMIT; wire-profile §2, §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoSms {
+    /// The MSISDN of the sending eUICC's enabled profile.
+    pub from_msisdn: String,
+    /// The SM-SR's address.
+    pub to_address: String,
+    /// The TP-UD, UDH included (at most 140 bytes).
+    pub tp_ud: Vec<u8>,
+}
+
+/// Test inputs that are not SMS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// Gives or takes network coverage of one profile (SGP.02 §3.5 fall-back trigger).
+    SetCoverage {
+        /// The eUICC.
+        eid: Eid,
+        /// The ISD-P AID.
+        aid: Vec<u8>,
+        /// Whether the profile's network can be attached to.
+        covered: bool,
+    },
+}
+
+/// What the driver reports on its optional event channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriverEvent {
+    /// Something happened in an eUICC.
+    Euicc(Event),
+    /// An MT SMS reached no eUICC (the SMSC would report a delivery failure).
+    Undelivered {
+        /// The destination it was sent to.
+        dest_msisdn: String,
+        /// Why.
+        error: DeliveryError,
+    },
+    /// A control input named an unknown eUICC or ISD-P.
+    ControlRefused(DeliveryError),
+}
+
+/// Why the driver stopped early.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DriverError {
+    /// The MO SMS receiver was dropped.
+    #[error("the MO SMS channel is closed")]
+    MoClosed,
+}
+
+/// The senders that feed a running driver.
+#[derive(Debug, Clone)]
+pub struct SimulatorHandle {
+    /// MT SMS to deliver.
+    pub mt: mpsc::Sender<MtSms>,
+    /// Control inputs.
+    pub control: mpsc::Sender<Control>,
+}
+
+/// Runs a [`Fleet`] on tokio: MT SMS in, MO SMS out, timers in between.
+#[derive(Debug)]
+pub struct SimulatorDriver {
+    fleet: Fleet,
+    mt_rx: mpsc::Receiver<MtSms>,
+    control_rx: mpsc::Receiver<Control>,
+    mo_tx: mpsc::Sender<MoSms>,
+    events_tx: Option<mpsc::UnboundedSender<DriverEvent>>,
+    epoch: Instant,
+}
+
+impl SimulatorDriver {
+    /// A driver for `fleet` sending MO SMS to `mo_tx`, and the handle to feed it; `capacity` bounds the input
+    /// channels.
+    pub fn new(
+        fleet: Fleet,
+        mo_tx: mpsc::Sender<MoSms>,
+        capacity: usize,
+    ) -> (SimulatorDriver, SimulatorHandle) {
+        let (mt, mt_rx) = mpsc::channel(capacity.max(1));
+        let (control, control_rx) = mpsc::channel(capacity.max(1));
+        (
+            SimulatorDriver {
+                fleet,
+                mt_rx,
+                control_rx,
+                mo_tx,
+                events_tx: None,
+                epoch: Instant::now(),
+            },
+            SimulatorHandle { mt, control },
+        )
+    }
+
+    /// Also reports [`DriverEvent`]s on `events`.
+    pub fn with_events(mut self, events: mpsc::UnboundedSender<DriverEvent>) -> SimulatorDriver {
+        self.events_tx = Some(events);
+        self
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn report(&self, event: DriverEvent) {
+        if let Some(tx) = &self.events_tx {
+            // A dropped event receiver only means nobody listens.
+            let _ = tx.send(event);
+        }
+    }
+
+    async fn emit(&self, out: Outputs) -> Result<(), DriverError> {
+        for e in out.events {
+            self.report(DriverEvent::Euicc(e));
+        }
+        for mo in out.mo {
+            self.mo_tx
+                .send(mo)
+                .await
+                .map_err(|_| DriverError::MoClosed)?;
+        }
+        Ok(())
+    }
+
+    /// Runs until every MT sender is dropped, then returns the fleet for inspection.
+    pub async fn run(mut self) -> Result<Fleet, DriverError> {
+        let mut control_open = true;
+        loop {
+            let deadline = self
+                .fleet
+                .next_deadline()
+                .map(|ms| self.epoch + Duration::from_millis(ms));
+            let timer = async move {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                mt = self.mt_rx.recv() => {
+                    let Some(mt) = mt else { break };
+                    let now = self.now();
+                    match self.fleet.deliver_mt(&mt.dest_msisdn, &mt.tp_ud, now) {
+                        Ok(out) => self.emit(out).await?,
+                        Err(error) => self.report(DriverEvent::Undelivered {
+                            dest_msisdn: mt.dest_msisdn,
+                            error,
+                        }),
+                    }
+                }
+                control = self.control_rx.recv(), if control_open => {
+                    let Some(Control::SetCoverage { eid, aid, covered }) = control else {
+                        control_open = false;
+                        continue;
+                    };
+                    let now = self.now();
+                    match self.fleet.set_coverage(&eid, &aid, covered, now) {
+                        Ok(out) => self.emit(out).await?,
+                        Err(e) => self.report(DriverEvent::ControlRefused(e)),
+                    }
+                }
+                _ = timer => {
+                    let out = self.fleet.poll(self.now());
+                    self.emit(out).await?;
+                }
+            }
+        }
+        Ok(self.fleet)
+    }
+}

@@ -1,0 +1,132 @@
+//! The eUICC simulator: ISD-R, ISD-Ps and ECASD of SGP.02 eUICCs as a pure state machine (DESIGN §7, the quinn
+//! model), a [`Fleet`] of many of them addressed by MSISDN and EID, and a thin tokio [`SimulatorDriver`].
+//!
+//! Bytes in, bytes and timers out: [`Euicc::receive_sms`] takes the TP-UD of a mobile-terminated SMS (a
+//! concatenated segment is reassembled), opens the SCP80 command packet of wire-profile §2 (TAR, CC, counter;
+//! a replay is answered with PoR status `02` and nothing runs), executes the expanded remote command script of
+//! ES5 commands of wire-profile §4 with GlobalPlatform status words, and returns [`Outputs`]: the PoR as
+//! mobile-originated SMS TP-UDs, and [`EventKind`]s describing what changed. Profile switches complete after an
+//! attach delay, with the outcome given by per-profile network coverage ([`Euicc::set_coverage`]): success
+//! sends notification `02`, failure rolls back (`03`), loss of coverage falls back (`05`). Notifications are
+//! SCP80 command packets of the eUICC (SPI `16 00`) sent as MO SMS and retried until the SM-SR confirms them
+//! with ES5.HandleNotificationConfirmation. Time is the caller's `now` in milliseconds; the machine reports the
+//! next instant it needs to be polled at ([`Euicc::next_deadline`]). Nothing here is random: SMS concatenation
+//! references come from a per-eUICC counter, keys from the world or from [`EuiccSecrets::from_seed`].
+//!
+//! Simplifications, all documented where they apply: every PoR travels as an MO SMS (SPI byte 2 b6 is not
+//! consulted); PoRs for security failures (TAR unknown, key set unknown, CC, ciphering, insufficient security
+//! level) are sent without security; the ES8 commands (key establishment, profile download) and SM-SR change
+//! (EstablishISDRKeySet, FinaliseISDRHandover) are answered `6985` because the simulator does not implement them.
+
+mod card;
+mod driver;
+mod fleet;
+mod ids;
+mod keys;
+
+pub mod bench;
+
+pub use card::{Euicc, EventKind, Isdp};
+pub use driver::{
+    Control, DriverError, DriverEvent, MoSms, MtSms, SimulatorDriver, SimulatorHandle,
+};
+pub use fleet::{DeliveryError, Fleet, FleetError};
+pub use ids::{Aid, Eid, Iccid, Msisdn};
+pub use keys::{EcasdKey, EuiccSecrets, IsdRKeySet};
+
+use es_interfaces::wire_profile::CardProfile;
+
+/// Errors building a simulated eUICC or fleet from identities and issued profiles; each names the bad value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EuiccError {
+    /// An EID that is not 32 digits.
+    #[error("EID {0:?} is not 32 decimal digits")]
+    BadEid(String),
+    /// An MSISDN that is not 1 to 15 digits.
+    #[error("MSISDN {0:?} is not 1 to 15 decimal digits")]
+    BadMsisdn(String),
+    /// An ICCID that is not 18 to 20 digits.
+    #[error("ICCID {0:?} is not 18 to 20 decimal digits")]
+    BadIccid(String),
+    /// An AID outside 5 to 16 bytes.
+    #[error("AID of {0} bytes (must be 5 to 16)")]
+    BadAid(usize),
+    /// A key that is not 16 bytes.
+    #[error("{field} key is not a 16-byte AES key")]
+    KeyLength {
+        /// Which key.
+        field: &'static str,
+    },
+    /// A key version outside the SCP80 range.
+    #[error("key version {0:#04x} is not an SCP80 KVN (01-0F)")]
+    BadKvn(u8),
+    /// The index does not fit the numbering plan.
+    #[error("eUICC index {0} exceeds the numbering plan")]
+    IndexTooLarge(usize),
+    /// The issued profiles do not describe a valid card.
+    #[error("eUICC {eid}: {reason}")]
+    BadIssuance {
+        /// The eUICC.
+        eid: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+/// The simulator's settings shared by every eUICC of a fleet (wire-profile §2, §4; SGP.02 §3.2–§3.5 timings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatorConfig {
+    /// The [P] byte choices the simulated cards follow (SPIs, script form, DELETE P2).
+    pub card_profile: CardProfile,
+    /// Destination address of PoRs and notifications until UpdateSMSRAddressingParameters names another.
+    pub smsr_address: String,
+    /// Time from a profile switch to the outcome of the network attach, in ms.
+    pub attach_delay_ms: u64,
+    /// Interval between sends of an unconfirmed notification, in ms.
+    pub notification_retry_interval_ms: u64,
+    /// Number of sends of a notification (first one included) before the eUICC gives up.
+    pub notification_max_attempts: u8,
+    /// Whether an unconfirmed "profile change succeeded" notification makes the eUICC roll back to the
+    /// previously enabled profile once the retries are exhausted (notes sgp02-interfaces §4.3).
+    pub rollback_when_unconfirmed: bool,
+    /// How long segments of an incomplete concatenated SMS are kept, in ms.
+    pub reassembly_timeout_ms: u64,
+    /// Largest number of segments accepted for one concatenated SMS.
+    pub max_concatenated_parts: u8,
+    /// Free volatile memory reported by GET DATA `FF21`, in bytes.
+    pub free_volatile_memory: u32,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        SimulatorConfig {
+            card_profile: CardProfile::default(),
+            smsr_address: "4915550000".to_string(),
+            attach_delay_ms: 2_000,
+            notification_retry_interval_ms: 30_000,
+            notification_max_attempts: 5,
+            rollback_when_unconfirmed: true,
+            reassembly_timeout_ms: 60_000,
+            max_concatenated_parts: 16,
+            free_volatile_memory: 8_192,
+        }
+    }
+}
+
+/// Something that happened in one eUICC (for tests, logs and the driver's event stream).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The eUICC.
+    pub eid: Eid,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What a step of the state machine produced: MO SMS to send and events (DESIGN §7: bytes and timers out).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outputs {
+    /// Mobile-originated SMS, in sending order.
+    pub mo: Vec<MoSms>,
+    /// Events, in order.
+    pub events: Vec<Event>,
+}
