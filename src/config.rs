@@ -58,6 +58,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Database connection pool size.
     pub pool_size: u32,
+    /// HTTP worker threads of the listener.
+    pub workers: usize,
 }
 
 impl Default for Config {
@@ -72,6 +74,7 @@ impl Default for Config {
                 public_url: "https://localhost:8443".into(),
                 max_body_bytes: 1 << 20,
                 pool_size: 8,
+                workers: 2,
             },
             smdp: ServerConfig {
                 database_url: "sqlite://smdp.db".into(),
@@ -79,6 +82,7 @@ impl Default for Config {
                 public_url: "https://localhost:9443".into(),
                 max_body_bytes: 1 << 20,
                 pool_size: 8,
+                workers: 2,
             },
         }
     }

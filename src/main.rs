@@ -1,5 +1,152 @@
-//! `rsp`: the SGP.02 SM-DP and SM-SR in one binary.
+//! `rsp`: the GSMA SGP.02 SM-DP and SM-SR in one binary, with the tools around them.
 
 mod config;
+mod euicc;
+mod serve;
+mod setup;
 
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// An open-source GSMA SGP.02 SM-DP and SM-SR.
+#[derive(Debug, Parser)]
+#[command(name = "rsp", version, about)]
+struct Cli {
+    /// YAML configuration file (defaults, then this file, then RSP_<SECTION>__<KEY> variables, then flags).
+    #[arg(long, global = true, env = "RSP_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory for databases and the generated PKI.
+    #[arg(long, global = true)]
+    var_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Starts the SM-SR and the SM-DP (generating the test PKI on the first start).
+    Serve {
+        /// Database of the SM-SR (`sqlite://path` or `postgres://…`).
+        #[arg(long)]
+        smsr_database_url: Option<String>,
+        /// Database of the SM-DP (`sqlite://path` or `postgres://…`).
+        #[arg(long)]
+        smdp_database_url: Option<String>,
+        /// Start only one of the servers.
+        #[arg(long, value_enum)]
+        only: Option<serve::Only>,
+    },
+    /// PKI tools.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+    /// eUICC tools (the EUM side of ES1).
+    Euicc {
+        #[command(subcommand)]
+        command: EuiccCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PkiCommand {
+    /// Creates a complete test world: CI, EUM, SM-DP, SM-SR, MNOs, eUICC owner, TLS CA and client
+    /// certificates, and N eUICC identities with their signed EIS documents (eis/<EID>.xml).
+    Init {
+        /// Output directory (must not already hold a world).
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of eUICC identities.
+        #[arg(long, default_value_t = 3)]
+        euiccs: usize,
+        /// Seed for a reproducible world (tests only: keys derived from a seed are not secret).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EuiccCommand {
+    /// Registers EIS documents at an SM-SR over ES1 (ES1.RegisterEIS), as the world's EUM.
+    Register {
+        /// The world directory (EUM TLS client certificate, TLS CA).
+        #[arg(long)]
+        pki: PathBuf,
+        /// Base URL of the SM-SR's ES listener.
+        #[arg(long, default_value = "https://localhost:8443")]
+        smsr: String,
+        /// EIS documents (default: every eis/*.xml of the world).
+        eis: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let mut config = match Config::load(cli.config.as_deref(), env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rsp: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(dir) = cli.var_dir {
+        config.var_dir = dir;
+    }
+    let result = match cli.command {
+        Command::Serve {
+            smsr_database_url,
+            smdp_database_url,
+            only,
+        } => {
+            if let Some(url) = smsr_database_url {
+                config.smsr.database_url = url;
+            }
+            if let Some(url) = smdp_database_url {
+                config.smdp.database_url = url;
+            }
+            serve::run(config, only)
+        }
+        Command::Pki {
+            command: PkiCommand::Init { out, euiccs, seed },
+        } => setup::init_world(&out, euiccs, seed)
+            .map(|w| {
+                println!(
+                    "test world with {} eUICC(s) written to {} (manifest: world.json, EIS documents: eis/)",
+                    w.euiccs.len(),
+                    out.display()
+                );
+            })
+            .map_err(|e| e.to_string()),
+        Command::Euicc {
+            command: EuiccCommand::Register { pki, smsr, eis },
+        } => euicc::register(&pki, &smsr, eis),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rsp: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs with `tracing`: human-readable on a terminal, JSON otherwise; level from `RUST_LOG` (default info).
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().init();
+    }
+}

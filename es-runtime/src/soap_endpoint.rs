@@ -161,6 +161,136 @@ pub trait SoapFunctions: Send + Sync + 'static {
     ) -> Result<Reply, Self::Error>;
 }
 
+/// The receiver of one-way messages on an endpoint: callbacks carrying the result of an asynchronous function
+/// (with `wsa:RelatesTo`) and notifications (SGP.02 Annex B). They are acknowledged with `202 Accepted` once
+/// processed (and persisted), so the sender retries until then.
+pub trait SoapReceiver: Send + Sync + 'static {
+    /// Its error; an error answers with a Sender fault carrying its status (the sender may retry).
+    type Error: std::error::Error + Send + 'static;
+
+    /// Who the server is.
+    fn identity(&self) -> &ServerIdentity;
+    /// Its store (for caller resolution).
+    fn store(&self) -> &Store;
+    /// Caller resolution.
+    fn callers(&self) -> &CallerDirectory;
+    /// Time.
+    fn clock(&self) -> &dyn Clock;
+    /// The SGP.02 status of an error.
+    fn status_of(&self, error: &Self::Error) -> FunctionExecutionStatus;
+    /// Processes one message from `caller`.
+    fn receive(
+        &self,
+        caller: &Caller,
+        endpoint: Endpoint,
+        wsa: &WsaHeaders,
+        body: &Element,
+    ) -> Result<(), Self::Error>;
+}
+
+/// Registers one-way endpoints (callbacks and notifications) on an actix `App`.
+pub fn configure_receiver<R: SoapReceiver>(
+    cfg: &mut web::ServiceConfig,
+    receiver: Arc<R>,
+    endpoints: &[Endpoint],
+    max_body: usize,
+) {
+    cfg.app_data(web::Data::from(receiver))
+        .app_data(web::PayloadConfig::new(max_body));
+    for &endpoint in endpoints {
+        cfg.service(
+            web::resource(endpoint.service.default_path())
+                .route(
+                    web::post().to(move |req, body, r| one_way_post::<R>(req, body, r, endpoint)),
+                )
+                .route(web::get().to(move |req, r| receiver_wsdl_get::<R>(req, r, endpoint))),
+        );
+    }
+}
+
+async fn receiver_wsdl_get<R: SoapReceiver>(
+    req: HttpRequest,
+    r: web::Data<R>,
+    endpoint: Endpoint,
+) -> HttpResponse {
+    if !req.query_string().eq_ignore_ascii_case("wsdl") {
+        return HttpResponse::NotFound().finish();
+    }
+    let address = r.identity().service_url(endpoint.service);
+    HttpResponse::Ok()
+        .content_type("text/xml; charset=utf-8")
+        .body(endpoint.service.wsdl(&address))
+}
+
+async fn one_way_post<R: SoapReceiver>(
+    req: HttpRequest,
+    body: web::Bytes,
+    r: web::Data<R>,
+    endpoint: Endpoint,
+) -> HttpResponse {
+    let hinted = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(SoapVersion::from_content_type)
+        .unwrap_or(SoapVersion::V1_2);
+    let cert = req.conn_data::<PeerCertificate>().cloned();
+    let r = r.into_inner();
+    let outcome = web::block(move || -> Option<Answer> {
+        let env = match Envelope::parse(&body) {
+            Ok(env) => env,
+            Err(e) => {
+                return Some(Answer {
+                    status: 400,
+                    version: hinted,
+                    envelope: e.to_fault(hinted, None),
+                });
+            }
+        };
+        let version = env.version();
+        let fault = |status: FunctionExecutionStatus, reason: &str| Answer {
+            status: 400,
+            version,
+            envelope: fault_envelope(version, FaultCode::Sender, reason, Some(&status), None),
+        };
+        let caller = match r
+            .callers()
+            .resolve(r.store(), cert.as_ref(), endpoint.interface)
+        {
+            Ok(c) => c,
+            Err(e) => {
+                return Some(fault(
+                    FunctionExecutionStatus::failed(e.status_code_data()),
+                    &e.to_string(),
+                ));
+            }
+        };
+        match r.receive(&caller, endpoint, env.wsa(), env.body()) {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::info!(caller = %caller.oid, error = %e, "one-way message refused");
+                Some(fault(r.status_of(&e), &e.to_string()))
+            }
+        }
+    })
+    .await;
+    match outcome {
+        Ok(None) => HttpResponse::Accepted().finish(),
+        Ok(Some(a)) => soap_response(a.status, a.version, a.envelope),
+        Err(e) => {
+            tracing::error!(error = %e, "SOAP receiver did not complete");
+            let envelope = fault_envelope(
+                hinted,
+                FaultCode::Receiver,
+                "the server could not process the message",
+                None,
+                None,
+            );
+            soap_response(503, hinted, envelope)
+        }
+    }
+}
+
 /// The function name a request element belongs to (`ES4-GetEISRequest` → `ES4-GetEIS`).
 pub fn function_name(element: &str) -> &str {
     element.strip_suffix("Request").unwrap_or(element)

@@ -1,0 +1,65 @@
+//! The SM-DP's function errors and their one mapping to SGP.02 status codes (SGP.02 §5.1.6.4, §5.3).
+
+use eis_store::{StoreError, TxError};
+use es_interfaces::status::{FunctionExecutionStatus, Reason, StatusCodeData, Subject};
+
+/// Why an SM-DP function did not execute. Messages name the element concerned and never carry secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum SmdpError {
+    /// A function this SM-DP does not provide (1.2 / 3.8).
+    #[error("{function} is not provided by this SM-DP")]
+    NotSupported {
+        /// The function, e.g. `ES2-DownloadProfile`.
+        function: String,
+    },
+    /// An input value is invalid in a way the schema cannot express (1.6 / 2.1, naming the element).
+    #[error("invalid {element}: {why}")]
+    Invalid {
+        /// The element path.
+        element: String,
+        /// Why.
+        why: String,
+    },
+    /// The database failed (1.2 / 4.2). The message is generic; details go to the log.
+    #[error("the SM-DP could not execute the function (storage)")]
+    Store(#[source] StoreError),
+    /// Another internal failure (1.2 / 4.2).
+    #[error("the SM-DP could not execute the function")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl SmdpError {
+    /// The SGP.02 status of this error.
+    pub fn status_code_data(&self) -> StatusCodeData {
+        let (subject, reason) = match self {
+            SmdpError::NotSupported { .. } => (Subject::FUNCTION_PROVIDER, Reason::REFUSED),
+            SmdpError::Invalid { .. } => (Subject::FUNCTION, Reason::INVALID),
+            SmdpError::Store(_) | SmdpError::Internal(_) => {
+                (Subject::FUNCTION_PROVIDER, Reason::EXECUTION_ERROR)
+            }
+        };
+        StatusCodeData::new(subject, reason, Some(self.to_string()))
+    }
+
+    /// The FAILED execution status carrying [`SmdpError::status_code_data`].
+    pub fn execution_status(&self) -> FunctionExecutionStatus {
+        FunctionExecutionStatus::failed(self.status_code_data())
+    }
+
+    /// An internal error from any source.
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        SmdpError::Internal(Box::new(e))
+    }
+}
+
+impl From<StoreError> for SmdpError {
+    fn from(e: StoreError) -> Self {
+        SmdpError::Store(e)
+    }
+}
+
+impl TxError for SmdpError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, SmdpError::Store(e) if e.is_retryable())
+    }
+}

@@ -1,0 +1,140 @@
+//! Dispatch of ES2 requests (MNO → SM-DP, SGP.02 §5.3) and of ES3 callbacks and notifications (SM-SR → SM-DP,
+//! SGP.02 §5.4) to the SM-DP's functions.
+
+use eis_store::entities::EntityRole;
+use eis_store::{AnyConnection, Store};
+use es_interfaces::messages::DecodeError;
+use es_interfaces::messages::common::BaseRequest;
+use es_interfaces::messages::{es2, es3};
+use es_interfaces::soap::WsaHeaders;
+use es_interfaces::status::FunctionExecutionStatus;
+use es_interfaces::wsdl::Service;
+use es_interfaces::xml::Element;
+use es_runtime::caller::{Caller, CallerDirectory, Interface};
+use es_runtime::clock::Clock;
+use es_runtime::soap_endpoint::{
+    CallContext, Endpoint, Reply, ServerIdentity, SoapFunctions, SoapReceiver, function_name,
+};
+
+use crate::error::SmdpError;
+use crate::service::Smdp;
+
+/// ES2: MNO → SM-DP (SGP.02 §5.3).
+pub const ES2: Endpoint = Endpoint {
+    interface: Interface {
+        name: "ES2",
+        role: EntityRole::Mno,
+    },
+    service: Service::Es2SmDp,
+};
+/// ES3 on the SM-DP: callbacks and notifications from the SM-SR (SGP.02 §5.4).
+pub const ES3: Endpoint = Endpoint {
+    interface: Interface {
+        name: "ES3",
+        role: EntityRole::SmSr,
+    },
+    service: Service::Es3SmDp,
+};
+
+fn base_of(r: &es2::Request) -> &BaseRequest {
+    match r {
+        es2::Request::GetEis(r) => &r.base,
+        es2::Request::DownloadProfile(r) => &r.base,
+        es2::Request::UpdatePolicyRules(r) => &r.base,
+        es2::Request::UpdateSubscriptionAddress(r) => &r.base,
+        es2::Request::EnableProfile(r) => &r.base,
+        es2::Request::DisableProfile(r) => &r.base,
+        es2::Request::DeleteProfile(r) => &r.base,
+    }
+}
+
+/// Executes an ES2 function inside the caller's transaction.
+fn run(
+    _smdp: &Smdp,
+    _conn: &mut AnyConnection,
+    _ctx: &CallContext<'_>,
+    request: &es2::Request,
+) -> Result<Reply, SmdpError> {
+    Err(SmdpError::NotSupported {
+        function: function_name(request.element_name()).to_string(),
+    })
+}
+
+impl SoapFunctions for Smdp {
+    type Request = es2::Request;
+    type Error = SmdpError;
+
+    fn identity(&self) -> &ServerIdentity {
+        &self.identity
+    }
+    fn store(&self) -> &Store {
+        &self.store
+    }
+    fn callers(&self) -> &CallerDirectory {
+        &self.callers
+    }
+    fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+    fn decode(&self, _endpoint: Endpoint, body: &Element) -> Result<es2::Request, DecodeError> {
+        es2::Request::decode(body)
+    }
+    fn base<'r>(&self, request: &'r es2::Request) -> &'r BaseRequest {
+        base_of(request)
+    }
+    fn element_name(&self, request: &es2::Request) -> &'static str {
+        request.element_name()
+    }
+    fn failed_response(&self, element: &str, status: FunctionExecutionStatus) -> Option<String> {
+        es2::Response::failed(element, status).map(|r| r.to_xml())
+    }
+    fn status_of(&self, error: &SmdpError) -> FunctionExecutionStatus {
+        error.execution_status()
+    }
+    fn is_internal(&self, error: &SmdpError) -> bool {
+        matches!(error, SmdpError::Store(_) | SmdpError::Internal(_))
+    }
+    fn run(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &CallContext<'_>,
+        request: &es2::Request,
+    ) -> Result<Reply, SmdpError> {
+        run(self, conn, ctx, request)
+    }
+}
+
+impl SoapReceiver for Smdp {
+    type Error = SmdpError;
+
+    fn identity(&self) -> &ServerIdentity {
+        &self.identity
+    }
+    fn store(&self) -> &Store {
+        &self.store
+    }
+    fn callers(&self) -> &CallerDirectory {
+        &self.callers
+    }
+    fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+    fn status_of(&self, error: &SmdpError) -> FunctionExecutionStatus {
+        error.execution_status()
+    }
+    fn receive(
+        &self,
+        _caller: &Caller,
+        _endpoint: Endpoint,
+        _wsa: &WsaHeaders,
+        body: &Element,
+    ) -> Result<(), SmdpError> {
+        let message = es3::Message::decode(body).map_err(|e| SmdpError::Invalid {
+            element: e.path.clone(),
+            why: e.to_string(),
+        })?;
+        Err(SmdpError::NotSupported {
+            function: message.element_name().to_string(),
+        })
+    }
+}

@@ -1,0 +1,163 @@
+//! `rsp serve`: both servers in one process, each with its own database and mutual-TLS listener (design §2),
+//! stopped gracefully on Ctrl-C or SIGTERM (in-flight requests finish).
+
+use std::sync::Arc;
+
+use es_runtime::soap_endpoint::{configure, configure_receiver};
+
+use crate::config::Config;
+use crate::setup;
+
+/// Which server to start alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    /// The SM-SR only.
+    Smsr,
+    /// The SM-DP only.
+    Smdp,
+}
+
+/// Starts the servers and waits for a shutdown signal.
+pub fn run(config: Config, only: Option<Only>) -> Result<(), String> {
+    std::fs::create_dir_all(&config.var_dir)
+        .map_err(|e| format!("cannot create {}: {e}", config.var_dir.display()))?;
+    let world = setup::load_or_init_world(&config).map_err(|e| e.to_string())?;
+    let keyring = Arc::new(setup::master_keyring(&world).map_err(|e| e.to_string())?);
+    let system = actix_web::rt::System::new();
+    system.block_on(async move {
+        let mut servers = Vec::new();
+        let mut lines = Vec::new();
+        let m = &world.manifest;
+        if only != Some(Only::Smdp) {
+            let store = setup::open_store(&config, &config.smsr).map_err(|e| e.to_string())?;
+            setup::seed_smsr_entities(&store, &world, &config.smdp.public_url)
+                .map_err(|e| e.to_string())?;
+            let smsr = Arc::new(
+                setup::smsr(&config, &world, store, keyring.clone()).map_err(|e| e.to_string())?,
+            );
+            let max = config.smsr.max_body_bytes;
+            let routes = {
+                let smsr = smsr.clone();
+                move |c: &mut actix_web::web::ServiceConfig| {
+                    configure(c, smsr.clone(), &smsr::functions::ENDPOINTS, max)
+                }
+            };
+            let running = es_runtime::listener::start(
+                routes,
+                &setup::listener(&config.smsr, &world, &m.sm_sr_tls_server),
+            )
+            .map_err(|e| e.to_string())?;
+            lines.push(format!(
+                "SM-SR {} ({}) listening on {:?}",
+                m.sm_sr.name, m.sm_sr.oid, running.addrs
+            ));
+            for e in smsr::functions::ENDPOINTS {
+                lines.push(format!(
+                    "  {:4} {}  (WSDL: ?wsdl)",
+                    e.interface.name,
+                    smsr.identity.service_url(e.service)
+                ));
+            }
+            servers.push(running);
+        }
+        if only != Some(Only::Smsr) {
+            let store = setup::open_store(&config, &config.smdp).map_err(|e| e.to_string())?;
+            setup::seed_smdp_entities(&store, &world, &config.smsr.public_url)
+                .map_err(|e| e.to_string())?;
+            let smdp = Arc::new(setup::smdp(&config, &world, store, keyring.clone()));
+            let max = config.smdp.max_body_bytes;
+            let routes = {
+                let smdp = smdp.clone();
+                move |c: &mut actix_web::web::ServiceConfig| {
+                    configure(c, smdp.clone(), &[smdp::functions::ES2], max);
+                    configure_receiver(c, smdp.clone(), &[smdp::functions::ES3], max);
+                }
+            };
+            let running = es_runtime::listener::start(
+                routes,
+                &setup::listener(&config.smdp, &world, &m.sm_dp_tls_server),
+            )
+            .map_err(|e| e.to_string())?;
+            lines.push(format!(
+                "SM-DP {} ({}) listening on {:?}",
+                m.sm_dp.name, m.sm_dp.oid, running.addrs
+            ));
+            for e in [smdp::functions::ES2, smdp::functions::ES3] {
+                lines.push(format!(
+                    "  {:4} {}  (WSDL: ?wsdl)",
+                    e.interface.name,
+                    smdp.identity.service_url(e.service)
+                ));
+            }
+            servers.push(running);
+        }
+        lines.push(format!("test PKI: {}", world.dir.display()));
+        lines.push(format!(
+            "  TLS CA (trust it):   {}",
+            world.dir.join(&m.tls_ca.cert).display()
+        ));
+        lines.push(format!(
+            "  EUM client (ES1):    {} + {}",
+            world.dir.join(&m.eum_tls_client.cert).display(),
+            world.dir.join(&m.eum_tls_client.key).display()
+        ));
+        for mno in &m.mnos {
+            lines.push(format!(
+                "  {} client (ES2/ES4): {} + {}",
+                mno.entity.name,
+                world.dir.join(&mno.tls_client.cert).display(),
+                world.dir.join(&mno.tls_client.key).display()
+            ));
+        }
+        lines.push(format!(
+            "  SM-DP client (ES3):  {} + {}",
+            world.dir.join(&m.sm_dp_tls_client.cert).display(),
+            world.dir.join(&m.sm_dp_tls_client.key).display()
+        ));
+        lines.push(format!(
+            "  EIS documents:       {}",
+            world.dir.join("eis").display()
+        ));
+        println!("{}", lines.join("\n"));
+        println!("ready");
+
+        let handles: Vec<_> = servers.iter().map(|s| s.handle.clone()).collect();
+        let mut joins = Vec::new();
+        for s in servers {
+            joins.push(actix_web::rt::spawn(s.server));
+        }
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        for h in &handles {
+            h.stop(true).await;
+        }
+        for j in joins {
+            let _ = j.await;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

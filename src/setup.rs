@@ -1,0 +1,318 @@
+//! Building the SM-SR and SM-DP from the configuration and a PKI directory: the test PKI is generated on the
+//! first start, the databases are opened (migrations run), and the entities of the world are registered.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use certs::secrets::MasterKeyring;
+use certs::world::{World, WorldOptions};
+use eis_store::Store;
+use eis_store::entities::{self, Entity, EntityRole};
+use es_interfaces::wsdl::Service;
+use es_runtime::caller::CallerDirectory;
+use es_runtime::clock::{Clock, SystemClock};
+use es_runtime::listener::ListenerConfig;
+use es_runtime::soap_endpoint::ServerIdentity;
+
+use crate::config::{Config, ServerConfig};
+
+/// Errors while setting up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The PKI could not be generated or loaded.
+    #[error("PKI in {dir}: {message}")]
+    Pki {
+        /// The directory.
+        dir: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A database could not be opened or seeded.
+    #[error("database {url}: {source}")]
+    Store {
+        /// Its URL (without credentials).
+        url: String,
+        /// The cause.
+        source: eis_store::StoreError,
+    },
+    /// A directory could not be created.
+    #[error("cannot create {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The master key could not be loaded.
+    #[error("master key: {0}")]
+    MasterKey(String),
+}
+
+fn pki_err(dir: &Path, e: impl std::fmt::Display) -> SetupError {
+    SetupError::Pki {
+        dir: dir.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Generates a complete test world (PKI, identities, signed EIS documents) into `dir` (`rsp pki init`).
+pub fn init_world(dir: &Path, euiccs: usize, seed: Option<u64>) -> Result<World, SetupError> {
+    let now = SystemClock.now();
+    let opts = WorldOptions {
+        seed,
+        ..WorldOptions::new(euiccs, now)
+    };
+    let world = certs::world::generate(dir, &opts).map_err(|e| pki_err(dir, e))?;
+    conformance::eum::write_eis_documents(&world, now).map_err(|e| pki_err(dir, e))?;
+    Ok(world)
+}
+
+/// Loads the world in the configured PKI directory, generating it first when the directory holds none.
+pub fn load_or_init_world(config: &Config) -> Result<World, SetupError> {
+    let dir = config.pki_path();
+    if !dir.join("world.json").exists() {
+        tracing::info!(dir = %dir.display(), euiccs = config.test_euiccs, "generating the test PKI");
+        init_world(&dir, config.test_euiccs, None)?;
+    }
+    World::load(&dir).map_err(|e| pki_err(&dir, e))
+}
+
+/// The master key ring: `RSP_MASTER_KEY` when set (never from the database), else the world's key file.
+pub fn master_keyring(world: &World) -> Result<MasterKeyring, SetupError> {
+    if std::env::var_os("RSP_MASTER_KEY").is_some() {
+        return MasterKeyring::from_env("RSP_MASTER_KEY")
+            .map_err(|e| SetupError::MasterKey(e.to_string()));
+    }
+    let path = world.dir.join(&world.manifest.master_key_file);
+    MasterKeyring::from_file(&path).map_err(|e| SetupError::MasterKey(e.to_string()))
+}
+
+/// Opens a server's database (creating the directory of a SQLite file), running the migrations.
+pub fn open_store(config: &Config, server: &ServerConfig) -> Result<Store, SetupError> {
+    let url = config.resolve_database_url(&server.database_url);
+    if let Some(path) = url.strip_prefix("sqlite://")
+        && let Some(parent) = Path::new(path).parent()
+    {
+        std::fs::create_dir_all(parent).map_err(|source| SetupError::Io {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    Store::open(&url, server.pool_size).map_err(|source| SetupError::Store {
+        url: redact(&url),
+        source,
+    })
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+fn fingerprint(world: &World, rel_cert: &str) -> Result<[u8; 32], SetupError> {
+    let pem =
+        std::fs::read_to_string(world.dir.join(rel_cert)).map_err(|e| pki_err(&world.dir, e))?;
+    let cert = certs::x509::X509Certificate::from_pem(&pem).map_err(|e| pki_err(&world.dir, e))?;
+    Ok(cert.sha256_fingerprint())
+}
+
+fn entity(
+    oid: &str,
+    name: &str,
+    role: EntityRole,
+    interfaces: &[&str],
+    fingerprints: &[[u8; 32]],
+    certificate: Option<Vec<u8>>,
+    endpoints: &[(&str, String)],
+) -> Entity {
+    Entity {
+        oid: oid.to_string(),
+        role,
+        name: name.to_string(),
+        endpoints: endpoints
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect::<BTreeMap<_, _>>(),
+        allowed_interfaces: interfaces
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<BTreeSet<_>>(),
+        gp_certificate: certificate,
+        fingerprints: fingerprints.iter().copied().collect(),
+    }
+}
+
+/// Registers entities that are not registered yet (an operator's later changes are kept).
+fn seed(store: &Store, entities_: Vec<Entity>) -> Result<(), SetupError> {
+    let mut conn = store.conn().map_err(|source| SetupError::Store {
+        url: "registry".into(),
+        source,
+    })?;
+    for e in entities_ {
+        let known =
+            entities::get_entity(&mut conn, &e.oid).map_err(|source| SetupError::Store {
+                url: "registry".into(),
+                source,
+            })?;
+        if known.is_none() {
+            entities::create_entity(&mut conn, &e, eis_store::now_millis()).map_err(|source| {
+                SetupError::Store {
+                    url: "registry".into(),
+                    source,
+                }
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The entities the SM-SR knows in the test world: the EUM (ES1), the MNOs (ES4) and the SM-DP (ES3).
+pub fn seed_smsr_entities(store: &Store, world: &World, smdp_url: &str) -> Result<(), SetupError> {
+    let m = &world.manifest;
+    let mut list = vec![
+        entity(
+            &m.eum.oid,
+            &m.eum.name,
+            EntityRole::Eum,
+            &["ES1"],
+            &[fingerprint(world, &m.eum_tls_client.cert)?],
+            Some(world.eum.cert.der().to_vec()),
+            &[],
+        ),
+        entity(
+            &m.sm_dp.oid,
+            &m.sm_dp.name,
+            EntityRole::SmDp,
+            &["ES3"],
+            &[fingerprint(world, &m.sm_dp_tls_client.cert)?],
+            Some(world.sm_dp_gp.cert.encode()),
+            &[(
+                "ES3",
+                format!(
+                    "{}{}",
+                    smdp_url.trim_end_matches('/'),
+                    Service::Es3SmDp.default_path()
+                ),
+            )],
+        ),
+    ];
+    for mno in &m.mnos {
+        list.push(entity(
+            &mno.entity.oid,
+            &mno.entity.name,
+            EntityRole::Mno,
+            &["ES4"],
+            &[fingerprint(world, &mno.tls_client.cert)?],
+            None,
+            &[],
+        ));
+    }
+    seed(store, list)
+}
+
+/// The entities the SM-DP knows in the test world: the MNOs (ES2) and the SM-SR (ES3 callbacks).
+pub fn seed_smdp_entities(store: &Store, world: &World, smsr_url: &str) -> Result<(), SetupError> {
+    let m = &world.manifest;
+    let mut list = vec![entity(
+        &m.sm_sr.oid,
+        &m.sm_sr.name,
+        EntityRole::SmSr,
+        &["ES3"],
+        &[fingerprint(world, &m.sm_sr_tls_client.cert)?],
+        Some(world.sm_sr_gp.cert.encode()),
+        &[(
+            "ES3",
+            format!(
+                "{}{}",
+                smsr_url.trim_end_matches('/'),
+                Service::Es3SmSr.default_path()
+            ),
+        )],
+    )];
+    for mno in &m.mnos {
+        list.push(entity(
+            &mno.entity.oid,
+            &mno.entity.name,
+            EntityRole::Mno,
+            &["ES2"],
+            &[fingerprint(world, &mno.tls_client.cert)?],
+            None,
+            &[],
+        ));
+    }
+    seed(store, list)
+}
+
+/// The listener of a server, with the world's TLS files.
+pub fn listener(
+    server: &ServerConfig,
+    world: &World,
+    tls_server: &certs::world::KeyCertFiles,
+) -> ListenerConfig {
+    ListenerConfig {
+        listen: server.listen.clone(),
+        tls_cert: world.dir.join(&tls_server.cert),
+        tls_key: world.dir.join(&tls_server.key),
+        client_ca: world.dir.join(&world.manifest.tls_ca.cert),
+        workers: server.workers,
+    }
+}
+
+/// How long a resolved caller is reused before the registry is read again.
+const CALLER_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// The SM-SR of the world.
+pub fn smsr(
+    config: &Config,
+    world: &World,
+    store: Store,
+    keyring: Arc<MasterKeyring>,
+) -> Result<smsr::service::Smsr, SetupError> {
+    let m = &world.manifest;
+    let mut transport = std::collections::HashMap::new();
+    let key = certs::secrets::Secret::new(world.eum_transport_key.secret().expose().to_vec());
+    transport.insert(
+        m.eum.oid.clone(),
+        certs::secrets::TransportKey::new(key).map_err(|e| pki_err(&world.dir, e))?,
+    );
+    Ok(smsr::service::Smsr {
+        identity: ServerIdentity {
+            oid: m.sm_sr.oid.clone(),
+            name: m.sm_sr.name.clone(),
+            public_url: config.smsr.public_url.clone(),
+        },
+        store,
+        keyring,
+        trust: smsr::service::Trust {
+            ci: world.ci.cert.clone(),
+            eum_transport_keys: transport,
+        },
+        callers: CallerDirectory::new(CALLER_CACHE_TTL),
+        clock: Arc::new(SystemClock),
+    })
+}
+
+/// The SM-DP of the world.
+pub fn smdp(
+    config: &Config,
+    world: &World,
+    store: Store,
+    keyring: Arc<MasterKeyring>,
+) -> smdp::service::Smdp {
+    let m = &world.manifest;
+    smdp::service::Smdp {
+        identity: ServerIdentity {
+            oid: m.sm_dp.oid.clone(),
+            name: m.sm_dp.name.clone(),
+            public_url: config.smdp.public_url.clone(),
+        },
+        store,
+        keyring,
+        callers: CallerDirectory::new(CALLER_CACHE_TTL),
+        clock: Arc::new(SystemClock),
+    }
+}
