@@ -1,16 +1,12 @@
 //! `rsp`: the GSMA SGP.02 SM-DP and SM-SR in one binary, with the tools around them.
 
-mod config;
-mod euicc;
-mod serve;
-mod setup;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use rsp::config::Config;
+use rsp::{euicc, serve, setup};
 
 /// An open-source GSMA SGP.02 SM-DP and SM-SR.
 #[derive(Debug, Parser)]

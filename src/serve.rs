@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use certs::secrets::MasterKeyring;
+use certs::world::World;
 use es_runtime::soap_endpoint::{configure, configure_receiver};
 
 use crate::config::Config;
@@ -17,7 +19,132 @@ pub enum Only {
     Smdp,
 }
 
-/// Starts the servers and waits for a shutdown signal.
+/// Servers started by [`start`]: their listeners (not yet spawned) and what `rsp serve` prints.
+pub struct Started {
+    /// The listeners, to spawn on the actix system.
+    pub servers: Vec<es_runtime::listener::RunningServer>,
+    /// Endpoints and credentials, one line each.
+    pub banner: Vec<String>,
+    /// The SM-SR, when started.
+    pub smsr: Option<Arc<smsr::service::Smsr>>,
+    /// The SM-DP, when started.
+    pub smdp: Option<Arc<smdp::service::Smdp>>,
+}
+
+/// Opens the databases, registers the world's entities and binds the listeners. Must run inside an actix
+/// system (the listeners start on it).
+pub fn start(
+    config: &Config,
+    world: &World,
+    keyring: Arc<MasterKeyring>,
+    only: Option<Only>,
+) -> Result<Started, String> {
+    let mut servers = Vec::new();
+    let mut banner = Vec::new();
+    let m = &world.manifest;
+    let mut smsr_out = None;
+    let mut smdp_out = None;
+    if only != Some(Only::Smdp) {
+        let store = setup::open_store(config, &config.smsr).map_err(|e| e.to_string())?;
+        setup::seed_smsr_entities(&store, world, &config.smdp.public_url)
+            .map_err(|e| e.to_string())?;
+        let smsr = Arc::new(
+            setup::smsr(config, world, store, keyring.clone()).map_err(|e| e.to_string())?,
+        );
+        let max = config.smsr.max_body_bytes;
+        let routes = {
+            let smsr = smsr.clone();
+            move |c: &mut actix_web::web::ServiceConfig| {
+                configure(c, smsr.clone(), &smsr::functions::ENDPOINTS, max)
+            }
+        };
+        let running = es_runtime::listener::start(
+            routes,
+            &setup::listener(&config.smsr, world, &m.sm_sr_tls_server),
+        )
+        .map_err(|e| e.to_string())?;
+        banner.push(format!(
+            "SM-SR {} ({}) listening on {:?}",
+            m.sm_sr.name, m.sm_sr.oid, running.addrs
+        ));
+        for e in smsr::functions::ENDPOINTS {
+            banner.push(format!(
+                "  {:4} {}  (WSDL: ?wsdl)",
+                e.interface.name,
+                smsr.identity.service_url(e.service)
+            ));
+        }
+        servers.push(running);
+        smsr_out = Some(smsr);
+    }
+    if only != Some(Only::Smsr) {
+        let store = setup::open_store(config, &config.smdp).map_err(|e| e.to_string())?;
+        setup::seed_smdp_entities(&store, world, &config.smsr.public_url)
+            .map_err(|e| e.to_string())?;
+        let smdp = Arc::new(setup::smdp(config, world, store, keyring.clone()));
+        let max = config.smdp.max_body_bytes;
+        let routes = {
+            let smdp = smdp.clone();
+            move |c: &mut actix_web::web::ServiceConfig| {
+                configure(c, smdp.clone(), &[smdp::functions::ES2], max);
+                configure_receiver(c, smdp.clone(), &[smdp::functions::ES3], max);
+            }
+        };
+        let running = es_runtime::listener::start(
+            routes,
+            &setup::listener(&config.smdp, world, &m.sm_dp_tls_server),
+        )
+        .map_err(|e| e.to_string())?;
+        banner.push(format!(
+            "SM-DP {} ({}) listening on {:?}",
+            m.sm_dp.name, m.sm_dp.oid, running.addrs
+        ));
+        for e in [smdp::functions::ES2, smdp::functions::ES3] {
+            banner.push(format!(
+                "  {:4} {}  (WSDL: ?wsdl)",
+                e.interface.name,
+                smdp.identity.service_url(e.service)
+            ));
+        }
+        servers.push(running);
+        smdp_out = Some(smdp);
+    }
+    banner.push(format!("test PKI: {}", world.dir.display()));
+    banner.push(format!(
+        "  TLS CA (trust it):   {}",
+        world.dir.join(&m.tls_ca.cert).display()
+    ));
+    banner.push(format!(
+        "  EUM client (ES1):    {} + {}",
+        world.dir.join(&m.eum_tls_client.cert).display(),
+        world.dir.join(&m.eum_tls_client.key).display()
+    ));
+    for mno in &m.mnos {
+        banner.push(format!(
+            "  {} client (ES2/ES4): {} + {}",
+            mno.entity.name,
+            world.dir.join(&mno.tls_client.cert).display(),
+            world.dir.join(&mno.tls_client.key).display()
+        ));
+    }
+    banner.push(format!(
+        "  SM-DP client (ES3):  {} + {}",
+        world.dir.join(&m.sm_dp_tls_client.cert).display(),
+        world.dir.join(&m.sm_dp_tls_client.key).display()
+    ));
+    banner.push(format!(
+        "  EIS documents:       {}",
+        world.dir.join("eis").display()
+    ));
+    Ok(Started {
+        servers,
+        banner,
+        smsr: smsr_out,
+        smdp: smdp_out,
+    })
+}
+
+/// `rsp serve`: starts the servers, prints the endpoints and credentials, and runs until Ctrl-C or SIGTERM.
 pub fn run(config: Config, only: Option<Only>) -> Result<(), String> {
     std::fs::create_dir_all(&config.var_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.var_dir.display()))?;
@@ -25,105 +152,12 @@ pub fn run(config: Config, only: Option<Only>) -> Result<(), String> {
     let keyring = Arc::new(setup::master_keyring(&world).map_err(|e| e.to_string())?);
     let system = actix_web::rt::System::new();
     system.block_on(async move {
-        let mut servers = Vec::new();
-        let mut lines = Vec::new();
-        let m = &world.manifest;
-        if only != Some(Only::Smdp) {
-            let store = setup::open_store(&config, &config.smsr).map_err(|e| e.to_string())?;
-            setup::seed_smsr_entities(&store, &world, &config.smdp.public_url)
-                .map_err(|e| e.to_string())?;
-            let smsr = Arc::new(
-                setup::smsr(&config, &world, store, keyring.clone()).map_err(|e| e.to_string())?,
-            );
-            let max = config.smsr.max_body_bytes;
-            let routes = {
-                let smsr = smsr.clone();
-                move |c: &mut actix_web::web::ServiceConfig| {
-                    configure(c, smsr.clone(), &smsr::functions::ENDPOINTS, max)
-                }
-            };
-            let running = es_runtime::listener::start(
-                routes,
-                &setup::listener(&config.smsr, &world, &m.sm_sr_tls_server),
-            )
-            .map_err(|e| e.to_string())?;
-            lines.push(format!(
-                "SM-SR {} ({}) listening on {:?}",
-                m.sm_sr.name, m.sm_sr.oid, running.addrs
-            ));
-            for e in smsr::functions::ENDPOINTS {
-                lines.push(format!(
-                    "  {:4} {}  (WSDL: ?wsdl)",
-                    e.interface.name,
-                    smsr.identity.service_url(e.service)
-                ));
-            }
-            servers.push(running);
-        }
-        if only != Some(Only::Smsr) {
-            let store = setup::open_store(&config, &config.smdp).map_err(|e| e.to_string())?;
-            setup::seed_smdp_entities(&store, &world, &config.smsr.public_url)
-                .map_err(|e| e.to_string())?;
-            let smdp = Arc::new(setup::smdp(&config, &world, store, keyring.clone()));
-            let max = config.smdp.max_body_bytes;
-            let routes = {
-                let smdp = smdp.clone();
-                move |c: &mut actix_web::web::ServiceConfig| {
-                    configure(c, smdp.clone(), &[smdp::functions::ES2], max);
-                    configure_receiver(c, smdp.clone(), &[smdp::functions::ES3], max);
-                }
-            };
-            let running = es_runtime::listener::start(
-                routes,
-                &setup::listener(&config.smdp, &world, &m.sm_dp_tls_server),
-            )
-            .map_err(|e| e.to_string())?;
-            lines.push(format!(
-                "SM-DP {} ({}) listening on {:?}",
-                m.sm_dp.name, m.sm_dp.oid, running.addrs
-            ));
-            for e in [smdp::functions::ES2, smdp::functions::ES3] {
-                lines.push(format!(
-                    "  {:4} {}  (WSDL: ?wsdl)",
-                    e.interface.name,
-                    smdp.identity.service_url(e.service)
-                ));
-            }
-            servers.push(running);
-        }
-        lines.push(format!("test PKI: {}", world.dir.display()));
-        lines.push(format!(
-            "  TLS CA (trust it):   {}",
-            world.dir.join(&m.tls_ca.cert).display()
-        ));
-        lines.push(format!(
-            "  EUM client (ES1):    {} + {}",
-            world.dir.join(&m.eum_tls_client.cert).display(),
-            world.dir.join(&m.eum_tls_client.key).display()
-        ));
-        for mno in &m.mnos {
-            lines.push(format!(
-                "  {} client (ES2/ES4): {} + {}",
-                mno.entity.name,
-                world.dir.join(&mno.tls_client.cert).display(),
-                world.dir.join(&mno.tls_client.key).display()
-            ));
-        }
-        lines.push(format!(
-            "  SM-DP client (ES3):  {} + {}",
-            world.dir.join(&m.sm_dp_tls_client.cert).display(),
-            world.dir.join(&m.sm_dp_tls_client.key).display()
-        ));
-        lines.push(format!(
-            "  EIS documents:       {}",
-            world.dir.join("eis").display()
-        ));
-        println!("{}", lines.join("\n"));
+        let started = start(&config, &world, keyring, only)?;
+        println!("{}", started.banner.join("\n"));
         println!("ready");
-
-        let handles: Vec<_> = servers.iter().map(|s| s.handle.clone()).collect();
+        let handles: Vec<_> = started.servers.iter().map(|s| s.handle.clone()).collect();
         let mut joins = Vec::new();
-        for s in servers {
+        for s in started.servers {
             joins.push(actix_web::rt::spawn(s.server));
         }
         shutdown_signal().await;
