@@ -191,3 +191,33 @@ fn a_fleet_from_a_generated_world_answers_the_worlds_keys() {
         world.euiccs[1].ecasd.key.public_key()
     );
 }
+
+#[test]
+fn compact_identifiers_round_trip() {
+    use conformance::euicc::{Aid, Eid, Iccid, Msisdn};
+    for m in ["0049170000001", "4917099000001", "1", "999999999999999"] {
+        assert_eq!(Msisdn::parse(m).expect("msisdn").to_string(), m);
+    }
+    assert_ne!(
+        Msisdn::parse("01").expect("m"),
+        Msisdn::parse("1").expect("m")
+    );
+    for bad in ["", "1234567890123456", "49a", "+49"] {
+        assert!(Msisdn::parse(bad).is_err(), "{bad}");
+    }
+    for i in [
+        "8949990000000000010",
+        "89014103211118510720",
+        "894999000000000001",
+    ] {
+        assert_eq!(Iccid::parse(i).expect("iccid").to_string(), i);
+    }
+    assert!(Iccid::parse("89").is_err());
+    let eid = "89049999001000000000000000000164";
+    assert_eq!(Eid::parse(eid).expect("eid").to_string(), eid);
+    assert!(Eid::parse(&eid[1..]).is_err());
+    let aid = hex::decode("A0000005591010FFFFFFFF8900001000").expect("hex");
+    assert_eq!(Aid::new(&aid).expect("aid").as_bytes(), &aid[..]);
+    assert!(Aid::new(&aid[..4]).is_err());
+    assert!(Aid::new(&[0; 17]).is_err());
+}

@@ -458,3 +458,40 @@ fn update_smsr_addressing_parameters_redirects_mo_sms() {
             sw: StatusWord::INCORRECT_DATA
         }));
 }
+
+#[test]
+fn invalid_issuance_and_duplicates_are_refused() {
+    use conformance::euicc::{Euicc, EuiccError, EuiccSecrets, FleetError};
+    let secrets = EuiccSecrets::from_seed(SEED, 0).expect("secrets");
+    let good = issuance::profiles_for(0, &msisdns(0)[0], issuance::DEFAULT_MNO_OIDS).expect("p");
+    let bad = |edit: &dyn Fn(&mut Vec<issuance::IssuedProfile>)| {
+        let mut p = good.clone();
+        edit(&mut p);
+        Euicc::new(&secrets, &p).err()
+    };
+    assert!(matches!(
+        bad(&|p| p[1].state = ProfileState::Enabled),
+        Some(EuiccError::BadIssuance { .. })
+    ));
+    assert!(matches!(
+        bad(&|p| p[0].state = ProfileState::Disabled),
+        Some(EuiccError::BadIssuance { .. })
+    ));
+    assert!(matches!(
+        bad(&|p| p[2].fallback = true),
+        Some(EuiccError::BadIssuance { .. })
+    ));
+    assert!(matches!(
+        bad(&|p| p[2].isd_p_aid = p[1].isd_p_aid),
+        Some(EuiccError::BadIssuance { .. })
+    ));
+    assert!(matches!(
+        bad(&|p| p[2].iccid = "89".to_string()),
+        Some(EuiccError::BadIssuance { .. }) | Some(EuiccError::BadIccid(_))
+    ));
+    let mut fleet = seeded(1);
+    assert_eq!(
+        fleet.insert(Euicc::new(&secrets, &good).expect("euicc")),
+        Err(FleetError::DuplicateEid(eid(0)))
+    );
+}

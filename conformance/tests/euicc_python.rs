@@ -47,7 +47,10 @@ fn python_smsr_enables_p2_and_confirms_the_notification() {
     assert_eq!(out.mo[0].from_msisdn, m[0]);
     let por = &open(index, &out.mo)[0];
     assert_eq!(por["kind"], "por");
-    assert_eq!((por["status"].as_u64(), por["counter"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(
+        (por["status"].as_u64(), por["counter"].as_u64()),
+        (Some(0), Some(1))
+    );
     assert_eq!(por["tar"], "000001");
     assert_eq!(por["r_apdus"], serde_json::json!(["9000"]));
 
@@ -55,21 +58,43 @@ fn python_smsr_enables_p2_and_confirms_the_notification() {
     assert_eq!(out.mo[0].from_msisdn, m[1]);
     let n = &open(index, &out.mo)[0];
     assert_eq!(n["kind"], "notification");
-    assert_eq!((n["spi"].as_str(), n["kic"].as_u64()), (Some("1600"), Some(0x12)));
+    assert_eq!(
+        (n["spi"].as_str(), n["kic"].as_u64()),
+        (Some("1600"), Some(0x12))
+    );
     assert_eq!(n["tar"], "000001");
     assert_eq!(n["eid_ok"], true);
-    assert_eq!((n["type"].as_u64(), n["sequence"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (n["type"].as_u64(), n["sequence"].as_u64()),
+        (Some(2), Some(1))
+    );
     assert_eq!(n["aid"].as_str(), Some(p2.as_str()));
     assert_eq!(n["counter"].as_u64(), Some(1));
 
-    let out = deliver(&mut fleet, &m[1], &[command(index, 2, &["confirm:1"])], ATTACH + 1);
+    let out = deliver(
+        &mut fleet,
+        &m[1],
+        &[command(index, 2, &["confirm:1"])],
+        ATTACH + 1,
+    );
     let por = &open(index, &out.mo)[0];
     assert_eq!(por["status"].as_u64(), Some(0));
     assert_eq!(por["r_apdus"], serde_json::json!(["9000"]));
-    assert!(fleet.euicc(&eid(index)).expect("e").pending_notifications().is_empty());
+    assert!(
+        fleet
+            .euicc(&eid(index))
+            .expect("e")
+            .pending_notifications()
+            .is_empty()
+    );
 
     // The same command again (counter 2): counter low, no response data.
-    let out = deliver(&mut fleet, &m[1], &[command(index, 2, &["confirm:1"])], ATTACH + 2);
+    let out = deliver(
+        &mut fleet,
+        &m[1],
+        &[command(index, 2, &["confirm:1"])],
+        ATTACH + 2,
+    );
     let por = &open(index, &out.mo)[0];
     assert_eq!(por["status"].as_u64(), Some(2));
     assert_eq!(por["r_apdus"], serde_json::json!([]));
