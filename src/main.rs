@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use rsp::config::Config;
-use rsp::{euicc, serve, setup};
+use rsp::{bench, euicc, keys, serve, setup};
 
 /// An open-source GSMA SGP.02 SM-DP and SM-SR.
 #[derive(Debug, Parser)]
@@ -45,6 +45,52 @@ enum Command {
     Euicc {
         #[command(subcommand)]
         command: EuiccCommand,
+    },
+    /// Master keys of the secrets at rest.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Benchmarks (they print figures).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// ES1.RegisterEIS and ES4.GetEIS per second with p50/p99 latency over mutual TLS (SM-SR in this process).
+    Api {
+        /// eUICCs to register.
+        #[arg(long, default_value_t = 2000)]
+        registrations: usize,
+        /// Concurrent callers of the registration burst.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Offered rate of ES4.GetEIS calls per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        /// Duration of the GetEIS phase in seconds.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Use PostgreSQL (a throw-away database on this server) instead of SQLite.
+        #[arg(long, num_args = 0..=1, default_missing_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Re-wraps every secret at rest under the current master key (resumable: run it again after an
+    /// interruption). With --generate, first adds a new key as current to the key file.
+    Rotate {
+        /// Generate a new master key and make it current before re-wrapping.
+        #[arg(long)]
+        generate: bool,
+        /// Stop after this many values (the rest is done by the next run).
+        #[arg(long)]
+        limit: Option<u64>,
     },
 }
 
@@ -122,6 +168,26 @@ fn main() -> ExitCode {
         Command::Euicc {
             command: EuiccCommand::Register { pki, smsr, eis },
         } => euicc::register(&pki, &smsr, eis),
+        Command::Keys {
+            command: KeysCommand::Rotate { generate, limit },
+        } => keys::rotate_command(&config, generate, limit),
+        Command::Bench {
+            command:
+                BenchCommand::Api {
+                    registrations,
+                    concurrency,
+                    rate,
+                    seconds,
+                    postgres,
+                },
+        } => bench::api(&bench::ApiBenchOptions {
+            registrations,
+            concurrency,
+            get_rate: rate,
+            duration: std::time::Duration::from_secs(seconds),
+            postgres,
+        })
+        .map(|_| ()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -167,7 +167,9 @@ fn registration_scenario(db: Db) {
         st.status_code_data.map(|d| d.subject.code().to_string()),
         Some("8.6".to_string())
     );
-    for eid in [lab.world.euiccs[3].eid.as_str()] {
+    // Neither refused EIS was stored.
+    {
+        let eid = lab.world.euiccs[3].eid.as_str();
         let g = block_on(post(
             &lab.mno(0),
             &es4,
@@ -185,14 +187,60 @@ fn registration_scenario(db: Db) {
             g.1
         );
     }
-    // The same EIS sent by an EUM whose client certificate is not registered: 1.1 / 1.1.
+    // An EUM of another PKI (its TLS CA is not trusted here): the TLS handshake itself fails.
     let stranger = Es1Client::new(&other, &lab.smsr_url);
     assert!(
         stranger.is_err() || {
-            // The other world's TLS CA is not trusted by this SM-SR: the handshake itself fails.
             let c = stranger.expect("client");
             block_on(c.register(&foreign, "x")).is_err()
         }
+    );
+
+    // A certificate from the trusted TLS CA that no registered entity owns: 1.1 / 1.1.
+    let stranger_key = certs::ecc::PrivateKey::generate(certs::ecc::Curve::P256, &mut rand::rng());
+    let now = time::OffsetDateTime::now_utc();
+    let stranger_cert = certs::x509::issue(
+        &certs::x509::X509Params {
+            common_name: "unregistered caller".into(),
+            organization: "nobody".into(),
+            entity_oid: None,
+            serial: vec![0x42, 0x17],
+            not_before: now - time::Duration::hours(1),
+            not_after: now + time::Duration::days(1),
+            profile: certs::x509::X509Profile::TlsClient,
+        },
+        &stranger_key.public_key(),
+        &lab.world.tls_ca.cert,
+        &lab.world.tls_ca.key,
+    )
+    .expect("issue");
+    let dir = lab.dir.path().join("stranger");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("c.pem"), stranger_cert.to_pem()).expect("write");
+    std::fs::write(
+        dir.join("k.pem"),
+        stranger_key.to_pkcs8_pem().expect("pem").as_bytes(),
+    )
+    .expect("write");
+    let unknown = lab.http_client(
+        &dir.join("c.pem").to_string_lossy(),
+        &dir.join("k.pem").to_string_lossy(),
+    );
+    let r = block_on(post(
+        &unknown,
+        &es4,
+        envelope(
+            &es4,
+            action::ES4_GET_EIS.request,
+            &get_eis_body("ES4", "who", &eid0),
+        ),
+    ));
+    let s = status_of(&r.1);
+    assert_eq!(
+        (s.0.as_str(), s.1.as_deref(), s.2.as_deref()),
+        ("FAILED", Some("1.1"), Some("1.1")),
+        "{}",
+        r.1
     );
 
     // Roles: an MNO on ES1 gets 1.1/1.2; the SM-DP on ES3.GetEIS sees no MNO profile of issuance.

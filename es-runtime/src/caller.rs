@@ -63,9 +63,12 @@ impl CallerError {
     }
 }
 
+/// A resolved certificate fingerprint (the caller, or none) and when it was resolved.
+type CacheEntry = (Option<Caller>, Instant);
+
 /// Resolves certificates to callers, with a short-lived cache so that the registry is not read on every call.
 pub struct CallerDirectory {
-    cache: RwLock<HashMap<[u8; 32], (Option<Caller>, Instant)>>,
+    cache: RwLock<HashMap<[u8; 32], CacheEntry>>,
     ttl: Duration,
 }
 

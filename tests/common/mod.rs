@@ -84,6 +84,16 @@ impl Lab {
         self.dir.path().join("var")
     }
 
+    /// An `rsp` command configured like this lab's servers.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rsp"));
+        c.env("RSP_VAR_DIR", self.var_dir())
+            .env("RSP_SMSR__DATABASE_URL", &self.db_urls.0)
+            .env("RSP_SMDP__DATABASE_URL", &self.db_urls.1)
+            .env("RUST_LOG", "warn");
+        c
+    }
+
     /// Starts `rsp serve` and waits until it prints `ready`.
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "already running");
@@ -237,7 +247,7 @@ pub fn service_url(base: &str, service: es_interfaces::wsdl::Service) -> String 
 /// `(Status, Subject, Reason, Message)` of the first FunctionExecutionStatus in a SOAP answer.
 pub fn status_of(xml: &str) -> (String, Option<String>, Option<String>, Option<String>) {
     let pick = |tag: &str| -> Option<String> {
-        let open = format!(":{tag}>");
+        let open = format!("<rps:{tag}>");
         let start = xml.find(&open)? + open.len();
         let end = xml[start..].find("</")? + start;
         Some(xml[start..end].to_string())
