@@ -119,8 +119,24 @@ both_backends!(late_read_failure_leaves_nothing, 2, |db| {
     let mut src = MemSource::new("order.csv", bytes.clone());
     // The storing pass fails after 90% of the file: two chunks are already inserted by then.
     src.fail_after = Some(bytes.len() * 9 / 10);
-    // The order-file reader reports the failure as a refusal of the file (line 0, "read error").
-    let (p, text) = refused(import(store, &keys, &src));
+    // The order-file reader reports the failure as a refusal of the file (line 0, "read error"), after two
+    // chunks were stored.
+    let mut stored = 0;
+    let r = import::import_order(
+        store,
+        &keys,
+        MNO,
+        "usim-sample",
+        &src,
+        BatchFormat::Csv,
+        &mut |p| {
+            if let Progress::Storing { rows, .. } = p {
+                stored = rows;
+            }
+        },
+    );
+    assert_eq!(stored, 20_000);
+    let (p, text) = refused(r);
     assert_eq!(p, [(0, None)], "{text}");
     assert!(text.contains("read error"), "{text}");
     let mut c = store.conn().expect("conn");
@@ -140,9 +156,11 @@ both_backends!(late_read_failure_leaves_nothing, 2, |db| {
         stock::order(&mut c, MNO, 1),
         Err(WarehouseError::UnknownOrder { .. })
     ));
-    assert!(eis_store::warehouse::get_stock(&mut c, &iccid(2, 0))
-        .expect("get")
-        .is_none());
+    assert!(
+        eis_store::warehouse::get_stock(&mut c, &iccid(2, 0))
+            .expect("get")
+            .is_none()
+    );
     // The same file imports afterwards.
     let report = import(store, &keys, &MemSource::new("order.csv", bytes)).expect("import");
     assert_eq!(report.rows, 30_000);
@@ -177,7 +195,11 @@ both_backends!(bad_files_are_refused_with_the_rows_named, 2, |db| {
     assert!(text.contains("Luhn"), "{text}");
 
     // A K of 30 hex digits on line 2.
-    let short_k = good(0).replacen(&format!(",{:032X},", (3u128 << 64)), &format!(",{:030X},", 3u128 << 64), 1);
+    let short_k = good(0).replacen(
+        &format!(",{:032X},", (3u128 << 64)),
+        &format!(",{:030X},", 3u128 << 64),
+        1,
+    );
     assert_ne!(short_k, good(0));
     let (p, _) = refused(import(
         store,
@@ -216,9 +238,17 @@ both_backends!(bad_files_are_refused_with_the_rows_named, 2, |db| {
     assert!(text.contains("UTF-8"), "{text}");
 
     // An empty file, and a header without rows.
-    let (p, text) = refused(import(store, &keys, &MemSource::new("empty.csv", Vec::new())));
+    let (p, text) = refused(import(
+        store,
+        &keys,
+        &MemSource::new("empty.csv", Vec::new()),
+    ));
     assert_eq!(p.len(), 1, "{text}");
-    let (p, text) = refused(import(store, &keys, &MemSource::new("header.csv", file(vec![]))));
+    let (p, text) = refused(import(
+        store,
+        &keys,
+        &MemSource::new("header.csv", file(vec![])),
+    ));
     assert_eq!(p, [(0, None)], "{text}");
     assert!(text.contains("no card rows"), "{text}");
 
@@ -228,7 +258,10 @@ both_backends!(bad_files_are_refused_with_the_rows_named, 2, |db| {
     let (p, text) = refused(import(
         store,
         &keys,
-        &MemSource::new("many.csv", file(vec![good(4), k_bad, good(7), short_row_of(good(8))])),
+        &MemSource::new(
+            "many.csv",
+            file(vec![good(4), k_bad, good(7), short_row_of(good(8))]),
+        ),
     ));
     assert_eq!(p, [(3, Some("K".into())), (5, None)], "{text}");
 
@@ -236,13 +269,22 @@ both_backends!(bad_files_are_refused_with_the_rows_named, 2, |db| {
     assert_eq!(available(store), 0);
 
     // Against the stock: rows 0..10 are imported; a file with rows 8..12 is refused naming lines 2 and 3.
-    import(store, &keys, &MemSource::new("first.csv", csv_file(3, 0..10))).expect("import");
+    import(
+        store,
+        &keys,
+        &MemSource::new("first.csv", csv_file(3, 0..10)),
+    )
+    .expect("import");
     let (p, text) = refused(import(
         store,
         &keys,
         &MemSource::new("again.csv", csv_file(3, 8..12)),
     ));
-    assert_eq!(p, [(2, Some("ICCID".into())), (3, Some("ICCID".into()))], "{text}");
+    assert_eq!(
+        p,
+        [(2, Some("ICCID".into())), (3, Some("ICCID".into()))],
+        "{text}"
+    );
     assert!(text.contains("already in stock"), "{text}");
     // A file with a bad row AND rows in stock lists both kinds.
     let mut mixed = csv_file(3, 9..11);
