@@ -2,6 +2,7 @@
 
 mod config;
 mod euicc;
+mod order;
 mod serve;
 mod setup;
 
@@ -50,6 +51,29 @@ enum Command {
         #[command(subcommand)]
         command: EuiccCommand,
     },
+    /// SM-DP profile types (SAIP templates).
+    ProfileType {
+        #[command(subcommand)]
+        command: order::ProfileTypeCommand,
+    },
+    /// SM-DP orders: import input files, export output files.
+    Order {
+        #[command(subcommand)]
+        command: order::OrderCommand,
+    },
+    /// SM-DP stock levels per profile type.
+    Stock(order::StockArgs),
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Personalises and validates profile packages; prints packages per second.
+    Personalise(order::BenchPersonaliseArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +150,12 @@ fn main() -> ExitCode {
         Command::Euicc {
             command: EuiccCommand::Register { pki, smsr, eis },
         } => euicc::register(&pki, &smsr, eis),
+        Command::ProfileType { command } => order::profile_type(&config, command),
+        Command::Order { command } => order::order(&config, command),
+        Command::Stock(args) => order::stock_levels(&config, args),
+        Command::Bench {
+            command: BenchCommand::Personalise(args),
+        } => order::bench_personalise(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

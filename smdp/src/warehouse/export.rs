@@ -12,7 +12,9 @@ use std::io::{Read, Write};
 
 use certs::ecc::{PrivateKey, PublicKey};
 use certs::secrets::MasterKeyring;
+use certs::x509::X509Certificate;
 use eis_store::AnyConnection;
+use eis_store::entities::{self, EntityRole};
 use eis_store::warehouse::{self, StockRecord};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -140,6 +142,39 @@ fn row(r: &StockRecord) -> [String; 10] {
         time_text(r.downloading_at),
         time_text(r.installed_at),
     ]
+}
+
+/// The key to encrypt an output file's secrets for: the public key of the MNO's certificate (PEM). When the MNO
+/// is registered, the certificate must be one of its registered TLS client certificates (same SHA-256
+/// fingerprint); an unregistered MNO (a database used by the CLI only) is taken on the operator's word.
+pub fn recipient_key(
+    conn: &mut AnyConnection,
+    mno_oid: &str,
+    certificate_pem: &str,
+) -> Result<PublicKey, WarehouseError> {
+    let invalid = |why: String| WarehouseError::Invalid {
+        field: "recipient certificate",
+        why,
+    };
+    let cert = X509Certificate::from_pem(certificate_pem).map_err(|e| invalid(e.to_string()))?;
+    match entities::get_entity(conn, mno_oid)? {
+        Some(e) if e.role != EntityRole::Mno => {
+            return Err(invalid(format!("{mno_oid} is not an MNO")));
+        }
+        Some(e) if !e.fingerprints.contains(&cert.sha256_fingerprint()) => {
+            return Err(invalid(format!(
+                "the certificate ({}) is not registered for MNO {mno_oid}",
+                cert.subject()
+            )));
+        }
+        Some(_) => {}
+        None => tracing::warn!(
+            mno = mno_oid,
+            subject = cert.subject(),
+            "MNO not registered: the output file is encrypted for the certificate given"
+        ),
+    }
+    Ok(cert.public_key().clone())
 }
 
 /// Writes the output file of the MNO's installed records of a profile type (optionally one order), in ICCID

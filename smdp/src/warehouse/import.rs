@@ -66,6 +66,16 @@ impl OrderSource for FileSource {
     }
 }
 
+/// Guesses the layout of an order file from its first bytes: the `.out` layout starts (after blank lines) with
+/// a `*` section or comment line, a CSV file with its header row.
+pub fn sniff_format(start: &[u8]) -> BatchFormat {
+    let start = start.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(start);
+    match start.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'*') => BatchFormat::Out,
+        _ => BatchFormat::Csv,
+    }
+}
+
 /// How far an import has come (for a progress bar).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Progress {
@@ -460,4 +470,17 @@ fn consume(
         stored(inserted);
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing_tells_out_files_from_csv() {
+        assert_eq!(sniff_format(b"\n*HEADER DESCRIPTION\n"), BatchFormat::Out);
+        assert_eq!(sniff_format(b"\xEF\xBB\xBF***\n"), BatchFormat::Out);
+        assert_eq!(sniff_format(b"ICCID,IMSI\n"), BatchFormat::Csv);
+        assert_eq!(sniff_format(b""), BatchFormat::Csv);
+    }
 }
