@@ -71,6 +71,7 @@ pub fn run(config: Config, only: Option<Only>) -> Result<(), String> {
                 move |c: &mut actix_web::web::ServiceConfig| {
                     configure(c, smdp.clone(), &[smdp::functions::ES2], max);
                     configure_receiver(c, smdp.clone(), &[smdp::functions::ES3], max);
+                    smdp::rest::configure(c, smdp.clone(), smdp::rest::RestConfig::default());
                 }
             };
             let running = es_runtime::listener::start(
@@ -89,6 +90,10 @@ pub fn run(config: Config, only: Option<Only>) -> Result<(), String> {
                     smdp.identity.service_url(e.service)
                 ));
             }
+            lines.push(format!(
+                "  REST {}/api/v1/  (MNO warehouse: profile types, orders, stock)",
+                config.smdp.public_url.trim_end_matches('/')
+            ));
             servers.push(running);
         }
         lines.push(format!("test PKI: {}", world.dir.display()));
