@@ -290,7 +290,7 @@ fn format_of(arg: FormatArg, path: &Path) -> Result<BatchFormat, String> {
 }
 
 /// A progress bar on a terminal (hidden when standard error is not one): bytes while validating, rows while
-/// storing.
+/// checking against the stock and while storing.
 struct Bar {
     bar: ProgressBar,
     phase: u8,
@@ -325,9 +325,23 @@ impl Bar {
                 }
                 self.bar.set_position(bytes);
             }
-            Progress::Storing { rows, total } => {
+            Progress::Checking { rows, total } => {
                 if self.phase != 2 {
                     self.phase = 2;
+                    self.bar.reset();
+                    self.bar.set_length(total);
+                    self.bar.set_style(
+                        ProgressStyle::with_template(
+                            "checking   {bar:40} {human_pos}/{human_len} rows against the stock ({per_sec})",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                }
+                self.bar.set_position(rows);
+            }
+            Progress::Storing { rows, total } => {
+                if self.phase != 3 {
+                    self.phase = 3;
                     self.bar.reset();
                     self.bar.set_length(total);
                     self.bar.set_style(
@@ -370,7 +384,7 @@ pub fn order(config: &Config, command: OrderCommand) -> Result<(), String> {
             bar.bar.finish_and_clear();
             let r = result.map_err(|e| e.to_string())?;
             println!(
-                "imported {} rows from {} into order {} of profile type {:?}: {:.0} rows/s ({:.2} s validating, {:.2} s storing)",
+                "imported {} rows from {} into order {} of profile type {:?}: {:.0} rows/s ({:.2} s checking, {:.2} s storing)",
                 r.rows,
                 file.display(),
                 r.order_id,

@@ -1,17 +1,21 @@
 //! Order import (DESIGN §4 "Warehouse": orders and stock of personalisation records; peers-and-profiles notes §4):
-//! an MNO's input file becomes available stock of one of its profile types, all or nothing.
+//! an MNO's input file becomes available stock of one of its profile types, all or nothing. The file is read three
+//! times as a stream:
 //!
-//! 1. First pass ([`crate::batch::validate_file`]): every row is checked as a stream (Luhn, lengths, column
-//!    count, UTF-8, duplicates inside the file). Any problem refuses the file; the rows are then also checked
-//!    against the stock, so that the refusal lists every bad row.
-//! 2. Second pass, inside ONE transaction: a reader thread parses the rows again and seals each record's secrets
-//!    with the master key ([`super::secrets`]); the importing thread checks each chunk of
-//!    [`CHUNK_ROWS`] ICCIDs against the stock and inserts it (COPY on PostgreSQL). A duplicate in stock, a row
-//!    the profile type's template cannot take, or any failure rolls the whole order back: a crash midway leaves
-//!    nothing half-imported.
+//! 1. [`crate::batch::validate_file`] checks every row (Luhn, lengths, hex, column count, UTF-8, duplicates inside
+//!    the file).
+//! 2. A reader thread parses the rows again while the importing thread checks each chunk of [`CHUNK_ROWS`]
+//!    ICCIDs against the committed stock, and each row against what the profile type's template can take (an
+//!    MSISDN, OTA keys). Any problem of pass 1 or 2 refuses the file, listing every bad row, and nothing is
+//!    stored. (The stock is checked before the import transaction: inside it, PostgreSQL would plan the lookups
+//!    against a table growing with the uncommitted rows and fall back to sequential scans.)
+//! 3. Inside ONE transaction, the reader thread parses the rows once more and seals each record's secrets with
+//!    the master key ([`super::secrets`]); the importing thread inserts each chunk (COPY on PostgreSQL). An ICCID
+//!    stocked meanwhile by another import (the primary key), or any failure, rolls the whole order back: a crash
+//!    midway leaves nothing half-imported.
 //!
-//! Memory stays flat: the file is never held whole (the first pass keeps 32 bytes per row for duplicate
-//! detection, the second at most three chunks).
+//! Memory stays flat: the file is never held whole (pass 1 keeps 32 bytes per row for duplicate detection, the
+//! others at most three chunks).
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -21,7 +25,7 @@ use std::time::Instant;
 
 use certs::secrets::MasterKeyring;
 use eis_store::warehouse::{self, NewStockRecord};
-use eis_store::{AnyConnection, Sealed, Store, now_millis};
+use eis_store::{AnyConnection, Sealed, Store, StoreError, now_millis};
 use serde::Serialize;
 
 use super::profile_types::{self, TemplateCapabilities};
@@ -86,7 +90,14 @@ pub enum Progress {
         /// File size.
         total: Option<u64>,
     },
-    /// Second pass: records stored so far, of `total`.
+    /// Second pass: records checked against the stock so far, of `total` (0 when the first pass failed).
+    Checking {
+        /// Records checked.
+        rows: u64,
+        /// Records in the file.
+        total: u64,
+    },
+    /// Third pass: records stored so far, of `total`.
     Storing {
         /// Records inserted.
         rows: u64,
@@ -105,9 +116,9 @@ pub struct ImportReport {
     pub profile_type: String,
     /// Records imported.
     pub rows: u64,
-    /// Seconds of the first (validation) pass.
+    /// Seconds of the two checking passes.
     pub validate_seconds: f64,
-    /// Seconds of the second pass, from the start of the transaction to its commit.
+    /// Seconds of the storing pass, from the start of the transaction to its commit.
     pub store_seconds: f64,
     /// Records per second over both passes.
     pub rows_per_second: f64,
@@ -229,23 +240,28 @@ pub fn import_order(
         },
         format,
     );
-    let summary = match validated {
-        Ok(s) => s,
-        Err(first) => {
-            // List the rows that are also in stock (or that the template cannot take) with the others; the
-            // parse problems of the second pass are those of the first.
-            let mut c = store.conn()?;
-            return match second_pass(&mut c, None, source, format, caps, None, &mut |_| {}) {
-                Ok(found) => Err(WarehouseError::Refused(found.merged_into(first))),
-                Err(e) => {
-                    tracing::debug!(error = %e, "stock check of a refused order file stopped");
-                    Err(WarehouseError::Refused(first))
-                }
-            };
+    let total = validated.as_ref().map_or(0, |s| s.rows);
+    // Second pass, outside the import transaction: the rows against the committed stock and the template.
+    let checked = {
+        let mut c = store.conn()?;
+        second_pass(&mut c, None, source, format, caps, None, &mut |rows| {
+            progress(Progress::Checking { rows, total })
+        })
+    };
+    let summary = match (validated, checked) {
+        (Ok(s), Ok(found)) if found.total == 0 => s,
+        (Ok(_), Ok(found)) => return Err(WarehouseError::Refused(found.into_errors())),
+        (Ok(_), Err(e)) => return Err(e),
+        // The parse problems of the second pass are those of the first: add only the others.
+        (Err(first), Ok(found)) => return Err(WarehouseError::Refused(found.merged_into(first))),
+        (Err(first), Err(e)) => {
+            tracing::debug!(error = %e, "stock check of a refused order file stopped");
+            return Err(WarehouseError::Refused(first));
         }
     };
     let validate_seconds = started.elapsed().as_secs_f64();
 
+    // Third pass, in one transaction: seal and insert.
     let store_started = Instant::now();
     let (order_id, rows) = store.tx(|c| {
         let now = now_millis();
@@ -309,9 +325,9 @@ pub fn import_order(
     })
 }
 
-/// Reads the file again on a reader thread and, per chunk, checks the ICCIDs against the stock; with `order`
-/// (and the keyring) inserts the chunk into that order until the first problem, then only checks. Returns
-/// the problems found.
+/// Reads the file again on a reader thread. Without `order`: checks each chunk's ICCIDs against the (committed)
+/// stock and each row against the template's capabilities. With `order` (and the keyring): seals and inserts each
+/// chunk into that order until the first problem. Returns the problems found; `progress` gets the rows done.
 fn second_pass(
     conn: &mut AnyConnection,
     keyring: Option<&MasterKeyring>,
@@ -423,10 +439,10 @@ fn consume(
     conn: &mut AnyConnection,
     rx: Receiver<Msg>,
     order: Option<i64>,
-    stored: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(u64),
 ) -> Result<Found, WarehouseError> {
     let mut found = Found::default();
-    let mut inserted = 0u64;
+    let mut done = 0u64;
     for msg in rx {
         let chunk = match msg {
             Msg::Fatal(e) => return Err(e),
@@ -442,19 +458,24 @@ fn consume(
             }
             Msg::Chunk(c) => c,
         };
-        let iccids: Vec<&str> = chunk.iter().map(|i| i.iccid.as_str()).collect();
-        let in_stock = warehouse::existing_iccids(conn, &iccids)?;
-        for i in chunk.iter().filter(|i| in_stock.contains(&i.iccid)) {
-            found.note(Problem {
-                line: i.line,
-                column: Some("ICCID".into()),
-                reason: "already in stock".into(),
-            });
-        }
-        let Some(order_id) = order else { continue };
+        let Some(order_id) = order else {
+            let iccids: Vec<&str> = chunk.iter().map(|i| i.iccid.as_str()).collect();
+            let in_stock = warehouse::existing_iccids(conn, &iccids)?;
+            for i in chunk.iter().filter(|i| in_stock.contains(&i.iccid)) {
+                found.note(Problem {
+                    line: i.line,
+                    column: Some("ICCID".into()),
+                    reason: "already in stock".into(),
+                });
+            }
+            done += chunk.len() as u64;
+            progress(done);
+            continue;
+        };
         if found.total > 0 {
             continue;
         }
+        let first_line = chunk.first().map_or(0, |i| i.line);
         let records: Vec<NewStockRecord> = chunk
             .into_iter()
             .filter_map(|i| {
@@ -466,8 +487,20 @@ fn consume(
                 })
             })
             .collect();
-        inserted += warehouse::insert_stock_chunk(conn, order_id, &records, now_millis())? as u64;
-        stored(inserted);
+        match warehouse::insert_stock_chunk(conn, order_id, &records, now_millis()) {
+            Ok(n) => done += n as u64,
+            // Checked before the transaction: another import stocked one of these ICCIDs meanwhile.
+            Err(StoreError::AlreadyExists { .. }) => found.note(Problem {
+                line: first_line,
+                column: Some("ICCID".into()),
+                reason: format!(
+                    "an ICCID of the {} rows from this line on was stocked by another import meanwhile",
+                    records.len()
+                ),
+            }),
+            Err(e) => return Err(e.into()),
+        }
+        progress(done);
     }
     Ok(found)
 }

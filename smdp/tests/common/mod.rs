@@ -121,7 +121,7 @@ pub fn csv_file(series: u32, range: std::ops::Range<u64>) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// An order file held in memory; the second opening (the storing pass) can be made to fail after `fail_after`
+/// An order file held in memory; the third opening (the storing pass) can be made to fail after `fail_after`
 /// bytes, as a read error or a dropped upload would.
 pub struct MemSource {
     pub name: String,
@@ -172,7 +172,7 @@ impl OrderSource for MemSource {
         Ok(Box::new(Failing {
             data: &self.bytes,
             at: 0,
-            fail_after: if n >= 1 { self.fail_after } else { None },
+            fail_after: if n >= 2 { self.fail_after } else { None },
         }))
     }
     fn name(&self) -> String {
