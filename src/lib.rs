@@ -5,5 +5,6 @@ pub mod bench;
 pub mod config;
 pub mod euicc;
 pub mod keys;
+pub mod order;
 pub mod serve;
 pub mod setup;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use rsp::config::Config;
-use rsp::{bench, euicc, keys, serve, setup};
+use rsp::{bench, euicc, keys, order, serve, setup};
 
 /// An open-source GSMA SGP.02 SM-DP and SM-SR.
 #[derive(Debug, Parser)]
@@ -46,6 +46,18 @@ enum Command {
         #[command(subcommand)]
         command: EuiccCommand,
     },
+    /// SM-DP profile types (SAIP templates).
+    ProfileType {
+        #[command(subcommand)]
+        command: order::ProfileTypeCommand,
+    },
+    /// SM-DP orders: import input files, export output files.
+    Order {
+        #[command(subcommand)]
+        command: order::OrderCommand,
+    },
+    /// SM-DP stock levels per profile type.
+    Stock(order::StockArgs),
     /// Master keys of the secrets at rest.
     Keys {
         #[command(subcommand)]
@@ -60,6 +72,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
+    /// Personalises and validates profile packages; prints packages per second.
+    Personalise(order::BenchPersonaliseArgs),
     /// ES1.RegisterEIS and ES4.GetEIS per second with p50/p99 latency over mutual TLS (SM-SR in this process).
     Api {
         /// eUICCs to register.
@@ -188,6 +202,12 @@ fn main() -> ExitCode {
             postgres,
         })
         .map(|_| ()),
+        Command::ProfileType { command } => order::profile_type(&config, command),
+        Command::Order { command } => order::order(&config, command),
+        Command::Stock(args) => order::stock_levels(&config, args),
+        Command::Bench {
+            command: BenchCommand::Personalise(args),
+        } => order::bench_personalise(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

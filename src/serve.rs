@@ -88,6 +88,7 @@ pub fn start(
             move |c: &mut actix_web::web::ServiceConfig| {
                 configure(c, smdp.clone(), &[smdp::functions::ES2], max);
                 configure_receiver(c, smdp.clone(), &[smdp::functions::ES3], max);
+                smdp::rest::configure(c, smdp.clone(), smdp::rest::RestConfig::default());
             }
         };
         let running = es_runtime::listener::start(
@@ -106,6 +107,10 @@ pub fn start(
                 smdp.identity.service_url(e.service)
             ));
         }
+        banner.push(format!(
+            "  REST {}/api/v1/  (MNO warehouse: profile types, orders, stock)",
+            config.smdp.public_url.trim_end_matches('/')
+        ));
         servers.push(running);
         smdp_out = Some(smdp);
     }

@@ -1,10 +1,14 @@
 //! The SM-DP (GSMA SGP.02 §2.2.3): ES2, ES3 (client and callback receiver), profile warehouse, personalisation.
 //!
 //! [`functions`] dispatches ES2 requests and ES3 callbacks/notifications arriving through es-runtime's SOAP
-//! endpoint; [`saip`] is the profile package codec and personaliser, [`batch`] the MNO order-file parsers.
+//! endpoint; [`saip`] is the profile package codec and personaliser, [`batch`] the MNO order-file parsers,
+//! [`warehouse`] the profile types, order import, stock and output files built on them, [`rest`] the
+//! MNOs' REST API over the warehouse.
 
 pub mod batch;
 pub mod error;
 pub mod functions;
+pub mod rest;
 pub mod saip;
 pub mod service;
+pub mod warehouse;
