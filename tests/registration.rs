@@ -209,7 +209,7 @@ fn registration_scenario(db: Db) {
             not_after: now + time::Duration::days(1),
             profile: certs::x509::X509Profile::TlsClient,
         },
-        &stranger_key.public_key(),
+        stranger_key.public_key(),
         &lab.world.tls_ca.cert,
         &lab.world.tls_ca.key,
     )
