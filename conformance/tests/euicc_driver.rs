@@ -67,8 +67,22 @@ async fn driver_switches_profile_retries_and_falls_back_on_its_own_clock() {
             .is_err()
     );
 
-    // P1's MSISDN no longer reaches the eUICC.
+    // P1's MSISDN no longer reaches the eUICC. (Wait for the driver to report it before changing coverage:
+    // the MT and the control message travel on different channels, in no fixed order.)
     send(&handle, &m[0], vec![vec![0x02, 0x70, 0x00]]).await;
+    let undelivered = DriverEvent::Undelivered {
+        dest_msisdn: m[0].clone(),
+        error: DeliveryError::Unreachable(Msisdn::parse(&m[0]).expect("m")),
+    };
+    let mut events = Vec::new();
+    loop {
+        let e = ev_rx.recv().await.expect("driver events");
+        let found = e == undelivered;
+        events.push(e);
+        if found {
+            break;
+        }
+    }
     // P2 loses coverage: fall-back to P1 and notification 05 after the attach delay.
     handle
         .control
@@ -97,14 +111,10 @@ async fn driver_switches_profile_retries_and_falls_back_on_its_own_clock() {
             .map(|i| i.aid().as_bytes().to_vec()),
         Some(aid(0))
     );
-    let mut events = Vec::new();
     while let Ok(e) = ev_rx.try_recv() {
         events.push(e);
     }
-    assert!(events.contains(&DriverEvent::Undelivered {
-        dest_msisdn: m[0].clone(),
-        error: DeliveryError::Unreachable(Msisdn::parse(&m[0]).expect("m")),
-    }));
+    assert!(events.contains(&undelivered));
     assert!(events.iter().any(|e| matches!(
         e,
         DriverEvent::Euicc(ev) if ev.kind == EventKind::NotificationConfirmed { sequence: 1 }
