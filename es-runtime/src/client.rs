@@ -102,6 +102,35 @@ impl SoapClient {
     }
 }
 
+impl SoapClient {
+    /// POSTs a prepared body with its Content-Type and extra headers (the outbox stores messages this way).
+    pub async fn post_raw(
+        &self,
+        url: &str,
+        content_type: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> Result<SoapReply, ClientError> {
+        let mut req = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, content_type);
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = req.body(body).send().await.map_err(|e| ClientError::Transport {
+            url: url.to_string(),
+            reason: error_chain(&e),
+        })?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.map_err(|e| ClientError::Transport {
+            url: url.to_string(),
+            reason: error_chain(&e),
+        })?;
+        Ok(SoapReply { status, body })
+    }
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
