@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use certs::secrets::MasterKeyring;
 use certs::world::World;
+use es_runtime::outbox::{OutboxDispatcher, OutboxSettings};
 use es_runtime::soap_endpoint::{configure, configure_receiver};
 
 use crate::config::Config;
@@ -19,6 +20,26 @@ pub enum Only {
     Smdp,
 }
 
+/// Background workers started with the servers: the outbox dispatchers and the SM-SR's ES5 workers.
+pub struct Workers {
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    es5: Option<smsr::es5::runtime::Es5Runtime>,
+}
+
+impl Workers {
+    /// Stops the workers (ES5 binds are unbound).
+    pub async fn shutdown(self) {
+        self.shutdown.send_replace(true);
+        if let Some(es5) = self.es5 {
+            es5.shutdown().await;
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
 /// Servers started by [`start`]: their listeners (not yet spawned) and what `rsp serve` prints.
 pub struct Started {
     /// The listeners, to spawn on the actix system.
@@ -29,6 +50,8 @@ pub struct Started {
     pub smsr: Option<Arc<smsr::service::Smsr>>,
     /// The SM-DP, when started.
     pub smdp: Option<Arc<smdp::service::Smdp>>,
+    /// Their background workers.
+    pub workers: Workers,
 }
 
 /// Opens the databases, registers the world's entities and binds the listeners. Must run inside an actix
@@ -44,6 +67,9 @@ pub fn start(
     let m = &world.manifest;
     let mut smsr_out = None;
     let mut smdp_out = None;
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut es5 = None;
     if only != Some(Only::Smdp) {
         let store = setup::open_store(config, &config.smsr).map_err(|e| e.to_string())?;
         setup::seed_smsr_entities(&store, world, &config.smdp.public_url)
@@ -75,6 +101,34 @@ pub fn start(
             ));
         }
         servers.push(running);
+        let client = setup::soap_client(world, &m.sm_sr_tls_client).map_err(|e| e.to_string())?;
+        let dispatcher = OutboxDispatcher::new(
+            smsr.store.clone(),
+            client,
+            smsr.clock.clone(),
+            OutboxSettings::default(),
+            smsr.wake.outbox.clone(),
+        );
+        tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
+        if config.es5.smpp.enabled {
+            let runtime =
+                smsr::es5::runtime::Es5Runtime::start(smsr.clone(), config.es5.smpp_client())
+                    .map_err(|e| e.to_string())?;
+            banner.push(format!(
+                "  ES5  SMS via SMPP {}:{} as {} ({} bind(s)), SM-SR MSISDN {}",
+                config.es5.smpp.host,
+                config.es5.smpp.port,
+                config.es5.smpp.system_id,
+                config.es5.smpp.binds,
+                config.es5.smsr_msisdn
+            ));
+            es5 = Some(runtime);
+        } else {
+            banner.push(
+                "  ES5  off (no SMPP account in es5.smpp): enable/disable/delete/audit are refused"
+                    .to_string(),
+            );
+        }
         smsr_out = Some(smsr);
     }
     if only != Some(Only::Smsr) {
@@ -141,6 +195,11 @@ pub fn start(
         banner,
         smsr: smsr_out,
         smdp: smdp_out,
+        workers: Workers {
+            shutdown,
+            tasks,
+            es5,
+        },
     })
 }
 
@@ -168,6 +227,7 @@ pub fn run(config: Config, only: Option<Only>) -> Result<(), String> {
         for j in joins {
             let _ = j.await;
         }
+        started.workers.shutdown().await;
         tracing::info!("stopped");
         Ok(())
     })

@@ -285,7 +285,7 @@ pub fn smsr(
             name: m.sm_sr.name.clone(),
             public_url: config.smsr.public_url.clone(),
         },
-        store,
+        store: Arc::new(store),
         keyring,
         trust: smsr::service::Trust {
             ci: world.ci.cert.clone(),
@@ -293,7 +293,26 @@ pub fn smsr(
         },
         callers: CallerDirectory::new(CALLER_CACHE_TTL),
         clock: Arc::new(SystemClock),
+        es5: config.es5.smpp.enabled.then(|| config.es5.settings()),
+        outbox_give_up: Duration::from_secs(config.es5.callback_give_up_secs.max(1)),
+        wake: Arc::new(smsr::service::Wake::default()),
     })
+}
+
+/// The SOAP client a server uses for callbacks and notifications: its TLS client certificate, the world's TLS
+/// CA as trust anchor.
+pub fn soap_client(
+    world: &World,
+    client: &certs::world::KeyCertFiles,
+) -> Result<es_runtime::client::SoapClient, SetupError> {
+    let read = |rel: &str| std::fs::read(world.dir.join(rel)).map_err(|e| pki_err(&world.dir, e));
+    es_runtime::client::SoapClient::new(
+        &read(&client.cert)?,
+        &read(&client.key)?,
+        &read(&world.manifest.tls_ca.cert)?,
+        Duration::from_secs(30),
+    )
+    .map_err(|e| pki_err(&world.dir, e))
 }
 
 /// The SM-DP of the world.

@@ -63,9 +63,12 @@ impl CallerError {
     }
 }
 
+/// Certificate fingerprint → the caller it resolved to (or none) and when.
+type CallerCache = HashMap<[u8; 32], (Option<Caller>, Instant)>;
+
 /// Resolves certificates to callers, with a short-lived cache so that the registry is not read on every call.
 pub struct CallerDirectory {
-    cache: RwLock<HashMap<[u8; 32], (Option<Caller>, Instant)>>,
+    cache: RwLock<CallerCache>,
     ttl: Duration,
 }
 

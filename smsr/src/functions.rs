@@ -20,6 +20,7 @@ use es_runtime::soap_endpoint::{
 use crate::eis_map::{Viewer, view};
 use crate::error::SmsrError;
 use crate::es1::register_eis;
+use crate::platform;
 use crate::service::Smsr;
 
 /// ES1: EUM → SM-SR (SGP.02 §5.2).
@@ -197,6 +198,96 @@ fn run(
                 eis: Some(view(&record, Viewer::SmDp(&caller.oid))?),
             }
             .to_xml()
+        }
+        Request::Es4(es4::Request::EnableProfile(r)) => {
+            let v = Viewer::Mno(&caller.oid);
+            platform::enable_profile(smsr, conn, ctx, v, &r.eid.to_string(), r.iccid.as_str())?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es4(es4::Request::DisableProfile(r)) => {
+            let v = Viewer::Mno(&caller.oid);
+            platform::disable_profile(smsr, conn, ctx, v, &r.eid.to_string(), r.iccid.as_str())?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es4(es4::Request::DeleteProfile(r)) => {
+            let v = Viewer::Mno(&caller.oid);
+            platform::delete_profile(smsr, conn, ctx, v, &r.eid.to_string(), r.iccid.as_str())?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es4(es4::Request::AuditEis(r)) => {
+            let v = Viewer::Mno(&caller.oid);
+            let iccids: Vec<String> = r.iccids.iter().map(|i| i.as_str().to_string()).collect();
+            platform::audit_eis(smsr, conn, ctx, v, &r.eid.to_string(), &iccids)?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es4(es4::Request::UpdatePolicyRules(r)) => {
+            let v = Viewer::Mno(&caller.oid);
+            platform::update_policy_rules(
+                smsr,
+                conn,
+                v,
+                &r.eid.to_string(),
+                r.iccid.as_str(),
+                Some(&r.pol2),
+            )?;
+            es4::UpdatePolicyRulesResponse { base: ok() }.to_xml()
+        }
+        Request::Es4(es4::Request::UpdateSubscriptionAddress(r)) => {
+            let v = Viewer::Mno(&caller.oid);
+            platform::update_subscription_address(
+                smsr,
+                conn,
+                v,
+                &r.eid.to_string(),
+                r.iccid.as_str(),
+                &r.new_subscription_address,
+            )?;
+            es4::UpdateSubscriptionAddressResponse { base: ok() }.to_xml()
+        }
+        Request::Es3(es3::Request::EnableProfile(r)) => {
+            let v = Viewer::SmDp(&caller.oid);
+            platform::enable_profile(smsr, conn, ctx, v, &r.eid.to_string(), r.iccid.as_str())?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es3(es3::Request::DisableProfile(r)) => {
+            let v = Viewer::SmDp(&caller.oid);
+            platform::disable_profile(smsr, conn, ctx, v, &r.eid.to_string(), r.iccid.as_str())?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es3(es3::Request::DeleteIsdp(r)) => {
+            let v = Viewer::SmDp(&caller.oid);
+            platform::delete_profile(smsr, conn, ctx, v, &r.eid.to_string(), r.iccid.as_str())?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es3(es3::Request::AuditEis(r)) => {
+            let v = Viewer::SmDp(&caller.oid);
+            let iccids: Vec<String> = r.iccids.iter().map(|i| i.as_str().to_string()).collect();
+            platform::audit_eis(smsr, conn, ctx, v, &r.eid.to_string(), &iccids)?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es3(es3::Request::UpdatePolicyRules(r)) => {
+            let v = Viewer::SmDp(&caller.oid);
+            platform::update_policy_rules(
+                smsr,
+                conn,
+                v,
+                &r.eid.to_string(),
+                r.iccid.as_str(),
+                r.pol2.as_ref(),
+            )?;
+            es3::UpdatePolicyRulesResponse { base: ok() }.to_xml()
+        }
+        Request::Es3(es3::Request::UpdateSubscriptionAddress(r)) => {
+            let v = Viewer::SmDp(&caller.oid);
+            platform::update_subscription_address(
+                smsr,
+                conn,
+                v,
+                &r.eid.to_string(),
+                r.iccid.as_str(),
+                &r.new_subscription_address,
+            )?;
+            es3::UpdateSubscriptionAddressResponse { base: ok() }.to_xml()
         }
         other => return Err(not_supported(other.element_name())),
     };
