@@ -3,5 +3,6 @@
 
 pub mod config;
 pub mod euicc;
+pub mod lab;
 pub mod serve;
 pub mod setup;
