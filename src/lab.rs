@@ -142,10 +142,9 @@ impl Lab {
         let keep_events = matches!(opts.fleet, FleetSource::World);
         let mut smsc = SmscConfig::loopback(&config.es5.smpp.system_id, &config.es5.smpp.password);
         smsc.record = keep_events;
-        let network =
-            SimulatedNetwork::start(fleet, smsc, keep_events.then_some(events_tx))
-                .await
-                .map_err(|e| e.to_string())?;
+        let network = SimulatedNetwork::start(fleet, smsc, keep_events.then_some(events_tx))
+            .await
+            .map_err(|e| e.to_string())?;
         config.es5.smpp.enabled = true;
         config.es5.smpp.host = "127.0.0.1".into();
         config.es5.smpp.port = network.smsc().local_addr().port();
@@ -172,9 +171,20 @@ impl Lab {
         let mut receivers = Vec::new();
         if let Some(keep) = opts.receivers {
             for mno in &world.manifest.mnos {
-                let r = MnoReceiver::start(&world, "127.0.0.1:0", keep).map_err(|e| e.to_string())?;
-                set_endpoint(&smsr.store, &mno.entity.oid, "ES4", &format!("{}/es4", r.url()))?;
-                set_endpoint(&smdp.store, &mno.entity.oid, "ES2", &format!("{}/es2", r.url()))?;
+                let r =
+                    MnoReceiver::start(&world, "127.0.0.1:0", keep).map_err(|e| e.to_string())?;
+                set_endpoint(
+                    &smsr.store,
+                    &mno.entity.oid,
+                    "ES4",
+                    &format!("{}/es4", r.url()),
+                )?;
+                set_endpoint(
+                    &smdp.store,
+                    &mno.entity.oid,
+                    "ES2",
+                    &format!("{}/es2", r.url()),
+                )?;
                 receivers.push(r);
             }
         }
@@ -224,7 +234,8 @@ impl Lab {
             .map_err(|e| e.to_string())?;
         let now = time::OffsetDateTime::now_utc();
         for i in 0..self.world.euiccs.len() {
-            let eis = conformance::eum::build_eis(&self.world, i, now).map_err(|e| e.to_string())?;
+            let eis =
+                conformance::eum::build_eis(&self.world, i, now).map_err(|e| e.to_string())?;
             let r = client
                 .register(&eis, &format!("lab-register-{i}"))
                 .await
@@ -284,7 +295,13 @@ fn register_seeded(
         let end = (start + chunk).min(count);
         let mut batch = Vec::with_capacity(end - start);
         for i in start..end {
-            batch.push(seeded_eis(keyring, world, seed, i, [&m1.entity.oid, &m2.entity.oid])?);
+            batch.push(seeded_eis(
+                keyring,
+                world,
+                seed,
+                i,
+                [&m1.entity.oid, &m2.entity.oid],
+            )?);
         }
         smsr.store
             .tx(|c| {
@@ -323,7 +340,9 @@ fn seeded_eis(
             .map_err(|e| e.to_string())?;
         sd_keys.push(store::SdKey {
             index,
-            kcv: certs::kdf::kcv_aes(key).map_err(|e| e.to_string())?.to_vec(),
+            kcv: certs::kdf::kcv_aes(key)
+                .map_err(|e| e.to_string())?
+                .to_vec(),
             components: vec![store::KeyComponent {
                 key_type: 0x88,
                 value: Sealed {

@@ -98,7 +98,10 @@ impl SimulatedNetwork {
                 let smsc = pump_smsc.clone();
                 // Each MO in its own task: a slow deliver_sm_resp must not hold the others back.
                 tokio::spawn(async move {
-                    if let Err(e) = smsc.send_mo(&mo.from_msisdn, &mo.to_address, &mo.tp_ud).await {
+                    if let Err(e) = smsc
+                        .send_mo(&mo.from_msisdn, &mo.to_address, &mo.tp_ud)
+                        .await
+                    {
                         tracing::warn!(from = %mo.from_msisdn, error = %e, "MO SMS not delivered to the SM-SR");
                     }
                 });

@@ -118,10 +118,14 @@ impl SoapClient {
         for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        let resp = req.body(body).send().await.map_err(|e| ClientError::Transport {
-            url: url.to_string(),
-            reason: error_chain(&e),
-        })?;
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport {
+                url: url.to_string(),
+                reason: error_chain(&e),
+            })?;
         let status = resp.status().as_u16();
         let body = resp.text().await.map_err(|e| ClientError::Transport {
             url: url.to_string(),

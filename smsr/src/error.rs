@@ -90,7 +90,9 @@ pub enum SmsrError {
         action: &'static str,
     },
     /// The function needs ES5 and this SM-SR has no ES5 transport (SMPP) configured (1.2 / 3.8).
-    #[error("{function} needs ES5, and this SM-SR has no ES5 transport configured (smsr.smpp in the configuration)")]
+    #[error(
+        "{function} needs ES5, and this SM-SR has no ES5 transport configured (smsr.smpp in the configuration)"
+    )]
     NoEs5Transport {
         /// The function.
         function: String,

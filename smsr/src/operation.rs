@@ -299,7 +299,12 @@ fn xs(ms: i64) -> Option<XsDateTime> {
 }
 
 /// The response element (name and standalone XML) answering `op` with `outcome`.
-fn response(op: &Operation, kind: OperationKind, outcome: &Outcome, now: i64) -> Option<(String, String)> {
+fn response(
+    op: &Operation,
+    kind: OperationKind,
+    outcome: &Outcome,
+    now: i64,
+) -> Option<(String, String)> {
     let base = BaseResponse {
         processing_start: xs(op.created_at),
         processing_end: xs(now),
@@ -489,7 +494,10 @@ pub fn card_refusal(op: &Operation, failure: &Es5Failure) -> StatusCodeData {
     let mut d = StatusCodeData::new(
         subject,
         reason,
-        Some(format!("{} refused by the eUICC: SW {} ({what})", failure.function, failure.sw)),
+        Some(format!(
+            "{} refused by the eUICC: SW {} ({what})",
+            failure.function, failure.sw
+        )),
     );
     d.subject_identifier = op.iccid.clone();
     d
@@ -594,7 +602,13 @@ pub fn on_command_done(
             }
         }
         OperationKind::DeleteProfile => {
-            apply_deletions(conn, smsr, &op.eid, &[op.isd_p_aid.clone().unwrap_or_default()], now)?;
+            apply_deletions(
+                conn,
+                smsr,
+                &op.eid,
+                &[op.isd_p_aid.clone().unwrap_or_default()],
+                now,
+            )?;
             finish(conn, smsr, op, Outcome::success(), now)?;
             Ok(())
         }
@@ -659,8 +673,7 @@ fn on_audit_step(
                 more |= *c == Es5Completion::MoreData;
             }
             isdr::Es5Function::GetExtendedCardResources => {
-                let res =
-                    ExtendedCardResources::parse(&r.data).map_err(SmsrError::internal)?;
+                let res = ExtendedCardResources::parse(&r.data).map_err(SmsrError::internal)?;
                 data.free_memory = Some(res.free_non_volatile_memory);
             }
             _ => {}
@@ -682,7 +695,12 @@ fn on_audit_step(
             },
             now,
         )?;
-        enqueue_commands(conn, &updated, &[Es5Command::AuditEis { continuation: true }], now)?;
+        enqueue_commands(
+            conn,
+            &updated,
+            &[Es5Command::AuditEis { continuation: true }],
+            now,
+        )?;
         smsr.wake.delivery.notify_one();
         return Ok(());
     }
@@ -795,7 +813,15 @@ fn apply_deletions(
         };
         eis::delete_profile(conn, &p.info.iccid)?;
         freed += p.info.allocated_memory;
-        outgoing::notify_profile_change(conn, smsr, eid, &p.info, ProfileChange::Deleted, now, now)?;
+        outgoing::notify_profile_change(
+            conn,
+            smsr,
+            eid,
+            &p.info,
+            ProfileChange::Deleted,
+            now,
+            now,
+        )?;
     }
     if freed > 0
         && let Some(record) = eis::get_eis(conn, eid)?
@@ -831,8 +857,7 @@ fn matching_switch(
 ) -> Option<Operation> {
     open.iter()
         .find(|o| {
-            (o.kind == OperationKind::EnableProfile.as_str()
-                && o.isd_p_aid.as_deref() == Some(aid))
+            (o.kind == OperationKind::EnableProfile.as_str() && o.isd_p_aid.as_deref() == Some(aid))
                 || (o.kind == OperationKind::DisableProfile.as_str()
                     && enabled_before.is_some_and(|e| {
                         o.isd_p_aid.as_deref() == Some(e.info.isd_p_aid.as_slice())
@@ -914,7 +939,9 @@ pub fn apply_notification(
     ) {
         // The ISD-P named is the enabled one now (SGP.02 §4.1.1.11); every other is disabled.
         match profiles.iter().find(|p| p.info.isd_p_aid == aid) {
-            None => tracing::warn!(%eid, aid = %n.isd_p_aid, "notification names an ISD-P the EIS does not hold"),
+            None => {
+                tracing::warn!(%eid, aid = %n.isd_p_aid, "notification names an ISD-P the EIS does not hold")
+            }
             Some(target) => {
                 for p in &profiles {
                     let (new_state, change) = if p.info.iccid == target.info.iccid {

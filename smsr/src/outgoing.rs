@@ -53,7 +53,10 @@ pub fn queue_callback(
             "no Action for {response_element}"
         )))
     })?;
-    let callback_action = actions.callback.or(actions.response).unwrap_or(actions.request);
+    let callback_action = actions
+        .callback
+        .or(actions.response)
+        .unwrap_or(actions.request);
     let message_id = smsr.identity.new_message_id(smsr.clock.now());
     let headers = OutgoingHeaders {
         to: url.to_string(),

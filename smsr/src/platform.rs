@@ -44,9 +44,11 @@ pub fn locate(
 ) -> Result<ProfileRecord, SmsrError> {
     let found = eis::get_profile(conn, iccid)?.filter(|p| p.info.state != ProfileState::InCreation);
     let unknown_eid = |conn: &mut AnyConnection| -> Result<Option<SmsrError>, SmsrError> {
-        Ok((!eis::euicc_exists(conn, eid)?).then(|| SmsrError::UnknownEid {
-            eid: eid.to_string(),
-        }))
+        Ok(
+            (!eis::euicc_exists(conn, eid)?).then(|| SmsrError::UnknownEid {
+                eid: eid.to_string(),
+            }),
+        )
     };
     let p = match found {
         Some(p) if p.eid == eid => p,
@@ -145,7 +147,11 @@ pub fn enable_profile(
     match p.info.state {
         ProfileState::Enabled => return Err(refused(iccid, "enabled", "it is already Enabled")),
         ProfileState::Created | ProfileState::InCreation => {
-            return Err(refused(iccid, "enabled", "its ISD-P holds no profile yet (Created)"));
+            return Err(refused(
+                iccid,
+                "enabled",
+                "its ISD-P holds no profile yet (Created)",
+            ));
         }
         ProfileState::Disabled => {}
     }
@@ -243,7 +249,11 @@ pub fn delete_profile(
         return Err(refused(iccid, "deleted", "it is Enabled"));
     }
     if p.info.fallback {
-        return Err(refused(iccid, "deleted", "it carries the fall-back attribute"));
+        return Err(refused(
+            iccid,
+            "deleted",
+            "it carries the fall-back attribute",
+        ));
     }
     if !pol2_allows(&p.info, POL2_DELETE) {
         return Err(SmsrError::Pol2Refused {
@@ -275,7 +285,10 @@ pub fn set_fallback_attribute(
 ) -> Result<(), SmsrError> {
     let settings = es5(smsr, "SetFallBackAttribute")?;
     let p = locate(conn, viewer, eid, iccid)?;
-    if matches!(p.info.state, ProfileState::Created | ProfileState::InCreation) {
+    if matches!(
+        p.info.state,
+        ProfileState::Created | ProfileState::InCreation
+    ) {
         return Err(refused(
             iccid,
             "given the fall-back attribute",

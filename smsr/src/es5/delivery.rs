@@ -52,7 +52,11 @@ pub fn retry_delay(settings: &Es5Settings, attempts: u32) -> Duration {
 
 /// Where the eUICC is reached: the operation's override (a notification's sender), else the MSISDN of the
 /// enabled profile in the EIS (wire-profile §2).
-fn destination(conn: &mut AnyConnection, op: &Operation, data: &OpData) -> Result<String, Es5Error> {
+fn destination(
+    conn: &mut AnyConnection,
+    op: &Operation,
+    data: &OpData,
+) -> Result<String, Es5Error> {
     if let Some(m) = &data.dest_msisdn {
         return Ok(m.clone());
     }
@@ -94,13 +98,12 @@ fn transmit(
     )?;
     let keys = load_keys(conn, &smsr.keyring, &op.eid, kvn)?;
     let packet = secure_command(&op.eid, &keys, counter, &cmd.payload)?;
-    let tp_uds =
-        sms::to_tp_uds(PacketKind::Command, &packet, counter as u8).map_err(|source| {
-            Es5Error::Sms {
-                eid: op.eid.clone(),
-                source,
-            }
-        })?;
+    let tp_uds = sms::to_tp_uds(PacketKind::Command, &packet, counter as u8).map_err(|source| {
+        Es5Error::Sms {
+            eid: op.eid.clone(),
+            source,
+        }
+    })?;
     Ok(Outgoing {
         command_id: cmd.id,
         eid: op.eid.clone(),
@@ -111,10 +114,12 @@ fn transmit(
 }
 
 fn operation_of(conn: &mut AnyConnection, cmd: &Es5Command) -> Result<Option<Operation>, Es5Error> {
-    let id: i64 = cmd
-        .operation_ref
-        .parse()
-        .map_err(|_| Es5Error::Invalid(format!("command {} has operation_ref {:?}", cmd.id, cmd.operation_ref)))?;
+    let id: i64 = cmd.operation_ref.parse().map_err(|_| {
+        Es5Error::Invalid(format!(
+            "command {} has operation_ref {:?}",
+            cmd.id, cmd.operation_ref
+        ))
+    })?;
     Ok(operations::get(conn, id)?)
 }
 
@@ -187,8 +192,8 @@ pub fn prepare_round(
         }
     }
     for op in operations::due_for_retry(conn, now, limit)? {
-        let in_flight = es5_queue::in_flight(conn, &op.eid)?
-            .filter(|c| c.operation_ref == op.id.to_string());
+        let in_flight =
+            es5_queue::in_flight(conn, &op.eid)?.filter(|c| c.operation_ref == op.id.to_string());
         match in_flight {
             Some(cmd) if now <= op.deadline => {
                 tracing::info!(op = op.id, eid = %op.eid, attempt = cmd.attempts + 1, "ES5 command retransmitted (no PoR yet)");

@@ -34,7 +34,10 @@ pub enum MoOutcome {
 /// Most counter-low recoveries per operation before it fails.
 const MAX_COUNTER_SKIPS: u32 = 24;
 
-fn operation_of(conn: &mut AnyConnection, cmd: &Es5Command) -> Result<Option<Operation>, SmsrError> {
+fn operation_of(
+    conn: &mut AnyConnection,
+    cmd: &Es5Command,
+) -> Result<Option<Operation>, SmsrError> {
     match cmd.operation_ref.parse::<i64>() {
         Ok(id) => Ok(operations::get(conn, id)?),
         Err(_) => Ok(None),

@@ -16,7 +16,9 @@ use super::delivery::{self, Outgoing};
 use super::inbound::{self, MoOutcome};
 use crate::error::SmsrError;
 use crate::service::{Es5Settings, Smsr};
-use crate::smpp::{SmppClient, SmppClientConfig, SmppError, SmppEvent, SmppEvents, SmppHandle, Submit};
+use crate::smpp::{
+    SmppClient, SmppClientConfig, SmppError, SmppEvent, SmppEvents, SmppHandle, Submit,
+};
 
 /// Pause of an idle delivery loop between looks at the queue (a wake-up ends it early).
 const DELIVERY_TICK: Duration = Duration::from_millis(100);
@@ -112,8 +114,7 @@ async fn delivery_loop(
         let st = settings.clone();
         let round = blocking(move || {
             let now = s.clock.now_millis();
-            s.store
-                .tx(|c| delivery::prepare_round(c, &s, &st, now))
+            s.store.tx(|c| delivery::prepare_round(c, &s, &st, now))
         })
         .await;
         let full = match round {

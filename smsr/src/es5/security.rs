@@ -6,7 +6,7 @@ use certs::secrets::MasterKeyring;
 use eis_store::AnyConnection;
 use eis_store::eis::{self, SdRole};
 use es_interfaces::scp80::{
-    self, CommandHeader, CommandPacket, Counter, CounterMode, Integrity, Kic, Kid, KeySet,
+    self, CommandHeader, CommandPacket, Counter, CounterMode, Integrity, KeySet, Kic, Kid,
     ResponsePacket, SecretKey, Spi,
 };
 use es_interfaces::wire_profile;
@@ -60,11 +60,10 @@ pub fn load_keys(
     eid: &str,
     kvn: u8,
 ) -> Result<IsdrKeys, Es5Error> {
-    let ks = eis::get_keyset(conn, eid, SdRole::IsdR, kvn)?.ok_or_else(|| {
-        Es5Error::NoScp80Keyset {
+    let ks =
+        eis::get_keyset(conn, eid, SdRole::IsdR, kvn)?.ok_or_else(|| Es5Error::NoScp80Keyset {
             eid: eid.to_string(),
-        }
-    })?;
+        })?;
     let key_byte = wire_profile::aes_kic_kid(kvn).ok_or_else(|| Es5Error::NoScp80Keyset {
         eid: eid.to_string(),
     })?;
@@ -125,8 +124,9 @@ pub fn secure_command(
     counter: u64,
     script: &[u8],
 ) -> Result<Vec<u8>, Es5Error> {
-    let counter = Counter::from_u64(counter)
-        .ok_or_else(|| Es5Error::Invalid(format!("SCP80 counter {counter} of {eid} exceeds 5 bytes")))?;
+    let counter = Counter::from_u64(counter).ok_or_else(|| {
+        Es5Error::Invalid(format!("SCP80 counter {counter} of {eid} exceeds 5 bytes"))
+    })?;
     let header = CommandHeader {
         spi: command_spi().map_err(scp80_err(eid))?,
         kic: Kic(keys.key_byte),
