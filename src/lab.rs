@@ -62,6 +62,9 @@ pub struct LabOptions {
     pub pool_size: u32,
     /// HTTP worker threads of each server.
     pub workers: usize,
+    /// Profiles `(eUICC index, slot)` registered as downloaded by the world's SM-DP (`Smdp-id`), so that it
+    /// manages them over ES3.
+    pub smdp_profiles: Vec<(usize, usize)>,
 }
 
 impl LabOptions {
@@ -87,6 +90,7 @@ impl LabOptions {
             receivers: Some(true),
             pool_size: 8,
             workers: 2,
+            smdp_profiles: Vec::new(),
         }
     }
 }
@@ -200,7 +204,7 @@ impl Lab {
             workers: started.workers,
         };
         match opts.fleet {
-            FleetSource::World => lab.register_world().await?,
+            FleetSource::World => lab.register_world(&opts.smdp_profiles).await?,
             FleetSource::Seeded { seed, count } => {
                 register_seeded(&lab.smsr, &keyring, &lab.world, seed, count)?
             }
@@ -229,13 +233,26 @@ impl Lab {
     }
 
     /// Registers every eUICC of the world over ES1 (conformance::eum).
-    async fn register_world(&self) -> Result<(), String> {
+    async fn register_world(&self, smdp_profiles: &[(usize, usize)]) -> Result<(), String> {
         let client = conformance::eum::Es1Client::new(&self.world, self.smsr_url())
             .map_err(|e| e.to_string())?;
         let now = time::OffsetDateTime::now_utc();
+        let smdp_oid: es_interfaces::types::Oid = self
+            .world
+            .manifest
+            .sm_dp
+            .oid
+            .parse()
+            .map_err(|e| format!("SM-DP OID: {e}"))?;
         for i in 0..self.world.euiccs.len() {
-            let eis =
+            let mut eis =
                 conformance::eum::build_eis(&self.world, i, now).map_err(|e| e.to_string())?;
+            for (_, slot) in smdp_profiles.iter().filter(|(e, _)| *e == i) {
+                // ProfileInfo is outside EumSignedInfo: the EUM signature stays valid.
+                if let Some(p) = eis.profile_info.get_mut(*slot) {
+                    p.smdp_id = Some(smdp_oid.clone());
+                }
+            }
             let r = client
                 .register(&eis, &format!("lab-register-{i}"))
                 .await

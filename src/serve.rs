@@ -135,7 +135,9 @@ pub fn start(
         let store = setup::open_store(config, &config.smdp).map_err(|e| e.to_string())?;
         setup::seed_smdp_entities(&store, world, &config.smsr.public_url)
             .map_err(|e| e.to_string())?;
-        let smdp = Arc::new(setup::smdp(config, world, store, keyring.clone()));
+        let smdp = Arc::new(
+            setup::smdp(config, world, store, keyring.clone()).map_err(|e| e.to_string())?,
+        );
         let max = config.smdp.max_body_bytes;
         let routes = {
             let smdp = smdp.clone();
@@ -161,6 +163,16 @@ pub fn start(
             ));
         }
         servers.push(running);
+        let client = setup::soap_client(world, &m.sm_dp_tls_client).map_err(|e| e.to_string())?;
+        let dispatcher = OutboxDispatcher::new(
+            smdp.store.clone(),
+            client,
+            smdp.clock.clone(),
+            OutboxSettings::default(),
+            smdp.wake_outbox.clone(),
+        )
+        .with_response_sink(Arc::new(smdp::relay::RelaySink(smdp.clone())));
+        tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
         smdp_out = Some(smdp);
     }
     banner.push(format!("test PKI: {}", world.dir.display()));

@@ -315,23 +315,33 @@ pub fn soap_client(
     .map_err(|e| pki_err(&world.dir, e))
 }
 
-/// The SM-DP of the world.
+/// The SM-DP of the world, with its ES3 client (the SM-DP's TLS client certificate) for relayed functions.
 pub fn smdp(
     config: &Config,
     world: &World,
     store: Store,
     keyring: Arc<MasterKeyring>,
-) -> smdp::service::Smdp {
+) -> Result<smdp::service::Smdp, SetupError> {
     let m = &world.manifest;
-    smdp::service::Smdp {
+    let client = soap_client(world, &m.sm_dp_tls_client)?;
+    let es3 = smdp::relay::Es3Client::start(client, Duration::from_secs(60)).map_err(|source| {
+        SetupError::Io {
+            path: PathBuf::from("smdp-es3-client thread"),
+            source,
+        }
+    })?;
+    Ok(smdp::service::Smdp {
         identity: ServerIdentity {
             oid: m.sm_dp.oid.clone(),
             name: m.sm_dp.name.clone(),
             public_url: config.smdp.public_url.clone(),
         },
-        store,
+        store: Arc::new(store),
         keyring,
         callers: CallerDirectory::new(CALLER_CACHE_TTL),
         clock: Arc::new(SystemClock),
-    }
+        es3: Some(es3),
+        outbox_give_up: Duration::from_secs(config.es5.callback_give_up_secs.max(1)),
+        wake_outbox: Arc::new(tokio::sync::Notify::new()),
+    })
 }

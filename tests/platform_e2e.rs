@@ -526,3 +526,98 @@ fn rsp_op_data(data: &str) -> Option<u32> {
         .ok()
         .map(|d| d.counter_skips)
 }
+
+/// Via the SM-DP (SGP.02 §3.3 onwards): ES2 functions of the MNO relayed over ES3 to the SM-SR, results back
+/// to the MNO's ReplyTo, ES3 notifications turned into ES2 ones; a refusal of the SM-SR comes back as well.
+#[actix_web::test]
+async fn platform_management_via_smdp_sqlite() {
+    use es_interfaces::messages::es2;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, |o| o.smdp_profiles = vec![(1, 1)]).await;
+    let mno = lab.mno(0).expect("mno");
+    let e1 = eid(&lab, 1);
+    let (p1, p2) = (iccid(&lab, 1, 0), iccid(&lab, 1, 1));
+    let smsr: es_interfaces::types::Oid = lab.world.manifest.sm_sr.oid.parse().expect("oid");
+    let es2call = |out: &conformance::mno::CallOutcome| out.clone();
+
+    let out = mno
+        .es2(&es2::GetEisRequest {
+            base: conformance::mno::base("dp-get", None),
+            eid: e1.parse().expect("eid"),
+            smsr_id: smsr.clone(),
+        })
+        .await
+        .expect("ES2 GetEIS");
+    assert_eq!(out.http_status, 200, "{}", out.envelope);
+    assert_status(out.status(), Status::ExecutedSuccess, None);
+    let env = es_interfaces::soap::Envelope::parse(out.envelope.as_bytes()).expect("envelope");
+    let eis = es2::GetEisResponse::decode_body(env.body()).expect("response").eis.expect("EIS");
+    assert_eq!(
+        eis.profile_info.iter().map(|p| p.iccid.as_str().to_string()).collect::<Vec<_>>(),
+        vec![p2.clone()],
+        "the MNO sees, through the SM-DP, the profile the SM-DP manages"
+    );
+
+    let out = es2call(
+        &mno.es2(&es2::EnableProfileRequest {
+            base: conformance::mno::base("dp-enable", None),
+            eid: e1.parse().expect("eid"),
+            smsr_id: smsr.clone(),
+            iccid: p2.parse().expect("iccid"),
+        })
+        .await
+        .expect("ES2 enable"),
+    );
+    assert_eq!(out.http_status, 202, "{}", out.envelope);
+    let cb = callback(&lab, 0, &out, 30).await;
+    assert_eq!(cb.element, "ES2-EnableProfileResponse");
+    assert_status(cb.status(), Status::ExecutedSuccess, None);
+    notification(&lab, 0, "ES2-HandleProfileEnabledNotification", &p2, 0).await;
+    notification(&lab, 0, "ES4-HandleProfileDisabledNotification", &p1, 0).await;
+
+    // POL2 through the SM-DP, then the SM-SR's refusal (8.2.3) reaches the MNO as the ES2 result.
+    let out = mno
+        .es2(&es2::UpdatePolicyRulesRequest {
+            base: conformance::mno::base("dp-pol2", None),
+            eid: e1.parse().expect("eid"),
+            iccid: p2.parse().expect("iccid"),
+            smsr_id: smsr.clone(),
+            pol2: Some(es_interfaces::messages::common::Pol2 {
+                rules: vec![es_interfaces::messages::common::Pol2Rule {
+                    subject: es_interfaces::types::Pol2RuleSubject::Profile,
+                    action: es_interfaces::types::Pol2RuleAction::Disable,
+                    qualification: es_interfaces::types::Pol2RuleQualification::NotAllowed,
+                }],
+            }),
+        })
+        .await
+        .expect("ES2 UpdatePolicyRules");
+    assert_status(out.status(), Status::ExecutedSuccess, None);
+    let out = mno
+        .es2(&es2::DisableProfileRequest {
+            base: conformance::mno::base("dp-disable-refused", None),
+            eid: e1.parse().expect("eid"),
+            smsr_id: smsr.clone(),
+            iccid: p2.parse().expect("iccid"),
+        })
+        .await
+        .expect("ES2 disable");
+    assert_eq!(out.http_status, 202, "{}", out.envelope);
+    let cb = callback(&lab, 0, &out, 30).await;
+    assert_eq!(cb.element, "ES2-DisableProfileResponse");
+    assert_status(cb.status(), Status::Failed, Some(("8.2.3", "3.8")));
+
+    // A profile the SM-DP does not manage is refused by the SM-DP itself.
+    let out = mno
+        .es2(&es2::EnableProfileRequest {
+            base: conformance::mno::base("dp-not-mine", None),
+            eid: e1.parse().expect("eid"),
+            smsr_id: smsr.clone(),
+            iccid: p1.parse().expect("iccid"),
+        })
+        .await
+        .expect("ES2 enable");
+    assert_eq!(out.http_status, 200, "{}", out.envelope);
+    assert_status(out.status(), Status::Failed, Some(("8.2", "1.2")));
+    lab.stop().await;
+}

@@ -87,6 +87,15 @@ pub enum OutboxError {
     Task(String),
 }
 
+/// Receives the answers to outbox messages that carry a body: a request sent through the outbox (e.g. an ES3
+/// function the SM-DP relays) may be answered synchronously (200 with a response, e.g. a refusal) instead of
+/// by a later callback. Called after the message is marked delivered; it must be idempotent (a crash may
+/// redeliver the message).
+pub trait ResponseSink: Send + Sync + 'static {
+    /// Handles the answer `body` (HTTP `status`) to `message`.
+    fn on_response(&self, message: &OutboxMessage, status: u16, body: &str);
+}
+
 /// The dispatcher: claims, posts, marks.
 pub struct OutboxDispatcher {
     store: Arc<Store>,
@@ -94,11 +103,12 @@ pub struct OutboxDispatcher {
     clock: Arc<dyn Clock>,
     settings: OutboxSettings,
     wake: Arc<Notify>,
+    sink: Option<Arc<dyn ResponseSink>>,
 }
 
 /// What became of one message in a round.
 enum Outcome {
-    Delivered,
+    Delivered { status: u16, body: String },
     Failed(String),
 }
 
@@ -117,7 +127,14 @@ impl OutboxDispatcher {
             clock,
             settings,
             wake,
+            sink: None,
         }
+    }
+
+    /// Hands the bodies of 2xx answers to `sink`.
+    pub fn with_response_sink(mut self, sink: Arc<dyn ResponseSink>) -> Self {
+        self.sink = Some(sink);
+        self
     }
 
     /// Claims one batch of due messages, posts them concurrently and records the outcomes; returns how many
@@ -145,10 +162,13 @@ impl OutboxDispatcher {
             let client = self.client.clone();
             tasks.spawn(async move {
                 let outcome = match client
-                    .post_raw(&m.destination_url, &m.content_type, &m.headers, m.body)
+                    .post_raw(&m.destination_url, &m.content_type, &m.headers, m.body.clone())
                     .await
                 {
-                    Ok(r) if (200..300).contains(&r.status) => Outcome::Delivered,
+                    Ok(r) if (200..300).contains(&r.status) => Outcome::Delivered {
+                        status: r.status,
+                        body: r.body,
+                    },
                     Ok(r) => Outcome::Failed(format!(
                         "HTTP {} from {}: {}",
                         r.status,
@@ -157,7 +177,7 @@ impl OutboxDispatcher {
                     )),
                     Err(e) => Outcome::Failed(e.to_string()),
                 };
-                (m.id, outcome)
+                (m, outcome)
             });
         }
         let mut results = Vec::with_capacity(n);
@@ -168,13 +188,15 @@ impl OutboxDispatcher {
         let worker = self.settings.worker_id.clone();
         let backoff = self.settings.backoff;
         let now = self.clock.now_millis();
+        let sink = self.sink.clone();
         tokio::task::spawn_blocking(move || {
             store.tx(|c| {
-                for (id, outcome) in &results {
+                for (m, outcome) in &results {
+                    let id = m.id;
                     match outcome {
-                        Outcome::Delivered => outbox::mark_delivered(c, *id, &worker, now)?,
+                        Outcome::Delivered { .. } => outbox::mark_delivered(c, id, &worker, now)?,
                         Outcome::Failed(error) => {
-                            match outbox::reschedule(c, *id, &worker, error, &backoff, now)? {
+                            match outbox::reschedule(c, id, &worker, error, &backoff, now)? {
                                 RescheduleOutcome::Retry { next_attempt_at } => {
                                     tracing::info!(id, %error, next_attempt_at, "outbox message will be retried")
                                 }
@@ -186,7 +208,17 @@ impl OutboxDispatcher {
                     }
                 }
                 Ok::<_, StoreError>(())
-            })
+            })?;
+            if let Some(sink) = sink {
+                for (m, outcome) in &results {
+                    if let Outcome::Delivered { status, body } = outcome
+                        && !body.is_empty()
+                    {
+                        sink.on_response(m, *status, body);
+                    }
+                }
+            }
+            Ok::<_, StoreError>(())
         })
         .await
         .map_err(|e| OutboxError::Task(e.to_string()))??;
