@@ -65,6 +65,8 @@ pub struct Es5Config {
     pub notification_validity_secs: u64,
     /// Commands secured per delivery round.
     pub batch: usize,
+    /// Most commands awaiting their PoR at once, over all eUICCs (flow control).
+    pub max_in_flight: usize,
     /// Callbacks and notifications are retried for this many seconds.
     pub callback_give_up_secs: u64,
 }
@@ -119,6 +121,7 @@ impl Default for Es5Config {
             default_validity_secs: 24 * 3600,
             notification_validity_secs: 3600,
             batch: 256,
+            max_in_flight: 4096,
             callback_give_up_secs: 24 * 3600,
         }
     }
@@ -135,6 +138,7 @@ impl Es5Config {
             notification_validity: Duration::from_secs(self.notification_validity_secs.max(1)),
             counter_skip: smsr::service::Es5Settings::default().counter_skip,
             batch: self.batch.max(1),
+            max_in_flight: self.max_in_flight.max(1),
         }
     }
 

@@ -234,34 +234,7 @@ impl Lab {
 
     /// Registers every eUICC of the world over ES1 (conformance::eum).
     async fn register_world(&self, smdp_profiles: &[(usize, usize)]) -> Result<(), String> {
-        let client = conformance::eum::Es1Client::new(&self.world, self.smsr_url())
-            .map_err(|e| e.to_string())?;
-        let now = time::OffsetDateTime::now_utc();
-        let smdp_oid: es_interfaces::types::Oid = self
-            .world
-            .manifest
-            .sm_dp
-            .oid
-            .parse()
-            .map_err(|e| format!("SM-DP OID: {e}"))?;
-        for i in 0..self.world.euiccs.len() {
-            let mut eis =
-                conformance::eum::build_eis(&self.world, i, now).map_err(|e| e.to_string())?;
-            for (_, slot) in smdp_profiles.iter().filter(|(e, _)| *e == i) {
-                // ProfileInfo is outside EumSignedInfo: the EUM signature stays valid.
-                if let Some(p) = eis.profile_info.get_mut(*slot) {
-                    p.smdp_id = Some(smdp_oid.clone());
-                }
-            }
-            let r = client
-                .register(&eis, &format!("lab-register-{i}"))
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = r.response.base.function_execution_status.status;
-            if status != es_interfaces::status::Status::ExecutedSuccess {
-                return Err(format!("ES1.RegisterEIS of eUICC {i}: {status}"));
-            }
-        }
+        register_world_eis(&self.world, self.smsr_url(), smdp_profiles, false).await?;
         Ok(())
     }
 
@@ -276,6 +249,50 @@ impl Lab {
         }
         self.network.stop().await;
     }
+}
+
+/// Registers every eUICC of `world` at the SM-SR at `smsr_url` over ES1 (conformance::eum), the profiles
+/// `(eUICC index, slot)` of `smdp_profiles` marked as downloaded by the world's SM-DP; with `tolerate_known`, an
+/// EIS already registered (8.1.1 / 3.3) is skipped. Returns how many were registered.
+pub async fn register_world_eis(
+    world: &World,
+    smsr_url: &str,
+    smdp_profiles: &[(usize, usize)],
+    tolerate_known: bool,
+) -> Result<usize, String> {
+    let client = conformance::eum::Es1Client::new(world, smsr_url).map_err(|e| e.to_string())?;
+    let now = time::OffsetDateTime::now_utc();
+    let smdp_oid: es_interfaces::types::Oid = world
+        .manifest
+        .sm_dp
+        .oid
+        .parse()
+        .map_err(|e| format!("SM-DP OID: {e}"))?;
+    let mut registered = 0;
+    for i in 0..world.euiccs.len() {
+        let mut eis = conformance::eum::build_eis(world, i, now).map_err(|e| e.to_string())?;
+        for (_, slot) in smdp_profiles.iter().filter(|(e, _)| *e == i) {
+            // ProfileInfo is outside EumSignedInfo: the EUM signature stays valid.
+            if let Some(p) = eis.profile_info.get_mut(*slot) {
+                p.smdp_id = Some(smdp_oid.clone());
+            }
+        }
+        let r = client
+            .register(&eis, &format!("register-{}-{i}", world.euiccs[i].eid))
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = &r.response.base.function_execution_status;
+        let known = status
+            .status_code_data
+            .as_ref()
+            .is_some_and(|d| d.subject.code() == "8.1.1" && d.reason.code() == "3.3");
+        match status.status {
+            es_interfaces::status::Status::ExecutedSuccess => registered += 1,
+            _ if tolerate_known && known => {}
+            s => return Err(format!("ES1.RegisterEIS of eUICC {i}: {s} {status:?}")),
+        }
+    }
+    Ok(registered)
 }
 
 /// Sets one endpoint of a registered entity (the SM-SR's or SM-DP's registry).

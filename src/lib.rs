@@ -1,6 +1,7 @@
 //! The `rsp` application: configuration, setup of both servers from a PKI directory, and the commands of the
 //! `rsp` binary (serve, PKI and eUICC tools, benchmarks). Integration tests drive the same functions.
 
+pub mod bench;
 pub mod config;
 pub mod euicc;
 pub mod lab;

@@ -551,9 +551,15 @@ async fn platform_management_via_smdp_sqlite() {
     assert_eq!(out.http_status, 200, "{}", out.envelope);
     assert_status(out.status(), Status::ExecutedSuccess, None);
     let env = es_interfaces::soap::Envelope::parse(out.envelope.as_bytes()).expect("envelope");
-    let eis = es2::GetEisResponse::decode_body(env.body()).expect("response").eis.expect("EIS");
+    let eis = es2::GetEisResponse::decode_body(env.body())
+        .expect("response")
+        .eis
+        .expect("EIS");
     assert_eq!(
-        eis.profile_info.iter().map(|p| p.iccid.as_str().to_string()).collect::<Vec<_>>(),
+        eis.profile_info
+            .iter()
+            .map(|p| p.iccid.as_str().to_string())
+            .collect::<Vec<_>>(),
         vec![p2.clone()],
         "the MNO sees, through the SM-DP, the profile the SM-DP manages"
     );
@@ -619,5 +625,54 @@ async fn platform_management_via_smdp_sqlite() {
         .expect("ES2 enable");
     assert_eq!(out.http_status, 200, "{}", out.envelope);
     assert_status(out.status(), Status::Failed, Some(("8.2", "1.2")));
+    lab.stop().await;
+}
+
+/// ES4.SetFallBackAttribute (SGP.02 v4 §5.5.21): the attribute moves to P2 on the eUICC and in the EIS
+/// (audit code 0x0700); P1, no longer the fall-back profile, can then be disabled and P2 takes over.
+#[actix_web::test]
+async fn set_fallback_attribute_sqlite() {
+    use es_interfaces::messages::es4v4;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, |_| {}).await;
+    let mno = lab.mno(0).expect("mno");
+    let e0 = eid(&lab, 0);
+    let (p1, p2) = (iccid(&lab, 0, 0), iccid(&lab, 0, 1));
+    let out = call(
+        &mno,
+        &es4v4::SetFallBackAttributeRequest {
+            base: conformance::mno::base("fb-set", None),
+            eid: e0.parse().expect("eid"),
+            iccid: p2.parse().expect("iccid"),
+        },
+    )
+    .await;
+    assert_eq!(out.http_status, 202, "{}", out.envelope);
+    let cb = callback(&lab, 0, &out, 30).await;
+    assert_eq!(cb.element, "ES4-SetFallBackAttributeResponse");
+    assert_status(cb.status(), Status::ExecutedSuccess, None);
+    assert_eq!(
+        profile_states(&lab, &e0),
+        vec![
+            (p1.clone(), ProfileState::Enabled, false),
+            (p2.clone(), ProfileState::Disabled, true),
+            (iccid(&lab, 0, 2), ProfileState::Disabled, false)
+        ]
+    );
+    let eis = eis_of(&mno, &e0, "fb-get").await;
+    assert!(
+        eis.audit_trail
+            .expect("audit trail")
+            .records
+            .iter()
+            .any(|r| r.operation_type.0 == [0x07, 0x00])
+    );
+    let out = call(&mno, &disable(&e0, &p1, "fb-disable-p1")).await;
+    assert_status(
+        callback(&lab, 0, &out, 30).await.status(),
+        Status::ExecutedSuccess,
+        None,
+    );
+    notification(&lab, 0, "ES4-HandleProfileEnabledNotification", &p2, 0).await;
     lab.stop().await;
 }

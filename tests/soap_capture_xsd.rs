@@ -22,7 +22,11 @@ async fn emitted_soap_messages_validate_against_the_gsma_xsds() {
             "enable" => call(&mno, &enable(&e0, &p2, fci, Some(600))).await,
             _ => call(&mno, &disable(&e0, &p2, fci)).await,
         };
-        assert_status(callback(&lab, 0, &out, 30).await.status(), Status::ExecutedSuccess, None);
+        assert_status(
+            callback(&lab, 0, &out, 30).await.status(),
+            Status::ExecutedSuccess,
+            None,
+        );
     }
     let out = call(
         &mno,
@@ -33,9 +37,17 @@ async fn emitted_soap_messages_validate_against_the_gsma_xsds() {
         },
     )
     .await;
-    assert_status(callback(&lab, 0, &out, 30).await.status(), Status::ExecutedSuccess, None);
+    assert_status(
+        callback(&lab, 0, &out, 30).await.status(),
+        Status::ExecutedSuccess,
+        None,
+    );
     let out = call(&mno, &delete(&e0, &p2, "x-delete")).await;
-    assert_status(callback(&lab, 0, &out, 30).await.status(), Status::ExecutedSuccess, None);
+    assert_status(
+        callback(&lab, 0, &out, 30).await.status(),
+        Status::ExecutedSuccess,
+        None,
+    );
     notification(&lab, 0, "ES4-HandleProfileDeletedNotification", &p2, 0).await;
     // A refusal and a synchronous function.
     let out = call(&mno, &enable(&e0, &p1, "x-refused", None)).await;

@@ -179,7 +179,9 @@ impl MnoClient {
     }
 
     async fn call<T: BodyElement>(&self, url: &str, request: &T) -> Result<CallOutcome, MnoError> {
-        let actions = action::for_element(T::ELEMENT)
+        let request_action = action::for_element(T::ELEMENT)
+            .map(|a| a.request)
+            .or_else(|| es_interfaces::messages::es4v4::actions(T::ELEMENT).map(|(r, _)| r))
             .ok_or_else(|| MnoError::Call(format!("no Action for {}", T::ELEMENT)))?;
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let message_id = soap::message_id(
@@ -194,7 +196,7 @@ impl MnoClient {
             from: Some(self.from.clone()),
             reply_to: self.reply_to.clone(),
             message_id: message_id.clone(),
-            action: actions.request.to_string(),
+            action: request_action.to_string(),
             relates_to: None,
         };
         let envelope = soap::envelope(SoapVersion::V1_2, &headers, |w| request.write_body(w));
@@ -203,7 +205,7 @@ impl MnoClient {
         }
         let reply = self
             .client
-            .post(url, ClientVersion::V12, actions.request, envelope)
+            .post(url, ClientVersion::V12, request_action, envelope)
             .await
             .map_err(|e| MnoError::Call(e.to_string()))?;
         Ok(CallOutcome {
@@ -355,7 +357,7 @@ impl MnoReceiver {
                 tls_cert: cert_path,
                 tls_key: key_path,
                 client_ca: world.dir.join(&world.manifest.tls_ca.cert),
-                workers: 1,
+                workers: 2,
             },
         )
         .map_err(|e| MnoError::Listener(e.to_string()))?;

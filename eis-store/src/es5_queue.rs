@@ -683,3 +683,11 @@ pub fn accept_received_counter(
         }
     })
 }
+
+/// Number of commands in flight over all eUICCs (flow control of the delivery worker).
+pub fn in_flight_count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(es5_commands::table
+        .filter(es5_commands::state.eq(Es5State::InFlight.as_str()))
+        .count()
+        .get_result(conn)?)
+}

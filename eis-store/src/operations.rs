@@ -64,8 +64,15 @@ impl OperationState {
     }
 }
 
-/// The open (not final) states.
-const OPEN: [&str; 2] = ["Active", "AwaitingNotification"];
+/// The open (not final) states: `state IN (Active, AwaitingNotification)`, written as two comparisons so that
+/// diesel caches the prepared statement (an `IN` list is prepared anew on every call).
+macro_rules! open {
+    () => {
+        smsr_operations::state
+            .eq(OperationState::Active.as_str())
+            .or(smsr_operations::state.eq(OperationState::AwaitingNotification.as_str()))
+    };
+}
 
 /// An operation to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,11 +238,7 @@ pub fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<Operation>, Store
 pub fn open_of(conn: &mut AnyConnection, eid: &str) -> Result<Vec<Operation>, StoreError> {
     load(
         smsr_operations::table
-            .filter(
-                smsr_operations::eid
-                    .eq(eid)
-                    .and(smsr_operations::state.eq_any(OPEN)),
-            )
+            .filter(smsr_operations::eid.eq(eid).and(open!()))
             .order(smsr_operations::id)
             .select(Row::as_select())
             .load(conn)?,
@@ -325,11 +328,7 @@ pub fn due_for_retry(
 ) -> Result<Vec<Operation>, StoreError> {
     load(
         smsr_operations::table
-            .filter(
-                smsr_operations::retry_at
-                    .le(now)
-                    .and(smsr_operations::state.eq_any(OPEN)),
-            )
+            .filter(smsr_operations::retry_at.le(now).and(open!()))
             .order(smsr_operations::retry_at)
             .limit(limit)
             .select(Row::as_select())
@@ -345,11 +344,7 @@ pub fn overdue(
 ) -> Result<Vec<Operation>, StoreError> {
     load(
         smsr_operations::table
-            .filter(
-                smsr_operations::state
-                    .eq_any(OPEN)
-                    .and(smsr_operations::deadline.lt(now)),
-            )
+            .filter(open!().and(smsr_operations::deadline.lt(now)))
             .order(smsr_operations::deadline)
             .limit(limit)
             .select(Row::as_select())
@@ -387,7 +382,8 @@ pub fn purge_finished_before(
     Ok(diesel::delete(
         smsr_operations::table.filter(
             smsr_operations::state
-                .ne_all(OPEN)
+                .ne(OperationState::Active.as_str())
+                .and(smsr_operations::state.ne(OperationState::AwaitingNotification.as_str()))
                 .and(smsr_operations::updated_at.lt(before)),
         ),
     )

@@ -57,7 +57,7 @@ impl SoapClient {
             .tls_backend_native()
             .identity(identity)
             .timeout(timeout)
-            .pool_max_idle_per_host(32);
+            .pool_max_idle_per_host(256);
         for ca in reqwest::Certificate::from_pem_bundle(ca_pem)
             .map_err(|e| ClientError::Tls(e.to_string()))?
         {

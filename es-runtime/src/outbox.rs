@@ -146,10 +146,11 @@ impl OutboxDispatcher {
         let batch = self.settings.batch;
         let now = self.clock.now_millis();
         let claimed: Vec<OutboxMessage> = tokio::task::spawn_blocking(move || {
-            let mut conn = store.conn()?;
-            outbox::recover_expired_leases(&mut conn, now)?;
-            outbox::expire_overdue(&mut conn, now)?;
-            outbox::claim_due(&mut conn, &worker, lease, batch, now)
+            store.tx(|c| {
+                outbox::recover_expired_leases(c, now)?;
+                outbox::expire_overdue(c, now)?;
+                outbox::claim_due(c, &worker, lease, batch, now)
+            })
         })
         .await
         .map_err(|e| OutboxError::Task(e.to_string()))??;
@@ -157,12 +158,18 @@ impl OutboxDispatcher {
         if n == 0 {
             return Ok(0);
         }
+        let t = std::time::Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for m in claimed {
             let client = self.client.clone();
             tasks.spawn(async move {
                 let outcome = match client
-                    .post_raw(&m.destination_url, &m.content_type, &m.headers, m.body.clone())
+                    .post_raw(
+                        &m.destination_url,
+                        &m.content_type,
+                        &m.headers,
+                        m.body.clone(),
+                    )
                     .await
                 {
                     Ok(r) if (200..300).contains(&r.status) => Outcome::Delivered {
@@ -222,6 +229,11 @@ impl OutboxDispatcher {
         })
         .await
         .map_err(|e| OutboxError::Task(e.to_string()))??;
+        tracing::debug!(
+            messages = n,
+            elapsed_ms = t.elapsed().as_millis() as u64,
+            "outbox round"
+        );
         Ok(n)
     }
 

@@ -422,6 +422,7 @@ fn handle<S: SoapFunctions>(
     let element = body.local_name().to_string();
     let response_action = action::for_element(&element)
         .and_then(|a| a.response)
+        .or_else(|| es_interfaces::messages::es4v4::actions(&element).map(|(_, r)| r))
         .unwrap_or("http://www.w3.org/2005/08/addressing/fault");
     let headers = OutgoingHeaders::reply(
         wsa,

@@ -99,7 +99,11 @@ impl SoapFunctions for Smdp {
     fn is_internal(&self, error: &SmdpError) -> bool {
         matches!(error, SmdpError::Store(_) | SmdpError::Internal(_))
     }
-    fn prepare(&self, caller: &Caller, request: &es2::Request) -> Result<Option<String>, SmdpError> {
+    fn prepare(
+        &self,
+        caller: &Caller,
+        request: &es2::Request,
+    ) -> Result<Option<String>, SmdpError> {
         relay::prepare(self, caller, request)
     }
     fn run(
@@ -144,14 +148,17 @@ impl SoapReceiver for Smdp {
             why: e.to_string(),
         })?;
         match message {
-            es3::Message::Notification(n) => self
-                .store
-                .tx(|c| relay::forward_notification(self, c, &n)),
+            es3::Message::Notification(n) => {
+                self.store.tx(|c| relay::forward_notification(self, c, &n))
+            }
             es3::Message::Response(r) => {
-                let relates_to = wsa.relates_to.as_deref().ok_or_else(|| SmdpError::Invalid {
-                    element: "wsa:RelatesTo".into(),
-                    why: "a callback must name the request it answers".into(),
-                })?;
+                let relates_to = wsa
+                    .relates_to
+                    .as_deref()
+                    .ok_or_else(|| SmdpError::Invalid {
+                        element: "wsa:RelatesTo".into(),
+                        why: "a callback must name the request it answers".into(),
+                    })?;
                 let status = response_status(&r);
                 self.store
                     .tx(|c| relay::complete_relay(self, c, relates_to, status.clone()))

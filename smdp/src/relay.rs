@@ -139,7 +139,10 @@ fn call_sync<T: BodyElement>(smdp: &Smdp, url: &str, request: &T) -> Result<Enve
     let env = Envelope::parse(reply.body.as_bytes())
         .map_err(|e| SmdpError::Es3Call(format!("HTTP {}: {e}", reply.status)))?;
     if let Some(f) = env.fault() {
-        return Err(SmdpError::Es3Call(format!("HTTP {}: fault {f:?}", reply.status)));
+        return Err(SmdpError::Es3Call(format!(
+            "HTTP {}: fault {f:?}",
+            reply.status
+        )));
     }
     Ok(env)
 }
@@ -449,7 +452,10 @@ pub fn complete_relay(
     };
     let actions = action::for_element(&element)
         .ok_or_else(|| SmdpError::internal(std::io::Error::other("no Action")))?;
-    let cb_action = actions.callback.or(actions.response).unwrap_or(actions.request);
+    let cb_action = actions
+        .callback
+        .or(actions.response)
+        .unwrap_or(actions.request);
     let message_id = smdp.identity.new_message_id(smdp.clock.now());
     let headers = OutgoingHeaders {
         to: url.to_string(),
@@ -525,8 +531,8 @@ pub fn forward_notification(
             .to_xml(),
         ),
     };
-    let Some(url) = entities::get_entity(conn, mno_id.as_str())?
-        .and_then(|e| e.endpoints.get("ES2").cloned())
+    let Some(url) =
+        entities::get_entity(conn, mno_id.as_str())?.and_then(|e| e.endpoints.get("ES2").cloned())
     else {
         tracing::info!(mno = %mno_id.as_str(), "the MNO has no ES2 endpoint registered: notification not forwarded");
         return Ok(());

@@ -24,7 +24,7 @@ use es_interfaces::isdr::{
 };
 use es_interfaces::messages::common::BaseResponse;
 use es_interfaces::messages::eis::Eis;
-use es_interfaces::messages::{es3, es4};
+use es_interfaces::messages::{es3, es4, es4v4};
 use es_interfaces::notification::NotificationType;
 use es_interfaces::script::{CommandScript, ResponseScript};
 use es_interfaces::status::{FunctionExecutionStatus, Reason, Status, StatusCodeData, Subject};
@@ -337,6 +337,13 @@ fn response(
             eis: outcome.eis.clone(),
         })
         .to_xml_named(),
+        (true, OperationKind::SetFallbackAttribute) => {
+            let r = es4v4::Response::from(es4v4::SetFallBackAttributeResponse {
+                base,
+                euicc_response_data: data,
+            });
+            (r.element_name().to_string(), r.to_xml())
+        }
         (false, OperationKind::EnableProfile) => es3::Response::from(es3::EnableProfileResponse {
             base,
             euicc_response_data: data,

@@ -48,15 +48,16 @@ pub fn queue_callback(
     let Some(url) = reply_to.filter(|r| can_call_back(Some(r))) else {
         return Ok(false);
     };
-    let actions = action::for_element(response_element).ok_or_else(|| {
-        SmsrError::internal(std::io::Error::other(format!(
-            "no Action for {response_element}"
-        )))
-    })?;
-    let callback_action = actions
-        .callback
-        .or(actions.response)
-        .unwrap_or(actions.request);
+    let callback_action = match action::for_element(response_element) {
+        Some(a) => a.callback.or(a.response).unwrap_or(a.request),
+        None => es_interfaces::messages::es4v4::actions(response_element)
+            .map(|(_, response)| response)
+            .ok_or_else(|| {
+                SmsrError::internal(std::io::Error::other(format!(
+                    "no Action for {response_element}"
+                )))
+            })?,
+    };
     let message_id = smsr.identity.new_message_id(smsr.clock.now());
     let headers = OutgoingHeaders {
         to: url.to_string(),

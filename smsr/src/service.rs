@@ -39,6 +39,9 @@ pub struct Es5Settings {
     pub counter_skip: u64,
     /// Commands secured per delivery round.
     pub batch: usize,
+    /// Most commands in flight (sent, PoR awaited) over all eUICCs: new commands wait beyond it, so that a
+    /// backlog at the SMSC or in the network does not turn into retransmissions.
+    pub max_in_flight: usize,
 }
 
 impl Default for Es5Settings {
@@ -50,6 +53,7 @@ impl Default for Es5Settings {
             notification_validity: Duration::from_secs(3600),
             counter_skip: 16,
             batch: 256,
+            max_in_flight: 4096,
         }
     }
 }

@@ -178,8 +178,17 @@ pub fn prepare_round(
     now: i64,
 ) -> Result<Vec<Outgoing>, SmsrError> {
     let limit = i64::try_from(settings.batch).unwrap_or(256);
+    let room = i64::try_from(settings.max_in_flight)
+        .unwrap_or(i64::MAX)
+        .saturating_sub(es5_queue::in_flight_count(conn)?)
+        .clamp(0, limit);
     let mut out = Vec::new();
-    for eid in es5_queue::eids_ready_for_delivery(conn, now, limit)? {
+    let ready = if room > 0 {
+        es5_queue::eids_ready_for_delivery(conn, now, room)?
+    } else {
+        Vec::new()
+    };
+    for eid in ready {
         let Delivery::Next(cmd) = es5_queue::take_next_for_delivery(conn, &eid, now)? else {
             continue;
         };

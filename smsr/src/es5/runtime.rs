@@ -211,7 +211,7 @@ fn handle_batch(smsr: &Smsr, settings: &Es5Settings, batch: &[MoPacket]) -> Resu
                 Err(SmsrError::Store(e)) if e.is_retryable() => {
                     return Err(SmsrError::Store(e));
                 }
-                Err(e) => tracing::error!(%source, error = %e, "MO packet could not be handled"),
+                Err(e) => tracing::error!(%source, error = ?e, "MO packet could not be handled"),
             }
         }
         Ok::<_, SmsrError>(())
@@ -264,8 +264,15 @@ async fn inbound_loop(
         }
         let s = smsr.clone();
         let st = settings.clone();
+        let n = batch.len();
+        let t = std::time::Instant::now();
         if let Err(e) = blocking(move || handle_batch(&s, &st, &batch)).await {
             tracing::error!(error = %e, "MO batch failed");
         }
+        tracing::debug!(
+            packets = n,
+            elapsed_ms = t.elapsed().as_millis() as u64,
+            "MO batch"
+        );
     }
 }
