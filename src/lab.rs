@@ -368,7 +368,7 @@ fn seeded_eis(
         let blob = keyring
             .seal(
                 smsr::eis_map::KEY_PURPOSE,
-                &smsr::eis_map::key_aad(&eid, &wire_profile::ISD_R_AID, kvn, index, 0),
+                &smsr::eis_map::key_aad(&eid, "ISD-R", kvn, index, 0),
                 key,
             )
             .map_err(|e| e.to_string())?;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use rsp::config::Config;
-use rsp::{bench, euicc, serve, setup};
+use rsp::{bench, euicc, keys, order, platform_bench, serve, setup};
 
 /// An open-source GSMA SGP.02 SM-DP and SM-SR.
 #[derive(Debug, Parser)]
@@ -50,7 +50,24 @@ enum Command {
         #[command(subcommand)]
         command: EuiccCommand,
     },
-    /// Throughput benchmarks (print figures).
+    /// SM-DP profile types (SAIP templates).
+    ProfileType {
+        #[command(subcommand)]
+        command: order::ProfileTypeCommand,
+    },
+    /// SM-DP orders: import input files, export output files.
+    Order {
+        #[command(subcommand)]
+        command: order::OrderCommand,
+    },
+    /// SM-DP stock levels per profile type.
+    Stock(order::StockArgs),
+    /// Master keys of the secrets at rest.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Benchmarks (they print figures).
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
@@ -89,6 +106,40 @@ enum BenchCommand {
         /// Directory for the bench world and databases (default: a fresh one under the var dir).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+    /// Personalises and validates profile packages; prints packages per second.
+    Personalise(order::BenchPersonaliseArgs),
+    /// ES1.RegisterEIS and ES4.GetEIS per second with p50/p99 latency over mutual TLS (SM-SR in this process).
+    Api {
+        /// eUICCs to register.
+        #[arg(long, default_value_t = 2000)]
+        registrations: usize,
+        /// Concurrent callers of the registration burst.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Offered rate of ES4.GetEIS calls per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        /// Duration of the GetEIS phase in seconds.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Use PostgreSQL (a throw-away database on this server) instead of SQLite.
+        #[arg(long, num_args = 0..=1, default_missing_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Re-wraps every secret at rest under the current master key (resumable: run it again after an
+    /// interruption). With --generate, first adds a new key as current to the key file.
+    Rotate {
+        /// Generate a new master key and make it current before re-wrapping.
+        #[arg(long)]
+        generate: bool,
+        /// Stop after this many values (the rest is done by the next run).
+        #[arg(long)]
+        limit: Option<u64>,
     },
 }
 
@@ -167,9 +218,32 @@ fn main() -> ExitCode {
         Command::Euicc {
             command: EuiccCommand::Register { pki, smsr, eis },
         } => euicc::register(&pki, &smsr, eis),
+        Command::Keys {
+            command: KeysCommand::Rotate { generate, limit },
+        } => keys::rotate_command(&config, generate, limit),
+        Command::Bench {
+            command:
+                BenchCommand::Api {
+                    registrations,
+                    concurrency,
+                    rate,
+                    seconds,
+                    postgres,
+                },
+        } => bench::api(&bench::ApiBenchOptions {
+            registrations,
+            concurrency,
+            get_rate: rate,
+            duration: std::time::Duration::from_secs(seconds),
+            postgres,
+        })
+        .map(|_| ()),
+        Command::ProfileType { command } => order::profile_type(&config, command),
+        Command::Order { command } => order::order(&config, command),
+        Command::Stock(args) => order::stock_levels(&config, args),
         Command::Bench {
             command: BenchCommand::Sms { binds, messages },
-        } => bench::sms(&binds, messages),
+        } => platform_bench::sms(&binds, messages),
         Command::Bench {
             command:
                 BenchCommand::Switch {
@@ -186,9 +260,9 @@ fn main() -> ExitCode {
                     .var_dir
                     .join(format!("bench-switch-{}", std::process::id()))
             });
-            bench::switch(
+            platform_bench::switch(
                 &dir,
-                &bench::SwitchOptions {
+                &platform_bench::SwitchOptions {
                     euiccs,
                     concurrency,
                     binds,
@@ -197,6 +271,9 @@ fn main() -> ExitCode {
                 },
             )
         }
+        Command::Bench {
+            command: BenchCommand::Personalise(args),
+        } => order::bench_personalise(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

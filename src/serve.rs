@@ -149,6 +149,7 @@ pub fn start(
             move |c: &mut actix_web::web::ServiceConfig| {
                 configure(c, smdp.clone(), &[smdp::functions::ES2], max);
                 configure_receiver(c, smdp.clone(), &[smdp::functions::ES3], max);
+                smdp::rest::configure(c, smdp.clone(), smdp::rest::RestConfig::default());
             }
         };
         let running = es_runtime::listener::start(
@@ -167,6 +168,10 @@ pub fn start(
                 smdp.identity.service_url(e.service)
             ));
         }
+        banner.push(format!(
+            "  REST {}/api/v1/  (MNO warehouse: profile types, orders, stock)",
+            config.smdp.public_url.trim_end_matches('/')
+        ));
         servers.push(running);
         let client = setup::soap_client(world, &m.sm_dp_tls_client).map_err(|e| e.to_string())?;
         for _ in 0..OUTBOX_DISPATCHERS {

@@ -731,6 +731,31 @@ pub fn release(
     })
 }
 
+/// Whether a profile type has at least `n` records available (an index walk of at most `n` entries), for the
+/// low-stock check after a reservation.
+pub fn available_at_least(
+    conn: &mut AnyConnection,
+    profile_type_id: i64,
+    n: i64,
+) -> Result<bool, StoreError> {
+    if n <= 0 {
+        return Ok(true);
+    }
+    let hit: Option<String> = stock::table
+        .filter(
+            stock::profile_type_id
+                .eq(profile_type_id)
+                .and(stock::state.eq(StockState::Available.as_str())),
+        )
+        .order(stock::iccid)
+        .offset(n - 1)
+        .limit(1)
+        .select(stock::iccid)
+        .first(conn)
+        .optional()?;
+    Ok(hit.is_some())
+}
+
 /// The record with this ICCID.
 pub fn get_stock(conn: &mut AnyConnection, iccid: &str) -> Result<Option<StockRecord>, StoreError> {
     stock::table

@@ -401,3 +401,25 @@ both_backends!(thirty_two_threads_reserve_distinct_records, 32, |store| {
         (0, i64::from(total))
     );
 });
+
+both_backends!(available_at_least_counts_only_available, 2, |store| {
+    let t = {
+        let mut c = store.conn().expect("conn");
+        warehouse::create_profile_type(&mut c, &ptype("3G_16K"), 1).expect("create")
+    };
+    import(store, t, 0..5, 5);
+    let mut c = store.conn().expect("conn");
+    for (n, want) in [(0, true), (1, true), (5, true), (6, false)] {
+        assert_eq!(
+            warehouse::available_at_least(&mut c, t, n).expect("count"),
+            want,
+            "at least {n}"
+        );
+    }
+    warehouse::reserve_next(&mut c, t, EID, 5)
+        .expect("reserve")
+        .expect("some");
+    assert!(warehouse::available_at_least(&mut c, t, 4).expect("count"));
+    assert!(!warehouse::available_at_least(&mut c, t, 5).expect("count"));
+    assert!(!warehouse::available_at_least(&mut c, t + 1, 1).expect("count"));
+});

@@ -63,12 +63,12 @@ impl CallerError {
     }
 }
 
-/// Certificate fingerprint → the caller it resolved to (or none) and when.
-type CallerCache = HashMap<[u8; 32], (Option<Caller>, Instant)>;
+/// A resolved certificate fingerprint (the caller, or none) and when it was resolved.
+type CacheEntry = (Option<Caller>, Instant);
 
 /// Resolves certificates to callers, with a short-lived cache so that the registry is not read on every call.
 pub struct CallerDirectory {
-    cache: RwLock<CallerCache>,
+    cache: RwLock<HashMap<[u8; 32], CacheEntry>>,
     ttl: Duration,
 }
 

@@ -117,7 +117,7 @@ pub struct CallContext<'a> {
     pub wsa: &'a WsaHeaders,
     /// The SOAP version of the request (callbacks answer in the same one).
     pub version: SoapVersion,
-    /// The id of the function-call record.
+    /// The id of the function-call record (0 for a read-only function, which runs before it is recorded).
     pub call_id: i64,
     /// The request's validity deadline (unix ms), if it has a ValidityPeriod.
     pub valid_until: Option<i64>,
@@ -165,7 +165,12 @@ pub trait SoapFunctions: Send + Sync + 'static {
     ) -> Result<Option<String>, Self::Error> {
         Ok(None)
     }
-    /// Runs the function in the caller's transaction.
+    /// Whether the function only reads: it then runs outside the write transaction, before its call is
+    /// recorded (its [`CallContext::call_id`] is 0), which keeps SQLite's single writer free for others.
+    fn read_only(&self, _request: &Self::Request) -> bool {
+        false
+    }
+    /// Runs the function in the caller's transaction (or, for a read-only function, on a plain connection).
     fn run(
         &self,
         conn: &mut AnyConnection,
@@ -542,54 +547,94 @@ fn execute<S: SoapFunctions>(
         reply_to: wsa.reply_to.as_ref().map(|r| r.as_str().to_string()),
         valid_until,
     };
-    f.store().tx(|conn| match function_calls::begin_call(conn, &call, now)? {
-        Begin::Duplicate(Recorded::Completed { response, .. }) => {
-            tracing::info!(fci = %call.function_call_id, "repeated FunctionCallIdentifier answered from the record");
-            Ok(Reply {
-                http_status: response.http_status,
-                body: response.body,
-            })
+    let outcome = |e: S::Error| -> Result<Reply, S::Error> {
+        if e.is_retryable() {
+            return Err(e);
         }
-        Begin::Duplicate(Recorded::InProgress { .. }) => Ok(Reply::accepted()),
-        Begin::New(call_id) => {
-            let ctx = CallContext {
-                caller,
-                endpoint,
-                wsa,
-                version,
-                call_id,
-                valid_until,
-                body,
-                prepared,
-            };
-            let reply = match savepoint(conn, |c| f.run(c, &ctx, request)) {
-                Ok(reply) => reply,
-                Err(e) if e.is_retryable() => return Err(e),
-                Err(e) => {
-                    if f.is_internal(&e) {
-                        tracing::error!(error = ?e, "function failed");
-                    } else {
-                        tracing::info!(error = %e, "function refused");
-                    }
-                    match f.failed_response(element, f.status_of(&e)) {
-                        Some(body) => Reply::ok(body),
-                        None => return Err(e),
-                    }
+        if f.is_internal(&e) {
+            tracing::error!(error = ?e, "function failed");
+        } else {
+            tracing::info!(error = %e, "function refused");
+        }
+        match f.failed_response(element, f.status_of(&e)) {
+            Some(body) => Ok(Reply::ok(body)),
+            None => Err(e),
+        }
+    };
+    let replay = |response: CallResponse| {
+        tracing::info!(fci = %call.function_call_id, "repeated FunctionCallIdentifier answered from the record");
+        Reply {
+            http_status: response.http_status,
+            body: response.body,
+        }
+    };
+
+    if f.read_only(request) {
+        // A function that only reads runs outside the write transaction; the call and its answer are then
+        // recorded in one short transaction (a repeated identifier still gets the first recorded answer).
+        let ctx = CallContext {
+            caller,
+            endpoint,
+            wsa,
+            version,
+            call_id: 0,
+            valid_until,
+            body,
+            prepared,
+        };
+        let reply = {
+            let mut conn = f.store().conn().map_err(S::Error::from)?;
+            f.run(&mut conn, &ctx, request).or_else(outcome)?
+        };
+        return f
+            .store()
+            .tx(|conn| match function_calls::begin_call(conn, &call, now)? {
+                Begin::Duplicate(Recorded::Completed { response, .. }) => Ok(replay(response)),
+                Begin::Duplicate(Recorded::InProgress { .. }) => Ok(Reply::accepted()),
+                Begin::New(call_id) => {
+                    function_calls::complete_call(
+                        conn,
+                        call_id,
+                        &CallResponse {
+                            http_status: reply.http_status,
+                            body: reply.body.clone(),
+                        },
+                        f.clock().now_millis(),
+                    )?;
+                    Ok(reply.clone())
                 }
-            };
-            // An accepted asynchronous call stays in progress until its result is recorded by the worker.
-            if reply.http_status != 202 {
-                function_calls::complete_call(
-                    conn,
+            });
+    }
+
+    f.store()
+        .tx(|conn| match function_calls::begin_call(conn, &call, now)? {
+            Begin::Duplicate(Recorded::Completed { response, .. }) => Ok(replay(response)),
+            Begin::Duplicate(Recorded::InProgress { .. }) => Ok(Reply::accepted()),
+            Begin::New(call_id) => {
+                let ctx = CallContext {
+                    caller,
+                    endpoint,
+                    wsa,
+                    version,
                     call_id,
-                    &CallResponse {
-                        http_status: reply.http_status,
-                        body: reply.body.clone(),
-                    },
-                    f.clock().now_millis(),
-                )?;
+                    valid_until,
+                    body,
+                    prepared,
+                };
+                let reply = savepoint(conn, |c| f.run(c, &ctx, request)).or_else(outcome)?;
+                // An accepted asynchronous call stays in progress until its result is recorded by the worker.
+                if reply.http_status != 202 {
+                    function_calls::complete_call(
+                        conn,
+                        call_id,
+                        &CallResponse {
+                            http_status: reply.http_status,
+                            body: reply.body.clone(),
+                        },
+                        f.clock().now_millis(),
+                    )?;
+                }
+                Ok(reply)
             }
-            Ok(reply)
-        }
-    })
+        })
 }

@@ -22,13 +22,10 @@ use crate::error::SmsrError;
 /// The purpose label of ISD-R / ECASD key values sealed at rest (certs::secrets AAD binding).
 pub const KEY_PURPOSE: &str = "eis-key";
 
-/// The AAD binding a sealed key value to its place in the EIS, so ciphertexts cannot be swapped between rows.
-pub fn key_aad(eid: &str, sd_aid: &[u8], kvn: u8, index: u8, component: usize) -> Vec<u8> {
-    format!(
-        "{eid}/{}/{kvn}/{index}/{component}",
-        hex::encode_upper(sd_aid)
-    )
-    .into_bytes()
+/// The AAD binding a sealed key value to its place in the EIS (EID, security domain role `ISD-R`/`ECASD`, key
+/// set version, key index, component position), so ciphertexts cannot be swapped between rows.
+pub fn key_aad(eid: &str, sd_role: &str, kvn: u8, index: u8, component: usize) -> Vec<u8> {
+    format!("{eid}/{sd_role}/{kvn}/{index}/{component}").into_bytes()
 }
 
 fn millis(t: OffsetDateTime) -> i64 {
@@ -64,6 +61,7 @@ fn to_store_sd(
     keys: &KeyRewrap<'_>,
 ) -> Result<store::SecurityDomain, SmsrError> {
     let aid = sd.aid.as_bytes().to_vec();
+    let role = sd.role.as_str();
     let mut keysets = Vec::with_capacity(sd.keysets.len());
     for ks in &sd.keysets {
         let kvn = ks.version.get();
@@ -85,7 +83,7 @@ fn to_store_sd(
                             .keyring
                             .seal(
                                 KEY_PURPOSE,
-                                &key_aad(eid, &aid, kvn, index, ci),
+                                &key_aad(eid, role, kvn, index, ci),
                                 clear.expose(),
                             )
                             .map_err(SmsrError::internal)?;
@@ -461,11 +459,15 @@ mod tests {
 
     #[test]
     fn key_aad_names_the_place_of_the_key() {
-        let a = key_aad("89049032123451234512345678901235", &[0xA0, 0x00], 1, 2, 0);
-        assert_eq!(a, b"89049032123451234512345678901235/A000/1/2/0".to_vec());
+        let a = key_aad("89049032123451234512345678901235", "ISD-R", 1, 2, 0);
+        assert_eq!(a, b"89049032123451234512345678901235/ISD-R/1/2/0".to_vec());
         assert_ne!(
             a,
-            key_aad("89049032123451234512345678901235", &[0xA0, 0x00], 1, 3, 0)
+            key_aad("89049032123451234512345678901235", "ISD-R", 1, 3, 0)
+        );
+        assert_ne!(
+            a,
+            key_aad("89049032123451234512345678901235", "ECASD", 1, 2, 0)
         );
     }
 }

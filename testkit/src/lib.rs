@@ -15,12 +15,23 @@ use std::process::Command;
 
 use diesel::{Connection, RunQueryDsl, pg::PgConnection};
 
-/// The workspace root (the directory holding the top-level `Cargo.toml`).
+/// The workspace root (the directory whose `Cargo.toml` has `[workspace]`), found at run time from the
+/// `CARGO_MANIFEST_DIR` cargo gives the test process, so that a testkit built for one checkout never points
+/// a test at another checkout's files.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("testkit lives one level below the workspace root")
-        .to_path_buf()
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::current_dir().expect("current dir"));
+    let mut dir: &Path = &start;
+    loop {
+        let manifest = dir.join("Cargo.toml");
+        if std::fs::read_to_string(&manifest).is_ok_and(|t| t.contains("[workspace]")) {
+            return dir.to_path_buf();
+        }
+        dir = dir
+            .parent()
+            .unwrap_or_else(|| panic!("no workspace Cargo.toml above {}", start.display()));
+    }
 }
 
 /// Where the harness keeps installed tools: `$CARGO_TARGET_DIR/testkit` or `<root>/target/testkit`.

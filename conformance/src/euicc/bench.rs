@@ -18,15 +18,34 @@ use super::keys::EuiccSecrets;
 /// Seed of the benchmark fleet.
 pub const BENCH_SEED: u64 = 0x5EED_0002;
 
+/// One reading of the process heap: live bytes requested and live blocks (the allocator adds its own overhead
+/// per block on top of the bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HeapSample {
+    /// Live bytes requested from the allocator.
+    pub bytes: usize,
+    /// Live allocations.
+    pub blocks: usize,
+}
+
+impl HeapSample {
+    fn since(self, base: HeapSample) -> HeapSample {
+        HeapSample {
+            bytes: self.bytes.saturating_sub(base.bytes),
+            blocks: self.blocks.saturating_sub(base.blocks),
+        }
+    }
+}
+
 /// What [`memory_per_euicc`] measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MemoryFigure {
     /// Number of eUICCs.
     pub euiccs: usize,
-    /// Live heap bytes of the idle fleet.
-    pub idle_bytes: usize,
-    /// Live heap bytes with a notification pending on every eUICC.
-    pub busy_bytes: usize,
+    /// Live heap of the idle fleet.
+    pub idle: HeapSample,
+    /// Live heap with a notification pending on every eUICC.
+    pub busy: HeapSample,
     /// Time to build the fleet.
     pub build_time: Duration,
     /// Time to switch every eUICC to P2 (one SCP80 packet each) and run the attach.
@@ -36,12 +55,12 @@ pub struct MemoryFigure {
 impl MemoryFigure {
     /// Idle heap bytes per eUICC.
     pub fn idle_per_euicc(&self) -> f64 {
-        self.idle_bytes as f64 / self.euiccs.max(1) as f64
+        self.idle.bytes as f64 / self.euiccs.max(1) as f64
     }
 
     /// Heap bytes per eUICC with a notification pending.
     pub fn busy_per_euicc(&self) -> f64 {
-        self.busy_bytes as f64 / self.euiccs.max(1) as f64
+        self.busy.bytes as f64 / self.euiccs.max(1) as f64
     }
 }
 
@@ -87,18 +106,18 @@ fn enable_p2_sms(index: usize, cfg: &SimulatorConfig) -> Result<Vec<Vec<u8>>, St
     sms::to_tp_uds(PacketKind::Command, &packet, 0).map_err(|e| e.to_string())
 }
 
-/// Builds `n` seeded eUICCs, measures the live heap with `live_bytes` (a probe of the process's allocator),
-/// switches every eUICC to P2 and measures again with the notifications pending; prints and returns the figures.
+/// Builds `n` seeded eUICCs, measures the live heap with `heap` (a probe of the process's allocator), switches
+/// every eUICC to P2 and measures again with the notifications pending; prints and returns the figures.
 pub fn memory_per_euicc(
     n: usize,
-    live_bytes: impl Fn() -> usize,
+    heap: impl Fn() -> HeapSample,
 ) -> Result<MemoryFigure, BenchError> {
     let cfg = SimulatorConfig::default();
-    let base = live_bytes();
+    let base = heap();
     let t = Instant::now();
     let mut fleet = Fleet::from_seed(BENCH_SEED, n, cfg.clone())?;
     let build_time = t.elapsed();
-    let idle_bytes = live_bytes().saturating_sub(base);
+    let idle = heap().since(base);
 
     let t = Instant::now();
     let msisdns: Vec<String> = fleet
@@ -121,22 +140,31 @@ pub fn memory_per_euicc(
     drop(msisdns);
     fleet.poll(cfg.attach_delay_ms);
     let switch_time = t.elapsed();
-    let busy_bytes = live_bytes().saturating_sub(base);
+    let busy = heap().since(base);
 
     let figure = MemoryFigure {
         euiccs: n,
-        idle_bytes,
-        busy_bytes,
+        idle,
+        busy,
         build_time,
         switch_time,
     };
+    let per = |s: HeapSample| {
+        let n = n.max(1) as f64;
+        (s.bytes as f64 / n, s.blocks as f64 / n)
+    };
+    let (ib, ik) = per(idle);
+    let (bb, bk) = per(busy);
+    println!("eUICC simulator memory, {n} eUICCs (seeded fleet, 3 profiles each)");
     println!(
-        "eUICC simulator memory, {n} eUICCs: idle {idle_bytes} bytes ({:.0} B/eUICC, built in {:.2?}); \
-         each with a notification pending {busy_bytes} bytes ({:.0} B/eUICC, switched in {:.2?})",
-        figure.idle_per_euicc(),
-        build_time,
-        figure.busy_per_euicc(),
-        switch_time,
+        "  idle:                  {:>12} bytes in {:>9} blocks = {ib:7.1} B/eUICC, {ik:.2} blocks/eUICC \
+         (built in {build_time:.2?})",
+        idle.bytes, idle.blocks
+    );
+    println!(
+        "  notification pending:  {:>12} bytes in {:>9} blocks = {bb:7.1} B/eUICC, {bk:.2} blocks/eUICC \
+         (switched in {switch_time:.2?})",
+        busy.bytes, busy.blocks
     );
     Ok(figure)
 }

@@ -110,6 +110,12 @@ pub enum EventKind {
         /// Why.
         reason: String,
     },
+    /// The secured data is not a remote command script; the PoR carries a Bad Format TLV (ETSI TS 102 226
+    /// §5.2.2).
+    ScriptRejected {
+        /// Why.
+        reason: String,
+    },
     /// A command packet was refused before its script ran; the PoR status says why (ETSI TS 102 225 §5.1.5).
     PacketRefused {
         /// The PoR status.
@@ -798,8 +804,8 @@ impl Euicc {
             Err(e) => {
                 self.event(
                     out,
-                    EventKind::SmsDropped {
-                        reason: format!("remote command script: {e}"),
+                    EventKind::ScriptRejected {
+                        reason: e.to_string(),
                     },
                 );
                 return match form {
@@ -1206,6 +1212,8 @@ impl Euicc {
                 next_at: now,
             };
             self.send_notification(cfg, &mut n, now, out);
+            // Usually the only one: no spare capacity per eUICC.
+            s.notifications.reserve_exact(1);
             s.notifications.push(n);
             return;
         }

@@ -26,6 +26,7 @@ mod keys;
 
 pub mod bench;
 
+pub use bench::HeapSample;
 pub use card::{Euicc, EventKind, Isdp};
 pub use driver::{
     Control, DriverError, DriverEvent, MoSms, MtSms, SimulatorDriver, SimulatorHandle,

@@ -88,7 +88,7 @@ pub fn load_keys(
         let clear = keyring
             .open(
                 KEY_PURPOSE,
-                &key_aad(eid, &wire_profile::ISD_R_AID, kvn, index, 0),
+                &key_aad(eid, SdRole::IsdR.as_str(), kvn, index, 0),
                 blob,
             )
             .map_err(|e| err(e.to_string()))?;

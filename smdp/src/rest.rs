@@ -1,0 +1,647 @@
+//! The SM-DP's REST API for MNOs (DESIGN §1: every function also offered as REST/JSON): the profile warehouse under
+//! `/api/v1/`, on the same mutual-TLS listener as ES2. The MNO is the registered entity owning the TLS client
+//! certificate (SGP.02 §2.6; role MNO) and sees and changes only its own profile types, orders and stock.
+//! Errors are RFC 9457 `application/problem+json`.
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `GET /api/v1/profile-types` | the MNO's profile types |
+//! | `POST /api/v1/profile-types` | add one: JSON `{name, template (base64 DER), requiredMemory, targetPlatform?, lowStockThreshold?}` |
+//! | `POST /api/v1/profile-types/{name}/orders[?filename=…]` | upload an order file (streamed; `text/csv` is CSV, otherwise the layout is sniffed) |
+//! | `GET /api/v1/orders/{id}` | an order |
+//! | `GET /api/v1/stock` | stock levels per profile type |
+//! | `GET /api/v1/profile-types/{name}/installed[?order=…]` | the output file (CSV), no secrets |
+//! | `POST /api/v1/profile-types/{name}/installed[?order=…]` | the output file with secrets, encrypted for the certificate (PEM) in the body, which must be the caller's own |
+
+use std::io::Seek;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use certs::x509::X509Certificate;
+use eis_store::entities::EntityRole;
+use eis_store::now_millis;
+use es_runtime::caller::{Caller, CallerError, Interface};
+use es_runtime::tls::PeerCertificate;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+use crate::batch::{BatchFormat, Problem as RowProblem};
+use crate::service::Smdp;
+use crate::warehouse::export::{self, ExportRequest};
+use crate::warehouse::import::{self, FileSource};
+use crate::warehouse::profile_types::{self, ProfileTypeSpec};
+use crate::warehouse::{WarehouseError, stock};
+
+/// The REST interface as the caller directory sees it: MNOs only.
+pub const REST: Interface = Interface {
+    name: "REST",
+    role: EntityRole::Mno,
+};
+
+/// Largest JSON request body (a profile type with its base64 template).
+const MAX_JSON_BYTES: usize = 2 << 20;
+
+/// Limits of the REST API.
+#[derive(Clone, Debug)]
+pub struct RestConfig {
+    /// Largest order file accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// Where uploads are spooled while they are imported (default: the system's temporary directory).
+    pub spool_dir: Option<PathBuf>,
+}
+
+impl Default for RestConfig {
+    /// 1 GiB uploads (a 1,000,000-row file is about 200 MB), spooled in the temporary directory.
+    fn default() -> Self {
+        RestConfig {
+            max_upload_bytes: 1 << 30,
+            spool_dir: None,
+        }
+    }
+}
+
+struct State {
+    smdp: Arc<Smdp>,
+    config: RestConfig,
+}
+
+/// An RFC 9457 problem detail, with the bad rows of a refused order file.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProblemDetail {
+    /// A URI naming the problem type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the type.
+    pub title: &'static str,
+    /// The HTTP status.
+    pub status: u16,
+    /// What happened in this case.
+    pub detail: String,
+    /// The bad rows of a refused order file.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Box<Refusal>>,
+}
+
+/// The extension members of an `order-file-refused` problem.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refusal {
+    /// The first 100 problems (line, column, reason).
+    pub errors: Vec<RowError>,
+    /// How many problems the file has in all.
+    pub total_problems: u64,
+    /// How many lines have a problem.
+    pub bad_lines: u64,
+}
+
+/// One bad row of a refused order file.
+#[derive(Debug, Serialize)]
+pub struct RowError {
+    /// Line in the file, from 1 (0: the file as a whole).
+    pub line: u64,
+    /// The column, when one field is at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// What is wrong (never the value).
+    pub reason: String,
+}
+
+impl From<&RowProblem> for RowError {
+    fn from(p: &RowProblem) -> Self {
+        RowError {
+            line: p.line,
+            column: p.column.clone(),
+            reason: p.reason.clone(),
+        }
+    }
+}
+
+fn problem(status: StatusCode, slug: &str, title: &'static str, detail: String) -> ProblemDetail {
+    ProblemDetail {
+        kind: format!("urn:rsp:problem:{slug}"),
+        title,
+        status: status.as_u16(),
+        detail,
+        refusal: None,
+    }
+}
+
+impl ProblemDetail {
+    fn response(&self) -> HttpResponse {
+        HttpResponse::build(
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        )
+        .content_type("application/problem+json")
+        .json(self)
+    }
+}
+
+/// The problem for a warehouse error; internal failures are logged and reported without detail.
+pub fn warehouse_problem(e: &WarehouseError) -> ProblemDetail {
+    use WarehouseError as W;
+    match e {
+        W::Template(_) => problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-template",
+            "The profile template is not a valid SAIP package",
+            e.to_string(),
+        ),
+        W::Refused(errors) => ProblemDetail {
+            refusal: Some(Box::new(Refusal {
+                errors: errors.problems.iter().map(RowError::from).collect(),
+                total_problems: errors.total_problems,
+                bad_lines: errors.bad_lines,
+            })),
+            ..problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "order-file-refused",
+                "The order file is refused; nothing was imported",
+                format!(
+                    "{} problem(s) on {} line(s)",
+                    errors.total_problems, errors.bad_lines
+                ),
+            )
+        },
+        W::UnknownProfileType { .. } | W::UnknownOrder { .. } | W::UnknownIccid { .. } => problem(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "No such resource of this MNO",
+            e.to_string(),
+        ),
+        W::ProfileTypeExists { .. } => problem(
+            StatusCode::CONFLICT,
+            "profile-type-exists",
+            "The profile type exists already",
+            e.to_string(),
+        ),
+        W::OutOfStock { .. } | W::WrongState { .. } => problem(
+            StatusCode::CONFLICT,
+            "stock-state",
+            "The stock does not allow this",
+            e.to_string(),
+        ),
+        W::Invalid { .. } => problem(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "The request is invalid",
+            e.to_string(),
+        ),
+        W::Secrets { .. }
+        | W::SecretsLayout { .. }
+        | W::Personalise { .. }
+        | W::Export(_)
+        | W::Io { .. }
+        | W::Store(_) => {
+            tracing::error!(error = %e, "warehouse request failed");
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "The SM-DP could not complete the request",
+                "internal error; see the SM-DP's log".into(),
+            )
+        }
+    }
+}
+
+fn caller_problem(e: &CallerError) -> ProblemDetail {
+    match e {
+        CallerError::Unknown(_) | CallerError::NotAllowed { .. } => problem(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "The client certificate does not identify an MNO of this SM-DP",
+            e.to_string(),
+        ),
+        CallerError::Store(_) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The entity registry could not be read",
+            "try again later".into(),
+        ),
+    }
+}
+
+fn bad_request(detail: impl Into<String>) -> ProblemDetail {
+    problem(
+        StatusCode::BAD_REQUEST,
+        "invalid-request",
+        "The request is invalid",
+        detail.into(),
+    )
+}
+
+fn internal(detail: impl std::fmt::Display) -> ProblemDetail {
+    tracing::error!(error = %detail, "REST request failed");
+    problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "The SM-DP could not complete the request",
+        "internal error; see the SM-DP's log".into(),
+    )
+}
+
+/// What a handler's blocking part produces (an `HttpResponse` is not `Send`, so it is built afterwards).
+enum Reply {
+    /// A JSON body with this status.
+    Json(StatusCode, Vec<u8>),
+    /// A CSV file to stream from its start.
+    Csv(std::fs::File),
+}
+
+type Answer = Result<Reply, ProblemDetail>;
+
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Answer {
+    serde_json::to_vec(value)
+        .map(|body| Reply::Json(status, body))
+        .map_err(internal)
+}
+
+impl Reply {
+    fn response(self) -> HttpResponse {
+        match self {
+            Reply::Json(status, body) => HttpResponse::build(status)
+                .content_type("application/json")
+                .body(body),
+            Reply::Csv(file) => HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .streaming(tokio_util::io::ReaderStream::new(
+                    tokio::fs::File::from_std(file),
+                )),
+        }
+    }
+}
+
+/// Resolves the caller, then runs `f` on the blocking pool and turns its outcome into a response.
+async fn as_mno<F>(req: &HttpRequest, state: &web::Data<State>, f: F) -> HttpResponse
+where
+    F: FnOnce(&Smdp, &Caller, Option<PeerCertificate>) -> Answer + Send + 'static,
+{
+    let cert = req.conn_data::<PeerCertificate>().cloned();
+    let smdp = state.smdp.clone();
+    let outcome = web::block(move || {
+        let caller = smdp
+            .callers
+            .resolve(&smdp.store, cert.as_ref(), REST)
+            .map_err(|e| caller_problem(&e))?;
+        f(&smdp, &caller, cert)
+    })
+    .await;
+    match outcome {
+        Ok(Ok(r)) => r.response(),
+        Ok(Err(p)) => p.response(),
+        Err(e) => internal(e).response(),
+    }
+}
+
+fn conn(smdp: &Smdp) -> Result<eis_store::PooledConn, ProblemDetail> {
+    smdp.store.conn().map_err(|e| warehouse_problem(&e.into()))
+}
+
+async fn list_profile_types(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    as_mno(&req, &state, |smdp, caller, _| {
+        let list = profile_types::list(&mut *conn(smdp)?, &caller.oid)
+            .map_err(|e| warehouse_problem(&e))?;
+        json(StatusCode::OK, &list)
+    })
+    .await
+}
+
+/// The body of `POST /api/v1/profile-types`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewProfileTypeBody {
+    /// Name.
+    pub name: String,
+    /// The SAIP template, DER in base64.
+    pub template: String,
+    /// Memory the profile needs, bytes.
+    pub required_memory: i64,
+    /// Target platform.
+    #[serde(default)]
+    pub target_platform: Option<String>,
+    /// Low-stock threshold.
+    #[serde(default)]
+    pub low_stock_threshold: Option<i64>,
+}
+
+/// Reads a request body of at most `limit` bytes.
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ProblemDetail> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| bad_request(format!("request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "The request body is too large",
+                format!("at most {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn add_profile_type(
+    req: HttpRequest,
+    state: web::Data<State>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let body = match read_body(payload, MAX_JSON_BYTES).await {
+        Ok(b) => b,
+        Err(p) => return p.response(),
+    };
+    as_mno(&req, &state, move |smdp, caller, _| {
+        let b: NewProfileTypeBody =
+            serde_json::from_slice(&body).map_err(|e| bad_request(format!("JSON body: {e}")))?;
+        let template = STANDARD
+            .decode(b.template.trim())
+            .map_err(|_| bad_request("template: not base64"))?;
+        let info = profile_types::add(
+            &mut *conn(smdp)?,
+            &ProfileTypeSpec {
+                mno_oid: caller.oid.clone(),
+                name: b.name,
+                template,
+                required_memory: b.required_memory,
+                target_platform: b.target_platform.unwrap_or_else(|| "generic".into()),
+                low_stock_threshold: b.low_stock_threshold.unwrap_or(0),
+            },
+            now_millis(),
+        )
+        .map_err(|e| warehouse_problem(&e))?;
+        json(StatusCode::CREATED, &info)
+    })
+    .await
+}
+
+/// Query of the order upload.
+#[derive(Debug, Deserialize)]
+struct UploadQuery {
+    filename: Option<String>,
+}
+
+/// Streams the body to a spool file (never holding it in memory), refusing more than the limit.
+async fn spool(
+    mut payload: web::Payload,
+    config: &RestConfig,
+) -> Result<(tempfile::NamedTempFile, Vec<u8>), ProblemDetail> {
+    let file = match &config.spool_dir {
+        Some(dir) => tempfile::NamedTempFile::new_in(dir),
+        None => tempfile::NamedTempFile::new(),
+    }
+    .map_err(internal)?;
+    let mut out = tokio::fs::File::from_std(file.reopen().map_err(internal)?);
+    let mut start = Vec::new();
+    let mut size = 0u64;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| bad_request(format!("request body: {e}")))?;
+        size += chunk.len() as u64;
+        if size > config.max_upload_bytes {
+            return Err(problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "The order file is too large",
+                format!("at most {} bytes", config.max_upload_bytes),
+            ));
+        }
+        if start.len() < 256 {
+            let take = (256 - start.len()).min(chunk.len());
+            start.extend_from_slice(&chunk[..take]);
+        }
+        out.write_all(&chunk).await.map_err(internal)?;
+    }
+    out.flush().await.map_err(internal)?;
+    Ok((file, start))
+}
+
+async fn upload_order(
+    req: HttpRequest,
+    state: web::Data<State>,
+    path: web::Path<String>,
+    query: web::Query<UploadQuery>,
+    payload: web::Payload,
+) -> HttpResponse {
+    // Authenticate before taking the upload.
+    let cert = req.conn_data::<PeerCertificate>().cloned();
+    let smdp = state.smdp.clone();
+    if let Err(p) = web::block(move || {
+        smdp.callers
+            .resolve(&smdp.store, cert.as_ref(), REST)
+            .map(|_| ())
+            .map_err(|e| caller_problem(&e))
+    })
+    .await
+    .unwrap_or_else(|e| Err(internal(e)))
+    {
+        return p.response();
+    }
+    let (file, start) = match spool(payload, &state.config).await {
+        Ok(f) => f,
+        Err(p) => return p.response(),
+    };
+    let csv = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("text/csv"));
+    let format = if csv {
+        BatchFormat::Csv
+    } else {
+        import::sniff_format(&start)
+    };
+    let profile_type = path.into_inner();
+    let name = query
+        .into_inner()
+        .filename
+        .unwrap_or_else(|| format!("upload-{}", now_millis()));
+    as_mno(&req, &state, move |smdp, caller, _| {
+        let source = NamedSource {
+            file: FileSource {
+                path: file.path().to_path_buf(),
+            },
+            name,
+        };
+        let report = import::import_order(
+            &smdp.store,
+            &smdp.keyring,
+            &caller.oid,
+            &profile_type,
+            &source,
+            format,
+            &mut |_| {},
+        )
+        .map_err(|e| warehouse_problem(&e))?;
+        drop(file);
+        json(StatusCode::CREATED, &report)
+    })
+    .await
+}
+
+/// A spooled upload under the name the MNO gave it.
+struct NamedSource {
+    file: FileSource,
+    name: String,
+}
+
+impl import::OrderSource for NamedSource {
+    fn open(&self) -> std::io::Result<Box<dyn std::io::Read + Send + '_>> {
+        self.file.open()
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn size(&self) -> Option<u64> {
+        self.file.size()
+    }
+}
+
+async fn get_order(
+    req: HttpRequest,
+    state: web::Data<State>,
+    path: web::Path<i64>,
+) -> HttpResponse {
+    let id = path.into_inner();
+    as_mno(&req, &state, move |smdp, caller, _| {
+        let o =
+            stock::order(&mut *conn(smdp)?, &caller.oid, id).map_err(|e| warehouse_problem(&e))?;
+        json(StatusCode::OK, &o)
+    })
+    .await
+}
+
+async fn get_stock(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    as_mno(&req, &state, |smdp, caller, _| {
+        let levels =
+            stock::levels(&mut *conn(smdp)?, &caller.oid).map_err(|e| warehouse_problem(&e))?;
+        json(StatusCode::OK, &levels)
+    })
+    .await
+}
+
+/// Query of the output file.
+#[derive(Debug, Deserialize)]
+struct ExportQuery {
+    order: Option<i64>,
+}
+
+fn export_answer(
+    smdp: &Smdp,
+    caller: &Caller,
+    profile_type: &str,
+    order: Option<i64>,
+    recipient: Option<&certs::ecc::PublicKey>,
+) -> Answer {
+    // Spooled to an anonymous temporary file and streamed from there, so a large file is never held in memory.
+    let mut file = tempfile::tempfile().map_err(internal)?;
+    export::export_installed(
+        &mut *conn(smdp)?,
+        &smdp.keyring,
+        &caller.oid,
+        &ExportRequest {
+            profile_type,
+            order,
+            secrets_for: recipient,
+        },
+        std::io::BufWriter::new(&mut file),
+    )
+    .map_err(|e| warehouse_problem(&e))?;
+    file.seek(std::io::SeekFrom::Start(0)).map_err(internal)?;
+    Ok(Reply::Csv(file))
+}
+
+async fn export_plain(
+    req: HttpRequest,
+    state: web::Data<State>,
+    path: web::Path<String>,
+    query: web::Query<ExportQuery>,
+) -> HttpResponse {
+    let profile_type = path.into_inner();
+    let order = query.order;
+    as_mno(&req, &state, move |smdp, caller, _| {
+        export_answer(smdp, caller, &profile_type, order, None)
+    })
+    .await
+}
+
+async fn export_with_secrets(
+    req: HttpRequest,
+    state: web::Data<State>,
+    path: web::Path<String>,
+    query: web::Query<ExportQuery>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let body = match read_body(payload, 64 << 10).await {
+        Ok(b) => b,
+        Err(p) => return p.response(),
+    };
+    let profile_type = path.into_inner();
+    let order = query.order;
+    as_mno(&req, &state, move |smdp, caller, cert| {
+        let pem = String::from_utf8(body).map_err(|_| bad_request("certificate: not PEM text"))?;
+        let given = X509Certificate::from_pem(&pem)
+            .map_err(|e| bad_request(format!("certificate: {e}")))?;
+        if cert.map(|c| c.sha256) != Some(given.sha256_fingerprint()) {
+            return Err(problem(
+                StatusCode::FORBIDDEN,
+                "not-own-certificate",
+                "Secrets are encrypted only for the caller's own certificate",
+                "the certificate in the body is not the TLS client certificate of this connection"
+                    .into(),
+            ));
+        }
+        let key = export::recipient_key(&mut *conn(smdp)?, &caller.oid, &pem)
+            .map_err(|e| warehouse_problem(&e))?;
+        export_answer(smdp, caller, &profile_type, order, Some(&key))
+    })
+    .await
+}
+
+async fn not_found() -> HttpResponse {
+    problem(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "No such resource",
+        "no REST resource at this path and method".into(),
+    )
+    .response()
+}
+
+/// Registers the REST API's routes under `/api/v1/` (add to the SM-DP listener's routes).
+pub fn configure(cfg: &mut web::ServiceConfig, smdp: Arc<Smdp>, config: RestConfig) {
+    let state = web::Data::new(State { smdp, config });
+    let path_error = web::PathConfig::default().error_handler(|e, _| {
+        let detail = e.to_string();
+        actix_web::error::InternalError::from_response(e, bad_request(detail).response()).into()
+    });
+    let query_error = web::QueryConfig::default().error_handler(|e, _| {
+        let detail = e.to_string();
+        actix_web::error::InternalError::from_response(e, bad_request(detail).response()).into()
+    });
+    cfg.service(
+        web::scope("/api/v1")
+            .app_data(state)
+            .app_data(path_error)
+            .app_data(query_error)
+            .route("/profile-types", web::get().to(list_profile_types))
+            .route("/profile-types", web::post().to(add_profile_type))
+            .route("/profile-types/{name}/orders", web::post().to(upload_order))
+            .route(
+                "/profile-types/{name}/installed",
+                web::get().to(export_plain),
+            )
+            .route(
+                "/profile-types/{name}/installed",
+                web::post().to(export_with_secrets),
+            )
+            .route("/orders/{id}", web::get().to(get_order))
+            .route("/stock", web::get().to(get_stock))
+            .default_service(web::to(not_found)),
+    );
+}
