@@ -42,6 +42,122 @@ pub struct Config {
     pub smsr: ServerConfig,
     /// The SM-DP.
     pub smdp: ServerConfig,
+    /// ES5 delivery of the SM-SR (SMS through an SMSC over SMPP).
+    pub es5: Es5Config,
+}
+
+/// ES5 of the SM-SR: the SMPP account towards the SMSC (off by default: ES5 functions then fail with 1.2/3.8
+/// saying so) and the delivery timings (SGP.02 §2.4.4; wire-profile §2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Es5Config {
+    /// The SMSC account.
+    pub smpp: SmppConfig,
+    /// The SM-SR's MSISDN: source address of ES5 SMS, destination of PoRs and eUICC notifications.
+    pub smsr_msisdn: String,
+    /// First retransmission of a command without PoR after this many seconds (then doubling).
+    pub por_timeout_secs: u64,
+    /// Largest pause between retransmissions, seconds.
+    pub max_retry_interval_secs: u64,
+    /// Validity of an operation whose call has no ValidityPeriod, seconds.
+    pub default_validity_secs: u64,
+    /// Validity of the confirmation of an eUICC notification, seconds.
+    pub notification_validity_secs: u64,
+    /// Commands secured per delivery round.
+    pub batch: usize,
+    /// Most commands awaiting their PoR at once, over all eUICCs (flow control).
+    pub max_in_flight: usize,
+    /// Callbacks and notifications are retried for this many seconds.
+    pub callback_give_up_secs: u64,
+}
+
+/// The SMPP 3.4 account of the SM-SR at its SMSC.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmppConfig {
+    /// Connect to the SMSC (false: no ES5 transport).
+    pub enabled: bool,
+    /// SMSC host.
+    pub host: String,
+    /// SMSC port.
+    pub port: u16,
+    /// system_id of the account.
+    pub system_id: String,
+    /// password of the account.
+    pub password: String,
+    /// Number of transceiver binds.
+    pub binds: usize,
+    /// Outstanding submit_sm per bind.
+    pub window_size: usize,
+    /// submit_sm per second per bind (none: unpaced).
+    pub throughput_per_bind: Option<f64>,
+    /// Carry the TP-UD in message_payload instead of short_message.
+    pub use_message_payload: bool,
+}
+
+impl Default for SmppConfig {
+    fn default() -> Self {
+        SmppConfig {
+            enabled: false,
+            host: "127.0.0.1".into(),
+            port: 2775,
+            system_id: "smsr".into(),
+            password: "smsr".into(),
+            binds: 1,
+            window_size: 10,
+            throughput_per_bind: None,
+            use_message_payload: false,
+        }
+    }
+}
+
+impl Default for Es5Config {
+    fn default() -> Self {
+        Es5Config {
+            smpp: SmppConfig::default(),
+            smsr_msisdn: "4915550000".into(),
+            por_timeout_secs: 30,
+            max_retry_interval_secs: 600,
+            default_validity_secs: 24 * 3600,
+            notification_validity_secs: 3600,
+            batch: 256,
+            max_in_flight: 4096,
+            callback_give_up_secs: 24 * 3600,
+        }
+    }
+}
+
+impl Es5Config {
+    /// The SM-SR's ES5 settings.
+    pub fn settings(&self) -> smsr::service::Es5Settings {
+        use std::time::Duration;
+        smsr::service::Es5Settings {
+            por_timeout: Duration::from_secs(self.por_timeout_secs.max(1)),
+            max_retry_interval: Duration::from_secs(self.max_retry_interval_secs.max(1)),
+            default_validity: Duration::from_secs(self.default_validity_secs.max(1)),
+            notification_validity: Duration::from_secs(self.notification_validity_secs.max(1)),
+            counter_skip: smsr::service::Es5Settings::default().counter_skip,
+            batch: self.batch.max(1),
+            max_in_flight: self.max_in_flight.max(1),
+        }
+    }
+
+    /// The SMPP client configuration (wire-profile §2 submit_sm fields, the SM-SR's MSISDN as source).
+    pub fn smpp_client(&self) -> smsr::smpp::SmppClientConfig {
+        let s = &self.smpp;
+        let mut c = smsr::smpp::SmppClientConfig::new(
+            s.host.clone(),
+            s.port,
+            s.system_id.clone(),
+            es_interfaces::smpp::Password::new(s.password.clone()),
+        );
+        c.binds = s.binds.max(1);
+        c.window_size = s.window_size.max(1);
+        c.throughput_per_bind = s.throughput_per_bind;
+        c.profile.source_addr = self.smsr_msisdn.clone();
+        c.profile.use_message_payload = s.use_message_payload;
+        c
+    }
 }
 
 /// One server's listener and database.
@@ -84,6 +200,7 @@ impl Default for Config {
                 pool_size: 8,
                 workers: 2,
             },
+            es5: Es5Config::default(),
         }
     }
 }

@@ -5,6 +5,8 @@ pub mod bench;
 pub mod config;
 pub mod euicc;
 pub mod keys;
+pub mod lab;
 pub mod order;
+pub mod platform_bench;
 pub mod serve;
 pub mod setup;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use rsp::config::Config;
-use rsp::{bench, euicc, keys, order, serve, setup};
+use rsp::{bench, euicc, keys, order, platform_bench, serve, setup};
 
 /// An open-source GSMA SGP.02 SM-DP and SM-SR.
 #[derive(Debug, Parser)]
@@ -35,6 +35,10 @@ enum Command {
         /// Start only one of the servers.
         #[arg(long, value_enum)]
         only: Option<serve::Only>,
+        /// Also start the test SMSC and the eUICC simulator for the world's eUICCs, route ES5 to them and
+        /// register the world's EISs: a lab in one command.
+        #[arg(long)]
+        simulate: bool,
     },
     /// PKI tools.
     Pki {
@@ -72,6 +76,37 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
+    /// SCP80-secured submit_sm per second through the test SMSC, with each bind count given.
+    Sms {
+        /// Bind counts to measure, one run each.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 4])]
+        binds: Vec<usize>,
+        /// Messages per run.
+        #[arg(long, default_value_t = 50_000)]
+        messages: usize,
+    },
+    /// Complete enable-profile operations per second end to end (ES4 call to MNO notification) with N
+    /// simulated eUICCs (registered directly in the SM-SR's store).
+    Switch {
+        /// Simulated eUICCs, one enable each.
+        #[arg(long, default_value_t = 1_000)]
+        euiccs: usize,
+        /// ES4 calls in flight at once.
+        #[arg(long, default_value_t = 128)]
+        concurrency: usize,
+        /// SMPP binds of the SM-SR.
+        #[arg(long, default_value_t = 4)]
+        binds: usize,
+        /// Network attach delay of the simulated eUICCs, ms.
+        #[arg(long, default_value_t = 100)]
+        attach_delay_ms: u64,
+        /// SM-SR database (`postgres://…`; default: SQLite in the bench directory).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Directory for the bench world and databases (default: a fresh one under the var dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Personalises and validates profile packages; prints packages per second.
     Personalise(order::BenchPersonaliseArgs),
     /// ES1.RegisterEIS and ES4.GetEIS per second with p50/p99 latency over mutual TLS (SM-SR in this process).
@@ -159,6 +194,7 @@ fn main() -> ExitCode {
             smsr_database_url,
             smdp_database_url,
             only,
+            simulate,
         } => {
             if let Some(url) = smsr_database_url {
                 config.smsr.database_url = url;
@@ -166,7 +202,7 @@ fn main() -> ExitCode {
             if let Some(url) = smdp_database_url {
                 config.smdp.database_url = url;
             }
-            serve::run(config, only)
+            serve::run(config, only, simulate)
         }
         Command::Pki {
             command: PkiCommand::Init { out, euiccs, seed },
@@ -205,6 +241,36 @@ fn main() -> ExitCode {
         Command::ProfileType { command } => order::profile_type(&config, command),
         Command::Order { command } => order::order(&config, command),
         Command::Stock(args) => order::stock_levels(&config, args),
+        Command::Bench {
+            command: BenchCommand::Sms { binds, messages },
+        } => platform_bench::sms(&binds, messages),
+        Command::Bench {
+            command:
+                BenchCommand::Switch {
+                    euiccs,
+                    concurrency,
+                    binds,
+                    attach_delay_ms,
+                    database_url,
+                    dir,
+                },
+        } => {
+            let dir = dir.unwrap_or_else(|| {
+                config
+                    .var_dir
+                    .join(format!("bench-switch-{}", std::process::id()))
+            });
+            platform_bench::switch(
+                &dir,
+                &platform_bench::SwitchOptions {
+                    euiccs,
+                    concurrency,
+                    binds,
+                    attach_delay_ms,
+                    database_url,
+                },
+            )
+        }
         Command::Bench {
             command: BenchCommand::Personalise(args),
         } => order::bench_personalise(args),

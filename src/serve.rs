@@ -5,10 +5,14 @@ use std::sync::Arc;
 
 use certs::secrets::MasterKeyring;
 use certs::world::World;
+use es_runtime::outbox::{OutboxDispatcher, OutboxSettings};
 use es_runtime::soap_endpoint::{configure, configure_receiver};
 
 use crate::config::Config;
 use crate::setup;
+
+/// Outbox dispatch loops per server: each claims its own batch, so slow receivers do not hold the others.
+const OUTBOX_DISPATCHERS: usize = 4;
 
 /// Which server to start alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -17,6 +21,26 @@ pub enum Only {
     Smsr,
     /// The SM-DP only.
     Smdp,
+}
+
+/// Background workers started with the servers: the outbox dispatchers and the SM-SR's ES5 workers.
+pub struct Workers {
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    es5: Option<smsr::es5::runtime::Es5Runtime>,
+}
+
+impl Workers {
+    /// Stops the workers (ES5 binds are unbound).
+    pub async fn shutdown(self) {
+        self.shutdown.send_replace(true);
+        if let Some(es5) = self.es5 {
+            es5.shutdown().await;
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
 }
 
 /// Servers started by [`start`]: their listeners (not yet spawned) and what `rsp serve` prints.
@@ -29,6 +53,8 @@ pub struct Started {
     pub smsr: Option<Arc<smsr::service::Smsr>>,
     /// The SM-DP, when started.
     pub smdp: Option<Arc<smdp::service::Smdp>>,
+    /// Their background workers.
+    pub workers: Workers,
 }
 
 /// Opens the databases, registers the world's entities and binds the listeners. Must run inside an actix
@@ -44,6 +70,9 @@ pub fn start(
     let m = &world.manifest;
     let mut smsr_out = None;
     let mut smdp_out = None;
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut es5 = None;
     if only != Some(Only::Smdp) {
         let store = setup::open_store(config, &config.smsr).map_err(|e| e.to_string())?;
         setup::seed_smsr_entities(&store, world, &config.smdp.public_url)
@@ -75,13 +104,45 @@ pub fn start(
             ));
         }
         servers.push(running);
+        let client = setup::soap_client(world, &m.sm_sr_tls_client).map_err(|e| e.to_string())?;
+        for _ in 0..OUTBOX_DISPATCHERS {
+            let dispatcher = OutboxDispatcher::new(
+                smsr.store.clone(),
+                client.clone(),
+                smsr.clock.clone(),
+                OutboxSettings::default(),
+                smsr.wake.outbox.clone(),
+            );
+            tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
+        }
+        if config.es5.smpp.enabled {
+            let runtime =
+                smsr::es5::runtime::Es5Runtime::start(smsr.clone(), config.es5.smpp_client())
+                    .map_err(|e| e.to_string())?;
+            banner.push(format!(
+                "  ES5  SMS via SMPP {}:{} as {} ({} bind(s)), SM-SR MSISDN {}",
+                config.es5.smpp.host,
+                config.es5.smpp.port,
+                config.es5.smpp.system_id,
+                config.es5.smpp.binds,
+                config.es5.smsr_msisdn
+            ));
+            es5 = Some(runtime);
+        } else {
+            banner.push(
+                "  ES5  off (no SMPP account in es5.smpp): enable/disable/delete/audit are refused"
+                    .to_string(),
+            );
+        }
         smsr_out = Some(smsr);
     }
     if only != Some(Only::Smsr) {
         let store = setup::open_store(config, &config.smdp).map_err(|e| e.to_string())?;
         setup::seed_smdp_entities(&store, world, &config.smsr.public_url)
             .map_err(|e| e.to_string())?;
-        let smdp = Arc::new(setup::smdp(config, world, store, keyring.clone()));
+        let smdp = Arc::new(
+            setup::smdp(config, world, store, keyring.clone()).map_err(|e| e.to_string())?,
+        );
         let max = config.smdp.max_body_bytes;
         let routes = {
             let smdp = smdp.clone();
@@ -112,6 +173,18 @@ pub fn start(
             config.smdp.public_url.trim_end_matches('/')
         ));
         servers.push(running);
+        let client = setup::soap_client(world, &m.sm_dp_tls_client).map_err(|e| e.to_string())?;
+        for _ in 0..OUTBOX_DISPATCHERS {
+            let dispatcher = OutboxDispatcher::new(
+                smdp.store.clone(),
+                client.clone(),
+                smdp.clock.clone(),
+                OutboxSettings::default(),
+                smdp.wake_outbox.clone(),
+            )
+            .with_response_sink(Arc::new(smdp::relay::RelaySink(smdp.clone())));
+            tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
+        }
         smdp_out = Some(smdp);
     }
     banner.push(format!("test PKI: {}", world.dir.display()));
@@ -146,25 +219,63 @@ pub fn start(
         banner,
         smsr: smsr_out,
         smdp: smdp_out,
+        workers: Workers {
+            shutdown,
+            tasks,
+            es5,
+        },
     })
 }
 
 /// `rsp serve`: starts the servers, prints the endpoints and credentials, and runs until Ctrl-C or SIGTERM.
-pub fn run(config: Config, only: Option<Only>) -> Result<(), String> {
+/// With `simulate`, the test SMSC and the eUICC simulator fleet for the world's eUICCs start too, the SM-SR's
+/// ES5 goes to them and the world's EISs are registered over ES1: a lab in one command.
+pub fn run(mut config: Config, only: Option<Only>, simulate: bool) -> Result<(), String> {
     std::fs::create_dir_all(&config.var_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.var_dir.display()))?;
     let world = setup::load_or_init_world(&config).map_err(|e| e.to_string())?;
     let keyring = Arc::new(setup::master_keyring(&world).map_err(|e| e.to_string())?);
     let system = actix_web::rt::System::new();
     system.block_on(async move {
-        let started = start(&config, &world, keyring, only)?;
-        println!("{}", started.banner.join("\n"));
-        println!("ready");
+        let network = if simulate && only != Some(Only::Smdp) {
+            let fleet = conformance::euicc::Fleet::from_world(
+                &world,
+                conformance::euicc::SimulatorConfig {
+                    smsr_address: config.es5.smsr_msisdn.clone(),
+                    ..conformance::euicc::SimulatorConfig::default()
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            let smsc = conformance::smsc::SmscConfig::loopback(
+                &config.es5.smpp.system_id,
+                &config.es5.smpp.password,
+            );
+            let net = conformance::lab::SimulatedNetwork::start(fleet, smsc, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            config.es5.smpp.enabled = true;
+            config.es5.smpp.host = "127.0.0.1".into();
+            config.es5.smpp.port = net.smsc().local_addr().port();
+            Some(net)
+        } else {
+            None
+        };
+        let mut started = start(&config, &world, keyring, only)?;
         let handles: Vec<_> = started.servers.iter().map(|s| s.handle.clone()).collect();
         let mut joins = Vec::new();
-        for s in started.servers {
+        for s in std::mem::take(&mut started.servers) {
             joins.push(actix_web::rt::spawn(s.server));
         }
+        if let Some(net) = &network {
+            let n = crate::lab::register_world_eis(&world, &config.smsr.public_url, &[], true).await?;
+            started.banner.push(format!(
+                "simulated network: {} eUICC(s) behind the test SMSC on {} ({n} EIS registered now over ES1)",
+                world.euiccs.len(),
+                net.smsc().local_addr()
+            ));
+        }
+        println!("{}", started.banner.join("\n"));
+        println!("ready");
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         for h in &handles {
@@ -172,6 +283,10 @@ pub fn run(config: Config, only: Option<Only>) -> Result<(), String> {
         }
         for j in joins {
             let _ = j.await;
+        }
+        started.workers.shutdown().await;
+        if let Some(net) = network {
+            net.stop().await;
         }
         tracing::info!("stopped");
         Ok(())

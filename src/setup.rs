@@ -285,7 +285,7 @@ pub fn smsr(
             name: m.sm_sr.name.clone(),
             public_url: config.smsr.public_url.clone(),
         },
-        store,
+        store: Arc::new(store),
         keyring,
         trust: smsr::service::Trust {
             ci: world.ci.cert.clone(),
@@ -293,26 +293,55 @@ pub fn smsr(
         },
         callers: CallerDirectory::new(CALLER_CACHE_TTL),
         clock: Arc::new(SystemClock),
+        es5: config.es5.smpp.enabled.then(|| config.es5.settings()),
+        outbox_give_up: Duration::from_secs(config.es5.callback_give_up_secs.max(1)),
+        wake: Arc::new(smsr::service::Wake::default()),
     })
 }
 
-/// The SM-DP of the world.
+/// The SOAP client a server uses for callbacks and notifications: its TLS client certificate, the world's TLS
+/// CA as trust anchor.
+pub fn soap_client(
+    world: &World,
+    client: &certs::world::KeyCertFiles,
+) -> Result<es_runtime::client::SoapClient, SetupError> {
+    let read = |rel: &str| std::fs::read(world.dir.join(rel)).map_err(|e| pki_err(&world.dir, e));
+    es_runtime::client::SoapClient::new(
+        &read(&client.cert)?,
+        &read(&client.key)?,
+        &read(&world.manifest.tls_ca.cert)?,
+        Duration::from_secs(30),
+    )
+    .map_err(|e| pki_err(&world.dir, e))
+}
+
+/// The SM-DP of the world, with its ES3 client (the SM-DP's TLS client certificate) for relayed functions.
 pub fn smdp(
     config: &Config,
     world: &World,
     store: Store,
     keyring: Arc<MasterKeyring>,
-) -> smdp::service::Smdp {
+) -> Result<smdp::service::Smdp, SetupError> {
     let m = &world.manifest;
-    smdp::service::Smdp {
+    let client = soap_client(world, &m.sm_dp_tls_client)?;
+    let es3 = smdp::relay::Es3Client::start(client, Duration::from_secs(60)).map_err(|source| {
+        SetupError::Io {
+            path: PathBuf::from("smdp-es3-client thread"),
+            source,
+        }
+    })?;
+    Ok(smdp::service::Smdp {
         identity: ServerIdentity {
             oid: m.sm_dp.oid.clone(),
             name: m.sm_dp.name.clone(),
             public_url: config.smdp.public_url.clone(),
         },
-        store,
+        store: Arc::new(store),
         keyring,
         callers: CallerDirectory::new(CALLER_CACHE_TTL),
         clock: Arc::new(SystemClock),
-    }
+        es3: Some(es3),
+        outbox_give_up: Duration::from_secs(config.es5.callback_give_up_secs.max(1)),
+        wake_outbox: Arc::new(tokio::sync::Notify::new()),
+    })
 }

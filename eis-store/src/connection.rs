@@ -199,6 +199,9 @@ fn migrate(conn: &mut AnyConnection) -> Result<(), StoreError> {
 pub struct Store {
     pool: Pool<Manager>,
     backend: Backend,
+    /// SQLite admits one writer: [`Store::tx`] takes this lock first, so that writers of this process queue
+    /// here and are woken as soon as the previous one commits, instead of polling in SQLite's busy handler.
+    write_lock: Option<std::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -241,7 +244,12 @@ impl Store {
             .connection_timeout(Duration::from_secs(30))
             .build(Manager { url })
             .map_err(|e| StoreError::Pool(e.to_string()))?;
-        let store = Store { pool, backend };
+        let write_lock = (backend == Backend::Sqlite).then(|| std::sync::Mutex::new(()));
+        let store = Store {
+            pool,
+            backend,
+            write_lock,
+        };
         if backend == Backend::Sqlite {
             // On a pooled connection, so that an in-memory database (pool of one) is the migrated one.
             let mut c = store.conn()?;
@@ -269,6 +277,11 @@ impl Store {
         F: FnMut(&mut AnyConnection) -> Result<T, E>,
         E: TxError,
     {
+        // A poisoned lock only means another writer panicked; its transaction was rolled back.
+        let _writer = self
+            .write_lock
+            .as_ref()
+            .map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
         let mut conn = self.conn()?;
         let mut attempt = 0;
         loop {

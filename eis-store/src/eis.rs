@@ -1501,3 +1501,38 @@ pub fn delete_profile(conn: &mut AnyConnection, iccid: &str) -> Result<(), Store
     }
     Ok(())
 }
+
+/// The eUICC one of whose profiles has this MSISDN (routing a mobile-originated SMS to its sender), or `None`.
+pub fn eid_by_msisdn(conn: &mut AnyConnection, msisdn: &str) -> Result<Option<String>, StoreError> {
+    Ok(profiles::table
+        .filter(profiles::msisdn.eq(msisdn))
+        .select(profiles::eid)
+        .first::<String>(conn)
+        .optional()?)
+}
+
+/// Whether an EIS with this EID is registered.
+pub fn euicc_exists(conn: &mut AnyConnection, eid: &str) -> Result<bool, StoreError> {
+    Ok(euicc_version(conn, eid)?.is_some())
+}
+
+/// The key set versions of a security domain with their usage (`Keyset/Type`), ascending by version, without
+/// loading keys (choosing the SCP80 key set of the ISD-R for ES5, SGP.02 §2.2.5).
+pub fn keyset_versions(
+    conn: &mut AnyConnection,
+    eid: &str,
+    role: SdRole,
+) -> Result<Vec<(u8, Option<String>)>, StoreError> {
+    let rows: Vec<(i32, Option<String>)> = keysets::table
+        .filter(keysets::eid.eq(eid).and(keysets::sd_role.eq(role.as_str())))
+        .order(keysets::version)
+        .select((keysets::version, keysets::usage))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(v, u)| {
+            u8::try_from(v)
+                .map(|v| (v, u))
+                .map_err(|_| StoreError::invalid_data("keysets.version", format!("{v}")))
+        })
+        .collect()
+}

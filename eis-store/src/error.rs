@@ -29,6 +29,10 @@ pub enum RecordKind {
     Order,
     /// A personalisation record of the warehouse, keyed by ICCID.
     StockRecord,
+    /// An operation of the SM-SR (asynchronous function call or notification being confirmed).
+    Operation,
+    /// An ES2 function relayed by the SM-DP to the SM-SR over ES3.
+    Relay,
 }
 
 impl std::fmt::Display for RecordKind {
@@ -46,6 +50,8 @@ impl std::fmt::Display for RecordKind {
             RecordKind::ProfileType => "profile type",
             RecordKind::Order => "order",
             RecordKind::StockRecord => "stock record",
+            RecordKind::Operation => "operation",
+            RecordKind::Relay => "relayed call",
         };
         f.write_str(s)
     }

@@ -8,7 +8,7 @@ use crate::UnixMillis;
 use crate::connection::{AnyConnection, atomic, on_backend};
 use crate::eis::{SCP80_COUNTER_MAX, SdRole};
 use crate::error::{RecordKind, StoreError};
-use crate::schema::{es5_commands, euiccs, keysets};
+use crate::schema::{es5_commands, es5_received_counters, es5_transmissions, euiccs, keysets};
 
 /// State of an ES5 command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -536,4 +536,158 @@ pub fn advance_scp80_counter(
             }
         }
     })
+}
+
+/// Records that command `command_id` was sent secured with counter `counter` of ISD-R key set `keyset_version`,
+/// so that a PoR carrying that counter is matched to it (ETSI TS 102 225 §5.1.2: the PoR echoes the command's
+/// CNTR). Call it in the transaction that advanced the counter.
+pub fn record_transmission(
+    conn: &mut AnyConnection,
+    eid: &str,
+    keyset_version: u8,
+    counter: u64,
+    command_id: i64,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
+    let counter = i64::try_from(counter)
+        .map_err(|_| StoreError::invalid_argument("scp80 counter", "out of range"))?;
+    diesel::insert_into(es5_transmissions::table)
+        .values((
+            es5_transmissions::eid.eq(eid),
+            es5_transmissions::keyset_version.eq(i32::from(keyset_version)),
+            es5_transmissions::counter.eq(counter),
+            es5_transmissions::command_id.eq(command_id),
+            es5_transmissions::sent_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The command that was sent with `counter` of ISD-R key set `keyset_version` of eUICC `eid`, if any
+/// (matching a PoR to its command).
+pub fn command_for_counter(
+    conn: &mut AnyConnection,
+    eid: &str,
+    keyset_version: u8,
+    counter: u64,
+) -> Result<Option<Es5Command>, StoreError> {
+    let Ok(counter) = i64::try_from(counter) else {
+        return Ok(None);
+    };
+    let id: Option<i64> = es5_transmissions::table
+        .find((eid, i32::from(keyset_version), counter))
+        .select(es5_transmissions::command_id)
+        .first(conn)
+        .optional()?;
+    match id {
+        None => Ok(None),
+        Some(id) => get_command(conn, id),
+    }
+}
+
+/// The command of eUICC `eid` in flight, if any.
+pub fn in_flight(conn: &mut AnyConnection, eid: &str) -> Result<Option<Es5Command>, StoreError> {
+    in_state!(eid, Es5State::InFlight)
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(Es5Command::try_from)
+        .transpose()
+}
+
+/// The commands of an operation in queue order.
+pub fn commands_of_operation(
+    conn: &mut AnyConnection,
+    operation_ref: &str,
+) -> Result<Vec<Es5Command>, StoreError> {
+    es5_commands::table
+        .filter(es5_commands::operation_ref.eq(operation_ref))
+        .order(es5_commands::seq)
+        .select(Row::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Es5Command::try_from)
+        .collect()
+}
+
+/// Adds `step` to the persisted SCP80 counter of ISD-R key set `keyset_version` (at most up to 2^40 - 1) and
+/// returns the new value: the recovery when the eUICC reports its counter higher than ours (PoR status `02`,
+/// ETSI TS 102 225 §5.1.2), in the caller's transaction.
+pub fn skip_scp80_counter(
+    conn: &mut AnyConnection,
+    eid: &str,
+    keyset_version: u8,
+    step: u64,
+) -> Result<u64, StoreError> {
+    let role = SdRole::IsdR.as_str();
+    let v = i32::from(keyset_version);
+    let max = i64::try_from(SCP80_COUNTER_MAX).unwrap_or(i64::MAX);
+    let step = i64::try_from(step).unwrap_or(max);
+    atomic(conn, |c| {
+        let current: Option<i64> = keysets::table
+            .find((eid, role, v))
+            .select(keysets::cntr)
+            .first(c)
+            .optional()?;
+        let Some(current) = current else {
+            return Err(StoreError::not_found(
+                RecordKind::Keyset,
+                format!("{eid} ISD-R key set {keyset_version}"),
+            ));
+        };
+        let new = current.saturating_add(step).min(max);
+        diesel::update(keysets::table.find((eid, role, v)))
+            .set(keysets::cntr.eq(new))
+            .execute(c)?;
+        u64::try_from(new).map_err(|_| StoreError::invalid_data("keysets.cntr", format!("{new}")))
+    })
+}
+
+/// Accepts `counter` from a packet the eUICC sent with ISD-R key set `keyset_version` if it is higher than the
+/// last one accepted (ETSI TS 102 225 §5.1.1 counter "higher" mode; wire-profile §4: the SM-SR keeps the last
+/// value per key set), and stores it. Returns `false` (nothing stored) for a counter not higher: a replay.
+pub fn accept_received_counter(
+    conn: &mut AnyConnection,
+    eid: &str,
+    keyset_version: u8,
+    counter: u64,
+) -> Result<bool, StoreError> {
+    let Ok(counter) = i64::try_from(counter) else {
+        return Ok(false);
+    };
+    let v = i32::from(keyset_version);
+    atomic(conn, |c| {
+        let last: Option<i64> = es5_received_counters::table
+            .find((eid, v))
+            .select(es5_received_counters::counter)
+            .first(c)
+            .optional()?;
+        match last {
+            Some(last) if counter <= last => Ok(false),
+            Some(_) => {
+                diesel::update(es5_received_counters::table.find((eid, v)))
+                    .set(es5_received_counters::counter.eq(counter))
+                    .execute(c)?;
+                Ok(true)
+            }
+            None => {
+                diesel::insert_into(es5_received_counters::table)
+                    .values((
+                        es5_received_counters::eid.eq(eid),
+                        es5_received_counters::keyset_version.eq(v),
+                        es5_received_counters::counter.eq(counter),
+                    ))
+                    .execute(c)?;
+                Ok(true)
+            }
+        }
+    })
+}
+
+/// Number of commands in flight over all eUICCs (flow control of the delivery worker).
+pub fn in_flight_count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(es5_commands::table
+        .filter(es5_commands::state.eq(Es5State::InFlight.as_str()))
+        .count()
+        .get_result(conn)?)
 }

@@ -11,6 +11,8 @@
 //! - [`jobs`]: the work queue (claim with lease, backoff, dead jobs).
 //! - [`outbox`]: outgoing HTTP messages written in the caller's transaction (callbacks, notifications).
 //! - [`es5_queue`]: the SM-SR's per-eUICC ES5 command queue and the persisted SCP80 counters.
+//! - [`operations`]: the SM-SR's asynchronous operations (platform management, notification confirmation).
+//! - [`relays`]: the SM-DP's ES2 functions relayed to the SM-SR over ES3.
 //! - [`warehouse`]: the SM-DP's profile types, orders and stock of personalisation records.
 //! - [`rewrap`]: batched, resumable iteration over every sealed column for master-key rotation.
 //!
@@ -26,7 +28,9 @@ pub mod error;
 pub mod es5_queue;
 pub mod function_calls;
 pub mod jobs;
+pub mod operations;
 pub mod outbox;
+pub mod relays;
 pub mod rewrap;
 mod schema;
 pub mod warehouse;

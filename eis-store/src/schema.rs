@@ -289,3 +289,52 @@ diesel::table! {
         updated_at -> BigInt,
     }
 }
+
+diesel::table! {
+    smsr_operations (id) {
+        id -> BigInt,
+        eid -> Text,
+        kind -> Text,
+        state -> Text,
+        function_call_id -> Nullable<BigInt>,
+        requester_oid -> Text,
+        interface -> Text,
+        iccid -> Nullable<Text>,
+        isd_p_aid -> Nullable<Binary>,
+        deadline -> BigInt,
+        retry_at -> Nullable<BigInt>,
+        data -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    es5_transmissions (eid, keyset_version, counter) {
+        eid -> Text,
+        keyset_version -> Integer,
+        counter -> BigInt,
+        command_id -> BigInt,
+        sent_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    es5_received_counters (eid, keyset_version) {
+        eid -> Text,
+        keyset_version -> Integer,
+        counter -> BigInt,
+    }
+}
+
+diesel::table! {
+    smdp_relays (id) {
+        id -> BigInt,
+        es2_call_id -> BigInt,
+        es3_message_id -> Text,
+        es3_function -> Text,
+        state -> Text,
+        created_at -> BigInt,
+        completed_at -> Nullable<BigInt>,
+    }
+}

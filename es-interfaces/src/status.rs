@@ -200,6 +200,11 @@ code_type!(
         /// 3.3 Already in use, e.g. an EID already registered. [P] The number follows the §5.1.6.4 numbering
         /// that SGP.22 carries over; the SGP.02 table itself was not available.
         ALREADY_IN_USE = "3.3", "Already in Use";
+        /// 3.10 Invalid destination: the element is known but belongs elsewhere, e.g. an ICCID installed on
+        /// another eUICC than the one named (SGP.02 §5.x function tables, notes §2.7). [P] The spec's number
+        /// for this reason was not available; 3.10 is the SGP.22 "Invalid Association" number of the same
+        /// §5.1.6.4 table.
+        INVALID_DESTINATION = "3.10", "Invalid Destination";
         /// 3.8 Refused (SGP.02 §5.1.6.4, e.g. a validity period not accepted).
         REFUSED = "3.8", "Refused";
         /// 3.9 Unknown: the identified element is unknown (SGP.02 §5.x, e.g. 8.1.1/3.9 unknown EID).

@@ -57,7 +57,7 @@ impl SoapClient {
             .tls_backend_native()
             .identity(identity)
             .timeout(timeout)
-            .pool_max_idle_per_host(32);
+            .pool_max_idle_per_host(256);
         for ca in reqwest::Certificate::from_pem_bundle(ca_pem)
             .map_err(|e| ClientError::Tls(e.to_string()))?
         {
@@ -87,6 +87,39 @@ impl SoapClient {
         };
         let resp = req
             .body(envelope)
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport {
+                url: url.to_string(),
+                reason: error_chain(&e),
+            })?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.map_err(|e| ClientError::Transport {
+            url: url.to_string(),
+            reason: error_chain(&e),
+        })?;
+        Ok(SoapReply { status, body })
+    }
+}
+
+impl SoapClient {
+    /// POSTs a prepared body with its Content-Type and extra headers (the outbox stores messages this way).
+    pub async fn post_raw(
+        &self,
+        url: &str,
+        content_type: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> Result<SoapReply, ClientError> {
+        let mut req = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, content_type);
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = req
+            .body(body)
             .send()
             .await
             .map_err(|e| ClientError::Transport {

@@ -123,6 +123,8 @@ pub struct CallContext<'a> {
     pub valid_until: Option<i64>,
     /// The raw body element (for what decoding does not keep, e.g. the signed EIS text).
     pub body: &'a Element,
+    /// What [`SoapFunctions::prepare`] returned for this request.
+    pub prepared: Option<&'a str>,
 }
 
 /// The functions of a server behind its SOAP endpoints.
@@ -152,6 +154,17 @@ pub trait SoapFunctions: Send + Sync + 'static {
     fn status_of(&self, error: &Self::Error) -> FunctionExecutionStatus;
     /// Whether the error is an internal failure (logged as an error) rather than a refusal.
     fn is_internal(&self, error: &Self::Error) -> bool;
+    /// Blocking work done before the call is recorded and outside any transaction — e.g. a call to another
+    /// server whose answer the function needs, so that no database transaction stays open across it
+    /// (design §3). Its text is handed to [`SoapFunctions::run`] in [`CallContext::prepared`]; an error answers
+    /// the call with its status without recording it. Default: nothing.
+    fn prepare(
+        &self,
+        _caller: &Caller,
+        _request: &Self::Request,
+    ) -> Result<Option<String>, Self::Error> {
+        Ok(None)
+    }
     /// Whether the function only reads: it then runs outside the write transaction, before its call is
     /// recorded (its [`CallContext::call_id`] is 0), which keeps SQLite's single writer free for others.
     fn read_only(&self, _request: &Self::Request) -> bool {
@@ -414,6 +427,7 @@ fn handle<S: SoapFunctions>(
     let element = body.local_name().to_string();
     let response_action = action::for_element(&element)
         .and_then(|a| a.response)
+        .or_else(|| es_interfaces::messages::es4v4::actions(&element).map(|(_, r)| r))
         .unwrap_or("http://www.w3.org/2005/08/addressing/fault");
     let headers = OutgoingHeaders::reply(
         wsa,
@@ -474,7 +488,23 @@ fn handle<S: SoapFunctions>(
     let span = tracing::info_span!("function", caller = %caller.oid, function = %function_name(&element),
         message_id = wsa.message_id.as_ref().map(|m| m.as_str()).unwrap_or(""));
     let _guard = span.enter();
-    match execute(f, &caller, endpoint, wsa, version, body, &request) {
+    let prepared = match f.prepare(&caller, &request) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::info!(error = %e, "function refused before execution");
+            return Some(refuse(f.status_of(&e), &e.to_string()));
+        }
+    };
+    match execute(
+        f,
+        &caller,
+        endpoint,
+        wsa,
+        version,
+        body,
+        &request,
+        prepared.as_deref(),
+    ) {
         Ok(reply) if reply.body.is_empty() => None,
         Ok(reply) => Some(respond(reply.http_status, &reply.body)),
         Err(e) => {
@@ -487,6 +517,7 @@ fn handle<S: SoapFunctions>(
 /// Records the call (or finds the record of the same FunctionCallIdentifier from the same caller and answers
 /// from it), runs the function inside a savepoint, and records the outcome, in one transaction: an
 /// acknowledged result is durable, and a crash before the commit leaves nothing behind.
+#[allow(clippy::too_many_arguments)]
 fn execute<S: SoapFunctions>(
     f: &S,
     caller: &Caller,
@@ -495,6 +526,7 @@ fn execute<S: SoapFunctions>(
     version: SoapVersion,
     body: &Element,
     request: &S::Request,
+    prepared: Option<&str>,
 ) -> Result<Reply, S::Error> {
     let base = f.base(request);
     let element = f.element_name(request);
@@ -548,6 +580,7 @@ fn execute<S: SoapFunctions>(
             call_id: 0,
             valid_until,
             body,
+            prepared,
         };
         let reply = {
             let mut conn = f.store().conn().map_err(S::Error::from)?;
@@ -586,6 +619,7 @@ fn execute<S: SoapFunctions>(
                     call_id,
                     valid_until,
                     body,
+                    prepared,
                 };
                 let reply = savepoint(conn, |c| f.run(c, &ctx, request)).or_else(outcome)?;
                 // An accepted asynchronous call stays in progress until its result is recorded by the worker.

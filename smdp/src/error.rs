@@ -20,6 +20,31 @@ pub enum SmdpError {
         /// Why.
         why: String,
     },
+    /// The SM-SR answered the relayed ES3 function with this status, which the ES2 answer carries on.
+    #[error("the SM-SR refused the relayed function: {message}")]
+    Relayed {
+        /// The SM-SR's status.
+        status: Box<FunctionExecutionStatus>,
+        /// Its message, for logs.
+        message: String,
+    },
+    /// The profile is not the caller's among the profiles this SM-DP manages on the eUICC (8.2 / 1.2).
+    #[error("{caller} is not allowed to manage the profile {iccid} through this SM-DP")]
+    ProfileNotAllowed {
+        /// The MNO.
+        caller: String,
+        /// The ICCID.
+        iccid: String,
+    },
+    /// The SM-SR named by the request is not registered, or has no ES3 endpoint (8.7 / 3.9).
+    #[error("the SM-SR {smsr} is unknown to this SM-DP or has no ES3 endpoint")]
+    UnknownSmsr {
+        /// Its OID.
+        smsr: String,
+    },
+    /// The SM-SR could not be reached or answered something that is not an ES3 response (1.2 / 4.2).
+    #[error("ES3 call to the SM-SR failed: {0}")]
+    Es3Call(String),
     /// The database failed (1.2 / 4.2). The message is generic; details go to the log.
     #[error("the SM-DP could not execute the function (storage)")]
     Store(#[source] StoreError),
@@ -31,7 +56,17 @@ pub enum SmdpError {
 impl SmdpError {
     /// The SGP.02 status of this error.
     pub fn status_code_data(&self) -> StatusCodeData {
+        if let SmdpError::Relayed { status, .. } = self
+            && let Some(d) = &status.status_code_data
+        {
+            return d.clone();
+        }
         let (subject, reason) = match self {
+            SmdpError::Relayed { .. } | SmdpError::Es3Call(_) => {
+                (Subject::FUNCTION_PROVIDER, Reason::EXECUTION_ERROR)
+            }
+            SmdpError::ProfileNotAllowed { .. } => (Subject::PROFILE, Reason::NOT_ALLOWED),
+            SmdpError::UnknownSmsr { .. } => (Subject::SM_SR, Reason::UNKNOWN),
             SmdpError::NotSupported { .. } => (Subject::FUNCTION_PROVIDER, Reason::REFUSED),
             SmdpError::Invalid { .. } => (Subject::FUNCTION, Reason::INVALID),
             SmdpError::Store(_) | SmdpError::Internal(_) => {
@@ -43,6 +78,9 @@ impl SmdpError {
 
     /// The FAILED execution status carrying [`SmdpError::status_code_data`].
     pub fn execution_status(&self) -> FunctionExecutionStatus {
+        if let SmdpError::Relayed { status, .. } = self {
+            return (**status).clone();
+        }
         FunctionExecutionStatus::failed(self.status_code_data())
     }
 

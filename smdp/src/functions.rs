@@ -17,6 +17,7 @@ use es_runtime::soap_endpoint::{
 };
 
 use crate::error::SmdpError;
+use crate::relay;
 use crate::service::Smdp;
 
 /// ES2: MNO → SM-DP (SGP.02 §5.3).
@@ -48,16 +49,20 @@ fn base_of(r: &es2::Request) -> &BaseRequest {
     }
 }
 
-/// Executes an ES2 function inside the caller's transaction.
+/// Executes an ES2 function inside the caller's transaction: the platform-management functions are relayed to
+/// the SM-SR over ES3 ([`relay`]); profile download is not provided here.
 fn run(
-    _smdp: &Smdp,
-    _conn: &mut AnyConnection,
-    _ctx: &CallContext<'_>,
+    smdp: &Smdp,
+    conn: &mut AnyConnection,
+    ctx: &CallContext<'_>,
     request: &es2::Request,
 ) -> Result<Reply, SmdpError> {
-    Err(SmdpError::NotSupported {
-        function: function_name(request.element_name()).to_string(),
-    })
+    match request {
+        es2::Request::DownloadProfile(_) => Err(SmdpError::NotSupported {
+            function: function_name(request.element_name()).to_string(),
+        }),
+        _ => relay::run(smdp, conn, ctx, request),
+    }
 }
 
 impl SoapFunctions for Smdp {
@@ -94,6 +99,13 @@ impl SoapFunctions for Smdp {
     fn is_internal(&self, error: &SmdpError) -> bool {
         matches!(error, SmdpError::Store(_) | SmdpError::Internal(_))
     }
+    fn prepare(
+        &self,
+        caller: &Caller,
+        request: &es2::Request,
+    ) -> Result<Option<String>, SmdpError> {
+        relay::prepare(self, caller, request)
+    }
     fn run(
         &self,
         conn: &mut AnyConnection,
@@ -122,19 +134,60 @@ impl SoapReceiver for Smdp {
     fn status_of(&self, error: &SmdpError) -> FunctionExecutionStatus {
         error.execution_status()
     }
+    /// ES3 callbacks (the result of a relayed function, with `wsa:RelatesTo`) complete the ES2 call; ES3
+    /// notifications are forwarded to the MNO over ES2 (SGP.02 §5.4, §5.3.8–§5.3.11).
     fn receive(
         &self,
         _caller: &Caller,
         _endpoint: Endpoint,
-        _wsa: &WsaHeaders,
+        wsa: &WsaHeaders,
         body: &Element,
     ) -> Result<(), SmdpError> {
         let message = es3::Message::decode(body).map_err(|e| SmdpError::Invalid {
             element: e.path.clone(),
             why: e.to_string(),
         })?;
-        Err(SmdpError::NotSupported {
-            function: message.element_name().to_string(),
-        })
+        match message {
+            es3::Message::Notification(n) => {
+                self.store.tx(|c| relay::forward_notification(self, c, &n))
+            }
+            es3::Message::Response(r) => {
+                let relates_to = wsa
+                    .relates_to
+                    .as_deref()
+                    .ok_or_else(|| SmdpError::Invalid {
+                        element: "wsa:RelatesTo".into(),
+                        why: "a callback must name the request it answers".into(),
+                    })?;
+                let status = response_status(&r);
+                self.store
+                    .tx(|c| relay::complete_relay(self, c, relates_to, status.clone()))
+            }
+            es3::Message::Request(r) => Err(SmdpError::NotSupported {
+                function: r.element_name().to_string(),
+            }),
+        }
     }
+}
+
+/// The FunctionExecutionStatus of any ES3 response.
+fn response_status(r: &es3::Response) -> FunctionExecutionStatus {
+    macro_rules! status {
+        ($($v:ident),+) => {
+            match r { $( es3::Response::$v(m) => m.base.function_execution_status.clone() ),+ }
+        };
+    }
+    status!(
+        GetEis,
+        AuditEis,
+        CreateIsdp,
+        SendData,
+        ProfileDownloadCompleted,
+        UpdatePolicyRules,
+        UpdateSubscriptionAddress,
+        EnableProfile,
+        DisableProfile,
+        DeleteIsdp,
+        UpdateConnectivityParameters
+    )
 }

@@ -1,23 +1,33 @@
 //! The SM-DP's state shared by every request and worker: its identity, store, keys and trust anchors.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use certs::secrets::MasterKeyring;
 use eis_store::Store;
 use es_runtime::caller::CallerDirectory;
 use es_runtime::clock::Clock;
 use es_runtime::soap_endpoint::ServerIdentity;
+use tokio::sync::Notify;
+
+use crate::relay::Es3Client;
 
 /// The SM-DP.
 pub struct Smdp {
     /// Who it is.
     pub identity: ServerIdentity,
     /// The warehouse and work queues.
-    pub store: Store,
+    pub store: Arc<Store>,
     /// Master key ring for secrets at rest (personalisation data).
     pub keyring: Arc<MasterKeyring>,
     /// Caller resolution.
     pub callers: CallerDirectory,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// The ES3 client towards the SM-SRs (synchronous relays); `None`: ES2 platform management is refused.
+    pub es3: Option<Es3Client>,
+    /// How long callbacks and notifications to MNOs are retried.
+    pub outbox_give_up: Duration,
+    /// Wakes the outbox dispatcher.
+    pub wake_outbox: Arc<Notify>,
 }

@@ -139,10 +139,13 @@ both_backends!(rest_api_per_mno, 4, |db| {
             name: m.sm_dp.name.clone(),
             public_url: "https://localhost".into(),
         },
-        store,
+        store: Arc::new(store),
         keyring: keys.clone(),
         callers: CallerDirectory::new(Duration::from_secs(30)),
         clock: Arc::new(SystemClock),
+        es3: None,
+        outbox_give_up: Duration::from_secs(60),
+        wake_outbox: Arc::new(tokio::sync::Notify::new()),
     });
     let spool = tempfile::tempdir().expect("spool");
     let config = RestConfig {

@@ -373,7 +373,7 @@ pub fn profile_info(p: &store::ProfileInfo) -> Result<ProfileInfo, SmsrError> {
 }
 
 /// The EIS as `viewer` may see it: its own profiles (profiles in creation are never shown), the audit records
-/// of those profiles, no key values, no counters.
+/// of those profiles and of the operations it requested, no key values, no counters.
 pub fn view(record: &EisRecord, viewer: Viewer<'_>) -> Result<Eis, SmsrError> {
     let e = &record.euicc;
     let si_doc = Document::parse(e.eum_signed_info_xml.as_bytes()).map_err(SmsrError::internal)?;
@@ -402,9 +402,15 @@ pub fn view(record: &EisRecord, viewer: Viewer<'_>) -> Result<Eis, SmsrError> {
         .map(|p| profile_info(p))
         .collect::<Result<Vec<_>, _>>()?;
     let mut records = Vec::new();
+    let viewer_oid = match viewer {
+        Viewer::Mno(o) | Viewer::SmDp(o) => o,
+    };
     for r in &record.audit_trail {
+        // Records of the viewer's profiles, and of operations it requested (also on profiles since deleted).
         let Some(iccid) = &r.iccid else { continue };
-        if !visible.iter().any(|p| &p.iccid == iccid) {
+        if !visible.iter().any(|p| &p.iccid == iccid)
+            && r.requester_id.as_deref() != Some(viewer_oid)
+        {
             continue;
         }
         records.push(AuditTrailRecord {

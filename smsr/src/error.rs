@@ -47,6 +47,56 @@ pub enum SmsrError {
         /// Which certificate and why.
         message: String,
     },
+    /// No profile with this ICCID is known (8.2.1 / 3.9).
+    #[error("the profile {iccid} is unknown to this SM-SR")]
+    UnknownIccid {
+        /// The ICCID.
+        iccid: String,
+    },
+    /// The ICCID is known but installed on another eUICC than the one named (8.2.1 / 3.10 [P]).
+    #[error("the profile {iccid} is not installed on the eUICC {eid}")]
+    IccidOnOtherEuicc {
+        /// The ICCID.
+        iccid: String,
+        /// The EID named by the caller.
+        eid: String,
+    },
+    /// The profile does not belong to the caller (8.2 / 1.2): an MNO may manage its own profiles, an SM-DP the
+    /// profiles it downloaded.
+    #[error("{caller} is not allowed to manage the profile {iccid}")]
+    ProfileNotAllowed {
+        /// The caller's OID.
+        caller: String,
+        /// The ICCID.
+        iccid: String,
+    },
+    /// The profile's state forbids the function, e.g. enabling the enabled profile or deleting the fall-back
+    /// profile (8.2.1 / 3.8).
+    #[error("the profile {iccid} cannot be {action}: {why}")]
+    ProfileRefused {
+        /// The ICCID.
+        iccid: String,
+        /// What was asked ("enabled", "disabled", "deleted", …).
+        action: &'static str,
+        /// Why not.
+        why: String,
+    },
+    /// A POL2 rule of the profile forbids the action (8.2.3 / 3.8), checked before anything is sent.
+    #[error("POL2 of the profile {iccid} does not allow {action}")]
+    Pol2Refused {
+        /// The ICCID.
+        iccid: String,
+        /// The action (ENABLE, DISABLE, DELETE).
+        action: &'static str,
+    },
+    /// The function needs ES5 and this SM-SR has no ES5 transport (SMPP) configured (1.2 / 3.8).
+    #[error(
+        "{function} needs ES5, and this SM-SR has no ES5 transport configured (smsr.smpp in the configuration)"
+    )]
+    NoEs5Transport {
+        /// The function.
+        function: String,
+    },
     /// An input value is invalid in a way the schema cannot express (1.6 / 2.1, naming the element).
     #[error("invalid {element}: {why}")]
     Invalid {
@@ -84,6 +134,14 @@ impl SmsrError {
                 let reason = reason.parse().unwrap_or(Reason::VERIFICATION_FAILED);
                 (subject, reason)
             }
+            SmsrError::UnknownIccid { .. } => (Subject::PROFILE_ICCID, Reason::UNKNOWN),
+            SmsrError::IccidOnOtherEuicc { .. } => {
+                (Subject::PROFILE_ICCID, Reason::INVALID_DESTINATION)
+            }
+            SmsrError::ProfileNotAllowed { .. } => (Subject::PROFILE, Reason::NOT_ALLOWED),
+            SmsrError::ProfileRefused { .. } => (Subject::PROFILE_ICCID, Reason::REFUSED),
+            SmsrError::Pol2Refused { .. } => (Subject::POL2, Reason::REFUSED),
+            SmsrError::NoEs5Transport { .. } => (Subject::FUNCTION_PROVIDER, Reason::REFUSED),
             SmsrError::Invalid { .. } => (Subject::FUNCTION, Reason::INVALID),
             SmsrError::NotSupported { .. } => (Subject::FUNCTION_PROVIDER, Reason::REFUSED),
             SmsrError::Store(_) | SmsrError::Internal(_) => {

@@ -7,7 +7,7 @@ use eis_store::{AnyConnection, Store};
 use es_interfaces::messages::DecodeError;
 use es_interfaces::messages::codec::BodyElement;
 use es_interfaces::messages::common::{BaseRequest, BaseResponse};
-use es_interfaces::messages::{es1, es3, es4, es7};
+use es_interfaces::messages::{es1, es3, es4, es4v4, es7};
 use es_interfaces::status::FunctionExecutionStatus;
 use es_interfaces::wsdl::Service;
 use es_interfaces::xml::Element;
@@ -20,6 +20,7 @@ use es_runtime::soap_endpoint::{
 use crate::eis_map::{Viewer, view};
 use crate::error::SmsrError;
 use crate::es1::register_eis;
+use crate::platform;
 use crate::service::Smsr;
 
 /// ES1: EUM → SM-SR (SGP.02 §5.2).
@@ -66,6 +67,8 @@ pub enum Request {
     Es3(es3::Request),
     /// ES4 (MNO).
     Es4(es4::Request),
+    /// ES4 functions of SGP.02 v4 (MNO).
+    Es4V4(es4v4::Request),
     /// ES7 (SM-SR).
     Es7(es7::Request),
 }
@@ -76,6 +79,9 @@ impl Request {
         Ok(match endpoint.service {
             Service::Es1SmSr => Request::Es1(es1::Request::decode(body)?),
             Service::Es3SmSr => Request::Es3(es3::Request::decode(body)?),
+            Service::Es4SmSr if es4v4::Request::ELEMENTS.contains(&body.local_name()) => {
+                Request::Es4V4(es4v4::Request::decode(body)?)
+            }
             Service::Es4SmSr => Request::Es4(es4::Request::decode(body)?),
             _ => Request::Es7(es7::Request::decode(body)?),
         })
@@ -119,6 +125,7 @@ impl Request {
                     SmsrChange
                 }
             ),
+            Request::Es4V4(es4v4::Request::SetFallBackAttribute(r)) => &r.base,
             Request::Es7(r) => base_of!(
                 r,
                 es7 {
@@ -136,6 +143,7 @@ impl Request {
             Request::Es1(r) => r.element_name(),
             Request::Es3(r) => r.element_name(),
             Request::Es4(r) => r.element_name(),
+            Request::Es4V4(r) => r.element_name(),
             Request::Es7(r) => r.element_name(),
         }
     }
@@ -151,6 +159,9 @@ pub fn failed_response(element: &str, status: FunctionExecutionStatus) -> Option
         return Some(r.to_xml());
     }
     if let Some(r) = es4::Response::failed(element, status.clone()) {
+        return Some(r.to_xml());
+    }
+    if let Some(r) = es4v4::Response::failed(element, status.clone()) {
         return Some(r.to_xml());
     }
     es7::Response::failed(element, status).map(|r| r.to_xml())
@@ -197,6 +208,108 @@ fn run(
                 eis: Some(view(&record, Viewer::SmDp(&caller.oid))?),
             }
             .to_xml()
+        }
+        Request::Es4(es4::Request::EnableProfile(r)) => {
+            let v = Viewer::Mno(&caller.oid);
+            platform::enable_profile(smsr, conn, ctx, v, &r.eid.to_string(), r.iccid.as_str())?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es4(es4::Request::DisableProfile(r)) => {
+            let v = Viewer::Mno(&caller.oid);
+            platform::disable_profile(smsr, conn, ctx, v, &r.eid.to_string(), r.iccid.as_str())?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es4(es4::Request::DeleteProfile(r)) => {
+            let v = Viewer::Mno(&caller.oid);
+            platform::delete_profile(smsr, conn, ctx, v, &r.eid.to_string(), r.iccid.as_str())?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es4(es4::Request::AuditEis(r)) => {
+            let v = Viewer::Mno(&caller.oid);
+            let iccids: Vec<String> = r.iccids.iter().map(|i| i.as_str().to_string()).collect();
+            platform::audit_eis(smsr, conn, ctx, v, &r.eid.to_string(), &iccids)?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es4(es4::Request::UpdatePolicyRules(r)) => {
+            let v = Viewer::Mno(&caller.oid);
+            platform::update_policy_rules(
+                smsr,
+                conn,
+                v,
+                &r.eid.to_string(),
+                r.iccid.as_str(),
+                Some(&r.pol2),
+            )?;
+            es4::UpdatePolicyRulesResponse { base: ok() }.to_xml()
+        }
+        Request::Es4(es4::Request::UpdateSubscriptionAddress(r)) => {
+            let v = Viewer::Mno(&caller.oid);
+            platform::update_subscription_address(
+                smsr,
+                conn,
+                v,
+                &r.eid.to_string(),
+                r.iccid.as_str(),
+                &r.new_subscription_address,
+            )?;
+            es4::UpdateSubscriptionAddressResponse { base: ok() }.to_xml()
+        }
+        Request::Es4V4(es4v4::Request::SetFallBackAttribute(r)) => {
+            let v = Viewer::Mno(&caller.oid);
+            platform::set_fallback_attribute(
+                smsr,
+                conn,
+                ctx,
+                v,
+                &r.eid.to_string(),
+                r.iccid.as_str(),
+            )?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es3(es3::Request::EnableProfile(r)) => {
+            let v = Viewer::SmDp(&caller.oid);
+            platform::enable_profile(smsr, conn, ctx, v, &r.eid.to_string(), r.iccid.as_str())?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es3(es3::Request::DisableProfile(r)) => {
+            let v = Viewer::SmDp(&caller.oid);
+            platform::disable_profile(smsr, conn, ctx, v, &r.eid.to_string(), r.iccid.as_str())?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es3(es3::Request::DeleteIsdp(r)) => {
+            let v = Viewer::SmDp(&caller.oid);
+            platform::delete_profile(smsr, conn, ctx, v, &r.eid.to_string(), r.iccid.as_str())?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es3(es3::Request::AuditEis(r)) => {
+            let v = Viewer::SmDp(&caller.oid);
+            let iccids: Vec<String> = r.iccids.iter().map(|i| i.as_str().to_string()).collect();
+            platform::audit_eis(smsr, conn, ctx, v, &r.eid.to_string(), &iccids)?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es3(es3::Request::UpdatePolicyRules(r)) => {
+            let v = Viewer::SmDp(&caller.oid);
+            platform::update_policy_rules(
+                smsr,
+                conn,
+                v,
+                &r.eid.to_string(),
+                r.iccid.as_str(),
+                r.pol2.as_ref(),
+            )?;
+            es3::UpdatePolicyRulesResponse { base: ok() }.to_xml()
+        }
+        Request::Es3(es3::Request::UpdateSubscriptionAddress(r)) => {
+            let v = Viewer::SmDp(&caller.oid);
+            platform::update_subscription_address(
+                smsr,
+                conn,
+                v,
+                &r.eid.to_string(),
+                r.iccid.as_str(),
+                &r.new_subscription_address,
+            )?;
+            es3::UpdateSubscriptionAddressResponse { base: ok() }.to_xml()
         }
         other => return Err(not_supported(other.element_name())),
     };

@@ -2,11 +2,17 @@
 //!
 //! Requests arrive through es-runtime's SOAP endpoint (mutual TLS, caller resolution, function-call records)
 //! and are run by [`functions`] against the store; [`es1`] registers EISs, [`eis_map`] converts and filters
-//! EISs per caller.
+//! EISs per caller, [`platform`] checks and starts the platform-management functions of ES3/ES4, whose
+//! [`operation`]s run over [`es5`] (SCP80 over SMS via [`smpp`]) and answer through [`outgoing`] callbacks and
+//! notifications.
 
 pub mod eis_map;
 pub mod error;
 pub mod es1;
+pub mod es5;
 pub mod functions;
+pub mod operation;
+pub mod outgoing;
+pub mod platform;
 pub mod service;
 pub mod smpp;

@@ -1,12 +1,15 @@
-//! The SM-SR's state shared by every request and worker: its identity, store, keys and trust anchors.
+//! The SM-SR's state shared by every request and worker: its identity, store, keys and trust anchors, and the
+//! ES5 delivery settings.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use certs::secrets::{MasterKeyring, TransportKey};
 use certs::x509::X509Certificate;
 use eis_store::Store;
 use es_runtime::clock::Clock;
+use tokio::sync::Notify;
 
 use es_runtime::caller::CallerDirectory;
 use es_runtime::soap_endpoint::ServerIdentity;
@@ -20,12 +23,56 @@ pub struct Trust {
     pub eum_transport_keys: HashMap<String, TransportKey>,
 }
 
+/// How ES5 commands are delivered over SMS (SGP.02 §2.4.4; wire-profile §2) and how long the SM-SR waits.
+#[derive(Debug, Clone)]
+pub struct Es5Settings {
+    /// First retransmission of a command without PoR after this long; then doubling.
+    pub por_timeout: Duration,
+    /// Largest pause between retransmissions.
+    pub max_retry_interval: Duration,
+    /// Validity of an operation whose function call carries no ValidityPeriod (SGP.02 §5.1.2).
+    pub default_validity: Duration,
+    /// Validity of the confirmation of an eUICC notification (SGP.02 §5.7.11).
+    pub notification_validity: Duration,
+    /// First counter jump when the eUICC answers PoR status `02` (counter low); doubled on each repeat
+    /// (ETSI TS 102 225 §5.1.2).
+    pub counter_skip: u64,
+    /// Commands secured per delivery round.
+    pub batch: usize,
+    /// Most commands in flight (sent, PoR awaited) over all eUICCs: new commands wait beyond it, so that a
+    /// backlog at the SMSC or in the network does not turn into retransmissions.
+    pub max_in_flight: usize,
+}
+
+impl Default for Es5Settings {
+    fn default() -> Self {
+        Es5Settings {
+            por_timeout: Duration::from_secs(30),
+            max_retry_interval: Duration::from_secs(600),
+            default_validity: Duration::from_secs(24 * 3600),
+            notification_validity: Duration::from_secs(3600),
+            counter_skip: 16,
+            batch: 256,
+            max_in_flight: 4096,
+        }
+    }
+}
+
+/// Wake-ups for the workers, so that work queued by a request is picked up at once.
+#[derive(Debug, Default)]
+pub struct Wake {
+    /// The ES5 delivery loop.
+    pub delivery: Notify,
+    /// The outbox dispatcher.
+    pub outbox: Arc<Notify>,
+}
+
 /// The SM-SR.
 pub struct Smsr {
     /// Who it is (its OID is the `Smsr-id` of the EISs it holds).
     pub identity: ServerIdentity,
     /// The EIS repository and work queues.
-    pub store: Store,
+    pub store: Arc<Store>,
     /// Master key ring for secrets at rest.
     pub keyring: Arc<MasterKeyring>,
     /// Trust anchors.
@@ -34,4 +81,10 @@ pub struct Smsr {
     pub callers: CallerDirectory,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// ES5 over SMS: `None` when no transport is configured (ES5 functions then fail with 1.2/3.8).
+    pub es5: Option<Es5Settings>,
+    /// How long callbacks and notifications are retried before they are given up.
+    pub outbox_give_up: Duration,
+    /// Worker wake-ups.
+    pub wake: Arc<Wake>,
 }

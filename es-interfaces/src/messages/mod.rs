@@ -13,6 +13,7 @@ pub mod es1;
 pub mod es2;
 pub mod es3;
 pub mod es4;
+pub mod es4v4;
 pub mod es7;
 
 pub use codec::{BodyElement, DecodeError, DecodeErrorKind, RPS_NS};

@@ -1,0 +1,264 @@
+//! The outbox dispatcher of both servers (design §3 step 5): callbacks to ReplyTo and notifications are written
+//! to the store's outbox in the transaction that produced them ([`soap_message`] builds the row); this loop
+//! claims due messages with a lease, POSTs them over mutual TLS, and marks them delivered (any 2xx) or
+//! reschedules them with backoff until their deadline. A crash between the POST and the mark redelivers the
+//! message (at-least-once); receivers deduplicate by `wsa:MessageID`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eis_store::jobs::Backoff;
+use eis_store::outbox::{self, NewOutboxMessage, OutboxMessage, RescheduleOutcome};
+use eis_store::{Store, StoreError, UnixMillis};
+use tokio::sync::{Notify, watch};
+
+use crate::client::SoapClient;
+use crate::clock::Clock;
+
+/// Content type of an outgoing SOAP 1.2 message with its Action (SGP.02 Annex B; RFC 3902).
+pub fn soap12_content_type(action: &str) -> String {
+    format!("application/soap+xml; charset=utf-8; action=\"{action}\"")
+}
+
+/// The outbox row of one SOAP 1.2 envelope to `url` (SGP.02 Annex B), correlated to `correlation_id` (e.g.
+/// the function call it answers), retried until `give_up_at`. The envelope is captured as emitted
+/// ([`crate::capture::emitted`]) once, here.
+pub fn soap_message(
+    url: &str,
+    action: &str,
+    envelope: String,
+    message_id: &str,
+    correlation_id: Option<String>,
+    now: UnixMillis,
+    give_up_at: UnixMillis,
+) -> NewOutboxMessage {
+    crate::capture::emitted(&envelope);
+    NewOutboxMessage {
+        destination_url: url.to_string(),
+        http_method: "POST".to_string(),
+        headers: Vec::new(),
+        body: envelope.into_bytes(),
+        content_type: soap12_content_type(action),
+        correlation_id,
+        message_id: Some(message_id.to_string()),
+        not_before: now,
+        give_up_at,
+    }
+}
+
+/// Settings of the dispatcher.
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    /// This dispatcher's id in the leases (unique per process).
+    pub worker_id: String,
+    /// Messages claimed per round.
+    pub batch: u32,
+    /// Lease of a claimed message (longer than a POST can take).
+    pub lease: Duration,
+    /// Backoff between failed attempts.
+    pub backoff: Backoff,
+    /// Pause when nothing is due (a [`Notify`] wakes the loop earlier).
+    pub idle_poll: Duration,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        OutboxSettings {
+            worker_id: format!("outbox-{}", uuid::Uuid::new_v4()),
+            batch: 64,
+            lease: Duration::from_secs(60),
+            backoff: Backoff {
+                base: Duration::from_secs(1),
+                max: Duration::from_secs(300),
+            },
+            idle_poll: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Errors of one dispatch round (the loop logs them and carries on).
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// The store failed.
+    #[error("outbox store: {0}")]
+    Store(#[from] StoreError),
+    /// A blocking task did not complete.
+    #[error("outbox task: {0}")]
+    Task(String),
+}
+
+/// Receives the answers to outbox messages that carry a body: a request sent through the outbox (e.g. an ES3
+/// function the SM-DP relays) may be answered synchronously (200 with a response, e.g. a refusal) instead of
+/// by a later callback. Called after the message is marked delivered; it must be idempotent (a crash may
+/// redeliver the message).
+pub trait ResponseSink: Send + Sync + 'static {
+    /// Handles the answer `body` (HTTP `status`) to `message`.
+    fn on_response(&self, message: &OutboxMessage, status: u16, body: &str);
+}
+
+/// The dispatcher: claims, posts, marks.
+pub struct OutboxDispatcher {
+    store: Arc<Store>,
+    client: SoapClient,
+    clock: Arc<dyn Clock>,
+    settings: OutboxSettings,
+    wake: Arc<Notify>,
+    sink: Option<Arc<dyn ResponseSink>>,
+}
+
+/// What became of one message in a round.
+enum Outcome {
+    Delivered { status: u16, body: String },
+    Failed(String),
+}
+
+impl OutboxDispatcher {
+    /// A dispatcher over `store`'s outbox, posting with `client`; `wake` makes an idle loop look again at once.
+    pub fn new(
+        store: Arc<Store>,
+        client: SoapClient,
+        clock: Arc<dyn Clock>,
+        settings: OutboxSettings,
+        wake: Arc<Notify>,
+    ) -> Self {
+        OutboxDispatcher {
+            store,
+            client,
+            clock,
+            settings,
+            wake,
+            sink: None,
+        }
+    }
+
+    /// Hands the bodies of 2xx answers to `sink`.
+    pub fn with_response_sink(mut self, sink: Arc<dyn ResponseSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Claims one batch of due messages, posts them concurrently and records the outcomes; returns how many
+    /// were claimed.
+    pub async fn run_once(&self) -> Result<usize, OutboxError> {
+        let store = self.store.clone();
+        let worker = self.settings.worker_id.clone();
+        let lease = self.settings.lease;
+        let batch = self.settings.batch;
+        let now = self.clock.now_millis();
+        let claimed: Vec<OutboxMessage> = tokio::task::spawn_blocking(move || {
+            store.tx(|c| {
+                outbox::recover_expired_leases(c, now)?;
+                outbox::expire_overdue(c, now)?;
+                outbox::claim_due(c, &worker, lease, batch, now)
+            })
+        })
+        .await
+        .map_err(|e| OutboxError::Task(e.to_string()))??;
+        let n = claimed.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let t = std::time::Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for m in claimed {
+            let client = self.client.clone();
+            tasks.spawn(async move {
+                let outcome = match client
+                    .post_raw(
+                        &m.destination_url,
+                        &m.content_type,
+                        &m.headers,
+                        m.body.clone(),
+                    )
+                    .await
+                {
+                    Ok(r) if (200..300).contains(&r.status) => Outcome::Delivered {
+                        status: r.status,
+                        body: r.body,
+                    },
+                    Ok(r) => Outcome::Failed(format!(
+                        "HTTP {} from {}: {}",
+                        r.status,
+                        m.destination_url,
+                        r.body.chars().take(200).collect::<String>()
+                    )),
+                    Err(e) => Outcome::Failed(e.to_string()),
+                };
+                (m, outcome)
+            });
+        }
+        let mut results = Vec::with_capacity(n);
+        while let Some(r) = tasks.join_next().await {
+            results.push(r.map_err(|e| OutboxError::Task(e.to_string()))?);
+        }
+        let store = self.store.clone();
+        let worker = self.settings.worker_id.clone();
+        let backoff = self.settings.backoff;
+        let now = self.clock.now_millis();
+        let sink = self.sink.clone();
+        tokio::task::spawn_blocking(move || {
+            store.tx(|c| {
+                for (m, outcome) in &results {
+                    let id = m.id;
+                    match outcome {
+                        Outcome::Delivered { .. } => outbox::mark_delivered(c, id, &worker, now)?,
+                        Outcome::Failed(error) => {
+                            match outbox::reschedule(c, id, &worker, error, &backoff, now)? {
+                                RescheduleOutcome::Retry { next_attempt_at } => {
+                                    tracing::info!(id, %error, next_attempt_at, "outbox message will be retried")
+                                }
+                                RescheduleOutcome::Dead => {
+                                    tracing::warn!(id, %error, "outbox message given up")
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok::<_, StoreError>(())
+            })?;
+            if let Some(sink) = sink {
+                for (m, outcome) in &results {
+                    if let Outcome::Delivered { status, body } = outcome
+                        && !body.is_empty()
+                    {
+                        sink.on_response(m, *status, body);
+                    }
+                }
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .map_err(|e| OutboxError::Task(e.to_string()))??;
+        tracing::debug!(
+            messages = n,
+            elapsed_ms = t.elapsed().as_millis() as u64,
+            "outbox round"
+        );
+        Ok(n)
+    }
+
+    /// Runs rounds until `shutdown` turns true: at once again after a full batch, else after the idle pause or
+    /// a wake-up.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let claimed = match self.run_once().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox round failed");
+                    0
+                }
+            };
+            if claimed >= self.settings.batch as usize {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.idle_poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Mobile-originated SMS from eUICCs (wire-profile §2, §4): PoRs matched to their command by the counter they
+//! echo (ETSI TS 102 225 §5.2), and eUICC notifications verified (ISD-R key set, CC, counter higher than the
+//! last one received) and turned into confirmation operations (SGP.02 §5.7.11). The sender is found by the
+//! MSISDN the SMS came from (any profile of the eUICC: after a switch it is the new profile's).
+
+use eis_store::AnyConnection;
+use eis_store::eis;
+use eis_store::es5_queue::{self, Es5Command, Es5State};
+use eis_store::operations::{self, Operation, OperationUpdate};
+use es_interfaces::isdr::Es5Command as Command;
+use es_interfaces::notification::Notification;
+use es_interfaces::scp80::{PorStatus, ResponsePacket};
+use es_interfaces::sms::PacketKind;
+
+use super::Es5Error;
+use super::security::{
+    load_keys, open_notification, open_por, open_unsecured_por, scp80_keyset_version,
+};
+use crate::error::SmsrError;
+use crate::operation::{self, NotificationData, OpData, OperationKind, Outcome, Start};
+use crate::service::{Es5Settings, Smsr};
+
+/// What handling one MO packet led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoOutcome {
+    /// A PoR completed (or advanced) its command.
+    Por,
+    /// A notification will be confirmed.
+    NotificationAccepted,
+    /// The packet was dropped; why.
+    Dropped(String),
+}
+
+/// Most counter-low recoveries per operation before it fails.
+const MAX_COUNTER_SKIPS: u32 = 24;
+
+fn operation_of(
+    conn: &mut AnyConnection,
+    cmd: &Es5Command,
+) -> Result<Option<Operation>, SmsrError> {
+    match cmd.operation_ref.parse::<i64>() {
+        Ok(id) => Ok(operations::get(conn, id)?),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Handles one reassembled packet from `source_msisdn`.
+pub fn process_mo(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    settings: &Es5Settings,
+    source_msisdn: &str,
+    kind: PacketKind,
+    packet: &[u8],
+    now: i64,
+) -> Result<MoOutcome, SmsrError> {
+    let Some(eid) = eis::eid_by_msisdn(conn, source_msisdn)? else {
+        return Ok(MoOutcome::Dropped(format!(
+            "no eUICC has a profile with MSISDN {source_msisdn}"
+        )));
+    };
+    match kind {
+        PacketKind::Response => process_por(conn, smsr, settings, &eid, packet, now),
+        PacketKind::Command => {
+            process_notification(conn, smsr, settings, &eid, source_msisdn, packet, now)
+        }
+    }
+}
+
+fn es5(e: Es5Error) -> SmsrError {
+    match e {
+        Es5Error::Store(s) => SmsrError::from(s),
+        other => SmsrError::internal(other),
+    }
+}
+
+fn process_por(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    settings: &Es5Settings,
+    eid: &str,
+    packet: &[u8],
+    now: i64,
+) -> Result<MoOutcome, SmsrError> {
+    let kvn = scp80_keyset_version(conn, eid).map_err(es5)?;
+    let keys = load_keys(conn, &smsr.keyring, eid, kvn).map_err(es5)?;
+    let (por, secured): (ResponsePacket, bool) = match open_por(eid, &keys, packet) {
+        Ok(p) => (p, true),
+        Err(secured_err) => match open_unsecured_por(eid, packet) {
+            Ok(p) if p.status != PorStatus::Ok => (p, false),
+            _ => {
+                return Ok(MoOutcome::Dropped(format!(
+                    "PoR from {eid} does not open: {secured_err}"
+                )));
+            }
+        },
+    };
+    let cmd = if secured {
+        es5_queue::command_for_counter(conn, eid, kvn, por.counter.value())?
+    } else {
+        // A card that could not use the keys echoes no usable counter: the command in flight is meant.
+        es5_queue::in_flight(conn, eid)?
+    };
+    let Some(cmd) = cmd else {
+        return Ok(MoOutcome::Dropped(format!(
+            "PoR from {eid} with counter {} matches no command",
+            por.counter.value()
+        )));
+    };
+    if cmd.state != Es5State::InFlight {
+        return Ok(MoOutcome::Dropped(format!(
+            "PoR from {eid} for command {} in state {:?} (a duplicate or late PoR)",
+            cmd.id, cmd.state
+        )));
+    }
+    let op = match operation_of(conn, &cmd)? {
+        Some(op) if !op.state.is_final() => op,
+        _ => {
+            es5_queue::mark_done(conn, cmd.id, Some(&por.data), now)?;
+            return Ok(MoOutcome::Dropped(format!(
+                "PoR from {eid} for command {} of a finished operation",
+                cmd.id
+            )));
+        }
+    };
+    match por.status {
+        PorStatus::Ok => {
+            operation::on_command_done(conn, smsr, &op, &cmd, &por.data, now)?;
+        }
+        PorStatus::CounterLow if secured => {
+            // The eUICC holds a higher counter than ours (e.g. a restored database): skip ahead and resend
+            // at once (ETSI TS 102 225 §5.1.2; wire-profile §2).
+            let mut data = OpData::parse(&op.data)?;
+            if data.counter_skips >= MAX_COUNTER_SKIPS {
+                es5_queue::mark_failed(conn, cmd.id, "counter low", now)?;
+                let d = operation::por_failure(0x02, "counter low; recovery exhausted");
+                operation::finish(conn, smsr, &op, Outcome::failed(d), now)?;
+                return Ok(MoOutcome::Por);
+            }
+            let step = settings
+                .counter_skip
+                .saturating_mul(1u64 << data.counter_skips.min(40));
+            let new = es5_queue::skip_scp80_counter(conn, eid, kvn, step)?;
+            tracing::warn!(%eid, kvn, counter = por.counter.value(), skipped_to = new,
+                "PoR status 02 (counter low): counter advanced, command resent");
+            data.counter_skips += 1;
+            operations::update(
+                conn,
+                op.id,
+                op.state,
+                &OperationUpdate {
+                    data: Some(data.to_json()?),
+                    retry_at: Some(Some(now)),
+                    ..OperationUpdate::default()
+                },
+                now,
+            )?;
+            smsr.wake.delivery.notify_one();
+        }
+        status => {
+            es5_queue::mark_failed(conn, cmd.id, &format!("PoR status {status:?}"), now)?;
+            let what = if secured {
+                format!("{status:?}")
+            } else {
+                format!("{status:?}, sent without security")
+            };
+            let d = operation::por_failure(status.to_byte(), &what);
+            operation::finish(conn, smsr, &op, Outcome::failed(d), now)?;
+        }
+    }
+    Ok(MoOutcome::Por)
+}
+
+fn process_notification(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    settings: &Es5Settings,
+    eid: &str,
+    source_msisdn: &str,
+    packet: &[u8],
+    now: i64,
+) -> Result<MoOutcome, SmsrError> {
+    let opened = match open_notification(conn, &smsr.keyring, eid, packet) {
+        Ok(o) => o,
+        Err(Es5Error::Store(e)) => return Err(e.into()),
+        Err(e) => return Ok(MoOutcome::Dropped(format!("notification refused: {e}"))),
+    };
+    if !es5_queue::accept_received_counter(conn, eid, opened.kvn, opened.counter)? {
+        return Ok(MoOutcome::Dropped(format!(
+            "notification from {eid} replays counter {} (not higher than the last received)",
+            opened.counter
+        )));
+    }
+    let n = match Notification::parse(&opened.data) {
+        Ok(n) => n,
+        Err(e) => return Ok(MoOutcome::Dropped(format!("notification from {eid}: {e}"))),
+    };
+    if hex::encode_upper(n.eid) != eid.to_ascii_uppercase() {
+        return Ok(MoOutcome::Dropped(format!(
+            "notification from {eid}'s MSISDN names EID {}",
+            hex::encode_upper(n.eid)
+        )));
+    }
+    let already = operations::open_of(conn, eid)?.into_iter().any(|o| {
+        o.kind == OperationKind::ConfirmNotification.as_str()
+            && OpData::parse(&o.data)
+                .ok()
+                .and_then(|d| d.notification)
+                .is_some_and(|d| d.sequence == n.sequence)
+    });
+    if already {
+        return Ok(MoOutcome::Dropped(format!(
+            "notification {} from {eid} repeated while its confirmation is under way",
+            n.sequence
+        )));
+    }
+    if let Some(reason) = operation::refuse_confirmation(conn, eid, n.kind, &n.isd_p_aid)? {
+        return Ok(MoOutcome::Dropped(format!(
+            "notification {} ({:?}) from {eid} not confirmed: {reason}",
+            n.sequence, n.kind
+        )));
+    }
+    let iccid = eis::profile_by_isd_p_aid(conn, eid, &n.isd_p_aid)?.map(|p| p.info.iccid);
+    let deadline = now.saturating_add(
+        i64::try_from(settings.notification_validity.as_millis()).unwrap_or(i64::MAX),
+    );
+    tracing::info!(%eid, sequence = n.sequence, kind = ?n.kind, "eUICC notification received; confirming");
+    operation::start(
+        conn,
+        smsr,
+        Start {
+            kind: OperationKind::ConfirmNotification,
+            eid,
+            function_call_id: None,
+            requester_oid: &smsr.identity.oid,
+            interface: "ES5",
+            iccid: iccid.as_deref(),
+            isd_p_aid: Some(&n.isd_p_aid),
+            deadline,
+            data: OpData {
+                dest_msisdn: Some(source_msisdn.to_string()),
+                notification: Some(NotificationData {
+                    kind: n.kind.to_byte(),
+                    sequence: n.sequence,
+                    isd_p_aid: hex::encode_upper(&n.isd_p_aid),
+                    source_msisdn: source_msisdn.to_string(),
+                    imei: n.imei.as_ref().map(hex::encode_upper),
+                }),
+                ..OpData::default()
+            },
+            commands: vec![Command::HandleNotificationConfirmation {
+                sequence: n.sequence,
+            }],
+        },
+        now,
+    )?;
+    Ok(MoOutcome::NotificationAccepted)
+}

@@ -1,0 +1,278 @@
+//! The ES5 workers on tokio (design §3 steps 3–4): the delivery loop (secure in the store, then submit_sm), the
+//! inbound loop (deliver_sm → reassembly → PoR / notification handling in the store) and the expiry sweep. All
+//! state is in the store, so the workers can stop at any point and start again; the blocking database work runs
+//! on tokio's blocking pool.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eis_store::savepoint;
+use es_interfaces::sms::{PacketKind, PushOutcome, Reassembler, Segment};
+use futures_util::FutureExt;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::delivery::{self, Outgoing};
+use super::inbound::{self, MoOutcome};
+use crate::error::SmsrError;
+use crate::service::{Es5Settings, Smsr};
+use crate::smpp::{
+    SmppClient, SmppClientConfig, SmppError, SmppEvent, SmppEvents, SmppHandle, Submit,
+};
+
+/// Pause of an idle delivery loop between looks at the queue (a wake-up ends it early).
+const DELIVERY_TICK: Duration = Duration::from_millis(100);
+/// Interval of the expiry sweep.
+const EXPIRY_TICK: Duration = Duration::from_millis(500);
+/// MO packets handled per transaction.
+const MO_BATCH: usize = 256;
+/// How long segments of an incomplete concatenated MO SMS are kept.
+const REASSEMBLY_TIMEOUT_MS: u64 = 120_000;
+
+/// The running ES5 workers.
+pub struct Es5Runtime {
+    smpp: SmppHandle,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Es5Runtime {
+    /// Starts the SMPP binds and the workers for `smsr` (whose `es5` settings must be set).
+    pub fn start(smsr: Arc<Smsr>, smpp: SmppClientConfig) -> Result<Es5Runtime, SmppError> {
+        let settings = smsr
+            .es5
+            .clone()
+            .ok_or_else(|| SmppError::Config("the SM-SR has no ES5 settings".into()))?;
+        let (handle, events) = SmppClient::start(smpp)?;
+        let (shutdown, rx) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(delivery_loop(
+                smsr.clone(),
+                settings.clone(),
+                handle.clone(),
+                rx.clone(),
+            )),
+            tokio::spawn(inbound_loop(smsr.clone(), settings, events, rx.clone())),
+            tokio::spawn(expiry_loop(smsr, rx)),
+        ];
+        Ok(Es5Runtime {
+            smpp: handle,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The SMPP client (for its bind state).
+    pub fn smpp(&self) -> &SmppHandle {
+        &self.smpp
+    }
+
+    /// Stops the workers and unbinds.
+    pub async fn shutdown(self) {
+        self.shutdown.send_replace(true);
+        self.smpp.shutdown().await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SmsrError> + Send + 'static,
+) -> Result<T, SmsrError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(SmsrError::internal)?
+}
+
+fn submit_all(smpp: &SmppHandle, out: Vec<Outgoing>) {
+    for o in out {
+        let h = smpp.clone();
+        tokio::spawn(async move {
+            for tp_ud in o.tp_uds {
+                if let Err(e) = h.submit(Submit::new(o.msisdn.clone(), tp_ud)).await {
+                    // The retransmission timer sends it again.
+                    tracing::warn!(eid = %o.eid, command = o.command_id, error = %e, "submit_sm failed");
+                    break;
+                }
+            }
+        });
+    }
+}
+
+async fn delivery_loop(
+    smsr: Arc<Smsr>,
+    settings: Es5Settings,
+    smpp: SmppHandle,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let s = smsr.clone();
+        let st = settings.clone();
+        let round = blocking(move || {
+            let now = s.clock.now_millis();
+            s.store.tx(|c| delivery::prepare_round(c, &s, &st, now))
+        })
+        .await;
+        let full = match round {
+            Ok(out) => {
+                let n = out.len();
+                submit_all(&smpp, out);
+                n >= settings.batch
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "ES5 delivery round failed");
+                false
+            }
+        };
+        if full {
+            continue;
+        }
+        tokio::select! {
+            _ = smsr.wake.delivery.notified() => {}
+            _ = tokio::time::sleep(DELIVERY_TICK) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+async fn expiry_loop(smsr: Arc<Smsr>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(EXPIRY_TICK) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        let s = smsr.clone();
+        let r = blocking(move || {
+            let now = s.clock.now_millis();
+            s.store.tx(|c| delivery::expire_round(c, &s, now))
+        })
+        .await;
+        match r {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "operations expired"),
+            Err(e) => tracing::error!(error = %e, "expiry sweep failed"),
+        }
+    }
+}
+
+/// One packet to handle: sender, kind and the packet from CPL/RPL on.
+type MoPacket = (String, PacketKind, Vec<u8>);
+
+fn reassemble(
+    r: &mut Reassembler<String>,
+    source: &str,
+    tp_ud: &[u8],
+    now: u64,
+) -> Option<(PacketKind, Vec<u8>)> {
+    let seg = match Segment::parse(tp_ud) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::info!(%source, error = %e, "MO SMS dropped: not SCP80 user data");
+            return None;
+        }
+    };
+    if seg.concatenation.is_none() {
+        return match seg.kind {
+            Some(kind) => Some((kind, seg.payload)),
+            None => {
+                tracing::info!(%source, "MO SMS dropped: no command or response packet identifier");
+                None
+            }
+        };
+    }
+    match r.push(source.to_string(), tp_ud, now) {
+        Ok(PushOutcome::Complete(a)) => Some((a.kind, a.packet)),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::info!(%source, error = %e, "MO segment dropped");
+            None
+        }
+    }
+}
+
+fn handle_batch(smsr: &Smsr, settings: &Es5Settings, batch: &[MoPacket]) -> Result<(), SmsrError> {
+    let now = smsr.clock.now_millis();
+    smsr.store.tx(|c| {
+        for (source, kind, packet) in batch {
+            match savepoint(c, |c| {
+                inbound::process_mo(c, smsr, settings, source, *kind, packet, now)
+            }) {
+                Ok(MoOutcome::Dropped(why)) => {
+                    tracing::warn!(%source, %why, "MO packet dropped")
+                }
+                Ok(_) => {}
+                Err(SmsrError::Store(e)) if e.is_retryable() => {
+                    return Err(SmsrError::Store(e));
+                }
+                Err(e) => tracing::error!(%source, error = ?e, "MO packet could not be handled"),
+            }
+        }
+        Ok::<_, SmsrError>(())
+    })
+}
+
+async fn inbound_loop(
+    smsr: Arc<Smsr>,
+    settings: Es5Settings,
+    mut events: SmppEvents,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut reassembler: Reassembler<String> = Reassembler::new(16, 10_000);
+    let epoch = tokio::time::Instant::now();
+    loop {
+        let first = tokio::select! {
+            e = events.recv() => e,
+            _ = shutdown.changed() => None,
+        };
+        let Some(first) = first else { break };
+        let now = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mut batch: Vec<MoPacket> = Vec::new();
+        let mut next = Some(first);
+        while let Some(event) = next.take() {
+            match event {
+                SmppEvent::MoSms(mo) => {
+                    if let Some((kind, packet)) =
+                        reassemble(&mut reassembler, &mo.source_addr, &mo.tp_ud, now)
+                    {
+                        batch.push((mo.source_addr, kind, packet));
+                    }
+                }
+                SmppEvent::DeliveryReceipt(r) => {
+                    tracing::debug!(message_id = %r.message_id, stat = ?r.stat, "delivery receipt")
+                }
+                SmppEvent::Bound { bind } => tracing::info!(bind, "SMPP bind up"),
+                SmppEvent::Unbound { bind, reason } => {
+                    tracing::warn!(bind, %reason, "SMPP bind down")
+                }
+            }
+            if batch.len() < MO_BATCH {
+                next = events.recv().now_or_never().flatten();
+            }
+        }
+        for e in reassembler.expire(now.saturating_sub(REASSEMBLY_TIMEOUT_MS)) {
+            tracing::info!(source = %e.source, missing = ?e.missing, "incomplete MO SMS discarded");
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let s = smsr.clone();
+        let st = settings.clone();
+        let n = batch.len();
+        let t = std::time::Instant::now();
+        if let Err(e) = blocking(move || handle_batch(&s, &st, &batch)).await {
+            tracing::error!(error = %e, "MO batch failed");
+        }
+        tracing::debug!(
+            packets = n,
+            elapsed_ms = t.elapsed().as_millis() as u64,
+            "MO batch"
+        );
+    }
+}

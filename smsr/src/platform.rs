@@ -1,0 +1,415 @@
+//! Platform management functions of ES4 (MNO, SGP.02 §5.5) and ES3 (SM-DP, §5.4): the checks that refuse a
+//! call at once (unknown EID 8.1.1, unknown ICCID 8.2.1, ICCID on another eUICC, profile of another owner 8.2,
+//! profile state, POL2 8.2.3 — nothing is queued then), and the start of the operation that carries out an
+//! accepted asynchronous call over ES5. The synchronous ones (UpdatePolicyRules, UpdateSubscriptionAddress)
+//! change the EIS at once.
+
+use eis_store::AnyConnection;
+use eis_store::eis::{self, Pol2Rule, ProfileRecord, ProfileState, ProfileUpdate};
+use es_interfaces::isdr::Es5Command;
+use es_interfaces::messages::common::{Pol2, SubscriptionAddress};
+use es_runtime::soap_endpoint::CallContext;
+
+use crate::eis_map::Viewer;
+use crate::error::SmsrError;
+use crate::operation::{self, OpData, OperationKind, Start};
+use crate::service::{Es5Settings, Smsr};
+
+/// POL2 actions (A1 `POL2RuleActionType`).
+pub const POL2_ENABLE: &str = "ENABLE";
+/// POL2 action DISABLE.
+pub const POL2_DISABLE: &str = "DISABLE";
+/// POL2 action DELETE.
+pub const POL2_DELETE: &str = "DELETE";
+
+fn es5<'a>(smsr: &'a Smsr, function: &str) -> Result<&'a Es5Settings, SmsrError> {
+    smsr.es5.as_ref().ok_or_else(|| SmsrError::NoEs5Transport {
+        function: function.to_string(),
+    })
+}
+
+fn owner_oid(viewer: Viewer<'_>) -> &str {
+    match viewer {
+        Viewer::Mno(o) | Viewer::SmDp(o) => o,
+    }
+}
+
+/// The profile `iccid` on eUICC `eid` as `viewer` may manage it, or the refusal: 8.1.1 unknown EID, 8.2.1
+/// unknown ICCID (profiles in creation are not visible), 8.2.1 ICCID on another eUICC, 8.2 not the caller's.
+pub fn locate(
+    conn: &mut AnyConnection,
+    viewer: Viewer<'_>,
+    eid: &str,
+    iccid: &str,
+) -> Result<ProfileRecord, SmsrError> {
+    let found = eis::get_profile(conn, iccid)?.filter(|p| p.info.state != ProfileState::InCreation);
+    let unknown_eid = |conn: &mut AnyConnection| -> Result<Option<SmsrError>, SmsrError> {
+        Ok(
+            (!eis::euicc_exists(conn, eid)?).then(|| SmsrError::UnknownEid {
+                eid: eid.to_string(),
+            }),
+        )
+    };
+    let p = match found {
+        Some(p) if p.eid == eid => p,
+        Some(_) => {
+            return Err(unknown_eid(conn)?.unwrap_or(SmsrError::IccidOnOtherEuicc {
+                iccid: iccid.to_string(),
+                eid: eid.to_string(),
+            }));
+        }
+        None => {
+            return Err(unknown_eid(conn)?.unwrap_or(SmsrError::UnknownIccid {
+                iccid: iccid.to_string(),
+            }));
+        }
+    };
+    let mine = match viewer {
+        Viewer::Mno(oid) => p.info.mno_id == oid,
+        Viewer::SmDp(oid) => p.info.smdp_id.as_deref() == Some(oid),
+    };
+    if !mine {
+        return Err(SmsrError::ProfileNotAllowed {
+            caller: owner_oid(viewer).to_string(),
+            iccid: iccid.to_string(),
+        });
+    }
+    Ok(p)
+}
+
+/// Whether POL2 of `p` allows `action` (SGP.02 §2.4.5: a `Not-Allowed` rule on subject PROFILE forbids it).
+pub fn pol2_allows(p: &eis::ProfileInfo, action: &str) -> bool {
+    !p.pol2.iter().any(|r| {
+        r.subject.eq_ignore_ascii_case("PROFILE")
+            && r.action.eq_ignore_ascii_case(action)
+            && r.qualification.eq_ignore_ascii_case("Not-Allowed")
+    })
+}
+
+fn refused(iccid: &str, action: &'static str, why: &str) -> SmsrError {
+    SmsrError::ProfileRefused {
+        iccid: iccid.to_string(),
+        action,
+        why: why.to_string(),
+    }
+}
+
+fn deadline(smsr: &Smsr, settings: &Es5Settings, ctx: &CallContext<'_>) -> i64 {
+    ctx.valid_until.unwrap_or_else(|| {
+        smsr.clock.now_millis().saturating_add(
+            i64::try_from(settings.default_validity.as_millis()).unwrap_or(i64::MAX),
+        )
+    })
+}
+
+fn start_switch(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    ctx: &CallContext<'_>,
+    kind: OperationKind,
+    p: &ProfileRecord,
+    commands: Vec<Es5Command>,
+    settings: &Es5Settings,
+) -> Result<(), SmsrError> {
+    let now = smsr.clock.now_millis();
+    operation::start(
+        conn,
+        smsr,
+        Start {
+            kind,
+            eid: &p.eid,
+            function_call_id: Some(ctx.call_id),
+            requester_oid: &ctx.caller.oid,
+            interface: ctx.endpoint.interface.name,
+            iccid: Some(&p.info.iccid),
+            isd_p_aid: Some(&p.info.isd_p_aid),
+            deadline: deadline(smsr, settings, ctx),
+            data: OpData::default(),
+            commands,
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+/// ES4/ES3.EnableProfile (SGP.02 §3.2, §5.5.5, §5.4.10): the target must be Disabled; POL2 of the target
+/// (ENABLE) and of the enabled profile (DISABLE) must allow it.
+pub fn enable_profile(
+    smsr: &Smsr,
+    conn: &mut AnyConnection,
+    ctx: &CallContext<'_>,
+    viewer: Viewer<'_>,
+    eid: &str,
+    iccid: &str,
+) -> Result<(), SmsrError> {
+    let settings = es5(smsr, "EnableProfile")?;
+    let p = locate(conn, viewer, eid, iccid)?;
+    match p.info.state {
+        ProfileState::Enabled => return Err(refused(iccid, "enabled", "it is already Enabled")),
+        ProfileState::Created | ProfileState::InCreation => {
+            return Err(refused(
+                iccid,
+                "enabled",
+                "its ISD-P holds no profile yet (Created)",
+            ));
+        }
+        ProfileState::Disabled => {}
+    }
+    if !pol2_allows(&p.info, POL2_ENABLE) {
+        return Err(SmsrError::Pol2Refused {
+            iccid: iccid.to_string(),
+            action: POL2_ENABLE,
+        });
+    }
+    if let Some(current) = eis::profiles_of(conn, eid)?
+        .into_iter()
+        .find(|c| c.info.state == ProfileState::Enabled)
+        && !pol2_allows(&current.info, POL2_DISABLE)
+    {
+        return Err(SmsrError::Pol2Refused {
+            iccid: current.info.iccid,
+            action: POL2_DISABLE,
+        });
+    }
+    let aid = p.info.isd_p_aid.clone();
+    start_switch(
+        conn,
+        smsr,
+        ctx,
+        OperationKind::EnableProfile,
+        &p,
+        vec![Es5Command::EnableProfile { isd_p_aid: aid }],
+        settings,
+    )
+}
+
+/// ES4/ES3.DisableProfile (SGP.02 §3.3, §5.5.6, §5.4.11): the target must be Enabled, not the fall-back
+/// profile, and a Disabled fall-back profile must be there to take over; POL2 (DISABLE) must allow it.
+pub fn disable_profile(
+    smsr: &Smsr,
+    conn: &mut AnyConnection,
+    ctx: &CallContext<'_>,
+    viewer: Viewer<'_>,
+    eid: &str,
+    iccid: &str,
+) -> Result<(), SmsrError> {
+    let settings = es5(smsr, "DisableProfile")?;
+    let p = locate(conn, viewer, eid, iccid)?;
+    if p.info.state != ProfileState::Enabled {
+        return Err(refused(iccid, "disabled", "it is not Enabled"));
+    }
+    if p.info.fallback {
+        return Err(refused(
+            iccid,
+            "disabled",
+            "it carries the fall-back attribute",
+        ));
+    }
+    if !eis::profiles_of(conn, eid)?
+        .iter()
+        .any(|f| f.info.fallback && f.info.state == ProfileState::Disabled)
+    {
+        return Err(refused(
+            iccid,
+            "disabled",
+            "no Disabled fall-back profile can take over",
+        ));
+    }
+    if !pol2_allows(&p.info, POL2_DISABLE) {
+        return Err(SmsrError::Pol2Refused {
+            iccid: iccid.to_string(),
+            action: POL2_DISABLE,
+        });
+    }
+    let aid = p.info.isd_p_aid.clone();
+    start_switch(
+        conn,
+        smsr,
+        ctx,
+        OperationKind::DisableProfile,
+        &p,
+        vec![Es5Command::DisableProfile { isd_p_aid: aid }],
+        settings,
+    )
+}
+
+/// ES4.DeleteProfile / ES3.DeleteISDP (SGP.02 §3.4, §5.5.7, §5.4.12): not the enabled profile, not the
+/// fall-back profile; POL2 (DELETE) must allow it.
+pub fn delete_profile(
+    smsr: &Smsr,
+    conn: &mut AnyConnection,
+    ctx: &CallContext<'_>,
+    viewer: Viewer<'_>,
+    eid: &str,
+    iccid: &str,
+) -> Result<(), SmsrError> {
+    let settings = es5(smsr, "DeleteProfile")?;
+    let p = locate(conn, viewer, eid, iccid)?;
+    if p.info.state == ProfileState::Enabled {
+        return Err(refused(iccid, "deleted", "it is Enabled"));
+    }
+    if p.info.fallback {
+        return Err(refused(
+            iccid,
+            "deleted",
+            "it carries the fall-back attribute",
+        ));
+    }
+    if !pol2_allows(&p.info, POL2_DELETE) {
+        return Err(SmsrError::Pol2Refused {
+            iccid: iccid.to_string(),
+            action: POL2_DELETE,
+        });
+    }
+    let aid = p.info.isd_p_aid.clone();
+    start_switch(
+        conn,
+        smsr,
+        ctx,
+        OperationKind::DeleteProfile,
+        &p,
+        vec![Es5Command::DeleteProfile { isd_p_aid: aid }],
+        settings,
+    )
+}
+
+/// SetFallBackAttribute (SGP.02 v4 §5.5.21; ES5 §5.7.7): moves the fall-back attribute to a profile that
+/// holds one (Enabled or Disabled).
+pub fn set_fallback_attribute(
+    smsr: &Smsr,
+    conn: &mut AnyConnection,
+    ctx: &CallContext<'_>,
+    viewer: Viewer<'_>,
+    eid: &str,
+    iccid: &str,
+) -> Result<(), SmsrError> {
+    let settings = es5(smsr, "SetFallBackAttribute")?;
+    let p = locate(conn, viewer, eid, iccid)?;
+    if matches!(
+        p.info.state,
+        ProfileState::Created | ProfileState::InCreation
+    ) {
+        return Err(refused(
+            iccid,
+            "given the fall-back attribute",
+            "its ISD-P holds no profile yet (Created)",
+        ));
+    }
+    if p.info.fallback {
+        return Err(refused(
+            iccid,
+            "given the fall-back attribute",
+            "it already carries it",
+        ));
+    }
+    let aid = p.info.isd_p_aid.clone();
+    start_switch(
+        conn,
+        smsr,
+        ctx,
+        OperationKind::SetFallbackAttribute,
+        &p,
+        vec![Es5Command::SetFallbackAttribute { isd_p_aid: aid }],
+        settings,
+    )
+}
+
+/// ES4/ES3.AuditEIS (SGP.02 §5.5.4, §5.4.7): every ICCID named must be the caller's; the eUICC reports its
+/// ISD-Ps (GET STATUS) and free memory (GET DATA `FF21`), and the result is the caller's view of the updated
+/// EIS.
+pub fn audit_eis(
+    smsr: &Smsr,
+    conn: &mut AnyConnection,
+    ctx: &CallContext<'_>,
+    viewer: Viewer<'_>,
+    eid: &str,
+    iccids: &[String],
+) -> Result<(), SmsrError> {
+    let settings = es5(smsr, "AuditEIS")?;
+    if !eis::euicc_exists(conn, eid)? {
+        return Err(SmsrError::UnknownEid {
+            eid: eid.to_string(),
+        });
+    }
+    for iccid in iccids {
+        locate(conn, viewer, eid, iccid)?;
+    }
+    let now = smsr.clock.now_millis();
+    operation::start(
+        conn,
+        smsr,
+        Start {
+            kind: OperationKind::AuditEis,
+            eid,
+            function_call_id: Some(ctx.call_id),
+            requester_oid: &ctx.caller.oid,
+            interface: ctx.endpoint.interface.name,
+            iccid: None,
+            isd_p_aid: None,
+            deadline: deadline(smsr, settings, ctx),
+            data: OpData {
+                audit_iccids: iccids.to_vec(),
+                ..OpData::default()
+            },
+            commands: vec![
+                Es5Command::AuditEis {
+                    continuation: false,
+                },
+                Es5Command::GetExtendedCardResources,
+            ],
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+/// ES4/ES3.UpdatePolicyRules (SGP.02 §3.11, §5.5.2, §5.4.8): replaces the POL2 of the profile (no `pol2` on
+/// ES3 clears it). Rules must have subject PROFILE.
+pub fn update_policy_rules(
+    smsr: &Smsr,
+    conn: &mut AnyConnection,
+    viewer: Viewer<'_>,
+    eid: &str,
+    iccid: &str,
+    pol2: Option<&Pol2>,
+) -> Result<(), SmsrError> {
+    let p = locate(conn, viewer, eid, iccid)?;
+    let rules: Vec<Pol2Rule> = pol2
+        .map(|p| {
+            p.rules
+                .iter()
+                .map(|r| Pol2Rule {
+                    subject: r.subject.as_str().to_string(),
+                    action: r.action.as_str().to_string(),
+                    qualification: r.qualification.as_str().to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    eis::set_pol2(conn, iccid, p.version, &rules, smsr.clock.now_millis())?;
+    Ok(())
+}
+
+/// ES4/ES3.UpdateSubscriptionAddress (SGP.02 §5.5.3, §5.4.9): replaces the IMSI and MSISDN of the profile.
+pub fn update_subscription_address(
+    smsr: &Smsr,
+    conn: &mut AnyConnection,
+    viewer: Viewer<'_>,
+    eid: &str,
+    iccid: &str,
+    address: &SubscriptionAddress,
+) -> Result<(), SmsrError> {
+    let p = locate(conn, viewer, eid, iccid)?;
+    eis::update_profile(
+        conn,
+        iccid,
+        p.version,
+        &ProfileUpdate {
+            imsi: Some(address.imsi.as_ref().map(|i| i.as_str().to_string())),
+            msisdn: Some(address.msisdn.as_ref().map(|m| m.as_str().to_string())),
+            ..ProfileUpdate::default()
+        },
+        smsr.clock.now_millis(),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,459 @@
+//! A whole test world in one process (SGP.02 roles on loopback): the SM-SR and SM-DP of `rsp serve`, the test
+//! SMSC in front of the eUICC simulator fleet (ES5 over SMPP), the EISs registered (over ES1, or directly in the
+//! store for large seeded fleets), and optionally one callback receiver per MNO registered as its "ES4" / "ES2"
+//! endpoint. `rsp serve --simulate`, `rsp bench switch` and the end-to-end tests drive it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use certs::secrets::MasterKeyring;
+use certs::world::World;
+use conformance::euicc::{DriverEvent, EuiccSecrets, Fleet, SimulatorConfig};
+use conformance::lab::SimulatedNetwork;
+use conformance::mno::{MnoClient, MnoReceiver};
+use conformance::smsc::SmscConfig;
+use eis_store::Sealed;
+use eis_store::eis::{self as store, NewEis};
+use eis_store::entities;
+use es_interfaces::wire_profile;
+use tokio::sync::mpsc;
+
+use crate::config::{Config, Es5Config};
+use crate::serve::{self, Workers};
+use crate::setup;
+
+/// Where the simulated eUICCs come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FleetSource {
+    /// The eUICCs of the world (certs::world), registered over ES1 with their signed EIS documents.
+    World,
+    /// `count` eUICCs derived from `seed` (conformance::euicc::EuiccSecrets::from_seed), registered directly in the
+    /// SM-SR's store (their EIS carries no EUM-signed part: ES3/ES4 GetEIS and AuditEIS are not available for
+    /// them).
+    Seeded {
+        /// Seed.
+        seed: u64,
+        /// Number of eUICCs.
+        count: usize,
+    },
+}
+
+/// How to build a lab.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// Directory for the PKI and the SQLite databases (created).
+    pub var_dir: PathBuf,
+    /// eUICCs of the generated world (at least 1).
+    pub world_euiccs: usize,
+    /// The simulated fleet.
+    pub fleet: FleetSource,
+    /// SM-SR database (default: SQLite under `var_dir`).
+    pub smsr_database_url: Option<String>,
+    /// SM-DP database (default: SQLite under `var_dir`).
+    pub smdp_database_url: Option<String>,
+    /// Simulator settings (the SM-SR MSISDN is taken from `es5`).
+    pub simulator: SimulatorConfig,
+    /// ES5 settings; the SMPP host and port are set to the test SMSC.
+    pub es5: Es5Config,
+    /// Start one callback receiver per MNO; `Some(true)` keeps every message, `Some(false)` only counts.
+    pub receivers: Option<bool>,
+    /// Database connection pool size of each server.
+    pub pool_size: u32,
+    /// HTTP worker threads of each server.
+    pub workers: usize,
+    /// Profiles `(eUICC index, slot)` registered as downloaded by the world's SM-DP (`Smdp-id`), so that it
+    /// manages them over ES3.
+    pub smdp_profiles: Vec<(usize, usize)>,
+}
+
+impl LabOptions {
+    /// A small lab in `var_dir`: the world's eUICCs, SQLite, short timings, receivers keeping every message.
+    pub fn small(var_dir: &Path, euiccs: usize) -> LabOptions {
+        let es5 = Es5Config {
+            por_timeout_secs: 2,
+            max_retry_interval_secs: 4,
+            ..Es5Config::default()
+        };
+        LabOptions {
+            var_dir: var_dir.to_path_buf(),
+            world_euiccs: euiccs.max(1),
+            fleet: FleetSource::World,
+            smsr_database_url: None,
+            smdp_database_url: None,
+            simulator: SimulatorConfig {
+                attach_delay_ms: 200,
+                notification_retry_interval_ms: 5_000,
+                ..SimulatorConfig::default()
+            },
+            es5,
+            receivers: Some(true),
+            pool_size: 8,
+            workers: 2,
+            smdp_profiles: Vec::new(),
+        }
+    }
+}
+
+/// A running lab.
+pub struct Lab {
+    /// The world (PKI, identities).
+    pub world: World,
+    /// The configuration the servers run with.
+    pub config: Config,
+    /// The SM-SR.
+    pub smsr: Arc<smsr::service::Smsr>,
+    /// The SM-DP.
+    pub smdp: Arc<smdp::service::Smdp>,
+    /// The SMSC and the simulator.
+    pub network: SimulatedNetwork,
+    /// One receiver per MNO of the world (empty without receivers).
+    pub receivers: Vec<MnoReceiver>,
+    /// The simulator's events, when asked for.
+    pub events: Option<mpsc::UnboundedReceiver<DriverEvent>>,
+    handles: Vec<ServerHandle>,
+    workers: Workers,
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+impl Lab {
+    /// Starts everything; must run inside an actix system (the listeners start on it).
+    pub async fn start(opts: LabOptions) -> Result<Lab, String> {
+        std::fs::create_dir_all(&opts.var_dir)
+            .map_err(|e| format!("cannot create {}: {e}", opts.var_dir.display()))?;
+        let mut config = Config {
+            var_dir: opts.var_dir.clone(),
+            test_euiccs: opts.world_euiccs,
+            es5: opts.es5.clone(),
+            ..Config::default()
+        };
+        let world = setup::load_or_init_world(&config).map_err(|e| e.to_string())?;
+        let keyring = Arc::new(setup::master_keyring(&world).map_err(|e| e.to_string())?);
+        let fleet_config = SimulatorConfig {
+            smsr_address: config.es5.smsr_msisdn.clone(),
+            ..opts.simulator.clone()
+        };
+        let fleet = match opts.fleet {
+            FleetSource::World => Fleet::from_world(&world, fleet_config),
+            FleetSource::Seeded { seed, count } => Fleet::from_seed(seed, count, fleet_config),
+        }
+        .map_err(|e| e.to_string())?;
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let keep_events = matches!(opts.fleet, FleetSource::World);
+        let mut smsc = SmscConfig::loopback(&config.es5.smpp.system_id, &config.es5.smpp.password);
+        smsc.record = keep_events;
+        let network = SimulatedNetwork::start(fleet, smsc, keep_events.then_some(events_tx))
+            .await
+            .map_err(|e| e.to_string())?;
+        config.es5.smpp.enabled = true;
+        config.es5.smpp.host = "127.0.0.1".into();
+        config.es5.smpp.port = network.smsc().local_addr().port();
+        for (server, url) in [
+            (&mut config.smsr, &opts.smsr_database_url),
+            (&mut config.smdp, &opts.smdp_database_url),
+        ] {
+            let port = free_port()?;
+            server.listen = format!("127.0.0.1:{port}");
+            server.public_url = format!("https://localhost:{port}");
+            server.pool_size = opts.pool_size;
+            server.workers = opts.workers;
+            if let Some(u) = url {
+                server.database_url = u.clone();
+            }
+        }
+        let started = serve::start(&config, &world, keyring.clone(), None)?;
+        let handles: Vec<ServerHandle> = started.servers.iter().map(|s| s.handle.clone()).collect();
+        for s in started.servers {
+            tokio::spawn(s.server);
+        }
+        let smsr = started.smsr.ok_or("the SM-SR did not start")?;
+        let smdp = started.smdp.ok_or("the SM-DP did not start")?;
+        let mut receivers = Vec::new();
+        if let Some(keep) = opts.receivers {
+            for mno in &world.manifest.mnos {
+                let r =
+                    MnoReceiver::start(&world, "127.0.0.1:0", keep).map_err(|e| e.to_string())?;
+                set_endpoint(
+                    &smsr.store,
+                    &mno.entity.oid,
+                    "ES4",
+                    &format!("{}/es4", r.url()),
+                )?;
+                set_endpoint(
+                    &smdp.store,
+                    &mno.entity.oid,
+                    "ES2",
+                    &format!("{}/es2", r.url()),
+                )?;
+                receivers.push(r);
+            }
+        }
+        let lab = Lab {
+            world,
+            config,
+            smsr,
+            smdp,
+            network,
+            receivers,
+            events: keep_events.then_some(events_rx),
+            handles,
+            workers: started.workers,
+        };
+        match opts.fleet {
+            FleetSource::World => lab.register_world(&opts.smdp_profiles).await?,
+            FleetSource::Seeded { seed, count } => {
+                register_seeded(&lab.smsr, &keyring, &lab.world, seed, count)?
+            }
+        }
+        Ok(lab)
+    }
+
+    /// Base URL of the SM-SR.
+    pub fn smsr_url(&self) -> &str {
+        &self.config.smsr.public_url
+    }
+
+    /// Base URL of the SM-DP.
+    pub fn smdp_url(&self) -> &str {
+        &self.config.smdp.public_url
+    }
+
+    /// The client of the world's MNO `i`, with its receiver as ReplyTo when there is one.
+    pub fn mno(&self, i: usize) -> Result<MnoClient, String> {
+        let c = MnoClient::new(&self.world, i, self.smsr_url(), self.smdp_url())
+            .map_err(|e| e.to_string())?;
+        Ok(match self.receivers.get(i) {
+            Some(r) => c.with_reply_to(format!("{}/es4", r.url())),
+            None => c,
+        })
+    }
+
+    /// Registers every eUICC of the world over ES1 (conformance::eum).
+    async fn register_world(&self, smdp_profiles: &[(usize, usize)]) -> Result<(), String> {
+        register_world_eis(&self.world, self.smsr_url(), smdp_profiles, false).await?;
+        Ok(())
+    }
+
+    /// Stops the servers, workers, receivers and the network.
+    pub async fn stop(self) {
+        for h in &self.handles {
+            h.stop(true).await;
+        }
+        self.workers.shutdown().await;
+        for r in self.receivers {
+            r.stop().await;
+        }
+        self.network.stop().await;
+    }
+}
+
+/// Registers every eUICC of `world` at the SM-SR at `smsr_url` over ES1 (conformance::eum), the profiles
+/// `(eUICC index, slot)` of `smdp_profiles` marked as downloaded by the world's SM-DP; with `tolerate_known`, an
+/// EIS already registered (8.1.1 / 3.3) is skipped. Returns how many were registered.
+pub async fn register_world_eis(
+    world: &World,
+    smsr_url: &str,
+    smdp_profiles: &[(usize, usize)],
+    tolerate_known: bool,
+) -> Result<usize, String> {
+    let client = conformance::eum::Es1Client::new(world, smsr_url).map_err(|e| e.to_string())?;
+    let now = time::OffsetDateTime::now_utc();
+    let smdp_oid: es_interfaces::types::Oid = world
+        .manifest
+        .sm_dp
+        .oid
+        .parse()
+        .map_err(|e| format!("SM-DP OID: {e}"))?;
+    let mut registered = 0;
+    for i in 0..world.euiccs.len() {
+        let mut eis = conformance::eum::build_eis(world, i, now).map_err(|e| e.to_string())?;
+        for (_, slot) in smdp_profiles.iter().filter(|(e, _)| *e == i) {
+            // ProfileInfo is outside EumSignedInfo: the EUM signature stays valid.
+            if let Some(p) = eis.profile_info.get_mut(*slot) {
+                p.smdp_id = Some(smdp_oid.clone());
+            }
+        }
+        let r = client
+            .register(&eis, &format!("register-{}-{i}", world.euiccs[i].eid))
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = &r.response.base.function_execution_status;
+        let known = status
+            .status_code_data
+            .as_ref()
+            .is_some_and(|d| d.subject.code() == "8.1.1" && d.reason.code() == "3.3");
+        match status.status {
+            es_interfaces::status::Status::ExecutedSuccess => registered += 1,
+            _ if tolerate_known && known => {}
+            s => return Err(format!("ES1.RegisterEIS of eUICC {i}: {s} {status:?}")),
+        }
+    }
+    Ok(registered)
+}
+
+/// Sets one endpoint of a registered entity (the SM-SR's or SM-DP's registry).
+pub fn set_endpoint(
+    store: &eis_store::Store,
+    oid: &str,
+    interface: &str,
+    url: &str,
+) -> Result<(), String> {
+    let mut conn = store.conn().map_err(|e| e.to_string())?;
+    let mut e = entities::get_entity(&mut conn, oid)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("entity {oid} is not registered"))?;
+    e.endpoints.insert(interface.to_string(), url.to_string());
+    entities::update_entity(&mut conn, &e, eis_store::now_millis()).map_err(|e| e.to_string())
+}
+
+/// Registers `count` seeded eUICCs directly in the SM-SR's store: ISD-R SCP80 key set (KIc, KID sealed under
+/// the master key), the three issued profiles with the world's MNO OIDs.
+fn register_seeded(
+    smsr: &smsr::service::Smsr,
+    keyring: &MasterKeyring,
+    world: &World,
+    seed: u64,
+    count: usize,
+) -> Result<(), String> {
+    let [m1, m2, ..] = world.manifest.mnos.as_slice() else {
+        return Err("the world lists fewer than two MNOs".into());
+    };
+    let now = eis_store::now_millis();
+    let chunk = 500;
+    let mut start = 0;
+    while start < count {
+        let end = (start + chunk).min(count);
+        let mut batch = Vec::with_capacity(end - start);
+        for i in start..end {
+            batch.push(seeded_eis(
+                keyring,
+                world,
+                seed,
+                i,
+                [&m1.entity.oid, &m2.entity.oid],
+            )?);
+        }
+        smsr.store
+            .tx(|c| {
+                for e in &batch {
+                    store::register_eis(c, e, now)?;
+                }
+                Ok::<_, eis_store::StoreError>(())
+            })
+            .map_err(|e| e.to_string())?;
+        start = end;
+    }
+    Ok(())
+}
+
+fn seeded_eis(
+    keyring: &MasterKeyring,
+    world: &World,
+    seed: u64,
+    index: usize,
+    mnos: [&str; 2],
+) -> Result<NewEis, String> {
+    let secrets = EuiccSecrets::from_seed(seed, index).map_err(|e| e.to_string())?;
+    let eid = secrets.eid.to_string();
+    let profiles = conformance::issuance::profiles_for(index, &secrets.msisdn.to_string(), mnos)
+        .map_err(|e| e.to_string())?;
+    let keys = secrets.isd_r.scp80();
+    let kvn = secrets.isd_r.kvn();
+    let mut sd_keys = Vec::new();
+    for (index, key) in [(1u8, keys.kic.expose()), (2u8, keys.kid.expose())] {
+        let blob = keyring
+            .seal(
+                smsr::eis_map::KEY_PURPOSE,
+                &smsr::eis_map::key_aad(&eid, "ISD-R", kvn, index, 0),
+                key,
+            )
+            .map_err(|e| e.to_string())?;
+        sd_keys.push(store::SdKey {
+            index,
+            kcv: certs::kdf::kcv_aes(key)
+                .map_err(|e| e.to_string())?
+                .to_vec(),
+            components: vec![store::KeyComponent {
+                key_type: 0x88,
+                value: Sealed {
+                    key_id: keyring.current_key_id().to_string(),
+                    ciphertext: blob.into_bytes(),
+                },
+            }],
+        });
+    }
+    let sd = |aid: &[u8], id: u8, keysets: Vec<store::Keyset>| store::SecurityDomain {
+        aid: aid.to_vec(),
+        tars: Vec::new(),
+        sin: vec![id],
+        sdin: vec![id],
+        keysets,
+    };
+    let remaining = conformance::issuance::remaining_memory_at_issuance(&profiles);
+    Ok(NewEis {
+        euicc: store::EuiccInfo {
+            eid: eid.clone(),
+            eum_id: world.manifest.eum.oid.clone(),
+            production_date: eis_store::now_millis(),
+            platform_type: "rsp-simulated-euicc".into(),
+            platform_version: "1.0.0".into(),
+            isd_p_loadfile_aid: wire_profile::ISD_P_LOAD_FILE_AID.to_vec(),
+            isd_p_module_aid: wire_profile::ISD_P_MODULE_AID.to_vec(),
+            capabilities: store::EuiccCapabilities {
+                cattp_support: false,
+                cattp_version: None,
+                http_support: false,
+                http_version: None,
+                secure_packet_version: "9.2.0".into(),
+                remote_provisioning_version: "3.2.0".into(),
+            },
+            remaining_memory: i64::from(remaining),
+            available_memory_for_profiles: i64::from(
+                conformance::issuance::AVAILABLE_MEMORY_FOR_PROFILES,
+            ),
+            last_audit_date: None,
+            smsr_id: world.manifest.sm_sr.oid.clone(),
+            eum_signed_info_xml: String::new(),
+            eum_signature_xml: String::new(),
+        },
+        isd_r: sd(
+            &wire_profile::ISD_R_AID,
+            1,
+            vec![store::Keyset {
+                version: kvn,
+                usage: Some("SCP80".into()),
+                cntr: 0,
+                keys: sd_keys,
+                certificates: Vec::new(),
+            }],
+        ),
+        ecasd: sd(&wire_profile::ECASD_AID, 2, Vec::new()),
+        profiles: profiles
+            .iter()
+            .map(|p| store::ProfileInfo {
+                iccid: p.iccid.clone(),
+                isd_p_aid: p.isd_p_aid.to_vec(),
+                mno_id: p.mno_oid.clone(),
+                fallback: p.fallback,
+                imsi: Some(p.imsi.clone()),
+                msisdn: Some(p.msisdn.clone()),
+                state: match p.state {
+                    conformance::issuance::ProfileState::Enabled => store::ProfileState::Enabled,
+                    conformance::issuance::ProfileState::Disabled => store::ProfileState::Disabled,
+                    conformance::issuance::ProfileState::Created => store::ProfileState::Created,
+                },
+                smdp_id: None,
+                profile_type: Some(p.profile_type.clone()),
+                allocated_memory: i64::from(p.allocated_memory),
+                free_memory: None,
+                pol2: Vec::new(),
+            })
+            .collect(),
+        audit_trail: Vec::new(),
+        additional_properties: Default::default(),
+    })
+}

@@ -1,0 +1,159 @@
+//! Shared helpers of the end-to-end tests: a lab per test, ES4 requests and EIS inspection.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use conformance::mno::{CallOutcome, MnoClient, Received, base};
+use es_interfaces::messages::codec::BodyElement;
+use es_interfaces::messages::es4;
+use es_interfaces::status::{FunctionExecutionStatus, Status};
+use rsp::lab::{Lab, LabOptions};
+
+/// The directory all end-to-end tests capture emitted SOAP messages into (set before anything is emitted).
+pub fn capture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rsp-e2e-capture")
+}
+
+/// Turns on SOAP capture for this test process.
+pub fn enable_capture() {
+    let dir = capture_dir();
+    std::fs::create_dir_all(&dir).expect("capture dir");
+    // SAFETY: set before any thread of this test reads it; every test sets the same value.
+    unsafe { std::env::set_var("RSP_CAPTURE_SOAP_DIR", &dir) };
+}
+
+/// A small lab (2 eUICCs of the world) in a fresh directory.
+pub async fn small_lab(dir: &tempfile::TempDir, tweak: impl FnOnce(&mut LabOptions)) -> Lab {
+    let mut opts = LabOptions::small(dir.path(), 2);
+    tweak(&mut opts);
+    Lab::start(opts).await.expect("lab starts")
+}
+
+/// ICCID of profile `slot` (0 = P1, 1 = P2, 2 = P3) of the world's eUICC `i`.
+pub fn iccid(lab: &Lab, i: usize, slot: usize) -> String {
+    conformance::issuance::profiles_at_issuance(&lab.world, i).expect("issuance")[slot]
+        .iccid
+        .clone()
+}
+
+/// ISD-P AID of profile `slot`.
+pub fn aid(lab: &Lab, i: usize, slot: usize) -> Vec<u8> {
+    conformance::issuance::profiles_at_issuance(&lab.world, i).expect("issuance")[slot]
+        .isd_p_aid
+        .to_vec()
+}
+
+/// EID of the world's eUICC `i`.
+pub fn eid(lab: &Lab, i: usize) -> String {
+    lab.world.euiccs[i].eid.clone()
+}
+
+/// Sends an ES4 request and returns the outcome.
+pub async fn call<T: BodyElement>(mno: &MnoClient, req: &T) -> CallOutcome {
+    mno.es4(req).await.expect("ES4 call")
+}
+
+/// The ES4 enable/disable/delete requests.
+pub fn enable(
+    eid: &str,
+    iccid: &str,
+    fci: &str,
+    validity: Option<u64>,
+) -> es4::EnableProfileRequest {
+    es4::EnableProfileRequest {
+        base: base(fci, validity),
+        eid: eid.parse().expect("eid"),
+        iccid: iccid.parse().expect("iccid"),
+    }
+}
+
+/// ES4.DisableProfile.
+pub fn disable(eid: &str, iccid: &str, fci: &str) -> es4::DisableProfileRequest {
+    es4::DisableProfileRequest {
+        base: base(fci, None),
+        eid: eid.parse().expect("eid"),
+        iccid: iccid.parse().expect("iccid"),
+    }
+}
+
+/// ES4.DeleteProfile.
+pub fn delete(eid: &str, iccid: &str, fci: &str) -> es4::DeleteProfileRequest {
+    es4::DeleteProfileRequest {
+        base: base(fci, None),
+        eid: eid.parse().expect("eid"),
+        iccid: iccid.parse().expect("iccid"),
+    }
+}
+
+/// Waits for the callback answering `call` at MNO `mno`'s receiver.
+pub async fn callback(lab: &Lab, mno: usize, call: &CallOutcome, secs: u64) -> Received {
+    let id = call.message_id.clone();
+    lab.receivers[mno]
+        .wait_for(Duration::from_secs(secs), |r| {
+            r.relates_to.as_deref() == Some(&id)
+        })
+        .await
+        .unwrap_or_else(|| panic!("no callback for {id} within {secs} s"))
+}
+
+/// Waits for a notification `element` about `iccid` at MNO `mno`'s receiver, the `nth` (0-based) such.
+pub async fn notification(
+    lab: &Lab,
+    mno: usize,
+    element: &str,
+    iccid: &str,
+    nth: usize,
+) -> Received {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let found: Vec<Received> = lab.receivers[mno]
+            .received()
+            .into_iter()
+            .filter(|r| r.element == element && r.field("Iccid").as_deref() == Some(iccid))
+            .collect();
+        if let Some(r) = found.get(nth) {
+            return r.clone();
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!(
+                "no {element} #{nth} for {iccid}; received: {:?}",
+                lab.receivers[mno]
+                    .received()
+                    .iter()
+                    .map(|r| r.element.clone())
+                    .collect::<Vec<_>>()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Asserts a status.
+pub fn assert_status(
+    s: Option<FunctionExecutionStatus>,
+    status: Status,
+    codes: Option<(&str, &str)>,
+) {
+    let s = s.expect("a FunctionExecutionStatus");
+    assert_eq!(s.status, status, "{s:?}");
+    if let Some((subject, reason)) = codes {
+        let d = s.status_code_data.as_ref().expect("status code data");
+        assert_eq!(
+            (d.subject.code(), d.reason.code()),
+            (subject, reason),
+            "{s:?}"
+        );
+    }
+}
+
+/// The state of each profile of eUICC `eid` in the SM-SR's store: (ICCID, state, fall-back).
+pub fn profile_states(lab: &Lab, eid: &str) -> Vec<(String, eis_store::eis::ProfileState, bool)> {
+    let mut conn = lab.smsr.store.conn().expect("conn");
+    eis_store::eis::profiles_of(&mut conn, eid)
+        .expect("profiles")
+        .into_iter()
+        .map(|p| (p.info.iccid, p.info.state, p.info.fallback))
+        .collect()
+}
