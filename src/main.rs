@@ -176,6 +176,9 @@ enum EuiccCommand {
 }
 
 fn main() -> ExitCode {
+    // OpenSSL first, without an exit-time cleanup (libpq would register one that races with pooled
+    // connections at exit).
+    openssl::init();
     let cli = Cli::parse();
     init_logging();
     let env: Vec<(String, String)> = std::env::vars().collect();

@@ -123,9 +123,15 @@ impl DatabaseUrl {
     /// Opens one connection of the selected variant; SQLite connections get the pragmas of the design.
     pub fn connect(&self) -> Result<AnyConnection, StoreError> {
         match self {
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
-                .map(AnyConnection::Pg)
-                .map_err(|e| StoreError::Pool(format!("PostgreSQL connection: {e}"))),
+            DatabaseUrl::Postgres(url) => {
+                // libpq initialises OpenSSL with an exit-time cleanup that races with pooled connections still
+                // open in other threads (seen: SIGSEGV as the process exits). Initialising OpenSSL first, as
+                // the openssl crate does (OPENSSL_INIT_NO_ATEXIT), leaves no cleanup to race with.
+                openssl::init();
+                PgConnection::establish(url)
+                    .map(AnyConnection::Pg)
+                    .map_err(|e| StoreError::Pool(format!("PostgreSQL connection: {e}")))
+            }
             DatabaseUrl::Sqlite(path) => {
                 let mut c = SqliteConnection::establish(path)
                     .map_err(|e| StoreError::Pool(format!("SQLite {path}: {e}")))?;

@@ -229,6 +229,8 @@ impl PgTestDb {
         let admin_url = std::env::var("RSP_TEST_PG_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
         let name = format!("rsp_test_{}", uuid::Uuid::new_v4().simple());
+        // Before libpq touches OpenSSL: no exit-time cleanup racing with connections (see eis-store).
+        openssl::init();
         let mut conn = PgConnection::establish(&admin_url).unwrap_or_else(|e| {
             panic!(
                 "PostgreSQL at {admin_url} is not reachable ({e}); start it (see .ci/run) or set RSP_TEST_PG_URL"
