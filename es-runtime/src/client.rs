@@ -85,20 +85,7 @@ impl SoapClient {
                 .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
                 .header("SOAPAction", format!("\"{action}\"")),
         };
-        let resp = req
-            .body(envelope)
-            .send()
-            .await
-            .map_err(|e| ClientError::Transport {
-                url: url.to_string(),
-                reason: error_chain(&e),
-            })?;
-        let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| ClientError::Transport {
-            url: url.to_string(),
-            reason: error_chain(&e),
-        })?;
-        Ok(SoapReply { status, body })
+        send(url, req.body(envelope)).await
     }
 }
 
@@ -118,21 +105,20 @@ impl SoapClient {
         for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        let resp = req
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| ClientError::Transport {
-                url: url.to_string(),
-                reason: error_chain(&e),
-            })?;
-        let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| ClientError::Transport {
-            url: url.to_string(),
-            reason: error_chain(&e),
-        })?;
-        Ok(SoapReply { status, body })
+        send(url, req.body(body)).await
     }
+}
+
+/// Sends a prepared request and reads the whole answer.
+async fn send(url: &str, req: reqwest::RequestBuilder) -> Result<SoapReply, ClientError> {
+    let transport = |e: reqwest::Error| ClientError::Transport {
+        url: url.to_string(),
+        reason: error_chain(&e),
+    };
+    let resp = req.send().await.map_err(transport)?;
+    let status = resp.status().as_u16();
+    let body = resp.text().await.map_err(transport)?;
+    Ok(SoapReply { status, body })
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

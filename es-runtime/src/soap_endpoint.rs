@@ -127,21 +127,25 @@ pub struct CallContext<'a> {
     pub prepared: Option<&'a str>,
 }
 
-/// The functions of a server behind its SOAP endpoints.
-pub trait SoapFunctions: Send + Sync + 'static {
-    /// A decoded request of any of its interfaces.
-    type Request: Send;
-    /// Its function error: mapped once to an SGP.02 status; retryable store failures rerun the transaction.
-    type Error: TxError + std::error::Error + Send + 'static;
-
+/// What every SOAP endpoint needs from the server behind it.
+pub trait ServerContext: Send + Sync + 'static {
     /// Who the server is.
     fn identity(&self) -> &ServerIdentity;
-    /// Its store (function-call records live there).
+    /// Its store (function-call records and the entity registry live there).
     fn store(&self) -> &Store;
     /// Caller resolution.
     fn callers(&self) -> &CallerDirectory;
     /// Time.
     fn clock(&self) -> &dyn Clock;
+}
+
+/// The functions of a server behind its SOAP endpoints.
+pub trait SoapFunctions: ServerContext {
+    /// A decoded request of any of its interfaces.
+    type Request: Send;
+    /// Its function error: mapped once to an SGP.02 status; retryable store failures rerun the transaction.
+    type Error: TxError + std::error::Error + Send + 'static;
+
     /// Decodes a body element received on `endpoint`.
     fn decode(&self, endpoint: Endpoint, body: &Element) -> Result<Self::Request, DecodeError>;
     /// The request's base fields (FunctionCallIdentifier, ValidityPeriod).
@@ -182,18 +186,10 @@ pub trait SoapFunctions: Send + Sync + 'static {
 /// The receiver of one-way messages on an endpoint: callbacks carrying the result of an asynchronous function
 /// (with `wsa:RelatesTo`) and notifications (SGP.02 Annex B). They are acknowledged with `202 Accepted` once
 /// processed (and persisted), so the sender retries until then.
-pub trait SoapReceiver: Send + Sync + 'static {
+pub trait SoapReceiver: ServerContext {
     /// Its error; an error answers with a Sender fault carrying its status (the sender may retry).
     type Error: std::error::Error + Send + 'static;
 
-    /// Who the server is.
-    fn identity(&self) -> &ServerIdentity;
-    /// Its store (for caller resolution).
-    fn store(&self) -> &Store;
-    /// Caller resolution.
-    fn callers(&self) -> &CallerDirectory;
-    /// Time.
-    fn clock(&self) -> &dyn Clock;
     /// The SGP.02 status of an error.
     fn status_of(&self, error: &Self::Error) -> FunctionExecutionStatus;
     /// Processes one message from `caller`.
@@ -231,13 +227,7 @@ async fn receiver_wsdl_get<R: SoapReceiver>(
     r: web::Data<R>,
     endpoint: Endpoint,
 ) -> HttpResponse {
-    if !req.query_string().eq_ignore_ascii_case("wsdl") {
-        return HttpResponse::NotFound().finish();
-    }
-    let address = r.identity().service_url(endpoint.service);
-    HttpResponse::Ok()
-        .content_type("text/xml; charset=utf-8")
-        .body(endpoint.service.wsdl(&address))
+    wsdl_response(&req, r.identity(), endpoint)
 }
 
 async fn one_way_post<R: SoapReceiver>(
@@ -246,12 +236,7 @@ async fn one_way_post<R: SoapReceiver>(
     r: web::Data<R>,
     endpoint: Endpoint,
 ) -> HttpResponse {
-    let hinted = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(SoapVersion::from_content_type)
-        .unwrap_or(SoapVersion::V1_2);
+    let hinted = hinted_version(&req);
     let cert = req.conn_data::<PeerCertificate>().cloned();
     let r = r.into_inner();
     let outcome = web::block(move || -> Option<Answer> {
@@ -343,13 +328,28 @@ async fn wsdl_get<S: SoapFunctions>(
     f: web::Data<S>,
     endpoint: Endpoint,
 ) -> HttpResponse {
+    wsdl_response(&req, f.identity(), endpoint)
+}
+
+/// `GET <service path>?wsdl`: the service's WSDL with this server's address; anything else on GET is 404.
+fn wsdl_response(req: &HttpRequest, identity: &ServerIdentity, endpoint: Endpoint) -> HttpResponse {
     if !req.query_string().eq_ignore_ascii_case("wsdl") {
         return HttpResponse::NotFound().finish();
     }
-    let address = f.identity().service_url(endpoint.service);
+    let address = identity.service_url(endpoint.service);
     HttpResponse::Ok()
         .content_type("text/xml; charset=utf-8")
         .body(endpoint.service.wsdl(&address))
+}
+
+/// The SOAP version a request's Content-Type announces (SOAP 1.2 when it says nothing usable), for answering
+/// requests too broken to parse in the version they meant.
+fn hinted_version(req: &HttpRequest) -> SoapVersion {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(SoapVersion::from_content_type)
+        .unwrap_or(SoapVersion::V1_2)
 }
 
 /// An envelope to send back and its HTTP status.
@@ -377,12 +377,7 @@ async fn soap_post<S: SoapFunctions>(
     f: web::Data<S>,
     endpoint: Endpoint,
 ) -> HttpResponse {
-    let hinted = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(SoapVersion::from_content_type)
-        .unwrap_or(SoapVersion::V1_2);
+    let hinted = hinted_version(&req);
     let cert = req.conn_data::<PeerCertificate>().cloned();
     let f = f.into_inner();
     match web::block(move || handle(&*f, endpoint, cert.as_ref(), &body, hinted)).await {

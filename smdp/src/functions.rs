@@ -13,7 +13,8 @@ use es_interfaces::xml::Element;
 use es_runtime::caller::{Caller, CallerDirectory, Interface};
 use es_runtime::clock::Clock;
 use es_runtime::soap_endpoint::{
-    CallContext, Endpoint, Reply, ServerIdentity, SoapFunctions, SoapReceiver, function_name,
+    CallContext, Endpoint, Reply, ServerContext, ServerIdentity, SoapFunctions, SoapReceiver,
+    function_name,
 };
 
 use crate::error::SmdpError;
@@ -65,10 +66,7 @@ fn run(
     }
 }
 
-impl SoapFunctions for Smdp {
-    type Request = es2::Request;
-    type Error = SmdpError;
-
+impl ServerContext for Smdp {
     fn identity(&self) -> &ServerIdentity {
         &self.identity
     }
@@ -81,6 +79,12 @@ impl SoapFunctions for Smdp {
     fn clock(&self) -> &dyn Clock {
         &*self.clock
     }
+}
+
+impl SoapFunctions for Smdp {
+    type Request = es2::Request;
+    type Error = SmdpError;
+
     fn decode(&self, _endpoint: Endpoint, body: &Element) -> Result<es2::Request, DecodeError> {
         es2::Request::decode(body)
     }
@@ -119,18 +123,6 @@ impl SoapFunctions for Smdp {
 impl SoapReceiver for Smdp {
     type Error = SmdpError;
 
-    fn identity(&self) -> &ServerIdentity {
-        &self.identity
-    }
-    fn store(&self) -> &Store {
-        &self.store
-    }
-    fn callers(&self) -> &CallerDirectory {
-        &self.callers
-    }
-    fn clock(&self) -> &dyn Clock {
-        &*self.clock
-    }
     fn status_of(&self, error: &SmdpError) -> FunctionExecutionStatus {
         error.execution_status()
     }

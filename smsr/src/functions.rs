@@ -14,7 +14,7 @@ use es_interfaces::xml::Element;
 use es_runtime::caller::{CallerDirectory, Interface};
 use es_runtime::clock::Clock;
 use es_runtime::soap_endpoint::{
-    CallContext, Endpoint, Reply, ServerIdentity, SoapFunctions, function_name,
+    CallContext, Endpoint, Reply, ServerContext, ServerIdentity, SoapFunctions, function_name,
 };
 
 use crate::eis_map::{Viewer, view};
@@ -316,10 +316,7 @@ fn run(
     Ok(Reply::ok(xml))
 }
 
-impl SoapFunctions for Smsr {
-    type Request = Request;
-    type Error = SmsrError;
-
+impl ServerContext for Smsr {
     fn identity(&self) -> &ServerIdentity {
         &self.identity
     }
@@ -332,6 +329,12 @@ impl SoapFunctions for Smsr {
     fn clock(&self) -> &dyn Clock {
         &*self.clock
     }
+}
+
+impl SoapFunctions for Smsr {
+    type Request = Request;
+    type Error = SmsrError;
+
     fn decode(&self, endpoint: Endpoint, body: &Element) -> Result<Request, DecodeError> {
         Request::decode(endpoint, body)
     }
