@@ -676,3 +676,71 @@ async fn set_fallback_attribute_sqlite() {
     notification(&lab, 0, "ES4-HandleProfileEnabledNotification", &p2, 0).await;
     lab.stop().await;
 }
+
+/// ES3.UpdateConnectivityParameters (SGP.02 §3.12, §5.4.13) from the SM-DP for the profile it manages: the
+/// SM-SR routes the ES8 script to the ISD-P over SMS (INSTALL [for personalization] first, wire-profile §5),
+/// the simulated ISD-P, holding no SCP03 session, refuses the STORE DATA sent in clear with `6982`, and the
+/// SM-DP's callback is FAILED 8.2.1 / 4.2 with the ISD-P's own response script (routing answer removed) as
+/// EuiccResponseData. Bad parameters (1.6 / 2.1) and another owner's profile (8.2 / 1.2) are refused at once
+/// with nothing queued; the profile states do not change.
+#[actix_web::test]
+async fn update_connectivity_parameters_is_routed_to_the_isdp_sqlite() {
+    use es_interfaces::messages::es3;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, |o| o.smdp_profiles = vec![(1, 1)]).await;
+    let smdp = conformance::mno::MnoClient::sm_dp(&lab.world, lab.smsr_url())
+        .expect("SM-DP client")
+        .with_reply_to(format!("{}/es3", lab.receivers[0].url()));
+    let e1 = eid(&lab, 1);
+    let (p1, p2) = (iccid(&lab, 1, 0), iccid(&lab, 1, 1));
+    let before = profile_states(&lab, &e1);
+    let request = |fci: &str, iccid: &str, params: &str| es3::UpdateConnectivityParametersRequest {
+        base: conformance::mno::base(fci, None),
+        eid: e1.parse().expect("eid"),
+        iccid: iccid.parse().expect("iccid"),
+        connectivity_parameters: params.parse().expect("hex"),
+    };
+    // AA 0A { 22 08 <STORE DATA 80 E2 88 00 03 | DGI 3A07 len 00> }
+    let script = "AA0A220880E28800033A0700";
+
+    let out = smdp
+        .es3(&request("ucp-1", &p2, script))
+        .await
+        .expect("ES3 call");
+    assert_eq!(out.http_status, 202, "{}", out.envelope);
+    let cb = callback(&lab, 0, &out, 30).await;
+    assert_eq!(cb.element, "ES3-UpdateConnectivityParametersResponse");
+    assert_status(cb.status(), Status::Failed, Some(("8.2.1", "4.2")));
+    assert_eq!(
+        cb.field("EuiccResponseData").as_deref(),
+        Some("AB0780010123026982"),
+        "the ISD-P's answer alone: one command executed, SW 6982"
+    );
+
+    let out = smdp
+        .es3(&request("ucp-bad", &p2, "0102"))
+        .await
+        .expect("ES3 call");
+    assert_eq!(out.http_status, 200, "{}", out.envelope);
+    assert_status(out.status(), Status::Failed, Some(("1.6", "2.1")));
+    assert!(
+        out.envelope.contains("ConnectivityParameters"),
+        "{}",
+        out.envelope
+    );
+    let out = smdp
+        .es3(&request("ucp-not-mine", &p1, script))
+        .await
+        .expect("ES3 call");
+    assert_eq!(out.http_status, 200, "{}", out.envelope);
+    assert_status(out.status(), Status::Failed, Some(("8.2", "1.2")));
+    assert_eq!(profile_states(&lab, &e1), before);
+    let mut conn = lab.smsr.store.conn().expect("conn");
+    assert!(
+        eis_store::es5_queue::commands_of(&mut conn, &e1)
+            .expect("queue")
+            .is_empty(),
+        "nothing left queued for the eUICC"
+    );
+    lab.stop().await;
+}

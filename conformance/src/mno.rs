@@ -2,7 +2,8 @@
 //! functions at the SM-DP with the MNO's TLS client certificate, and runs an HTTPS (mutual TLS) receiver that
 //! records the callbacks (`ES4-…Response` / `ES2-…Response` with `wsa:RelatesTo`) and notifications
 //! (`…Handle…Notification`) the servers send it. Its TLS server certificate is issued by the world's TLS CA at
-//! start; tests register [`MnoReceiver::url`] as the MNO entity's "ES4" / "ES2" endpoint.
+//! start; tests register [`MnoReceiver::url`] as the MNO entity's "ES4" / "ES2" endpoint. The same client
+//! stands in for the world's SM-DP as an ES3 caller of the SM-SR ([`MnoClient::sm_dp`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,6 +97,7 @@ pub struct MnoClient {
     reply_to: Option<String>,
     es4_url: String,
     es2_url: String,
+    es3_url: String,
     sent: Mutex<Vec<String>>,
     counter: AtomicU64,
 }
@@ -114,37 +116,62 @@ impl MnoClient {
             .mnos
             .get(mno_index)
             .ok_or(MnoError::NoSuchMno(mno_index))?;
+        Self::as_entity(
+            world,
+            &mno.entity,
+            &mno.tls_client,
+            smsr_base_url,
+            smdp_base_url,
+        )
+    }
+
+    /// The world's SM-DP as an ES3 caller of the SM-SR at `smsr_base_url` (SGP.02 §5.4), for testing the
+    /// SM-SR's ES3 functions without the SM-DP server.
+    pub fn sm_dp(world: &World, smsr_base_url: &str) -> Result<MnoClient, MnoError> {
+        let m = &world.manifest;
+        Self::as_entity(
+            world,
+            &m.sm_dp,
+            &m.sm_dp_tls_client,
+            smsr_base_url,
+            smsr_base_url,
+        )
+    }
+
+    fn as_entity(
+        world: &World,
+        entity: &certs::world::EntityEntry,
+        tls_client: &certs::world::KeyCertFiles,
+        smsr_base_url: &str,
+        smdp_base_url: &str,
+    ) -> Result<MnoClient, MnoError> {
         let read = |rel: &str| {
             let path = world.dir.join(rel);
             std::fs::read(&path).map_err(|source| MnoError::Io { path, source })
         };
         let client = SoapClient::new(
-            &read(&mno.tls_client.cert)?,
-            &read(&mno.tls_client.key)?,
+            &read(&tls_client.cert)?,
+            &read(&tls_client.key)?,
             &read(&world.manifest.tls_ca.cert)?,
             Duration::from_secs(60),
         )
         .map_err(|e| MnoError::Tls(e.to_string()))?;
+        let url = |base: &str, service: Service| {
+            format!("{}{}", base.trim_end_matches('/'), service.default_path())
+        };
         Ok(MnoClient {
             client,
-            oid: mno.entity.oid.clone(),
+            oid: entity.oid.clone(),
             from: soap::entity_address(
                 "https://mno.test.invalid/",
-                &mno.entity.oid,
-                Some(&mno.entity.name),
+                &entity.oid,
+                Some(&entity.name),
                 QuerySeparator::Ampersand,
             ),
             reply_to: None,
-            es4_url: format!(
-                "{}{}",
-                smsr_base_url.trim_end_matches('/'),
-                Service::Es4SmSr.default_path()
-            ),
-            es2_url: format!(
-                "{}{}",
-                smdp_base_url.trim_end_matches('/'),
-                Service::Es2SmDp.default_path()
-            ),
+            es4_url: url(smsr_base_url, Service::Es4SmSr),
+            es2_url: url(smdp_base_url, Service::Es2SmDp),
+            es3_url: url(smsr_base_url, Service::Es3SmSr),
             sent: Mutex::new(Vec::new()),
             counter: AtomicU64::new(1),
         })
@@ -169,6 +196,12 @@ impl MnoClient {
     /// Sends an ES4 request to the SM-SR.
     pub async fn es4<T: BodyElement>(&self, request: &T) -> Result<CallOutcome, MnoError> {
         let url = self.es4_url.clone();
+        self.call(&url, request).await
+    }
+
+    /// Sends an ES3 request to the SM-SR (as the SM-DP: [`MnoClient::sm_dp`]).
+    pub async fn es3<T: BodyElement>(&self, request: &T) -> Result<CallOutcome, MnoError> {
+        let url = self.es3_url.clone();
         self.call(&url, request).await
     }
 

@@ -6,9 +6,10 @@ mod euicc_common;
 
 use conformance::euicc::{DeliveryError, EventKind, Fleet, Msisdn};
 use conformance::issuance::{self, ProfileState};
-use es_interfaces::apdu::StatusWord;
+use es_interfaces::apdu::{CommandApdu, StatusWord};
 use es_interfaces::isdr::{self, Es5Command, ExtendedCardResources, IsdpState, IsdpStatus};
 use es_interfaces::notification::NotificationType;
+use es_interfaces::script::{CommandScript, ResponseScript};
 use euicc_common::*;
 
 const OK: StatusWord = StatusWord::OK;
@@ -424,6 +425,42 @@ fn set_fallback_attribute_moves_it() {
             .map(|i| i.aid().as_bytes().to_vec()),
         Some(aid(1))
     );
+}
+
+/// wire-profile §5: INSTALL [for personalization] routes the rest of the script to the ISD-P; without an SCP03
+/// session the ISD-P refuses STORE DATA (`6982`) and the script stops there; an unknown ISD-P is `6A88`. The
+/// ISD-P states do not change.
+#[test]
+fn routed_es8_commands_reach_the_isdp_and_are_refused_without_scp03() {
+    let mut fleet = seeded(1);
+    let mut smsr = SmSr::for_seeded(0);
+    let m = msisdns(0);
+    let before = states(&fleet);
+    // STORE DATA `80 E2 88 00` DGI 3A07 (wire-profile §4 table of ES8 commands), sent in clear.
+    let connectivity =
+        CommandApdu::new(0x80, 0xE2, 0x88, 0x00).with_data(vec![0x3A, 0x07, 0x02, 0x80, 0x00]);
+    let es8 = CommandScript::new(vec![connectivity.clone(), connectivity])
+        .to_expanded()
+        .expect("script");
+    let routed = es_interfaces::routing::routed_script(&aid(1), &es8).expect("routed");
+    let sms = smsr.apdu_sms(routed.commands.clone(), 10);
+    let out = deliver(&mut fleet, &m[0], &sms, 0);
+    let por = smsr.por(&out.mo);
+    let r = ResponseScript::parse_expanded(&por.data).expect("response script");
+    assert_eq!(
+        r.responses.iter().map(|r| r.sw).collect::<Vec<_>>(),
+        vec![OK, StatusWord::SECURITY_STATUS],
+        "routing answered, then the first STORE DATA refused and the script stopped"
+    );
+    let routed = es_interfaces::routing::routed_script(&aid(9), &es8).expect("routed");
+    let sms = smsr.apdu_sms(routed.commands, 11);
+    let out = deliver(&mut fleet, &m[0], &sms, 1);
+    let r = ResponseScript::parse_expanded(&smsr.por(&out.mo).data).expect("response script");
+    assert_eq!(
+        r.responses.iter().map(|r| r.sw).collect::<Vec<_>>(),
+        vec![NOT_FOUND]
+    );
+    assert_eq!(states(&fleet), before);
 }
 
 #[test]

@@ -311,6 +311,19 @@ fn run(
             )?;
             es3::UpdateSubscriptionAddressResponse { base: ok() }.to_xml()
         }
+        Request::Es3(es3::Request::UpdateConnectivityParameters(r)) => {
+            let v = Viewer::SmDp(&caller.oid);
+            platform::update_connectivity_parameters(
+                smsr,
+                conn,
+                ctx,
+                v,
+                &r.eid.to_string(),
+                r.iccid.as_str(),
+                r.connectivity_parameters.as_bytes(),
+            )?;
+            return Ok(Reply::accepted());
+        }
         other => return Err(not_supported(other.element_name())),
     };
     Ok(Reply::ok(xml))

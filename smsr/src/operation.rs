@@ -18,7 +18,7 @@ use eis_store::eis::{self, EuiccUpdate, ProfileRecord, ProfileState, ProfileUpda
 use eis_store::es5_queue::{self, Es5Command as QueuedCommand, NewEs5Command};
 use eis_store::function_calls::{self, CallResponse};
 use eis_store::operations::{self, NewOperation, Operation, OperationState, OperationUpdate};
-use es_interfaces::apdu::ResponseApdu;
+use es_interfaces::apdu::{ResponseApdu, StatusWord};
 use es_interfaces::isdr::{
     self, Es5Command, Es5Completion, Es5Failure, Es5FailureKind, ExtendedCardResources, IsdpState,
 };
@@ -26,6 +26,7 @@ use es_interfaces::messages::common::BaseResponse;
 use es_interfaces::messages::eis::Eis;
 use es_interfaces::messages::{es3, es4, es4v4};
 use es_interfaces::notification::NotificationType;
+use es_interfaces::routing::{self, RoutedResponse};
 use es_interfaces::script::{CommandScript, ResponseScript};
 use es_interfaces::status::{FunctionExecutionStatus, Reason, Status, StatusCodeData, Subject};
 use es_interfaces::types::{HexBinary, XsDateTime};
@@ -53,6 +54,8 @@ pub enum OperationKind {
     SetFallbackAttribute,
     /// Confirmation of an eUICC notification (SGP.02 §5.7.11).
     ConfirmNotification,
+    /// ES3.UpdateConnectivityParameters (SGP.02 §3.12, §5.4.13): the SM-DP's ES8 script routed to the ISD-P.
+    UpdateConnectivityParameters,
 }
 
 impl OperationKind {
@@ -65,6 +68,7 @@ impl OperationKind {
             OperationKind::AuditEis => "AuditEIS",
             OperationKind::SetFallbackAttribute => "SetFallbackAttribute",
             OperationKind::ConfirmNotification => "ConfirmNotification",
+            OperationKind::UpdateConnectivityParameters => "UpdateConnectivityParameters",
         }
     }
 
@@ -77,6 +81,7 @@ impl OperationKind {
             "AuditEIS" => OperationKind::AuditEis,
             "SetFallbackAttribute" => OperationKind::SetFallbackAttribute,
             "ConfirmNotification" => OperationKind::ConfirmNotification,
+            "UpdateConnectivityParameters" => OperationKind::UpdateConnectivityParameters,
             other => return Err(internal(format!("unknown operation kind {other:?}"))),
         })
     }
@@ -89,7 +94,9 @@ impl OperationKind {
             OperationKind::DeleteProfile => Some([0x04, 0x00]),
             OperationKind::AuditEis => Some([0x05, 0x00]),
             OperationKind::SetFallbackAttribute => Some([0x07, 0x00]),
-            OperationKind::ConfirmNotification => None,
+            OperationKind::ConfirmNotification | OperationKind::UpdateConnectivityParameters => {
+                None
+            }
         }
     }
 }
@@ -180,12 +187,22 @@ pub fn enqueue_commands(
     commands: &[Es5Command],
     now: i64,
 ) -> Result<QueuedCommand, SmsrError> {
+    enqueue_script(conn, op, script(commands)?, now)
+}
+
+/// Queues one expanded command script for the operation (at the end of its eUICC's queue).
+fn enqueue_script(
+    conn: &mut AnyConnection,
+    op: &Operation,
+    payload: Vec<u8>,
+    now: i64,
+) -> Result<QueuedCommand, SmsrError> {
     Ok(es5_queue::enqueue(
         conn,
         &NewEs5Command {
             eid: op.eid.clone(),
             operation_ref: op.id.to_string(),
-            payload: script(commands)?,
+            payload,
             deadline: op.deadline,
         },
         now,
@@ -212,8 +229,8 @@ pub struct Start<'a> {
     pub deadline: i64,
     /// Kind-specific state.
     pub data: OpData,
-    /// The first script.
-    pub commands: Vec<Es5Command>,
+    /// The first script, in expanded form ([`script`] builds one of ES5 commands).
+    pub script: Vec<u8>,
 }
 
 /// Creates an operation and queues its first script; wakes the delivery worker.
@@ -238,7 +255,7 @@ pub fn start(
         },
         now,
     )?;
-    enqueue_commands(conn, &op, &s.commands, now)?;
+    enqueue_script(conn, &op, s.script, now)?;
     smsr.wake.delivery.notify_one();
     Ok(op)
 }
@@ -366,6 +383,13 @@ fn response(
             eis: outcome.eis.clone(),
         })
         .to_xml_named(),
+        (false, OperationKind::UpdateConnectivityParameters) => {
+            es3::Response::from(es3::UpdateConnectivityParametersResponse {
+                base,
+                euicc_response_data: data,
+            })
+            .to_xml_named()
+        }
         _ => return None,
     };
     Some(r)
@@ -565,9 +589,14 @@ pub fn on_command_done(
         }
     };
     let commands = CommandScript::parse_expanded(&cmd.payload).map_err(SmsrError::internal)?;
-    // Every command must have been executed, each with success (or 6310 for GET STATUS).
+    // Every ES5 command must have been executed, each with success (or 6310 for GET STATUS); a routed ES8
+    // script is judged by its ISD-P's answers below.
     let mut completions = Vec::with_capacity(commands.commands.len());
-    for (i, c) in commands.commands.iter().enumerate() {
+    let es5_commands = match kind {
+        OperationKind::UpdateConnectivityParameters => &[][..],
+        _ => &commands.commands[..],
+    };
+    for (i, c) in es5_commands.iter().enumerate() {
         let function = Es5Command::from_apdu(c)
             .map(|e| e.function())
             .map_err(SmsrError::internal)?;
@@ -655,7 +684,72 @@ pub fn on_command_done(
             finish(conn, smsr, op, Outcome::success(), now)?;
             apply_notification(conn, smsr, &op.eid, &n, &deleted, now)
         }
+        OperationKind::UpdateConnectivityParameters => {
+            let sent = commands.commands.len().saturating_sub(1);
+            finish(conn, smsr, op, routed_outcome(op, sent, responses)?, now)?;
+            Ok(())
+        }
     }
+}
+
+/// The outcome of a script routed to an ISD-P (wire-profile §5) that carried `sent` ES8 commands: success when
+/// every one was answered with success, the ISD-P's response script as `EuiccResponseData` either way.
+fn routed_outcome(
+    op: &Operation,
+    sent: usize,
+    responses: Vec<ResponseApdu>,
+) -> Result<Outcome, SmsrError> {
+    let aid = aid_hex(op.isd_p_aid.as_deref().unwrap_or_default());
+    let failed = |reason: Reason, message: String| {
+        let mut d = StatusCodeData::new(Subject::PROFILE_ICCID, reason, Some(message));
+        d.subject_identifier = op.iccid.clone();
+        Outcome::failed(d)
+    };
+    let script = ResponseScript::new(responses).map_err(SmsrError::internal)?;
+    Ok(match routing::unroute(script) {
+        RoutedResponse::NotRouted(r) => {
+            let sw = r.as_ref().map(|r| r.sw);
+            let mut outcome = failed(
+                if sw == Some(StatusWord::REFERENCED_DATA_NOT_FOUND) {
+                    Reason::UNKNOWN
+                } else {
+                    Reason::EXECUTION_ERROR
+                },
+                format!(
+                    "the ISD-R did not route the ES8 data to the ISD-P {aid}: {}",
+                    sw.map_or_else(|| "no answer".to_string(), |sw| format!("SW {sw}"))
+                ),
+            );
+            outcome.euicc_response_data = r.map(|r| r.to_bytes());
+            outcome
+        }
+        RoutedResponse::Routed(inner) => {
+            let refused = inner
+                .responses
+                .iter()
+                .position(|r| !(r.sw.is_success() || r.sw.is_warning()));
+            let mut outcome = match refused {
+                Some(i) => failed(
+                    Reason::EXECUTION_ERROR,
+                    format!(
+                        "the ISD-P {aid} answered SW {} to ES8 command {} of {sent}",
+                        inner.responses[i].sw,
+                        i + 1
+                    ),
+                ),
+                None if inner.responses.len() < sent => failed(
+                    Reason::EXECUTION_ERROR,
+                    format!(
+                        "the ISD-P {aid} executed {} of {sent} ES8 commands",
+                        inner.responses.len()
+                    ),
+                ),
+                None => Outcome::success(),
+            };
+            outcome.euicc_response_data = Some(inner.to_expanded().map_err(SmsrError::internal)?);
+            outcome
+        }
+    })
 }
 
 fn on_audit_step(

@@ -8,6 +8,7 @@ use eis_store::AnyConnection;
 use eis_store::eis::{self, Pol2Rule, ProfileRecord, ProfileState, ProfileUpdate};
 use es_interfaces::isdr::Es5Command;
 use es_interfaces::messages::common::{Pol2, SubscriptionAddress};
+use es_interfaces::routing;
 use es_runtime::soap_endpoint::CallContext;
 
 use crate::eis_map::Viewer;
@@ -125,7 +126,7 @@ fn start_switch(
             isd_p_aid: Some(&p.info.isd_p_aid),
             deadline: deadline(smsr, settings, ctx),
             data: OpData::default(),
-            commands,
+            script: operation::script(&commands)?,
         },
         now,
     )?;
@@ -351,12 +352,60 @@ pub fn audit_eis(
                 audit_iccids: iccids.to_vec(),
                 ..OpData::default()
             },
-            commands: vec![
+            script: operation::script(&[
                 Es5Command::AuditEis {
                     continuation: false,
                 },
                 Es5Command::GetExtendedCardResources,
-            ],
+            ])?,
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+/// ES3.UpdateConnectivityParameters (SGP.02 §3.12, §5.4.13): the SM-DP's ES8 data for the profile's ISD-P
+/// (SCP03-secured, opaque to the SM-SR) routed over ES5 as wire-profile §5 says; the result carries the ISD-P's
+/// response script as `EuiccResponseData`.
+pub fn update_connectivity_parameters(
+    smsr: &Smsr,
+    conn: &mut AnyConnection,
+    ctx: &CallContext<'_>,
+    viewer: Viewer<'_>,
+    eid: &str,
+    iccid: &str,
+    parameters: &[u8],
+) -> Result<(), SmsrError> {
+    let settings = es5(smsr, "UpdateConnectivityParameters")?;
+    let p = locate(conn, viewer, eid, iccid)?;
+    if p.info.state == ProfileState::Created {
+        return Err(refused(
+            iccid,
+            "given connectivity parameters",
+            "its ISD-P holds no profile yet (Created)",
+        ));
+    }
+    let script = routing::routed_script(&p.info.isd_p_aid, parameters)
+        .and_then(|s| s.to_expanded().map_err(routing::RoutingError::from))
+        .map_err(|e| SmsrError::Invalid {
+            element: "ConnectivityParameters".to_string(),
+            why: e.to_string(),
+        })?;
+    let now = smsr.clock.now_millis();
+    operation::start(
+        conn,
+        smsr,
+        Start {
+            kind: OperationKind::UpdateConnectivityParameters,
+            eid,
+            function_call_id: Some(ctx.call_id),
+            requester_oid: &ctx.caller.oid,
+            interface: ctx.endpoint.interface.name,
+            iccid: Some(iccid),
+            isd_p_aid: Some(&p.info.isd_p_aid),
+            deadline: deadline(smsr, settings, ctx),
+            data: OpData::default(),
+            script,
         },
         now,
     )?;

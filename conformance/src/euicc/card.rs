@@ -5,6 +5,7 @@
 use es_interfaces::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use es_interfaces::isdr::{self, Es5Command, Es5Function, ExtendedCardResources, IsdpStatus};
 use es_interfaces::notification::{Notification, NotificationType};
+use es_interfaces::routing;
 use es_interfaces::scp80::{
     self, CommandHeader, Counter, CounterMode, Integrity, Kic, Kid, PorRequest, PorStatus,
     ResponsePacket, Spi,
@@ -826,8 +827,30 @@ impl Euicc {
             }
         };
         let mut responses = Vec::new();
+        // After INSTALL [for personalization] the rest of the script goes to that ISD-P (wire-profile §5).
+        let mut routed = false;
         for c in script.commands.iter().take(usize::from(u8::MAX)) {
-            let r = self.execute(s, cfg, c, now, out);
+            let r = if routed {
+                self.execute_for_isdp(c, out)
+            } else if let Some(aid) = routing::personalization_target(c) {
+                let found = self.index_of(&aid).is_some();
+                routed = found;
+                let r = respond(if found {
+                    StatusWord::OK
+                } else {
+                    StatusWord::REFERENCED_DATA_NOT_FOUND
+                });
+                self.event(
+                    out,
+                    EventKind::CommandExecuted {
+                        function: None,
+                        sw: r.sw,
+                    },
+                );
+                r
+            } else {
+                self.execute(s, cfg, c, now, out)
+            };
             let stop = !sw_ok(r.sw);
             responses.push(r);
             if stop {
@@ -877,6 +900,25 @@ impl Euicc {
             ),
         };
         self.event(out, EventKind::CommandExecuted { function, sw: r.sw });
+        r
+    }
+
+    /// A command routed to an ISD-P (ES8, wire-profile §5, §7). The simulated ISD-P holds no SCP03 session (ES8
+    /// key establishment is not simulated), so STORE DATA answers `6982` as an unauthenticated one must; any
+    /// other instruction `6D00`.
+    fn execute_for_isdp(&mut self, c: &CommandApdu, out: &mut Outputs) -> ResponseApdu {
+        let r = respond(if c.ins == es_interfaces::apdu::INS_STORE_DATA {
+            StatusWord::SECURITY_STATUS
+        } else {
+            StatusWord::INS_NOT_SUPPORTED
+        });
+        self.event(
+            out,
+            EventKind::CommandExecuted {
+                function: None,
+                sw: r.sw,
+            },
+        );
         r
     }
 

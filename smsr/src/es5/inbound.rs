@@ -248,9 +248,9 @@ fn process_notification(
                 }),
                 ..OpData::default()
             },
-            commands: vec![Command::HandleNotificationConfirmation {
+            script: operation::script(&[Command::HandleNotificationConfirmation {
                 sequence: n.sequence,
-            }],
+            }])?,
         },
         now,
     )?;
