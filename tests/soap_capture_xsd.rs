@@ -13,7 +13,7 @@ use support::*;
 async fn emitted_soap_messages_validate_against_the_gsma_xsds() {
     enable_capture();
     let dir = tempfile::tempdir().expect("tempdir");
-    let lab = small_lab(&dir, |_| {}).await;
+    let lab = small_lab(&dir, |o| o.smdp_profiles = vec![(1, 1)]).await;
     let mno = lab.mno(0).expect("mno");
     let e0 = eid(&lab, 0);
     let (p1, p2) = (iccid(&lab, 0, 0), iccid(&lab, 0, 1));
@@ -61,7 +61,26 @@ async fn emitted_soap_messages_validate_against_the_gsma_xsds() {
     )
     .await;
     assert_status(out.status(), Status::ExecutedSuccess, None);
-    let sent = mno.sent();
+    // ES3 from the SM-DP: the callback of an UpdateConnectivityParameters that the ISD-P refused.
+    let smdp = conformance::mno::MnoClient::sm_dp(&lab.world, lab.smsr_url())
+        .expect("SM-DP client")
+        .with_reply_to(format!("{}/es3", lab.receivers[0].url()));
+    let out = smdp
+        .es3(&es_interfaces::messages::es3::UpdateConnectivityParametersRequest {
+            base: conformance::mno::base("x-ucp", None),
+            eid: eid(&lab, 1).parse().expect("eid"),
+            iccid: iccid(&lab, 1, 1).parse().expect("iccid"),
+            connectivity_parameters: "AA0A220880E28800033A0700".parse().expect("hex"),
+        })
+        .await
+        .expect("ES3 call");
+    assert_status(
+        callback(&lab, 0, &out, 30).await.status(),
+        Status::Failed,
+        Some(("8.2.1", "4.2")),
+    );
+    let mut sent = mno.sent();
+    sent.extend(smdp.sent());
     lab.stop().await;
 
     let prefix = format!("{}-", std::process::id());
@@ -82,6 +101,7 @@ async fn emitted_soap_messages_validate_against_the_gsma_xsds() {
         "ES4-HandleProfileDisabledNotification",
         "ES4-HandleProfileDeletedNotification",
         "ES4-GetEISResponse",
+        "ES3-UpdateConnectivityParametersResponse",
     ] {
         assert!(
             documents.iter().any(|d| d.contains(&format!(":{element}"))),
