@@ -744,3 +744,81 @@ async fn update_connectivity_parameters_is_routed_to_the_isdp_sqlite() {
     );
     lab.stop().await;
 }
+
+/// POL2 Auto-Delete (SGP.02 §2.4.5, §3.3): once P2, whose POL2 says PROFILE / DISABLE / Auto-Delete, is
+/// disabled, the SM-SR deletes it on its own — the MNO gets HandleProfileDisabledNotification then
+/// HandleProfileDeletedNotification, the EIS no longer holds it, and the stored audit trail names the SM-SR as
+/// the requester of the deletion (the MNO's view shows records of its present profiles and of its own calls). The fall-back profile P1 carries no such effect.
+#[actix_web::test]
+async fn pol2_auto_delete_deletes_the_disabled_profile_sqlite() {
+    use es_interfaces::messages::common::{Pol2, Pol2Rule};
+    use es_interfaces::types::{Pol2RuleAction, Pol2RuleQualification, Pol2RuleSubject};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, |_| {}).await;
+    let mno = lab.mno(0).expect("mno");
+    let e0 = eid(&lab, 0);
+    let (p1, p2) = (iccid(&lab, 0, 0), iccid(&lab, 0, 1));
+    let out = call(
+        &mno,
+        &es4::UpdatePolicyRulesRequest {
+            base: conformance::mno::base("ad-pol2", None),
+            eid: e0.parse().expect("eid"),
+            iccid: p2.parse().expect("iccid"),
+            pol2: Pol2 {
+                rules: vec![Pol2Rule {
+                    subject: Pol2RuleSubject::Profile,
+                    action: Pol2RuleAction::Disable,
+                    qualification: Pol2RuleQualification::AutoDelete,
+                }],
+            },
+        },
+    )
+    .await;
+    assert_status(out.status(), Status::ExecutedSuccess, None);
+    let out = call(&mno, &enable(&e0, &p2, "ad-enable", None)).await;
+    assert_status(
+        callback(&lab, 0, &out, 30).await.status(),
+        Status::ExecutedSuccess,
+        None,
+    );
+    assert_eq!(
+        profile_states(&lab, &e0)
+            .iter()
+            .map(|(i, _, _)| i.clone())
+            .collect::<Vec<_>>()
+            .len(),
+        3,
+        "P1, disabled by the enable, has no Auto-Delete rule and stays"
+    );
+    let out = call(&mno, &disable(&e0, &p2, "ad-disable")).await;
+    assert_status(
+        callback(&lab, 0, &out, 30).await.status(),
+        Status::ExecutedSuccess,
+        None,
+    );
+    notification(&lab, 0, "ES4-HandleProfileDisabledNotification", &p2, 0).await;
+    notification(&lab, 0, "ES4-HandleProfileDeletedNotification", &p2, 0).await;
+    assert_eq!(
+        profile_states(&lab, &e0),
+        vec![
+            (p1.clone(), ProfileState::Enabled, true),
+            (iccid(&lab, 0, 2), ProfileState::Disabled, false)
+        ]
+    );
+    let smsr_oid = lab.world.manifest.sm_sr.oid.clone();
+    let mut conn = lab.smsr.store.conn().expect("conn");
+    let record = eis_store::eis::get_eis(&mut conn, &e0)
+        .expect("EIS")
+        .expect("stored");
+    assert!(
+        record
+            .audit_trail
+            .iter()
+            .any(|r| r.operation_type == [0x04, 0x00]
+                && r.iccid.as_deref() == Some(p2.as_str())
+                && r.requester_id.as_deref() == Some(smsr_oid.as_str())),
+        "deletion recorded with the SM-SR as requester: {:?}",
+        record.audit_trail
+    );
+    lab.stop().await;
+}

@@ -66,12 +66,14 @@ async fn emitted_soap_messages_validate_against_the_gsma_xsds() {
         .expect("SM-DP client")
         .with_reply_to(format!("{}/es3", lab.receivers[0].url()));
     let out = smdp
-        .es3(&es_interfaces::messages::es3::UpdateConnectivityParametersRequest {
-            base: conformance::mno::base("x-ucp", None),
-            eid: eid(&lab, 1).parse().expect("eid"),
-            iccid: iccid(&lab, 1, 1).parse().expect("iccid"),
-            connectivity_parameters: "AA0A220880E28800033A0700".parse().expect("hex"),
-        })
+        .es3(
+            &es_interfaces::messages::es3::UpdateConnectivityParametersRequest {
+                base: conformance::mno::base("x-ucp", None),
+                eid: eid(&lab, 1).parse().expect("eid"),
+                iccid: iccid(&lab, 1, 1).parse().expect("iccid"),
+                connectivity_parameters: "AA0A220880E28800033A0700".parse().expect("hex"),
+            },
+        )
         .await
         .expect("ES3 call");
     assert_status(

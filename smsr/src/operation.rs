@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::eis_map::{Viewer, view};
 use crate::error::SmsrError;
 use crate::outgoing::{self, ProfileChange};
+use crate::platform;
 use crate::service::Smsr;
 
 /// What an operation does (the `kind` column).
@@ -997,7 +998,8 @@ pub fn refuse_confirmation(
 
 /// Applies a confirmed notification (wire-profile §4: only after the confirmation): the EIS takes the new
 /// state, the owners of changed profiles are notified, profiles the eUICC deleted by POL1 are removed, and the
-/// open switch it answers completes (`02`) or fails (`03` roll-back, `05` fall-back).
+/// open switch it answers completes (`02`) or fails (`03` roll-back, `05` fall-back); a profile disabled by the
+/// change whose POL2 says Auto-Delete is then deleted.
 pub fn apply_notification(
     conn: &mut AnyConnection,
     smsr: &Smsr,
@@ -1021,6 +1023,7 @@ pub fn apply_notification(
                 || o.kind == OperationKind::DisableProfile.as_str()
         })
         .collect();
+    let mut auto_delete = Vec::new();
     let switch_op = match kind {
         NotificationType::ProfileChangeSucceeded => {
             matching_switch(&open, &aid, enabled_before.as_ref())
@@ -1057,6 +1060,12 @@ pub fn apply_notification(
                     }
                     eis::update_profile_state(conn, &p.info.iccid, p.version, new_state, now)?;
                     outgoing::notify_profile_change(conn, smsr, eid, &p.info, change, now, now)?;
+                    if change == ProfileChange::Disabled
+                        && platform::pol2_auto_deletes(&p.info)
+                        && !deleted_by_pol1.contains(&p.info.isd_p_aid)
+                    {
+                        auto_delete.push(p.clone());
+                    }
                 }
             }
         }
@@ -1095,5 +1104,44 @@ pub fn apply_notification(
         };
         finish(conn, smsr, &op, outcome, now)?;
     }
+    for p in auto_delete {
+        start_auto_delete(conn, smsr, &p, now)?;
+    }
+    Ok(())
+}
+
+/// Deletes a profile POL2 asks to delete once disabled (SGP.02 §3.3, `Auto-Delete`): an operation of the SM-SR's
+/// own, answered to no caller; its owners get HandleProfileDeletedNotification as for any deletion.
+fn start_auto_delete(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    p: &ProfileRecord,
+    now: i64,
+) -> Result<(), SmsrError> {
+    let Some(settings) = smsr.es5.as_ref() else {
+        return Ok(());
+    };
+    tracing::info!(eid = %p.eid, iccid = %p.info.iccid, "POL2 Auto-Delete: deleting the disabled profile");
+    start(
+        conn,
+        smsr,
+        Start {
+            kind: OperationKind::DeleteProfile,
+            eid: &p.eid,
+            function_call_id: None,
+            requester_oid: &smsr.identity.oid,
+            interface: "ES5",
+            iccid: Some(&p.info.iccid),
+            isd_p_aid: Some(&p.info.isd_p_aid),
+            deadline: now.saturating_add(
+                i64::try_from(settings.default_validity.as_millis()).unwrap_or(i64::MAX),
+            ),
+            data: OpData::default(),
+            script: script(&[Es5Command::DeleteProfile {
+                isd_p_aid: p.info.isd_p_aid.clone(),
+            }])?,
+        },
+        now,
+    )?;
     Ok(())
 }

@@ -87,6 +87,17 @@ pub fn pol2_allows(p: &eis::ProfileInfo, action: &str) -> bool {
     })
 }
 
+/// Whether POL2 of `p` asks for its deletion once it is disabled (SGP.02 §2.4.5, §3.3: rule PROFILE / DISABLE /
+/// `Auto-Delete`); the fall-back profile is never deleted this way.
+pub fn pol2_auto_deletes(p: &eis::ProfileInfo) -> bool {
+    !p.fallback
+        && p.pol2.iter().any(|r| {
+            r.subject.eq_ignore_ascii_case("PROFILE")
+                && r.action.eq_ignore_ascii_case(POL2_DISABLE)
+                && r.qualification.eq_ignore_ascii_case("Auto-Delete")
+        })
+}
+
 fn refused(iccid: &str, action: &'static str, why: &str) -> SmsrError {
     SmsrError::ProfileRefused {
         iccid: iccid.to_string(),
