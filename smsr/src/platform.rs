@@ -114,13 +114,14 @@ fn deadline(smsr: &Smsr, settings: &Es5Settings, ctx: &CallContext<'_>) -> i64 {
     })
 }
 
-fn start_switch(
+/// Starts an operation of the caller's function call on profile `p` with its first ES5 script.
+fn start_for_profile(
     conn: &mut AnyConnection,
     smsr: &Smsr,
     ctx: &CallContext<'_>,
     kind: OperationKind,
     p: &ProfileRecord,
-    commands: Vec<Es5Command>,
+    script: Vec<u8>,
     settings: &Es5Settings,
 ) -> Result<(), SmsrError> {
     let now = smsr.clock.now_millis();
@@ -137,7 +138,7 @@ fn start_switch(
             isd_p_aid: Some(&p.info.isd_p_aid),
             deadline: deadline(smsr, settings, ctx),
             data: OpData::default(),
-            script: operation::script(&commands)?,
+            script,
         },
         now,
     )?;
@@ -184,13 +185,13 @@ pub fn enable_profile(
         });
     }
     let aid = p.info.isd_p_aid.clone();
-    start_switch(
+    start_for_profile(
         conn,
         smsr,
         ctx,
         OperationKind::EnableProfile,
         &p,
-        vec![Es5Command::EnableProfile { isd_p_aid: aid }],
+        operation::script(&[Es5Command::EnableProfile { isd_p_aid: aid }])?,
         settings,
     )
 }
@@ -234,13 +235,13 @@ pub fn disable_profile(
         });
     }
     let aid = p.info.isd_p_aid.clone();
-    start_switch(
+    start_for_profile(
         conn,
         smsr,
         ctx,
         OperationKind::DisableProfile,
         &p,
-        vec![Es5Command::DisableProfile { isd_p_aid: aid }],
+        operation::script(&[Es5Command::DisableProfile { isd_p_aid: aid }])?,
         settings,
     )
 }
@@ -274,13 +275,13 @@ pub fn delete_profile(
         });
     }
     let aid = p.info.isd_p_aid.clone();
-    start_switch(
+    start_for_profile(
         conn,
         smsr,
         ctx,
         OperationKind::DeleteProfile,
         &p,
-        vec![Es5Command::DeleteProfile { isd_p_aid: aid }],
+        operation::script(&[Es5Command::DeleteProfile { isd_p_aid: aid }])?,
         settings,
     )
 }
@@ -315,13 +316,13 @@ pub fn set_fallback_attribute(
         ));
     }
     let aid = p.info.isd_p_aid.clone();
-    start_switch(
+    start_for_profile(
         conn,
         smsr,
         ctx,
         OperationKind::SetFallbackAttribute,
         &p,
-        vec![Es5Command::SetFallbackAttribute { isd_p_aid: aid }],
+        operation::script(&[Es5Command::SetFallbackAttribute { isd_p_aid: aid }])?,
         settings,
     )
 }
@@ -402,25 +403,15 @@ pub fn update_connectivity_parameters(
             element: "ConnectivityParameters".to_string(),
             why: e.to_string(),
         })?;
-    let now = smsr.clock.now_millis();
-    operation::start(
+    start_for_profile(
         conn,
         smsr,
-        Start {
-            kind: OperationKind::UpdateConnectivityParameters,
-            eid,
-            function_call_id: Some(ctx.call_id),
-            requester_oid: &ctx.caller.oid,
-            interface: ctx.endpoint.interface.name,
-            iccid: Some(iccid),
-            isd_p_aid: Some(&p.info.isd_p_aid),
-            deadline: deadline(smsr, settings, ctx),
-            data: OpData::default(),
-            script,
-        },
-        now,
-    )?;
-    Ok(())
+        ctx,
+        OperationKind::UpdateConnectivityParameters,
+        &p,
+        script,
+        settings,
+    )
 }
 
 /// ES4/ES3.UpdatePolicyRules (SGP.02 §3.11, §5.5.2, §5.4.8): replaces the POL2 of the profile (no `pol2` on
