@@ -170,6 +170,27 @@ pub fn begin_call(
     call: &NewFunctionCall,
     now: UnixMillis,
 ) -> Result<Begin, StoreError> {
+    atomic(conn, |c| insert_call(c, call, None, now))
+}
+
+/// Records a call that was answered before it was recorded (a read-only function, design §3) with its
+/// response, in one insert; a repeated FunctionCallIdentifier from the same caller gets [`Begin::Duplicate`]
+/// with what was recorded first, and nothing is written.
+pub fn record_completed_call(
+    conn: &mut AnyConnection,
+    call: &NewFunctionCall,
+    response: &CallResponse,
+    now: UnixMillis,
+) -> Result<Begin, StoreError> {
+    insert_call(conn, call, Some(response), now)
+}
+
+fn insert_call(
+    conn: &mut AnyConnection,
+    call: &NewFunctionCall,
+    response: Option<&CallResponse>,
+    now: UnixMillis,
+) -> Result<Begin, StoreError> {
     let row = NewRow {
         caller_oid: &call.caller_oid,
         interface: &call.interface,
@@ -178,45 +199,47 @@ pub fn begin_call(
         message_id: call.message_id.as_deref(),
         reply_to: call.reply_to.as_deref(),
         valid_until: call.valid_until,
-        state: RECEIVED,
-        response_status: None,
-        response_body: None,
+        state: if response.is_some() {
+            COMPLETED
+        } else {
+            RECEIVED
+        },
+        response_status: response.map(|r| i32::from(r.http_status)),
+        response_body: response.map(|r| r.body.as_str()),
         received_at: now,
-        completed_at: None,
+        completed_at: response.map(|_| now),
     };
-    atomic(conn, |c| {
-        // ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to commit, then inserts nothing.
-        let id: Option<i64> = on_backend!(c, c => diesel::insert_into(function_calls::table)
-            .values(&row)
-            .on_conflict((function_calls::caller_oid, function_calls::function_call_id))
-            .do_nothing()
-            .returning(function_calls::id)
-            .get_result(c)
-            .optional())?;
-        if let Some(id) = id {
-            return Ok(Begin::New(id));
-        }
-        let existing: Row = function_calls::table
-            .filter(
-                function_calls::caller_oid
-                    .eq(&call.caller_oid)
-                    .and(function_calls::function_call_id.eq(&call.function_call_id)),
-            )
-            .select(Row::as_select())
-            .first(c)?;
-        let recorded = match response_of(&existing)? {
-            None => Recorded::InProgress {
-                id: existing.id,
-                function_name: existing.function_name,
-            },
-            Some(response) => Recorded::Completed {
-                id: existing.id,
-                function_name: existing.function_name,
-                response,
-            },
-        };
-        Ok(Begin::Duplicate(recorded))
-    })
+    // ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to commit, then inserts nothing.
+    let id: Option<i64> = on_backend!(conn, c => diesel::insert_into(function_calls::table)
+        .values(&row)
+        .on_conflict((function_calls::caller_oid, function_calls::function_call_id))
+        .do_nothing()
+        .returning(function_calls::id)
+        .get_result(c)
+        .optional())?;
+    if let Some(id) = id {
+        return Ok(Begin::New(id));
+    }
+    let existing: Row = function_calls::table
+        .filter(
+            function_calls::caller_oid
+                .eq(&call.caller_oid)
+                .and(function_calls::function_call_id.eq(&call.function_call_id)),
+        )
+        .select(Row::as_select())
+        .first(conn)?;
+    let recorded = match response_of(&existing)? {
+        None => Recorded::InProgress {
+            id: existing.id,
+            function_name: existing.function_name,
+        },
+        Some(response) => Recorded::Completed {
+            id: existing.id,
+            function_name: existing.function_name,
+            response,
+        },
+    };
+    Ok(Begin::Duplicate(recorded))
 }
 
 /// Records the response of a call begun with [`begin_call`]; `Conflict` if it was already completed.

@@ -32,6 +32,35 @@ both_backends!(register_then_get_round_trips, 4, |store| {
         (0, 1_000, 1_000)
     );
     assert_eq!(eis::get_eis(&mut c, EID2).expect("get"), None);
+    // The view read: the same EIS with every key set's keys left out, certificates kept.
+    let public = eis::get_eis_without_key_values(&mut c, EID)
+        .expect("get")
+        .expect("present");
+    let without_keys = |sd: &eis::SecurityDomain| {
+        let mut sd = sd.clone();
+        for ks in &mut sd.keysets {
+            ks.keys.clear();
+        }
+        sd
+    };
+    assert!(
+        got.isd_r.keysets.iter().any(|k| !k.keys.is_empty()),
+        "the sample has key values to leave out"
+    );
+    assert_eq!(public.isd_r, without_keys(&got.isd_r));
+    assert_eq!(public.ecasd, without_keys(&got.ecasd));
+    assert_eq!(
+        (public.euicc, public.profiles, public.audit_trail),
+        (
+            got.euicc.clone(),
+            got.profiles.clone(),
+            got.audit_trail.clone()
+        )
+    );
+    assert_eq!(
+        eis::get_eis_without_key_values(&mut c, EID2).expect("get"),
+        None
+    );
     assert_eq!(
         eis::list_eids(&mut c, None, 10).expect("list"),
         vec![EID.to_string()]

@@ -18,6 +18,69 @@ fn call(caller: &str, fcid: &str) -> NewFunctionCall {
     }
 }
 
+both_backends!(read_only_call_recorded_complete_in_one_insert, 3, |store| {
+    let mut c = store.conn().expect("conn");
+    let resp = CallResponse {
+        http_status: 200,
+        body: "<GetEIS/>".into(),
+    };
+    let first = store
+        .tx(|c| function_calls::record_completed_call(c, &call("1.2.3", "ro-1"), &resp, 100))
+        .expect("record");
+    let Begin::New(id) = first else {
+        panic!("expected New, got {first:?}")
+    };
+    let got = function_calls::get_call(&mut c, id)
+        .expect("get")
+        .expect("some");
+    assert_eq!(got.response, Some(resp.clone()));
+    assert_eq!((got.received_at, got.completed_at), (100, Some(100)));
+    // A repeat gets the first answer and changes nothing, whichever way it arrives.
+    let other = CallResponse {
+        http_status: 200,
+        body: "<Other/>".into(),
+    };
+    let expected = Begin::Duplicate(Recorded::Completed {
+        id,
+        function_name: "DownloadProfile".into(),
+        response: resp.clone(),
+    });
+    assert_eq!(
+        function_calls::record_completed_call(&mut c, &call("1.2.3", "ro-1"), &other, 200)
+            .expect("record"),
+        expected
+    );
+    assert_eq!(
+        function_calls::begin_call(&mut c, &call("1.2.3", "ro-1"), 200).expect("begin"),
+        expected
+    );
+    assert!(matches!(
+        function_calls::complete_call(&mut c, id, &other, 200),
+        Err(StoreError::Conflict { .. })
+    ));
+    // An identifier in progress is reported as such, not overwritten.
+    let Begin::New(open) =
+        function_calls::begin_call(&mut c, &call("1.2.3", "ro-2"), 300).expect("begin")
+    else {
+        panic!("expected New")
+    };
+    assert_eq!(
+        function_calls::record_completed_call(&mut c, &call("1.2.3", "ro-2"), &other, 301)
+            .expect("record"),
+        Begin::Duplicate(Recorded::InProgress {
+            id: open,
+            function_name: "DownloadProfile".into()
+        })
+    );
+    assert_eq!(
+        function_calls::get_call(&mut c, open)
+            .expect("get")
+            .expect("some")
+            .response,
+        None
+    );
+});
+
 both_backends!(duplicate_returns_recorded_outcome, 2, |store| {
     let mut c = store.conn().expect("conn");
     let first = function_calls::begin_call(&mut c, &call("1.2.3", "fc-1"), 100).expect("begin");

@@ -581,24 +581,17 @@ fn execute<S: SoapFunctions>(
             let mut conn = f.store().conn().map_err(S::Error::from)?;
             f.run(&mut conn, &ctx, request).or_else(outcome)?
         };
-        return f
-            .store()
-            .tx(|conn| match function_calls::begin_call(conn, &call, now)? {
+        let response = CallResponse {
+            http_status: reply.http_status,
+            body: reply.body.clone(),
+        };
+        return f.store().tx(|conn| {
+            match function_calls::record_completed_call(conn, &call, &response, now)? {
                 Begin::Duplicate(Recorded::Completed { response, .. }) => Ok(replay(response)),
                 Begin::Duplicate(Recorded::InProgress { .. }) => Ok(Reply::accepted()),
-                Begin::New(call_id) => {
-                    function_calls::complete_call(
-                        conn,
-                        call_id,
-                        &CallResponse {
-                            http_status: reply.http_status,
-                            body: reply.body.clone(),
-                        },
-                        f.clock().now_millis(),
-                    )?;
-                    Ok(reply.clone())
-                }
-            });
+                Begin::New(_) => Ok(reply.clone()),
+            }
+        });
     }
 
     f.store()

@@ -191,8 +191,8 @@ fn run(
         }
         Request::Es4(es4::Request::GetEis(r)) => {
             let eid = r.eid.to_string();
-            let record =
-                eis_store::eis::get_eis(conn, &eid)?.ok_or(SmsrError::UnknownEid { eid })?;
+            let record = eis_store::eis::get_eis_without_key_values(conn, &eid)?
+                .ok_or(SmsrError::UnknownEid { eid })?;
             es4::GetEisResponse {
                 base: ok(),
                 eis: Some(view(&record, Viewer::Mno(&caller.oid))?),
@@ -201,8 +201,8 @@ fn run(
         }
         Request::Es3(es3::Request::GetEis(r)) => {
             let eid = r.eid.to_string();
-            let record =
-                eis_store::eis::get_eis(conn, &eid)?.ok_or(SmsrError::UnknownEid { eid })?;
+            let record = eis_store::eis::get_eis_without_key_values(conn, &eid)?
+                .ok_or(SmsrError::UnknownEid { eid })?;
             es3::GetEisResponse {
                 base: ok(),
                 eis: Some(view(&record, Viewer::SmDp(&caller.oid))?),

@@ -807,7 +807,7 @@ fn on_audit_step(
         return Ok(());
     }
     apply_audit(conn, smsr, op, &data, now)?;
-    let record = eis::get_eis(conn, &op.eid)?.ok_or(SmsrError::UnknownEid {
+    let record = eis::get_eis_without_key_values(conn, &op.eid)?.ok_or(SmsrError::UnknownEid {
         eid: op.eid.clone(),
     })?;
     let viewer = if op.interface == "ES4" {
