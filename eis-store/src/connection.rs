@@ -27,6 +27,9 @@ const PG_MIGRATION_LOCK: i64 = 0x7273_702d_6d69_6772;
 /// How long SQLite waits for a lock before reporting SQLITE_BUSY (milliseconds).
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 
+/// Page cache of each SQLite connection as `PRAGMA cache_size` takes it: negative, so in KiB (32 MiB), not pages.
+const SQLITE_CACHE_KIB: i32 = -32_768;
+
 /// How many times [`Store::tx`] runs a transaction that failed with a transient error.
 const TX_ATTEMPTS: u32 = 8;
 
@@ -135,10 +138,13 @@ impl DatabaseUrl {
             DatabaseUrl::Sqlite(path) => {
                 let mut c = SqliteConnection::establish(path)
                     .map_err(|e| StoreError::Pool(format!("SQLite {path}: {e}")))?;
-                // busy_timeout first, so that switching to WAL waits for other connections.
+                // busy_timeout first, so that switching to WAL waits for other connections. temp_store MEMORY
+                // keeps savepoint sub-journals in memory (they only roll back a savepoint; the WAL is what
+                // survives a crash); a larger page cache keeps the hot B-tree pages of a big EIS.
                 c.batch_execute(&format!(
                     "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+                     PRAGMA cache_size = {SQLITE_CACHE_KIB};"
                 ))
                 .map_err(|e| StoreError::Pool(format!("SQLite {path} pragmas: {e}")))?;
                 Ok(AnyConnection::Sqlite(c))
