@@ -1,1 +1,0 @@
-DROP INDEX es5_commands_deadline;
