@@ -78,7 +78,10 @@ async fn smdp_eis(smdp: &MnoClient, eid: &str, fci: &str) -> es_interfaces::mess
 }
 
 /// Waits for the simulator event `want` (and drops the others).
-async fn card_event(events: &mut UnboundedReceiver<DriverEvent>, want: impl Fn(&EventKind) -> bool) {
+async fn card_event(
+    events: &mut UnboundedReceiver<DriverEvent>,
+    want: impl Fn(&EventKind) -> bool,
+) {
     tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             match events.recv().await {
@@ -99,11 +102,8 @@ fn queue_is_empty(lab: &rsp::lab::Lab, eid: &str) -> bool {
         .is_empty()
 }
 
-#[actix_web::test]
-async fn download_functions_of_the_smsr_sqlite() {
-    enable_capture();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut lab = small_lab(&dir, |_| {}).await;
+/// The whole session on `lab`; returns the SM-DP client's requests (for XSD validation).
+async fn download_flow(mut lab: rsp::lab::Lab) -> Vec<String> {
     let mut events = lab.events.take().expect("events");
     let smdp = MnoClient::sm_dp(&lab.world, lab.smsr_url())
         .expect("SM-DP client")
@@ -133,16 +133,30 @@ async fn download_functions_of_the_smsr_sqlite() {
         Some("AB0880010123030090 00".replace(' ', "").as_str()),
         "the ISD-R's response script: INSTALL answered 00 9000"
     );
-    card_event(&mut events, |k| matches!(k, EventKind::ProfileCreated { aid } if aid.as_bytes() == first_aid)).await;
+    card_event(
+        &mut events,
+        |k| matches!(k, EventKind::ProfileCreated { aid } if aid.as_bytes() == first_aid),
+    )
+    .await;
     let eis = smdp_eis(&smdp, &e0, "dl-get-1").await;
     let mine: Vec<_> = eis
         .profile_info
         .iter()
-        .map(|p| (p.iccid.as_str().to_string(), p.isd_p_aid.as_bytes().to_vec(), p.state))
+        .map(|p| {
+            (
+                p.iccid.as_str().to_string(),
+                p.isd_p_aid.as_bytes().to_vec(),
+                p.state,
+            )
+        })
         .collect();
     assert_eq!(
         mine,
-        vec![(new1.to_string(), first_aid.clone(), es_interfaces::types::ProfileState::Created)],
+        vec![(
+            new1.to_string(),
+            first_aid.clone(),
+            es_interfaces::types::ProfileState::Created
+        )],
         "the SM-DP sees its Created profile with its ISD-P, and no other"
     );
     assert_eq!(eis.remaining_memory, remaining_before - 70_000);
@@ -154,7 +168,9 @@ async fn download_functions_of_the_smsr_sqlite() {
         .iter()
         .flat_map(|k| k.items.iter())
         .find_map(|i| match i {
-            es_interfaces::messages::eis::KeysetItem::Certificate(c) => Some(c.value.as_bytes().to_vec()),
+            es_interfaces::messages::eis::KeysetItem::Certificate(c) => {
+                Some(c.value.as_bytes().to_vec())
+            }
             _ => None,
         })
         .expect("CERT.ECASD.ECKA");
@@ -190,11 +206,18 @@ async fn download_functions_of_the_smsr_sqlite() {
     let cb = callback(&lab, 0, &out, 30).await;
     assert_eq!(cb.element, "ES3-DeleteISDPResponse");
     assert_status(cb.status(), Status::ExecutedSuccess, None);
-    card_event(&mut events, |k| matches!(k, EventKind::ProfileDeleted { aid, .. } if aid.as_bytes() == first_aid)).await;
+    card_event(
+        &mut events,
+        |k| matches!(k, EventKind::ProfileDeleted { aid, .. } if aid.as_bytes() == first_aid),
+    )
+    .await;
     assert!(!profile_states(&lab, &e0).iter().any(|(i, _, _)| i == new1));
     let eis = smdp_eis(&smdp, &e0, "dl-get-2").await;
     assert!(eis.profile_info.is_empty());
-    assert_eq!(eis.remaining_memory, remaining_before, "the memory is given back");
+    assert_eq!(
+        eis.remaining_memory, remaining_before,
+        "the memory is given back"
+    );
 
     // --- A second CreateISDP gets a new AID (never the deleted one), then ProfileDownloadCompleted.
     let out = es3(&smdp, &create(&e0, new2, &mno, 20_000, "dl-create-2")).await;
@@ -209,7 +232,10 @@ async fn download_functions_of_the_smsr_sqlite() {
     );
     let out = es3(&smdp, &completed(&e0, new2, "dl-completed-2")).await;
     assert_eq!(out.http_status, 200, "{}", out.envelope);
-    assert!(out.envelope.contains("ES3-ProfileDownloadCompletedResponse"));
+    assert!(
+        out.envelope
+            .contains("ES3-ProfileDownloadCompletedResponse")
+    );
     assert_status(out.status(), Status::ExecutedSuccess, None);
     {
         let mut conn = lab.smsr.store.conn().expect("conn");
@@ -235,23 +261,54 @@ async fn download_functions_of_the_smsr_sqlite() {
         certs::world::eid_with_check_digits(&format!("{}99999", &e0[..25])).expect("eid");
     let before = profile_states(&lab, &e0);
     for (req, codes) in [
-        (create(&unknown_eid, "8988299000000000033", &mno, 1_000, "dl-r-eid"), ("8.1.1", "3.9")),
-        (create(&e0, &issued[0].iccid, &mno, 1_000, "dl-r-inuse"), ("8.2.1", "3.3")),
-        (create(&e0, new2, &mno, 1_000, "dl-r-inuse-2"), ("8.2.1", "3.3")),
-        (create(&e0, "8988299000000000033", &mno, 100_000_000, "dl-r-memory"), ("8.1", "3.8")),
+        (
+            create(&unknown_eid, "8988299000000000033", &mno, 1_000, "dl-r-eid"),
+            ("8.1.1", "3.9"),
+        ),
+        (
+            create(&e0, &issued[0].iccid, &mno, 1_000, "dl-r-inuse"),
+            ("8.2.1", "3.3"),
+        ),
+        (
+            create(&e0, new2, &mno, 1_000, "dl-r-inuse-2"),
+            ("8.2.1", "3.3"),
+        ),
+        (
+            create(&e0, "8988299000000000033", &mno, 100_000_000, "dl-r-memory"),
+            ("8.1", "3.8"),
+        ),
     ] {
         let out = es3(&smdp, &req).await;
         assert_eq!(out.http_status, 200, "{}", out.envelope);
-        assert!(out.envelope.contains("ES3-CreateISDPResponse"), "{}", out.envelope);
+        assert!(
+            out.envelope.contains("ES3-CreateISDPResponse"),
+            "{}",
+            out.envelope
+        );
         assert_status(out.status(), Status::Failed, Some(codes));
     }
     let issued_aid = issued[1].isd_p_aid.to_vec();
     for (req, codes) in [
-        (send_data(&e0, &issued_aid, script, "dl-r-not-mine"), ("8.3.1", "1.2")),
-        (send_data(&e0, &wire_profile::ISD_R_AID, script, "dl-r-isdr"), ("8.3.1", "3.9")),
-        (send_data(&e0, &first_aid, script, "dl-r-deleted"), ("8.3.1", "3.9")),
-        (send_data(&e0, &second_aid, "0102", "dl-r-script"), ("1.6", "2.1")),
-        (send_data(&unknown_eid, &second_aid, script, "dl-r-eid-2"), ("8.1.1", "3.9")),
+        (
+            send_data(&e0, &issued_aid, script, "dl-r-not-mine"),
+            ("8.3.1", "1.2"),
+        ),
+        (
+            send_data(&e0, &wire_profile::ISD_R_AID, script, "dl-r-isdr"),
+            ("8.3.1", "3.9"),
+        ),
+        (
+            send_data(&e0, &first_aid, script, "dl-r-deleted"),
+            ("8.3.1", "3.9"),
+        ),
+        (
+            send_data(&e0, &second_aid, "0102", "dl-r-script"),
+            ("1.6", "2.1"),
+        ),
+        (
+            send_data(&unknown_eid, &second_aid, script, "dl-r-eid-2"),
+            ("8.1.1", "3.9"),
+        ),
     ] {
         let out = es3(&smdp, &req).await;
         assert_eq!(out.http_status, 200, "{}", out.envelope);
@@ -259,8 +316,14 @@ async fn download_functions_of_the_smsr_sqlite() {
     }
     for (req, codes) in [
         (completed(&e0, new2, "dl-r-twice"), ("8.2.1", "3.8")),
-        (completed(&e0, &issued[0].iccid, "dl-r-other"), ("8.2", "1.2")),
-        (completed(&e0, "8988299000000000033", "dl-r-unknown"), ("8.2.1", "3.9")),
+        (
+            completed(&e0, &issued[0].iccid, "dl-r-other"),
+            ("8.2", "1.2"),
+        ),
+        (
+            completed(&e0, "8988299000000000033", "dl-r-unknown"),
+            ("8.2.1", "3.9"),
+        ),
     ] {
         let out = es3(&smdp, &req).await;
         assert_eq!(out.http_status, 200, "{}", out.envelope);
@@ -275,6 +338,14 @@ async fn download_functions_of_the_smsr_sqlite() {
 
     let sent = smdp.sent();
     lab.stop().await;
+    sent
+}
+
+#[actix_web::test]
+async fn download_functions_of_the_smsr_sqlite() {
+    enable_capture();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sent = download_flow(small_lab(&dir, |_| {}).await).await;
 
     let prefix = format!("{}-", std::process::id());
     let mut documents: Vec<String> = std::fs::read_dir(capture_dir())
@@ -302,4 +373,19 @@ async fn download_functions_of_the_smsr_sqlite() {
         Ok(false) => eprintln!("SKIPPED: GSMA XSDs absent"),
         Err(report) => panic!("{emitted} emitted + client requests do not validate:\n{report}"),
     }
+}
+
+#[actix_web::test]
+async fn download_functions_of_the_smsr_postgres() {
+    // Set as in the SQLite test (same value), before this test's servers start.
+    enable_capture();
+    let smsr_db = testkit::PgTestDb::new();
+    let smdp_db = testkit::PgTestDb::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, |o| {
+        o.smsr_database_url = Some(smsr_db.url().to_string());
+        o.smdp_database_url = Some(smdp_db.url().to_string());
+    })
+    .await;
+    download_flow(lab).await;
 }

@@ -10,8 +10,8 @@ use diesel::prelude::*;
 use crate::connection::{AnyConnection, atomic, on_backend};
 use crate::error::{RecordKind, StoreError, is_unique_violation};
 use crate::schema::{
-    additional_properties, audit_records, euiccs, isd_p_aid_counters, key_components, keysets, pol2_rules, profiles,
-    sd_certificates, sd_keys, security_domains,
+    additional_properties, audit_records, euiccs, isd_p_aid_counters, key_components, keysets,
+    pol2_rules, profiles, sd_certificates, sd_keys, security_domains,
 };
 use crate::{Sealed, UnixMillis};
 

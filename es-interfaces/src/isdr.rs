@@ -505,8 +505,9 @@ impl Es5Command {
                         Ok(short) => short.to_be_bytes().to_vec(),
                         Err(_) => mem.to_be_bytes().to_vec(),
                     };
-                    let quota = tlv::encode(Tag::byte(wire_profile::ISD_P_MEMORY_QUOTA_TAG), &value)
-                    .map_err(tlv_err(f))?;
+                    let quota =
+                        tlv::encode(Tag::byte(wire_profile::ISD_P_MEMORY_QUOTA_TAG), &value)
+                            .map_err(tlv_err(f))?;
                     tlv::encode_into(Tag::byte(0xEF), &quota, &mut params).map_err(tlv_err(f))?;
                 }
                 apdu::install_for_install_and_make_selectable(&InstallData {
