@@ -336,6 +336,53 @@ async fn download_flow(mut lab: rsp::lab::Lab) -> Vec<String> {
         remaining_before - 20_000
     );
 
+    // --- A leftover Created row whose ISD-P the card does not have (a clean-up after a lost CreateISDP): the
+    // card answers 6A88 to the DELETE, which counts as deleted for a Created profile only.
+    let missing = |n: u8| wire_profile::isd_p_aid(n).expect("aid").to_vec();
+    for (iccid, state, n) in [
+        ("8988299000000000041", ProfileState::Created, 0x60),
+        ("8988299000000000058", ProfileState::Disabled, 0x61),
+    ] {
+        let mut conn = lab.smsr.store.conn().expect("conn");
+        eis_store::eis::insert_profile(
+            &mut conn,
+            &e0,
+            &eis_store::eis::ProfileInfo {
+                iccid: iccid.to_string(),
+                isd_p_aid: missing(n),
+                mno_id: mno.clone(),
+                fallback: false,
+                imsi: None,
+                msisdn: None,
+                state,
+                smdp_id: Some(smdp_oid.clone()),
+                profile_type: None,
+                allocated_memory: 0,
+                free_memory: None,
+                pol2: Vec::new(),
+            },
+            0,
+        )
+        .expect("leftover row");
+    }
+    let delete = |iccid: &str, fci: &str| es3::DeleteIsdpRequest {
+        base: conformance::mno::base(fci, None),
+        eid: e0.parse().expect("eid"),
+        iccid: iccid.parse().expect("iccid"),
+    };
+    let out = es3(&smdp, &delete("8988299000000000041", "dl-delete-leftover")).await;
+    let cb = callback(&lab, 0, &out, 30).await;
+    assert_status(cb.status(), Status::ExecutedSuccess, None);
+    let out = es3(&smdp, &delete("8988299000000000058", "dl-delete-disabled")).await;
+    let cb = callback(&lab, 0, &out, 30).await;
+    assert_status(cb.status(), Status::Failed, Some(("8.2.1", "3.9")));
+    let left: Vec<String> = profile_states(&lab, &e0)
+        .into_iter()
+        .map(|(i, _, _)| i)
+        .collect();
+    assert!(!left.iter().any(|i| i == "8988299000000000041"), "{left:?}");
+    assert!(left.iter().any(|i| i == "8988299000000000058"), "{left:?}");
+
     let sent = smdp.sent();
     lab.stop().await;
     sent
