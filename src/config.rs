@@ -402,6 +402,14 @@ mod tests {
     }
 
     #[test]
+    fn mno_endpoints_follow_the_first_port() {
+        let c = Config::load(None, vec![("RSP_MNO__FIRST_PORT".into(), "9000".into())]).unwrap();
+        assert_eq!(c.mno.listen(1), "127.0.0.1:9001");
+        assert_eq!(c.mno.endpoint(0, "ES4"), "https://localhost:9000/es4");
+        assert_eq!(c.mno.endpoint(1, "ES2"), "https://localhost:9001/es2");
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("rsp.yaml");

@@ -54,7 +54,7 @@ enum Command {
     /// asynchronous result on the MNO's registered endpoint and prints it (exit 1 on FAILED/EXPIRED).
     Mno {
         #[command(subcommand)]
-        command: mno::MnoCommand,
+        command: Box<mno::MnoCommand>,
     },
     /// SM-DP profile types (SAIP templates).
     ProfileType {
@@ -227,7 +227,7 @@ fn main() -> ExitCode {
         Command::Euicc {
             command: EuiccCommand::Register { pki, smsr, eis },
         } => euicc::register(&pki, &smsr, eis),
-        Command::Mno { command } => mno::run(&config, command),
+        Command::Mno { command } => mno::run(&config, *command),
         Command::Keys {
             command: KeysCommand::Rotate { generate, limit },
         } => keys::rotate_command(&config, generate, limit),

@@ -652,3 +652,74 @@ fn print_eis(eis: &Eis) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use es_interfaces::messages::common::BaseResponse;
+    use es_interfaces::soap::{OutgoingHeaders, SoapVersion, envelope_for};
+    use es_interfaces::status::{Reason, StatusCodeData};
+
+    fn call() -> Call {
+        Call {
+            function: "ES4.EnableProfile".into(),
+            asynchronous: true,
+            interface: Interface::Es4,
+        }
+    }
+
+    fn callback(status: FunctionExecutionStatus) -> String {
+        let headers = OutgoingHeaders {
+            to: "https://localhost:8601/es4".into(),
+            from: None,
+            reply_to: None,
+            message_id: "urn:uuid:2".into(),
+            action: "callback".into(),
+            relates_to: Some("urn:uuid:1".into()),
+        };
+        envelope_for(
+            SoapVersion::V1_2,
+            &headers,
+            &es4::EnableProfileResponse {
+                base: BaseResponse::with_status(status),
+                euicc_response_data: None,
+            },
+        )
+    }
+
+    #[test]
+    fn failed_and_expired_end_in_an_error_naming_the_code() {
+        let failed = FunctionExecutionStatus::failed(StatusCodeData::new(
+            "8.1.1".parse().unwrap(),
+            Reason::UNKNOWN,
+            Some("unknown EID".into()),
+        ));
+        let err = report(&call(), "f1", &callback(failed), false).unwrap_err();
+        assert_eq!(err, "ES4.EnableProfile ended FAILED 8.1.1/3.9");
+        let err = report(
+            &call(),
+            "f1",
+            &callback(FunctionExecutionStatus::expired(None)),
+            true,
+        )
+        .unwrap_err();
+        assert!(err.starts_with("ES4.EnableProfile ended EXPIRED"), "{err}");
+        report(
+            &call(),
+            "f1",
+            &callback(FunctionExecutionStatus::success()),
+            false,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn an_answer_without_a_status_is_an_error() {
+        let err = report(&call(), "f1", "not xml", false).unwrap_err();
+        assert!(err.contains("not SOAP"), "{err}");
+        let no_status = callback(FunctionExecutionStatus::success())
+            .replace("FunctionExecutionStatus", "SomethingElse");
+        let err = report(&call(), "f1", &no_status, false).unwrap_err();
+        assert!(err.contains("carries no FunctionExecutionStatus"), "{err}");
+    }
+}
