@@ -78,7 +78,8 @@ pub struct CallOptions {
     /// Address of the ReplyTo listener (default: the MNO's endpoint that `rsp serve` registers).
     #[arg(long)]
     pub listen: Option<String>,
-    /// wsa:ReplyTo URL (default: https://<mno.public_host>:<listener port>/es2 or /es4).
+    /// wsa:ReplyTo URL (default: https://<mno.public_host>:<listener port>/es2 or /es4). The servers call back
+    /// only to the endpoint registered for the MNO, so a changed one must be registered too.
     #[arg(long)]
     pub reply_to: Option<String>,
     /// TLS server certificate of the ReplyTo listener (PEM; default: the world's MNO server certificate).

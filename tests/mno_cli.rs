@@ -228,6 +228,32 @@ fn mno_commands_against_rsp_serve() {
     assert!(out.contains(&format!("eUICC: {eid}")), "{out}");
     assert!(profile_line(&out, target).contains("Disabled"), "{out}");
 
+    // The same through the SM-DP (ES2): GetEIS relayed to the SM-SR (the SM-DP's view: only the profiles it
+    // downloaded); an enable of a profile this SM-DP did not
+    // download is refused, the refusal printed with its code.
+    let eis = ok(&served, &["get-eis", "--eid", &eid, "--interface", "es2"]);
+    assert!(eis.contains("function: ES2.GetEIS"), "{eis}");
+    assert!(eis.contains(&format!("eUICC: {eid}")), "{eis}");
+    let out = served.mno(&[
+        "enable",
+        "--eid",
+        &eid,
+        "--iccid",
+        target,
+        "--interface",
+        "es2",
+        "--timeout",
+        "60",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("function: ES2.EnableProfile"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("status: FAILED"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("subject: 8.2"), "{stdout}");
+
     // An unknown eUICC: FAILED with its code printed, non-zero exit.
     let unknown =
         certs::world::eid_with_check_digits("890499990010000000999999999999").expect("EID");
