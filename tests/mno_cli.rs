@@ -178,6 +178,30 @@ fn mno_commands_against_rsp_serve() {
         "{raw}"
     );
 
+    // Explicit credentials instead of a world.
+    let empty = tempfile::tempdir().expect("dir");
+    let file = |rel: &str| world.dir.join(rel).display().to_string();
+    let m = &world.manifest.mnos[0];
+    let eis = ok(
+        &served,
+        &[
+            "get-eis",
+            "--eid",
+            &eid,
+            "--pki",
+            &empty.path().display().to_string(),
+            "--cert",
+            &file(&m.tls_client.cert),
+            "--key",
+            &file(&m.tls_client.key),
+            "--ca",
+            &file(&world.manifest.tls_ca.cert),
+            "--mno-oid",
+            &mno1.oid,
+        ],
+    );
+    assert!(profile_line(&eis, target).contains("Disabled"), "{eis}");
+
     // EnableProfile: accepted, the result comes to the registered endpoint.
     let fci = "mno-cli-enable-1";
     let out = ok(
