@@ -44,6 +44,45 @@ pub struct Config {
     pub smdp: ServerConfig,
     /// ES5 delivery of the SM-SR (SMS through an SMSC over SMPP).
     pub es5: Es5Config,
+    /// Outgoing calls of both servers (callbacks, notifications, relayed requests).
+    pub outgoing: OutgoingConfig,
+    /// Limits on what callers may make the servers hold (uploads, lines, SMS segments).
+    pub limits: LimitsConfig,
+}
+
+/// Outgoing calls (SGP.02 §2.6): https only, to the endpoints registered for an entity or to the origins
+/// listed here, trusting only the PKI's TLS CA, no redirects, bounded in time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutgoingConfig {
+    /// Origins (`https://host[:port]`) a caller may name as `wsa:ReplyTo` besides its registered endpoints.
+    pub allow_list: Vec<String>,
+    /// Longest exchange of one outgoing call, seconds (connection set-up: at most 10 s of it).
+    pub timeout_secs: u64,
+}
+
+impl Default for OutgoingConfig {
+    fn default() -> Self {
+        OutgoingConfig {
+            allow_list: Vec::new(),
+            timeout_secs: 30,
+        }
+    }
+}
+
+impl OutgoingConfig {
+    /// The destination rule of both servers.
+    pub fn policy(
+        &self,
+    ) -> Result<es_runtime::destination::OutgoingPolicy, es_runtime::destination::DestinationError>
+    {
+        es_runtime::destination::OutgoingPolicy::new(&self.allow_list)
+    }
+
+    /// The bound of one outgoing exchange.
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_secs.clamp(1, 600))
+    }
 }
 
 /// ES5 of the SM-SR: the SMPP account towards the SMSC (off by default: ES5 functions then fail with 1.2/3.8
@@ -129,7 +168,7 @@ impl Default for Es5Config {
 
 impl Es5Config {
     /// The SM-SR's ES5 settings.
-    pub fn settings(&self) -> smsr::service::Es5Settings {
+    pub fn settings(&self, limits: &LimitsConfig) -> smsr::service::Es5Settings {
         use std::time::Duration;
         smsr::service::Es5Settings {
             por_timeout: Duration::from_secs(self.por_timeout_secs.max(1)),
@@ -139,6 +178,8 @@ impl Es5Config {
             counter_skip: smsr::service::Es5Settings::default().counter_skip,
             batch: self.batch.max(1),
             max_in_flight: self.max_in_flight.max(1),
+            reassembly_pending: limits.sms_pending_messages.max(1),
+            reassembly_per_sender: limits.sms_pending_per_sender.max(1),
         }
     }
 
@@ -157,6 +198,38 @@ impl Es5Config {
         c.profile.source_addr = self.smsr_msisdn.clone();
         c.profile.use_message_payload = s.use_message_payload;
         c
+    }
+}
+
+/// Limits on what one caller or one source can make the servers hold (disk, memory), each refused with a clear
+/// error when exceeded: problem+json on REST, a refused order file, a dropped SMS segment (logged).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest order file uploaded over REST, bytes (413 beyond).
+    pub max_upload_bytes: u64,
+    /// Uploads one MNO may have spooling or importing at once (429 beyond).
+    pub max_uploads_per_mno: usize,
+    /// Bytes all uploads together may hold in the spool directory (507 beyond).
+    pub max_spool_bytes: u64,
+    /// Longest record of an order file (a line, or the lines of a quoted field spanning several), bytes.
+    pub max_order_record_bytes: usize,
+    /// Incomplete concatenated MO SMS held at once, over all senders.
+    pub sms_pending_messages: usize,
+    /// Incomplete concatenated MO SMS held at once for one sender (MSISDN).
+    pub sms_pending_per_sender: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_upload_bytes: 1 << 30,
+            max_uploads_per_mno: 2,
+            max_spool_bytes: 4 << 30,
+            max_order_record_bytes: 64 << 10,
+            sms_pending_messages: 10_000,
+            sms_pending_per_sender: 8,
+        }
     }
 }
 
@@ -201,6 +274,8 @@ impl Default for Config {
                 workers: 2,
             },
             es5: Es5Config::default(),
+            outgoing: OutgoingConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }

@@ -104,7 +104,8 @@ pub fn start(
             ));
         }
         servers.push(running);
-        let client = setup::soap_client(world, &m.sm_sr_tls_client).map_err(|e| e.to_string())?;
+        let client = setup::soap_client(world, &m.sm_sr_tls_client, config.outgoing.timeout())
+            .map_err(|e| e.to_string())?;
         for _ in 0..OUTBOX_DISPATCHERS {
             let dispatcher = OutboxDispatcher::new(
                 smsr.store.clone(),
@@ -173,7 +174,8 @@ pub fn start(
             config.smdp.public_url.trim_end_matches('/')
         ));
         servers.push(running);
-        let client = setup::soap_client(world, &m.sm_dp_tls_client).map_err(|e| e.to_string())?;
+        let client = setup::soap_client(world, &m.sm_dp_tls_client, config.outgoing.timeout())
+            .map_err(|e| e.to_string())?;
         for _ in 0..OUTBOX_DISPATCHERS {
             let dispatcher = OutboxDispatcher::new(
                 smdp.store.clone(),

@@ -3,7 +3,8 @@
 //! [`tls`] builds the mutual-TLS listeners and extracts the caller's certificate from each connection,
 //! [`caller`] resolves it to a registered entity, [`soap_endpoint`] runs the SOAP function pipeline (parse,
 //! authorise, decode, function-call record, run, answer), [`listener`] starts a listener, [`client`] is the
-//! SOAP client for outgoing calls, callbacks and notifications, [`outbox`] delivers them from the store's outbox,
+//! SOAP client for outgoing calls, callbacks and notifications, [`destination`] decides where it may call,
+//! [`outbox`] delivers them from the store's outbox,
 //! [`clock`] injects time and [`capture`] records
 //! emitted messages for conformance checks.
 //! Protocol bytes live in es-interfaces, persistence in eis-store; this crate only moves them.
@@ -12,6 +13,7 @@ pub mod caller;
 pub mod capture;
 pub mod client;
 pub mod clock;
+pub mod destination;
 pub mod listener;
 pub mod outbox;
 pub mod soap_endpoint;

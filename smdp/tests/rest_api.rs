@@ -145,6 +145,7 @@ both_backends!(rest_api_per_mno, 4, |db| {
         clock: Arc::new(SystemClock),
         es3: None,
         outbox_give_up: Duration::from_secs(60),
+        outgoing: Default::default(),
         wake_outbox: Arc::new(tokio::sync::Notify::new()),
     });
     let spool = tempfile::tempdir().expect("spool");
