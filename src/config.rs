@@ -331,6 +331,27 @@ impl Config {
         })
     }
 
+    /// Reader limits of order files and where the report of a long refusal goes (`<var_dir>/order-reports`).
+    pub fn import_options(&self) -> smdp::warehouse::import::ImportOptions {
+        smdp::warehouse::import::ImportOptions {
+            limits: smdp::batch::Limits {
+                max_record_bytes: self.limits.max_order_record_bytes.max(1),
+            },
+            report_dir: Some(self.var_dir.join("order-reports")),
+        }
+    }
+
+    /// The limits of the SM-DP's REST API.
+    pub fn rest_config(&self) -> smdp::rest::RestConfig {
+        smdp::rest::RestConfig {
+            max_upload_bytes: self.limits.max_upload_bytes,
+            max_uploads_per_mno: self.limits.max_uploads_per_mno.max(1),
+            max_spool_bytes: self.limits.max_spool_bytes,
+            spool_dir: None,
+            import: self.import_options(),
+        }
+    }
+
     /// `pki_dir` resolved against `var_dir`.
     pub fn pki_path(&self) -> PathBuf {
         self.var_dir.join(&self.pki_dir)

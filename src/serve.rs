@@ -145,12 +145,13 @@ pub fn start(
             setup::smdp(config, world, store, keyring.clone()).map_err(|e| e.to_string())?,
         );
         let max = config.smdp.max_body_bytes;
+        let rest = config.rest_config();
         let routes = {
             let smdp = smdp.clone();
             move |c: &mut actix_web::web::ServiceConfig| {
                 configure(c, smdp.clone(), &[smdp::functions::ES2], max);
                 configure_receiver(c, smdp.clone(), &[smdp::functions::ES3], max);
-                smdp::rest::configure(c, smdp.clone(), smdp::rest::RestConfig::default());
+                smdp::rest::configure(c, smdp.clone(), rest.clone());
             }
         };
         let running = es_runtime::listener::start(
