@@ -449,6 +449,37 @@ mod tests {
     }
 
     #[test]
+    fn limits_and_outgoing_are_configurable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rsp.yaml");
+        std::fs::write(
+            &file,
+            "outgoing:\n  allow_list: [\"https://hooks.example:8443\"]\nlimits:\n  max_uploads_per_mno: 1\n",
+        )
+        .unwrap();
+        let env = vec![(
+            "RSP_LIMITS__SMS_PENDING_PER_SENDER".to_string(),
+            "3".to_string(),
+        )];
+        let c = Config::load(Some(&file), env).unwrap();
+        assert!(c.outgoing.policy().is_ok());
+        assert_eq!(c.rest_config().max_uploads_per_mno, 1);
+        assert_eq!(c.es5.settings(&c.limits).reassembly_per_sender, 3);
+        assert_eq!(
+            c.import_options().limits.max_record_bytes,
+            LimitsConfig::default().max_order_record_bytes
+        );
+        let bad = Config {
+            outgoing: OutgoingConfig {
+                allow_list: vec!["http://cleartext.example".into()],
+                ..OutgoingConfig::default()
+            },
+            ..Config::default()
+        };
+        assert!(bad.outgoing.policy().is_err());
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("rsp.yaml");

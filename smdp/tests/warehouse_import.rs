@@ -298,7 +298,11 @@ both_backends!(bad_files_are_refused_with_the_rows_named, 2, |db| {
     let (p, text) = refused(import(store, &keys, &MemSource::new("mixed.csv", mixed)));
     assert_eq!(
         p,
-        [(2, Some("ICCID".into())), (2, Some("IMSI".into())), (4, None)],
+        [
+            (2, Some("ICCID".into())),
+            (2, Some("IMSI".into())),
+            (4, None)
+        ],
         "{text}"
     );
     assert_eq!(available(store), 10);
