@@ -172,7 +172,7 @@ mod tests {
     fn reply_to_must_be_https_at_a_registered_or_allowed_origin() {
         let p = OutgoingPolicy::new(&["https://hooks.example:8443".into()]).unwrap();
         let reg = endpoints(&["https://MNO.example/es4"]);
-        let check = |r: &str| p.check_reply_to("1.2.3", Some(r), &reg);
+        let check = |r: &'static str| p.check_reply_to("1.2.3", Some(r), &reg);
         assert_eq!(
             check("https://mno.example/callbacks?x=1"),
             Ok(Some("https://mno.example/callbacks?x=1"))
