@@ -112,7 +112,9 @@ impl Lab {
 
     /// `3A01` with `cert`: the random challenge.
     fn challenge(&mut self, cert: Vec<u8>) -> Vec<u8> {
-        let r = self.one(apdu(Es5Command::EstablishIsdrKeySetCertificate { certificate: cert }));
+        let r = self.one(apdu(Es5Command::EstablishIsdrKeySetCertificate {
+            certificate: cert,
+        }));
         assert_eq!(r.sw, OK);
         let rc = isdr::parse_random_challenge_response(&r.data).expect("85");
         assert_eq!(rc.len(), 16);
@@ -208,11 +210,17 @@ fn a_full_download_installs_the_profile_which_then_enables_by_its_msisdn() {
     assert_eq!(counter, [0, 0, 1]);
     let r = lab.download(&mut host, &pkg);
     assert_eq!(r, EuiccResponse::success());
-    assert_eq!(lab.isdp_state(), (ProfileState::Disabled, Some(iccid.clone())));
+    assert_eq!(
+        lab.isdp_state(),
+        (ProfileState::Disabled, Some(iccid.clone()))
+    );
     let e = &lab.fleet.euiccs()[0];
     let i = e.isd_p(&aid(SLOT)).expect("isd-p");
     assert_eq!(i.imsi().map(|x| x.to_string()), Some(imsi));
-    assert_eq!(i.msisdn().map(|x| x.to_string()), Some("4917012345678".into()));
+    assert_eq!(
+        i.msisdn().map(|x| x.to_string()),
+        Some("4917012345678".into())
+    );
     assert_eq!(i.scp03_counter(), Some(1));
     assert!(e.next_deadline().is_none());
 
@@ -236,14 +244,23 @@ fn a_full_download_installs_the_profile_which_then_enables_by_its_msisdn() {
     let (from, _, n) = lab.smsr.notification(&out.mo);
     assert_eq!(from, "4917012345678");
     assert_eq!(n.isd_p_aid, aid(SLOT));
-    let (r, _) = lab
-        .smsr
-        .run(&mut lab.fleet, &from, &[confirm(n.sequence)], now + ATTACH + 1);
+    let (r, _) = lab.smsr.run(
+        &mut lab.fleet,
+        &from,
+        &[confirm(n.sequence)],
+        now + ATTACH + 1,
+    );
     assert_eq!(r[0].sw, OK);
     // The ISD-R is now reachable through the downloaded profile's MSISDN only.
-    assert!(lab.fleet.deliver_mt(&msisdn, &[0], now + ATTACH + 2).is_err());
+    assert!(
+        lab.fleet
+            .deliver_mt(&msisdn, &[0], now + ATTACH + 2)
+            .is_err()
+    );
     assert_eq!(
-        lab.fleet.euiccs()[0].enabled().map(|i| i.aid().as_bytes().to_vec()),
+        lab.fleet.euiccs()[0]
+            .enabled()
+            .map(|i| i.aid().as_bytes().to_vec()),
         Some(aid(SLOT))
     );
     // Back to P1, then the downloaded profile can be deleted.
@@ -252,10 +269,15 @@ fn a_full_download_installs_the_profile_which_then_enables_by_its_msisdn() {
     let out = lab.fleet.poll(t + ATTACH);
     let (from, _, n) = lab.smsr.notification(&out.mo);
     assert_eq!(from, msisdn);
-    lab.smsr
-        .run(&mut lab.fleet, &from, &[confirm(n.sequence)], t + ATTACH + 1);
+    lab.smsr.run(
+        &mut lab.fleet,
+        &from,
+        &[confirm(n.sequence)],
+        t + ATTACH + 1,
+    );
     assert_eq!(
-        lab.smsr.sw(&mut lab.fleet, &from, delete(SLOT), t + ATTACH + 2),
+        lab.smsr
+            .sw(&mut lab.fleet, &from, delete(SLOT), t + ATTACH + 2),
         OK
     );
     assert!(lab.fleet.euiccs()[0].isd_p(&aid(SLOT)).is_none());
@@ -269,7 +291,9 @@ fn certificates_not_from_the_ci_answer_6a80() {
     tampered[last] ^= 0x01;
     let sr = lab.world.sm_sr_gp.cert.encode();
     for cert in [tampered, sr, vec![0x7F, 0x21, 0x00]] {
-        let r = lab.one(apdu(Es5Command::EstablishIsdrKeySetCertificate { certificate: cert }));
+        let r = lab.one(apdu(Es5Command::EstablishIsdrKeySetCertificate {
+            certificate: cert,
+        }));
         assert_eq!(r.sw, StatusWord::INCORRECT_DATA);
     }
     // Without a challenge, 3A02 is out of sequence.
@@ -282,7 +306,9 @@ fn certificates_not_from_the_ci_answer_6a80() {
     // A fleet without a CI refuses every certificate.
     let mut bare = lab::bare(&lab);
     let cert = lab.certificate();
-    let r = bare.one(apdu(Es5Command::EstablishIsdrKeySetCertificate { certificate: cert }));
+    let r = bare.one(apdu(Es5Command::EstablishIsdrKeySetCertificate {
+        certificate: cert,
+    }));
     assert_eq!(r.sw, StatusWord::INCORRECT_DATA);
 }
 
@@ -294,7 +320,8 @@ mod lab {
         let mut cfg = config();
         cfg.ci = None;
         let mut fleet = Fleet::new(cfg);
-        let secrets = conformance::euicc::EuiccSecrets::from_world(&l.world.euiccs[0]).expect("secrets");
+        let secrets =
+            conformance::euicc::EuiccSecrets::from_world(&l.world.euiccs[0]).expect("secrets");
         let profiles = conformance::issuance::profiles_at_issuance(&l.world, 0).expect("issuance");
         fleet
             .insert(conformance::euicc::Euicc::new(&secrets, &profiles).expect("euicc"))
@@ -353,7 +380,13 @@ fn a_signature_not_by_the_certified_key_answers_6982_and_a_wrong_crt_6a80() {
     ka.signature = key.sign(&ka.signed_data(&rc).expect("signed")).to_vec();
     let r = lab.one(apdu(Es5Command::EstablishIsdrKeySetAgreement(ka)));
     assert_eq!(r.sw, StatusWord::INCORRECT_DATA);
-    assert_eq!(lab.fleet.euiccs()[0].isd_p(&aid(SLOT)).expect("isd-p").scp03_counter(), None);
+    assert_eq!(
+        lab.fleet.euiccs()[0]
+            .isd_p(&aid(SLOT))
+            .expect("isd-p")
+            .scp03_counter(),
+        None
+    );
 }
 
 #[test]
@@ -398,14 +431,19 @@ fn mac_failures_and_out_of_order_segments_answer_6982_and_end_the_session() {
     let segs = host.protect_package(&pkg).expect("protect");
     let mut bad = segs[0].tlv.clone();
     bad[5] ^= 0x01;
-    assert_eq!(lab.one(scp03t::store_data(2, bad, false)).sw, StatusWord::SECURITY_STATUS);
+    assert_eq!(
+        lab.one(scp03t::store_data(2, bad, false)).sw,
+        StatusWord::SECURITY_STATUS
+    );
     // The session is gone and the block numbers restart: the next segment is out of sequence.
     assert_eq!(
-        lab.one(scp03t::store_data(3, segs[1].tlv.clone(), false)).sw,
+        lab.one(scp03t::store_data(3, segs[1].tlv.clone(), false))
+            .sw,
         StatusWord::INCORRECT_P1P2
     );
     assert_eq!(
-        lab.one(scp03t::store_data(0, segs[1].tlv.clone(), false)).sw,
+        lab.one(scp03t::store_data(0, segs[1].tlv.clone(), false))
+            .sw,
         StatusWord::CONDITIONS_NOT_SATISFIED
     );
 
@@ -414,20 +452,32 @@ fn mac_failures_and_out_of_order_segments_answer_6982_and_end_the_session() {
     assert_eq!(counter, [0, 0, 2]);
     let segs = host.protect_package(&pkg).expect("protect");
     assert_eq!(
-        lab.one(scp03t::store_data(2, segs[1].tlv.clone(), false)).sw,
+        lab.one(scp03t::store_data(2, segs[1].tlv.clone(), false))
+            .sw,
         StatusWord::SECURITY_STATUS
     );
 
     // A security level other than 13.
     let hc = [9; 8];
-    let r = lab.one(scp03t::store_data(0, scp03t::initialize_update_tlv(0x30, 1, hc), false));
+    let r = lab.one(scp03t::store_data(
+        0,
+        scp03t::initialize_update_tlv(0x30, 1, hc),
+        false,
+    ));
     let iu = InitializeUpdateResponse::parse(&r.data).expect("84");
     let (_, mut ea) = HostSession::open(&keys, hc, &iu).expect("open");
     ea[2] = 0x33;
-    assert_eq!(lab.one(scp03t::store_data(1, ea, false)).sw, StatusWord::INCORRECT_DATA);
+    assert_eq!(
+        lab.one(scp03t::store_data(1, ea, false)).sw,
+        StatusWord::INCORRECT_DATA
+    );
 
     // An unknown key set.
-    let r = lab.one(scp03t::store_data(0, scp03t::initialize_update_tlv(0x31, 1, hc), false));
+    let r = lab.one(scp03t::store_data(
+        0,
+        scp03t::initialize_update_tlv(0x31, 1, hc),
+        false,
+    ));
     assert_eq!(r.sw, StatusWord::REFERENCED_DATA_NOT_FOUND);
     assert_eq!(lab.isdp_state().0, ProfileState::Created);
 
@@ -440,7 +490,11 @@ fn mac_failures_and_out_of_order_segments_answer_6982_and_end_the_session() {
 #[test]
 fn scp03t_without_key_establishment_answers_6a88() {
     let mut lab = lab();
-    let r = lab.one(scp03t::store_data(0, scp03t::initialize_update_tlv(0x30, 1, [0; 8]), false));
+    let r = lab.one(scp03t::store_data(
+        0,
+        scp03t::initialize_update_tlv(0x30, 1, [0; 8]),
+        false,
+    ));
     assert_eq!(r.sw, StatusWord::REFERENCED_DATA_NOT_FOUND);
 }
 
@@ -457,13 +511,20 @@ fn a_malformed_package_is_refused_with_profile_installation_aborted() {
         let mut last = None;
         let mut all = Outputs::default();
         for (i, seg) in segments.iter().enumerate() {
-            let (mut rs, o) = lab.send(vec![scp03t::store_data((2 + i) as u8, seg.tlv.clone(), i + 1 == n)]);
+            let (mut rs, o) = lab.send(vec![scp03t::store_data(
+                (2 + i) as u8,
+                seg.tlv.clone(),
+                i + 1 == n,
+            )]);
             all.events.extend(o.events);
             let r = rs.remove(0);
             assert_eq!(r.sw, OK);
             last = Some(host.check_response(seg, &r).expect("R-MAC").data);
         }
-        (EuiccResponse::parse(&last.expect("last")).expect("EUICCResponse"), all)
+        (
+            EuiccResponse::parse(&last.expect("last")).expect("EUICCResponse"),
+            all,
+        )
     };
     assert!(r.profile_installation_aborted);
     assert!(!r.is_success());
@@ -479,7 +540,11 @@ fn a_malformed_package_is_refused_with_profile_installation_aborted() {
     assert!(lab.download(&mut host, &good).is_success());
     assert_eq!(lab.isdp_state(), (ProfileState::Disabled, Some(iccid)));
     // An installed ISD-P refuses a new download.
-    let r = lab.one(scp03t::store_data(0, scp03t::initialize_update_tlv(0x30, 1, [0; 8]), false));
+    let r = lab.one(scp03t::store_data(
+        0,
+        scp03t::initialize_update_tlv(0x30, 1, [0; 8]),
+        false,
+    ));
     assert_eq!(r.sw, StatusWord::CONDITIONS_NOT_SATISFIED);
 }
 
@@ -514,7 +579,11 @@ fn test_faults_give_a_wrong_receipt_a_cmac_failure_and_a_refused_package() {
     assert!(receipt_ok);
     let (mut host, _) = lab.open(&keys);
     let segs = host.protect_package(&pkg).expect("protect");
-    assert_eq!(lab.one(scp03t::store_data(2, segs[0].tlv.clone(), false)).sw, StatusWord::SECURITY_STATUS);
+    assert_eq!(
+        lab.one(scp03t::store_data(2, segs[0].tlv.clone(), false))
+            .sw,
+        StatusWord::SECURITY_STATUS
+    );
 
     let refuse = DownloadFaults {
         refuse_package: true,
@@ -533,7 +602,10 @@ fn test_faults_give_a_wrong_receipt_a_cmac_failure_and_a_refused_package() {
     let (mut host, _) = lab.open(&keys);
     assert!(lab.download(&mut host, &pkg).is_success());
     // Without a subscriber entry the profile has no MSISDN.
-    let i = lab.fleet.euiccs()[0].isd_p(&aid(SLOT)).expect("isd-p").clone();
+    let i = lab.fleet.euiccs()[0]
+        .isd_p(&aid(SLOT))
+        .expect("isd-p")
+        .clone();
     assert_eq!(i.msisdn(), None);
     assert!(i.imsi().is_some());
 }

@@ -207,7 +207,9 @@ impl EuiccResponse {
         }
         if let Some(m) = &self.status_message {
             if !(2..=64).contains(&m.chars().count()) {
-                return Err(Es8Error::Malformed("statusMessage must be 2 to 64 characters"));
+                return Err(Es8Error::Malformed(
+                    "statusMessage must be 2 to 64 characters",
+                ));
             }
             tlv::encode_into(Tag::byte(0x82), m.as_bytes(), &mut body)?;
         }
@@ -243,9 +245,7 @@ impl EuiccResponse {
                 match tag {
                     0x80 => st = Some(parse_uint(f.value, u64::from(u16::MAX))? as u16),
                     0x81 => out.identification = Some(parse_uint(f.value, 0x7FFF)? as u16),
-                    0x82 => {
-                        out.additional_information = Some(parse_uint(f.value, 0xFF)? as u8)
-                    }
+                    0x82 => out.additional_information = Some(parse_uint(f.value, 0xFF)? as u8),
                     _ => out.offset = Some(parse_uint(f.value, 0x7FFF_FFFF)? as u32),
                 }
             }
@@ -255,7 +255,9 @@ impl EuiccResponse {
         let mut profile_installation_aborted = false;
         if let Some(t) = it.next_if(|t| t.tag == Tag::byte(0x81)) {
             if !t.value.is_empty() {
-                return Err(Es8Error::Malformed("profileInstallationAborted is not NULL"));
+                return Err(Es8Error::Malformed(
+                    "profileInstallationAborted is not NULL",
+                ));
             }
             profile_installation_aborted = true;
         }
@@ -318,13 +320,13 @@ mod tests {
     #[test]
     fn parse_refuses_broken_der() {
         for hex in [
-            "3005A0033001",     // PEStatus truncated
-            "3005A00330018001", // wrong length
+            "3005A0033001",             // PEStatus truncated
+            "3005A00330018001",         // wrong length
             "300AA0053003800100810100", // abort not NULL
-            "3006A00430028100", // no status
-            "300AA00530038001008300", // unexpected element
-            "3008A00630048002007F", // non-minimal INTEGER
-            "3100",             // not a SEQUENCE
+            "3006A00430028100",         // no status
+            "300AA00530038001008300",   // unexpected element
+            "3008A00630048002007F",     // non-minimal INTEGER
+            "3100",                     // not a SEQUENCE
         ] {
             let der = hex::decode(hex.replace(' ', "")).unwrap();
             assert!(EuiccResponse::parse(&der).is_err(), "{hex}");
@@ -339,7 +341,10 @@ mod tests {
             hex::encode_upper(crt.to_bytes().unwrap()),
             "A6139002030095015C8001888101108201018301 30".replace(' ', "")
         );
-        assert!(!is_isd_p_crt(&KeyAgreementCrt { key_usage: 0x10, ..crt.clone() }));
+        assert!(!is_isd_p_crt(&KeyAgreementCrt {
+            key_usage: 0x10,
+            ..crt.clone()
+        }));
         assert!(!is_isd_p_crt(&isd_p_crt(0x05)));
     }
 }

@@ -43,7 +43,10 @@ fn key_data_and_receipt_match_the_vectors() {
         key_parameter_reference: 0x03,
         ..ka
     };
-    assert_ne!(es8::receipt(&data.receipt_key, &other).expect("receipt"), receipt);
+    assert_ne!(
+        es8::receipt(&data.receipt_key, &other).expect("receipt"),
+        receipt
+    );
     assert!(es8::derive_isd_p_keys(&[0u8; 31]).is_err());
 }
 

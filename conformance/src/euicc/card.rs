@@ -962,7 +962,10 @@ impl Euicc {
         out: &mut Outputs,
     ) -> ResponseApdu {
         let r = match self.index_of(aid.as_bytes()) {
-            Some(index) if c.cla == es_interfaces::apdu::CLA_GP && c.ins == es_interfaces::apdu::INS_STORE_DATA => {
+            Some(index)
+                if c.cla == es_interfaces::apdu::CLA_GP
+                    && c.ins == es_interfaces::apdu::INS_STORE_DATA =>
+            {
                 self.download_step(s, cfg, index, c, out)
             }
             Some(_) => respond(StatusWord::INS_NOT_SUPPORTED),

@@ -41,7 +41,11 @@ pub(super) struct IsdpKeySet {
 
 impl core::fmt::Debug for IsdpKeySet {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "IsdpKeySet {{ kvn: 30, counter: {}, keys: [redacted] }}", self.counter)
+        write!(
+            f,
+            "IsdpKeySet {{ kvn: 30, counter: {}, keys: [redacted] }}",
+            self.counter
+        )
     }
 }
 
@@ -98,7 +102,11 @@ impl core::fmt::Debug for Download {
             Phase::Pending(_) => "SCP03t initialised",
             Phase::Open { .. } => "SCP03t open",
         };
-        write!(f, "Download {{ aid: {:?}, block: {}, {phase} }}", self.aid, self.block)
+        write!(
+            f,
+            "Download {{ aid: {:?}, block: {}, {phase} }}",
+            self.aid, self.block
+        )
     }
 }
 
@@ -177,7 +185,11 @@ impl Download {
         if c.p2 != self.block {
             return answer(StatusWord::INCORRECT_P1P2);
         }
-        self.block = if p1.last_block { 0 } else { self.block.wrapping_add(1) };
+        self.block = if p1.last_block {
+            0
+        } else {
+            self.block.wrapping_add(1)
+        };
         let outcome = match p1.structure {
             StoreDataStructure::Dgi => self.key_establishment(ctx, keys, c),
             StoreDataStructure::BerTlv => self.scp03t(ctx, keys, c, p1.last_block),
@@ -192,24 +204,31 @@ impl Download {
         outcome
     }
 
-    /// `3A01` and `3A02` (wire-profile §5).
+    /// `3A01` and `3A02` (wire-profile §5); another DGI in clear is `6982`.
     fn key_establishment(
         &mut self,
         ctx: &Context<'_>,
         keys: &mut Option<Box<IsdpKeySet>>,
         c: &CommandApdu,
     ) -> Outcome {
-        if !ctx.selectable {
+        let command = Es5Command::from_apdu(c);
+        let key_establishment = matches!(
+            command,
+            Ok(Es5Command::EstablishIsdrKeySetCertificate { .. }
+                | Es5Command::EstablishIsdrKeySetAgreement(_))
+        );
+        if key_establishment && !ctx.selectable {
             self.phase = Phase::Idle;
             return answer(StatusWord::CONDITIONS_NOT_SATISFIED);
         }
-        match Es5Command::from_apdu(c) {
+        match command {
             Ok(Es5Command::EstablishIsdrKeySetCertificate { certificate }) => {
                 self.phase = Phase::Idle;
                 let Some(ci) = ctx.cfg.ci.as_ref() else {
                     return answer(StatusWord::INCORRECT_DATA);
                 };
-                let Ok(cert) = certs::chain::check_smdp(ci, &certificate, time::OffsetDateTime::now_utc())
+                let Ok(cert) =
+                    certs::chain::check_smdp(ci, &certificate, time::OffsetDateTime::now_utc())
                 else {
                     return answer(StatusWord::INCORRECT_DATA);
                 };
@@ -275,7 +294,13 @@ impl Download {
                     Err(_) => answer(StatusWord::INCORRECT_DATA),
                 }
             }
-            _ => {
+            // Any other DGI (e.g. `3A07` connectivity parameters) needs an SCP03 session the ISD-P does not
+            // have for it: refused as an unauthenticated command.
+            Ok(_) | Err(isdr::IsdrError::NotEs5Command { .. }) => {
+                self.phase = Phase::Idle;
+                answer(StatusWord::SECURITY_STATUS)
+            }
+            Err(_) => {
                 self.phase = Phase::Idle;
                 answer(StatusWord::INCORRECT_DATA)
             }
@@ -340,7 +365,13 @@ impl Download {
                 Err(Scp03Error::SecurityLevel(_)) => answer(StatusWord::INCORRECT_DATA),
                 Err(_) => answer(StatusWord::SECURITY_STATUS),
             },
-            (Some(0x86), Phase::Open { mut session, mut package }) => {
+            (
+                Some(0x86),
+                Phase::Open {
+                    mut session,
+                    mut package,
+                },
+            ) => {
                 if ctx.faults.cmac_failure {
                     return answer(StatusWord::SECURITY_STATUS);
                 }
@@ -405,10 +436,16 @@ fn install(
                     (pe_status::INVALID_REQUEST_FORMAT, element.identification)
                 }
                 SaipError::Package { .. } => (pe_status::INVALID_REQUEST_FORMAT, None),
-                SaipError::Invalid { element, .. } => (pe_status::BAD_VALUES, element.identification),
+                SaipError::Invalid { element, .. } => {
+                    (pe_status::BAD_VALUES, element.identification)
+                }
                 SaipError::Template(_) | SaipError::Record { .. } => (pe_status::BAD_VALUES, None),
             };
-            return (EuiccResponse::aborted(status, id), None, Some(e.to_string()));
+            return (
+                EuiccResponse::aborted(status, id),
+                None,
+                Some(e.to_string()),
+            );
         }
     };
     let iccid = p.elements.iter().find_map(|e| match e {

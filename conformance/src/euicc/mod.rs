@@ -166,7 +166,8 @@ pub struct SubscriberDirectory {
 impl SubscriberDirectory {
     /// Records (or replaces) the MSISDN of `imsi`.
     pub fn provision(&mut self, imsi: &str, msisdn: &str) -> Result<(), EuiccError> {
-        self.entries.insert(Imsi::parse(imsi)?, Msisdn::parse(msisdn)?);
+        self.entries
+            .insert(Imsi::parse(imsi)?, Msisdn::parse(msisdn)?);
         Ok(())
     }
 
@@ -189,7 +190,9 @@ pub struct DownloadFaults {
 
 impl DownloadFaults {
     fn to_bits(self) -> u8 {
-        u8::from(self.wrong_receipt) | u8::from(self.cmac_failure) << 1 | u8::from(self.refuse_package) << 2
+        u8::from(self.wrong_receipt)
+            | u8::from(self.cmac_failure) << 1
+            | u8::from(self.refuse_package) << 2
     }
 
     fn from_bits(bits: u8) -> DownloadFaults {
