@@ -24,7 +24,7 @@ use es_interfaces::scp80::SecretKey;
 use es_interfaces::wire_profile;
 use smdp::saip::pe::{ProfileElement, usim_field};
 use smdp::saip::{Limits, SaipError, coding, validate};
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::ids::{Aid, Eid, Iccid, Imsi};
 use super::keys::EcasdKey;
@@ -83,7 +83,8 @@ enum Phase {
     Pending(CardPendingTlv),
     Open {
         session: CardSession,
-        package: Vec<u8>,
+        /// The deciphered package so far (it holds the profile's secrets: wiped when dropped).
+        package: Zeroizing<Vec<u8>>,
     },
 }
 
@@ -358,7 +359,7 @@ impl Download {
                 Ok(session) => {
                     self.phase = Phase::Open {
                         session,
-                        package: Vec::new(),
+                        package: Zeroizing::new(Vec::new()),
                     };
                     answer(StatusWord::OK)
                 }
@@ -375,13 +376,14 @@ impl Download {
                 if ctx.faults.cmac_failure {
                     return answer(StatusWord::SECURITY_STATUS);
                 }
-                let Ok(segment) = session.open_segment(&c.data) else {
+                let Ok(mut segment) = session.open_segment(&c.data) else {
                     return answer(StatusWord::SECURITY_STATUS);
                 };
                 if package.len() + segment.len() > Limits::default().max_package_bytes {
                     return answer(StatusWord::NOT_ENOUGH_MEMORY);
                 }
                 package.extend_from_slice(&segment);
+                segment.zeroize();
                 if !last {
                     let response = session.respond(&[], StatusWord::OK);
                     self.phase = Phase::Open { session, package };
@@ -395,7 +397,7 @@ impl Download {
                     };
                 }
                 let (result, installed, refused) = install(ctx, &package);
-                package.zeroize();
+                drop(package);
                 let response = result
                     .to_der()
                     .ok()
