@@ -14,5 +14,6 @@ pub mod client;
 pub mod clock;
 pub mod listener;
 pub mod outbox;
+pub mod retention;
 pub mod soap_endpoint;
 pub mod tls;
