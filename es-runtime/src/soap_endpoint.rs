@@ -4,7 +4,8 @@
 //! record; any other use of a recorded identifier is refused with 1.6/3.3), run the function inside a savepoint
 //! of the same transaction, and answer with the response envelope (or 202 for an accepted asynchronous call).
 //! Read-only functions (GetEIS) run outside the write transaction and are not recorded: a repeat runs again.
-//! Faults only for requests that cannot be mapped to a function; never a 500.
+//! Requests without the WS-Addressing headers SGP.02 makes mandatory get a WS-Addressing fault. Faults only
+//! for requests that cannot be mapped to a function; never a 500.
 
 use std::sync::Arc;
 
@@ -17,8 +18,9 @@ use eis_store::{AnyConnection, Store, TxError, savepoint};
 use es_interfaces::messages::DecodeError;
 use es_interfaces::messages::common::BaseRequest;
 use es_interfaces::soap::{
-    Envelope, FaultCode, OutgoingHeaders, QuerySeparator, SoapVersion, WsaHeaders, action,
-    decode_error_fault, entity_address, fault_envelope, message_id,
+    Envelope, FaultCode, MessageKind, OutgoingHeaders, QuerySeparator, SoapVersion, WsaHeaders,
+    action, addressing_header_required_fault, decode_error_fault, entity_address, fault_envelope,
+    message_id,
 };
 use es_interfaces::status::FunctionExecutionStatus;
 use es_interfaces::types::XsDateTime;
@@ -424,6 +426,18 @@ fn handle<S: SoapFunctions>(
     let wsa = env.wsa();
     let body = env.body();
     let element = body.local_name().to_string();
+    // SGP.02 Annex B: wsa:MessageID is mandatory whatever the MEP; the GSMA WSDL bindings require To, Action
+    // and From (the RPS sender) on every request. Refused before anything runs (WS-Addressing 1.0 SOAP
+    // Binding §6.4.3 MessageAddressingHeaderRequired).
+    let missing = wsa.missing_required(MessageKind::Request);
+    if !missing.is_empty() {
+        tracing::info!(missing = ?missing, "request without mandatory WS-Addressing headers");
+        return Some(Answer {
+            status: 400,
+            version,
+            envelope: addressing_header_required_fault(version, &missing),
+        });
+    }
     let response_action = action::for_element(&element)
         .and_then(|a| a.response)
         .or_else(|| es_interfaces::messages::es4v4::actions(&element).map(|(_, r)| r))
