@@ -240,7 +240,10 @@ fn deeply_nested_connectivity_parameters_are_refused_and_the_server_keeps_servin
     let mut eis0 = read_eis_document(&common::eis_path(&lab.world, 0)).expect("EIS");
     // The profile at issuance, as if this SM-DP had downloaded it (ProfileInfo is outside the EUM's signature).
     let smdp_oid = lab.world.manifest.sm_dp.oid.clone();
-    let profile = eis0.profile_info.first_mut().expect("a profile at issuance");
+    let profile = eis0
+        .profile_info
+        .first_mut()
+        .expect("a profile at issuance");
     profile.smdp_id = Some(smdp_oid.parse().expect("oid"));
     let iccid = profile.iccid.to_string();
     let r = block_on(es1_client.register(&eis0, "reg-nested")).expect("register");

@@ -167,11 +167,17 @@ fn function_call_identifiers(db: Db) {
         assert_eq!(status, 400, "{header}: {r}");
         assert!(r.contains("wsa:MessageAddressingHeaderRequired"), "{r}");
         assert!(
-            r.contains(&format!("<wsa:ProblemHeaderQName>wsa:{header}</wsa:ProblemHeaderQName>")),
+            r.contains(&format!(
+                "<wsa:ProblemHeaderQName>wsa:{header}</wsa:ProblemHeaderQName>"
+            )),
             "{r}"
         );
         let s = status_of(&r);
-        assert_eq!((s.1.as_deref(), s.2.as_deref()), (Some("1.6"), Some("2.2")), "{r}");
+        assert_eq!(
+            (s.1.as_deref(), s.2.as_deref()),
+            (Some("1.6"), Some("2.2")),
+            "{r}"
+        );
     }
     assert_eq!(es4.pol2_of(&eid0, &iccids[0]), ["DELETE"]);
     // The same request with every header runs.

@@ -542,7 +542,9 @@ mod tests {
             assert_eq!(descend(t), Ok(MAX_DEPTH));
             let bad = nested_definite(MAX_DEPTH + 1);
             let t = Reader::new(&bad, 0, rules).single().expect("outer");
-            assert!(matches!(descend(t), Err(TlvError::TooDeep { limit, .. }) if limit == MAX_DEPTH));
+            assert!(
+                matches!(descend(t), Err(TlvError::TooDeep { limit, .. }) if limit == MAX_DEPTH)
+            );
         }
     }
 

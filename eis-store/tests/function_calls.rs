@@ -19,70 +19,74 @@ fn call(caller: &str, fcid: &str) -> NewFunctionCall {
     }
 }
 
-both_backends!(a_used_identifier_replays_only_the_same_function_and_request, 3, |store| {
-    // Issue 10 item 2: the record used to be keyed on (caller, identifier) alone, so these all replayed.
-    let mut c = store.conn().expect("conn");
-    let Begin::New(id) =
-        function_calls::begin_call(&mut c, &call("1.2.3", "x"), 100).expect("begin")
-    else {
-        panic!("expected New")
-    };
-    let resp = CallResponse {
-        http_status: 200,
-        body: "<R/>".into(),
-    };
-    function_calls::complete_call(&mut c, id, &resp, 110).expect("complete");
-    // Same caller, function and request: the recorded answer.
-    assert_eq!(
-        function_calls::begin_call(&mut c, &call("1.2.3", "x"), 120).expect("begin"),
-        Begin::Duplicate(Recorded::Completed {
+both_backends!(
+    a_used_identifier_replays_only_the_same_function_and_request,
+    3,
+    |store| {
+        // Issue 10 item 2: the record used to be keyed on (caller, identifier) alone, so these all replayed.
+        let mut c = store.conn().expect("conn");
+        let Begin::New(id) =
+            function_calls::begin_call(&mut c, &call("1.2.3", "x"), 100).expect("begin")
+        else {
+            panic!("expected New")
+        };
+        let resp = CallResponse {
+            http_status: 200,
+            body: "<R/>".into(),
+        };
+        function_calls::complete_call(&mut c, id, &resp, 110).expect("complete");
+        // Same caller, function and request: the recorded answer.
+        assert_eq!(
+            function_calls::begin_call(&mut c, &call("1.2.3", "x"), 120).expect("begin"),
+            Begin::Duplicate(Recorded::Completed {
+                id,
+                function_name: "DownloadProfile".into(),
+                response: resp.clone(),
+            })
+        );
+        // Another function under the same identifier: refused, not replayed.
+        let other_function = NewFunctionCall {
+            function_name: "UpdatePolicyRules".into(),
+            ..call("1.2.3", "x")
+        };
+        let conflict = Begin::Conflict {
             id,
             function_name: "DownloadProfile".into(),
-            response: resp.clone(),
-        })
-    );
-    // Another function under the same identifier: refused, not replayed.
-    let other_function = NewFunctionCall {
-        function_name: "UpdatePolicyRules".into(),
-        ..call("1.2.3", "x")
-    };
-    let conflict = Begin::Conflict {
-        id,
-        function_name: "DownloadProfile".into(),
-    };
-    assert_eq!(
-        function_calls::begin_call(&mut c, &other_function, 130).expect("begin"),
-        conflict
-    );
-    // The same function with another request: refused too.
-    let other_request = NewFunctionCall {
-        request_digest: "d2".into(),
-        ..call("1.2.3", "x")
-    };
-    assert_eq!(
-        function_calls::begin_call(&mut c, &other_request, 140).expect("begin"),
-        conflict
-    );
-    // Another caller's identifier space is its own.
-    assert!(matches!(
-        function_calls::begin_call(
-            &mut c,
-            &NewFunctionCall {
-                caller_oid: "1.2.4".into(),
-                ..other_request.clone()
-            },
-            150
-        )
-        .expect("begin"),
-        Begin::New(n) if n != id
-    ));
-    // Nothing was overwritten.
-    let got = function_calls::find_call(&mut c, "1.2.3", "x")
-        .expect("find")
-        .expect("some");
-    assert_eq!((got.id, got.response), (id, Some(resp)));
-    assert_eq!(got.call.request_digest, "d1");
-});
+        };
+        assert_eq!(
+            function_calls::begin_call(&mut c, &other_function, 130).expect("begin"),
+            conflict
+        );
+        // The same function with another request: refused too.
+        let other_request = NewFunctionCall {
+            request_digest: "d2".into(),
+            ..call("1.2.3", "x")
+        };
+        assert_eq!(
+            function_calls::begin_call(&mut c, &other_request, 140).expect("begin"),
+            conflict
+        );
+        // Another caller's identifier space is its own.
+        assert!(matches!(
+            function_calls::begin_call(
+                &mut c,
+                &NewFunctionCall {
+                    caller_oid: "1.2.4".into(),
+                    ..other_request.clone()
+                },
+                150
+            )
+            .expect("begin"),
+            Begin::New(n) if n != id
+        ));
+        // Nothing was overwritten.
+        let got = function_calls::find_call(&mut c, "1.2.3", "x")
+            .expect("find")
+            .expect("some");
+        assert_eq!((got.id, got.response), (id, Some(resp)));
+        assert_eq!(got.call.request_digest, "d1");
+    }
+);
 
 both_backends!(duplicate_returns_recorded_outcome, 2, |store| {
     let mut c = store.conn().expect("conn");

@@ -20,7 +20,11 @@ pub fn purge_interval(retention: Duration) -> Duration {
 }
 
 /// Deletes the calls completed more than `retention` before `now_millis`; returns how many.
-pub fn purge_once(store: &Store, now_millis: i64, retention: Duration) -> Result<usize, StoreError> {
+pub fn purge_once(
+    store: &Store,
+    now_millis: i64,
+    retention: Duration,
+) -> Result<usize, StoreError> {
     let keep = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
     let before = now_millis.saturating_sub(keep);
     store.tx(|c| function_calls::purge_completed_before(c, before))
@@ -137,7 +141,10 @@ mod tests {
     #[test]
     fn interval_follows_the_retention_within_bounds() {
         assert_eq!(purge_interval(DEFAULT_RETENTION), Duration::from_secs(3600));
-        assert_eq!(purge_interval(Duration::from_secs(100)), Duration::from_secs(10));
+        assert_eq!(
+            purge_interval(Duration::from_secs(100)),
+            Duration::from_secs(10)
+        );
         assert_eq!(purge_interval(Duration::ZERO), Duration::from_secs(1));
     }
 }

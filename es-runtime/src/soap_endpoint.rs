@@ -13,7 +13,6 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use eis_store::function_calls::{self, Begin, CallResponse, NewFunctionCall, Recorded};
-use es_interfaces::status::{Reason, StatusCodeData, Subject};
 use eis_store::{AnyConnection, Store, TxError, savepoint};
 use es_interfaces::messages::DecodeError;
 use es_interfaces::messages::common::BaseRequest;
@@ -23,6 +22,7 @@ use es_interfaces::soap::{
     message_id,
 };
 use es_interfaces::status::FunctionExecutionStatus;
+use es_interfaces::status::{Reason, StatusCodeData, Subject};
 use es_interfaces::types::XsDateTime;
 use es_interfaces::wsdl::Service;
 use es_interfaces::xml::Element;
