@@ -238,7 +238,7 @@ pub fn seed_smdp_entities(store: &Store, world: &World, smsr_url: &str) -> Resul
             &mno.entity.oid,
             &mno.entity.name,
             EntityRole::Mno,
-            &["ES2"],
+            &["ES2", "REST"],
             &[fingerprint(world, &mno.tls_client.cert)?],
             None,
             &[],
@@ -261,9 +261,6 @@ pub fn listener(
         workers: server.workers,
     }
 }
-
-/// How long a resolved caller is reused before the registry is read again.
-const CALLER_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// The SM-SR of the world.
 pub fn smsr(
@@ -291,7 +288,7 @@ pub fn smsr(
             ci: world.ci.cert.clone(),
             eum_transport_keys: transport,
         },
-        callers: CallerDirectory::new(CALLER_CACHE_TTL),
+        callers: CallerDirectory::default(),
         clock: Arc::new(SystemClock),
         es5: config.es5.smpp.enabled.then(|| config.es5.settings()),
         outbox_give_up: Duration::from_secs(config.es5.callback_give_up_secs.max(1)),
@@ -338,7 +335,7 @@ pub fn smdp(
         },
         store: Arc::new(store),
         keyring,
-        callers: CallerDirectory::new(CALLER_CACHE_TTL),
+        callers: CallerDirectory::default(),
         clock: Arc::new(SystemClock),
         es3: Some(es3),
         outbox_give_up: Duration::from_secs(config.es5.callback_give_up_secs.max(1)),
