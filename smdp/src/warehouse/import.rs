@@ -244,9 +244,16 @@ pub fn import_order(
     // Second pass, outside the import transaction: the rows against the committed stock and the template.
     let checked = {
         let mut c = store.conn()?;
-        second_pass(&mut c, None, source, format, caps, None, &mut |rows| {
-            progress(Progress::Checking { rows, total })
-        })
+        second_pass(
+            &mut c,
+            None,
+            mno_oid,
+            source,
+            format,
+            caps,
+            None,
+            &mut |rows| progress(Progress::Checking { rows, total }),
+        )
     };
     let summary = match (validated, checked) {
         (Ok(s), Ok(found)) if found.total == 0 => s,
@@ -270,6 +277,7 @@ pub fn import_order(
         let found = second_pass(
             c,
             Some(keyring),
+            mno_oid,
             source,
             format,
             caps,
@@ -328,9 +336,12 @@ pub fn import_order(
 /// Reads the file again on a reader thread. Without `order`: checks each chunk's ICCIDs against the (committed)
 /// stock and each row against the template's capabilities. With `order` (and the keyring): seals and inserts each
 /// chunk into that order until the first problem. Returns the problems found; `progress` gets the rows done.
+/// `mno` is the importing MNO: its own records are named as such, another MNO's are not (see [`consume`]).
+#[allow(clippy::too_many_arguments)]
 fn second_pass(
     conn: &mut AnyConnection,
     keyring: Option<&MasterKeyring>,
+    mno: &str,
     source: &dyn OrderSource,
     format: BatchFormat,
     caps: TemplateCapabilities,
@@ -340,7 +351,7 @@ fn second_pass(
     std::thread::scope(|s| {
         let (tx, rx) = sync_channel::<Msg>(2);
         s.spawn(move || read_rows(source, format, caps, keyring, &tx));
-        consume(conn, rx, order, stored)
+        consume(conn, rx, mno, order, stored)
     })
 }
 
@@ -434,10 +445,17 @@ fn item(row: &batch::BatchRow, secrets: Option<Sealed>) -> Item {
     }
 }
 
-/// The importing side: duplicate check and insert per chunk.
+/// Why an ICCID held by another MNO is refused. The importing MNO is not told that, nor whose it is: the
+/// primary key cannot hold an ICCID twice, so the row is refused, in words that name no stock and no owner
+/// (docs/architecture.md §8).
+const ICCID_NOT_AVAILABLE: &str = "this ICCID is not available for import";
+
+/// The importing side: duplicate check and insert per chunk. An ICCID already in the importing MNO's stock is
+/// refused as such; one in another MNO's is refused as [`ICCID_NOT_AVAILABLE`].
 fn consume(
     conn: &mut AnyConnection,
     rx: Receiver<Msg>,
+    mno: &str,
     order: Option<i64>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Found, WarehouseError> {
@@ -460,12 +478,26 @@ fn consume(
         };
         let Some(order_id) = order else {
             let iccids: Vec<&str> = chunk.iter().map(|i| i.iccid.as_str()).collect();
-            let in_stock = warehouse::existing_iccids(conn, &iccids)?;
-            for i in chunk.iter().filter(|i| in_stock.contains(&i.iccid)) {
+            let owners = warehouse::stock_owners(conn, &iccids)?;
+            for i in &chunk {
+                let Some(owner) = owners.get(&i.iccid) else {
+                    continue;
+                };
+                let reason = if owner == mno {
+                    "already in stock".to_string()
+                } else {
+                    tracing::warn!(
+                        importer = mno,
+                        owner = owner.as_str(),
+                        iccid = i.iccid.as_str(),
+                        "an order names an ICCID another MNO stocks; refused without saying so"
+                    );
+                    ICCID_NOT_AVAILABLE.to_string()
+                };
                 found.note(Problem {
                     line: i.line,
                     column: Some("ICCID".into()),
-                    reason: "already in stock".into(),
+                    reason,
                 });
             }
             done += chunk.len() as u64;
@@ -494,7 +526,7 @@ fn consume(
                 line: first_line,
                 column: Some("ICCID".into()),
                 reason: format!(
-                    "an ICCID of the {} rows from this line on was stocked by another import meanwhile",
+                    "an ICCID of the {} rows from this line on was taken meanwhile: {ICCID_NOT_AVAILABLE}",
                     records.len()
                 ),
             }),
