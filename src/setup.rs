@@ -241,7 +241,7 @@ pub fn seed_smdp_entities(store: &Store, world: &World, smsr_url: &str) -> Resul
             &mno.entity.oid,
             &mno.entity.name,
             EntityRole::Mno,
-            &["ES2"],
+            &["ES2", "REST"],
             &[fingerprint(world, &mno.tls_client.cert)?],
             None,
             &[],
@@ -264,9 +264,6 @@ pub fn listener(
         workers: server.workers,
     }
 }
-
-/// How long a resolved caller is reused before the registry is read again.
-const CALLER_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// The SM-SR of the world.
 pub fn smsr(
@@ -294,7 +291,7 @@ pub fn smsr(
             ci: world.ci.cert.clone(),
             eum_transport_keys: transport,
         },
-        callers: CallerDirectory::new(CALLER_CACHE_TTL),
+        callers: CallerDirectory::default(),
         clock: Arc::new(SystemClock),
         es5: config
             .es5
@@ -355,7 +352,7 @@ pub fn smdp(
         },
         store: Arc::new(store),
         keyring,
-        callers: CallerDirectory::new(CALLER_CACHE_TTL),
+        callers: CallerDirectory::default(),
         clock: Arc::new(SystemClock),
         es3: Some(es3),
         outbox_give_up: Duration::from_secs(config.es5.callback_give_up_secs.max(1)),

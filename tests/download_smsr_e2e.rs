@@ -326,7 +326,7 @@ async fn download_flow(mut lab: rsp::lab::Lab) -> Vec<String> {
         (completed(&e0, new2, "dl-r-twice"), ("8.2.1", "3.8")),
         (
             completed(&e0, &issued[0].iccid, "dl-r-other"),
-            ("8.2", "1.2"),
+            ("8.2.1", "3.9"),
         ),
         (
             completed(&e0, "8988299000000000033", "dl-r-unknown"),

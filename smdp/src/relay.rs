@@ -18,9 +18,10 @@ use eis_store::outbox::OutboxMessage;
 use eis_store::{AnyConnection, entities, outbox, relays};
 use es_interfaces::messages::codec::BodyElement;
 use es_interfaces::messages::common::{BaseRequest, BaseResponse};
+use es_interfaces::messages::eis::Eis;
 use es_interfaces::messages::{es2, es3};
 use es_interfaces::soap::{self, Envelope, OutgoingHeaders, SoapVersion, action};
-use es_interfaces::status::{FunctionExecutionStatus, Status};
+use es_interfaces::status::{FunctionExecutionStatus, Reason, Status, Subject};
 use es_interfaces::types::{Eid, Iccid, Oid};
 use es_interfaces::wsdl::Service;
 use es_runtime::caller::Caller;
@@ -197,7 +198,30 @@ fn get_eis(
     Ok(resp.eis)
 }
 
-/// Checks through ES3.GetEIS that `caller` owns `iccid` among the profiles this SM-DP manages on `eid`.
+/// The EIS of `eid` as the calling MNO may see it through this SM-DP ([`Eis::for_mno`] of the SM-DP's view):
+/// an eUICC that does not exist, or carries no profile of the MNO among those this SM-DP manages, is unknown
+/// (8.1.1) in the same words.
+fn eis_for_mno(smdp: &Smdp, url: &str, caller: &Caller, eid: &Eid) -> Result<Eis, SmdpError> {
+    let unknown = || SmdpError::UnknownEid {
+        eid: eid.to_string(),
+    };
+    let eis = match get_eis(smdp, url, eid) {
+        Ok(eis) => eis,
+        Err(SmdpError::Relayed { status, .. })
+            if status
+                .status_code_data
+                .as_ref()
+                .is_some_and(|d| d.subject == Subject::EID && d.reason == Reason::UNKNOWN) =>
+        {
+            return Err(unknown());
+        }
+        Err(e) => return Err(e),
+    };
+    eis.and_then(|e| e.for_mno(&caller.oid)).ok_or_else(unknown)
+}
+
+/// Checks through ES3.GetEIS that `caller` owns `iccid` among the profiles this SM-DP manages on `eid`;
+/// otherwise the eUICC or the ICCID is unknown, whether it does not exist or is another MNO's.
 fn check_owner(
     smdp: &Smdp,
     url: &str,
@@ -205,17 +229,11 @@ fn check_owner(
     eid: &Eid,
     iccid: &Iccid,
 ) -> Result<(), SmdpError> {
-    let eis = get_eis(smdp, url, eid)?;
-    let owned = eis.is_some_and(|e| {
-        e.profile_info
-            .iter()
-            .any(|p| p.iccid == *iccid && p.mno_id.as_str() == caller.oid)
-    });
-    if owned {
+    let eis = eis_for_mno(smdp, url, caller, eid)?;
+    if eis.profile_info.iter().any(|p| p.iccid == *iccid) {
         Ok(())
     } else {
-        Err(SmdpError::ProfileNotAllowed {
-            caller: caller.oid.clone(),
+        Err(SmdpError::UnknownIccid {
             iccid: iccid.as_str().to_string(),
         })
     }
@@ -248,18 +266,10 @@ pub fn prepare(
         es2::Request::GetEis(r) => {
             let url = es3_url(&mut conn, r.smsr_id.as_str())?;
             drop(conn);
-            let mut eis = get_eis(smdp, &url, &r.eid)?;
-            if let Some(e) = eis.as_mut() {
-                e.profile_info.retain(|p| p.mno_id.as_str() == caller.oid);
-                if let Some(t) = e.audit_trail.as_mut() {
-                    let visible: Vec<&Iccid> = e.profile_info.iter().map(|p| &p.iccid).collect();
-                    t.records
-                        .retain(|rec| rec.iccid.as_ref().is_some_and(|i| visible.contains(&i)));
-                }
-            }
+            let eis = eis_for_mno(smdp, &url, caller, &r.eid)?;
             let resp = es2::GetEisResponse {
                 base: ok_base(FunctionExecutionStatus::success()),
-                eis,
+                eis: Some(eis),
             };
             Ok(Some(resp.to_xml()))
         }

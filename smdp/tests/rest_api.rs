@@ -31,7 +31,7 @@ fn register(store: &eis_store::Store, world: &World, oid: &str, role: EntityRole
             role,
             name: oid.into(),
             endpoints: Default::default(),
-            allowed_interfaces: Default::default(),
+            allowed_interfaces: ["REST".to_owned()].into(),
             gp_certificate: None,
             fingerprints: [fp].into(),
         },
