@@ -120,6 +120,18 @@ pub const SMPP_REGISTERED_DELIVERY: u8 = 0x01;
 pub const DGI_CERTIFICATE: u16 = 0x3A01;
 /// STORE DATA DGI of ES8 key establishment step 2, the key agreement (wire-profile §5) [P].
 pub const DGI_KEY_AGREEMENT: u16 = 0x3A02;
+/// CRT `80 01` key type AES, `81 01` key length 16, `82 01` first key id of the ISD-P key set (wire-profile §5) [P].
+pub const ES8_KEY_TYPE_LENGTH_ID: (u8, u8, u8) = (0x88, 0x10, 0x01);
+/// `7F49 { F0 01 }`: key parameter reference of the SM-DP's ephemeral key, P-256 (wire-profile §5) [P].
+pub const ES8_KEY_PARAMETER_P256: u8 = 0x00;
+/// Key data derived by X9.63: receipt key ‖ K-ENC ‖ K-MAC ‖ K-DEK, 16 bytes each (wire-profile §5 step 3) [P].
+pub const ES8_KEY_DATA_LEN: usize = 64;
+/// SCP03t key identifier of the `84` INITIALIZE UPDATE TLV (wire-profile §7: `84 0A 30 01 …`) [P].
+pub const SCP03T_KEY_ID: u8 = 0x01;
+/// The EUICCResponse of a successful installation: one PEStatus, status ok (wire-profile §7) [P].
+pub const EUICC_RESPONSE_OK: [u8; 9] = [0x30, 0x07, 0xA0, 0x05, 0x30, 0x03, 0x80, 0x01, 0x00];
+/// Default size limit of the command script of one ES3.SendData, in bytes (download contract) [P].
+pub const SEND_DATA_SCRIPT_BUDGET: usize = 1000;
 /// STORE DATA DGI of ES5.EnableProfile (wire-profile §4) [S].
 pub const DGI_ENABLE_PROFILE: u16 = 0x3A03;
 /// STORE DATA DGI of ES5.DisableProfile (wire-profile §4) [S].
@@ -257,3 +269,15 @@ impl Default for CardProfile {
         }
     }
 }
+
+
+/// SharedInfo of the X9.63 KDF of ES8 key establishment for the ISD-P's SCP03 key set: key usage `5C`, key type
+/// `88` (AES), key length `10` (wire-profile §5 step 3) [P].
+pub const ES8_KDF_SHARED_INFO: [u8; 3] = [0x5C, 0x88, 0x10];
+/// KVN of the ISD-P's SCP03 key set established over ES8 (wire-profile §5, `83 01 30`) [P].
+pub const ES8_ISD_P_KVN: u8 = 0x30;
+/// CRT `A6` of ES8 key establishment: scenario `03 00`, key usage `5C`, key type `88`, length `10`, first key id
+/// `01` (wire-profile §5 step 2) [P].
+pub const ES8_CRT_SCENARIO: [u8; 2] = [0x03, 0x00];
+/// Key usage qualifier of the ISD-P's SCP03 key set in the CRT (wire-profile §5 step 2) [P].
+pub const ES8_KEY_USAGE: u8 = 0x5C;
