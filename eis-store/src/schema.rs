@@ -338,3 +338,21 @@ diesel::table! {
         completed_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    smdp_downloads (id) {
+        id -> BigInt,
+        es2_call_id -> BigInt,
+        mno_oid -> Text,
+        eid -> Text,
+        iccid -> Text,
+        phase -> Text,
+        step -> BigInt,
+        awaiting_message_id -> Nullable<Text>,
+        deadline -> BigInt,
+        data -> Text,
+        sealed_keys -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
