@@ -185,6 +185,10 @@ pub fn start(
             .with_response_sink(Arc::new(smdp::relay::RelaySink(smdp.clone())));
             tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
         }
+        tasks.push(tokio::spawn(smdp::download::driver::run(
+            smdp.clone(),
+            shutdown_rx.clone(),
+        )));
         smdp_out = Some(smdp);
     }
     banner.push(format!("test PKI: {}", world.dir.display()));

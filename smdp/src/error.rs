@@ -28,6 +28,15 @@ pub enum SmdpError {
         /// Its message, for logs.
         message: String,
     },
+    /// ES2.DownloadProfile was refused before anything was started, with this status (SGP.02 §5.3.2: the
+    /// stock record asked for cannot be reserved).
+    #[error("download refused: {message}")]
+    DownloadRefused {
+        /// The status answered.
+        status: Box<FunctionExecutionStatus>,
+        /// Its message, for logs.
+        message: String,
+    },
     /// The profile is not the caller's among the profiles this SM-DP manages on the eUICC (8.2 / 1.2).
     #[error("{caller} is not allowed to manage the profile {iccid} through this SM-DP")]
     ProfileNotAllowed {
@@ -56,13 +65,13 @@ pub enum SmdpError {
 impl SmdpError {
     /// The SGP.02 status of this error.
     pub fn status_code_data(&self) -> StatusCodeData {
-        if let SmdpError::Relayed { status, .. } = self
+        if let SmdpError::Relayed { status, .. } | SmdpError::DownloadRefused { status, .. } = self
             && let Some(d) = &status.status_code_data
         {
             return d.clone();
         }
         let (subject, reason) = match self {
-            SmdpError::Relayed { .. } | SmdpError::Es3Call(_) => {
+            SmdpError::Relayed { .. } | SmdpError::DownloadRefused { .. } | SmdpError::Es3Call(_) => {
                 (Subject::FUNCTION_PROVIDER, Reason::EXECUTION_ERROR)
             }
             SmdpError::ProfileNotAllowed { .. } => (Subject::PROFILE, Reason::NOT_ALLOWED),
@@ -78,7 +87,7 @@ impl SmdpError {
 
     /// The FAILED execution status carrying [`SmdpError::status_code_data`].
     pub fn execution_status(&self) -> FunctionExecutionStatus {
-        if let SmdpError::Relayed { status, .. } = self {
+        if let SmdpError::Relayed { status, .. } | SmdpError::DownloadRefused { status, .. } = self {
             return (**status).clone();
         }
         FunctionExecutionStatus::failed(self.status_code_data())
