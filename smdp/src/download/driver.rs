@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::DownloadSettings;
 use super::es8::KeyData;
-use super::procedure::{Answer, Context, Es3Call, Event, Order, Phase, Procedure, Report, StockChange};
+use super::procedure::{Answer, Context, EisView, Es3Call, Event, Order, Phase, Procedure, Report, StockChange};
 use crate::error::SmdpError;
 use crate::relay;
 use crate::service::Smdp;
@@ -339,7 +339,7 @@ pub fn answer_of(r: &es3::Response) -> Answer {
         euicc_response_data: None,
     };
     match r {
-        es3::Response::GetEis(m) => a.eis = m.eis.clone(),
+        es3::Response::GetEis(m) => a.eis = m.eis.as_ref().map(EisView::of),
         es3::Response::CreateIsdp(m) => {
             a.isd_p_aid = Some(m.isd_p_aid.as_bytes().to_vec());
             a.euicc_response_data = m.euicc_response_data.as_ref().map(|d| d.as_bytes().to_vec());

@@ -43,3 +43,6 @@ impl DownloadSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -191,13 +191,60 @@ pub struct Procedure {
     pub report: Option<Report>,
 }
 
+/// What eligibility looks at in the EIS of GetEIS (SGP.02 §3.1.1; the SM-DP's view, notes §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EisView {
+    /// `Smsr-id`.
+    pub smsr_id: String,
+    /// `EumSignedInfo/PlatformType`.
+    pub platform_type: String,
+    /// `RemainingMemory`.
+    pub remaining_memory: u64,
+    /// CERT.ECASD.ECKA from the ECASD security domain, if present.
+    pub ecasd_certificate: Option<Vec<u8>>,
+    /// The profiles the SM-DP sees: ICCID, state, the SM-DP that downloaded it.
+    pub profiles: Vec<(String, ProfileState, Option<String>)>,
+}
+
+impl EisView {
+    /// The view of an EIS.
+    pub fn of(eis: &Eis) -> EisView {
+        EisView {
+            smsr_id: eis.smsr_id.as_str().to_string(),
+            platform_type: eis.eum_signed_info.platform_type.as_str().to_string(),
+            remaining_memory: eis.remaining_memory,
+            ecasd_certificate: eis
+                .eum_signed_info
+                .ecasd
+                .keysets
+                .iter()
+                .flat_map(|k| k.items.iter())
+                .find_map(|i| match i {
+                    KeysetItem::Certificate(c) => Some(c.value.as_bytes().to_vec()),
+                    KeysetItem::Key(_) => None,
+                }),
+            profiles: eis
+                .profile_info
+                .iter()
+                .map(|p| {
+                    (
+                        p.iccid.as_str().to_string(),
+                        p.state,
+                        p.smdp_id.as_ref().map(|s| s.as_str().to_string()),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
 /// What the SM-SR answered to the request of the current phase (synchronously or by callback).
 #[derive(Debug, Clone)]
 pub struct Answer {
     /// Its FunctionExecutionStatus.
     pub status: FunctionExecutionStatus,
-    /// `Eis` of GetEIS.
-    pub eis: Option<Eis>,
+    /// The EIS of GetEIS.
+    pub eis: Option<EisView>,
     /// `Isd-p-aid` of CreateISDP.
     pub isd_p_aid: Option<Vec<u8>>,
     /// `EuiccResponseData`.
@@ -677,21 +724,21 @@ impl Procedure {
     /// SM-DP in `Created` must be deleted first. Records PK.ECASD.ECKA.
     fn eligibility<R: CryptoRng + ?Sized>(
         &mut self,
-        eis: Option<&Eis>,
+        eis: Option<&EisView>,
         ctx: &Context<'_, R>,
     ) -> Result<bool, FunctionExecutionStatus> {
         let o = &self.order;
         let Some(eis) = eis else {
             return Err(failed(Subject::EID, Reason::UNKNOWN, format!("eUICC {} is unknown to the SM-SR", o.eid)));
         };
-        if eis.smsr_id.as_str() != o.smsr_id {
+        if eis.smsr_id != o.smsr_id {
             return Err(failed(
                 Subject::SM_SR,
                 Reason::INVALID_DESTINATION,
-                format!("eUICC {} is managed by SM-SR {}, not {}", o.eid, eis.smsr_id.as_str(), o.smsr_id),
+                format!("eUICC {} is managed by SM-SR {}, not {}", o.eid, eis.smsr_id, o.smsr_id),
             ));
         }
-        let platform = eis.eum_signed_info.platform_type.as_str();
+        let platform = eis.platform_type.as_str();
         if o.target_platform != ANY_PLATFORM && o.target_platform != platform {
             return Err(failed(
                 Subject::EUICC,
@@ -710,9 +757,9 @@ impl Procedure {
         let ecasd = check_ecasd(eis, &o.eid, ctx)?;
         self.ecasd_public_key = Some(hex::encode_upper(ecasd.body().public_key.as_sec1_uncompressed()));
         let mut leftover = false;
-        for p in eis.profile_info.iter().filter(|p| p.iccid.as_str() == o.iccid) {
-            let ours = p.smdp_id.as_ref().is_some_and(|s| s.as_str() == ctx.identity.smdp_oid);
-            if p.state == ProfileState::Created && ours {
+        for (_, state, smdp) in eis.profiles.iter().filter(|p| p.0 == o.iccid) {
+            let ours = smdp.as_deref() == Some(ctx.identity.smdp_oid.as_str());
+            if *state == ProfileState::Created && ours {
                 leftover = true;
             } else {
                 return Err(failed(
@@ -728,21 +775,14 @@ impl Procedure {
 
 /// CERT.ECASD.ECKA of the EIS checked through CI → EUM → ECASD, with the EID as its subject (SGP.02 §2.3.2).
 fn check_ecasd<R: CryptoRng + ?Sized>(
-    eis: &Eis,
+    eis: &EisView,
     eid: &str,
     ctx: &Context<'_, R>,
 ) -> Result<GpCertificate, FunctionExecutionStatus> {
     let cert_failure = |m: String| failed(Subject::ECASD_CERTIFICATE, Reason::VERIFICATION_FAILED, m);
     let bytes = eis
-        .eum_signed_info
-        .ecasd
-        .keysets
-        .iter()
-        .flat_map(|k| k.items.iter())
-        .find_map(|i| match i {
-            KeysetItem::Certificate(c) => Some(c.value.as_bytes().to_vec()),
-            KeysetItem::Key(_) => None,
-        })
+        .ecasd_certificate
+        .clone()
         .ok_or_else(|| cert_failure("the EIS carries no CERT.ECASD.ECKA".into()))?;
     let cert = GpCertificate::decode(&bytes).map_err(|e| cert_failure(format!("CERT.ECASD.ECKA: {e}")))?;
     let eum = ctx
