@@ -8,8 +8,8 @@ use diesel::prelude::*;
 
 use crate::UnixMillis;
 use crate::connection::{AnyConnection, on_backend};
-use crate::schema::smdp_downloads;
 use crate::error::StoreError;
+use crate::schema::smdp_downloads;
 
 /// A stored download.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]

@@ -46,11 +46,12 @@ pub fn group_scripts(
     let mut current: Vec<CommandApdu> = Vec::new();
     for c in commands {
         current.push(c);
-        if current.len() > 1 && CommandScript::new(current.clone()).to_expanded()?.len() > budget {
-            if let Some(last) = current.pop() {
-                scripts.push(CommandScript::new(std::mem::take(&mut current)));
-                current.push(last);
-            }
+        if current.len() > 1
+            && CommandScript::new(current.clone()).to_expanded()?.len() > budget
+            && let Some(last) = current.pop()
+        {
+            scripts.push(CommandScript::new(std::mem::take(&mut current)));
+            current.push(last);
         }
     }
     if !current.is_empty() {
@@ -99,7 +100,11 @@ mod tests {
         let receipt_data = ka.receipt_data().expect("receipt data");
         assert!(receipt_data.starts_with(&crt));
         assert_eq!(&receipt_data[crt.len()..crt.len() + 2], &[0x7F, 0x49]);
-        assert!(ka.signed_data(&[9; 16]).expect("signed").starts_with(&receipt_data));
+        assert!(
+            ka.signed_data(&[9; 16])
+                .expect("signed")
+                .starts_with(&receipt_data)
+        );
     }
 
     fn segment(block: u8, len: usize) -> CommandApdu {
@@ -119,23 +124,37 @@ mod tests {
     fn scripts_respect_the_budget_and_keep_the_order() {
         let commands: Vec<CommandApdu> = (0..9).map(|i| segment(i, 251)).collect();
         let scripts = group_scripts(commands.clone(), 1000).expect("group");
-        assert_eq!(scripts.len(), 3, "three 262-byte TLVs fit in 1000 bytes, four do not");
+        assert_eq!(
+            scripts.len(),
+            3,
+            "three 262-byte TLVs fit in 1000 bytes, four do not"
+        );
         let mut back = Vec::new();
         for s in &scripts {
             let bytes = s.to_expanded().expect("encode");
             assert!(bytes.len() <= 1000, "{} bytes", bytes.len());
-            back.extend(CommandScript::parse_expanded(&bytes).expect("parse").commands);
+            back.extend(
+                CommandScript::parse_expanded(&bytes)
+                    .expect("parse")
+                    .commands,
+            );
         }
         assert_eq!(back, commands);
         let alone = group_scripts(vec![segment(0, 251), segment(1, 251)], 100).expect("group");
-        assert_eq!(alone.len(), 2, "a command larger than the budget travels alone");
+        assert_eq!(
+            alone.len(),
+            2,
+            "a command larger than the budget travels alone"
+        );
         assert!(group_scripts(Vec::new(), 1000).expect("group").is_empty());
     }
 
     #[test]
     fn euicc_response() {
         assert!(euicc_response_is_ok(&wire_profile::EUICC_RESPONSE_OK));
-        assert!(!euicc_response_is_ok(&[0x30, 0x07, 0xA0, 0x05, 0x30, 0x03, 0x80, 0x01, 0x01]));
+        assert!(!euicc_response_is_ok(&[
+            0x30, 0x07, 0xA0, 0x05, 0x30, 0x03, 0x80, 0x01, 0x01
+        ]));
         assert!(!euicc_response_is_ok(&[]));
     }
 }

@@ -270,7 +270,6 @@ impl Default for CardProfile {
     }
 }
 
-
 /// SharedInfo of the X9.63 KDF of ES8 key establishment for the ISD-P's SCP03 key set: key usage `5C`, key type
 /// `88` (AES), key length `10` (wire-profile §5 step 3) [P].
 pub const ES8_KDF_SHARED_INFO: [u8; 3] = [0x5C, 0x88, 0x10];

@@ -71,9 +71,9 @@ impl SmdpError {
             return d.clone();
         }
         let (subject, reason) = match self {
-            SmdpError::Relayed { .. } | SmdpError::DownloadRefused { .. } | SmdpError::Es3Call(_) => {
-                (Subject::FUNCTION_PROVIDER, Reason::EXECUTION_ERROR)
-            }
+            SmdpError::Relayed { .. }
+            | SmdpError::DownloadRefused { .. }
+            | SmdpError::Es3Call(_) => (Subject::FUNCTION_PROVIDER, Reason::EXECUTION_ERROR),
             SmdpError::ProfileNotAllowed { .. } => (Subject::PROFILE, Reason::NOT_ALLOWED),
             SmdpError::UnknownSmsr { .. } => (Subject::SM_SR, Reason::UNKNOWN),
             SmdpError::NotSupported { .. } => (Subject::FUNCTION_PROVIDER, Reason::REFUSED),
@@ -87,7 +87,8 @@ impl SmdpError {
 
     /// The FAILED execution status carrying [`SmdpError::status_code_data`].
     pub fn execution_status(&self) -> FunctionExecutionStatus {
-        if let SmdpError::Relayed { status, .. } | SmdpError::DownloadRefused { status, .. } = self {
+        if let SmdpError::Relayed { status, .. } | SmdpError::DownloadRefused { status, .. } = self
+        {
             return (**status).clone();
         }
         FunctionExecutionStatus::failed(self.status_code_data())

@@ -14,11 +14,10 @@ use es_runtime::caller::{Caller, CallerDirectory, Interface};
 use es_runtime::clock::Clock;
 use es_runtime::soap_endpoint::{
     CallContext, Endpoint, Reply, ServerContext, ServerIdentity, SoapFunctions, SoapReceiver,
-
 };
 
-use crate::error::SmdpError;
 use crate::download;
+use crate::error::SmdpError;
 use crate::relay;
 use crate::service::Smdp;
 

@@ -32,7 +32,9 @@ use serde::{Deserialize, Serialize};
 
 use super::DownloadSettings;
 use super::es8::KeyData;
-use super::procedure::{Answer, Context, EisView, Es3Call, Event, Order, Phase, Procedure, Report, StockChange};
+use super::procedure::{
+    Answer, Context, EisView, Es3Call, Event, Order, Phase, Procedure, Report, StockChange,
+};
 use crate::error::SmdpError;
 use crate::relay;
 use crate::service::Smdp;
@@ -68,9 +70,11 @@ fn internal(e: impl std::fmt::Display) -> SmdpError {
 }
 
 fn settings(smdp: &Smdp) -> Result<&Arc<DownloadSettings>, SmdpError> {
-    smdp.download.as_ref().ok_or_else(|| SmdpError::NotSupported {
-        function: "ES2-DownloadProfile (no ES8 identity configured)".into(),
-    })
+    smdp.download
+        .as_ref()
+        .ok_or_else(|| SmdpError::NotSupported {
+            function: "ES2-DownloadProfile (no ES8 identity configured)".into(),
+        })
 }
 
 /// The SGP.02 status of a reservation that failed (SGP.02 §5.3.2).
@@ -128,6 +132,8 @@ pub fn start(
             });
         }
     };
+    // The named SM-SR must be one this SM-DP can reach (8.7 / 3.9), before anything is reserved.
+    relay::es3_url(conn, r.smsr_id.as_str())?;
     let eid = r.eid.to_string();
     let reserved =
         stock::reserve(conn, &ctx.caller.oid, selector, &eid, now).map_err(reservation_error)?;
@@ -298,7 +304,12 @@ pub fn apply(
         jobs::enqueue(conn, &step_job(id, next, now), now)?;
         smdp.wake_downloads.notify_one();
     }
-    tracing::info!(download = id, step = next, phase = procedure.phase.name(), "download advanced");
+    tracing::info!(
+        download = id,
+        step = next,
+        phase = procedure.phase.name(),
+        "download advanced"
+    );
     Ok(true)
 }
 
@@ -342,16 +353,28 @@ pub fn answer_of(r: &es3::Response) -> Answer {
         es3::Response::GetEis(m) => a.eis = m.eis.as_ref().map(EisView::of),
         es3::Response::CreateIsdp(m) => {
             a.isd_p_aid = Some(m.isd_p_aid.as_bytes().to_vec());
-            a.euicc_response_data = m.euicc_response_data.as_ref().map(|d| d.as_bytes().to_vec());
+            a.euicc_response_data = m
+                .euicc_response_data
+                .as_ref()
+                .map(|d| d.as_bytes().to_vec());
         }
         es3::Response::SendData(m) => {
-            a.euicc_response_data = m.euicc_response_data.as_ref().map(|d| d.as_bytes().to_vec())
+            a.euicc_response_data = m
+                .euicc_response_data
+                .as_ref()
+                .map(|d| d.as_bytes().to_vec())
         }
         es3::Response::DeleteIsdp(m) => {
-            a.euicc_response_data = m.euicc_response_data.as_ref().map(|d| d.as_bytes().to_vec())
+            a.euicc_response_data = m
+                .euicc_response_data
+                .as_ref()
+                .map(|d| d.as_bytes().to_vec())
         }
         es3::Response::EnableProfile(m) => {
-            a.euicc_response_data = m.euicc_response_data.as_ref().map(|d| d.as_bytes().to_vec())
+            a.euicc_response_data = m
+                .euicc_response_data
+                .as_ref()
+                .map(|d| d.as_bytes().to_vec())
         }
         _ => {}
     }
@@ -366,7 +389,13 @@ pub fn on_callback(smdp: &Smdp, relates_to: &str, r: &es3::Response) -> Result<b
         let Some(row) = downloads::by_awaited_message(c, relates_to)? else {
             return Ok(false);
         };
-        apply(smdp, c, row.id, row.step, Event::Answer(answer.clone()))?;
+        apply(
+            smdp,
+            c,
+            row.id,
+            row.step,
+            Event::Answer(Box::new(answer.clone())),
+        )?;
         Ok(true)
     })
 }
@@ -443,7 +472,12 @@ fn es3_request(
                 profile_type: Some(o.profile_type.clone()),
                 subscription_address: Some(SubscriptionAddress {
                     imsi: Some(o.imsi.parse().map_err(internal)?),
-                    msisdn: o.msisdn.as_deref().map(str::parse).transpose().map_err(internal)?,
+                    msisdn: o
+                        .msisdn
+                        .as_deref()
+                        .map(str::parse)
+                        .transpose()
+                        .map_err(internal)?,
                 }),
                 pol2: None,
             },
@@ -528,11 +562,21 @@ fn run_step(smdp: &Smdp, job: &Job) -> Result<(), SmdpError> {
             let response = es3::Response::decode(env.body())
                 .map_err(|e| SmdpError::Es3Call(format!("ES3 answer: {e}")))?;
             let answer = answer_of(&response);
-            smdp.store
-                .tx(|c| apply(smdp, c, row.id, row.step, Event::Answer(answer.clone())))?;
+            smdp.store.tx(|c| {
+                apply(
+                    smdp,
+                    c,
+                    row.id,
+                    row.step,
+                    Event::Answer(Box::new(answer.clone())),
+                )
+            })?;
             Ok(())
         }
-        s => Err(SmdpError::Es3Call(format!("{} answered HTTP {s}", call_name(&call)))),
+        s => Err(SmdpError::Es3Call(format!(
+            "{} answered HTTP {s}",
+            call_name(&call)
+        ))),
     }
 }
 
@@ -576,9 +620,8 @@ fn run_job(smdp: &Smdp, worker_id: &str, job: &Job) {
             .tx(|c| jobs::complete(c, job.id, worker_id, now).map(|_| ())),
         Err(e) => {
             tracing::warn!(job = job.id, error = %e, "download step failed; retried");
-            smdp.store.tx(|c| {
-                jobs::fail(c, job.id, worker_id, &e.to_string(), &BACKOFF, now).map(|_| ())
-            })
+            smdp.store
+                .tx(|c| jobs::fail(c, job.id, worker_id, &e.to_string(), &BACKOFF, now).map(|_| ()))
         }
     };
     match done {

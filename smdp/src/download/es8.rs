@@ -206,7 +206,10 @@ pub fn load_scripts(
     let segments = session.protect_package(package).map_err(enc)?;
     let n = segments.len();
     let mut commands: Vec<(CommandApdu, Expect)> = Vec::with_capacity(n + 1);
-    commands.push((scp03t::store_data(1, ea, false), Expect::ExternalAuthenticate));
+    commands.push((
+        scp03t::store_data(1, ea, false),
+        Expect::ExternalAuthenticate,
+    ));
     for (j, seg) in segments.into_iter().enumerate() {
         let last = j + 1 == n;
         let block = ((j + 2) % 256) as u8;

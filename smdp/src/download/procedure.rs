@@ -255,7 +255,7 @@ pub struct Answer {
 #[derive(Debug, Clone)]
 pub enum Event {
     /// The answer to the current phase's request.
-    Answer(Answer),
+    Answer(Box<Answer>),
     /// The ES2 call's validity period ended.
     Expired,
 }
@@ -375,7 +375,9 @@ fn failed(subject: Subject, reason: Reason, message: impl Into<String>) -> Funct
 /// A card answer that does not check: 8.3.1 ISD-P with 6.1 when a MAC or receipt does not verify, else 4.2.
 fn es8_failure(e: &Es8Error) -> FunctionExecutionStatus {
     match e {
-        Es8Error::Verification(_) => failed(Subject::ISD_P, Reason::VERIFICATION_FAILED, e.to_string()),
+        Es8Error::Verification(_) => {
+            failed(Subject::ISD_P, Reason::VERIFICATION_FAILED, e.to_string())
+        }
         Es8Error::Refused(_) | Es8Error::Answer(_) => {
             failed(Subject::ISD_P, Reason::EXECUTION_ERROR, e.to_string())
         }
@@ -387,7 +389,11 @@ fn es8_failure(e: &Es8Error) -> FunctionExecutionStatus {
     }
 }
 
-fn hex_of(s: &Option<String>, phase: &'static str, what: &'static str) -> Result<Vec<u8>, ProcedureError> {
+fn hex_of(
+    s: &Option<String>,
+    phase: &'static str,
+    what: &'static str,
+) -> Result<Vec<u8>, ProcedureError> {
     s.as_deref()
         .and_then(|h| hex::decode(h).ok())
         .ok_or(ProcedureError::Missing { phase, what })
@@ -417,7 +423,8 @@ impl Procedure {
 
     fn agreement(&self) -> Result<KeyAgreement, ProcedureError> {
         let bytes = hex_of(&self.key_agreement, self.phase.name(), "3A02 data")?;
-        KeyAgreement::parse(&bytes).map_err(|e| ProcedureError::Es8(Es8Error::Encode(e.to_string())))
+        KeyAgreement::parse(&bytes)
+            .map_err(|e| ProcedureError::Es8(Es8Error::Encode(e.to_string())))
     }
 
     fn host_challenge(&self) -> Result<[u8; 8], ProcedureError> {
@@ -436,7 +443,11 @@ impl Procedure {
     ) -> Result<Vec<es8::LoadScript>, ProcedureError> {
         let keys = ctx.keys.ok_or_else(|| self.missing("key data"))?;
         let package = ctx.package.ok_or_else(|| self.missing("profile package"))?;
-        let card = hex_of(&self.card_answer, self.phase.name(), "INITIALIZE UPDATE answer")?;
+        let card = hex_of(
+            &self.card_answer,
+            self.phase.name(),
+            "INITIALIZE UPDATE answer",
+        )?;
         Ok(es8::load_scripts(
             keys,
             self.host_challenge()?,
@@ -462,9 +473,15 @@ impl Procedure {
             Phase::Eligibility => Ok(Some(Es3Call::GetEis)),
             Phase::DeletingLeftover | Phase::CleaningUp => Ok(Some(Es3Call::DeleteIsdp)),
             Phase::CreatingIsdp => Ok(Some(Es3Call::CreateIsdp)),
-            Phase::SendingCertificate => send(es8::certificate_script(&ctx.identity.cert_dp)?, true),
-            Phase::SendingKeyAgreement => send(es8::key_agreement_script(&self.agreement()?)?, true),
-            Phase::OpeningScp03t => send(es8::initialize_update_script(self.host_challenge()?)?, true),
+            Phase::SendingCertificate => {
+                send(es8::certificate_script(&ctx.identity.cert_dp)?, true)
+            }
+            Phase::SendingKeyAgreement => {
+                send(es8::key_agreement_script(&self.agreement()?)?, true)
+            }
+            Phase::OpeningScp03t => {
+                send(es8::initialize_update_script(self.host_challenge()?)?, true)
+            }
             Phase::Loading { script, scripts } => {
                 let mut all = self.load_scripts(ctx)?;
                 let i = *script as usize;
@@ -487,7 +504,7 @@ impl Procedure {
     ) -> Result<Effects, ProcedureError> {
         let answer = match event {
             Event::Expired => return Ok(self.expired()),
-            Event::Answer(a) => a,
+            Event::Answer(a) => *a,
         };
         let ok = answer.status.status == Status::ExecutedSuccess;
         match self.phase.clone() {
@@ -537,7 +554,11 @@ impl Procedure {
                     Ok(rc) => rc,
                     Err(e) => return Ok(self.fail_after_create(es8_failure(&e))),
                 };
-                let pk = hex_of(&self.ecasd_public_key, "SendingCertificate", "PK.ECASD.ECKA")?;
+                let pk = hex_of(
+                    &self.ecasd_public_key,
+                    "SendingCertificate",
+                    "PK.ECASD.ECKA",
+                )?;
                 let pk = PublicKey::from_sec1(Curve::P256, &pk)
                     .map_err(|e| ProcedureError::Es8(Es8Error::Encode(e.to_string())))?;
                 let (agreement, keys) = es8::key_agreement(&ctx.identity.sk_dp, &pk, &rc, ctx.rng)?;
@@ -622,7 +643,10 @@ impl Procedure {
                         ..Effects::default()
                     })
                 } else {
-                    Ok(self.succeed(FunctionExecutionStatus::success(), Some(StockChange::Installed)))
+                    Ok(self.succeed(
+                        FunctionExecutionStatus::success(),
+                        Some(StockChange::Installed),
+                    ))
                 }
             }
             Phase::Enabling => {
@@ -729,13 +753,20 @@ impl Procedure {
     ) -> Result<bool, FunctionExecutionStatus> {
         let o = &self.order;
         let Some(eis) = eis else {
-            return Err(failed(Subject::EID, Reason::UNKNOWN, format!("eUICC {} is unknown to the SM-SR", o.eid)));
+            return Err(failed(
+                Subject::EID,
+                Reason::UNKNOWN,
+                format!("eUICC {} is unknown to the SM-SR", o.eid),
+            ));
         };
         if eis.smsr_id != o.smsr_id {
             return Err(failed(
                 Subject::SM_SR,
                 Reason::INVALID_DESTINATION,
-                format!("eUICC {} is managed by SM-SR {}, not {}", o.eid, eis.smsr_id, o.smsr_id),
+                format!(
+                    "eUICC {} is managed by SM-SR {}, not {}",
+                    o.eid, eis.smsr_id, o.smsr_id
+                ),
             ));
         }
         let platform = eis.platform_type.as_str();
@@ -743,7 +774,10 @@ impl Procedure {
             return Err(failed(
                 Subject::EUICC,
                 Reason::REFUSED,
-                format!("profile type {} is for platform {}, the eUICC is {platform}", o.profile_type, o.target_platform),
+                format!(
+                    "profile type {} is for platform {}, the eUICC is {platform}",
+                    o.profile_type, o.target_platform
+                ),
             ));
         }
         let free = i128::from(eis.remaining_memory);
@@ -751,11 +785,16 @@ impl Procedure {
             return Err(failed(
                 Subject::EUICC,
                 Reason::REFUSED,
-                format!("insufficient memory: profile type {} needs {} bytes, the eUICC has {free}", o.profile_type, o.required_memory),
+                format!(
+                    "insufficient memory: profile type {} needs {} bytes, the eUICC has {free}",
+                    o.profile_type, o.required_memory
+                ),
             ));
         }
         let ecasd = check_ecasd(eis, &o.eid, ctx)?;
-        self.ecasd_public_key = Some(hex::encode_upper(ecasd.body().public_key.as_sec1_uncompressed()));
+        self.ecasd_public_key = Some(hex::encode_upper(
+            ecasd.body().public_key.as_sec1_uncompressed(),
+        ));
         let mut leftover = false;
         for (_, state, smdp) in eis.profiles.iter().filter(|p| p.0 == o.iccid) {
             let ours = smdp.as_deref() == Some(ctx.identity.smdp_oid.as_str());
@@ -779,18 +818,22 @@ fn check_ecasd<R: CryptoRng + ?Sized>(
     eid: &str,
     ctx: &Context<'_, R>,
 ) -> Result<GpCertificate, FunctionExecutionStatus> {
-    let cert_failure = |m: String| failed(Subject::ECASD_CERTIFICATE, Reason::VERIFICATION_FAILED, m);
+    let cert_failure =
+        |m: String| failed(Subject::ECASD_CERTIFICATE, Reason::VERIFICATION_FAILED, m);
     let bytes = eis
         .ecasd_certificate
         .clone()
         .ok_or_else(|| cert_failure("the EIS carries no CERT.ECASD.ECKA".into()))?;
-    let cert = GpCertificate::decode(&bytes).map_err(|e| cert_failure(format!("CERT.ECASD.ECKA: {e}")))?;
+    let cert =
+        GpCertificate::decode(&bytes).map_err(|e| cert_failure(format!("CERT.ECASD.ECKA: {e}")))?;
     let eum = ctx
         .identity
         .eums
         .iter()
         .find(|e| e.subject_key_id() == Some(cert.body().ca_id.as_slice()))
-        .ok_or_else(|| cert_failure("CERT.ECASD.ECKA is signed by an EUM this SM-DP does not know".into()))?;
+        .ok_or_else(|| {
+            cert_failure("CERT.ECASD.ECKA is signed by an EUM this SM-DP does not know".into())
+        })?;
     let checked = chain::check_ecasd(&ctx.identity.ci, eum, &bytes, ctx.now).map_err(|e| {
         let s = e.sgp02_status();
         FunctionExecutionStatus::failed(StatusCodeData::new(
@@ -800,16 +843,18 @@ fn check_ecasd<R: CryptoRng + ?Sized>(
         ))
     })?;
     if !hex::encode_upper(&checked.body().subject_id).eq_ignore_ascii_case(eid) {
-        return Err(cert_failure(format!("CERT.ECASD.ECKA is not the certificate of eUICC {eid}")));
+        return Err(cert_failure(format!(
+            "CERT.ECASD.ECKA is not the certificate of eUICC {eid}"
+        )));
     }
     Ok(checked)
 }
 
 fn is_unknown_iccid(s: &FunctionExecutionStatus) -> bool {
     s.status == Status::Failed
-        && s.status_code_data.as_ref().is_some_and(|d| {
-            d.subject == Subject::PROFILE_ICCID && d.reason == Reason::UNKNOWN
-        })
+        && s.status_code_data
+            .as_ref()
+            .is_some_and(|d| d.subject == Subject::PROFILE_ICCID && d.reason == Reason::UNKNOWN)
 }
 
 /// An enable that failed after a good download: EXECUTED_WITHWARNING with the enable's status code data.

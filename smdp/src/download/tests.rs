@@ -14,8 +14,8 @@ use es_interfaces::script::{CommandScript, ResponseScript};
 use es_interfaces::status::{FunctionExecutionStatus, Reason, Status, StatusCodeData, Subject};
 use es_interfaces::types::ProfileState;
 use es_interfaces::wire_profile;
-use rand::{Rng, SeedableRng};
 use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use time::OffsetDateTime;
 
 use super::es8::KeyData;
@@ -55,40 +55,63 @@ fn static_keys(k: &[u8]) -> StaticKeys {
 impl Card {
     /// Runs an ES8 command script as the ISD-P does (wire-profile §5, §7); returns the response script.
     fn run(&mut self, w: &World, script: &[u8]) -> Vec<u8> {
-        let commands = CommandScript::parse_expanded(script).expect("command script").commands;
+        let commands = CommandScript::parse_expanded(script)
+            .expect("command script")
+            .commands;
         let mut out = Vec::new();
         for c in commands {
             let r = match c.data.first().copied() {
                 Some(0x3A) if c.data[1] == 0x01 => {
-                    let cert = certs::gp_cert::GpCertificate::decode(&c.data[3..]).expect("3A01 cert");
-                    cert.verify_signature(w.ci.cert.public_key()).expect("CERT.DP.ECDSA signed by the CI");
+                    let cert =
+                        certs::gp_cert::GpCertificate::decode(&c.data[3..]).expect("3A01 cert");
+                    cert.verify_signature(w.ci.cert.public_key())
+                        .expect("CERT.DP.ECDSA signed by the CI");
                     let mut rc = [0u8; 16];
                     rand::rng().fill_bytes(&mut rc);
                     self.random_challenge = rc.to_vec();
                     ok(isdr::encode_random_challenge_response(&self.random_challenge).expect("85"))
                 }
                 Some(0x3A) => {
-                    let Es5Command::EstablishIsdrKeySetAgreement(ka) = Es5Command::from_apdu(&c).expect("3A02")
+                    let Es5Command::EstablishIsdrKeySetAgreement(ka) =
+                        Es5Command::from_apdu(&c).expect("3A02")
                     else {
                         panic!("not a key agreement");
                     };
                     let signed = ka.signed_data(&self.random_challenge).expect("signed data");
-                    w.sm_dp_gp.cert.body().public_key.verify(&signed, &ka.signature).expect("signature");
-                    let epk = PublicKey::from_sec1(Curve::P256, &ka.ephemeral_public_key).expect("ePK");
+                    w.sm_dp_gp
+                        .cert
+                        .body()
+                        .public_key
+                        .verify(&signed, &ka.signature)
+                        .expect("signature");
+                    let epk =
+                        PublicKey::from_sec1(Curve::P256, &ka.ephemeral_public_key).expect("ePK");
                     let shs = w.euiccs[0].ecasd.key.ecka(&epk).expect("ECKA");
                     let kd = x963_sha256(shs.as_bytes(), &[0x5C, 0x88, 0x10], 64).to_vec();
-                    let mut receipt = aes_cmac(&kd[..16], &ka.receipt_data().expect("rd")).expect("cmac").to_vec();
+                    let mut receipt = aes_cmac(&kd[..16], &ka.receipt_data().expect("rd"))
+                        .expect("cmac")
+                        .to_vec();
                     if self.wrong_receipt {
                         receipt[0] ^= 1;
                     }
                     self.keys = Some(kd);
-                    ok(KeyAgreementResponse { derivation_random: None, receipt }.to_bytes().expect("86"))
+                    ok(KeyAgreementResponse {
+                        derivation_random: None,
+                        receipt,
+                    }
+                    .to_bytes()
+                    .expect("86"))
                 }
                 Some(0x84) => {
                     let keys = static_keys(self.keys.as_deref().expect("key set 30"));
-                    let (pending, answer) =
-                        CardPendingTlv::initialize_update(&keys, &c.data, [0; 10], [0, 0, 1], &ISD_P)
-                            .expect("84");
+                    let (pending, answer) = CardPendingTlv::initialize_update(
+                        &keys,
+                        &c.data,
+                        [0; 10],
+                        [0, 0, 1],
+                        &ISD_P,
+                    )
+                    .expect("84");
                     self.pending = Some(pending);
                     ok(answer.to_bytes())
                 }
@@ -99,12 +122,15 @@ impl Card {
                 }
                 Some(0x86) => {
                     let session = self.session.as_mut().expect("85 first");
-                    self.package.extend(session.open_segment(&c.data).expect("86"));
+                    self.package
+                        .extend(session.open_segment(&c.data).expect("86"));
                     let last = c.p1 & 0x80 != 0;
                     let data = if !last {
                         Vec::new()
                     } else if self.refuse_package {
-                        vec![0x30, 0x0A, 0xA0, 0x08, 0x30, 0x06, 0x80, 0x01, 0x05, 0x81, 0x01, 0x02]
+                        vec![
+                            0x30, 0x0A, 0xA0, 0x08, 0x30, 0x06, 0x80, 0x01, 0x05, 0x81, 0x01, 0x02,
+                        ]
                     } else {
                         self.installed = true;
                         wire_profile::EUICC_RESPONSE_OK.to_vec()
@@ -120,7 +146,10 @@ impl Card {
             };
             out.push(r);
         }
-        ResponseScript::new(out).expect("script").to_expanded().expect("encode")
+        ResponseScript::new(out)
+            .expect("script")
+            .to_expanded()
+            .expect("encode")
     }
 }
 
@@ -239,12 +268,12 @@ impl Harness {
     }
 
     fn answer(&mut self, status: FunctionExecutionStatus) -> Effects {
-        self.apply(Event::Answer(Answer {
+        self.apply(Event::Answer(Box::new(Answer {
             status,
             eis: None,
             isd_p_aid: None,
             euicc_response_data: None,
-        }))
+        })))
     }
 
     /// Sends the current SendData script to the card and applies its answer.
@@ -255,33 +284,33 @@ impl Harness {
         assert_eq!(sd_aid, ISD_P);
         assert!(script.len() <= 1000, "script of {} bytes", script.len());
         let data = self.card.run(&self.world, &script);
-        self.apply(Event::Answer(Answer {
+        self.apply(Event::Answer(Box::new(Answer {
             status: FunctionExecutionStatus::success(),
             eis: None,
             isd_p_aid: None,
             euicc_response_data: Some(data),
-        }))
+        })))
     }
 
     fn eligible(&mut self) -> Effects {
         assert_eq!(self.request(), Some(Es3Call::GetEis));
         let eis = self.eis();
-        self.apply(Event::Answer(Answer {
+        self.apply(Event::Answer(Box::new(Answer {
             status: FunctionExecutionStatus::success(),
             eis: Some(eis),
             isd_p_aid: None,
             euicc_response_data: None,
-        }))
+        })))
     }
 
     fn created(&mut self) -> Effects {
         assert_eq!(self.request(), Some(Es3Call::CreateIsdp));
-        self.apply(Event::Answer(Answer {
+        self.apply(Event::Answer(Box::new(Answer {
             status: FunctionExecutionStatus::success(),
             eis: None,
             isd_p_aid: Some(ISD_P.to_vec()),
             euicc_response_data: None,
-        }))
+        })))
     }
 
     /// Eligibility, CreateISDP, key establishment and SCP03t up to the first load script.
@@ -295,7 +324,10 @@ impl Harness {
         self.exchange();
         assert_eq!(self.procedure.phase, Phase::OpeningScp03t);
         self.exchange();
-        assert!(matches!(self.procedure.phase, Phase::Loading { script: 0, .. }));
+        assert!(matches!(
+            self.procedure.phase,
+            Phase::Loading { script: 0, .. }
+        ));
     }
 }
 
@@ -325,10 +357,16 @@ fn a_download_with_enable_goes_through_every_phase() {
         let e = h.exchange();
         assert!(e.report.is_none() && e.stock.is_none());
     }
-    assert_eq!(h.card.package, h.package, "the ISD-P reassembled the package");
+    assert_eq!(
+        h.card.package, h.package,
+        "the ISD-P reassembled the package"
+    );
     assert!(h.card.installed);
     assert_eq!(h.procedure.phase, Phase::Completing);
-    assert!(h.keys.is_none(), "the key set is dropped once the package is loaded");
+    assert!(
+        h.keys.is_none(),
+        "the key set is dropped once the package is loaded"
+    );
     assert_eq!(h.request(), Some(Es3Call::ProfileDownloadCompleted));
     let e = h.answer(FunctionExecutionStatus::success());
     assert_eq!(e.stock, Some(StockChange::Installed));
@@ -366,14 +404,24 @@ fn a_failed_enable_is_a_warning_and_the_profile_stays_installed() {
     while matches!(h.procedure.phase, Phase::Loading { .. }) {
         h.exchange();
     }
-    assert_eq!(h.answer(FunctionExecutionStatus::success()).stock, Some(StockChange::Installed));
+    assert_eq!(
+        h.answer(FunctionExecutionStatus::success()).stock,
+        Some(StockChange::Installed)
+    );
     let e = h.answer(FunctionExecutionStatus::failed(StatusCodeData::new(
         Subject::PROFILE_ICCID,
         Reason::REFUSED,
         None,
     )));
     assert_eq!(e.stock, None, "installed stays installed");
-    assert_eq!(code(&e), ("EXECUTED_WITHWARNING".into(), Some("8.2.1".into()), Some("3.8".into())));
+    assert_eq!(
+        code(&e),
+        (
+            "EXECUTED_WITHWARNING".into(),
+            Some("8.2.1".into()),
+            Some("3.8".into())
+        )
+    );
     assert!(e.report.expect("report").with_iccid);
 }
 
@@ -381,15 +429,19 @@ fn eligibility_with(edit: impl FnOnce(&mut EisView, &mut Harness)) -> Effects {
     let mut h = Harness::new();
     let mut eis = h.eis();
     edit(&mut eis, &mut h);
-    let e = h.apply(Event::Answer(Answer {
+    let e = h.apply(Event::Answer(Box::new(Answer {
         status: FunctionExecutionStatus::success(),
         eis: Some(eis),
         isd_p_aid: None,
         euicc_response_data: None,
-    }));
+    })));
     if e.report.is_some() {
         assert_eq!(h.procedure.phase, Phase::Done);
-        assert_eq!(e.stock, Some(StockChange::Release), "refused before CreateISDP: released");
+        assert_eq!(
+            e.stock,
+            Some(StockChange::Release),
+            "refused before CreateISDP: released"
+        );
     }
     e
 }
@@ -397,33 +449,66 @@ fn eligibility_with(edit: impl FnOnce(&mut EisView, &mut Harness)) -> Effects {
 #[test]
 fn eligibility_refusals_release_the_record() {
     let mut h = Harness::new();
-    let e = h.apply(Event::Answer(Answer {
+    let e = h.apply(Event::Answer(Box::new(Answer {
         status: FunctionExecutionStatus::success(),
         eis: None,
         isd_p_aid: None,
         euicc_response_data: None,
-    }));
+    })));
     assert_eq!(code(&e), failed("8.1.1", "3.9"));
     assert_eq!(e.stock, Some(StockChange::Release));
     let mut h = Harness::new();
-    let refused = FunctionExecutionStatus::failed(StatusCodeData::new(Subject::EID, Reason::UNKNOWN, None));
-    assert_eq!(code(&h.answer(refused)), failed("8.1.1", "3.9"), "the SM-SR's refusal is passed on");
-    assert_eq!(code(&eligibility_with(|e, _| e.smsr_id = "1.3.6.1.4.1.99999.77".into())), failed("8.7", "3.10"));
-    assert_eq!(code(&eligibility_with(|e, _| e.remaining_memory = 4095)), failed("8.1", "3.8"));
+    let refused =
+        FunctionExecutionStatus::failed(StatusCodeData::new(Subject::EID, Reason::UNKNOWN, None));
     assert_eq!(
-        code(&eligibility_with(|_, h| h.procedure.order.target_platform = "other-platform".into())),
+        code(&h.answer(refused)),
+        failed("8.1.1", "3.9"),
+        "the SM-SR's refusal is passed on"
+    );
+    assert_eq!(
+        code(&eligibility_with(
+            |e, _| e.smsr_id = "1.3.6.1.4.1.99999.77".into()
+        )),
+        failed("8.7", "3.10")
+    );
+    assert_eq!(
+        code(&eligibility_with(|e, _| e.remaining_memory = 4095)),
         failed("8.1", "3.8")
     );
-    assert!(eligibility_with(|_, h| h.procedure.order.target_platform = "rsp-simulated-euicc".into()).report.is_none());
-    assert_eq!(code(&eligibility_with(|_, h| h.identity.eums.clear())), failed("8.5.2", "6.1"));
     assert_eq!(
-        code(&eligibility_with(|e, h| e.ecasd_certificate = Some(h.world.sm_dp_gp.cert.encode()))),
+        code(&eligibility_with(|_, h| h
+            .procedure
+            .order
+            .target_platform =
+            "other-platform".into())),
+        failed("8.1", "3.8")
+    );
+    assert!(
+        eligibility_with(|_, h| h.procedure.order.target_platform = "rsp-simulated-euicc".into())
+            .report
+            .is_none()
+    );
+    assert_eq!(
+        code(&eligibility_with(|_, h| h.identity.eums.clear())),
+        failed("8.5.2", "6.1")
+    );
+    assert_eq!(
+        code(&eligibility_with(
+            |e, h| e.ecasd_certificate = Some(h.world.sm_dp_gp.cert.encode())
+        )),
         failed("8.5.2", "6.1"),
         "a certificate that is not an ECASD's"
     );
-    assert_eq!(code(&eligibility_with(|e, _| e.ecasd_certificate = None)), failed("8.5.2", "6.1"));
     assert_eq!(
-        code(&eligibility_with(|e, h| e.profiles.push((h.procedure.order.iccid.clone(), ProfileState::Disabled, Some(h.identity.smdp_oid.clone()))))),
+        code(&eligibility_with(|e, _| e.ecasd_certificate = None)),
+        failed("8.5.2", "6.1")
+    );
+    assert_eq!(
+        code(&eligibility_with(|e, h| e.profiles.push((
+            h.procedure.order.iccid.clone(),
+            ProfileState::Disabled,
+            Some(h.identity.smdp_oid.clone())
+        )))),
         failed("8.2.1", "3.3")
     );
 }
@@ -432,17 +517,24 @@ fn eligibility_refusals_release_the_record() {
 fn a_leftover_isd_p_in_created_is_deleted_first() {
     let mut h = Harness::new();
     let mut eis = h.eis();
-    eis.profiles.push((h.procedure.order.iccid.clone(), ProfileState::Created, Some(h.identity.smdp_oid.clone())));
-    let e = h.apply(Event::Answer(Answer {
+    eis.profiles.push((
+        h.procedure.order.iccid.clone(),
+        ProfileState::Created,
+        Some(h.identity.smdp_oid.clone()),
+    ));
+    let e = h.apply(Event::Answer(Box::new(Answer {
         status: FunctionExecutionStatus::success(),
         eis: Some(eis),
         isd_p_aid: None,
         euicc_response_data: None,
-    }));
+    })));
     assert!(e.report.is_none() && e.stock.is_none());
     assert_eq!(h.procedure.phase, Phase::DeletingLeftover);
     assert_eq!(h.request(), Some(Es3Call::DeleteIsdp));
-    assert_eq!(h.answer(FunctionExecutionStatus::success()).stock, Some(StockChange::StartDownload));
+    assert_eq!(
+        h.answer(FunctionExecutionStatus::success()).stock,
+        Some(StockChange::StartDownload)
+    );
     assert_eq!(h.procedure.phase, Phase::CreatingIsdp);
 }
 
@@ -461,7 +553,11 @@ fn a_refused_create_isdp_releases_without_clean_up() {
 }
 
 /// After CreateISDP: the MNO is told at once, the ISD-P is deleted, and only then the record is released.
-fn assert_clean_up(h: &mut Harness, e: Effects, expected: (String, Option<String>, Option<String>)) {
+fn assert_clean_up(
+    h: &mut Harness,
+    e: Effects,
+    expected: (String, Option<String>, Option<String>),
+) {
     assert_eq!(code(&e), expected);
     assert_eq!(e.stock, None);
     assert_eq!(h.procedure.phase, Phase::CleaningUp);
@@ -509,14 +605,22 @@ fn a_refused_package_runs_the_error_sub_routine() {
 fn a_send_data_failure_of_the_sm_sr_is_passed_on() {
     let mut h = Harness::new();
     h.up_to_loading();
-    let mac_failure = FunctionExecutionStatus::failed(StatusCodeData::new(Subject::ISD_R, Reason::EXECUTION_ERROR, Some("SW 6982".into())));
+    let mac_failure = FunctionExecutionStatus::failed(StatusCodeData::new(
+        Subject::ISD_R,
+        Reason::EXECUTION_ERROR,
+        Some("SW 6982".into()),
+    ));
     let e = h.answer(mac_failure);
     assert_clean_up(&mut h, e, failed("8.4", "4.2"));
 }
 
 #[test]
 fn the_end_of_the_validity_period() {
-    let expired = ("EXPIRED".to_string(), Some("1.6".to_string()), Some("5.3".to_string()));
+    let expired = (
+        "EXPIRED".to_string(),
+        Some("1.6".to_string()),
+        Some("5.3".to_string()),
+    );
     let mut h = Harness::new();
     let e = h.apply(Event::Expired);
     assert_eq!(code(&e), expired);
@@ -556,13 +660,25 @@ fn a_failed_clean_up_keeps_the_record_out_of_stock() {
     let mut h = Harness::new();
     h.up_to_loading();
     h.apply(Event::Expired);
-    let gone = FunctionExecutionStatus::failed(StatusCodeData::new(Subject::PROFILE_ICCID, Reason::UNKNOWN, None));
-    assert_eq!(h.answer(gone).stock, Some(StockChange::Release), "an ISD-P the SM-SR does not know is gone");
+    let gone = FunctionExecutionStatus::failed(StatusCodeData::new(
+        Subject::PROFILE_ICCID,
+        Reason::UNKNOWN,
+        None,
+    ));
+    assert_eq!(
+        h.answer(gone).stock,
+        Some(StockChange::Release),
+        "an ISD-P the SM-SR does not know is gone"
+    );
 }
 
 #[test]
 fn report_status_round_trips() {
-    let s = FunctionExecutionStatus::failed(StatusCodeData::new(Subject::ECASD_CERTIFICATE, Reason::EXPIRED, Some("m".into())));
+    let s = FunctionExecutionStatus::failed(StatusCodeData::new(
+        Subject::ECASD_CERTIFICATE,
+        Reason::EXPIRED,
+        Some("m".into()),
+    ));
     let mut h = Harness::new();
     let e = h.answer(s.clone());
     assert_eq!(e.report.expect("report").execution_status(), s);
