@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use crate::UnixMillis;
 use crate::connection::{AnyConnection, on_backend};
 use crate::error::StoreError;
-use crate::schema::smdp_downloads;
+use crate::schema::{smdp_download_messages, smdp_downloads};
 
 /// A stored download.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -125,18 +125,6 @@ pub fn by_call(conn: &mut AnyConnection, es2_call_id: i64) -> Result<Option<Down
         .optional()?)
 }
 
-/// The download awaiting the answer to the ES3 request `message_id`.
-pub fn by_awaited_message(
-    conn: &mut AnyConnection,
-    message_id: &str,
-) -> Result<Option<Download>, StoreError> {
-    Ok(smdp_downloads::table
-        .filter(smdp_downloads::awaiting_message_id.eq(message_id))
-        .select(Download::as_select())
-        .first(conn)
-        .optional()?)
-}
-
 /// The downloads of a stock record, oldest first.
 pub fn by_iccid(conn: &mut AnyConnection, iccid: &str) -> Result<Vec<Download>, StoreError> {
     Ok(smdp_downloads::table
@@ -172,4 +160,36 @@ pub fn advance(
     ))
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Records that download `download_id` sent `message_id` in `step` (every step's MessageID is kept).
+pub fn record_message(
+    conn: &mut AnyConnection,
+    message_id: &str,
+    download_id: i64,
+    step: i64,
+) -> Result<(), StoreError> {
+    diesel::insert_into(smdp_download_messages::table)
+        .values((
+            smdp_download_messages::message_id.eq(message_id),
+            smdp_download_messages::download_id.eq(download_id),
+            smdp_download_messages::step.eq(step),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The download and step that sent `message_id`, if a download did.
+pub fn message_owner(
+    conn: &mut AnyConnection,
+    message_id: &str,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    Ok(smdp_download_messages::table
+        .find(message_id)
+        .select((
+            smdp_download_messages::download_id,
+            smdp_download_messages::step,
+        ))
+        .first(conn)
+        .optional()?)
 }

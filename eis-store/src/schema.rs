@@ -356,3 +356,11 @@ diesel::table! {
         updated_at -> BigInt,
     }
 }
+
+diesel::table! {
+    smdp_download_messages (message_id) {
+        message_id -> Text,
+        download_id -> BigInt,
+        step -> BigInt,
+    }
+}

@@ -236,7 +236,7 @@ both_backends!(a_download_advances_once_per_step, 4, |db| {
     // The same answer again (a repeated callback, a second worker): nothing changes.
     assert!(!apply(&smdp, d.id, 1, eis_answer(&world, SMSR)));
     assert_eq!(row(&smdp, d.id).0.step, 2);
-    // A late callback of the first step's MessageID finds no download awaiting it.
+    // A late callback to the first step's MessageID is recognised and changes nothing.
     let late = es_interfaces::messages::es3::Response::GetEis(Box::new(
         es_interfaces::messages::es3::GetEisResponse {
             base: es_interfaces::messages::common::BaseResponse::with_status(
@@ -246,7 +246,12 @@ both_backends!(a_download_advances_once_per_step, 4, |db| {
         },
     ));
     let first = d.awaiting_message_id.clone().expect("message id");
-    assert!(!driver::on_callback(&smdp, &first, &late).expect("callback"));
+    assert!(
+        driver::on_callback(&smdp, &first, &late).expect("callback"),
+        "recognised as the download's"
+    );
+    assert_eq!(row(&smdp, d.id).0.step, 2, "and ignored");
+    assert!(!driver::on_callback(&smdp, "urn:uuid:other", &late).expect("callback"));
     // The validity ends while CreateISDP is awaited: EXPIRED to the MNO at once, the clean-up follows and the
     // record is released only when the ISD-P is gone.
     assert!(apply(&smdp, d.id, 2, Event::Expired));

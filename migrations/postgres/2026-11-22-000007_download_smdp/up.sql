@@ -19,3 +19,10 @@ CREATE TABLE smdp_downloads (
 );
 CREATE INDEX smdp_downloads_awaiting ON smdp_downloads (awaiting_message_id);
 CREATE INDEX smdp_downloads_iccid ON smdp_downloads (iccid);
+
+-- Every ES3 MessageID a download used, so that a late answer to an older step is recognised and ignored.
+CREATE TABLE smdp_download_messages (
+    message_id TEXT PRIMARY KEY,
+    download_id BIGINT NOT NULL,
+    step BIGINT NOT NULL
+);

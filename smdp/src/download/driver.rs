@@ -171,6 +171,7 @@ pub fn start(
         },
         now,
     )?;
+    downloads::record_message(conn, &message_id, id, 1)?;
     jobs::enqueue(conn, &step_job(id, 1, now), now)?;
     jobs::enqueue(
         conn,
@@ -300,6 +301,9 @@ pub fn apply(
     if let Some(report) = &effects.report {
         answer_mno(smdp, conn, &row, o, report)?;
     }
+    if let Some(m) = &message_id {
+        downloads::record_message(conn, m, id, next)?;
+    }
     if !done {
         jobs::enqueue(conn, &step_job(id, next, now), now)?;
         smdp.wake_downloads.notify_one();
@@ -381,21 +385,18 @@ pub fn answer_of(r: &es3::Response) -> Answer {
     a
 }
 
-/// An ES3 callback (`wsa:RelatesTo` = `relates_to`): applied to the download awaiting it; `false` when no
-/// download awaits that MessageID (a relayed call's, or a late answer to an older step).
+/// An ES3 callback (`wsa:RelatesTo` = `relates_to`): applied to the download whose current step sent that
+/// MessageID; a late or repeated answer to an older step of a download is accepted and ignored. `false` when
+/// no download sent it (a relayed call's callback).
 pub fn on_callback(smdp: &Smdp, relates_to: &str, r: &es3::Response) -> Result<bool, SmdpError> {
     let answer = answer_of(r);
     smdp.store.tx(|c| {
-        let Some(row) = downloads::by_awaited_message(c, relates_to)? else {
+        let Some((id, step)) = downloads::message_owner(c, relates_to)? else {
             return Ok(false);
         };
-        apply(
-            smdp,
-            c,
-            row.id,
-            row.step,
-            Event::Answer(Box::new(answer.clone())),
-        )?;
+        if !apply(smdp, c, id, step, Event::Answer(Box::new(answer.clone())))? {
+            tracing::info!(download = id, step, "late or repeated ES3 answer ignored");
+        }
         Ok(true)
     })
 }
