@@ -684,3 +684,20 @@ fn report_status_round_trips() {
     assert_eq!(e.report.expect("report").execution_status(), s);
     assert_eq!(Status::Failed, s.status);
 }
+
+#[test]
+fn an_expired_ecasd_certificate_or_one_of_an_unknown_eum_is_refused() {
+    let h = Harness::new();
+    let mut body = h.world.euiccs[0].ecasd.cert.body().clone();
+    let today = h.now.date();
+    body.effective_date = today - time::Duration::days(400);
+    body.expiration_date = today - time::Duration::days(1);
+    let expired = body.clone().sign(&h.world.eum.key).encode();
+    let e = eligibility_with(|e, _| e.ecasd_certificate = Some(expired));
+    assert_eq!(code(&e), failed("8.5.2", "6.3"));
+    let stranger = PrivateKey::generate(Curve::P256, &mut StdRng::seed_from_u64(3));
+    body.expiration_date = today + time::Duration::days(400);
+    let forged = body.sign(&stranger).encode();
+    let e = eligibility_with(|e, _| e.ecasd_certificate = Some(forged));
+    assert_eq!(code(&e), failed("8.5.2", "6.1"));
+}
