@@ -6,6 +6,7 @@ pub mod config;
 pub mod euicc;
 pub mod keys;
 pub mod lab;
+pub mod mno;
 pub mod order;
 pub mod platform_bench;
 pub mod serve;

@@ -340,6 +340,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    isd_p_aid_counters (eid) {
+        eid -> Text,
+        next_index -> BigInt,
+    }
+}
+
+diesel::table! {
     smdp_downloads (id) {
         id -> BigInt,
         es2_call_id -> BigInt,
