@@ -104,7 +104,8 @@ pub fn start(
             ));
         }
         servers.push(running);
-        let client = setup::soap_client(world, &m.sm_sr_tls_client).map_err(|e| e.to_string())?;
+        let client = setup::soap_client(world, &m.sm_sr_tls_client, config.outgoing.timeout())
+            .map_err(|e| e.to_string())?;
         for _ in 0..OUTBOX_DISPATCHERS {
             let dispatcher = OutboxDispatcher::new(
                 smsr.store.clone(),
@@ -144,12 +145,13 @@ pub fn start(
             setup::smdp(config, world, store, keyring.clone()).map_err(|e| e.to_string())?,
         );
         let max = config.smdp.max_body_bytes;
+        let rest = config.rest_config();
         let routes = {
             let smdp = smdp.clone();
             move |c: &mut actix_web::web::ServiceConfig| {
                 configure(c, smdp.clone(), &[smdp::functions::ES2], max);
                 configure_receiver(c, smdp.clone(), &[smdp::functions::ES3], max);
-                smdp::rest::configure(c, smdp.clone(), smdp::rest::RestConfig::default());
+                smdp::rest::configure(c, smdp.clone(), rest.clone());
             }
         };
         let running = es_runtime::listener::start(
@@ -173,7 +175,8 @@ pub fn start(
             config.smdp.public_url.trim_end_matches('/')
         ));
         servers.push(running);
-        let client = setup::soap_client(world, &m.sm_dp_tls_client).map_err(|e| e.to_string())?;
+        let client = setup::soap_client(world, &m.sm_dp_tls_client, config.outgoing.timeout())
+            .map_err(|e| e.to_string())?;
         for _ in 0..OUTBOX_DISPATCHERS {
             let dispatcher = OutboxDispatcher::new(
                 smdp.store.clone(),

@@ -1,7 +1,14 @@
 //! The SOAP client of both servers (SGP.02 Annex B): HTTPS POST with a client certificate, SOAP 1.2 media type
 //! with the `action` parameter, used for outgoing function calls, callbacks to ReplyTo and notifications.
+//!
+//! It calls `https` URLs only, trusts only the configured CAs (never the system's roots), follows no redirect
+//! (a 3xx is an answer like any other, which the outbox treats as a failure), and bounds the connection set-up
+//! and the whole exchange in time. Which destinations are allowed at all is [`crate::destination`]'s rule.
 
 use std::time::Duration;
+
+/// Longest TCP + TLS connection set-up of an outgoing call.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Errors of an outgoing SOAP call.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +51,8 @@ pub struct SoapClient {
 }
 
 impl SoapClient {
-    /// A client presenting `cert_pem` + `key_pem` (PKCS#8) and trusting the CAs in `ca_pem`.
+    /// A client presenting `cert_pem` + `key_pem` (PKCS#8) and trusting only the CAs in `ca_pem`; `timeout`
+    /// bounds each exchange, and the TCP + TLS set-up takes at most [`CONNECT_TIMEOUT`] of it.
     pub fn new(
         cert_pem: &[u8],
         key_pem: &[u8],
@@ -53,17 +61,24 @@ impl SoapClient {
     ) -> Result<Self, ClientError> {
         let identity = reqwest::Identity::from_pkcs8_pem(cert_pem, key_pem)
             .map_err(|e| ClientError::Tls(e.to_string()))?;
-        let mut b = reqwest::Client::builder()
+        let cas = reqwest::Certificate::from_pem_bundle(ca_pem)
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        if cas.is_empty() {
+            return Err(ClientError::Tls(
+                "the CA bundle holds no certificate".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
             .tls_backend_native()
             .identity(identity)
+            .tls_certs_only(cas)
+            .https_only(true)
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
-            .pool_max_idle_per_host(256);
-        for ca in reqwest::Certificate::from_pem_bundle(ca_pem)
-            .map_err(|e| ClientError::Tls(e.to_string()))?
-        {
-            b = b.add_root_certificate(ca);
-        }
-        let http = b.build().map_err(|e| ClientError::Tls(e.to_string()))?;
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .pool_max_idle_per_host(256)
+            .build()
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
         Ok(SoapClient { http })
     }
 

@@ -2,7 +2,7 @@
 //! SGP.02 §5.4) to the SM-DP's functions.
 
 use eis_store::entities::EntityRole;
-use eis_store::{AnyConnection, Store};
+use eis_store::{AnyConnection, Store, entities};
 use es_interfaces::messages::DecodeError;
 use es_interfaces::messages::common::BaseRequest;
 use es_interfaces::messages::{es2, es3};
@@ -50,6 +50,25 @@ fn base_of(r: &es2::Request) -> &BaseRequest {
     }
 }
 
+/// Refuses, before anything is recorded or relayed, a `wsa:ReplyTo` that is not an https address at an origin
+/// registered for the MNO or on the configured allow list (SGP.02 §2.6; [`es_runtime::destination`]).
+fn check_reply_to(
+    smdp: &Smdp,
+    conn: &mut AnyConnection,
+    ctx: &CallContext<'_>,
+) -> Result<(), SmdpError> {
+    let reply_to = ctx.wsa.reply_to.as_ref().map(|r| r.as_str());
+    if !es_runtime::destination::wants_callback(reply_to) {
+        return Ok(());
+    }
+    let registered = entities::get_entity(conn, &ctx.caller.oid)?
+        .map(|e| e.endpoints)
+        .unwrap_or_default();
+    smdp.outgoing
+        .check_reply_to(&ctx.caller.oid, reply_to, &registered)?;
+    Ok(())
+}
+
 /// Executes an ES2 function inside the caller's transaction: DownloadProfile starts a download procedure
 /// ([`download`]); the platform-management functions are relayed to the SM-SR over ES3 ([`relay`]).
 fn run(
@@ -58,6 +77,7 @@ fn run(
     ctx: &CallContext<'_>,
     request: &es2::Request,
 ) -> Result<Reply, SmdpError> {
+    check_reply_to(smdp, conn, ctx)?;
     match request {
         es2::Request::DownloadProfile(r) => download::driver::start(smdp, conn, ctx, r),
         _ => relay::run(smdp, conn, ctx, request),

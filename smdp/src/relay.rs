@@ -19,7 +19,7 @@ use eis_store::{AnyConnection, entities, outbox, relays};
 use es_interfaces::messages::codec::BodyElement;
 use es_interfaces::messages::common::BaseResponse;
 use es_interfaces::messages::{es2, es3};
-use es_interfaces::soap::{self, Envelope, OutgoingHeaders, SoapVersion, WSA_ANONYMOUS, action};
+use es_interfaces::soap::{self, Envelope, OutgoingHeaders, SoapVersion, action};
 use es_interfaces::status::{FunctionExecutionStatus, Status};
 use es_interfaces::types::{Eid, Iccid, Oid};
 use es_interfaces::wsdl::Service;
@@ -468,12 +468,7 @@ pub(crate) fn answer_es2_call(
     let Some(call) = function_calls::get_call(conn, es2_call_id)? else {
         return Ok(());
     };
-    let Some(url) = call
-        .call
-        .reply_to
-        .as_deref()
-        .filter(|r| r.starts_with("http") && *r != WSA_ANONYMOUS)
-    else {
+    let Some(url) = es_runtime::destination::callback_address(call.call.reply_to.as_deref()) else {
         return Ok(());
     };
     let actions = action::for_element(element)

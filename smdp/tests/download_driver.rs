@@ -82,6 +82,7 @@ fn smdp_with(store: Store, dir: &std::path::Path) -> (Smdp, certs::world::World)
         es3: None,
         outbox_give_up: Duration::from_secs(60),
         wake_outbox: Arc::new(tokio::sync::Notify::new()),
+        outgoing: Default::default(),
         download: Some(Arc::new(DownloadSettings::new(identity))),
         wake_downloads: Arc::new(tokio::sync::Notify::new()),
     };

@@ -186,6 +186,12 @@ fn run(
     request: &Request,
 ) -> Result<Reply, SmsrError> {
     let caller = ctx.caller;
+    crate::outgoing::check_reply_to(
+        conn,
+        smsr,
+        &caller.oid,
+        ctx.wsa.reply_to.as_ref().map(|r| r.as_str()),
+    )?;
     let xml = match request {
         Request::Es1(es1::Request::RegisterEis(r)) => {
             register_eis(smsr, conn, caller, ctx.body, r)?.to_xml()
