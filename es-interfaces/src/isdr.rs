@@ -356,13 +356,6 @@ impl KeyAgreement {
         Ok(out)
     }
 
-    /// The bytes the receipt is computed over: `A6 TLV ‖ 7F49 TLV` (wire-profile §5 step 4).
-    pub fn receipt_data(&self) -> Result<Vec<u8>, TlvError> {
-        let mut out = self.crt.to_bytes()?;
-        out.extend_from_slice(&self.public_key_tlv()?);
-        Ok(out)
-    }
-
     /// The value of DGI `3A02`: `A6 TLV ‖ 7F49 TLV ‖ 5F37 L <signature>` (wire-profile §5 step 2).
     pub fn to_bytes(&self) -> Result<Vec<u8>, TlvError> {
         let mut out = self.crt.to_bytes()?;

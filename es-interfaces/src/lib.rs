@@ -16,7 +16,6 @@ pub mod xml;
 // On-card: ES5 / ES8 bytes.
 pub mod apdu;
 pub mod es8;
-pub mod es8_host;
 pub mod isdr;
 pub mod notification;
 pub mod routing;

@@ -125,16 +125,12 @@ pub const SMPP_REGISTERED_DELIVERY: u8 = 0x01;
 pub const DGI_CERTIFICATE: u16 = 0x3A01;
 /// STORE DATA DGI of ES8 key establishment step 2, the key agreement (wire-profile §5) [P].
 pub const DGI_KEY_AGREEMENT: u16 = 0x3A02;
-/// CRT `80 01` key type AES, `81 01` key length 16, `82 01` first key id of the ISD-P key set (wire-profile §5) [P].
-pub const ES8_KEY_TYPE_LENGTH_ID: (u8, u8, u8) = (0x88, 0x10, 0x01);
 /// `7F49 { F0 01 }`: key parameter reference of the SM-DP's ephemeral key, P-256 (wire-profile §5) [P].
 pub const ES8_KEY_PARAMETER_P256: u8 = 0x00;
 /// Key data derived by X9.63: receipt key ‖ K-ENC ‖ K-MAC ‖ K-DEK, 16 bytes each (wire-profile §5 step 3) [P].
 pub const ES8_KEY_DATA_LEN: usize = 64;
 /// SCP03t key identifier of the `84` INITIALIZE UPDATE TLV (wire-profile §7: `84 0A 30 01 …`) [P].
 pub const SCP03T_KEY_ID: u8 = 0x01;
-/// The EUICCResponse of a successful installation: one PEStatus, status ok (wire-profile §7) [P].
-pub const EUICC_RESPONSE_OK: [u8; 9] = [0x30, 0x07, 0xA0, 0x05, 0x30, 0x03, 0x80, 0x01, 0x00];
 /// Default size limit of the command script of one ES3.SendData, in bytes (download contract) [P].
 pub const SEND_DATA_SCRIPT_BUDGET: usize = 1000;
 /// STORE DATA DGI of ES5.EnableProfile (wire-profile §4) [S].

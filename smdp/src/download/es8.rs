@@ -5,10 +5,9 @@
 //! the session from them, so a restart resumes the download.
 
 use certs::ecc::{Curve, PrivateKey, PublicKey};
-use certs::kdf::{aes_cmac, x963_sha256};
 use certs::secrets::Secret;
 use es_interfaces::apdu::{CommandApdu, ResponseApdu, StatusWord};
-use es_interfaces::es8_host;
+use es_interfaces::es8;
 use es_interfaces::isdr::KeyAgreement;
 use es_interfaces::scp03::scp03t::{self, HostSession, ProtectedSegment};
 use es_interfaces::scp03::{InitializeUpdateResponse, StaticKeys};
@@ -75,8 +74,7 @@ impl KeyData {
 
     /// The receipt the eUICC must answer: AES-CMAC(receipt key, `A6 TLV ‖ 7F49 TLV`) (wire-profile §5 step 4).
     pub fn expected_receipt(&self, agreement: &KeyAgreement) -> Result<[u8; 16], Es8Error> {
-        let data = agreement.receipt_data().map_err(enc)?;
-        aes_cmac(self.part(0), &data).map_err(enc)
+        es8::receipt(&SecretKey::new(self.part(0)), agreement).map_err(enc)
     }
 }
 
@@ -91,7 +89,7 @@ pub fn key_agreement<R: CryptoRng + ?Sized>(
 ) -> Result<(KeyAgreement, KeyData), Es8Error> {
     let ephemeral = PrivateKey::generate(Curve::P256, rng);
     let mut agreement = KeyAgreement {
-        crt: es8_host::isd_p_key_agreement_crt(),
+        crt: es8::isd_p_crt(wire_profile::ES8_ISD_P_KVN),
         ephemeral_public_key: ephemeral.public_key().as_sec1_uncompressed().to_vec(),
         key_parameter_reference: wire_profile::ES8_KEY_PARAMETER_P256,
         signature: Vec::new(),
@@ -99,23 +97,28 @@ pub fn key_agreement<R: CryptoRng + ?Sized>(
     let signed = agreement.signed_data(random_challenge).map_err(enc)?;
     agreement.signature = sk_dp.sign(&signed).to_vec();
     let shared = ephemeral.ecka(pk_ecasd).map_err(enc)?;
-    let key_data = x963_sha256(
-        shared.as_bytes(),
-        &wire_profile::ES8_KDF_SHARED_INFO,
-        wire_profile::ES8_KEY_DATA_LEN,
-    );
-    Ok((agreement, KeyData::from_bytes(key_data.to_vec())?))
+    let derived = es8::derive_isd_p_keys(shared.as_bytes()).map_err(enc)?;
+    let mut key_data = Vec::with_capacity(wire_profile::ES8_KEY_DATA_LEN);
+    for k in [
+        &derived.receipt_key,
+        &derived.keys.enc,
+        &derived.keys.mac,
+        &derived.keys.dek,
+    ] {
+        key_data.extend_from_slice(k.expose());
+    }
+    Ok((agreement, KeyData::from_bytes(key_data)?))
 }
 
 /// The first script: `3A01` with CERT.DP.ECDSA (wire-profile §5 step 1).
 pub fn certificate_script(cert_dp: &[u8]) -> Result<Vec<u8>, Es8Error> {
-    let c = es8_host::establish_key_set_certificate(cert_dp).map_err(enc)?;
+    let c = es8::establish_key_set_certificate(cert_dp).map_err(enc)?;
     CommandScript::new(vec![c]).to_expanded().map_err(enc)
 }
 
 /// The second script: `3A02` (wire-profile §5 step 2).
 pub fn key_agreement_script(agreement: &KeyAgreement) -> Result<Vec<u8>, Es8Error> {
-    let c = es8_host::establish_key_set_agreement(agreement).map_err(enc)?;
+    let c = es8::establish_key_set_agreement(agreement).map_err(enc)?;
     CommandScript::new(vec![c]).to_expanded().map_err(enc)
 }
 
@@ -219,7 +222,7 @@ pub fn load_scripts(
         ));
     }
     let (apdus, mut expects): (Vec<CommandApdu>, Vec<Expect>) = commands.into_iter().unzip();
-    let grouped = es8_host::group_scripts(apdus, budget).map_err(enc)?;
+    let grouped = es8::group_scripts(apdus, budget).map_err(enc)?;
     let mut out = Vec::with_capacity(grouped.len());
     for g in grouped {
         let rest = expects.split_off(g.commands.len());
@@ -270,7 +273,10 @@ fn check_one(session: &HostSession, r: &ResponseApdu, expect: &Expect) -> Result
                 .check_response(seg, r)
                 .map_err(|e| Es8Error::Verification(format!("SCP03t: {e}")))?;
             if *last {
-                if !es8_host::euicc_response_is_ok(&body.data) {
+                let installed = es8::EuiccResponse::parse(&body.data)
+                    .map(|r| r.is_success())
+                    .unwrap_or(false);
+                if !installed {
                     return Err(Es8Error::Refused(hex::encode_upper(&body.data)));
                 }
             } else if !body.data.is_empty() {

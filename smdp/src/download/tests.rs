@@ -3,17 +3,14 @@
 //! (es-interfaces' SCP03t card session), with faults to switch on.
 
 use certs::ecc::{Curve, PrivateKey, PublicKey};
-use certs::kdf::{aes_cmac, x963_sha256};
 use certs::world::{self, World, WorldOptions};
 use es_interfaces::apdu::{ResponseApdu, StatusWord};
 use es_interfaces::isdr::{self, Es5Command, KeyAgreementResponse};
 use es_interfaces::scp03::StaticKeys;
 use es_interfaces::scp03::scp03t::{CardPendingTlv, CardSession};
-use es_interfaces::scp80::SecretKey;
 use es_interfaces::script::{CommandScript, ResponseScript};
 use es_interfaces::status::{FunctionExecutionStatus, Reason, Status, StatusCodeData, Subject};
 use es_interfaces::types::ProfileState;
-use es_interfaces::wire_profile;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use time::OffsetDateTime;
@@ -30,7 +27,7 @@ const ISD_P: [u8; 16] = [
 #[derive(Default)]
 struct Card {
     random_challenge: Vec<u8>,
-    keys: Option<Vec<u8>>,
+    keys: Option<StaticKeys>,
     pending: Option<CardPendingTlv>,
     session: Option<CardSession>,
     package: Vec<u8>,
@@ -42,14 +39,6 @@ struct Card {
 
 fn ok(data: Vec<u8>) -> ResponseApdu {
     ResponseApdu::new(data, StatusWord(0x9000))
-}
-
-fn static_keys(k: &[u8]) -> StaticKeys {
-    StaticKeys {
-        enc: SecretKey::new(&k[16..32]),
-        mac: SecretKey::new(&k[32..48]),
-        dek: SecretKey::new(&k[48..64]),
-    }
 }
 
 impl Card {
@@ -87,14 +76,14 @@ impl Card {
                     let epk =
                         PublicKey::from_sec1(Curve::P256, &ka.ephemeral_public_key).expect("ePK");
                     let shs = w.euiccs[0].ecasd.key.ecka(&epk).expect("ECKA");
-                    let kd = x963_sha256(shs.as_bytes(), &[0x5C, 0x88, 0x10], 64).to_vec();
-                    let mut receipt = aes_cmac(&kd[..16], &ka.receipt_data().expect("rd"))
-                        .expect("cmac")
+                    let kd = es_interfaces::es8::derive_isd_p_keys(shs.as_bytes()).expect("KDF");
+                    let mut receipt = es_interfaces::es8::receipt(&kd.receipt_key, &ka)
+                        .expect("receipt")
                         .to_vec();
                     if self.wrong_receipt {
                         receipt[0] ^= 1;
                     }
-                    self.keys = Some(kd);
+                    self.keys = Some(kd.keys);
                     ok(KeyAgreementResponse {
                         derivation_random: None,
                         receipt,
@@ -103,7 +92,7 @@ impl Card {
                     .expect("86"))
                 }
                 Some(0x84) => {
-                    let keys = static_keys(self.keys.as_deref().expect("key set 30"));
+                    let keys = self.keys.clone().expect("key set 30");
                     let (pending, answer) = CardPendingTlv::initialize_update(
                         &keys,
                         &c.data,
@@ -128,12 +117,17 @@ impl Card {
                     let data = if !last {
                         Vec::new()
                     } else if self.refuse_package {
-                        vec![
-                            0x30, 0x0A, 0xA0, 0x08, 0x30, 0x06, 0x80, 0x01, 0x05, 0x81, 0x01, 0x02,
-                        ]
+                        es_interfaces::es8::EuiccResponse::aborted(
+                            es_interfaces::es8::pe_status::BAD_VALUES,
+                            Some(2),
+                        )
+                        .to_der()
+                        .expect("DER")
                     } else {
                         self.installed = true;
-                        wire_profile::EUICC_RESPONSE_OK.to_vec()
+                        es_interfaces::es8::EuiccResponse::success()
+                            .to_der()
+                            .expect("DER")
                     };
                     let mut r = session.respond(&data, StatusWord(0x9000)).expect("R-MAC");
                     if self.corrupt_rmac {
