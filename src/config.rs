@@ -297,6 +297,9 @@ pub struct ServerConfig {
     pub pool_size: u32,
     /// HTTP worker threads of the listener.
     pub workers: usize,
+    /// How long a completed function call is kept so that a repeated FunctionCallIdentifier gets its answer
+    /// (seconds; default 7 days); older ones are purged in the background. Read-only calls are never kept.
+    pub function_call_retention_secs: u64,
 }
 
 impl Default for Config {
@@ -312,6 +315,7 @@ impl Default for Config {
                 max_body_bytes: 1 << 20,
                 pool_size: 8,
                 workers: 2,
+                function_call_retention_secs: es_runtime::retention::DEFAULT_RETENTION.as_secs(),
             },
             smdp: ServerConfig {
                 database_url: "sqlite://smdp.db".into(),
@@ -320,6 +324,7 @@ impl Default for Config {
                 max_body_bytes: 1 << 20,
                 pool_size: 8,
                 workers: 2,
+                function_call_retention_secs: es_runtime::retention::DEFAULT_RETENTION.as_secs(),
             },
             es5: Es5Config::default(),
             mno: MnoConfig::default(),

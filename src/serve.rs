@@ -2,6 +2,7 @@
 //! stopped gracefully on Ctrl-C or SIGTERM (in-flight requests finish).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use certs::secrets::MasterKeyring;
 use certs::world::World;
@@ -116,6 +117,12 @@ pub fn start(
             );
             tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
         }
+        tasks.push(tokio::spawn(es_runtime::retention::run_purge(
+            smsr.store.clone(),
+            smsr.clock.clone(),
+            Duration::from_secs(config.smsr.function_call_retention_secs),
+            shutdown_rx.clone(),
+        )));
         if config.es5.smpp.enabled {
             let runtime =
                 smsr::es5::runtime::Es5Runtime::start(smsr.clone(), config.es5.smpp_client())
@@ -188,6 +195,12 @@ pub fn start(
             .with_response_sink(Arc::new(smdp::relay::RelaySink(smdp.clone())));
             tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
         }
+        tasks.push(tokio::spawn(es_runtime::retention::run_purge(
+            smdp.store.clone(),
+            smdp.clock.clone(),
+            Duration::from_secs(config.smdp.function_call_retention_secs),
+            shutdown_rx.clone(),
+        )));
         tasks.push(tokio::spawn(smdp::download::driver::run(
             smdp.clone(),
             shutdown_rx.clone(),

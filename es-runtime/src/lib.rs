@@ -16,5 +16,6 @@ pub mod destination;
 pub mod listener;
 pub mod mno;
 pub mod outbox;
+pub mod retention;
 pub mod soap_endpoint;
 pub mod tls;

@@ -121,6 +121,10 @@ impl SoapFunctions for Smdp {
     fn is_internal(&self, error: &SmdpError) -> bool {
         matches!(error, SmdpError::Store(_) | SmdpError::Internal(_))
     }
+    /// ES2.GetEIS only reads (its answer comes from [`relay::prepare`]): not recorded, a repeat reads again.
+    fn read_only(&self, request: &es2::Request) -> bool {
+        matches!(request, es2::Request::GetEis(_))
+    }
     fn prepare(
         &self,
         caller: &Caller,

@@ -122,6 +122,7 @@ fn start(smdp: &Smdp, world: &certs::world::World, fci: &str) -> downloads::Down
                     message_id: Some(format!("urn:uuid:{fci}")),
                     reply_to: Some("https://127.0.0.1:9/mno".into()),
                     valid_until: Some(now + 600_000),
+                    request_digest: fci.into(),
                 },
                 now,
             )?

@@ -392,6 +392,13 @@ impl SoapFunctions for Smsr {
     fn is_internal(&self, error: &SmsrError) -> bool {
         matches!(error, SmsrError::Store(_) | SmsrError::Internal(_))
     }
+    /// ES4/ES3.GetEIS only read (SGP.02 §5.5.1, §5.4.x): not recorded, a repeat reads again (issue 10, 2b).
+    fn read_only(&self, request: &Request) -> bool {
+        matches!(
+            request,
+            Request::Es4(es4::Request::GetEis(_)) | Request::Es3(es3::Request::GetEis(_))
+        )
+    }
     fn run(
         &self,
         conn: &mut AnyConnection,

@@ -535,10 +535,13 @@ fn run_step(smdp: &Smdp, job: &Job) -> Result<(), SmdpError> {
     };
     drop(package);
     drop(keys);
+    // The validity left when the step began (not when this attempt runs): a retried step sends the very same
+    // request, which the SM-SR answers from its record (it refuses a different request under the same
+    // FunctionCallIdentifier).
     let validity_ms = if procedure.phase == Phase::CleaningUp {
         i64::try_from(settings.cleanup_validity.as_millis()).unwrap_or(i64::MAX)
     } else {
-        row.deadline - now
+        row.deadline - row.updated_at
     };
     let validity = u64::try_from(validity_ms / 1000).unwrap_or(1).max(1);
     let base = BaseRequest {
