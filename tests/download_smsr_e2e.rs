@@ -105,6 +105,14 @@ fn queue_is_empty(lab: &rsp::lab::Lab, eid: &str) -> bool {
 /// The whole session on `lab`; returns the SM-DP client's requests (for XSD validation).
 async fn download_flow(mut lab: rsp::lab::Lab) -> Vec<String> {
     let mut events = lab.events.take().expect("events");
+    // The receiver stands in for the SM-DP's callback endpoint: register it for the SM-DP, as a ReplyTo must be.
+    rsp::lab::set_endpoint(
+        &lab.smsr.store,
+        &lab.world.manifest.sm_dp.oid,
+        "ES3-callbacks",
+        &format!("{}/es3", lab.receivers[0].url()),
+    )
+    .expect("register the receiver for the SM-DP");
     let smdp = MnoClient::sm_dp(&lab.world, lab.smsr_url())
         .expect("SM-DP client")
         .with_reply_to(format!("{}/es3", lab.receivers[0].url()));
