@@ -344,6 +344,11 @@ pub fn smdp(
             source,
         }
     })?;
+    let sk_dp = certs::ecc::PrivateKey::from_scalar(
+        world.sm_dp_gp.key.curve(),
+        world.sm_dp_gp.key.to_scalar().as_slice(),
+    )
+    .map_err(|e| pki_err(&world.dir, e))?;
     Ok(smdp::service::Smdp {
         identity: ServerIdentity {
             oid: m.sm_dp.oid.clone(),
@@ -358,6 +363,16 @@ pub fn smdp(
         outbox_give_up: Duration::from_secs(config.es5.callback_give_up_secs.max(1)),
         outgoing: outgoing_policy(config)?,
         wake_outbox: Arc::new(tokio::sync::Notify::new()),
+        download: Some(Arc::new(smdp::download::DownloadSettings::new(
+            smdp::download::Es8Identity {
+                smdp_oid: m.sm_dp.oid.clone(),
+                cert_dp: world.sm_dp_gp.cert.encode(),
+                sk_dp,
+                ci: world.ci.cert.clone(),
+                eums: vec![world.eum.cert.clone()],
+            },
+        ))),
+        wake_downloads: Arc::new(tokio::sync::Notify::new()),
     })
 }
 

@@ -28,6 +28,15 @@ pub enum SmdpError {
         /// Its message, for logs.
         message: String,
     },
+    /// ES2.DownloadProfile was refused before anything was started, with this status (SGP.02 §5.3.2: the
+    /// stock record asked for cannot be reserved).
+    #[error("download refused: {message}")]
+    DownloadRefused {
+        /// The status answered.
+        status: Box<FunctionExecutionStatus>,
+        /// Its message, for logs.
+        message: String,
+    },
     /// The eUICC does not exist, or carries no profile of the calling MNO among those this SM-DP manages
     /// (8.1.1 / 3.9; the same words either way, docs/architecture.md §8).
     #[error("the eUICC {eid} is unknown")]
@@ -66,15 +75,15 @@ pub enum SmdpError {
 impl SmdpError {
     /// The SGP.02 status of this error.
     pub fn status_code_data(&self) -> StatusCodeData {
-        if let SmdpError::Relayed { status, .. } = self
+        if let SmdpError::Relayed { status, .. } | SmdpError::DownloadRefused { status, .. } = self
             && let Some(d) = &status.status_code_data
         {
             return d.clone();
         }
         let (subject, reason) = match self {
-            SmdpError::Relayed { .. } | SmdpError::Es3Call(_) => {
-                (Subject::FUNCTION_PROVIDER, Reason::EXECUTION_ERROR)
-            }
+            SmdpError::Relayed { .. }
+            | SmdpError::DownloadRefused { .. }
+            | SmdpError::Es3Call(_) => (Subject::FUNCTION_PROVIDER, Reason::EXECUTION_ERROR),
             SmdpError::UnknownEid { .. } => (Subject::EID, Reason::UNKNOWN),
             SmdpError::UnknownIccid { .. } => (Subject::PROFILE_ICCID, Reason::UNKNOWN),
             SmdpError::UnknownSmsr { .. } => (Subject::SM_SR, Reason::UNKNOWN),
@@ -90,7 +99,8 @@ impl SmdpError {
 
     /// The FAILED execution status carrying [`SmdpError::status_code_data`].
     pub fn execution_status(&self) -> FunctionExecutionStatus {
-        if let SmdpError::Relayed { status, .. } = self {
+        if let SmdpError::Relayed { status, .. } | SmdpError::DownloadRefused { status, .. } = self
+        {
             return (**status).clone();
         }
         FunctionExecutionStatus::failed(self.status_code_data())

@@ -101,7 +101,7 @@ impl Es3Client {
 }
 
 /// The ES3 URL of the SM-SR `smsr_oid` from the registry.
-fn es3_url(conn: &mut AnyConnection, smsr_oid: &str) -> Result<String, SmdpError> {
+pub(crate) fn es3_url(conn: &mut AnyConnection, smsr_oid: &str) -> Result<String, SmdpError> {
     entities::get_entity(conn, smsr_oid)?
         .and_then(|e| e.endpoints.get("ES3").cloned())
         .ok_or_else(|| SmdpError::UnknownSmsr {
@@ -116,10 +116,23 @@ fn es3_envelope<T: BodyElement>(
     request: &T,
     reply_to: Option<String>,
 ) -> Result<(String, &'static str, String), SmdpError> {
+    let message_id = smdp.identity.new_message_id(smdp.clock.now());
+    let (action, envelope) = es3_envelope_with_id(smdp, url, request, reply_to, &message_id)?;
+    Ok((message_id, action, envelope))
+}
+
+/// An ES3 request envelope from this SM-DP with a given MessageID; returns (Action, envelope).
+pub(crate) fn es3_envelope_with_id<T: BodyElement>(
+    smdp: &Smdp,
+    url: &str,
+    request: &T,
+    reply_to: Option<String>,
+    message_id: &str,
+) -> Result<(&'static str, String), SmdpError> {
     let action = action::for_element(T::ELEMENT)
         .map(|a| a.request)
         .ok_or_else(|| SmdpError::Es3Call(format!("no Action for {}", T::ELEMENT)))?;
-    let message_id = smdp.identity.new_message_id(smdp.clock.now());
+    let message_id = message_id.to_string();
     let headers = OutgoingHeaders {
         to: url.to_string(),
         from: Some(smdp.identity.from_address(Service::Es3SmDp)),
@@ -129,10 +142,10 @@ fn es3_envelope<T: BodyElement>(
         relates_to: None,
     };
     let envelope = soap::envelope(SoapVersion::V1_2, &headers, |w| request.write_body(w));
-    Ok((message_id, action, envelope))
+    Ok((action, envelope))
 }
 
-fn es3_client(smdp: &Smdp) -> Result<&Es3Client, SmdpError> {
+pub(crate) fn es3_client(smdp: &Smdp) -> Result<&Es3Client, SmdpError> {
     smdp.es3.as_ref().ok_or_else(|| SmdpError::NotSupported {
         function: "platform management via ES3 (no ES3 client configured)".into(),
     })
@@ -154,7 +167,7 @@ fn call_sync<T: BodyElement>(smdp: &Smdp, url: &str, request: &T) -> Result<Enve
     Ok(env)
 }
 
-fn status_in(env: &Envelope) -> Option<FunctionExecutionStatus> {
+pub(crate) fn status_in(env: &Envelope) -> Option<FunctionExecutionStatus> {
     let el = env
         .body()
         .child_elements()
@@ -341,7 +354,7 @@ pub fn prepare(
     }
 }
 
-fn give_up_at(smdp: &Smdp, now: i64) -> i64 {
+pub(crate) fn give_up_at(smdp: &Smdp, now: i64) -> i64 {
     now.saturating_add(i64::try_from(smdp.outbox_give_up.as_millis()).unwrap_or(i64::MAX))
 }
 
@@ -449,9 +462,22 @@ pub fn complete_relay(
             relay.es3_function
         )))
     })?;
+    answer_es2_call(smdp, conn, relay.es2_call_id, &element, xml)
+}
+
+/// Records `xml` (ES2 response element `element`) as the final response of the asynchronous ES2 call
+/// `es2_call_id` and queues it as a callback to the call's ReplyTo; a call already completed is left alone.
+pub(crate) fn answer_es2_call(
+    smdp: &Smdp,
+    conn: &mut AnyConnection,
+    es2_call_id: i64,
+    element: &str,
+    xml: String,
+) -> Result<(), SmdpError> {
+    let now = smdp.clock.now_millis();
     match function_calls::complete_call(
         conn,
-        relay.es2_call_id,
+        es2_call_id,
         &CallResponse {
             http_status: 200,
             body: xml.clone(),
@@ -462,13 +488,13 @@ pub fn complete_relay(
         Err(eis_store::StoreError::Conflict { .. }) => return Ok(()),
         Err(e) => return Err(e.into()),
     }
-    let Some(call) = function_calls::get_call(conn, relay.es2_call_id)? else {
+    let Some(call) = function_calls::get_call(conn, es2_call_id)? else {
         return Ok(());
     };
     let Some(url) = es_runtime::destination::callback_address(call.call.reply_to.as_deref()) else {
         return Ok(());
     };
-    let actions = action::for_element(&element)
+    let actions = action::for_element(element)
         .ok_or_else(|| SmdpError::internal(std::io::Error::other("no Action")))?;
     let cb_action = actions
         .callback
