@@ -225,8 +225,13 @@ fn main() -> ExitCode {
             command: PkiCommand::Init { out, euiccs, seed },
         } => setup::init_world(&out, euiccs, seed)
             .map(|w| {
+                let eis = if cfg!(feature = "lab") {
+                    "EIS documents: eis/"
+                } else {
+                    "no EIS documents: built without the `lab` feature"
+                };
                 println!(
-                    "test world with {} eUICC(s) written to {} (manifest: world.json, EIS documents: eis/)",
+                    "test world with {} eUICC(s) written to {} (manifest: world.json, {eis})",
                     w.euiccs.len(),
                     out.display()
                 );

@@ -17,7 +17,7 @@ const OUTBOX_DISPATCHERS: usize = 4;
 
 /// The error of a command that needs the simulator or the test SMSC in a build without the `lab` feature
 /// (`{what}` names the command).
-pub const LAB_NEEDED: &str = "{what} needs the eUICC simulator and the test SMSC: this rsp was built without the `lab` cargo feature (build with default features)";
+pub const LAB_NEEDED: &str = "{what} is part of the test world (eUICC simulator, test SMSC, EUM test client): this rsp was built without the `lab` cargo feature (build with default features)";
 
 /// Which server to start alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -282,6 +282,10 @@ fn applied(banner: &mut Vec<String>, server: &str, done: Vec<(String, crate::ent
 pub fn run(config: Config, only: Option<Only>, simulate: bool) -> Result<(), String> {
     #[cfg(feature = "lab")]
     let mut config = config;
+    #[cfg(not(feature = "lab"))]
+    if simulate {
+        return Err(LAB_NEEDED.replace("{what}", "`rsp serve --simulate`"));
+    }
     std::fs::create_dir_all(&config.var_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.var_dir.display()))?;
     let world = setup::load_or_init_world(&config).map_err(|e| e.to_string())?;
@@ -312,10 +316,6 @@ pub fn run(config: Config, only: Option<Only>, simulate: bool) -> Result<(), Str
         } else {
             None
         };
-        #[cfg(not(feature = "lab"))]
-        if simulate {
-            return Err(LAB_NEEDED.replace("{what}", "`rsp serve --simulate`"));
-        }
         let mut started = start(&config, &world, keyring, only)?;
         let mut endpoints = Vec::new();
         if let Some(smsr) = &started.smsr {
