@@ -415,6 +415,15 @@ pub enum Applied {
     Unchanged,
 }
 
+/// A failure inside the transaction of [`apply`], as its message.
+struct Failed(String);
+
+impl From<eis_store::StoreError> for Failed {
+    fn from(e: eis_store::StoreError) -> Self {
+        Failed(e.to_string())
+    }
+}
+
 /// Makes the entities declared in the configuration's `entities:` section that concern `side` what the
 /// declaration says in `store`: registered when absent, the declared fields replaced when they differ, left
 /// alone when they are already so (idempotent). Every entity is checked before anything is written.
@@ -448,22 +457,29 @@ pub fn apply(
     }
     let mut conn = store.conn().map_err(store_err(side))?;
     let now = eis_store::now_millis();
-    let mut out = Vec::new();
-    for (want, what) in plan {
-        match what {
-            Applied::Created => entities::create_entity(&mut conn, &want, now),
-            Applied::Updated => entities::update_entity(&mut conn, &want, now),
-            Applied::Unchanged => Ok(()),
+    // One transaction per store: either every declared entity is applied there, or none.
+    eis_store::savepoint(&mut conn, |c| {
+        for (want, what) in &plan {
+            match what {
+                Applied::Created => entities::create_entity(c, want, now),
+                Applied::Updated => entities::update_entity(c, want, now),
+                Applied::Unchanged => Ok(()),
+            }
+            .map_err(|e| Failed(format!("entity {} in {}: {e}", want.oid, side.store_name())))?;
         }
-        .map_err(|e| format!("entity {} in {}: {e}", want.oid, side.store_name()))?;
-        out.push((want.oid, what));
-    }
-    Ok(out)
+        Ok::<_, Failed>(())
+    })
+    .map_err(|Failed(message)| message)?;
+    Ok(plan
+        .into_iter()
+        .map(|(want, what)| (want.oid, what))
+        .collect())
 }
 
 /// Checks every entry of the configuration's `entities:` section (relative paths from `var_dir`).
 pub fn prepare_config(config: &Config) -> Result<Vec<Prepared>, String> {
     let mut seen = BTreeSet::new();
+    let mut owners: BTreeMap<[u8; 32], String> = BTreeMap::new();
     let mut out = Vec::new();
     for spec in &config.entities {
         if !seen.insert(spec.oid.clone()) {
@@ -472,10 +488,18 @@ pub fn prepare_config(config: &Config) -> Result<Vec<Prepared>, String> {
                 spec.oid
             ));
         }
-        out.push(
-            Prepared::new(spec, &config.var_dir)
-                .map_err(|e| format!("configuration `entities`: {e}"))?,
-        );
+        let p = Prepared::new(spec, &config.var_dir)
+            .map_err(|e| format!("configuration `entities`: {e}"))?;
+        for fp in p.fingerprints.iter().flatten() {
+            if let Some(other) = owners.insert(*fp, p.oid.clone()) {
+                return Err(format!(
+                    "configuration `entities`: the certificate {} is declared for {other} and {}",
+                    hex(fp),
+                    p.oid
+                ));
+            }
+        }
+        out.push(p);
     }
     Ok(out)
 }

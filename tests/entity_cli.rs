@@ -504,6 +504,15 @@ fn declarative(env: &Env) {
     };
 
     // A bad declaration stops the start before anything is stored.
+    std::fs::write(
+        &config,
+        format!(
+            "entities:\n  - {{oid: \"{MNO}\", role: MNO, name: A, tls_certs: [\"{a}\"]}}\n  - {{oid: \"1.3.6.1.4.1.4242.80\", role: MNO, name: B, tls_certs: [\"{a}\"]}}\n"
+        ),
+    )
+    .expect("write config");
+    let err = serve(env, &config).expect_err("refused");
+    assert!(err.contains("is declared for"), "{err}");
     write("http://mno77.example/es4");
     let err = serve(env, &config).expect_err("refused");
     assert!(
