@@ -76,7 +76,7 @@ pub struct EntitySpec {
     pub role: String,
     /// Display name.
     pub name: String,
-    /// Which server's store registers it (default: both).
+    /// Which server's store registers it (default: where its role calls, [`default_server`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<Server>,
     /// Where the server calls it, interface (ES2, ES3, ES4, ES7, webhook) → https URL; given: exactly these.
@@ -93,8 +93,8 @@ pub struct EntitySpec {
 /// Options selecting the stores of every `rsp entity` command.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
-    /// Whose registry: smsr, smdp or both (default: `add` and `list` both; the others every store in which
-    /// the entity is registered).
+    /// Whose registry: smsr, smdp or both (default: `add` where the role calls — MNO both, SM-SR the SM-DP's,
+    /// the others the SM-SR's; `list` both; the others every store in which the entity is registered).
     #[arg(long, value_enum)]
     pub server: Option<Server>,
     /// Database of the SM-SR (default: the configured one).
@@ -223,6 +223,17 @@ pub fn allowed_interfaces(side: Side, role: EntityRole) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
+/// The stores an entity of `role` is registered in by default: those of the servers it calls (SGP.02 §2.2):
+/// an MNO calls both (ES2, ES4), an SM-SR the SM-DP (ES3), an SM-DP (ES3), an EUM (ES1) and an eUICC owner the
+/// SM-SR.
+pub fn default_server(role: EntityRole) -> Server {
+    match role {
+        EntityRole::Mno => Server::Both,
+        EntityRole::SmSr => Server::Smdp,
+        EntityRole::SmDp | EntityRole::Eum | EntityRole::EuiccOwner => Server::Smsr,
+    }
+}
+
 /// An interface name of an endpoint: `ES<n>` (any case) or `webhook` (the MNO's warehouse webhook).
 fn interface_name(s: &str) -> Result<String, String> {
     let upper = s.to_ascii_uppercase();
@@ -343,7 +354,7 @@ impl Prepared {
             oid: spec.oid.clone(),
             role,
             name: spec.name.clone(),
-            server: spec.server.unwrap_or(Server::Both),
+            server: spec.server.unwrap_or_else(|| default_server(role)),
             endpoints,
             fingerprints,
             gp_certificate,

@@ -408,6 +408,41 @@ fn commands(env: &Env) {
     let err = env.refused(&["revoke-cert", "--oid", MNO, "--cert", &a]);
     assert!(err.contains("is not registered for"), "{err}");
 
+    // By default an SM-DP goes to the SM-SR's store only, an SM-SR to the SM-DP's.
+    env.ok(&[
+        "add",
+        "--oid",
+        "1.3.6.1.4.1.4242.81",
+        "--role",
+        "sm-dp",
+        "--name",
+        "DP 81",
+    ]);
+    env.ok(&[
+        "add",
+        "--oid",
+        "1.3.6.1.4.1.4242.82",
+        "--role",
+        "SM-SR",
+        "--name",
+        "SR 82",
+    ]);
+    let list = env.list();
+    assert_eq!(
+        rows_of(&list, "1.3.6.1.4.1.4242.81")
+            .iter()
+            .map(|r| &r["server"])
+            .collect::<Vec<_>>(),
+        [&Value::from("smsr")]
+    );
+    assert_eq!(
+        rows_of(&list, "1.3.6.1.4.1.4242.82")
+            .iter()
+            .map(|r| &r["server"])
+            .collect::<Vec<_>>(),
+        [&Value::from("smdp")]
+    );
+
     // An EUM only in the SM-SR's store: the other commands find it there without --server.
     env.ok(&[
         "add",
