@@ -216,7 +216,8 @@ pub fn allowed_interfaces(side: Side, role: EntityRole) -> BTreeSet<String> {
         (Side::Smsr, EntityRole::SmDp) => &["ES3"],
         (Side::Smsr, EntityRole::Eum) => &["ES1"],
         (Side::Smsr, EntityRole::SmSr) => &["ES7"],
-        (Side::Smdp, EntityRole::Mno) => &["ES2"],
+        // ES2, and the warehouse's REST API (`REST`, es_runtime::caller: enforced per interface).
+        (Side::Smdp, EntityRole::Mno) => &["ES2", "REST"],
         (Side::Smdp, EntityRole::SmSr) => &["ES3"],
         _ => &[],
     };
@@ -821,7 +822,7 @@ mod tests {
         assert!(parse_fingerprint(&"zz".repeat(32)).is_err());
         assert_eq!(
             allowed_interfaces(Side::Smdp, EntityRole::Mno),
-            BTreeSet::from(["ES2".to_string()])
+            BTreeSet::from(["ES2".to_string(), "REST".to_string()])
         );
     }
 }
