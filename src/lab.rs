@@ -4,7 +4,7 @@
 //! endpoint. `rsp serve --simulate`, `rsp bench switch` and the end-to-end tests drive it.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use actix_web::dev::ServerHandle;
 use certs::secrets::MasterKeyring;
@@ -133,8 +133,22 @@ impl Lab {
         };
         let world = setup::load_or_init_world(&config).map_err(|e| e.to_string())?;
         let keyring = Arc::new(setup::master_keyring(&world).map_err(|e| e.to_string())?);
+        // The simulated network knows the MSISDNs the MNOs ordered: a downloaded profile's IMSI is looked up in the
+        // SM-DP's stock (once the SM-DP has started) unless the options provisioned it.
+        let smdp_store: Arc<OnceLock<Arc<eis_store::Store>>> = Arc::new(OnceLock::new());
+        let mut subscribers = opts.simulator.subscribers.clone();
+        if !subscribers.has_lookup() {
+            let store = smdp_store.clone();
+            subscribers.set_lookup(Arc::new(move |imsi: &str| {
+                let mut c = store.get()?.conn().ok()?;
+                eis_store::warehouse::msisdn_of_imsi(&mut c, imsi)
+                    .ok()
+                    .flatten()
+            }));
+        }
         let fleet_config = SimulatorConfig {
             smsr_address: config.es5.smsr_msisdn.clone(),
+            subscribers,
             ..opts.simulator.clone()
         };
         let fleet = match opts.fleet {
@@ -172,6 +186,7 @@ impl Lab {
         }
         let smsr = started.smsr.ok_or("the SM-SR did not start")?;
         let smdp = started.smdp.ok_or("the SM-DP did not start")?;
+        let _ = smdp_store.set(smdp.store.clone());
         let mut receivers = Vec::new();
         if let Some(keep) = opts.receivers {
             for mno in &world.manifest.mnos {
