@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use actix_web::dev::ServerHandle;
 use certs::secrets::MasterKeyring;
 use certs::world::World;
-use conformance::euicc::{DriverEvent, EuiccSecrets, Fleet, SimulatorConfig};
+use conformance::euicc::{DriverEvent, EuiccSecrets, Fleet, SimulatorConfig, SubscriberDirectory};
 use conformance::lab::SimulatedNetwork;
 use conformance::mno::{MnoClient, MnoReceiver};
 use conformance::smsc::SmscConfig;
@@ -120,6 +120,21 @@ fn free_port() -> Result<u16, String> {
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
+/// Makes `directory` find a downloaded profile's MSISDN in the SM-DP's stock (`store`, once set): the lab's
+/// view of how the MNOs provision their networks from their order files (wire-profile §8: the package carries the
+/// IMSI, the order row the MSISDN).
+pub fn set_stock_lookup(
+    directory: &mut SubscriberDirectory,
+    store: Arc<OnceLock<Arc<eis_store::Store>>>,
+) {
+    directory.set_lookup(Arc::new(move |imsi: &str| {
+        let mut c = store.get()?.conn().ok()?;
+        eis_store::warehouse::msisdn_of_imsi(&mut c, imsi)
+            .ok()
+            .flatten()
+    }));
+}
+
 impl Lab {
     /// Starts everything; must run inside an actix system (the listeners start on it).
     pub async fn start(opts: LabOptions) -> Result<Lab, String> {
@@ -138,13 +153,7 @@ impl Lab {
         let smdp_store: Arc<OnceLock<Arc<eis_store::Store>>> = Arc::new(OnceLock::new());
         let mut subscribers = opts.simulator.subscribers.clone();
         if !subscribers.has_lookup() {
-            let store = smdp_store.clone();
-            subscribers.set_lookup(Arc::new(move |imsi: &str| {
-                let mut c = store.get()?.conn().ok()?;
-                eis_store::warehouse::msisdn_of_imsi(&mut c, imsi)
-                    .ok()
-                    .flatten()
-            }));
+            set_stock_lookup(&mut subscribers, smdp_store.clone());
         }
         let fleet_config = SimulatorConfig {
             smsr_address: config.es5.smsr_msisdn.clone(),

@@ -297,11 +297,16 @@ pub fn run(config: Config, only: Option<Only>, simulate: bool) -> Result<(), Str
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         #[cfg(feature = "lab")]
+        let smdp_store = Arc::new(std::sync::OnceLock::new());
+        #[cfg(feature = "lab")]
         let network = if simulate && only != Some(Only::Smdp) {
+            let mut subscribers = conformance::euicc::SubscriberDirectory::default();
+            crate::lab::set_stock_lookup(&mut subscribers, smdp_store.clone());
             let fleet = conformance::euicc::Fleet::from_world(
                 &world,
                 conformance::euicc::SimulatorConfig {
                     smsr_address: config.es5.smsr_msisdn.clone(),
+                    subscribers,
                     ..conformance::euicc::SimulatorConfig::default()
                 },
             )
@@ -321,6 +326,11 @@ pub fn run(config: Config, only: Option<Only>, simulate: bool) -> Result<(), Str
             None
         };
         let mut started = start(&config, &world, keyring, only)?;
+        #[cfg(feature = "lab")]
+        if let Some(smdp) = &started.smdp {
+            // The simulated network reads the MSISDNs of downloaded profiles from the SM-DP's stock.
+            let _ = smdp_store.set(smdp.store.clone());
+        }
         let mut endpoints = Vec::new();
         if let Some(smsr) = &started.smsr {
             endpoints.push(("ES4", setup::register_mno_endpoints(&smsr.store, &world, &config.mno, "ES4")));
