@@ -3,6 +3,8 @@
 
 pub mod bench;
 pub mod config;
+pub mod download_bench;
+pub mod download_floor;
 pub mod euicc;
 pub mod keys;
 pub mod lab;
