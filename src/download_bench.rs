@@ -108,14 +108,18 @@ pub fn process_cpu_time() -> Duration {
 }
 
 /// One row of the bench order: ICCID, IMSI and MSISDN (the subscriber directory's entry) with its CSV line.
-struct OrderRow {
-    imsi: String,
-    msisdn: String,
+pub struct OrderRow {
+    /// ICCID (19 digits with the Luhn digit).
+    pub iccid: String,
+    /// IMSI.
+    pub imsi: String,
+    /// MSISDN.
+    pub msisdn: String,
     line: String,
 }
 
 /// Row `i` of the bench order (synthetic test data, the layout of `rsp order generate`).
-fn order_row(i: u64) -> OrderRow {
+pub fn order_row(i: u64) -> OrderRow {
     let body = format!("8988{SERIES:02}{i:013}");
     let check = smdp::saip::coding::luhn_check_digit(&body).unwrap_or(0);
     let n = u128::from(i) | (u128::from(SERIES) << 64);
@@ -130,7 +134,12 @@ fn order_row(i: u64) -> OrderRow {
         n | (0xD1 << 120),
         n | (0xE1 << 120),
     );
-    OrderRow { imsi, msisdn, line }
+    OrderRow {
+        iccid: format!("{body}{check}"),
+        imsi,
+        msisdn,
+        line,
+    }
 }
 
 /// An order file held in memory.
@@ -151,13 +160,13 @@ impl OrderSource for MemOrder {
 /// Adds the bench's profile type for `mno_oid` and imports an order of `n` records into the SM-DP's warehouse;
 /// returns the (IMSI, MSISDN) of each record for the subscriber directory.
 pub fn stock(
-    smdp: &smdp::service::Smdp,
+    store: &eis_store::Store,
     keyring: &certs::secrets::MasterKeyring,
     mno_oid: &str,
     n: usize,
 ) -> Result<Vec<(String, String)>, String> {
     {
-        let mut c = smdp.store.conn().map_err(|e| e.to_string())?;
+        let mut c = store.conn().map_err(|e| e.to_string())?;
         profile_types::add(
             &mut c,
             &ProfileTypeSpec {
@@ -181,7 +190,7 @@ pub fn stock(
         subscribers.push((row.imsi, row.msisdn));
     }
     import::import_order(
-        &smdp.store,
+        store,
         keyring,
         mno_oid,
         PROFILE_TYPE,
@@ -350,7 +359,7 @@ async fn run_on(
         .oid
         .clone();
     let smsr_oid = lab.world.manifest.sm_sr.oid.clone();
-    let subscribers = stock(&lab.smdp, &keyring, &mno_oid, n)?;
+    let subscribers = stock(&lab.smdp.store, &keyring, &mno_oid, n)?;
     provision_subscribers(&lab.network, &subscribers).await?;
     let backend = if opts.database_url.is_some() {
         "PostgreSQL"
