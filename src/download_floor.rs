@@ -139,6 +139,9 @@ struct Packet {
     response: Vec<u8>,
 }
 
+/// The C-APDUs of one ES3.SendData script and the R-APDUs the ISD-P answers them with.
+type SendDataScript = (Vec<CommandApdu>, Vec<ResponseApdu>);
+
 fn response_script(answers: Vec<ResponseApdu>) -> Result<Vec<u8>, String> {
     ResponseScript::new(answers)
         .and_then(|s| s.to_expanded())
@@ -155,7 +158,7 @@ fn send_data_scripts(
     cert_dp: &[u8],
     agreement: &KeyAgreement,
     segments: &[Vec<u8>],
-) -> Result<Vec<(Vec<CommandApdu>, Vec<ResponseApdu>)>, String> {
+) -> Result<Vec<SendDataScript>, String> {
     let profile = CardProfile::default();
     let to_apdu = |c: Es5Command| c.to_apdu(&profile).map_err(|x| x.to_string());
     let mut scripts = vec![
@@ -184,7 +187,7 @@ fn send_data_scripts(
     let mut tlvs = vec![vec![0u8; 19]];
     tlvs.extend(segments.iter().cloned());
     let count = tlvs.len();
-    let mut current: (Vec<CommandApdu>, Vec<ResponseApdu>) = (Vec::new(), Vec::new());
+    let mut current: SendDataScript = (Vec::new(), Vec::new());
     for (i, tlv) in tlvs.into_iter().enumerate() {
         let last = i + 1 == count;
         let answer = match (i, last) {

@@ -50,7 +50,10 @@ struct Download {
 }
 
 fn is_success(s: &FunctionExecutionStatus) -> bool {
-    matches!(s.status, Status::ExecutedSuccess | Status::ExecutedWithWarning)
+    matches!(
+        s.status,
+        Status::ExecutedSuccess | Status::ExecutedWithWarning
+    )
 }
 
 async fn send_all(
