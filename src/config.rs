@@ -44,6 +44,54 @@ pub struct Config {
     pub smdp: ServerConfig,
     /// ES5 delivery of the SM-SR (SMS through an SMSC over SMPP).
     pub es5: Es5Config,
+    /// The test world's MNOs as `rsp mno` plays them: where their callback listeners are.
+    pub mno: MnoConfig,
+}
+
+/// The callback listeners of the test world's MNOs: `rsp serve` registers them as each MNO's ES2 and ES4
+/// endpoints, `rsp mno` listens there for the asynchronous results (SGP.02 Annex B, `wsa:ReplyTo`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MnoConfig {
+    /// Port of the world's MNO 1; MNO n listens on `first_port + n - 1`.
+    pub first_port: u16,
+    /// Address the listeners bind.
+    pub listen_host: String,
+    /// Host name in the registered URLs (the MNO server certificates name `localhost`).
+    pub public_host: String,
+}
+
+impl Default for MnoConfig {
+    fn default() -> Self {
+        MnoConfig {
+            first_port: 8601,
+            listen_host: "127.0.0.1".into(),
+            public_host: "localhost".into(),
+        }
+    }
+}
+
+impl MnoConfig {
+    /// The port of the world's MNO `index` (0-based).
+    pub fn port(&self, index: usize) -> u16 {
+        let offset = u16::try_from(index).unwrap_or(u16::MAX);
+        self.first_port.saturating_add(offset)
+    }
+
+    /// The address the listener of the world's MNO `index` (0-based) binds.
+    pub fn listen(&self, index: usize) -> String {
+        format!("{}:{}", self.listen_host, self.port(index))
+    }
+
+    /// The endpoint URL registered for the world's MNO `index` (0-based) on `interface` ("ES2" or "ES4").
+    pub fn endpoint(&self, index: usize, interface: &str) -> String {
+        endpoint_url(&self.public_host, self.port(index), interface)
+    }
+}
+
+/// `https://host:port/es2` or `…/es4`: an MNO's callback endpoint for `interface`.
+pub fn endpoint_url(host: &str, port: u16, interface: &str) -> String {
+    format!("https://{host}:{port}/{}", interface.to_ascii_lowercase())
 }
 
 /// ES5 of the SM-SR: the SMPP account towards the SMSC (off by default: ES5 functions then fail with 1.2/3.8
@@ -201,6 +249,7 @@ impl Default for Config {
                 workers: 2,
             },
             es5: Es5Config::default(),
+            mno: MnoConfig::default(),
         }
     }
 }
@@ -350,6 +399,14 @@ mod tests {
             "sqlite:///srv/rsp/smsr.db"
         );
         assert_eq!(c.resolve_database_url("postgres://x/y"), "postgres://x/y");
+    }
+
+    #[test]
+    fn mno_endpoints_follow_the_first_port() {
+        let c = Config::load(None, vec![("RSP_MNO__FIRST_PORT".into(), "9000".into())]).unwrap();
+        assert_eq!(c.mno.listen(1), "127.0.0.1:9001");
+        assert_eq!(c.mno.endpoint(0, "ES4"), "https://localhost:9000/es4");
+        assert_eq!(c.mno.endpoint(1, "ES2"), "https://localhost:9001/es2");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod download_floor;
 pub mod euicc;
 pub mod keys;
 pub mod lab;
+pub mod mno;
 pub mod order;
 pub mod platform_bench;
 pub mod serve;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use rsp::config::Config;
-use rsp::{bench, download_bench, euicc, keys, order, platform_bench, serve, setup};
+use rsp::{bench, download_bench, euicc, keys, mno, order, platform_bench, serve, setup};
 
 /// An open-source GSMA SGP.02 SM-DP and SM-SR.
 #[derive(Debug, Parser)]
@@ -49,6 +49,12 @@ enum Command {
     Euicc {
         #[command(subcommand)]
         command: EuiccCommand,
+    },
+    /// The MNO's client: ES2 (SM-DP) and ES4 (SM-SR) calls with the MNO's certificate; waits for the
+    /// asynchronous result on the MNO's registered endpoint and prints it (exit 1 on FAILED/EXPIRED).
+    Mno {
+        #[command(subcommand)]
+        command: Box<mno::MnoCommand>,
     },
     /// SM-DP profile types (SAIP templates).
     ProfileType {
@@ -250,6 +256,7 @@ fn main() -> ExitCode {
         Command::Euicc {
             command: EuiccCommand::Register { pki, smsr, eis },
         } => euicc::register(&pki, &smsr, eis),
+        Command::Mno { command } => mno::run(&config, *command),
         Command::Keys {
             command: KeysCommand::Rotate { generate, limit },
         } => keys::rotate_command(&config, generate, limit),

@@ -204,6 +204,14 @@ pub fn start(
             world.dir.join(&mno.tls_client.cert).display(),
             world.dir.join(&mno.tls_client.key).display()
         ));
+        if let Some(server) = &mno.tls_server {
+            banner.push(format!(
+                "  {} callback server:  {} + {}",
+                mno.entity.name,
+                world.dir.join(&server.cert).display(),
+                world.dir.join(&server.key).display()
+            ));
+        }
     }
     banner.push(format!(
         "  SM-DP client (ES3):  {} + {}",
@@ -261,6 +269,20 @@ pub fn run(mut config: Config, only: Option<Only>, simulate: bool) -> Result<(),
             None
         };
         let mut started = start(&config, &world, keyring, only)?;
+        let mut endpoints = Vec::new();
+        if let Some(smsr) = &started.smsr {
+            endpoints.push(("ES4", setup::register_mno_endpoints(&smsr.store, &world, &config.mno, "ES4")));
+        }
+        if let Some(smdp) = &started.smdp {
+            endpoints.push(("ES2", setup::register_mno_endpoints(&smdp.store, &world, &config.mno, "ES2")));
+        }
+        for (interface, registered) in endpoints {
+            for (name, url) in registered.map_err(|e| e.to_string())? {
+                started.banner.push(format!(
+                    "  {name} {interface} endpoint (`rsp mno` listens there): {url}"
+                ));
+            }
+        }
         let handles: Vec<_> = started.servers.iter().map(|s| s.handle.clone()).collect();
         let mut joins = Vec::new();
         for s in std::mem::take(&mut started.servers) {

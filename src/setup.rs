@@ -345,3 +345,38 @@ pub fn smdp(
         wake_outbox: Arc::new(tokio::sync::Notify::new()),
     })
 }
+
+/// Registers, for each MNO of the world that has no `interface` endpoint yet, the callback endpoint `rsp mno`
+/// listens on (`mno.endpoint`), so that results and notifications (SGP.02 Annex B `wsa:ReplyTo`, §5.3/§5.5
+/// notifications) reach it; an endpoint an operator registered is kept. Returns each MNO's name and the URL
+/// registered for it.
+pub fn register_mno_endpoints(
+    store: &Store,
+    world: &World,
+    mno: &crate::config::MnoConfig,
+    interface: &str,
+) -> Result<Vec<(String, String)>, SetupError> {
+    let store_err = |source| SetupError::Store {
+        url: "registry".into(),
+        source,
+    };
+    let mut conn = store.conn().map_err(store_err)?;
+    let mut out = Vec::new();
+    for (i, m) in world.manifest.mnos.iter().enumerate() {
+        let Some(mut e) = entities::get_entity(&mut conn, &m.entity.oid).map_err(store_err)? else {
+            continue;
+        };
+        let url = match e.endpoints.get(interface) {
+            Some(url) => url.clone(),
+            None => {
+                let url = mno.endpoint(i, interface);
+                e.endpoints.insert(interface.to_string(), url.clone());
+                entities::update_entity(&mut conn, &e, eis_store::now_millis())
+                    .map_err(store_err)?;
+                url
+            }
+        };
+        out.push((m.entity.name.clone(), url));
+    }
+    Ok(out)
+}

@@ -202,6 +202,10 @@ pub struct MnoEntry {
     pub entity: EntityEntry,
     /// TLS client certificate (ES2/ES4).
     pub tls_client: KeyCertFiles,
+    /// TLS server certificate of the MNO's ReplyTo and notification endpoint (`rsp mno`), for `localhost`;
+    /// absent in worlds generated before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_server: Option<KeyCertFiles>,
 }
 
 /// An eUICC entry of the manifest.
@@ -317,6 +321,8 @@ pub struct World {
     pub sm_sr_tls_client: X509Identity,
     /// MNO TLS clients, in manifest order.
     pub mno_tls_clients: Vec<X509Identity>,
+    /// The MNOs' TLS server identities (their callback endpoints), for those the manifest lists.
+    pub mno_tls_servers: Vec<X509Identity>,
     /// eUICC owner API token.
     pub euicc_owner_token: Secret,
     /// Master key ring.
@@ -716,6 +722,14 @@ pub fn generate(out_dir: &Path, opts: &WorldOptions) -> Result<World, WorldError
         });
     }
 
+    // Drawn last, so that a seeded world keeps every other key it had before these existed.
+    let mut mno_servers = Vec::new();
+    for (i, m) in mno_e.iter().enumerate() {
+        let host = format!("mno{}.rsp.test", i + 1);
+        let label = format!("tls-mno{}-server", i + 1);
+        mno_servers.push(tls(&mut g, &label, &host, &m.oid, tls_server(&host))?);
+    }
+
     let mut manifest = Manifest {
         version: 1,
         generated_at: opts
@@ -742,11 +756,12 @@ pub fn generate(out_dir: &Path, opts: &WorldOptions) -> Result<World, WorldError
         sm_sr_tls_client: w.x509(&sr_cli)?,
         mnos: mno_e
             .into_iter()
-            .zip(&mno_ids)
-            .map(|(entity, id)| {
+            .zip(mno_ids.iter().zip(&mno_servers))
+            .map(|(entity, (id, server))| {
                 Ok(MnoEntry {
                     entity,
                     tls_client: w.x509(id)?,
+                    tls_server: Some(w.x509(server)?),
                 })
             })
             .collect::<Result<_, WorldError>>()?,
@@ -891,6 +906,12 @@ impl World {
                 .iter()
                 .map(|mno| load_x509(dir, &mno.tls_client))
                 .collect::<Result<_, _>>()?,
+            mno_tls_servers: m
+                .mnos
+                .iter()
+                .filter_map(|mno| mno.tls_server.as_ref())
+                .map(|f| load_x509(dir, f))
+                .collect::<Result<_, _>>()?,
             euicc_owner_token: token,
             master,
             euiccs,
@@ -971,6 +992,7 @@ impl World {
             &self.sm_sr_tls_client,
         ];
         v.extend(self.mno_tls_clients.iter());
+        v.extend(self.mno_tls_servers.iter());
         v
     }
 

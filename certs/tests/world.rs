@@ -54,7 +54,9 @@ fn generated_world_loads_and_every_certificate_passes_its_chain() {
     // Entities and identities.
     assert_eq!(w.manifest.sm_dp.oid, "1.3.6.1.4.1.99999.1");
     assert_eq!(w.manifest.mnos.len(), 2);
-    assert_eq!(w.tls_leaves().len(), 7);
+    // Five server/client leaves plus each MNO's client and callback server.
+    assert_eq!(w.tls_leaves().len(), 9);
+    assert_eq!(w.mno_tls_servers.len(), 2);
     for e in &w.euiccs {
         assert!(eid_is_valid(&e.eid), "{}", e.eid);
         assert_eq!(e.scp80.kvn, 0x01);
@@ -88,6 +90,28 @@ fn generated_world_loads_and_every_certificate_passes_its_chain() {
         san.contains("DNSName(localhost)") && san.contains("IPAddress(7f:00:00:01)"),
         "{san}"
     );
+    // The MNOs' callback servers name localhost too.
+    let (_, mno_srv) =
+        x509_parser::parse_x509_certificate(w.mno_tls_servers[1].cert.der()).unwrap();
+    let san = format!(
+        "{:?}",
+        mno_srv.subject_alternative_name().unwrap().unwrap().value
+    );
+    assert!(
+        san.contains("localhost") && san.contains("mno2.rsp.test"),
+        "{san}"
+    );
+    // A manifest written before the MNO server certificates existed still loads.
+    let manifest = dir.path().join("world.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    for m in json["mnos"].as_array_mut().unwrap() {
+        m.as_object_mut().unwrap().remove("tls_server");
+    }
+    std::fs::write(&manifest, serde_json::to_vec(&json).unwrap()).unwrap();
+    let old = World::load(dir.path()).unwrap();
+    assert!(old.mno_tls_servers.is_empty() && old.manifest.mnos[0].tls_server.is_none());
+    old.check_all(NOW).unwrap();
     // Secrets stay out of Debug output.
     let dbg = format!("{:?}", w.euiccs[0]);
     assert!(

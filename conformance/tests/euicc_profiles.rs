@@ -347,9 +347,12 @@ fn create_isdp_and_audit_continuation_past_256_bytes() {
         smsr.sw(&mut fleet, &m[0], create(3, None), 1),
         StatusWord::INCORRECT_DATA
     );
-    assert_eq!(smsr.sw(&mut fleet, &m[0], create(4, Some(u16::MAX)), 2), OK);
     assert_eq!(
-        smsr.sw(&mut fleet, &m[0], create(5, Some(u16::MAX)), 2),
+        smsr.sw(&mut fleet, &m[0], create(4, Some(u32::from(u16::MAX))), 2),
+        OK
+    );
+    assert_eq!(
+        smsr.sw(&mut fleet, &m[0], create(5, Some(u32::from(u16::MAX))), 2),
         StatusWord::NOT_ENOUGH_MEMORY
     );
     // A created ISD-P has no profile: it can be neither enabled nor given the fall-back attribute.

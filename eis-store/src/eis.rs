@@ -10,8 +10,8 @@ use diesel::prelude::*;
 use crate::connection::{AnyConnection, atomic, on_backend};
 use crate::error::{RecordKind, StoreError, is_unique_violation};
 use crate::schema::{
-    additional_properties, audit_records, euiccs, key_components, keysets, pol2_rules, profiles,
-    sd_certificates, sd_keys, security_domains,
+    additional_properties, audit_records, euiccs, isd_p_aid_counters, key_components, keysets,
+    pol2_rules, profiles, sd_certificates, sd_keys, security_domains,
 };
 use crate::{Sealed, UnixMillis};
 
@@ -1568,4 +1568,103 @@ pub fn keyset_versions(
                 .map_err(|_| StoreError::invalid_data("keysets.version", format!("{v}")))
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// ISD-P instance allocation (ES3.CreateISDP, SGP.02 §3.1.1; wire-profile §1)
+
+fn isd_p_counter(conn: &mut AnyConnection, eid: &str) -> Result<Option<i64>, StoreError> {
+    Ok(isd_p_aid_counters::table
+        .find(eid)
+        .select(isd_p_aid_counters::next_index)
+        .first(conn)
+        .optional()?)
+}
+
+/// Sets the eUICC's next ISD-P index from `current` (as read) to `next`; `Conflict` if another transaction
+/// changed it meanwhile.
+fn set_isd_p_counter(
+    conn: &mut AnyConnection,
+    eid: &str,
+    current: Option<i64>,
+    next: i64,
+) -> Result<(), StoreError> {
+    let conflict = || {
+        StoreError::conflict(
+            RecordKind::Eis,
+            eid,
+            "the ISD-P index counter changed meanwhile",
+        )
+    };
+    match current {
+        None => {
+            diesel::insert_into(isd_p_aid_counters::table)
+                .values((
+                    isd_p_aid_counters::eid.eq(eid),
+                    isd_p_aid_counters::next_index.eq(next),
+                ))
+                .execute(conn)
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        conflict()
+                    } else {
+                        e.into()
+                    }
+                })?;
+        }
+        Some(cur) => {
+            let n = diesel::update(
+                isd_p_aid_counters::table.filter(
+                    isd_p_aid_counters::eid
+                        .eq(eid)
+                        .and(isd_p_aid_counters::next_index.eq(cur)),
+                ),
+            )
+            .set(isd_p_aid_counters::next_index.eq(next))
+            .execute(conn)?;
+            if n == 0 {
+                return Err(conflict());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Takes the next ISD-P instance index of eUICC `eid` (ES3.CreateISDP): the stored counter or `at_least`,
+/// whichever is higher (the caller passes one past the highest instance the EIS holds, so that ISD-Ps loaded at
+/// issuance are never given again); the counter then stands one higher, so an index is never taken twice.
+/// `NotFound` for an unknown eUICC.
+pub fn take_isd_p_index(
+    conn: &mut AnyConnection,
+    eid: &str,
+    at_least: i64,
+) -> Result<i64, StoreError> {
+    atomic(conn, |c| {
+        if euicc_version(c, eid)?.is_none() {
+            return Err(StoreError::not_found(RecordKind::Eis, eid));
+        }
+        let current = isd_p_counter(c, eid)?;
+        let index = current.unwrap_or(0).max(at_least);
+        set_isd_p_counter(c, eid, current, index + 1)?;
+        Ok(index)
+    })
+}
+
+/// Raises the next ISD-P instance index of eUICC `eid` to at least `floor` (an ISD-P deleted: its index is
+/// never given again). Nothing for an unknown eUICC.
+pub fn raise_isd_p_index(
+    conn: &mut AnyConnection,
+    eid: &str,
+    floor: i64,
+) -> Result<(), StoreError> {
+    atomic(conn, |c| {
+        if euicc_version(c, eid)?.is_none() {
+            return Ok(());
+        }
+        let current = isd_p_counter(c, eid)?;
+        if current.is_some_and(|n| n >= floor) {
+            return Ok(());
+        }
+        set_isd_p_counter(c, eid, current, floor)
+    })
 }

@@ -338,3 +338,10 @@ diesel::table! {
         completed_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    isd_p_aid_counters (eid) {
+        eid -> Text,
+        next_index -> BigInt,
+    }
+}

@@ -164,8 +164,8 @@ pub enum Es5Command {
     CreateIsdp {
         /// AID allocated for the new ISD-P.
         isd_p_aid: Vec<u8>,
-        /// Memory quota sent in `EF { 83 02 <memory> }` [P], if any.
-        memory_quota: Option<u16>,
+        /// Memory quota sent in `EF { 83 02|04 <memory> }` [P], if any: two bytes up to 65,535, else four.
+        memory_quota: Option<u32>,
     },
     /// ES5.EnableProfile: STORE DATA `3A03` (SGP.02 §5.7.2).
     EnableProfile {
@@ -501,11 +501,13 @@ impl Es5Command {
                     tlv::encode(Tag::byte(0xC9), &wire_profile::ISD_P_INSTALL_PARAMS_C9)
                         .map_err(tlv_err(f))?;
                 if let Some(mem) = memory_quota {
-                    let quota = tlv::encode(
-                        Tag::byte(wire_profile::ISD_P_MEMORY_QUOTA_TAG),
-                        &mem.to_be_bytes(),
-                    )
-                    .map_err(tlv_err(f))?;
+                    let value = match u16::try_from(*mem) {
+                        Ok(short) => short.to_be_bytes().to_vec(),
+                        Err(_) => mem.to_be_bytes().to_vec(),
+                    };
+                    let quota =
+                        tlv::encode(Tag::byte(wire_profile::ISD_P_MEMORY_QUOTA_TAG), &value)
+                            .map_err(tlv_err(f))?;
                     tlv::encode_into(Tag::byte(0xEF), &quota, &mut params).map_err(tlv_err(f))?;
                 }
                 apdu::install_for_install_and_make_selectable(&InstallData {
@@ -680,9 +682,16 @@ fn parse_create_isdp(c: &CommandApdu) -> Result<Es5Command, IsdrError> {
             0xEF => {
                 for sys in item.children().map_err(tlv_err(f))? {
                     if sys.tag.value() == u32::from(wire_profile::ISD_P_MEMORY_QUOTA_TAG) {
-                        let mem = <[u8; 2]>::try_from(sys.value)
-                            .map_err(|_| malformed(f, "memory quota is not two bytes"))?;
-                        memory_quota = Some(u16::from_be_bytes(mem));
+                        memory_quota = Some(match sys.value.len() {
+                            2 => u32::from(u16::from_be_bytes([sys.value[0], sys.value[1]])),
+                            4 => u32::from_be_bytes([
+                                sys.value[0],
+                                sys.value[1],
+                                sys.value[2],
+                                sys.value[3],
+                            ]),
+                            _ => return Err(malformed(f, "memory quota is not two or four bytes")),
+                        });
                     }
                 }
             }

@@ -306,6 +306,12 @@ bytes_newtype!(
 );
 
 impl Aid {
+    /// The `Isd-p-aid` of a CreateISDP refused before any ISD-P was allocated
+    /// ([`crate::wire_profile::CREATE_ISDP_REFUSED_AID`], SGP.02 §5.4.1) [P].
+    pub fn create_isdp_refused() -> Aid {
+        Aid(crate::wire_profile::CREATE_ISDP_REFUSED_AID.to_vec())
+    }
+
     /// The default TAR of a security domain: AID bytes 13 to 15 (ETSI TS 101 220 §6.1; SGP.02 §5.1.1.3.5),
     /// `None` for an AID shorter than 15 bytes.
     pub fn default_tar(&self) -> Option<Tar> {

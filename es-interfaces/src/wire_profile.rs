@@ -30,6 +30,11 @@ pub const ISD_P_AID_FIRST: [u8; 16] = [
     0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x10, 0x00,
 ];
 
+/// `Isd-p-aid` of an `ES3-CreateISDPResponse` FAILED before any ISD-P was allocated (unknown EID, ICCID in
+/// use, not enough memory, invalid request): the element is mandatory and an `AIDType` of 5–16 bytes, while the
+/// XSD documentation asks for it "empty" when not applicable, so the ISD-R AID stands for "no ISD-P" [P].
+pub const CREATE_ISDP_REFUSED_AID: [u8; 16] = ISD_R_AID;
+
 /// The AID of the `index`-th ISD-P instance (`0` → `…1000`, `1` → `…1100`, …), or `None` past `…FF00`
 /// (wire-profile §1: allocated upward by the SM-SR at CreateISDP) [S].
 pub fn isd_p_aid(index: u8) -> Option<[u8; 16]> {

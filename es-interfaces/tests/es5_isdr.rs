@@ -62,6 +62,15 @@ fn every_es5_command_matches_the_wire_profile_table() {
         "80e60c0045 10a0000005591010ffffffff8900000d00 10a0000005591010ffffffff8900000e00
          10a0000005591010ffffffff8900001000 0380c000 0cc90481020370ef04830220 00 00",
     );
+    // Above 65,535 bytes the quota takes four bytes (wire-profile §4).
+    check(
+        Es5Command::CreateIsdp {
+            isd_p_aid: aid.clone(),
+            memory_quota: Some(0x0001_2000),
+        },
+        "80e60c0047 10a0000005591010ffffffff8900000d00 10a0000005591010ffffffff8900000e00
+         10a0000005591010ffffffff8900001000 0380c000 0ec90481020370ef0683040001200000",
+    );
     check(
         Es5Command::CreateIsdp {
             isd_p_aid: aid.clone(),

@@ -4,8 +4,8 @@
 //! [`caller`] resolves it to a registered entity, [`soap_endpoint`] runs the SOAP function pipeline (parse,
 //! authorise, decode, function-call record, run, answer), [`listener`] starts a listener, [`client`] is the
 //! SOAP client for outgoing calls, callbacks and notifications, [`outbox`] delivers them from the store's outbox,
-//! [`clock`] injects time and [`capture`] records
-//! emitted messages for conformance checks.
+//! [`mno`] is the operator's side of ES2/ES4 (caller and callback receiver), [`clock`] injects time and
+//! [`capture`] records emitted messages for conformance checks.
 //! Protocol bytes live in es-interfaces, persistence in eis-store; this crate only moves them.
 
 pub mod caller;
@@ -13,6 +13,7 @@ pub mod capture;
 pub mod client;
 pub mod clock;
 pub mod listener;
+pub mod mno;
 pub mod outbox;
 pub mod soap_endpoint;
 pub mod tls;

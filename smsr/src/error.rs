@@ -61,6 +61,44 @@ pub enum SmsrError {
         /// The EID named by the caller.
         eid: String,
     },
+    /// ES3.CreateISDP of an ICCID already present on an eUICC of this SM-SR (8.2.1 / 3.3 [P]).
+    #[error("the profile {iccid} is already present on an eUICC of this SM-SR")]
+    IccidInUse {
+        /// The ICCID.
+        iccid: String,
+    },
+    /// ES3.CreateISDP asks for more memory than the eUICC has left in the EIS (8.1 / 3.8 [P]).
+    #[error("the eUICC {eid} has {remaining} bytes of memory left, {required} are required")]
+    InsufficientMemory {
+        /// The EID.
+        eid: String,
+        /// RequiredMemory of the request.
+        required: i64,
+        /// RemainingMemory of the EIS.
+        remaining: i64,
+    },
+    /// Every ISD-P instance AID of wire-profile §1 has been given on this eUICC (8.1 / 3.8 [P]).
+    #[error("the eUICC {eid} has no ISD-P AID left to allocate")]
+    NoIsdpAidLeft {
+        /// The EID.
+        eid: String,
+    },
+    /// ES3.SendData to a security domain that is no ISD-P of the eUICC (8.3.1 / 3.9).
+    #[error("the eUICC {eid} has no ISD-P {aid}")]
+    UnknownIsdp {
+        /// The AID, upper-case hex.
+        aid: String,
+        /// The EID.
+        eid: String,
+    },
+    /// ES3.SendData to the ISD-P of a profile the caller did not download (8.3.1 / 1.2 [P]).
+    #[error("{caller} is not allowed to send data to the ISD-P {aid}")]
+    IsdpNotAllowed {
+        /// The caller's OID.
+        caller: String,
+        /// The AID, upper-case hex.
+        aid: String,
+    },
     /// The profile does not belong to the caller (8.2 / 1.2): an MNO may manage its own profiles, an SM-DP the
     /// profiles it downloaded.
     #[error("{caller} is not allowed to manage the profile {iccid}")]
@@ -138,6 +176,12 @@ impl SmsrError {
             SmsrError::IccidOnOtherEuicc { .. } => {
                 (Subject::PROFILE_ICCID, Reason::INVALID_DESTINATION)
             }
+            SmsrError::IccidInUse { .. } => (Subject::PROFILE_ICCID, Reason::ALREADY_IN_USE),
+            SmsrError::InsufficientMemory { .. } | SmsrError::NoIsdpAidLeft { .. } => {
+                (Subject::EUICC, Reason::REFUSED)
+            }
+            SmsrError::UnknownIsdp { .. } => (Subject::ISD_P, Reason::UNKNOWN),
+            SmsrError::IsdpNotAllowed { .. } => (Subject::ISD_P, Reason::NOT_ALLOWED),
             SmsrError::ProfileNotAllowed { .. } => (Subject::PROFILE, Reason::NOT_ALLOWED),
             SmsrError::ProfileRefused { .. } => (Subject::PROFILE_ICCID, Reason::REFUSED),
             SmsrError::Pol2Refused { .. } => (Subject::POL2, Reason::REFUSED),

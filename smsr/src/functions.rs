@@ -17,6 +17,7 @@ use es_runtime::soap_endpoint::{
     CallContext, Endpoint, Reply, ServerContext, ServerIdentity, SoapFunctions, function_name,
 };
 
+use crate::download;
 use crate::eis_map::{Viewer, view};
 use crate::error::SmsrError;
 use crate::es1::register_eis;
@@ -323,6 +324,25 @@ fn run(
                 r.connectivity_parameters.as_bytes(),
             )?;
             return Ok(Reply::accepted());
+        }
+        Request::Es3(es3::Request::CreateIsdp(r)) => {
+            download::create_isdp(smsr, conn, ctx, r)?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es3(es3::Request::SendData(r)) => {
+            download::send_data(
+                smsr,
+                conn,
+                ctx,
+                &r.eid.to_string(),
+                r.sd_aid.as_bytes(),
+                r.data.as_bytes(),
+            )?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es3(es3::Request::ProfileDownloadCompleted(r)) => {
+            download::profile_download_completed(smsr, conn, &caller.oid, r)?;
+            es3::ProfileDownloadCompletedResponse { base: ok() }.to_xml()
         }
         other => return Err(not_supported(other.element_name())),
     };

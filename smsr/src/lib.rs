@@ -4,8 +4,10 @@
 //! and are run by [`functions`] against the store; [`es1`] registers EISs, [`eis_map`] converts and filters
 //! EISs per caller, [`platform`] checks and starts the platform-management functions of ES3/ES4, whose
 //! [`operation`]s run over [`es5`] (SCP80 over SMS via [`smpp`]) and answer through [`outgoing`] callbacks and
-//! notifications.
+//! notifications. [`download`] is the SM-SR's part of profile download (ES3.CreateISDP, SendData,
+//! ProfileDownloadCompleted).
 
+pub mod download;
 pub mod eis_map;
 pub mod error;
 pub mod es1;

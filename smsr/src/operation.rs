@@ -29,11 +29,12 @@ use es_interfaces::notification::NotificationType;
 use es_interfaces::routing::{self, RoutedResponse};
 use es_interfaces::script::{CommandScript, ResponseScript};
 use es_interfaces::status::{FunctionExecutionStatus, Reason, Status, StatusCodeData, Subject};
-use es_interfaces::types::{HexBinary, XsDateTime};
+use es_interfaces::types::{Aid, HexBinary, XsDateTime};
 use es_interfaces::wire_profile::CardProfile;
 use es_interfaces::wsdl::Service;
 use serde::{Deserialize, Serialize};
 
+use crate::download;
 use crate::eis_map::{Viewer, view};
 use crate::error::SmsrError;
 use crate::outgoing::{self, ProfileChange};
@@ -57,6 +58,10 @@ pub enum OperationKind {
     ConfirmNotification,
     /// ES3.UpdateConnectivityParameters (SGP.02 §3.12, §5.4.13): the SM-DP's ES8 script routed to the ISD-P.
     UpdateConnectivityParameters,
+    /// ES3.CreateISDP (SGP.02 §3.1.1, §5.4.1): see [`crate::download`].
+    CreateIsdp,
+    /// ES3.SendData (SGP.02 §3.1.2, §5.4.2): the SM-DP's ES8 script routed to its ISD-P, see [`crate::download`].
+    SendData,
 }
 
 impl OperationKind {
@@ -70,6 +75,8 @@ impl OperationKind {
             OperationKind::SetFallbackAttribute => "SetFallbackAttribute",
             OperationKind::ConfirmNotification => "ConfirmNotification",
             OperationKind::UpdateConnectivityParameters => "UpdateConnectivityParameters",
+            OperationKind::CreateIsdp => "CreateISDP",
+            OperationKind::SendData => "SendData",
         }
     }
 
@@ -83,6 +90,8 @@ impl OperationKind {
             "SetFallbackAttribute" => OperationKind::SetFallbackAttribute,
             "ConfirmNotification" => OperationKind::ConfirmNotification,
             "UpdateConnectivityParameters" => OperationKind::UpdateConnectivityParameters,
+            "CreateISDP" => OperationKind::CreateIsdp,
+            "SendData" => OperationKind::SendData,
             other => return Err(internal(format!("unknown operation kind {other:?}"))),
         })
     }
@@ -95,9 +104,11 @@ impl OperationKind {
             OperationKind::DeleteProfile => Some([0x04, 0x00]),
             OperationKind::AuditEis => Some([0x05, 0x00]),
             OperationKind::SetFallbackAttribute => Some([0x07, 0x00]),
-            OperationKind::ConfirmNotification | OperationKind::UpdateConnectivityParameters => {
-                None
-            }
+            // A download is recorded when it completes (crate::download::AUDIT_PROFILE_CREATED).
+            OperationKind::ConfirmNotification
+            | OperationKind::UpdateConnectivityParameters
+            | OperationKind::CreateIsdp
+            | OperationKind::SendData => None,
         }
     }
 }
@@ -384,6 +395,21 @@ fn response(
             eis: outcome.eis.clone(),
         })
         .to_xml_named(),
+        (false, OperationKind::CreateIsdp) => es3::Response::from(es3::CreateIsdpResponse {
+            base,
+            isd_p_aid: op
+                .isd_p_aid
+                .as_deref()
+                .and_then(|a| Aid::from_bytes(a).ok())
+                .unwrap_or_else(Aid::create_isdp_refused),
+            euicc_response_data: data,
+        })
+        .to_xml_named(),
+        (false, OperationKind::SendData) => es3::Response::from(es3::SendDataResponse {
+            base,
+            euicc_response_data: data,
+        })
+        .to_xml_named(),
         (false, OperationKind::UpdateConnectivityParameters) => {
             es3::Response::from(es3::UpdateConnectivityParametersResponse {
                 base,
@@ -438,6 +464,10 @@ pub fn finish(
         Err(eis_store::StoreError::Conflict { .. }) => return Ok(false),
         Err(e) => return Err(e.into()),
     }
+    let kind = OperationKind::parse(&op.kind)?;
+    if kind == OperationKind::CreateIsdp && outcome.state != OperationState::Done {
+        download::undo_creation(conn, op, now)?;
+    }
     let op_ref = op.id.to_string();
     for c in es5_queue::commands_of_operation(conn, &op_ref)? {
         if c.state == es5_queue::Es5State::InFlight {
@@ -445,7 +475,6 @@ pub fn finish(
         }
     }
     es5_queue::purge_operation(conn, &op_ref)?;
-    let kind = OperationKind::parse(&op.kind)?;
     if let Some(code) = kind.audit_operation_type()
         && eis::euicc_exists(conn, &op.eid)?
     {
@@ -594,7 +623,7 @@ pub fn on_command_done(
     // script is judged by its ISD-P's answers below.
     let mut completions = Vec::with_capacity(commands.commands.len());
     let es5_commands = match kind {
-        OperationKind::UpdateConnectivityParameters => &[][..],
+        OperationKind::UpdateConnectivityParameters | OperationKind::SendData => &[][..],
         _ => &commands.commands[..],
     };
     for (i, c) in es5_commands.iter().enumerate() {
@@ -612,6 +641,12 @@ pub fn on_command_done(
         };
         match isdr::interpret(function, r) {
             Ok(c) => completions.push((function, c, r.clone())),
+            Err(failure) if download::absent_isdp_counts_as_deleted(conn, op, &failure)? => {
+                let aid = op.isd_p_aid.clone().unwrap_or_default();
+                apply_deletions(conn, smsr, &op.eid, &[aid], now)?;
+                finish(conn, smsr, op, Outcome::success(), now)?;
+                return Ok(());
+            }
             Err(failure) => {
                 let mut outcome = Outcome::failed(card_refusal(op, &failure));
                 outcome.euicc_response_data = Some(r.to_bytes());
@@ -685,25 +720,61 @@ pub fn on_command_done(
             finish(conn, smsr, op, Outcome::success(), now)?;
             apply_notification(conn, smsr, &op.eid, &n, &deleted, now)
         }
-        OperationKind::UpdateConnectivityParameters => {
+        OperationKind::UpdateConnectivityParameters | OperationKind::SendData => {
             let sent = commands.commands.len().saturating_sub(1);
-            finish(conn, smsr, op, routed_outcome(op, sent, responses)?, now)?;
+            let report = if kind == OperationKind::SendData {
+                &download::SEND_DATA_REPORT
+            } else {
+                &CONNECTIVITY_PARAMETERS_REPORT
+            };
+            finish(
+                conn,
+                smsr,
+                op,
+                routed_outcome(op, sent, responses, report)?,
+                now,
+            )?;
             Ok(())
+        }
+        OperationKind::CreateIsdp => {
+            download::on_isdp_created(conn, smsr, op, response_script, now)
         }
     }
 }
 
+/// How the outcome of a script routed to an ISD-P is reported (wire-profile §5).
+#[derive(Debug, Clone)]
+pub struct RoutedReport {
+    /// Subject code of a failure on the eUICC.
+    pub subject: Subject,
+    /// Reason code when the ISD-R does not know the ISD-P (`6A88` to the routing INSTALL).
+    pub isdp_unknown_reason: Reason,
+    /// Whether an ES8 command answered with a warning (`62xx`, `63xx`) counts as success.
+    pub warnings_succeed: bool,
+}
+
+/// ES3.UpdateConnectivityParameters: 8.2.1 / 4.2, an ISD-P the ISD-R does not know 8.2.1 / 3.9.
+const CONNECTIVITY_PARAMETERS_REPORT: RoutedReport = RoutedReport {
+    subject: Subject::PROFILE_ICCID,
+    isdp_unknown_reason: Reason::UNKNOWN,
+    warnings_succeed: true,
+};
+
 /// The outcome of a script routed to an ISD-P (wire-profile §5) that carried `sent` ES8 commands: success when
-/// every one was answered with success, the ISD-P's response script as `EuiccResponseData` either way.
-fn routed_outcome(
+/// every one was answered with success, the ISD-P's response script as `EuiccResponseData` either way; the
+/// codes of a failure as `report` says.
+pub(crate) fn routed_outcome(
     op: &Operation,
     sent: usize,
     responses: Vec<ResponseApdu>,
+    report: &RoutedReport,
 ) -> Result<Outcome, SmsrError> {
     let aid = aid_hex(op.isd_p_aid.as_deref().unwrap_or_default());
     let failed = |reason: Reason, message: String| {
-        let mut d = StatusCodeData::new(Subject::PROFILE_ICCID, reason, Some(message));
-        d.subject_identifier = op.iccid.clone();
+        let mut d = StatusCodeData::new(report.subject.clone(), reason, Some(message));
+        if report.subject == Subject::PROFILE_ICCID {
+            d.subject_identifier = op.iccid.clone();
+        }
         Outcome::failed(d)
     };
     let script = ResponseScript::new(responses).map_err(SmsrError::internal)?;
@@ -712,7 +783,7 @@ fn routed_outcome(
             let sw = r.as_ref().map(|r| r.sw);
             let mut outcome = failed(
                 if sw == Some(StatusWord::REFERENCED_DATA_NOT_FOUND) {
-                    Reason::UNKNOWN
+                    report.isdp_unknown_reason.clone()
                 } else {
                     Reason::EXECUTION_ERROR
                 },
@@ -725,10 +796,9 @@ fn routed_outcome(
             outcome
         }
         RoutedResponse::Routed(inner) => {
-            let refused = inner
-                .responses
-                .iter()
-                .position(|r| !(r.sw.is_success() || r.sw.is_warning()));
+            let refused = inner.responses.iter().position(|r| {
+                !(r.sw.is_success() || (report.warnings_succeed && r.sw.is_warning()))
+            });
             let mut outcome = match refused {
                 Some(i) => failed(
                     Reason::EXECUTION_ERROR,
@@ -914,6 +984,7 @@ fn apply_deletions(
             continue;
         };
         eis::delete_profile(conn, &p.info.iccid)?;
+        download::retire_isd_p_aid(conn, eid, aid)?;
         freed += p.info.allocated_memory;
         outgoing::notify_profile_change(
             conn,

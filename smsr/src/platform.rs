@@ -23,7 +23,7 @@ pub const POL2_DISABLE: &str = "DISABLE";
 /// POL2 action DELETE.
 pub const POL2_DELETE: &str = "DELETE";
 
-fn es5<'a>(smsr: &'a Smsr, function: &str) -> Result<&'a Es5Settings, SmsrError> {
+pub(crate) fn es5<'a>(smsr: &'a Smsr, function: &str) -> Result<&'a Es5Settings, SmsrError> {
     smsr.es5.as_ref().ok_or_else(|| SmsrError::NoEs5Transport {
         function: function.to_string(),
     })
@@ -106,7 +106,7 @@ fn refused(iccid: &str, action: &'static str, why: &str) -> SmsrError {
     }
 }
 
-fn deadline(smsr: &Smsr, settings: &Es5Settings, ctx: &CallContext<'_>) -> i64 {
+pub(crate) fn deadline(smsr: &Smsr, settings: &Es5Settings, ctx: &CallContext<'_>) -> i64 {
     ctx.valid_until.unwrap_or_else(|| {
         smsr.clock.now_millis().saturating_add(
             i64::try_from(settings.default_validity.as_millis()).unwrap_or(i64::MAX),
@@ -425,20 +425,29 @@ pub fn update_policy_rules(
     pol2: Option<&Pol2>,
 ) -> Result<(), SmsrError> {
     let p = locate(conn, viewer, eid, iccid)?;
-    let rules: Vec<Pol2Rule> = pol2
-        .map(|p| {
-            p.rules
-                .iter()
-                .map(|r| Pol2Rule {
-                    subject: r.subject.as_str().to_string(),
-                    action: r.action.as_str().to_string(),
-                    qualification: r.qualification.as_str().to_string(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    eis::set_pol2(conn, iccid, p.version, &rules, smsr.clock.now_millis())?;
+    eis::set_pol2(
+        conn,
+        iccid,
+        p.version,
+        &pol2_rules(pol2),
+        smsr.clock.now_millis(),
+    )?;
     Ok(())
+}
+
+/// The stored form of a `pol2` element (A1 `POL2Type`; none: no rules).
+pub(crate) fn pol2_rules(pol2: Option<&Pol2>) -> Vec<Pol2Rule> {
+    pol2.map(|p| {
+        p.rules
+            .iter()
+            .map(|r| Pol2Rule {
+                subject: r.subject.as_str().to_string(),
+                action: r.action.as_str().to_string(),
+                qualification: r.qualification.as_str().to_string(),
+            })
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// ES4/ES3.UpdateSubscriptionAddress (SGP.02 §5.5.3, §5.4.9): replaces the IMSI and MSISDN of the profile.

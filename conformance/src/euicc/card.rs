@@ -1109,7 +1109,7 @@ impl Euicc {
 
     /// ES5.CreateISDP (SGP.02 §5.7.1; GP Card Specification §11.5): `6A80` when the AID exists, `6A84` when the
     /// quota exceeds the free memory; answers `00` as INSTALL does.
-    fn create(&mut self, aid: &[u8], quota: Option<u16>, out: &mut Outputs) -> ResponseApdu {
+    fn create(&mut self, aid: &[u8], quota: Option<u32>, out: &mut Outputs) -> ResponseApdu {
         let Ok(new_aid) = Aid::new(aid) else {
             return respond(StatusWord::INCORRECT_DATA);
         };
@@ -1117,7 +1117,7 @@ impl Euicc {
             return respond(StatusWord::INCORRECT_DATA);
         }
         let used: u32 = self.isdps.iter().map(|i| i.memory).sum();
-        let memory = u32::from(quota.unwrap_or(0));
+        let memory = quota.unwrap_or(0);
         if used.saturating_add(memory) > issuance::AVAILABLE_MEMORY_FOR_PROFILES {
             return respond(StatusWord::NOT_ENOUGH_MEMORY);
         }

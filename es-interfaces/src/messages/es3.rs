@@ -403,6 +403,7 @@ failed_responses! {
     Response {
         GetEisRequest => GetEis(GetEisResponse { eis: None }),
         AuditEisRequest => AuditEis(AuditEisResponse { eis: None }),
+        CreateIsdpRequest => CreateIsdp(CreateIsdpResponse { isd_p_aid: Aid::create_isdp_refused(), euicc_response_data: None }),
         SendDataRequest => SendData(SendDataResponse { euicc_response_data: None }),
         ProfileDownloadCompletedRequest => ProfileDownloadCompleted(ProfileDownloadCompletedResponse {  }),
         UpdatePolicyRulesRequest => UpdatePolicyRules(UpdatePolicyRulesResponse {  }),

@@ -1,0 +1,1 @@
+DROP TABLE isd_p_aid_counters;
