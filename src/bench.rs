@@ -324,7 +324,8 @@ pub fn api(opts: &ApiBenchOptions) -> Result<(Figures, Figures), String> {
 fn envelope(to: &str, action: &str, body: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><env:Envelope xmlns:env=\"http://www.w3.org/2003/05/soap-envelope\" \
-         xmlns:wsa=\"http://www.w3.org/2005/08/addressing\"><env:Header><wsa:To>{to}</wsa:To><wsa:MessageID>urn:uuid:{}\
+         xmlns:wsa=\"http://www.w3.org/2005/08/addressing\"><env:Header><wsa:To>{to}</wsa:To>\
+         <wsa:From><wsa:Address>http://bench.invalid/</wsa:Address></wsa:From><wsa:MessageID>urn:uuid:{}\
          </wsa:MessageID><wsa:Action>{action}</wsa:Action></env:Header><env:Body>{body}</env:Body></env:Envelope>",
         uuid::Uuid::new_v4()
     )

@@ -46,6 +46,45 @@ pub struct Config {
     pub es5: Es5Config,
     /// The test world's MNOs as `rsp mno` plays them: where their callback listeners are.
     pub mno: MnoConfig,
+    /// Outgoing calls of both servers (callbacks, notifications, relayed requests).
+    pub outgoing: OutgoingConfig,
+    /// Limits on what callers may make the servers hold (uploads, lines, SMS segments).
+    pub limits: LimitsConfig,
+}
+
+/// Outgoing calls (SGP.02 §2.6): https only, to the endpoints registered for an entity or to the origins
+/// listed here, trusting only the PKI's TLS CA, no redirects, bounded in time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutgoingConfig {
+    /// Origins (`https://host[:port]`) a caller may name as `wsa:ReplyTo` besides its registered endpoints.
+    pub allow_list: Vec<String>,
+    /// Longest exchange of one outgoing call, seconds (connection set-up: at most 10 s of it).
+    pub timeout_secs: u64,
+}
+
+impl Default for OutgoingConfig {
+    fn default() -> Self {
+        OutgoingConfig {
+            allow_list: Vec::new(),
+            timeout_secs: 30,
+        }
+    }
+}
+
+impl OutgoingConfig {
+    /// The destination rule of both servers.
+    pub fn policy(
+        &self,
+    ) -> Result<es_runtime::destination::OutgoingPolicy, es_runtime::destination::DestinationError>
+    {
+        es_runtime::destination::OutgoingPolicy::new(&self.allow_list)
+    }
+
+    /// The bound of one outgoing exchange.
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_secs.clamp(1, 600))
+    }
 }
 
 /// The callback listeners of the test world's MNOs: `rsp serve` registers them as each MNO's ES2 and ES4
@@ -177,7 +216,7 @@ impl Default for Es5Config {
 
 impl Es5Config {
     /// The SM-SR's ES5 settings.
-    pub fn settings(&self) -> smsr::service::Es5Settings {
+    pub fn settings(&self, limits: &LimitsConfig) -> smsr::service::Es5Settings {
         use std::time::Duration;
         smsr::service::Es5Settings {
             por_timeout: Duration::from_secs(self.por_timeout_secs.max(1)),
@@ -187,6 +226,8 @@ impl Es5Config {
             counter_skip: smsr::service::Es5Settings::default().counter_skip,
             batch: self.batch.max(1),
             max_in_flight: self.max_in_flight.max(1),
+            reassembly_pending: limits.sms_pending_messages.max(1),
+            reassembly_per_sender: limits.sms_pending_per_sender.max(1),
         }
     }
 
@@ -208,6 +249,38 @@ impl Es5Config {
     }
 }
 
+/// Limits on what one caller or one source can make the servers hold (disk, memory), each refused with a clear
+/// error when exceeded: problem+json on REST, a refused order file, a dropped SMS segment (logged).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest order file uploaded over REST, bytes (413 beyond).
+    pub max_upload_bytes: u64,
+    /// Uploads one MNO may have spooling or importing at once (429 beyond).
+    pub max_uploads_per_mno: usize,
+    /// Bytes all uploads together may hold in the spool directory (507 beyond).
+    pub max_spool_bytes: u64,
+    /// Longest record of an order file (a line, or the lines of a quoted field spanning several), bytes.
+    pub max_order_record_bytes: usize,
+    /// Incomplete concatenated MO SMS held at once, over all senders.
+    pub sms_pending_messages: usize,
+    /// Incomplete concatenated MO SMS held at once for one sender (MSISDN).
+    pub sms_pending_per_sender: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_upload_bytes: 1 << 30,
+            max_uploads_per_mno: 2,
+            max_spool_bytes: 4 << 30,
+            max_order_record_bytes: 64 << 10,
+            sms_pending_messages: 10_000,
+            sms_pending_per_sender: 8,
+        }
+    }
+}
+
 /// One server's listener and database.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -224,6 +297,9 @@ pub struct ServerConfig {
     pub pool_size: u32,
     /// HTTP worker threads of the listener.
     pub workers: usize,
+    /// How long a completed function call is kept so that a repeated FunctionCallIdentifier gets its answer
+    /// (seconds; default 7 days); older ones are purged in the background. Read-only calls are never kept.
+    pub function_call_retention_secs: u64,
 }
 
 impl Default for Config {
@@ -239,6 +315,7 @@ impl Default for Config {
                 max_body_bytes: 1 << 20,
                 pool_size: 8,
                 workers: 2,
+                function_call_retention_secs: es_runtime::retention::DEFAULT_RETENTION.as_secs(),
             },
             smdp: ServerConfig {
                 database_url: "sqlite://smdp.db".into(),
@@ -247,9 +324,12 @@ impl Default for Config {
                 max_body_bytes: 1 << 20,
                 pool_size: 8,
                 workers: 2,
+                function_call_retention_secs: es_runtime::retention::DEFAULT_RETENTION.as_secs(),
             },
             es5: Es5Config::default(),
             mno: MnoConfig::default(),
+            outgoing: OutgoingConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -303,6 +383,27 @@ impl Config {
             origin: "merged configuration".into(),
             message: e.to_string(),
         })
+    }
+
+    /// Reader limits of order files and where the report of a long refusal goes (`<var_dir>/order-reports`).
+    pub fn import_options(&self) -> smdp::warehouse::import::ImportOptions {
+        smdp::warehouse::import::ImportOptions {
+            limits: smdp::batch::Limits {
+                max_record_bytes: self.limits.max_order_record_bytes.max(1),
+            },
+            report_dir: Some(self.var_dir.join("order-reports")),
+        }
+    }
+
+    /// The limits of the SM-DP's REST API.
+    pub fn rest_config(&self) -> smdp::rest::RestConfig {
+        smdp::rest::RestConfig {
+            max_upload_bytes: self.limits.max_upload_bytes,
+            max_uploads_per_mno: self.limits.max_uploads_per_mno.max(1),
+            max_spool_bytes: self.limits.max_spool_bytes,
+            spool_dir: None,
+            import: self.import_options(),
+        }
     }
 
     /// `pki_dir` resolved against `var_dir`.
@@ -407,6 +508,37 @@ mod tests {
         assert_eq!(c.mno.listen(1), "127.0.0.1:9001");
         assert_eq!(c.mno.endpoint(0, "ES4"), "https://localhost:9000/es4");
         assert_eq!(c.mno.endpoint(1, "ES2"), "https://localhost:9001/es2");
+    }
+
+    #[test]
+    fn limits_and_outgoing_are_configurable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rsp.yaml");
+        std::fs::write(
+            &file,
+            "outgoing:\n  allow_list: [\"https://hooks.example:8443\"]\nlimits:\n  max_uploads_per_mno: 1\n",
+        )
+        .unwrap();
+        let env = vec![(
+            "RSP_LIMITS__SMS_PENDING_PER_SENDER".to_string(),
+            "3".to_string(),
+        )];
+        let c = Config::load(Some(&file), env).unwrap();
+        assert!(c.outgoing.policy().is_ok());
+        assert_eq!(c.rest_config().max_uploads_per_mno, 1);
+        assert_eq!(c.es5.settings(&c.limits).reassembly_per_sender, 3);
+        assert_eq!(
+            c.import_options().limits.max_record_bytes,
+            LimitsConfig::default().max_order_record_bytes
+        );
+        let bad = Config {
+            outgoing: OutgoingConfig {
+                allow_list: vec!["http://cleartext.example".into()],
+                ..OutgoingConfig::default()
+            },
+            ..Config::default()
+        };
+        assert!(bad.outgoing.policy().is_err());
     }
 
     #[test]

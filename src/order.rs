@@ -372,13 +372,14 @@ pub fn order(config: &Config, command: OrderCommand) -> Result<(), String> {
             let keys = keyring(config)?;
             let store = open_store(config, &db)?;
             let mut bar = Bar::new();
-            let result = import::import_order(
+            let result = import::import_order_with(
                 &store,
                 &keys,
                 &mno,
                 &profile_type,
                 &FileSource { path: file.clone() },
                 format,
+                &config.import_options(),
                 &mut |p| bar.update(p),
             );
             bar.bar.finish_and_clear();

@@ -2,6 +2,7 @@
 //! stopped gracefully on Ctrl-C or SIGTERM (in-flight requests finish).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use certs::secrets::MasterKeyring;
 use certs::world::World;
@@ -104,7 +105,8 @@ pub fn start(
             ));
         }
         servers.push(running);
-        let client = setup::soap_client(world, &m.sm_sr_tls_client).map_err(|e| e.to_string())?;
+        let client = setup::soap_client(world, &m.sm_sr_tls_client, config.outgoing.timeout())
+            .map_err(|e| e.to_string())?;
         for _ in 0..OUTBOX_DISPATCHERS {
             let dispatcher = OutboxDispatcher::new(
                 smsr.store.clone(),
@@ -115,6 +117,12 @@ pub fn start(
             );
             tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
         }
+        tasks.push(tokio::spawn(es_runtime::retention::run_purge(
+            smsr.store.clone(),
+            smsr.clock.clone(),
+            Duration::from_secs(config.smsr.function_call_retention_secs),
+            shutdown_rx.clone(),
+        )));
         if config.es5.smpp.enabled {
             let runtime =
                 smsr::es5::runtime::Es5Runtime::start(smsr.clone(), config.es5.smpp_client())
@@ -144,12 +152,13 @@ pub fn start(
             setup::smdp(config, world, store, keyring.clone()).map_err(|e| e.to_string())?,
         );
         let max = config.smdp.max_body_bytes;
+        let rest = config.rest_config();
         let routes = {
             let smdp = smdp.clone();
             move |c: &mut actix_web::web::ServiceConfig| {
                 configure(c, smdp.clone(), &[smdp::functions::ES2], max);
                 configure_receiver(c, smdp.clone(), &[smdp::functions::ES3], max);
-                smdp::rest::configure(c, smdp.clone(), smdp::rest::RestConfig::default());
+                smdp::rest::configure(c, smdp.clone(), rest.clone());
             }
         };
         let running = es_runtime::listener::start(
@@ -173,7 +182,8 @@ pub fn start(
             config.smdp.public_url.trim_end_matches('/')
         ));
         servers.push(running);
-        let client = setup::soap_client(world, &m.sm_dp_tls_client).map_err(|e| e.to_string())?;
+        let client = setup::soap_client(world, &m.sm_dp_tls_client, config.outgoing.timeout())
+            .map_err(|e| e.to_string())?;
         for _ in 0..OUTBOX_DISPATCHERS {
             let dispatcher = OutboxDispatcher::new(
                 smdp.store.clone(),
@@ -185,6 +195,12 @@ pub fn start(
             .with_response_sink(Arc::new(smdp::relay::RelaySink(smdp.clone())));
             tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
         }
+        tasks.push(tokio::spawn(es_runtime::retention::run_purge(
+            smdp.store.clone(),
+            smdp.clock.clone(),
+            Duration::from_secs(config.smdp.function_call_retention_secs),
+            shutdown_rx.clone(),
+        )));
         smdp_out = Some(smdp);
     }
     banner.push(format!("test PKI: {}", world.dir.display()));

@@ -48,6 +48,9 @@ pub enum SetupError {
     /// The master key could not be loaded.
     #[error("master key: {0}")]
     MasterKey(String),
+    /// A configuration value is not usable.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 fn pki_err(dir: &Path, e: impl std::fmt::Display) -> SetupError {
@@ -293,24 +296,38 @@ pub fn smsr(
         },
         callers: CallerDirectory::new(CALLER_CACHE_TTL),
         clock: Arc::new(SystemClock),
-        es5: config.es5.smpp.enabled.then(|| config.es5.settings()),
+        es5: config
+            .es5
+            .smpp
+            .enabled
+            .then(|| config.es5.settings(&config.limits)),
         outbox_give_up: Duration::from_secs(config.es5.callback_give_up_secs.max(1)),
+        outgoing: outgoing_policy(config)?,
         wake: Arc::new(smsr::service::Wake::default()),
     })
 }
 
+/// The destination rule of outgoing calls (configuration `outgoing.allow_list`).
+fn outgoing_policy(config: &Config) -> Result<es_runtime::destination::OutgoingPolicy, SetupError> {
+    config
+        .outgoing
+        .policy()
+        .map_err(|e| SetupError::Config(e.to_string()))
+}
+
 /// The SOAP client a server uses for callbacks and notifications: its TLS client certificate, the world's TLS
-/// CA as trust anchor.
+/// CA as the only trust anchor, `timeout` per exchange.
 pub fn soap_client(
     world: &World,
     client: &certs::world::KeyCertFiles,
+    timeout: Duration,
 ) -> Result<es_runtime::client::SoapClient, SetupError> {
     let read = |rel: &str| std::fs::read(world.dir.join(rel)).map_err(|e| pki_err(&world.dir, e));
     es_runtime::client::SoapClient::new(
         &read(&client.cert)?,
         &read(&client.key)?,
         &read(&world.manifest.tls_ca.cert)?,
-        Duration::from_secs(30),
+        timeout,
     )
     .map_err(|e| pki_err(&world.dir, e))
 }
@@ -323,7 +340,7 @@ pub fn smdp(
     keyring: Arc<MasterKeyring>,
 ) -> Result<smdp::service::Smdp, SetupError> {
     let m = &world.manifest;
-    let client = soap_client(world, &m.sm_dp_tls_client)?;
+    let client = soap_client(world, &m.sm_dp_tls_client, config.outgoing.timeout())?;
     let es3 = smdp::relay::Es3Client::start(client, Duration::from_secs(60)).map_err(|source| {
         SetupError::Io {
             path: PathBuf::from("smdp-es3-client thread"),
@@ -342,6 +359,7 @@ pub fn smdp(
         clock: Arc::new(SystemClock),
         es3: Some(es3),
         outbox_give_up: Duration::from_secs(config.es5.callback_give_up_secs.max(1)),
+        outgoing: outgoing_policy(config)?,
         wake_outbox: Arc::new(tokio::sync::Notify::new()),
     })
 }

@@ -228,3 +228,66 @@ fn bad_input_is_refused_with_status_codes_and_nothing_changes() {
     );
     common::assert_captured_valid(&lab);
 }
+
+/// Issue 10 item 1: ES3.UpdateConnectivityParameters carrying `AE 80` nested 20,000 times (80 KB, under the body
+/// limit) from the profile's own SM-DP used to overflow the request thread's stack and abort both servers. It is
+/// now refused with FAILED 1.6/2.1 naming ConnectivityParameters, and the server keeps serving.
+#[test]
+fn deeply_nested_connectivity_parameters_are_refused_and_the_server_keeps_serving() {
+    let mut lab = Lab::new(1, Db::Sqlite);
+    lab.start();
+    let es1_client = Es1Client::new(&lab.world, &lab.smsr_url).expect("ES1 client");
+    let mut eis0 = read_eis_document(&common::eis_path(&lab.world, 0)).expect("EIS");
+    // The profile at issuance, as if this SM-DP had downloaded it (ProfileInfo is outside the EUM's signature).
+    let smdp_oid = lab.world.manifest.sm_dp.oid.clone();
+    let profile = eis0
+        .profile_info
+        .first_mut()
+        .expect("a profile at issuance");
+    profile.smdp_id = Some(smdp_oid.parse().expect("oid"));
+    let iccid = profile.iccid.to_string();
+    let r = block_on(es1_client.register(&eis0, "reg-nested")).expect("register");
+    assert_eq!(
+        r.response.base.function_execution_status.status.as_str(),
+        "EXECUTED_SUCCESS"
+    );
+    let eid0 = lab.world.euiccs[0].eid.clone();
+    let es3 = service_url(&lab.smsr_url, Service::Es3SmSr);
+    let mut hostile = "AE80".repeat(20_000);
+    hostile.push_str("0000");
+    let body = format!(
+        "<rps:ES3-UpdateConnectivityParametersRequest xmlns:rps=\"{RPS}\">\
+         <rps:FunctionCallIdentifier>nested-1</rps:FunctionCallIdentifier><rps:Eid>{eid0}</rps:Eid>\
+         <rps:Iccid>{iccid}</rps:Iccid><rps:ConnectivityParameters>{hostile}</rps:ConnectivityParameters>\
+         </rps:ES3-UpdateConnectivityParametersRequest>"
+    );
+    let (status, answer) = block_on(post(
+        &lab.smdp_client(),
+        &es3,
+        envelope(
+            &es3,
+            action::ES3_UPDATE_CONNECTIVITY_PARAMETERS.request,
+            &body,
+        ),
+    ));
+    assert_eq!(status, 200, "{answer}");
+    let s = status_of(&answer);
+    assert_eq!(
+        (s.0.as_str(), s.1.as_deref(), s.2.as_deref()),
+        ("FAILED", Some("1.6"), Some("2.1")),
+        "{answer}"
+    );
+    assert!(answer.contains("ConnectivityParameters"), "{answer}");
+    assert!(answer.contains("nests deeper"), "{answer}");
+    // Still serving.
+    let (_, eis) = block_on(post(
+        &lab.mno(0),
+        &service_url(&lab.smsr_url, Service::Es4SmSr),
+        envelope(
+            &service_url(&lab.smsr_url, Service::Es4SmSr),
+            action::ES4_GET_EIS.request,
+            &get_eis(&eid0),
+        ),
+    ));
+    assert_eq!(status_of(&eis).0, "EXECUTED_SUCCESS", "{eis}");
+}

@@ -131,11 +131,20 @@ fn walkthrough(env: &Env) {
     ]);
     assert!(!again.status.success());
     let err = String::from_utf8_lossy(&again.stderr);
-    assert!(err.contains("1500 problem(s) on 1500 line(s)"), "{err}");
+    // Its ICCID and its IMSI of every row are in stock.
+    assert!(err.contains("3000 problem(s) on 1500 line(s)"), "{err}");
     assert!(
         err.contains("line 2, column ICCID: already in stock"),
         "{err}"
     );
+    // Only 100 are detailed; the report file the message names lists all 3000.
+    let report = err
+        .split_once("every problem is listed in ")
+        .map(|(_, p)| p.lines().next().unwrap_or(p).trim().to_owned())
+        .unwrap_or_else(|| panic!("no report file named: {err}"));
+    let listed = std::fs::read_to_string(&report).expect("report file");
+    assert_eq!(listed.lines().count(), 3000, "{report}");
+    assert!(listed.contains("line 1501, column IMSI: already in stock"));
 
     // A file with a bad Luhn digit on line 3.
     let text = std::fs::read_to_string(&file).expect("read");

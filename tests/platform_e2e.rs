@@ -688,6 +688,14 @@ async fn update_connectivity_parameters_is_routed_to_the_isdp_sqlite() {
     use es_interfaces::messages::es3;
     let dir = tempfile::tempdir().expect("tempdir");
     let lab = small_lab(&dir, |o| o.smdp_profiles = vec![(1, 1)]).await;
+    // The receiver stands in for the SM-DP's callback endpoint: register it for the SM-DP, as a ReplyTo must be.
+    rsp::lab::set_endpoint(
+        &lab.smsr.store,
+        &lab.world.manifest.sm_dp.oid,
+        "ES3-callbacks",
+        &format!("{}/es3", lab.receivers[0].url()),
+    )
+    .expect("register the receiver for the SM-DP");
     let smdp = conformance::mno::MnoClient::sm_dp(&lab.world, lab.smsr_url())
         .expect("SM-DP client")
         .with_reply_to(format!("{}/es3", lab.receivers[0].url()));

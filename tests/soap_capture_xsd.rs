@@ -62,6 +62,14 @@ async fn emitted_soap_messages_validate_against_the_gsma_xsds() {
     .await;
     assert_status(out.status(), Status::ExecutedSuccess, None);
     // ES3 from the SM-DP: the callback of an UpdateConnectivityParameters that the ISD-P refused.
+    // The receiver stands in for the SM-DP's callback endpoint: register it for the SM-DP, as a ReplyTo must be.
+    rsp::lab::set_endpoint(
+        &lab.smsr.store,
+        &lab.world.manifest.sm_dp.oid,
+        "ES3-callbacks",
+        &format!("{}/es3", lab.receivers[0].url()),
+    )
+    .expect("register the receiver for the SM-DP");
     let smdp = conformance::mno::MnoClient::sm_dp(&lab.world, lab.smsr_url())
         .expect("SM-DP client")
         .with_reply_to(format!("{}/es3", lab.receivers[0].url()));

@@ -14,7 +14,7 @@
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::ecc::{Curve, EcError, PrivateKey, PublicKey};
-use crate::tlv::{self, Reader, TlvError};
+use crate::tlv::{self, Reader, Rules, TlvError};
 
 /// Tag of the certificate template (GP Amendment E).
 pub const TAG_CERTIFICATE: u16 = 0x7F21;
@@ -263,18 +263,22 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn take(&mut self, tag: u16) -> Result<tlv::Tlv<'a>, GpCertError> {
         let offset = self.reader.offset();
-        match self.reader.peek_tag() {
-            Some(t) if t == tag => Ok(self.reader.next_tlv()?),
-            Some(t) => Err(GpCertError::UnexpectedTag {
-                expected: tag,
-                found: format!("{t:04X}"),
-                offset,
-            }),
-            None => Err(GpCertError::UnexpectedTag {
+        if self.reader.is_empty() {
+            return Err(GpCertError::UnexpectedTag {
                 expected: tag,
                 found: "end of data".into(),
                 offset,
-            }),
+            });
+        }
+        let t = self.reader.read()?;
+        if t.tag() == u32::from(tag) {
+            Ok(t)
+        } else {
+            Err(GpCertError::UnexpectedTag {
+                expected: tag,
+                found: format!("{:04X}", t.tag()),
+                offset,
+            })
         }
     }
 
@@ -290,10 +294,10 @@ impl<'a> Cursor<'a> {
         Ok(t)
     }
 
-    fn value_reader(&self, t: &tlv::Tlv<'a>) -> Cursor<'a> {
-        Cursor {
-            reader: Reader::new(t.value, self.reader.value_offset(t)),
-        }
+    fn value_reader(&self, t: &tlv::Tlv<'a>) -> Result<Cursor<'a>, GpCertError> {
+        Ok(Cursor {
+            reader: t.children()?,
+        })
     }
 
     fn finish(&self) -> Result<(), GpCertError> {
@@ -309,7 +313,8 @@ impl<'a> Cursor<'a> {
 
 fn date_value(t: &tlv::Tlv<'_>) -> Result<Date, GpCertError> {
     parse_bcd_date(t.value).ok_or_else(|| GpCertError::InvalidValue {
-        tag: t.tag,
+        // Rules::GP admits tags of at most two bytes.
+        tag: u16::try_from(t.tag()).unwrap_or(u16::MAX),
         offset: t.offset,
         reason: format!("{} is not a YYYYMMDD BCD date", hex::encode_upper(t.value)),
     })
@@ -348,11 +353,11 @@ impl GpCertificate {
     /// Decodes a `7F21` certificate strictly in the layout of wire-profile §6 (no bytes after it).
     pub fn decode(bytes: &[u8]) -> Result<Self, GpCertError> {
         let mut top = Cursor {
-            reader: Reader::new(bytes, 0),
+            reader: Reader::new(bytes, 0, Rules::GP),
         };
         let cert = top.take(TAG_CERTIFICATE)?;
         top.finish()?;
-        let mut c = top.value_reader(&cert);
+        let mut c = top.value_reader(&cert)?;
         let serial_number = c.take(TAG_SERIAL_NUMBER)?.value.to_vec();
         let ca_id = c.take(TAG_CA_ID)?.value.to_vec();
         let subject_id = c.take(TAG_SUBJECT_ID)?.value.to_vec();
@@ -361,7 +366,7 @@ impl GpCertificate {
         let effective_date = date_value(&c.expect_len(TAG_EFFECTIVE_DATE, 4)?)?;
         let expiration_date = date_value(&c.expect_len(TAG_EXPIRATION_DATE, 4)?)?;
         let dd = c.take(TAG_DISCRETIONARY_DATA)?;
-        let mut d = c.value_reader(&dd);
+        let mut d = c.value_reader(&dd)?;
         let et = d.expect_len(TAG_ENTITY_TYPE, 1)?;
         let entity_type =
             EntityType::from_code(et.value[0]).ok_or_else(|| GpCertError::InvalidValue {
@@ -372,7 +377,7 @@ impl GpCertificate {
         let authority_key_id = d.take(TAG_AUTHORITY_KEY_ID)?.value.to_vec();
         d.finish()?;
         let pk = c.take(TAG_PUBLIC_KEY)?;
-        let mut p = c.value_reader(&pk);
+        let mut p = c.value_reader(&pk)?;
         let q = p.expect_len(TAG_PUBLIC_KEY_Q, 65)?;
         let kpr = p.expect_len(TAG_KEY_PARAMETER_REFERENCE, 1)?;
         p.finish()?;

@@ -1,6 +1,8 @@
 //! Function calls (SGP.02 §5.1.6: FunctionCallIdentifier, ValidityPeriod; WS-Addressing MessageID/ReplyTo):
 //! one row per (caller, FunctionCallIdentifier), so a repeated call returns the recorded outcome instead of
-//! running twice (design §3 step 1).
+//! running twice (design §3 step 1) — only if it is the same function with the same request (the digest of its
+//! body); anything else under a used identifier is a [`Begin::Conflict`]. Completed calls are kept for a
+//! retention period ([`purge_completed_before`]); read-only functions are not recorded at all.
 
 use diesel::prelude::*;
 
@@ -29,6 +31,8 @@ pub struct NewFunctionCall {
     pub reply_to: Option<String>,
     /// End of the validity period (unix ms): received time + ValidityPeriod.
     pub valid_until: Option<UnixMillis>,
+    /// Digest of the request (SHA-256 hex of its body element as received), compared on a repeat.
+    pub request_digest: String,
 }
 
 /// The recorded response of a completed function call (the HTTP status and body sent back).
@@ -66,8 +70,16 @@ pub enum Recorded {
 pub enum Begin {
     /// First time this (caller, FunctionCallIdentifier) is seen: process it; the row id.
     New(i64),
-    /// Seen before: return the recorded outcome, do not process again.
+    /// Seen before with the same function and request: return the recorded outcome, do not process again.
     Duplicate(Recorded),
+    /// The caller used this identifier before for another function or another request (or before requests
+    /// were digested): refuse, do not process, do not replay.
+    Conflict {
+        /// Row id of the first call.
+        id: i64,
+        /// Function name recorded with the first call.
+        function_name: String,
+    },
 }
 
 /// A stored function call.
@@ -101,6 +113,7 @@ struct NewRow<'a> {
     response_body: Option<&'a str>,
     received_at: i64,
     completed_at: Option<i64>,
+    request_digest: Option<&'a str>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -119,6 +132,7 @@ struct Row {
     response_body: Option<String>,
     received_at: i64,
     completed_at: Option<i64>,
+    request_digest: Option<String>,
 }
 
 fn response_of(r: &Row) -> Result<Option<CallResponse>, StoreError> {
@@ -155,6 +169,7 @@ impl TryFrom<Row> for FunctionCall {
                 message_id: r.message_id,
                 reply_to: r.reply_to,
                 valid_until: r.valid_until,
+                request_digest: r.request_digest.unwrap_or_default(),
             },
             response,
             received_at: r.received_at,
@@ -170,25 +185,12 @@ pub fn begin_call(
     call: &NewFunctionCall,
     now: UnixMillis,
 ) -> Result<Begin, StoreError> {
-    atomic(conn, |c| insert_call(c, call, None, now))
-}
-
-/// Records a call that was answered before it was recorded (a read-only function, design §3) with its
-/// response, in one insert; a repeated FunctionCallIdentifier from the same caller gets [`Begin::Duplicate`]
-/// with what was recorded first, and nothing is written.
-pub fn record_completed_call(
-    conn: &mut AnyConnection,
-    call: &NewFunctionCall,
-    response: &CallResponse,
-    now: UnixMillis,
-) -> Result<Begin, StoreError> {
-    insert_call(conn, call, Some(response), now)
+    atomic(conn, |c| insert_call(c, call, now))
 }
 
 fn insert_call(
     conn: &mut AnyConnection,
     call: &NewFunctionCall,
-    response: Option<&CallResponse>,
     now: UnixMillis,
 ) -> Result<Begin, StoreError> {
     let row = NewRow {
@@ -199,15 +201,12 @@ fn insert_call(
         message_id: call.message_id.as_deref(),
         reply_to: call.reply_to.as_deref(),
         valid_until: call.valid_until,
-        state: if response.is_some() {
-            COMPLETED
-        } else {
-            RECEIVED
-        },
-        response_status: response.map(|r| i32::from(r.http_status)),
-        response_body: response.map(|r| r.body.as_str()),
+        state: RECEIVED,
+        response_status: None,
+        response_body: None,
         received_at: now,
-        completed_at: response.map(|_| now),
+        completed_at: None,
+        request_digest: Some(&call.request_digest),
     };
     // ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to commit, then inserts nothing.
     let id: Option<i64> = on_backend!(conn, c => diesel::insert_into(function_calls::table)
@@ -228,6 +227,14 @@ fn insert_call(
         )
         .select(Row::as_select())
         .first(conn)?;
+    if existing.function_name != call.function_name
+        || existing.request_digest.as_deref() != Some(call.request_digest.as_str())
+    {
+        return Ok(Begin::Conflict {
+            id: existing.id,
+            function_name: existing.function_name,
+        });
+    }
     let recorded = match response_of(&existing)? {
         None => Recorded::InProgress {
             id: existing.id,
@@ -297,6 +304,25 @@ pub fn get_call(conn: &mut AnyConnection, id: i64) -> Result<Option<FunctionCall
         .transpose()
 }
 
+/// The call `caller_oid` recorded under FunctionCallIdentifier `function_call_id`, if any.
+pub fn find_call(
+    conn: &mut AnyConnection,
+    caller_oid: &str,
+    function_call_id: &str,
+) -> Result<Option<FunctionCall>, StoreError> {
+    function_calls::table
+        .filter(
+            function_calls::caller_oid
+                .eq(caller_oid)
+                .and(function_calls::function_call_id.eq(function_call_id)),
+        )
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(FunctionCall::try_from)
+        .transpose()
+}
+
 /// The call of `caller_oid` whose request carried wsa:MessageID `message_id` (to correlate wsa:RelatesTo).
 pub fn find_by_message_id(
     conn: &mut AnyConnection,
@@ -317,7 +343,8 @@ pub fn find_by_message_id(
         .transpose()
 }
 
-/// Deletes completed calls completed before `before` (retention); returns how many.
+/// Deletes completed calls completed before `before` (the retention of the idempotency record; calls still in
+/// progress are kept); returns how many.
 pub fn purge_completed_before(
     conn: &mut AnyConnection,
     before: UnixMillis,

@@ -175,6 +175,7 @@ diesel::table! {
         response_body -> Nullable<Text>,
         received_at -> BigInt,
         completed_at -> Nullable<BigInt>,
+        request_digest -> Nullable<Text>,
     }
 }
 

@@ -513,6 +513,23 @@ pub fn insert_stock_chunk(
     })
 }
 
+/// Which of these IMSIs are already in stock (duplicate check before an import; index `stock_imsi`).
+pub fn existing_imsis<S: AsRef<str>>(
+    conn: &mut AnyConnection,
+    imsis: &[S],
+) -> Result<HashSet<String>, StoreError> {
+    let mut found = HashSet::new();
+    for part in imsis.chunks(LOOKUP_CHUNK) {
+        let keys: Vec<&str> = part.iter().map(AsRef::as_ref).collect();
+        let hits: Vec<String> = stock::table
+            .filter(stock::imsi.eq_any(&keys))
+            .select(stock::imsi)
+            .load(conn)?;
+        found.extend(hits);
+    }
+    Ok(found)
+}
+
 /// Which of these ICCIDs are already in stock (duplicate check before an import).
 pub fn existing_iccids<S: AsRef<str>>(
     conn: &mut AnyConnection,

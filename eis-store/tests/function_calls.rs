@@ -15,71 +15,78 @@ fn call(caller: &str, fcid: &str) -> NewFunctionCall {
         message_id: Some(format!("urn:uuid:{fcid}")),
         reply_to: Some("https://mno.example/es2".into()),
         valid_until: Some(10_000),
+        request_digest: "d1".into(),
     }
 }
 
-both_backends!(read_only_call_recorded_complete_in_one_insert, 3, |store| {
-    let mut c = store.conn().expect("conn");
-    let resp = CallResponse {
-        http_status: 200,
-        body: "<GetEIS/>".into(),
-    };
-    let first = store
-        .tx(|c| function_calls::record_completed_call(c, &call("1.2.3", "ro-1"), &resp, 100))
-        .expect("record");
-    let Begin::New(id) = first else {
-        panic!("expected New, got {first:?}")
-    };
-    let got = function_calls::get_call(&mut c, id)
-        .expect("get")
-        .expect("some");
-    assert_eq!(got.response, Some(resp.clone()));
-    assert_eq!((got.received_at, got.completed_at), (100, Some(100)));
-    // A repeat gets the first answer and changes nothing, whichever way it arrives.
-    let other = CallResponse {
-        http_status: 200,
-        body: "<Other/>".into(),
-    };
-    let expected = Begin::Duplicate(Recorded::Completed {
-        id,
-        function_name: "DownloadProfile".into(),
-        response: resp.clone(),
-    });
-    assert_eq!(
-        function_calls::record_completed_call(&mut c, &call("1.2.3", "ro-1"), &other, 200)
-            .expect("record"),
-        expected
-    );
-    assert_eq!(
-        function_calls::begin_call(&mut c, &call("1.2.3", "ro-1"), 200).expect("begin"),
-        expected
-    );
-    assert!(matches!(
-        function_calls::complete_call(&mut c, id, &other, 200),
-        Err(StoreError::Conflict { .. })
-    ));
-    // An identifier in progress is reported as such, not overwritten.
-    let Begin::New(open) =
-        function_calls::begin_call(&mut c, &call("1.2.3", "ro-2"), 300).expect("begin")
-    else {
-        panic!("expected New")
-    };
-    assert_eq!(
-        function_calls::record_completed_call(&mut c, &call("1.2.3", "ro-2"), &other, 301)
-            .expect("record"),
-        Begin::Duplicate(Recorded::InProgress {
-            id: open,
-            function_name: "DownloadProfile".into()
-        })
-    );
-    assert_eq!(
-        function_calls::get_call(&mut c, open)
-            .expect("get")
-            .expect("some")
-            .response,
-        None
-    );
-});
+both_backends!(
+    a_used_identifier_replays_only_the_same_function_and_request,
+    3,
+    |store| {
+        // Issue 10 item 2: the record used to be keyed on (caller, identifier) alone, so these all replayed.
+        let mut c = store.conn().expect("conn");
+        let Begin::New(id) =
+            function_calls::begin_call(&mut c, &call("1.2.3", "x"), 100).expect("begin")
+        else {
+            panic!("expected New")
+        };
+        let resp = CallResponse {
+            http_status: 200,
+            body: "<R/>".into(),
+        };
+        function_calls::complete_call(&mut c, id, &resp, 110).expect("complete");
+        // Same caller, function and request: the recorded answer.
+        assert_eq!(
+            function_calls::begin_call(&mut c, &call("1.2.3", "x"), 120).expect("begin"),
+            Begin::Duplicate(Recorded::Completed {
+                id,
+                function_name: "DownloadProfile".into(),
+                response: resp.clone(),
+            })
+        );
+        // Another function under the same identifier: refused, not replayed.
+        let other_function = NewFunctionCall {
+            function_name: "UpdatePolicyRules".into(),
+            ..call("1.2.3", "x")
+        };
+        let conflict = Begin::Conflict {
+            id,
+            function_name: "DownloadProfile".into(),
+        };
+        assert_eq!(
+            function_calls::begin_call(&mut c, &other_function, 130).expect("begin"),
+            conflict
+        );
+        // The same function with another request: refused too.
+        let other_request = NewFunctionCall {
+            request_digest: "d2".into(),
+            ..call("1.2.3", "x")
+        };
+        assert_eq!(
+            function_calls::begin_call(&mut c, &other_request, 140).expect("begin"),
+            conflict
+        );
+        // Another caller's identifier space is its own.
+        assert!(matches!(
+            function_calls::begin_call(
+                &mut c,
+                &NewFunctionCall {
+                    caller_oid: "1.2.4".into(),
+                    ..other_request.clone()
+                },
+                150
+            )
+            .expect("begin"),
+            Begin::New(n) if n != id
+        ));
+        // Nothing was overwritten.
+        let got = function_calls::find_call(&mut c, "1.2.3", "x")
+            .expect("find")
+            .expect("some");
+        assert_eq!((got.id, got.response), (id, Some(resp)));
+        assert_eq!(got.call.request_digest, "d1");
+    }
+);
 
 both_backends!(duplicate_returns_recorded_outcome, 2, |store| {
     let mut c = store.conn().expect("conn");

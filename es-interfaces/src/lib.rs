@@ -15,6 +15,7 @@ pub mod xml;
 
 // On-card: ES5 / ES8 bytes.
 pub mod apdu;
+pub mod es8;
 pub mod isdr;
 pub mod notification;
 pub mod routing;

@@ -66,6 +66,12 @@ pub enum SmsError {
         /// The limit.
         max: usize,
     },
+    /// The reassembler already holds the maximum of incomplete messages of this originator.
+    #[error("{max} incomplete messages pending from this originator; refusing a new one")]
+    SourceFull {
+        /// The limit per originator.
+        max: usize,
+    },
 }
 
 /// Whether a TP-UD carries a command packet or a response packet (3GPP TS 31.115 §4.2).
@@ -335,6 +341,7 @@ impl Partial {
 pub struct Reassembler<K: Ord + Clone> {
     max_parts: u8,
     max_pending: usize,
+    max_per_source: usize,
     pending: BTreeMap<(K, u16), Partial>,
 }
 
@@ -345,8 +352,16 @@ impl<K: Ord + Clone> Reassembler<K> {
         Reassembler {
             max_parts,
             max_pending,
+            max_per_source: max_pending,
             pending: BTreeMap::new(),
         }
+    }
+
+    /// The same, holding at most `max_per_source` incomplete messages of any one originator, so that one
+    /// originator cannot take the room of all (3GPP TS 23.040 §9.2.3.24.1).
+    pub fn with_source_limit(mut self, max_per_source: usize) -> Reassembler<K> {
+        self.max_per_source = max_per_source.max(1);
+        self
     }
 
     /// Number of incomplete messages held.
@@ -375,10 +390,22 @@ impl<K: Ord + Clone> Reassembler<K> {
             return Err(SmsError::NotSecuredPacket);
         }
         let key = (source, c.reference);
-        if !self.pending.contains_key(&key) && self.pending.len() >= self.max_pending {
-            return Err(SmsError::PendingFull {
-                max: self.max_pending,
-            });
+        if !self.pending.contains_key(&key) {
+            if self.pending.len() >= self.max_pending {
+                return Err(SmsError::PendingFull {
+                    max: self.max_pending,
+                });
+            }
+            let from_source = self
+                .pending
+                .range((key.0.clone(), 0)..=(key.0.clone(), u16::MAX))
+                .take(self.max_per_source)
+                .count();
+            if from_source >= self.max_per_source {
+                return Err(SmsError::SourceFull {
+                    max: self.max_per_source,
+                });
+            }
         }
         let partial = self.pending.entry(key.clone()).or_insert_with(|| Partial {
             total: c.total,

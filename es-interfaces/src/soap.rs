@@ -828,6 +828,67 @@ fn start_envelope(w: &mut XmlWriter, version: SoapVersion, headers: Option<&Outg
     w.start("env:Body");
 }
 
+/// The fault answering a request that lacks mandatory message addressing headers (`missing`: local names such as
+/// `MessageID`): WS-Addressing 1.0 SOAP Binding §6.4.3 — SOAP 1.2 `Sender` with subcode
+/// `wsa:MessageAddressingHeaderRequired` (SOAP 1.1: that faultcode), `wsa:ProblemHeaderQName` of the first
+/// missing header in the detail — and, for SGP.02 peers, FAILED 1.6/2.2 "Mandatory Element Missing" naming it.
+pub fn addressing_header_required_fault(version: SoapVersion, missing: &[&str]) -> String {
+    let first = format!("wsa:{}", missing.first().copied().unwrap_or("MessageID"));
+    let reason = format!(
+        "A required header representing a Message Addressing Property is not present: wsa:{}",
+        missing.join(", wsa:")
+    );
+    let status = FunctionExecutionStatus::failed(StatusCodeData {
+        subject: Subject::FUNCTION,
+        reason: Reason::MANDATORY_ELEMENT_MISSING,
+        subject_identifier: Some(first.clone()),
+        message: Some(reason.clone()),
+    });
+    let subcode = "wsa:MessageAddressingHeaderRequired";
+    let mut w = XmlWriter::new();
+    w.declaration();
+    w.start("env:Envelope");
+    w.attribute("xmlns:env", version.namespace());
+    w.attribute("xmlns:wsa", WSA_NS);
+    w.attribute(&format!("xmlns:{RPS_PREFIX}"), RPS_NS);
+    w.start("env:Header");
+    w.leaf("wsa:Action", WSA_FAULT_ACTION);
+    w.end();
+    w.start("env:Body");
+    w.start("env:Fault");
+    let detail = |w: &mut XmlWriter| {
+        w.leaf("wsa:ProblemHeaderQName", &first);
+        write_element(&status, w, "FunctionExecutionStatus");
+    };
+    match version {
+        SoapVersion::V1_2 => {
+            w.start("env:Code");
+            w.leaf("env:Value", "env:Sender");
+            w.start("env:Subcode");
+            w.leaf("env:Value", subcode);
+            w.end();
+            w.end();
+            w.start("env:Reason");
+            w.start("env:Text");
+            w.attribute("xml:lang", "en");
+            w.text(&reason);
+            w.end();
+            w.end();
+            w.start("env:Detail");
+            detail(&mut w);
+            w.end();
+        }
+        SoapVersion::V1_1 => {
+            w.leaf("faultcode", subcode);
+            w.leaf("faultstring", &reason);
+            w.start("detail");
+            detail(&mut w);
+            w.end();
+        }
+    }
+    w.finish()
+}
+
 /// A complete envelope (prefixes `env`, `wsa`, `rps`) whose body is written by `body`.
 pub fn envelope(
     version: SoapVersion,

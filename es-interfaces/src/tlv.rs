@@ -4,63 +4,14 @@
 //! BER-TLV: tags of 1–3 bytes, definite lengths `xx` (< 128), `81 xx`, `82 xxxx`; the indefinite form
 //! `80 … 00 00` is accepted by [`parse_indefinite`] only (for expanded remote scripts, ETSI TS 102 226 §5.2).
 //! DGI: 2-byte tag, length one byte up to 254, else `FF` and two bytes. Encoders always write the shortest
-//! length; parsers refuse truncated input, trailing bytes and lengths beyond 65535.
+//! length; parsers refuse truncated input, trailing bytes and lengths beyond 65535. BER parsing goes through the
+//! workspace's one reader (`certs::tlv::Reader`, `Rules::BER`), which limits nesting to [`MAX_DEPTH`] levels.
 
-/// Errors of the TLV codecs; offsets are from the start of the buffer handed to the parser.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TlvError {
-    /// The input ends before the element is complete.
-    #[error("TLV truncated at offset {offset}: {needed} byte(s) needed, {available} available")]
-    Truncated {
-        /// Offset where the missing bytes were expected.
-        offset: usize,
-        /// Bytes needed.
-        needed: usize,
-        /// Bytes present.
-        available: usize,
-    },
-    /// A tag is longer than three bytes.
-    #[error("BER-TLV tag at offset {offset} is longer than 3 bytes")]
-    TagTooLong {
-        /// Offset of the tag.
-        offset: usize,
-    },
-    /// A length byte is not one of the supported forms (`00`–`7F`, `81`, `82`, and `80` where indefinite is
-    /// allowed).
-    #[error("unsupported length byte {byte:#04x} at offset {offset}")]
-    BadLength {
-        /// Offset of the length.
-        offset: usize,
-        /// The first length byte.
-        byte: u8,
-    },
-    /// Bytes remain after the last element where none are allowed.
-    #[error("{count} unexpected trailing byte(s) at offset {offset}")]
-    TrailingBytes {
-        /// Offset of the first extra byte.
-        offset: usize,
-        /// Number of extra bytes.
-        count: usize,
-    },
-    /// An indefinite-length element has no end-of-contents `00 00`.
-    #[error("indefinite-length element at offset {offset} has no end-of-contents")]
-    MissingEndOfContents {
-        /// Offset of the element's tag.
-        offset: usize,
-    },
-    /// A value is too long to be encoded (more than 65535 bytes).
-    #[error("value of {len} bytes is too long for a TLV")]
-    ValueTooLong {
-        /// The value length.
-        len: usize,
-    },
-    /// The tag is not a valid tag of the stated width (e.g. 0 or a multi-byte tag with wrong continuation bits).
-    #[error("invalid tag {tag:#x}")]
-    InvalidTag {
-        /// The tag value.
-        tag: u32,
-    },
-}
+/// Errors of the TLV codecs: the workspace's one TLV error (offsets from the start of the buffer handed to
+/// the parser), defined with the one reader in `certs::tlv`.
+pub use certs::tlv::{MAX_DEPTH, TlvError};
+
+use certs::tlv::{Reader, Rules};
 
 /// A BER-TLV tag of 1–3 bytes (ISO/IEC 7816-4 §5.2.2.1), held as its big-endian value (`0x9F70`, `0x4F`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -138,14 +89,35 @@ pub struct Tlv<'a> {
     pub offset: usize,
     /// Offset of the first value byte in the parsed buffer.
     pub value_offset: usize,
+    /// Nesting level (1 for an outermost element), for the depth limit.
+    depth: usize,
 }
 
 impl<'a> Tlv<'a> {
     /// Parses the value of this (constructed) element as a sequence of definite BER-TLVs, offsets relative to the
-    /// outer buffer (ISO/IEC 7816-4 §5.2.5).
+    /// outer buffer, one level deeper ([`TlvError::TooDeep`] past [`MAX_DEPTH`]) (ISO/IEC 7816-4 §5.2.5).
     pub fn children(&self) -> Result<Vec<Tlv<'a>>, TlvError> {
-        parse_all_at(self.value, self.value_offset)
+        read_all(Reader::nested(
+            self.value,
+            self.value_offset,
+            Rules::BER,
+            self.depth + 1,
+        )?)
     }
+
+    fn from_read(t: certs::tlv::Tlv<'a>) -> Self {
+        Tlv {
+            tag: Tag(t.tag()),
+            value: t.value,
+            offset: t.offset,
+            value_offset: t.value_offset,
+            depth: t.depth,
+        }
+    }
+}
+
+fn read_all(reader: Reader<'_>) -> Result<Vec<Tlv<'_>>, TlvError> {
+    Ok(reader.read_all()?.into_iter().map(Tlv::from_read).collect())
 }
 
 /// Appends the BER definite length of `len` (`xx`, `81 xx`, `82 xxxx`) (ISO/IEC 7816-4 §5.2.2.2).
@@ -190,182 +162,36 @@ fn need(input: &[u8], at: usize, n: usize) -> Result<(), TlvError> {
     }
 }
 
-/// Reads a tag at `pos`; returns it and the position after it.
-fn read_tag(input: &[u8], pos: usize, base: usize) -> Result<(Tag, usize), TlvError> {
-    let trunc = |at: usize| TlvError::Truncated {
-        offset: base + at,
-        needed: 1,
-        available: 0,
-    };
-    let first = *input.get(pos).ok_or_else(|| trunc(pos))?;
-    let mut value = u32::from(first);
-    let mut p = pos + 1;
-    if first & 0x1F == 0x1F {
-        loop {
-            let b = *input.get(p).ok_or_else(|| trunc(p))?;
-            value = (value << 8) | u32::from(b);
-            p += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-            if p - pos >= 3 {
-                return Err(TlvError::TagTooLong { offset: base + pos });
-            }
-        }
-    }
-    Ok((Tag(value), p))
-}
-
-/// Length of a BER-TLV element's value: definite, or indefinite (`80`).
-enum Length {
-    Definite(usize),
-    Indefinite,
-}
-
-fn read_length(input: &[u8], pos: usize, base: usize) -> Result<(Length, usize), TlvError> {
-    need(input, pos, 1).map_err(|e| shift(e, base))?;
-    let b = input[pos];
-    match b {
-        0x00..=0x7F => Ok((Length::Definite(usize::from(b)), pos + 1)),
-        0x80 => Ok((Length::Indefinite, pos + 1)),
-        0x81 => {
-            need(input, pos + 1, 1).map_err(|e| shift(e, base))?;
-            Ok((Length::Definite(usize::from(input[pos + 1])), pos + 2))
-        }
-        0x82 => {
-            need(input, pos + 1, 2).map_err(|e| shift(e, base))?;
-            let l = u16::from_be_bytes([input[pos + 1], input[pos + 2]]);
-            Ok((Length::Definite(usize::from(l)), pos + 3))
-        }
-        _ => Err(TlvError::BadLength {
-            offset: base + pos,
-            byte: b,
-        }),
-    }
-}
-
-fn shift(e: TlvError, base: usize) -> TlvError {
-    match e {
-        TlvError::Truncated {
-            offset,
-            needed,
-            available,
-        } => TlvError::Truncated {
-            offset: offset + base,
-            needed,
-            available,
-        },
-        other => other,
-    }
-}
-
-/// Parses one element at `pos`; `indefinite` allows the `80 … 00 00` form (recursively).
-fn parse_at<'a>(
-    input: &'a [u8],
-    pos: usize,
-    base: usize,
-    indefinite: bool,
-) -> Result<(Tlv<'a>, usize), TlvError> {
-    let (tag, p) = read_tag(input, pos, base)?;
-    let (len, p) = read_length(input, p, base)?;
-    match len {
-        Length::Definite(n) => {
-            need(input, p, n).map_err(|e| shift(e, base))?;
-            Ok((
-                Tlv {
-                    tag,
-                    value: &input[p..p + n],
-                    offset: base + pos,
-                    value_offset: base + p,
-                },
-                p + n,
-            ))
-        }
-        Length::Indefinite if indefinite => {
-            let mut q = p;
-            loop {
-                if input.len() < q + 2 {
-                    return Err(TlvError::MissingEndOfContents { offset: base + pos });
-                }
-                if input[q] == 0 && input[q + 1] == 0 {
-                    return Ok((
-                        Tlv {
-                            tag,
-                            value: &input[p..q],
-                            offset: base + pos,
-                            value_offset: base + p,
-                        },
-                        q + 2,
-                    ));
-                }
-                let (_, next) = parse_at(input, q, base, true)?;
-                q = next;
-            }
-        }
-        Length::Indefinite => Err(TlvError::BadLength {
-            offset: base + p - 1,
-            byte: 0x80,
-        }),
-    }
-}
-
 /// Parses the first definite BER-TLV of `input`; returns it and the remaining bytes (ISO/IEC 7816-4 §5.2).
 pub fn parse_first(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), TlvError> {
-    let (tlv, end) = parse_at(input, 0, 0, false)?;
-    Ok((tlv, &input[end..]))
+    let mut reader = Reader::new(input, 0, Rules::BER);
+    let tlv = reader.read()?;
+    Ok((Tlv::from_read(tlv), &input[reader.offset()..]))
 }
 
 /// Parses `input` as exactly one definite BER-TLV; trailing bytes are an error (ISO/IEC 7816-4 §5.2).
 pub fn parse_single(input: &[u8]) -> Result<Tlv<'_>, TlvError> {
-    let (tlv, end) = parse_at(input, 0, 0, false)?;
-    if end != input.len() {
-        return Err(TlvError::TrailingBytes {
-            offset: end,
-            count: input.len() - end,
-        });
-    }
-    Ok(tlv)
+    Reader::new(input, 0, Rules::BER)
+        .single()
+        .map(Tlv::from_read)
 }
 
-/// Parses `input` as exactly one BER-TLV that may use the indefinite form `80 … 00 00` at any level
-/// (ETSI TS 102 226 §5.2.1); the returned value excludes the end-of-contents.
+/// Parses `input` as exactly one BER-TLV that may use the indefinite form `80 … 00 00` at any level, nested at
+/// most [`MAX_DEPTH`] levels (ETSI TS 102 226 §5.2.1); the returned value excludes the end-of-contents.
 pub fn parse_indefinite(input: &[u8]) -> Result<Tlv<'_>, TlvError> {
-    let (tlv, end) = parse_at(input, 0, 0, true)?;
-    if end != input.len() {
-        return Err(TlvError::TrailingBytes {
-            offset: end,
-            count: input.len() - end,
-        });
-    }
-    Ok(tlv)
-}
-
-fn parse_all_at(input: &[u8], base: usize) -> Result<Vec<Tlv<'_>>, TlvError> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < input.len() {
-        let (tlv, end) = parse_at(input, pos, base, false)?;
-        out.push(tlv);
-        pos = end;
-    }
-    Ok(out)
+    Reader::new(input, 0, Rules::BER.with_indefinite())
+        .single()
+        .map(Tlv::from_read)
 }
 
 /// Parses `input` as a sequence of definite BER-TLVs covering it exactly (ISO/IEC 7816-4 §5.2).
 pub fn parse_all(input: &[u8]) -> Result<Vec<Tlv<'_>>, TlvError> {
-    parse_all_at(input, 0)
+    read_all(Reader::new(input, 0, Rules::BER))
 }
 
 /// Parses a sequence of BER-TLVs of which some may use the indefinite form (ETSI TS 102 226 §5.2.1).
 pub fn parse_all_indefinite(input: &[u8]) -> Result<Vec<Tlv<'_>>, TlvError> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < input.len() {
-        let (tlv, end) = parse_at(input, pos, 0, true)?;
-        out.push(tlv);
-        pos = end;
-    }
-    Ok(out)
+    read_all(Reader::new(input, 0, Rules::BER.with_indefinite()))
 }
 
 /// One parsed GlobalPlatform DGI element borrowing its value (GP Card Specification §11.11.3.2).

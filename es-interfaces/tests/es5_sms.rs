@@ -195,3 +195,33 @@ fn sixteen_bit_references_are_accepted_on_input() {
     };
     assert_eq!(done.packet, [packet(10), packet(5)].concat());
 }
+
+/// Each originator holds at most its share of incomplete messages; others are not affected.
+#[test]
+fn incomplete_messages_are_limited_per_originator() {
+    let mut r: Reassembler<&str> = Reassembler::new(4, 100).with_source_limit(2);
+    let first = |reference: u8| {
+        sms::to_tp_uds(PacketKind::Response, &[0x55; 200], reference).expect("segments")
+    };
+    for reference in 0..2 {
+        assert!(matches!(
+            r.push("a", &first(reference)[0], 0),
+            Ok(PushOutcome::Pending { .. })
+        ));
+    }
+    assert!(matches!(
+        r.push("a", &first(2)[0], 0),
+        Err(sms::SmsError::SourceFull { max: 2 })
+    ));
+    // A segment of a message already held still goes in, and completes it.
+    assert!(matches!(
+        r.push("a", &first(1)[1], 0),
+        Ok(PushOutcome::Complete(_))
+    ));
+    let parts = first(9);
+    assert!(r.push("b", &parts[0], 0).is_ok());
+    assert!(matches!(
+        r.push("b", &parts[1], 0),
+        Ok(PushOutcome::Complete(_))
+    ));
+}

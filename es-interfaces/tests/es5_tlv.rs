@@ -172,3 +172,55 @@ fn dgi_lengths_switch_to_ff_after_254() {
         })
     ));
 }
+
+/// `AE 80` nested `levels` times (an expanded remote script inside itself), closed by as many `00 00`.
+fn nested_indefinite_scripts(levels: usize) -> Vec<u8> {
+    let mut b = [0xAE, 0x80].repeat(levels);
+    b.extend(std::iter::repeat_n(0u8, 2 * levels));
+    b
+}
+
+#[test]
+fn indefinite_nesting_is_limited_at_max_depth() {
+    let at_limit = nested_indefinite_scripts(tlv::MAX_DEPTH);
+    assert!(tlv::parse_indefinite(&at_limit).is_ok());
+    assert_eq!(
+        tlv::parse_indefinite(&nested_indefinite_scripts(tlv::MAX_DEPTH + 1)),
+        Err(TlvError::TooDeep {
+            offset: 2 * tlv::MAX_DEPTH,
+            limit: tlv::MAX_DEPTH
+        })
+    );
+    // The 80 KB body of issue 10 (20,000 levels, unterminated) is refused, not followed down the stack.
+    let hostile = [0xAE, 0x80].repeat(20_000);
+    assert!(matches!(
+        tlv::parse_indefinite(&hostile),
+        Err(TlvError::TooDeep { .. })
+    ));
+    assert!(matches!(
+        tlv::parse_all_indefinite(&hostile),
+        Err(TlvError::TooDeep { .. })
+    ));
+}
+
+#[test]
+fn children_count_their_depth() {
+    // A0 nested MAX_DEPTH + 1 times: the outermost reads, descending through children() stops at the limit.
+    let mut b: Vec<u8> = Vec::new();
+    for _ in 0..=tlv::MAX_DEPTH {
+        b = tlv::encode(Tag::byte(0xA0), &b).expect("encode");
+    }
+    let mut t = tlv::parse_single(&b).expect("outer");
+    let mut levels = 1;
+    let err = loop {
+        match t.children() {
+            Ok(kids) => {
+                t = kids[0];
+                levels += 1;
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(levels, tlv::MAX_DEPTH);
+    assert!(matches!(err, TlvError::TooDeep { limit, .. } if limit == tlv::MAX_DEPTH));
+}

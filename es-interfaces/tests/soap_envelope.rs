@@ -265,6 +265,19 @@ fn depth_and_element_count_limits() {
         panic!()
     };
     assert_eq!(e.kind, XmlErrorKind::TooDeep(64));
+    // At the limit (Envelope and Body are levels 1 and 2) the envelope parses; one level more is refused.
+    let nested = |levels: usize| {
+        format!(
+            "<e:Envelope xmlns:e=\"{SOAP12}\"><e:Body>{}{}</e:Body></e:Envelope>",
+            "<a>".repeat(levels),
+            "</a>".repeat(levels)
+        )
+    };
+    assert!(Envelope::parse(nested(62).as_bytes()).is_ok());
+    let SoapError::Xml(e) = Envelope::parse(nested(63).as_bytes()).unwrap_err() else {
+        panic!()
+    };
+    assert_eq!(e.kind, XmlErrorKind::TooDeep(64));
     let wide = format!(
         "<e:Envelope xmlns:e=\"{SOAP12}\"><e:Body><a>{}</a></e:Body></e:Envelope>",
         "<b/>".repeat(50)

@@ -1,7 +1,14 @@
 //! The SOAP client of both servers (SGP.02 Annex B): HTTPS POST with a client certificate, SOAP 1.2 media type
 //! with the `action` parameter, used for outgoing function calls, callbacks to ReplyTo and notifications.
+//!
+//! It calls `https` URLs only, trusts only the configured CAs (never the system's roots), follows no redirect
+//! (a 3xx is an answer like any other, which the outbox treats as a failure), and bounds the connection set-up
+//! and the whole exchange in time. Which destinations are allowed at all is [`crate::destination`]'s rule.
 
 use std::time::Duration;
+
+/// Longest TCP + TLS connection set-up of an outgoing call.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Errors of an outgoing SOAP call.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +51,8 @@ pub struct SoapClient {
 }
 
 impl SoapClient {
-    /// A client presenting `cert_pem` + `key_pem` (PKCS#8) and trusting the CAs in `ca_pem`.
+    /// A client presenting `cert_pem` + `key_pem` (PKCS#8) and trusting only the CAs in `ca_pem`; `timeout`
+    /// bounds each exchange, and the TCP + TLS set-up takes at most [`CONNECT_TIMEOUT`] of it.
     pub fn new(
         cert_pem: &[u8],
         key_pem: &[u8],
@@ -53,17 +61,24 @@ impl SoapClient {
     ) -> Result<Self, ClientError> {
         let identity = reqwest::Identity::from_pkcs8_pem(cert_pem, key_pem)
             .map_err(|e| ClientError::Tls(e.to_string()))?;
-        let mut b = reqwest::Client::builder()
+        let cas = reqwest::Certificate::from_pem_bundle(ca_pem)
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        if cas.is_empty() {
+            return Err(ClientError::Tls(
+                "the CA bundle holds no certificate".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
             .tls_backend_native()
             .identity(identity)
+            .tls_certs_only(cas)
+            .https_only(true)
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
-            .pool_max_idle_per_host(256);
-        for ca in reqwest::Certificate::from_pem_bundle(ca_pem)
-            .map_err(|e| ClientError::Tls(e.to_string()))?
-        {
-            b = b.add_root_certificate(ca);
-        }
-        let http = b.build().map_err(|e| ClientError::Tls(e.to_string()))?;
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .pool_max_idle_per_host(256)
+            .build()
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
         Ok(SoapClient { http })
     }
 
@@ -75,8 +90,38 @@ impl SoapClient {
         action: &str,
         envelope: String,
     ) -> Result<SoapReply, ClientError> {
+        send(url, self.request(url, version, action).body(envelope)).await
+    }
+
+    /// POSTs an idempotent request (one whose repeat the peer answers from its record, e.g. under the same
+    /// FunctionCallIdentifier): when the attempt fails before any answer for another reason than its time-out
+    /// — typically a pooled keep-alive connection the peer had just closed — it is sent once more, on a fresh
+    /// connection (the failed one is dropped from the pool).
+    pub async fn post_idempotent(
+        &self,
+        url: &str,
+        version: SoapVersion,
+        action: &str,
+        envelope: String,
+    ) -> Result<SoapReply, ClientError> {
+        let first = self
+            .request(url, version, action)
+            .body(envelope.clone())
+            .send()
+            .await;
+        match first {
+            Ok(resp) => read(url, resp).await,
+            Err(e) if !e.is_timeout() => {
+                tracing::info!(url, error = %error_chain(&e), "idempotent SOAP call retried once");
+                self.post(url, version, action, envelope).await
+            }
+            Err(e) => Err(transport(url, &e)),
+        }
+    }
+
+    fn request(&self, url: &str, version: SoapVersion, action: &str) -> reqwest::RequestBuilder {
         let req = self.http.post(url);
-        let req = match version {
+        match version {
             SoapVersion::V12 => req.header(
                 reqwest::header::CONTENT_TYPE,
                 format!("application/soap+xml; charset=utf-8; action=\"{action}\""),
@@ -84,8 +129,7 @@ impl SoapClient {
             SoapVersion::V11 => req
                 .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
                 .header("SOAPAction", format!("\"{action}\"")),
-        };
-        send(url, req.body(envelope)).await
+        }
     }
 }
 
@@ -109,15 +153,22 @@ impl SoapClient {
     }
 }
 
+fn transport(url: &str, e: &reqwest::Error) -> ClientError {
+    ClientError::Transport {
+        url: url.to_string(),
+        reason: error_chain(e),
+    }
+}
+
 /// Sends a prepared request and reads the whole answer.
 async fn send(url: &str, req: reqwest::RequestBuilder) -> Result<SoapReply, ClientError> {
-    let transport = |e: reqwest::Error| ClientError::Transport {
-        url: url.to_string(),
-        reason: error_chain(&e),
-    };
-    let resp = req.send().await.map_err(transport)?;
+    let resp = req.send().await.map_err(|e| transport(url, &e))?;
+    read(url, resp).await
+}
+
+async fn read(url: &str, resp: reqwest::Response) -> Result<SoapReply, ClientError> {
     let status = resp.status().as_u16();
-    let body = resp.text().await.map_err(transport)?;
+    let body = resp.text().await.map_err(|e| transport(url, &e))?;
     Ok(SoapReply { status, body })
 }
 
@@ -130,4 +181,116 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A client identity (self-signed P-256) for a plain-HTTP test peer, which never asks for it.
+    fn client() -> SoapClient {
+        use openssl::ec::{EcGroup, EcKey};
+        use openssl::nid::Nid;
+        use openssl::pkey::PKey;
+        use openssl::x509::{X509Builder, X509NameBuilder};
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("group");
+        let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
+        let mut name = X509NameBuilder::new().expect("name");
+        name.append_entry_by_text("CN", "test").expect("cn");
+        let name = name.build();
+        let mut b = X509Builder::new().expect("builder");
+        b.set_version(2).expect("version");
+        b.set_subject_name(&name).expect("subject");
+        b.set_issuer_name(&name).expect("issuer");
+        b.set_pubkey(&key).expect("pubkey");
+        let now = openssl::asn1::Asn1Time::days_from_now(0).expect("time");
+        let later = openssl::asn1::Asn1Time::days_from_now(1).expect("time");
+        b.set_not_before(&now).expect("nb");
+        b.set_not_after(&later).expect("na");
+        b.sign(&key, openssl::hash::MessageDigest::sha256())
+            .expect("sign");
+        let cert = b.build().to_pem().expect("pem");
+        let key = key.private_key_to_pem_pkcs8().expect("pkcs8");
+        SoapClient::new(&cert, &key, &cert, Duration::from_secs(10)).expect("client")
+    }
+
+    /// Reads one HTTP/1.1 request (headers and a Content-Length body); `false` at end of stream.
+    async fn read_request(s: &mut TcpStream) -> bool {
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            match s.read(&mut byte).await {
+                Ok(1) => buf.push(byte[0]),
+                _ => return false,
+            }
+        }
+        let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+        let len = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).await.is_ok()
+    }
+
+    async fn answer(s: &mut TcpStream, body: &str) {
+        let r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(r.as_bytes()).await.expect("write");
+    }
+
+    /// A peer whose first connection answers one request, then reads the next one and closes without an
+    /// answer (as a server does that closes an idle keep-alive connection just as it is reused); later
+    /// connections answer normally.
+    async fn closing_peer() -> String {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/es3", l.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let (mut first, _) = l.accept().await.expect("accept");
+            assert!(read_request(&mut first).await);
+            answer(&mut first, "one").await;
+            read_request(&mut first).await;
+            drop(first);
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    while read_request(&mut s).await {
+                        answer(&mut s, "fresh").await;
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_idempotent_call_is_retried_once_on_a_fresh_connection() {
+        let c = client();
+        let url = closing_peer().await;
+        let first = c.post(&url, SoapVersion::V12, "urn:a", "<a/>".into()).await;
+        assert_eq!(first.expect("first").body, "one");
+        let again = c
+            .post_idempotent(&url, SoapVersion::V12, "urn:a", "<a/>".into())
+            .await
+            .expect("retried on a fresh connection");
+        assert_eq!(again.body, "fresh");
+    }
+
+    #[tokio::test]
+    async fn a_plain_call_on_the_closed_connection_fails() {
+        // What the SM-DP saw before (issue 10 item 2: ES2 relayed over ES3 failed 1.2/4.2).
+        let c = client();
+        let url = closing_peer().await;
+        c.post(&url, SoapVersion::V12, "urn:a", "<a/>".into())
+            .await
+            .expect("first");
+        assert!(matches!(
+            c.post(&url, SoapVersion::V12, "urn:a", "<a/>".into()).await,
+            Err(ClientError::Transport { .. })
+        ));
+    }
 }

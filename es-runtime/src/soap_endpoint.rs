@@ -1,8 +1,11 @@
 //! The SOAP function endpoint shared by both servers (SGP.02 Annex B binding; design §3 step 1): parse the
 //! envelope, identify the caller by its client certificate, decode the body, record the function call (a
-//! repeated FunctionCallIdentifier from the same caller is answered from the record), run the function inside
-//! a savepoint of the same transaction, and answer with the response envelope (or 202 for an accepted
-//! asynchronous call). Faults only for requests that cannot be mapped to a function; never a 500.
+//! repeated FunctionCallIdentifier from the same caller for the same function and request is answered from the
+//! record; any other use of a recorded identifier is refused with 1.6/3.3), run the function inside a savepoint
+//! of the same transaction, and answer with the response envelope (or 202 for an accepted asynchronous call).
+//! Read-only functions (GetEIS) run outside the write transaction and are not recorded: a repeat runs again.
+//! Requests without the WS-Addressing headers SGP.02 makes mandatory get a WS-Addressing fault. Faults only
+//! for requests that cannot be mapped to a function; never a 500.
 
 use std::sync::Arc;
 
@@ -14,10 +17,12 @@ use eis_store::{AnyConnection, Store, TxError, savepoint};
 use es_interfaces::messages::DecodeError;
 use es_interfaces::messages::common::BaseRequest;
 use es_interfaces::soap::{
-    Envelope, FaultCode, OutgoingHeaders, QuerySeparator, SoapVersion, WsaHeaders, action,
-    decode_error_fault, entity_address, fault_envelope, message_id,
+    Envelope, FaultCode, MessageKind, OutgoingHeaders, QuerySeparator, SoapVersion, WsaHeaders,
+    action, addressing_header_required_fault, decode_error_fault, entity_address, fault_envelope,
+    message_id,
 };
 use es_interfaces::status::FunctionExecutionStatus;
+use es_interfaces::status::{Reason, StatusCodeData, Subject};
 use es_interfaces::types::XsDateTime;
 use es_interfaces::wsdl::Service;
 use es_interfaces::xml::Element;
@@ -117,7 +122,7 @@ pub struct CallContext<'a> {
     pub wsa: &'a WsaHeaders,
     /// The SOAP version of the request (callbacks answer in the same one).
     pub version: SoapVersion,
-    /// The id of the function-call record (0 for a read-only function, which runs before it is recorded).
+    /// The id of the function-call record (0 for a read-only function, which is not recorded).
     pub call_id: i64,
     /// The request's validity deadline (unix ms), if it has a ValidityPeriod.
     pub valid_until: Option<i64>,
@@ -169,8 +174,9 @@ pub trait SoapFunctions: ServerContext {
     ) -> Result<Option<String>, Self::Error> {
         Ok(None)
     }
-    /// Whether the function only reads: it then runs outside the write transaction, before its call is
-    /// recorded (its [`CallContext::call_id`] is 0), which keeps SQLite's single writer free for others.
+    /// Whether the function only reads: it then runs outside the write transaction and its call is not
+    /// recorded (its [`CallContext::call_id`] is 0; a repeated identifier simply runs again), which keeps
+    /// SQLite's single writer free for others and the record of calls free of read answers.
     fn read_only(&self, _request: &Self::Request) -> bool {
         false
     }
@@ -420,6 +426,18 @@ fn handle<S: SoapFunctions>(
     let wsa = env.wsa();
     let body = env.body();
     let element = body.local_name().to_string();
+    // SGP.02 Annex B: wsa:MessageID is mandatory whatever the MEP; the GSMA WSDL bindings require To, Action
+    // and From (the RPS sender) on every request. Refused before anything runs (WS-Addressing 1.0 SOAP
+    // Binding §6.4.3 MessageAddressingHeaderRequired).
+    let missing = wsa.missing_required(MessageKind::Request);
+    if !missing.is_empty() {
+        tracing::info!(missing = ?missing, "request without mandatory WS-Addressing headers");
+        return Some(Answer {
+            status: 400,
+            version,
+            envelope: addressing_header_required_fault(version, &missing),
+        });
+    }
     let response_action = action::for_element(&element)
         .and_then(|a| a.response)
         .or_else(|| es_interfaces::messages::es4v4::actions(&element).map(|(_, r)| r))
@@ -500,8 +518,16 @@ fn handle<S: SoapFunctions>(
         &request,
         prepared.as_deref(),
     ) {
-        Ok(reply) if reply.body.is_empty() => None,
-        Ok(reply) => Some(respond(reply.http_status, &reply.body)),
+        Ok(Executed::Reply(reply)) if reply.body.is_empty() => None,
+        Ok(Executed::Reply(reply)) => Some(respond(reply.http_status, &reply.body)),
+        Ok(Executed::IdentifierInUse { first_function }) => {
+            let reason = format!(
+                "FunctionCallIdentifier {} was already used by this caller for another request ({first_function})",
+                f.base(&request).function_call_identifier
+            );
+            tracing::info!(%reason, "repeated FunctionCallIdentifier refused");
+            Some(refuse(identifier_in_use(&reason), &reason))
+        }
         Err(e) => {
             tracing::error!(error = ?e, "function could not be executed");
             Some(refuse(f.status_of(&e), &e.to_string()))
@@ -509,9 +535,35 @@ fn handle<S: SoapFunctions>(
     }
 }
 
-/// Records the call (or finds the record of the same FunctionCallIdentifier from the same caller and answers
-/// from it), runs the function inside a savepoint, and records the outcome, in one transaction: an
-/// acknowledged result is durable, and a crash before the commit leaves nothing behind.
+/// What became of a call: an answer (new or replayed), or a refusal because its FunctionCallIdentifier was
+/// used before by the same caller for another function or another request.
+enum Executed {
+    Reply(Reply),
+    IdentifierInUse { first_function: String },
+}
+
+/// FAILED 1.6/3.3 "Already in Use" with SubjectIdentifier FunctionCallIdentifier (SGP.02 §5.1.6.4): the
+/// identifier names another call of this caller, which is neither replayed nor run again.
+fn identifier_in_use(message: &str) -> FunctionExecutionStatus {
+    FunctionExecutionStatus::failed(StatusCodeData {
+        subject: Subject::FUNCTION,
+        reason: Reason::ALREADY_IN_USE,
+        subject_identifier: Some("FunctionCallIdentifier".to_string()),
+        message: Some(message.to_string()),
+    })
+}
+
+/// The digest a repeated call is compared by: SHA-256 (hex) of the request's body element exactly as received
+/// (a retry resends the same body; headers such as wsa:MessageID may differ).
+pub fn request_digest(body: &Element) -> String {
+    hex::encode(openssl::sha::sha256(body.source_text().as_bytes()))
+}
+
+/// Records the call (or finds the record of the same FunctionCallIdentifier from the same caller: the same
+/// function with the same request is answered from it, anything else is refused), runs the function inside a
+/// savepoint, and records the outcome, in one transaction: an acknowledged result is durable, and a crash
+/// before the commit leaves nothing behind. A read-only function runs on a plain connection and is not
+/// recorded.
 #[allow(clippy::too_many_arguments)]
 fn execute<S: SoapFunctions>(
     f: &S,
@@ -522,7 +574,7 @@ fn execute<S: SoapFunctions>(
     body: &Element,
     request: &S::Request,
     prepared: Option<&str>,
-) -> Result<Reply, S::Error> {
+) -> Result<Executed, S::Error> {
     let base = f.base(request);
     let element = f.element_name(request);
     let now = f.clock().now_millis();
@@ -541,6 +593,7 @@ fn execute<S: SoapFunctions>(
         message_id: wsa.message_id.as_ref().map(|m| m.as_str().to_string()),
         reply_to: wsa.reply_to.as_ref().map(|r| r.as_str().to_string()),
         valid_until,
+        request_digest: request_digest(body),
     };
     let outcome = |e: S::Error| -> Result<Reply, S::Error> {
         if e.is_retryable() {
@@ -558,15 +611,23 @@ fn execute<S: SoapFunctions>(
     };
     let replay = |response: CallResponse| {
         tracing::info!(fci = %call.function_call_id, "repeated FunctionCallIdentifier answered from the record");
-        Reply {
+        Executed::Reply(Reply {
             http_status: response.http_status,
             body: response.body,
-        }
+        })
     };
 
     if f.read_only(request) {
-        // A function that only reads runs outside the write transaction; the call and its answer are then
-        // recorded in one short transaction (a repeated identifier still gets the first recorded answer).
+        // Not recorded: a repeat runs again. An identifier this caller used for a recorded call stays that
+        // call's, so a read under it is refused like any other reuse.
+        let mut conn = f.store().conn().map_err(S::Error::from)?;
+        if let Some(first) =
+            function_calls::find_call(&mut conn, &call.caller_oid, &call.function_call_id)?
+        {
+            return Ok(Executed::IdentifierInUse {
+                first_function: first.call.function_name,
+            });
+        }
         let ctx = CallContext {
             caller,
             endpoint,
@@ -577,27 +638,19 @@ fn execute<S: SoapFunctions>(
             body,
             prepared,
         };
-        let reply = {
-            let mut conn = f.store().conn().map_err(S::Error::from)?;
-            f.run(&mut conn, &ctx, request).or_else(outcome)?
-        };
-        let response = CallResponse {
-            http_status: reply.http_status,
-            body: reply.body.clone(),
-        };
-        return f.store().tx(|conn| {
-            match function_calls::record_completed_call(conn, &call, &response, now)? {
-                Begin::Duplicate(Recorded::Completed { response, .. }) => Ok(replay(response)),
-                Begin::Duplicate(Recorded::InProgress { .. }) => Ok(Reply::accepted()),
-                Begin::New(_) => Ok(reply.clone()),
-            }
-        });
+        return f
+            .run(&mut conn, &ctx, request)
+            .or_else(outcome)
+            .map(Executed::Reply);
     }
 
     f.store()
         .tx(|conn| match function_calls::begin_call(conn, &call, now)? {
             Begin::Duplicate(Recorded::Completed { response, .. }) => Ok(replay(response)),
-            Begin::Duplicate(Recorded::InProgress { .. }) => Ok(Reply::accepted()),
+            Begin::Duplicate(Recorded::InProgress { .. }) => Ok(Executed::Reply(Reply::accepted())),
+            Begin::Conflict { function_name, .. } => Ok(Executed::IdentifierInUse {
+                first_function: function_name,
+            }),
             Begin::New(call_id) => {
                 let ctx = CallContext {
                     caller,
@@ -622,7 +675,7 @@ fn execute<S: SoapFunctions>(
                         f.clock().now_millis(),
                     )?;
                 }
-                Ok(reply)
+                Ok(Executed::Reply(reply))
             }
         })
 }

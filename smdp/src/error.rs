@@ -45,6 +45,10 @@ pub enum SmdpError {
     /// The SM-SR could not be reached or answered something that is not an ES3 response (1.2 / 4.2).
     #[error("ES3 call to the SM-SR failed: {0}")]
     Es3Call(String),
+    /// The `wsa:ReplyTo` is not an address this SM-DP may call back for the caller (1.1 / 1.2), refused before
+    /// anything is recorded or relayed.
+    #[error(transparent)]
+    ReplyToRefused(#[from] es_runtime::destination::DestinationError),
     /// The database failed (1.2 / 4.2). The message is generic; details go to the log.
     #[error("the SM-DP could not execute the function (storage)")]
     Store(#[source] StoreError),
@@ -68,6 +72,7 @@ impl SmdpError {
             SmdpError::ProfileNotAllowed { .. } => (Subject::PROFILE, Reason::NOT_ALLOWED),
             SmdpError::UnknownSmsr { .. } => (Subject::SM_SR, Reason::UNKNOWN),
             SmdpError::NotSupported { .. } => (Subject::FUNCTION_PROVIDER, Reason::REFUSED),
+            SmdpError::ReplyToRefused(_) => (Subject::FUNCTION_REQUESTER, Reason::NOT_ALLOWED),
             SmdpError::Invalid { .. } => (Subject::FUNCTION, Reason::INVALID),
             SmdpError::Store(_) | SmdpError::Internal(_) => {
                 (Subject::FUNCTION_PROVIDER, Reason::EXECUTION_ERROR)

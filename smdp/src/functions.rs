@@ -2,7 +2,7 @@
 //! SGP.02 §5.4) to the SM-DP's functions.
 
 use eis_store::entities::EntityRole;
-use eis_store::{AnyConnection, Store};
+use eis_store::{AnyConnection, Store, entities};
 use es_interfaces::messages::DecodeError;
 use es_interfaces::messages::common::BaseRequest;
 use es_interfaces::messages::{es2, es3};
@@ -50,6 +50,25 @@ fn base_of(r: &es2::Request) -> &BaseRequest {
     }
 }
 
+/// Refuses, before anything is recorded or relayed, a `wsa:ReplyTo` that is not an https address at an origin
+/// registered for the MNO or on the configured allow list (SGP.02 §2.6; [`es_runtime::destination`]).
+fn check_reply_to(
+    smdp: &Smdp,
+    conn: &mut AnyConnection,
+    ctx: &CallContext<'_>,
+) -> Result<(), SmdpError> {
+    let reply_to = ctx.wsa.reply_to.as_ref().map(|r| r.as_str());
+    if !es_runtime::destination::wants_callback(reply_to) {
+        return Ok(());
+    }
+    let registered = entities::get_entity(conn, &ctx.caller.oid)?
+        .map(|e| e.endpoints)
+        .unwrap_or_default();
+    smdp.outgoing
+        .check_reply_to(&ctx.caller.oid, reply_to, &registered)?;
+    Ok(())
+}
+
 /// Executes an ES2 function inside the caller's transaction: the platform-management functions are relayed to
 /// the SM-SR over ES3 ([`relay`]); profile download is not provided here.
 fn run(
@@ -58,6 +77,7 @@ fn run(
     ctx: &CallContext<'_>,
     request: &es2::Request,
 ) -> Result<Reply, SmdpError> {
+    check_reply_to(smdp, conn, ctx)?;
     match request {
         es2::Request::DownloadProfile(_) => Err(SmdpError::NotSupported {
             function: function_name(request.element_name()).to_string(),
@@ -102,6 +122,10 @@ impl SoapFunctions for Smdp {
     }
     fn is_internal(&self, error: &SmdpError) -> bool {
         matches!(error, SmdpError::Store(_) | SmdpError::Internal(_))
+    }
+    /// ES2.GetEIS only reads (its answer comes from [`relay::prepare`]): not recorded, a repeat reads again.
+    fn read_only(&self, request: &es2::Request) -> bool {
+        matches!(request, es2::Request::GetEis(_))
     }
     fn prepare(
         &self,

@@ -17,9 +17,9 @@ use eis_store::function_calls::{self, CallResponse};
 use eis_store::outbox::OutboxMessage;
 use eis_store::{AnyConnection, entities, outbox, relays};
 use es_interfaces::messages::codec::BodyElement;
-use es_interfaces::messages::common::BaseResponse;
+use es_interfaces::messages::common::{BaseRequest, BaseResponse};
 use es_interfaces::messages::{es2, es3};
-use es_interfaces::soap::{self, Envelope, OutgoingHeaders, SoapVersion, WSA_ANONYMOUS, action};
+use es_interfaces::soap::{self, Envelope, OutgoingHeaders, SoapVersion, action};
 use es_interfaces::status::{FunctionExecutionStatus, Status};
 use es_interfaces::types::{Eid, Iccid, Oid};
 use es_interfaces::wsdl::Service;
@@ -59,8 +59,14 @@ impl Es3Client {
                     while let Some(job) = rx.recv().await {
                         let client = client.clone();
                         tokio::spawn(async move {
+                            // Every synchronous ES3 relay is idempotent (same FunctionCallIdentifier).
                             let r = client
-                                .post(&job.url, ClientVersion::V12, &job.action, job.envelope)
+                                .post_idempotent(
+                                    &job.url,
+                                    ClientVersion::V12,
+                                    &job.action,
+                                    job.envelope,
+                                )
                                 .await;
                             let _ = job.reply.send(r);
                         });
@@ -178,10 +184,7 @@ fn get_eis(
     eid: &Eid,
 ) -> Result<Option<es_interfaces::messages::eis::Eis>, SmdpError> {
     let req = es3::GetEisRequest {
-        base: es_interfaces::messages::common::BaseRequest::new(format!(
-            "smdp-geteis-{}",
-            uuid::Uuid::new_v4()
-        )),
+        base: BaseRequest::new(format!("smdp-geteis-{}", uuid::Uuid::new_v4())),
         eid: *eid,
     };
     let env = call_sync(smdp, url, &req)?;
@@ -215,6 +218,16 @@ fn check_owner(
             caller: caller.oid.clone(),
             iccid: iccid.as_str().to_string(),
         })
+    }
+}
+
+/// The base of an ES3 request made on behalf of an ES2 call: a FunctionCallIdentifier of this SM-DP's own
+/// (the SM-SR records calls per caller, and this SM-DP is the caller for every MNO, so MNO identifiers would
+/// collide), the MNO's ValidityPeriod kept.
+fn es3_base(es2: &BaseRequest) -> BaseRequest {
+    BaseRequest {
+        function_call_identifier: format!("smdp-{}", uuid::Uuid::new_v4()),
+        ..es2.clone()
     }
 }
 
@@ -276,7 +289,7 @@ pub fn prepare(
                 smdp,
                 &url,
                 &es3::UpdatePolicyRulesRequest {
-                    base: r.base.clone(),
+                    base: es3_base(&r.base),
                     eid: r.eid,
                     iccid: r.iccid.clone(),
                     pol2: r.pol2.clone(),
@@ -299,7 +312,7 @@ pub fn prepare(
                 smdp,
                 &url,
                 &es3::UpdateSubscriptionAddressRequest {
-                    base: r.base.clone(),
+                    base: es3_base(&r.base),
                     eid: r.eid,
                     iccid: r.iccid.clone(),
                     new_subscription_address: r.new_subscription_address.clone(),
@@ -340,7 +353,7 @@ pub fn run(
             smdp,
             prepared,
             &es3::EnableProfileRequest {
-                base: r.base.clone(),
+                base: es3_base(&r.base),
                 eid: r.eid,
                 iccid: r.iccid.clone(),
             },
@@ -350,7 +363,7 @@ pub fn run(
             smdp,
             prepared,
             &es3::DisableProfileRequest {
-                base: r.base.clone(),
+                base: es3_base(&r.base),
                 eid: r.eid,
                 iccid: r.iccid.clone(),
             },
@@ -360,7 +373,7 @@ pub fn run(
             smdp,
             prepared,
             &es3::DeleteIsdpRequest {
-                base: r.base.clone(),
+                base: es3_base(&r.base),
                 eid: r.eid,
                 iccid: r.iccid.clone(),
             },
@@ -442,12 +455,7 @@ pub fn complete_relay(
     let Some(call) = function_calls::get_call(conn, relay.es2_call_id)? else {
         return Ok(());
     };
-    let Some(url) = call
-        .call
-        .reply_to
-        .as_deref()
-        .filter(|r| r.starts_with("http") && *r != WSA_ANONYMOUS)
-    else {
+    let Some(url) = es_runtime::destination::callback_address(call.call.reply_to.as_deref()) else {
         return Ok(());
     };
     let actions = action::for_element(&element)
@@ -590,5 +598,27 @@ impl ResponseSink for RelaySink {
         if let Err(e) = r {
             tracing::warn!(%message_id, error = %e, "synchronous ES3 answer not applied");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn es3_requests_carry_identifiers_of_the_smdp_not_the_mnos() {
+        // Issue 10 item 2: two MNOs using one identifier must not meet under it at the SM-SR, where the SM-DP is
+        // the caller for both.
+        let es2 = BaseRequest {
+            validity_period: Some(
+                es_interfaces::types::PositiveInteger::new(600).expect("positive"),
+            ),
+            ..BaseRequest::new("mno-chosen-1")
+        };
+        let (a, b) = (es3_base(&es2), es3_base(&es2));
+        assert_ne!(a.function_call_identifier, es2.function_call_identifier);
+        assert_ne!(a.function_call_identifier, b.function_call_identifier);
+        assert!(a.function_call_identifier.starts_with("smdp-"));
+        assert_eq!(a.validity_period, es2.validity_period);
     }
 }

@@ -13,9 +13,11 @@
 //! | `GET /api/v1/profile-types/{name}/installed[?order=…]` | the output file (CSV), no secrets |
 //! | `POST /api/v1/profile-types/{name}/installed[?order=…]` | the output file with secrets, encrypted for the certificate (PEM) in the body, which must be the caller's own |
 
+use std::collections::HashMap;
 use std::io::Seek;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
@@ -34,7 +36,7 @@ use tokio::io::AsyncWriteExt;
 use crate::batch::{BatchFormat, Problem as RowProblem};
 use crate::service::Smdp;
 use crate::warehouse::export::{self, ExportRequest};
-use crate::warehouse::import::{self, FileSource};
+use crate::warehouse::import::{self, FileSource, ImportOptions};
 use crate::warehouse::profile_types::{self, ProfileTypeSpec};
 use crate::warehouse::{WarehouseError, stock};
 
@@ -50,18 +52,29 @@ const MAX_JSON_BYTES: usize = 2 << 20;
 /// Limits of the REST API.
 #[derive(Clone, Debug)]
 pub struct RestConfig {
-    /// Largest order file accepted, in bytes.
+    /// Largest order file accepted, in bytes (413 beyond).
     pub max_upload_bytes: u64,
+    /// Uploads one MNO may have spooling or importing at once (429 beyond).
+    pub max_uploads_per_mno: usize,
+    /// Bytes all uploads together may hold in the spool directory at once (507 beyond), so that uploads
+    /// cannot fill the disk.
+    pub max_spool_bytes: u64,
     /// Where uploads are spooled while they are imported (default: the system's temporary directory).
     pub spool_dir: Option<PathBuf>,
+    /// Limits of the order-file readers and where the report of a long refusal goes.
+    pub import: ImportOptions,
 }
 
 impl Default for RestConfig {
-    /// 1 GiB uploads (a 1,000,000-row file is about 200 MB), spooled in the temporary directory.
+    /// 1 GiB uploads (a 1,000,000-row file is about 200 MB), 2 at once per MNO, 4 GiB spooled in all, in the
+    /// temporary directory.
     fn default() -> Self {
         RestConfig {
             max_upload_bytes: 1 << 30,
+            max_uploads_per_mno: 2,
+            max_spool_bytes: 4 << 30,
             spool_dir: None,
+            import: ImportOptions::default(),
         }
     }
 }
@@ -69,6 +82,82 @@ impl Default for RestConfig {
 struct State {
     smdp: Arc<Smdp>,
     config: RestConfig,
+    uploads: Arc<Uploads>,
+}
+
+/// The uploads under way: how many per MNO, how many bytes spooled in all.
+#[derive(Debug, Default)]
+struct Uploads {
+    per_mno: Mutex<HashMap<String, usize>>,
+    spooled: AtomicU64,
+}
+
+/// One upload's share of [`Uploads`], given back when it is dropped (the import done, the spool file gone).
+#[derive(Debug)]
+struct UploadSlot {
+    uploads: Arc<Uploads>,
+    mno: String,
+    bytes: u64,
+}
+
+impl Uploads {
+    /// Admits one more upload of `mno`, unless it already has `max` under way (429).
+    fn begin(self: &Arc<Self>, mno: &str, max: usize) -> Result<UploadSlot, ProblemDetail> {
+        let mut per_mno = self
+            .per_mno
+            .lock()
+            .map_err(|_| internal("upload table poisoned"))?;
+        let n = per_mno.entry(mno.to_string()).or_insert(0);
+        if *n >= max {
+            return Err(problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-uploads",
+                "Too many order uploads at once",
+                format!(
+                    "at most {max} order upload(s) of one MNO at once; retry when one has finished"
+                ),
+            ));
+        }
+        *n += 1;
+        Ok(UploadSlot {
+            uploads: self.clone(),
+            mno: mno.to_string(),
+            bytes: 0,
+        })
+    }
+}
+
+impl UploadSlot {
+    /// Counts `n` more spooled bytes, refusing to go past `max_total` over all uploads (507).
+    fn spool(&mut self, n: u64, max_total: u64) -> Result<(), ProblemDetail> {
+        let before = self.uploads.spooled.fetch_add(n, Ordering::SeqCst);
+        self.bytes += n;
+        if before.saturating_add(n) > max_total {
+            return Err(problem(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "spool-full",
+                "No room for the order file",
+                format!(
+                    "the uploads under way already hold close to {max_total} bytes; retry later"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        self.uploads.spooled.fetch_sub(self.bytes, Ordering::SeqCst);
+        if let Ok(mut per_mno) = self.uploads.per_mno.lock()
+            && let Some(n) = per_mno.get_mut(&self.mno)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per_mno.remove(&self.mno);
+            }
+        }
+    }
 }
 
 /// An RFC 9457 problem detail, with the bad rows of a refused order file.
@@ -99,6 +188,10 @@ pub struct Refusal {
     pub total_problems: u64,
     /// How many lines have a problem.
     pub bad_lines: u64,
+    /// When there are more than 100 problems: the report file on the SM-DP listing every one (its operator
+    /// can hand it over).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
 }
 
 /// One bad row of a refused order file.
@@ -158,6 +251,7 @@ pub fn warehouse_problem(e: &WarehouseError) -> ProblemDetail {
                 errors: errors.problems.iter().map(RowError::from).collect(),
                 total_problems: errors.total_problems,
                 bad_lines: errors.bad_lines,
+                report: errors.report.as_ref().map(|p| p.display().to_string()),
             })),
             ..problem(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -387,10 +481,20 @@ struct UploadQuery {
     filename: Option<String>,
 }
 
-/// Streams the body to a spool file (never holding it in memory), refusing more than the limit.
+fn too_large(max: u64) -> ProblemDetail {
+    problem(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too-large",
+        "The order file is too large",
+        format!("at most {max} bytes"),
+    )
+}
+
+/// Streams the body to a spool file (never holding it in memory), refusing more than the limits.
 async fn spool(
     mut payload: web::Payload,
     config: &RestConfig,
+    slot: &mut UploadSlot,
 ) -> Result<(tempfile::NamedTempFile, Vec<u8>), ProblemDetail> {
     let file = match &config.spool_dir {
         Some(dir) => tempfile::NamedTempFile::new_in(dir),
@@ -404,13 +508,9 @@ async fn spool(
         let chunk = chunk.map_err(|e| bad_request(format!("request body: {e}")))?;
         size += chunk.len() as u64;
         if size > config.max_upload_bytes {
-            return Err(problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                "The order file is too large",
-                format!("at most {} bytes", config.max_upload_bytes),
-            ));
+            return Err(too_large(config.max_upload_bytes));
         }
+        slot.spool(chunk.len() as u64, config.max_spool_bytes)?;
         if start.len() < 256 {
             let take = (256 - start.len()).min(chunk.len());
             start.extend_from_slice(&chunk[..take]);
@@ -428,24 +528,40 @@ async fn upload_order(
     query: web::Query<UploadQuery>,
     payload: web::Payload,
 ) -> HttpResponse {
-    // Authenticate before taking the upload.
+    // Authenticate before taking the upload; an announced size over the limit is refused unread.
     let cert = req.conn_data::<PeerCertificate>().cloned();
     let smdp = state.smdp.clone();
-    if let Err(p) = web::block(move || {
+    let caller = match web::block(move || {
         smdp.callers
             .resolve(&smdp.store, cert.as_ref(), REST)
-            .map(|_| ())
             .map_err(|e| caller_problem(&e))
     })
     .await
     .unwrap_or_else(|e| Err(internal(e)))
     {
-        return p.response();
+        Ok(c) => c,
+        Err(p) => return p.response(),
+    };
+    let announced = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > state.config.max_upload_bytes) {
+        return too_large(state.config.max_upload_bytes).response();
     }
-    let (file, start) = match spool(payload, &state.config).await {
+    let mut slot = match state
+        .uploads
+        .begin(&caller.oid, state.config.max_uploads_per_mno.max(1))
+    {
+        Ok(s) => s,
+        Err(p) => return p.response(),
+    };
+    let (file, start) = match spool(payload, &state.config, &mut slot).await {
         Ok(f) => f,
         Err(p) => return p.response(),
     };
+    let options = state.config.import.clone();
     let csv = req
         .headers()
         .get(CONTENT_TYPE)
@@ -468,17 +584,19 @@ async fn upload_order(
             },
             name,
         };
-        let report = import::import_order(
+        let report = import::import_order_with(
             &smdp.store,
             &smdp.keyring,
             &caller.oid,
             &profile_type,
             &source,
             format,
+            &options,
             &mut |_| {},
         )
         .map_err(|e| warehouse_problem(&e))?;
         drop(file);
+        drop(slot);
         json(StatusCode::CREATED, &report)
     })
     .await
@@ -615,7 +733,11 @@ async fn not_found() -> HttpResponse {
 
 /// Registers the REST API's routes under `/api/v1/` (add to the SM-DP listener's routes).
 pub fn configure(cfg: &mut web::ServiceConfig, smdp: Arc<Smdp>, config: RestConfig) {
-    let state = web::Data::new(State { smdp, config });
+    let state = web::Data::new(State {
+        smdp,
+        config,
+        uploads: Arc::new(Uploads::default()),
+    });
     let path_error = web::PathConfig::default().error_handler(|e, _| {
         let detail = e.to_string();
         actix_web::error::InternalError::from_response(e, bad_request(detail).response()).into()
@@ -644,4 +766,37 @@ pub fn configure(cfg: &mut web::ServiceConfig, smdp: Arc<Smdp>, config: RestConf
             .route("/stock", web::get().to(get_stock))
             .default_service(web::to(not_found)),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One MNO cannot hold more uploads than its share, nor all uploads more bytes than the spool limit; both
+    /// are given back when an upload ends.
+    #[test]
+    fn uploads_are_limited_per_mno_and_in_bytes() {
+        let uploads = Arc::new(Uploads::default());
+        let mut a1 = uploads.begin("1.1", 2).unwrap();
+        let a2 = uploads.begin("1.1", 2).unwrap();
+        let e = uploads.begin("1.1", 2).unwrap_err();
+        assert_eq!(
+            (e.status, e.kind.as_str()),
+            (429, "urn:rsp:problem:too-many-uploads")
+        );
+        let mut b = uploads.begin("2.2", 2).unwrap();
+        drop(a2);
+        let a3 = uploads.begin("1.1", 2).unwrap();
+        a1.spool(600, 1000).unwrap();
+        let e = b.spool(500, 1000).unwrap_err();
+        assert_eq!(
+            (e.status, e.kind.as_str()),
+            (507, "urn:rsp:problem:spool-full")
+        );
+        drop(b);
+        drop(a1);
+        assert_eq!(uploads.spooled.load(Ordering::SeqCst), 0);
+        drop(a3);
+        assert!(uploads.per_mno.lock().unwrap().is_empty());
+    }
 }

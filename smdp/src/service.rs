@@ -28,6 +28,8 @@ pub struct Smdp {
     pub es3: Option<Es3Client>,
     /// How long callbacks and notifications to MNOs are retried.
     pub outbox_give_up: Duration,
+    /// Where callbacks may go besides the callers' registered endpoints (SGP.02 §2.6; es_runtime::destination).
+    pub outgoing: es_runtime::destination::OutgoingPolicy,
     /// Wakes the outbox dispatcher.
     pub wake_outbox: Arc<Notify>,
 }

@@ -280,3 +280,63 @@ fn detailed_problems_are_capped_and_counted() {
     );
     assert!(errors.to_string().ends_with("… and 150 more"));
 }
+
+/// `Var_Out : …` (any case, spaces around the colon) names the columns; a card row where the var_out line
+/// belongs says that the var_out line is expected (before, a space before the colon was refused as "card row
+/// before the var_out line").
+#[test]
+fn var_out_header_with_spaces_and_misplaced_rows() {
+    let rows = [out_row(1), out_row(2)];
+    for header in ["Var_Out : ", "VAR_OUT:", "var_out :"] {
+        let text = out_file(2, &rows).replacen("var_out:", header, 1);
+        let summary = batch::validate_file(text.as_bytes(), BatchFormat::Out)
+            .unwrap_or_else(|e| panic!("{header:?}: {e}"));
+        assert_eq!(summary.rows, 2, "{header:?}");
+    }
+    let text = out_file(2, &rows).replacen(
+        "var_out:ICCID",
+        &format!("{}\nvar_out:ICCID", out_row(9)),
+        1,
+    );
+    let e = refused(text.as_bytes(), BatchFormat::Out);
+    assert!(
+        e.problems[0].reason.contains("expected the var_out line"),
+        "{e}"
+    );
+}
+
+/// A 10 MB CSV file with a stray quote on its first data row is refused with that row named (the field runs
+/// on to the end of the file), read once: before, each line rescanned the whole record (47 s for 10 MB).
+#[test]
+fn stray_quote_in_a_large_file() {
+    let header = "ICCID,IMSI,K,OPC,PIN1,PUK1,PIN2,PUK2,ADM1\n";
+    let mut text = String::from(header);
+    let mut i = 0;
+    while text.len() < 10 << 20 {
+        let row = format!(
+            "{},00101{i:010},{K},{OPC},1234,12345678,1234,12345678,12345678\n",
+            iccid(i + 1)
+        );
+        if i == 0 {
+            text.push_str(&row.replacen(',', ",\"", 1));
+        } else {
+            text.push_str(&row);
+        }
+        i += 1;
+    }
+    // With the default record limit (64 KiB) the open quote stops the file at line 2.
+    let e = refused(text.as_bytes(), BatchFormat::Csv);
+    assert_eq!(e.problems[0].line, 2, "{e}");
+    assert!(
+        e.problems[0].reason.contains("longer than 65536 bytes"),
+        "{e}"
+    );
+    // With room for the whole file, the record is read to the end once and refused as unterminated.
+    let limits = batch::Limits {
+        max_record_bytes: 32 << 20,
+    };
+    let e = batch::validate_file_with(text.as_bytes(), BatchFormat::Csv, &limits, &mut |_| {})
+        .unwrap_err();
+    assert_eq!(e.problems[0].line, 2, "{e}");
+    assert!(e.problems[0].reason.contains("unterminated"), "{e}");
+}

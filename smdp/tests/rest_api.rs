@@ -145,12 +145,15 @@ both_backends!(rest_api_per_mno, 4, |db| {
         clock: Arc::new(SystemClock),
         es3: None,
         outbox_give_up: Duration::from_secs(60),
+        outgoing: Default::default(),
         wake_outbox: Arc::new(tokio::sync::Notify::new()),
     });
     let spool = tempfile::tempdir().expect("spool");
     let config = RestConfig {
         max_upload_bytes: 4 << 20,
+        max_spool_bytes: 3 << 20,
         spool_dir: Some(spool.path().to_path_buf()),
+        ..RestConfig::default()
     };
     let routes = {
         let smdp = smdp.clone();
@@ -262,9 +265,31 @@ both_backends!(rest_api_per_mno, 4, |db| {
             .collect();
         assert_eq!(
             lines,
-            [(2, "PIN1".to_owned()), (3, "PIN1".to_owned()), (7, "ICCID".to_owned())]
+            [
+                (2, "PIN1".to_owned()),
+                (3, "PIN1".to_owned()),
+                (7, "ICCID".to_owned()),
+                (7, "IMSI".to_owned())
+            ]
         );
-        assert_eq!((p["totalProblems"].as_u64(), p["badLines"].as_u64()), (Some(3), Some(3)));
+        assert_eq!((p["totalProblems"].as_u64(), p["badLines"].as_u64()), (Some(4), Some(3)));
+
+        // Limits: a body announced over max_upload_bytes is refused unread (413); one under it but over what
+        // the spool may hold in all is refused while spooling (507); neither stores anything.
+        for (size, status, kind) in [
+            (5 << 20, 413, "urn:rsp:problem:too-large"),
+            ((3 << 20) + 1, 507, "urn:rsp:problem:spool-full"),
+        ] {
+            let r = one
+                .post(format!("{base}/profile-types/usim/orders"))
+                .header("content-type", "text/csv")
+                .body(vec![b'1'; size])
+                .send()
+                .await
+                .expect("send");
+            let p = problem(r, status).await;
+            assert_eq!(p["type"], kind, "{p}");
+        }
 
         // Stock: each MNO sees only its own.
         let s: Value = one.get(format!("{base}/stock")).send().await.expect("send").json().await.expect("json");

@@ -268,7 +268,8 @@ both_backends!(bad_files_are_refused_with_the_rows_named, 2, |db| {
     // Nothing of all that was stored.
     assert_eq!(available(store), 0);
 
-    // Against the stock: rows 0..10 are imported; a file with rows 8..12 is refused naming lines 2 and 3.
+    // Against the stock: rows 0..10 are imported; a file with rows 8..12 is refused naming lines 2 and 3
+    // (their ICCIDs and their IMSIs are in stock).
     import(
         store,
         &keys,
@@ -282,7 +283,12 @@ both_backends!(bad_files_are_refused_with_the_rows_named, 2, |db| {
     ));
     assert_eq!(
         p,
-        [(2, Some("ICCID".into())), (3, Some("ICCID".into()))],
+        [
+            (2, Some("ICCID".into())),
+            (2, Some("IMSI".into())),
+            (3, Some("ICCID".into())),
+            (3, Some("IMSI".into()))
+        ],
         "{text}"
     );
     assert!(text.contains("already in stock"), "{text}");
@@ -290,7 +296,15 @@ both_backends!(bad_files_are_refused_with_the_rows_named, 2, |db| {
     let mut mixed = csv_file(3, 9..11);
     mixed.extend_from_slice(format!("{}\n", short_row_of(good(20))).as_bytes());
     let (p, text) = refused(import(store, &keys, &MemSource::new("mixed.csv", mixed)));
-    assert_eq!(p, [(2, Some("ICCID".into())), (4, None)], "{text}");
+    assert_eq!(
+        p,
+        [
+            (2, Some("ICCID".into())),
+            (2, Some("IMSI".into())),
+            (4, None)
+        ],
+        "{text}"
+    );
     assert_eq!(available(store), 10);
 });
 
@@ -310,3 +324,86 @@ both_backends!(unknown_profile_type_and_other_mno, 2, |db| {
         other => panic!("{other:?}"),
     }
 });
+
+both_backends!(
+    imsis_in_stock_are_refused_and_every_problem_is_reported,
+    2,
+    |db| {
+        let store = &db.store;
+        let keys = keyring();
+        sample_type(store, MNO, "usim-sample", 0);
+        import(
+            store,
+            &keys,
+            &MemSource::new("first.csv", csv_file(5, 0..200)),
+        )
+        .expect("import");
+        // New ICCIDs, but IMSIs of records already in stock: every such row is named (before, only ICCIDs were
+        // checked against the stock and this file was stocked).
+        let imsi = |series: u32, i: u64| format!("00101{series:02}{i:08}");
+        let mut text = format!("{HEADER}\n");
+        for i in 0..150 {
+            text.push_str(&row(6, i).replacen(&imsi(6, i), &imsi(5, i), 1));
+            text.push('\n');
+        }
+        let reports = tempfile::tempdir().expect("tempdir");
+        let options = import::ImportOptions {
+            report_dir: Some(reports.path().to_path_buf()),
+            ..Default::default()
+        };
+        let r = import::import_order_with(
+            store,
+            &keys,
+            MNO,
+            "usim-sample",
+            &MemSource::new("imsis.csv", text.into_bytes()),
+            BatchFormat::Csv,
+            &options,
+            &mut |_| {},
+        );
+        let Err(WarehouseError::Refused(e)) = r else {
+            panic!("expected a refusal, got {r:?}")
+        };
+        assert_eq!(e.total_problems, 150, "{e}");
+        assert_eq!(e.problems.len(), smdp::batch::MAX_DETAILED_PROBLEMS);
+        assert!(
+            e.problems
+                .iter()
+                .all(|p| p.column.as_deref() == Some("IMSI") && p.reason == "already in stock"),
+            "{e}"
+        );
+        // The README promises every bad row: the report file lists all 150, and the refusal says where it is.
+        let path = e.report.clone().expect("a report file");
+        assert!(path.starts_with(reports.path()));
+        assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+        let listed = std::fs::read_to_string(&path).expect("report");
+        let lines: HashSet<String> = listed.lines().map(str::to_owned).collect();
+        assert_eq!(lines.len(), 150);
+        for line in 2..152 {
+            assert!(
+                lines.contains(&format!("line {line}, column IMSI: already in stock")),
+                "line {line} missing from the report"
+            );
+        }
+        assert_eq!(available(store), 200);
+        // A short refusal writes no report.
+        let mut one = format!("{HEADER}\n");
+        one.push_str(&row(7, 0).replacen(&imsi(7, 0), &imsi(5, 3), 1));
+        one.push('\n');
+        let r = import::import_order_with(
+            store,
+            &keys,
+            MNO,
+            "usim-sample",
+            &MemSource::new("one.csv", one.into_bytes()),
+            BatchFormat::Csv,
+            &options,
+            &mut |_| {},
+        );
+        let Err(WarehouseError::Refused(e)) = r else {
+            panic!("expected a refusal, got {r:?}")
+        };
+        assert_eq!(e.total_problems, 1);
+        assert!(e.report.is_none());
+    }
+);

@@ -464,6 +464,45 @@ both_backends!(output_file_with_secrets_decrypts_independently, 2, |db| {
         assert_eq!(got["KVN"], "01");
     }
 
+    // The same file opened by a script written only from README.md's "Decrypting an output file" (the section
+    // must exist and name every step the script relies on).
+    let readme =
+        std::fs::read_to_string(testkit::workspace_root().join("README.md")).expect("README");
+    let section = readme
+        .split_once("### Decrypting an output file")
+        .map(|(_, s)| s.split("\n## ").next().unwrap_or(s))
+        .expect("README section 'Decrypting an output file'");
+    for needed in [
+        "rsp-order-export-v1",
+        "SECRETS_EPK",
+        "00 00 00 01",
+        "associated data",
+        "00 00 00 00 ‖ n",
+        "`KIC1`",
+        "`ALGORITHM`",
+    ] {
+        assert!(
+            section.contains(needed),
+            "the README section does not say {needed:?}"
+        );
+    }
+    let from_readme = py(
+        "readme_decrypt.py",
+        &[key_file.to_str().unwrap(), csv_file_path.to_str().unwrap()],
+    );
+    for i in 0..2u64 {
+        let want = fields(9, i);
+        let got = &from_readme[&want["ICCID"]];
+        assert_eq!(got["row"], i + 1);
+        for col in [
+            "K", "OPC", "PIN1", "PUK1", "PIN2", "PUK2", "ADM1", "KIC1", "KID1", "KIK1",
+        ] {
+            assert_eq!(got[col], want[col], "{col} of row {i} (README decryption)");
+        }
+        assert_eq!(got["ALGORITHM"], "milenage");
+        assert_eq!(got["KVN"], "01");
+    }
+
     // `rsp order decrypt`'s function gives the same clear columns; another key does not open the file.
     let mut clear = Vec::new();
     assert_eq!(

@@ -149,6 +149,10 @@ pub enum SmsrError {
         /// The function, e.g. `ES7-HandoverEUICC`.
         function: String,
     },
+    /// The `wsa:ReplyTo` is not an address this SM-SR may call back for the caller (1.1 / 1.2), refused before
+    /// the function runs.
+    #[error(transparent)]
+    ReplyToRefused(#[from] es_runtime::destination::DestinationError),
     /// The database failed (1.2 / 4.2). The message is generic; details go to the log.
     #[error("the SM-SR could not execute the function (storage)")]
     Store(#[source] StoreError),
@@ -188,6 +192,7 @@ impl SmsrError {
             SmsrError::NoEs5Transport { .. } => (Subject::FUNCTION_PROVIDER, Reason::REFUSED),
             SmsrError::Invalid { .. } => (Subject::FUNCTION, Reason::INVALID),
             SmsrError::NotSupported { .. } => (Subject::FUNCTION_PROVIDER, Reason::REFUSED),
+            SmsrError::ReplyToRefused(_) => (Subject::FUNCTION_REQUESTER, Reason::NOT_ALLOWED),
             SmsrError::Store(_) | SmsrError::Internal(_) => {
                 (Subject::FUNCTION_PROVIDER, Reason::EXECUTION_ERROR)
             }

@@ -186,6 +186,12 @@ fn run(
     request: &Request,
 ) -> Result<Reply, SmsrError> {
     let caller = ctx.caller;
+    crate::outgoing::check_reply_to(
+        conn,
+        smsr,
+        &caller.oid,
+        ctx.wsa.reply_to.as_ref().map(|r| r.as_str()),
+    )?;
     let xml = match request {
         Request::Es1(es1::Request::RegisterEis(r)) => {
             register_eis(smsr, conn, caller, ctx.body, r)?.to_xml()
@@ -385,6 +391,13 @@ impl SoapFunctions for Smsr {
     }
     fn is_internal(&self, error: &SmsrError) -> bool {
         matches!(error, SmsrError::Store(_) | SmsrError::Internal(_))
+    }
+    /// ES4/ES3.GetEIS only read (SGP.02 §5.5.1, §5.4.x): not recorded, a repeat reads again (issue 10, 2b).
+    fn read_only(&self, request: &Request) -> bool {
+        matches!(
+            request,
+            Request::Es4(es4::Request::GetEis(_)) | Request::Es3(es3::Request::GetEis(_))
+        )
     }
     fn run(
         &self,

@@ -10,9 +10,10 @@ use eis_store::function_calls::FunctionCall;
 use eis_store::outbox;
 use es_interfaces::messages::codec::BodyElement;
 use es_interfaces::messages::{es3, es4};
-use es_interfaces::soap::{self, OutgoingHeaders, SoapVersion, WSA_ANONYMOUS, action};
+use es_interfaces::soap::{self, OutgoingHeaders, SoapVersion, action};
 use es_interfaces::types::{Eid, Iccid, Oid, XsDateTime};
 use es_interfaces::wsdl::Service;
+use es_runtime::destination;
 use es_runtime::outbox::soap_message;
 
 use crate::error::SmsrError;
@@ -28,9 +29,23 @@ fn xs_date_time(ms: i64) -> Result<XsDateTime, SmsrError> {
     Ok(XsDateTime::utc(t))
 }
 
-/// Whether a ReplyTo address can receive a callback (not absent, not WS-Addressing anonymous).
-pub fn can_call_back(reply_to: Option<&str>) -> bool {
-    matches!(reply_to, Some(r) if !r.is_empty() && r != WSA_ANONYMOUS && r.starts_with("http"))
+/// Refuses, before the function runs, a `wsa:ReplyTo` that is not an https address at an origin registered
+/// for the caller or on the configured allow list (SGP.02 §2.6; [`es_runtime::destination`]): 1.1 / 1.2.
+pub fn check_reply_to(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    caller: &str,
+    reply_to: Option<&str>,
+) -> Result<(), SmsrError> {
+    if !destination::wants_callback(reply_to) {
+        return Ok(());
+    }
+    let registered = entities::get_entity(conn, caller)?
+        .map(|e| e.endpoints)
+        .unwrap_or_default();
+    smsr.outgoing
+        .check_reply_to(caller, reply_to, &registered)?;
+    Ok(())
 }
 
 /// Queues the callback of `call` carrying `response_xml` (a response body element), if it has a usable
@@ -45,7 +60,7 @@ pub fn queue_callback(
     now: i64,
 ) -> Result<bool, SmsrError> {
     let reply_to = call.call.reply_to.as_deref();
-    let Some(url) = reply_to.filter(|r| can_call_back(Some(r))) else {
+    let Some(url) = destination::callback_address(reply_to) else {
         return Ok(false);
     };
     let callback_action = match action::for_element(response_element) {

@@ -388,7 +388,6 @@ pub fn update_connectivity_parameters(
     iccid: &str,
     parameters: &[u8],
 ) -> Result<(), SmsrError> {
-    let settings = es5(smsr, "UpdateConnectivityParameters")?;
     let p = locate(conn, viewer, eid, iccid)?;
     if p.info.state == ProfileState::Created {
         return Err(refused(
@@ -403,6 +402,8 @@ pub fn update_connectivity_parameters(
             element: "ConnectivityParameters".to_string(),
             why: e.to_string(),
         })?;
+    // The parameters are checked before the transport, so that bad input is named as such (1.6/2.1).
+    let settings = es5(smsr, "UpdateConnectivityParameters")?;
     start_for_profile(
         conn,
         smsr,

@@ -42,6 +42,10 @@ pub struct Es5Settings {
     /// Most commands in flight (sent, PoR awaited) over all eUICCs: new commands wait beyond it, so that a
     /// backlog at the SMSC or in the network does not turn into retransmissions.
     pub max_in_flight: usize,
+    /// Incomplete concatenated MO SMS held at once, over all senders.
+    pub reassembly_pending: usize,
+    /// Incomplete concatenated MO SMS held at once for one sender.
+    pub reassembly_per_sender: usize,
 }
 
 impl Default for Es5Settings {
@@ -54,6 +58,8 @@ impl Default for Es5Settings {
             counter_skip: 16,
             batch: 256,
             max_in_flight: 4096,
+            reassembly_pending: 10_000,
+            reassembly_per_sender: 8,
         }
     }
 }
@@ -85,6 +91,8 @@ pub struct Smsr {
     pub es5: Option<Es5Settings>,
     /// How long callbacks and notifications are retried before they are given up.
     pub outbox_give_up: Duration,
+    /// Where callbacks may go besides the callers' registered endpoints (SGP.02 §2.6; es_runtime::destination).
+    pub outgoing: es_runtime::destination::OutgoingPolicy,
     /// Worker wake-ups.
     pub wake: Arc<Wake>,
 }

@@ -250,12 +250,14 @@ pub async fn post(client: &reqwest::Client, url: &str, envelope: String) -> (u16
     (status, r.text().await.expect("body"))
 }
 
-/// A SOAP 1.2 envelope around a body element with minimal WS-Addressing headers.
+/// A SOAP 1.2 envelope around a body element with the WS-Addressing headers SGP.02 requires of a request
+/// (To, From, MessageID, Action).
 pub fn envelope(to: &str, action: &str, body: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
          <env:Envelope xmlns:env=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:wsa=\"http://www.w3.org/2005/08/addressing\">\
-         <env:Header><wsa:To>{to}</wsa:To><wsa:MessageID>urn:uuid:{}</wsa:MessageID><wsa:Action>{action}</wsa:Action></env:Header>\
+         <env:Header><wsa:To>{to}</wsa:To><wsa:From><wsa:Address>http://caller.invalid/</wsa:Address></wsa:From>\
+         <wsa:MessageID>urn:uuid:{}</wsa:MessageID><wsa:Action>{action}</wsa:Action></env:Header>\
          <env:Body>{body}</env:Body></env:Envelope>",
         uuid::Uuid::new_v4()
     )

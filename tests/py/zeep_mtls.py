@@ -11,13 +11,46 @@ Prints one JSON object with what zeep parsed.
 import json
 import re
 import sys
+import uuid
 
 import requests
 from lxml import etree
-from zeep import Client, xsd
+from zeep import Client, Plugin, xsd
 from zeep.transports import Transport
 
 RPS = "http://namespaces.gsma.org/esim-messaging/3"
+WSA = "http://www.w3.org/2005/08/addressing"
+
+
+class WsaHeaders(Plugin):
+    """SGP.02 Annex B and the GSMA WSDL bindings: every request carries wsa:To, wsa:From, wsa:MessageID and
+    wsa:Action (the server refuses a request without them); zeep writes none of them by itself."""
+
+    def __init__(self, sender):
+        self.sender = sender
+
+    def egress(self, envelope, http_headers, operation, binding_options):
+        ns = envelope.tag[1:].split("}")[0]
+        header = envelope.find(f"{{{ns}}}Header")
+        if header is None:
+            header = etree.Element(f"{{{ns}}}Header")
+            envelope.insert(0, header)
+
+        def add(name, text):
+            el = header.find(f"{{{WSA}}}{name}")
+            if el is None:
+                el = etree.SubElement(header, f"{{{WSA}}}{name}")
+            if text is not None and not (el.text or "").strip():
+                el.text = text
+            return el
+
+        add("To", binding_options["address"])
+        sender = add("From", None)
+        if sender.find(f"{{{WSA}}}Address") is None:
+            etree.SubElement(sender, f"{{{WSA}}}Address").text = self.sender
+        add("MessageID", "urn:uuid:" + str(uuid.uuid4()))
+        add("Action", getattr(operation, "soapaction", None) or operation.name)
+        return envelope, http_headers
 
 
 class SignedEisTransport(Transport):
@@ -43,7 +76,7 @@ def client(wsdl, cert, key, ca, eis_text=None):
     session.cert = (cert, key)
     session.verify = ca
     transport = SignedEisTransport(eis_text, session=session) if eis_text else Transport(session=session)
-    return Client(wsdl, transport=transport)
+    return Client(wsdl, transport=transport, plugins=[WsaHeaders("https://zeep.invalid/" + wsdl.rsplit("/", 1)[-1])])
 
 
 def main():

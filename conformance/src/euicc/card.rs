@@ -14,9 +14,10 @@ use es_interfaces::script::{CommandScript, CompactResponse, ResponseScript, Scri
 use es_interfaces::sms::{self, PacketKind, PushOutcome, Reassembler};
 use es_interfaces::wire_profile::{self, ScriptForm};
 
-use super::ids::{Aid, Eid, Iccid, Msisdn};
+use super::download::{self, Download, IsdpKeySet};
+use super::ids::{Aid, Eid, Iccid, Imsi, Msisdn};
 use super::keys::{EcasdKey, EuiccSecrets, IsdRKeySet};
-use super::{EuiccError, Event, MoSms, Outputs, SimulatorConfig};
+use super::{DownloadFaults, EuiccError, Event, MoSms, Outputs, SimulatorConfig};
 use crate::issuance::{self, IssuedProfile, Pol1, ProfileState};
 
 /// Largest R-APDU data of a short response (ISO/IEC 7816-4 §5.1: Le up to 256), the limit for one GET STATUS
@@ -30,7 +31,7 @@ const FLAG_DELETE_WHEN_DISABLED: u8 = 0x08;
 const FLAG_NO_COVERAGE: u8 = 0x10;
 
 /// One ISD-P and its profile as the eUICC holds it (SGP.02 §2.2.1.2; EIS `ProfileInfo`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Isdp {
     aid: Aid,
     iccid: Option<Iccid>,
@@ -38,6 +39,11 @@ pub struct Isdp {
     memory: u32,
     state: ProfileState,
     flags: u8,
+    /// The profile's IMSI, known for a downloaded profile only.
+    imsi: Option<Imsi>,
+    /// SCP03 key set `30` from ES8 key establishment (wire-profile §5), boxed so that an ISD-P without one costs
+    /// a pointer.
+    keys: Option<Box<IsdpKeySet>>,
 }
 
 impl Isdp {
@@ -54,6 +60,17 @@ impl Isdp {
     /// The MSISDN of its profile's subscription; `None` without a profile.
     pub fn msisdn(&self) -> Option<Msisdn> {
         self.msisdn
+    }
+
+    /// The IMSI of a profile installed by download (from its package's EF.IMSI).
+    pub fn imsi(&self) -> Option<Imsi> {
+        self.imsi
+    }
+
+    /// Whether ES8 key establishment gave it a key set, and that key set's SCP03 sequence counter
+    /// (wire-profile §5, §7).
+    pub fn scp03_counter(&self) -> Option<u32> {
+        self.keys.as_ref().map(|k| k.counter())
     }
 
     /// Allocated memory in bytes (EIS `AllocatedMemory`).
@@ -140,6 +157,20 @@ pub enum EventKind {
     FallbackAttributeSet {
         /// The ISD-P now carrying it.
         aid: Aid,
+    },
+    /// A profile package was installed in an ISD-P by download (wire-profile §7).
+    ProfileInstalled {
+        /// The ISD-P, now `Disabled`.
+        aid: Aid,
+        /// The package's ICCID.
+        iccid: Iccid,
+    },
+    /// A downloaded profile package was refused with `profileInstallationAborted` (wire-profile §7).
+    PackageRefused {
+        /// The ISD-P, still `07`.
+        aid: Aid,
+        /// Why.
+        reason: String,
     },
     /// An ISD-P was created by CreateISDP.
     ProfileCreated {
@@ -239,6 +270,7 @@ struct Session {
     switch: Option<Switch>,
     notifications: Vec<PendingNotification>,
     audit_cursor: Option<usize>,
+    download: Option<Box<Download>>,
 }
 
 impl Session {
@@ -247,6 +279,7 @@ impl Session {
             && self.switch.is_none()
             && self.notifications.is_empty()
             && self.audit_cursor.is_none()
+            && self.download.is_none()
     }
 
     fn next_deadline(&self) -> Option<u64> {
@@ -270,6 +303,7 @@ pub struct Euicc {
     next_sms_reference: u8,
     smsr_msisdn: Option<Msisdn>,
     isdps: Vec<Isdp>,
+    faults: u8,
     session: Option<Box<Session>>,
 }
 
@@ -347,6 +381,8 @@ impl Euicc {
                 memory: p.allocated_memory,
                 state: p.state,
                 flags,
+                imsi: None,
+                keys: None,
             });
         }
         let count = |f: &dyn Fn(&Isdp) -> bool| isdps.iter().filter(|i| f(i)).count();
@@ -369,6 +405,7 @@ impl Euicc {
             next_sms_reference: 0,
             smsr_msisdn: None,
             isdps,
+            faults: 0,
             session: None,
         })
     }
@@ -582,6 +619,16 @@ impl Euicc {
             self.notification_due(&mut s, cfg, sequence, now, out);
         }
         self.put_session(s);
+    }
+
+    /// The download faults switched on ([`DownloadFaults`]).
+    pub fn download_faults(&self) -> DownloadFaults {
+        DownloadFaults::from_bits(self.faults)
+    }
+
+    /// Switches download faults on or off for the ISD-Ps of this eUICC (wire-profile §5, §7; test input).
+    pub fn set_download_faults(&mut self, faults: DownloadFaults) {
+        self.faults = faults.to_bits();
     }
 
     /// Sets whether the profile in ISD-P `aid` has network coverage. Losing it on the enabled profile starts
@@ -828,13 +875,13 @@ impl Euicc {
         };
         let mut responses = Vec::new();
         // After INSTALL [for personalization] the rest of the script goes to that ISD-P (wire-profile §5).
-        let mut routed = false;
+        let mut routed: Option<Aid> = None;
         for c in script.commands.iter().take(usize::from(u8::MAX)) {
-            let r = if routed {
-                self.execute_for_isdp(c, out)
+            let r = if let Some(aid) = routed {
+                self.execute_for_isdp(s, cfg, aid, c, out)
             } else if let Some(aid) = routing::personalization_target(c) {
                 let found = self.index_of(&aid).is_some();
-                routed = found;
+                routed = Aid::new(&aid).ok().filter(|_| found);
                 let r = respond(if found {
                     StatusWord::OK
                 } else {
@@ -903,15 +950,27 @@ impl Euicc {
         r
     }
 
-    /// A command routed to an ISD-P (ES8, wire-profile §5, §7). The simulated ISD-P holds no SCP03 session (ES8
-    /// key establishment is not simulated), so STORE DATA answers `6982` as an unauthenticated one must; any
-    /// other instruction `6D00`.
-    fn execute_for_isdp(&mut self, c: &CommandApdu, out: &mut Outputs) -> ResponseApdu {
-        let r = respond(if c.ins == es_interfaces::apdu::INS_STORE_DATA {
-            StatusWord::SECURITY_STATUS
-        } else {
-            StatusWord::INS_NOT_SUPPORTED
-        });
+    /// A command routed to the ISD-P `aid` (ES8, wire-profile §5, §7): STORE DATA runs the download of
+    /// [`download`]; any other instruction answers `6D00`. An installed package makes the ISD-P `Disabled` with
+    /// the package's ICCID, IMSI and the subscriber directory's MSISDN.
+    fn execute_for_isdp(
+        &mut self,
+        s: &mut Session,
+        cfg: &SimulatorConfig,
+        aid: Aid,
+        c: &CommandApdu,
+        out: &mut Outputs,
+    ) -> ResponseApdu {
+        let r = match self.index_of(aid.as_bytes()) {
+            Some(index)
+                if c.cla == es_interfaces::apdu::CLA_GP
+                    && c.ins == es_interfaces::apdu::INS_STORE_DATA =>
+            {
+                self.download_step(s, cfg, index, c, out)
+            }
+            Some(_) => respond(StatusWord::INS_NOT_SUPPORTED),
+            None => respond(StatusWord::REFERENCED_DATA_NOT_FOUND),
+        };
         self.event(
             out,
             EventKind::CommandExecuted {
@@ -920,6 +979,57 @@ impl Euicc {
             },
         );
         r
+    }
+
+    /// One STORE DATA of a download on ISD-P `index` (wire-profile §5, §7).
+    fn download_step(
+        &mut self,
+        s: &mut Session,
+        cfg: &SimulatorConfig,
+        index: usize,
+        c: &CommandApdu,
+        out: &mut Outputs,
+    ) -> ResponseApdu {
+        let aid = self.isdps[index].aid;
+        let mut dl = s
+            .download
+            .take()
+            .filter(|d| d.aid() == aid)
+            .unwrap_or_else(|| Box::new(Download::new(aid)));
+        let mut keys = self.isdps[index].keys.take();
+        let isdps = &self.isdps;
+        let in_use = |iccid: Iccid| isdps.iter().any(|i| i.iccid == Some(iccid));
+        let ctx = download::Context {
+            cfg,
+            eid: self.eid,
+            ecasd: &self.ecasd,
+            faults: DownloadFaults::from_bits(self.faults),
+            selectable: isdps[index].state == ProfileState::Created && isdps[index].iccid.is_none(),
+            iccid_in_use: &in_use,
+        };
+        let outcome = dl.store_data(&ctx, &mut keys, c);
+        self.isdps[index].keys = keys;
+        if !dl.is_idle() {
+            s.download = Some(dl);
+        }
+        if let Some(reason) = outcome.refused {
+            self.event(out, EventKind::PackageRefused { aid, reason });
+        }
+        if let Some(installed) = outcome.installed {
+            let isdp = &mut self.isdps[index];
+            isdp.iccid = Some(installed.iccid);
+            isdp.imsi = installed.imsi;
+            isdp.msisdn = installed.imsi.and_then(|i| cfg.subscribers.msisdn(i));
+            self.event(
+                out,
+                EventKind::ProfileInstalled {
+                    aid,
+                    iccid: installed.iccid,
+                },
+            );
+            self.set_state(index, ProfileState::Disabled, out);
+        }
+        outcome.response
     }
 
     fn execute_es5(
@@ -1128,6 +1238,8 @@ impl Euicc {
             memory,
             state: ProfileState::Created,
             flags: 0,
+            imsi: None,
+            keys: None,
         });
         self.event(out, EventKind::ProfileCreated { aid: new_aid });
         ResponseApdu::new(vec![0x00], StatusWord::OK)

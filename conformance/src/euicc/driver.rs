@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::fleet::{DeliveryError, Fleet};
 use super::ids::Eid;
-use super::{Event, Outputs};
+use super::{DownloadFaults, Event, Outputs};
 
 /// A mobile-terminated SMS for the simulator: destination MSISDN and TP-UD (3GPP TS 23.040 §9.2.2.1
 /// SMS-DELIVER; wire-profile §2).
@@ -50,6 +50,20 @@ pub enum Control {
         aid: Vec<u8>,
         /// Whether the profile's network can be attached to.
         covered: bool,
+    },
+    /// Switches download faults of one eUICC (wire-profile §5, §7).
+    SetDownloadFaults {
+        /// The eUICC.
+        eid: Eid,
+        /// The faults now on.
+        faults: DownloadFaults,
+    },
+    /// Provisions IMSI → MSISDN in the subscriber directory (the MNO's network after an order).
+    ProvisionSubscriber {
+        /// The IMSI.
+        imsi: String,
+        /// Its MSISDN.
+        msisdn: String,
     },
 }
 
@@ -177,14 +191,28 @@ impl SimulatorDriver {
                     }
                 }
                 control = self.control_rx.recv(), if control_open => {
-                    let Some(Control::SetCoverage { eid, aid, covered }) = control else {
+                    let Some(control) = control else {
                         control_open = false;
                         continue;
                     };
                     let now = self.now();
-                    match self.fleet.set_coverage(&eid, &aid, covered, now) {
-                        Ok(out) => self.emit(out).await?,
-                        Err(e) => self.report(DriverEvent::ControlRefused(e)),
+                    match control {
+                        Control::SetCoverage { eid, aid, covered } => {
+                            match self.fleet.set_coverage(&eid, &aid, covered, now) {
+                                Ok(out) => self.emit(out).await?,
+                                Err(e) => self.report(DriverEvent::ControlRefused(e)),
+                            }
+                        }
+                        Control::SetDownloadFaults { eid, faults } => {
+                            if let Err(e) = self.fleet.set_download_faults(&eid, faults) {
+                                self.report(DriverEvent::ControlRefused(e));
+                            }
+                        }
+                        Control::ProvisionSubscriber { imsi, msisdn } => {
+                            if let Err(e) = self.fleet.provision_subscriber(&imsi, &msisdn) {
+                                self.report(DriverEvent::ControlRefused(DeliveryError::BadAddress(e)));
+                            }
+                        }
                     }
                 }
                 _ = timer => {

@@ -9,7 +9,7 @@ use certs::world::World;
 use super::card::Euicc;
 use super::ids::{Eid, Msisdn};
 use super::keys::EuiccSecrets;
-use super::{EuiccError, Outputs, SimulatorConfig};
+use super::{DownloadFaults, EuiccError, Outputs, SimulatorConfig};
 use crate::issuance::{self, IssuanceError};
 
 /// Errors building a fleet.
@@ -80,8 +80,12 @@ impl Fleet {
         }
     }
 
-    /// Every eUICC of a generated world with its issued profiles ([`crate::issuance::profiles_at_issuance`]).
-    pub fn from_world(world: &World, config: SimulatorConfig) -> Result<Fleet, FleetError> {
+    /// Every eUICC of a generated world with its issued profiles ([`crate::issuance::profiles_at_issuance`]);
+    /// the ISD-Ps trust the world's CI unless `config` names one.
+    pub fn from_world(world: &World, mut config: SimulatorConfig) -> Result<Fleet, FleetError> {
+        if config.ci.is_none() {
+            config.ci = Some(world.ci.cert.clone());
+        }
         let mut fleet = Fleet::new(config);
         for (i, identity) in world.euiccs.iter().enumerate() {
             let secrets = EuiccSecrets::from_world(identity)?;
@@ -242,6 +246,28 @@ impl Fleet {
             });
         }
         Ok(out)
+    }
+
+    /// Records in the subscriber directory that `imsi` has `msisdn`: a profile with that IMSI installed by
+    /// download afterwards gets this MSISDN and is reachable through it once enabled.
+    pub fn provision_subscriber(&mut self, imsi: &str, msisdn: &str) -> Result<(), EuiccError> {
+        self.config.subscribers.provision(imsi, msisdn)
+    }
+
+    /// Switches download faults of one eUICC on or off (wire-profile §5, §7; test input).
+    pub fn set_download_faults(
+        &mut self,
+        eid: &Eid,
+        faults: DownloadFaults,
+    ) -> Result<(), DeliveryError> {
+        let index = *self
+            .by_eid
+            .get(eid)
+            .ok_or(DeliveryError::UnknownEid(*eid))?;
+        if let Some(e) = self.euiccs.get_mut(index as usize) {
+            e.set_download_faults(faults);
+        }
+        Ok(())
     }
 
     /// Runs every eUICC whose deadline is at or before `now` (ms).

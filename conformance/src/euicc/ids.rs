@@ -153,3 +153,31 @@ impl fmt::Debug for Aid {
         write!(f, "Aid({self})")
     }
 }
+
+/// An IMSI of 6 to 15 digits (3GPP TS 23.003 §2.2), packed as [`Msisdn`] is so that leading zeros survive.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Imsi(Msisdn);
+
+impl Imsi {
+    /// Parses 6 to 15 decimal digits (3GPP TS 23.003 §2.2).
+    pub fn parse(text: &str) -> Result<Imsi, EuiccError> {
+        if text.len() < 6 {
+            return Err(EuiccError::BadImsi(text.to_string()));
+        }
+        Msisdn::parse(text)
+            .map(Imsi)
+            .map_err(|_| EuiccError::BadImsi(text.to_string()))
+    }
+}
+
+impl fmt::Display for Imsi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Debug for Imsi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Imsi({self})")
+    }
+}

@@ -13,12 +13,22 @@
 //! next instant it needs to be polled at ([`Euicc::next_deadline`]). Nothing here is random: SMS concatenation
 //! references come from a per-eUICC counter, keys from the world or from [`EuiccSecrets::from_seed`].
 //!
+//! Profile download (ES8 through ES3.SendData, wire-profile §5, §7): the ISD-R routes the STORE DATA that follow
+//! an INSTALL [for personalization] to the ISD-P, which runs key establishment (`3A01` checked against the CI of
+//! [`SimulatorConfig::ci`], `3A02` checked with CERT.DP.ECDSA's key, ECDH with the ECASD key, key set `30`,
+//! receipt) and SCP03t (sequence counter per key set, block numbers, C-MAC, decryption, R-MAC), reassembles the
+//! package during the session only, decodes it with the SM-DP's SAIP decoder (smdp::saip) on the last segment
+//! and answers the `EUICCResponse`; an installed profile is `Disabled` (`1F`) with the package's ICCID and IMSI,
+//! and the MSISDN the [`SubscriberDirectory`] holds for that IMSI, and is then managed like a pre-installed one.
+//! Test faults per eUICC ([`DownloadFaults`]): a wrong receipt, C-MAC failures, a refused package.
+//!
 //! Simplifications, all documented where they apply: every PoR travels as an MO SMS (SPI byte 2 b6 is not
 //! consulted); PoRs for security failures (TAR unknown, key set unknown, CC, ciphering, insufficient security
-//! level) are sent without security; the ES8 commands (key establishment, profile download) and SM-SR change
-//! (EstablishISDRKeySet, FinaliseISDRHandover) are answered `6985` because the simulator does not implement them.
+//! level) are sent without security; one download at a time per eUICC; SM-SR change (EstablishISDRKeySet,
+//! FinaliseISDRHandover to the ISD-R) is answered `6985` because the simulator does not implement it.
 
 mod card;
+mod download;
 mod driver;
 mod fleet;
 mod ids;
@@ -32,9 +42,12 @@ pub use driver::{
     Control, DriverError, DriverEvent, MoSms, MtSms, SimulatorDriver, SimulatorHandle,
 };
 pub use fleet::{DeliveryError, Fleet, FleetError};
-pub use ids::{Aid, Eid, Iccid, Msisdn};
+pub use ids::{Aid, Eid, Iccid, Imsi, Msisdn};
 pub use keys::{EcasdKey, EuiccSecrets, IsdRKeySet};
 
+use std::collections::HashMap;
+
+use certs::x509::X509Certificate;
 use es_interfaces::wire_profile::CardProfile;
 
 /// Errors building a simulated eUICC or fleet from identities and issued profiles; each names the bad value.
@@ -46,6 +59,9 @@ pub enum EuiccError {
     /// An MSISDN that is not 1 to 15 digits.
     #[error("MSISDN {0:?} is not 1 to 15 decimal digits")]
     BadMsisdn(String),
+    /// An IMSI that is not 6 to 15 digits.
+    #[error("IMSI {0:?} is not 6 to 15 decimal digits")]
+    BadImsi(String),
     /// An ICCID that is not 18 to 20 digits.
     #[error("ICCID {0:?} is not 18 to 20 decimal digits")]
     BadIccid(String),
@@ -96,6 +112,11 @@ pub struct SimulatorConfig {
     pub max_concatenated_parts: u8,
     /// Free volatile memory reported by GET DATA `FF21`, in bytes.
     pub free_volatile_memory: u32,
+    /// The CI's certificate, against which the ISD-Ps check CERT.DP.ECDSA (wire-profile §5 step 1); without
+    /// it every `3A01` answers `6A80`. [`Fleet::from_world`] fills it with the world's CI when it is `None`.
+    pub ci: Option<X509Certificate>,
+    /// IMSI → MSISDN of the mobile network, giving a downloaded profile its MSISDN.
+    pub subscribers: SubscriberDirectory,
 }
 
 impl Default for SimulatorConfig {
@@ -110,6 +131,8 @@ impl Default for SimulatorConfig {
             reassembly_timeout_ms: 60_000,
             max_concatenated_parts: 16,
             free_volatile_memory: 8_192,
+            ci: None,
+            subscribers: SubscriberDirectory::default(),
         }
     }
 }
@@ -130,4 +153,53 @@ pub struct Outputs {
     pub mo: Vec<MoSms>,
     /// Events, in order.
     pub events: Vec<Event>,
+}
+
+/// The mobile network's subscriber directory ("HLR"): the MSISDN of each IMSI, provisioned by the MNO from its
+/// order file. A profile installed by download gets the MSISDN of its package's IMSI; without an entry it has
+/// none (and an eUICC with it enabled is unreachable by SMS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscriberDirectory {
+    entries: HashMap<Imsi, Msisdn>,
+}
+
+impl SubscriberDirectory {
+    /// Records (or replaces) the MSISDN of `imsi`.
+    pub fn provision(&mut self, imsi: &str, msisdn: &str) -> Result<(), EuiccError> {
+        self.entries
+            .insert(Imsi::parse(imsi)?, Msisdn::parse(msisdn)?);
+        Ok(())
+    }
+
+    /// The MSISDN of `imsi`.
+    pub fn msisdn(&self, imsi: Imsi) -> Option<Msisdn> {
+        self.entries.get(&imsi).copied()
+    }
+}
+
+/// Faults a test can switch on per eUICC for the SM-DP's failure paths (wire-profile §5, §7).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DownloadFaults {
+    /// `3A02` answers a receipt with its first byte inverted.
+    pub wrong_receipt: bool,
+    /// Every SCP03t segment (`86`) fails its C-MAC check: `6982`, the session is discarded.
+    pub cmac_failure: bool,
+    /// The last segment's package is refused with `profileInstallationAborted`.
+    pub refuse_package: bool,
+}
+
+impl DownloadFaults {
+    fn to_bits(self) -> u8 {
+        u8::from(self.wrong_receipt)
+            | u8::from(self.cmac_failure) << 1
+            | u8::from(self.refuse_package) << 2
+    }
+
+    fn from_bits(bits: u8) -> DownloadFaults {
+        DownloadFaults {
+            wrong_receipt: bits & 1 != 0,
+            cmac_failure: bits & 2 != 0,
+            refuse_package: bits & 4 != 0,
+        }
+    }
 }

@@ -76,7 +76,8 @@ impl Problem {
     }
 }
 
-/// Why an order file is refused: the first [`MAX_DETAILED_PROBLEMS`] problems in detail, plus totals.
+/// Why an order file is refused: the first [`MAX_DETAILED_PROBLEMS`] problems in detail, plus totals, and
+/// when there are more, the report file listing every one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchErrors {
     /// Problems in detail, by line.
@@ -85,6 +86,8 @@ pub struct BatchErrors {
     pub total_problems: u64,
     /// How many distinct lines have a problem.
     pub bad_lines: u64,
+    /// The file listing every problem, when they are more than the detailed ones (written by an import).
+    pub report: Option<std::path::PathBuf>,
 }
 
 impl BatchErrors {
@@ -93,6 +96,7 @@ impl BatchErrors {
             problems: vec![p],
             total_problems: 1,
             bad_lines: 1,
+            report: None,
         }
     }
 }
@@ -107,9 +111,14 @@ impl fmt::Display for BatchErrors {
         for p in &self.problems {
             write!(f, "\n  {p}")?;
         }
-        let hidden = self.total_problems - self.problems.len() as u64;
+        let hidden = self
+            .total_problems
+            .saturating_sub(self.problems.len() as u64);
         if hidden > 0 {
             write!(f, "\n  … and {hidden} more")?;
+        }
+        if let Some(report) = &self.report {
+            write!(f, "\n  every problem is listed in {}", report.display())?;
         }
         Ok(())
     }
@@ -256,6 +265,7 @@ impl Columns {
                     problems,
                     total_problems: total,
                     bad_lines: 1,
+                    report: None,
                 })
             }
         }
@@ -309,13 +319,31 @@ pub(crate) trait RowSource {
     fn declared_quantity(&self) -> Option<u64>;
 }
 
+/// Limits of the readers, so that no file makes them hold more than this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest record, bytes: a line, or for CSV the lines of a quoted field spanning several.
+    pub max_record_bytes: usize,
+}
+
+impl Default for Limits {
+    /// 64 KiB records (a card row is about 200 bytes).
+    fn default() -> Self {
+        Limits {
+            max_record_bytes: 64 << 10,
+        }
+    }
+}
+
 fn open<'r, R: Read + 'r>(
     reader: R,
     format: BatchFormat,
+    limits: &Limits,
 ) -> Result<Box<dyn RowSource + 'r>, BatchErrors> {
+    let max = limits.max_record_bytes.max(1);
     Ok(match format {
-        BatchFormat::Csv => Box::new(csv_file::CsvSource::new(BufReader::new(reader))?),
-        BatchFormat::Out => Box::new(out_file::OutSource::new(BufReader::new(reader))?),
+        BatchFormat::Csv => Box::new(csv_file::CsvSource::new(BufReader::new(reader), max)?),
+        BatchFormat::Out => Box::new(out_file::OutSource::new(BufReader::new(reader), max)?),
     })
 }
 
@@ -338,7 +366,7 @@ fn imsi_key(imsi: &str) -> u64 {
 /// UTF-8, duplicate ICCIDs and IMSIs inside the file, `.out` Quantity). Refuses the file if anything is wrong,
 /// listing the problems (the first [`MAX_DETAILED_PROBLEMS`] in detail).
 pub fn validate_file<R: Read>(reader: R, format: BatchFormat) -> Result<Summary, BatchErrors> {
-    validate_file_capped(reader, format, MAX_DETAILED_PROBLEMS)
+    validate_file_with(reader, format, &Limits::default(), &mut |_| {})
 }
 
 /// [`validate_file`] with another cap on detailed problems.
@@ -347,11 +375,41 @@ pub fn validate_file_capped<R: Read>(
     format: BatchFormat,
     cap: usize,
 ) -> Result<Summary, BatchErrors> {
-    let mut source = open(reader, format)?;
+    validate(reader, format, &Limits::default(), cap, &mut |_| {})
+}
+
+/// [`validate_file`] with `limits`, handing every problem found (not only the detailed ones) to `every`, in
+/// the order found.
+pub fn validate_file_with<R: Read>(
+    reader: R,
+    format: BatchFormat,
+    limits: &Limits,
+    every: &mut dyn FnMut(&Problem),
+) -> Result<Summary, BatchErrors> {
+    validate(reader, format, limits, MAX_DETAILED_PROBLEMS, every)
+}
+
+fn validate<R: Read>(
+    reader: R,
+    format: BatchFormat,
+    limits: &Limits,
+    cap: usize,
+    every: &mut dyn FnMut(&Problem),
+) -> Result<Summary, BatchErrors> {
+    let mut source = match open(reader, format, limits) {
+        Ok(s) => s,
+        Err(e) => {
+            e.problems.iter().for_each(&mut *every);
+            return Err(e);
+        }
+    };
     let columns = source.columns().clone();
     let mut found = Collector {
         cap,
-        ..Collector::default()
+        every,
+        problems: Vec::new(),
+        total: 0,
+        bad_lines: Vec::new(),
     };
     let mut iccids: Vec<(u64, u64)> = Vec::new();
     let mut imsis: Vec<(u64, u64)> = Vec::new();
@@ -410,6 +468,7 @@ pub fn validate_file_capped<R: Read>(
             mut bad_lines,
             ..
         } = found;
+        // Every problem went to `every` as found; `problems` holds the first `cap` of them.
         problems.sort_by_key(|p| p.line);
         bad_lines.sort_unstable();
         bad_lines.dedup();
@@ -417,6 +476,7 @@ pub fn validate_file_capped<R: Read>(
             problems,
             total_problems: total,
             bad_lines: bad_lines.len() as u64,
+            report: None,
         });
     }
     Ok(Summary {
@@ -427,17 +487,19 @@ pub fn validate_file_capped<R: Read>(
     })
 }
 
-/// Problems gathered by [`validate_file`]: the first `cap` in detail, all counted, their lines.
-#[derive(Default)]
-struct Collector {
+/// Problems gathered by [`validate_file`]: the first `cap` in detail, all counted and handed to `every`,
+/// their lines.
+struct Collector<'e> {
     cap: usize,
+    every: &'e mut dyn FnMut(&Problem),
     problems: Vec<Problem>,
     total: u64,
     bad_lines: Vec<u64>,
 }
 
-impl Collector {
+impl Collector<'_> {
     fn note(&mut self, p: Problem) {
+        (self.every)(&p);
         self.total += 1;
         if self.bad_lines.last() != Some(&p.line) {
             self.bad_lines.push(p.line);
@@ -451,8 +513,17 @@ impl Collector {
 /// Second pass of an import: the validated records, one at a time (run [`validate_file`] first; this pass
 /// does not look for duplicates).
 pub fn rows<'r, R: Read + 'r>(reader: R, format: BatchFormat) -> Result<Rows<'r>, BatchErrors> {
+    rows_with(reader, format, &Limits::default())
+}
+
+/// [`rows`] with `limits`.
+pub fn rows_with<'r, R: Read + 'r>(
+    reader: R,
+    format: BatchFormat,
+    limits: &Limits,
+) -> Result<Rows<'r>, BatchErrors> {
     Ok(Rows {
-        source: open(reader, format)?,
+        source: open(reader, format, limits)?,
         done: false,
     })
 }
@@ -502,12 +573,57 @@ fn wrong_count(line: u64, got: usize, want: usize) -> Problem {
     Problem::file(line, format!("{got} fields, the header names {want}"))
 }
 
-/// Reads one line into `buf` (cleared first); `Ok(false)` at the end of input.
-fn read_line<B: BufRead>(r: &mut B, buf: &mut Vec<u8>) -> Result<bool, Problem> {
+/// Reads one line into `buf` (cleared first); `Ok(false)` at the end of input. A line longer than `max` bytes
+/// is a problem of the file at `line` (the rest of the file is not read), found without holding more than `max`
+/// bytes.
+fn read_line<B: BufRead>(
+    r: &mut B,
+    buf: &mut Vec<u8>,
+    max: usize,
+    line: u64,
+) -> Result<bool, Problem> {
     buf.clear();
-    match r.read_until(b'\n', buf) {
-        Ok(0) => Ok(false),
-        Ok(_) => Ok(true),
-        Err(e) => Err(Problem::file(0, format!("read error: {}", e.kind()))),
+    append_line(r, buf, max, line)
+}
+
+/// Appends one line (up to and including its `\n`) to `buf`, which may then hold at most `max` bytes;
+/// `Ok(false)` at the end of input with nothing appended.
+fn append_line<B: BufRead>(
+    r: &mut B,
+    buf: &mut Vec<u8>,
+    max: usize,
+    line: u64,
+) -> Result<bool, Problem> {
+    let start = buf.len();
+    loop {
+        let available = match r.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Problem::file(0, format!("read error: {}", e.kind()))),
+        };
+        if available.is_empty() {
+            return Ok(buf.len() > start);
+        }
+        let (take, done) = match available.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (available.len(), false),
+        };
+        if buf.len() + take > max {
+            return Err(too_long(line, max));
+        }
+        buf.extend_from_slice(&available[..take]);
+        r.consume(take);
+        if done {
+            return Ok(true);
+        }
     }
+}
+
+fn too_long(line: u64, max: usize) -> Problem {
+    Problem::file(
+        line,
+        format!(
+            "record longer than {max} bytes (limits.max_order_record_bytes; an unclosed quote makes a CSV record run on): the rest of the file is not read"
+        ),
+    )
 }

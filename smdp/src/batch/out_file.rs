@@ -18,6 +18,7 @@ enum Section {
 /// A `.out` file being read.
 pub(crate) struct OutSource<B: BufRead> {
     reader: B,
+    max_line: usize,
     buf: Vec<u8>,
     line: u64,
     columns: Columns,
@@ -51,14 +52,14 @@ fn section_of(line: &str) -> Option<Option<Section>> {
 
 impl<B: BufRead> OutSource<B> {
     /// Reads everything up to and including the `var_out:` line.
-    pub(crate) fn new(mut reader: B) -> Result<Self, BatchErrors> {
+    pub(crate) fn new(mut reader: B, max_line: usize) -> Result<Self, BatchErrors> {
         let mut buf = Vec::new();
         let mut line = 0u64;
         let mut section = Section::Start;
         let mut quantity: Option<(u64, u64)> = None;
         let mut seen_content = false;
         loop {
-            if !read_line(&mut reader, &mut buf).map_err(BatchErrors::single)? {
+            if !read_line(&mut reader, &mut buf, max_line, line + 1).map_err(BatchErrors::single)? {
                 return Err(fatal(
                     0,
                     if seen_content {
@@ -107,12 +108,16 @@ impl<B: BufRead> OutSource<B> {
                 }
                 Section::Input | Section::Other => {}
                 Section::Output => {
+                    // `var_out:`, in any case, with or without spaces around the colon.
                     let Some(names) = text
-                        .get(..8)
-                        .filter(|p| p.eq_ignore_ascii_case("var_out:"))
-                        .map(|_| &text[8..])
+                        .split_once(':')
+                        .filter(|(key, _)| key.trim().eq_ignore_ascii_case("var_out"))
+                        .map(|(_, names)| names)
                     else {
-                        return Err(fatal(line, "card row before the var_out line"));
+                        return Err(fatal(
+                            line,
+                            "expected the var_out line naming the columns ('var_out: ICCID/IMSI/…') before the card rows",
+                        ));
                     };
                     let Some(quantity) = quantity else {
                         return Err(fatal(0, "the header has no Quantity"));
@@ -120,6 +125,7 @@ impl<B: BufRead> OutSource<B> {
                     let columns = Columns::from_names(names.split('/'), line)?;
                     return Ok(OutSource {
                         reader,
+                        max_line,
                         buf,
                         line,
                         columns,
@@ -139,7 +145,12 @@ impl<B: BufRead> RowSource for OutSource<B> {
 
     fn next_row(&mut self, f: &mut dyn FnMut(RawRow<'_>)) -> Result<bool, Problem> {
         loop {
-            if !read_line(&mut self.reader, &mut self.buf)? {
+            if !read_line(
+                &mut self.reader,
+                &mut self.buf,
+                self.max_line,
+                self.line + 1,
+            )? {
                 return Ok(false);
             }
             self.line += 1;

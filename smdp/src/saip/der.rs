@@ -1,10 +1,14 @@
-//! A minimal DER reader and writer (ITU-T X.690 §8 and §10) for the TCA profile package.
+//! A minimal DER reader and writer (ITU-T X.690 §8 and §10) for the TCA profile package. Reading goes through
+//! the workspace's one TLV reader (`certs::tlv::Reader` with `Rules::DER`), which checks the forms, the nesting
+//! depth and the offsets; this module adds the class/number view of tags and the DER faults.
 //!
 //! Only what DER allows is accepted: definite lengths in their shortest form, tag numbers in their shortest
 //! form, and non-negative INTEGERs in their shortest two's-complement form. Because DER has exactly one
 //! encoding per value, a value decoded by this reader and written back by this writer gives the same bytes.
 
 use std::fmt;
+
+use certs::tlv::{self as ber, Rules, TlvError};
 
 /// The class of a tag (X.690 §8.1.2.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -136,6 +140,42 @@ pub enum DerFault {
     /// A primitive value where a constructed one is required, or the reverse.
     #[error("wrong form (primitive/constructed) for tag {0}")]
     WrongForm(Tag),
+    /// Elements nest deeper than `certs::tlv::MAX_DEPTH` levels.
+    #[error("nested deeper than {0} levels")]
+    TooDeep(usize),
+    /// Bytes after the last element where none are allowed.
+    #[error("{0} trailing byte(s)")]
+    TrailingBytes(usize),
+    /// Any other malformation reported by the TLV reader.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<TlvError> for DerError {
+    fn from(e: TlvError) -> DerError {
+        let (offset, fault) = match e {
+            TlvError::Truncated {
+                offset,
+                needed,
+                available,
+            } => (offset, DerFault::Truncated { needed, available }),
+            TlvError::BadLength { offset, byte: 0x80 } => (offset, DerFault::IndefiniteLength),
+            TlvError::BadLength { offset, .. } => (offset, DerFault::LengthTooLarge),
+            TlvError::NonMinimal {
+                offset,
+                what: "tag",
+            } => (offset, DerFault::NonMinimalTag),
+            TlvError::NonMinimal { offset, .. } => (offset, DerFault::NonMinimalLength),
+            TlvError::TagTooLong { offset } => (offset, DerFault::TagTooLarge),
+            TlvError::TooDeep { offset, limit } => (offset, DerFault::TooDeep(limit)),
+            TlvError::TrailingBytes { offset, count } => (offset, DerFault::TrailingBytes(count)),
+            // Not produced when reading under `Rules::DER` (definite lengths only, nothing encoded).
+            e @ (TlvError::MissingEndOfContents { .. }
+            | TlvError::ValueTooLong { .. }
+            | TlvError::InvalidTag { .. }) => (0, DerFault::Other(e.to_string())),
+        };
+        DerError { offset, fault }
+    }
 }
 
 /// A DER fault at an absolute byte offset.
@@ -159,6 +199,8 @@ pub struct Tlv<'a> {
     pub raw: &'a [u8],
     /// The value (contents) octets.
     pub value: &'a [u8],
+    /// The element as the one TLV reader read it (for its depth).
+    ber: ber::Tlv<'a>,
 }
 
 impl<'a> Tlv<'a> {
@@ -175,7 +217,9 @@ impl<'a> Tlv<'a> {
                 fault: DerFault::WrongForm(self.tag),
             });
         }
-        Ok(Reader::new(self.value, self.value_offset()))
+        Ok(Reader {
+            inner: self.ber.children()?,
+        })
     }
 
     /// Checks that the TLV is primitive and returns its value.
@@ -210,167 +254,87 @@ pub fn decode_uint(v: &[u8]) -> Result<u64, DerFault> {
     }
 }
 
-/// A cursor over a sequence of TLVs that knows the absolute offset of its first byte.
+/// A cursor over a sequence of TLVs that knows the absolute offset of its first byte and its nesting depth.
 #[derive(Clone, Debug)]
 pub struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    base: usize,
+    inner: ber::Reader<'a>,
 }
 
 impl<'a> Reader<'a> {
     /// A reader over `buf`, whose first byte sits at absolute offset `base`.
     pub fn new(buf: &'a [u8], base: usize) -> Self {
-        Reader { buf, pos: 0, base }
+        Reader {
+            inner: ber::Reader::new(buf, base, Rules::DER),
+        }
     }
 
     /// Whether every TLV has been read.
     pub fn is_empty(&self) -> bool {
-        self.pos >= self.buf.len()
+        self.inner.is_empty()
     }
 
     /// Absolute offset of the next byte to read.
     pub fn offset(&self) -> usize {
-        self.base + self.pos
+        self.inner.offset()
     }
 
     /// Reads the identifier of the next TLV without consuming it.
     pub fn peek_tag(&self) -> Result<Option<Tag>, DerError> {
-        if self.is_empty() {
-            return Ok(None);
-        }
-        let (tag, _) = read_tag(&self.buf[self.pos..], self.offset())?;
-        Ok(Some(tag))
+        Ok(self.inner.peek_tag_bytes()?.map(tag_of))
     }
 
     /// Reads the next TLV (X.690 §8.1), checking DER length and tag forms.
     pub fn read(&mut self) -> Result<Tlv<'a>, DerError> {
-        let start = self.pos;
-        let offset = self.offset();
-        let rest = &self.buf[start..];
-        let (tag, tag_len) = read_tag(rest, offset)?;
-        let (len, len_len) = read_len(&rest[tag_len..], offset + tag_len)?;
-        let header = tag_len + len_len;
-        let available = rest.len() - header;
-        if len > available {
-            return Err(DerError {
-                offset: offset + tag_len,
-                fault: DerFault::Truncated {
-                    needed: len,
-                    available,
-                },
-            });
-        }
-        let raw = &rest[..header + len];
-        self.pos += header + len;
+        let t = self.inner.read()?;
         Ok(Tlv {
-            tag,
-            offset,
-            raw,
-            value: &raw[header..],
+            tag: tag_of(t.tag_bytes()),
+            offset: t.offset,
+            raw: t.raw,
+            value: t.value,
+            ber: t,
         })
+    }
+
+    /// Refuses anything left unread (X.690 §8.1.1).
+    pub fn finish(&self) -> Result<(), DerError> {
+        Ok(self.inner.finish()?)
     }
 }
 
 /// Reads the identifier and length octets at the start of `b` without requiring the value to be present:
 /// returns the tag, the header length and the announced value length.
 pub fn read_header(b: &[u8], offset: usize) -> Result<(Tag, usize, usize), DerError> {
-    let (tag, tag_len) = read_tag(b, offset)?;
-    let (len, len_len) = read_len(&b[tag_len..], offset + tag_len)?;
-    Ok((tag, tag_len + len_len, len))
+    let h = ber::read_header(b, 0, offset, &Rules::DER)?;
+    match h.length {
+        ber::Length::Definite(len) => Ok((tag_of(&b[..h.tag_len]), h.header_len, len)),
+        ber::Length::Indefinite => Err(DerError {
+            offset: offset + h.tag_len,
+            fault: DerFault::IndefiniteLength,
+        }),
+    }
 }
 
-fn read_tag(b: &[u8], offset: usize) -> Result<(Tag, usize), DerError> {
-    let truncated = |needed, available| DerError {
-        offset,
-        fault: DerFault::Truncated { needed, available },
-    };
-    let first = *b.first().ok_or(truncated(1, 0))?;
+/// The class, form and number of identifier octets already checked by the reader (X.690 §8.1.2).
+fn tag_of(b: &[u8]) -> Tag {
+    let first = b.first().copied().unwrap_or(0);
     let class = match first >> 6 {
         0 => Class::Universal,
         1 => Class::Application,
         2 => Class::Context,
         _ => Class::Private,
     };
-    let constructed = first & 0x20 != 0;
-    if first & 0x1F != 0x1F {
-        return Ok((
-            Tag {
-                class,
-                constructed,
-                number: u32::from(first & 0x1F),
-            },
-            1,
-        ));
+    let number = match b {
+        [f] => u32::from(f & 0x1F),
+        [_, rest @ ..] => rest
+            .iter()
+            .fold(0u32, |acc, x| (acc << 7) | u32::from(x & 0x7F)),
+        [] => 0,
+    };
+    Tag {
+        class,
+        constructed: first & 0x20 != 0,
+        number,
     }
-    let mut number: u32 = 0;
-    let mut i = 1;
-    loop {
-        let byte = *b.get(i).ok_or(truncated(i + 1, b.len()))?;
-        if i == 1 && byte == 0x80 {
-            return Err(DerError {
-                offset,
-                fault: DerFault::NonMinimalTag,
-            });
-        }
-        if i > 4 {
-            return Err(DerError {
-                offset,
-                fault: DerFault::TagTooLarge,
-            });
-        }
-        number = (number << 7) | u32::from(byte & 0x7F);
-        i += 1;
-        if byte & 0x80 == 0 {
-            break;
-        }
-    }
-    if number < 31 {
-        return Err(DerError {
-            offset,
-            fault: DerFault::NonMinimalTag,
-        });
-    }
-    Ok((
-        Tag {
-            class,
-            constructed,
-            number,
-        },
-        i,
-    ))
-}
-
-fn read_len(b: &[u8], offset: usize) -> Result<(usize, usize), DerError> {
-    let err = |fault| DerError { offset, fault };
-    let first = *b.first().ok_or(err(DerFault::Truncated {
-        needed: 1,
-        available: 0,
-    }))?;
-    if first < 0x80 {
-        return Ok((usize::from(first), 1));
-    }
-    if first == 0x80 {
-        return Err(err(DerFault::IndefiniteLength));
-    }
-    let n = usize::from(first & 0x7F);
-    if n > 4 {
-        return Err(err(DerFault::LengthTooLarge));
-    }
-    let bytes = b.get(1..1 + n).ok_or(err(DerFault::Truncated {
-        needed: 1 + n,
-        available: b.len(),
-    }))?;
-    if bytes[0] == 0 {
-        return Err(err(DerFault::NonMinimalLength));
-    }
-    let len = bytes
-        .iter()
-        .fold(0usize, |acc, x| (acc << 8) | usize::from(*x));
-    if len < 0x80 {
-        return Err(err(DerFault::NonMinimalLength));
-    }
-    Ok((len, 1 + n))
 }
 
 /// Writes a DER length (X.690 §10.1: shortest form).
@@ -553,7 +517,8 @@ mod tests {
             assert_eq!(err.fault, fault, "{bytes:02X?}");
         }
         let err = Reader::new(&[0x04, 0x05, 1, 2], 7).read().unwrap_err();
-        assert_eq!(err.offset, 8);
+        // The one TLV reader reports a truncated value at the offset of the first missing value byte's run.
+        assert_eq!(err.offset, 9);
         assert!(matches!(
             err.fault,
             DerFault::Truncated {

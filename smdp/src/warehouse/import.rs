@@ -5,9 +5,10 @@
 //! 1. [`crate::batch::validate_file`] checks every row (Luhn, lengths, hex, column count, UTF-8, duplicates inside
 //!    the file).
 //! 2. A reader thread parses the rows again while the importing thread checks each chunk of [`CHUNK_ROWS`]
-//!    ICCIDs against the committed stock, and each row against what the profile type's template can take (an
-//!    MSISDN, OTA keys). Any problem of pass 1 or 2 refuses the file, listing every bad row, and nothing is
-//!    stored. (The stock is checked before the import transaction: inside it, PostgreSQL would plan the lookups
+//!    ICCIDs and IMSIs against the committed stock, and each row against what the profile type's template can take (an
+//!    MSISDN, OTA keys). Any problem of pass 1 or 2 refuses the file and nothing is stored: the refusal details
+//!    the first [`MAX_DETAILED_PROBLEMS`] problems, and when there are more, every one is written (in the order
+//!    found) to a report file in [`ImportOptions::report_dir`], whose path the refusal gives. (The stock is checked before the import transaction: inside it, PostgreSQL would plan the lookups
 //!    against a table growing with the uncommitted rows and fall back to sequential scans.)
 //! 3. Inside ONE transaction, the reader thread parses the rows once more and seals each record's secrets with
 //!    the master key ([`super::secrets`]); the importing thread inserts each chunk (COPY on PostgreSQL). An ICCID
@@ -18,8 +19,8 @@
 //! others at most three chunks).
 
 use std::collections::HashSet;
-use std::io::Read;
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
@@ -143,16 +144,116 @@ enum Msg {
     Fatal(WarehouseError),
 }
 
-/// Problems found in the second pass: the first [`MAX_DETAILED_PROBLEMS`] in detail, every line counted.
+/// Limits and where a long refusal is written.
+#[derive(Clone, Debug, Default)]
+pub struct ImportOptions {
+    /// Limits of the order-file readers.
+    pub limits: batch::Limits,
+    /// Where the report listing every problem of a refused file goes when they are more than
+    /// [`MAX_DETAILED_PROBLEMS`] (default: the system's temporary directory).
+    pub report_dir: Option<PathBuf>,
+}
+
+/// Every problem of a refused file, written to a report file once they are more than the detailed ones (the
+/// first are held until then, so that a short refusal writes no file).
+struct FullReport {
+    dir: PathBuf,
+    stem: String,
+    held: Vec<Problem>,
+    file: Option<(PathBuf, std::io::BufWriter<std::fs::File>)>,
+    failed: bool,
+}
+
+impl FullReport {
+    fn new(options: &ImportOptions, mno: &str, file_name: &str) -> FullReport {
+        let safe = |s: &str| -> String {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .take(80)
+                .collect()
+        };
+        FullReport {
+            dir: options
+                .report_dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir),
+            stem: format!(
+                "order-refused-{}-{}-{}",
+                safe(mno),
+                safe(file_name),
+                now_millis()
+            ),
+            held: Vec::new(),
+            file: None,
+            failed: false,
+        }
+    }
+
+    fn note(&mut self, p: &Problem) {
+        if self.failed {
+            return;
+        }
+        if self.file.is_none() && self.held.len() < MAX_DETAILED_PROBLEMS {
+            self.held.push(p.clone());
+            return;
+        }
+        if let Err(e) = self.write(p) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "report of a refused order file not written");
+            self.failed = true;
+            self.file = None;
+        }
+    }
+
+    fn write(&mut self, p: &Problem) -> std::io::Result<()> {
+        if self.file.is_none() {
+            std::fs::create_dir_all(&self.dir)?;
+            let path = Path::new(&self.dir).join(format!("{}.txt", self.stem));
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&path)?);
+            for h in self.held.drain(..) {
+                writeln!(w, "{h}")?;
+            }
+            self.file = Some((path, w));
+        }
+        if let Some((_, w)) = self.file.as_mut() {
+            writeln!(w, "{p}")?;
+        }
+        Ok(())
+    }
+
+    /// The report's path, when one was written.
+    fn finish(self) -> Option<PathBuf> {
+        let (path, mut w) = self.file?;
+        match w.flush() {
+            Ok(()) => Some(path),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "report of a refused order file not written");
+                None
+            }
+        }
+    }
+}
+
+/// Problems found in the second pass: the first [`MAX_DETAILED_PROBLEMS`] in detail, every line counted, every
+/// problem handed to the report.
 #[derive(Default)]
 struct Found {
     problems: Vec<Problem>,
     total: u64,
     lines: HashSet<u64>,
+    report: Option<FullReport>,
 }
 
 impl Found {
     fn note(&mut self, p: Problem) {
+        if let Some(r) = self.report.as_mut() {
+            r.note(&p);
+        }
         self.total += 1;
         self.lines.insert(p.line);
         if self.problems.len() < MAX_DETAILED_PROBLEMS {
@@ -162,7 +263,8 @@ impl Found {
 
     /// Adds these problems to those of the first pass (lines already counted there are not counted again when
     /// they are among its detailed problems).
-    fn merged_into(self, mut first: BatchErrors) -> BatchErrors {
+    fn merged_into(mut self, mut first: BatchErrors) -> BatchErrors {
+        first.report = self.report.take().and_then(FullReport::finish);
         let known: HashSet<u64> = first.problems.iter().map(|p| p.line).collect();
         first.bad_lines += self.lines.iter().filter(|l| !known.contains(l)).count() as u64;
         first.total_problems += self.total;
@@ -179,6 +281,7 @@ impl Found {
             problems,
             total_problems: self.total,
             bad_lines: self.lines.len() as u64,
+            report: self.report.and_then(FullReport::finish),
         }
     }
 }
@@ -218,6 +321,30 @@ pub fn import_order(
     format: BatchFormat,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport, WarehouseError> {
+    import_order_with(
+        store,
+        keyring,
+        mno_oid,
+        profile_type,
+        source,
+        format,
+        &ImportOptions::default(),
+        progress,
+    )
+}
+
+/// [`import_order`] with `options` (reader limits, where a long refusal is written).
+#[allow(clippy::too_many_arguments)]
+pub fn import_order_with(
+    store: &Store,
+    keyring: &MasterKeyring,
+    mno_oid: &str,
+    profile_type: &str,
+    source: &dyn OrderSource,
+    format: BatchFormat,
+    options: &ImportOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<ImportReport, WarehouseError> {
     let started = Instant::now();
     let pt = {
         let mut c = store.conn()?;
@@ -230,7 +357,8 @@ pub fn import_order(
     let reader = source
         .open()
         .map_err(|e| WarehouseError::io(name.clone(), e))?;
-    let validated = batch::validate_file(
+    let mut report = FullReport::new(options, mno_oid, &name);
+    let validated = batch::validate_file_with(
         Counting {
             inner: reader,
             bytes: 0,
@@ -239,14 +367,27 @@ pub fn import_order(
             progress,
         },
         format,
+        &options.limits,
+        &mut |p| report.note(p),
     );
     let total = validated.as_ref().map_or(0, |s| s.rows);
     // Second pass, outside the import transaction: the rows against the committed stock and the template.
+    let limits = options.limits;
     let checked = {
         let mut c = store.conn()?;
-        second_pass(&mut c, None, source, format, caps, None, &mut |rows| {
-            progress(Progress::Checking { rows, total })
-        })
+        second_pass(
+            &mut c,
+            None,
+            Pass {
+                source,
+                format,
+                limits,
+                caps,
+                report: Some(report),
+            },
+            None,
+            &mut |rows| progress(Progress::Checking { rows, total }),
+        )
     };
     let summary = match (validated, checked) {
         (Ok(s), Ok(found)) if found.total == 0 => s,
@@ -270,9 +411,13 @@ pub fn import_order(
         let found = second_pass(
             c,
             Some(keyring),
-            source,
-            format,
-            caps,
+            Pass {
+                source,
+                format,
+                limits,
+                caps,
+                report: None,
+            },
             Some(order_id),
             &mut |rows| {
                 stored = rows;
@@ -297,6 +442,7 @@ pub fn import_order(
                 }],
                 total_problems: 1,
                 bad_lines: 1,
+                report: None,
             }));
         }
         Ok::<_, WarehouseError>((order_id, stored))
@@ -325,22 +471,41 @@ pub fn import_order(
     })
 }
 
-/// Reads the file again on a reader thread. Without `order`: checks each chunk's ICCIDs against the (committed)
-/// stock and each row against the template's capabilities. With `order` (and the keyring): seals and inserts each
-/// chunk into that order until the first problem. Returns the problems found; `progress` gets the rows done.
+/// What a pass reads and where its problems go.
+struct Pass<'s> {
+    source: &'s dyn OrderSource,
+    format: BatchFormat,
+    limits: batch::Limits,
+    caps: TemplateCapabilities,
+    report: Option<FullReport>,
+}
+
+/// Reads the file again on a reader thread. Without `order`: checks each chunk's ICCIDs and IMSIs against the
+/// (committed) stock and each row against the template's capabilities. With `order` (and the keyring): seals and
+/// inserts each chunk into that order until the first problem. Returns the problems found; `progress` gets the
+/// rows done.
 fn second_pass(
     conn: &mut AnyConnection,
     keyring: Option<&MasterKeyring>,
-    source: &dyn OrderSource,
-    format: BatchFormat,
-    caps: TemplateCapabilities,
+    pass: Pass<'_>,
     order: Option<i64>,
     stored: &mut dyn FnMut(u64),
 ) -> Result<Found, WarehouseError> {
+    let Pass {
+        source,
+        format,
+        limits,
+        caps,
+        report,
+    } = pass;
     std::thread::scope(|s| {
         let (tx, rx) = sync_channel::<Msg>(2);
-        s.spawn(move || read_rows(source, format, caps, keyring, &tx));
-        consume(conn, rx, order, stored)
+        s.spawn(move || read_rows(source, format, &limits, caps, keyring, &tx));
+        let found = Found {
+            report,
+            ..Found::default()
+        };
+        consume(conn, rx, order, found, stored)
     })
 }
 
@@ -348,6 +513,7 @@ fn second_pass(
 fn read_rows(
     source: &dyn OrderSource,
     format: BatchFormat,
+    limits: &batch::Limits,
     caps: TemplateCapabilities,
     keyring: Option<&MasterKeyring>,
     tx: &SyncSender<Msg>,
@@ -359,7 +525,7 @@ fn read_rows(
             return;
         }
     };
-    let rows = match batch::rows(reader, format) {
+    let rows = match batch::rows_with(reader, format, limits) {
         Ok(r) => r,
         Err(e) => {
             let _ = tx.send(Msg::Fatal(WarehouseError::Refused(e)));
@@ -439,9 +605,9 @@ fn consume(
     conn: &mut AnyConnection,
     rx: Receiver<Msg>,
     order: Option<i64>,
+    mut found: Found,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Found, WarehouseError> {
-    let mut found = Found::default();
     let mut done = 0u64;
     for msg in rx {
         let chunk = match msg {
@@ -461,12 +627,21 @@ fn consume(
         let Some(order_id) = order else {
             let iccids: Vec<&str> = chunk.iter().map(|i| i.iccid.as_str()).collect();
             let in_stock = warehouse::existing_iccids(conn, &iccids)?;
-            for i in chunk.iter().filter(|i| in_stock.contains(&i.iccid)) {
-                found.note(Problem {
-                    line: i.line,
-                    column: Some("ICCID".into()),
-                    reason: "already in stock".into(),
-                });
+            let imsis: Vec<&str> = chunk.iter().map(|i| i.imsi.as_str()).collect();
+            let imsis_in_stock = warehouse::existing_imsis(conn, &imsis)?;
+            for i in &chunk {
+                for (column, taken) in [
+                    ("ICCID", in_stock.contains(&i.iccid)),
+                    ("IMSI", imsis_in_stock.contains(&i.imsi)),
+                ] {
+                    if taken {
+                        found.note(Problem {
+                            line: i.line,
+                            column: Some(column.into()),
+                            reason: "already in stock".into(),
+                        });
+                    }
+                }
             }
             done += chunk.len() as u64;
             progress(done);

@@ -165,6 +165,13 @@ async fn expiry_loop(smsr: Arc<Smsr>, mut shutdown: watch::Receiver<bool>) {
 /// One packet to handle: sender, kind and the packet from CPL/RPL on.
 type MoPacket = (String, PacketKind, Vec<u8>);
 
+/// The MO reassembler of the settings: at most 16 segments a message, the configured incomplete messages over
+/// all senders and per sender (so that one sender cannot take the room of all).
+fn reassembler(settings: &Es5Settings) -> Reassembler<String> {
+    Reassembler::new(16, settings.reassembly_pending.max(1))
+        .with_source_limit(settings.reassembly_per_sender)
+}
+
 fn reassemble(
     r: &mut Reassembler<String>,
     source: &str,
@@ -224,7 +231,7 @@ async fn inbound_loop(
     mut events: SmppEvents,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut reassembler: Reassembler<String> = Reassembler::new(16, 10_000);
+    let mut reassembler = reassembler(&settings);
     let epoch = tokio::time::Instant::now();
     loop {
         let first = tokio::select! {
@@ -274,5 +281,38 @@ async fn inbound_loop(
             elapsed_ms = t.elapsed().as_millis() as u64,
             "MO batch"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Segment `index` (1 or 2) of a two-segment response packet with the 16-bit concatenation reference
+    /// `reference` (3GPP TS 23.040 §9.2.3.24.8).
+    fn segment(reference: u16, index: u8) -> Vec<u8> {
+        let [r1, r2] = reference.to_be_bytes();
+        let mut ud = if index == 1 {
+            vec![0x08, 0x71, 0x00, 0x08, 0x04, r1, r2, 2, 1]
+        } else {
+            vec![0x06, 0x08, 0x04, r1, r2, 2, index]
+        };
+        ud.extend_from_slice(&[0xAA; 20]);
+        ud
+    }
+
+    /// One sender filling the reassembly buffer with first segments does not keep another sender's message
+    /// from being reassembled (before, the one global cap of 10,000 incomplete messages was all there was).
+    #[test]
+    fn one_sender_cannot_exhaust_reassembly() {
+        let settings = Es5Settings::default();
+        let mut r = reassembler(&settings);
+        for reference in 0..settings.reassembly_pending as u16 {
+            assert!(reassemble(&mut r, "4917000000", &segment(reference, 1), 0).is_none());
+        }
+        assert!(r.pending_len() <= settings.reassembly_per_sender);
+        assert!(reassemble(&mut r, "4915551234", &segment(7, 1), 1).is_none());
+        let done = reassemble(&mut r, "4915551234", &segment(7, 2), 2);
+        assert!(matches!(done, Some((PacketKind::Response, _))), "{done:?}");
     }
 }

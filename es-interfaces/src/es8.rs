@@ -1,0 +1,350 @@
+//! ES8 between the SM-DP and the ISD-P, the parts both ends compute alike (wire-profile §5, §7): the CRT of the
+//! key agreement, the key derivation and receipt of key establishment (GP Amendment E scenario #3), and the
+//! `EUICCResponse` the ISD-P answers the last SCP03t segment with (TCA PEDefinitions v3.3.1).
+//!
+//! The DGI commands `3A01`/`3A02` and their responses are [`crate::isdr`]'s ([`Es5Command`] carries them for
+//! the ISD-R as for an ISD-P; the bytes are the same), SCP03t is [`crate::scp03::scp03t`].
+//!
+//! [`Es5Command`]: crate::isdr::Es5Command
+
+use certs::kdf::{aes_cmac, x963_sha256};
+
+use crate::isdr::{KeyAgreement, KeyAgreementCrt};
+use crate::scp03::StaticKeys;
+use crate::scp80::SecretKey;
+use crate::tlv::{self, Tag, TlvError};
+use crate::wire_profile;
+
+/// Errors of the ES8 helpers and the `EUICCResponse` codec.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Es8Error {
+    /// A TLV structure is broken.
+    #[error("{0}")]
+    Tlv(#[from] TlvError),
+    /// The DER does not follow the ASN.1 type.
+    #[error("EUICCResponse: {0}")]
+    Malformed(&'static str),
+    /// The shared secret is not 32 bytes or a key is not AES-128.
+    #[error("key material of the wrong length")]
+    KeyLength,
+}
+
+/// The CRT `A6` of key establishment for the ISD-P's SCP03 key set `kvn` (wire-profile §5 step 2).
+pub fn isd_p_crt(kvn: u8) -> KeyAgreementCrt {
+    KeyAgreementCrt {
+        scenario: wire_profile::ES8_CRT_SCENARIO,
+        key_usage: wire_profile::ES8_KEY_USAGE,
+        key_type: 0x88,
+        key_length: 0x10,
+        key_id: 0x01,
+        kvn,
+        initial_counter: None,
+    }
+}
+
+/// Whether `crt` is one the ISD-P accepts: [`isd_p_crt`] with a KVN in the SCP03 range (wire-profile §5).
+pub fn is_isd_p_crt(crt: &KeyAgreementCrt) -> bool {
+    wire_profile::KVN_SCP03.contains(&crt.kvn) && *crt == isd_p_crt(crt.kvn)
+}
+
+/// The keys of key establishment: receipt key and the SCP03 key set (wire-profile §5 step 3).
+#[derive(Debug, Clone)]
+pub struct IsdPKeyData {
+    /// The receipt key (first 16 bytes of KeyData).
+    pub receipt_key: SecretKey,
+    /// K-ENC, K-MAC, K-DEK (key ids 1, 2, 3).
+    pub keys: StaticKeys,
+}
+
+/// KeyData = X9.63-KDF-SHA256(ShS, 64 bytes, SharedInfo `5C 88 10`) = receipt key ‖ K-ENC ‖ K-MAC ‖ K-DEK
+/// (wire-profile §5 step 3).
+pub fn derive_isd_p_keys(shared_secret: &[u8]) -> Result<IsdPKeyData, Es8Error> {
+    if shared_secret.len() != 32 {
+        return Err(Es8Error::KeyLength);
+    }
+    let data = x963_sha256(shared_secret, &wire_profile::ES8_KDF_SHARED_INFO, 64);
+    Ok(IsdPKeyData {
+        receipt_key: SecretKey::new(&data[..16]),
+        keys: StaticKeys {
+            enc: SecretKey::new(&data[16..32]),
+            mac: SecretKey::new(&data[32..48]),
+            dek: SecretKey::new(&data[48..64]),
+        },
+    })
+}
+
+/// Receipt = AES-CMAC(receipt key, `A6 TLV ‖ 7F49 TLV`) of the key agreement (wire-profile §5 step 4).
+pub fn receipt(receipt_key: &SecretKey, agreement: &KeyAgreement) -> Result<[u8; 16], Es8Error> {
+    let mut signed = agreement.signed_data(&[])?;
+    // signed_data ends with `85 00` for an empty challenge: the receipt covers what precedes it.
+    signed.truncate(signed.len().saturating_sub(2));
+    aes_cmac(receipt_key.expose(), &signed).map_err(|_| Es8Error::KeyLength)
+}
+
+/// `PEStatus.status` values used here (TCA PEDefinitions v3.3.1).
+pub mod pe_status {
+    /// `ok`.
+    pub const OK: u16 = 0;
+    /// `bad-values`.
+    pub const BAD_VALUES: u16 = 3;
+    /// `not-enough-memory`.
+    pub const NOT_ENOUGH_MEMORY: u16 = 4;
+    /// `invalid-request-format`.
+    pub const INVALID_REQUEST_FORMAT: u16 = 5;
+    /// `invalid-parameter`.
+    pub const INVALID_PARAMETER: u16 = 6;
+}
+
+/// `PEStatus` (TCA PEDefinitions v3.3.1): status, and where the fault is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeStatus {
+    /// `status` ([`pe_status`]).
+    pub status: u16,
+    /// `identification` of the PE concerned.
+    pub identification: Option<u16>,
+    /// `additional-information`.
+    pub additional_information: Option<u8>,
+    /// `offset` within the PE.
+    pub offset: Option<u32>,
+}
+
+impl PeStatus {
+    /// A status without identification, information or offset.
+    pub fn new(status: u16) -> PeStatus {
+        PeStatus {
+            status,
+            identification: None,
+            additional_information: None,
+            offset: None,
+        }
+    }
+}
+
+/// `EUICCResponse` (TCA PEDefinitions v3.3.1, AUTOMATIC TAGS): the ISD-P's answer to the last SCP03t segment
+/// (wire-profile §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EuiccResponse {
+    /// `peStatus`.
+    pub pe_status: Vec<PeStatus>,
+    /// `profileInstallationAborted` present.
+    pub profile_installation_aborted: bool,
+    /// `statusMessage` (2 to 64 characters).
+    pub status_message: Option<String>,
+}
+
+fn der_uint(v: u64) -> Vec<u8> {
+    let bytes = v.to_be_bytes();
+    let skip = bytes.iter().take(7).take_while(|b| **b == 0).count();
+    let mut out = bytes[skip..].to_vec();
+    if out.first().is_some_and(|b| b & 0x80 != 0) {
+        out.insert(0, 0);
+    }
+    out
+}
+
+fn parse_uint(v: &[u8], max: u64) -> Result<u64, Es8Error> {
+    let bad = Es8Error::Malformed("INTEGER out of range or not minimal");
+    match v {
+        [] => return Err(bad),
+        [0, next, ..] if next & 0x80 == 0 => return Err(bad),
+        [first, ..] if first & 0x80 != 0 => return Err(bad),
+        _ => {}
+    }
+    if v.len() > 9 {
+        return Err(bad);
+    }
+    let n = v.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    if n > max { Err(bad) } else { Ok(n) }
+}
+
+impl EuiccResponse {
+    /// Success: one `PEStatus` `ok` (`30 07 A0 05 30 03 80 01 00`, wire-profile §7).
+    pub fn success() -> EuiccResponse {
+        EuiccResponse {
+            pe_status: vec![PeStatus::new(pe_status::OK)],
+            profile_installation_aborted: false,
+            status_message: None,
+        }
+    }
+
+    /// A refused package: `status` for the PE `identification`, and `profileInstallationAborted`
+    /// (wire-profile §7).
+    pub fn aborted(status: u16, identification: Option<u16>) -> EuiccResponse {
+        EuiccResponse {
+            pe_status: vec![PeStatus {
+                identification,
+                ..PeStatus::new(status)
+            }],
+            profile_installation_aborted: true,
+            status_message: None,
+        }
+    }
+
+    /// Whether the package was installed: no abort and every status `ok`.
+    pub fn is_success(&self) -> bool {
+        !self.profile_installation_aborted && self.pe_status.iter().all(|s| s.status == 0)
+    }
+
+    /// The DER encoding (X.690 §10).
+    pub fn to_der(&self) -> Result<Vec<u8>, Es8Error> {
+        let mut list = Vec::new();
+        for s in &self.pe_status {
+            let mut inner = tlv::encode(Tag::byte(0x80), &der_uint(u64::from(s.status)))?;
+            if let Some(v) = s.identification {
+                tlv::encode_into(Tag::byte(0x81), &der_uint(u64::from(v)), &mut inner)?;
+            }
+            if let Some(v) = s.additional_information {
+                tlv::encode_into(Tag::byte(0x82), &der_uint(u64::from(v)), &mut inner)?;
+            }
+            if let Some(v) = s.offset {
+                tlv::encode_into(Tag::byte(0x83), &der_uint(u64::from(v)), &mut inner)?;
+            }
+            tlv::encode_into(Tag::byte(0x30), &inner, &mut list)?;
+        }
+        let mut body = tlv::encode(Tag::byte(0xA0), &list)?;
+        if self.profile_installation_aborted {
+            tlv::encode_into(Tag::byte(0x81), &[], &mut body)?;
+        }
+        if let Some(m) = &self.status_message {
+            if !(2..=64).contains(&m.chars().count()) {
+                return Err(Es8Error::Malformed(
+                    "statusMessage must be 2 to 64 characters",
+                ));
+            }
+            tlv::encode_into(Tag::byte(0x82), m.as_bytes(), &mut body)?;
+        }
+        Ok(tlv::encode(Tag::byte(0x30), &body)?)
+    }
+
+    /// Parses the DER of an `EUICCResponse` (X.690 §10; fields in ASN.1 order, nothing else).
+    pub fn parse(der: &[u8]) -> Result<EuiccResponse, Es8Error> {
+        let outer = tlv::parse_single(der)?;
+        if outer.tag != Tag::byte(0x30) {
+            return Err(Es8Error::Malformed("not a SEQUENCE"));
+        }
+        let items = outer.children()?;
+        let mut it = items.iter().peekable();
+        let list = it
+            .next()
+            .filter(|t| t.tag == Tag::byte(0xA0))
+            .ok_or(Es8Error::Malformed("peStatus [0] missing"))?;
+        let mut pe_status = Vec::new();
+        for s in list.children()? {
+            if s.tag != Tag::byte(0x30) {
+                return Err(Es8Error::Malformed("PEStatus is not a SEQUENCE"));
+            }
+            let mut st = None;
+            let mut out = PeStatus::new(0);
+            let mut last = 0x7F;
+            for f in s.children()? {
+                let tag = f.tag.value();
+                if !(0x80..=0x83).contains(&tag) || (last != 0x7F && tag <= last) {
+                    return Err(Es8Error::Malformed("unexpected or repeated PEStatus field"));
+                }
+                last = tag;
+                match tag {
+                    0x80 => st = Some(parse_uint(f.value, u64::from(u16::MAX))? as u16),
+                    0x81 => out.identification = Some(parse_uint(f.value, 0x7FFF)? as u16),
+                    0x82 => out.additional_information = Some(parse_uint(f.value, 0xFF)? as u8),
+                    _ => out.offset = Some(parse_uint(f.value, 0x7FFF_FFFF)? as u32),
+                }
+            }
+            out.status = st.ok_or(Es8Error::Malformed("PEStatus without status"))?;
+            pe_status.push(out);
+        }
+        let mut profile_installation_aborted = false;
+        if let Some(t) = it.next_if(|t| t.tag == Tag::byte(0x81)) {
+            if !t.value.is_empty() {
+                return Err(Es8Error::Malformed(
+                    "profileInstallationAborted is not NULL",
+                ));
+            }
+            profile_installation_aborted = true;
+        }
+        let mut status_message = None;
+        if let Some(t) = it.next_if(|t| t.tag == Tag::byte(0x82)) {
+            let m = String::from_utf8(t.value.to_vec())
+                .map_err(|_| Es8Error::Malformed("statusMessage is not UTF-8"))?;
+            status_message = Some(m);
+        }
+        if it.next().is_some() {
+            return Err(Es8Error::Malformed("unexpected field"));
+        }
+        Ok(EuiccResponse {
+            pe_status,
+            profile_installation_aborted,
+            status_message,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_is_the_wire_profile_bytes_and_round_trips() {
+        let der = EuiccResponse::success().to_der().unwrap();
+        assert_eq!(hex::encode_upper(&der), "3007A0053003800100");
+        let back = EuiccResponse::parse(&der).unwrap();
+        assert!(back.is_success());
+        assert_eq!(back, EuiccResponse::success());
+    }
+
+    #[test]
+    fn an_aborted_response_round_trips_with_every_field() {
+        let r = EuiccResponse {
+            pe_status: vec![
+                PeStatus {
+                    status: pe_status::BAD_VALUES,
+                    identification: Some(200),
+                    additional_information: Some(255),
+                    offset: Some(0x0001_0000),
+                },
+                PeStatus::new(0x6A80),
+            ],
+            profile_installation_aborted: true,
+            status_message: Some("bad".into()),
+        };
+        let der = r.to_der().unwrap();
+        assert_eq!(
+            hex::encode_upper(&der),
+            "3021A0183010800103810200C8820200FF830301000030048002 6A8081008203626164"
+                .replace(' ', "")
+        );
+        let back = EuiccResponse::parse(&der).unwrap();
+        assert_eq!(back, r);
+        assert!(!back.is_success());
+    }
+
+    #[test]
+    fn parse_refuses_broken_der() {
+        for hex in [
+            "3005A0033001",             // PEStatus truncated
+            "3005A00330018001",         // wrong length
+            "300AA0053003800100810100", // abort not NULL
+            "3006A00430028100",         // no status
+            "300AA00530038001008300",   // unexpected element
+            "3008A00630048002007F",     // non-minimal INTEGER
+            "3100",                     // not a SEQUENCE
+        ] {
+            let der = hex::decode(hex.replace(' ', "")).unwrap();
+            assert!(EuiccResponse::parse(&der).is_err(), "{hex}");
+        }
+    }
+
+    #[test]
+    fn crt_of_the_isd_p_is_recognised() {
+        let crt = isd_p_crt(0x30);
+        assert!(is_isd_p_crt(&crt));
+        assert_eq!(
+            hex::encode_upper(crt.to_bytes().unwrap()),
+            "A6139002030095015C8001888101108201018301 30".replace(' ', "")
+        );
+        assert!(!is_isd_p_crt(&KeyAgreementCrt {
+            key_usage: 0x10,
+            ..crt.clone()
+        }));
+        assert!(!is_isd_p_crt(&isd_p_crt(0x05)));
+    }
+}

@@ -1,0 +1,1 @@
+ALTER TABLE function_calls DROP COLUMN request_digest;
