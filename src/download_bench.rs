@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conformance::euicc::SimulatorConfig;
+use conformance::euicc::{Control, SimulatorConfig};
 use conformance::mno::{MnoClient, Received};
 use es_interfaces::messages::es2;
 use es_interfaces::status::{FunctionExecutionStatus, Status};
@@ -204,19 +204,21 @@ pub fn stock(
     Ok(subscribers)
 }
 
-/// Provisions IMSI → MSISDN in the simulated network's subscriber directory (the MNO's HLR after an order).
-///
-/// ADAPTER: the directory is the simulator branch's (`Control::ProvisionSubscriber`); until it is on main this
-/// provisions nothing and says so, and downloaded profiles have no MSISDN (an enabled one is then unreachable
-/// by SMS, so the enable of a download fails and the download ends EXECUTED_WITHWARNING).
+/// Provisions IMSI → MSISDN in the simulated network's subscriber directory (the MNO's HLR after an order), so
+/// that a downloaded profile gets its MSISDN and is reachable by SMS once enabled.
 pub async fn provision_subscribers(
-    _network: &conformance::lab::SimulatedNetwork,
+    network: &conformance::lab::SimulatedNetwork,
     subscribers: &[(String, String)],
 ) -> Result<(), String> {
-    eprintln!(
-        "download bench: the simulator has no subscriber directory yet; {} IMSI → MSISDN entries not provisioned",
-        subscribers.len()
-    );
+    for (imsi, msisdn) in subscribers {
+        network
+            .control(Control::ProvisionSubscriber {
+                imsi: imsi.clone(),
+                msisdn: msisdn.clone(),
+            })
+            .await
+            .map_err(|e| format!("subscriber directory: {e}"))?;
+    }
     Ok(())
 }
 

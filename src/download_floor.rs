@@ -29,11 +29,11 @@ use certs::world::World;
 use conformance::euicc::EuiccSecrets;
 use es_interfaces::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use es_interfaces::isdr::{Es5Command, KeyAgreement};
-use es_interfaces::routing;
 use es_interfaces::scp03::scp03t::{self, CardPendingTlv, HostSession};
 use es_interfaces::scp80::{self, Counter, Kic, Kid, PorStatus, ResponsePacket, Spi};
 use es_interfaces::script::{CommandScript, ResponseScript};
 use es_interfaces::wire_profile::{self, CardProfile};
+use es_interfaces::{es8, routing};
 use smdp::saip::Limits;
 use smdp::saip::bench::synthetic_record;
 use smdp::saip::personalise::Personaliser;
@@ -465,65 +465,4 @@ pub fn measure(world: &World, iterations: usize) -> Result<CryptoFloor, String> 
         send_data_scripts,
         command_packets: packets.len(),
     })
-}
-
-/// ADAPTER until the simulator branch's `es_interfaces::es8` is on main (issue 9): the same three helpers,
-/// from wire-profile §5, written with main's primitives. Replace `es8::` by `es_interfaces::es8::` and delete
-/// this module once it has landed.
-mod es8 {
-    use certs::kdf::{aes_cmac, x963_sha256};
-    use es_interfaces::isdr::{KeyAgreement, KeyAgreementCrt};
-    use es_interfaces::scp03::StaticKeys;
-    use es_interfaces::scp80::SecretKey;
-
-    /// The CRT `A6` of wire-profile §5 step 2 for key set `kvn`.
-    pub fn isd_p_crt(kvn: u8) -> KeyAgreementCrt {
-        KeyAgreementCrt {
-            scenario: [0x03, 0x00],
-            key_usage: 0x5C,
-            key_type: 0x88,
-            key_length: 0x10,
-            key_id: 0x01,
-            kvn,
-            initial_counter: None,
-        }
-    }
-
-    /// Receipt key and SCP03 keys (wire-profile §5 step 3).
-    pub struct IsdPKeyData {
-        pub receipt_key: SecretKey,
-        pub keys: StaticKeys,
-    }
-
-    /// X9.63 with SharedInfo `5C 88 10` (wire-profile §5 step 3).
-    pub fn derive_isd_p_keys(shared_secret: &[u8]) -> Result<IsdPKeyData, String> {
-        let data = x963_sha256(shared_secret, &[0x5C, 0x88, 0x10], 64);
-        Ok(IsdPKeyData {
-            receipt_key: SecretKey::new(&data[..16]),
-            keys: StaticKeys {
-                enc: SecretKey::new(&data[16..32]),
-                mac: SecretKey::new(&data[32..48]),
-                dek: SecretKey::new(&data[48..64]),
-            },
-        })
-    }
-
-    /// AES-CMAC(receipt key, `A6 TLV ‖ 7F49 TLV`) (wire-profile §5 step 4).
-    pub fn receipt(key: &SecretKey, agreement: &KeyAgreement) -> Result<[u8; 16], String> {
-        let mut signed = agreement.signed_data(&[]).map_err(|e| e.to_string())?;
-        signed.truncate(signed.len().saturating_sub(2));
-        aes_cmac(key.expose(), &signed).map_err(|e| e.to_string())
-    }
-
-    /// The success `EUICCResponse` (wire-profile §7).
-    pub struct EuiccResponse;
-
-    impl EuiccResponse {
-        pub fn success() -> EuiccResponse {
-            EuiccResponse
-        }
-        pub fn to_der(&self) -> Result<Vec<u8>, String> {
-            Ok(vec![0x30, 0x07, 0xA0, 0x05, 0x30, 0x03, 0x80, 0x01, 0x00])
-        }
-    }
 }
