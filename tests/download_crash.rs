@@ -10,11 +10,14 @@
 //! MNO would (SGP.02 §2.3.3: the SM-DP answers a repeated call from its record). "Told once": each download gets
 //! exactly one result callback (RelatesTo any of the MessageIDs it was sent with) if a call of it was accepted,
 //! and none otherwise (then its synchronous answers are its result, and they agree).
-//! `RSP_CRASH_KILL_MS` fixes the kill moment (ms after the first call) to replay a run.
+//! The kill moment is drawn in units of progress, so that it falls anywhere in the procedure whatever the
+//! machine's speed: after a random number of the SMS the downloads need (CreateISDP, key establishment, SCP03t,
+//! enable, confirmation) went through the SMSC, plus a random delay; `RSP_CRASH_KILL_AT=<sms>,<ms>` replays one.
 
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,11 +63,18 @@ async fn send_all(
     mno: &Arc<MnoClient>,
     requests: &[es_interfaces::messages::es2::DownloadProfileRequest],
     which: &[usize],
+    answered: Arc<AtomicUsize>,
 ) -> Vec<(usize, Outcome)> {
     let mut tasks = tokio::task::JoinSet::new();
     for &i in which {
-        let (mno, req) = (mno.clone(), requests[i].clone());
-        tasks.spawn(async move { (i, download_bench::send(&mno, &req).await) });
+        let (mno, req, answered) = (mno.clone(), requests[i].clone(), answered.clone());
+        tasks.spawn(async move {
+            let outcome = download_bench::send(&mno, &req).await;
+            if matches!(outcome, Outcome::Answered(..)) {
+                answered.fetch_add(1, Ordering::SeqCst);
+            }
+            (i, outcome)
+        });
     }
     let mut out = Vec::new();
     while let Some(r) = tasks.join_next().await {
@@ -181,32 +191,70 @@ fn crash_scenario(db: Db) {
             })
             .collect();
 
-        // 50 concurrent downloads; SIGKILL at a random moment.
-        let kill_ms: u64 = std::env::var("RSP_CRASH_KILL_MS")
+        // 50 concurrent downloads; SIGKILL after a random share of their SMS, plus a random delay. A download
+        // needs some 17 MT SMS (wire-profile §2, §5, §7 with the default script budget): the draw covers the
+        // first 80 % of them.
+        let (kill_sms, kill_ms): (u64, u64) = std::env::var("RSP_CRASH_KILL_AT")
             .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| 50 + rand::random::<u64>() % 6_000);
-        eprintln!("download crash test ({db:?}): SIGKILL {kill_ms} ms after the first call (RSP_CRASH_KILL_MS={kill_ms} replays it)");
+            .and_then(|v| {
+                let (a, b) = v.split_once(',')?;
+                Some((a.parse().ok()?, b.parse().ok()?))
+            })
+            .unwrap_or_else(|| {
+                (
+                    rand::random::<u64>() % (DOWNLOADS as u64 * 17 * 4 / 5),
+                    rand::random::<u64>() % 100,
+                )
+            });
+        eprintln!(
+            "download crash test ({db:?}): SIGKILL after {kill_sms} SMS + {kill_ms} ms (RSP_CRASH_KILL_AT={kill_sms},{kill_ms} replays it)"
+        );
+        let submitted = || network.smsc().counters().submitted;
+        let sms_before = submitted();
+        let answered = Arc::new(AtomicUsize::new(0));
         let all: Vec<usize> = (0..DOWNLOADS).collect();
         let first = {
-            let (mno, requests, all) = (mno.clone(), requests.clone(), all.clone());
-            tokio::spawn(async move { send_all(&mno, &requests, &all).await })
+            let (mno, requests, all, answered) = (mno.clone(), requests.clone(), all.clone(), answered.clone());
+            tokio::spawn(async move { send_all(&mno, &requests, &all, answered).await })
         };
+        let wait_until = Instant::now() + Duration::from_secs(120);
+        // Without download support every call is answered at once and no SMS flows: kill then.
+        while submitted() - sms_before < kill_sms && answered.load(Ordering::SeqCst) < DOWNLOADS {
+            assert!(Instant::now() < wait_until, "the downloads made no progress over SMS");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         tokio::time::sleep(Duration::from_millis(kill_ms)).await;
-        let results_before_kill = receiver.count("ES2-DownloadProfileResponse");
+        let done_before_kill: Vec<String> = receiver
+            .received()
+            .into_iter()
+            .filter(|r| r.element == "ES2-DownloadProfileResponse")
+            .filter_map(|r| r.relates_to)
+            .collect();
         lab.kill9();
+        let sms_at_kill = submitted() - sms_before;
         record(&mut downloads, first.await.expect("burst"));
         let open_at_kill = downloads
             .iter()
-            .filter(|d| d.answered.is_empty())
-            .count()
-            .saturating_sub(results_before_kill as usize);
+            .filter(|d| {
+                d.lost > 0
+                    || (!d.message_ids.is_empty()
+                        && !d.message_ids.iter().any(|id| done_before_kill.contains(id)))
+            })
+            .count();
+        let accepted = downloads.iter().filter(|d| !d.message_ids.is_empty()).count();
         eprintln!(
-            "at the kill: {} answered synchronously, {} accepted, {} calls lost with the server, {results_before_kill} results delivered; {open_at_kill} downloads still open",
+            "at the kill ({sms_at_kill} SMS): {} answered synchronously, {accepted} accepted, {} calls lost with the server, {} results delivered; {open_at_kill} downloads still open",
             downloads.iter().filter(|d| !d.answered.is_empty()).count(),
-            downloads.iter().filter(|d| !d.message_ids.is_empty()).count(),
             downloads.iter().map(|d| d.lost).sum::<usize>(),
+            done_before_kill.len(),
         );
+        // Once the SM-DP downloads (202 and a result later), the kill must have cut some of them.
+        if accepted > 0 || downloads.iter().any(|d| d.lost > 0) {
+            assert!(
+                open_at_kill > 0,
+                "every download had ended before the kill; the test proves nothing"
+            );
+        }
 
         // Restart; the calls lost with the server are sent again with the same FunctionCallIdentifier.
         lab.start();
@@ -217,7 +265,7 @@ fn crash_scenario(db: Db) {
             if again.is_empty() {
                 break;
             }
-            let out = send_all(&mno, &requests, &again).await;
+            let out = send_all(&mno, &requests, &again, Arc::new(AtomicUsize::new(0))).await;
             record(&mut downloads, out);
         }
 
