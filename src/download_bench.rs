@@ -589,7 +589,7 @@ fn print_report(r: &DownloadReport, backend: &str, opts: &DownloadOptions, cpu: 
     );
     let f = &r.floor;
     println!(
-        "  crypto floor of one download (one core, back to back, mean of {}): {:.3} ms = {:.1} downloads/s",
+        "  crypto floor of one download (one core, back to back, thread CPU time, mean of {}): {:.3} ms = {:.1} downloads/s",
         f.iterations,
         ms(f.per_download),
         f.downloads_per_second()

@@ -1,6 +1,7 @@
 //! The crypto floor of one profile download (issue 9, `rsp bench download`): the ECDSA, ECDH and AES/CMAC work
 //! both sides of one SGP.02 §3.1 download cannot avoid, done back to back on one core with the project's own
-//! functions (certs, es-interfaces, the SM-SR's SCP80 securing), and timed per part. Nothing here touches a
+//! functions (certs, es-interfaces, the SM-SR's SCP80 securing), and timed per part in CPU time of the thread
+//! (so that other processes on the machine do not inflate it). Nothing here touches a
 //! network, a database or a thread pool: it is the lower bound of the CPU time of one download.
 //!
 //! One download, as wire-profile §5 and §7 and the download contract describe it:
@@ -22,7 +23,7 @@
 //! (implementation choices, not protocol work): TLS of the HTTPS hops, sealing/unsealing of keys at rest, SAIP
 //! encoding and validation.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use certs::ecc::{Curve, PrivateKey, PublicKey};
 use certs::world::World;
@@ -118,13 +119,31 @@ impl CryptoFloor {
     }
 }
 
+/// CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID): what the floor's work costs the core it runs on,
+/// whatever else the machine runs meanwhile.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one `struct timespec` into the pointer, which points to a valid one.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
 struct Timer([Duration; PARTS.len()]);
 
 impl Timer {
     fn run<T>(&mut self, part: Part, f: impl FnOnce() -> T) -> T {
-        let started = Instant::now();
+        let started = thread_cpu_time();
         let out = f();
-        self.0[part as usize] += started.elapsed();
+        self.0[part as usize] += thread_cpu_time().saturating_sub(started);
         out
     }
 }
