@@ -201,6 +201,10 @@ pub fn start(
             Duration::from_secs(config.smdp.function_call_retention_secs),
             shutdown_rx.clone(),
         )));
+        tasks.push(tokio::spawn(smdp::download::driver::run(
+            smdp.clone(),
+            shutdown_rx.clone(),
+        )));
         smdp_out = Some(smdp);
     }
     banner.push(format!("test PKI: {}", world.dir.display()));

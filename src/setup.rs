@@ -241,7 +241,7 @@ pub fn seed_smdp_entities(store: &Store, world: &World, smsr_url: &str) -> Resul
             &mno.entity.oid,
             &mno.entity.name,
             EntityRole::Mno,
-            &["ES2"],
+            &["ES2", "REST"],
             &[fingerprint(world, &mno.tls_client.cert)?],
             None,
             &[],
@@ -264,9 +264,6 @@ pub fn listener(
         workers: server.workers,
     }
 }
-
-/// How long a resolved caller is reused before the registry is read again.
-const CALLER_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// The SM-SR of the world.
 pub fn smsr(
@@ -294,7 +291,7 @@ pub fn smsr(
             ci: world.ci.cert.clone(),
             eum_transport_keys: transport,
         },
-        callers: CallerDirectory::new(CALLER_CACHE_TTL),
+        callers: CallerDirectory::default(),
         clock: Arc::new(SystemClock),
         es5: config
             .es5
@@ -347,6 +344,11 @@ pub fn smdp(
             source,
         }
     })?;
+    let sk_dp = certs::ecc::PrivateKey::from_scalar(
+        world.sm_dp_gp.key.curve(),
+        world.sm_dp_gp.key.to_scalar().as_slice(),
+    )
+    .map_err(|e| pki_err(&world.dir, e))?;
     Ok(smdp::service::Smdp {
         identity: ServerIdentity {
             oid: m.sm_dp.oid.clone(),
@@ -355,12 +357,22 @@ pub fn smdp(
         },
         store: Arc::new(store),
         keyring,
-        callers: CallerDirectory::new(CALLER_CACHE_TTL),
+        callers: CallerDirectory::default(),
         clock: Arc::new(SystemClock),
         es3: Some(es3),
         outbox_give_up: Duration::from_secs(config.es5.callback_give_up_secs.max(1)),
         outgoing: outgoing_policy(config)?,
         wake_outbox: Arc::new(tokio::sync::Notify::new()),
+        download: Some(Arc::new(smdp::download::DownloadSettings::new(
+            smdp::download::Es8Identity {
+                smdp_oid: m.sm_dp.oid.clone(),
+                cert_dp: world.sm_dp_gp.cert.encode(),
+                sk_dp,
+                ci: world.ci.cert.clone(),
+                eums: vec![world.eum.cert.clone()],
+            },
+        ))),
+        wake_downloads: Arc::new(tokio::sync::Notify::new()),
     })
 }
 

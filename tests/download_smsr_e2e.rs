@@ -105,6 +105,14 @@ fn queue_is_empty(lab: &rsp::lab::Lab, eid: &str) -> bool {
 /// The whole session on `lab`; returns the SM-DP client's requests (for XSD validation).
 async fn download_flow(mut lab: rsp::lab::Lab) -> Vec<String> {
     let mut events = lab.events.take().expect("events");
+    // The receiver stands in for the SM-DP's callback endpoint: register it for the SM-DP, as a ReplyTo must be.
+    rsp::lab::set_endpoint(
+        &lab.smsr.store,
+        &lab.world.manifest.sm_dp.oid,
+        "ES3-callbacks",
+        &format!("{}/es3", lab.receivers[0].url()),
+    )
+    .expect("register the receiver for the SM-DP");
     let smdp = MnoClient::sm_dp(&lab.world, lab.smsr_url())
         .expect("SM-DP client")
         .with_reply_to(format!("{}/es3", lab.receivers[0].url()));
@@ -318,7 +326,7 @@ async fn download_flow(mut lab: rsp::lab::Lab) -> Vec<String> {
         (completed(&e0, new2, "dl-r-twice"), ("8.2.1", "3.8")),
         (
             completed(&e0, &issued[0].iccid, "dl-r-other"),
-            ("8.2", "1.2"),
+            ("8.2.1", "3.9"),
         ),
         (
             completed(&e0, "8988299000000000033", "dl-r-unknown"),

@@ -252,12 +252,17 @@ fn mno_commands_against_rsp_serve() {
     assert!(out.contains(&format!("eUICC: {eid}")), "{out}");
     assert!(profile_line(&out, target).contains("Disabled"), "{out}");
 
-    // The same through the SM-DP (ES2): GetEIS relayed to the SM-SR (the SM-DP's view: only the profiles it
-    // downloaded); an enable of a profile this SM-DP did not
-    // download is refused, the refusal printed with its code.
-    let eis = ok(&served, &["get-eis", "--eid", &eid, "--interface", "es2"]);
-    assert!(eis.contains("function: ES2.GetEIS"), "{eis}");
-    assert!(eis.contains(&format!("eUICC: {eid}")), "{eis}");
+    // The same through the SM-DP (ES2): the MNO knows an eUICC there only while it carries a profile of the MNO
+    // that this SM-DP downloaded (docs/architecture.md §8, "What each caller sees"); the world's pre-installed
+    // profiles are not, so GetEIS and an enable are refused as unknown, with the code printed.
+    let out = served.mno(&["get-eis", "--eid", &eid, "--interface", "es2"]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("function: ES2.GetEIS"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("subject: 8.1.1"), "{stdout}");
     let out = served.mno(&[
         "enable",
         "--eid",
@@ -276,7 +281,7 @@ fn mno_commands_against_rsp_serve() {
         "{stdout}\n{stderr}"
     );
     assert!(stdout.contains("status: FAILED"), "{stdout}\n{stderr}");
-    assert!(stdout.contains("subject: 8.2"), "{stdout}");
+    assert!(stdout.contains("subject: 8.1.1"), "{stdout}");
 
     // An unknown eUICC: FAILED with its code printed, non-zero exit.
     let unknown =

@@ -251,10 +251,11 @@ async fn disable_audit_delete_and_refusals_sqlite() {
         "8.2.1",
         "3.10",
     );
+    // Another MNO's profile is answered as an ICCID that does not exist (docs/architecture.md §8).
     refuse(
         call(&mno, &enable(&e0, &p3, "r-other-mno", None)).await,
-        "8.2",
-        "1.2",
+        "8.2.1",
+        "3.9",
     );
     refuse(
         call(&mno, &enable(&e0, &p1, "r-enabled", None)).await,
@@ -613,7 +614,7 @@ async fn platform_management_via_smdp_sqlite() {
     assert_eq!(cb.element, "ES2-DisableProfileResponse");
     assert_status(cb.status(), Status::Failed, Some(("8.2.3", "3.8")));
 
-    // A profile the SM-DP does not manage is refused by the SM-DP itself.
+    // A profile the SM-DP does not manage is unknown to the SM-DP, which refuses it itself.
     let out = mno
         .es2(&es2::EnableProfileRequest {
             base: conformance::mno::base("dp-not-mine", None),
@@ -624,7 +625,7 @@ async fn platform_management_via_smdp_sqlite() {
         .await
         .expect("ES2 enable");
     assert_eq!(out.http_status, 200, "{}", out.envelope);
-    assert_status(out.status(), Status::Failed, Some(("8.2", "1.2")));
+    assert_status(out.status(), Status::Failed, Some(("8.2.1", "3.9")));
     lab.stop().await;
 }
 
@@ -741,7 +742,8 @@ async fn update_connectivity_parameters_is_routed_to_the_isdp_sqlite() {
         .await
         .expect("ES3 call");
     assert_eq!(out.http_status, 200, "{}", out.envelope);
-    assert_status(out.status(), Status::Failed, Some(("8.2", "1.2")));
+    // A profile this SM-DP did not download is unknown to it (docs/architecture.md §8).
+    assert_status(out.status(), Status::Failed, Some(("8.2.1", "3.9")));
     assert_eq!(profile_states(&lab, &e1), before);
     let mut conn = lab.smsr.store.conn().expect("conn");
     assert!(

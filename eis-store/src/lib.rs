@@ -22,6 +22,7 @@
 
 pub mod bench;
 pub mod connection;
+pub mod downloads;
 pub mod eis;
 pub mod entities;
 pub mod error;

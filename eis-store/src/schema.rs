@@ -346,3 +346,29 @@ diesel::table! {
         next_index -> BigInt,
     }
 }
+
+diesel::table! {
+    smdp_downloads (id) {
+        id -> BigInt,
+        es2_call_id -> BigInt,
+        mno_oid -> Text,
+        eid -> Text,
+        iccid -> Text,
+        phase -> Text,
+        step -> BigInt,
+        awaiting_message_id -> Nullable<Text>,
+        deadline -> BigInt,
+        data -> Text,
+        sealed_keys -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    smdp_download_messages (message_id) {
+        message_id -> Text,
+        download_id -> BigInt,
+        step -> BigInt,
+    }
+}

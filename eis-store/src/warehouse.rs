@@ -4,7 +4,7 @@
 //!
 //! Secrets of a record (K/OPc, PIN/PUK/ADM, OTA keys) arrive sealed ([`Sealed`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 
@@ -513,17 +513,17 @@ pub fn insert_stock_chunk(
     })
 }
 
-/// Which of these IMSIs are already in stock (duplicate check before an import; index `stock_imsi`).
-pub fn existing_imsis<S: AsRef<str>>(
+/// The owning MNO of each of these IMSIs already in stock (duplicate check before an import; index `stock_imsi`).
+pub fn imsi_owners<S: AsRef<str>>(
     conn: &mut AnyConnection,
     imsis: &[S],
-) -> Result<HashSet<String>, StoreError> {
-    let mut found = HashSet::new();
+) -> Result<HashMap<String, String>, StoreError> {
+    let mut found = HashMap::new();
     for part in imsis.chunks(LOOKUP_CHUNK) {
         let keys: Vec<&str> = part.iter().map(AsRef::as_ref).collect();
-        let hits: Vec<String> = stock::table
+        let hits: Vec<(String, String)> = stock::table
             .filter(stock::imsi.eq_any(&keys))
-            .select(stock::imsi)
+            .select((stock::imsi, stock::mno_oid))
             .load(conn)?;
         found.extend(hits);
     }
@@ -959,4 +959,22 @@ pub fn delete_profile_type(conn: &mut AnyConnection, id: i64) -> Result<(), Stor
         }
         Ok(())
     })
+}
+
+/// The owning MNO of each of these ICCIDs that is in the stock (ICCID → MNO OID), looked up in chunks, so that
+/// an import can tell the MNO's own records from ICCIDs it may not learn about (docs/architecture.md §8).
+pub fn stock_owners<S: AsRef<str>>(
+    conn: &mut AnyConnection,
+    iccids: &[S],
+) -> Result<HashMap<String, String>, StoreError> {
+    let mut found = HashMap::new();
+    for part in iccids.chunks(LOOKUP_CHUNK) {
+        let keys: Vec<&str> = part.iter().map(AsRef::as_ref).collect();
+        let hits: Vec<(String, String)> = stock::table
+            .filter(stock::iccid.eq_any(&keys))
+            .select((stock::iccid, stock::mno_oid))
+            .load(conn)?;
+        found.extend(hits);
+    }
+    Ok(found)
 }

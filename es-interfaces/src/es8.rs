@@ -1,6 +1,8 @@
 //! ES8 between the SM-DP and the ISD-P, the parts both ends compute alike (wire-profile §5, §7): the CRT of the
 //! key agreement, the key derivation and receipt of key establishment (GP Amendment E scenario #3), and the
 //! `EUICCResponse` the ISD-P answers the last SCP03t segment with (TCA PEDefinitions v3.3.1).
+//! The SM-DP's side adds the `3A01`/`3A02` STORE DATA commands for an ISD-P and the grouping of ES8 commands
+//! into the command scripts of ES3.SendData under a byte budget (download contract).
 //!
 //! The DGI commands `3A01`/`3A02` and their responses are [`crate::isdr`]'s ([`Es5Command`] carries them for
 //! the ISD-R as for an ISD-P; the bytes are the same), SCP03t is [`crate::scp03::scp03t`].
@@ -9,7 +11,12 @@
 
 use certs::kdf::{aes_cmac, x963_sha256};
 
+use crate::apdu::CommandApdu;
+use crate::isdr::{Es5Command, IsdrError};
 use crate::isdr::{KeyAgreement, KeyAgreementCrt};
+use crate::script::{CommandScript, ScriptError};
+use crate::wire_profile::CardProfile;
+
 use crate::scp03::StaticKeys;
 use crate::scp80::SecretKey;
 use crate::tlv::{self, Tag, TlvError};
@@ -278,6 +285,48 @@ impl EuiccResponse {
     }
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// The SM-DP's side: the key establishment commands and the SendData scripts (download contract)
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Step 1: `80 E2 09 00 Lc 3A01 L <CERT.DP.ECDSA>` (wire-profile §5 step 1; the same bytes as the ISD-R's).
+pub fn establish_key_set_certificate(cert_dp: &[u8]) -> Result<CommandApdu, IsdrError> {
+    Es5Command::EstablishIsdrKeySetCertificate {
+        certificate: cert_dp.to_vec(),
+    }
+    .to_apdu(&CardProfile::default())
+}
+
+/// Step 2: `80 E2 89 01 Lc 3A02 L { A6, 7F49, 5F37 }` (wire-profile §5 step 2).
+pub fn establish_key_set_agreement(agreement: &KeyAgreement) -> Result<CommandApdu, IsdrError> {
+    Es5Command::EstablishIsdrKeySetAgreement(agreement.clone()).to_apdu(&CardProfile::default())
+}
+
+/// Groups ES8 commands, in order, into definite command scripts `AA L { 22 L <C-APDU> … }` of at most `budget`
+/// bytes each (a command that alone exceeds the budget travels alone); the download contract's ES3.SendData
+/// scripts.
+pub fn group_scripts(
+    commands: Vec<CommandApdu>,
+    budget: usize,
+) -> Result<Vec<CommandScript>, ScriptError> {
+    let mut scripts = Vec::new();
+    let mut current: Vec<CommandApdu> = Vec::new();
+    for c in commands {
+        current.push(c);
+        if current.len() > 1
+            && CommandScript::new(current.clone()).to_expanded()?.len() > budget
+            && let Some(last) = current.pop()
+        {
+            scripts.push(CommandScript::new(std::mem::take(&mut current)));
+            current.push(last);
+        }
+    }
+    if !current.is_empty() {
+        scripts.push(CommandScript::new(current));
+    }
+    Ok(scripts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,5 +395,75 @@ mod tests {
             ..crt.clone()
         }));
         assert!(!is_isd_p_crt(&isd_p_crt(0x05)));
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+    use crate::apdu::{self, CommandApdu, StoreDataEncryption, StoreDataP1, StoreDataStructure};
+    use crate::isdr::Es5Command;
+    use crate::script::CommandScript;
+
+    #[test]
+    fn key_establishment_commands_round_trip() {
+        let cert = vec![0x7F, 0x21, 0x03, 0x93, 0x01, 0x01];
+        let c = establish_key_set_certificate(&cert).expect("3A01");
+        assert_eq!((c.cla, c.ins, c.p1, c.p2), (0x80, 0xE2, 0x09, 0x00));
+        assert_eq!(&c.data[..3], &[0x3A, 0x01, 0x06]);
+        let ka = KeyAgreement {
+            crt: isd_p_crt(wire_profile::ES8_ISD_P_KVN),
+            ephemeral_public_key: [vec![0x04], vec![0x11; 64]].concat(),
+            key_parameter_reference: wire_profile::ES8_KEY_PARAMETER_P256,
+            signature: vec![0x22; 64],
+        };
+        let c = establish_key_set_agreement(&ka).expect("3A02");
+        assert_eq!((c.cla, c.ins, c.p1, c.p2), (0x80, 0xE2, 0x89, 0x01));
+        match Es5Command::from_apdu(&c).expect("parse") {
+            Es5Command::EstablishIsdrKeySetAgreement(back) => assert_eq!(back, ka),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    fn segment(block: u8, len: usize) -> CommandApdu {
+        apdu::store_data(
+            StoreDataP1 {
+                last_block: false,
+                encryption: StoreDataEncryption::None,
+                structure: StoreDataStructure::BerTlv,
+                response_expected: true,
+            },
+            block,
+            vec![block; len],
+        )
+    }
+
+    #[test]
+    fn scripts_respect_the_budget_and_keep_the_order() {
+        let commands: Vec<CommandApdu> = (0..9).map(|i| segment(i, 251)).collect();
+        let scripts = group_scripts(commands.clone(), 1000).expect("group");
+        assert_eq!(
+            scripts.len(),
+            3,
+            "three 262-byte TLVs fit in 1000 bytes, four do not"
+        );
+        let mut back = Vec::new();
+        for s in &scripts {
+            let bytes = s.to_expanded().expect("encode");
+            assert!(bytes.len() <= 1000, "{} bytes", bytes.len());
+            back.extend(
+                CommandScript::parse_expanded(&bytes)
+                    .expect("parse")
+                    .commands,
+            );
+        }
+        assert_eq!(back, commands);
+        let alone = group_scripts(vec![segment(0, 251), segment(1, 251)], 100).expect("group");
+        assert_eq!(
+            alone.len(),
+            2,
+            "a command larger than the budget travels alone"
+        );
+        assert!(group_scripts(Vec::new(), 1000).expect("group").is_empty());
     }
 }

@@ -125,6 +125,14 @@ pub const SMPP_REGISTERED_DELIVERY: u8 = 0x01;
 pub const DGI_CERTIFICATE: u16 = 0x3A01;
 /// STORE DATA DGI of ES8 key establishment step 2, the key agreement (wire-profile §5) [P].
 pub const DGI_KEY_AGREEMENT: u16 = 0x3A02;
+/// `7F49 { F0 01 }`: key parameter reference of the SM-DP's ephemeral key, P-256 (wire-profile §5) [P].
+pub const ES8_KEY_PARAMETER_P256: u8 = 0x00;
+/// Key data derived by X9.63: receipt key ‖ K-ENC ‖ K-MAC ‖ K-DEK, 16 bytes each (wire-profile §5 step 3) [P].
+pub const ES8_KEY_DATA_LEN: usize = 64;
+/// SCP03t key identifier of the `84` INITIALIZE UPDATE TLV (wire-profile §7: `84 0A 30 01 …`) [P].
+pub const SCP03T_KEY_ID: u8 = 0x01;
+/// Default size limit of the command script of one ES3.SendData, in bytes (download contract) [P].
+pub const SEND_DATA_SCRIPT_BUDGET: usize = 1000;
 /// STORE DATA DGI of ES5.EnableProfile (wire-profile §4) [S].
 pub const DGI_ENABLE_PROFILE: u16 = 0x3A03;
 /// STORE DATA DGI of ES5.DisableProfile (wire-profile §4) [S].

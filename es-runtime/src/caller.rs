@@ -1,5 +1,12 @@
 //! Who is calling (SGP.02 §2.6 mutual authentication; notes §2.4): the registered entity whose TLS client
-//! certificate was presented, and whether its role may use the interface called.
+//! certificate was presented, and whether it may use the interface called — its role must be the interface's
+//! and the interface must be among the entity's `allowed_interfaces` (the operator's contract with it).
+//!
+//! The registry is read on every call that presents a known certificate, so that removing a fingerprint (a
+//! revoked or replaced certificate) or an interface takes effect on the next request, in every process sharing
+//! the database. Only "no entity owns this certificate" is remembered, for a short time, so that a client
+//! retrying with an unregistered certificate does not read the registry on each attempt; a certificate
+//! registered meanwhile is accepted once that short time has passed.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -13,7 +20,7 @@ use es_interfaces::status::{Reason, StatusCodeData, Subject};
 /// An interface a server provides, with the only role that may call it (SGP.02 §2.2, §5; notes §2.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Interface {
-    /// The interface name as registered in `allowed_interfaces` ("ES1", "ES2", …).
+    /// The interface name an entity's `allowed_interfaces` must list ("ES1", "ES2", …, "REST").
     pub name: &'static str,
     /// The role admitted.
     pub role: EntityRole,
@@ -36,7 +43,8 @@ pub enum CallerError {
     /// No certificate, or one no registered entity owns (1.1 / 1.1).
     #[error("the function requester is unknown: {0}")]
     Unknown(String),
-    /// A registered entity whose role may not use this interface (1.1 / 1.2).
+    /// A registered entity whose role may not use this interface, or whose `allowed_interfaces` does not list
+    /// it (1.1 / 1.2).
     #[error("{oid} ({role}) is not allowed to call {interface}")]
     NotAllowed {
         /// The caller.
@@ -63,21 +71,33 @@ impl CallerError {
     }
 }
 
-/// A resolved certificate fingerprint (the caller, or none) and when it was resolved.
-type CacheEntry = (Option<Caller>, Instant);
+/// How long [`CallerDirectory::default`] refuses a certificate no entity owns without reading the registry again.
+pub const UNKNOWN_CALLER_TTL: Duration = Duration::from_secs(2);
 
-/// Resolves certificates to callers, with a short-lived cache so that the registry is not read on every call.
+/// Most "unknown certificate" answers remembered at once; expired ones are dropped beyond this.
+const MAX_UNKNOWN_ENTRIES: usize = 1024;
+
+/// Resolves certificates to callers. Known certificates are looked up in the registry on every call; only
+/// unknown ones are remembered, for `unknown_ttl`.
 pub struct CallerDirectory {
-    cache: RwLock<HashMap<[u8; 32], CacheEntry>>,
-    ttl: Duration,
+    unknown: RwLock<HashMap<[u8; 32], Instant>>,
+    unknown_ttl: Duration,
+}
+
+impl Default for CallerDirectory {
+    /// A directory that remembers an unregistered certificate for [`UNKNOWN_CALLER_TTL`].
+    fn default() -> Self {
+        CallerDirectory::new(UNKNOWN_CALLER_TTL)
+    }
 }
 
 impl CallerDirectory {
-    /// A directory whose answers are reused for `ttl`.
-    pub fn new(ttl: Duration) -> Self {
+    /// A directory that remembers an unregistered certificate for `unknown_ttl` (how long a certificate
+    /// registered after it was refused may still be refused).
+    pub fn new(unknown_ttl: Duration) -> Self {
         CallerDirectory {
-            cache: RwLock::new(HashMap::new()),
-            ttl,
+            unknown: RwLock::new(HashMap::new()),
+            unknown_ttl,
         }
     }
 
@@ -89,39 +109,55 @@ impl CallerDirectory {
         interface: Interface,
     ) -> Result<Caller, CallerError> {
         let cert = cert.ok_or_else(|| CallerError::Unknown("no client certificate".into()))?;
-        let entity = self.lookup(store, cert)?.ok_or_else(|| {
+        let unknown = || {
             CallerError::Unknown(format!(
                 "no registered entity owns the certificate {} ({})",
                 cert.fingerprint_hex(),
                 cert.subject
             ))
-        })?;
-        if entity.role != interface.role {
+        };
+        if self.recently_unknown(&cert.sha256) {
+            return Err(unknown());
+        }
+        let mut conn = store.conn()?;
+        let Some(entity) = entities::find_by_fingerprint(&mut conn, &cert.sha256)? else {
+            self.remember_unknown(cert.sha256);
+            return Err(unknown());
+        };
+        if entity.role != interface.role || !entity.allowed_interfaces.contains(interface.name) {
             return Err(CallerError::NotAllowed {
                 oid: entity.oid,
                 role: entity.role.as_str().to_string(),
                 interface: interface.name,
             });
         }
-        Ok(entity)
+        Ok(Caller {
+            oid: entity.oid,
+            name: entity.name,
+            role: entity.role,
+        })
     }
 
-    fn lookup(&self, store: &Store, cert: &PeerCertificate) -> Result<Option<Caller>, CallerError> {
-        if let Ok(cache) = self.cache.read()
-            && let Some((caller, at)) = cache.get(&cert.sha256)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(caller.clone());
+    fn recently_unknown(&self, sha256: &[u8; 32]) -> bool {
+        self.unknown
+            .read()
+            .ok()
+            .and_then(|m| m.get(sha256).map(|at| at.elapsed() < self.unknown_ttl))
+            .unwrap_or(false)
+    }
+
+    fn remember_unknown(&self, sha256: [u8; 32]) {
+        if self.unknown_ttl.is_zero() {
+            return;
         }
-        let mut conn = store.conn()?;
-        let caller = entities::find_by_fingerprint(&mut conn, &cert.sha256)?.map(|e| Caller {
-            oid: e.oid,
-            name: e.name,
-            role: e.role,
-        });
-        if let Ok(mut cache) = self.cache.write() {
-            cache.insert(cert.sha256, (caller.clone(), Instant::now()));
+        if let Ok(mut m) = self.unknown.write() {
+            if m.len() >= MAX_UNKNOWN_ENTRIES {
+                let ttl = self.unknown_ttl;
+                m.retain(|_, at| at.elapsed() < ttl);
+            }
+            if m.len() < MAX_UNKNOWN_ENTRIES {
+                m.insert(sha256, Instant::now());
+            }
         }
-        Ok(caller)
     }
 }

@@ -28,11 +28,26 @@ pub enum SmdpError {
         /// Its message, for logs.
         message: String,
     },
-    /// The profile is not the caller's among the profiles this SM-DP manages on the eUICC (8.2 / 1.2).
-    #[error("{caller} is not allowed to manage the profile {iccid} through this SM-DP")]
-    ProfileNotAllowed {
-        /// The MNO.
-        caller: String,
+    /// ES2.DownloadProfile was refused before anything was started, with this status (SGP.02 §5.3.2: the
+    /// stock record asked for cannot be reserved).
+    #[error("download refused: {message}")]
+    DownloadRefused {
+        /// The status answered.
+        status: Box<FunctionExecutionStatus>,
+        /// Its message, for logs.
+        message: String,
+    },
+    /// The eUICC does not exist, or carries no profile of the calling MNO among those this SM-DP manages
+    /// (8.1.1 / 3.9; the same words either way, docs/architecture.md §8).
+    #[error("the eUICC {eid} is unknown")]
+    UnknownEid {
+        /// The EID.
+        eid: String,
+    },
+    /// No profile of the calling MNO among those this SM-DP manages on the eUICC has this ICCID: none exists,
+    /// or it is another owner's (8.2.1 / 3.9; the same words either way).
+    #[error("the profile {iccid} is unknown")]
+    UnknownIccid {
         /// The ICCID.
         iccid: String,
     },
@@ -60,16 +75,17 @@ pub enum SmdpError {
 impl SmdpError {
     /// The SGP.02 status of this error.
     pub fn status_code_data(&self) -> StatusCodeData {
-        if let SmdpError::Relayed { status, .. } = self
+        if let SmdpError::Relayed { status, .. } | SmdpError::DownloadRefused { status, .. } = self
             && let Some(d) = &status.status_code_data
         {
             return d.clone();
         }
         let (subject, reason) = match self {
-            SmdpError::Relayed { .. } | SmdpError::Es3Call(_) => {
-                (Subject::FUNCTION_PROVIDER, Reason::EXECUTION_ERROR)
-            }
-            SmdpError::ProfileNotAllowed { .. } => (Subject::PROFILE, Reason::NOT_ALLOWED),
+            SmdpError::Relayed { .. }
+            | SmdpError::DownloadRefused { .. }
+            | SmdpError::Es3Call(_) => (Subject::FUNCTION_PROVIDER, Reason::EXECUTION_ERROR),
+            SmdpError::UnknownEid { .. } => (Subject::EID, Reason::UNKNOWN),
+            SmdpError::UnknownIccid { .. } => (Subject::PROFILE_ICCID, Reason::UNKNOWN),
             SmdpError::UnknownSmsr { .. } => (Subject::SM_SR, Reason::UNKNOWN),
             SmdpError::NotSupported { .. } => (Subject::FUNCTION_PROVIDER, Reason::REFUSED),
             SmdpError::ReplyToRefused(_) => (Subject::FUNCTION_REQUESTER, Reason::NOT_ALLOWED),
@@ -83,7 +99,8 @@ impl SmdpError {
 
     /// The FAILED execution status carrying [`SmdpError::status_code_data`].
     pub fn execution_status(&self) -> FunctionExecutionStatus {
-        if let SmdpError::Relayed { status, .. } = self {
+        if let SmdpError::Relayed { status, .. } | SmdpError::DownloadRefused { status, .. } = self
+        {
             return (**status).clone();
         }
         FunctionExecutionStatus::failed(self.status_code_data())

@@ -14,9 +14,9 @@ use es_runtime::caller::{Caller, CallerDirectory, Interface};
 use es_runtime::clock::Clock;
 use es_runtime::soap_endpoint::{
     CallContext, Endpoint, Reply, ServerContext, ServerIdentity, SoapFunctions, SoapReceiver,
-    function_name,
 };
 
+use crate::download;
 use crate::error::SmdpError;
 use crate::relay;
 use crate::service::Smdp;
@@ -69,8 +69,8 @@ fn check_reply_to(
     Ok(())
 }
 
-/// Executes an ES2 function inside the caller's transaction: the platform-management functions are relayed to
-/// the SM-SR over ES3 ([`relay`]); profile download is not provided here.
+/// Executes an ES2 function inside the caller's transaction: DownloadProfile starts a download procedure
+/// ([`download`]); the platform-management functions are relayed to the SM-SR over ES3 ([`relay`]).
 fn run(
     smdp: &Smdp,
     conn: &mut AnyConnection,
@@ -79,9 +79,7 @@ fn run(
 ) -> Result<Reply, SmdpError> {
     check_reply_to(smdp, conn, ctx)?;
     match request {
-        es2::Request::DownloadProfile(_) => Err(SmdpError::NotSupported {
-            function: function_name(request.element_name()).to_string(),
-        }),
+        es2::Request::DownloadProfile(r) => download::driver::start(smdp, conn, ctx, r),
         _ => relay::run(smdp, conn, ctx, request),
     }
 }
@@ -175,6 +173,9 @@ impl SoapReceiver for Smdp {
                         element: "wsa:RelatesTo".into(),
                         why: "a callback must name the request it answers".into(),
                     })?;
+                if download::driver::on_callback(self, relates_to, &r)? {
+                    return Ok(());
+                }
                 let status = response_status(&r);
                 self.store
                     .tx(|c| relay::complete_relay(self, c, relates_to, status.clone()))
@@ -187,7 +188,7 @@ impl SoapReceiver for Smdp {
 }
 
 /// The FunctionExecutionStatus of any ES3 response.
-fn response_status(r: &es3::Response) -> FunctionExecutionStatus {
+pub(crate) fn response_status(r: &es3::Response) -> FunctionExecutionStatus {
     macro_rules! status {
         ($($v:ident),+) => {
             match r { $( es3::Response::$v(m) => m.base.function_execution_status.clone() ),+ }

@@ -7,6 +7,7 @@
 //! built on them, [`rest`] the MNOs' REST API over the warehouse.
 
 pub mod batch;
+pub mod download;
 pub mod error;
 pub mod functions;
 pub mod relay;

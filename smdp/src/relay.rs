@@ -18,9 +18,10 @@ use eis_store::outbox::OutboxMessage;
 use eis_store::{AnyConnection, entities, outbox, relays};
 use es_interfaces::messages::codec::BodyElement;
 use es_interfaces::messages::common::{BaseRequest, BaseResponse};
+use es_interfaces::messages::eis::Eis;
 use es_interfaces::messages::{es2, es3};
 use es_interfaces::soap::{self, Envelope, OutgoingHeaders, SoapVersion, action};
-use es_interfaces::status::{FunctionExecutionStatus, Status};
+use es_interfaces::status::{FunctionExecutionStatus, Reason, Status, Subject};
 use es_interfaces::types::{Eid, Iccid, Oid};
 use es_interfaces::wsdl::Service;
 use es_runtime::caller::Caller;
@@ -100,7 +101,7 @@ impl Es3Client {
 }
 
 /// The ES3 URL of the SM-SR `smsr_oid` from the registry.
-fn es3_url(conn: &mut AnyConnection, smsr_oid: &str) -> Result<String, SmdpError> {
+pub(crate) fn es3_url(conn: &mut AnyConnection, smsr_oid: &str) -> Result<String, SmdpError> {
     entities::get_entity(conn, smsr_oid)?
         .and_then(|e| e.endpoints.get("ES3").cloned())
         .ok_or_else(|| SmdpError::UnknownSmsr {
@@ -115,10 +116,23 @@ fn es3_envelope<T: BodyElement>(
     request: &T,
     reply_to: Option<String>,
 ) -> Result<(String, &'static str, String), SmdpError> {
+    let message_id = smdp.identity.new_message_id(smdp.clock.now());
+    let (action, envelope) = es3_envelope_with_id(smdp, url, request, reply_to, &message_id)?;
+    Ok((message_id, action, envelope))
+}
+
+/// An ES3 request envelope from this SM-DP with a given MessageID; returns (Action, envelope).
+pub(crate) fn es3_envelope_with_id<T: BodyElement>(
+    smdp: &Smdp,
+    url: &str,
+    request: &T,
+    reply_to: Option<String>,
+    message_id: &str,
+) -> Result<(&'static str, String), SmdpError> {
     let action = action::for_element(T::ELEMENT)
         .map(|a| a.request)
         .ok_or_else(|| SmdpError::Es3Call(format!("no Action for {}", T::ELEMENT)))?;
-    let message_id = smdp.identity.new_message_id(smdp.clock.now());
+    let message_id = message_id.to_string();
     let headers = OutgoingHeaders {
         to: url.to_string(),
         from: Some(smdp.identity.from_address(Service::Es3SmDp)),
@@ -128,10 +142,10 @@ fn es3_envelope<T: BodyElement>(
         relates_to: None,
     };
     let envelope = soap::envelope(SoapVersion::V1_2, &headers, |w| request.write_body(w));
-    Ok((message_id, action, envelope))
+    Ok((action, envelope))
 }
 
-fn es3_client(smdp: &Smdp) -> Result<&Es3Client, SmdpError> {
+pub(crate) fn es3_client(smdp: &Smdp) -> Result<&Es3Client, SmdpError> {
     smdp.es3.as_ref().ok_or_else(|| SmdpError::NotSupported {
         function: "platform management via ES3 (no ES3 client configured)".into(),
     })
@@ -153,7 +167,7 @@ fn call_sync<T: BodyElement>(smdp: &Smdp, url: &str, request: &T) -> Result<Enve
     Ok(env)
 }
 
-fn status_in(env: &Envelope) -> Option<FunctionExecutionStatus> {
+pub(crate) fn status_in(env: &Envelope) -> Option<FunctionExecutionStatus> {
     let el = env
         .body()
         .child_elements()
@@ -197,7 +211,30 @@ fn get_eis(
     Ok(resp.eis)
 }
 
-/// Checks through ES3.GetEIS that `caller` owns `iccid` among the profiles this SM-DP manages on `eid`.
+/// The EIS of `eid` as the calling MNO may see it through this SM-DP ([`Eis::for_mno`] of the SM-DP's view):
+/// an eUICC that does not exist, or carries no profile of the MNO among those this SM-DP manages, is unknown
+/// (8.1.1) in the same words.
+fn eis_for_mno(smdp: &Smdp, url: &str, caller: &Caller, eid: &Eid) -> Result<Eis, SmdpError> {
+    let unknown = || SmdpError::UnknownEid {
+        eid: eid.to_string(),
+    };
+    let eis = match get_eis(smdp, url, eid) {
+        Ok(eis) => eis,
+        Err(SmdpError::Relayed { status, .. })
+            if status
+                .status_code_data
+                .as_ref()
+                .is_some_and(|d| d.subject == Subject::EID && d.reason == Reason::UNKNOWN) =>
+        {
+            return Err(unknown());
+        }
+        Err(e) => return Err(e),
+    };
+    eis.and_then(|e| e.for_mno(&caller.oid)).ok_or_else(unknown)
+}
+
+/// Checks through ES3.GetEIS that `caller` owns `iccid` among the profiles this SM-DP manages on `eid`;
+/// otherwise the eUICC or the ICCID is unknown, whether it does not exist or is another MNO's.
 fn check_owner(
     smdp: &Smdp,
     url: &str,
@@ -205,17 +242,11 @@ fn check_owner(
     eid: &Eid,
     iccid: &Iccid,
 ) -> Result<(), SmdpError> {
-    let eis = get_eis(smdp, url, eid)?;
-    let owned = eis.is_some_and(|e| {
-        e.profile_info
-            .iter()
-            .any(|p| p.iccid == *iccid && p.mno_id.as_str() == caller.oid)
-    });
-    if owned {
+    let eis = eis_for_mno(smdp, url, caller, eid)?;
+    if eis.profile_info.iter().any(|p| p.iccid == *iccid) {
         Ok(())
     } else {
-        Err(SmdpError::ProfileNotAllowed {
-            caller: caller.oid.clone(),
+        Err(SmdpError::UnknownIccid {
             iccid: iccid.as_str().to_string(),
         })
     }
@@ -248,18 +279,10 @@ pub fn prepare(
         es2::Request::GetEis(r) => {
             let url = es3_url(&mut conn, r.smsr_id.as_str())?;
             drop(conn);
-            let mut eis = get_eis(smdp, &url, &r.eid)?;
-            if let Some(e) = eis.as_mut() {
-                e.profile_info.retain(|p| p.mno_id.as_str() == caller.oid);
-                if let Some(t) = e.audit_trail.as_mut() {
-                    let visible: Vec<&Iccid> = e.profile_info.iter().map(|p| &p.iccid).collect();
-                    t.records
-                        .retain(|rec| rec.iccid.as_ref().is_some_and(|i| visible.contains(&i)));
-                }
-            }
+            let eis = eis_for_mno(smdp, &url, caller, &r.eid)?;
             let resp = es2::GetEisResponse {
                 base: ok_base(FunctionExecutionStatus::success()),
-                eis,
+                eis: Some(eis),
             };
             Ok(Some(resp.to_xml()))
         }
@@ -331,7 +354,7 @@ pub fn prepare(
     }
 }
 
-fn give_up_at(smdp: &Smdp, now: i64) -> i64 {
+pub(crate) fn give_up_at(smdp: &Smdp, now: i64) -> i64 {
     now.saturating_add(i64::try_from(smdp.outbox_give_up.as_millis()).unwrap_or(i64::MAX))
 }
 
@@ -439,9 +462,22 @@ pub fn complete_relay(
             relay.es3_function
         )))
     })?;
+    answer_es2_call(smdp, conn, relay.es2_call_id, &element, xml)
+}
+
+/// Records `xml` (ES2 response element `element`) as the final response of the asynchronous ES2 call
+/// `es2_call_id` and queues it as a callback to the call's ReplyTo; a call already completed is left alone.
+pub(crate) fn answer_es2_call(
+    smdp: &Smdp,
+    conn: &mut AnyConnection,
+    es2_call_id: i64,
+    element: &str,
+    xml: String,
+) -> Result<(), SmdpError> {
+    let now = smdp.clock.now_millis();
     match function_calls::complete_call(
         conn,
-        relay.es2_call_id,
+        es2_call_id,
         &CallResponse {
             http_status: 200,
             body: xml.clone(),
@@ -452,13 +488,13 @@ pub fn complete_relay(
         Err(eis_store::StoreError::Conflict { .. }) => return Ok(()),
         Err(e) => return Err(e.into()),
     }
-    let Some(call) = function_calls::get_call(conn, relay.es2_call_id)? else {
+    let Some(call) = function_calls::get_call(conn, es2_call_id)? else {
         return Ok(());
     };
     let Some(url) = es_runtime::destination::callback_address(call.call.reply_to.as_deref()) else {
         return Ok(());
     };
-    let actions = action::for_element(&element)
+    let actions = action::for_element(element)
         .ok_or_else(|| SmdpError::internal(std::io::Error::other("no Action")))?;
     let cb_action = actions
         .callback

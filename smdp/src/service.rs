@@ -10,6 +10,7 @@ use es_runtime::clock::Clock;
 use es_runtime::soap_endpoint::ServerIdentity;
 use tokio::sync::Notify;
 
+use crate::download::DownloadSettings;
 use crate::relay::Es3Client;
 
 /// The SM-DP.
@@ -32,4 +33,8 @@ pub struct Smdp {
     pub outgoing: es_runtime::destination::OutgoingPolicy,
     /// Wakes the outbox dispatcher.
     pub wake_outbox: Arc<Notify>,
+    /// ES2.DownloadProfile (SGP.02 §3.1): the SM-DP's ES8 identity and settings; `None`: download refused.
+    pub download: Option<Arc<DownloadSettings>>,
+    /// Wakes the download worker.
+    pub wake_downloads: Arc<Notify>,
 }

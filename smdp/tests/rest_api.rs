@@ -31,7 +31,7 @@ fn register(store: &eis_store::Store, world: &World, oid: &str, role: EntityRole
             role,
             name: oid.into(),
             endpoints: Default::default(),
-            allowed_interfaces: Default::default(),
+            allowed_interfaces: ["REST".to_owned()].into(),
             gp_certificate: None,
             fingerprints: [fp].into(),
         },
@@ -147,6 +147,8 @@ both_backends!(rest_api_per_mno, 4, |db| {
         outbox_give_up: Duration::from_secs(60),
         outgoing: Default::default(),
         wake_outbox: Arc::new(tokio::sync::Notify::new()),
+        download: None,
+        wake_downloads: Arc::new(tokio::sync::Notify::new()),
     });
     let spool = tempfile::tempdir().expect("spool");
     let config = RestConfig {

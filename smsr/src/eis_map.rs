@@ -1,6 +1,8 @@
 //! Between the EIS on the wire (`EISType`, SGP.02 §5.1.1.3) and the EIS at rest (eis-store), and the
-//! per-caller views of it (SGP.02 Annex E as read in notes §3: an MNO sees its own profiles only; key values
-//! and ISD-R internals never leave the SM-SR).
+//! per-caller views of it (SGP.02 Annex E as read in notes §3; docs/architecture.md §8 "What each caller sees"):
+//! an MNO knows only the eUICCs that carry a profile of its own and sees only those profiles, with the ISD-R and
+//! the ECASD reduced to their identity; an SM-DP sees every eUICC, the profiles it downloaded and the ECASD's
+//! certificates it needs for key establishment; key values and counters never leave the SM-SR.
 
 use certs::secrets::{MasterKeyring, TransportKey};
 use eis_store::Sealed;
@@ -262,10 +264,33 @@ pub enum Viewer<'a> {
 }
 
 impl Viewer<'_> {
-    fn sees(&self, p: &store::ProfileInfo) -> bool {
+    /// Whether the viewer sees the profile `p`: its own (an MNO's by `Mno-id`, an SM-DP's by `Smdp-id`), and
+    /// never one still in creation.
+    pub fn sees(&self, p: &store::ProfileInfo) -> bool {
+        p.state != store::ProfileState::InCreation
+            && match self {
+                Viewer::Mno(oid) => p.mno_id == *oid,
+                Viewer::SmDp(oid) => p.smdp_id.as_deref() == Some(*oid),
+            }
+    }
+
+    /// Whether the viewer may know of an eUICC whose profiles are `profiles`: an SM-DP of any eUICC of this
+    /// SM-SR (it downloads onto eUICCs it has no profile on yet), an MNO only of one carrying a profile it sees.
+    /// Where this is false the eUICC is answered as unknown (8.1.1), exactly like an EID that does not exist.
+    pub fn knows_euicc<'p>(
+        &self,
+        profiles: impl IntoIterator<Item = &'p store::ProfileInfo>,
+    ) -> bool {
         match self {
-            Viewer::Mno(oid) => p.mno_id == *oid,
-            Viewer::SmDp(oid) => p.smdp_id.as_deref() == Some(*oid),
+            Viewer::SmDp(_) => true,
+            Viewer::Mno(_) => profiles.into_iter().any(|p| self.sees(p)),
+        }
+    }
+
+    /// The viewer's OID.
+    pub fn oid(&self) -> &str {
+        match self {
+            Viewer::Mno(o) | Viewer::SmDp(o) => o,
         }
     }
 }
@@ -282,6 +307,7 @@ where
 }
 
 /// A security domain without key values or counters: key set versions and usages, and certificates, only.
+/// An MNO gets [`SecurityDomain::identity_only`] of it.
 fn public_sd(sd: &store::SecurityDomain, role: SdRole) -> Result<SecurityDomain, SmsrError> {
     let mut keysets = Vec::with_capacity(sd.keysets.len());
     for ks in &sd.keysets {
@@ -373,7 +399,9 @@ pub fn profile_info(p: &store::ProfileInfo) -> Result<ProfileInfo, SmsrError> {
 }
 
 /// The EIS as `viewer` may see it: its own profiles (profiles in creation are never shown), the audit records
-/// of those profiles and of the operations it requested, no key values, no counters.
+/// of those profiles and of the operations it requested, no key values, no counters; for an MNO the ISD-R and
+/// the ECASD reduced to their identity. Whether the viewer may see this eUICC at all is
+/// [`Viewer::knows_euicc`], checked by the caller.
 pub fn view(record: &EisRecord, viewer: Viewer<'_>) -> Result<Eis, SmsrError> {
     let e = &record.euicc;
     let si_doc = Document::parse(e.eum_signed_info_xml.as_bytes()).map_err(SmsrError::internal)?;
@@ -395,16 +423,14 @@ pub fn view(record: &EisRecord, viewer: Viewer<'_>) -> Result<Eis, SmsrError> {
         .profiles
         .iter()
         .map(|p| &p.info)
-        .filter(|p| p.state != store::ProfileState::InCreation && viewer.sees(p))
+        .filter(|p| viewer.sees(p))
         .collect();
     let profile_info = visible
         .iter()
         .map(|p| profile_info(p))
         .collect::<Result<Vec<_>, _>>()?;
     let mut records = Vec::new();
-    let viewer_oid = match viewer {
-        Viewer::Mno(o) | Viewer::SmDp(o) => o,
-    };
+    let viewer_oid = viewer.oid();
     for r in &record.audit_trail {
         // Records of the viewer's profiles, and of operations it requested (also on profiles since deleted).
         let Some(iccid) = &r.iccid else { continue };
@@ -435,6 +461,13 @@ pub fn view(record: &EisRecord, viewer: Viewer<'_>) -> Result<Eis, SmsrError> {
             meid: None,
         });
     }
+    let mut isd_r = public_sd(&record.isd_r, SdRole::IsdR)?;
+    if let Viewer::Mno(_) = viewer {
+        // Annex E: the ISD-R and the ECASD are the SM-SR's and the SM-DP's business; the schema still wants
+        // both elements, so an MNO gets their identity only.
+        isd_r = isd_r.identity_only();
+        eum_signed_info.ecasd = eum_signed_info.ecasd.identity_only();
+    }
     Ok(Eis {
         eum_signed_info,
         eum_signature,
@@ -443,7 +476,7 @@ pub fn view(record: &EisRecord, viewer: Viewer<'_>) -> Result<Eis, SmsrError> {
         last_audit_date: e.last_audit_date.map(from_millis).transpose()?,
         smsr_id: parse::<Oid>("Smsr-id", &e.smsr_id)?,
         profile_info,
-        isd_r: public_sd(&record.isd_r, SdRole::IsdR)?,
+        isd_r,
         audit_trail: if records.is_empty() {
             None
         } else {

@@ -7,8 +7,8 @@ use es_interfaces::status::{FunctionExecutionStatus, Reason, StatusCodeData, Sub
 /// Why an SM-SR function did not execute. Messages name the element concerned and never carry key material.
 #[derive(Debug, thiserror::Error)]
 pub enum SmsrError {
-    /// No EIS for this EID (8.1.1 / 3.9).
-    #[error("the eUICC {eid} is unknown to this SM-SR")]
+    /// No EIS for this EID, or one the caller may not know of (8.1.1 / 3.9; the same words either way).
+    #[error("the eUICC {eid} is unknown")]
     UnknownEid {
         /// The EID.
         eid: String,
@@ -47,13 +47,14 @@ pub enum SmsrError {
         /// Which certificate and why.
         message: String,
     },
-    /// No profile with this ICCID is known (8.2.1 / 3.9).
-    #[error("the profile {iccid} is unknown to this SM-SR")]
+    /// No profile of the caller has this ICCID: none exists, or it is another owner's (8.2.1 / 3.9; the same
+    /// words either way).
+    #[error("the profile {iccid} is unknown")]
     UnknownIccid {
         /// The ICCID.
         iccid: String,
     },
-    /// The ICCID is known but installed on another eUICC than the one named (8.2.1 / 3.10 [P]).
+    /// The caller's profile is installed on another eUICC than the one named (8.2.1 / 3.10 [P]).
     #[error("the profile {iccid} is not installed on the eUICC {eid}")]
     IccidOnOtherEuicc {
         /// The ICCID.
@@ -98,15 +99,6 @@ pub enum SmsrError {
         caller: String,
         /// The AID, upper-case hex.
         aid: String,
-    },
-    /// The profile does not belong to the caller (8.2 / 1.2): an MNO may manage its own profiles, an SM-DP the
-    /// profiles it downloaded.
-    #[error("{caller} is not allowed to manage the profile {iccid}")]
-    ProfileNotAllowed {
-        /// The caller's OID.
-        caller: String,
-        /// The ICCID.
-        iccid: String,
     },
     /// The profile's state forbids the function, e.g. enabling the enabled profile or deleting the fall-back
     /// profile (8.2.1 / 3.8).
@@ -186,7 +178,6 @@ impl SmsrError {
             }
             SmsrError::UnknownIsdp { .. } => (Subject::ISD_P, Reason::UNKNOWN),
             SmsrError::IsdpNotAllowed { .. } => (Subject::ISD_P, Reason::NOT_ALLOWED),
-            SmsrError::ProfileNotAllowed { .. } => (Subject::PROFILE, Reason::NOT_ALLOWED),
             SmsrError::ProfileRefused { .. } => (Subject::PROFILE_ICCID, Reason::REFUSED),
             SmsrError::Pol2Refused { .. } => (Subject::POL2, Reason::REFUSED),
             SmsrError::NoEs5Transport { .. } => (Subject::FUNCTION_PROVIDER, Reason::REFUSED),

@@ -198,11 +198,13 @@ fn run(
         }
         Request::Es4(es4::Request::GetEis(r)) => {
             let eid = r.eid.to_string();
+            let v = Viewer::Mno(&caller.oid);
             let record = eis_store::eis::get_eis_without_key_values(conn, &eid)?
+                .filter(|e| v.knows_euicc(e.profiles.iter().map(|p| &p.info)))
                 .ok_or(SmsrError::UnknownEid { eid })?;
             es4::GetEisResponse {
                 base: ok(),
-                eis: Some(view(&record, Viewer::Mno(&caller.oid))?),
+                eis: Some(view(&record, v)?),
             }
             .to_xml()
         }

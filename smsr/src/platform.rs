@@ -1,6 +1,6 @@
 //! Platform management functions of ES4 (MNO, SGP.02 §5.5) and ES3 (SM-DP, §5.4): the checks that refuse a
-//! call at once (unknown EID 8.1.1, unknown ICCID 8.2.1, ICCID on another eUICC, profile of another owner 8.2,
-//! profile state, POL2 8.2.3 — nothing is queued then), and the start of the operation that carries out an
+//! call at once (unknown EID 8.1.1, unknown ICCID 8.2.1 — also for another owner's profile, see [`locate`] —,
+//! the caller's ICCID on another eUICC, profile state, POL2 8.2.3 — nothing is queued then), and the start of the operation that carries out an
 //! accepted asynchronous call over ES5. The synchronous ones (UpdatePolicyRules, UpdateSubscriptionAddress)
 //! change the EIS at once.
 
@@ -29,53 +29,47 @@ pub(crate) fn es5<'a>(smsr: &'a Smsr, function: &str) -> Result<&'a Es5Settings,
     })
 }
 
-fn owner_oid(viewer: Viewer<'_>) -> &str {
-    match viewer {
-        Viewer::Mno(o) | Viewer::SmDp(o) => o,
+/// Whether `viewer` may know of eUICC `eid` ([`Viewer::knows_euicc`]): false for an EID that does not exist.
+pub fn euicc_known(
+    conn: &mut AnyConnection,
+    viewer: Viewer<'_>,
+    eid: &str,
+) -> Result<bool, SmsrError> {
+    if !eis::euicc_exists(conn, eid)? {
+        return Ok(false);
     }
+    Ok(match viewer {
+        Viewer::SmDp(_) => true,
+        Viewer::Mno(_) => viewer.knows_euicc(eis::profiles_of(conn, eid)?.iter().map(|p| &p.info)),
+    })
 }
 
-/// The profile `iccid` on eUICC `eid` as `viewer` may manage it, or the refusal: 8.1.1 unknown EID, 8.2.1
-/// unknown ICCID (profiles in creation are not visible), 8.2.1 ICCID on another eUICC, 8.2 not the caller's.
+/// The profile `iccid` on eUICC `eid` as `viewer` may manage it, or the refusal. What the caller is told
+/// depends only on what it may know (docs/architecture.md §8): 8.1.1 unknown EID when the eUICC does not exist
+/// or the caller may not know of it ([`euicc_known`]); 8.2.1 unknown ICCID when the ICCID is not one of the
+/// caller's profiles — whether it does not exist, is in creation, or is another owner's, on this eUICC or
+/// another; 8.2.1 ICCID on another eUICC only for the caller's own profile.
 pub fn locate(
     conn: &mut AnyConnection,
     viewer: Viewer<'_>,
     eid: &str,
     iccid: &str,
 ) -> Result<ProfileRecord, SmsrError> {
-    let found = eis::get_profile(conn, iccid)?.filter(|p| p.info.state != ProfileState::InCreation);
-    let unknown_eid = |conn: &mut AnyConnection| -> Result<Option<SmsrError>, SmsrError> {
-        Ok(
-            (!eis::euicc_exists(conn, eid)?).then(|| SmsrError::UnknownEid {
-                eid: eid.to_string(),
-            }),
-        )
-    };
-    let p = match found {
-        Some(p) if p.eid == eid => p,
-        Some(_) => {
-            return Err(unknown_eid(conn)?.unwrap_or(SmsrError::IccidOnOtherEuicc {
-                iccid: iccid.to_string(),
-                eid: eid.to_string(),
-            }));
-        }
-        None => {
-            return Err(unknown_eid(conn)?.unwrap_or(SmsrError::UnknownIccid {
-                iccid: iccid.to_string(),
-            }));
-        }
-    };
-    let mine = match viewer {
-        Viewer::Mno(oid) => p.info.mno_id == oid,
-        Viewer::SmDp(oid) => p.info.smdp_id.as_deref() == Some(oid),
-    };
-    if !mine {
-        return Err(SmsrError::ProfileNotAllowed {
-            caller: owner_oid(viewer).to_string(),
-            iccid: iccid.to_string(),
+    if !euicc_known(conn, viewer, eid)? {
+        return Err(SmsrError::UnknownEid {
+            eid: eid.to_string(),
         });
     }
-    Ok(p)
+    match eis::get_profile(conn, iccid)?.filter(|p| viewer.sees(&p.info)) {
+        Some(p) if p.eid == eid => Ok(p),
+        Some(_) => Err(SmsrError::IccidOnOtherEuicc {
+            iccid: iccid.to_string(),
+            eid: eid.to_string(),
+        }),
+        None => Err(SmsrError::UnknownIccid {
+            iccid: iccid.to_string(),
+        }),
+    }
 }
 
 /// Whether POL2 of `p` allows `action` (SGP.02 §2.4.5: a `Not-Allowed` rule on subject PROFILE forbids it).
@@ -339,7 +333,7 @@ pub fn audit_eis(
     iccids: &[String],
 ) -> Result<(), SmsrError> {
     let settings = es5(smsr, "AuditEIS")?;
-    if !eis::euicc_exists(conn, eid)? {
+    if !euicc_known(conn, viewer, eid)? {
         return Err(SmsrError::UnknownEid {
             eid: eid.to_string(),
         });

@@ -149,6 +149,58 @@ xml_type! {
     }
 }
 
+impl SecurityDomain {
+    /// The security domain as an MNO sees it (SGP.02 Annex E, docs/architecture.md §8): its identity — AID,
+    /// TARs, SIN, SDIN, role and the versions of its key sets — without key set usages, counters, keys or
+    /// certificates. (`SecurityDomainType` requires at least one `Keyset` with its `Version`.)
+    pub fn identity_only(&self) -> SecurityDomain {
+        SecurityDomain {
+            keysets: self
+                .keysets
+                .iter()
+                .map(|k| Keyset {
+                    version: k.version,
+                    keyset_type: None,
+                    cntr: None,
+                    items: Vec::new(),
+                })
+                .collect(),
+            ..self.clone()
+        }
+    }
+}
+
+impl Eis {
+    /// The EIS as the MNO `mno` may see it (SGP.02 Annex E, docs/architecture.md §8): its own profiles, the
+    /// audit records of those profiles, the ISD-R and the ECASD reduced to [`SecurityDomain::identity_only`];
+    /// `None` when no profile of the EIS is the MNO's — the eUICC is then answered as unknown, as an EID that
+    /// does not exist is.
+    pub fn for_mno(mut self, mno: &str) -> Option<Eis> {
+        self.profile_info.retain(|p| p.mno_id.as_str() == mno);
+        if self.profile_info.is_empty() {
+            return None;
+        }
+        let visible: Vec<Iccid> = self.profile_info.iter().map(|p| p.iccid.clone()).collect();
+        if let Some(t) = self.audit_trail.as_mut() {
+            t.records.retain(|r| {
+                r.iccid.as_ref().is_some_and(|i| visible.contains(i))
+                    || r.requester_id.as_ref().is_some_and(|o| o.as_str() == mno)
+            });
+        }
+        if self
+            .audit_trail
+            .as_ref()
+            .is_some_and(|t| t.records.is_empty())
+        {
+            self.audit_trail = None;
+        }
+        self.isd_r = self.isd_r.identity_only();
+        self.eum_signed_info.ecasd = self.eum_signed_info.ecasd.identity_only();
+        self.additional_properties = None;
+        Some(self)
+    }
+}
+
 /// A key or a certificate within a key set (`Keyset` choice; SGP.02 §5.1.1.3.5).
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeysetItem {

@@ -379,6 +379,7 @@ pub fn import_order_with(
             &mut c,
             None,
             Pass {
+                mno: mno_oid,
                 source,
                 format,
                 limits,
@@ -412,6 +413,7 @@ pub fn import_order_with(
             c,
             Some(keyring),
             Pass {
+                mno: mno_oid,
                 source,
                 format,
                 limits,
@@ -473,6 +475,8 @@ pub fn import_order_with(
 
 /// What a pass reads and where its problems go.
 struct Pass<'s> {
+    /// The importing MNO: its own records are named as such, another MNO's are not (see [`consume`]).
+    mno: &'s str,
     source: &'s dyn OrderSource,
     format: BatchFormat,
     limits: batch::Limits,
@@ -492,6 +496,7 @@ fn second_pass(
     stored: &mut dyn FnMut(u64),
 ) -> Result<Found, WarehouseError> {
     let Pass {
+        mno,
         source,
         format,
         limits,
@@ -505,7 +510,7 @@ fn second_pass(
             report,
             ..Found::default()
         };
-        consume(conn, rx, order, found, stored)
+        consume(conn, rx, mno, order, found, stored)
     })
 }
 
@@ -600,10 +605,17 @@ fn item(row: &batch::BatchRow, secrets: Option<Sealed>) -> Item {
     }
 }
 
-/// The importing side: duplicate check and insert per chunk.
+/// Why an ICCID or IMSI held by another MNO is refused. The importing MNO is not told that, nor whose it is: the
+/// stock cannot hold an ICCID twice, so the row is refused, in words that name no stock and no owner
+/// (docs/architecture.md §8).
+const NOT_AVAILABLE: &str = "not available for import";
+
+/// The importing side: duplicate check and insert per chunk. An ICCID or IMSI already in the importing MNO's
+/// stock is refused as such; one in another MNO's as [`NOT_AVAILABLE`].
 fn consume(
     conn: &mut AnyConnection,
     rx: Receiver<Msg>,
+    mno: &str,
     order: Option<i64>,
     mut found: Found,
     progress: &mut dyn FnMut(u64),
@@ -626,21 +638,32 @@ fn consume(
         };
         let Some(order_id) = order else {
             let iccids: Vec<&str> = chunk.iter().map(|i| i.iccid.as_str()).collect();
-            let in_stock = warehouse::existing_iccids(conn, &iccids)?;
+            let iccid_owners = warehouse::stock_owners(conn, &iccids)?;
             let imsis: Vec<&str> = chunk.iter().map(|i| i.imsi.as_str()).collect();
-            let imsis_in_stock = warehouse::existing_imsis(conn, &imsis)?;
+            let imsi_owners = warehouse::imsi_owners(conn, &imsis)?;
             for i in &chunk {
-                for (column, taken) in [
-                    ("ICCID", in_stock.contains(&i.iccid)),
-                    ("IMSI", imsis_in_stock.contains(&i.imsi)),
+                for (column, value, owner) in [
+                    ("ICCID", &i.iccid, iccid_owners.get(&i.iccid)),
+                    ("IMSI", &i.imsi, imsi_owners.get(&i.imsi)),
                 ] {
-                    if taken {
-                        found.note(Problem {
-                            line: i.line,
-                            column: Some(column.into()),
-                            reason: "already in stock".into(),
-                        });
-                    }
+                    let Some(owner) = owner else { continue };
+                    let reason = if owner == mno {
+                        "already in stock".to_string()
+                    } else {
+                        tracing::warn!(
+                            importer = mno,
+                            owner = owner.as_str(),
+                            column,
+                            value = value.as_str(),
+                            "an order names a value another MNO stocks; refused without saying so"
+                        );
+                        format!("this {column} is {NOT_AVAILABLE}")
+                    };
+                    found.note(Problem {
+                        line: i.line,
+                        column: Some(column.into()),
+                        reason,
+                    });
                 }
             }
             done += chunk.len() as u64;
@@ -669,7 +692,7 @@ fn consume(
                 line: first_line,
                 column: Some("ICCID".into()),
                 reason: format!(
-                    "an ICCID of the {} rows from this line on was stocked by another import meanwhile",
+                    "an ICCID of the {} rows from this line on was taken meanwhile: this ICCID is {NOT_AVAILABLE}",
                     records.len()
                 ),
             }),

@@ -1,0 +1,2 @@
+DROP TABLE smdp_download_messages;
+DROP TABLE smdp_downloads;
