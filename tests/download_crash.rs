@@ -330,6 +330,9 @@ fn crash_scenario(db: Db) {
                 results[0].status().unwrap_or_else(|| panic!("{}: result without status", d.eid))
             };
             *reasons.entry(download_bench::status_key(&status)).or_default() += 1;
+            if let Some(m) = status.status_code_data.as_ref().and_then(|d| d.message.as_deref()) {
+                eprintln!("  {}: {} — {m}", d.eid, download_bench::status_key(&status));
+            }
             let held: Vec<&eis_store::warehouse::StockRecord> =
                 stock.values().filter(|r| r.eid.as_deref() == Some(d.eid.as_str())).collect();
             let profiles = eis_store::eis::profiles_of(&mut eis_conn, &d.eid).expect("EIS profiles");
