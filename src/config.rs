@@ -50,6 +50,9 @@ pub struct Config {
     pub outgoing: OutgoingConfig,
     /// Limits on what callers may make the servers hold (uploads, lines, SMS segments).
     pub limits: LimitsConfig,
+    /// Entities of a fixed deployment (MNOs, SM-DP, SM-SR, EUMs: endpoints and certificates), applied to the
+    /// stores at each `rsp serve` start (see `rsp entity` and the README).
+    pub entities: Vec<crate::entity::EntitySpec>,
 }
 
 /// Outgoing calls (SGP.02 §2.6): https only, to the endpoints registered for an entity or to the origins
@@ -330,6 +333,7 @@ impl Default for Config {
             mno: MnoConfig::default(),
             outgoing: OutgoingConfig::default(),
             limits: LimitsConfig::default(),
+            entities: Vec::new(),
         }
     }
 }

@@ -4,12 +4,12 @@
 //! endpoint. `rsp serve --simulate`, `rsp bench switch` and the end-to-end tests drive it.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use actix_web::dev::ServerHandle;
 use certs::secrets::MasterKeyring;
 use certs::world::World;
-use conformance::euicc::{DriverEvent, EuiccSecrets, Fleet, SimulatorConfig};
+use conformance::euicc::{DriverEvent, EuiccSecrets, Fleet, SimulatorConfig, SubscriberDirectory};
 use conformance::lab::SimulatedNetwork;
 use conformance::mno::{MnoClient, MnoReceiver};
 use conformance::smsc::SmscConfig;
@@ -120,6 +120,21 @@ fn free_port() -> Result<u16, String> {
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
+/// Makes `directory` find a downloaded profile's MSISDN in the SM-DP's stock (`store`, once set): the lab's
+/// view of how the MNOs provision their networks from their order files (wire-profile §8: the package carries the
+/// IMSI, the order row the MSISDN).
+pub fn set_stock_lookup(
+    directory: &mut SubscriberDirectory,
+    store: Arc<OnceLock<Arc<eis_store::Store>>>,
+) {
+    directory.set_lookup(Arc::new(move |imsi: &str| {
+        let mut c = store.get()?.conn().ok()?;
+        eis_store::warehouse::msisdn_of_imsi(&mut c, imsi)
+            .ok()
+            .flatten()
+    }));
+}
+
 impl Lab {
     /// Starts everything; must run inside an actix system (the listeners start on it).
     pub async fn start(opts: LabOptions) -> Result<Lab, String> {
@@ -133,8 +148,16 @@ impl Lab {
         };
         let world = setup::load_or_init_world(&config).map_err(|e| e.to_string())?;
         let keyring = Arc::new(setup::master_keyring(&world).map_err(|e| e.to_string())?);
+        // The simulated network knows the MSISDNs the MNOs ordered: a downloaded profile's IMSI is looked up in the
+        // SM-DP's stock (once the SM-DP has started) unless the options provisioned it.
+        let smdp_store: Arc<OnceLock<Arc<eis_store::Store>>> = Arc::new(OnceLock::new());
+        let mut subscribers = opts.simulator.subscribers.clone();
+        if !subscribers.has_lookup() {
+            set_stock_lookup(&mut subscribers, smdp_store.clone());
+        }
         let fleet_config = SimulatorConfig {
             smsr_address: config.es5.smsr_msisdn.clone(),
+            subscribers,
             ..opts.simulator.clone()
         };
         let fleet = match opts.fleet {
@@ -172,6 +195,7 @@ impl Lab {
         }
         let smsr = started.smsr.ok_or("the SM-SR did not start")?;
         let smdp = started.smdp.ok_or("the SM-DP did not start")?;
+        let _ = smdp_store.set(smdp.store.clone());
         let mut receivers = Vec::new();
         if let Some(keep) = opts.receivers {
             for mno in &world.manifest.mnos {

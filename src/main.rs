@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use rsp::config::Config;
-use rsp::{bench, download_bench, euicc, keys, mno, order, platform_bench, serve, setup};
+#[cfg(feature = "lab")]
+use rsp::{bench, download_bench, euicc, platform_bench};
+use rsp::{entity, keys, mno, order, serve, setup};
 
 /// An open-source GSMA SGP.02 SM-DP and SM-SR.
 #[derive(Debug, Parser)]
@@ -68,6 +70,12 @@ enum Command {
     },
     /// SM-DP stock levels per profile type.
     Stock(order::StockArgs),
+    /// The registry of entities (MNOs, SM-DP, SM-SR, EUMs): endpoints and TLS client certificates, in the
+    /// SM-SR's and/or the SM-DP's store.
+    Entity {
+        #[command(subcommand)]
+        command: entity::EntityCommand,
+    },
     /// Master keys of the secrets at rest.
     Keys {
         #[command(subcommand)]
@@ -246,8 +254,13 @@ fn main() -> ExitCode {
             command: PkiCommand::Init { out, euiccs, seed },
         } => setup::init_world(&out, euiccs, seed)
             .map(|w| {
+                let eis = if cfg!(feature = "lab") {
+                    "EIS documents: eis/"
+                } else {
+                    "no EIS documents: built without the `lab` feature"
+                };
                 println!(
-                    "test world with {} eUICC(s) written to {} (manifest: world.json, EIS documents: eis/)",
+                    "test world with {} eUICC(s) written to {} (manifest: world.json, {eis})",
                     w.euiccs.len(),
                     out.display()
                 );
@@ -255,20 +268,39 @@ fn main() -> ExitCode {
             .map_err(|e| e.to_string()),
         Command::Euicc {
             command: EuiccCommand::Register { pki, smsr, eis },
-        } => euicc::register(&pki, &smsr, eis),
+        } => euicc_register(&pki, &smsr, eis),
+        Command::Entity { command } => entity::run(&config, command),
         Command::Mno { command } => mno::run(&config, *command),
         Command::Keys {
             command: KeysCommand::Rotate { generate, limit },
         } => keys::rotate_command(&config, generate, limit),
+        Command::ProfileType { command } => order::profile_type(&config, command),
+        Command::Order { command } => order::order(&config, command),
+        Command::Stock(args) => order::stock_levels(&config, args),
         Command::Bench {
-            command:
-                BenchCommand::Api {
-                    registrations,
-                    concurrency,
-                    rate,
-                    seconds,
-                    postgres,
-                },
+            command: BenchCommand::Personalise(args),
+        } => order::bench_personalise(args),
+        Command::Bench { command } => bench_command(&config, command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rsp: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `rsp bench sms|switch|api` (they drive the simulator and the test SMSC).
+#[cfg(feature = "lab")]
+fn bench_command(config: &Config, command: BenchCommand) -> Result<(), String> {
+    match command {
+        BenchCommand::Api {
+            registrations,
+            concurrency,
+            rate,
+            seconds,
+            postgres,
         } => bench::api(&bench::ApiBenchOptions {
             registrations,
             concurrency,
@@ -277,22 +309,14 @@ fn main() -> ExitCode {
             postgres,
         })
         .map(|_| ()),
-        Command::ProfileType { command } => order::profile_type(&config, command),
-        Command::Order { command } => order::order(&config, command),
-        Command::Stock(args) => order::stock_levels(&config, args),
-        Command::Bench {
-            command: BenchCommand::Sms { binds, messages },
-        } => platform_bench::sms(&binds, messages),
-        Command::Bench {
-            command:
-                BenchCommand::Switch {
-                    euiccs,
-                    concurrency,
-                    binds,
-                    attach_delay_ms,
-                    database_url,
-                    dir,
-                },
+        BenchCommand::Sms { binds, messages } => platform_bench::sms(&binds, messages),
+        BenchCommand::Switch {
+            euiccs,
+            concurrency,
+            binds,
+            attach_delay_ms,
+            database_url,
+            dir,
         } => {
             let dir = dir.unwrap_or_else(|| {
                 config
@@ -310,18 +334,15 @@ fn main() -> ExitCode {
                 },
             )
         }
-        Command::Bench {
-            command:
-                BenchCommand::Download {
-                    euiccs,
-                    concurrency,
-                    binds,
-                    attach_delay_ms,
-                    validity_secs,
-                    floor_iterations,
-                    database_url,
-                    dir,
-                },
+        BenchCommand::Download {
+            euiccs,
+            concurrency,
+            binds,
+            attach_delay_ms,
+            validity_secs,
+            floor_iterations,
+            database_url,
+            dir,
         } => {
             let dir = dir.unwrap_or_else(|| {
                 config
@@ -342,17 +363,26 @@ fn main() -> ExitCode {
             )
             .map(|_| ())
         }
-        Command::Bench {
-            command: BenchCommand::Personalise(args),
-        } => order::bench_personalise(args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rsp: {e}");
-            ExitCode::FAILURE
-        }
+        BenchCommand::Personalise(args) => order::bench_personalise(args),
     }
+}
+
+/// `rsp bench sms|switch|api` in a build without the simulator.
+#[cfg(not(feature = "lab"))]
+fn bench_command(_: &Config, _: BenchCommand) -> Result<(), String> {
+    Err(serve::LAB_NEEDED.replace("{what}", "`rsp bench`"))
+}
+
+/// `rsp euicc register` (the EUM's ES1 client of the test world).
+#[cfg(feature = "lab")]
+fn euicc_register(pki: &std::path::Path, smsr: &str, eis: Vec<PathBuf>) -> Result<(), String> {
+    euicc::register(pki, smsr, eis)
+}
+
+/// `rsp euicc register` in a build without the test world's EUM client.
+#[cfg(not(feature = "lab"))]
+fn euicc_register(_: &std::path::Path, _: &str, _: Vec<PathBuf>) -> Result<(), String> {
+    Err(serve::LAB_NEEDED.replace("{what}", "`rsp euicc register`"))
 }
 
 /// Logs with `tracing`: human-readable on a terminal, JSON otherwise; level from `RUST_LOG` (default info).

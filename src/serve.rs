@@ -15,6 +15,10 @@ use crate::setup;
 /// Outbox dispatch loops per server: each claims its own batch, so slow receivers do not hold the others.
 const OUTBOX_DISPATCHERS: usize = 4;
 
+/// The error of a command that needs the simulator or the test SMSC in a build without the `lab` feature
+/// (`{what}` names the command).
+pub const LAB_NEEDED: &str = "{what} is part of the test world (eUICC simulator, test SMSC, EUM test client): this rsp was built without the `lab` cargo feature (build with default features)";
+
 /// Which server to start alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Only {
@@ -74,10 +78,16 @@ pub fn start(
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     let mut es5 = None;
+    let declared = crate::entity::prepare_config(config)?;
     if only != Some(Only::Smdp) {
         let store = setup::open_store(config, &config.smsr).map_err(|e| e.to_string())?;
         setup::seed_smsr_entities(&store, world, &config.smdp.public_url)
             .map_err(|e| e.to_string())?;
+        applied(
+            &mut banner,
+            "SM-SR",
+            crate::entity::apply(&store, crate::entity::Side::Smsr, &declared)?,
+        );
         let smsr = Arc::new(
             setup::smsr(config, world, store, keyring.clone()).map_err(|e| e.to_string())?,
         );
@@ -148,6 +158,11 @@ pub fn start(
         let store = setup::open_store(config, &config.smdp).map_err(|e| e.to_string())?;
         setup::seed_smdp_entities(&store, world, &config.smsr.public_url)
             .map_err(|e| e.to_string())?;
+        applied(
+            &mut banner,
+            "SM-DP",
+            crate::entity::apply(&store, crate::entity::Side::Smdp, &declared)?,
+        );
         let smdp = Arc::new(
             setup::smdp(config, world, store, keyring.clone()).map_err(|e| e.to_string())?,
         );
@@ -255,21 +270,43 @@ pub fn start(
     })
 }
 
+/// Adds to the banner what applying the configuration's `entities:` did in one server's store.
+fn applied(banner: &mut Vec<String>, server: &str, done: Vec<(String, crate::entity::Applied)>) {
+    for (oid, what) in done {
+        let what = format!("{what:?}").to_lowercase();
+        banner.push(format!(
+            "  entity {oid} (configuration): {what} in the {server}'s store"
+        ));
+    }
+}
+
 /// `rsp serve`: starts the servers, prints the endpoints and credentials, and runs until Ctrl-C or SIGTERM.
 /// With `simulate`, the test SMSC and the eUICC simulator fleet for the world's eUICCs start too, the SM-SR's
 /// ES5 goes to them and the world's EISs are registered over ES1: a lab in one command.
-pub fn run(mut config: Config, only: Option<Only>, simulate: bool) -> Result<(), String> {
+pub fn run(config: Config, only: Option<Only>, simulate: bool) -> Result<(), String> {
+    #[cfg(feature = "lab")]
+    let mut config = config;
+    #[cfg(not(feature = "lab"))]
+    if simulate {
+        return Err(LAB_NEEDED.replace("{what}", "`rsp serve --simulate`"));
+    }
     std::fs::create_dir_all(&config.var_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.var_dir.display()))?;
     let world = setup::load_or_init_world(&config).map_err(|e| e.to_string())?;
     let keyring = Arc::new(setup::master_keyring(&world).map_err(|e| e.to_string())?);
     let system = actix_web::rt::System::new();
     system.block_on(async move {
+        #[cfg(feature = "lab")]
+        let smdp_store = Arc::new(std::sync::OnceLock::new());
+        #[cfg(feature = "lab")]
         let network = if simulate && only != Some(Only::Smdp) {
+            let mut subscribers = conformance::euicc::SubscriberDirectory::default();
+            crate::lab::set_stock_lookup(&mut subscribers, smdp_store.clone());
             let fleet = conformance::euicc::Fleet::from_world(
                 &world,
                 conformance::euicc::SimulatorConfig {
                     smsr_address: config.es5.smsr_msisdn.clone(),
+                    subscribers,
                     ..conformance::euicc::SimulatorConfig::default()
                 },
             )
@@ -289,6 +326,11 @@ pub fn run(mut config: Config, only: Option<Only>, simulate: bool) -> Result<(),
             None
         };
         let mut started = start(&config, &world, keyring, only)?;
+        #[cfg(feature = "lab")]
+        if let Some(smdp) = &started.smdp {
+            // The simulated network reads the MSISDNs of downloaded profiles from the SM-DP's stock.
+            let _ = smdp_store.set(smdp.store.clone());
+        }
         let mut endpoints = Vec::new();
         if let Some(smsr) = &started.smsr {
             endpoints.push(("ES4", setup::register_mno_endpoints(&smsr.store, &world, &config.mno, "ES4")));
@@ -308,6 +350,7 @@ pub fn run(mut config: Config, only: Option<Only>, simulate: bool) -> Result<(),
         for s in std::mem::take(&mut started.servers) {
             joins.push(actix_web::rt::spawn(s.server));
         }
+        #[cfg(feature = "lab")]
         if let Some(net) = &network {
             let n = crate::lab::register_world_eis(&world, &config.smsr.public_url, &[], true).await?;
             started.banner.push(format!(
@@ -327,6 +370,7 @@ pub fn run(mut config: Config, only: Option<Only>, simulate: bool) -> Result<(),
             let _ = j.await;
         }
         started.workers.shutdown().await;
+        #[cfg(feature = "lab")]
         if let Some(net) = network {
             net.stop().await;
         }

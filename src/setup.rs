@@ -60,7 +60,8 @@ fn pki_err(dir: &Path, e: impl std::fmt::Display) -> SetupError {
     }
 }
 
-/// Generates a complete test world (PKI, identities, signed EIS documents) into `dir` (`rsp pki init`).
+/// Generates a complete test world (PKI, identities, and with the `lab` feature the EUM-signed EIS documents)
+/// into `dir` (`rsp pki init`).
 pub fn init_world(dir: &Path, euiccs: usize, seed: Option<u64>) -> Result<World, SetupError> {
     let now = SystemClock.now();
     let opts = WorldOptions {
@@ -68,6 +69,7 @@ pub fn init_world(dir: &Path, euiccs: usize, seed: Option<u64>) -> Result<World,
         ..WorldOptions::new(euiccs, now)
     };
     let world = certs::world::generate(dir, &opts).map_err(|e| pki_err(dir, e))?;
+    #[cfg(feature = "lab")]
     conformance::eum::write_eis_documents(&world, now).map_err(|e| pki_err(dir, e))?;
     Ok(world)
 }

@@ -513,6 +513,18 @@ pub fn insert_stock_chunk(
     })
 }
 
+/// The MSISDN of the stock record with this IMSI, if one has an MSISDN (the MNO's provisioning of its network
+/// from the order file; read by a lab's simulated network; index `stock_imsi`).
+pub fn msisdn_of_imsi(conn: &mut AnyConnection, imsi: &str) -> Result<Option<String>, StoreError> {
+    let found: Option<Option<String>> = stock::table
+        .filter(stock::imsi.eq(imsi))
+        .filter(stock::msisdn.is_not_null())
+        .select(stock::msisdn)
+        .first(conn)
+        .optional()?;
+    Ok(found.flatten())
+}
+
 /// The owning MNO of each of these IMSIs already in stock (duplicate check before an import; index `stock_imsi`).
 pub fn imsi_owners<S: AsRef<str>>(
     conn: &mut AnyConnection,

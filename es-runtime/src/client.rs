@@ -186,21 +186,26 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, TcpStream};
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
 
-    /// A client identity (self-signed P-256) for a plain-HTTP test peer, which never asks for it.
-    fn client() -> SoapClient {
+    use openssl::pkey::PKey;
+    use openssl::ssl::{SslAcceptor, SslMethod};
+    use openssl::x509::X509;
+
+    /// A self-signed P-256 certificate for `127.0.0.1` with its key (PEM): the test peer's TLS identity, the
+    /// client's trust anchor and the client's own identity (the peer never asks for it).
+    fn identity() -> (Vec<u8>, Vec<u8>) {
         use openssl::ec::{EcGroup, EcKey};
         use openssl::nid::Nid;
-        use openssl::pkey::PKey;
-        use openssl::x509::{X509Builder, X509NameBuilder};
+        use openssl::x509::X509NameBuilder;
+        use openssl::x509::extension::SubjectAlternativeName;
         let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("group");
         let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
         let mut name = X509NameBuilder::new().expect("name");
-        name.append_entry_by_text("CN", "test").expect("cn");
+        name.append_entry_by_text("CN", "127.0.0.1").expect("cn");
         let name = name.build();
-        let mut b = X509Builder::new().expect("builder");
+        let mut b = X509::builder().expect("builder");
         b.set_version(2).expect("version");
         b.set_subject_name(&name).expect("subject");
         b.set_issuer_name(&name).expect("issuer");
@@ -209,19 +214,23 @@ mod tests {
         let later = openssl::asn1::Asn1Time::days_from_now(1).expect("time");
         b.set_not_before(&now).expect("nb");
         b.set_not_after(&later).expect("na");
+        let san = SubjectAlternativeName::new()
+            .ip("127.0.0.1")
+            .build(&b.x509v3_context(None, None))
+            .expect("san");
+        b.append_extension(san).expect("extension");
         b.sign(&key, openssl::hash::MessageDigest::sha256())
             .expect("sign");
         let cert = b.build().to_pem().expect("pem");
-        let key = key.private_key_to_pem_pkcs8().expect("pkcs8");
-        SoapClient::new(&cert, &key, &cert, Duration::from_secs(10)).expect("client")
+        (cert, key.private_key_to_pem_pkcs8().expect("pkcs8"))
     }
 
     /// Reads one HTTP/1.1 request (headers and a Content-Length body); `false` at end of stream.
-    async fn read_request(s: &mut TcpStream) -> bool {
+    fn read_request(s: &mut impl Read) -> bool {
         let mut buf = Vec::new();
         let mut byte = [0u8; 1];
         while !buf.ends_with(b"\r\n\r\n") {
-            match s.read(&mut byte).await {
+            match s.read(&mut byte) {
                 Ok(1) => buf.push(byte[0]),
                 _ => return false,
             }
@@ -233,44 +242,62 @@ mod tests {
             .and_then(|v| v.trim().parse::<usize>().ok())
             .unwrap_or(0);
         let mut body = vec![0u8; len];
-        s.read_exact(&mut body).await.is_ok()
+        s.read_exact(&mut body).is_ok()
     }
 
-    async fn answer(s: &mut TcpStream, body: &str) {
+    fn answer(s: &mut impl Write, body: &str) {
         let r = format!(
             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n{body}",
             body.len()
         );
-        s.write_all(r.as_bytes()).await.expect("write");
+        s.write_all(r.as_bytes()).expect("write");
+        s.flush().expect("flush");
     }
 
-    /// A peer whose first connection answers one request, then reads the next one and closes without an
+    /// An HTTPS peer whose first connection answers one request, then reads the next one and closes without an
     /// answer (as a server does that closes an idle keep-alive connection just as it is reused); later
-    /// connections answer normally.
-    async fn closing_peer() -> String {
-        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}/es3", l.local_addr().expect("addr"));
-        tokio::spawn(async move {
-            let (mut first, _) = l.accept().await.expect("accept");
-            assert!(read_request(&mut first).await);
-            answer(&mut first, "one").await;
-            read_request(&mut first).await;
+    /// connections answer normally. Returns its URL and a client that trusts it.
+    fn closing_peer() -> (String, SoapClient) {
+        let (cert, key) = identity();
+        let mut acceptor =
+            SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).expect("acceptor");
+        acceptor
+            .set_private_key(&PKey::private_key_from_pem(&key).expect("key"))
+            .expect("set key");
+        acceptor
+            .set_certificate(&X509::from_pem(&cert).expect("cert"))
+            .expect("set cert");
+        let acceptor = acceptor.build();
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("https://{}/es3", l.local_addr().expect("addr"));
+        std::thread::spawn(move || {
+            let Ok((tcp, _)) = l.accept() else { return };
+            let Ok(mut first) = acceptor.accept(tcp) else {
+                return;
+            };
+            assert!(read_request(&mut first));
+            answer(&mut first, "one");
+            read_request(&mut first);
             drop(first);
-            while let Ok((mut s, _)) = l.accept().await {
-                tokio::spawn(async move {
-                    while read_request(&mut s).await {
-                        answer(&mut s, "fresh").await;
+            for tcp in l.incoming().flatten() {
+                let acceptor = acceptor.clone();
+                std::thread::spawn(move || {
+                    let Ok(mut s) = acceptor.accept(tcp) else {
+                        return;
+                    };
+                    while read_request(&mut s) {
+                        answer(&mut s, "fresh");
                     }
                 });
             }
         });
-        url
+        let client = SoapClient::new(&cert, &key, &cert, Duration::from_secs(10)).expect("client");
+        (url, client)
     }
 
     #[tokio::test]
     async fn an_idempotent_call_is_retried_once_on_a_fresh_connection() {
-        let c = client();
-        let url = closing_peer().await;
+        let (url, c) = closing_peer();
         let first = c.post(&url, SoapVersion::V12, "urn:a", "<a/>".into()).await;
         assert_eq!(first.expect("first").body, "one");
         let again = c
@@ -283,8 +310,7 @@ mod tests {
     #[tokio::test]
     async fn a_plain_call_on_the_closed_connection_fails() {
         // What the SM-DP saw before (issue 10 item 2: ES2 relayed over ES3 failed 1.2/4.2).
-        let c = client();
-        let url = closing_peer().await;
+        let (url, c) = closing_peer();
         c.post(&url, SoapVersion::V12, "urn:a", "<a/>".into())
             .await
             .expect("first");

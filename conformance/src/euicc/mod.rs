@@ -46,6 +46,7 @@ pub use ids::{Aid, Eid, Iccid, Imsi, Msisdn};
 pub use keys::{EcasdKey, EuiccSecrets, IsdRKeySet};
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use certs::x509::X509Certificate;
 use es_interfaces::wire_profile::CardProfile;
@@ -91,7 +92,7 @@ pub enum EuiccError {
 }
 
 /// The simulator's settings shared by every eUICC of a fleet (wire-profile §2, §4; SGP.02 §3.2–§3.5 timings).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SimulatorConfig {
     /// The [P] byte choices the simulated cards follow (SPIs, script form, DELETE P2).
     pub card_profile: CardProfile,
@@ -155,15 +156,35 @@ pub struct Outputs {
     pub events: Vec<Event>,
 }
 
+/// Where a [`SubscriberDirectory`] asks for an IMSI it holds no entry for: the MNO's provisioning as a lab sees
+/// it (e.g. the SM-DP's stock), given the IMSI's digits; answers the MSISDN's digits.
+pub type SubscriberLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// The mobile network's subscriber directory ("HLR"): the MSISDN of each IMSI, provisioned by the MNO from its
-/// order file. A profile installed by download gets the MSISDN of its package's IMSI; without an entry it has
-/// none (and an eUICC with it enabled is unreachable by SMS).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// order file. A profile installed by download gets the MSISDN of its package's IMSI — from an entry, else from
+/// the directory's lookup ([`SubscriberDirectory::set_lookup`]); without either it has none (and an eUICC with
+/// it enabled is unreachable by SMS).
+#[derive(Clone, Default)]
 pub struct SubscriberDirectory {
     entries: HashMap<Imsi, Msisdn>,
+    lookup: Option<SubscriberLookup>,
+}
+
+impl std::fmt::Debug for SubscriberDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriberDirectory")
+            .field("entries", &self.entries.len())
+            .field("lookup", &self.lookup.is_some())
+            .finish()
+    }
 }
 
 impl SubscriberDirectory {
+    /// Makes the directory ask `lookup` for the IMSIs it was not given.
+    pub fn set_lookup(&mut self, lookup: SubscriberLookup) {
+        self.lookup = Some(lookup);
+    }
+
     /// Records (or replaces) the MSISDN of `imsi`.
     pub fn provision(&mut self, imsi: &str, msisdn: &str) -> Result<(), EuiccError> {
         self.entries
@@ -171,9 +192,18 @@ impl SubscriberDirectory {
         Ok(())
     }
 
-    /// The MSISDN of `imsi`.
+    /// Whether the directory has a lookup for the IMSIs it was not given.
+    pub fn has_lookup(&self) -> bool {
+        self.lookup.is_some()
+    }
+
+    /// The MSISDN of `imsi`: its entry, else what the lookup answers (if it is a valid MSISDN).
     pub fn msisdn(&self, imsi: Imsi) -> Option<Msisdn> {
-        self.entries.get(&imsi).copied()
+        if let Some(m) = self.entries.get(&imsi) {
+            return Some(*m);
+        }
+        let lookup = self.lookup.as_ref()?;
+        lookup(&imsi.to_string()).and_then(|m| Msisdn::parse(&m).ok())
     }
 }
 
