@@ -98,13 +98,13 @@ fn free_port() -> Result<u16, String> {
 }
 
 /// A throw-away PostgreSQL database on `server` (a URL to any database of that server), dropped on drop.
-struct ThrowAwayPg {
+pub(crate) struct ThrowAwayPg {
     server: String,
     name: String,
 }
 
 impl ThrowAwayPg {
-    fn create(server: &str) -> Result<Self, String> {
+    pub(crate) fn create(server: &str) -> Result<Self, String> {
         let name = format!("rsp_bench_{}", uuid::Uuid::new_v4().simple());
         let out = std::process::Command::new("psql")
             .arg(server)
@@ -123,7 +123,7 @@ impl ThrowAwayPg {
         })
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         let base = self
             .server
             .rsplit_once('/')

@@ -6,6 +6,10 @@
 #[cfg(feature = "lab")]
 pub mod bench;
 pub mod config;
+#[cfg(feature = "lab")]
+pub mod download_bench;
+#[cfg(feature = "lab")]
+pub mod download_floor;
 pub mod entity;
 #[cfg(feature = "lab")]
 pub mod euicc;

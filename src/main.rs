@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use rsp::config::Config;
 #[cfg(feature = "lab")]
-use rsp::{bench, euicc, platform_bench};
+use rsp::{bench, download_bench, euicc, platform_bench};
 use rsp::{entity, keys, mno, order, serve, setup};
 
 /// An open-source GSMA SGP.02 SM-DP and SM-SR.
@@ -115,6 +115,35 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         attach_delay_ms: u64,
         /// SM-SR database (`postgres://…`; default: SQLite in the bench directory).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Directory for the bench world and databases (default: a fresh one under the var dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Complete profile downloads per second end to end (ES2.DownloadProfile with EnableProfile to the MNO's
+    /// result) with N simulated eUICCs, latency, CPU and SMS per download, and the crypto floor of one download.
+    Download {
+        /// Simulated eUICCs, one download each.
+        #[arg(long, default_value_t = 200)]
+        euiccs: usize,
+        /// ES2 calls in flight at once.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        /// SMPP binds of the SM-SR.
+        #[arg(long, default_value_t = 4)]
+        binds: usize,
+        /// Network attach delay of the simulated eUICCs, ms.
+        #[arg(long, default_value_t = 100)]
+        attach_delay_ms: u64,
+        /// ValidityPeriod of each download, seconds.
+        #[arg(long, default_value_t = 1800)]
+        validity_secs: u64,
+        /// Downloads computed for the crypto floor's mean.
+        #[arg(long, default_value_t = 200)]
+        floor_iterations: usize,
+        /// A PostgreSQL server (`postgres://…/postgres`): both servers get a throw-away database on it
+        /// (default: SQLite in the bench directory).
         #[arg(long)]
         database_url: Option<String>,
         /// Directory for the bench world and databases (default: a fresh one under the var dir).
@@ -304,6 +333,35 @@ fn bench_command(config: &Config, command: BenchCommand) -> Result<(), String> {
                     database_url,
                 },
             )
+        }
+        BenchCommand::Download {
+            euiccs,
+            concurrency,
+            binds,
+            attach_delay_ms,
+            validity_secs,
+            floor_iterations,
+            database_url,
+            dir,
+        } => {
+            let dir = dir.unwrap_or_else(|| {
+                config
+                    .var_dir
+                    .join(format!("bench-download-{}", std::process::id()))
+            });
+            download_bench::download(
+                &dir,
+                &download_bench::DownloadOptions {
+                    euiccs,
+                    concurrency,
+                    binds,
+                    attach_delay_ms,
+                    validity_secs,
+                    database_url,
+                    floor_iterations,
+                },
+            )
+            .map(|_| ())
         }
         BenchCommand::Personalise(args) => order::bench_personalise(args),
     }

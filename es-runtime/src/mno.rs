@@ -210,6 +210,8 @@ pub struct Received {
     pub message_id: Option<String>,
     /// The whole envelope.
     pub envelope: String,
+    /// When it arrived (latency measurements).
+    pub received_at: std::time::Instant,
 }
 
 impl Received {
@@ -278,6 +280,7 @@ async fn receive(body: web::Bytes, state: web::Data<ReceiverState>) -> HttpRespo
                 relates_to: wsa.relates_to.clone(),
                 message_id: wsa.message_id.as_ref().map(|m| m.as_str().to_string()),
                 envelope: String::from_utf8_lossy(&body).into_owned(),
+                received_at: std::time::Instant::now(),
             };
             r.list.push(rec);
         }

@@ -33,6 +33,8 @@ pub struct Lab {
     _pg: Vec<testkit::PgTestDb>,
     child: Option<Child>,
     pub max_body: usize,
+    /// More environment for `rsp serve` (e.g. `RSP_ES5__SMPP__PORT` of a test SMSC).
+    pub extra_env: Vec<(String, String)>,
 }
 
 fn free_port() -> u16 {
@@ -76,6 +78,7 @@ impl Lab {
             _pg: pg,
             child: None,
             max_body: 1 << 20,
+            extra_env: Vec::new(),
         }
     }
 
@@ -109,6 +112,7 @@ impl Lab {
             .env("RSP_SMDP__DATABASE_URL", &self.db_urls.1)
             .env("RSP_CAPTURE_SOAP_DIR", &self.capture_dir)
             .env("RUST_LOG", "warn")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -206,6 +210,24 @@ impl Lab {
     /// The SM-SR database URL.
     pub fn smsr_db_url(&self) -> &str {
         &self.db_urls.0
+    }
+
+    /// The SM-SR's database, opened from the test process (SQLite paths resolved against the var dir).
+    pub fn smsr_store(&self) -> eis_store::Store {
+        self.open_store(&self.db_urls.0)
+    }
+
+    /// The SM-DP's database, opened from the test process.
+    pub fn smdp_store(&self) -> eis_store::Store {
+        self.open_store(&self.db_urls.1)
+    }
+
+    fn open_store(&self, url: &str) -> eis_store::Store {
+        let config = rsp::config::Config {
+            var_dir: self.var_dir(),
+            ..rsp::config::Config::default()
+        };
+        eis_store::Store::open(&config.resolve_database_url(url), 4).expect("open the database")
     }
 }
 
