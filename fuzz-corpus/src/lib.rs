@@ -20,24 +20,81 @@ pub struct Target {
 
 /// Every fuzz target, in the order of `fuzz/Cargo.toml`.
 pub const TARGETS: &[Target] = &[
-    Target { name: "tlv", run: tlv },
-    Target { name: "xml", run: xml },
-    Target { name: "soap", run: soap },
-    Target { name: "scp80_command", run: scp80_command },
-    Target { name: "scp80_por", run: scp80_por },
-    Target { name: "sms", run: sms },
-    Target { name: "smpp", run: smpp },
-    Target { name: "apdu", run: apdu },
-    Target { name: "script", run: script },
-    Target { name: "notification", run: notification },
-    Target { name: "euicc_response", run: euicc_response },
-    Target { name: "saip", run: saip },
-    Target { name: "gp_cert", run: gp_cert },
-    Target { name: "x509", run: x509 },
-    Target { name: "xmldsig", run: xmldsig },
-    Target { name: "c14n", run: c14n },
-    Target { name: "order_csv", run: order_csv },
-    Target { name: "order_out", run: order_out },
+    Target {
+        name: "tlv",
+        run: tlv,
+    },
+    Target {
+        name: "xml",
+        run: xml,
+    },
+    Target {
+        name: "soap",
+        run: soap,
+    },
+    Target {
+        name: "scp80_command",
+        run: scp80_command,
+    },
+    Target {
+        name: "scp80_por",
+        run: scp80_por,
+    },
+    Target {
+        name: "sms",
+        run: sms,
+    },
+    Target {
+        name: "smpp",
+        run: smpp,
+    },
+    Target {
+        name: "apdu",
+        run: apdu,
+    },
+    Target {
+        name: "script",
+        run: script,
+    },
+    Target {
+        name: "notification",
+        run: notification,
+    },
+    Target {
+        name: "euicc_response",
+        run: euicc_response,
+    },
+    #[cfg(feature = "smdp")]
+    Target {
+        name: "saip",
+        run: saip,
+    },
+    Target {
+        name: "gp_cert",
+        run: gp_cert,
+    },
+    Target {
+        name: "x509",
+        run: x509,
+    },
+    Target {
+        name: "xmldsig",
+        run: xmldsig,
+    },
+    Target {
+        name: "c14n",
+        run: c14n,
+    },
+    #[cfg(feature = "smdp")]
+    Target {
+        name: "order_csv",
+        run: order_csv,
+    },
+    #[cfg(feature = "smdp")]
+    Target {
+        name: "order_out",
+        run: order_out,
+    },
 ];
 
 /// The body of the target called `name`.
@@ -205,7 +262,8 @@ pub fn scp80_command(data: &[u8]) {
     let Ok(opened) = packet.open(&keys) else {
         return;
     };
-    let rebuilt = build_command(&opened.header, &keys, &opened.data).expect("an opened command rebuilds");
+    let rebuilt =
+        build_command(&opened.header, &keys, &opened.data).expect("an opened command rebuilds");
     let again = parse_command(&rebuilt)
         .expect("a built command parses")
         .open(&keys)
@@ -258,7 +316,10 @@ pub fn sms(data: &[u8]) {
             let mut fresh: Reassembler<u8> = Reassembler::new(255, 4);
             let mut done = None;
             for ud in &tp_uds {
-                match fresh.push(0, ud, 0).expect("a segment of to_tp_uds is accepted") {
+                match fresh
+                    .push(0, ud, 0)
+                    .expect("a segment of to_tp_uds is accepted")
+                {
                     PushOutcome::Complete(b) => done = Some(b),
                     PushOutcome::Pending { .. } => {}
                     other => panic!("unexpected outcome {other:?}"),
@@ -267,7 +328,7 @@ pub fn sms(data: &[u8]) {
             assert_eq!(done.as_ref(), Some(&a));
         }
         now += 1;
-        if now % 8 == 0 {
+        if now.is_multiple_of(8) {
             let _ = r.expire(now - 4);
         }
         rest = &tail[n..];
@@ -299,7 +360,10 @@ pub fn apdu(data: &[u8]) {
     use es_interfaces::apdu::{CommandApdu, InstallData, ResponseApdu, StoreDataP1};
     if let Ok(c) = CommandApdu::parse(data) {
         let bytes = c.to_bytes().expect("a parsed command APDU re-encodes");
-        assert_eq!(CommandApdu::parse(&bytes).expect("an encoded APDU parses"), c);
+        assert_eq!(
+            CommandApdu::parse(&bytes).expect("an encoded APDU parses"),
+            c
+        );
     }
     if let Ok(r) = ResponseApdu::parse(data) {
         assert_eq!(r.to_bytes(), data);
@@ -328,7 +392,10 @@ pub fn script(data: &[u8]) {
     if let Ok(s) = ResponseScript::parse_expanded(data) {
         for bytes in [s.to_expanded(), s.to_expanded_indefinite()] {
             let bytes = bytes.expect("a parsed response script re-encodes");
-            assert_eq!(ResponseScript::parse_expanded(&bytes).expect("re-parses"), s);
+            assert_eq!(
+                ResponseScript::parse_expanded(&bytes).expect("re-parses"),
+                s
+            );
         }
     }
     if let Ok(r) = CompactResponse::parse(data) {
@@ -361,16 +428,21 @@ pub fn euicc_response(data: &[u8]) {
 // ---------------------------------------------------------------------------------------------------------------
 // SAIP, certificates and the EIS signature
 
+#[cfg(feature = "smdp")]
 /// A SAIP profile package (TCA PEDefinitions v3.3.1) and the DER reader walked on its own.
 pub fn saip(data: &[u8]) {
     use smdp::saip::ProfilePackage;
     if let Ok(p) = ProfilePackage::decode(data) {
         let bytes = p.encode();
-        assert_eq!(ProfilePackage::decode(&bytes).expect("an encoded package decodes"), p);
+        assert_eq!(
+            ProfilePackage::decode(&bytes).expect("an encoded package decodes"),
+            p
+        );
     }
     walk_der(smdp::saip::der::Reader::new(data, 0), 0);
 }
 
+#[cfg(feature = "smdp")]
 fn walk_der(mut reader: smdp::saip::der::Reader<'_>, depth: usize) {
     while let Ok(t) = reader.read() {
         let _ = t.uint();
@@ -387,7 +459,10 @@ pub fn gp_cert(data: &[u8]) {
     use certs::gp_cert::GpCertificate;
     if let Ok(c) = GpCertificate::decode(data) {
         let bytes = c.encode();
-        assert_eq!(GpCertificate::decode(&bytes).expect("an encoded certificate decodes"), c);
+        assert_eq!(
+            GpCertificate::decode(&bytes).expect("an encoded certificate decodes"),
+            c
+        );
         let _ = (c.body().not_before(), c.body().not_after());
     }
 }
@@ -395,9 +470,15 @@ pub fn gp_cert(data: &[u8]) {
 /// An X.509 certificate, DER and PEM (RFC 5280).
 pub fn x509(data: &[u8]) {
     if let Ok(c) = X509Certificate::from_der(data) {
-        let again = X509Certificate::from_pem(&c.to_pem()).expect("a PEM of a parsed certificate parses");
+        let again =
+            X509Certificate::from_pem(&c.to_pem()).expect("a PEM of a parsed certificate parses");
         assert_eq!(again.der(), c.der());
-        let _ = (c.subject_key_id(), c.authority_key_id(), c.key_usage(), c.is_ca());
+        let _ = (
+            c.subject_key_id(),
+            c.authority_key_id(),
+            c.key_usage(),
+            c.is_ca(),
+        );
         let _ = c.verify_signed_by(&c);
     }
     if let Ok(text) = std::str::from_utf8(data) {
@@ -436,7 +517,8 @@ pub fn xmldsig(data: &[u8]) {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &[][..]),
     };
-    let (Ok(info), Ok(signature)) = (std::str::from_utf8(info), std::str::from_utf8(signature)) else {
+    let (Ok(info), Ok(signature)) = (std::str::from_utf8(info), std::str::from_utf8(signature))
+    else {
         return;
     };
     let _ = certs::xmldsig::signature_content(signature);
@@ -460,6 +542,7 @@ pub fn c14n(data: &[u8]) {
 // ---------------------------------------------------------------------------------------------------------------
 // Order files
 
+#[cfg(feature = "smdp")]
 fn order_file(data: &[u8], format: smdp::batch::BatchFormat) {
     use smdp::batch::{Limits, rows_with, validate_file_with};
     let limits = Limits {
@@ -473,11 +556,13 @@ fn order_file(data: &[u8], format: smdp::batch::BatchFormat) {
     }
 }
 
+#[cfg(feature = "smdp")]
 /// A CSV order file: validation pass and row pass.
 pub fn order_csv(data: &[u8]) {
     order_file(data, smdp::batch::BatchFormat::Csv);
 }
 
+#[cfg(feature = "smdp")]
 /// A `.out` order file: validation pass and row pass.
 pub fn order_out(data: &[u8]) {
     order_file(data, smdp::batch::BatchFormat::Out);

@@ -29,7 +29,8 @@ fn every_target_has_a_corpus_and_handles_all_of_it() {
 
 #[test]
 fn every_cargo_fuzz_target_is_a_known_body() {
-    let manifest = fs::read_to_string(corpus_root().join("../Cargo.toml")).expect("fuzz/Cargo.toml");
+    let manifest =
+        fs::read_to_string(corpus_root().join("../Cargo.toml")).expect("fuzz/Cargo.toml");
     let names: Vec<&str> = manifest
         .lines()
         .filter_map(|l| l.strip_prefix("name = \""))

@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-#[allow(dead_code)]
 #[path = "../../../es-interfaces/tests/messages_support/mod.rs"]
 mod messages_support;
 
 use es_interfaces::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use es_interfaces::notification::{Notification, NotificationType};
-use es_interfaces::scp80::{self, CommandHeader, Counter, Kic, Kid, PorStatus, ResponsePacket, Spi};
+use es_interfaces::scp80::{
+    self, CommandHeader, Counter, Kic, Kid, PorStatus, ResponsePacket, Spi,
+};
 use es_interfaces::script::{CommandScript, CompactResponse, ResponseScript};
 use es_interfaces::sms::{PacketKind, to_tp_uds};
 
@@ -113,9 +114,19 @@ fn main() {
     for file in ["scp80.json", "scp03.json", "es8.json", "x963.json"] {
         for (name, bytes) in vectors(&root, file) {
             let stem = file.trim_end_matches(".json");
-            add(&mut seeds, "tlv", format!("seed-{stem}-{name}"), bytes.clone());
+            add(
+                &mut seeds,
+                "tlv",
+                format!("seed-{stem}-{name}"),
+                bytes.clone(),
+            );
             if file != "x963.json" {
-                add(&mut seeds, "euicc_response", format!("seed-{stem}-{name}"), bytes);
+                add(
+                    &mut seeds,
+                    "euicc_response",
+                    format!("seed-{stem}-{name}"),
+                    bytes,
+                );
             }
         }
     }
@@ -123,17 +134,27 @@ fn main() {
         ("indefinite", "ae80ae808001aa00000000"),
         ("indefinite-in-definite", "3006ae8081000000"),
         ("dgi", "3a0203010203a0060003aabbcc"),
-        ("long-length", "8181" ),
+        ("long-length", "8181"),
         ("multi-byte-tag", "bf2203810100"),
     ] {
-        add(&mut seeds, "tlv", format!("seed-{name}"), hex::decode(h).expect("hex"));
+        add(
+            &mut seeds,
+            "tlv",
+            format!("seed-{name}"),
+            hex::decode(h).expect("hex"),
+        );
     }
 
     // SCP80 command packets of the vectors, and PoRs built for them.
     let keys = fuzz_corpus::scp80_keys();
     for (name, bytes) in vectors(&root, "scp80.json") {
         if name.ends_with("packet-") {
-            add(&mut seeds, "scp80_command", format!("seed-vector-{name}"), bytes.clone());
+            add(
+                &mut seeds,
+                "scp80_command",
+                format!("seed-vector-{name}"),
+                bytes.clone(),
+            );
             let pushed = to_tp_uds(PacketKind::Command, &bytes, 1).expect("TP-UDs");
             for (i, ud) in pushed.iter().enumerate() {
                 add(&mut seeds, "sms", format!("seed-{name}{i}"), ud.clone());
@@ -161,7 +182,12 @@ fn main() {
         };
         let tag = hex::encode([spi[0], spi[1], kic, kid]);
         if let Ok(cmd) = scp80::build_command(&header, &keys, &expanded) {
-            add(&mut seeds, "scp80_command", format!("seed-built-{tag}"), cmd.clone());
+            add(
+                &mut seeds,
+                "scp80_command",
+                format!("seed-built-{tag}"),
+                cmd.clone(),
+            );
             if let Ok(uds) = to_tp_uds(PacketKind::Command, &cmd, 9) {
                 let mut framed = Vec::new();
                 for ud in &uds {
@@ -193,20 +219,55 @@ fn main() {
     // APDUs and scripts.
     for c in &script.commands {
         let bytes = c.to_bytes().expect("APDU");
-        add(&mut seeds, "apdu", format!("seed-command-{}", hex::encode(&bytes[..4])), bytes);
+        add(
+            &mut seeds,
+            "apdu",
+            format!("seed-command-{}", hex::encode(&bytes[..4])),
+            bytes,
+        );
     }
-    add(&mut seeds, "apdu", "seed-response", hex::decode("01029000").expect("hex"));
-    add(&mut seeds, "apdu", "seed-install", hex::decode("10a0000005591010ffffffff8900000d00").expect("hex"));
+    add(
+        &mut seeds,
+        "apdu",
+        "seed-response",
+        hex::decode("01029000").expect("hex"),
+    );
+    add(
+        &mut seeds,
+        "apdu",
+        "seed-install",
+        hex::decode("10a0000005591010ffffffff8900000d00").expect("hex"),
+    );
     add(&mut seeds, "script", "seed-expanded", expanded);
-    add(&mut seeds, "script", "seed-expanded-indefinite", script.to_expanded_indefinite().expect("script"));
-    add(&mut seeds, "script", "seed-compact", script.to_compact().expect("script"));
+    add(
+        &mut seeds,
+        "script",
+        "seed-expanded-indefinite",
+        script.to_expanded_indefinite().expect("script"),
+    );
+    add(
+        &mut seeds,
+        "script",
+        "seed-compact",
+        script.to_compact().expect("script"),
+    );
     let responses = ResponseScript::new(vec![
         ResponseApdu::new(vec![], StatusWord(0x9000)),
         ResponseApdu::new(vec![0xe3, 0x00], StatusWord(0x6a88)),
     ])
     .expect("responses");
-    add(&mut seeds, "script", "seed-response-expanded", responses.to_expanded().expect("script"));
-    add(&mut seeds, "script", "seed-response-indefinite", responses.to_expanded_indefinite().expect("script"));
+    add(
+        &mut seeds,
+        "script",
+        "seed-response-expanded",
+        responses.to_expanded().expect("script"),
+    );
+    add(
+        &mut seeds,
+        "script",
+        "seed-response-indefinite",
+        responses.to_expanded_indefinite().expect("script"),
+    );
     if let Ok(r) = CompactResponse::parse(&hex::decode("0100029000").expect("hex")) {
         add(&mut seeds, "script", "seed-compact-response", r.to_bytes());
     }
@@ -229,7 +290,12 @@ fn main() {
             meid: (i == 3).then(|| vec![0xa1; 7]),
             sequence: u16::try_from(i).expect("small") * 300,
         };
-        add(&mut seeds, "notification", format!("seed-{i}"), n.to_bytes().expect("notification"));
+        add(
+            &mut seeds,
+            "notification",
+            format!("seed-{i}"),
+            n.to_bytes().expect("notification"),
+        );
     }
 
     // SMPP PDUs.
@@ -238,7 +304,9 @@ fn main() {
     submit.extend(b"123\0");
     submit.extend([1, 1]);
     submit.extend(b"456\0");
-    submit.extend([0x40, 0x7f, 0, 0, 0, 1, 0, 0xf6, 0, 5, 0x02, 0x70, 0x00, 0xaa, 0xbb]);
+    submit.extend([
+        0x40, 0x7f, 0, 0, 0, 1, 0, 0xf6, 0, 5, 0x02, 0x70, 0x00, 0xaa, 0xbb,
+    ]);
     let mut deliver = submit.clone();
     deliver[11] = 0x04;
     let n = deliver.len();
@@ -252,7 +320,10 @@ fn main() {
         ("enquire-link-resp", smpp_pdu(0x8000_0015, 1, &[])),
         ("unbind", smpp_pdu(0x06, 2, &[])),
         ("generic-nack", smpp_pdu(0x8000_0000, 3, &[])),
-        ("bind-transceiver", smpp_pdu(0x09, 1, b"smsr\0pw\0\0\x34\0\0\0")),
+        (
+            "bind-transceiver",
+            smpp_pdu(0x09, 1, b"smsr\0pw\0\0\x34\0\0\0"),
+        ),
         ("bind-transceiver-resp", smpp_pdu(0x8000_0009, 1, b"smsc\0")),
         ("submit-sm", smpp_pdu(0x04, 4, &submit)),
         ("submit-sm-resp", smpp_pdu(0x8000_0004, 4, b"abc\0")),
@@ -311,12 +382,27 @@ fn main() {
             es_interfaces::soap::SoapVersion::V1_2
         };
         let xml = es_interfaces::soap::envelope(version, &headers, |w| sample.write_body(w));
-        add(&mut seeds, "soap", format!("seed-{i}-{name}"), xml.into_bytes());
-        add(&mut seeds, "xml", format!("seed-{i}-{name}"), sample.to_xml().into_bytes());
+        add(
+            &mut seeds,
+            "soap",
+            format!("seed-{i}-{name}"),
+            xml.into_bytes(),
+        );
+        add(
+            &mut seeds,
+            "xml",
+            format!("seed-{i}-{name}"),
+            sample.to_xml().into_bytes(),
+        );
     }
 
     // SAIP: the sample template.
-    add(&mut seeds, "saip", "seed-usim-template", smdp::saip::sample::usim_template_der());
+    add(
+        &mut seeds,
+        "saip",
+        "seed-usim-template",
+        smdp::saip::sample::usim_template_der(),
+    );
 
     // Certificates: a generated PKI world (X.509 PEM → DER, GP 7F21 hex).
     let dir = std::env::temp_dir().join(format!("fuzz-seed-world-{}", std::process::id()));
@@ -329,7 +415,11 @@ fn main() {
         .collect();
     files.sort();
     for path in files {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("cert").to_string();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("cert")
+            .to_string();
         let text = fs::read_to_string(&path).expect("a certificate file");
         if name.ends_with(".gp.hex") {
             let der = hex::decode(text.trim()).expect("GP hex");
@@ -368,8 +458,18 @@ fn main() {
             iccid(i)
         ));
     }
-    add(&mut seeds, "order_csv", "seed-valid", csv.clone().into_bytes());
-    add(&mut seeds, "order_csv", "seed-quoted", csv.replace(",1234,", ",\"12\"\"34\",").into_bytes());
+    add(
+        &mut seeds,
+        "order_csv",
+        "seed-valid",
+        csv.clone().into_bytes(),
+    );
+    add(
+        &mut seeds,
+        "order_csv",
+        "seed-quoted",
+        csv.replace(",1234,", ",\"12\"\"34\",").into_bytes(),
+    );
     let mut out = String::from(
         "***************************************\n*          HEADER DESCRIPTION\n\
          ***************************************\nCustomer:        Example Telecom\nQuantity:        2\n\
@@ -394,6 +494,10 @@ fn main() {
             fs::write(dir.join(name), bytes).expect("a seed file");
             (target.run)(bytes);
         }
-        println!("{}: {} seeds", target.name, seeds.get(target.name).map_or(0, Vec::len));
+        println!(
+            "{}: {} seeds",
+            target.name,
+            seeds.get(target.name).map_or(0, Vec::len)
+        );
     }
 }
