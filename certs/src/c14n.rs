@@ -246,6 +246,34 @@ fn split_qname(raw: &str) -> (Option<String>, String) {
     }
 }
 
+/// Refuses an element or attribute name that is not an XML Name (XML 1.0 §2.3, ASCII part checked exactly,
+/// other characters accepted): quick-xml splits names on whitespace only, so `<a"b=…>` would otherwise be read
+/// as an element named `a"b=…`, whose canonical form is not well-formed.
+fn check_name(name: &str, offset: u64) -> Result<(), XmlError> {
+    let ascii_ok = |c: char, first: bool| {
+        c.is_ascii_alphabetic()
+            || c == '_'
+            || c == ':'
+            || (!first && (c.is_ascii_digit() || c == '-' || c == '.'))
+    };
+    let mut chars = name.chars();
+    let valid = match chars.next() {
+        None => false,
+        Some(c) => {
+            (!c.is_ascii() || ascii_ok(c, true))
+                && chars.all(|c| !c.is_ascii() || ascii_ok(c, false))
+        }
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(XmlError::Syntax {
+            offset,
+            reason: format!("{name:?} is not an XML name"),
+        })
+    }
+}
+
 /// Parses a standalone XML element (optionally after an XML declaration) into a tree with resolved namespaces.
 pub fn parse(xml: &str) -> Result<Element, XmlError> {
     let mut reader = Reader::from_str(xml);
@@ -293,6 +321,7 @@ pub fn parse(xml: &str) -> Result<Element, XmlError> {
                     });
                 }
                 let raw_name: String = start.name().as_ref().to_string();
+                check_name(&raw_name, offset)?;
                 let mut in_scope = stack.last().map(|p| p.in_scope.clone()).unwrap_or_default();
                 let mut raw_attrs: Vec<(String, String)> = Vec::new();
                 for attr in start.attributes().with_checks(true) {
@@ -301,6 +330,7 @@ pub fn parse(xml: &str) -> Result<Element, XmlError> {
                         reason: e.to_string(),
                     })?;
                     let key: String = attr.key.as_ref().to_string();
+                    check_name(&key, offset)?;
                     let value = attr
                         .normalized_value(XmlVersion::Implicit1_0)
                         .map_err(syntax)?

@@ -94,3 +94,20 @@ fn unsupported_and_ill_formed_inputs_are_refused() {
         Err(XmlError::Syntax { .. })
     ));
 }
+
+/// Found by the `c14n` fuzz target: quick-xml splits names on whitespace only, so `<dsz="N lu"b="0"/>` was read
+/// as an element named `dsz="N` and canonicalised into text that is not well-formed. Such names are refused.
+#[test]
+fn names_that_are_not_xml_names_are_refused() {
+    for xml in [
+        r#"<a xmlns="urn:x">t<dsz="N lu"b="0"/>.</a>"#,
+        r#"<a b"c="1"/>"#,
+        r#"<1a/>"#,
+    ] {
+        assert!(
+            matches!(canonicalize(xml), Err(XmlError::Syntax { .. })),
+            "{xml}"
+        );
+    }
+    assert!(canonicalize(r#"<a:b-c.d xmlns:a="urn:x" e_f="1"/>"#).is_ok());
+}

@@ -162,7 +162,8 @@ impl CommandScript {
     }
 
     /// Parses the compact form written by [`CommandScript::to_compact`]: each command `CLA INS P1 P2 Lc data`
-    /// (ETSI TS 102 226 §5.1.1).
+    /// (ETSI TS 102 226 §5.1.1). `Lc = 00` is refused as [`CommandScript::to_compact`] refuses to write it: that
+    /// P3 is a case 1 or case 2 command, not an empty Lc.
     pub fn parse_compact(bytes: &[u8]) -> Result<CommandScript, ScriptError> {
         let mut commands = Vec::new();
         let mut pos = 0;
@@ -171,6 +172,11 @@ impl CommandScript {
                 .get(pos..pos + 5)
                 .ok_or(ScriptError::CompactTruncated { offset: pos })?;
             let lc = usize::from(header[4]);
+            if lc == 0 {
+                return Err(ScriptError::CompactWithoutData {
+                    index: commands.len(),
+                });
+            }
             let data = bytes
                 .get(pos + 5..pos + 5 + lc)
                 .ok_or(ScriptError::CompactTruncated { offset: pos + 5 })?;

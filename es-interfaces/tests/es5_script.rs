@@ -208,6 +208,12 @@ fn compact_forms_round_trip() {
         no_data.to_compact(),
         Err(ScriptError::CompactWithoutData { index: 0 })
     );
+    // Found by the `script` fuzz target: a P3 of 00 was read as an empty Lc, giving a script that
+    // to_compact refuses to write back.
+    assert_eq!(
+        CommandScript::parse_compact(&h("00a40004023f00 00b0000000")),
+        Err(ScriptError::CompactWithoutData { index: 1 })
+    );
 
     let r = CompactResponse::parse(&h("016132")).expect("PoR data of scp80.json");
     assert_eq!((r.executed, r.sw, r.data.len()), (1, StatusWord(0x6132), 0));

@@ -777,3 +777,21 @@ fn receipt_stats_of_table_b2() {
     assert!(!ReceiptStat::Enroute.is_final());
     assert!(ReceiptStat::Delivered.is_final());
 }
+
+/// Found by the `smpp` fuzz target: a deliver_sm whose validity_period is 2 characters was decoded, then could
+/// not be encoded again; a time that is neither empty nor 16 characters is now refused on input too (§7.1.1).
+#[test]
+fn a_time_field_of_the_wrong_length_is_refused_on_input() {
+    let frame = hex::decode(
+        "00000031000000050000003300001d0000000b0080000000280000017300000000000000f600050270ffffffff27000100",
+    )
+    .expect("hex");
+    assert_eq!(
+        Pdu::decode(&frame),
+        Err(PduError::InvalidTime {
+            command: "deliver_sm",
+            field: "validity_period",
+            len: 2,
+        })
+    );
+}

@@ -546,8 +546,8 @@ impl Pdu {
                 system_id: r.c_octet_string("system_id", max::SYSTEM_ID)?,
                 password: Password::new(r.c_octet_string("password", max::PASSWORD)?),
             }),
-            CommandId::SubmitSm => PduBody::SubmitSm(Box::new(decode_sm(&mut r)?)),
-            CommandId::DeliverSm => PduBody::DeliverSm(Box::new(decode_sm(&mut r)?)),
+            CommandId::SubmitSm => PduBody::SubmitSm(Box::new(decode_sm(command, &mut r)?)),
+            CommandId::DeliverSm => PduBody::DeliverSm(Box::new(decode_sm(command, &mut r)?)),
             CommandId::SubmitSmResp => PduBody::SubmitSmResp(if bodiless_error {
                 SubmitSmResp::default()
             } else {
@@ -679,7 +679,7 @@ fn decode_bind_resp(r: &mut Reader<'_>, bodiless_error: bool) -> Result<BindResp
     })
 }
 
-fn decode_sm(r: &mut Reader<'_>) -> Result<SmBody, PduError> {
+fn decode_sm(command: &'static str, r: &mut Reader<'_>) -> Result<SmBody, PduError> {
     let service_type = r.c_octet_string("service_type", max::SERVICE_TYPE)?;
     let source_addr_ton = r.u8("source_addr_ton")?;
     let source_addr_npi = r.u8("source_addr_npi")?;
@@ -692,6 +692,9 @@ fn decode_sm(r: &mut Reader<'_>) -> Result<SmBody, PduError> {
     let priority_flag = r.u8("priority_flag")?;
     let schedule_delivery_time = r.c_octet_string("schedule_delivery_time", max::TIME)?;
     let validity_period = r.c_octet_string("validity_period", max::TIME)?;
+    // Refused on input as on output (§7.1.1), so that a decoded PDU always encodes again.
+    check_time(command, "schedule_delivery_time", &schedule_delivery_time)?;
+    check_time(command, "validity_period", &validity_period)?;
     let registered_delivery = r.u8("registered_delivery")?;
     let replace_if_present_flag = r.u8("replace_if_present_flag")?;
     let data_coding = r.u8("data_coding")?;
