@@ -87,8 +87,26 @@ impl AnyConnection {
 pub enum DatabaseUrl {
     /// A libpq connection URL.
     Postgres(String),
-    /// A SQLite file path.
+    /// A SQLite file path, optionally followed by `?synchronous=normal|full` (see [`sqlite_synchronous`]).
     Sqlite(String),
+}
+
+/// The file and the `PRAGMA synchronous` value of a SQLite location `path[?synchronous=normal|full]` (default
+/// NORMAL). In WAL mode NORMAL never corrupts the database and loses nothing when the process crashes (kill -9),
+/// but a power loss or an operating-system crash may undo the last transactions committed before it; FULL syncs
+/// the WAL at every commit, so that a committed transaction survives a power loss too, at the cost of one fsync
+/// per commit (SQLite documentation, "PRAGMA synchronous").
+pub fn sqlite_synchronous(path: &str) -> Result<(&str, &'static str), StoreError> {
+    let Some((file, value)) = path.split_once("?synchronous=") else {
+        return Ok((path, "NORMAL"));
+    };
+    match value.to_ascii_lowercase().as_str() {
+        "normal" => Ok((file, "NORMAL")),
+        "full" => Ok((file, "FULL")),
+        other => Err(StoreError::InvalidUrl(format!(
+            "synchronous={other:?} in a SQLite location: use normal or full"
+        ))),
+    }
 }
 
 impl DatabaseUrl {
@@ -109,7 +127,7 @@ impl DatabaseUrl {
         } else {
             url
         };
-        if path.is_empty() {
+        if sqlite_synchronous(path)?.0.is_empty() {
             return Err(StoreError::InvalidUrl("empty SQLite path".into()));
         }
         Ok(DatabaseUrl::Sqlite(path.to_string()))
@@ -135,7 +153,8 @@ impl DatabaseUrl {
                     .map(AnyConnection::Pg)
                     .map_err(|e| StoreError::Pool(format!("PostgreSQL connection: {e}")))
             }
-            DatabaseUrl::Sqlite(path) => {
+            DatabaseUrl::Sqlite(location) => {
+                let (path, synchronous) = sqlite_synchronous(location)?;
                 let mut c = SqliteConnection::establish(path)
                     .map_err(|e| StoreError::Pool(format!("SQLite {path}: {e}")))?;
                 // busy_timeout first, so that switching to WAL waits for other connections. temp_store MEMORY
@@ -143,7 +162,7 @@ impl DatabaseUrl {
                 // survives a crash); a larger page cache keeps the hot B-tree pages of a big EIS.
                 c.batch_execute(&format!(
                     "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+                     PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
                      PRAGMA cache_size = {SQLITE_CACHE_KIB};"
                 ))
                 .map_err(|e| StoreError::Pool(format!("SQLite {path} pragmas: {e}")))?;
@@ -467,6 +486,51 @@ mod tests {
         ));
         assert!(matches!(
             DatabaseUrl::parse("sqlite://"),
+            Err(StoreError::InvalidUrl(_))
+        ));
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct Synchronous {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        synchronous: i32,
+    }
+
+    fn synchronous_of(url: &str) -> i32 {
+        let store = Store::open(url, 1).expect("open");
+        let mut c = store.conn().expect("conn");
+        let AnyConnection::Sqlite(c) = &mut *c else {
+            panic!("not SQLite")
+        };
+        let rows: Vec<Synchronous> = diesel::sql_query("PRAGMA synchronous")
+            .load(c)
+            .expect("pragma");
+        rows[0].synchronous
+    }
+
+    #[test]
+    fn sqlite_synchronous_is_normal_unless_the_url_asks_for_full() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
+        assert_eq!(synchronous_of(&db("a.db")), 1, "NORMAL by default");
+        assert_eq!(
+            synchronous_of(&format!("{}?synchronous=full", db("b.db"))),
+            2
+        );
+        assert_eq!(
+            synchronous_of(&format!("{}?synchronous=NORMAL", db("c.db"))),
+            1
+        );
+        assert!(
+            dir.path().join("b.db").exists(),
+            "the query is not part of the file name"
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("sqlite://x.db?synchronous=off"),
+            Err(StoreError::InvalidUrl(_))
+        ));
+        assert!(matches!(
+            DatabaseUrl::parse("sqlite://?synchronous=full"),
             Err(StoreError::InvalidUrl(_))
         ));
     }
