@@ -204,6 +204,32 @@ pub fn validate_gsma_bodies(documents: &[String]) -> Result<bool, String> {
     }
 }
 
+/// Asserts that a session's captured messages name each of `expected` body elements, then validates them and the
+/// client's own requests (`sent`) against the GSMA XSDs ([`validate_gsma_bodies`]; skipped, saying so, when the
+/// XSDs are absent). `what` names the session in the failure message.
+pub fn assert_session_valid(
+    what: &str,
+    mut documents: Vec<String>,
+    expected: &[&str],
+    sent: Vec<String>,
+) {
+    let emitted = documents.len();
+    for element in expected {
+        assert!(
+            documents.iter().any(|d| d.contains(&format!(":{element}"))),
+            "{what}: no captured {element} among {emitted} messages"
+        );
+    }
+    documents.extend(sent);
+    match validate_gsma_bodies(&documents) {
+        Ok(true) => {}
+        Ok(false) => eprintln!("SKIPPED: GSMA XSDs absent"),
+        Err(report) => {
+            panic!("{what}: {emitted} emitted + client requests do not validate:\n{report}")
+        }
+    }
+}
+
 /// A fresh empty directory under the tool dir (removed by the caller).
 pub fn tempdir_in_tools(prefix: &str) -> PathBuf {
     let dir = tool_dir()
