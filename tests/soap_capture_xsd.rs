@@ -1,11 +1,12 @@
 //! Every SOAP message the servers emit during a platform-management session (responses, faults, callbacks,
-//! notifications — captured by es_runtime::capture) and every request the MNO test client sends validates
-//! against the GSMA SGP.02 v3 XSDs (testkit::validate_gsma_bodies, Python xmlschema as the independent checker).
+//! notifications — captured by es_runtime::capture), on ES1, ES4, ES3 and ES2 (through the SM-DP), and every
+//! request the MNO test client sends validates against the GSMA SGP.02 v3 XSDs (testkit::validate_gsma_bodies,
+//! Python xmlschema as the independent checker).
 //! One test in its own binary, so that the process-wide capture holds only this session's messages.
 
 mod support;
 
-use es_interfaces::messages::es4;
+use es_interfaces::messages::{es2, es4};
 use es_interfaces::status::Status;
 use support::*;
 
@@ -89,6 +90,71 @@ async fn emitted_soap_messages_validate_against_the_gsma_xsds() {
         Status::Failed,
         Some(("8.2.1", "4.2")),
     );
+    // ES2 (issue 10 item 8): the MNO's calls to the SM-DP, the SM-DP's results and notifications to the MNO.
+    let (e1, dp_profile) = (eid(&lab, 1), iccid(&lab, 1, 1));
+    let smsr_id: es_interfaces::types::Oid = lab.world.manifest.sm_sr.oid.parse().expect("oid");
+    let out = mno
+        .es2(&es2::GetEisRequest {
+            base: conformance::mno::base("x-dp-get", None),
+            eid: e1.parse().expect("eid"),
+            smsr_id: smsr_id.clone(),
+        })
+        .await
+        .expect("ES2 GetEIS");
+    assert_status(out.status(), Status::ExecutedSuccess, None);
+    let out = mno
+        .es2(&es2::EnableProfileRequest {
+            base: conformance::mno::base("x-dp-enable", None),
+            eid: e1.parse().expect("eid"),
+            smsr_id: smsr_id.clone(),
+            iccid: dp_profile.parse().expect("iccid"),
+        })
+        .await
+        .expect("ES2 enable");
+    assert_status(
+        callback(&lab, 0, &out, 30).await.status(),
+        Status::ExecutedSuccess,
+        None,
+    );
+    notification(
+        &lab,
+        0,
+        "ES2-HandleProfileEnabledNotification",
+        &dp_profile,
+        0,
+    )
+    .await;
+    let out = mno
+        .es2(&es2::UpdatePolicyRulesRequest {
+            base: conformance::mno::base("x-dp-pol2", None),
+            eid: e1.parse().expect("eid"),
+            iccid: dp_profile.parse().expect("iccid"),
+            smsr_id: smsr_id.clone(),
+            pol2: Some(es_interfaces::messages::common::Pol2 {
+                rules: vec![es_interfaces::messages::common::Pol2Rule {
+                    subject: es_interfaces::types::Pol2RuleSubject::Profile,
+                    action: es_interfaces::types::Pol2RuleAction::Disable,
+                    qualification: es_interfaces::types::Pol2RuleQualification::NotAllowed,
+                }],
+            }),
+        })
+        .await
+        .expect("ES2 UpdatePolicyRules");
+    assert_status(out.status(), Status::ExecutedSuccess, None);
+    let out = mno
+        .es2(&es2::DisableProfileRequest {
+            base: conformance::mno::base("x-dp-disable-refused", None),
+            eid: e1.parse().expect("eid"),
+            smsr_id,
+            iccid: dp_profile.parse().expect("iccid"),
+        })
+        .await
+        .expect("ES2 disable");
+    assert_status(
+        callback(&lab, 0, &out, 30).await.status(),
+        Status::Failed,
+        Some(("8.2.3", "3.8")),
+    );
     let mut sent = mno.sent();
     sent.extend(smdp.sent());
     lab.stop().await;
@@ -114,6 +180,11 @@ async fn emitted_soap_messages_validate_against_the_gsma_xsds() {
             "ES4-HandleProfileDeletedNotification",
             "ES4-GetEISResponse",
             "ES3-UpdateConnectivityParametersResponse",
+            "ES2-GetEISResponse",
+            "ES2-EnableProfileResponse",
+            "ES2-HandleProfileEnabledNotification",
+            "ES2-UpdatePolicyRulesResponse",
+            "ES2-DisableProfileResponse",
         ],
         sent,
     );
