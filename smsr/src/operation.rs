@@ -1069,8 +1069,9 @@ pub fn refuse_confirmation(
 
 /// Records that the eUICC executed the command of an open switch whose PoR never arrived (lost SMS, or the SM-SR
 /// restarted between sending it and receiving the answer; SGP.02 §3.2, §3.2.2): a notification `02` naming
-/// the switch's target, or a roll-back `03`, can only follow its execution. The command is done (later PoRs of
-/// it are dropped) and the operation waits for this notification's confirmation. Without this the
+/// the switch's target, or a roll-back `03`, can only follow its execution. The command in flight is done (later
+/// PoRs of it are dropped; the row stays, a delivery round may be recording a retransmission of it) and the
+/// operation waits for this notification's confirmation. Without this the
 /// confirmation queued behind the retransmissions of the command the eUICC already ran: sent to the MSISDN of
 /// the profile it had left, they were lost until the eUICC gave up and rolled back, and a retransmission then
 /// reached it and switched it again with nothing to confirm the new switch.
@@ -1108,7 +1109,6 @@ pub fn switch_executed(
             es5_queue::mark_done(conn, c.id, None, now)?;
         }
     }
-    es5_queue::purge_operation(conn, &op_ref)?;
     tracing::info!(op = op.id, %eid, ?kind, "the eUICC's notification shows the switch command executed; its PoR did not arrive");
     match operations::update(
         conn,
