@@ -230,7 +230,7 @@ impl Lab {
         match opts.fleet {
             FleetSource::World => lab.register_world(&opts.smdp_profiles).await?,
             FleetSource::Seeded { seed, count } => {
-                register_seeded(&lab.smsr, &keyring, &lab.world, seed, count)?
+                register_seeded_eis(&lab.smsr.store, &keyring, &lab.world, seed, count)?
             }
         }
         Ok(lab)
@@ -334,10 +334,11 @@ pub fn set_endpoint(
     entities::update_entity(&mut conn, &e, eis_store::now_millis()).map_err(|e| e.to_string())
 }
 
-/// Registers `count` seeded eUICCs directly in the SM-SR's store: ISD-R SCP80 key set (KIc, KID sealed under
-/// the master key), the three issued profiles with the world's MNO OIDs.
-fn register_seeded(
-    smsr: &smsr::service::Smsr,
+/// Registers `count` seeded eUICCs (`Fleet::from_seed(seed, count, …)`) directly in the SM-SR's `store`
+/// (SGP.02 §5.3 EIS without its EUM-signed part): ISD-R SCP80 key set (KIc, KID sealed under the master key), the
+/// three issued profiles with the world's MNO OIDs.
+pub fn register_seeded_eis(
+    store: &eis_store::Store,
     keyring: &MasterKeyring,
     world: &World,
     seed: u64,
@@ -361,7 +362,7 @@ fn register_seeded(
                 [&m1.entity.oid, &m2.entity.oid],
             )?);
         }
-        smsr.store
+        store
             .tx(|c| {
                 for e in &batch {
                     store::register_eis(c, e, now)?;

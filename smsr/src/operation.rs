@@ -1067,6 +1067,65 @@ pub fn refuse_confirmation(
     }
 }
 
+/// Records that the eUICC executed the command of an open switch whose PoR never arrived (lost SMS, or the SM-SR
+/// restarted between sending it and receiving the answer; SGP.02 §3.2, §3.2.2): a notification `02` naming
+/// the switch's target, or a roll-back `03`, can only follow its execution. The command in flight is done (later
+/// PoRs of it are dropped; the row stays, a delivery round may be recording a retransmission of it) and the
+/// operation waits for this notification's confirmation. Without this the
+/// confirmation queued behind the retransmissions of the command the eUICC already ran: sent to the MSISDN of
+/// the profile it had left, they were lost until the eUICC gave up and rolled back, and a retransmission then
+/// reached it and switched it again with nothing to confirm the new switch.
+pub fn switch_executed(
+    conn: &mut AnyConnection,
+    eid: &str,
+    kind: NotificationType,
+    aid: &[u8],
+    now: i64,
+) -> Result<(), SmsrError> {
+    let open: Vec<Operation> = operations::open_of(conn, eid)?
+        .into_iter()
+        .filter(|o| {
+            o.kind == OperationKind::EnableProfile.as_str()
+                || o.kind == OperationKind::DisableProfile.as_str()
+        })
+        .collect();
+    let op = match kind {
+        NotificationType::ProfileChangeSucceeded => {
+            let profiles = eis::profiles_of(conn, eid)?;
+            let enabled = profiles
+                .iter()
+                .find(|p| p.info.state == ProfileState::Enabled);
+            matching_switch(&open, aid, enabled)
+        }
+        NotificationType::ProfileChangeFailedRollback => open.first().cloned(),
+        _ => None,
+    };
+    let Some(op) = op.filter(|o| o.state == OperationState::Active) else {
+        return Ok(());
+    };
+    let op_ref = op.id.to_string();
+    for c in es5_queue::commands_of_operation(conn, &op_ref)? {
+        if c.state == es5_queue::Es5State::InFlight {
+            es5_queue::mark_done(conn, c.id, None, now)?;
+        }
+    }
+    tracing::info!(op = op.id, %eid, ?kind, "the eUICC's notification shows the switch command executed; its PoR did not arrive");
+    match operations::update(
+        conn,
+        op.id,
+        op.state,
+        &OperationUpdate {
+            state: Some(OperationState::AwaitingNotification),
+            data: None,
+            retry_at: Some(None),
+        },
+        now,
+    ) {
+        Ok(()) | Err(eis_store::StoreError::Conflict { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Applies a confirmed notification (wire-profile §4: only after the confirmation): the EIS takes the new
 /// state, the owners of changed profiles are notified, profiles the eUICC deleted by POL1 are removed, and the
 /// open switch it answers completes (`02`) or fails (`03` roll-back, `05` fall-back); a profile disabled by the

@@ -14,8 +14,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::fleet::{DeliveryError, Fleet};
-use super::ids::Eid;
+use super::ids::{Aid, Eid, Iccid};
 use super::{DownloadFaults, Event, Outputs};
+use crate::issuance::ProfileState;
 
 /// A mobile-terminated SMS for the simulator: destination MSISDN and TP-UD (3GPP TS 23.040 §9.2.2.1
 /// SMS-DELIVER; wire-profile §2).
@@ -65,6 +66,23 @@ pub enum Control {
         /// Its MSISDN.
         msisdn: String,
     },
+    /// Asks for the state of every eUICC: the driver answers [`DriverEvent::Inspected`] on its event channel
+    /// (test inspection of a running fleet).
+    Inspect,
+}
+
+/// What a test sees of one eUICC of a running fleet ([`Control::Inspect`]; SGP.02 §2.2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EuiccView {
+    /// The eUICC.
+    pub eid: Eid,
+    /// Its ISD-Ps in creation order: AID, ICCID of the profile, life-cycle state.
+    pub profiles: Vec<(Aid, Option<Iccid>, ProfileState)>,
+    /// Whether a profile switch waits for its attach outcome or a notification for its confirmation
+    /// (SGP.02 §3.2, §5.7.11): the card is not settled yet.
+    pub busy: bool,
+    /// The last SCP80 counter the ISD-R accepted (ETSI TS 102 225 §5.1.1).
+    pub received_counter: u64,
 }
 
 /// What the driver reports on its optional event channel.
@@ -81,6 +99,8 @@ pub enum DriverEvent {
     },
     /// A control input named an unknown eUICC or ISD-P.
     ControlRefused(DeliveryError),
+    /// The answer to [`Control::Inspect`]: every eUICC, in fleet order.
+    Inspected(Vec<EuiccView>),
 }
 
 /// Why the driver stopped early.
@@ -212,6 +232,24 @@ impl SimulatorDriver {
                             if let Err(e) = self.fleet.provision_subscriber(&imsi, &msisdn) {
                                 self.report(DriverEvent::ControlRefused(DeliveryError::BadAddress(e)));
                             }
+                        }
+                        Control::Inspect => {
+                            let views = self
+                                .fleet
+                                .euiccs()
+                                .iter()
+                                .map(|e| EuiccView {
+                                    eid: e.eid(),
+                                    profiles: e
+                                        .isd_ps()
+                                        .iter()
+                                        .map(|i| (i.aid(), i.iccid(), i.state()))
+                                        .collect(),
+                                    busy: e.switch_in_progress() || !e.pending_notifications().is_empty(),
+                                    received_counter: e.received_counter(),
+                                })
+                                .collect();
+                            self.report(DriverEvent::Inspected(views));
                         }
                     }
                 }

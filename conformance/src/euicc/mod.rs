@@ -39,7 +39,7 @@ pub mod bench;
 pub use bench::HeapSample;
 pub use card::{Euicc, EventKind, Isdp};
 pub use driver::{
-    Control, DriverError, DriverEvent, MoSms, MtSms, SimulatorDriver, SimulatorHandle,
+    Control, DriverError, DriverEvent, EuiccView, MoSms, MtSms, SimulatorDriver, SimulatorHandle,
 };
 pub use fleet::{DeliveryError, Fleet, FleetError};
 pub use ids::{Aid, Eid, Iccid, Imsi, Msisdn};

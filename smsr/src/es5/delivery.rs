@@ -153,6 +153,11 @@ fn send_or_fail(
     match savepoint(conn, |c| transmit(c, smsr, settings, op, cmd, now)) {
         Ok(o) => out.push(o),
         Err(Es5Error::Store(e)) if e.is_retryable() => return Err(e.into()),
+        // Another transaction moved the operation on since this round read it (its PoR or the eUICC's
+        // notification arrived; PostgreSQL read committed): nothing is sent and the operation is not failed.
+        Err(Es5Error::Store(eis_store::StoreError::Conflict { .. })) => {
+            tracing::info!(op = op.id, eid = %op.eid, "ES5 transmission skipped: the operation changed meanwhile");
+        }
         Err(e) => {
             // Release the command (it may have been taken in flight before the savepoint) and fail.
             if let Some(current) = es5_queue::get_command(conn, cmd.id)?

@@ -1,0 +1,598 @@
+//! Crash safety of ES4 profile switches (issue 10 item 12; SGP.02 §3.2, §5.5.5): SIGKILL of `rsp serve` at a
+//! random moment during `SWITCHES` concurrent ES4.EnableProfile calls, restart, three rounds (enable the
+//! disabled profile P2, switch back to P1, P2 again), on SQLite and on PostgreSQL. At the end of each round:
+//! - every FunctionCallIdentifier got exactly one result: its synchronous answers agree, and a call accepted
+//!   (202) got one callback (callbacks are counted by `wsa:MessageID`: the outbox delivers at least once and the
+//!   receiver deduplicates, es_runtime::outbox), never one for a call not accepted; the result is SUCCESS exactly
+//!   when the card's enabled profile moved to the target;
+//! - the MNO got one HandleProfileEnabledNotification for the profile the card enabled and one
+//!   HandleProfileDisabledNotification for the one it disabled when the round changed the card, none otherwise;
+//! - every eUICC's EIS at the SM-SR (profile states) equals the simulated card's;
+//! - the cards refused no command packet: in particular no counter-low PoR, so the SM-SR never reused an SCP80
+//!   counter of an eUICC, not even across the kills (each card checks CNTR strictly higher than the last).
+//!
+//! The simulated eUICCs (seeded, registered directly in the SM-SR's store), the test SMSC and the MNO's callback
+//! receiver run in this test process, so they live through the kill; `rsp serve` is a child process whose ES5
+//! goes to that SMSC. A call whose connection died with the server is sent again after the restart with the
+//! same FunctionCallIdentifier (SGP.02 §2.3.3). The kill moment is drawn in units of progress: after a random
+//! number of the round's MT SMS (two a switch: EnableProfile, HandleNotificationConfirmation) went through the
+//! SMSC, plus a random delay; `RSP_SWITCH_CRASH_KILL_AT=<sms>,<ms>;<sms>,<ms>;<sms>,<ms>` replays the three.
+//! `RSP_SWITCH_CRASH_SWITCHES=<n>` changes the number of eUICCs.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Db, Lab};
+use conformance::euicc::{
+    Control, DriverEvent, EuiccSecrets, EuiccView, EventKind, Fleet, SimulatorConfig,
+};
+use conformance::issuance::ProfileState as CardState;
+use conformance::lab::SimulatedNetwork;
+use conformance::mno::{MnoClient, MnoReceiver, Received};
+use conformance::smsc::SmscConfig;
+use eis_store::eis::ProfileState;
+use es_interfaces::messages::es4;
+use es_interfaces::status::{FunctionExecutionStatus, Status};
+
+/// Concurrent switches (one per eUICC) in each round.
+const SWITCHES: usize = 1000;
+/// Kill/restart rounds.
+const ROUNDS: usize = 3;
+/// Seed of the simulated fleet.
+const SEED: u64 = 12;
+/// ValidityPeriod of each switch: an operation the crash leaves without its PoR or notification ends (EXPIRED)
+/// within the round.
+const VALIDITY_SECS: u64 = 150;
+/// MT SMS of one switch (EnableProfile, HandleNotificationConfirmation).
+const SMS_PER_SWITCH: u64 = 2;
+
+/// One ES4.EnableProfile (one FunctionCallIdentifier) and what its calls got.
+#[derive(Debug, Default, Clone)]
+struct Call {
+    message_ids: Vec<String>,
+    answered: Vec<FunctionExecutionStatus>,
+    lost: usize,
+}
+
+enum Outcome {
+    Answered(FunctionExecutionStatus),
+    Accepted(String),
+    Lost,
+}
+
+async fn send_all(
+    mno: &Arc<MnoClient>,
+    requests: &Arc<Vec<es4::EnableProfileRequest>>,
+    which: &[usize],
+    answered: Arc<AtomicUsize>,
+) -> Vec<(usize, Outcome)> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for &i in which {
+        let (mno, requests, answered) = (mno.clone(), requests.clone(), answered.clone());
+        tasks.spawn(async move {
+            let outcome = match mno.es4(&requests[i]).await {
+                Ok(out) if out.http_status == 202 => Outcome::Accepted(out.message_id),
+                Ok(out) => match out.status() {
+                    Some(s) => Outcome::Answered(s),
+                    None => Outcome::Lost,
+                },
+                Err(_) => Outcome::Lost,
+            };
+            if matches!(outcome, Outcome::Answered(_)) {
+                answered.fetch_add(1, Ordering::SeqCst);
+            }
+            (i, outcome)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        out.push(r.expect("send task"));
+    }
+    out
+}
+
+fn record(calls: &mut [Call], outcomes: Vec<(usize, Outcome)>) {
+    for (i, o) in outcomes {
+        match o {
+            Outcome::Answered(s) => calls[i].answered.push(s),
+            Outcome::Accepted(id) => calls[i].message_ids.push(id),
+            Outcome::Lost => calls[i].lost += 1,
+        }
+    }
+}
+
+fn is_success(s: &FunctionExecutionStatus) -> bool {
+    s.status == Status::ExecutedSuccess
+}
+
+fn status_key(s: &FunctionExecutionStatus) -> String {
+    match &s.status_code_data {
+        Some(d) => format!(
+            "{} {}/{}",
+            s.status.as_str(),
+            d.subject.code(),
+            d.reason.code()
+        ),
+        None => s.status.as_str().to_string(),
+    }
+}
+
+/// The messages received so far, each `wsa:MessageID` once (at-least-once delivery deduplicated), with how
+/// many deliveries were repeats.
+fn distinct(received: &[Received]) -> (Vec<Received>, usize) {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    let mut repeats = 0;
+    for r in received {
+        let id = r
+            .message_id
+            .clone()
+            .expect("every message has a wsa:MessageID");
+        if seen.insert(id) {
+            out.push(r.clone());
+        } else {
+            repeats += 1;
+        }
+    }
+    (out, repeats)
+}
+
+/// FunctionCallIdentifier → every `wsa:MessageID` the MNO sent it with, the calls whose answer was lost in the
+/// kill included (the SM-SR may have recorded one of those: its callback relates to that MessageID).
+fn message_ids_by_fci(sent: &[String]) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for envelope in sent {
+        let env =
+            es_interfaces::soap::Envelope::parse(envelope.as_bytes()).expect("a sent envelope");
+        let id = env
+            .header_blocks()
+            .into_iter()
+            .find(|h| h.local_name() == "MessageID")
+            .map(|h| h.text().trim().to_string())
+            .expect("wsa:MessageID");
+        let fci = env
+            .body()
+            .child_elements()
+            .find(|e| e.local_name() == "FunctionCallIdentifier")
+            .map(|e| e.text().trim().to_string())
+            .expect("FunctionCallIdentifier");
+        out.entry(fci).or_default().push(id);
+    }
+    out
+}
+
+/// What the simulator reported: its last inspection, every refused command packet and each card's events
+/// (printed when a check fails).
+#[derive(Default)]
+struct Observed {
+    views: Option<Vec<EuiccView>>,
+    refused: Vec<(String, String)>,
+    history: HashMap<String, Vec<String>>,
+}
+
+struct Sim<'a> {
+    network: &'a SimulatedNetwork,
+    observed: Arc<Mutex<Observed>>,
+}
+
+impl Sim<'_> {
+    /// The state of every card now (Control::Inspect).
+    async fn inspect(&self) -> Vec<EuiccView> {
+        self.observed.lock().expect("lock").views = None;
+        self.network
+            .control(Control::Inspect)
+            .await
+            .expect("inspect");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(v) = self.observed.lock().expect("lock").views.take() {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the simulator did not answer Inspect"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The ISD-P slot (0 = P1, 1 = P2, 2 = P3) enabled on a card.
+fn enabled_slot(v: &EuiccView, aids: &[Vec<u8>]) -> usize {
+    let enabled: Vec<usize> = v
+        .profiles
+        .iter()
+        .filter(|(_, _, s)| *s == CardState::Enabled)
+        .map(|(aid, _, _)| {
+            aids.iter()
+                .position(|a| a == aid.as_bytes())
+                .expect("issued AID")
+        })
+        .collect();
+    assert_eq!(
+        enabled.len(),
+        1,
+        "{:?}: not exactly one enabled profile: {v:?}",
+        v.eid
+    );
+    enabled[0]
+}
+
+/// One seeded eUICC as the test sees it.
+struct Card {
+    eid: String,
+    iccids: Vec<String>,
+}
+
+/// The FunctionCallIdentifier of eUICC `i`'s switch in `round`.
+fn fci(round: usize, i: usize) -> String {
+    format!("switch-crash-{round}-{i}")
+}
+
+fn kill_points(n: usize) -> Vec<(u64, u64)> {
+    let replay = std::env::var("RSP_SWITCH_CRASH_KILL_AT").ok().map(|v| {
+        v.split(';')
+            .map(|p| {
+                let (a, b) = p.split_once(',').expect("<sms>,<ms>");
+                (
+                    a.trim().parse().expect("sms"),
+                    b.trim().parse().expect("ms"),
+                )
+            })
+            .collect::<Vec<(u64, u64)>>()
+    });
+    match replay {
+        Some(points) => {
+            assert_eq!(
+                points.len(),
+                ROUNDS,
+                "RSP_SWITCH_CRASH_KILL_AT names one kill per round"
+            );
+            points
+        }
+        None => (0..ROUNDS)
+            .map(|_| {
+                (
+                    rand::random::<u64>() % (n as u64 * SMS_PER_SWITCH * 4 / 5).max(1),
+                    rand::random::<u64>() % 100,
+                )
+            })
+            .collect(),
+    }
+}
+
+fn crash_scenario(db: Db) {
+    let n: usize = std::env::var("RSP_SWITCH_CRASH_SWITCHES")
+        .ok()
+        .map(|v| v.parse().expect("RSP_SWITCH_CRASH_SWITCHES"))
+        .unwrap_or(SWITCHES);
+    let mut lab = Lab::new(1, db);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let system = actix_web::rt::System::with_tokio_rt(move || rt);
+    system.block_on(async move {
+        let started = Instant::now();
+        let fleet = Fleet::from_seed(
+            SEED,
+            n,
+            SimulatorConfig {
+                attach_delay_ms: 200,
+                notification_retry_interval_ms: 5_000,
+                ..SimulatorConfig::default()
+            },
+        )
+        .expect("fleet");
+        let mut smsc = SmscConfig::loopback("smsr", "smsr");
+        smsc.record = false;
+        let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+        let network = SimulatedNetwork::start(fleet, smsc, Some(events_tx)).await.expect("network");
+        let observed: Arc<Mutex<Observed>> = Arc::default();
+        let watcher = {
+            let observed = observed.clone();
+            tokio::spawn(async move {
+                while let Some(event) = events_rx.recv().await {
+                    match event {
+                        DriverEvent::Inspected(v) => observed.lock().expect("lock").views = Some(v),
+                        DriverEvent::Euicc(e) => {
+                            let mut o = observed.lock().expect("lock");
+                            let eid = e.eid.to_string();
+                            if let EventKind::PacketRefused { status } = e.kind {
+                                o.refused.push((eid.clone(), format!("{status:?}")));
+                            }
+                            let at = started.elapsed().as_millis();
+                            o.history.entry(eid).or_default().push(format!("{at} ms {:?}", e.kind));
+                        }
+                        _ => {}
+                    }
+                }
+            })
+        };
+        let sim = Sim { network: &network, observed: observed.clone() };
+        let receiver = MnoReceiver::start(&lab.world, "127.0.0.1:0", true).expect("receiver");
+        lab.extra_env = vec![
+            ("RSP_ES5__SMPP__ENABLED".into(), "true".into()),
+            ("RSP_ES5__SMPP__HOST".into(), "127.0.0.1".into()),
+            ("RSP_ES5__SMPP__PORT".into(), network.smsc().local_addr().port().to_string()),
+            ("RSP_ES5__SMPP__BINDS".into(), "2".into()),
+            ("RSP_ES5__POR_TIMEOUT_SECS".into(), "10".into()),
+            ("RSP_ES5__MAX_RETRY_INTERVAL_SECS".into(), "20".into()),
+            ("RUST_LOG".into(), std::env::var("RSP_SWITCH_CRASH_LOG").unwrap_or_else(|_| "warn".into())),
+        ];
+        lab.start();
+        let smsr_store = lab.smsr_store();
+        let keyring = rsp::setup::master_keyring(&lab.world).expect("master key");
+        rsp::lab::register_seeded_eis(&smsr_store, &keyring, &lab.world, SEED, n).expect("seeded EISs");
+        let mno_oid = lab.world.manifest.mnos[0].entity.oid.clone();
+        assert_eq!(mno_oid, conformance::issuance::DEFAULT_MNO_OIDS[0], "the world's MNO 1 owns P1 and P2");
+        rsp::lab::set_endpoint(&smsr_store, &mno_oid, "ES4", &format!("{}/es4", receiver.url()))
+            .expect("MNO endpoint");
+        let mno = Arc::new(
+            MnoClient::new(&lab.world, 0, &lab.smsr_url, &lab.smdp_url)
+                .expect("MNO client")
+                .with_reply_to(format!("{}/es4", receiver.url())),
+        );
+        let cards: Vec<Card> = (0..n)
+            .map(|i| {
+                let secrets = EuiccSecrets::from_seed(SEED, i).expect("secrets");
+                let profiles = conformance::issuance::profiles_for(
+                    i,
+                    &secrets.msisdn.to_string(),
+                    conformance::issuance::DEFAULT_MNO_OIDS,
+                )
+                .expect("issued profiles");
+                Card { eid: secrets.eid.to_string(), iccids: profiles.iter().map(|p| p.iccid.clone()).collect() }
+            })
+            .collect();
+        let aids: Vec<Vec<u8>> = (0..3u8)
+            .map(|s| es_interfaces::wire_profile::isd_p_aid(s).expect("AID").to_vec())
+            .collect();
+        let eid_index: HashMap<String, usize> =
+            cards.iter().enumerate().map(|(i, c)| (c.eid.clone(), i)).collect();
+        eprintln!(
+            "switch crash test ({db:?}): {n} eUICCs, servers up in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+
+        let kills = kill_points(n);
+        eprintln!(
+            "switch crash test ({db:?}): RSP_SWITCH_CRASH_KILL_AT={} replays the kills",
+            kills.iter().map(|(s, m)| format!("{s},{m}")).collect::<Vec<_>>().join(";")
+        );
+        let submitted = || network.smsc().counters().submitted;
+        let mut seen_messages = 0usize;
+        let mut totals: BTreeMap<String, usize> = BTreeMap::new();
+        let mut repeats_total = 0;
+        for (round, &(kill_sms, kill_ms)) in kills.iter().enumerate() {
+            let round_started = Instant::now();
+            eprintln!("round {round} ({db:?}) starts at {} ms", started.elapsed().as_millis());
+            let target = if round % 2 == 0 { 1 } else { 0 };
+            let before: Vec<usize> = sim.inspect().await.iter().map(|v| enabled_slot(v, &aids)).collect();
+            let requests: Arc<Vec<es4::EnableProfileRequest>> = Arc::new(
+                cards
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| es4::EnableProfileRequest {
+                        base: conformance::mno::base(&fci(round, i), Some(VALIDITY_SECS)),
+                        eid: c.eid.parse().expect("eid"),
+                        iccid: c.iccids[target].parse().expect("iccid"),
+                    })
+                    .collect(),
+            );
+            let mut calls = vec![Call::default(); n];
+            let sms_before = submitted();
+            let answered = Arc::new(AtomicUsize::new(0));
+            let all: Vec<usize> = (0..n).collect();
+            let burst = {
+                let (mno, requests, answered) = (mno.clone(), requests.clone(), answered.clone());
+                tokio::spawn(async move { send_all(&mno, &requests, &all, answered).await })
+            };
+            let wait_until = Instant::now() + Duration::from_secs(300);
+            while submitted() - sms_before < kill_sms && answered.load(Ordering::SeqCst) < n {
+                assert!(Instant::now() < wait_until, "round {round}: the switches made no progress over SMS");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(kill_ms)).await;
+            lab.kill9();
+            let sms_at_kill = submitted() - sms_before;
+            record(&mut calls, burst.await.expect("burst"));
+            let at_kill = |calls: &[Call]| {
+                (
+                    calls.iter().filter(|c| !c.answered.is_empty()).count(),
+                    calls.iter().filter(|c| !c.message_ids.is_empty()).count(),
+                    calls.iter().filter(|c| c.lost > 0).count(),
+                )
+            };
+            let (sync, accepted, lost) = at_kill(&calls);
+            eprintln!(
+                "round {round} ({db:?}): SIGKILL after {sms_at_kill} SMS ({:.1} s): {sync} answered, {accepted} accepted, {lost} calls lost with the server",
+                round_started.elapsed().as_secs_f64()
+            );
+
+            // Restart; calls lost with the server are sent again under the same FunctionCallIdentifier.
+            lab.start();
+            for _ in 0..5 {
+                let again: Vec<usize> = (0..n)
+                    .filter(|&i| calls[i].answered.is_empty() && calls[i].message_ids.is_empty())
+                    .collect();
+                if again.is_empty() {
+                    break;
+                }
+                let out = send_all(&mno, &requests, &again, Arc::new(AtomicUsize::new(0))).await;
+                record(&mut calls, out);
+            }
+
+            // Wait until every accepted call has its callback, no operation is open, every card is settled and
+            // the EIS and the notifications agree with the cards (or the deadline, then the checks below say what
+            // is missing).
+            let ids = message_ids_by_fci(&mno.sent());
+            let deadline = Instant::now() + Duration::from_secs(VALIDITY_SECS + 90);
+            let after = loop {
+                let views = sim.inspect().await;
+                let (received, _) = distinct(&receiver.received()[seen_messages..]);
+                let settled = views.iter().all(|v| !v.busy) && {
+                    let mut c = smsr_store.conn().expect("connection");
+                    let counts = eis_store::operations::counts(&mut c).expect("operation counts");
+                    counts[0].1 + counts[1].1 == 0
+                };
+                let callbacks: HashSet<&str> = received
+                    .iter()
+                    .filter(|r| r.element == "ES4-EnableProfileResponse")
+                    .filter_map(|r| r.relates_to.as_deref())
+                    .collect();
+                let results = calls.iter().enumerate().all(|(i, c)| {
+                    c.message_ids.is_empty()
+                        || ids[&fci(round, i)].iter().any(|id| callbacks.contains(id.as_str()))
+                });
+                let after: Vec<usize> = views.iter().map(|v| enabled_slot(v, &aids)).collect();
+                let changes = (0..n).filter(|&i| before[i] != after[i]).count();
+                let notified = received.iter().filter(|r| r.element.starts_with("ES4-HandleProfile")).count();
+                if (settled && results && notified >= 2 * changes) || Instant::now() > deadline {
+                    break after;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            };
+            // Late duplicates would arrive now.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let all_received = receiver.received();
+            let (received, repeats) = distinct(&all_received[seen_messages..]);
+            seen_messages = all_received.len();
+            repeats_total += repeats;
+
+            // Each FunctionCallIdentifier: one result, the right one.
+            let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+            for (i, c) in calls.iter().enumerate() {
+                let eid = &cards[i].eid;
+                let sent_ids = &ids[&fci(round, i)];
+                let callbacks: Vec<&Received> = received
+                    .iter()
+                    .filter(|r| r.element == "ES4-EnableProfileResponse")
+                    .filter(|r| r.relates_to.as_ref().is_some_and(|id| sent_ids.contains(id)))
+                    .collect();
+                // A call accepted (202) gets its result as one callback; a call answered synchronously may have
+                // had a callback too (its first sending was recorded, its answer lost in the kill): then they
+                // agree.
+                let expected = if c.message_ids.is_empty() { 0..=1 } else { 1..=1 };
+                assert!(
+                    expected.contains(&callbacks.len()),
+                    "round {round} {eid}: {} callbacks (distinct MessageIDs) for one FunctionCallIdentifier, {} accepted calls, {} synchronous answers, {} lost; the card's events:\n{}",
+                    callbacks.len(),
+                    c.message_ids.len(),
+                    c.answered.len(),
+                    c.lost,
+                    observed.lock().expect("lock").history.get(eid).map(|h| h.join("\n")).unwrap_or_default()
+                );
+                let mut results: Vec<FunctionExecutionStatus> = c.answered.clone();
+                for cb in &callbacks {
+                    results.push(cb.status().unwrap_or_else(|| panic!("{eid}: callback without status")));
+                }
+                let first = results.first().unwrap_or_else(|| panic!("round {round} {eid}: no result at all: {c:?}"));
+                assert!(
+                    results.iter().all(|s| s.status == first.status),
+                    "round {round} {eid}: the results disagree: {results:?}"
+                );
+                *by_status.entry(status_key(first)).or_default() += 1;
+                let switched = after[i] == target && before[i] != target;
+                assert_eq!(
+                    is_success(first),
+                    switched,
+                    "round {round} {eid}: result {} but the card went from P{} to P{} (target P{}); the card's events:\n{}",
+                    status_key(first),
+                    before[i] + 1,
+                    after[i] + 1,
+                    target + 1,
+                    observed.lock().expect("lock").history.get(eid).map(|h| h.join("\n")).unwrap_or_default()
+                );
+                if !is_success(first)
+                    && let Some(m) = first.status_code_data.as_ref().and_then(|d| d.message.as_deref())
+                {
+                    eprintln!("  round {round} {eid}: {} — {m}", status_key(first));
+                }
+            }
+
+            // Notifications: one per change the card made, none otherwise.
+            let mut notifications: HashMap<(usize, &str, String), usize> = HashMap::new();
+            for r in received.iter().filter(|r| r.element.starts_with("ES4-HandleProfile")) {
+                let eid = r.field("Eid").expect("Eid");
+                let i = *eid_index.get(&eid).unwrap_or_else(|| panic!("notification about unknown {eid}"));
+                let kind = match r.element.as_str() {
+                    "ES4-HandleProfileEnabledNotification" => "enabled",
+                    "ES4-HandleProfileDisabledNotification" => "disabled",
+                    other => other,
+                };
+                let iccid = r.field("Iccid").expect("Iccid").trim_end_matches('F').to_string();
+                *notifications.entry((i, kind, iccid)).or_default() += 1;
+            }
+            let mut expected: HashMap<(usize, &str, String), usize> = HashMap::new();
+            for i in 0..n {
+                if before[i] != after[i] {
+                    expected.insert((i, "enabled", cards[i].iccids[after[i]].clone()), 1);
+                    expected.insert((i, "disabled", cards[i].iccids[before[i]].clone()), 1);
+                }
+            }
+            let mut wrong: Vec<String> = Vec::new();
+            for key in expected.keys().chain(notifications.keys()).collect::<HashSet<_>>() {
+                let (got, want) = (notifications.get(key).copied().unwrap_or(0), expected.get(key).copied().unwrap_or(0));
+                if got != want {
+                    wrong.push(format!("{} {} {}: {got} notifications, {want} expected", cards[key.0].eid, key.1, key.2));
+                }
+            }
+            wrong.sort();
+            assert!(wrong.is_empty(), "round {round}: {} wrong notification counts, e.g. {:?}", wrong.len(), &wrong[..wrong.len().min(10)]);
+
+            // The EIS equals the cards.
+            let mut conn = smsr_store.conn().expect("connection");
+            let mut differ = Vec::new();
+            for (i, card) in cards.iter().enumerate() {
+                let profiles = eis_store::eis::profiles_of(&mut conn, &card.eid).expect("EIS profiles");
+                for (slot, iccid) in card.iccids.iter().enumerate() {
+                    let want = if slot == after[i] { ProfileState::Enabled } else { ProfileState::Disabled };
+                    let got = profiles.iter().find(|p| p.info.iccid.trim_end_matches('F') == iccid).map(|p| p.info.state);
+                    if got != Some(want) {
+                        differ.push(format!("{} {iccid}: EIS {got:?}, card {want:?}", card.eid));
+                    }
+                }
+            }
+            assert!(differ.is_empty(), "round {round}: {} EIS profiles differ from the cards, e.g. {:?}", differ.len(), &differ[..differ.len().min(10)]);
+
+            // No command packet refused by a card (a reused counter would be refused: counter low).
+            let refused = observed.lock().expect("lock").refused.clone();
+            assert!(refused.is_empty(), "round {round}: {} command packets refused by the cards, e.g. {:?}", refused.len(), &refused[..refused.len().min(10)]);
+
+            let changes = (0..n).filter(|&i| before[i] != after[i]).count();
+            for (k, v) in &by_status {
+                *totals.entry(k.clone()).or_default() += v;
+            }
+            eprintln!(
+                "round {round} ({db:?}) done in {:.1} s: {changes} cards switched, results {by_status:?}, {} SMS, {repeats} repeated deliveries",
+                round_started.elapsed().as_secs_f64(),
+                submitted() - sms_before
+            );
+        }
+        eprintln!(
+            "switch crash test ({db:?}): {ROUNDS} rounds of {n} switches in {:.1} s: {totals:?}, {repeats_total} repeated deliveries",
+            started.elapsed().as_secs_f64()
+        );
+
+        lab.kill9();
+        watcher.abort();
+        receiver.stop().await;
+        network.stop().await;
+    });
+}
+
+#[test]
+fn switch_crash_sqlite() {
+    crash_scenario(Db::Sqlite);
+}
+
+#[test]
+fn switch_crash_postgres() {
+    crash_scenario(Db::Postgres);
+}
