@@ -362,6 +362,67 @@ async fn refusals(lab: &Lab, mno: &MnoClient, dir: &std::path::Path, installed: 
     assert_eq!(stock_state(lab, installed), StockState::Installed);
 }
 
+/// eUICC 2 of the world has an expired CERT.ECASD.ECKA, eUICC 3 one issued by an EUM the SM-DP does not know.
+const EXPIRED_ECASD: usize = 2;
+const UNKNOWN_EUM: usize = 3;
+
+fn with_ecasd_faults(o: &mut rsp::lab::LabOptions) {
+    use conformance::eum::EcasdFault;
+    o.world_euiccs = 4;
+    o.ecasd_faults = vec![
+        (EXPIRED_ECASD, EcasdFault::Expired),
+        (UNKNOWN_EUM, EcasdFault::UnknownEum),
+    ];
+}
+
+/// The eligibility check of CERT.ECASD.ECKA (SGP.02 §3.1.1, §2.3.2): an expired certificate (8.5.2/6.3) and
+/// one issued by an EUM the SM-DP does not trust (8.5.2/6.1) each end the download FAILED before anything is
+/// sent to the eUICC: the record is back in stock, no ISD-P was created at the SM-SR nor on the card.
+async fn ecasd_refusals(
+    lab: &Lab,
+    mno: &MnoClient,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<conformance::euicc::DriverEvent>,
+) {
+    use conformance::euicc::{DriverEvent, EventKind};
+    for (index, name, (subject, reason)) in [
+        (EXPIRED_ECASD, "expired", ("8.5.2", "6.3")),
+        (UNKNOWN_EUM, "unknown-eum", ("8.5.2", "6.1")),
+    ] {
+        let e = eid(lab, index);
+        let card = conformance::euicc::Eid::parse(&e).expect("eid");
+        let profiles_before = profile_states(lab, &e);
+        let before = levels(lab, TYPE);
+        let out = es2(
+            mno,
+            &download(
+                lab,
+                &e,
+                (TYPE, None),
+                false,
+                &format!("dl-ecasd-{name}"),
+                Some(60),
+            ),
+        )
+        .await;
+        let (s, c, _) = answer(lab, &out, 60).await;
+        assert_eq!((s, c), (Status::Failed, codes(subject, reason)), "{name}");
+        assert_eq!(levels(lab, TYPE), before, "{name}: the record is back in stock");
+        assert_eq!(
+            profile_states(lab, &e),
+            profiles_before,
+            "{name}: no ISD-P created at the SM-SR"
+        );
+        while let Ok(event) = events.try_recv() {
+            if let DriverEvent::Euicc(ev) = event {
+                assert!(
+                    !(ev.eid == card && matches!(ev.kind, EventKind::ProfileCreated { .. })),
+                    "{name}: an ISD-P was created on the eUICC"
+                );
+            }
+        }
+    }
+}
+
 async fn scenario(mut lab: Lab, dir: &std::path::Path) {
     let mut events = lab.events.take().expect("simulator events");
     let memory = i64::from(conformance::issuance::remaining_memory_at_issuance(
@@ -371,6 +432,7 @@ async fn scenario(mut lab: Lab, dir: &std::path::Path) {
     let mno = lab.mno(0).expect("mno");
     let installed = success_flow(&lab, &mno).await;
     refusals(&lab, &mno, dir, &installed).await;
+    ecasd_refusals(&lab, &mno, &mut events).await;
     card_faults(&lab, &mno).await;
     unreachable(&lab, &mno, &mut events).await;
     validate_xsd(&lab, mno.sent());
@@ -381,7 +443,7 @@ async fn scenario(mut lab: Lab, dir: &std::path::Path) {
 async fn download_end_to_end_sqlite() {
     enable_capture();
     let dir = tempfile::tempdir().expect("tempdir");
-    let lab = small_lab(&dir, |_| {}).await;
+    let lab = small_lab(&dir, with_ecasd_faults).await;
     scenario(lab, dir.path()).await;
 }
 
@@ -392,6 +454,7 @@ async fn download_end_to_end_postgres() {
     let smdp_db = testkit::PgTestDb::new();
     let dir = tempfile::tempdir().expect("tempdir");
     let lab = small_lab(&dir, |o| {
+        with_ecasd_faults(o);
         o.smsr_database_url = Some(smsr_db.url().to_string());
         o.smdp_database_url = Some(smdp_db.url().to_string());
     })
