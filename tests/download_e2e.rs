@@ -406,7 +406,11 @@ async fn ecasd_refusals(
         .await;
         let (s, c, _) = answer(lab, &out, 60).await;
         assert_eq!((s, c), (Status::Failed, codes(subject, reason)), "{name}");
-        assert_eq!(levels(lab, TYPE), before, "{name}: the record is back in stock");
+        assert_eq!(
+            levels(lab, TYPE),
+            before,
+            "{name}: the record is back in stock"
+        );
         assert_eq!(
             profile_states(lab, &e),
             profiles_before,

@@ -268,7 +268,10 @@ async fn mo_is_stored_until_a_receiver_binds() {
     .await;
     assert_eq!(mo.tp_ud, por);
     mo.ack.stored();
-    stored.await.expect("task").expect("delivered after the bind");
+    stored
+        .await
+        .expect("task")
+        .expect("delivered after the bind");
     assert_eq!(smsc.counters().mo_sent, 1);
     assert_eq!(smsc.counters().mo_expired, 0);
     handle.shutdown().await;
@@ -279,10 +282,7 @@ async fn mo_is_stored_until_a_receiver_binds() {
     let alone = TestSmsc::start(cfg, Arc::new(HandsetRouter::new()))
         .await
         .expect("SMSC starts");
-    let err = alone
-        .forward_mo(MSISDN, "4477009", &por)
-        .await
-        .unwrap_err();
+    let err = alone.forward_mo(MSISDN, "4477009", &por).await.unwrap_err();
     assert!(
         matches!(err, conformance::smsc::SmscError::NoReceiver { .. }),
         "{err}"

@@ -81,13 +81,18 @@ pub struct MoSms {
 /// receiver took the SMS). Clones share the one answer; the ack is not part of the message's value, so any two
 /// compare equal.
 #[derive(Clone)]
-pub struct MoAck(std::sync::Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<CommandStatus>>>>);
+pub struct MoAck(
+    std::sync::Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<CommandStatus>>>>,
+);
 
 impl MoAck {
     /// An ack and the receiver of its answer.
     pub fn new() -> (MoAck, tokio::sync::oneshot::Receiver<CommandStatus>) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        (MoAck(std::sync::Arc::new(std::sync::Mutex::new(Some(tx)))), rx)
+        (
+            MoAck(std::sync::Arc::new(std::sync::Mutex::new(Some(tx)))),
+            rx,
+        )
     }
 
     fn answer(&self, status: CommandStatus) {
