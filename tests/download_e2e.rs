@@ -560,8 +560,9 @@ async fn card_faults(lab: &Lab, mno: &MnoClient) {
 }
 
 /// The eUICC unreachable until the ValidityPeriod ends: once its ISD-P is created every MT SMS is lost, so the
-/// download ends EXPIRED 1.6/5.3 for the MNO with the ISD-P in Created; when the eUICC is reachable again the
-/// clean-up deletes the ISD-P and the record is back in stock.
+/// download ends EXPIRED 1.6/5.3 for the MNO with the ISD-P in Created (at the SM-SR; on the card it is not
+/// deleted meanwhile); when the eUICC is reachable again the clean-up deletes the ISD-P on the card and at the
+/// SM-SR and the record is back in stock.
 async fn unreachable(
     lab: &Lab,
     mno: &MnoClient,
@@ -577,13 +578,13 @@ async fn unreachable(
         &download(lab, &e1, (TYPE, None), false, "dl-unreachable", Some(15)),
     )
     .await;
-    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+    let aid = tokio::time::timeout(std::time::Duration::from_secs(30), async {
         loop {
             match events.recv().await {
-                Some(DriverEvent::Euicc(e))
-                    if e.eid == card && matches!(e.kind, EventKind::ProfileCreated { .. }) =>
-                {
-                    return;
+                Some(DriverEvent::Euicc(e)) if e.eid == card => {
+                    if let EventKind::ProfileCreated { aid } = e.kind {
+                        return aid;
+                    }
                 }
                 Some(_) => {}
                 None => panic!("the simulator stopped"),
@@ -592,6 +593,10 @@ async fn unreachable(
     })
     .await
     .expect("the ISD-P is created");
+    let deleted_on_card = |event: &DriverEvent| {
+        matches!(event, DriverEvent::Euicc(e)
+            if e.eid == card && matches!(&e.kind, EventKind::ProfileDeleted { aid: a, .. } if *a == aid))
+    };
     lab.network.drop_next_mt(1_000_000);
     let (s, c, _) = answer(lab, &out, 60).await;
     assert_eq!((s, c), (Status::Expired, codes("1.6", "5.3")));
@@ -602,9 +607,27 @@ async fn unreachable(
         "the ISD-P waits in Created while the eUICC is unreachable"
     );
     assert_eq!(stock_state(lab, &next), StockState::Downloading);
+    while let Ok(event) = events.try_recv() {
+        assert!(
+            !deleted_on_card(&event),
+            "the ISD-P cannot be deleted while the eUICC is unreachable"
+        );
+    }
     lab.network.drop_next_mt(0);
     wait_stock(lab, &next, StockState::Available, 120).await;
     wait_no_profile(lab, &e1, &next, 60).await;
+    // The clean-up reached the card: its ISD-P is gone too.
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            match events.recv().await {
+                Some(event) if deleted_on_card(&event) => return,
+                Some(_) => {}
+                None => panic!("the simulator stopped"),
+            }
+        }
+    })
+    .await
+    .expect("the ISD-P is deleted on the eUICC once it is reachable");
 }
 
 /// The independent Python check (tests/py/es8_session_check.py) of the SM-DP's side of the session with
