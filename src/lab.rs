@@ -10,12 +10,15 @@ use actix_web::dev::ServerHandle;
 use certs::secrets::MasterKeyring;
 use certs::world::World;
 use conformance::euicc::{DriverEvent, EuiccSecrets, Fleet, SimulatorConfig, SubscriberDirectory};
+use conformance::eum::EcasdFault;
 use conformance::lab::SimulatedNetwork;
 use conformance::mno::{MnoClient, MnoReceiver};
 use conformance::smsc::SmscConfig;
 use eis_store::Sealed;
 use eis_store::eis::{self as store, NewEis};
 use eis_store::entities;
+use es_interfaces::messages::codec::RPS_NS;
+use es_interfaces::messages::eis::Eis;
 use es_interfaces::wire_profile;
 use tokio::sync::mpsc;
 
@@ -65,6 +68,10 @@ pub struct LabOptions {
     /// Profiles `(eUICC index, slot)` registered as downloaded by the world's SM-DP (`Smdp-id`), so that it
     /// manages them over ES3.
     pub smdp_profiles: Vec<(usize, usize)>,
+    /// eUICCs of the world whose CERT.ECASD.ECKA the SM-DP must refuse (`conformance::eum::EcasdFault`): their
+    /// EIS, with the certificate re-issued accordingly, is written directly into the SM-SR's store, as an EIS
+    /// registered while the certificate was valid or by an EUM that SM-SR knows (its ES1 would refuse it now).
+    pub ecasd_faults: Vec<(usize, EcasdFault)>,
 }
 
 impl LabOptions {
@@ -91,6 +98,7 @@ impl LabOptions {
             pool_size: 8,
             workers: 2,
             smdp_profiles: Vec::new(),
+            ecasd_faults: Vec::new(),
         }
     }
 }
@@ -228,7 +236,10 @@ impl Lab {
             workers: started.workers,
         };
         match opts.fleet {
-            FleetSource::World => lab.register_world(&opts.smdp_profiles).await?,
+            FleetSource::World => {
+                lab.register_world(&opts.smdp_profiles, &opts.ecasd_faults)
+                    .await?
+            }
             FleetSource::Seeded { seed, count } => {
                 register_seeded_eis(&lab.smsr.store, &keyring, &lab.world, seed, count)?
             }
@@ -256,9 +267,21 @@ impl Lab {
         })
     }
 
-    /// Registers every eUICC of the world over ES1 (conformance::eum).
-    async fn register_world(&self, smdp_profiles: &[(usize, usize)]) -> Result<(), String> {
-        register_world_eis(&self.world, self.smsr_url(), smdp_profiles, false).await?;
+    /// Registers every eUICC of the world over ES1 (conformance::eum), except those of `ecasd_faults`, whose
+    /// EIS goes directly into the SM-SR's store.
+    async fn register_world(
+        &self,
+        smdp_profiles: &[(usize, usize)],
+        ecasd_faults: &[(usize, EcasdFault)],
+    ) -> Result<(), String> {
+        let skip: Vec<usize> = ecasd_faults.iter().map(|(i, _)| *i).collect();
+        register_eis_over_es1(&self.world, self.smsr_url(), smdp_profiles, false, &skip).await?;
+        let now = time::OffsetDateTime::now_utc();
+        for (i, fault) in ecasd_faults {
+            let eis = conformance::eum::build_faulty_eis(&self.world, *i, now, *fault)
+                .map_err(|e| e.to_string())?;
+            register_in_store(&self.smsr, &self.world, &eis)?;
+        }
         Ok(())
     }
 
@@ -284,6 +307,17 @@ pub async fn register_world_eis(
     smdp_profiles: &[(usize, usize)],
     tolerate_known: bool,
 ) -> Result<usize, String> {
+    register_eis_over_es1(world, smsr_url, smdp_profiles, tolerate_known, &[]).await
+}
+
+/// [`register_world_eis`] for every eUICC of `world` but those of `skip`.
+async fn register_eis_over_es1(
+    world: &World,
+    smsr_url: &str,
+    smdp_profiles: &[(usize, usize)],
+    tolerate_known: bool,
+    skip: &[usize],
+) -> Result<usize, String> {
     let client = conformance::eum::Es1Client::new(world, smsr_url).map_err(|e| e.to_string())?;
     let now = time::OffsetDateTime::now_utc();
     let smdp_oid: es_interfaces::types::Oid = world
@@ -293,7 +327,7 @@ pub async fn register_world_eis(
         .parse()
         .map_err(|e| format!("SM-DP OID: {e}"))?;
     let mut registered = 0;
-    for i in 0..world.euiccs.len() {
+    for i in (0..world.euiccs.len()).filter(|i| !skip.contains(i)) {
         let mut eis = conformance::eum::build_eis(world, i, now).map_err(|e| e.to_string())?;
         for (_, slot) in smdp_profiles.iter().filter(|(e, _)| *e == i) {
             // ProfileInfo is outside EumSignedInfo: the EUM signature stays valid.
@@ -317,6 +351,35 @@ pub async fn register_world_eis(
         }
     }
     Ok(registered)
+}
+
+/// Stores `eis` in the SM-SR's store without the checks of ES1.RegisterEIS (SGP.02 §5.1.1.3 data, stored as
+/// `smsr::es1` stores it: `EumSignedInfo` and `EumSignature` kept as standalone XML, ISD-R keys re-wrapped from
+/// the world EUM's transport key).
+fn register_in_store(smsr: &smsr::service::Smsr, world: &World, eis: &Eis) -> Result<(), String> {
+    let doc = conformance::eum::eis_document(eis);
+    let parsed = es_interfaces::xml::Document::parse(doc.as_bytes()).map_err(|e| e.to_string())?;
+    let part = |local: &str| {
+        parsed
+            .root()
+            .child(RPS_NS, local)
+            .map(|e| e.standalone_source())
+            .ok_or_else(|| format!("the EIS document has no {local}"))
+    };
+    let new = smsr::eis_map::to_new_eis(
+        eis,
+        part("EumSignedInfo")?,
+        part("EumSignature")?,
+        &smsr::eis_map::KeyRewrap {
+            transport: &world.eum_transport_key,
+            keyring: &smsr.keyring,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let now = eis_store::now_millis();
+    smsr.store
+        .tx(|c| store::register_eis(c, &new, now))
+        .map_err(|e| e.to_string())
 }
 
 /// Sets one endpoint of a registered entity (the SM-SR's or SM-DP's registry).

@@ -13,6 +13,7 @@
 //! The kill moment is drawn in units of progress, so that it falls anywhere in the procedure whatever the
 //! machine's speed: after a random number of the SMS the downloads need (CreateISDP, key establishment, SCP03t,
 //! enable, confirmation) went through the SMSC, plus a random delay; `RSP_CRASH_KILL_AT=<sms>,<ms>` replays one.
+//! `RSP_CRASH_LOG=<filter>` sets the servers' RUST_LOG (default `warn`).
 
 mod common;
 
@@ -151,6 +152,9 @@ fn crash_scenario(db: Db) {
             ("RSP_ES5__POR_TIMEOUT_SECS".into(), "3".into()),
             ("RSP_ES5__MAX_RETRY_INTERVAL_SECS".into(), "6".into()),
         ];
+        if let Ok(filter) = std::env::var("RSP_CRASH_LOG") {
+            lab.extra_env.push(("RUST_LOG".into(), filter));
+        }
         lab.start();
         rsp::lab::register_world_eis(&lab.world, &lab.smsr_url, &[], false)
             .await
@@ -390,7 +394,11 @@ fn crash_scenario(db: Db) {
                 .map(|r| (&r.iccid, r.state))
                 .collect::<Vec<_>>()
         );
-        eprintln!("download crash test ({db:?}): {installed} installed, {failed} failed: {reasons:?}");
+        let sms = network.smsc().counters();
+        eprintln!(
+            "download crash test ({db:?}): {installed} installed, {failed} failed: {reasons:?}; MO SMS: {} delivered, {} deliveries tried again (stored while the SM-SR was down), {} given up",
+            sms.mo_sent, sms.mo_retries, sms.mo_expired
+        );
 
         lab.kill9();
         tracker.abort();

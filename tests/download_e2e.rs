@@ -362,6 +362,71 @@ async fn refusals(lab: &Lab, mno: &MnoClient, dir: &std::path::Path, installed: 
     assert_eq!(stock_state(lab, installed), StockState::Installed);
 }
 
+/// eUICC 2 of the world has an expired CERT.ECASD.ECKA, eUICC 3 one issued by an EUM the SM-DP does not know.
+const EXPIRED_ECASD: usize = 2;
+const UNKNOWN_EUM: usize = 3;
+
+fn with_ecasd_faults(o: &mut rsp::lab::LabOptions) {
+    use conformance::eum::EcasdFault;
+    o.world_euiccs = 4;
+    o.ecasd_faults = vec![
+        (EXPIRED_ECASD, EcasdFault::Expired),
+        (UNKNOWN_EUM, EcasdFault::UnknownEum),
+    ];
+}
+
+/// The eligibility check of CERT.ECASD.ECKA (SGP.02 §3.1.1, §2.3.2): an expired certificate (8.5.2/6.3) and
+/// one issued by an EUM the SM-DP does not trust (8.5.2/6.1) each end the download FAILED before anything is
+/// sent to the eUICC: the record is back in stock, no ISD-P was created at the SM-SR nor on the card.
+async fn ecasd_refusals(
+    lab: &Lab,
+    mno: &MnoClient,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<conformance::euicc::DriverEvent>,
+) {
+    use conformance::euicc::{DriverEvent, EventKind};
+    for (index, name, (subject, reason)) in [
+        (EXPIRED_ECASD, "expired", ("8.5.2", "6.3")),
+        (UNKNOWN_EUM, "unknown-eum", ("8.5.2", "6.1")),
+    ] {
+        let e = eid(lab, index);
+        let card = conformance::euicc::Eid::parse(&e).expect("eid");
+        let profiles_before = profile_states(lab, &e);
+        let before = levels(lab, TYPE);
+        let out = es2(
+            mno,
+            &download(
+                lab,
+                &e,
+                (TYPE, None),
+                false,
+                &format!("dl-ecasd-{name}"),
+                Some(60),
+            ),
+        )
+        .await;
+        let (s, c, _) = answer(lab, &out, 60).await;
+        assert_eq!((s, c), (Status::Failed, codes(subject, reason)), "{name}");
+        assert_eq!(
+            levels(lab, TYPE),
+            before,
+            "{name}: the record is back in stock"
+        );
+        assert_eq!(
+            profile_states(lab, &e),
+            profiles_before,
+            "{name}: no ISD-P created at the SM-SR"
+        );
+        while let Ok(event) = events.try_recv() {
+            if let DriverEvent::Euicc(ev) = event {
+                assert!(
+                    !(ev.eid == card && matches!(ev.kind, EventKind::ProfileCreated { .. })),
+                    "{name}: an ISD-P was created on the eUICC"
+                );
+            }
+        }
+    }
+}
+
 async fn scenario(mut lab: Lab, dir: &std::path::Path) {
     let mut events = lab.events.take().expect("simulator events");
     let memory = i64::from(conformance::issuance::remaining_memory_at_issuance(
@@ -371,6 +436,7 @@ async fn scenario(mut lab: Lab, dir: &std::path::Path) {
     let mno = lab.mno(0).expect("mno");
     let installed = success_flow(&lab, &mno).await;
     refusals(&lab, &mno, dir, &installed).await;
+    ecasd_refusals(&lab, &mno, &mut events).await;
     card_faults(&lab, &mno).await;
     unreachable(&lab, &mno, &mut events).await;
     validate_xsd(&lab, mno.sent());
@@ -381,7 +447,7 @@ async fn scenario(mut lab: Lab, dir: &std::path::Path) {
 async fn download_end_to_end_sqlite() {
     enable_capture();
     let dir = tempfile::tempdir().expect("tempdir");
-    let lab = small_lab(&dir, |_| {}).await;
+    let lab = small_lab(&dir, with_ecasd_faults).await;
     scenario(lab, dir.path()).await;
 }
 
@@ -392,6 +458,7 @@ async fn download_end_to_end_postgres() {
     let smdp_db = testkit::PgTestDb::new();
     let dir = tempfile::tempdir().expect("tempdir");
     let lab = small_lab(&dir, |o| {
+        with_ecasd_faults(o);
         o.smsr_database_url = Some(smsr_db.url().to_string());
         o.smdp_database_url = Some(smdp_db.url().to_string());
     })
@@ -493,8 +560,9 @@ async fn card_faults(lab: &Lab, mno: &MnoClient) {
 }
 
 /// The eUICC unreachable until the ValidityPeriod ends: once its ISD-P is created every MT SMS is lost, so the
-/// download ends EXPIRED 1.6/5.3 for the MNO with the ISD-P in Created; when the eUICC is reachable again the
-/// clean-up deletes the ISD-P and the record is back in stock.
+/// download ends EXPIRED 1.6/5.3 for the MNO with the ISD-P in Created (at the SM-SR; on the card it is not
+/// deleted meanwhile); when the eUICC is reachable again the clean-up deletes the ISD-P on the card and at the
+/// SM-SR and the record is back in stock.
 async fn unreachable(
     lab: &Lab,
     mno: &MnoClient,
@@ -510,13 +578,13 @@ async fn unreachable(
         &download(lab, &e1, (TYPE, None), false, "dl-unreachable", Some(15)),
     )
     .await;
-    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+    let aid = tokio::time::timeout(std::time::Duration::from_secs(30), async {
         loop {
             match events.recv().await {
-                Some(DriverEvent::Euicc(e))
-                    if e.eid == card && matches!(e.kind, EventKind::ProfileCreated { .. }) =>
-                {
-                    return;
+                Some(DriverEvent::Euicc(e)) if e.eid == card => {
+                    if let EventKind::ProfileCreated { aid } = e.kind {
+                        return aid;
+                    }
                 }
                 Some(_) => {}
                 None => panic!("the simulator stopped"),
@@ -525,6 +593,10 @@ async fn unreachable(
     })
     .await
     .expect("the ISD-P is created");
+    let deleted_on_card = |event: &DriverEvent| {
+        matches!(event, DriverEvent::Euicc(e)
+            if e.eid == card && matches!(&e.kind, EventKind::ProfileDeleted { aid: a, .. } if *a == aid))
+    };
     lab.network.drop_next_mt(1_000_000);
     let (s, c, _) = answer(lab, &out, 60).await;
     assert_eq!((s, c), (Status::Expired, codes("1.6", "5.3")));
@@ -535,9 +607,27 @@ async fn unreachable(
         "the ISD-P waits in Created while the eUICC is unreachable"
     );
     assert_eq!(stock_state(lab, &next), StockState::Downloading);
+    while let Ok(event) = events.try_recv() {
+        assert!(
+            !deleted_on_card(&event),
+            "the ISD-P cannot be deleted while the eUICC is unreachable"
+        );
+    }
     lab.network.drop_next_mt(0);
     wait_stock(lab, &next, StockState::Available, 120).await;
     wait_no_profile(lab, &e1, &next, 60).await;
+    // The clean-up reached the card: its ISD-P is gone too.
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            match events.recv().await {
+                Some(event) if deleted_on_card(&event) => return,
+                Some(_) => {}
+                None => panic!("the simulator stopped"),
+            }
+        }
+    })
+    .await
+    .expect("the ISD-P is deleted on the eUICC once it is reachable");
 }
 
 /// The independent Python check (tests/py/es8_session_check.py) of the SM-DP's side of the session with

@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use certs::ecc::{Curve, PrivateKey};
+use certs::gp_cert::GpCertificateBody;
 use certs::world::{EuiccIdentity, World};
+use certs::x509::{X509Certificate, X509Params, X509Profile};
 use es_interfaces::messages::codec::{BodyElement, RPS_NS, RPS_PREFIX, XmlContent};
 use es_interfaces::messages::common::{BaseRequest, Pol2, Pol2Rule, SubscriptionAddress};
 use es_interfaces::messages::eis::{
@@ -141,12 +144,147 @@ pub fn standalone_eum_signed_info(si: &EumSignedInfo) -> String {
     w.finish()
 }
 
-/// The signed EIS of the world's eUICC `index`, as the EUM registers it (SGP.02 §5.1.1.3).
-pub fn build_eis(world: &World, index: usize, now: OffsetDateTime) -> Result<Eis, EumError> {
-    let euicc: &EuiccIdentity = world
+/// The EUM that issued an eUICC's CERT.ECASD.ECKA and signs its EIS (SGP.02 §2.3.2, §5.1.1.3).
+#[derive(Debug, Clone, Copy)]
+pub struct EisSigner<'a> {
+    /// The EUM's OID (`EumSignedInfo/Eum-Id`, the ECASD certificate's `CA-id` in the EIS).
+    pub oid: &'a str,
+    /// The EUM's key (signs `EumSignedInfo`).
+    pub key: &'a PrivateKey,
+    /// The EUM's X.509 certificate.
+    pub cert: &'a X509Certificate,
+}
+
+/// What is wrong with an eUICC's CERT.ECASD.ECKA, for the eligibility failures of profile download
+/// (SGP.02 §3.1.1 and §2.3.2: the SM-DP checks CI → EUM → ECASD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EcasdFault {
+    /// Issued by the world's EUM two years ago and expired yesterday.
+    Expired,
+    /// Issued by a second EUM, "RSP Test EUM 2" (OID `<arc>.8`), whose certificate the world's CI signed but
+    /// which is not among the EUMs the SM-DP trusts.
+    UnknownEum,
+}
+
+/// The OID of the second EUM of [`EcasdFault::UnknownEum`] (the world's arc, entity 8).
+pub fn second_eum_oid(world: &World) -> String {
+    format!("{}.8", world.manifest.oid_arc)
+}
+
+/// The signed EIS of the world's eUICC `index` with its CERT.ECASD.ECKA re-issued over the same key pair (so
+/// the card is unchanged) as `fault` says, signed by the EUM that issued that certificate (SGP.02 §5.1.1.3).
+/// The SM-SR's ES1 refuses such an EIS (it checks the chain at registration): it stands for an eUICC
+/// registered while its certificate was valid, or by an EUM that SM-SR knows.
+pub fn build_faulty_eis(
+    world: &World,
+    index: usize,
+    now: OffsetDateTime,
+    fault: EcasdFault,
+) -> Result<Eis, EumError> {
+    let euicc = euicc_of(world, index)?;
+    let today = now.date();
+    let second;
+    let (issuer_key, issuer_cert, oid, effective, expiry) = match fault {
+        EcasdFault::Expired => (
+            &world.eum.key,
+            &world.eum.cert,
+            world.manifest.eum.oid.clone(),
+            today - time::Duration::days(730),
+            today - time::Duration::days(1),
+        ),
+        EcasdFault::UnknownEum => {
+            let key = PrivateKey::generate(Curve::P256, &mut rand::rng());
+            let mut serial: [u8; 16] = rand::random();
+            serial[0] = (serial[0] & 0x7F) | 0x01;
+            let oid = second_eum_oid(world);
+            let cert = certs::x509::issue(
+                &X509Params {
+                    common_name: "RSP Test EUM 2".into(),
+                    organization: "RSP test PKI".into(),
+                    entity_oid: Some(oid.clone()),
+                    serial: serial.to_vec(),
+                    not_before: now - time::Duration::hours(1),
+                    not_after: now + time::Duration::days(365 * 25),
+                    profile: X509Profile::Eum,
+                },
+                key.public_key(),
+                &world.ci.cert,
+                &world.ci.key,
+            )
+            .map_err(build_err)?;
+            second = (key, cert);
+            (
+                &second.0,
+                &second.1,
+                oid,
+                today,
+                today + time::Duration::days(365 * 20),
+            )
+        }
+    };
+    let ski = issuer_cert
+        .subject_key_id()
+        .ok_or_else(|| EumError::Build("the EUM certificate has no SubjectKeyIdentifier".into()))?
+        .to_vec();
+    let body = euicc.ecasd.cert.body();
+    let ecasd = GpCertificateBody {
+        serial_number: body.serial_number.clone(),
+        ca_id: ski.clone(),
+        subject_id: body.subject_id.clone(),
+        key_usage: body.key_usage,
+        effective_date: effective,
+        expiration_date: expiry,
+        entity_type: body.entity_type,
+        authority_key_id: ski,
+        public_key: body.public_key.clone(),
+    }
+    .sign(issuer_key);
+    build_eis_with(
+        world,
+        index,
+        now,
+        &ecasd.encode(),
+        &EisSigner {
+            oid: &oid,
+            key: issuer_key,
+            cert: issuer_cert,
+        },
+    )
+}
+
+fn euicc_of(world: &World, index: usize) -> Result<&EuiccIdentity, EumError> {
+    world
         .euiccs
         .get(index)
-        .ok_or_else(|| EumError::Build(format!("the world has no eUICC {index}")))?;
+        .ok_or_else(|| EumError::Build(format!("the world has no eUICC {index}")))
+}
+
+/// The signed EIS of the world's eUICC `index`, as the EUM registers it (SGP.02 §5.1.1.3).
+pub fn build_eis(world: &World, index: usize, now: OffsetDateTime) -> Result<Eis, EumError> {
+    let euicc = euicc_of(world, index)?;
+    build_eis_with(
+        world,
+        index,
+        now,
+        &euicc.ecasd.cert.encode(),
+        &EisSigner {
+            oid: &world.manifest.eum.oid,
+            key: &world.eum.key,
+            cert: &world.eum.cert,
+        },
+    )
+}
+
+/// The EIS of the world's eUICC `index` carrying `ecasd_cert` as CERT.ECASD.ECKA, signed by `signer`
+/// (SGP.02 §5.1.1.3).
+fn build_eis_with(
+    world: &World,
+    index: usize,
+    now: OffsetDateTime,
+    ecasd_cert: &[u8],
+    signer: &EisSigner<'_>,
+) -> Result<Eis, EumError> {
+    let euicc = euicc_of(world, index)?;
     let profiles = issuance::profiles_at_issuance(world, index).map_err(build_err)?;
     let ecasd = SecurityDomain {
         aid: Aid::from_bytes(&wire_profile::ECASD_AID).map_err(build_err)?,
@@ -160,14 +298,14 @@ pub fn build_eis(world: &World, index: usize, now: OffsetDateTime) -> Result<Eis
             cntr: None,
             items: vec![KeysetItem::Certificate(GpCertificate {
                 index: KeyIndex::new(1).map_err(build_err)?,
-                ca_id: world.manifest.eum.oid.parse::<Oid>().map_err(build_err)?,
-                value: HexBinary::from_bytes(&euicc.ecasd.cert.encode()).map_err(build_err)?,
+                ca_id: signer.oid.parse::<Oid>().map_err(build_err)?,
+                value: HexBinary::from_bytes(ecasd_cert).map_err(build_err)?,
             })],
         }],
     };
     let eum_signed_info = EumSignedInfo {
         eid: euicc.eid.parse().map_err(build_err)?,
-        eum_id: world.manifest.eum.oid.parse().map_err(build_err)?,
+        eum_id: signer.oid.parse().map_err(build_err)?,
         production_date: XsDateTime::utc(now),
         platform_type: "rsp-simulated-euicc".parse().map_err(build_err)?,
         platform_version: "1.0.0".parse().map_err(build_err)?,
@@ -186,8 +324,8 @@ pub fn build_eis(world: &World, index: usize, now: OffsetDateTime) -> Result<Eis
     };
     let signature = certs::xmldsig::sign_eum_signed_info(
         &standalone_eum_signed_info(&eum_signed_info),
-        &world.eum.key,
-        &world.eum.cert,
+        signer.key,
+        signer.cert,
     )?;
     let content = certs::xmldsig::signature_content(&signature)?;
     let eum_signature = EumSignature::from_children_xml(None, &content).map_err(build_err)?;

@@ -1,7 +1,8 @@
 //! The mobile network of the test world: the test SMSC ([`crate::smsc::TestSmsc`]) in front of the eUICC
 //! simulator ([`crate::euicc::SimulatorDriver`]). Mobile-terminated SMS that the SM-SR submits over SMPP reach
 //! the simulated eUICC by MSISDN; the eUICCs' PoRs and notifications go back to the SM-SR as `deliver_sm`
-//! (wire-profile §2, §4). Tests can lose the next MT SMS on purpose and replay a recorded one.
+//! (wire-profile §2, §4), stored and retried by the SMSC while the SM-SR cannot take them
+//! ([`TestSmsc::forward_mo`]). Tests can lose the next MT SMS on purpose and replay a recorded one.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -96,13 +97,13 @@ impl SimulatedNetwork {
         let pump = tokio::spawn(async move {
             while let Some(mo) = mo_rx.recv().await {
                 let smsc = pump_smsc.clone();
-                // Each MO in its own task: a slow deliver_sm_resp must not hold the others back.
+                // Each MO in its own task: a slow deliver_sm_resp or a stored MO must not hold the others back.
                 tokio::spawn(async move {
                     if let Err(e) = smsc
-                        .send_mo(&mo.from_msisdn, &mo.to_address, &mo.tp_ud)
+                        .forward_mo(&mo.from_msisdn, &mo.to_address, &mo.tp_ud)
                         .await
                     {
-                        tracing::warn!(from = %mo.from_msisdn, error = %e, "MO SMS not delivered to the SM-SR");
+                        tracing::warn!(from = %mo.from_msisdn, error = %e, "MO SMS not delivered to the SM-SR within its validity");
                     }
                 });
             }

@@ -204,14 +204,35 @@ async fn mo_deliver_sm_reaches_the_event_stream() {
     let por = vec![
         0x02, 0x71, 0x00, 0x00, 0x0E, 0x0A, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01,
     ];
-    smsc.send_mo(MSISDN, "4477009", &por)
-        .await
-        .expect("MO accepted");
-    let mo: MoSms = next_event(&mut events, |ev| match ev {
+    let smsc = Arc::new(smsc);
+    let send = |smsc: &Arc<TestSmsc>| {
+        let (smsc, por) = (smsc.clone(), por.clone());
+        tokio::spawn(async move { smsc.send_mo(MSISDN, "4477009", &por).await })
+    };
+    let mo_event = |ev| match ev {
         SmppEvent::MoSms(m) => Some(m),
         _ => None,
-    })
-    .await;
+    };
+    // The SM-SR could not store it: ESME_RX_T_APPN, the SMSC is to deliver it again.
+    let refused = send(&smsc);
+    let mo: MoSms = next_event(&mut events, mo_event).await;
+    mo.ack.retry_later();
+    let err = refused.await.expect("task").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            conformance::smsc::SmscError::Refused {
+                status: CommandStatus::ESME_RX_T_APPN,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Stored: the deliver_sm_resp (ESME_ROK) goes only now.
+    let accepted = send(&smsc);
+    let mo: MoSms = next_event(&mut events, mo_event).await;
+    mo.ack.stored();
+    accepted.await.expect("task").expect("MO accepted");
     assert_eq!(mo.source_addr, MSISDN);
     assert_eq!(mo.dest_addr, "4477009");
     assert_eq!(mo.tp_ud, por);
@@ -219,6 +240,56 @@ async fn mo_deliver_sm_reaches_the_event_stream() {
     assert_eq!((mo.protocol_id, mo.data_coding), (0x7F, 0xF6));
     assert_eq!(smsc.counters().mo_sent, 1);
     handle.shutdown().await;
+}
+
+/// An MO SMS sent while no ESME is bound is stored and delivered once the SM-SR binds (store and forward), with
+/// the retries counted; one that finds no receiver within its validity is given up and counted as expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mo_is_stored_until_a_receiver_binds() {
+    let mut cfg = SmscConfig::loopback("smsr", "secret");
+    cfg.mo_retry_interval = (Duration::from_millis(20), Duration::from_millis(100));
+    let smsc = Arc::new(
+        TestSmsc::start(cfg, Arc::new(HandsetRouter::new()))
+            .await
+            .expect("SMSC starts"),
+    );
+    let por = scp80_tp_ud(7);
+    let stored = {
+        let (smsc, por) = (smsc.clone(), por.clone());
+        tokio::spawn(async move { smsc.forward_mo(MSISDN, "4477009", &por).await })
+    };
+    wait_until("a delivery tried again", || smsc.counters().mo_retries >= 2).await;
+    assert_eq!(smsc.counters().mo_sent, 0);
+    let (handle, mut events) = SmppClient::start(client_config(&smsc)).expect("client starts");
+    let mo: MoSms = next_event(&mut events, |ev| match ev {
+        SmppEvent::MoSms(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(mo.tp_ud, por);
+    mo.ack.stored();
+    stored
+        .await
+        .expect("task")
+        .expect("delivered after the bind");
+    assert_eq!(smsc.counters().mo_sent, 1);
+    assert_eq!(smsc.counters().mo_expired, 0);
+    handle.shutdown().await;
+
+    let mut cfg = SmscConfig::loopback("smsr", "secret");
+    cfg.mo_validity = Duration::from_millis(200);
+    cfg.mo_retry_interval = (Duration::from_millis(20), Duration::from_millis(50));
+    let alone = TestSmsc::start(cfg, Arc::new(HandsetRouter::new()))
+        .await
+        .expect("SMSC starts");
+    let err = alone.forward_mo(MSISDN, "4477009", &por).await.unwrap_err();
+    assert!(
+        matches!(err, conformance::smsc::SmscError::NoReceiver { .. }),
+        "{err}"
+    );
+    let c = alone.counters();
+    assert_eq!((c.mo_sent, c.mo_expired), (0, 1));
+    assert!(c.mo_retries >= 1, "{c:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

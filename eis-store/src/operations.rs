@@ -320,6 +320,24 @@ pub fn update(
     })
 }
 
+/// Moves every retransmission of an open operation scheduled before `until` to `until` (design §3 step 4: an
+/// SM-SR that starts again gives the PoRs its SMSC stored meanwhile a PoR timeout to arrive before it sends the
+/// commands in flight again). Returns how many were moved.
+pub fn defer_retries(
+    conn: &mut AnyConnection,
+    until: UnixMillis,
+    now: UnixMillis,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        smsr_operations::table.filter(smsr_operations::retry_at.lt(until).and(open!())),
+    )
+    .set((
+        smsr_operations::retry_at.eq(until),
+        smsr_operations::updated_at.eq(now),
+    ))
+    .execute(conn)?)
+}
+
 /// Open operations whose `retry_at` is due, earliest first, at most `limit`.
 pub fn due_for_retry(
     conn: &mut AnyConnection,

@@ -64,7 +64,10 @@ async fn client_binds_submits_and_receives_from_the_npm_smsc() {
             .expect("stream open")
         {
             SmppEvent::DeliveryReceipt(r) => receipt = Some(r),
-            SmppEvent::MoSms(m) => mo_seen = Some(m),
+            SmppEvent::MoSms(m) => {
+                m.ack.stored();
+                mo_seen = Some(m)
+            }
             _ => {}
         }
     }

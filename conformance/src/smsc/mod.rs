@@ -5,7 +5,8 @@
 //! SMS (after a configurable latency, with seeded loss) to a [`MobileNetwork`] by destination MSISDN, sends
 //! delivery receipts (Appendix B text plus receipted_message_id / message_state TLVs) when registered_delivery
 //! asks, and sends mobile-originated SMS from the network side ([`TestSmsc::send_mo`]) to a bound receiver as
-//! deliver_sm. A per-bind throughput cap answers ESME_RTHROTTLED beyond it. Counters and the recorded binds and
+//! deliver_sm; [`TestSmsc::forward_mo`] stores an MO SMS no ESME took and retries it, as an SMSC's store and
+//! forward does (3GPP TS 23.040 §3.2.5: the message waits within its validity period). A per-bind throughput cap answers ESME_RTHROTTLED beyond it. Counters and the recorded binds and
 //! submits let tests check what crossed the wire; [`bench`] measures submit throughput.
 
 pub mod bench;
@@ -99,10 +100,16 @@ pub struct SmscConfig {
     pub enquire_link_interval: Option<Duration>,
     /// Keep every bind and submit for inspection ([`TestSmsc::binds`], [`TestSmsc::submits`]).
     pub record: bool,
+    /// How long [`TestSmsc::forward_mo`] keeps an MO SMS no ESME took before it gives up (its validity period).
+    pub mo_validity: Duration,
+    /// First and longest pause between deliveries of a stored MO SMS (doubling); a receiver binding ends the
+    /// pause at once.
+    pub mo_retry_interval: (Duration, Duration),
 }
 
 impl SmscConfig {
-    /// A loopback SMSC on a free port accepting one account, with receipts on, no latency, loss or cap.
+    /// A loopback SMSC on a free port accepting one account, with receipts on, no latency, loss or cap; MO SMS
+    /// kept 10 minutes, retried after 100 ms doubling up to 2 s.
     pub fn loopback(system_id: &str, password: &str) -> Self {
         SmscConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -120,6 +127,8 @@ impl SmscConfig {
             throttle_status: CommandStatus::ESME_RTHROTTLED,
             enquire_link_interval: None,
             record: true,
+            mo_validity: Duration::from_secs(600),
+            mo_retry_interval: (Duration::from_millis(100), Duration::from_secs(2)),
         }
     }
 }
@@ -179,6 +188,11 @@ pub struct SmscCounters {
     pub receipts_sent: u64,
     /// MO SMS sent (deliver_sm answered ESME_ROK).
     pub mo_sent: u64,
+    /// Deliveries of stored MO SMS tried again by [`TestSmsc::forward_mo`] (no receiver bound, no
+    /// deliver_sm_resp, or a temporary error status).
+    pub mo_retries: u64,
+    /// Stored MO SMS given up at the end of their validity period.
+    pub mo_expired: u64,
     /// enquire_link received from ESMEs.
     pub enquire_links_received: u64,
     /// enquire_link_resp received for the SMSC's own enquire_link.

@@ -16,7 +16,7 @@ use rand::{RngExt, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 
@@ -62,6 +62,8 @@ struct Counters {
     lost: AtomicU64,
     receipts_sent: AtomicU64,
     mo_sent: AtomicU64,
+    mo_retries: AtomicU64,
+    mo_expired: AtomicU64,
     enquire_links_received: AtomicU64,
     enquire_link_resps_received: AtomicU64,
     max_outstanding: AtomicU64,
@@ -86,6 +88,8 @@ struct Inner {
     next_message_id: AtomicU64,
     next_session: AtomicU64,
     mo_cursor: AtomicUsize,
+    /// Woken when a receiver or transceiver binds (stored MO SMS go at once).
+    receiver_bound: Notify,
     shutdown: watch::Sender<bool>,
 }
 
@@ -125,6 +129,7 @@ impl TestSmsc {
             next_message_id: AtomicU64::new(1),
             next_session: AtomicU64::new(1),
             mo_cursor: AtomicUsize::new(0),
+            receiver_bound: Notify::new(),
             shutdown,
         });
         let accept = tokio::spawn(accept_loop(inner.clone(), listener));
@@ -155,6 +160,8 @@ impl TestSmsc {
             lost: get(&c.lost),
             receipts_sent: get(&c.receipts_sent),
             mo_sent: get(&c.mo_sent),
+            mo_retries: get(&c.mo_retries),
+            mo_expired: get(&c.mo_expired),
             enquire_links_received: get(&c.enquire_links_received),
             enquire_link_resps_received: get(&c.enquire_link_resps_received),
             max_outstanding: get(&c.max_outstanding),
@@ -229,6 +236,49 @@ impl TestSmsc {
             Ok(())
         } else {
             Err(SmscError::Refused { from, status })
+        }
+    }
+
+    /// [`TestSmsc::send_mo`] with store and forward (3GPP TS 23.040 §3.2.5; SMPP 3.4 §5.1.3 ESME_RX_T_APPN): an
+    /// MO SMS that no bound ESME took — none bound, no deliver_sm_resp (the session died), or a temporary error
+    /// status — is kept and delivered again after `mo_retry_interval` (doubling; at once when a receiver
+    /// binds) until `mo_validity` has passed, then given up with the last error. Each new try counts in
+    /// `mo_retries`, each give-up in `mo_expired`. A deliver_sm the ESME received but did not answer is sent
+    /// again: the ESME may get an MO twice, as from any SMSC.
+    pub async fn forward_mo(
+        &self,
+        from_msisdn: &str,
+        to_address: &str,
+        tp_ud: &[u8],
+    ) -> Result<(), SmscError> {
+        let config = &self.inner.config;
+        let deadline = Instant::now() + config.mo_validity;
+        let mut pause = config.mo_retry_interval.0;
+        loop {
+            let bound = self.inner.receiver_bound.notified();
+            let error = match self.send_mo(from_msisdn, to_address, tp_ud).await {
+                Err(
+                    e @ (SmscError::NoReceiver { .. }
+                    | SmscError::NoResponse { .. }
+                    | SmscError::Refused {
+                        status: CommandStatus::ESME_RX_T_APPN,
+                        ..
+                    }),
+                ) => e,
+                other => return other,
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                inc(&self.inner.counters.mo_expired);
+                return Err(error);
+            }
+            tracing::debug!(from = %from_msisdn, %error, "MO SMS stored for another delivery");
+            tokio::select! {
+                _ = sleep(pause.min(deadline - now)) => {}
+                _ = bound => {}
+            }
+            inc(&self.inner.counters.mo_retries);
+            pause = (pause * 2).min(config.mo_retry_interval.1);
         }
     }
 
@@ -540,6 +590,9 @@ impl Session {
             receives,
             cmd: self.cmd_tx.clone(),
         });
+        if receives {
+            self.inner.receiver_bound.notify_waiters();
+        }
         Ok(())
     }
 

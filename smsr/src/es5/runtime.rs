@@ -1,5 +1,6 @@
 //! The ES5 workers on tokio (design §3 steps 3–4): the delivery loop (secure in the store, then submit_sm), the
-//! inbound loop (deliver_sm → reassembly → PoR / notification handling in the store) and the expiry sweep. All
+//! inbound loop (deliver_sm → reassembly → PoR / notification handling in the store, deliver_sm_resp after the
+//! commit) and the expiry sweep. All
 //! state is in the store, so the workers can stop at any point and start again; the blocking database work runs
 //! on tokio's blocking pool.
 
@@ -17,7 +18,7 @@ use super::inbound::{self, MoOutcome};
 use crate::error::SmsrError;
 use crate::service::{Es5Settings, Smsr};
 use crate::smpp::{
-    SmppClient, SmppClientConfig, SmppError, SmppEvent, SmppEvents, SmppHandle, Submit,
+    MoAck, SmppClient, SmppClientConfig, SmppError, SmppEvent, SmppEvents, SmppHandle, Submit,
 };
 
 /// Pause of an idle delivery loop between looks at the queue (a wake-up ends it early).
@@ -100,12 +101,54 @@ fn submit_all(smpp: &SmppHandle, out: Vec<Outgoing>) {
     }
 }
 
+/// Waits for the first SMPP bind, then moves the retransmissions due within a PoR timeout to one PoR timeout
+/// from now: the PoRs of commands sent before a restart, stored by the SMSC while no bind was up, arrive now,
+/// and a command the eUICC already executed is not sent again (a second execution of an ES8 script is refused
+/// by the card, wire-profile §7). False when shut down first.
+async fn defer_retries_after_bind(
+    smsr: &Arc<Smsr>,
+    settings: &Es5Settings,
+    smpp: &SmppHandle,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    while smpp.bound_binds() == 0 {
+        if *shutdown.borrow() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(DELIVERY_TICK) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    let s = smsr.clone();
+    let pause = i64::try_from(settings.por_timeout.as_millis()).unwrap_or(i64::MAX);
+    let deferred = blocking(move || {
+        let now = s.clock.now_millis();
+        s.store
+            .tx(|c| eis_store::operations::defer_retries(c, now.saturating_add(pause), now))
+            .map_err(SmsrError::from)
+    })
+    .await;
+    match deferred {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            commands = n,
+            "retransmissions held back one PoR timeout after the SMPP bind"
+        ),
+        Err(e) => tracing::error!(error = %e, "retransmissions could not be held back"),
+    }
+    true
+}
+
 async fn delivery_loop(
     smsr: Arc<Smsr>,
     settings: Es5Settings,
     smpp: SmppHandle,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    if !defer_retries_after_bind(&smsr, &settings, &smpp, &mut shutdown).await {
+        return;
+    }
     loop {
         if *shutdown.borrow() {
             break;
@@ -241,6 +284,7 @@ async fn inbound_loop(
         let Some(first) = first else { break };
         let now = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         let mut batch: Vec<MoPacket> = Vec::new();
+        let mut acks: Vec<MoAck> = Vec::new();
         let mut next = Some(first);
         while let Some(event) = next.take() {
             match event {
@@ -249,6 +293,10 @@ async fn inbound_loop(
                         reassemble(&mut reassembler, &mo.source_addr, &mo.tp_ud, now)
                     {
                         batch.push((mo.source_addr, kind, packet));
+                        acks.push(mo.ack);
+                    } else {
+                        // A segment waiting for the rest of its message (kept in memory only) or one dropped.
+                        mo.ack.stored();
                     }
                 }
                 SmppEvent::DeliveryReceipt(r) => {
@@ -273,8 +321,13 @@ async fn inbound_loop(
         let st = settings.clone();
         let n = batch.len();
         let t = std::time::Instant::now();
-        if let Err(e) = blocking(move || handle_batch(&s, &st, &batch)).await {
-            tracing::error!(error = %e, "MO batch failed");
+        match blocking(move || handle_batch(&s, &st, &batch)).await {
+            // Only now does the SMSC learn that the SMS arrived: a crash before the commit loses nothing.
+            Ok(()) => acks.iter().for_each(MoAck::stored),
+            Err(e) => {
+                tracing::error!(error = %e, "MO batch failed; the SMSC delivers it again");
+                acks.iter().for_each(MoAck::retry_later);
+            }
         }
         tracing::debug!(
             packets = n,

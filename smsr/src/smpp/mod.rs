@@ -70,7 +70,66 @@ pub struct MoSms {
     pub data_coding: u8,
     /// The bind it arrived on (0-based).
     pub bind: usize,
+    /// Answers the SMSC's deliver_sm once the SM-SR has stored what the SMS brought.
+    pub ack: MoAck,
 }
+
+/// The deliver_sm_resp of an MO SMS, held back until the SM-SR has committed what the SMS brought (SMPP 3.4
+/// §4.6.2; design §3 step 4): an SMS the SM-SR acknowledged is never lost by a crash of the SM-SR, since an SMSC
+/// keeps and retries one that is not acknowledged. [`MoAck::stored`] answers ESME_ROK, [`MoAck::retry_later`]
+/// ESME_RX_T_APPN (the SMSC delivers it again); dropping every clone without either answers ESME_ROK (the
+/// receiver took the SMS). Clones share the one answer; the ack is not part of the message's value, so any two
+/// compare equal.
+#[derive(Clone)]
+pub struct MoAck(
+    std::sync::Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<CommandStatus>>>>,
+);
+
+impl MoAck {
+    /// An ack and the receiver of its answer.
+    pub fn new() -> (MoAck, tokio::sync::oneshot::Receiver<CommandStatus>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (
+            MoAck(std::sync::Arc::new(std::sync::Mutex::new(Some(tx)))),
+            rx,
+        )
+    }
+
+    fn answer(&self, status: CommandStatus) {
+        let taken = match self.0.lock() {
+            Ok(mut g) => g.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(tx) = taken {
+            // The session may be gone (connection lost): the SMSC then delivers the SMS again.
+            let _ = tx.send(status);
+        }
+    }
+
+    /// What the SMS brought is committed: ESME_ROK.
+    pub fn stored(&self) {
+        self.answer(CommandStatus::ESME_ROK);
+    }
+
+    /// It could not be stored now: ESME_RX_T_APPN, the SMSC delivers it again later (SMPP 3.4 §5.1.3).
+    pub fn retry_later(&self) {
+        self.answer(CommandStatus::ESME_RX_T_APPN);
+    }
+}
+
+impl fmt::Debug for MoAck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MoAck")
+    }
+}
+
+impl PartialEq for MoAck {
+    fn eq(&self, _: &MoAck) -> bool {
+        true
+    }
+}
+
+impl Eq for MoAck {}
 
 /// An SMSC delivery receipt (SMPP 3.4 §4.6.1 esm_class 0x04, Appendix B): the outcome of a submitted message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,8 @@ use es_interfaces::smpp::{
     Bind, CommandStatus, DeliverSmResp, DeliveryReceipt as ReceiptText, FrameDecoder, MessageState,
     Pdu, PduBody, PduHeader, ReceiptStat, SmBody, Tlv,
 };
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -17,7 +19,10 @@ use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 
 use super::config::{BindMode, SmppClientConfig};
 use super::pacing::{Backoff, TokenBucket};
-use super::{DeliveryReceipt, MessageId, MoSms, SmppError, SmppEvent, Submit};
+use super::{DeliveryReceipt, MessageId, MoAck, MoSms, SmppError, SmppEvent, Submit};
+
+/// A deliver_sm_resp waiting for the SM-SR to store its MO SMS: the sequence number and the answer.
+type PendingAck = std::pin::Pin<Box<dyn std::future::Future<Output = (u32, CommandStatus)> + Send>>;
 
 /// A submit waiting for a bind, in flight, or waiting to be retried after throttling.
 pub(crate) struct SubmitRequest {
@@ -239,6 +244,7 @@ struct Session<'a> {
     next_enquire: Instant,
     pending_enquire: Option<(u32, Instant)>,
     closing: Option<Closing>,
+    acks: FuturesUnordered<PendingAck>,
 }
 
 impl<'a> Session<'a> {
@@ -258,6 +264,7 @@ impl<'a> Session<'a> {
             next_enquire: Instant::now() + cfg.enquire_link_interval,
             pending_enquire: None,
             closing: None,
+            acks: FuturesUnordered::new(),
         }
     }
 
@@ -335,6 +342,10 @@ impl<'a> Session<'a> {
         let shared = self.shared;
         let mut shutdown = shared.shutdown.clone();
         let mut buf = vec![0u8; 16 * 1024];
+        // PDUs that came in the same read as the bind response (a deliver_sm the SMSC kept for this bind).
+        if let Err(end) = self.on_frames().await {
+            return end;
+        }
         loop {
             let now = Instant::now();
             if let Err(end) = self.on_timers(now).await {
@@ -370,6 +381,11 @@ impl<'a> Session<'a> {
                     // Every handle is gone: nothing more will be submitted.
                     None => self.start_closing(Instant::now()),
                 },
+                Some((seq, status)) = self.acks.next(), if !self.acks.is_empty() => {
+                    if let Err(end) = self.send_deliver_sm_resp(seq, status).await {
+                        return end;
+                    }
+                }
                 _ = sleep_until(wake) => {}
                 _ = stopped(&mut shutdown), if self.closing.is_none() => {
                     self.start_closing(Instant::now());
@@ -591,11 +607,15 @@ impl<'a> Session<'a> {
         self.retry.push_back(req);
     }
 
-    /// SMPP 3.4 §4.6: hands a deliver_sm to the SM-SR and answers deliver_sm_resp.
+    /// SMPP 3.4 §4.6: hands a deliver_sm to the SM-SR and answers deliver_sm_resp; for an MO SMS only once the
+    /// SM-SR has stored it ([`MoAck`]), meanwhile the session goes on.
     async fn on_deliver_sm(&mut self, seq: u32, sm: SmBody) -> Result<(), End> {
+        let mut stored = None;
         let event = if sm.esm_class.is_receipt() {
             receipt_event(&sm, self.index).map(SmppEvent::DeliveryReceipt)
         } else if sm.esm_class.message_type() == 0 {
+            let (ack, answer) = MoAck::new();
+            stored = Some(answer);
             Some(SmppEvent::MoSms(MoSms {
                 tp_ud: sm.user_data().to_vec(),
                 source_addr: sm.source_addr,
@@ -604,6 +624,7 @@ impl<'a> Session<'a> {
                 protocol_id: sm.protocol_id,
                 data_coding: sm.data_coding,
                 bind: self.index,
+                ack,
             }))
         } else {
             tracing::debug!(
@@ -621,6 +642,19 @@ impl<'a> Session<'a> {
             },
             None => CommandStatus::ESME_ROK,
         };
+        match stored {
+            Some(answer) if status == CommandStatus::ESME_ROK => {
+                // Every clone of the ack dropped without an answer: the SM-SR took the SMS.
+                self.acks.push(Box::pin(async move {
+                    (seq, answer.await.unwrap_or(CommandStatus::ESME_ROK))
+                }));
+                Ok(())
+            }
+            _ => self.send_deliver_sm_resp(seq, status).await,
+        }
+    }
+
+    async fn send_deliver_sm_resp(&mut self, seq: u32, status: CommandStatus) -> Result<(), End> {
         let resp = Pdu {
             command_status: status,
             sequence_number: seq,
