@@ -159,6 +159,50 @@ pub struct Es5Config {
     pub max_in_flight: usize,
     /// Callbacks and notifications are retried for this many seconds.
     pub callback_give_up_secs: u64,
+    /// ES5 over HTTPS: the SCP81 admin server (PSK-TLS 1.2, RAM over HTTP).
+    pub https: HttpsConfig,
+}
+
+/// The SCP81 admin server of the SM-SR (wire-profile §3): its own port, off unless enabled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpsConfig {
+    /// Start the admin server.
+    pub enabled: bool,
+    /// Address it listens on (PSK-TLS only, no certificate).
+    pub listen: String,
+    /// The admin URI path (first POST of a session; path of every Next-URI).
+    pub admin_path: String,
+    /// The PSK cache is read again from the store this often, seconds (and soon after an unknown identity).
+    pub psk_refresh_secs: u64,
+    /// Largest request body (a response script), bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpsConfig {
+    fn default() -> Self {
+        let d = smsr::scp81::AdminSettings::default();
+        HttpsConfig {
+            enabled: false,
+            listen: d.listen,
+            admin_path: d.admin_path,
+            psk_refresh_secs: d.psk_refresh.as_secs(),
+            max_body_bytes: d.max_body_bytes,
+        }
+    }
+}
+
+impl HttpsConfig {
+    /// The admin server's settings, with `workers` HTTP worker threads.
+    pub fn settings(&self, workers: usize) -> smsr::scp81::AdminSettings {
+        smsr::scp81::AdminSettings {
+            listen: self.listen.clone(),
+            admin_path: self.admin_path.clone(),
+            psk_refresh: std::time::Duration::from_secs(self.psk_refresh_secs.max(1)),
+            max_body_bytes: self.max_body_bytes.max(1024),
+            workers: workers.max(1),
+        }
+    }
 }
 
 /// The SMPP 3.4 account of the SM-SR at its SMSC.
@@ -213,6 +257,7 @@ impl Default for Es5Config {
             batch: 256,
             max_in_flight: 4096,
             callback_give_up_secs: 24 * 3600,
+            https: HttpsConfig::default(),
         }
     }
 }

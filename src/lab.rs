@@ -105,6 +105,8 @@ pub struct Lab {
     pub smsr: Arc<smsr::service::Smsr>,
     /// The SM-DP.
     pub smdp: Arc<smdp::service::Smdp>,
+    /// Address of the SM-SR's SCP81 admin server (`es5.https.enabled`).
+    pub scp81_addr: Option<std::net::SocketAddr>,
     /// The SMSC and the simulator.
     pub network: SimulatedNetwork,
     /// One receiver per MNO of the world (empty without receivers).
@@ -219,6 +221,7 @@ impl Lab {
         let lab = Lab {
             world,
             config,
+            scp81_addr: started.scp81_addr,
             smsr,
             smdp,
             network,
