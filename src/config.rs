@@ -177,6 +177,8 @@ pub struct HttpsConfig {
     pub psk_refresh_secs: u64,
     /// Largest request body (a response script), bytes.
     pub max_body_bytes: usize,
+    /// Per-eUICC channel (EID → `sms` or `https`), before the EIS capability `HttpSupport`.
+    pub channel_overrides: std::collections::BTreeMap<String, smsr::scp81::channel::Channel>,
 }
 
 impl Default for HttpsConfig {
@@ -188,11 +190,24 @@ impl Default for HttpsConfig {
             admin_path: d.admin_path,
             psk_refresh_secs: d.psk_refresh.as_secs(),
             max_body_bytes: d.max_body_bytes,
+            channel_overrides: Default::default(),
         }
     }
 }
 
 impl HttpsConfig {
+    /// The SM-SR's channel rule: HTTPS for the eUICCs that support it (or are set to it) when enabled.
+    pub fn channels(&self) -> smsr::scp81::channel::ChannelPolicy {
+        smsr::scp81::channel::ChannelPolicy {
+            https_enabled: self.enabled,
+            overrides: self
+                .channel_overrides
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+        }
+    }
+
     /// The admin server's settings, with `workers` HTTP worker threads.
     pub fn settings(&self, workers: usize) -> smsr::scp81::AdminSettings {
         smsr::scp81::AdminSettings {

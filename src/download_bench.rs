@@ -338,6 +338,7 @@ async fn download_run(dir: &Path, opts: &DownloadOptions) -> Result<DownloadRepo
         pool_size: 8,
         workers: 2,
         smdp_profiles: Vec::new(),
+        https_share: 0.0,
     })
     .await?;
     let result = run_on(&lab, opts, n, setup).await;

@@ -65,6 +65,8 @@ pub struct LabOptions {
     /// Profiles `(eUICC index, slot)` registered as downloaded by the world's SM-DP (`Smdp-id`), so that it
     /// manages them over ES3.
     pub smdp_profiles: Vec<(usize, usize)>,
+    /// Share of the world's eUICCs (the first ones) registered as HTTPS-capable (EIS `HttpSupport`).
+    pub https_share: f64,
 }
 
 impl LabOptions {
@@ -91,6 +93,7 @@ impl LabOptions {
             pool_size: 8,
             workers: 2,
             smdp_profiles: Vec::new(),
+            https_share: 0.0,
         }
     }
 }
@@ -231,7 +234,10 @@ impl Lab {
             workers: started.workers,
         };
         match opts.fleet {
-            FleetSource::World => lab.register_world(&opts.smdp_profiles).await?,
+            FleetSource::World => {
+                lab.register_world(&opts.smdp_profiles, opts.https_share)
+                    .await?
+            }
             FleetSource::Seeded { seed, count } => {
                 register_seeded(&lab.smsr, &keyring, &lab.world, seed, count)?
             }
@@ -260,8 +266,19 @@ impl Lab {
     }
 
     /// Registers every eUICC of the world over ES1 (conformance::eum).
-    async fn register_world(&self, smdp_profiles: &[(usize, usize)]) -> Result<(), String> {
-        register_world_eis(&self.world, self.smsr_url(), smdp_profiles, false).await?;
+    async fn register_world(
+        &self,
+        smdp_profiles: &[(usize, usize)],
+        https_share: f64,
+    ) -> Result<(), String> {
+        register_world_eis(
+            &self.world,
+            self.smsr_url(),
+            smdp_profiles,
+            https_share,
+            false,
+        )
+        .await?;
         Ok(())
     }
 
@@ -279,12 +296,14 @@ impl Lab {
 }
 
 /// Registers every eUICC of `world` at the SM-SR at `smsr_url` over ES1 (conformance::eum), the profiles
-/// `(eUICC index, slot)` of `smdp_profiles` marked as downloaded by the world's SM-DP; with `tolerate_known`, an
-/// EIS already registered (8.1.1 / 3.3) is skipped. Returns how many were registered.
+/// `(eUICC index, slot)` of `smdp_profiles` marked as downloaded by the world's SM-DP, the first `https_share` of
+/// the eUICCs HTTPS-capable; with `tolerate_known`, an EIS already registered (8.1.1 / 3.3) is skipped. Returns
+/// how many were registered.
 pub async fn register_world_eis(
     world: &World,
     smsr_url: &str,
     smdp_profiles: &[(usize, usize)],
+    https_share: f64,
     tolerate_known: bool,
 ) -> Result<usize, String> {
     let client = conformance::eum::Es1Client::new(world, smsr_url).map_err(|e| e.to_string())?;
@@ -296,8 +315,10 @@ pub async fn register_world_eis(
         .parse()
         .map_err(|e| format!("SM-DP OID: {e}"))?;
     let mut registered = 0;
+    let https = (world.euiccs.len() as f64 * https_share.clamp(0.0, 1.0)).round() as usize;
     for i in 0..world.euiccs.len() {
-        let mut eis = conformance::eum::build_eis(world, i, now).map_err(|e| e.to_string())?;
+        let mut eis = conformance::eum::build_eis_with(world, i, now, i < https)
+            .map_err(|e| e.to_string())?;
         for (_, slot) in smdp_profiles.iter().filter(|(e, _)| *e == i) {
             // ProfileInfo is outside EumSignedInfo: the EUM signature stays valid.
             if let Some(p) = eis.profile_info.get_mut(*slot) {

@@ -194,6 +194,7 @@ async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), String> {
         pool_size: 8,
         workers: 2,
         smdp_profiles: Vec::new(),
+        https_share: 0.0,
     })
     .await?;
     println!(

@@ -158,7 +158,7 @@ pub fn start(
         if config.es5.https.enabled {
             let settings = config.es5.https.settings(config.smsr.workers);
             let cache = Arc::new(smsr::scp81::psk::PskCache::new());
-            let running = smsr::scp81::server::start(settings.clone(), cache.clone())
+            let running = smsr::scp81::server::start(smsr.clone(), settings.clone(), cache.clone())
                 .map_err(|e| e.to_string())?;
             banner.push(format!(
                 "  ES5  HTTPS admin server (SCP81: PSK-TLS 1.2, RAM over HTTP) on {:?}, admin URI {}",
@@ -173,6 +173,12 @@ pub fn start(
                 settings.psk_refresh,
                 shutdown_rx.clone(),
             )));
+            if !config.es5.smpp.enabled {
+                tasks.push(tokio::spawn(smsr::es5::runtime::expiry_loop(
+                    smsr.clone(),
+                    shutdown_rx.clone(),
+                )));
+            }
         } else {
             banner.push("  ES5  HTTPS admin server off (es5.https.enabled)".to_string());
         }
@@ -377,7 +383,7 @@ pub fn run(config: Config, only: Option<Only>, simulate: bool) -> Result<(), Str
         }
         #[cfg(feature = "lab")]
         if let Some(net) = &network {
-            let n = crate::lab::register_world_eis(&world, &config.smsr.public_url, &[], true).await?;
+            let n = crate::lab::register_world_eis(&world, &config.smsr.public_url, &[], 0.0, true).await?;
             started.banner.push(format!(
                 "simulated network: {} eUICC(s) behind the test SMSC on {} ({n} EIS registered now over ES1)",
                 world.euiccs.len(),

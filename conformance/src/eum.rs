@@ -141,8 +141,19 @@ pub fn standalone_eum_signed_info(si: &EumSignedInfo) -> String {
     w.finish()
 }
 
-/// The signed EIS of the world's eUICC `index`, as the EUM registers it (SGP.02 §5.1.1.3).
+/// The signed EIS of the world's eUICC `index`, as the EUM registers it (SGP.02 §5.1.1.3), SMS only.
 pub fn build_eis(world: &World, index: usize, now: OffsetDateTime) -> Result<Eis, EumError> {
+    build_eis_with(world, index, now, false)
+}
+
+/// [`build_eis`] with the capability `HttpSupport` (HTTP version 1.1.0) set when `http_support`: the eUICC
+/// takes ES5 over HTTPS (SCP81, wire-profile §3).
+pub fn build_eis_with(
+    world: &World,
+    index: usize,
+    now: OffsetDateTime,
+    http_support: bool,
+) -> Result<Eis, EumError> {
     let euicc: &EuiccIdentity = world
         .euiccs
         .get(index)
@@ -178,8 +189,12 @@ pub fn build_eis(world: &World, index: usize, now: OffsetDateTime) -> Result<Eis
         euicc_capabilities: EuiccCapabilities {
             cattp_support: false,
             cattp_version: None,
-            http_support: false,
-            http_version: None,
+            http_support,
+            http_version: if http_support {
+                Some("1.1.0".parse().map_err(build_err)?)
+            } else {
+                None
+            },
             secure_packet_version: "9.2.0".parse().map_err(build_err)?,
             remote_provisioning_version: "3.2.0".parse().map_err(build_err)?,
         },

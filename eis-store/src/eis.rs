@@ -1727,3 +1727,13 @@ pub fn scp81_psks(
         })
         .collect()
 }
+
+/// Whether the EIS of `eid` says the eUICC supports HTTPS (A1 `EuiccCapabilities/HttpSupport`; SCP81), or `None`
+/// for an unknown eUICC.
+pub fn http_support(conn: &mut AnyConnection, eid: &str) -> Result<Option<bool>, StoreError> {
+    Ok(euiccs::table
+        .find(eid)
+        .select(euiccs::http_support)
+        .first(conn)
+        .optional()?)
+}

@@ -273,7 +273,7 @@ pub struct NextUri {
     /// Session id: 1–64 characters of `[A-Za-z0-9_-]`.
     pub session: String,
     /// Sequence number of the script the next POST answers.
-    pub sequence: u32,
+    pub sequence: u64,
 }
 
 fn is_token(s: &str) -> bool {
@@ -329,7 +329,7 @@ impl NextUri {
                     && v.bytes().all(|b| b.is_ascii_digit()) =>
                 {
                     let n = v
-                        .parse::<u32>()
+                        .parse::<u64>()
                         .map_err(|_| invalid(WHAT, format!("{uri:?}: sequence too large")))?;
                     sequence.replace(n).is_some()
                 }

@@ -161,6 +161,9 @@ pub struct OpData {
     /// PoR status `02` recoveries so far (the counter skip doubles each time).
     #[serde(default)]
     pub counter_skips: u32,
+    /// The ES5 channel of the last transmission (`sms`, `https`): the operation's record of the channel choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
 
 impl OpData {

@@ -873,10 +873,68 @@ impl Euicc {
                 };
             }
         };
+        let mut responses = self.run_commands(s, cfg, &script.commands, None, now, out);
+        match form {
+            ScriptForm::Expanded => ResponseScript::new(responses)
+                .and_then(|r| r.to_expanded())
+                .unwrap_or_default(),
+            ScriptForm::Compact => {
+                let executed = responses.len() as u8;
+                let last = responses
+                    .pop()
+                    .unwrap_or_else(|| ResponseApdu::new(Vec::new(), StatusWord::OK));
+                CompactResponse {
+                    executed,
+                    sw: last.sw,
+                    data: last.data,
+                }
+                .to_bytes()
+            }
+        }
+    }
+
+    /// Runs a script of an SCP81 admin session (wire-profile §3): `AE 80 … 00 00` for the ISD-R, or for the
+    /// ISD-P `target` (`X-Admin-Targeted-Application`). Answers the `AF 80 … 00 00` response script, `Ok(None)`
+    /// for a target the card does not have (`unknown-application`), or why the script is unreadable.
+    pub fn run_https_script(
+        &mut self,
+        cfg: &SimulatorConfig,
+        script: &[u8],
+        target: Option<&[u8]>,
+        now: u64,
+        out: &mut Outputs,
+    ) -> Result<Option<Vec<u8>>, String> {
+        let routed = match target {
+            None => None,
+            Some(aid) if self.index_of(aid).is_some() => {
+                Some(Aid::new(aid).map_err(|e| e.to_string())?)
+            }
+            Some(_) => return Ok(None),
+        };
+        let script = CommandScript::parse_expanded(script).map_err(|e| e.to_string())?;
+        let mut s = self.take_session();
+        let responses = self.run_commands(&mut s, cfg, &script.commands, routed, now, out);
+        self.put_session(s);
+        ResponseScript::new(responses)
+            .and_then(|r| r.to_expanded_indefinite())
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Executes `commands` in order, to the ISD-P `routed` or else the ISD-R, and stops after the first whose
+    /// status word is neither success nor warning (ETSI TS 102 226 §5.2.2).
+    fn run_commands(
+        &mut self,
+        s: &mut Session,
+        cfg: &SimulatorConfig,
+        commands: &[CommandApdu],
+        mut routed: Option<Aid>,
+        now: u64,
+        out: &mut Outputs,
+    ) -> Vec<ResponseApdu> {
         let mut responses = Vec::new();
         // After INSTALL [for personalization] the rest of the script goes to that ISD-P (wire-profile §5).
-        let mut routed: Option<Aid> = None;
-        for c in script.commands.iter().take(usize::from(u8::MAX)) {
+        for c in commands.iter().take(usize::from(u8::MAX)) {
             let r = if let Some(aid) = routed {
                 self.execute_for_isdp(s, cfg, aid, c, out)
             } else if let Some(aid) = routing::personalization_target(c) {
@@ -904,23 +962,7 @@ impl Euicc {
                 break;
             }
         }
-        match form {
-            ScriptForm::Expanded => ResponseScript::new(responses)
-                .and_then(|r| r.to_expanded())
-                .unwrap_or_default(),
-            ScriptForm::Compact => {
-                let executed = responses.len() as u8;
-                let last = responses
-                    .pop()
-                    .unwrap_or_else(|| ResponseApdu::new(Vec::new(), StatusWord::OK));
-                CompactResponse {
-                    executed,
-                    sw: last.sw,
-                    data: last.data,
-                }
-                .to_bytes()
-            }
-        }
+        responses
     }
 
     fn execute(

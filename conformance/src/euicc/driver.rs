@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::fleet::{DeliveryError, Fleet};
@@ -40,7 +40,7 @@ pub struct MoSms {
 }
 
 /// Test inputs that are not SMS.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Control {
     /// Gives or takes network coverage of one profile (SGP.02 §3.5 fall-back trigger).
     SetCoverage {
@@ -64,6 +64,17 @@ pub enum Control {
         imsi: String,
         /// Its MSISDN.
         msisdn: String,
+    },
+    /// Runs a script an SCP81 admin session received (wire-profile §3; [`super::https`]) on one eUICC.
+    HttpsScript {
+        /// The eUICC.
+        eid: Eid,
+        /// `AE 80 … 00 00`.
+        script: Vec<u8>,
+        /// The ISD-P of `X-Admin-Targeted-Application`, if any.
+        target: Option<Vec<u8>>,
+        /// The response script (`None`: unknown application), or why there is none.
+        reply: oneshot::Sender<Result<Option<Vec<u8>>, String>>,
     },
 }
 
@@ -211,6 +222,18 @@ impl SimulatorDriver {
                         Control::ProvisionSubscriber { imsi, msisdn } => {
                             if let Err(e) = self.fleet.provision_subscriber(&imsi, &msisdn) {
                                 self.report(DriverEvent::ControlRefused(DeliveryError::BadAddress(e)));
+                            }
+                        }
+                        Control::HttpsScript { eid, script, target, reply } => {
+                            match self.fleet.run_https_script(&eid, &script, target.as_deref(), now) {
+                                Ok((r, out)) => {
+                                    let _ = reply.send(r);
+                                    self.emit(out).await?;
+                                }
+                                Err(e) => {
+                                    let _ = reply.send(Err(e.to_string()));
+                                    self.report(DriverEvent::ControlRefused(e));
+                                }
                             }
                         }
                     }

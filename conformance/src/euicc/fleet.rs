@@ -248,6 +248,31 @@ impl Fleet {
         Ok(out)
     }
 
+    /// Runs one SCP81 admin-session script on eUICC `eid` at `now` (ms) (wire-profile §3; see
+    /// `Euicc::run_https_script`): the response script, `None` for `unknown-application`, and the outputs
+    /// (notifications the card raises go by SMS).
+    pub fn run_https_script(
+        &mut self,
+        eid: &Eid,
+        script: &[u8],
+        target: Option<&[u8]>,
+        now: u64,
+    ) -> Result<(Result<Option<Vec<u8>>, String>, Outputs), DeliveryError> {
+        let index = *self
+            .by_eid
+            .get(eid)
+            .ok_or(DeliveryError::UnknownEid(*eid))?;
+        let mut out = Outputs::default();
+        let r = self
+            .step(
+                index,
+                |e, cfg, out| e.run_https_script(cfg, script, target, now, out),
+                &mut out,
+            )
+            .ok_or(DeliveryError::UnknownEid(*eid))?;
+        Ok((r, out))
+    }
+
     /// Records in the subscriber directory that `imsi` has `msisdn`: a profile with that IMSI installed by
     /// download afterwards gets this MSISDN and is reachable through it once enabled.
     pub fn provision_subscriber(&mut self, imsi: &str, msisdn: &str) -> Result<(), EuiccError> {

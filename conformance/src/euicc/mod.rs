@@ -22,6 +22,11 @@
 //! and the MSISDN the [`SubscriberDirectory`] holds for that IMSI, and is then managed like a pre-installed one.
 //! Test faults per eUICC ([`DownloadFaults`]): a wrong receipt, C-MAC failures, a refused package.
 //!
+//! ES5 over HTTPS (wire-profile §3): [`https::run_session`] is the card's PSK-TLS client; each script it
+//! receives runs on the card through the driver ([`Control::HttpsScript`], [`Euicc::run_https_script`]) with the
+//! same command execution as SMS, and notifications the card raises still go by SMS. Sessions are opened by the
+//! caller (a test); the push-SMS trigger is not implemented yet.
+//!
 //! Simplifications, all documented where they apply: every PoR travels as an MO SMS (SPI byte 2 b6 is not
 //! consulted); PoRs for security failures (TAR unknown, key set unknown, CC, ciphering, insufficient security
 //! level) are sent without security; one download at a time per eUICC; SM-SR change (EstablishISDRKeySet,
@@ -35,6 +40,7 @@ mod ids;
 mod keys;
 
 pub mod bench;
+pub mod https;
 
 pub use bench::HeapSample;
 pub use card::{Euicc, EventKind, Isdp};

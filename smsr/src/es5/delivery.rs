@@ -3,7 +3,8 @@
 //! attempt and the counter, and schedules the retransmission, all in one transaction, before the secured SMS
 //! goes to the SMSC. A crash after the commit leaves a command in flight whose retransmission is due: it is
 //! sent again with a fresh counter. Retransmission doubles its pause from `por_timeout` up to
-//! `max_retry_interval`, until the operation's deadline.
+//! `max_retry_interval`, until the operation's deadline. eUICCs whose channel is HTTPS
+//! ([`crate::scp81::channel`]) are left to their admin session.
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use super::Es5Error;
 use super::security::{load_keys, scp80_keyset_version, secure_command};
 use crate::error::SmsrError;
 use crate::operation::{self, OpData, Outcome};
+use crate::scp81::channel::Channel;
 use crate::service::{Es5Settings, Smsr};
 
 /// One secured command ready for the SMSC: its segments go to `msisdn` in order.
@@ -79,18 +81,23 @@ fn transmit(
     cmd: &Es5Command,
     now: i64,
 ) -> Result<Outgoing, Es5Error> {
-    let data = OpData::parse(&op.data).map_err(|e| Es5Error::Invalid(e.to_string()))?;
+    let mut data = OpData::parse(&op.data).map_err(|e| Es5Error::Invalid(e.to_string()))?;
     let msisdn = destination(conn, op, &data)?;
     let kvn = scp80_keyset_version(conn, &op.eid)?;
     let counter = es5_queue::advance_scp80_counter(conn, &op.eid, kvn)?;
     es5_queue::record_attempt(conn, cmd.id, Some((kvn, counter)), now)?;
     es5_queue::record_transmission(conn, &op.eid, kvn, counter, cmd.id, now)?;
     let retry_at = now.saturating_add(millis(retry_delay(settings, cmd.attempts + 1)));
+    data.channel = Some(Channel::Sms.as_str().to_string());
+    let data = data
+        .to_json()
+        .map_err(|e| Es5Error::Invalid(e.to_string()))?;
     operations::update(
         conn,
         op.id,
         op.state,
         &OperationUpdate {
+            data: Some(data),
             retry_at: Some(Some(retry_at.min(op.deadline.saturating_add(1)))),
             ..OperationUpdate::default()
         },
@@ -189,6 +196,10 @@ pub fn prepare_round(
         Vec::new()
     };
     for eid in ready {
+        // Commands of an eUICC on HTTPS wait for its admin session (smsr::scp81).
+        if smsr.channels.https_enabled && smsr.channels.channel_of(conn, &eid)? == Channel::Https {
+            continue;
+        }
         let Delivery::Next(cmd) = es5_queue::take_next_for_delivery(conn, &eid, now)? else {
             continue;
         };

@@ -1,10 +1,13 @@
 //! ES5 over HTTPS (SCP81: GP Amendment B RAM over HTTP with PSK-TLS; SGP.02 §2.4.4; wire-profile §3): the SM-SR's
 //! admin server. [`psk`] keeps the ISD-R PSKs in memory, filled from the store by a background task (the
 //! OpenSSL PSK callback is synchronous and runs in the handshake: it reads the cache only); [`server`] is the
-//! PSK-TLS 1.2 listener and the RAM-over-HTTP dialogue.
+//! PSK-TLS 1.2 listener and the RAM-over-HTTP dialogue, whose scripts and responses go through the ES5 queue in
+//! [`session`]; [`channel`] decides which eUICCs the SMS delivery leaves to it.
 
+pub mod channel;
 pub mod psk;
 pub mod server;
+pub mod session;
 
 use std::time::Duration;
 

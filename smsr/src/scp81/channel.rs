@@ -1,0 +1,55 @@
+//! Which ES5 channel an eUICC's commands take (SGP.02 §2.4.4; design §3 step 4): HTTPS when the admin server
+//! runs and the eUICC supports it — the configuration's per-eUICC override first, else the EIS capability
+//! `HttpSupport` — otherwise SMS.
+
+use std::collections::HashMap;
+
+use eis_store::eis;
+use eis_store::{AnyConnection, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// An ES5 channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// SCP80 secured packets by SMS (wire-profile §2).
+    Sms,
+    /// RAM over HTTP in an SCP81 PSK-TLS session (wire-profile §3).
+    Https,
+}
+
+impl Channel {
+    /// The name used in configuration, logs and the operation's data.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Https => "https",
+        }
+    }
+}
+
+/// The channel rule of the SM-SR (configuration `es5.https`).
+#[derive(Debug, Clone, Default)]
+pub struct ChannelPolicy {
+    /// The admin server runs (else everything goes by SMS).
+    pub https_enabled: bool,
+    /// Per-eUICC choice (EID → channel), before the EIS capability.
+    pub overrides: HashMap<String, Channel>,
+}
+
+impl ChannelPolicy {
+    /// The channel of `eid`'s commands (SGP.02 §2.4.4).
+    pub fn channel_of(&self, conn: &mut AnyConnection, eid: &str) -> Result<Channel, StoreError> {
+        if !self.https_enabled {
+            return Ok(Channel::Sms);
+        }
+        if let Some(c) = self.overrides.get(eid) {
+            return Ok(*c);
+        }
+        Ok(if eis::http_support(conn, eid)?.unwrap_or(false) {
+            Channel::Https
+        } else {
+            Channel::Sms
+        })
+    }
+}
