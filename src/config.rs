@@ -179,6 +179,19 @@ pub struct HttpsConfig {
     pub max_body_bytes: usize,
     /// Per-eUICC channel (EID → `sms` or `https`), before the EIS capability `HttpSupport`.
     pub channel_overrides: std::collections::BTreeMap<String, smsr::scp81::channel::Channel>,
+    /// IPv4 address and port the eUICCs are told to connect to (push SMS); default: `listen`. Without a usable
+    /// one (a host name, port 0) no push SMS is sent.
+    pub public_address: Option<String>,
+    /// `Host:` the eUICCs are told to send.
+    pub public_host: String,
+    /// Push SMS per operation before its commands fall back to SMS.
+    pub trigger_attempts: u32,
+    /// Seconds the SM-SR waits for the session after each push SMS.
+    pub connect_timeout_secs: u64,
+    /// The eUICC's own connection retries (trigger retry policy).
+    pub card_retries: u16,
+    /// Seconds between the eUICC's own retries.
+    pub card_retry_secs: u64,
 }
 
 impl Default for HttpsConfig {
@@ -191,6 +204,12 @@ impl Default for HttpsConfig {
             psk_refresh_secs: d.psk_refresh.as_secs(),
             max_body_bytes: d.max_body_bytes,
             channel_overrides: Default::default(),
+            public_address: None,
+            public_host: "localhost".into(),
+            trigger_attempts: 3,
+            connect_timeout_secs: 60,
+            card_retries: 2,
+            card_retry_secs: 10,
         }
     }
 }
@@ -205,7 +224,28 @@ impl HttpsConfig {
                 .iter()
                 .map(|(k, v)| (k.clone(), *v))
                 .collect(),
+            trigger: self.trigger(),
         }
+    }
+
+    /// The push-SMS settings, when the address to announce is an IPv4 address with a port.
+    fn trigger(&self) -> Option<smsr::scp81::channel::TriggerSettings> {
+        let address: std::net::SocketAddrV4 = self
+            .public_address
+            .as_deref()
+            .unwrap_or(&self.listen)
+            .parse()
+            .ok()
+            .filter(|a: &std::net::SocketAddrV4| a.port() != 0)?;
+        Some(smsr::scp81::channel::TriggerSettings {
+            address,
+            host: self.public_host.clone(),
+            admin_path: self.admin_path.clone(),
+            card_retries: self.card_retries,
+            card_retry_interval: std::time::Duration::from_secs(self.card_retry_secs.max(1)),
+            attempts: self.trigger_attempts.max(1),
+            connect_timeout: std::time::Duration::from_secs(self.connect_timeout_secs.max(1)),
+        })
     }
 
     /// The admin server's settings, with `workers` HTTP worker threads.

@@ -164,6 +164,14 @@ pub fn start(
                 "  ES5  HTTPS admin server (SCP81: PSK-TLS 1.2, RAM over HTTP) on {:?}, admin URI {}",
                 running.addrs, settings.admin_path
             ));
+            banner.push(match &smsr.channels.trigger {
+                Some(t) => format!(
+                    "  ES5  push SMS tells HTTPS eUICCs to connect to {} (fall-back to SMS after {} push SMS)",
+                    t.address, t.attempts
+                ),
+                None => "  ES5  no push SMS (es5.https.public_address is not an IPv4 address with a port)"
+                    .to_string(),
+            });
             scp81_addr = running.addrs.first().copied();
             servers.push(running);
             tasks.push(tokio::spawn(smsr::scp81::psk::run_refresh(

@@ -152,7 +152,7 @@ fn crash_scenario(db: Db) {
             ("RSP_ES5__MAX_RETRY_INTERVAL_SECS".into(), "6".into()),
         ];
         lab.start();
-        rsp::lab::register_world_eis(&lab.world, &lab.smsr_url, &[], false)
+        rsp::lab::register_world_eis(&lab.world, &lab.smsr_url, &[], 0.0, false)
             .await
             .expect("ES1 registration");
         let mno_oid = lab.world.manifest.mnos[0].entity.oid.clone();

@@ -90,7 +90,7 @@ impl Card {
                 resume.clone(),
             );
             let r = tokio::task::spawn_blocking(move || {
-                run_session(&sim, &target, &creds, resume, cut)
+                run_session(&sim.control, &target, &creds, resume, cut)
             })
             .await
             .expect("session thread");
@@ -342,5 +342,89 @@ async fn twenty_kilobyte_script_in_one_session() {
         Some("AB0780010123026982"),
         "the ISD-P's answer alone: one command executed, SW 6982"
     );
+    lab.stop().await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// HTTPS with push SMS: the admin server on a known port (the trigger names it), the card retrying every second.
+fn pushed_lab(o: &mut rsp::lab::LabOptions) {
+    https_lab(o);
+    o.es5.https.listen = format!("127.0.0.1:{}", free_port());
+    o.es5.https.card_retry_secs = 1;
+    o.es5.https.card_retries = 5;
+}
+
+fn operation_data(lab: &rsp::lab::Lab, eid: &str) -> Vec<serde_json::Value> {
+    let mut c = lab.smsr.store.conn().expect("conn");
+    eis_store::operations::all_of(&mut c, eid)
+        .expect("operations")
+        .iter()
+        .map(|o| serde_json::from_str(&o.data).expect("operation data"))
+        .collect()
+}
+
+/// No session is opened by the test: the SM-SR's push SMS makes the simulated eUICC connect, and the enable (and
+/// its notification's confirmation) run over HTTPS.
+#[actix_web::test]
+async fn push_sms_opens_the_session() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, pushed_lab).await;
+    let mno = lab.mno(0).expect("mno");
+    let (e, p1, p2) = (eid(&lab, 0), iccid(&lab, 0, 0), iccid(&lab, 0, 1));
+    let out = call(&mno, &enable(&e, &p2, "pushed-enable", None)).await;
+    assert_eq!(out.http_status, 202, "{}", out.envelope);
+    assert_status(
+        callback(&lab, 0, &out, 30).await.status(),
+        Status::ExecutedSuccess,
+        None,
+    );
+    notification(&lab, 0, "ES4-HandleProfileEnabledNotification", &p2, 0).await;
+    notification(&lab, 0, "ES4-HandleProfileDisabledNotification", &p1, 0).await;
+    let data = operation_data(&lab, &e);
+    assert!(data.len() >= 2, "{data:?}");
+    for d in &data {
+        assert_eq!(d["channel"], "https", "{d}");
+        assert!(d["https_trigger"]["sent"].as_u64() >= Some(1), "{d}");
+        assert!(d.get("sms_fallback").is_none(), "{d}");
+    }
+    lab.stop().await;
+}
+
+/// The push SMS names an address where nothing listens: after the triggers and their time-outs the enable falls
+/// back to SMS and succeeds there.
+#[actix_web::test]
+async fn no_connection_falls_back_to_sms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, |o| {
+        pushed_lab(o);
+        o.es5.https.public_address = Some(format!("127.0.0.1:{}", free_port()));
+        o.es5.https.card_retries = 0;
+        o.es5.https.trigger_attempts = 2;
+        o.es5.https.connect_timeout_secs = 1;
+    })
+    .await;
+    let mno = lab.mno(0).expect("mno");
+    let (e, p2) = (eid(&lab, 0), iccid(&lab, 0, 1));
+    let out = call(&mno, &enable(&e, &p2, "fallback-enable", None)).await;
+    assert_eq!(out.http_status, 202, "{}", out.envelope);
+    assert_status(
+        callback(&lab, 0, &out, 30).await.status(),
+        Status::ExecutedSuccess,
+        None,
+    );
+    let data = operation_data(&lab, &e);
+    let enable_op = data
+        .iter()
+        .find(|d| d.get("sms_fallback").is_some())
+        .unwrap_or_else(|| panic!("an operation fell back: {data:?}"));
+    assert_eq!(enable_op["channel"], "sms", "{enable_op}");
+    assert_eq!(enable_op["https_trigger"]["sent"], 2, "{enable_op}");
     lab.stop().await;
 }

@@ -355,7 +355,7 @@ impl NextUri {
     }
 }
 
-const TAG_TRIGGER: Tag = Tag::byte(0x81);
+const TAG_TRIGGER: Tag = Tag::byte(wire_profile::SESSION_TRIGGER_TAG);
 const TAG_SESSION_PARAMS: Tag = Tag::byte(0x83);
 const TAG_CONNECTION: Tag = Tag::byte(0x84);
 const TAG_SECURITY: Tag = Tag::byte(0x85);
@@ -394,7 +394,7 @@ pub struct RetryPolicy {
 }
 
 fn semi_octet(v: u8) -> Option<u8> {
-    (v <= 99).then(|| ((v % 10) << 4) | (v / 10))
+    (v <= 99).then_some(((v % 10) << 4) | (v / 10))
 }
 
 fn from_semi_octet(b: u8) -> Option<u8> {

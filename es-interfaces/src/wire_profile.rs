@@ -140,6 +140,9 @@ pub const CONTENT_TYPE_RESPONSE: &str =
 pub const NEXT_URI_SESSION_PARAM: &str = "session";
 /// Query parameter of `X-Admin-Next-URI` naming the sequence number of the script answered (wire-profile §3) [P].
 pub const NEXT_URI_SEQUENCE_PARAM: &str = "seq";
+/// Outer tag of the administration-session triggering TLV, bare (not wrapped in `AA`) as the secured data of the
+/// push SMS (wire-profile §3) [P].
+pub const SESSION_TRIGGER_TAG: u8 = 0x81;
 /// Tag `35` bearer description of the trigger's connection parameters: `03` = default bearer for the requested
 /// transport layer (TS 102 223 §8.52; wire-profile §3 names the TLV, not its value) [P].
 pub const TRIGGER_BEARER: [u8; 1] = [0x03];

@@ -8,8 +8,9 @@ use es_interfaces::notification::{Notification, NotificationType};
 use es_interfaces::routing;
 use es_interfaces::scp80::{
     self, CommandHeader, Counter, CounterMode, Integrity, Kic, Kid, PorRequest, PorStatus,
-    ResponsePacket, Spi,
+    ResponsePacket, SecretKey, Spi,
 };
+use es_interfaces::scp81::SessionTrigger;
 use es_interfaces::script::{CommandScript, CompactResponse, ResponseScript, ScriptError};
 use es_interfaces::sms::{self, PacketKind, PushOutcome, Reassembler};
 use es_interfaces::wire_profile::{self, ScriptForm};
@@ -17,7 +18,7 @@ use es_interfaces::wire_profile::{self, ScriptForm};
 use super::download::{self, Download, IsdpKeySet};
 use super::ids::{Aid, Eid, Iccid, Imsi, Msisdn};
 use super::keys::{EcasdKey, EuiccSecrets, IsdRKeySet};
-use super::{DownloadFaults, EuiccError, Event, MoSms, Outputs, SimulatorConfig};
+use super::{DownloadFaults, EuiccError, Event, HttpsTrigger, MoSms, Outputs, SimulatorConfig};
 use crate::issuance::{self, IssuedProfile, Pol1, ProfileState};
 
 /// Largest R-APDU data of a short response (ISO/IEC 7816-4 §5.1: Le up to 256), the limit for one GET STATUS
@@ -295,6 +296,8 @@ impl Session {
 pub struct Euicc {
     eid: Eid,
     keys: IsdRKeySet,
+    scp81_kvn: u8,
+    scp81_psk: SecretKey,
     ecasd: EcasdKey,
     tar: [u8; 3],
     received_counter: [u8; 5],
@@ -397,6 +400,8 @@ impl Euicc {
         Ok(Euicc {
             eid: secrets.eid,
             keys: secrets.isd_r.clone(),
+            scp81_kvn: secrets.scp81_kvn,
+            scp81_psk: secrets.scp81_psk.clone(),
             ecasd: secrets.ecasd.clone(),
             tar,
             received_counter: [0; 5],
@@ -418,6 +423,11 @@ impl Euicc {
     /// SK.ECASD.ECKA (SGP.02 §2.2.1.3).
     pub fn ecasd(&self) -> &EcasdKey {
         &self.ecasd
+    }
+
+    /// The SCP81 PSK of the ISD-R (wire-profile §3), for the card's PSK-TLS client.
+    pub fn scp81_psk(&self) -> &[u8] {
+        self.scp81_psk.expose()
     }
 
     /// The ISD-Ps in creation order (SGP.02 §2.2.1.2).
@@ -747,6 +757,27 @@ impl Euicc {
                 self.send_por(cfg, &ctx, status, Vec::new(), true, out);
                 return;
             }
+        }
+        if opened.data.first() == Some(&wire_profile::SESSION_TRIGGER_TAG) {
+            // The administration-session trigger (wire-profile §3): PoR 00 without data, then the card connects.
+            let trigger = SessionTrigger::parse(&opened.data)
+                .map_err(|e| e.to_string())
+                .and_then(|t| {
+                    if t.identity.eid == self.eid.0 && t.identity.kvn == self.scp81_kvn {
+                        Ok(t)
+                    } else {
+                        Err("the trigger names another eUICC or key set".to_string())
+                    }
+                });
+            match trigger {
+                Ok(trigger) => out.https.push(HttpsTrigger {
+                    eid: self.eid,
+                    trigger,
+                }),
+                Err(reason) => self.event(out, EventKind::ScriptRejected { reason }),
+            }
+            self.send_por(cfg, &ctx, PorStatus::Ok, Vec::new(), true, out);
+            return;
         }
         let data = self.run_script(s, cfg, &opened.data, now, out);
         self.send_por(cfg, &ctx, PorStatus::Ok, data, true, out);

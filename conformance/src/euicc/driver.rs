@@ -8,14 +8,19 @@
 //! eUICC's enabled profile to the SM-SR's address. Concatenated messages travel as one [`MtSms`]/[`MoSms`] per
 //! segment. Time is `tokio::time::Instant` since the driver was built, in ms, so paused-clock tests are exact.
 
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use zeroize::Zeroizing;
 
-use super::fleet::{DeliveryError, Fleet};
+use super::fleet::{DeliveryError, Fleet, HttpsScriptResult};
+use super::https::{self, AdminTarget, CardCredentials, CutAt};
 use super::ids::Eid;
-use super::{DownloadFaults, Event, Outputs};
+use super::{DownloadFaults, Event, HttpsTrigger, Outputs};
 
 /// A mobile-terminated SMS for the simulator: destination MSISDN and TP-UD (3GPP TS 23.040 §9.2.2.1
 /// SMS-DELIVER; wire-profile §2).
@@ -74,7 +79,7 @@ pub enum Control {
         /// The ISD-P of `X-Admin-Targeted-Application`, if any.
         target: Option<Vec<u8>>,
         /// The response script (`None`: unknown application), or why there is none.
-        reply: oneshot::Sender<Result<Option<Vec<u8>>, String>>,
+        reply: oneshot::Sender<HttpsScriptResult>,
     },
 }
 
@@ -120,6 +125,10 @@ pub struct SimulatorDriver {
     mo_tx: mpsc::Sender<MoSms>,
     events_tx: Option<mpsc::UnboundedSender<DriverEvent>>,
     epoch: Instant,
+    /// The driver's own control input, for the admin sessions it opens ([`super::https`]).
+    control_tx: mpsc::Sender<Control>,
+    /// eUICCs with an admin session under way (one at a time per eUICC, SGP.02 §2.4.4).
+    in_session: Arc<Mutex<HashSet<Eid>>>,
 }
 
 impl SimulatorDriver {
@@ -140,6 +149,8 @@ impl SimulatorDriver {
                 mo_tx,
                 events_tx: None,
                 epoch: Instant::now(),
+                control_tx: control.clone(),
+                in_session: Arc::default(),
             },
             SimulatorHandle { mt, control },
         )
@@ -166,6 +177,9 @@ impl SimulatorDriver {
         for e in out.events {
             self.report(DriverEvent::Euicc(e));
         }
+        for t in out.https {
+            self.open_session(t);
+        }
         for mo in out.mo {
             self.mo_tx
                 .send(mo)
@@ -173,6 +187,64 @@ impl SimulatorDriver {
                 .map_err(|_| DriverError::MoClosed)?;
         }
         Ok(())
+    }
+
+    /// Opens the admin session a push SMS asked for, on a blocking thread, retried as the trigger's retry policy
+    /// says (wire-profile §3); nothing when one is under way for that eUICC.
+    fn open_session(&self, t: HttpsTrigger) {
+        let Some(psk) = self.fleet.euicc(&t.eid).map(|e| e.scp81_psk().to_vec()) else {
+            return;
+        };
+        let identity = match t.trigger.identity.to_text() {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(eid = %t.eid, error = %e, "simulated eUICC: unusable trigger");
+                return;
+            }
+        };
+        let Ok(mut busy) = self.in_session.lock() else {
+            return;
+        };
+        if !busy.insert(t.eid) {
+            return;
+        }
+        drop(busy);
+        let c = &t.trigger.connection;
+        let target = AdminTarget {
+            addr: SocketAddr::from((c.ipv4, c.port)),
+            host: t.trigger.host.clone(),
+            admin_uri: t.trigger.admin_uri.clone(),
+        };
+        let card = CardCredentials {
+            eid: t.eid,
+            identity,
+            psk: Zeroizing::new(psk),
+            agent_id: t.trigger.agent_id.clone(),
+        };
+        let [h, m, s] = t.trigger.retry.timer.map(u64::from);
+        let pause = Duration::from_secs(h * 3600 + m * 60 + s);
+        let retries = t.trigger.retry.counter;
+        let control = self.control_tx.clone();
+        let in_session = self.in_session.clone();
+        tokio::task::spawn_blocking(move || {
+            for attempt in 0..=retries {
+                match https::run_session(&control, &target, &card, None, CutAt::Never) {
+                    Ok(r) => {
+                        tracing::debug!(eid = %card.eid, scripts = r.scripts, "simulated eUICC: admin session done");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::info!(eid = %card.eid, attempt, error = %e, "simulated eUICC: admin session failed");
+                        if attempt < retries {
+                            std::thread::sleep(pause);
+                        }
+                    }
+                }
+            }
+            if let Ok(mut busy) = in_session.lock() {
+                busy.remove(&card.eid);
+            }
+        });
     }
 
     /// Runs until every MT sender is dropped, then returns the fleet for inspection.

@@ -57,6 +57,10 @@ pub enum DeliveryError {
     },
 }
 
+/// What one admin-session script gave: the response script, `None` for `unknown-application`, or why the card
+/// could not read it (wire-profile §3).
+pub type HttpsScriptResult = Result<Option<Vec<u8>>, String>;
+
 /// A fleet of simulated eUICCs with MSISDN routing and timers (DESIGN §7: one state machine per card, driven
 /// together).
 #[derive(Debug)]
@@ -257,7 +261,7 @@ impl Fleet {
         script: &[u8],
         target: Option<&[u8]>,
         now: u64,
-    ) -> Result<(Result<Option<Vec<u8>>, String>, Outputs), DeliveryError> {
+    ) -> Result<(HttpsScriptResult, Outputs), DeliveryError> {
         let index = *self
             .by_eid
             .get(eid)

@@ -14,10 +14,10 @@ use std::time::Duration;
 use es_interfaces::scp81::{ScriptStatus, parse_aid_address};
 use es_interfaces::wire_profile;
 use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode, SslVersion};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
 
-use super::driver::{Control, SimulatorHandle};
+use super::driver::Control;
 use super::ids::Eid;
 
 /// Largest header block and body the client reads.
@@ -274,14 +274,13 @@ fn read_response(r: &mut impl BufRead) -> Result<Response, HttpsError> {
 }
 
 fn run_on_card(
-    handle: &SimulatorHandle,
+    control: &mpsc::Sender<Control>,
     eid: Eid,
     script: Vec<u8>,
     target: Option<Vec<u8>>,
 ) -> Result<Option<Vec<u8>>, HttpsError> {
     let (reply, rx) = oneshot::channel();
-    handle
-        .control
+    control
         .blocking_send(Control::HttpsScript {
             eid,
             script,
@@ -294,10 +293,11 @@ fn run_on_card(
         .map_err(HttpsError::Simulator)
 }
 
-/// Runs one admin session of `card` against `target` (wire-profile §3): `resume` is posted first when given;
-/// `cut` drops the connection where a test wants it. Blocking.
+/// Runs one admin session of `card` against `target` (wire-profile §3), the scripts run through the driver's
+/// `control` input: `resume` is posted first when given; `cut` drops the connection where a test wants it.
+/// Blocking.
 pub fn run_session(
-    handle: &SimulatorHandle,
+    control: &mpsc::Sender<Control>,
     target: &AdminTarget,
     card: &CardCredentials,
     resume: Option<Resume>,
@@ -347,7 +347,7 @@ pub fn run_session(
             report.cut = true;
             return Ok(report);
         }
-        let response = run_on_card(handle, card.eid, resp.body, target_aid)?;
+        let response = run_on_card(control, card.eid, resp.body, target_aid)?;
         let answer = match &response {
             Some(r) => (ScriptStatus::Ok, r.as_slice()),
             None => (ScriptStatus::UnknownApplication, &[][..]),

@@ -25,7 +25,8 @@
 //! ES5 over HTTPS (wire-profile §3): [`https::run_session`] is the card's PSK-TLS client; each script it
 //! receives runs on the card through the driver ([`Control::HttpsScript`], [`Euicc::run_https_script`]) with the
 //! same command execution as SMS, and notifications the card raises still go by SMS. Sessions are opened by the
-//! caller (a test); the push-SMS trigger is not implemented yet.
+//! driver when the card accepts a push SMS (the administration-session trigger: [`HttpsTrigger`], retried as
+//! its retry policy says; one session at a time per eUICC), or by a test.
 //!
 //! Simplifications, all documented where they apply: every PoR travels as an MO SMS (SPI byte 2 b6 is not
 //! consulted); PoRs for security failures (TAR unknown, key set unknown, CC, ciphering, insufficient security
@@ -47,7 +48,7 @@ pub use card::{Euicc, EventKind, Isdp};
 pub use driver::{
     Control, DriverError, DriverEvent, MoSms, MtSms, SimulatorDriver, SimulatorHandle,
 };
-pub use fleet::{DeliveryError, Fleet, FleetError};
+pub use fleet::{DeliveryError, Fleet, FleetError, HttpsScriptResult};
 pub use ids::{Aid, Eid, Iccid, Imsi, Msisdn};
 pub use keys::{EcasdKey, EuiccSecrets, IsdRKeySet};
 
@@ -153,13 +154,25 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-/// What a step of the state machine produced: MO SMS to send and events (DESIGN §7: bytes and timers out).
+/// What a step of the state machine produced: MO SMS to send, admin sessions to open and events (DESIGN §7:
+/// bytes and timers out).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outputs {
     /// Mobile-originated SMS, in sending order.
     pub mo: Vec<MoSms>,
+    /// Admin sessions the SM-SR asked for by push SMS (wire-profile §3).
+    pub https: Vec<HttpsTrigger>,
     /// Events, in order.
     pub events: Vec<Event>,
+}
+
+/// A push SMS the card accepted: open an SCP81 admin session as `trigger` says (wire-profile §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpsTrigger {
+    /// The eUICC.
+    pub eid: Eid,
+    /// Where and how to connect.
+    pub trigger: es_interfaces::scp81::SessionTrigger,
 }
 
 /// Where a [`SubscriberDirectory`] asks for an IMSI it holds no entry for: the MNO's provisioning as a lab sees

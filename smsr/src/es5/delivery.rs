@@ -20,6 +20,7 @@ use super::security::{load_keys, scp80_keyset_version, secure_command};
 use crate::error::SmsrError;
 use crate::operation::{self, OpData, Outcome};
 use crate::scp81::channel::Channel;
+use crate::scp81::trigger::{self, Step};
 use crate::service::{Es5Settings, Smsr};
 
 /// One secured command ready for the SMSC: its segments go to `msisdn` in order.
@@ -52,9 +53,9 @@ pub fn retry_delay(settings: &Es5Settings, attempts: u32) -> Duration {
         .min(settings.max_retry_interval)
 }
 
-/// Where the eUICC is reached: the operation's override (a notification's sender), else the MSISDN of the
+/// Where the eUICC is reached (also for its admin-session trigger): the operation's override (a notification's sender), else the MSISDN of the
 /// enabled profile in the EIS (wire-profile §2).
-fn destination(
+pub fn destination(
     conn: &mut AnyConnection,
     op: &Operation,
     data: &OpData,
@@ -196,9 +197,24 @@ pub fn prepare_round(
         Vec::new()
     };
     for eid in ready {
-        // Commands of an eUICC on HTTPS wait for its admin session (smsr::scp81).
+        // Commands of an eUICC on HTTPS wait for its admin session, opened by a push SMS (smsr::scp81).
         if smsr.channels.https_enabled && smsr.channels.channel_of(conn, &eid)? == Channel::Https {
-            continue;
+            let Some(t) = &smsr.channels.trigger else {
+                continue;
+            };
+            match savepoint(conn, |c| trigger::step(c, smsr, t, &eid, now)) {
+                Ok(Step::Trigger(o)) => {
+                    out.push(o);
+                    continue;
+                }
+                Ok(Step::Wait) => continue,
+                Ok(Step::FallBack) => {}
+                Err(Es5Error::Store(e)) if e.is_retryable() => return Err(e.into()),
+                Err(e) => {
+                    tracing::warn!(%eid, error = %e, "admin session trigger not sent");
+                    continue;
+                }
+            }
         }
         let Delivery::Next(cmd) = es5_queue::take_next_for_delivery(conn, &eid, now)? else {
             continue;

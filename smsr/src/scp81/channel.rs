@@ -35,6 +35,29 @@ pub struct ChannelPolicy {
     pub https_enabled: bool,
     /// Per-eUICC choice (EID → channel), before the EIS capability.
     pub overrides: HashMap<String, Channel>,
+    /// The push SMS that opens sessions (`None`: none is sent; HTTPS eUICCs connect on their own).
+    pub trigger: Option<TriggerSettings>,
+}
+
+/// The administration-session trigger (wire-profile §3) and its policy: when an HTTPS eUICC has work and no
+/// command in flight, a push SMS; again after `connect_timeout` without a connection, up to `attempts` in all;
+/// `connect_timeout` after the last, the operation's commands that fit in SMS go by SMS.
+#[derive(Debug, Clone)]
+pub struct TriggerSettings {
+    /// Where the eUICC connects (`3E`/`3C`).
+    pub address: std::net::SocketAddrV4,
+    /// `Host:` of the first POST (`8A`).
+    pub host: String,
+    /// The admin URI (`8C`).
+    pub admin_path: String,
+    /// The eUICC's own retry counter (`86`).
+    pub card_retries: u16,
+    /// The eUICC's pause between its retries (`86`, whole seconds up to 99:59:59).
+    pub card_retry_interval: std::time::Duration,
+    /// Triggers per operation before the fall-back to SMS.
+    pub attempts: u32,
+    /// How long the SM-SR waits for the session after each trigger.
+    pub connect_timeout: std::time::Duration,
 }
 
 impl ChannelPolicy {

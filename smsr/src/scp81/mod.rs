@@ -2,12 +2,14 @@
 //! admin server. [`psk`] keeps the ISD-R PSKs in memory, filled from the store by a background task (the
 //! OpenSSL PSK callback is synchronous and runs in the handshake: it reads the cache only); [`server`] is the
 //! PSK-TLS 1.2 listener and the RAM-over-HTTP dialogue, whose scripts and responses go through the ES5 queue in
-//! [`session`]; [`channel`] decides which eUICCs the SMS delivery leaves to it.
+//! [`session`]; [`channel`] decides which eUICCs the SMS delivery leaves to it, and [`trigger`] sends them the
+//! push SMS that opens the session, falling back to SMS when they do not connect.
 
 pub mod channel;
 pub mod psk;
 pub mod server;
 pub mod session;
+pub mod trigger;
 
 use std::time::Duration;
 

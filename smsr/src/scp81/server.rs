@@ -175,24 +175,22 @@ fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Checks the X-Admin headers of a POST against the connection's PSK identity (wire-profile §3).
-fn check_headers(req: &HttpRequest, peer: &AdminPeer) -> Result<(), HttpResponse> {
-    let eid = peer.identity.eid_text();
+/// Checks the X-Admin headers of a POST against the connection's PSK identity (wire-profile §3): the status and
+/// reason of a refusal.
+fn check_headers(req: &HttpRequest, peer: &AdminPeer) -> Result<(), (StatusCode, &'static str)> {
     if header_str(req, header::PROTOCOL).map(str::trim) != Some(wire_profile::ADMIN_PROTOCOL) {
-        return Err(refuse(
+        return Err((
             StatusCode::BAD_REQUEST,
-            &eid,
             "X-Admin-Protocol must be globalplatform-remote-admin/1.0",
         ));
     }
     let from = header_str(req, header::FROM)
         .ok_or("X-Admin-From is missing")
         .and_then(|v| AdminFrom::parse(v).map_err(|_| "X-Admin-From is malformed"))
-        .map_err(|why| refuse(StatusCode::BAD_REQUEST, &eid, why))?;
+        .map_err(|why| (StatusCode::BAD_REQUEST, why))?;
     if from.eid != peer.identity.eid || from.aid != peer.identity.isd_r_aid {
-        return Err(refuse(
+        return Err((
             StatusCode::FORBIDDEN,
-            &eid,
             "X-Admin-From names another eUICC or security domain than the PSK identity",
         ));
     }
@@ -271,10 +269,10 @@ async fn admin_post(
     let Some(peer) = req.conn_data::<AdminPeer>().cloned() else {
         return reply(StatusCode::FORBIDDEN).finish();
     };
-    if let Err(r) = check_headers(&req, &peer) {
-        return r;
-    }
     let eid = peer.identity.eid_text();
+    if let Err((status, why)) = check_headers(&req, &peer) {
+        return refuse(status, &eid, why);
+    }
     let answer = match answered(&req, &state, &peer) {
         Ok(a) => a,
         Err(why) => return refuse(StatusCode::BAD_REQUEST, &eid, why),
