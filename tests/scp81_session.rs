@@ -428,3 +428,92 @@ async fn no_connection_falls_back_to_sms() {
     assert_eq!(enable_op["https_trigger"]["sent"], 2, "{enable_op}");
     lab.stop().await;
 }
+
+/// Channel per script: both eUICCs support HTTPS, eUICC 0 is set to SMS in the configuration; its audit goes by
+/// SMS, a 20 KB ES3.SendData script (too large for SMS) over HTTPS, opened by the push SMS.
+#[actix_web::test]
+async fn a_script_too_large_for_sms_goes_over_https() {
+    use es_interfaces::messages::es3;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The world first, to name eUICC 0 in the configuration.
+    let world = rsp::setup::load_or_init_world(&rsp::config::Config {
+        var_dir: dir.path().to_path_buf(),
+        test_euiccs: 2,
+        ..rsp::config::Config::default()
+    })
+    .expect("world");
+    let e0 = world.euiccs[0].eid.clone();
+    let lab = small_lab(&dir, |o| {
+        pushed_lab(o);
+        o.https_share = 1.0;
+        o.smdp_profiles = vec![(0, 1)];
+        o.es5
+            .https
+            .channel_overrides
+            .insert(e0.clone(), smsr::scp81::channel::Channel::Sms);
+    })
+    .await;
+    assert_eq!(eid(&lab, 0), e0);
+    let mno = lab.mno(0).expect("mno");
+    let out = call(
+        &mno,
+        &es4::AuditEisRequest {
+            base: conformance::mno::base("sized-audit", None),
+            eid: e0.parse().expect("eid"),
+            iccids: Vec::new(),
+        },
+    )
+    .await;
+    assert_status(
+        callback(&lab, 0, &out, 30).await.status(),
+        Status::ExecutedSuccess,
+        None,
+    );
+    assert_eq!(operations_over(&lab, &e0, "sms"), 1);
+
+    rsp::lab::set_endpoint(
+        &lab.smsr.store,
+        &lab.world.manifest.sm_dp.oid,
+        "ES3-callbacks",
+        &format!("{}/es3", lab.receivers[0].url()),
+    )
+    .expect("register the receiver for the SM-DP");
+    let smdp = conformance::mno::MnoClient::sm_dp(&lab.world, lab.smsr_url())
+        .expect("SM-DP client")
+        .with_reply_to(format!("{}/es3", lab.receivers[0].url()));
+    let mut inner = Vec::new();
+    for i in 0..100u8 {
+        let mut apdu = vec![0x80, 0xE2, 0x88, i, 0xC8, 0x3A, 0x07, 0xC5];
+        apdu.extend(std::iter::repeat_n(i, 0xC5));
+        inner.extend_from_slice(&[0x22, 0x81, apdu.len() as u8]);
+        inner.extend_from_slice(&apdu);
+    }
+    let mut script = vec![0xAA, 0x82];
+    script.extend_from_slice(&(inner.len() as u16).to_be_bytes());
+    script.extend_from_slice(&inner);
+    let out = smdp
+        .es3(&es3::SendDataRequest {
+            base: conformance::mno::base("sized-20k", None),
+            eid: e0.parse().expect("eid"),
+            sd_aid: hex::encode_upper(aid(&lab, 0, 1)).parse().expect("aid"),
+            data: hex::encode_upper(&script).parse().expect("hex"),
+            more_to_do: Some(true),
+        })
+        .await
+        .expect("ES3 call");
+    assert_eq!(out.http_status, 202, "{}", out.envelope);
+    let cb = callback(&lab, 0, &out, 30).await;
+    assert_status(cb.status(), Status::Failed, Some(("8.4", "4.2")));
+    assert_eq!(
+        cb.field("EuiccResponseData").as_deref(),
+        Some("AB0780010123026982")
+    );
+    let data = operation_data(&lab, &e0);
+    assert_eq!(data.len(), 2, "{data:?}");
+    assert!(
+        data.iter()
+            .any(|d| d["channel"] == "https" && d["https_trigger"]["sent"].as_u64() >= Some(1)),
+        "{data:?}"
+    );
+    lab.stop().await;
+}

@@ -198,7 +198,14 @@ pub fn prepare_round(
     };
     for eid in ready {
         // Commands of an eUICC on HTTPS wait for its admin session, opened by a push SMS (smsr::scp81).
-        if smsr.channels.https_enabled && smsr.channels.channel_of(conn, &eid)? == Channel::Https {
+        let https = smsr.channels.https_enabled
+            && match es5_queue::next_queued(conn, &eid)? {
+                Some(next) => {
+                    smsr.channels.channel_for(conn, &eid, &next.payload)? == Channel::Https
+                }
+                None => false,
+            };
+        if https {
             let Some(t) = &smsr.channels.trigger else {
                 continue;
             };

@@ -1,6 +1,6 @@
 //! Which ES5 channel an eUICC's commands take (SGP.02 §2.4.4; design §3 step 4): HTTPS when the admin server
 //! runs and the eUICC supports it — the configuration's per-eUICC override first, else the EIS capability
-//! `HttpSupport` — otherwise SMS.
+//! `HttpSupport` — otherwise SMS; per script, one too large for SMS goes over HTTPS if the eUICC supports it.
 
 use std::collections::HashMap;
 
@@ -60,7 +60,31 @@ pub struct TriggerSettings {
     pub connect_timeout: std::time::Duration,
 }
 
+/// Largest command script sent by SMS: 16 concatenated SMS (the reassembly limit of both ends) of 133 bytes of
+/// packet each, less the SCP80 header (21 bytes) and the AES padding (up to 15) (wire-profile §2).
+pub const SMS_MAX_SCRIPT: usize = 16 * 133 - 21 - 15;
+
 impl ChannelPolicy {
+    /// The channel of `eid`'s next command `script`: its eUICC's channel ([`ChannelPolicy::channel_of`]), except
+    /// that a script larger than [`SMS_MAX_SCRIPT`] goes over HTTPS when the EIS says `HttpSupport`, whatever
+    /// the override (SGP.02 §2.4.4).
+    pub fn channel_for(
+        &self,
+        conn: &mut AnyConnection,
+        eid: &str,
+        script: &[u8],
+    ) -> Result<Channel, StoreError> {
+        let channel = self.channel_of(conn, eid)?;
+        if channel == Channel::Sms
+            && self.https_enabled
+            && script.len() > SMS_MAX_SCRIPT
+            && eis::http_support(conn, eid)?.unwrap_or(false)
+        {
+            return Ok(Channel::Https);
+        }
+        Ok(channel)
+    }
+
     /// The channel of `eid`'s commands (SGP.02 §2.4.4).
     pub fn channel_of(&self, conn: &mut AnyConnection, eid: &str) -> Result<Channel, StoreError> {
         if !self.https_enabled {

@@ -15,16 +15,12 @@ use es_interfaces::scp81::{
 use es_interfaces::sms::{self, PacketKind};
 use es_interfaces::wire_profile;
 
-use super::channel::{Channel, TriggerSettings};
+use super::channel::{Channel, SMS_MAX_SCRIPT, TriggerSettings};
 use crate::es5::Es5Error;
 use crate::es5::delivery::{Outgoing, destination};
 use crate::es5::security::{load_keys, scp80_keyset_version, secure_command};
 use crate::operation::{OpData, TriggerState};
 use crate::service::Smsr;
-
-/// Largest command script that falls back to SMS: 16 concatenated SMS (the reassembly limit of both ends) of
-/// 133 bytes of packet each, less the SCP80 header (21 bytes) and the AES padding (up to 15).
-pub const SMS_FALLBACK_MAX_SCRIPT: usize = 16 * 133 - 21 - 15;
 
 /// What the delivery loop does for an HTTPS eUICC with queued work and nothing in flight.
 #[derive(Debug)]
@@ -147,7 +143,7 @@ pub fn step(
         return Ok(Step::Wait);
     }
     if state.sent >= settings.attempts.max(1) {
-        if cmd.payload.len() > SMS_FALLBACK_MAX_SCRIPT {
+        if cmd.payload.len() > SMS_MAX_SCRIPT {
             return Ok(Step::Wait);
         }
         tracing::warn!(%eid, op = op.id, triggers = state.sent,
