@@ -517,3 +517,47 @@ async fn a_script_too_large_for_sms_goes_over_https() {
     );
     lab.stop().await;
 }
+
+/// Cut sessions opened by push SMS: the SM-SR asks again (`connect_timeout` after the script) when the response
+/// does not come; the card that ran the script resumes with its response, the card that did not gets the script
+/// again. Either way the enable runs once on the card and succeeds.
+#[actix_web::test]
+async fn cut_pushed_sessions_are_triggered_again() {
+    use conformance::euicc::Control;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut lab = small_lab(&dir, |o| {
+        pushed_lab(o);
+        o.es5.https.connect_timeout_secs = 1;
+    })
+    .await;
+    let mut events = lab.events.take().expect("simulator events");
+    let mno = lab.mno(0).expect("mno");
+    let (e, p1, p2) = (eid(&lab, 0), iccid(&lab, 0, 0), iccid(&lab, 0, 1));
+    let sim_eid = conformance::euicc::Eid::parse(&e).expect("eid");
+    for (cut, target, fci) in [
+        (CutAt::AfterRunning(1), &p2, "pushed-cut-after"),
+        (CutAt::BeforeRunning(1), &p1, "pushed-cut-before"),
+    ] {
+        lab.network
+            .control(Control::CutNextSession { eid: sim_eid, cut })
+            .await
+            .expect("control");
+        let out = call(&mno, &enable(&e, target, fci, None)).await;
+        assert_eq!(out.http_status, 202, "{}", out.envelope);
+        assert_status(
+            callback(&lab, 0, &out, 30).await.status(),
+            Status::ExecutedSuccess,
+            None,
+        );
+        assert_eq!(enables_executed(&mut events), 1, "{cut:?}");
+    }
+    let data = operation_data(&lab, &e);
+    assert!(
+        data.iter()
+            .filter(|d| d["https_trigger"]["sent"].as_u64() >= Some(2))
+            .count()
+            >= 2,
+        "each cut enable needed a second push SMS: {data:?}"
+    );
+    lab.stop().await;
+}

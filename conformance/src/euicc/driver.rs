@@ -8,7 +8,7 @@
 //! eUICC's enabled profile to the SM-SR's address. Concatenated messages travel as one [`MtSms`]/[`MoSms`] per
 //! segment. Time is `tokio::time::Instant` since the driver was built, in ms, so paused-clock tests are exact.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use super::fleet::{DeliveryError, Fleet, HttpsScriptResult};
-use super::https::{self, AdminTarget, CardCredentials, CutAt};
+use super::https::{self, AdminTarget, CardCredentials, CutAt, Resume};
 use super::ids::Eid;
 use super::{DownloadFaults, Event, HttpsTrigger, Outputs};
 
@@ -69,6 +69,13 @@ pub enum Control {
         imsi: String,
         /// Its MSISDN.
         msisdn: String,
+    },
+    /// Cuts the next admin session the driver opens for one eUICC (test input; [`CutAt`]).
+    CutNextSession {
+        /// The eUICC.
+        eid: Eid,
+        /// Where.
+        cut: CutAt,
     },
     /// Runs a script an SCP81 admin session received (wire-profile §3; [`super::https`]) on one eUICC.
     HttpsScript {
@@ -129,6 +136,16 @@ pub struct SimulatorDriver {
     control_tx: mpsc::Sender<Control>,
     /// eUICCs with an admin session under way (one at a time per eUICC, SGP.02 §2.4.4).
     in_session: Arc<Mutex<HashSet<Eid>>>,
+    /// Per eUICC: a cut asked for its next session, and the response it could not deliver (its next session
+    /// resumes with it).
+    https_state: Arc<Mutex<HashMap<Eid, CardHttpsState>>>,
+}
+
+/// The admin-session state a card keeps between sessions (lab).
+#[derive(Debug, Default)]
+struct CardHttpsState {
+    cut: CutAt,
+    resume: Option<Resume>,
 }
 
 impl SimulatorDriver {
@@ -151,6 +168,7 @@ impl SimulatorDriver {
                 epoch: Instant::now(),
                 control_tx: control.clone(),
                 in_session: Arc::default(),
+                https_state: Arc::default(),
             },
             SimulatorHandle { mt, control },
         )
@@ -226,14 +244,28 @@ impl SimulatorDriver {
         let retries = t.trigger.retry.counter;
         let control = self.control_tx.clone();
         let in_session = self.in_session.clone();
+        let state = self.https_state.clone();
         tokio::task::spawn_blocking(move || {
             for attempt in 0..=retries {
-                match https::run_session(&control, &target, &card, None, CutAt::Never) {
+                let (resume, cut) = match state.lock() {
+                    Ok(mut m) => {
+                        let s = m.entry(card.eid).or_default();
+                        (s.resume.take(), std::mem::take(&mut s.cut))
+                    }
+                    Err(_) => (None, CutAt::Never),
+                };
+                match https::run_session(&control, &target, &card, resume.clone(), cut) {
                     Ok(r) => {
-                        tracing::debug!(eid = %card.eid, scripts = r.scripts, "simulated eUICC: admin session done");
+                        tracing::debug!(eid = %card.eid, scripts = r.scripts, cut = r.cut, "simulated eUICC: admin session done");
+                        if let (Some(undelivered), Ok(mut m)) = (r.resume, state.lock()) {
+                            m.entry(card.eid).or_default().resume = Some(undelivered);
+                        }
                         break;
                     }
                     Err(e) => {
+                        if let (Some(r), Ok(mut m)) = (resume, state.lock()) {
+                            m.entry(card.eid).or_default().resume.get_or_insert(r);
+                        }
                         tracing::info!(eid = %card.eid, attempt, error = %e, "simulated eUICC: admin session failed");
                         if attempt < retries {
                             std::thread::sleep(pause);
@@ -294,6 +326,11 @@ impl SimulatorDriver {
                         Control::ProvisionSubscriber { imsi, msisdn } => {
                             if let Err(e) = self.fleet.provision_subscriber(&imsi, &msisdn) {
                                 self.report(DriverEvent::ControlRefused(DeliveryError::BadAddress(e)));
+                            }
+                        }
+                        Control::CutNextSession { eid, cut } => {
+                            if let Ok(mut m) = self.https_state.lock() {
+                                m.entry(eid).or_default().cut = cut;
                             }
                         }
                         Control::HttpsScript { eid, script, target, reply } => {

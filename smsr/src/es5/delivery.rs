@@ -238,6 +238,30 @@ pub fn prepare_round(
         let in_flight =
             es5_queue::in_flight(conn, &op.eid)?.filter(|c| c.operation_ref == op.id.to_string());
         match in_flight {
+            // In flight over HTTPS and unanswered: ask the eUICC to come back (never an SMS retransmission).
+            Some(cmd) if now <= op.deadline && cmd.scp80.is_none() => {
+                let sent = match &smsr.channels.trigger {
+                    Some(t) => savepoint(conn, |c| trigger::retrigger(c, smsr, t, &op, &cmd, now)),
+                    None => Err(Es5Error::Invalid("no push SMS configured".into())),
+                };
+                match sent {
+                    Ok(o) => out.push(o),
+                    Err(Es5Error::Store(e)) if e.is_retryable() => return Err(e.into()),
+                    Err(e) => {
+                        tracing::warn!(op = op.id, eid = %op.eid, error = %e, "admin session trigger not sent");
+                        operations::update(
+                            conn,
+                            op.id,
+                            op.state,
+                            &OperationUpdate {
+                                retry_at: Some(None),
+                                ..OperationUpdate::default()
+                            },
+                            now,
+                        )?;
+                    }
+                }
+            }
             Some(cmd) if now <= op.deadline => {
                 tracing::info!(op = op.id, eid = %op.eid, attempt = cmd.attempts + 1, "ES5 command retransmitted (no PoR yet)");
                 send_or_fail(conn, smsr, settings, &op, &cmd, now, &mut out)?

@@ -295,7 +295,11 @@ async fn admin_post(
             smsr.wake.delivery.notify_one();
         }
         let now = smsr.clock.now_millis();
-        smsr.store.tx(|c| session::next_script(c, &e, now))
+        let retrigger_at = smsr.channels.trigger.as_ref().map(|t| {
+            now.saturating_add(i64::try_from(t.connect_timeout.as_millis()).unwrap_or(i64::MAX))
+        });
+        smsr.store
+            .tx(|c| session::next_script(c, &e, retrigger_at, now))
     })
     .await;
     let next = match work {

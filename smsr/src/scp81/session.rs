@@ -84,10 +84,12 @@ fn sequence_of(cmd: &Es5Command) -> Result<u64, SmsrError> {
 
 /// Takes the next script for `eid` (wire-profile §3): the command in flight over HTTPS again (the eUICC opened
 /// a session without resuming, so it did not run it), else the next queued command, put in flight and recorded
-/// as an attempt without SCP80 counter. `None`: nothing to send (the session ends with `204`).
+/// as an attempt without SCP80 counter. `None`: nothing to send (the session ends with `204`). `retrigger_at`:
+/// when a push SMS is due if the response has not come by then (the session may be cut); `None`: never.
 pub fn next_script(
     conn: &mut AnyConnection,
     eid: &str,
+    retrigger_at: Option<i64>,
     now: i64,
 ) -> Result<Option<Script>, SmsrError> {
     for _ in 0..MAX_SKIPPED {
@@ -112,8 +114,9 @@ pub fn next_script(
             op.state,
             &OperationUpdate {
                 data: Some(data.to_json()?),
-                // No SMS retransmission while the command is in flight over HTTPS.
-                retry_at: Some(None),
+                // No SMS retransmission while the command is in flight over HTTPS; a push SMS if the session
+                // is cut and the eUICC does not come back (smsr::scp81::trigger::retrigger).
+                retry_at: Some(retrigger_at.map(|t| t.min(op.deadline.saturating_add(1)))),
                 ..OperationUpdate::default()
             },
             now,

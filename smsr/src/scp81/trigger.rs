@@ -3,12 +3,14 @@
 //! ES5 SMS (the counter advanced in the same transaction). Its PoR carries no data and matches no command (it
 //! is dropped as such). The policy of [`TriggerSettings`]: triggers are counted per operation in its data
 //! (`https_trigger`); when they are used up and the eUICC still has not connected, the operation falls back to
-//! SMS for its commands that fit in SMS (`sms_fallback`), the others wait until the operation expires.
+//! SMS for its commands that fit in SMS (`sms_fallback`), the others wait until the operation expires. A command
+//! left in flight over HTTPS by a cut session is followed by a push SMS every `connect_timeout` ([`retrigger`]).
 
 use eis_store::AnyConnection;
 use eis_store::eis::{self, SdRole};
 use eis_store::es5_queue;
-use eis_store::operations::{self, OperationUpdate};
+use eis_store::es5_queue::Es5Command;
+use eis_store::operations::{self, Operation, OperationUpdate};
 use es_interfaces::scp81::{
     AdminFrom, ConnectionParameters, PskIdentity, RetryPolicy, SessionTrigger,
 };
@@ -149,10 +151,48 @@ pub fn step(
         tracing::warn!(%eid, op = op.id, triggers = state.sent,
             "the eUICC did not open an admin session: the operation falls back to SMS");
         data.sms_fallback = true;
-        save(conn, &op, &data, now)?;
+        save(conn, &op, &data, None, now)?;
         return Ok(Step::FallBack);
     }
-    let msisdn = destination(conn, &op, &data)?;
+    let o = send(conn, smsr, settings, &op, &mut data, cmd.id, now)?;
+    save(conn, &op, &data, None, now)?;
+    Ok(Step::Trigger(o))
+}
+
+/// A push SMS for operation `op` whose command `cmd` is in flight over HTTPS and unanswered past its time-out
+/// (the session was cut and the eUICC has not come back): the eUICC is asked to connect again, which it does
+/// resuming with the response if it ran the script (wire-profile §3 [P]). Never an SMS fall-back here: the
+/// eUICC may have run the command. Again after `connect_timeout`, until the operation's deadline.
+pub fn retrigger(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    settings: &TriggerSettings,
+    op: &Operation,
+    cmd: &Es5Command,
+    now: i64,
+) -> Result<Outgoing, Es5Error> {
+    let mut data = OpData::parse(&op.data).map_err(|e| Es5Error::Invalid(e.to_string()))?;
+    let o = send(conn, smsr, settings, op, &mut data, cmd.id, now)?;
+    let next = now
+        .saturating_add(millis(settings.connect_timeout))
+        .min(op.deadline.saturating_add(1));
+    save(conn, op, &data, Some(Some(next)), now)?;
+    Ok(o)
+}
+
+/// Secures one push SMS for `op` and counts it in `data` (saved by the caller).
+fn send(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    settings: &TriggerSettings,
+    op: &Operation,
+    data: &mut OpData,
+    command_id: i64,
+    now: i64,
+) -> Result<Outgoing, Es5Error> {
+    let eid = op.eid.as_str();
+    let state = data.https_trigger.unwrap_or_default();
+    let msisdn = destination(conn, op, data)?;
     let trigger = trigger_for(settings, psk_identity(conn, eid)?)?;
     let kvn = scp80_keyset_version(conn, eid)?;
     let counter = es5_queue::advance_scp80_counter(conn, eid, kvn)?;
@@ -169,21 +209,21 @@ pub fn step(
         last_at: now,
     });
     data.channel = Some(Channel::Https.as_str().to_string());
-    save(conn, &op, &data, now)?;
     tracing::info!(%eid, op = op.id, trigger = state.sent + 1, "admin session trigger sent by SMS");
-    Ok(Step::Trigger(Outgoing {
-        command_id: cmd.id,
+    Ok(Outgoing {
+        command_id,
         eid: eid.to_string(),
         msisdn,
         counter,
         tp_uds,
-    }))
+    })
 }
 
 fn save(
     conn: &mut AnyConnection,
-    op: &eis_store::operations::Operation,
+    op: &Operation,
     data: &OpData,
+    retry_at: Option<Option<i64>>,
     now: i64,
 ) -> Result<(), Es5Error> {
     let json = data
@@ -195,6 +235,7 @@ fn save(
         op.state,
         &OperationUpdate {
             data: Some(json),
+            retry_at,
             ..OperationUpdate::default()
         },
         now,
