@@ -65,7 +65,8 @@ pub struct LabOptions {
     /// Profiles `(eUICC index, slot)` registered as downloaded by the world's SM-DP (`Smdp-id`), so that it
     /// manages them over ES3.
     pub smdp_profiles: Vec<(usize, usize)>,
-    /// Share of the world's eUICCs (the first ones) registered as HTTPS-capable (EIS `HttpSupport`).
+    /// Share of the eUICCs (the first ones, of the world or of the seeded fleet) registered as HTTPS-capable
+    /// (EIS `HttpSupport`).
     pub https_share: f64,
 }
 
@@ -238,9 +239,14 @@ impl Lab {
                 lab.register_world(&opts.smdp_profiles, opts.https_share)
                     .await?
             }
-            FleetSource::Seeded { seed, count } => {
-                register_seeded(&lab.smsr, &keyring, &lab.world, seed, count)?
-            }
+            FleetSource::Seeded { seed, count } => register_seeded(
+                &lab.smsr,
+                &keyring,
+                &lab.world,
+                seed,
+                count,
+                opts.https_share,
+            )?,
         }
         Ok(lab)
     }
@@ -366,7 +372,9 @@ fn register_seeded(
     world: &World,
     seed: u64,
     count: usize,
+    https_share: f64,
 ) -> Result<(), String> {
+    let https = (count as f64 * https_share.clamp(0.0, 1.0)).round() as usize;
     let [m1, m2, ..] = world.manifest.mnos.as_slice() else {
         return Err("the world lists fewer than two MNOs".into());
     };
@@ -383,6 +391,7 @@ fn register_seeded(
                 seed,
                 i,
                 [&m1.entity.oid, &m2.entity.oid],
+                i < https,
             )?);
         }
         smsr.store
@@ -404,6 +413,7 @@ fn seeded_eis(
     seed: u64,
     index: usize,
     mnos: [&str; 2],
+    http_support: bool,
 ) -> Result<NewEis, String> {
     let secrets = EuiccSecrets::from_seed(seed, index).map_err(|e| e.to_string())?;
     let eid = secrets.eid.to_string();
@@ -434,6 +444,34 @@ fn seeded_eis(
             }],
         });
     }
+    // The SCP81 PSK (wire-profile §3: key type 85 in key set 40), as the EUM's EIS carries it.
+    let psk = secrets.scp81_psk.expose();
+    let psk_blob = keyring
+        .seal(
+            smsr::eis_map::KEY_PURPOSE,
+            &smsr::eis_map::key_aad(&eid, "ISD-R", secrets.scp81_kvn, 1, 0),
+            psk,
+        )
+        .map_err(|e| e.to_string())?;
+    let scp81 = store::Keyset {
+        version: secrets.scp81_kvn,
+        usage: Some("SCP81".into()),
+        cntr: 0,
+        keys: vec![store::SdKey {
+            index: 1,
+            kcv: certs::kdf::kcv_aes(psk)
+                .map_err(|e| e.to_string())?
+                .to_vec(),
+            components: vec![store::KeyComponent {
+                key_type: wire_profile::SCP81_KEY_TYPE_PSK,
+                value: Sealed {
+                    key_id: keyring.current_key_id().to_string(),
+                    ciphertext: psk_blob.into_bytes(),
+                },
+            }],
+        }],
+        certificates: Vec::new(),
+    };
     let sd = |aid: &[u8], id: u8, keysets: Vec<store::Keyset>| store::SecurityDomain {
         aid: aid.to_vec(),
         tars: Vec::new(),
@@ -454,8 +492,8 @@ fn seeded_eis(
             capabilities: store::EuiccCapabilities {
                 cattp_support: false,
                 cattp_version: None,
-                http_support: false,
-                http_version: None,
+                http_support,
+                http_version: http_support.then(|| "1.1.0".to_string()),
                 secure_packet_version: "9.2.0".into(),
                 remote_provisioning_version: "3.2.0".into(),
             },
@@ -471,13 +509,16 @@ fn seeded_eis(
         isd_r: sd(
             &wire_profile::ISD_R_AID,
             1,
-            vec![store::Keyset {
-                version: kvn,
-                usage: Some("SCP80".into()),
-                cntr: 0,
-                keys: sd_keys,
-                certificates: Vec::new(),
-            }],
+            vec![
+                store::Keyset {
+                    version: kvn,
+                    usage: Some("SCP80".into()),
+                    cntr: 0,
+                    keys: sd_keys,
+                    certificates: Vec::new(),
+                },
+                scp81,
+            ],
         ),
         ecasd: sd(&wire_profile::ECASD_AID, 2, Vec::new()),
         profiles: profiles
