@@ -159,6 +159,105 @@ pub struct Es5Config {
     pub max_in_flight: usize,
     /// Callbacks and notifications are retried for this many seconds.
     pub callback_give_up_secs: u64,
+    /// ES5 over HTTPS: the SCP81 admin server (PSK-TLS 1.2, RAM over HTTP).
+    pub https: HttpsConfig,
+}
+
+/// The SCP81 admin server of the SM-SR (wire-profile §3): its own port, off unless enabled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpsConfig {
+    /// Start the admin server.
+    pub enabled: bool,
+    /// Address it listens on (PSK-TLS only, no certificate).
+    pub listen: String,
+    /// The admin URI path (first POST of a session; path of every Next-URI).
+    pub admin_path: String,
+    /// The PSK cache is read again from the store this often, seconds (and soon after an unknown identity).
+    pub psk_refresh_secs: u64,
+    /// Largest request body (a response script), bytes.
+    pub max_body_bytes: usize,
+    /// Per-eUICC channel (EID → `sms` or `https`), before the EIS capability `HttpSupport`.
+    pub channel_overrides: std::collections::BTreeMap<String, smsr::scp81::channel::Channel>,
+    /// IPv4 address and port the eUICCs are told to connect to (push SMS); default: `listen`. Without a usable
+    /// one (a host name, port 0) no push SMS is sent.
+    pub public_address: Option<String>,
+    /// `Host:` the eUICCs are told to send.
+    pub public_host: String,
+    /// Push SMS per operation before its commands fall back to SMS.
+    pub trigger_attempts: u32,
+    /// Seconds the SM-SR waits for the session after each push SMS.
+    pub connect_timeout_secs: u64,
+    /// The eUICC's own connection retries (trigger retry policy).
+    pub card_retries: u16,
+    /// Seconds between the eUICC's own retries.
+    pub card_retry_secs: u64,
+}
+
+impl Default for HttpsConfig {
+    fn default() -> Self {
+        let d = smsr::scp81::AdminSettings::default();
+        HttpsConfig {
+            enabled: false,
+            listen: d.listen,
+            admin_path: d.admin_path,
+            psk_refresh_secs: d.psk_refresh.as_secs(),
+            max_body_bytes: d.max_body_bytes,
+            channel_overrides: Default::default(),
+            public_address: None,
+            public_host: "localhost".into(),
+            trigger_attempts: 3,
+            connect_timeout_secs: 60,
+            card_retries: 2,
+            card_retry_secs: 10,
+        }
+    }
+}
+
+impl HttpsConfig {
+    /// The SM-SR's channel rule: HTTPS for the eUICCs that support it (or are set to it) when enabled.
+    pub fn channels(&self) -> smsr::scp81::channel::ChannelPolicy {
+        smsr::scp81::channel::ChannelPolicy {
+            https_enabled: self.enabled,
+            overrides: self
+                .channel_overrides
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            trigger: self.trigger(),
+        }
+    }
+
+    /// The push-SMS settings, when the address to announce is an IPv4 address with a port.
+    fn trigger(&self) -> Option<smsr::scp81::channel::TriggerSettings> {
+        let address: std::net::SocketAddrV4 = self
+            .public_address
+            .as_deref()
+            .unwrap_or(&self.listen)
+            .parse()
+            .ok()
+            .filter(|a: &std::net::SocketAddrV4| a.port() != 0)?;
+        Some(smsr::scp81::channel::TriggerSettings {
+            address,
+            host: self.public_host.clone(),
+            admin_path: self.admin_path.clone(),
+            card_retries: self.card_retries,
+            card_retry_interval: std::time::Duration::from_secs(self.card_retry_secs.max(1)),
+            attempts: self.trigger_attempts.max(1),
+            connect_timeout: std::time::Duration::from_secs(self.connect_timeout_secs.max(1)),
+        })
+    }
+
+    /// The admin server's settings, with `workers` HTTP worker threads.
+    pub fn settings(&self, workers: usize) -> smsr::scp81::AdminSettings {
+        smsr::scp81::AdminSettings {
+            listen: self.listen.clone(),
+            admin_path: self.admin_path.clone(),
+            psk_refresh: std::time::Duration::from_secs(self.psk_refresh_secs.max(1)),
+            max_body_bytes: self.max_body_bytes.max(1024),
+            workers: workers.max(1),
+        }
+    }
 }
 
 /// The SMPP 3.4 account of the SM-SR at its SMSC.
@@ -213,6 +312,7 @@ impl Default for Es5Config {
             batch: 256,
             max_in_flight: 4096,
             callback_give_up_secs: 24 * 3600,
+            https: HttpsConfig::default(),
         }
     }
 }

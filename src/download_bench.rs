@@ -339,6 +339,7 @@ async fn download_run(dir: &Path, opts: &DownloadOptions) -> Result<DownloadRepo
         workers: 2,
         smdp_profiles: Vec::new(),
         ecasd_faults: Vec::new(),
+        https_share: 0.0,
     })
     .await?;
     let result = run_on(&lab, opts, n, setup).await;

@@ -72,6 +72,9 @@ pub struct LabOptions {
     /// EIS, with the certificate re-issued accordingly, is written directly into the SM-SR's store, as an EIS
     /// registered while the certificate was valid or by an EUM that SM-SR knows (its ES1 would refuse it now).
     pub ecasd_faults: Vec<(usize, EcasdFault)>,
+    /// Share of the eUICCs (the first ones, of the world or of the seeded fleet) registered as HTTPS-capable
+    /// (EIS `HttpSupport`).
+    pub https_share: f64,
 }
 
 impl LabOptions {
@@ -99,6 +102,7 @@ impl LabOptions {
             workers: 2,
             smdp_profiles: Vec::new(),
             ecasd_faults: Vec::new(),
+            https_share: 0.0,
         }
     }
 }
@@ -113,6 +117,8 @@ pub struct Lab {
     pub smsr: Arc<smsr::service::Smsr>,
     /// The SM-DP.
     pub smdp: Arc<smdp::service::Smdp>,
+    /// Address of the SM-SR's SCP81 admin server (`es5.https.enabled`).
+    pub scp81_addr: Option<std::net::SocketAddr>,
     /// The SMSC and the simulator.
     pub network: SimulatedNetwork,
     /// One receiver per MNO of the world (empty without receivers).
@@ -227,6 +233,7 @@ impl Lab {
         let lab = Lab {
             world,
             config,
+            scp81_addr: started.scp81_addr,
             smsr,
             smdp,
             network,
@@ -237,12 +244,17 @@ impl Lab {
         };
         match opts.fleet {
             FleetSource::World => {
-                lab.register_world(&opts.smdp_profiles, &opts.ecasd_faults)
+                lab.register_world(&opts.smdp_profiles, &opts.ecasd_faults, opts.https_share)
                     .await?
             }
-            FleetSource::Seeded { seed, count } => {
-                register_seeded_eis(&lab.smsr.store, &keyring, &lab.world, seed, count)?
-            }
+            FleetSource::Seeded { seed, count } => register_seeded_eis(
+                &lab.smsr.store,
+                &keyring,
+                &lab.world,
+                seed,
+                count,
+                opts.https_share,
+            )?,
         }
         Ok(lab)
     }
@@ -267,15 +279,24 @@ impl Lab {
         })
     }
 
-    /// Registers every eUICC of the world over ES1 (conformance::eum), except those of `ecasd_faults`, whose
-    /// EIS goes directly into the SM-SR's store.
+    /// Registers every eUICC of the world over ES1 (conformance::eum), the first `https_share` of them
+    /// HTTPS-capable, except those of `ecasd_faults`, whose EIS goes directly into the SM-SR's store.
     async fn register_world(
         &self,
         smdp_profiles: &[(usize, usize)],
         ecasd_faults: &[(usize, EcasdFault)],
+        https_share: f64,
     ) -> Result<(), String> {
         let skip: Vec<usize> = ecasd_faults.iter().map(|(i, _)| *i).collect();
-        register_eis_over_es1(&self.world, self.smsr_url(), smdp_profiles, false, &skip).await?;
+        register_eis_over_es1(
+            &self.world,
+            self.smsr_url(),
+            smdp_profiles,
+            https_share,
+            false,
+            &skip,
+        )
+        .await?;
         let now = time::OffsetDateTime::now_utc();
         for (i, fault) in ecasd_faults {
             let eis = conformance::eum::build_faulty_eis(&self.world, *i, now, *fault)
@@ -299,15 +320,25 @@ impl Lab {
 }
 
 /// Registers every eUICC of `world` at the SM-SR at `smsr_url` over ES1 (conformance::eum), the profiles
-/// `(eUICC index, slot)` of `smdp_profiles` marked as downloaded by the world's SM-DP; with `tolerate_known`, an
-/// EIS already registered (8.1.1 / 3.3) is skipped. Returns how many were registered.
+/// `(eUICC index, slot)` of `smdp_profiles` marked as downloaded by the world's SM-DP, the first `https_share` of
+/// the eUICCs HTTPS-capable; with `tolerate_known`, an EIS already registered (8.1.1 / 3.3) is skipped. Returns
+/// how many were registered.
 pub async fn register_world_eis(
     world: &World,
     smsr_url: &str,
     smdp_profiles: &[(usize, usize)],
+    https_share: f64,
     tolerate_known: bool,
 ) -> Result<usize, String> {
-    register_eis_over_es1(world, smsr_url, smdp_profiles, tolerate_known, &[]).await
+    register_eis_over_es1(
+        world,
+        smsr_url,
+        smdp_profiles,
+        https_share,
+        tolerate_known,
+        &[],
+    )
+    .await
 }
 
 /// [`register_world_eis`] for every eUICC of `world` but those of `skip`.
@@ -315,6 +346,7 @@ async fn register_eis_over_es1(
     world: &World,
     smsr_url: &str,
     smdp_profiles: &[(usize, usize)],
+    https_share: f64,
     tolerate_known: bool,
     skip: &[usize],
 ) -> Result<usize, String> {
@@ -327,8 +359,10 @@ async fn register_eis_over_es1(
         .parse()
         .map_err(|e| format!("SM-DP OID: {e}"))?;
     let mut registered = 0;
+    let https = (world.euiccs.len() as f64 * https_share.clamp(0.0, 1.0)).round() as usize;
     for i in (0..world.euiccs.len()).filter(|i| !skip.contains(i)) {
-        let mut eis = conformance::eum::build_eis(world, i, now).map_err(|e| e.to_string())?;
+        let mut eis = conformance::eum::build_eis_with(world, i, now, i < https)
+            .map_err(|e| e.to_string())?;
         for (_, slot) in smdp_profiles.iter().filter(|(e, _)| *e == i) {
             // ProfileInfo is outside EumSignedInfo: the EUM signature stays valid.
             if let Some(p) = eis.profile_info.get_mut(*slot) {
@@ -406,7 +440,9 @@ pub fn register_seeded_eis(
     world: &World,
     seed: u64,
     count: usize,
+    https_share: f64,
 ) -> Result<(), String> {
+    let https = (count as f64 * https_share.clamp(0.0, 1.0)).round() as usize;
     let [m1, m2, ..] = world.manifest.mnos.as_slice() else {
         return Err("the world lists fewer than two MNOs".into());
     };
@@ -423,6 +459,7 @@ pub fn register_seeded_eis(
                 seed,
                 i,
                 [&m1.entity.oid, &m2.entity.oid],
+                i < https,
             )?);
         }
         store
@@ -444,6 +481,7 @@ fn seeded_eis(
     seed: u64,
     index: usize,
     mnos: [&str; 2],
+    http_support: bool,
 ) -> Result<NewEis, String> {
     let secrets = EuiccSecrets::from_seed(seed, index).map_err(|e| e.to_string())?;
     let eid = secrets.eid.to_string();
@@ -474,6 +512,34 @@ fn seeded_eis(
             }],
         });
     }
+    // The SCP81 PSK (wire-profile §3: key type 85 in key set 40), as the EUM's EIS carries it.
+    let psk = secrets.scp81_psk.expose();
+    let psk_blob = keyring
+        .seal(
+            smsr::eis_map::KEY_PURPOSE,
+            &smsr::eis_map::key_aad(&eid, "ISD-R", secrets.scp81_kvn, 1, 0),
+            psk,
+        )
+        .map_err(|e| e.to_string())?;
+    let scp81 = store::Keyset {
+        version: secrets.scp81_kvn,
+        usage: Some("SCP81".into()),
+        cntr: 0,
+        keys: vec![store::SdKey {
+            index: 1,
+            kcv: certs::kdf::kcv_aes(psk)
+                .map_err(|e| e.to_string())?
+                .to_vec(),
+            components: vec![store::KeyComponent {
+                key_type: wire_profile::SCP81_KEY_TYPE_PSK,
+                value: Sealed {
+                    key_id: keyring.current_key_id().to_string(),
+                    ciphertext: psk_blob.into_bytes(),
+                },
+            }],
+        }],
+        certificates: Vec::new(),
+    };
     let sd = |aid: &[u8], id: u8, keysets: Vec<store::Keyset>| store::SecurityDomain {
         aid: aid.to_vec(),
         tars: Vec::new(),
@@ -494,8 +560,8 @@ fn seeded_eis(
             capabilities: store::EuiccCapabilities {
                 cattp_support: false,
                 cattp_version: None,
-                http_support: false,
-                http_version: None,
+                http_support,
+                http_version: http_support.then(|| "1.1.0".to_string()),
                 secure_packet_version: "9.2.0".into(),
                 remote_provisioning_version: "3.2.0".into(),
             },
@@ -511,13 +577,16 @@ fn seeded_eis(
         isd_r: sd(
             &wire_profile::ISD_R_AID,
             1,
-            vec![store::Keyset {
-                version: kvn,
-                usage: Some("SCP80".into()),
-                cntr: 0,
-                keys: sd_keys,
-                certificates: Vec::new(),
-            }],
+            vec![
+                store::Keyset {
+                    version: kvn,
+                    usage: Some("SCP80".into()),
+                    cntr: 0,
+                    keys: sd_keys,
+                    certificates: Vec::new(),
+                },
+                scp81,
+            ],
         ),
         ecasd: sd(&wire_profile::ECASD_AID, 2, Vec::new()),
         profiles: profiles

@@ -121,6 +121,27 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// `switch` with every simulated eUICC on HTTPS (SCP81): push SMS, PSK-TLS admin sessions, RAM over HTTP.
+    Https {
+        /// Simulated eUICCs, one enable each.
+        #[arg(long, default_value_t = 200)]
+        euiccs: usize,
+        /// ES4 calls in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// SMPP binds of the SM-SR (push SMS and notifications).
+        #[arg(long, default_value_t = 4)]
+        binds: usize,
+        /// Network attach delay of the simulated eUICCs, ms.
+        #[arg(long, default_value_t = 100)]
+        attach_delay_ms: u64,
+        /// SM-SR database (`postgres://…`; default: SQLite in the bench directory).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Directory for the bench world and databases (default: a fresh one under the var dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Complete profile downloads per second end to end (ES2.DownloadProfile with EnableProfile to the MNO's
     /// result) with N simulated eUICCs, latency, CPU and SMS per download, and the crypto floor of one download.
     Download {
@@ -331,6 +352,32 @@ fn bench_command(config: &Config, command: BenchCommand) -> Result<(), String> {
                     binds,
                     attach_delay_ms,
                     database_url,
+                    https: false,
+                },
+            )
+        }
+        BenchCommand::Https {
+            euiccs,
+            concurrency,
+            binds,
+            attach_delay_ms,
+            database_url,
+            dir,
+        } => {
+            let dir = dir.unwrap_or_else(|| {
+                config
+                    .var_dir
+                    .join(format!("bench-https-{}", std::process::id()))
+            });
+            platform_bench::switch(
+                &dir,
+                &platform_bench::SwitchOptions {
+                    euiccs,
+                    concurrency,
+                    binds,
+                    attach_delay_ms,
+                    database_url,
+                    https: true,
                 },
             )
         }

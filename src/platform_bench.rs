@@ -155,9 +155,12 @@ pub struct SwitchOptions {
     pub attach_delay_ms: u64,
     /// SM-SR database (default: SQLite under the bench directory).
     pub database_url: Option<String>,
+    /// Every eUICC on HTTPS (SCP81: push SMS, PSK-TLS admin sessions; `rsp bench https`) instead of SMS.
+    pub https: bool,
 }
 
-/// `rsp bench switch`: prints complete enable-profile operations per second with N simulated eUICCs.
+/// `rsp bench switch` / `rsp bench https`: prints complete enable-profile operations per second with N simulated
+/// eUICCs, over SMS or (all of them) over HTTPS.
 pub fn switch(dir: &Path, opts: &SwitchOptions) -> Result<(), String> {
     let rt = runtime(2)?;
     let system = actix_web::rt::System::with_tokio_rt(move || rt);
@@ -178,6 +181,18 @@ async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), String> {
         },
         ..Es5Config::default()
     };
+    let mut es5 = es5;
+    if opts.https {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        es5.https.enabled = true;
+        es5.https.listen = format!("127.0.0.1:{port}");
+        es5.https.card_retry_secs = 1;
+        es5.https.card_retries = 10;
+    }
+    let what = if opts.https { "https" } else { "switch" };
     let lab = Lab::start(LabOptions {
         var_dir: dir.to_path_buf(),
         world_euiccs: 1,
@@ -195,10 +210,11 @@ async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), String> {
         workers: 2,
         smdp_profiles: Vec::new(),
         ecasd_faults: Vec::new(),
+        https_share: if opts.https { 1.0 } else { 0.0 },
     })
     .await?;
     println!(
-        "switch bench: {n} simulated eUICCs registered and servers up in {:.1} s",
+        "{what} bench: {n} simulated eUICCs registered and servers up in {:.1} s",
         setup.elapsed().as_secs_f64()
     );
     let mno = Arc::new(lab.mno(0)?);
@@ -256,7 +272,7 @@ async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), String> {
     }
     let accepted = start.elapsed();
     println!(
-        "switch bench: {n} ES4.EnableProfile accepted (202) in {:.1} s = {:.0} calls/s",
+        "{what} bench: {n} ES4.EnableProfile accepted (202) in {:.1} s = {:.0} calls/s",
         accepted.as_secs_f64(),
         n as f64 / accepted.as_secs_f64().max(1e-9)
     );
@@ -300,7 +316,7 @@ async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), String> {
         )
         .await;
     println!(
-        "switch bench: {n} enable-profile operations complete end to end (ES4 call to MNO notification) in {:.1} s = {:.0} switches/s ({callbacks} callbacks, {} SMS submitted)",
+        "{what} bench: {n} enable-profile operations complete end to end (ES4 call to MNO notification) in {:.1} s = {:.0} switches/s ({callbacks} callbacks, {} SMS submitted)",
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64().max(1e-9),
         lab.network.smsc().counters().submitted

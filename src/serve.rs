@@ -56,6 +56,8 @@ pub struct Started {
     pub banner: Vec<String>,
     /// The SM-SR, when started.
     pub smsr: Option<Arc<smsr::service::Smsr>>,
+    /// Address of the SM-SR's SCP81 admin server, when enabled.
+    pub scp81_addr: Option<std::net::SocketAddr>,
     /// The SM-DP, when started.
     pub smdp: Option<Arc<smdp::service::Smdp>>,
     /// Their background workers.
@@ -78,6 +80,7 @@ pub fn start(
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     let mut es5 = None;
+    let mut scp81_addr = None;
     let declared = crate::entity::prepare_config(config)?;
     if only != Some(Only::Smdp) {
         let store = setup::open_store(config, &config.smsr).map_err(|e| e.to_string())?;
@@ -151,6 +154,41 @@ pub fn start(
                 "  ES5  off (no SMPP account in es5.smpp): enable/disable/delete/audit are refused"
                     .to_string(),
             );
+        }
+        if config.es5.https.enabled {
+            let settings = config.es5.https.settings(config.smsr.workers);
+            let cache = Arc::new(smsr::scp81::psk::PskCache::new());
+            let running = smsr::scp81::server::start(smsr.clone(), settings.clone(), cache.clone())
+                .map_err(|e| e.to_string())?;
+            banner.push(format!(
+                "  ES5  HTTPS admin server (SCP81: PSK-TLS 1.2, RAM over HTTP) on {:?}, admin URI {}",
+                running.addrs, settings.admin_path
+            ));
+            banner.push(match &smsr.channels.trigger {
+                Some(t) => format!(
+                    "  ES5  push SMS tells HTTPS eUICCs to connect to {} (fall-back to SMS after {} push SMS)",
+                    t.address, t.attempts
+                ),
+                None => "  ES5  no push SMS (es5.https.public_address is not an IPv4 address with a port)"
+                    .to_string(),
+            });
+            scp81_addr = running.addrs.first().copied();
+            servers.push(running);
+            tasks.push(tokio::spawn(smsr::scp81::psk::run_refresh(
+                cache,
+                smsr.store.clone(),
+                smsr.keyring.clone(),
+                settings.psk_refresh,
+                shutdown_rx.clone(),
+            )));
+            if !config.es5.smpp.enabled {
+                tasks.push(tokio::spawn(smsr::es5::runtime::expiry_loop(
+                    smsr.clone(),
+                    shutdown_rx.clone(),
+                )));
+            }
+        } else {
+            banner.push("  ES5  HTTPS admin server off (es5.https.enabled)".to_string());
         }
         smsr_out = Some(smsr);
     }
@@ -261,6 +299,7 @@ pub fn start(
         servers,
         banner,
         smsr: smsr_out,
+        scp81_addr,
         smdp: smdp_out,
         workers: Workers {
             shutdown,
@@ -352,7 +391,7 @@ pub fn run(config: Config, only: Option<Only>, simulate: bool) -> Result<(), Str
         }
         #[cfg(feature = "lab")]
         if let Some(net) = &network {
-            let n = crate::lab::register_world_eis(&world, &config.smsr.public_url, &[], true).await?;
+            let n = crate::lab::register_world_eis(&world, &config.smsr.public_url, &[], 0.0, true).await?;
             started.banner.push(format!(
                 "simulated network: {} eUICC(s) behind the test SMSC on {} ({n} EIS registered now over ES1)",
                 world.euiccs.len(),

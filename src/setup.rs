@@ -295,11 +295,9 @@ pub fn smsr(
         },
         callers: CallerDirectory::default(),
         clock: Arc::new(SystemClock),
-        es5: config
-            .es5
-            .smpp
-            .enabled
+        es5: (config.es5.smpp.enabled || config.es5.https.enabled)
             .then(|| config.es5.settings(&config.limits)),
+        channels: config.es5.https.channels(),
         outbox_give_up: Duration::from_secs(config.es5.callback_give_up_secs.max(1)),
         outgoing: outgoing_policy(config)?,
         wake: Arc::new(smsr::service::Wake::default()),

@@ -156,7 +156,7 @@ fn crash_scenario(db: Db) {
             lab.extra_env.push(("RUST_LOG".into(), filter));
         }
         lab.start();
-        rsp::lab::register_world_eis(&lab.world, &lab.smsr_url, &[], false)
+        rsp::lab::register_world_eis(&lab.world, &lab.smsr_url, &[], 0.0, false)
             .await
             .expect("ES1 registration");
         let mno_oid = lab.world.manifest.mnos[0].entity.oid.clone();

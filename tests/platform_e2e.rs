@@ -1,6 +1,7 @@
 //! End to end over loopback: ES1 registration, ES4 calls over mutual TLS, ES5 as SCP80 SMS through the test
 //! SMSC (SMPP) to the eUICC simulator, PoRs and notifications back, callbacks and notifications to the MNO's
-//! receiver; each on SQLite (and the main enable flow on PostgreSQL too).
+//! receiver; each on SQLite (and the main enable flow on PostgreSQL too). Enable, disable, audit, delete,
+//! fall-back and roll-back also run with the eUICCs on HTTPS (SCP81, wire-profile §3) on SQLite and PostgreSQL.
 
 mod support;
 
@@ -111,6 +112,31 @@ async fn enable_profile_end_to_end_postgres() {
     lab.stop().await;
 }
 
+#[actix_web::test]
+async fn enable_profile_end_to_end_https_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, https_options).await;
+    enable_flow(&lab).await;
+    assert_all_over_https(&lab);
+    lab.stop().await;
+}
+
+#[actix_web::test]
+async fn enable_profile_end_to_end_https_postgres() {
+    let smsr_db = testkit::PgTestDb::new();
+    let smdp_db = testkit::PgTestDb::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, |o| {
+        https_options(o);
+        o.smsr_database_url = Some(smsr_db.url().to_string());
+        o.smdp_database_url = Some(smdp_db.url().to_string());
+    })
+    .await;
+    enable_flow(&lab).await;
+    assert_all_over_https(&lab);
+    lab.stop().await;
+}
+
 fn get_eis(eid: &str, fci: &str) -> es4::GetEisRequest {
     es4::GetEisRequest {
         base: conformance::mno::base(fci, None),
@@ -137,26 +163,57 @@ async fn eis_of(
 async fn disable_audit_delete_and_refusals_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lab = small_lab(&dir, |_| {}).await;
+    disable_audit_delete_and_refusals(&lab).await;
+    lab.stop().await;
+}
+
+/// The same with both eUICCs on HTTPS (SCP81: push SMS, PSK-TLS admin sessions; wire-profile §3).
+#[actix_web::test]
+async fn disable_audit_delete_and_refusals_https_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, https_options).await;
+    disable_audit_delete_and_refusals(&lab).await;
+    assert_all_over_https(&lab);
+    lab.stop().await;
+}
+
+#[actix_web::test]
+async fn disable_audit_delete_and_refusals_https_postgres() {
+    let smsr_db = testkit::PgTestDb::new();
+    let smdp_db = testkit::PgTestDb::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, |o| {
+        https_options(o);
+        o.smsr_database_url = Some(smsr_db.url().to_string());
+        o.smdp_database_url = Some(smdp_db.url().to_string());
+    })
+    .await;
+    disable_audit_delete_and_refusals(&lab).await;
+    assert_all_over_https(&lab);
+    lab.stop().await;
+}
+
+async fn disable_audit_delete_and_refusals(lab: &rsp::lab::Lab) {
     let mno = lab.mno(0).expect("mno");
-    let (e0, e1) = (eid(&lab, 0), eid(&lab, 1));
-    let (p1, p2, p3) = (iccid(&lab, 0, 0), iccid(&lab, 0, 1), iccid(&lab, 0, 2));
+    let (e0, e1) = (eid(lab, 0), eid(lab, 1));
+    let (p1, p2, p3) = (iccid(lab, 0, 0), iccid(lab, 0, 1), iccid(lab, 0, 2));
 
     // Enable P2, then disable it: the fall-back profile P1 takes over.
     let out = call(&mno, &enable(&e0, &p2, "e0-enable", None)).await;
     assert_status(
-        callback(&lab, 0, &out, 30).await.status(),
+        callback(lab, 0, &out, 30).await.status(),
         Status::ExecutedSuccess,
         None,
     );
     let out = call(&mno, &disable(&e0, &p2, "e0-disable")).await;
     assert_eq!(out.http_status, 202, "{}", out.envelope);
-    let cb = callback(&lab, 0, &out, 30).await;
+    let cb = callback(lab, 0, &out, 30).await;
     assert_eq!(cb.element, "ES4-DisableProfileResponse");
     assert_status(cb.status(), Status::ExecutedSuccess, None);
-    notification(&lab, 0, "ES4-HandleProfileDisabledNotification", &p2, 0).await;
-    notification(&lab, 0, "ES4-HandleProfileEnabledNotification", &p1, 0).await;
+    notification(lab, 0, "ES4-HandleProfileDisabledNotification", &p2, 0).await;
+    notification(lab, 0, "ES4-HandleProfileEnabledNotification", &p1, 0).await;
     assert_eq!(
-        profile_states(&lab, &e0)
+        profile_states(lab, &e0)
             .iter()
             .map(|(_, s, _)| *s)
             .collect::<Vec<_>>(),
@@ -178,7 +235,7 @@ async fn disable_audit_delete_and_refusals_sqlite() {
     )
     .await;
     assert_eq!(out.http_status, 202, "{}", out.envelope);
-    let cb = callback(&lab, 0, &out, 30).await;
+    let cb = callback(lab, 0, &out, 30).await;
     assert_eq!(cb.element, "ES4-AuditEISResponse");
     assert_status(cb.status(), Status::ExecutedSuccess, None);
     let env = es_interfaces::soap::Envelope::parse(cb.envelope.as_bytes()).expect("envelope");
@@ -205,10 +262,10 @@ async fn disable_audit_delete_and_refusals_sqlite() {
     // DeleteProfile P2: gone from the eUICC and the EIS; ProfileDeleted notification.
     let out = call(&mno, &delete(&e0, &p2, "e0-delete")).await;
     assert_eq!(out.http_status, 202, "{}", out.envelope);
-    let cb = callback(&lab, 0, &out, 30).await;
+    let cb = callback(lab, 0, &out, 30).await;
     assert_eq!(cb.element, "ES4-DeleteProfileResponse");
     assert_status(cb.status(), Status::ExecutedSuccess, None);
-    notification(&lab, 0, "ES4-HandleProfileDeletedNotification", &p2, 0).await;
+    notification(lab, 0, "ES4-HandleProfileDeletedNotification", &p2, 0).await;
     let eis = eis_of(&mno, &e0, "e0-get-after-delete").await;
     assert!(eis.profile_info.iter().all(|p| p.iccid.as_str() != p2));
     let codes: Vec<[u8; 2]> = eis
@@ -243,11 +300,7 @@ async fn disable_audit_delete_and_refusals_sqlite() {
         "3.9",
     );
     refuse(
-        call(
-            &mno,
-            &enable(&e0, &iccid(&lab, 1, 1), "r-other-euicc", None),
-        )
-        .await,
+        call(&mno, &enable(&e0, &iccid(lab, 1, 1), "r-other-euicc", None)).await,
         "8.2.1",
         "3.10",
     );
@@ -273,7 +326,7 @@ async fn disable_audit_delete_and_refusals_sqlite() {
         "3.8",
     );
     // POL2: ENABLE Not-Allowed on eUICC 1's P2 refuses the enable with 8.2.3 before anything is sent.
-    let p2_1 = iccid(&lab, 1, 1);
+    let p2_1 = iccid(lab, 1, 1);
     let rules =
         |action: es_interfaces::types::Pol2RuleAction| es_interfaces::messages::common::Pol2 {
             rules: vec![es_interfaces::messages::common::Pol2Rule {
@@ -334,7 +387,6 @@ async fn disable_audit_delete_and_refusals_sqlite() {
         Some("4917999000001")
     );
     assert_eq!(p.pol2.rules.len(), 1);
-    lab.stop().await;
 }
 
 /// Fall-back: the enabled profile loses coverage, the eUICC enables its fall-back profile and notifies (05);
@@ -344,29 +396,60 @@ async fn disable_audit_delete_and_refusals_sqlite() {
 async fn fallback_and_rollback_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lab = small_lab(&dir, |_| {}).await;
+    fallback_and_rollback(&lab).await;
+    lab.stop().await;
+}
+
+/// The same with both eUICCs on HTTPS (the notifications still come by SMS).
+#[actix_web::test]
+async fn fallback_and_rollback_https_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, https_options).await;
+    fallback_and_rollback(&lab).await;
+    assert_all_over_https(&lab);
+    lab.stop().await;
+}
+
+#[actix_web::test]
+async fn fallback_and_rollback_https_postgres() {
+    let smsr_db = testkit::PgTestDb::new();
+    let smdp_db = testkit::PgTestDb::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, |o| {
+        https_options(o);
+        o.smsr_database_url = Some(smsr_db.url().to_string());
+        o.smdp_database_url = Some(smdp_db.url().to_string());
+    })
+    .await;
+    fallback_and_rollback(&lab).await;
+    assert_all_over_https(&lab);
+    lab.stop().await;
+}
+
+async fn fallback_and_rollback(lab: &rsp::lab::Lab) {
     let (mno1, mno2) = (lab.mno(0).expect("mno1"), lab.mno(1).expect("mno2"));
-    let e1 = eid(&lab, 1);
-    let (p1, p2, p3) = (iccid(&lab, 1, 0), iccid(&lab, 1, 1), iccid(&lab, 1, 2));
+    let e1 = eid(lab, 1);
+    let (p1, p2, p3) = (iccid(lab, 1, 0), iccid(lab, 1, 1), iccid(lab, 1, 2));
     let sim_eid = conformance::euicc::Eid::parse(&e1).expect("eid");
 
     let out = call(&mno1, &enable(&e1, &p2, "fb-enable", None)).await;
     assert_status(
-        callback(&lab, 0, &out, 30).await.status(),
+        callback(lab, 0, &out, 30).await.status(),
         Status::ExecutedSuccess,
         None,
     );
     lab.network
         .control(conformance::euicc::Control::SetCoverage {
             eid: sim_eid,
-            aid: aid(&lab, 1, 1),
+            aid: aid(lab, 1, 1),
             covered: false,
         })
         .await
         .expect("control");
-    notification(&lab, 0, "ES4-HandleProfileEnabledNotification", &p1, 0).await;
-    notification(&lab, 0, "ES4-HandleProfileDisabledNotification", &p2, 0).await;
+    notification(lab, 0, "ES4-HandleProfileEnabledNotification", &p1, 0).await;
+    notification(lab, 0, "ES4-HandleProfileDisabledNotification", &p2, 0).await;
     assert_eq!(
-        profile_states(&lab, &e1)
+        profile_states(lab, &e1)
             .iter()
             .map(|(_, s, _)| *s)
             .collect::<Vec<_>>(),
@@ -381,27 +464,26 @@ async fn fallback_and_rollback_sqlite() {
     lab.network
         .control(conformance::euicc::Control::SetCoverage {
             eid: sim_eid,
-            aid: aid(&lab, 1, 2),
+            aid: aid(lab, 1, 2),
             covered: false,
         })
         .await
         .expect("control");
     let out = call(&mno2, &enable(&e1, &p3, "rb-enable", None)).await;
     assert_eq!(out.http_status, 202, "{}", out.envelope);
-    let cb = callback(&lab, 1, &out, 30).await;
+    let cb = callback(lab, 1, &out, 30).await;
     assert_status(cb.status(), Status::Failed, Some(("8.2.1", "4.2")));
     // P1 is enabled again; P3, disabled by the roll-back, was deleted by its POL1 rule "deletion mandatory
     // when disabled" when the SM-SR confirmed the notification, and MNO 2 is told.
     assert_eq!(
-        profile_states(&lab, &e1),
+        profile_states(lab, &e1),
         vec![
             (p1.clone(), ProfileState::Enabled, true),
             (p2.clone(), ProfileState::Disabled, false)
         ],
         "the old profile is enabled again"
     );
-    notification(&lab, 1, "ES4-HandleProfileDeletedNotification", &p3, 0).await;
-    lab.stop().await;
+    notification(lab, 1, "ES4-HandleProfileDeletedNotification", &p3, 0).await;
 }
 
 /// A lost MT SMS is retransmitted (fresh counter) after the PoR timeout; an eUICC that never answers ends

@@ -333,7 +333,7 @@ fn crash_scenario(db: Db) {
         lab.start();
         let smsr_store = lab.smsr_store();
         let keyring = rsp::setup::master_keyring(&lab.world).expect("master key");
-        rsp::lab::register_seeded_eis(&smsr_store, &keyring, &lab.world, SEED, n).expect("seeded EISs");
+        rsp::lab::register_seeded_eis(&smsr_store, &keyring, &lab.world, SEED, n, 0.0).expect("seeded EISs");
         let mno_oid = lab.world.manifest.mnos[0].entity.oid.clone();
         assert_eq!(mno_oid, conformance::issuance::DEFAULT_MNO_OIDS[0], "the world's MNO 1 owns P1 and P2");
         rsp::lab::set_endpoint(&smsr_store, &mno_oid, "ES4", &format!("{}/es4", receiver.url()))

@@ -239,7 +239,7 @@ pub fn build_faulty_eis(
         public_key: body.public_key.clone(),
     }
     .sign(issuer_key);
-    build_eis_with(
+    build_eis_signed(
         world,
         index,
         now,
@@ -249,6 +249,7 @@ pub fn build_faulty_eis(
             key: issuer_key,
             cert: issuer_cert,
         },
+        false,
     )
 }
 
@@ -259,10 +260,21 @@ fn euicc_of(world: &World, index: usize) -> Result<&EuiccIdentity, EumError> {
         .ok_or_else(|| EumError::Build(format!("the world has no eUICC {index}")))
 }
 
-/// The signed EIS of the world's eUICC `index`, as the EUM registers it (SGP.02 §5.1.1.3).
+/// The signed EIS of the world's eUICC `index`, as the EUM registers it (SGP.02 §5.1.1.3), SMS only.
 pub fn build_eis(world: &World, index: usize, now: OffsetDateTime) -> Result<Eis, EumError> {
+    build_eis_with(world, index, now, false)
+}
+
+/// [`build_eis`] with the capability `HttpSupport` (HTTP version 1.1.0) set when `http_support`: the eUICC
+/// takes ES5 over HTTPS (SCP81, wire-profile §3).
+pub fn build_eis_with(
+    world: &World,
+    index: usize,
+    now: OffsetDateTime,
+    http_support: bool,
+) -> Result<Eis, EumError> {
     let euicc = euicc_of(world, index)?;
-    build_eis_with(
+    build_eis_signed(
         world,
         index,
         now,
@@ -272,17 +284,19 @@ pub fn build_eis(world: &World, index: usize, now: OffsetDateTime) -> Result<Eis
             key: &world.eum.key,
             cert: &world.eum.cert,
         },
+        http_support,
     )
 }
 
-/// The EIS of the world's eUICC `index` carrying `ecasd_cert` as CERT.ECASD.ECKA, signed by `signer`
-/// (SGP.02 §5.1.1.3).
-fn build_eis_with(
+/// The EIS of the world's eUICC `index` carrying `ecasd_cert` as CERT.ECASD.ECKA, signed by `signer`, with
+/// `HttpSupport` as `http_support` says (SGP.02 §5.1.1.3).
+fn build_eis_signed(
     world: &World,
     index: usize,
     now: OffsetDateTime,
     ecasd_cert: &[u8],
     signer: &EisSigner<'_>,
+    http_support: bool,
 ) -> Result<Eis, EumError> {
     let euicc = euicc_of(world, index)?;
     let profiles = issuance::profiles_at_issuance(world, index).map_err(build_err)?;
@@ -316,8 +330,12 @@ fn build_eis_with(
         euicc_capabilities: EuiccCapabilities {
             cattp_support: false,
             cattp_version: None,
-            http_support: false,
-            http_version: None,
+            http_support,
+            http_version: if http_support {
+                Some("1.1.0".parse().map_err(build_err)?)
+            } else {
+                None
+            },
             secure_packet_version: "9.2.0".parse().map_err(build_err)?,
             remote_provisioning_version: "3.2.0".parse().map_err(build_err)?,
         },

@@ -153,6 +153,11 @@ impl SimulatedNetwork {
             .map_err(|_| LabError::SimulatorStopped)
     }
 
+    /// The simulator's input handle (for the SCP81 sessions of `euicc::https`).
+    pub fn simulator(&self) -> SimulatorHandle {
+        self.sim.clone()
+    }
+
     /// Sends a control input (coverage) to the simulator.
     pub async fn control(&self, control: Control) -> Result<(), LabError> {
         self.sim

@@ -1668,3 +1668,72 @@ pub fn raise_isd_p_index(
         set_isd_p_counter(c, eid, current, floor)
     })
 }
+
+/// A sealed PSK of an ISD-R SCP81 key set: a key component of type `85` (PSK-TLS) in a key set `40`–`4F`
+/// (wire-profile §1, §3), for the SCP81 admin server's PSK cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedPsk {
+    /// The eUICC.
+    pub eid: String,
+    /// Key set version (`40`–`4F`).
+    pub kvn: u8,
+    /// Key index in the key set (the PSK identity's key id).
+    pub key_index: u8,
+    /// Position of the component in the key (part of the sealing's associated data).
+    pub position: u8,
+    /// The sealed value.
+    pub value: Sealed,
+}
+
+/// The ISD-R SCP81 PSKs (component type `85` in key sets `40`–`4F`) of EIDs after `after`, ordered by EID, at
+/// most `limit` rows (wire-profile §3), so that the admin server's cache is filled page by page.
+pub fn scp81_psks(
+    conn: &mut AnyConnection,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<SealedPsk>, StoreError> {
+    let mut q = key_components::table
+        .filter(
+            key_components::sd_role
+                .eq(SdRole::IsdR.as_str())
+                .and(key_components::keyset_version.between(0x40, 0x4F))
+                .and(key_components::component_type.eq(0x85)),
+        )
+        .order((
+            key_components::eid,
+            key_components::keyset_version,
+            key_components::key_index,
+            key_components::position,
+        ))
+        .select(ComponentRow::as_select())
+        .limit(limit)
+        .into_boxed();
+    if let Some(a) = after {
+        q = q.filter(key_components::eid.gt(a.to_string()));
+    }
+    let rows: Vec<ComponentRow> = q.load(conn)?;
+    rows.into_iter()
+        .map(|c| {
+            Ok(SealedPsk {
+                kvn: u8_col("key_components.keyset_version", c.keyset_version)?,
+                key_index: u8_col("key_components.key_index", c.key_index)?,
+                position: u8_col("key_components.position", c.position)?,
+                value: Sealed {
+                    key_id: c.value_key_id,
+                    ciphertext: c.value,
+                },
+                eid: c.eid,
+            })
+        })
+        .collect()
+}
+
+/// Whether the EIS of `eid` says the eUICC supports HTTPS (A1 `EuiccCapabilities/HttpSupport`; SCP81), or `None`
+/// for an unknown eUICC.
+pub fn http_support(conn: &mut AnyConnection, eid: &str) -> Result<Option<bool>, StoreError> {
+    Ok(euiccs::table
+        .find(eid)
+        .select(euiccs::http_support)
+        .first(conn)
+        .optional()?)
+}

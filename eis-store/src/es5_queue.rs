@@ -585,6 +585,17 @@ pub fn command_for_counter(
     }
 }
 
+/// The next queued command of eUICC `eid` (lowest sequence), without taking it.
+pub fn next_queued(conn: &mut AnyConnection, eid: &str) -> Result<Option<Es5Command>, StoreError> {
+    in_state!(eid, Es5State::Queued)
+        .order(es5_commands::seq)
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(Es5Command::try_from)
+        .transpose()
+}
+
 /// The command of eUICC `eid` in flight, if any.
 pub fn in_flight(conn: &mut AnyConnection, eid: &str) -> Result<Option<Es5Command>, StoreError> {
     in_state!(eid, Es5State::InFlight)

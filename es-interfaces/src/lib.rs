@@ -2,7 +2,8 @@
 //!
 //! Off-card (SOAP over HTTPS, SGP.02 §5 and Annex B): [`xml`], [`soap`], [`status`], [`types`], [`messages`],
 //! [`wsdl`]. On-card (ES5 over SMS, ES8; docs/wire-profile.md): [`wire_profile`] (every provisional choice in one
-//! place), [`tlv`], [`apdu`], [`script`], [`isdr`], [`routing`], [`notification`], [`scp80`], [`sms`], [`scp03`].
+//! place), [`tlv`], [`apdu`], [`script`], [`isdr`], [`routing`], [`notification`], [`scp80`], [`sms`], [`scp03`];
+//! ES5 over HTTPS: [`scp81`] (PSK identity, X-Admin headers, Next-URI, session trigger).
 //! SMSC link: [`smpp`] (SMPP 3.4 PDUs).
 
 // Off-card: SOAP binding and ES1–ES7 messages.
@@ -21,6 +22,7 @@ pub mod notification;
 pub mod routing;
 pub mod scp03;
 pub mod scp80;
+pub mod scp81;
 pub mod script;
 pub mod sms;
 pub mod tlv;

@@ -118,6 +118,46 @@ pub const SMPP_DATA_CODING: u8 = 0xF6;
 pub const SMPP_REGISTERED_DELIVERY: u8 = 0x01;
 
 // ---------------------------------------------------------------------------------------------------------------
+// §3 SCP81 over HTTPS
+// ---------------------------------------------------------------------------------------------------------------
+
+/// TLS cipher suites of the SCP81 admin server, OpenSSL names: TLS_PSK_WITH_AES_128_GCM_SHA256 and
+/// TLS_PSK_WITH_AES_128_CBC_SHA256 (wire-profile §3, RFC 5487) [S].
+pub const SCP81_CIPHER_LIST: &str = "PSK-AES128-GCM-SHA256:PSK-AES128-CBC-SHA256";
+/// GP key type of the PSK in the ISD-R's SCP81 key set (wire-profile §3: type `85`, PSK-TLS) [S].
+pub const SCP81_KEY_TYPE_PSK: u8 = 0x85;
+/// Value of the first TLV `80 01 02` of the PSK identity (wire-profile §3) [S].
+pub const PSK_IDENTITY_TYPE: u8 = 0x02;
+/// The `X-Admin-Protocol` value of every message of the session (wire-profile §3, GP Amd B) [S].
+pub const ADMIN_PROTOCOL: &str = "globalplatform-remote-admin/1.0";
+/// Content type of a server response carrying a command script (wire-profile §3, GP Amd B) [S].
+pub const CONTENT_TYPE_SCRIPT: &str = "application/vnd.globalplatform.card-content-mgt;version=1.0";
+/// Content type of the eUICC's POST carrying a response script (wire-profile §3, GP Amd B) [S].
+pub const CONTENT_TYPE_RESPONSE: &str =
+    "application/vnd.globalplatform.card-content-mgt-response;version=1.0";
+/// Query parameter of `X-Admin-Next-URI` naming the session (wire-profile §3: "a query naming the session and
+/// sequence"; the names are this project's) [P].
+pub const NEXT_URI_SESSION_PARAM: &str = "session";
+/// Query parameter of `X-Admin-Next-URI` naming the sequence number of the script answered (wire-profile §3) [P].
+pub const NEXT_URI_SEQUENCE_PARAM: &str = "seq";
+/// Outer tag of the administration-session triggering TLV, bare (not wrapped in `AA`) as the secured data of the
+/// push SMS (wire-profile §3) [P].
+pub const SESSION_TRIGGER_TAG: u8 = 0x81;
+/// Tag `35` bearer description of the trigger's connection parameters: `03` = default bearer for the requested
+/// transport layer (TS 102 223 §8.52; wire-profile §3 names the TLV, not its value) [P].
+pub const TRIGGER_BEARER: [u8; 1] = [0x03];
+/// Tag `39` buffer size of the trigger's connection parameters, bytes (TS 102 223 §8.55; wire-profile §3 names
+/// the TLV, not its value) [P].
+pub const TRIGGER_BUFFER_SIZE: u16 = 1500;
+/// Transport protocol type of tag `3C`: `02` = TCP, UICC in client mode, remote connection (wire-profile §3,
+/// TS 102 223 §8.59) [P].
+pub const TRIGGER_TRANSPORT_TCP: u8 = 0x02;
+/// Address type of tag `3E`: `21` = IPv4 (wire-profile §3, TS 102 223 §8.58) [P].
+pub const TRIGGER_ADDRESS_IPV4: u8 = 0x21;
+/// Tag of the retry timer inside `86`: `25`, a TS 102 223 timer value, semi-octet BCD (wire-profile §3) [P].
+pub const TRIGGER_TIMER_TAG: u8 = 0x25;
+
+// ---------------------------------------------------------------------------------------------------------------
 // §4 ES5 commands to the ISD-R
 // ---------------------------------------------------------------------------------------------------------------
 

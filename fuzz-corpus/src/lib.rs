@@ -95,6 +95,10 @@ pub const TARGETS: &[Target] = &[
         name: "order_out",
         run: order_out,
     },
+    Target {
+        name: "scp81",
+        run: scp81,
+    },
 ];
 
 /// The body of the target called `name`.
@@ -430,6 +434,41 @@ pub fn euicc_response(data: &[u8]) {
     let _ = isdr::KeyAgreement::parse(data);
     let _ = es_interfaces::es8::EuiccResponse::parse(data);
     let _ = es_interfaces::scp03::InitializeUpdateResponse::parse(data);
+}
+
+/// The SCP81 texts and bytes an eUICC sends or the SM-SR reads (wire-profile §3): PSK identity, X-Admin-From,
+/// application address, Next-URI, script status, session trigger; round trips where an encoder exists.
+pub fn scp81(data: &[u8]) {
+    use es_interfaces::scp81::{
+        AdminFrom, NextUri, PskIdentity, ScriptStatus, SessionTrigger, parse_aid_address,
+    };
+    if let Ok(id) = PskIdentity::parse_text(data) {
+        let text = id.to_text().expect("a parsed identity re-encodes");
+        assert_eq!(
+            PskIdentity::parse_text(text.as_bytes()).expect("re-parses"),
+            id
+        );
+    }
+    if let Ok(t) = SessionTrigger::parse(data) {
+        let bytes = t.to_bytes().expect("a parsed trigger re-encodes");
+        assert_eq!(SessionTrigger::parse(&bytes).expect("re-parses"), t);
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(f) = AdminFrom::parse(text)
+        && let Some(h) = f.to_header()
+    {
+        assert_eq!(AdminFrom::parse(&h).expect("re-parses"), f);
+    }
+    if let Ok(n) = NextUri::parse(text) {
+        let h = n.to_header().expect("a parsed Next-URI re-encodes");
+        assert_eq!(NextUri::parse(&h).expect("re-parses"), n);
+    }
+    if let Ok(s) = ScriptStatus::parse(text) {
+        assert_eq!(ScriptStatus::parse(s.as_str()).expect("re-parses"), s);
+    }
+    let _ = parse_aid_address(text);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

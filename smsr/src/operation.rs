@@ -161,6 +161,24 @@ pub struct OpData {
     /// PoR status `02` recoveries so far (the counter skip doubles each time).
     #[serde(default)]
     pub counter_skips: u32,
+    /// The ES5 channel of the last transmission (`sms`, `https`): the operation's record of the channel choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Push SMS sent to make the eUICC open an admin session for this operation (wire-profile §3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https_trigger: Option<TriggerState>,
+    /// The eUICC did not connect after the triggers: this operation's commands go by SMS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sms_fallback: bool,
+}
+
+/// The push SMS of an operation (wire-profile §3): how many were sent, the last when (unix ms).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerState {
+    /// Triggers sent.
+    pub sent: u32,
+    /// When the last one was sent.
+    pub last_at: i64,
 }
 
 impl OpData {

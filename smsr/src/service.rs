@@ -87,8 +87,10 @@ pub struct Smsr {
     pub callers: CallerDirectory,
     /// Time.
     pub clock: Arc<dyn Clock>,
-    /// ES5 over SMS: `None` when no transport is configured (ES5 functions then fail with 1.2/3.8).
+    /// ES5 settings: `None` when no transport (SMS or HTTPS) is configured (ES5 functions then fail with 1.2/3.8).
     pub es5: Option<Es5Settings>,
+    /// Which eUICCs are served over HTTPS (SCP81) rather than SMS.
+    pub channels: crate::scp81::channel::ChannelPolicy,
     /// How long callbacks and notifications are retried before they are given up.
     pub outbox_give_up: Duration,
     /// Where callbacks may go besides the callers' registered endpoints (SGP.02 §2.6; es_runtime::destination).

@@ -31,6 +31,36 @@ pub async fn small_lab(dir: &tempfile::TempDir, tweak: impl FnOnce(&mut LabOptio
     Lab::start(opts).await.expect("lab starts")
 }
 
+/// Lab options for ES5 over HTTPS (wire-profile §3): every eUICC HTTPS-capable, the admin server on a free port
+/// named in the push SMS, the simulated eUICCs retrying their connection every second.
+pub fn https_options(o: &mut LabOptions) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    o.es5.https.enabled = true;
+    o.es5.https.listen = format!("127.0.0.1:{port}");
+    o.es5.https.card_retry_secs = 1;
+    o.es5.https.card_retries = 5;
+    o.https_share = 1.0;
+}
+
+/// Every operation of the world's eUICCs that sent ES5 commands records HTTPS as their channel (none went by SMS).
+pub fn assert_all_over_https(lab: &Lab) {
+    let mut c = lab.smsr.store.conn().expect("conn");
+    let mut seen = 0;
+    for e in &lab.world.euiccs {
+        for op in eis_store::operations::all_of(&mut c, &e.eid).expect("operations") {
+            let data: serde_json::Value = serde_json::from_str(&op.data).expect("operation data");
+            if let Some(channel) = data.get("channel") {
+                assert_eq!(channel, "https", "operation {} of {}: {data}", op.id, e.eid);
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 0, "no operation sent anything");
+}
+
 /// ICCID of profile `slot` (0 = P1, 1 = P2, 2 = P3) of the world's eUICC `i`.
 pub fn iccid(lab: &Lab, i: usize, slot: usize) -> String {
     conformance::issuance::profiles_at_issuance(&lab.world, i).expect("issuance")[slot]

@@ -8,8 +8,9 @@ use es_interfaces::notification::{Notification, NotificationType};
 use es_interfaces::routing;
 use es_interfaces::scp80::{
     self, CommandHeader, Counter, CounterMode, Integrity, Kic, Kid, PorRequest, PorStatus,
-    ResponsePacket, Spi,
+    ResponsePacket, SecretKey, Spi,
 };
+use es_interfaces::scp81::SessionTrigger;
 use es_interfaces::script::{CommandScript, CompactResponse, ResponseScript, ScriptError};
 use es_interfaces::sms::{self, PacketKind, PushOutcome, Reassembler};
 use es_interfaces::wire_profile::{self, ScriptForm};
@@ -17,7 +18,7 @@ use es_interfaces::wire_profile::{self, ScriptForm};
 use super::download::{self, Download, IsdpKeySet};
 use super::ids::{Aid, Eid, Iccid, Imsi, Msisdn};
 use super::keys::{EcasdKey, EuiccSecrets, IsdRKeySet};
-use super::{DownloadFaults, EuiccError, Event, MoSms, Outputs, SimulatorConfig};
+use super::{DownloadFaults, EuiccError, Event, HttpsTrigger, MoSms, Outputs, SimulatorConfig};
 use crate::issuance::{self, IssuedProfile, Pol1, ProfileState};
 
 /// Largest R-APDU data of a short response (ISO/IEC 7816-4 §5.1: Le up to 256), the limit for one GET STATUS
@@ -295,6 +296,8 @@ impl Session {
 pub struct Euicc {
     eid: Eid,
     keys: IsdRKeySet,
+    scp81_kvn: u8,
+    scp81_psk: SecretKey,
     ecasd: EcasdKey,
     tar: [u8; 3],
     received_counter: [u8; 5],
@@ -397,6 +400,8 @@ impl Euicc {
         Ok(Euicc {
             eid: secrets.eid,
             keys: secrets.isd_r.clone(),
+            scp81_kvn: secrets.scp81_kvn,
+            scp81_psk: secrets.scp81_psk.clone(),
             ecasd: secrets.ecasd.clone(),
             tar,
             received_counter: [0; 5],
@@ -418,6 +423,11 @@ impl Euicc {
     /// SK.ECASD.ECKA (SGP.02 §2.2.1.3).
     pub fn ecasd(&self) -> &EcasdKey {
         &self.ecasd
+    }
+
+    /// The SCP81 PSK of the ISD-R (wire-profile §3), for the card's PSK-TLS client.
+    pub fn scp81_psk(&self) -> &[u8] {
+        self.scp81_psk.expose()
     }
 
     /// The ISD-Ps in creation order (SGP.02 §2.2.1.2).
@@ -748,6 +758,27 @@ impl Euicc {
                 return;
             }
         }
+        if opened.data.first() == Some(&wire_profile::SESSION_TRIGGER_TAG) {
+            // The administration-session trigger (wire-profile §3): PoR 00 without data, then the card connects.
+            let trigger = SessionTrigger::parse(&opened.data)
+                .map_err(|e| e.to_string())
+                .and_then(|t| {
+                    if t.identity.eid == self.eid.0 && t.identity.kvn == self.scp81_kvn {
+                        Ok(t)
+                    } else {
+                        Err("the trigger names another eUICC or key set".to_string())
+                    }
+                });
+            match trigger {
+                Ok(trigger) => out.https.push(HttpsTrigger {
+                    eid: self.eid,
+                    trigger,
+                }),
+                Err(reason) => self.event(out, EventKind::ScriptRejected { reason }),
+            }
+            self.send_por(cfg, &ctx, PorStatus::Ok, Vec::new(), true, out);
+            return;
+        }
         let data = self.run_script(s, cfg, &opened.data, now, out);
         self.send_por(cfg, &ctx, PorStatus::Ok, data, true, out);
     }
@@ -873,10 +904,68 @@ impl Euicc {
                 };
             }
         };
+        let mut responses = self.run_commands(s, cfg, &script.commands, None, now, out);
+        match form {
+            ScriptForm::Expanded => ResponseScript::new(responses)
+                .and_then(|r| r.to_expanded())
+                .unwrap_or_default(),
+            ScriptForm::Compact => {
+                let executed = responses.len() as u8;
+                let last = responses
+                    .pop()
+                    .unwrap_or_else(|| ResponseApdu::new(Vec::new(), StatusWord::OK));
+                CompactResponse {
+                    executed,
+                    sw: last.sw,
+                    data: last.data,
+                }
+                .to_bytes()
+            }
+        }
+    }
+
+    /// Runs a script of an SCP81 admin session (wire-profile §3): `AE 80 … 00 00` for the ISD-R, or for the
+    /// ISD-P `target` (`X-Admin-Targeted-Application`). Answers the `AF 80 … 00 00` response script, `Ok(None)`
+    /// for a target the card does not have (`unknown-application`), or why the script is unreadable.
+    pub fn run_https_script(
+        &mut self,
+        cfg: &SimulatorConfig,
+        script: &[u8],
+        target: Option<&[u8]>,
+        now: u64,
+        out: &mut Outputs,
+    ) -> Result<Option<Vec<u8>>, String> {
+        let routed = match target {
+            None => None,
+            Some(aid) if self.index_of(aid).is_some() => {
+                Some(Aid::new(aid).map_err(|e| e.to_string())?)
+            }
+            Some(_) => return Ok(None),
+        };
+        let script = CommandScript::parse_expanded(script).map_err(|e| e.to_string())?;
+        let mut s = self.take_session();
+        let responses = self.run_commands(&mut s, cfg, &script.commands, routed, now, out);
+        self.put_session(s);
+        ResponseScript::new(responses)
+            .and_then(|r| r.to_expanded_indefinite())
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Executes `commands` in order, to the ISD-P `routed` or else the ISD-R, and stops after the first whose
+    /// status word is neither success nor warning (ETSI TS 102 226 §5.2.2).
+    fn run_commands(
+        &mut self,
+        s: &mut Session,
+        cfg: &SimulatorConfig,
+        commands: &[CommandApdu],
+        mut routed: Option<Aid>,
+        now: u64,
+        out: &mut Outputs,
+    ) -> Vec<ResponseApdu> {
         let mut responses = Vec::new();
         // After INSTALL [for personalization] the rest of the script goes to that ISD-P (wire-profile §5).
-        let mut routed: Option<Aid> = None;
-        for c in script.commands.iter().take(usize::from(u8::MAX)) {
+        for c in commands.iter().take(usize::from(u8::MAX)) {
             let r = if let Some(aid) = routed {
                 self.execute_for_isdp(s, cfg, aid, c, out)
             } else if let Some(aid) = routing::personalization_target(c) {
@@ -904,23 +993,7 @@ impl Euicc {
                 break;
             }
         }
-        match form {
-            ScriptForm::Expanded => ResponseScript::new(responses)
-                .and_then(|r| r.to_expanded())
-                .unwrap_or_default(),
-            ScriptForm::Compact => {
-                let executed = responses.len() as u8;
-                let last = responses
-                    .pop()
-                    .unwrap_or_else(|| ResponseApdu::new(Vec::new(), StatusWord::OK));
-                CompactResponse {
-                    executed,
-                    sw: last.sw,
-                    data: last.data,
-                }
-                .to_bytes()
-            }
-        }
+        responses
     }
 
     fn execute(

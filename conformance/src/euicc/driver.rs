@@ -8,14 +8,19 @@
 //! eUICC's enabled profile to the SM-SR's address. Concatenated messages travel as one [`MtSms`]/[`MoSms`] per
 //! segment. Time is `tokio::time::Instant` since the driver was built, in ms, so paused-clock tests are exact.
 
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use zeroize::Zeroizing;
 
-use super::fleet::{DeliveryError, Fleet};
+use super::fleet::{DeliveryError, Fleet, HttpsScriptResult};
+use super::https::{self, AdminTarget, CardCredentials, CutAt, Resume};
 use super::ids::{Aid, Eid, Iccid};
-use super::{DownloadFaults, Event, Outputs};
+use super::{DownloadFaults, Event, HttpsTrigger, Outputs};
 use crate::issuance::ProfileState;
 
 /// A mobile-terminated SMS for the simulator: destination MSISDN and TP-UD (3GPP TS 23.040 §9.2.2.1
@@ -41,7 +46,7 @@ pub struct MoSms {
 }
 
 /// Test inputs that are not SMS.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Control {
     /// Gives or takes network coverage of one profile (SGP.02 §3.5 fall-back trigger).
     SetCoverage {
@@ -69,6 +74,24 @@ pub enum Control {
     /// Asks for the state of every eUICC: the driver answers [`DriverEvent::Inspected`] on its event channel
     /// (test inspection of a running fleet).
     Inspect,
+    /// Cuts the next admin session the driver opens for one eUICC (test input; [`CutAt`]).
+    CutNextSession {
+        /// The eUICC.
+        eid: Eid,
+        /// Where.
+        cut: CutAt,
+    },
+    /// Runs a script an SCP81 admin session received (wire-profile §3; [`super::https`]) on one eUICC.
+    HttpsScript {
+        /// The eUICC.
+        eid: Eid,
+        /// `AE 80 … 00 00`.
+        script: Vec<u8>,
+        /// The ISD-P of `X-Admin-Targeted-Application`, if any.
+        target: Option<Vec<u8>>,
+        /// The response script (`None`: unknown application), or why there is none.
+        reply: oneshot::Sender<HttpsScriptResult>,
+    },
 }
 
 /// What a test sees of one eUICC of a running fleet ([`Control::Inspect`]; SGP.02 §2.2.1).
@@ -129,6 +152,20 @@ pub struct SimulatorDriver {
     mo_tx: mpsc::Sender<MoSms>,
     events_tx: Option<mpsc::UnboundedSender<DriverEvent>>,
     epoch: Instant,
+    /// The driver's own control input, for the admin sessions it opens ([`super::https`]).
+    control_tx: mpsc::Sender<Control>,
+    /// eUICCs with an admin session under way (one at a time per eUICC, SGP.02 §2.4.4).
+    in_session: Arc<Mutex<HashSet<Eid>>>,
+    /// Per eUICC: a cut asked for its next session, and the response it could not deliver (its next session
+    /// resumes with it).
+    https_state: Arc<Mutex<HashMap<Eid, CardHttpsState>>>,
+}
+
+/// The admin-session state a card keeps between sessions (lab).
+#[derive(Debug, Default)]
+struct CardHttpsState {
+    cut: CutAt,
+    resume: Option<Resume>,
 }
 
 impl SimulatorDriver {
@@ -149,6 +186,9 @@ impl SimulatorDriver {
                 mo_tx,
                 events_tx: None,
                 epoch: Instant::now(),
+                control_tx: control.clone(),
+                in_session: Arc::default(),
+                https_state: Arc::default(),
             },
             SimulatorHandle { mt, control },
         )
@@ -175,6 +215,9 @@ impl SimulatorDriver {
         for e in out.events {
             self.report(DriverEvent::Euicc(e));
         }
+        for t in out.https {
+            self.open_session(t);
+        }
         for mo in out.mo {
             self.mo_tx
                 .send(mo)
@@ -182,6 +225,78 @@ impl SimulatorDriver {
                 .map_err(|_| DriverError::MoClosed)?;
         }
         Ok(())
+    }
+
+    /// Opens the admin session a push SMS asked for, on a blocking thread, retried as the trigger's retry policy
+    /// says (wire-profile §3); nothing when one is under way for that eUICC.
+    fn open_session(&self, t: HttpsTrigger) {
+        let Some(psk) = self.fleet.euicc(&t.eid).map(|e| e.scp81_psk().to_vec()) else {
+            return;
+        };
+        let identity = match t.trigger.identity.to_text() {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(eid = %t.eid, error = %e, "simulated eUICC: unusable trigger");
+                return;
+            }
+        };
+        let Ok(mut busy) = self.in_session.lock() else {
+            return;
+        };
+        if !busy.insert(t.eid) {
+            return;
+        }
+        drop(busy);
+        let c = &t.trigger.connection;
+        let target = AdminTarget {
+            addr: SocketAddr::from((c.ipv4, c.port)),
+            host: t.trigger.host.clone(),
+            admin_uri: t.trigger.admin_uri.clone(),
+        };
+        let card = CardCredentials {
+            eid: t.eid,
+            identity,
+            psk: Zeroizing::new(psk),
+            agent_id: t.trigger.agent_id.clone(),
+        };
+        let [h, m, s] = t.trigger.retry.timer.map(u64::from);
+        let pause = Duration::from_secs(h * 3600 + m * 60 + s);
+        let retries = t.trigger.retry.counter;
+        let control = self.control_tx.clone();
+        let in_session = self.in_session.clone();
+        let state = self.https_state.clone();
+        tokio::task::spawn_blocking(move || {
+            for attempt in 0..=retries {
+                let (resume, cut) = match state.lock() {
+                    Ok(mut m) => {
+                        let s = m.entry(card.eid).or_default();
+                        (s.resume.take(), std::mem::take(&mut s.cut))
+                    }
+                    Err(_) => (None, CutAt::Never),
+                };
+                match https::run_session(&control, &target, &card, resume.clone(), cut) {
+                    Ok(r) => {
+                        tracing::debug!(eid = %card.eid, scripts = r.scripts, cut = r.cut, "simulated eUICC: admin session done");
+                        if let (Some(undelivered), Ok(mut m)) = (r.resume, state.lock()) {
+                            m.entry(card.eid).or_default().resume = Some(undelivered);
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        if let (Some(r), Ok(mut m)) = (resume, state.lock()) {
+                            m.entry(card.eid).or_default().resume.get_or_insert(r);
+                        }
+                        tracing::info!(eid = %card.eid, attempt, error = %e, "simulated eUICC: admin session failed");
+                        if attempt < retries {
+                            std::thread::sleep(pause);
+                        }
+                    }
+                }
+            }
+            if let Ok(mut busy) = in_session.lock() {
+                busy.remove(&card.eid);
+            }
+        });
     }
 
     /// Runs until every MT sender is dropped, then returns the fleet for inspection.
@@ -250,6 +365,23 @@ impl SimulatorDriver {
                                 })
                                 .collect();
                             self.report(DriverEvent::Inspected(views));
+                        }
+                        Control::CutNextSession { eid, cut } => {
+                            if let Ok(mut m) = self.https_state.lock() {
+                                m.entry(eid).or_default().cut = cut;
+                            }
+                        }
+                        Control::HttpsScript { eid, script, target, reply } => {
+                            match self.fleet.run_https_script(&eid, &script, target.as_deref(), now) {
+                                Ok((r, out)) => {
+                                    let _ = reply.send(r);
+                                    self.emit(out).await?;
+                                }
+                                Err(e) => {
+                                    let _ = reply.send(Err(e.to_string()));
+                                    self.report(DriverEvent::ControlRefused(e));
+                                }
+                            }
                         }
                     }
                 }

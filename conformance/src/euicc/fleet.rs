@@ -57,6 +57,10 @@ pub enum DeliveryError {
     },
 }
 
+/// What one admin-session script gave: the response script, `None` for `unknown-application`, or why the card
+/// could not read it (wire-profile §3).
+pub type HttpsScriptResult = Result<Option<Vec<u8>>, String>;
+
 /// A fleet of simulated eUICCs with MSISDN routing and timers (DESIGN §7: one state machine per card, driven
 /// together).
 #[derive(Debug)]
@@ -246,6 +250,31 @@ impl Fleet {
             });
         }
         Ok(out)
+    }
+
+    /// Runs one SCP81 admin-session script on eUICC `eid` at `now` (ms) (wire-profile §3; see
+    /// `Euicc::run_https_script`): the response script, `None` for `unknown-application`, and the outputs
+    /// (notifications the card raises go by SMS).
+    pub fn run_https_script(
+        &mut self,
+        eid: &Eid,
+        script: &[u8],
+        target: Option<&[u8]>,
+        now: u64,
+    ) -> Result<(HttpsScriptResult, Outputs), DeliveryError> {
+        let index = *self
+            .by_eid
+            .get(eid)
+            .ok_or(DeliveryError::UnknownEid(*eid))?;
+        let mut out = Outputs::default();
+        let r = self
+            .step(
+                index,
+                |e, cfg, out| e.run_https_script(cfg, script, target, now, out),
+                &mut out,
+            )
+            .ok_or(DeliveryError::UnknownEid(*eid))?;
+        Ok((r, out))
     }
 
     /// Records in the subscriber directory that `imsi` has `msisdn`: a profile with that IMSI installed by

@@ -22,6 +22,12 @@
 //! and the MSISDN the [`SubscriberDirectory`] holds for that IMSI, and is then managed like a pre-installed one.
 //! Test faults per eUICC ([`DownloadFaults`]): a wrong receipt, C-MAC failures, a refused package.
 //!
+//! ES5 over HTTPS (wire-profile §3): [`https::run_session`] is the card's PSK-TLS client; each script it
+//! receives runs on the card through the driver ([`Control::HttpsScript`], [`Euicc::run_https_script`]) with the
+//! same command execution as SMS, and notifications the card raises still go by SMS. Sessions are opened by the
+//! driver when the card accepts a push SMS (the administration-session trigger: [`HttpsTrigger`], retried as
+//! its retry policy says; one session at a time per eUICC), or by a test.
+//!
 //! Simplifications, all documented where they apply: every PoR travels as an MO SMS (SPI byte 2 b6 is not
 //! consulted); PoRs for security failures (TAR unknown, key set unknown, CC, ciphering, insufficient security
 //! level) are sent without security; one download at a time per eUICC; SM-SR change (EstablishISDRKeySet,
@@ -35,13 +41,14 @@ mod ids;
 mod keys;
 
 pub mod bench;
+pub mod https;
 
 pub use bench::HeapSample;
 pub use card::{Euicc, EventKind, Isdp};
 pub use driver::{
     Control, DriverError, DriverEvent, EuiccView, MoSms, MtSms, SimulatorDriver, SimulatorHandle,
 };
-pub use fleet::{DeliveryError, Fleet, FleetError};
+pub use fleet::{DeliveryError, Fleet, FleetError, HttpsScriptResult};
 pub use ids::{Aid, Eid, Iccid, Imsi, Msisdn};
 pub use keys::{EcasdKey, EuiccSecrets, IsdRKeySet};
 
@@ -147,13 +154,25 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-/// What a step of the state machine produced: MO SMS to send and events (DESIGN §7: bytes and timers out).
+/// What a step of the state machine produced: MO SMS to send, admin sessions to open and events (DESIGN §7:
+/// bytes and timers out).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outputs {
     /// Mobile-originated SMS, in sending order.
     pub mo: Vec<MoSms>,
+    /// Admin sessions the SM-SR asked for by push SMS (wire-profile §3).
+    pub https: Vec<HttpsTrigger>,
     /// Events, in order.
     pub events: Vec<Event>,
+}
+
+/// A push SMS the card accepted: open an SCP81 admin session as `trigger` says (wire-profile §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpsTrigger {
+    /// The eUICC.
+    pub eid: Eid,
+    /// Where and how to connect.
+    pub trigger: es_interfaces::scp81::SessionTrigger,
 }
 
 /// Where a [`SubscriberDirectory`] asks for an IMSI it holds no entry for: the MNO's provisioning as a lab sees

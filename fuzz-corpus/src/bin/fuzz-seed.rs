@@ -486,6 +486,66 @@ fn main() {
     }
     add(&mut seeds, "order_out", "seed-valid", out.into_bytes());
 
+    // SCP81 (wire-profile §3): identity, X-Admin-From, Next-URI, trigger, script status.
+    {
+        use es_interfaces::scp81::{
+            AdminFrom, ConnectionParameters, NextUri, PskIdentity, RetryPolicy, ScriptStatus,
+            SessionTrigger,
+        };
+        let eid: [u8; 16] = hex::decode("89049032123451234512345678901235")
+            .expect("hex")
+            .try_into()
+            .expect("16 bytes");
+        let aid = es_interfaces::wire_profile::ISD_R_AID.to_vec();
+        let identity = PskIdentity {
+            eid,
+            isd_r_aid: aid.clone(),
+            key_id: 1,
+            kvn: 0x40,
+        };
+        let from = AdminFrom { eid, aid }.to_header().expect("X-Admin-From");
+        let next = NextUri {
+            path: "/gp/ram".into(),
+            session: "3f2a9".into(),
+            sequence: 7,
+        }
+        .to_header()
+        .expect("Next-URI");
+        let trigger = SessionTrigger {
+            connection: ConnectionParameters {
+                bearer: vec![0x03],
+                buffer_size: 1500,
+                port: 4443,
+                ipv4: [127, 0, 0, 1],
+            },
+            identity: identity.clone(),
+            retry: RetryPolicy {
+                counter: 3,
+                timer: [0, 10, 0],
+            },
+            host: "localhost".into(),
+            agent_id: from.clone(),
+            admin_uri: "/gp/ram".into(),
+        }
+        .to_bytes()
+        .expect("trigger");
+        for (i, bytes) in [
+            identity.to_text().expect("identity").into_bytes(),
+            from.into_bytes(),
+            next.into_bytes(),
+            trigger,
+            ScriptStatus::UnknownApplication
+                .as_str()
+                .as_bytes()
+                .to_vec(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            add(&mut seeds, "scp81", format!("seed-{i}"), bytes);
+        }
+    }
+
     let corpus = root.join("fuzz/corpus");
     for target in fuzz_corpus::TARGETS {
         let dir = corpus.join(target.name);

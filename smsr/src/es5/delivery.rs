@@ -3,7 +3,8 @@
 //! attempt and the counter, and schedules the retransmission, all in one transaction, before the secured SMS
 //! goes to the SMSC. A crash after the commit leaves a command in flight whose retransmission is due: it is
 //! sent again with a fresh counter. Retransmission doubles its pause from `por_timeout` up to
-//! `max_retry_interval`, until the operation's deadline.
+//! `max_retry_interval`, until the operation's deadline. eUICCs whose channel is HTTPS
+//! ([`crate::scp81::channel`]) are left to their admin session.
 
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ use super::Es5Error;
 use super::security::{load_keys, scp80_keyset_version, secure_command};
 use crate::error::SmsrError;
 use crate::operation::{self, OpData, Outcome};
+use crate::scp81::channel::Channel;
+use crate::scp81::trigger::{self, Step};
 use crate::service::{Es5Settings, Smsr};
 
 /// One secured command ready for the SMSC: its segments go to `msisdn` in order.
@@ -50,9 +53,9 @@ pub fn retry_delay(settings: &Es5Settings, attempts: u32) -> Duration {
         .min(settings.max_retry_interval)
 }
 
-/// Where the eUICC is reached: the operation's override (a notification's sender), else the MSISDN of the
+/// Where the eUICC is reached (also for its admin-session trigger): the operation's override (a notification's sender), else the MSISDN of the
 /// enabled profile in the EIS (wire-profile §2).
-fn destination(
+pub fn destination(
     conn: &mut AnyConnection,
     op: &Operation,
     data: &OpData,
@@ -79,18 +82,23 @@ fn transmit(
     cmd: &Es5Command,
     now: i64,
 ) -> Result<Outgoing, Es5Error> {
-    let data = OpData::parse(&op.data).map_err(|e| Es5Error::Invalid(e.to_string()))?;
+    let mut data = OpData::parse(&op.data).map_err(|e| Es5Error::Invalid(e.to_string()))?;
     let msisdn = destination(conn, op, &data)?;
     let kvn = scp80_keyset_version(conn, &op.eid)?;
     let counter = es5_queue::advance_scp80_counter(conn, &op.eid, kvn)?;
     es5_queue::record_attempt(conn, cmd.id, Some((kvn, counter)), now)?;
     es5_queue::record_transmission(conn, &op.eid, kvn, counter, cmd.id, now)?;
     let retry_at = now.saturating_add(millis(retry_delay(settings, cmd.attempts + 1)));
+    data.channel = Some(Channel::Sms.as_str().to_string());
+    let data = data
+        .to_json()
+        .map_err(|e| Es5Error::Invalid(e.to_string()))?;
     operations::update(
         conn,
         op.id,
         op.state,
         &OperationUpdate {
+            data: Some(data),
             retry_at: Some(Some(retry_at.min(op.deadline.saturating_add(1)))),
             ..OperationUpdate::default()
         },
@@ -194,6 +202,32 @@ pub fn prepare_round(
         Vec::new()
     };
     for eid in ready {
+        // Commands of an eUICC on HTTPS wait for its admin session, opened by a push SMS (smsr::scp81).
+        let https = smsr.channels.https_enabled
+            && match es5_queue::next_queued(conn, &eid)? {
+                Some(next) => {
+                    smsr.channels.channel_for(conn, &eid, &next.payload)? == Channel::Https
+                }
+                None => false,
+            };
+        if https {
+            let Some(t) = &smsr.channels.trigger else {
+                continue;
+            };
+            match savepoint(conn, |c| trigger::step(c, smsr, t, &eid, now)) {
+                Ok(Step::Trigger(o)) => {
+                    out.push(o);
+                    continue;
+                }
+                Ok(Step::Wait) => continue,
+                Ok(Step::FallBack) => {}
+                Err(Es5Error::Store(e)) if e.is_retryable() => return Err(e.into()),
+                Err(e) => {
+                    tracing::warn!(%eid, error = %e, "admin session trigger not sent");
+                    continue;
+                }
+            }
+        }
         let Delivery::Next(cmd) = es5_queue::take_next_for_delivery(conn, &eid, now)? else {
             continue;
         };
@@ -209,6 +243,30 @@ pub fn prepare_round(
         let in_flight =
             es5_queue::in_flight(conn, &op.eid)?.filter(|c| c.operation_ref == op.id.to_string());
         match in_flight {
+            // In flight over HTTPS and unanswered: ask the eUICC to come back (never an SMS retransmission).
+            Some(cmd) if now <= op.deadline && cmd.scp80.is_none() => {
+                let sent = match &smsr.channels.trigger {
+                    Some(t) => savepoint(conn, |c| trigger::retrigger(c, smsr, t, &op, &cmd, now)),
+                    None => Err(Es5Error::Invalid("no push SMS configured".into())),
+                };
+                match sent {
+                    Ok(o) => out.push(o),
+                    Err(Es5Error::Store(e)) if e.is_retryable() => return Err(e.into()),
+                    Err(e) => {
+                        tracing::warn!(op = op.id, eid = %op.eid, error = %e, "admin session trigger not sent");
+                        operations::update(
+                            conn,
+                            op.id,
+                            op.state,
+                            &OperationUpdate {
+                                retry_at: Some(None),
+                                ..OperationUpdate::default()
+                            },
+                            now,
+                        )?;
+                    }
+                }
+            }
             Some(cmd) if now <= op.deadline => {
                 tracing::info!(op = op.id, eid = %op.eid, attempt = cmd.attempts + 1, "ES5 command retransmitted (no PoR yet)");
                 send_or_fail(conn, smsr, settings, &op, &cmd, now, &mut out)?

@@ -1,0 +1,372 @@
+//! The simulated eUICC's side of an SCP81 admin session (wire-profile §3; lab only): a PSK-TLS 1.2 client with
+//! the openssl crate, GP Amd B RAM over HTTP as the card speaks it — first POST with an empty body, each script
+//! run on the simulated card through the driver ([`Control::HttpsScript`]), its response script posted back
+//! (chunked, 100-byte chunks, as a real card does) to the Next-URI verbatim, until `204`. A test can cut the
+//! connection around a script ([`CutAt`]); a response that could not be delivered is posted first in the next
+//! session with `X-Admin-Resume: true` ([`Resume`]) [P].
+//!
+//! Blocking I/O: run it on a thread of its own (e.g. `tokio::task::spawn_blocking`), never on the driver's.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use es_interfaces::scp81::{ScriptStatus, parse_aid_address};
+use es_interfaces::wire_profile;
+use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode, SslVersion};
+use tokio::sync::{mpsc, oneshot};
+use zeroize::Zeroizing;
+
+use super::driver::Control;
+use super::ids::Eid;
+
+/// Largest header block and body the client reads.
+const MAX_MESSAGE: usize = 1 << 20;
+/// Chunk size of the response scripts posted (the size a reference server used, notes §2.2).
+const CHUNK: usize = 100;
+
+/// Where the admin server is (the trigger's `3C`/`3E`, `8A` and `8C`, wire-profile §3).
+#[derive(Debug, Clone)]
+pub struct AdminTarget {
+    /// Address to connect to.
+    pub addr: SocketAddr,
+    /// `Host:` header (`8A`).
+    pub host: String,
+    /// First POST target (`8C`).
+    pub admin_uri: String,
+}
+
+/// What the eUICC authenticates with (wire-profile §3). No `Debug`: it holds the PSK.
+pub struct CardCredentials {
+    /// The eUICC in the simulator.
+    pub eid: Eid,
+    /// PSK identity as sent in TLS (hex text).
+    pub identity: String,
+    /// The PSK.
+    pub psk: Zeroizing<Vec<u8>>,
+    /// `X-Admin-From` (`8B`).
+    pub agent_id: String,
+}
+
+/// Where a test cuts the connection (the `n`-th script of the session, from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CutAt {
+    /// The session runs to its end.
+    #[default]
+    Never,
+    /// The script is received, then the connection drops before the card runs it.
+    BeforeRunning(usize),
+    /// The card runs the script, then the connection drops before the response is posted.
+    AfterRunning(usize),
+}
+
+/// A response script the card could not deliver: posted first, with `X-Admin-Resume: true`, to the Next-URI it
+/// answers, when the next session opens [P].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// The Next-URI of the script answered.
+    pub next_uri: String,
+    /// The response script.
+    pub response: Vec<u8>,
+}
+
+/// What a session did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionReport {
+    /// Scripts received.
+    pub scripts: usize,
+    /// Whether the session was cut by [`CutAt`].
+    pub cut: bool,
+    /// A response left to deliver in the next session.
+    pub resume: Option<Resume>,
+}
+
+/// Why a session failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpsError {
+    /// The connection failed.
+    #[error("admin session I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The TLS handshake or configuration failed.
+    #[error("admin session TLS: {0}")]
+    Tls(String),
+    /// The server answered something the card does not accept.
+    #[error("admin session HTTP: {0}")]
+    Http(String),
+    /// The simulator could not run the script.
+    #[error("simulator: {0}")]
+    Simulator(String),
+}
+
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn http(msg: impl Into<String>) -> HttpsError {
+    HttpsError::Http(msg.into())
+}
+
+fn connect(
+    target: &AdminTarget,
+    card: &CardCredentials,
+) -> Result<SslStream<TcpStream>, HttpsError> {
+    let tls = |e: openssl::error::ErrorStack| HttpsError::Tls(e.to_string());
+    let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(tls)?;
+    b.set_min_proto_version(Some(SslVersion::TLS1_2))
+        .map_err(tls)?;
+    b.set_max_proto_version(Some(SslVersion::TLS1_2))
+        .map_err(tls)?;
+    b.set_cipher_list(wire_profile::SCP81_CIPHER_LIST)
+        .map_err(tls)?;
+    b.set_verify(SslVerifyMode::NONE);
+    let identity = card.identity.clone().into_bytes();
+    let psk = card.psk.clone();
+    b.set_psk_client_callback(move |_ssl, _hint, id_out, psk_out| {
+        if identity.len() >= id_out.len() || psk.len() > psk_out.len() {
+            return Ok(0);
+        }
+        id_out[..identity.len()].copy_from_slice(&identity);
+        id_out[identity.len()] = 0;
+        psk_out[..psk.len()].copy_from_slice(&psk);
+        Ok(psk.len())
+    });
+    let connector = b.build();
+    let tcp = TcpStream::connect_timeout(&target.addr, Duration::from_secs(5))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut config = connector.configure().map_err(tls)?;
+    config.set_verify_hostname(false);
+    config.set_use_server_name_indication(false);
+    config
+        .connect(&target.host, tcp)
+        .map_err(|e| HttpsError::Tls(e.to_string()))
+}
+
+/// Writes one POST: an empty body with `Content-Length: 0`, or a response script, chunked.
+fn post(
+    stream: &mut SslStream<TcpStream>,
+    target: &AdminTarget,
+    card: &CardCredentials,
+    uri: &str,
+    answer: Option<(ScriptStatus, &[u8])>,
+    resume: bool,
+) -> Result<(), HttpsError> {
+    let mut head = format!(
+        "POST {uri} HTTP/1.1\r\nHost: {}\r\nX-Admin-Protocol: {}\r\nX-Admin-From: {}\r\n",
+        target.host,
+        wire_profile::ADMIN_PROTOCOL,
+        card.agent_id
+    );
+    if resume {
+        head.push_str("X-Admin-Resume: true\r\n");
+    }
+    let mut out = Vec::new();
+    match answer {
+        Some((status, body)) if !body.is_empty() => {
+            head.push_str(&format!(
+                "X-Admin-Script-Status: {}\r\nContent-Type: {}\r\nTransfer-Encoding: chunked\r\n\r\n",
+                status.as_str(),
+                wire_profile::CONTENT_TYPE_RESPONSE
+            ));
+            out.extend_from_slice(head.as_bytes());
+            for chunk in body.chunks(CHUNK) {
+                out.extend_from_slice(format!("{:X}\r\n", chunk.len()).as_bytes());
+                out.extend_from_slice(chunk);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+        }
+        Some((status, _)) => {
+            head.push_str(&format!(
+                "X-Admin-Script-Status: {}\r\nContent-Length: 0\r\n\r\n",
+                status.as_str()
+            ));
+            out.extend_from_slice(head.as_bytes());
+        }
+        None => {
+            head.push_str("Content-Length: 0\r\n\r\n");
+            out.extend_from_slice(head.as_bytes());
+        }
+    }
+    stream.write_all(&out)?;
+    stream.flush()?;
+    Ok(())
+}
+
+fn read_line(r: &mut impl BufRead, budget: &mut usize) -> Result<String, HttpsError> {
+    let mut line = Vec::new();
+    let n = r.read_until(b'\n', &mut line)?;
+    if n == 0 {
+        return Err(http("the server closed the connection"));
+    }
+    *budget = budget
+        .checked_sub(n)
+        .ok_or_else(|| http("response too large"))?;
+    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        line.pop();
+    }
+    String::from_utf8(line).map_err(|_| http("header line is not UTF-8"))
+}
+
+fn read_response(r: &mut impl BufRead) -> Result<Response, HttpsError> {
+    let mut budget = MAX_MESSAGE;
+    let status_line = read_line(r, &mut budget)?;
+    let status = status_line
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|s| s.get(..3))
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| http(format!("bad status line {status_line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        let line = read_line(r, &mut budget)?;
+        if line.is_empty() {
+            break;
+        }
+        let (n, v) = line
+            .split_once(':')
+            .ok_or_else(|| http(format!("bad header line {line:?}")))?;
+        headers.push((n.trim().to_string(), v.trim().to_string()));
+    }
+    let mut resp = Response {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    if let Some(len) = resp.header("Content-Length") {
+        let len: usize = len.parse().map_err(|_| http("bad Content-Length"))?;
+        if len > budget {
+            return Err(http("response too large"));
+        }
+        resp.body.resize(len, 0);
+        r.read_exact(&mut resp.body)?;
+    } else if resp
+        .header("Transfer-Encoding")
+        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let size = read_line(r, &mut budget)?;
+            let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| http("bad chunk size"))?;
+            if size == 0 {
+                read_line(r, &mut budget)?;
+                break;
+            }
+            budget = budget
+                .checked_sub(size)
+                .ok_or_else(|| http("response too large"))?;
+            let start = resp.body.len();
+            resp.body.resize(start + size, 0);
+            r.read_exact(&mut resp.body[start..])?;
+            read_line(r, &mut budget)?;
+        }
+    }
+    Ok(resp)
+}
+
+fn run_on_card(
+    control: &mpsc::Sender<Control>,
+    eid: Eid,
+    script: Vec<u8>,
+    target: Option<Vec<u8>>,
+) -> Result<Option<Vec<u8>>, HttpsError> {
+    let (reply, rx) = oneshot::channel();
+    control
+        .blocking_send(Control::HttpsScript {
+            eid,
+            script,
+            target,
+            reply,
+        })
+        .map_err(|_| HttpsError::Simulator("the simulator has stopped".into()))?;
+    rx.blocking_recv()
+        .map_err(|_| HttpsError::Simulator("the simulator dropped the script".into()))?
+        .map_err(HttpsError::Simulator)
+}
+
+/// Runs one admin session of `card` against `target` (wire-profile §3), the scripts run through the driver's
+/// `control` input: `resume` is posted first when given; `cut` drops the connection where a test wants it.
+/// Blocking.
+pub fn run_session(
+    control: &mpsc::Sender<Control>,
+    target: &AdminTarget,
+    card: &CardCredentials,
+    resume: Option<Resume>,
+    cut: CutAt,
+) -> Result<SessionReport, HttpsError> {
+    let mut stream = connect(target, card)?;
+    match &resume {
+        Some(r) => post(
+            &mut stream,
+            target,
+            card,
+            &r.next_uri,
+            Some((ScriptStatus::Ok, &r.response)),
+            true,
+        )?,
+        None => post(&mut stream, target, card, &target.admin_uri, None, false)?,
+    }
+    let mut report = SessionReport::default();
+    let mut reader = BufReader::new(stream);
+    loop {
+        let resp = read_response(&mut reader)?;
+        match resp.status {
+            204 => break,
+            200 => {}
+            other => {
+                return Err(http(format!(
+                    "status {other}: {}",
+                    String::from_utf8_lossy(&resp.body)
+                )));
+            }
+        }
+        // A 200 without Next-URI is a protocol error: the card ends the session (wire-profile §3).
+        let next_uri = resp
+            .header("X-Admin-Next-URI")
+            .ok_or_else(|| http("200 without X-Admin-Next-URI"))?
+            .to_string();
+        if resp.header("Content-Type") != Some(wire_profile::CONTENT_TYPE_SCRIPT) {
+            return Err(http("a script of another content type"));
+        }
+        let target_aid = resp
+            .header("X-Admin-Targeted-Application")
+            .map(parse_aid_address)
+            .transpose()
+            .map_err(|e| http(e.to_string()))?;
+        report.scripts += 1;
+        if cut == CutAt::BeforeRunning(report.scripts) {
+            report.cut = true;
+            return Ok(report);
+        }
+        let response = run_on_card(control, card.eid, resp.body, target_aid)?;
+        let answer = match &response {
+            Some(r) => (ScriptStatus::Ok, r.as_slice()),
+            None => (ScriptStatus::UnknownApplication, &[][..]),
+        };
+        if cut == CutAt::AfterRunning(report.scripts) {
+            report.cut = true;
+            report.resume = response.map(|response| Resume { next_uri, response });
+            return Ok(report);
+        }
+        post(
+            reader.get_mut(),
+            target,
+            card,
+            &next_uri,
+            Some(answer),
+            false,
+        )?;
+    }
+    // The card closes with close_notify (notes §2.2).
+    let _ = reader.get_mut().shutdown();
+    Ok(report)
+}
