@@ -223,7 +223,7 @@ fn downloads_of(lab: &Lab, iccid: &str) -> usize {
         .len()
 }
 
-/// ES2.DownloadProfile with EnableProfile for eUICC 0 over SMS: SUCCESS with the Iccid, the record installed,
+/// ES2.DownloadProfile with EnableProfile for eUICC 0 (over SMS or HTTPS, as the lab has it): SUCCESS with the Iccid, the record installed,
 /// ProfileEnabled notified, the profile Enabled in the ES2 and ES4 views; a repeated FunctionCallIdentifier
 /// answers the same without a second download.
 async fn success_flow(lab: &Lab, mno: &MnoClient) -> String {
@@ -439,8 +439,47 @@ async fn scenario(mut lab: Lab, dir: &std::path::Path) {
     ecasd_refusals(&lab, &mno, &mut events).await;
     card_faults(&lab, &mno).await;
     unreachable(&lab, &mno, &mut events).await;
-    validate_xsd(&lab, mno.sent());
+    validate_xsd(&lab, mno.sent(), FULL_SESSION);
     lab.stop().await;
+}
+
+/// The same download with the eUICC on HTTPS (issue 9 done-when, issue 11): CreateISDP, the ES8 scripts of key
+/// establishment and SCP03t, the enable and its notification confirmation go to the eUICC over SCP81 (every
+/// operation records channel `https`); the result, stock, views, the independent Python check of the ES8
+/// session and the GSMA XSD check are those of the SMS download.
+async fn scenario_https(lab: Lab, dir: &std::path::Path) {
+    let memory = i64::from(conformance::issuance::remaining_memory_at_issuance(
+        &conformance::issuance::profiles_at_issuance(&lab.world, 0).expect("issuance"),
+    )) / 4;
+    stock(&lab, dir, TYPE, memory, 0, 20);
+    let mno = lab.mno(0).expect("mno");
+    success_flow(&lab, &mno).await;
+    assert_all_over_https(&lab);
+    validate_xsd(&lab, mno.sent(), SUCCESS_SESSION);
+    lab.stop().await;
+}
+
+#[actix_web::test]
+async fn download_over_https_sqlite() {
+    enable_capture();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, https_options).await;
+    scenario_https(lab, dir.path()).await;
+}
+
+#[actix_web::test]
+async fn download_over_https_postgres() {
+    enable_capture();
+    let smsr_db = testkit::PgTestDb::new();
+    let smdp_db = testkit::PgTestDb::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, |o| {
+        https_options(o);
+        o.smsr_database_url = Some(smsr_db.url().to_string());
+        o.smdp_database_url = Some(smdp_db.url().to_string());
+    })
+    .await;
+    scenario_https(lab, dir.path()).await;
 }
 
 #[actix_web::test]
@@ -658,25 +697,33 @@ fn python_check(lab: &Lab, eid: &str) -> serde_json::Value {
 }
 
 /// The messages of this lab's servers (captured) and the MNO's requests, against the GSMA XSDs.
-fn validate_xsd(lab: &Lab, sent: Vec<String>) {
+fn validate_xsd(lab: &Lab, sent: Vec<String>, expected: &[&str]) {
     let mine = [lab.smsr_url().to_string(), lab.smdp_url().to_string()];
     let documents: Vec<String> = std::fs::read_dir(capture_dir())
         .expect("capture dir")
         .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
         .filter(|text| mine.iter().any(|u| text.contains(&format!("{u}/"))))
         .collect();
-    testkit::assert_session_valid(
-        "the download session",
-        documents,
-        &[
-            "ES2-DownloadProfileResponse",
-            "ES3-CreateISDPRequest",
-            "ES3-SendDataRequest",
-            "ES3-ProfileDownloadCompletedRequest",
-            "ES3-EnableProfileRequest",
-            "ES3-DeleteISDPRequest",
-            "ES2-HandleProfileEnabledNotification",
-        ],
-        sent,
-    );
+    testkit::assert_session_valid("the download session", documents, expected, sent);
 }
+
+/// What a successful download with EnableProfile sends and answers.
+const SUCCESS_SESSION: &[&str] = &[
+    "ES2-DownloadProfileResponse",
+    "ES3-CreateISDPRequest",
+    "ES3-SendDataRequest",
+    "ES3-ProfileDownloadCompletedRequest",
+    "ES3-EnableProfileRequest",
+    "ES2-HandleProfileEnabledNotification",
+];
+
+/// [`SUCCESS_SESSION`] and the clean-up of the failure cases.
+const FULL_SESSION: &[&str] = &[
+    "ES2-DownloadProfileResponse",
+    "ES3-CreateISDPRequest",
+    "ES3-SendDataRequest",
+    "ES3-ProfileDownloadCompletedRequest",
+    "ES3-EnableProfileRequest",
+    "ES3-DeleteISDPRequest",
+    "ES2-HandleProfileEnabledNotification",
+];
