@@ -666,19 +666,7 @@ async fn platform_management_via_smdp_sqlite() {
 
     // POL2 through the SM-DP, then the SM-SR's refusal (8.2.3) reaches the MNO as the ES2 result.
     let out = mno
-        .es2(&es2::UpdatePolicyRulesRequest {
-            base: conformance::mno::base("dp-pol2", None),
-            eid: e1.parse().expect("eid"),
-            iccid: p2.parse().expect("iccid"),
-            smsr_id: smsr.clone(),
-            pol2: Some(es_interfaces::messages::common::Pol2 {
-                rules: vec![es_interfaces::messages::common::Pol2Rule {
-                    subject: es_interfaces::types::Pol2RuleSubject::Profile,
-                    action: es_interfaces::types::Pol2RuleAction::Disable,
-                    qualification: es_interfaces::types::Pol2RuleQualification::NotAllowed,
-                }],
-            }),
-        })
+        .es2(&disable_not_allowed("dp-pol2", &e1, &p2, &smsr))
         .await
         .expect("ES2 UpdatePolicyRules");
     assert_status(out.status(), Status::ExecutedSuccess, None);

@@ -125,19 +125,12 @@ async fn emitted_soap_messages_validate_against_the_gsma_xsds() {
     )
     .await;
     let out = mno
-        .es2(&es2::UpdatePolicyRulesRequest {
-            base: conformance::mno::base("x-dp-pol2", None),
-            eid: e1.parse().expect("eid"),
-            iccid: dp_profile.parse().expect("iccid"),
-            smsr_id: smsr_id.clone(),
-            pol2: Some(es_interfaces::messages::common::Pol2 {
-                rules: vec![es_interfaces::messages::common::Pol2Rule {
-                    subject: es_interfaces::types::Pol2RuleSubject::Profile,
-                    action: es_interfaces::types::Pol2RuleAction::Disable,
-                    qualification: es_interfaces::types::Pol2RuleQualification::NotAllowed,
-                }],
-            }),
-        })
+        .es2(&disable_not_allowed(
+            "x-dp-pol2",
+            &e1,
+            &dp_profile,
+            &smsr_id,
+        ))
         .await
         .expect("ES2 UpdatePolicyRules");
     assert_status(out.status(), Status::ExecutedSuccess, None);

@@ -187,3 +187,27 @@ pub fn profile_states(lab: &Lab, eid: &str) -> Vec<(String, eis_store::eis::Prof
         .map(|p| (p.info.iccid, p.info.state, p.info.fallback))
         .collect()
 }
+
+/// ES2.UpdatePolicyRules (SGP.02 §5.3.5) setting POL2 "disable not allowed" on `iccid` of `eid`.
+pub fn disable_not_allowed(
+    fci: &str,
+    eid: &str,
+    iccid: &str,
+    smsr_id: &es_interfaces::types::Oid,
+) -> es_interfaces::messages::es2::UpdatePolicyRulesRequest {
+    use es_interfaces::messages::common::{Pol2, Pol2Rule};
+    use es_interfaces::types::{Pol2RuleAction, Pol2RuleQualification, Pol2RuleSubject};
+    es_interfaces::messages::es2::UpdatePolicyRulesRequest {
+        base: base(fci, None),
+        eid: eid.parse().expect("eid"),
+        iccid: iccid.parse().expect("iccid"),
+        smsr_id: smsr_id.clone(),
+        pol2: Some(Pol2 {
+            rules: vec![Pol2Rule {
+                subject: Pol2RuleSubject::Profile,
+                action: Pol2RuleAction::Disable,
+                qualification: Pol2RuleQualification::NotAllowed,
+            }],
+        }),
+    }
+}
