@@ -24,11 +24,24 @@ pub fn enable_capture() {
     unsafe { std::env::set_var("RSP_CAPTURE_SOAP_DIR", &dir) };
 }
 
-/// A small lab (2 eUICCs of the world) in a fresh directory.
-pub async fn small_lab(dir: &tempfile::TempDir, tweak: impl FnOnce(&mut LabOptions)) -> Lab {
-    let mut opts = LabOptions::small(dir.path(), 2);
-    tweak(&mut opts);
-    Lab::start(opts).await.expect("lab starts")
+/// A small lab (2 eUICCs of the world) in a fresh directory. A port picked free by `tweak` (e.g.
+/// [`https_options`]) can be taken by a parallel test before the lab binds it: then `tweak` picks again.
+pub async fn small_lab(dir: &tempfile::TempDir, tweak: impl Fn(&mut LabOptions)) -> Lab {
+    let mut attempt = 0;
+    loop {
+        // A failed start may have left databases behind: a retry starts in a fresh directory.
+        let var_dir = match attempt {
+            0 => dir.path().to_path_buf(),
+            n => dir.path().join(format!("retry-{n}")),
+        };
+        let mut opts = LabOptions::small(&var_dir, 2);
+        tweak(&mut opts);
+        match Lab::start(opts).await {
+            Ok(lab) => return lab,
+            Err(e) if attempt < 3 && e.contains("Address already in use") => attempt += 1,
+            Err(e) => panic!("lab starts: {e:?}"),
+        }
+    }
 }
 
 /// Lab options for ES5 over HTTPS (wire-profile §3): every eUICC HTTPS-capable, the admin server on a free port
