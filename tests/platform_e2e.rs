@@ -486,6 +486,76 @@ async fn fallback_and_rollback(lab: &rsp::lab::Lab) {
     notification(lab, 1, "ES4-HandleProfileDeletedNotification", &p3, 0).await;
 }
 
+/// The confirmation of a profile-change notification (`02`) is lost and the eUICC rolls back (`03`) before the
+/// retransmission would reach it: the SM-SR abandons that confirmation, so the enable ends FAILED (roll-back,
+/// 8.2.1/4.2) with the old profile enabled in the EIS — not SUCCESS from a late `9000` of the rolled-back card
+/// (SGP.02 §3.2.2; issue 10 item 12).
+#[actix_web::test]
+async fn rollback_after_lost_confirmation_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, rollback_timings).await;
+    rollback_after_lost_confirmation(&lab).await;
+    lab.stop().await;
+}
+
+#[actix_web::test]
+async fn rollback_after_lost_confirmation_postgres() {
+    let smsr_db = testkit::PgTestDb::new();
+    let smdp_db = testkit::PgTestDb::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, |o| {
+        rollback_timings(o);
+        o.smsr_database_url = Some(smsr_db.url().to_string());
+        o.smdp_database_url = Some(smdp_db.url().to_string());
+    })
+    .await;
+    rollback_after_lost_confirmation(&lab).await;
+    lab.stop().await;
+}
+
+/// The eUICC gives up on an unconfirmed notification after 3 sends 300 ms apart (~1 s), well before the SM-SR
+/// retransmits a command after its PoR timeout (3 s).
+fn rollback_timings(o: &mut rsp::lab::LabOptions) {
+    o.es5.por_timeout_secs = 3;
+    o.simulator.notification_retry_interval_ms = 300;
+    o.simulator.notification_max_attempts = 3;
+}
+
+async fn rollback_after_lost_confirmation(lab: &rsp::lab::Lab) {
+    let mno = lab.mno(0).expect("mno");
+    let e0 = eid(lab, 0);
+    let (p1, p2) = (iccid(lab, 0, 0), iccid(lab, 0, 1));
+    let delivered = lab.network.recorded_mt().len();
+    let out = call(&mno, &enable(&e0, &p2, "lost-confirmation", None)).await;
+    assert_eq!(out.http_status, 202, "{}", out.envelope);
+    // The enable command goes through; the next MT SMS, the notification's confirmation, is lost.
+    let waited = std::time::Instant::now();
+    while lab.network.recorded_mt().len() == delivered {
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "the enable was not sent"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    lab.network.drop_next_mt(1);
+    let cb = callback(lab, 0, &out, 30).await;
+    assert_eq!(lab.network.dropped_mt(), 1, "the confirmation was lost");
+    assert_status(cb.status(), Status::Failed, Some(("8.2.1", "4.2")));
+    let states = profile_states(lab, &e0);
+    assert_eq!(
+        states
+            .iter()
+            .map(|(i, s, _)| (i.clone(), *s))
+            .filter(|(i, _)| *i == p1 || *i == p2)
+            .collect::<Vec<_>>(),
+        vec![
+            (p1.clone(), ProfileState::Enabled),
+            (p2.clone(), ProfileState::Disabled)
+        ],
+        "the EIS shows the profile the eUICC rolled back to"
+    );
+}
+
 /// A lost MT SMS is retransmitted (fresh counter) after the PoR timeout; an eUICC that never answers ends
 /// EXPIRED (1.6/5.3) after the validity period, with its queue cleaned up.
 #[actix_web::test]

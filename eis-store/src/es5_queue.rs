@@ -65,6 +65,9 @@ pub struct NewEs5Command {
     pub payload: Vec<u8>,
     /// Give up after this time (unix ms): the function call's validity period.
     pub deadline: UnixMillis,
+    /// Delivered ahead of the others: the eUICC waits for it with a timer of its own
+    /// (HandleNotificationConfirmation, SGP.02 §3.2.2).
+    pub urgent: bool,
 }
 
 /// A stored ES5 command.
@@ -96,6 +99,8 @@ pub struct Es5Command {
     pub created_at: UnixMillis,
     /// Last change (unix ms).
     pub updated_at: UnixMillis,
+    /// Delivered ahead of the others ([`NewEs5Command::urgent`]).
+    pub urgent: bool,
 }
 
 /// Outcome of [`take_next_for_delivery`].
@@ -126,6 +131,7 @@ struct NewRow<'a> {
     last_error: Option<&'a str>,
     created_at: i64,
     updated_at: i64,
+    urgent: bool,
 }
 
 #[derive(Queryable, Selectable)]
@@ -145,6 +151,7 @@ struct Row {
     last_error: Option<String>,
     created_at: i64,
     updated_at: i64,
+    urgent: bool,
 }
 
 impl TryFrom<Row> for Es5Command {
@@ -178,6 +185,7 @@ impl TryFrom<Row> for Es5Command {
             last_error: r.last_error,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            urgent: r.urgent,
         })
     }
 }
@@ -210,6 +218,7 @@ pub fn enqueue(
             last_error: None,
             created_at: now,
             updated_at: now,
+            urgent: cmd.urgent,
         };
         let stored: Row = on_backend!(c, c => diesel::insert_into(es5_commands::table)
             .values(&row)
@@ -230,8 +239,8 @@ macro_rules! in_state {
     };
 }
 
-/// Makes the eUICC's oldest queued command in flight and returns it, unless a command of this eUICC is in
-/// flight already (one at a time per ISD-R). Commands of this eUICC past their deadline are expired first.
+/// Makes the eUICC's next queued command in flight and returns it — the oldest urgent one, else the oldest —
+/// unless a command of this eUICC is in flight already (one at a time per ISD-R). Commands of this eUICC past their deadline are expired first.
 pub fn take_next_for_delivery(
     conn: &mut AnyConnection,
     eid: &str,
@@ -265,7 +274,7 @@ pub fn take_next_for_delivery(
             return Ok(Delivery::Busy(Es5Command::try_from(busy)?));
         }
         let next: Option<i64> = in_state!(eid, Es5State::Queued)
-            .order(es5_commands::seq)
+            .order((es5_commands::urgent.desc(), es5_commands::seq))
             .select(es5_commands::id)
             .first(c)
             .optional()?;
@@ -461,12 +470,34 @@ pub fn commands_of(conn: &mut AnyConnection, eid: &str) -> Result<Vec<Es5Command
         .collect()
 }
 
-/// EIDs (ascending, at most `limit`) that have a queued, unexpired command and none in flight: where a
-/// deliverer can call [`take_next_for_delivery`] now.
+/// EIDs (at most `limit`) that have a queued, unexpired command and none in flight: where a deliverer can call
+/// [`take_next_for_delivery`] now. EIDs with an urgent command come first, then the others in ascending order.
 pub fn eids_ready_for_delivery(
     conn: &mut AnyConnection,
     now: UnixMillis,
     limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let mut ready = ready_eids(conn, now, limit, true)?;
+    if i64::try_from(ready.len()).unwrap_or(i64::MAX) < limit {
+        for eid in ready_eids(conn, now, limit, false)? {
+            if i64::try_from(ready.len()).unwrap_or(i64::MAX) >= limit {
+                break;
+            }
+            if !ready.contains(&eid) {
+                ready.push(eid);
+            }
+        }
+    }
+    Ok(ready)
+}
+
+/// EIDs (ascending, at most `limit`) with a queued, unexpired command (urgent only, when `urgent`) and none in
+/// flight.
+fn ready_eids(
+    conn: &mut AnyConnection,
+    now: UnixMillis,
+    limit: i64,
+    urgent: bool,
 ) -> Result<Vec<String>, StoreError> {
     let other = diesel::alias!(es5_commands as other);
     let busy = other
@@ -476,7 +507,7 @@ pub fn eids_ready_for_delivery(
                 .eq(Es5State::InFlight.as_str()),
         )
         .select(other.field(es5_commands::eid));
-    Ok(es5_commands::table
+    let mut q = es5_commands::table
         .filter(
             es5_commands::state
                 .eq(Es5State::Queued.as_str())
@@ -487,7 +518,11 @@ pub fn eids_ready_for_delivery(
         .distinct()
         .order(es5_commands::eid)
         .limit(limit)
-        .load(conn)?)
+        .into_boxed();
+    if urgent {
+        q = q.filter(es5_commands::urgent);
+    }
+    Ok(q.load(conn)?)
 }
 
 /// Increments the persisted SCP80 counter of ISD-R key set `keyset_version` and returns the new value, in the
@@ -588,7 +623,7 @@ pub fn command_for_counter(
 /// The next queued command of eUICC `eid` (lowest sequence), without taking it.
 pub fn next_queued(conn: &mut AnyConnection, eid: &str) -> Result<Option<Es5Command>, StoreError> {
     in_state!(eid, Es5State::Queued)
-        .order(es5_commands::seq)
+        .order((es5_commands::urgent.desc(), es5_commands::seq))
         .select(Row::as_select())
         .first(conn)
         .optional()?

@@ -242,6 +242,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        urgent -> Bool,
     }
 }
 

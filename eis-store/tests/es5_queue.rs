@@ -24,6 +24,7 @@ fn cmd(eid: &str, op: &str, byte: u8, deadline: i64) -> NewEs5Command {
         operation_ref: op.into(),
         payload: vec![0x80, 0xE6, byte],
         deadline,
+        urgent: false,
     }
 }
 
@@ -123,6 +124,46 @@ both_backends!(in_order_one_in_flight_per_euicc, 2, |store| {
             ..
         })
     ));
+});
+
+// A notification's confirmation (urgent) goes before the commands queued ahead of it, on its eUICC and across
+// eUICCs, even when more eUICCs are ready than one round takes.
+both_backends!(urgent_commands_first, 2, |store| {
+    setup(store);
+    let mut c = store.conn().expect("conn");
+    let a = es5_queue::enqueue(&mut c, &cmd(EID, "op-1", 1, 10_000), 1).expect("a");
+    let b = es5_queue::enqueue(&mut c, &cmd(EID, "op-2", 2, 10_000), 2).expect("b");
+    let x = es5_queue::enqueue(&mut c, &cmd(EID2, "op-3", 3, 10_000), 3).expect("x");
+    let confirm = NewEs5Command {
+        urgent: true,
+        ..cmd(EID2, "op-4", 4, 10_000)
+    };
+    let u = es5_queue::enqueue(&mut c, &confirm, 4).expect("u");
+    assert!(u.urgent && !x.urgent);
+    // One eUICC per round: the one with the urgent command, though EID sorts first.
+    assert_eq!(
+        es5_queue::eids_ready_for_delivery(&mut c, 5, 1).expect("ready"),
+        vec![EID2.to_string()]
+    );
+    assert_eq!(
+        es5_queue::eids_ready_for_delivery(&mut c, 5, 10).expect("ready"),
+        vec![EID2.to_string(), EID.to_string()]
+    );
+    let first = next(es5_queue::take_next_for_delivery(&mut c, EID2, 5).expect("take"));
+    assert_eq!(
+        first.id, u.id,
+        "the urgent command before the one queued ahead of it"
+    );
+    assert_eq!(
+        es5_queue::next_queued(&mut c, EID2)
+            .expect("next")
+            .map(|n| n.id),
+        Some(x.id)
+    );
+    // Among the others, queue order.
+    let first = next(es5_queue::take_next_for_delivery(&mut c, EID, 5).expect("take"));
+    assert_eq!(first.id, a.id);
+    assert_ne!(first.id, b.id);
 });
 
 both_backends!(deadlines_and_purge, 2, |store| {

@@ -220,7 +220,8 @@ pub fn enqueue_commands(
     enqueue_script(conn, op, script(commands)?, now)
 }
 
-/// Queues one expanded command script for the operation (at the end of its eUICC's queue).
+/// Queues one expanded command script for the operation (at the end of its eUICC's queue; a notification's
+/// confirmation is urgent: the eUICC rolls back if it does not get it in time, SGP.02 §3.2.2).
 fn enqueue_script(
     conn: &mut AnyConnection,
     op: &Operation,
@@ -234,6 +235,7 @@ fn enqueue_script(
             operation_ref: op.id.to_string(),
             payload,
             deadline: op.deadline,
+            urgent: op.kind == OperationKind::ConfirmNotification.as_str(),
         },
         now,
     )?)
@@ -735,8 +737,11 @@ pub fn on_command_done(
             let n = data
                 .notification
                 .ok_or_else(|| internal(format!("operation {} has no notification", op.id)))?;
-            finish(conn, smsr, op, Outcome::success(), now)?;
-            apply_notification(conn, smsr, &op.eid, &n, &deleted, now)
+            // Not applied when the confirmation was finished meanwhile (abandoned on a roll-back notification).
+            if finish(conn, smsr, op, Outcome::success(), now)? {
+                apply_notification(conn, smsr, &op.eid, &n, &deleted, now)?;
+            }
+            Ok(())
         }
         OperationKind::UpdateConnectivityParameters | OperationKind::SendData => {
             let sent = commands.commands.len().saturating_sub(1);
@@ -1142,6 +1147,48 @@ pub fn switch_executed(
         Ok(()) | Err(eis_store::StoreError::Conflict { .. }) => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Abandons the confirmations still under way of profile-change-succeeded notifications (`02`) of this eUICC
+/// when it sends a roll-back notification (`03`, sequence `sequence`): it rolls back only when such a
+/// confirmation did not reach it in time (SGP.02 §3.2.2, notes §4.3), so a late one changes nothing on the card
+/// and its stale `02` must neither update the EIS nor complete the open switch SUCCESS — the roll-back decides
+/// both. A late PoR of an abandoned confirmation is dropped (its command is finished with it).
+pub fn abandon_unconfirmed(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    eid: &str,
+    kind: NotificationType,
+    sequence: u16,
+    now: i64,
+) -> Result<(), SmsrError> {
+    if kind != NotificationType::ProfileChangeFailedRollback {
+        return Ok(());
+    }
+    for op in operations::open_of(conn, eid)? {
+        if op.kind != OperationKind::ConfirmNotification.as_str() {
+            continue;
+        }
+        let Some(n) = OpData::parse(&op.data)?.notification else {
+            continue;
+        };
+        if n.kind != NotificationType::ProfileChangeSucceeded.to_byte() || n.sequence == sequence {
+            continue;
+        }
+        tracing::info!(op = op.id, %eid, abandoned = n.sequence, rollback = sequence,
+            "the eUICC rolled back before the confirmation of its notification reached it; confirmation abandoned");
+        let d = StatusCodeData::new(
+            Subject::EUICC,
+            Reason::EXECUTION_ERROR,
+            Some(format!(
+                "the eUICC rolled back (notification {sequence}) before the confirmation of notification {} \
+                 reached it",
+                n.sequence
+            )),
+        );
+        finish(conn, smsr, &op, Outcome::failed(d), now)?;
+    }
+    Ok(())
 }
 
 /// Applies a confirmed notification (wire-profile §4: only after the confirmation): the EIS takes the new

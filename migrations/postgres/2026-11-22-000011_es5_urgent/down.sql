@@ -1,0 +1,2 @@
+DROP INDEX es5_commands_urgent;
+ALTER TABLE es5_commands DROP COLUMN urgent;
