@@ -483,10 +483,26 @@ impl Config {
                 message,
             })?;
         }
-        serde_norway::from_value(tree).map_err(|e| ConfigError::Invalid {
+        let config: Config = serde_norway::from_value(tree).map_err(|e| ConfigError::Invalid {
             origin: "merged configuration".into(),
             message: e.to_string(),
-        })
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Settings that are valid one by one but not together.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.es5.https.enabled && !self.es5.smpp.enabled {
+            return Err(ConfigError::Invalid {
+                origin: "es5.https.enabled".into(),
+                message: "ES5 over HTTPS needs an SMPP account (es5.smpp.enabled): the push SMS that opens an \
+                          admin session, the fall-back to SMS and the eUICC's notifications go by SMS \
+                          (wire-profile §3)"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 
     /// Reader limits of order files and where the report of a long refusal goes (`<var_dir>/order-reports`).
@@ -575,6 +591,25 @@ fn set_path(tree: &mut Value, segments: &[String], value: Value) -> Result<(), S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn https_without_smpp_is_refused() {
+        let env = |smpp: &str| {
+            vec![
+                ("RSP_ES5__HTTPS__ENABLED".to_string(), "true".to_string()),
+                ("RSP_ES5__SMPP__ENABLED".to_string(), smpp.to_string()),
+            ]
+        };
+        match Config::load(None, env("false")) {
+            Err(ConfigError::Invalid { origin, message }) => {
+                assert_eq!(origin, "es5.https.enabled");
+                assert!(message.contains("es5.smpp.enabled"), "{message}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let config = Config::load(None, env("true")).expect("HTTPS with SMPP");
+        assert!(config.es5.https.enabled && config.es5.smpp.enabled);
+    }
 
     #[test]
     fn defaults_file_env_precedence() {

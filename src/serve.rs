@@ -181,12 +181,6 @@ pub fn start(
                 settings.psk_refresh,
                 shutdown_rx.clone(),
             )));
-            if !config.es5.smpp.enabled {
-                tasks.push(tokio::spawn(smsr::es5::runtime::expiry_loop(
-                    smsr.clone(),
-                    shutdown_rx.clone(),
-                )));
-            }
         } else {
             banner.push("  ES5  HTTPS admin server off (es5.https.enabled)".to_string());
         }

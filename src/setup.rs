@@ -295,7 +295,11 @@ pub fn smsr(
         },
         callers: CallerDirectory::default(),
         clock: Arc::new(SystemClock),
-        es5: (config.es5.smpp.enabled || config.es5.https.enabled)
+        // ES5 over HTTPS needs the SMS too (push SMS, notifications): `Config::load` refuses it alone.
+        es5: config
+            .es5
+            .smpp
+            .enabled
             .then(|| config.es5.settings(&config.limits)),
         channels: config.es5.https.channels(),
         outbox_give_up: Duration::from_secs(config.es5.callback_give_up_secs.max(1)),

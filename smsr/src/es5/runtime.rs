@@ -182,9 +182,8 @@ async fn delivery_loop(
     }
 }
 
-/// The expiry sweep alone (operations past their deadline, SGP.02 §5.1.6.4), for an SM-SR whose only ES5
-/// transport is HTTPS (the SMS runtime runs it otherwise).
-pub async fn expiry_loop(smsr: Arc<Smsr>, mut shutdown: watch::Receiver<bool>) {
+/// The expiry sweep (operations past their deadline, SGP.02 §5.1.6.4).
+async fn expiry_loop(smsr: Arc<Smsr>, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(EXPIRY_TICK) => {}
