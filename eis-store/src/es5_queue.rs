@@ -361,11 +361,22 @@ where
     F: FnOnce(&mut AnyConnection) -> QueryResult<usize>,
 {
     atomic(conn, |c| {
-        let state: Option<String> = es5_commands::table
-            .find(id)
-            .select(es5_commands::state)
-            .first(c)
-            .optional()?;
+        // Lock the row on PostgreSQL, so that the state checked is the one changed (read committed: a
+        // concurrent finish may fail and purge the command between a plain read and the update, which then
+        // changed nothing and the transmission recorded next referenced a deleted command).
+        let state: Option<String> = match c {
+            AnyConnection::Pg(c) => es5_commands::table
+                .find(id)
+                .select(es5_commands::state)
+                .for_update()
+                .first(c)
+                .optional()?,
+            AnyConnection::Sqlite(c) => es5_commands::table
+                .find(id)
+                .select(es5_commands::state)
+                .first(c)
+                .optional()?,
+        };
         let Some(state) = state else {
             return Err(StoreError::not_found(
                 RecordKind::Es5Command,

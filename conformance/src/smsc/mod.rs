@@ -105,11 +105,15 @@ pub struct SmscConfig {
     /// First and longest pause between deliveries of a stored MO SMS (doubling); a receiver binding ends the
     /// pause at once.
     pub mo_retry_interval: (Duration, Duration),
+    /// Most deliver_sm awaiting their deliver_sm_resp on one bind (the SMPP window; SMPP 3.4 §2.7 lets either
+    /// side send asynchronously, every SMSC bounds it): further MO SMS wait at the SMSC, and the response timer
+    /// of a deliver_sm starts only when it is sent.
+    pub mo_window: usize,
 }
 
 impl SmscConfig {
     /// A loopback SMSC on a free port accepting one account, with receipts on, no latency, loss or cap; MO SMS
-    /// kept 10 minutes, retried after 100 ms doubling up to 2 s.
+    /// kept 10 minutes, retried after 100 ms doubling up to 2 s, at most 64 unanswered deliver_sm per bind.
     pub fn loopback(system_id: &str, password: &str) -> Self {
         SmscConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -129,6 +133,7 @@ impl SmscConfig {
             record: true,
             mo_validity: Duration::from_secs(600),
             mo_retry_interval: (Duration::from_millis(100), Duration::from_secs(2)),
+            mo_window: 64,
         }
     }
 }

@@ -49,6 +49,8 @@ struct SessionEntry {
     system_id: String,
     receives: bool,
     cmd: mpsc::Sender<Cmd>,
+    /// Permits for deliver_sm awaiting their response ([`SmscConfig::mo_window`]).
+    window: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Default)]
@@ -226,11 +228,15 @@ impl TestSmsc {
                 return Err(SmscError::NoReceiver { from });
             }
             let i = self.inner.mo_cursor.fetch_add(1, Ordering::Relaxed) % receivers.len();
-            receivers[i].cmd.clone()
+            (receivers[i].cmd.clone(), receivers[i].window.clone())
         };
-        let status = deliver(&cmd, body)
-            .await
-            .ok_or_else(|| SmscError::NoResponse { from: from.clone() })?;
+        let (cmd, window) = cmd;
+        // Wait for room in the bind's window; the response timer starts when the deliver_sm is sent.
+        let status = match window.acquire_owned().await {
+            Ok(_permit) => deliver(&cmd, body).await,
+            Err(_) => None,
+        }
+        .ok_or_else(|| SmscError::NoResponse { from: from.clone() })?;
         if status.is_ok() {
             inc(&self.inner.counters.mo_sent);
             Ok(())
@@ -589,6 +595,9 @@ impl Session {
             system_id: bind.system_id,
             receives,
             cmd: self.cmd_tx.clone(),
+            window: Arc::new(tokio::sync::Semaphore::new(
+                self.inner.config.mo_window.max(1),
+            )),
         });
         if receives {
             self.inner.receiver_bound.notify_waiters();

@@ -162,8 +162,15 @@ fn send_or_fail(
         Ok(o) => out.push(o),
         Err(Es5Error::Store(e)) if e.is_retryable() => return Err(e.into()),
         // Another transaction moved the operation on since this round read it (its PoR or the eUICC's
-        // notification arrived; PostgreSQL read committed): nothing is sent and the operation is not failed.
-        Err(Es5Error::Store(eis_store::StoreError::Conflict { .. })) => {
+        // notification arrived, or it finished and its commands were purged; PostgreSQL read committed):
+        // nothing is sent and the operation is not failed.
+        Err(Es5Error::Store(
+            eis_store::StoreError::Conflict { .. }
+            | eis_store::StoreError::NotFound {
+                kind: eis_store::RecordKind::Es5Command,
+                ..
+            },
+        )) => {
             tracing::info!(op = op.id, eid = %op.eid, "ES5 transmission skipped: the operation changed meanwhile");
         }
         Err(e) => {
@@ -254,16 +261,7 @@ pub fn prepare_round(
                     Err(Es5Error::Store(e)) if e.is_retryable() => return Err(e.into()),
                     Err(e) => {
                         tracing::warn!(op = op.id, eid = %op.eid, error = %e, "admin session trigger not sent");
-                        operations::update(
-                            conn,
-                            op.id,
-                            op.state,
-                            &OperationUpdate {
-                                retry_at: Some(None),
-                                ..OperationUpdate::default()
-                            },
-                            now,
-                        )?;
+                        clear_retry(conn, &op, now)?;
                     }
                 }
             }
@@ -271,19 +269,28 @@ pub fn prepare_round(
                 tracing::info!(op = op.id, eid = %op.eid, attempt = cmd.attempts + 1, "ES5 command retransmitted (no PoR yet)");
                 send_or_fail(conn, smsr, settings, &op, &cmd, now, &mut out)?
             }
-            _ => operations::update(
-                conn,
-                op.id,
-                op.state,
-                &OperationUpdate {
-                    retry_at: Some(None),
-                    ..OperationUpdate::default()
-                },
-                now,
-            )?,
+            _ => clear_retry(conn, &op, now)?,
         }
     }
     Ok(out)
+}
+
+/// Nothing to retransmit for `op`: its retry time is cleared, unless another transaction moved it on since
+/// this round read it (PostgreSQL read committed), which leaves it as that transaction left it.
+fn clear_retry(conn: &mut AnyConnection, op: &Operation, now: i64) -> Result<(), SmsrError> {
+    match operations::update(
+        conn,
+        op.id,
+        op.state,
+        &OperationUpdate {
+            retry_at: Some(None),
+            ..OperationUpdate::default()
+        },
+        now,
+    ) {
+        Ok(()) | Err(eis_store::StoreError::Conflict { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Expires operations whose deadline passed (SGP.02 §5.1.6.4: EXPIRED, 1.6/5.3): the result goes to the
