@@ -12,6 +12,8 @@ pub mod download_bench;
 pub mod download_floor;
 pub mod entity;
 #[cfg(feature = "lab")]
+pub mod https_bench;
+#[cfg(feature = "lab")]
 pub mod euicc;
 pub mod keys;
 #[cfg(feature = "lab")]
