@@ -40,13 +40,14 @@ use smsr::scp81::psk::PskCache;
 use smsr::service::Smsr;
 use tokio::sync::mpsc;
 
+use crate::bench::ThrowAwayPg;
 use crate::config::Es5Config;
 use crate::download_bench::process_cpu_time;
 use crate::download_floor::thread_cpu_time;
 use crate::lab::{FleetSource, Lab, LabOptions};
 use crate::platform_bench::{self, SwitchOptions};
 
-/// Seed of the session phases' fleet (the end-to-end phase uses seed 1 in the same store: other EIDs).
+/// Seed of the session phases' fleet (the end-to-end phase uses seed 1, in a store of its own).
 const SESSION_SEED: u64 = 2;
 /// eUICCs whose operations are queued per transaction.
 const ENQUEUE_CHUNK: usize = 200;
@@ -54,7 +55,8 @@ const ENQUEUE_CHUNK: usize = 200;
 /// Options of `rsp bench https`.
 #[derive(Debug, Clone)]
 pub struct HttpsOptions {
-    /// eUICCs, binds, attach delay and database, for the session phases and the end-to-end phase (`https` set).
+    /// eUICCs, binds and attach delay of both lab runs (`https` set for the end-to-end phase); `database_url`: a
+    /// PostgreSQL server on which each run gets a throw-away SM-SR database (else SQLite, one per run).
     pub switch: SwitchOptions,
     /// Simulated eUICCs with a session under way at once.
     pub connecting: usize,
@@ -72,9 +74,23 @@ pub fn https(dir: &Path, opts: &HttpsOptions) -> Result<(), String> {
     let rt = platform_bench::runtime(2)?;
     let system = actix_web::rt::System::with_tokio_rt(move || rt);
     system.block_on(async {
-        sessions(dir, opts).await?;
+        // The seeded EIDs depend on the index only: each phase has a store (and world) of its own.
+        let pg = opts.switch.database_url.as_deref();
+        let db = pg.map(ThrowAwayPg::create).transpose()?;
+        sessions(
+            &dir.join("sessions"),
+            opts,
+            db.as_ref().map(ThrowAwayPg::url),
+        )
+        .await?;
+        drop(db);
         if opts.end_to_end {
-            platform_bench::switch_run(dir, &opts.switch).await?;
+            let db = pg.map(ThrowAwayPg::create).transpose()?;
+            let switch = SwitchOptions {
+                database_url: db.as_ref().map(ThrowAwayPg::url),
+                ..opts.switch.clone()
+            };
+            platform_bench::switch_run(&dir.join("switch"), &switch).await?;
         }
         Ok(())
     })
@@ -106,7 +122,11 @@ fn credentials(index: usize) -> Result<CardCredentials, String> {
     })
 }
 
-async fn sessions(dir: &Path, opts: &HttpsOptions) -> Result<(), String> {
+async fn sessions(
+    dir: &Path,
+    opts: &HttpsOptions,
+    database_url: Option<String>,
+) -> Result<(), String> {
     let n = opts.switch.euiccs.max(1);
     let setup = Instant::now();
     let mut es5 = Es5Config {
@@ -134,7 +154,7 @@ async fn sessions(dir: &Path, opts: &HttpsOptions) -> Result<(), String> {
             seed: SESSION_SEED,
             count: n,
         },
-        smsr_database_url: opts.switch.database_url.clone(),
+        smsr_database_url: database_url,
         smdp_database_url: None,
         simulator: SimulatorConfig {
             attach_delay_ms: opts.switch.attach_delay_ms,
@@ -208,6 +228,7 @@ async fn session_phases(
         "  PSK-TLS 1.2 handshake, in memory on one thread (the admin server's TLS configuration, {psks} PSKs cached), {} each:",
         opts.handshakes
     );
+    let mut costs = Vec::new();
     for suite in wire_profile::SCP81_CIPHER_LIST.split(':') {
         let c = handshake_cost(&acceptor, &cards[0], suite, opts.handshakes.max(1))?;
         println!(
@@ -217,19 +238,15 @@ async fn session_phases(
             1.0 / c.server.as_secs_f64().max(1e-12),
             1.0 / (c.server + c.client).as_secs_f64().max(1e-12)
         );
+        costs.push(c);
     }
-
+    let gcm = costs.first().ok_or("no cipher suite")?;
     let connecting = opts.connecting.max(1);
     println!(
         "  admin sessions against the admin server, {connecting} eUICCs connecting at once (the simulator's PSK-TLS client, one thread each):"
     );
     let empty = run_phase(&control, &target, &cards, connecting, 0).await?;
-    print_phase(
-        "nothing queued (handshake, POST → 204)",
-        &empty,
-        n,
-        0,
-    );
+    print_phase("nothing queued (handshake, POST → 204)", &empty, n, 0);
     let ops_before = done_operations(lab)?;
     enqueue(&lab.smsr, n, 1)?;
     let one = run_phase(&control, &target, &cards, connecting, 1).await?;
@@ -243,7 +260,7 @@ async fn session_phases(
     enqueue(&lab.smsr, n, k)?;
     let many = run_phase(&control, &target, &cards, connecting, k).await?;
     print_phase(
-        &format!("{k} scripts each (one session per eUICC)"),
+        &format!("{k} scripts each (POST response → 200 next script, the last → 204)"),
         &many,
         n,
         k,
@@ -257,12 +274,20 @@ async fn session_phases(
         ));
     }
     println!(
-        "  script round trips (POST of a response script → 200 with the next script): {:.0}/s ({} scripts of {k} per session in {:.2} s; {done} operations completed, none left open)",
-        many.scripts as f64 / many.elapsed.as_secs_f64().max(1e-9),
-        many.scripts,
-        many.elapsed.as_secs_f64()
+        "  ({done} ES5.SetFallbackAttribute operations completed by response scripts, none left open)"
+    );
+    println!(
+        "https bench: {:.0} admin sessions/s (1 script each), {:.0} script round trips/s ({k} per session), PSK-TLS handshake {:.3} ms server CPU ({})",
+        rate(one.sessions, one.elapsed),
+        rate(many.scripts, many.elapsed),
+        ms(gcm.server),
+        gcm.suite
     );
     Ok(())
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -307,12 +332,16 @@ fn enqueue(smsr: &Smsr, n: usize, per: usize) -> Result<(), String> {
                     let profiles: Vec<_> = eis::profiles_of(c, eid)?
                         .into_iter()
                         .filter(|p| {
-                            !matches!(p.info.state, ProfileState::Created | ProfileState::InCreation)
+                            !matches!(
+                                p.info.state,
+                                ProfileState::Created | ProfileState::InCreation
+                            )
                         })
                         .collect();
                     let current = profiles.iter().position(|p| p.info.fallback).unwrap_or(0);
                     for j in 0..per {
-                        let Some(p) = profiles.get((current + 1 + j) % profiles.len().max(1)) else {
+                        let Some(p) = profiles.get((current + 1 + j) % profiles.len().max(1))
+                        else {
                             continue;
                         };
                         let aid = p.info.isd_p_aid.clone();
@@ -391,7 +420,10 @@ async fn run_phase(
                 .collect();
             threads
                 .into_iter()
-                .map(|t| t.join().unwrap_or_else(|_| Err("session thread panicked".into())))
+                .map(|t| {
+                    t.join()
+                        .unwrap_or_else(|_| Err("session thread panicked".into()))
+                })
                 .collect()
         });
         let elapsed = start.elapsed();
@@ -421,13 +453,20 @@ fn print_phase(what: &str, p: &Phase, n: usize, per: usize) {
         let i = ((p.latencies.len() as f64 - 1.0) * q).round() as usize;
         p.latencies.get(i).copied().map(ms).unwrap_or(0.0)
     };
+    let scripts = if per == 0 {
+        String::new()
+    } else {
+        format!(
+            ", {} scripts = {:.0} round trips/s",
+            p.scripts,
+            rate(p.scripts, p.elapsed)
+        )
+    };
     println!(
-        "    {what}: {} sessions ({} scripts) of {n} eUICCs in {:.2} s = {:.0} sessions/s, {:.0} scripts/s; session p50 {:.1} ms, p99 {:.1} ms; process CPU {:.2} ms per session",
+        "    {what}: {} sessions of {n} eUICCs in {:.2} s = {:.0} sessions/s{scripts}; session p50 {:.1} ms, p99 {:.1} ms; process CPU {:.2} ms per session",
         p.sessions,
-        p.scripts,
         p.elapsed.as_secs_f64(),
-        p.sessions as f64 / p.elapsed.as_secs_f64().max(1e-9),
-        (p.sessions * per) as f64 / p.elapsed.as_secs_f64().max(1e-9),
+        rate(p.sessions, p.elapsed),
         pct(0.5),
         pct(0.99),
         ms(p.cpu) / p.sessions.max(1) as f64
@@ -505,6 +544,7 @@ fn advance(side: Side, spent: &mut Duration) -> Result<Side, String> {
 
 /// Handshake CPU per side, mean of `n` full PSK-TLS 1.2 handshakes with `suite` only offered by the client.
 struct HandshakeCost {
+    suite: String,
     server: Duration,
     client: Duration,
 }
@@ -539,13 +579,15 @@ fn handshake_cost(
             }
         };
         let negotiated = s_done.ssl().current_cipher().map(|c| c.name());
-        if negotiated != Some(suite) || c_done.ssl().current_cipher().map(|c| c.name()) != negotiated
+        if negotiated != Some(suite)
+            || c_done.ssl().current_cipher().map(|c| c.name()) != negotiated
         {
             return Err(format!("{suite}: negotiated {negotiated:?}"));
         }
         smsr::scp81::server::handshake_done(s_done.ssl());
     }
     Ok(HandshakeCost {
+        suite: suite.to_string(),
         server: server / n as u32,
         client: client / n as u32,
     })

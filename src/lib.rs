@@ -12,9 +12,9 @@ pub mod download_bench;
 pub mod download_floor;
 pub mod entity;
 #[cfg(feature = "lab")]
-pub mod https_bench;
-#[cfg(feature = "lab")]
 pub mod euicc;
+#[cfg(feature = "lab")]
+pub mod https_bench;
 pub mod keys;
 #[cfg(feature = "lab")]
 pub mod lab;

@@ -148,7 +148,8 @@ enum BenchCommand {
         /// Network attach delay of the simulated eUICCs, ms.
         #[arg(long, default_value_t = 100)]
         attach_delay_ms: u64,
-        /// SM-SR database (`postgres://…`; default: SQLite in the bench directory).
+        /// A PostgreSQL server (`postgres://…/postgres`): each phase gets a throw-away SM-SR database on it
+        /// (default: SQLite in the bench directory).
         #[arg(long)]
         database_url: Option<String>,
         /// Directory for the bench world and databases (default: a fresh one under the var dir).
