@@ -52,7 +52,7 @@ const SESSION_SEED: u64 = 2;
 /// eUICCs whose operations are queued per transaction.
 const ENQUEUE_CHUNK: usize = 200;
 
-/// Options of `rsp bench https`.
+/// Options of `rsp bench https` (ES5 over HTTPS, wire-profile §3).
 #[derive(Debug, Clone)]
 pub struct HttpsOptions {
     /// eUICCs, binds and attach delay of both lab runs (`https` set for the end-to-end phase); `database_url`: a
@@ -68,8 +68,8 @@ pub struct HttpsOptions {
     pub end_to_end: bool,
 }
 
-/// `rsp bench https`: prints the handshake cost, admin sessions per second, script round trips per second and
-/// (unless left out) complete enable-profile operations per second over HTTPS.
+/// `rsp bench https` (wire-profile §3): prints the handshake cost, admin sessions per second, script round trips
+/// per second and (unless left out) complete enable-profile operations per second over HTTPS.
 pub fn https(dir: &Path, opts: &HttpsOptions) -> Result<(), String> {
     let rt = platform_bench::runtime(2)?;
     let system = actix_web::rt::System::with_tokio_rt(move || rt);
