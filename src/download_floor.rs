@@ -121,7 +121,7 @@ impl CryptoFloor {
 
 /// CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID): what the floor's work costs the core it runs on,
 /// whatever else the machine runs meanwhile.
-fn thread_cpu_time() -> Duration {
+pub(crate) fn thread_cpu_time() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

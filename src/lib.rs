@@ -13,6 +13,8 @@ pub mod download_floor;
 pub mod entity;
 #[cfg(feature = "lab")]
 pub mod euicc;
+#[cfg(feature = "lab")]
+pub mod https_bench;
 pub mod keys;
 #[cfg(feature = "lab")]
 pub mod lab;

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use rsp::config::Config;
 #[cfg(feature = "lab")]
-use rsp::{bench, download_bench, euicc, platform_bench};
+use rsp::{bench, download_bench, euicc, https_bench, platform_bench};
 use rsp::{entity, keys, mno, order, serve, setup};
 
 /// An open-source GSMA SGP.02 SM-DP and SM-SR.
@@ -121,12 +121,25 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// `switch` with every simulated eUICC on HTTPS (SCP81): push SMS, PSK-TLS admin sessions, RAM over HTTP.
+    /// ES5 over HTTPS (SCP81): PSK-TLS handshake cost, admin sessions per second and script round trips per
+    /// second with N simulated eUICCs against the admin server, then `switch` with every eUICC on HTTPS.
     Https {
-        /// Simulated eUICCs, one enable each.
+        /// Simulated eUICCs (one session each per phase; one enable each end to end).
         #[arg(long, default_value_t = 200)]
         euiccs: usize,
-        /// ES4 calls in flight at once.
+        /// Simulated eUICCs with an admin session under way at once.
+        #[arg(long, default_value_t = 32)]
+        connecting: usize,
+        /// Scripts queued per eUICC in the round-trip phase (one session each).
+        #[arg(long, default_value_t = 10)]
+        scripts: usize,
+        /// Handshakes per cipher suite in the handshake-cost measurement.
+        #[arg(long, default_value_t = 2000)]
+        handshakes: usize,
+        /// Leave out the end-to-end switch phase.
+        #[arg(long)]
+        no_switch: bool,
+        /// ES4 calls in flight at once (end-to-end phase).
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
         /// SMPP binds of the SM-SR (push SMS and notifications).
@@ -135,7 +148,8 @@ enum BenchCommand {
         /// Network attach delay of the simulated eUICCs, ms.
         #[arg(long, default_value_t = 100)]
         attach_delay_ms: u64,
-        /// SM-SR database (`postgres://…`; default: SQLite in the bench directory).
+        /// A PostgreSQL server (`postgres://…/postgres`): each phase gets a throw-away SM-SR database on it
+        /// (default: SQLite in the bench directory).
         #[arg(long)]
         database_url: Option<String>,
         /// Directory for the bench world and databases (default: a fresh one under the var dir).
@@ -338,40 +352,32 @@ fn bench_command(config: &Config, command: BenchCommand) -> Result<(), String> {
             attach_delay_ms,
             database_url,
             dir,
-        } => {
-            let dir = dir.unwrap_or_else(|| {
-                config
-                    .var_dir
-                    .join(format!("bench-switch-{}", std::process::id()))
-            });
-            platform_bench::switch(
-                &dir,
-                &platform_bench::SwitchOptions {
-                    euiccs,
-                    concurrency,
-                    binds,
-                    attach_delay_ms,
-                    database_url,
-                    https: false,
-                },
-            )
-        }
+        } => platform_bench::switch(
+            &bench_dir(config, dir, "switch"),
+            &platform_bench::SwitchOptions {
+                euiccs,
+                concurrency,
+                binds,
+                attach_delay_ms,
+                database_url,
+                https: false,
+            },
+        ),
         BenchCommand::Https {
             euiccs,
+            connecting,
+            scripts,
+            handshakes,
+            no_switch,
             concurrency,
             binds,
             attach_delay_ms,
             database_url,
             dir,
-        } => {
-            let dir = dir.unwrap_or_else(|| {
-                config
-                    .var_dir
-                    .join(format!("bench-https-{}", std::process::id()))
-            });
-            platform_bench::switch(
-                &dir,
-                &platform_bench::SwitchOptions {
+        } => https_bench::https(
+            &bench_dir(config, dir, "https"),
+            &https_bench::HttpsOptions {
+                switch: platform_bench::SwitchOptions {
                     euiccs,
                     concurrency,
                     binds,
@@ -379,8 +385,12 @@ fn bench_command(config: &Config, command: BenchCommand) -> Result<(), String> {
                     database_url,
                     https: true,
                 },
-            )
-        }
+                connecting,
+                scripts,
+                handshakes,
+                end_to_end: !no_switch,
+            },
+        ),
         BenchCommand::Download {
             euiccs,
             concurrency,
@@ -412,6 +422,16 @@ fn bench_command(config: &Config, command: BenchCommand) -> Result<(), String> {
         }
         BenchCommand::Personalise(args) => order::bench_personalise(args),
     }
+}
+
+/// The directory of a bench run: `dir`, else a fresh `bench-<name>-<pid>` under the var dir.
+#[cfg(feature = "lab")]
+fn bench_dir(config: &Config, dir: Option<PathBuf>, name: &str) -> PathBuf {
+    dir.unwrap_or_else(|| {
+        config
+            .var_dir
+            .join(format!("bench-{name}-{}", std::process::id()))
+    })
 }
 
 /// `rsp bench sms|switch|api` in a build without the simulator.

@@ -25,7 +25,7 @@ use smsr::smpp::{SmppClient, SmppClientConfig, Submit};
 use crate::config::Es5Config;
 use crate::lab::{FleetSource, Lab, LabOptions};
 
-fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .enable_all()
@@ -167,7 +167,7 @@ pub fn switch(dir: &Path, opts: &SwitchOptions) -> Result<(), String> {
     system.block_on(switch_run(dir, opts))
 }
 
-async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), String> {
+pub(crate) async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), String> {
     let n = opts.euiccs;
     let setup = Instant::now();
     let es5 = Es5Config {

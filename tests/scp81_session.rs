@@ -528,12 +528,17 @@ async fn cut_pushed_sessions_are_triggered_again() {
     let mut lab = small_lab(&dir, |o| {
         pushed_lab(o);
         o.es5.https.connect_timeout_secs = 1;
+        // The card's notification (after the attach) also completes the enable in flight: it comes after the
+        // second push SMS, so that the resumed response is what completes the first enable.
+        o.simulator.attach_delay_ms = 2_500;
     })
     .await;
     let mut events = lab.events.take().expect("simulator events");
     let mno = lab.mno(0).expect("mno");
     let (e, p1, p2) = (eid(&lab, 0), iccid(&lab, 0, 0), iccid(&lab, 0, 1));
     let sim_eid = conformance::euicc::Eid::parse(&e).expect("eid");
+    // The admin server knows the card's PSK before the first push SMS (its cache is filled in the background).
+    Card::of(&lab, 0).session(None, CutAt::Never).await;
     for (cut, target, fci) in [
         (CutAt::AfterRunning(1), &p2, "pushed-cut-after"),
         (CutAt::BeforeRunning(1), &p1, "pushed-cut-before"),

@@ -20,7 +20,8 @@ use es_interfaces::wire_profile;
 use es_runtime::listener::RunningServer;
 use openssl::ex_data::Index;
 use openssl::ssl::{
-    Ssl, SslAcceptor, SslAcceptorBuilder, SslMethod, SslOptions, SslSessionCacheMode, SslVersion,
+    Ssl, SslAcceptor, SslAcceptorBuilder, SslMethod, SslOptions, SslRef, SslSessionCacheMode,
+    SslVersion,
 };
 
 use super::psk::PskCache;
@@ -134,15 +135,22 @@ pub fn acceptor(cache: Arc<PskCache>) -> Result<SslAcceptorBuilder, AdminError> 
     Ok(b)
 }
 
+/// Marks the PSK handshake of `ssl` (an [`acceptor`] connection) completed, so that dropping it is not logged as a
+/// failed handshake (wire-profile §3); the admin server calls it on connect, `rsp bench https` after each
+/// handshake it measures.
+pub fn handshake_done(ssl: &SslRef) {
+    if let Some(w) = watch_index().and_then(|i| ssl.ex_data(i)) {
+        w.done.store(true, Ordering::Relaxed);
+    }
+}
+
 /// `HttpServer::on_connect` of the admin server: marks the handshake done and records the eUICC's identity.
 fn on_connect(conn: &dyn Any, ext: &mut Extensions) {
     let Some(tls) = conn.downcast_ref::<TlsStream<TcpStream>>() else {
         return;
     };
     let ssl = tls.ssl();
-    if let Some(w) = watch_index().and_then(|i| ssl.ex_data(i)) {
-        w.done.store(true, Ordering::Relaxed);
-    }
+    handshake_done(ssl);
     let Some(identity) = ssl
         .psk_identity()
         .and_then(|raw| PskIdentity::parse_text(raw).ok())
@@ -292,7 +300,9 @@ async fn admin_post(
             if let Applied::Ignored(why) = applied {
                 tracing::warn!(eid = %e, sequence, %why, "SCP81 response script ignored");
             }
-            smsr.wake.delivery.notify_one();
+            // No wake-up of the SMS delivery loop: this session takes the eUICC's next command itself, and the
+            // loop's own tick sends the push SMS if the session is cut. Waking it per response made it rescan
+            // every HTTPS eUICC waiting for its session, under the store's write lock, after each round trip.
         }
         let now = smsr.clock.now_millis();
         let retrigger_at = smsr.channels.trigger.as_ref().map(|t| {
