@@ -33,9 +33,6 @@ pub enum RotationError {
         /// Why.
         reason: String,
     },
-    /// A value of a kind this command does not know how to re-wrap.
-    #[error("no re-wrap rule for {0}")]
-    Unsupported(String),
     /// The key file could not be updated.
     #[error("key file {path}: {reason}")]
     KeyFile {
@@ -47,7 +44,7 @@ pub enum RotationError {
 }
 
 /// Purpose and associated data a sealed value was sealed with.
-fn seal_context(location: &SealedLocation) -> Result<(&'static str, Vec<u8>), RotationError> {
+fn seal_context(location: &SealedLocation) -> (&'static str, Vec<u8>) {
     match location {
         SealedLocation::KeyComponent {
             eid,
@@ -55,7 +52,7 @@ fn seal_context(location: &SealedLocation) -> Result<(&'static str, Vec<u8>), Ro
             keyset_version,
             key_index,
             position,
-        } => Ok((
+        } => (
             smsr::eis_map::KEY_PURPOSE,
             smsr::eis_map::key_aad(
                 eid,
@@ -64,8 +61,14 @@ fn seal_context(location: &SealedLocation) -> Result<(&'static str, Vec<u8>), Ro
                 *key_index,
                 *position as usize,
             ),
-        )),
-        other => Err(RotationError::Unsupported(format!("{other:?}"))),
+        ),
+        SealedLocation::StockSecrets { iccid } => {
+            (smdp::warehouse::secrets::PURPOSE, iccid.as_bytes().to_vec())
+        }
+        SealedLocation::DownloadKeys { id } => (
+            smdp::download::driver::KEYS_PURPOSE,
+            id.to_string().into_bytes(),
+        ),
     }
 }
 
@@ -88,7 +91,7 @@ pub fn rewrap_store(
             if limit.is_some_and(|l| report.rewrapped >= l) {
                 break;
             }
-            let (purpose, aad) = seal_context(&item.location)?;
+            let (purpose, aad) = seal_context(&item.location);
             let blob = String::from_utf8(item.value.ciphertext.clone()).map_err(|_| {
                 RotationError::Seal {
                     location: format!("{:?}", item.location),
@@ -105,14 +108,14 @@ pub fn rewrap_store(
                 key_id: target.clone(),
                 ciphertext: new.into_bytes(),
             };
-            if rewrap::replace(&mut conn, &item.location, &item.value.key_id, &sealed)? {
+            if rewrap::replace(&mut conn, &item.location, &item.value, &sealed)? {
                 report.rewrapped += 1;
             }
         }
         cursor = batch.next;
     }
-    let (components, stock) = rewrap::pending(&mut conn, &target)?;
-    report.pending = u64::try_from(components + stock).unwrap_or(u64::MAX);
+    report.pending =
+        u64::try_from(rewrap::pending(&mut conn, &target)?.total()).unwrap_or(u64::MAX);
     Ok(report)
 }
 

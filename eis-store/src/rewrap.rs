@@ -1,7 +1,10 @@
 //! Master-key rotation support (design §4: secrets encrypted at rest): iterate over every sealed column —
-//! EIS key components and warehouse stock secrets — in batches with a cursor, and swap in values re-encrypted
-//! under a new master key. Rows already under the target key are skipped, so `rsp keys rotate` can stop and
-//! start again from the beginning at any point.
+//! EIS key components, warehouse stock secrets and the key material of SM-DP downloads in progress — in
+//! batches with a cursor, and swap in values re-encrypted under a new master key. Rows already under the
+//! target key are skipped, so `rsp keys rotate` can stop and start again from the beginning at any point.
+//!
+//! `smdp_downloads.sealed_keys` has no key-id column: its key id is the second field of the key-ring blob
+//! itself (`v1:<key id>:<body>`, certs::secrets), read and filtered on here.
 
 use diesel::prelude::*;
 
@@ -9,7 +12,19 @@ use crate::Sealed;
 use crate::connection::{AnyConnection, atomic};
 use crate::eis::SdRole;
 use crate::error::{RecordKind, StoreError};
-use crate::schema::{key_components, stock};
+use crate::schema::{key_components, smdp_downloads, stock};
+
+diesel::define_sql_function! {
+    /// SQL `substr(text, start, length)` (1-based; the same on SQLite and PostgreSQL).
+    fn substr(
+        x: diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        start: diesel::sql_types::Integer,
+        length: diesel::sql_types::Integer,
+    ) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+/// Format tag of the key-ring blobs stored in text columns (certs::secrets `BLOB_VERSION`).
+const BLOB_VERSION: &str = "v1";
 
 /// Where a sealed value lives.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -32,6 +47,22 @@ pub enum SealedLocation {
         /// ICCID.
         iccid: String,
     },
+    /// The key material of an SM-DP download in progress (SGP.02 §3.1, `smdp_downloads.sealed_keys`).
+    DownloadKeys {
+        /// Download id.
+        id: i64,
+    },
+}
+
+impl SealedLocation {
+    /// Position of the location's table in the scan order.
+    fn section(&self) -> usize {
+        match self {
+            SealedLocation::KeyComponent { .. } => 0,
+            SealedLocation::StockSecrets { .. } => 1,
+            SealedLocation::DownloadKeys { .. } => 2,
+        }
+    }
 }
 
 /// A sealed value and where it lives.
@@ -44,7 +75,7 @@ pub struct SealedItem {
 }
 
 /// Position of a rewrap scan: key components first (by EID, role, key set, key, component), then stock
-/// (by ICCID).
+/// (by ICCID), then downloads (by id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RewrapCursor {
     /// From the beginning.
@@ -159,6 +190,55 @@ fn stock_batch(
         .collect())
 }
 
+/// The key id of a key-ring blob (`v1:<key id>:<body>`).
+fn blob_key_id(what: &'static str, blob: &str) -> Result<String, StoreError> {
+    let mut parts = blob.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(BLOB_VERSION), Some(id), Some(_)) if !id.is_empty() => Ok(id.to_string()),
+        _ => Err(StoreError::invalid_data(what, "not a key-ring blob")),
+    }
+}
+
+/// The text every blob sealed under `key_id` starts with.
+fn blob_prefix(key_id: &str) -> (String, i32) {
+    let prefix = format!("{BLOB_VERSION}:{key_id}:");
+    let n = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+    (prefix, n)
+}
+
+fn download_batch(
+    conn: &mut AnyConnection,
+    after: Option<i64>,
+    target_key_id: &str,
+    limit: i64,
+) -> Result<Vec<SealedItem>, StoreError> {
+    use smdp_downloads::dsl as d;
+    let (prefix, n) = blob_prefix(target_key_id);
+    let mut q = d::smdp_downloads
+        .filter(d::sealed_keys.is_not_null())
+        .filter(substr(d::sealed_keys, 1, n).ne(prefix))
+        .order(d::id)
+        .limit(limit)
+        .select((d::id, d::sealed_keys))
+        .into_boxed();
+    if let Some(a) = after {
+        q = q.filter(d::id.gt(a));
+    }
+    q.load::<(i64, Option<String>)>(conn)?
+        .into_iter()
+        .filter_map(|(id, blob)| blob.map(|b| (id, b)))
+        .map(|(id, blob)| {
+            Ok(SealedItem {
+                location: SealedLocation::DownloadKeys { id },
+                value: Sealed {
+                    key_id: blob_key_id("smdp_downloads.sealed_keys", &blob)?,
+                    ciphertext: blob.into_bytes(),
+                },
+            })
+        })
+        .collect()
+}
+
 /// The next at most `limit` sealed values after `cursor` that are not under `target_key_id`.
 pub fn next_batch(
     conn: &mut AnyConnection,
@@ -167,60 +247,73 @@ pub fn next_batch(
     limit: u32,
 ) -> Result<RewrapBatch, StoreError> {
     let limit = i64::from(limit.max(1));
-    let mut items = match cursor {
+    let after = match cursor {
         RewrapCursor::Done => {
             return Ok(RewrapBatch {
                 items: Vec::new(),
                 next: RewrapCursor::Done,
             });
         }
-        RewrapCursor::Start => component_batch(conn, None, target_key_id, limit)?,
-        RewrapCursor::After(SealedLocation::KeyComponent {
-            eid,
-            sd_role,
-            keyset_version,
-            key_index,
-            position,
-        }) => component_batch(
-            conn,
-            Some((eid, *sd_role, *keyset_version, *key_index, *position)),
-            target_key_id,
-            limit,
-        )?,
-        RewrapCursor::After(SealedLocation::StockSecrets { .. }) => Vec::new(),
+        RewrapCursor::Start => None,
+        RewrapCursor::After(location) => Some(location),
     };
-    let components_done = (items.len() as i64) < limit;
-    if components_done {
-        let after = match cursor {
-            RewrapCursor::After(SealedLocation::StockSecrets { iccid }) => Some(iccid.as_str()),
-            _ => None,
-        };
+    let first = after.map_or(0, SealedLocation::section);
+    let mut items = Vec::new();
+    for section in first..3 {
+        let from = after.filter(|a| a.section() == section);
         let room = limit - items.len() as i64;
-        let mut more = stock_batch(conn, after, target_key_id, room)?;
-        let stock_done = (more.len() as i64) < room;
-        items.append(&mut more);
-        let next = match items.last() {
-            _ if stock_done => RewrapCursor::Done,
-            Some(last) => RewrapCursor::After(last.location.clone()),
-            None => RewrapCursor::Done,
+        let mut more = match (section, from) {
+            (
+                0,
+                Some(SealedLocation::KeyComponent {
+                    eid,
+                    sd_role,
+                    keyset_version,
+                    key_index,
+                    position,
+                }),
+            ) => component_batch(
+                conn,
+                Some((eid, *sd_role, *keyset_version, *key_index, *position)),
+                target_key_id,
+                room,
+            )?,
+            (0, _) => component_batch(conn, None, target_key_id, room)?,
+            (1, Some(SealedLocation::StockSecrets { iccid })) => {
+                stock_batch(conn, Some(iccid), target_key_id, room)?
+            }
+            (1, _) => stock_batch(conn, None, target_key_id, room)?,
+            (_, Some(SealedLocation::DownloadKeys { id })) => {
+                download_batch(conn, Some(*id), target_key_id, room)?
+            }
+            (_, _) => download_batch(conn, None, target_key_id, room)?,
         };
-        return Ok(RewrapBatch { items, next });
+        let full = more.len() as i64 >= room;
+        items.append(&mut more);
+        if full {
+            let next = match items.last() {
+                Some(last) => RewrapCursor::After(last.location.clone()),
+                None => RewrapCursor::Done,
+            };
+            return Ok(RewrapBatch { items, next });
+        }
     }
-    let next = match items.last() {
-        Some(last) => RewrapCursor::After(last.location.clone()),
-        None => RewrapCursor::Done,
-    };
-    Ok(RewrapBatch { items, next })
+    Ok(RewrapBatch {
+        items,
+        next: RewrapCursor::Done,
+    })
 }
 
-/// Replaces the sealed value at `location` by `new` if it is still under `expected_key_id`; returns whether
-/// it was replaced (`false`: someone rewrapped it meanwhile). `NotFound` if the row is gone.
+/// Replaces the sealed value at `location` by `new` if it is still `old` (key components and stock: still
+/// under `old.key_id`; download keys, which the SM-DP re-seals as a download advances: still exactly `old`);
+/// returns whether it was replaced (`false`: someone changed it meanwhile). `NotFound` if the row is gone.
 pub fn replace(
     conn: &mut AnyConnection,
     location: &SealedLocation,
-    expected_key_id: &str,
+    old: &Sealed,
     new: &Sealed,
 ) -> Result<bool, StoreError> {
+    let expected_key_id = old.key_id.as_str();
     atomic(conn, |c| match location {
         SealedLocation::KeyComponent {
             eid,
@@ -289,12 +382,63 @@ pub fn replace(
             }
             Ok(n == 1)
         }
+        SealedLocation::DownloadKeys { id } => {
+            let text = |v: &Sealed| {
+                std::str::from_utf8(&v.ciphertext)
+                    .map(str::to_owned)
+                    .map_err(|_| StoreError::invalid_argument("sealed_keys", "not text"))
+            };
+            let (old_blob, new_blob) = (text(old)?, text(new)?);
+            if blob_key_id("sealed_keys", &new_blob)? != new.key_id {
+                return Err(StoreError::invalid_argument(
+                    "sealed_keys",
+                    "the blob is not under the key id given",
+                ));
+            }
+            use smdp_downloads::dsl as d;
+            let n = diesel::update(
+                d::smdp_downloads
+                    .find(id)
+                    .filter(d::sealed_keys.eq(&old_blob)),
+            )
+            .set(d::sealed_keys.eq(&new_blob))
+            .execute(c)?;
+            if n == 0 {
+                let exists = d::smdp_downloads
+                    .find(id)
+                    .select(d::id)
+                    .first::<i64>(c)
+                    .optional()?;
+                if exists.is_none() {
+                    return Err(StoreError::not_found(RecordKind::Download, id.to_string()));
+                }
+            }
+            Ok(n == 1)
+        }
     })
 }
 
-/// How many sealed values are not yet under `target_key_id`: (key components, stock records).
-pub fn pending(conn: &mut AnyConnection, target_key_id: &str) -> Result<(i64, i64), StoreError> {
-    let components = key_components::table
+/// How many sealed values of each kind are not yet under a key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// EIS key components.
+    pub key_components: i64,
+    /// Warehouse stock secrets.
+    pub stock: i64,
+    /// Key material of SM-DP downloads in progress.
+    pub download_keys: i64,
+}
+
+impl Pending {
+    /// All kinds together.
+    pub fn total(&self) -> i64 {
+        self.key_components + self.stock + self.download_keys
+    }
+}
+
+/// How many sealed values are not yet under `target_key_id`.
+pub fn pending(conn: &mut AnyConnection, target_key_id: &str) -> Result<Pending, StoreError> {
+    let key_components = key_components::table
         .filter(key_components::value_key_id.ne(target_key_id))
         .count()
         .get_result(conn)?;
@@ -302,5 +446,15 @@ pub fn pending(conn: &mut AnyConnection, target_key_id: &str) -> Result<(i64, i6
         .filter(stock::secrets_key_id.ne(target_key_id))
         .count()
         .get_result(conn)?;
-    Ok((components, stock))
+    let (prefix, n) = blob_prefix(target_key_id);
+    let download_keys = smdp_downloads::table
+        .filter(smdp_downloads::sealed_keys.is_not_null())
+        .filter(substr(smdp_downloads::sealed_keys, 1, n).ne(prefix))
+        .count()
+        .get_result(conn)?;
+    Ok(Pending {
+        key_components,
+        stock,
+        download_keys,
+    })
 }

@@ -14,9 +14,12 @@
 //!
 //! Key material (the ISD-P's key data) is sealed with the master key ring (purpose [`KEYS_PURPOSE`], associated
 //! data = the download id) and held only by the phases that need it; the personalised package is rebuilt from
-//! the stock record when a step needs it and never stored.
+//! the stock record when a step needs it and never stored. The SCP03t load scripts (the package encrypted and
+//! MACed for the session) are kept in memory between the `Loading` steps of a download ([`LoadCache`]): a
+//! step that finds none (the first, or any after a restart) rebuilds them from the persisted inputs.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use eis_store::downloads::{self, Download, DownloadUpdate, NewDownload};
@@ -31,7 +34,7 @@ use es_runtime::soap_endpoint::{CallContext, Reply};
 use serde::{Deserialize, Serialize};
 
 use super::DownloadSettings;
-use super::es8::KeyData;
+use super::es8::{KeyData, LoadScript};
 use super::procedure::{
     Answer, Context, EisView, Es3Call, Event, Order, Phase, Procedure, Report, StockChange,
 };
@@ -58,6 +61,79 @@ const BACKOFF: Backoff = Backoff {
 };
 /// Attempts of a step job: the download's deadline, not the count, ends the retries.
 const MAX_ATTEMPTS: u32 = 1_000_000;
+
+/// Downloads whose load scripts a [`LoadCache`] keeps at most (the oldest download's are dropped first).
+const LOAD_CACHE_MAX: usize = 1024;
+
+/// The SCP03t load scripts of downloads in `Loading`, kept in memory between their steps (wire-profile §7), so
+/// a step neither personalises the package nor protects it again: each entry is what
+/// [`Procedure::load_scripts`] computes from the persisted inputs, tagged with the session (host challenge and
+/// card answer) it belongs to. A miss recomputes them, so the cache changes nothing a restart could observe.
+#[derive(Default)]
+pub struct LoadCache {
+    kept: Mutex<BTreeMap<i64, Arc<KeptScripts>>>,
+}
+
+struct KeptScripts {
+    session: (String, String),
+    scripts: Vec<LoadScript>,
+}
+
+impl std::fmt::Debug for LoadCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadCache")
+            .field("downloads", &self.len())
+            .finish()
+    }
+}
+
+fn session_of(p: &Procedure) -> Option<(String, String)> {
+    Some((p.host_challenge.clone()?, p.card_answer.clone()?))
+}
+
+impl LoadCache {
+    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<i64, Arc<KeptScripts>>> {
+        // A panic while holding the lock leaves a consistent map (every change is one insert or remove).
+        self.kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Downloads with kept scripts.
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    /// Whether no scripts are kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, id: i64, p: &Procedure) -> Option<Arc<KeptScripts>> {
+        let session = session_of(p)?;
+        self.map()
+            .get(&id)
+            .filter(|k| k.session == session)
+            .cloned()
+    }
+
+    fn put(&self, id: i64, p: &Procedure, scripts: Vec<LoadScript>) -> Option<Arc<KeptScripts>> {
+        let kept = Arc::new(KeptScripts {
+            session: session_of(p)?,
+            scripts,
+        });
+        let mut map = self.map();
+        while map.len() >= LOAD_CACHE_MAX {
+            map.pop_first();
+        }
+        map.insert(id, kept.clone());
+        Some(kept)
+    }
+
+    fn forget(&self, id: i64) {
+        self.map().remove(&id);
+    }
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct StepJob {
@@ -204,23 +280,69 @@ fn unseal(smdp: &Smdp, row: &Download) -> Result<Option<KeyData>, SmdpError> {
     ))
 }
 
-fn needs_package(phase: &Phase) -> bool {
-    matches!(phase, Phase::OpeningScp03t | Phase::Loading { .. })
+/// What a step of `procedure` needs besides the event: the key data, and in `OpeningScp03t` and `Loading` the
+/// personalised package or (in `Loading`) the kept load scripts.
+struct StepInputs {
+    keys: Option<KeyData>,
+    package: Option<stock::PersonalisedPackage>,
+    kept: Option<Arc<KeptScripts>>,
 }
 
-/// The personalised package of the download's stock record, when the phase needs it.
-fn package(
-    smdp: &Smdp,
-    conn: &mut AnyConnection,
-    p: &Procedure,
-) -> Result<Option<stock::PersonalisedPackage>, SmdpError> {
-    if !needs_package(&p.phase) {
-        return Ok(None);
+impl StepInputs {
+    fn context<'a, R: rand_core::CryptoRng + ?Sized>(
+        &'a self,
+        settings: &'a DownloadSettings,
+        now: time::OffsetDateTime,
+        rng: &'a mut R,
+    ) -> Context<'a, R> {
+        Context {
+            identity: &settings.identity,
+            now,
+            rng,
+            keys: self.keys.as_ref(),
+            package: self.package.as_ref().map(|p| p.package.expose()),
+            scripts: self.kept.as_ref().map(|k| k.scripts.as_slice()),
+            budget: settings.script_budget,
+        }
     }
-    Ok(Some(
+}
+
+/// The inputs of the next step of download `row`: in `Loading`, the kept scripts, else the package is
+/// personalised and the scripts are computed and kept (a session whose scripts cannot be built is left to the
+/// procedure, which reports why).
+fn step_inputs(
+    smdp: &Smdp,
+    settings: &DownloadSettings,
+    conn: &mut AnyConnection,
+    row: &Download,
+    p: &Procedure,
+) -> Result<StepInputs, SmdpError> {
+    let mut inputs = StepInputs {
+        keys: unseal(smdp, row)?,
+        package: None,
+        kept: None,
+    };
+    if !matches!(p.phase, Phase::OpeningScp03t | Phase::Loading { .. }) {
+        return Ok(inputs);
+    }
+    if matches!(p.phase, Phase::Loading { .. }) {
+        inputs.kept = settings.load_cache.get(row.id, p);
+        if inputs.kept.is_some() {
+            return Ok(inputs);
+        }
+    }
+    inputs.package = Some(
         stock::personalise(conn, &smdp.keyring, &p.order.iccid, &p.order.eid)
             .map_err(SmdpError::internal)?,
-    ))
+    );
+    if matches!(p.phase, Phase::Loading { .. }) {
+        let scripts = p.load_scripts(&inputs.context(settings, smdp.clock.now(), &mut rand::rng()));
+        if let Ok(scripts) = scripts {
+            inputs.kept = settings.load_cache.put(row.id, p, scripts);
+            inputs.package = None;
+        }
+    }
+    Ok(inputs)
 }
 
 /// Applies `event` to download `id` if it is still at `step` (SGP.02 §3.1): new state, stock record, answer to
@@ -243,20 +365,13 @@ pub fn apply(
     if procedure.phase == Phase::Done {
         return Ok(false);
     }
-    let keys = unseal(smdp, &row)?;
-    let package = package(smdp, conn, &procedure)?;
+    let inputs = step_inputs(smdp, settings, conn, &row, &procedure)?;
     let mut rng = rand::rng();
     let effects = {
-        let mut ctx = Context {
-            identity: &settings.identity,
-            now: smdp.clock.now(),
-            rng: &mut rng,
-            keys: keys.as_ref(),
-            package: package.as_ref().map(|p| p.package.expose()),
-            budget: settings.script_budget,
-        };
+        let mut ctx = inputs.context(settings, smdp.clock.now(), &mut rng);
         procedure.apply(event, &mut ctx).map_err(internal)?
     };
+    drop(inputs);
     let sealed = if procedure.phase.holds_keys() {
         match &effects.keys {
             Some(k) => Some(
@@ -289,6 +404,9 @@ pub fn apply(
     )?;
     if !advanced {
         return Ok(false);
+    }
+    if !matches!(procedure.phase, Phase::Loading { .. }) {
+        settings.load_cache.forget(id);
     }
     let o = &procedure.order;
     match effects.stock {
@@ -517,24 +635,15 @@ fn run_step(smdp: &Smdp, job: &Job) -> Result<(), SmdpError> {
             .tx(|c| apply(smdp, c, row.id, row.step, Event::Expired))?;
         return Ok(());
     }
-    let keys = unseal(smdp, &row)?;
-    let package = package(smdp, &mut conn, &procedure)?;
+    let inputs = step_inputs(smdp, settings, &mut conn, &row, &procedure)?;
     let url = relay::es3_url(&mut conn, &procedure.order.smsr_id)?;
     drop(conn);
     let mut rng = rand::rng();
-    let ctx = Context {
-        identity: &settings.identity,
-        now: smdp.clock.now(),
-        rng: &mut rng,
-        keys: keys.as_ref(),
-        package: package.as_ref().map(|p| p.package.expose()),
-        budget: settings.script_budget,
-    };
+    let ctx = inputs.context(settings, smdp.clock.now(), &mut rng);
     let Some(call) = procedure.request(&ctx).map_err(internal)? else {
         return Ok(());
     };
-    drop(package);
-    drop(keys);
+    drop(inputs);
     // The validity left when the step began (not when this attempt runs): a retried step sends the very same
     // request, which the SM-SR answers from its record (it refuses a different request under the same
     // FunctionCallIdentifier).

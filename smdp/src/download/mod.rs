@@ -28,6 +28,8 @@ pub struct DownloadSettings {
     pub cleanup_validity: Duration,
     /// Number of download steps a worker runs at once.
     pub parallel_steps: usize,
+    /// The SCP03t load scripts kept between the steps of the downloads in `Loading` (wire-profile §7).
+    pub load_cache: driver::LoadCache,
 }
 
 impl DownloadSettings {
@@ -40,6 +42,7 @@ impl DownloadSettings {
             default_validity: Duration::from_secs(3600),
             cleanup_validity: Duration::from_secs(7 * 24 * 3600),
             parallel_steps: 16,
+            load_cache: driver::LoadCache::default(),
         }
     }
 }

@@ -315,8 +315,11 @@ pub struct Context<'a, R: CryptoRng + ?Sized> {
     pub rng: &'a mut R,
     /// The key data, unsealed, in the phases that hold it.
     pub keys: Option<&'a KeyData>,
-    /// The personalised package, in `OpeningScp03t` and `Loading`.
+    /// The personalised package, in `OpeningScp03t` and `Loading` (in `Loading` only when `scripts` is `None`).
     pub package: Option<&'a [u8]>,
+    /// The SCP03t load scripts of this session, when the driver kept them from an earlier step: what
+    /// [`Procedure::load_scripts`] computes from the same persisted inputs (`None`: they are recomputed).
+    pub scripts: Option<&'a [es8::LoadScript]>,
     /// Byte budget of a SendData script.
     pub budget: usize,
 }
@@ -457,6 +460,19 @@ impl Procedure {
         )?)
     }
 
+    /// Runs `f` on the load scripts of this session: the ones the driver kept ([`Context::scripts`]), else
+    /// recomputed.
+    fn with_scripts<R: CryptoRng + ?Sized, T>(
+        &self,
+        ctx: &Context<'_, R>,
+        f: impl FnOnce(&[es8::LoadScript]) -> Result<T, ProcedureError>,
+    ) -> Result<T, ProcedureError> {
+        match ctx.scripts {
+            Some(kept) => f(kept),
+            None => f(&self.load_scripts(ctx)?),
+        }
+    }
+
     /// The ES3 request of the current phase (`None` when done). Deterministic: a retried step sends the same.
     pub fn request<R: CryptoRng + ?Sized>(
         &self,
@@ -483,12 +499,12 @@ impl Procedure {
                 send(es8::initialize_update_script(self.host_challenge()?)?, true)
             }
             Phase::Loading { script, scripts } => {
-                let mut all = self.load_scripts(ctx)?;
-                let i = *script as usize;
-                if i >= all.len() {
-                    return Err(self.missing("load script"));
-                }
-                send(all.swap_remove(i).script, script + 1 < *scripts)
+                let this = self.with_scripts(ctx, |all| {
+                    all.get(*script as usize)
+                        .map(|s| s.script.clone())
+                        .ok_or_else(|| self.missing("load script"))
+                })?;
+                send(this, script + 1 < *scripts)
             }
             Phase::Completing => Ok(Some(Es3Call::ProfileDownloadCompleted)),
             Phase::Enabling => Ok(Some(Es3Call::EnableProfile)),
@@ -611,15 +627,21 @@ impl Procedure {
                 let Some(data) = answer.euicc_response_data.filter(|_| ok) else {
                     return Ok(self.fail_after_create(self.not_ok(answer.status, "SCP03t")));
                 };
-                let all = self.load_scripts(ctx)?;
-                let this = all
-                    .get(script as usize)
-                    .ok_or_else(|| self.missing("load script"))?;
                 let keys = ctx.keys.ok_or_else(|| self.missing("key data"))?;
                 let card = hex_of(&self.card_answer, "Loading", "INITIALIZE UPDATE answer")?;
-                if let Err(e) =
-                    es8::check_load_answer(keys, self.host_challenge()?, &card, this, &data)
-                {
+                let checked = self.with_scripts(ctx, |all| {
+                    let this = all
+                        .get(script as usize)
+                        .ok_or_else(|| self.missing("load script"))?;
+                    Ok(es8::check_load_answer(
+                        keys,
+                        self.host_challenge()?,
+                        &card,
+                        this,
+                        &data,
+                    ))
+                })?;
+                if let Err(e) = checked {
                     return Ok(self.fail_after_create(es8_failure(&e)));
                 }
                 self.phase = if script + 1 < scripts {

@@ -157,6 +157,10 @@ struct Harness {
     rng: StdRng,
     now: OffsetDateTime,
     card: Card,
+    /// Drive `Loading` as the driver does with its cache: the load scripts computed once, then given in the
+    /// context without the package.
+    keep_scripts: bool,
+    kept: Option<Vec<super::es8::LoadScript>>,
 }
 
 fn order(w: &World) -> Order {
@@ -207,7 +211,30 @@ impl Harness {
             rng,
             now,
             card: Card::default(),
+            keep_scripts: false,
+            kept: None,
         }
+    }
+
+    /// In `Loading` with `keep_scripts`: the kept load scripts (computed on first use).
+    fn keep(&mut self) -> bool {
+        if !self.keep_scripts || !matches!(self.procedure.phase, Phase::Loading { .. }) {
+            self.kept = None;
+            return false;
+        }
+        if self.kept.is_none() {
+            let ctx = Context {
+                identity: &self.identity,
+                now: self.now,
+                rng: &mut self.rng,
+                keys: self.keys.as_ref(),
+                package: Some(&self.package),
+                scripts: None,
+                budget: 1000,
+            };
+            self.kept = Some(self.procedure.load_scripts(&ctx).expect("load scripts"));
+        }
+        true
     }
 
     fn eis(&self) -> EisView {
@@ -230,12 +257,14 @@ impl Harness {
     }
 
     fn request(&mut self) -> Option<Es3Call> {
+        let kept = self.keep();
         let ctx = Context {
             identity: &self.identity,
             now: self.now,
             rng: &mut self.rng,
             keys: self.keys.as_ref(),
-            package: Some(&self.package),
+            package: (!kept).then_some(self.package.as_slice()),
+            scripts: self.kept.as_deref(),
             budget: 1000,
         };
         let a = self.procedure.request(&ctx).expect("request");
@@ -245,12 +274,14 @@ impl Harness {
     }
 
     fn apply(&mut self, event: Event) -> Effects {
+        let kept = self.keep();
         let mut ctx = Context {
             identity: &self.identity,
             now: self.now,
             rng: &mut self.rng,
             keys: self.keys.as_ref(),
-            package: Some(&self.package),
+            package: (!kept).then_some(self.package.as_slice()),
+            scripts: self.kept.as_deref(),
             budget: 1000,
         };
         let mut effects = self.procedure.apply(event, &mut ctx).expect("apply");
@@ -375,6 +406,37 @@ fn a_download_with_enable_goes_through_every_phase() {
     // A late or repeated answer once done changes nothing.
     let e = h.answer(FunctionExecutionStatus::success());
     assert!(e.report.is_none() && e.stock.is_none());
+}
+
+#[test]
+fn kept_load_scripts_stand_in_for_the_package() {
+    let mut plain = Harness::new();
+    let mut kept = Harness::new();
+    kept.keep_scripts = true;
+    plain.up_to_loading();
+    kept.up_to_loading();
+    let Phase::Loading { scripts, .. } = kept.procedure.phase else {
+        unreachable!()
+    };
+    for _ in 0..scripts {
+        // The same seeded run: the kept scripts are the recomputed ones, sent and checked without the package.
+        assert_eq!(kept.request(), plain.request());
+        kept.exchange();
+        plain.exchange();
+    }
+    assert_eq!(kept.card.package, kept.package);
+    assert!(kept.card.installed);
+    assert_eq!(kept.procedure.phase, Phase::Completing);
+}
+
+#[test]
+fn kept_load_scripts_still_check_the_r_mac() {
+    let mut h = Harness::new();
+    h.keep_scripts = true;
+    h.card.corrupt_rmac = true;
+    h.up_to_loading();
+    let e = h.exchange();
+    assert_clean_up(&mut h, e, failed("8.3.1", "6.1"));
 }
 
 #[test]
