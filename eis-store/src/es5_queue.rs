@@ -482,17 +482,24 @@ pub fn commands_of(conn: &mut AnyConnection, eid: &str) -> Result<Vec<Es5Command
 }
 
 /// EIDs (at most `limit`) that have a queued, unexpired command and none in flight: where a deliverer can call
-/// [`take_next_for_delivery`] now. EIDs with an urgent command come first, then the others in ascending order.
+/// [`take_next_for_delivery`] now. EIDs with an urgent command come first; then the others in ascending order
+/// from the first one after `after` (the last EID of the previous round), wrapping around, so that eUICCs that
+/// wait (e.g. for an HTTPS session) do not keep the ones after them from ever being served.
 pub fn eids_ready_for_delivery(
     conn: &mut AnyConnection,
     now: UnixMillis,
     limit: i64,
+    after: Option<&str>,
 ) -> Result<Vec<String>, StoreError> {
-    let mut ready = ready_eids(conn, now, limit, true)?;
-    if i64::try_from(ready.len()).unwrap_or(i64::MAX) < limit {
-        for eid in ready_eids(conn, now, limit, false)? {
+    let mut ready = ready_eids(conn, now, limit, Ready::Urgent)?;
+    let passes = match after {
+        Some(a) => vec![Ready::After(a), Ready::UpTo(a)],
+        None => vec![Ready::All],
+    };
+    for pass in passes {
+        for eid in ready_eids(conn, now, limit, pass)? {
             if i64::try_from(ready.len()).unwrap_or(i64::MAX) >= limit {
-                break;
+                return Ok(ready);
             }
             if !ready.contains(&eid) {
                 ready.push(eid);
@@ -502,13 +509,25 @@ pub fn eids_ready_for_delivery(
     Ok(ready)
 }
 
-/// EIDs (ascending, at most `limit`) with a queued, unexpired command (urgent only, when `urgent`) and none in
-/// flight.
+/// Which ready EIDs [`ready_eids`] lists.
+#[derive(Clone, Copy)]
+enum Ready<'a> {
+    /// Those with an urgent command.
+    Urgent,
+    /// Every one.
+    All,
+    /// Those after this EID.
+    After(&'a str),
+    /// Those up to and including this EID.
+    UpTo(&'a str),
+}
+
+/// EIDs (ascending, at most `limit`) with a queued, unexpired command and none in flight, among `which`.
 fn ready_eids(
     conn: &mut AnyConnection,
     now: UnixMillis,
     limit: i64,
-    urgent: bool,
+    which: Ready<'_>,
 ) -> Result<Vec<String>, StoreError> {
     let other = diesel::alias!(es5_commands as other);
     let busy = other
@@ -530,9 +549,12 @@ fn ready_eids(
         .order(es5_commands::eid)
         .limit(limit)
         .into_boxed();
-    if urgent {
-        q = q.filter(es5_commands::urgent);
-    }
+    q = match which {
+        Ready::Urgent => q.filter(es5_commands::urgent),
+        Ready::All => q,
+        Ready::After(a) => q.filter(es5_commands::eid.gt(a.to_string())),
+        Ready::UpTo(a) => q.filter(es5_commands::eid.le(a.to_string())),
+    };
     Ok(q.load(conn)?)
 }
 

@@ -48,8 +48,17 @@ both_backends!(in_order_one_in_flight_per_euicc, 2, |store| {
         (Es5State::Queued, 0, vec![0x80, 0xE6, 1])
     );
     assert_eq!(
-        es5_queue::eids_ready_for_delivery(&mut c, 5, 10).expect("ready"),
+        es5_queue::eids_ready_for_delivery(&mut c, 5, 10, None).expect("ready"),
         vec![EID.to_string(), EID2.to_string()]
+    );
+    // Round robin: a round starts after the last EID of the previous one and wraps around.
+    assert_eq!(
+        es5_queue::eids_ready_for_delivery(&mut c, 5, 1, Some(EID)).expect("ready"),
+        vec![EID2.to_string()]
+    );
+    assert_eq!(
+        es5_queue::eids_ready_for_delivery(&mut c, 5, 10, Some(EID)).expect("ready"),
+        vec![EID2.to_string(), EID.to_string()]
     );
 
     let first = next(es5_queue::take_next_for_delivery(&mut c, EID, 5).expect("take"));
@@ -60,7 +69,7 @@ both_backends!(in_order_one_in_flight_per_euicc, 2, |store| {
         Delivery::Busy(first.clone())
     );
     assert_eq!(
-        es5_queue::eids_ready_for_delivery(&mut c, 6, 10).expect("ready"),
+        es5_queue::eids_ready_for_delivery(&mut c, 6, 10, None).expect("ready"),
         vec![EID2.to_string()]
     );
     assert_eq!(
@@ -142,11 +151,11 @@ both_backends!(urgent_commands_first, 2, |store| {
     assert!(u.urgent && !x.urgent);
     // One eUICC per round: the one with the urgent command, though EID sorts first.
     assert_eq!(
-        es5_queue::eids_ready_for_delivery(&mut c, 5, 1).expect("ready"),
+        es5_queue::eids_ready_for_delivery(&mut c, 5, 1, None).expect("ready"),
         vec![EID2.to_string()]
     );
     assert_eq!(
-        es5_queue::eids_ready_for_delivery(&mut c, 5, 10).expect("ready"),
+        es5_queue::eids_ready_for_delivery(&mut c, 5, 10, None).expect("ready"),
         vec![EID2.to_string(), EID.to_string()]
     );
     let first = next(es5_queue::take_next_for_delivery(&mut c, EID2, 5).expect("take"));
@@ -159,6 +168,11 @@ both_backends!(urgent_commands_first, 2, |store| {
             .expect("next")
             .map(|n| n.id),
         Some(x.id)
+    );
+    // Round robin among the others: after EID2 comes EID (wrapping around), after EID comes EID2.
+    assert_eq!(
+        es5_queue::eids_ready_for_delivery(&mut c, 5, 1, Some(EID2)).expect("ready"),
+        vec![EID.to_string()]
     );
     // Among the others, queue order.
     let first = next(es5_queue::take_next_for_delivery(&mut c, EID, 5).expect("take"));

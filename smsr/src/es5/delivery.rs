@@ -189,13 +189,15 @@ fn send_or_fail(
 }
 
 /// One delivery round in one transaction: first transmissions of the next command of up to `batch` eUICCs
-/// with nothing in flight, then retransmissions that are due. Returns the secured SMS to submit after the
-/// commit.
+/// with nothing in flight — urgent ones first, then in EID order from the one after `cursor` (the last EID the
+/// previous round looked at, updated here) — then retransmissions that are due. Returns the secured SMS to
+/// submit after the commit.
 pub fn prepare_round(
     conn: &mut AnyConnection,
     smsr: &Smsr,
     settings: &Es5Settings,
     now: i64,
+    cursor: &mut Option<String>,
 ) -> Result<Vec<Outgoing>, SmsrError> {
     let limit = i64::try_from(settings.batch).unwrap_or(256);
     let room = i64::try_from(settings.max_in_flight)
@@ -204,10 +206,13 @@ pub fn prepare_round(
         .clamp(0, limit);
     let mut out = Vec::new();
     let ready = if room > 0 {
-        es5_queue::eids_ready_for_delivery(conn, now, room)?
+        es5_queue::eids_ready_for_delivery(conn, now, room, cursor.as_deref())?
     } else {
         Vec::new()
     };
+    if let Some(last) = ready.last() {
+        *cursor = Some(last.clone());
+    }
     for eid in ready {
         // Commands of an eUICC on HTTPS wait for its admin session, opened by a push SMS (smsr::scp81).
         let https = smsr.channels.https_enabled

@@ -149,19 +149,25 @@ async fn delivery_loop(
     if !defer_retries_after_bind(&smsr, &settings, &smpp, &mut shutdown).await {
         return;
     }
+    // Where the next round starts among the eUICCs with work (round robin, delivery::prepare_round).
+    let mut cursor: Option<String> = None;
     loop {
         if *shutdown.borrow() {
             break;
         }
         let s = smsr.clone();
         let st = settings.clone();
+        let mut next_cursor = cursor.clone();
         let round = blocking(move || {
             let now = s.clock.now_millis();
-            s.store.tx(|c| delivery::prepare_round(c, &s, &st, now))
+            s.store
+                .tx(|c| delivery::prepare_round(c, &s, &st, now, &mut next_cursor))
+                .map(|out| (out, next_cursor))
         })
         .await;
         let full = match round {
-            Ok(out) => {
+            Ok((out, next)) => {
+                cursor = next;
                 let n = out.len();
                 submit_all(&smpp, out);
                 n >= settings.batch
