@@ -33,6 +33,8 @@ pub enum RecordKind {
     Operation,
     /// An ES2 function relayed by the SM-DP to the SM-SR over ES3.
     Relay,
+    /// An API token of an eUICC owner (ESM2M, design §1).
+    OwnerToken,
 }
 
 impl std::fmt::Display for RecordKind {
@@ -52,6 +54,7 @@ impl std::fmt::Display for RecordKind {
             RecordKind::StockRecord => "stock record",
             RecordKind::Operation => "operation",
             RecordKind::Relay => "relayed call",
+            RecordKind::OwnerToken => "owner API token",
         };
         f.write_str(s)
     }
