@@ -263,12 +263,12 @@ pub fn run(config: &Config, command: OwnerCommand) -> Result<(), String> {
                 );
             } else {
                 println!(
-                    "{:>6}  {:<20}  {:<20}  {:<20}  {:<20}  revoked",
+                    "{:>6}  {:<20}  {:<24}  {:<24}  {:<24}  revoked",
                     "id", "scopes", "created", "expires", "last used"
                 );
                 for r in rows {
                     println!(
-                        "{:>6}  {:<20}  {:<20}  {:<20}  {:<20}  {}",
+                        "{:>6}  {:<20}  {:<24}  {:<24}  {:<24}  {}",
                         r.id,
                         r.scopes,
                         r.created,
