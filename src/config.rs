@@ -682,6 +682,29 @@ mod tests {
     }
 
     #[test]
+    fn esm2m_listener_is_configurable() {
+        let d = Config::load(None, Vec::new()).unwrap();
+        assert!(d.esm2m.enabled);
+        assert_eq!(d.esm2m.listen, "127.0.0.1:8445");
+        assert_eq!(d.esm2m.base_url(), "https://localhost:8445/esm2m/v1/");
+        let c = Config::load(
+            None,
+            vec![
+                ("RSP_ESM2M__LISTEN".into(), "0.0.0.0:7000".into()),
+                (
+                    "RSP_ESM2M__PUBLIC_URL".into(),
+                    "https://owners.example/".into(),
+                ),
+                ("RSP_ESM2M__ENABLED".into(), "false".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.esm2m.listen, "0.0.0.0:7000");
+        assert!(!c.esm2m.enabled);
+        assert_eq!(c.esm2m.base_url(), "https://owners.example/esm2m/v1/");
+    }
+
+    #[test]
     fn mno_endpoints_follow_the_first_port() {
         let c = Config::load(None, vec![("RSP_MNO__FIRST_PORT".into(), "9000".into())]).unwrap();
         assert_eq!(c.mno.listen(1), "127.0.0.1:9001");

@@ -274,7 +274,10 @@ pub fn authenticate(
             ),
         ));
     }
-    owners::touch_token(&mut conn, record.id, now).map_err(store)?;
+    drop(conn);
+    smsr.store
+        .tx(|c| owners::touch_token(c, record.id, now))
+        .map_err(store)?;
     Ok(Owner {
         oid: record.owner_oid,
         token_id: record.id,
