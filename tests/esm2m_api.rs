@@ -313,6 +313,25 @@ async fn scenario(lab: &Lab) {
     // Refusals: 401 / 403 problem+json, nothing recorded.
     let (s, t, b) = ctx.get("/euiccs", None).await;
     assert_problem(s, &t, &b, 401);
+    for (auth, challenge) in [
+        (None, "Bearer realm=\"esm2m\""),
+        (
+            Some("Bearer esm2m_x"),
+            "Bearer realm=\"esm2m\", error=\"invalid_token\"",
+        ),
+    ] {
+        let mut req = ctx.http.get(format!("{}/euiccs", ctx.base));
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        let resp = req.send().await.expect("request");
+        assert_eq!(
+            resp.headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some(challenge)
+        );
+    }
     for auth in [
         "Bearer".to_string(),
         "Bearer not-a-token".to_string(),

@@ -187,9 +187,14 @@ impl Problem {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut b = HttpResponse::build(status);
         if status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3.1: no error code when the request carried no credentials at all.
             b.insert_header((
                 WWW_AUTHENTICATE,
-                "Bearer realm=\"esm2m\", error=\"invalid_token\"",
+                if self.kind.ends_with(":token-missing") {
+                    "Bearer realm=\"esm2m\""
+                } else {
+                    "Bearer realm=\"esm2m\", error=\"invalid_token\""
+                },
             ));
         }
         b.content_type("application/problem+json").json(self)
@@ -199,7 +204,7 @@ impl Problem {
 fn unauthorized(detail: &str) -> Problem {
     problem(
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        "token-invalid",
         "A valid API token is needed",
         detail.to_string(),
     )
@@ -237,8 +242,11 @@ pub fn authenticate(
     now: UnixMillis,
 ) -> Result<Owner, Problem> {
     let Some(header) = authorization else {
-        return Err(unauthorized(
-            "no Authorization header; send `Authorization: Bearer <token>`",
+        return Err(problem(
+            StatusCode::UNAUTHORIZED,
+            "token-missing",
+            "A valid API token is needed",
+            "no Authorization header; send `Authorization: Bearer <token>`".into(),
         ));
     };
     let Some(text) = header
