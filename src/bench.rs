@@ -164,6 +164,7 @@ pub fn api(opts: &ApiBenchOptions) -> Result<(Figures, Figures), String> {
     config.smsr.workers = 2;
     config.smsr.pool_size = 8;
     config.smdp.listen = format!("127.0.0.1:{}", free_port()?);
+    config.esm2m.enabled = false;
     if let Some(pg) = &pg {
         config.smsr.database_url = pg.url();
     }

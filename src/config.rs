@@ -44,6 +44,8 @@ pub struct Config {
     pub smdp: ServerConfig,
     /// ES5 delivery of the SM-SR (SMS through an SMSC over SMPP).
     pub es5: Es5Config,
+    /// The SM-SR's ESM2M listener: the eUICC owners' REST API (bearer tokens, no client certificate).
+    pub esm2m: Esm2mConfig,
     /// The test world's MNOs as `rsp mno` plays them: where their callback listeners are.
     pub mno: MnoConfig,
     /// Outgoing calls of both servers (callbacks, notifications, relayed requests).
@@ -53,6 +55,43 @@ pub struct Config {
     /// Entities of a fixed deployment (MNOs, SM-DP, SM-SR, EUMs: endpoints and certificates), applied to the
     /// stores at each `rsp serve` start (see `rsp entity` and the README).
     pub entities: Vec<crate::entity::EntitySpec>,
+}
+
+/// The SM-SR's listener of the eUICC owners' REST API (ESM2M, design §1): TLS with the SM-SR's server
+/// certificate, no client certificate (owners authenticate with bearer tokens).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Esm2mConfig {
+    /// Whether the SM-SR opens the listener.
+    pub enabled: bool,
+    /// Address it listens on.
+    pub listen: String,
+    /// URL under which owners reach it (the API is under `<public_url>/esm2m/v1/`).
+    pub public_url: String,
+    /// HTTP worker threads.
+    pub workers: usize,
+}
+
+impl Default for Esm2mConfig {
+    fn default() -> Self {
+        Esm2mConfig {
+            enabled: true,
+            listen: "127.0.0.1:8445".into(),
+            public_url: "https://localhost:8445".into(),
+            workers: 2,
+        }
+    }
+}
+
+impl Esm2mConfig {
+    /// The base URL of the API (`<public_url>/esm2m/v1/`).
+    pub fn base_url(&self) -> String {
+        format!(
+            "{}{}/",
+            self.public_url.trim_end_matches('/'),
+            smsr::esm2m::BASE_PATH
+        )
+    }
 }
 
 /// Outgoing calls (SGP.02 §2.6): https only, to the endpoints registered for an entity or to the origins
@@ -430,6 +469,7 @@ impl Default for Config {
                 function_call_retention_secs: es_runtime::retention::DEFAULT_RETENTION.as_secs(),
             },
             es5: Es5Config::default(),
+            esm2m: Esm2mConfig::default(),
             mno: MnoConfig::default(),
             outgoing: OutgoingConfig::default(),
             limits: LimitsConfig::default(),
@@ -639,6 +679,29 @@ mod tests {
             "sqlite:///srv/rsp/smsr.db"
         );
         assert_eq!(c.resolve_database_url("postgres://x/y"), "postgres://x/y");
+    }
+
+    #[test]
+    fn esm2m_listener_is_configurable() {
+        let d = Config::load(None, Vec::new()).unwrap();
+        assert!(d.esm2m.enabled);
+        assert_eq!(d.esm2m.listen, "127.0.0.1:8445");
+        assert_eq!(d.esm2m.base_url(), "https://localhost:8445/esm2m/v1/");
+        let c = Config::load(
+            None,
+            vec![
+                ("RSP_ESM2M__LISTEN".into(), "0.0.0.0:7000".into()),
+                (
+                    "RSP_ESM2M__PUBLIC_URL".into(),
+                    "https://owners.example/".into(),
+                ),
+                ("RSP_ESM2M__ENABLED".into(), "false".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.esm2m.listen, "0.0.0.0:7000");
+        assert!(!c.esm2m.enabled);
+        assert_eq!(c.esm2m.base_url(), "https://owners.example/esm2m/v1/");
     }
 
     #[test]

@@ -202,6 +202,9 @@ impl Lab {
                 server.database_url = u.clone();
             }
         }
+        let port = free_port()?;
+        config.esm2m.listen = format!("127.0.0.1:{port}");
+        config.esm2m.public_url = format!("https://localhost:{port}");
         let started = serve::start(&config, &world, keyring.clone(), None)?;
         let handles: Vec<ServerHandle> = started.servers.iter().map(|s| s.handle.clone()).collect();
         for s in started.servers {

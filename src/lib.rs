@@ -20,6 +20,7 @@ pub mod keys;
 pub mod lab;
 pub mod mno;
 pub mod order;
+pub mod owner;
 #[cfg(feature = "lab")]
 pub mod platform_bench;
 pub mod serve;

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use rsp::config::Config;
 #[cfg(feature = "lab")]
 use rsp::{bench, download_bench, euicc, https_bench, platform_bench};
-use rsp::{entity, keys, mno, order, serve, setup};
+use rsp::{entity, keys, mno, order, owner, serve, setup};
 
 /// An open-source GSMA SGP.02 SM-DP and SM-SR.
 #[derive(Debug, Parser)]
@@ -75,6 +75,11 @@ enum Command {
     Entity {
         #[command(subcommand)]
         command: entity::EntityCommand,
+    },
+    /// eUICC owners of the SM-SR (ESM2M): the eUICCs each owns and their API tokens.
+    Owner {
+        #[command(subcommand)]
+        command: owner::OwnerCommand,
     },
     /// Master keys of the secrets at rest.
     Keys {
@@ -305,6 +310,7 @@ fn main() -> ExitCode {
             command: EuiccCommand::Register { pki, smsr, eis },
         } => euicc_register(&pki, &smsr, eis),
         Command::Entity { command } => entity::run(&config, command),
+        Command::Owner { command } => owner::run(&config, command),
         Command::Mno { command } => mno::run(&config, *command),
         Command::Keys {
             command: KeysCommand::Rotate { generate, limit },

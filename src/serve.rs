@@ -184,6 +184,30 @@ pub fn start(
         } else {
             banner.push("  ES5  HTTPS admin server off (es5.https.enabled)".to_string());
         }
+        if config.esm2m.enabled {
+            let routes = {
+                let smsr = smsr.clone();
+                move |c: &mut actix_web::web::ServiceConfig| smsr::esm2m::configure(c, smsr.clone())
+            };
+            let running = es_runtime::listener::start_server_tls(
+                routes,
+                &es_runtime::listener::ServerTlsConfig {
+                    listen: config.esm2m.listen.clone(),
+                    tls_cert: world.dir.join(&m.sm_sr_tls_server.cert),
+                    tls_key: world.dir.join(&m.sm_sr_tls_server.key),
+                    workers: config.esm2m.workers,
+                },
+            )
+            .map_err(|e| format!("ESM2M listener: {e}"))?;
+            banner.push(format!(
+                "  ESM2M eUICC owner API (bearer tokens, no client certificate) on {:?}: {}",
+                running.addrs,
+                config.esm2m.base_url()
+            ));
+            servers.push(running);
+        } else {
+            banner.push("  ESM2M eUICC owner API off (esm2m.enabled)".to_string());
+        }
         smsr_out = Some(smsr);
     }
     if only != Some(Only::Smsr) {

@@ -501,6 +501,7 @@ fn serve(env: &Env, config: &Path) -> Result<Vec<String>, String> {
         ])
         .env("RSP_SMSR__LISTEN", format!("127.0.0.1:{smsr}"))
         .env("RSP_SMDP__LISTEN", format!("127.0.0.1:{smdp}"))
+        .env("RSP_ESM2M__LISTEN", format!("127.0.0.1:{}", free_port()))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -73,7 +73,7 @@ impl ProfileState {
         }
     }
 
-    fn parse(s: &str) -> Result<ProfileState, StoreError> {
+    pub(crate) fn parse(s: &str) -> Result<ProfileState, StoreError> {
         Ok(match s {
             "InCreation" => ProfileState::InCreation,
             "Created" => ProfileState::Created,

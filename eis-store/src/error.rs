@@ -35,6 +35,8 @@ pub enum RecordKind {
     Relay,
     /// A profile download procedure of the SM-DP (SGP.02 §3.1).
     Download,
+    /// An API token of an eUICC owner (ESM2M, design §1).
+    OwnerToken,
 }
 
 impl std::fmt::Display for RecordKind {
@@ -55,6 +57,7 @@ impl std::fmt::Display for RecordKind {
             RecordKind::Operation => "operation",
             RecordKind::Relay => "relayed call",
             RecordKind::Download => "download",
+            RecordKind::OwnerToken => "owner API token",
         };
         f.write_str(s)
     }

@@ -373,3 +373,27 @@ diesel::table! {
         step -> BigInt,
     }
 }
+
+diesel::table! {
+    euicc_owners (eid) {
+        eid -> Text,
+        owner_oid -> Text,
+        assigned_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    owner_tokens (id) {
+        id -> BigInt,
+        owner_oid -> Text,
+        token_hash -> Binary,
+        scopes -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(euicc_owners, profiles);
+diesel::allow_tables_to_appear_in_same_query!(euicc_owners, euiccs);

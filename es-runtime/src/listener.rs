@@ -1,4 +1,5 @@
-//! Starting a server's mutual-TLS listener (SGP.02 §2.6) with the routes it configures.
+//! Starting a server's mutual-TLS listener (SGP.02 §2.6), or a server-authenticated TLS listener (ESM2M), with the
+//! routes it configures.
 
 use actix_web::web::ServiceConfig;
 use actix_web::{App, HttpServer, dev::ServerHandle};
@@ -59,14 +60,49 @@ where
         key: &cfg.tls_key,
         client_ca: &cfg.client_ca,
     })?;
+    bind(routes, &cfg.listen, cfg.workers, acceptor)
+}
+
+/// Where and how a listener without client certificates listens (callers authenticate in HTTP).
+#[derive(Debug, Clone)]
+pub struct ServerTlsConfig {
+    /// Address to bind.
+    pub listen: String,
+    /// Server certificate chain (PEM).
+    pub tls_cert: PathBuf,
+    /// Server key (PEM).
+    pub tls_key: PathBuf,
+    /// HTTP worker threads.
+    pub workers: usize,
+}
+
+/// Like [`start`], for a listener that asks for no client certificate (the ESM2M API, design §1: bearer
+/// tokens).
+pub fn start_server_tls<F>(routes: F, cfg: &ServerTlsConfig) -> Result<RunningServer, StartError>
+where
+    F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
+{
+    let acceptor = crate::tls::server_acceptor(&cfg.tls_cert, &cfg.tls_key)?;
+    bind(routes, &cfg.listen, cfg.workers, acceptor)
+}
+
+fn bind<F>(
+    routes: F,
+    listen: &str,
+    workers: usize,
+    acceptor: openssl::ssl::SslAcceptorBuilder,
+) -> Result<RunningServer, StartError>
+where
+    F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
+{
     let server = HttpServer::new(move || App::new().configure(routes.clone()))
         .on_connect(crate::tls::on_connect)
-        .workers(cfg.workers.max(1))
+        .workers(workers.max(1))
         .disable_signals()
         .shutdown_timeout(30)
-        .bind_openssl(&cfg.listen, acceptor)
+        .bind_openssl(listen, acceptor)
         .map_err(|source| StartError::Bind {
-            addr: cfg.listen.clone(),
+            addr: listen.to_string(),
             source,
         })?;
     let addrs = server.addrs();

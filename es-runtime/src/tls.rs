@@ -53,8 +53,9 @@ pub struct MtlsFiles<'a> {
     pub client_ca: &'a Path,
 }
 
-/// Builds an acceptor that requires a client certificate from `client_ca` (TLS 1.2 and 1.3).
-pub fn mtls_acceptor(files: &MtlsFiles<'_>) -> Result<SslAcceptorBuilder, TlsError> {
+/// Builds an acceptor that authenticates the server only, asking for no client certificate (TLS 1.2 and 1.3):
+/// the listener of an API whose callers authenticate in HTTP (ESM2M bearer tokens, design §3 step 1).
+pub fn server_acceptor(cert_chain: &Path, key: &Path) -> Result<SslAcceptorBuilder, TlsError> {
     let mut b = ossl(
         "acceptor",
         SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()),
@@ -65,13 +66,19 @@ pub fn mtls_acceptor(files: &MtlsFiles<'_>) -> Result<SslAcceptorBuilder, TlsErr
     )?;
     ossl(
         "server certificate chain",
-        b.set_certificate_chain_file(files.cert_chain),
+        b.set_certificate_chain_file(cert_chain),
     )?;
     ossl(
         "server private key",
-        b.set_private_key_file(files.key, SslFiletype::PEM),
+        b.set_private_key_file(key, SslFiletype::PEM),
     )?;
     ossl("server key pair", b.check_private_key())?;
+    Ok(b)
+}
+
+/// Builds an acceptor that requires a client certificate from `client_ca` (TLS 1.2 and 1.3).
+pub fn mtls_acceptor(files: &MtlsFiles<'_>) -> Result<SslAcceptorBuilder, TlsError> {
+    let mut b = server_acceptor(files.cert_chain, files.key)?;
     let ca_pem = std::fs::read(files.client_ca).map_err(|source| TlsError::Read {
         path: files.client_ca.display().to_string(),
         source,

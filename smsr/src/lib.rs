@@ -5,13 +5,14 @@
 //! EISs per caller, [`platform`] checks and starts the platform-management functions of ES3/ES4, whose
 //! [`operation`]s run over [`es5`] (SCP80 over SMS via [`smpp`]; [`scp81`] is the HTTPS admin server) and answer through [`outgoing`] callbacks and
 //! notifications. [`download`] is the SM-SR's part of profile download (ES3.CreateISDP, SendData,
-//! ProfileDownloadCompleted).
+//! ProfileDownloadCompleted). [`esm2m`] is the eUICC owner's REST API (bearer tokens, the owner's eUICCs).
 
 pub mod download;
 pub mod eis_map;
 pub mod error;
 pub mod es1;
 pub mod es5;
+pub mod esm2m;
 pub mod functions;
 pub mod operation;
 pub mod outgoing;

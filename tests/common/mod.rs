@@ -26,9 +26,12 @@ pub struct Lab {
     pub world: World,
     pub smsr_url: String,
     pub smdp_url: String,
+    /// Where the ESM2M listener is reached (`https://localhost:<port>`).
+    pub esm2m_url: String,
     pub capture_dir: PathBuf,
     smsr_port: u16,
     smdp_port: u16,
+    esm2m_port: u16,
     db_urls: (String, String),
     _pg: Vec<testkit::PgTestDb>,
     child: Option<Child>,
@@ -50,7 +53,7 @@ impl Lab {
         let world = rsp::setup::init_world(&pki, euiccs, Some(7)).expect("generate the test world");
         let capture_dir = dir.path().join("capture");
         std::fs::create_dir_all(&capture_dir).expect("capture dir");
-        let (smsr_port, smdp_port) = (free_port(), free_port());
+        let (smsr_port, smdp_port, esm2m_port) = (free_port(), free_port(), free_port());
         let mut pg = Vec::new();
         let db_urls = match db {
             Db::Sqlite => (
@@ -69,6 +72,8 @@ impl Lab {
         Lab {
             smsr_url: format!("https://localhost:{smsr_port}"),
             smdp_url: format!("https://localhost:{smdp_port}"),
+            esm2m_url: format!("https://localhost:{esm2m_port}"),
+            esm2m_port,
             dir,
             world,
             capture_dir,
@@ -110,6 +115,11 @@ impl Lab {
             .env("RSP_SMDP__LISTEN", format!("127.0.0.1:{}", self.smdp_port))
             .env("RSP_SMDP__PUBLIC_URL", &self.smdp_url)
             .env("RSP_SMDP__DATABASE_URL", &self.db_urls.1)
+            .env(
+                "RSP_ESM2M__LISTEN",
+                format!("127.0.0.1:{}", self.esm2m_port),
+            )
+            .env("RSP_ESM2M__PUBLIC_URL", &self.esm2m_url)
             .env("RSP_CAPTURE_SOAP_DIR", &self.capture_dir)
             .env("RUST_LOG", "warn")
             .envs(self.extra_env.iter().map(|(k, v)| (k, v)))

@@ -1,0 +1,2 @@
+DROP TABLE owner_tokens;
+DROP TABLE euicc_owners;

@@ -1,0 +1,587 @@
+//! ESM2M, the eUICC owner's REST API on the SM-SR (design §1), first slice: bearer-token authentication and the
+//! read resources. Served under `/esm2m/v1/` on a TLS listener of its own that asks for no client certificate;
+//! the caller is the eUICC owner whose API token the `Authorization: Bearer` header carries, and it sees its
+//! own eUICCs only. Errors are RFC 9457 `application/problem+json`.
+//!
+//! | method and path | scope | what |
+//! |---|---|---|
+//! | `GET /esm2m/v1/euiccs[?limit=&after=&enabledMno=]` | read | the owner's eUICCs, by EID, a page at a time |
+//! | `GET /esm2m/v1/euiccs/{eid}` | read | one of the owner's eUICCs with its profiles |
+//!
+//! A token is `esm2m_` followed by 32 random bytes in unpadded base64url; the store keeps only the SHA-256 of
+//! those bytes. A refused request (401, 403) changes nothing; an accepted one records the token's last use.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use eis_store::owners::{self, OwnedEuicc, TokenRecord};
+use eis_store::{StoreError, UnixMillis};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::service::Smsr;
+
+/// Path prefix of the API.
+pub const BASE_PATH: &str = "/esm2m/v1";
+
+/// What every token starts with, so that a leaked one is recognisable (secret scanners, logs).
+pub const TOKEN_PREFIX: &str = "esm2m_";
+
+/// Random bytes in a token.
+const TOKEN_BYTES: usize = 32;
+
+/// Page size of `GET /euiccs` without `limit`.
+pub const DEFAULT_PAGE: i64 = 100;
+
+/// Largest `limit` of `GET /euiccs`.
+pub const MAX_PAGE: i64 = 1000;
+
+/// What a token allows (ESM2M, design §1). Scopes are not nested: a token holds each one it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Reading the owner's eUICCs, operations and events.
+    Read,
+    /// Starting operations on the owner's eUICCs.
+    Operate,
+    /// Managing the owner's webhooks.
+    Admin,
+}
+
+impl Scope {
+    /// The scope's name (as given to `rsp owner token create --scopes` and stored).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Operate => "operate",
+            Scope::Admin => "admin",
+        }
+    }
+
+    /// Parses a comma-separated list of scopes (at least one; repeats are merged); the stored form is
+    /// [`scopes_text`] of the result.
+    pub fn parse_list(s: &str) -> Result<Vec<Scope>, TokenError> {
+        let mut out = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let scope = match part {
+                "read" => Scope::Read,
+                "operate" => Scope::Operate,
+                "admin" => Scope::Admin,
+                other => return Err(TokenError::UnknownScope(other.to_string())),
+            };
+            if !out.contains(&scope) {
+                out.push(scope);
+            }
+        }
+        if out.is_empty() {
+            return Err(TokenError::NoScope);
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// The stored text of a list of scopes: comma-separated names.
+pub fn scopes_text(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Errors of token handling.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// The text is not `esm2m_` and 43 base64url characters encoding 32 bytes.
+    #[error("not an ESM2M token (expected {TOKEN_PREFIX} and 43 base64url characters)")]
+    Malformed,
+    /// A scope name that is not read, operate or admin.
+    #[error("unknown scope {0:?} (read, operate, admin)")]
+    UnknownScope(String),
+    /// An empty list of scopes.
+    #[error("a token needs at least one scope (read, operate, admin)")]
+    NoScope,
+    /// The system's random generator failed.
+    #[error("no random bytes for a token: {0}")]
+    Random(String),
+}
+
+/// An API token in clear: shown once when created, never stored (only [`ApiToken::hash`] is).
+pub struct ApiToken(Zeroizing<[u8; TOKEN_BYTES]>);
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiToken([redacted])")
+    }
+}
+
+impl ApiToken {
+    /// A new token of 32 bytes from the system's cryptographic random generator.
+    pub fn generate() -> Result<ApiToken, TokenError> {
+        let mut bytes = Zeroizing::new([0u8; TOKEN_BYTES]);
+        openssl::rand::rand_bytes(bytes.as_mut_slice())
+            .map_err(|e| TokenError::Random(e.to_string()))?;
+        Ok(ApiToken(bytes))
+    }
+
+    /// Parses the text form (`esm2m_…`).
+    pub fn parse(text: &str) -> Result<ApiToken, TokenError> {
+        let body = text
+            .strip_prefix(TOKEN_PREFIX)
+            .ok_or(TokenError::Malformed)?;
+        let decoded = Zeroizing::new(
+            URL_SAFE_NO_PAD
+                .decode(body)
+                .map_err(|_| TokenError::Malformed)?,
+        );
+        let bytes: [u8; TOKEN_BYTES] = decoded
+            .as_slice()
+            .try_into()
+            .map_err(|_| TokenError::Malformed)?;
+        Ok(ApiToken(Zeroizing::new(bytes)))
+    }
+
+    /// The text form given to the owner.
+    pub fn text(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!(
+            "{TOKEN_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(self.0.as_slice())
+        ))
+    }
+
+    /// SHA-256 of the random bytes: what the store keeps and looks tokens up by.
+    pub fn hash(&self) -> [u8; 32] {
+        openssl::sha::sha256(self.0.as_slice())
+    }
+}
+
+/// An RFC 9457 problem detail.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// A URI naming the problem type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the type.
+    pub title: &'static str,
+    /// The HTTP status.
+    pub status: u16,
+    /// What happened in this case.
+    pub detail: String,
+}
+
+fn problem(status: StatusCode, slug: &str, title: &'static str, detail: String) -> Problem {
+    Problem {
+        kind: format!("urn:rsp:problem:{slug}"),
+        title,
+        status: status.as_u16(),
+        detail,
+    }
+}
+
+impl Problem {
+    fn response(&self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut b = HttpResponse::build(status);
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3.1: no error code when the request carried no credentials at all.
+            b.insert_header((
+                WWW_AUTHENTICATE,
+                if self.kind.ends_with(":token-missing") {
+                    "Bearer realm=\"esm2m\""
+                } else {
+                    "Bearer realm=\"esm2m\", error=\"invalid_token\""
+                },
+            ));
+        }
+        b.content_type("application/problem+json").json(self)
+    }
+}
+
+fn unauthorized(detail: &str) -> Problem {
+    problem(
+        StatusCode::UNAUTHORIZED,
+        "token-invalid",
+        "A valid API token is needed",
+        detail.to_string(),
+    )
+}
+
+fn internal(detail: impl std::fmt::Display) -> Problem {
+    tracing::error!(error = %detail, "ESM2M request failed");
+    problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "The SM-SR could not complete the request",
+        "internal error; see the SM-SR's log".into(),
+    )
+}
+
+fn store(e: StoreError) -> Problem {
+    internal(e)
+}
+
+/// The owner a request acts for, once its token is accepted.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    /// The owner's OID.
+    pub oid: String,
+    /// The id of the token used.
+    pub token_id: i64,
+}
+
+/// Checks the `Authorization` header against the stored tokens at `now`: 401 for a missing, malformed,
+/// unknown, revoked or expired token, 403 for one without `needed`; on success records the token's use.
+pub fn authenticate(
+    smsr: &Smsr,
+    authorization: Option<&str>,
+    needed: Scope,
+    now: UnixMillis,
+) -> Result<Owner, Problem> {
+    let Some(header) = authorization else {
+        return Err(problem(
+            StatusCode::UNAUTHORIZED,
+            "token-missing",
+            "A valid API token is needed",
+            "no Authorization header; send `Authorization: Bearer <token>`".into(),
+        ));
+    };
+    let Some(text) = header
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+    else {
+        return Err(unauthorized(
+            "the Authorization header is not `Bearer <token>`",
+        ));
+    };
+    let token = ApiToken::parse(text).map_err(|e| unauthorized(&e.to_string()))?;
+    let mut conn = smsr.store.conn().map_err(store)?;
+    let record: TokenRecord = owners::token_by_hash(&mut conn, &token.hash())
+        .map_err(store)?
+        .ok_or_else(|| unauthorized("the token is not known"))?;
+    if record.revoked_at.is_some() {
+        return Err(unauthorized("the token has been revoked"));
+    }
+    if now >= record.expires_at {
+        return Err(unauthorized("the token has expired"));
+    }
+    let scopes = Scope::parse_list(&record.scopes).map_err(internal)?;
+    if !scopes.contains(&needed) {
+        return Err(problem(
+            StatusCode::FORBIDDEN,
+            "insufficient-scope",
+            "The token does not allow this",
+            format!(
+                "this request needs scope `{}`; the token has `{}`",
+                needed.as_str(),
+                record.scopes
+            ),
+        ));
+    }
+    drop(conn);
+    smsr.store
+        .tx(|c| owners::touch_token(c, record.id, now))
+        .map_err(store)?;
+    Ok(Owner {
+        oid: record.owner_oid,
+        token_id: record.id,
+    })
+}
+
+/// One profile as the owner sees it.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileView {
+    /// ICCID.
+    pub iccid: String,
+    /// `Created`, `Disabled` or `Enabled` (A1 `ProfileInfo/State`).
+    pub state: String,
+    /// OID of the profile's MNO.
+    pub mno_id: String,
+    /// Whether it is the fall-back profile.
+    pub fallback: bool,
+}
+
+/// One eUICC as the owner sees it.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EuiccView {
+    /// EID.
+    pub eid: String,
+    /// Platform type.
+    pub platform_type: String,
+    /// Platform version.
+    pub platform_version: String,
+    /// Last audit (RFC 3339), if any.
+    pub last_audit_date: Option<String>,
+    /// ICCID of the enabled profile, if any.
+    pub enabled_iccid: Option<String>,
+    /// Profiles by ICCID.
+    pub profiles: Vec<ProfileView>,
+}
+
+/// A page of the owner's eUICCs.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EuiccPage {
+    /// The eUICCs, by EID.
+    pub items: Vec<EuiccView>,
+    /// The `after` of the next page; absent on the last one.
+    pub next: Option<String>,
+}
+
+fn rfc3339(ms: UnixMillis) -> Option<String> {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
+    t.format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+fn view(e: OwnedEuicc) -> EuiccView {
+    let enabled_iccid = e
+        .profiles
+        .iter()
+        .find(|p| p.state == eis_store::eis::ProfileState::Enabled)
+        .map(|p| p.iccid.clone());
+    EuiccView {
+        eid: e.eid,
+        platform_type: e.platform_type,
+        platform_version: e.platform_version,
+        last_audit_date: e.last_audit_date.and_then(rfc3339),
+        enabled_iccid,
+        profiles: e
+            .profiles
+            .into_iter()
+            .map(|p| ProfileView {
+                iccid: p.iccid,
+                state: p.state.as_str().to_string(),
+                mno_id: p.mno_id,
+                fallback: p.fallback,
+            })
+            .collect(),
+    }
+}
+
+/// Query of `GET /euiccs`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<i64>,
+    after: Option<String>,
+    enabled_mno: Option<String>,
+}
+
+fn bad_request(detail: String) -> Problem {
+    problem(
+        StatusCode::BAD_REQUEST,
+        "bad-request",
+        "The request is not valid",
+        detail,
+    )
+}
+
+/// `GET /esm2m/v1/euiccs`: a page of the owner's eUICCs.
+pub fn list_euiccs(smsr: &Smsr, owner: &Owner, query_string: &str) -> Result<EuiccPage, Problem> {
+    let q: ListQuery = web::Query::<ListQuery>::from_query(query_string)
+        .map_err(|e| bad_request(format!("query: {e}")))?
+        .into_inner();
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(bad_request(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    let mut conn = smsr.store.conn().map_err(store)?;
+    let mut eids = owners::owned_eids(
+        &mut conn,
+        &owner.oid,
+        q.after.as_deref(),
+        limit + 1,
+        q.enabled_mno.as_deref(),
+    )
+    .map_err(store)?;
+    let more = eids.len() as i64 > limit;
+    eids.truncate(limit as usize);
+    let next = more.then(|| eids.last().cloned()).flatten();
+    let items = owners::owned_euiccs(&mut conn, &eids)
+        .map_err(store)?
+        .into_iter()
+        .map(view)
+        .collect();
+    Ok(EuiccPage { items, next })
+}
+
+/// `GET /esm2m/v1/euiccs/{eid}`: one of the owner's eUICCs. Not registered and not the owner's are the same
+/// 404, so that an owner cannot learn about another fleet.
+pub fn get_euicc(smsr: &Smsr, owner: &Owner, eid: &str) -> Result<EuiccView, Problem> {
+    let not_found = || {
+        problem(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "No such eUICC",
+            format!("no eUICC {eid} among yours"),
+        )
+    };
+    let mut conn = smsr.store.conn().map_err(store)?;
+    if owners::owner_of(&mut conn, eid).map_err(store)?.as_deref() != Some(owner.oid.as_str()) {
+        return Err(not_found());
+    }
+    owners::owned_euiccs(&mut conn, &[eid.to_string()])
+        .map_err(store)?
+        .into_iter()
+        .next()
+        .map(view)
+        .ok_or_else(not_found)
+}
+
+/// Authenticates, then runs `f` on the blocking pool (the store is synchronous) and answers with its JSON.
+async fn handle<T, F>(
+    req: &HttpRequest,
+    smsr: &web::Data<Arc<Smsr>>,
+    needed: Scope,
+    f: F,
+) -> HttpResponse
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&Smsr, &Owner) -> Result<T, Problem> + Send + 'static,
+{
+    let authorization = req
+        .headers()
+        .get(AUTHORIZATION)
+        .map(|v| v.to_str().map(str::to_string));
+    let smsr = smsr.get_ref().clone();
+    let outcome = web::block(move || {
+        let authorization = match authorization {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(_)) => {
+                return Err(unauthorized(
+                    "the Authorization header is not `Bearer <token>`",
+                ));
+            }
+        };
+        let now = smsr.clock.now_millis();
+        let owner = authenticate(&smsr, authorization.as_deref(), needed, now)?;
+        let body = f(&smsr, &owner)?;
+        serde_json::to_vec(&body).map_err(internal)
+    })
+    .await;
+    match outcome {
+        Ok(Ok(body)) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(body),
+        Ok(Err(p)) => p.response(),
+        Err(e) => internal(e).response(),
+    }
+}
+
+async fn euiccs(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
+    let query = req.query_string().to_string();
+    handle(&req, &smsr, Scope::Read, move |s, o| {
+        list_euiccs(s, o, &query)
+    })
+    .await
+}
+
+async fn euicc(
+    req: HttpRequest,
+    smsr: web::Data<Arc<Smsr>>,
+    eid: web::Path<String>,
+) -> HttpResponse {
+    let eid = eid.into_inner();
+    handle(&req, &smsr, Scope::Read, move |s, o| get_euicc(s, o, &eid)).await
+}
+
+async fn unknown_path() -> HttpResponse {
+    problem(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "No such resource",
+        format!("the ESM2M API has {BASE_PATH}/euiccs and {BASE_PATH}/euiccs/{{eid}}"),
+    )
+    .response()
+}
+
+/// Adds the ESM2M routes to a listener's configuration.
+pub fn configure(c: &mut web::ServiceConfig, smsr: Arc<Smsr>) {
+    c.app_data(web::Data::new(smsr)).service(
+        web::scope(BASE_PATH)
+            .route("/euiccs", web::get().to(euiccs))
+            .route("/euiccs/{eid}", web::get().to(euicc))
+            .default_service(web::to(unknown_path)),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_round_trip_and_hash() {
+        let t = ApiToken::generate().expect("random");
+        let text = t.text();
+        assert!(text.starts_with(TOKEN_PREFIX), "{}", text.as_str());
+        assert_eq!(text.len(), TOKEN_PREFIX.len() + 43);
+        let back = ApiToken::parse(&text).expect("parses");
+        assert_eq!(back.hash(), t.hash());
+        let other = ApiToken::generate().expect("random");
+        assert_ne!(other.hash(), t.hash());
+    }
+
+    #[test]
+    fn hash_is_sha256_of_the_random_bytes() {
+        // 32 zero bytes: AAAA… in base64url; SHA-256 of 32 zero bytes is well known.
+        let text = format!("{TOKEN_PREFIX}{}", "A".repeat(43));
+        let t = ApiToken::parse(&text).expect("parses");
+        assert_eq!(
+            hex::encode(t.hash()),
+            "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925"
+        );
+        assert_eq!(t.text().as_str(), text);
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        let good = ApiToken::generate().expect("random").text();
+        let body = &good[TOKEN_PREFIX.len()..];
+        for bad in [
+            String::new(),
+            body.to_string(),
+            format!("rsp_{body}"),
+            format!("{TOKEN_PREFIX}{}", &body[1..]),
+            format!("{TOKEN_PREFIX}{body}A"),
+            format!("{TOKEN_PREFIX}{}+", &body[1..]),
+            format!("{TOKEN_PREFIX}{body}="),
+        ] {
+            assert_eq!(
+                ApiToken::parse(&bad).map(|_| ()),
+                Err(TokenError::Malformed),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_debug_hides_the_secret() {
+        let t = ApiToken::generate().expect("random");
+        let d = format!("{t:?}");
+        assert!(!d.contains(&t.text()[TOKEN_PREFIX.len()..]), "{d}");
+    }
+
+    #[test]
+    fn scopes_parse() {
+        assert_eq!(
+            Scope::parse_list("admin, read,read"),
+            Ok(vec![Scope::Read, Scope::Admin])
+        );
+        assert_eq!(scopes_text(&[Scope::Read, Scope::Operate]), "read,operate");
+        assert_eq!(
+            Scope::parse_list("read,write"),
+            Err(TokenError::UnknownScope("write".into()))
+        );
+        assert_eq!(Scope::parse_list(" , "), Err(TokenError::NoScope));
+    }
+}
