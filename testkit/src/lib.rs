@@ -283,6 +283,19 @@ impl PgTestDb {
     }
 }
 
+/// Empties the PostgreSQL database at `url` (every table, the migrations' record included), for a test that
+/// starts again from scratch in the same database.
+pub fn reset_pg_database(url: &str) {
+    let mut conn = PgConnection::establish(url)
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is not reachable ({e})"));
+    diesel::sql_query("DROP SCHEMA public CASCADE")
+        .execute(&mut conn)
+        .expect("drop schema");
+    diesel::sql_query("CREATE SCHEMA public")
+        .execute(&mut conn)
+        .expect("create schema");
+}
+
 impl Default for PgTestDb {
     fn default() -> Self {
         Self::new()

@@ -29,13 +29,24 @@ pub fn enable_capture() {
 pub async fn small_lab(dir: &tempfile::TempDir, tweak: impl Fn(&mut LabOptions)) -> Lab {
     let mut attempt = 0;
     loop {
-        // A failed start may have left databases behind: a retry starts in a fresh directory.
+        // A failed start may have left databases behind: a retry starts in a fresh directory (and, on
+        // PostgreSQL, emptied databases).
         let var_dir = match attempt {
             0 => dir.path().to_path_buf(),
             n => dir.path().join(format!("retry-{n}")),
         };
         let mut opts = LabOptions::small(&var_dir, 2);
         tweak(&mut opts);
+        if attempt > 0 {
+            // The fresh directory has a new PKI: what the failed start stored under the old one must go too.
+            for url in [&opts.smsr_database_url, &opts.smdp_database_url]
+                .into_iter()
+                .flatten()
+                .filter(|u| u.starts_with("postgres"))
+            {
+                testkit::reset_pg_database(url);
+            }
+        }
         match Lab::start(opts).await {
             Ok(lab) => return lab,
             Err(e) if attempt < 3 && e.contains("Address already in use") => attempt += 1,
