@@ -178,6 +178,7 @@ pub fn stock(
                 required_memory: REQUIRED_MEMORY,
                 target_platform: "rsp-simulated-euicc".into(),
                 low_stock_threshold: 0,
+                pol2: None,
             },
             eis_store::now_millis(),
         )

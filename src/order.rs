@@ -9,6 +9,7 @@ use certs::ecc::PrivateKey;
 use certs::secrets::MasterKeyring;
 use clap::{Args, Subcommand, ValueEnum};
 use eis_store::{Store, now_millis};
+use es_interfaces::messages::common::Pol2;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use smdp::batch::BatchFormat;
 use smdp::saip::coding::luhn_check_digit;
@@ -58,6 +59,12 @@ pub enum ProfileTypeCommand {
         /// Available records below which the type is reported low (0: never).
         #[arg(long, default_value_t = 0)]
         low_stock: i64,
+        /// POL2 of every profile downloaded from the type (SGP.02 §2.4.5), sent to the SM-SR in
+        /// ES3.ProfileDownloadCompleted: `ACTION:Qualification` rules separated by commas, actions ENABLE,
+        /// DISABLE, DELETE, qualifications Not-Allowed, Auto-Delete (DISABLE only), e.g.
+        /// `DISABLE:Not-Allowed,DELETE:Not-Allowed`. Without it the profiles get no POL2.
+        #[arg(long, value_name = "RULES", value_parser = parse_pol2)]
+        pol2: Option<Pol2>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -200,6 +207,11 @@ fn output(path: Option<&Path>) -> Result<Box<dyn Write>, String> {
     })
 }
 
+/// Reads `--pol2` (SGP.02 §2.4.5; the text form of `smdp::warehouse::profile_types::parse_pol2`).
+fn parse_pol2(text: &str) -> Result<Pol2, String> {
+    profile_types::parse_pol2(text).map_err(|e| e.to_string())
+}
+
 /// Runs `rsp profile-type …`.
 pub fn profile_type(config: &Config, command: ProfileTypeCommand) -> Result<(), String> {
     match command {
@@ -211,6 +223,7 @@ pub fn profile_type(config: &Config, command: ProfileTypeCommand) -> Result<(), 
             required_memory,
             target_platform,
             low_stock,
+            pol2,
             db,
         } => {
             let template = match (template, sample_template) {
@@ -230,18 +243,20 @@ pub fn profile_type(config: &Config, command: ProfileTypeCommand) -> Result<(), 
                     required_memory,
                     target_platform,
                     low_stock_threshold: low_stock,
+                    pol2,
                 },
                 now_millis(),
             )
             .map_err(|e| e.to_string())?;
             println!(
-                "profile type {:?} of MNO {} added (id {}, template {} bytes, {} bytes of memory, low-stock threshold {})",
+                "profile type {:?} of MNO {} added (id {}, template {} bytes, {} bytes of memory, low-stock threshold {}, POL2 {})",
                 info.name,
                 info.mno_oid,
                 info.id,
                 info.template_bytes,
                 info.required_memory,
-                info.low_stock_threshold
+                info.low_stock_threshold,
+                info.pol2.as_deref().unwrap_or("none")
             );
             Ok(())
         }
@@ -250,17 +265,18 @@ pub fn profile_type(config: &Config, command: ProfileTypeCommand) -> Result<(), 
             let mut c = store.conn().map_err(|e| e.to_string())?;
             let list = profile_types::list(&mut c, &mno).map_err(|e| e.to_string())?;
             println!(
-                "{:<24} {:>10} {:>10} {:>10}  platform",
-                "name", "memory", "template", "low-stock"
+                "{:<24} {:>10} {:>10} {:>10}  {:<20} pol2",
+                "name", "memory", "template", "low-stock", "platform"
             );
             for t in list {
                 println!(
-                    "{:<24} {:>10} {:>10} {:>10}  {}",
+                    "{:<24} {:>10} {:>10} {:>10}  {:<20} {}",
                     t.name,
                     t.required_memory,
                     t.template_bytes,
                     t.low_stock_threshold,
-                    t.target_platform
+                    t.target_platform,
+                    t.pol2.as_deref().unwrap_or("-")
                 );
             }
             Ok(())

@@ -20,6 +20,9 @@ use smdp::warehouse::profile_types::{self, ProfileTypeSpec};
 use support::*;
 
 const TYPE: &str = "m2m-e2e";
+/// The POL2 of [`TYPE`] (SGP.02 §2.4.5), in the text form of `rsp profile-type add --pol2`: every profile
+/// downloaded from it reaches the SM-SR's EIS with these rules, and the SM-SR enforces them.
+const TYPE_POL2: &str = "DISABLE:Not-Allowed,DELETE:Not-Allowed";
 
 fn stock_iccid(i: u64) -> String {
     let body = format!("89882991{i:010}");
@@ -34,11 +37,12 @@ fn stock_msisdn(i: u64) -> String {
     format!("4477009{i:05}")
 }
 
-/// Adds profile type `name` (the sample USIM template) for MNO 0 and stocks `rows` records.
+/// Adds profile type `name` (the sample USIM template, POL2 `pol2` in its text form) for MNO 0 and stocks
+/// `rows` records.
 fn stock(
     lab: &Lab,
     dir: &std::path::Path,
-    name: &str,
+    (name, pol2): (&str, Option<&str>),
     required_memory: i64,
     first: u64,
     rows: u64,
@@ -55,6 +59,7 @@ fn stock(
                 required_memory,
                 target_platform: "generic".into(),
                 low_stock_threshold: 0,
+                pol2: pol2.map(|t| profile_types::parse_pol2(t).expect("POL2")),
             },
             eis_store::now_millis(),
         )
@@ -161,14 +166,18 @@ fn codes(s: &str, r: &str) -> Option<(String, String)> {
     Some((s.to_string(), r.to_string()))
 }
 
-/// The state of `iccid` in the EIS of `eid`, seen by the MNO through the SM-DP (ES2) and at the SM-SR (ES4).
+/// The state and POL2 (its text form) of `iccid` in the EIS of `eid`, seen by the MNO through the SM-DP (ES2)
+/// and at the SM-SR (ES4).
 async fn views(
     lab: &Lab,
     mno: &MnoClient,
     eid: &str,
     iccid: &str,
     fci: &str,
-) -> (Option<ProfileState>, Option<ProfileState>) {
+) -> (
+    Option<(ProfileState, String)>,
+    Option<(ProfileState, String)>,
+) {
     let es2_out = es2(
         mno,
         &es2::GetEisRequest {
@@ -200,7 +209,7 @@ async fn views(
             e.profile_info
                 .iter()
                 .find(|p| p.iccid.as_str() == iccid)
-                .map(|p| p.state)
+                .map(|p| (p.state, profile_types::pol2_text(&p.pol2)))
         })
     };
     (state(eis2), state(eis4))
@@ -248,10 +257,24 @@ async fn success_flow(lab: &Lab, mno: &MnoClient) -> String {
     );
     assert_eq!(stock_state(lab, &iccid), StockState::Installed);
     notification(lab, 0, "ES2-HandleProfileEnabledNotification", &iccid, 0).await;
+    // The profile type's POL2 went with ES3.ProfileDownloadCompleted into the SM-SR's EIS, rule for rule.
+    let enabled = Some((ProfileState::Enabled, TYPE_POL2.to_string()));
     assert_eq!(
         views(lab, mno, &e0, &iccid, "dl-ok-view").await,
-        (Some(ProfileState::Enabled), Some(ProfileState::Enabled))
+        (enabled.clone(), enabled)
     );
+    // ... and the SM-SR enforces it: DISABLE is Not-Allowed (8.2.3 POL2 / 3.8 Refused), nothing is queued.
+    let out = send(
+        mno,
+        &es4::DisableProfileRequest {
+            base: conformance::mno::base("dl-ok-disable", Some(60)),
+            eid: e0.parse().expect("eid"),
+            iccid: iccid.parse().expect("iccid"),
+        },
+        true,
+    )
+    .await;
+    assert_status(out.status(), Status::Failed, Some(("8.2.3", "3.8")));
     let again = es2(mno, &req).await;
     assert_eq!(again.http_status, 200, "{}", again.envelope);
     assert_status(again.status(), Status::ExecutedSuccess, None);
@@ -311,7 +334,7 @@ async fn refusals(lab: &Lab, mno: &MnoClient, dir: &std::path::Path, installed: 
     assert_eq!((s, c), (Status::Failed, codes("8.7", "3.10")));
     assert_eq!(levels(lab, TYPE), before);
     // Insufficient memory on the eUICC for the profile type.
-    stock(lab, dir, "m2m-big", 50_000_000, 900, 1);
+    stock(lab, dir, ("m2m-big", None), 50_000_000, 900, 1);
     let out = es2(
         mno,
         &download(lab, &e1, ("m2m-big", None), false, "dl-big", Some(60)),
@@ -332,6 +355,7 @@ async fn refusals(lab: &Lab, mno: &MnoClient, dir: &std::path::Path, installed: 
                 required_memory: 1_000,
                 target_platform: "generic".into(),
                 low_stock_threshold: 0,
+                pol2: None,
             },
             eis_store::now_millis(),
         )
@@ -432,7 +456,7 @@ async fn scenario(mut lab: Lab, dir: &std::path::Path) {
     let memory = i64::from(conformance::issuance::remaining_memory_at_issuance(
         &conformance::issuance::profiles_at_issuance(&lab.world, 0).expect("issuance"),
     )) / 4;
-    stock(&lab, dir, TYPE, memory, 0, 20);
+    stock(&lab, dir, (TYPE, Some(TYPE_POL2)), memory, 0, 20);
     let mno = lab.mno(0).expect("mno");
     let installed = success_flow(&lab, &mno).await;
     refusals(&lab, &mno, dir, &installed).await;
@@ -451,7 +475,7 @@ async fn scenario_https(lab: Lab, dir: &std::path::Path) {
     let memory = i64::from(conformance::issuance::remaining_memory_at_issuance(
         &conformance::issuance::profiles_at_issuance(&lab.world, 0).expect("issuance"),
     )) / 4;
-    stock(&lab, dir, TYPE, memory, 0, 20);
+    stock(&lab, dir, (TYPE, Some(TYPE_POL2)), memory, 0, 20);
     let mno = lab.mno(0).expect("mno");
     success_flow(&lab, &mno).await;
     assert_all_over_https(&lab);

@@ -179,6 +179,45 @@ fn walkthrough(env: &Env) {
         out.trim(),
         "ICCID,IMSI,MSISDN,EID,STATE,ORDER_ID,CREATED_AT,RESERVED_AT,DOWNLOADING_AT,INSTALLED_AT"
     );
+
+    // A profile type with a POL2: a rule the SM-SR would not act on is refused and nothing is added; a valid
+    // one is stored in its canonical spelling and listed.
+    let pol2_type = |pol2: &str| {
+        env.run(&[
+            "profile-type",
+            "add",
+            "--mno",
+            MNO,
+            "--name",
+            "usim-pol2",
+            "--sample-template",
+            "--required-memory",
+            "32768",
+            "--pol2",
+            pol2,
+        ])
+    };
+    let bad = pol2_type("DELETE:Auto-Delete");
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("invalid POL2: Auto-Delete applies to DISABLE only, not to DELETE"),
+        "{err}"
+    );
+    let list = env.ok(&["profile-type", "list", "--mno", MNO]);
+    assert!(!list.contains("usim-pol2"), "{list}");
+    let good = pol2_type("disable:not-allowed, DELETE:Not-Allowed");
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let list = env.ok(&["profile-type", "list", "--mno", MNO]);
+    assert!(
+        list.lines().any(|l| l.starts_with("usim-pol2")
+            && l.ends_with(" DISABLE:Not-Allowed,DELETE:Not-Allowed")),
+        "{list}"
+    );
 }
 
 #[test]

@@ -66,6 +66,7 @@ pub fn warehouse_import(url: &str, rows: u64) -> Result<ImportFigures, StoreErro
                 required_memory: 65_536,
                 target_platform: "bench".into(),
                 low_stock_threshold: 0,
+                pol2: None,
             },
             now_millis(),
         )?

@@ -257,6 +257,7 @@ diesel::table! {
         low_stock_threshold -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        pol2 -> Nullable<Text>,
     }
 }
 

@@ -75,6 +75,9 @@ pub struct NewProfileType {
     pub target_platform: String,
     /// Available stock below which the type is reported low.
     pub low_stock_threshold: i64,
+    /// The POL2 given to every profile downloaded from it (SGP.02 §2.4.5), in the text form the SM-DP
+    /// validated (`smdp::warehouse::profile_types`); stored and returned unchanged. None: no POL2.
+    pub pol2: Option<String>,
 }
 
 /// A stored profile type.
@@ -183,6 +186,7 @@ struct ProfileTypeNewRow<'a> {
     low_stock_threshold: i64,
     created_at: i64,
     updated_at: i64,
+    pol2: Option<&'a str>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -196,6 +200,7 @@ struct ProfileTypeRow {
     target_platform: String,
     low_stock_threshold: i64,
     created_at: i64,
+    pol2: Option<String>,
 }
 
 impl From<ProfileTypeRow> for ProfileType {
@@ -209,6 +214,7 @@ impl From<ProfileTypeRow> for ProfileType {
                 required_memory: r.required_memory,
                 target_platform: r.target_platform,
                 low_stock_threshold: r.low_stock_threshold,
+                pol2: r.pol2,
             },
             created_at: r.created_at,
         }
@@ -324,6 +330,7 @@ pub fn create_profile_type(
         low_stock_threshold: pt.low_stock_threshold,
         created_at: now,
         updated_at: now,
+        pol2: pt.pol2.as_deref(),
     };
     let id: Option<i64> = on_backend!(conn, c => diesel::insert_into(profile_types::table)
         .values(&row)

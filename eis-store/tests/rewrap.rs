@@ -58,6 +58,7 @@ fn setup(store: &eis_store::Store) {
             required_memory: 1,
             target_platform: "p".into(),
             low_stock_threshold: 0,
+            pol2: None,
         },
         0,
     )

@@ -18,6 +18,15 @@ fn ptype(name: &str) -> NewProfileType {
         required_memory: 16_384,
         target_platform: "rsp-sim".into(),
         low_stock_threshold: 10,
+        pol2: None,
+    }
+}
+
+/// A profile type with a POL2 (the text is opaque to the store; the SM-DP validates it).
+fn ptype_with_pol2(name: &str) -> NewProfileType {
+    NewProfileType {
+        pol2: Some("DISABLE:Auto-Delete,DELETE:Not-Allowed".into()),
+        ..ptype(name)
     }
 }
 
@@ -49,7 +58,8 @@ fn import(store: &Store, type_id: i64, range: std::ops::Range<u32>, chunk: usize
 both_backends!(profile_types_and_chunked_import, 2, |store| {
     let mut c = store.conn().expect("conn");
     let t = warehouse::create_profile_type(&mut c, &ptype("3G_16K"), 1).expect("create");
-    let t2 = warehouse::create_profile_type(&mut c, &ptype("LTE_64K"), 1).expect("create");
+    let t2 =
+        warehouse::create_profile_type(&mut c, &ptype_with_pol2("LTE_64K"), 1).expect("create");
     assert!(matches!(
         warehouse::create_profile_type(&mut c, &ptype("3G_16K"), 2),
         Err(StoreError::AlreadyExists {
@@ -69,8 +79,9 @@ both_backends!(profile_types_and_chunked_import, 2, |store| {
     assert_eq!(
         warehouse::get_profile_type(&mut c, t2)
             .expect("get")
-            .map(|p| p.profile_type.name),
-        Some("LTE_64K".into())
+            .map(|p| p.profile_type),
+        Some(ptype_with_pol2("LTE_64K")),
+        "the POL2 text comes back as stored"
     );
     assert_eq!(
         warehouse::list_profile_types(&mut c, MNO)

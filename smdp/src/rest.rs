@@ -422,6 +422,9 @@ pub struct NewProfileTypeBody {
     /// Low-stock threshold.
     #[serde(default)]
     pub low_stock_threshold: Option<i64>,
+    /// POL2 of the downloaded profiles in its text form (SGP.02 §2.4.5, e.g. `DISABLE:Not-Allowed`).
+    #[serde(default)]
+    pub pol2: Option<String>,
 }
 
 /// Reads a request body of at most `limit` bytes.
@@ -457,6 +460,12 @@ async fn add_profile_type(
         let template = STANDARD
             .decode(b.template.trim())
             .map_err(|_| bad_request("template: not base64"))?;
+        let pol2 = b
+            .pol2
+            .as_deref()
+            .map(profile_types::parse_pol2)
+            .transpose()
+            .map_err(|e| warehouse_problem(&e))?;
         let info = profile_types::add(
             &mut *conn(smdp)?,
             &ProfileTypeSpec {
@@ -466,6 +475,7 @@ async fn add_profile_type(
                 required_memory: b.required_memory,
                 target_platform: b.target_platform.unwrap_or_else(|| "generic".into()),
                 low_stock_threshold: b.low_stock_threshold.unwrap_or(0),
+                pol2,
             },
             now_millis(),
         )

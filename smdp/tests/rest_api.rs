@@ -188,13 +188,27 @@ both_backends!(rest_api_per_mno, 4, |db| {
         let template = base64::engine::general_purpose::STANDARD.encode(smdp::saip::sample::usim_template_der());
         let r = one
             .post(format!("{base}/profile-types"))
-            .json(&json!({"name": "usim", "template": template, "requiredMemory": 32768, "lowStockThreshold": 2}))
+            .json(&json!({"name": "usim", "template": template, "requiredMemory": 32768, "lowStockThreshold": 2,
+                "pol2": "disable:auto-delete"}))
             .send()
             .await
             .expect("send");
         assert_eq!(r.status().as_u16(), 201);
         let info: Value = r.json().await.expect("json");
         assert_eq!((info["name"].as_str(), info["mnoOid"].as_str()), (Some("usim"), Some(mno1_oid.as_str())));
+        assert_eq!(info["pol2"], "DISABLE:Auto-Delete", "stored in its canonical spelling");
+        // A POL2 the SM-SR would not act on: 400 with the reason, nothing added.
+        let r = one
+            .post(format!("{base}/profile-types"))
+            .json(&json!({"name": "bad-pol2", "template": template, "requiredMemory": 32768,
+                "pol2": "ENABLE:Auto-Delete"}))
+            .send()
+            .await
+            .expect("send");
+        let p = problem(r, 400).await;
+        assert_eq!(p["detail"], "invalid POL2: Auto-Delete applies to DISABLE only, not to ENABLE", "{p}");
+        let types: Value = one.get(format!("{base}/profile-types")).send().await.expect("send").json().await.expect("json");
+        assert_eq!(types.as_array().map(|t| t.iter().map(|t| t["name"].clone()).collect::<Vec<_>>()), Some(vec![json!("usim")]));
         let mut broken = smdp::saip::sample::usim_template_der();
         broken.truncate(broken.len() - 5);
         let r = one

@@ -538,3 +538,56 @@ both_backends!(output_file_with_secrets_decrypts_independently, 2, |db| {
         Err(WarehouseError::UnknownProfileType { .. })
     ));
 });
+
+both_backends!(
+    profile_type_pol2_is_stored_as_given_or_not_at_all,
+    2,
+    |db| {
+        use smdp::warehouse::profile_types::{self, ProfileTypeSpec};
+        let store = &db.store;
+        let mut c = store.conn().expect("conn");
+        let spec = |name: &str, pol2: &str| ProfileTypeSpec {
+            mno_oid: MNO.into(),
+            name: name.into(),
+            template: smdp::saip::sample::usim_template_der(),
+            required_memory: 32_768,
+            target_platform: "generic".into(),
+            low_stock_threshold: 0,
+            pol2: Some(profile_types::parse_pol2(pol2).expect("valid text")),
+        };
+        let added = profile_types::add(
+            &mut c,
+            &spec("with-pol2", "disable:auto-delete, DELETE:Not-Allowed"),
+            1,
+        )
+        .expect("add");
+        assert_eq!(
+            added.pol2.as_deref(),
+            Some("DISABLE:Auto-Delete,DELETE:Not-Allowed")
+        );
+        let stored = profile_types::get(&mut c, MNO, "with-pol2").expect("get");
+        let text = stored.profile_type.pol2.expect("stored POL2");
+        assert_eq!(
+            profile_types::parse_pol2(&text).expect("reads back"),
+            spec("with-pol2", "DISABLE:Auto-Delete,DELETE:Not-Allowed")
+                .pol2
+                .expect("pol2"),
+        );
+        // A POL2 built in code is checked too: Auto-Delete on DELETE is refused and nothing is stored.
+        let mut bad = spec("bad-pol2", "DELETE:Not-Allowed");
+        if let Some(p) = bad.pol2.as_mut() {
+            p.rules[0].qualification = es_interfaces::types::Pol2RuleQualification::AutoDelete;
+        }
+        let err = profile_types::add(&mut c, &bad, 1).expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            "invalid POL2: Auto-Delete applies to DISABLE only, not to DELETE"
+        );
+        let names: Vec<String> = profile_types::list(&mut c, MNO)
+            .expect("list")
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(names, vec!["with-pol2".to_string()]);
+    }
+);

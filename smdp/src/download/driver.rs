@@ -42,6 +42,7 @@ use crate::error::SmdpError;
 use crate::relay;
 use crate::service::Smdp;
 use crate::warehouse::WarehouseError;
+use crate::warehouse::profile_types;
 use crate::warehouse::stock::{self, Selector};
 
 /// Job queue of the download steps.
@@ -225,6 +226,7 @@ pub fn start(
         profile_type: reserved.profile_type.clone(),
         required_memory: reserved.required_memory,
         target_platform: pt.profile_type.target_platform.clone(),
+        pol2: pt.profile_type.pol2.clone(),
         enable: r.enable_profile,
     };
     let default_ms = i64::try_from(settings.default_validity.as_millis()).unwrap_or(i64::MAX);
@@ -598,7 +600,12 @@ fn es3_request(
                         .transpose()
                         .map_err(internal)?,
                 }),
-                pol2: None,
+                pol2: o
+                    .pol2
+                    .as_deref()
+                    .map(profile_types::parse_pol2)
+                    .transpose()
+                    .map_err(internal)?,
             },
             None,
             message_id,

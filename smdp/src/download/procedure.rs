@@ -60,6 +60,10 @@ pub struct Order {
     pub required_memory: i64,
     /// The profile type's target platform ([`ANY_PLATFORM`] fits all).
     pub target_platform: String,
+    /// The profile type's POL2 in its stored text form, sent in ProfileDownloadCompleted (§3.1.3; none: no
+    /// `pol2`); absent in procedures recorded before profile types had one.
+    #[serde(default)]
+    pub pol2: Option<String>,
     /// EnableProfile of the ES2 request.
     pub enable: bool,
 }

@@ -174,6 +174,7 @@ fn order(w: &World) -> Order {
         profile_type: "m2m".into(),
         required_memory: 4096,
         target_platform: ANY_PLATFORM.into(),
+        pol2: None,
         enable: true,
     }
 }

@@ -1,8 +1,11 @@
 //! Profile types of an MNO (SGP.02 §5.3.2 `ProfileType`; DESIGN §4: template = SAIP DER package, its memory, target
-//! platform): added only after the SAIP codec validated the template and showed it can be personalised.
+//! platform, optional POL2): added only after the SAIP codec validated the template and showed it can be
+//! personalised, and the POL2 rules were checked.
 
 use eis_store::warehouse::{self, NewProfileType, ProfileType};
 use eis_store::{AnyConnection, StoreError, UnixMillis};
+use es_interfaces::messages::common::{Pol2, Pol2Rule};
+use es_interfaces::types::{Pol2RuleAction, Pol2RuleQualification, Pol2RuleSubject};
 use serde::Serialize;
 
 use super::WarehouseError;
@@ -14,7 +17,7 @@ use crate::saip::{Limits, SaipError};
 pub const MAX_NAME_LEN: usize = 64;
 
 /// A profile type to add (SGP.02 §5.3.2 ProfileType).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ProfileTypeSpec {
     /// OID of the MNO owning it.
     pub mno_oid: String,
@@ -28,6 +31,8 @@ pub struct ProfileTypeSpec {
     pub target_platform: String,
     /// Available records below which the type is reported low (0: never).
     pub low_stock_threshold: i64,
+    /// POL2 of every profile downloaded from it, sent in ES3.ProfileDownloadCompleted (SGP.02 §2.4.5, §3.1.3).
+    pub pol2: Option<Pol2>,
 }
 
 /// Which optional record fields a template can take (found by personalising probe records).
@@ -58,6 +63,8 @@ pub struct ProfileTypeInfo {
     pub low_stock_threshold: i64,
     /// Template size in bytes.
     pub template_bytes: usize,
+    /// POL2 in its text form (`DISABLE:Not-Allowed,…`), if the type has one.
+    pub pol2: Option<String>,
     /// Created (unix ms).
     pub created_at: UnixMillis,
 }
@@ -72,6 +79,7 @@ impl From<&ProfileType> for ProfileTypeInfo {
             target_platform: t.profile_type.target_platform.clone(),
             low_stock_threshold: t.profile_type.low_stock_threshold,
             template_bytes: t.profile_type.template.len(),
+            pol2: t.profile_type.pol2.clone(),
             created_at: t.created_at,
         }
     }
@@ -109,6 +117,95 @@ pub fn check_oid(oid: &str) -> Result<(), WarehouseError> {
             why: "must be dotted decimal arcs".into(),
         })
     }
+}
+
+/// Parses the text form of a POL2 (SGP.02 §2.4.5, A1 `POL2Type`): rules `ACTION:Qualification` separated by
+/// commas, all on subject PROFILE; actions ENABLE, DISABLE, DELETE; qualifications Not-Allowed, Auto-Delete (any
+/// case, spaces around items ignored). The result is checked by [`check_pol2`].
+pub fn parse_pol2(text: &str) -> Result<Pol2, WarehouseError> {
+    let mut rules = Vec::new();
+    for item in text.split(',').map(str::trim) {
+        let Some((action, qualification)) = item.split_once(':') else {
+            return Err(invalid_pol2(format!(
+                "rule {item:?} is not ACTION:QUALIFICATION (e.g. DISABLE:Not-Allowed)"
+            )));
+        };
+        rules.push(Pol2Rule {
+            subject: Pol2RuleSubject::Profile,
+            action: lexical(Pol2RuleAction::ALL, action.trim(), |a| a.as_str(), "action")?,
+            qualification: lexical(
+                Pol2RuleQualification::ALL,
+                qualification.trim(),
+                |q| q.as_str(),
+                "qualification",
+            )?,
+        });
+    }
+    let pol2 = Pol2 { rules };
+    check_pol2(&pol2)?;
+    Ok(pol2)
+}
+
+/// The text form of a POL2 that [`parse_pol2`] reads back unchanged (SGP.02 §2.4.5).
+pub fn pol2_text(pol2: &Pol2) -> String {
+    pol2.rules
+        .iter()
+        .map(|r| format!("{}:{}", r.action.as_str(), r.qualification.as_str()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Checks the POL2 of a profile type (SGP.02 §2.4.5): at least one rule, subject PROFILE, each action at most
+/// once, and `Auto-Delete` only on DISABLE (the profile is deleted once disabled; the SM-SR acts on no other).
+pub fn check_pol2(pol2: &Pol2) -> Result<(), WarehouseError> {
+    if pol2.rules.is_empty() {
+        return Err(invalid_pol2(
+            "needs at least one rule (leave POL2 out for none)".into(),
+        ));
+    }
+    for (i, r) in pol2.rules.iter().enumerate() {
+        if r.subject != Pol2RuleSubject::Profile {
+            return Err(invalid_pol2(format!(
+                "subject {} is not PROFILE",
+                r.subject
+            )));
+        }
+        if pol2.rules[..i].iter().any(|o| o.action == r.action) {
+            return Err(invalid_pol2(format!("more than one rule for {}", r.action)));
+        }
+        if r.qualification == Pol2RuleQualification::AutoDelete
+            && r.action != Pol2RuleAction::Disable
+        {
+            return Err(invalid_pol2(format!(
+                "Auto-Delete applies to DISABLE only, not to {}",
+                r.action
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn invalid_pol2(why: String) -> WarehouseError {
+    WarehouseError::Invalid { field: "POL2", why }
+}
+
+/// The value of `all` whose lexical form is `text`, in any case.
+fn lexical<T: Copy>(
+    all: &[T],
+    text: &str,
+    lex: fn(T) -> &'static str,
+    what: &str,
+) -> Result<T, WarehouseError> {
+    all.iter()
+        .copied()
+        .find(|v| lex(*v).eq_ignore_ascii_case(text))
+        .ok_or_else(|| {
+            let allowed: Vec<&str> = all.iter().map(|v| lex(*v)).collect();
+            invalid_pol2(format!(
+                "{what} {text:?} is not one of {}",
+                allowed.join(", ")
+            ))
+        })
 }
 
 /// Validates a template and prepares it for personalisation (TCA PEDefinitions v3.3.1; wire-profile §8).
@@ -158,6 +255,9 @@ pub fn add(
             why: "longer than 128 characters".into(),
         });
     }
+    if let Some(pol2) = &spec.pol2 {
+        check_pol2(pol2)?;
+    }
     let personaliser = prepare(&spec.template)?;
     capabilities(&personaliser).map_err(WarehouseError::Template)?;
     let new = NewProfileType {
@@ -167,6 +267,7 @@ pub fn add(
         required_memory: spec.required_memory,
         target_platform: spec.target_platform.clone(),
         low_stock_threshold: spec.low_stock_threshold,
+        pol2: spec.pol2.as_ref().map(pol2_text),
     };
     let id = warehouse::create_profile_type(conn, &new, now).map_err(|e| match e {
         StoreError::AlreadyExists { .. } => WarehouseError::ProfileTypeExists {
@@ -205,4 +306,84 @@ pub fn list(
         .iter()
         .map(ProfileTypeInfo::from)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(action: Pol2RuleAction, qualification: Pol2RuleQualification) -> Pol2Rule {
+        Pol2Rule {
+            subject: Pol2RuleSubject::Profile,
+            action,
+            qualification,
+        }
+    }
+
+    fn why(text: &str) -> String {
+        match parse_pol2(text) {
+            Err(WarehouseError::Invalid { field: "POL2", why }) => why,
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn pol2_text_parses_in_any_case_and_round_trips() {
+        let pol2 = parse_pol2(" disable : auto-delete , DELETE:Not-Allowed,enable:NOT-ALLOWED")
+            .expect("valid");
+        assert_eq!(
+            pol2.rules,
+            vec![
+                rule(Pol2RuleAction::Disable, Pol2RuleQualification::AutoDelete),
+                rule(Pol2RuleAction::Delete, Pol2RuleQualification::NotAllowed),
+                rule(Pol2RuleAction::Enable, Pol2RuleQualification::NotAllowed),
+            ]
+        );
+        let text = pol2_text(&pol2);
+        assert_eq!(
+            text,
+            "DISABLE:Auto-Delete,DELETE:Not-Allowed,ENABLE:Not-Allowed"
+        );
+        assert_eq!(parse_pol2(&text).expect("reparsed"), pol2);
+        assert_eq!(pol2_text(&parse_pol2(&text).expect("reparsed")), text);
+    }
+
+    #[test]
+    fn pol2_text_refusals_say_what_is_wrong() {
+        assert!(
+            why("").contains("is not ACTION:QUALIFICATION"),
+            "{}",
+            why("")
+        );
+        assert!(why("DISABLE").contains("\"DISABLE\" is not ACTION:QUALIFICATION"));
+        assert!(why("DISABLE:Not-Allowed,").contains("\"\" is not ACTION:QUALIFICATION"));
+        assert_eq!(
+            why("SUSPEND:Not-Allowed"),
+            "action \"SUSPEND\" is not one of ENABLE, DISABLE, DELETE"
+        );
+        assert_eq!(
+            why("DISABLE:Forbidden"),
+            "qualification \"Forbidden\" is not one of Not-Allowed, Auto-Delete"
+        );
+        assert_eq!(
+            why("DISABLE:Not-Allowed,disable:Auto-Delete"),
+            "more than one rule for DISABLE"
+        );
+        assert_eq!(
+            why("DELETE:Auto-Delete"),
+            "Auto-Delete applies to DISABLE only, not to DELETE"
+        );
+        assert_eq!(
+            why("DISABLE:Not-Allowed:x"),
+            "qualification \"Not-Allowed:x\" is not one of Not-Allowed, Auto-Delete"
+        );
+    }
+
+    #[test]
+    fn an_empty_pol2_is_refused() {
+        assert!(matches!(
+            check_pol2(&Pol2 { rules: Vec::new() }),
+            Err(WarehouseError::Invalid { field: "POL2", .. })
+        ));
+    }
 }

@@ -195,6 +195,7 @@ pub fn sample_type(store: &Store, mno: &str, name: &str, low_stock: i64) {
             required_memory: 32_768,
             target_platform: "rsp-sim".into(),
             low_stock_threshold: low_stock,
+            pol2: None,
         },
         1,
     )

@@ -1,0 +1,1 @@
+ALTER TABLE profile_types DROP COLUMN pol2;
