@@ -200,6 +200,9 @@ fn download_survives_rotation(db: Db) {
                 })
                 .find(|d| d.sealed_keys.is_some());
             if let Some(d) = held {
+                // Hold the download there: the card gets no more MT SMS until after the restart (on a fast
+                // machine it would otherwise finish, and drop its keys, before the servers stop).
+                network.drop_next_mt(usize::MAX);
                 break d;
             }
             assert!(
@@ -256,6 +259,7 @@ fn download_survives_rotation(db: Db) {
         }
 
         // The download resumes and completes.
+        network.drop_next_mt(0);
         lab.start();
         let deadline = Instant::now() + Duration::from_secs(240);
         let result = loop {
