@@ -92,11 +92,6 @@ fn mtls_client(world: &World, cert: &str, key: &str) -> Result<reqwest::Client, 
         .map_err(|e| e.to_string())
 }
 
-fn free_port() -> Result<u16, String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
-}
-
 /// A throw-away PostgreSQL database on `server` (a URL to any database of that server), dropped on drop.
 pub(crate) struct ThrowAwayPg {
     server: String,
@@ -158,12 +153,12 @@ pub fn api(opts: &ApiBenchOptions) -> Result<(Figures, Figures), String> {
         var_dir: dir.path().to_path_buf(),
         ..Config::default()
     };
-    let port = free_port()?;
+    let port = crate::lab::free_port()?;
     config.smsr.listen = format!("127.0.0.1:{port}");
     config.smsr.public_url = format!("https://localhost:{port}");
     config.smsr.workers = 2;
     config.smsr.pool_size = 8;
-    config.smdp.listen = format!("127.0.0.1:{}", free_port()?);
+    config.smdp.listen = format!("127.0.0.1:{}", crate::lab::free_port()?);
     config.esm2m.enabled = false;
     if let Some(pg) = &pg {
         config.smsr.database_url = pg.url();

@@ -31,7 +31,6 @@ use conformance::euicc::{Control, EuiccSecrets, SimulatorConfig};
 use eis_store::eis::{self, ProfileState};
 use eis_store::operations::{self as store_ops, OperationState};
 use es_interfaces::isdr::Es5Command;
-use es_interfaces::scp81::{AdminFrom, PskIdentity};
 use es_interfaces::wire_profile;
 use openssl::ssl::{HandshakeError, MidHandshakeSslStream, Ssl, SslAcceptor, SslStream};
 use smsr::error::SmsrError;
@@ -99,27 +98,8 @@ pub fn https(dir: &Path, opts: &HttpsOptions) -> Result<(), String> {
 /// The PSK-TLS credentials of seeded eUICC `index` (wire-profile §3: identity, PSK, `X-Admin-From`).
 fn credentials(index: usize) -> Result<CardCredentials, String> {
     let secrets = EuiccSecrets::from_seed(SESSION_SEED, index).map_err(|e| e.to_string())?;
-    let eid = secrets.eid.0;
-    let identity = PskIdentity {
-        eid,
-        isd_r_aid: wire_profile::ISD_R_AID.to_vec(),
-        key_id: 1,
-        kvn: secrets.scp81_kvn,
-    }
-    .to_text()
-    .map_err(|e| e.to_string())?;
-    let agent_id = AdminFrom {
-        eid,
-        aid: wire_profile::ISD_R_AID.to_vec(),
-    }
-    .to_header()
-    .ok_or("X-Admin-From")?;
-    Ok(CardCredentials {
-        eid: secrets.eid,
-        identity,
-        psk: zeroize::Zeroizing::new(secrets.scp81_psk.expose().to_vec()),
-        agent_id,
-    })
+    CardCredentials::for_isd_r(secrets.eid, secrets.scp81_psk.expose(), secrets.scp81_kvn)
+        .map_err(|e| e.to_string())
 }
 
 async fn sessions(
@@ -139,12 +119,8 @@ async fn sessions(
         },
         ..Es5Config::default()
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
     es5.https.enabled = true;
-    es5.https.listen = format!("127.0.0.1:{port}");
+    es5.https.listen = format!("127.0.0.1:{}", crate::lab::free_port()?);
     // No usable address to announce: no push SMS; the bench opens the sessions itself.
     es5.https.public_address = Some("bench".into());
     let lab = Lab::start(LabOptions {

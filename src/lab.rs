@@ -129,7 +129,8 @@ pub struct Lab {
     workers: Workers,
 }
 
-fn free_port() -> Result<u16, String> {
+/// A TCP port of 127.0.0.1 free at the time of the call (for a listener that must name its port beforehand).
+pub fn free_port() -> Result<u16, String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }

@@ -183,12 +183,8 @@ pub(crate) async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), S
     };
     let mut es5 = es5;
     if opts.https {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
         es5.https.enabled = true;
-        es5.https.listen = format!("127.0.0.1:{port}");
+        es5.https.listen = format!("127.0.0.1:{}", crate::lab::free_port()?);
         es5.https.card_retry_secs = 1;
         es5.https.card_retries = 10;
     }

@@ -18,11 +18,8 @@ use conformance::euicc::{DriverEvent, EventKind, SimulatorHandle};
 use es_interfaces::isdr::Es5Function;
 use es_interfaces::messages::codec::BodyElement;
 use es_interfaces::messages::es4;
-use es_interfaces::scp81::{AdminFrom, PskIdentity};
 use es_interfaces::status::Status;
-use es_interfaces::wire_profile::ISD_R_AID;
 use support::*;
-use zeroize::Zeroizing;
 
 /// eUICC 0 of 2 is HTTPS-capable; eUICC 1 stays on SMS.
 fn https_lab(o: &mut rsp::lab::LabOptions) {
@@ -56,28 +53,8 @@ impl Card {
     }
 
     fn credentials(&self) -> CardCredentials {
-        let eid: [u8; 16] = hex::decode(&self.eid)
-            .expect("eid")
-            .try_into()
-            .expect("16 bytes");
-        CardCredentials {
-            eid: conformance::euicc::Eid::parse(&self.eid).expect("eid"),
-            identity: PskIdentity {
-                eid,
-                isd_r_aid: ISD_R_AID.to_vec(),
-                key_id: 1,
-                kvn: self.kvn,
-            }
-            .to_text()
-            .expect("identity"),
-            psk: Zeroizing::new(self.psk.clone()),
-            agent_id: AdminFrom {
-                eid,
-                aid: ISD_R_AID.to_vec(),
-            }
-            .to_header()
-            .expect("agent id"),
-        }
+        let eid = conformance::euicc::Eid::parse(&self.eid).expect("eid");
+        CardCredentials::for_isd_r(eid, &self.psk, self.kvn).expect("credentials")
     }
 
     /// One session; a refused handshake is retried (the PSK cache learns the eUICC after its first attempt).

@@ -34,6 +34,9 @@ pub const TOKEN_PREFIX: &str = "esm2m_";
 /// Random bytes in a token.
 const TOKEN_BYTES: usize = 32;
 
+/// Characters of their unpadded base64url text (checked before anything is decoded).
+const TOKEN_TEXT_LEN: usize = TOKEN_BYTES.div_ceil(3) * 4 - 1;
+
 /// Page size of `GET /euiccs` without `limit`.
 pub const DEFAULT_PAGE: i64 = 100;
 
@@ -132,6 +135,7 @@ impl ApiToken {
     pub fn parse(text: &str) -> Result<ApiToken, TokenError> {
         let body = text
             .strip_prefix(TOKEN_PREFIX)
+            .filter(|b| b.len() == TOKEN_TEXT_LEN)
             .ok_or(TokenError::Malformed)?;
         let decoded = Zeroizing::new(
             URL_SAFE_NO_PAD
@@ -554,6 +558,7 @@ mod tests {
             format!("{TOKEN_PREFIX}{}", &body[1..]),
             format!("{TOKEN_PREFIX}{body}A"),
             format!("{TOKEN_PREFIX}{}+", &body[1..]),
+            format!("{TOKEN_PREFIX}{}", "A".repeat(64 * 1024)),
             format!("{TOKEN_PREFIX}{body}="),
         ] {
             assert_eq!(

@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use es_interfaces::scp81::{ScriptStatus, parse_aid_address};
+use es_interfaces::scp81::{AdminFrom, PskIdentity, ScriptStatus, parse_aid_address};
 use es_interfaces::wire_profile;
 use openssl::ssl::{
     Ssl, SslContext, SslContextBuilder, SslMethod, SslStream, SslVerifyMode, SslVersion,
@@ -48,6 +48,33 @@ pub struct CardCredentials {
     pub psk: Zeroizing<Vec<u8>>,
     /// `X-Admin-From` (`8B`).
     pub agent_id: String,
+}
+
+impl CardCredentials {
+    /// The credentials of eUICC `eid` whose ISD-R holds PSK `psk` as key 1 of SCP81 key set `kvn`: the PSK
+    /// identity and `X-Admin-From` as wire-profile §3 builds them.
+    pub fn for_isd_r(eid: Eid, psk: &[u8], kvn: u8) -> Result<CardCredentials, HttpsError> {
+        let identity = PskIdentity {
+            eid: eid.0,
+            isd_r_aid: wire_profile::ISD_R_AID.to_vec(),
+            key_id: 1,
+            kvn,
+        }
+        .to_text()
+        .map_err(|e| HttpsError::Credentials(format!("PSK identity: {e}")))?;
+        let agent_id = AdminFrom {
+            eid: eid.0,
+            aid: wire_profile::ISD_R_AID.to_vec(),
+        }
+        .to_header()
+        .ok_or_else(|| HttpsError::Credentials("X-Admin-From".into()))?;
+        Ok(CardCredentials {
+            eid,
+            identity,
+            psk: Zeroizing::new(psk.to_vec()),
+            agent_id,
+        })
+    }
 }
 
 /// Where a test cuts the connection (the `n`-th script of the session, from 1).
@@ -98,6 +125,9 @@ pub enum HttpsError {
     /// The simulator could not run the script.
     #[error("simulator: {0}")]
     Simulator(String),
+    /// The card's PSK identity or agent id cannot be built.
+    #[error("card credentials: {0}")]
+    Credentials(String),
 }
 
 struct Response {
