@@ -636,7 +636,8 @@ fn run_step(smdp: &Smdp, job: &Job) -> Result<(), SmdpError> {
         return Ok(());
     }
     let now = smdp.clock.now_millis();
-    if procedure.phase != Phase::CleaningUp && now >= row.deadline {
+    let after_validity = matches!(procedure.phase, Phase::Reconciling | Phase::CleaningUp);
+    if !after_validity && now >= row.deadline {
         drop(conn);
         smdp.store
             .tx(|c| apply(smdp, c, row.id, row.step, Event::Expired))?;
@@ -654,7 +655,7 @@ fn run_step(smdp: &Smdp, job: &Job) -> Result<(), SmdpError> {
     // The validity left when the step began (not when this attempt runs): a retried step sends the very same
     // request, which the SM-SR answers from its record (it refuses a different request under the same
     // FunctionCallIdentifier).
-    let validity_ms = if procedure.phase == Phase::CleaningUp {
+    let validity_ms = if after_validity {
         i64::try_from(settings.cleanup_validity.as_millis()).unwrap_or(i64::MAX)
     } else {
         row.deadline - row.updated_at

@@ -95,6 +95,10 @@ pub enum Phase {
     Completing,
     /// ES3.EnableProfile (§3.1.3).
     Enabling,
+    /// ES3.GetEIS after the validity period ended while ProfileDownloadCompleted was under way (§3.1.3): its
+    /// answer may have been lost after the SM-SR installed the profile, which the error management sub-routine
+    /// must then not delete.
+    Reconciling,
     /// ES3.DeleteISDP of the error management sub-routine (§3.1.4).
     CleaningUp,
     /// Finished.
@@ -114,6 +118,7 @@ impl Phase {
             Phase::Loading { .. } => "Loading",
             Phase::Completing => "Completing",
             Phase::Enabling => "Enabling",
+            Phase::Reconciling => "Reconciling",
             Phase::CleaningUp => "CleaningUp",
             Phase::Done => "Done",
         }
@@ -490,7 +495,7 @@ impl Procedure {
             }))
         };
         match &self.phase {
-            Phase::Eligibility => Ok(Some(Es3Call::GetEis)),
+            Phase::Eligibility | Phase::Reconciling => Ok(Some(Es3Call::GetEis)),
             Phase::DeletingLeftover | Phase::CleaningUp => Ok(Some(Es3Call::DeleteIsdp)),
             Phase::CreatingIsdp => Ok(Some(Es3Call::CreateIsdp)),
             Phase::SendingCertificate => {
@@ -682,6 +687,34 @@ impl Procedure {
                     Ok(self.succeed(warning(&answer.status), None))
                 }
             }
+            Phase::Reconciling => {
+                let installed = answer.eis.as_ref().filter(|_| ok).is_some_and(|eis| {
+                    eis.profiles.iter().any(|(iccid, state, smdp)| {
+                        *iccid == self.order.iccid
+                            && matches!(state, ProfileState::Disabled | ProfileState::Enabled)
+                            && smdp.as_deref() == Some(ctx.identity.smdp_oid.as_str())
+                    })
+                });
+                if installed {
+                    Ok(self.succeed(
+                        FunctionExecutionStatus {
+                            status: Status::ExecutedWithWarning,
+                            status_code_data: Some(StatusCodeData::new(
+                                Subject::VALIDITY_PERIOD,
+                                Reason::EXPIRED,
+                                Some(
+                                    "the profile is installed on the eUICC (found in the EIS after the \
+                                     validity period ended during ES3.ProfileDownloadCompleted); not enabled"
+                                        .into(),
+                                ),
+                            )),
+                        },
+                        Some(StockChange::Installed),
+                    ))
+                } else {
+                    Ok(self.fail_after_create(expired_status()))
+                }
+            }
             Phase::CleaningUp => {
                 self.phase = Phase::Done;
                 if ok || is_unknown_iccid(&answer.status) {
@@ -713,19 +746,21 @@ impl Procedure {
     }
 
     fn expired(&mut self) -> Effects {
-        let status = FunctionExecutionStatus::expired(Some(
-            "the validity period of ES2.DownloadProfile ended".into(),
-        ));
+        let status = expired_status();
         match self.phase {
             Phase::Eligibility | Phase::DeletingLeftover => self.fail_before_create(status),
             Phase::CreatingIsdp
             | Phase::SendingCertificate
             | Phase::SendingKeyAgreement
             | Phase::OpeningScp03t
-            | Phase::Loading { .. }
-            | Phase::Completing => self.fail_after_create(status),
+            | Phase::Loading { .. } => self.fail_after_create(status),
+            // Whether the SM-SR installed the profile is unknown until its EIS says (no answer to the MNO yet).
+            Phase::Completing => {
+                self.phase = Phase::Reconciling;
+                Effects::default()
+            }
             Phase::Enabling => self.succeed(warning(&status), None),
-            Phase::CleaningUp | Phase::Done => Effects::default(),
+            Phase::Reconciling | Phase::CleaningUp | Phase::Done => Effects::default(),
         }
     }
 
@@ -874,6 +909,12 @@ fn check_ecasd<R: CryptoRng + ?Sized>(
         )));
     }
     Ok(checked)
+}
+
+fn expired_status() -> FunctionExecutionStatus {
+    FunctionExecutionStatus::expired(Some(
+        "the validity period of ES2.DownloadProfile ended".into(),
+    ))
 }
 
 fn is_unknown_iccid(s: &FunctionExecutionStatus) -> bool {

@@ -706,6 +706,82 @@ fn the_end_of_the_validity_period() {
     assert!(e.report.is_none(), "once done, nothing more");
 }
 
+/// The validity period ends while ProfileDownloadCompleted is under way: the SM-DP asks the EIS whether the
+/// SM-SR installed the profile before it runs the error management sub-routine.
+#[test]
+fn an_expiry_during_profile_download_completed_looks_at_the_eis_first() {
+    let completing = || {
+        let mut h = Harness::new();
+        h.up_to_loading();
+        while matches!(h.procedure.phase, Phase::Loading { .. }) {
+            h.exchange();
+        }
+        assert_eq!(h.procedure.phase, Phase::Completing);
+        let e = h.apply(Event::Expired);
+        assert!(
+            e.report.is_none() && e.stock.is_none(),
+            "nothing decided yet"
+        );
+        assert_eq!(h.procedure.phase, Phase::Reconciling);
+        assert!(
+            h.apply(Event::Expired).report.is_none(),
+            "a second expiry changes nothing"
+        );
+        assert_eq!(h.request(), Some(Es3Call::GetEis));
+        h
+    };
+    let with_profile = |h: &Harness, state: ProfileState, smdp: Option<&str>| {
+        let mut eis = h.eis();
+        eis.profiles.push((
+            h.procedure.order.iccid.clone(),
+            state,
+            smdp.map(str::to_string),
+        ));
+        Event::Answer(Box::new(Answer {
+            status: FunctionExecutionStatus::success(),
+            eis: Some(eis),
+            isd_p_aid: None,
+            euicc_response_data: None,
+        }))
+    };
+    let ours = completing().identity.smdp_oid.clone();
+
+    // Installed (the answer was lost): kept, a warning to the MNO, the record installed.
+    let mut h = completing();
+    let e = h.apply(with_profile(&h, ProfileState::Disabled, Some(&ours)));
+    assert_eq!(
+        code(&e),
+        (
+            "EXECUTED_WITHWARNING".into(),
+            Some("1.2.1".into()),
+            Some("6.3".into())
+        )
+    );
+    assert!(e.report.as_ref().is_some_and(|r| r.with_iccid));
+    assert_eq!(e.stock, Some(StockChange::Installed));
+    assert_eq!(h.procedure.phase, Phase::Done);
+
+    // Still Created, another SM-DP's profile, or GetEIS failed: the error management sub-routine.
+    let expired = (
+        "EXPIRED".to_string(),
+        Some("1.6".to_string()),
+        Some("5.3".to_string()),
+    );
+    let mut h = completing();
+    let e = h.apply(with_profile(&h, ProfileState::Created, Some(&ours)));
+    assert_clean_up(&mut h, e, expired.clone());
+    let mut h = completing();
+    let e = h.apply(with_profile(&h, ProfileState::Disabled, Some("1.2.3.4")));
+    assert_clean_up(&mut h, e, expired.clone());
+    let mut h = completing();
+    let e = h.answer(FunctionExecutionStatus::failed(StatusCodeData::new(
+        Subject::EID,
+        Reason::UNKNOWN,
+        None,
+    )));
+    assert_clean_up(&mut h, e, expired);
+}
+
 #[test]
 fn a_failed_clean_up_keeps_the_record_out_of_stock() {
     let mut h = Harness::new();
