@@ -287,3 +287,55 @@ both_backends!(webhook_endpoints_and_deliveries, 2, |store| {
     );
     assert_eq!(webhooks::endpoints_of(&mut c, A).expect("list").len(), 1);
 });
+
+both_backends!(webhook_secrets_are_rewrapped, 2, |store| {
+    use eis_store::Sealed;
+    use eis_store::rewrap::{self, RewrapCursor, SealedLocation};
+    let mut c = store.conn().expect("conn");
+    entities::create_entity(&mut c, &owner(A), 1).expect("owner");
+    let old =
+        webhooks::create_endpoint(&mut c, A, "https://a.example/1", "v1:master-1:AAAA", "", 1)
+            .expect("endpoint");
+    webhooks::create_endpoint(&mut c, A, "https://a.example/2", "v1:master-2:BBBB", "", 1)
+        .expect("endpoint");
+    assert_eq!(
+        rewrap::pending(&mut c, "master-2")
+            .expect("pending")
+            .webhook_secrets,
+        1
+    );
+    let batch = rewrap::next_batch(&mut c, &RewrapCursor::Start, "master-2", 10).expect("batch");
+    let location = SealedLocation::WebhookSecret {
+        id: old.id,
+        owner_oid: A.into(),
+    };
+    assert_eq!(
+        batch
+            .items
+            .iter()
+            .map(|i| i.location.clone())
+            .collect::<Vec<_>>(),
+        vec![location.clone()]
+    );
+    let item = &batch.items[0];
+    assert_eq!(item.value.key_id, "master-1");
+    let new = Sealed {
+        key_id: "master-2".into(),
+        ciphertext: b"v1:master-2:CCCC".to_vec(),
+    };
+    assert!(rewrap::replace(&mut c, &location, &item.value, &new).expect("replace"));
+    assert!(!rewrap::replace(&mut c, &location, &item.value, &new).expect("stale"));
+    assert_eq!(
+        webhooks::endpoint(&mut c, A, old.id)
+            .expect("get")
+            .expect("kept")
+            .secret_sealed,
+        "v1:master-2:CCCC"
+    );
+    assert_eq!(
+        rewrap::pending(&mut c, "master-2")
+            .expect("pending")
+            .total(),
+        0
+    );
+});

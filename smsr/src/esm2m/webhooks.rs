@@ -42,7 +42,7 @@ pub const SECRET_PREFIX: &str = "whsec_";
 const SECRET_BYTES: usize = 32;
 
 /// Purpose under which secrets are sealed with the master key (the owner's OID is the associated data).
-const SEAL_PURPOSE: &str = "webhook-secret";
+pub const SEAL_PURPOSE: &str = "webhook-secret";
 
 /// Most endpoints per owner.
 pub const MAX_ENDPOINTS: usize = 16;
