@@ -70,6 +70,12 @@ pub struct Esm2mConfig {
     pub public_url: String,
     /// HTTP worker threads.
     pub workers: usize,
+    /// How long a webhook delivery is retried (with backoff) before it is given up, in seconds (default one
+    /// day).
+    pub webhook_retry_secs: u64,
+    /// PEM file of CA certificates trusted for webhook targets besides the system's root CAs (a lab's test CA;
+    /// relative to the working directory). Unset: the system's roots only.
+    pub webhook_ca_file: Option<PathBuf>,
 }
 
 impl Default for Esm2mConfig {
@@ -79,6 +85,8 @@ impl Default for Esm2mConfig {
             listen: "127.0.0.1:8445".into(),
             public_url: "https://localhost:8445".into(),
             workers: 2,
+            webhook_retry_secs: 24 * 3600,
+            webhook_ca_file: None,
         }
     }
 }
@@ -696,9 +704,18 @@ mod tests {
                     "https://owners.example/".into(),
                 ),
                 ("RSP_ESM2M__ENABLED".into(), "false".into()),
+                ("RSP_ESM2M__WEBHOOK_RETRY_SECS".into(), "600".into()),
+                ("RSP_ESM2M__WEBHOOK_CA_FILE".into(), "lab-ca.pem".into()),
             ],
         )
         .unwrap();
+        assert_eq!(d.esm2m.webhook_retry_secs, 86_400);
+        assert_eq!(d.esm2m.webhook_ca_file, None);
+        assert_eq!(c.esm2m.webhook_retry_secs, 600);
+        assert_eq!(
+            c.esm2m.webhook_ca_file.as_deref(),
+            Some(Path::new("lab-ca.pem"))
+        );
         assert_eq!(c.esm2m.listen, "0.0.0.0:7000");
         assert!(!c.esm2m.enabled);
         assert_eq!(c.esm2m.base_url(), "https://owners.example/esm2m/v1/");

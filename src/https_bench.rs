@@ -144,6 +144,7 @@ async fn sessions(
         smdp_profiles: Vec::new(),
         ecasd_faults: Vec::new(),
         https_share: 1.0,
+        esm2m: crate::config::Esm2mConfig::default(),
     })
     .await?;
     let result = session_phases(&lab, n, opts, setup).await;

@@ -69,6 +69,10 @@ fn seal_context(location: &SealedLocation) -> (&'static str, Vec<u8>) {
             smdp::download::driver::KEYS_PURPOSE,
             id.to_string().into_bytes(),
         ),
+        SealedLocation::WebhookSecret { owner_oid, .. } => (
+            smsr::esm2m::webhooks::SEAL_PURPOSE,
+            owner_oid.as_bytes().to_vec(),
+        ),
     }
 }
 

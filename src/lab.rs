@@ -22,7 +22,7 @@ use es_interfaces::messages::eis::Eis;
 use es_interfaces::wire_profile;
 use tokio::sync::mpsc;
 
-use crate::config::{Config, Es5Config};
+use crate::config::{Config, Es5Config, Esm2mConfig};
 use crate::serve::{self, Workers};
 use crate::setup;
 
@@ -75,6 +75,9 @@ pub struct LabOptions {
     /// Share of the eUICCs (the first ones, of the world or of the seeded fleet) registered as HTTPS-capable
     /// (EIS `HttpSupport`).
     pub https_share: f64,
+    /// The ESM2M settings (listener address and URL are the lab's; webhook targets are trusted when their
+    /// certificate is issued by the world's TLS CA unless `webhook_ca_file` says otherwise).
+    pub esm2m: Esm2mConfig,
 }
 
 impl LabOptions {
@@ -103,6 +106,7 @@ impl LabOptions {
             smdp_profiles: Vec::new(),
             ecasd_faults: Vec::new(),
             https_share: 0.0,
+            esm2m: Esm2mConfig::default(),
         }
     }
 }
@@ -202,6 +206,10 @@ impl Lab {
             if let Some(u) = url {
                 server.database_url = u.clone();
             }
+        }
+        config.esm2m = opts.esm2m.clone();
+        if config.esm2m.webhook_ca_file.is_none() {
+            config.esm2m.webhook_ca_file = Some(world.dir.join(&world.manifest.tls_ca.cert));
         }
         let port = free_port()?;
         config.esm2m.listen = format!("127.0.0.1:{port}");

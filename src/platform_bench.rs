@@ -207,6 +207,7 @@ pub(crate) async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), S
         smdp_profiles: Vec::new(),
         ecasd_faults: Vec::new(),
         https_share: if opts.https { 1.0 } else { 0.0 },
+        esm2m: crate::config::Esm2mConfig::default(),
     })
     .await?;
     println!(

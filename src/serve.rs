@@ -120,6 +120,10 @@ pub fn start(
         servers.push(running);
         let client = setup::soap_client(world, &m.sm_sr_tls_client, config.outgoing.timeout())
             .map_err(|e| e.to_string())?;
+        let webhooks = Arc::new(smsr::esm2m::webhooks::WebhookChannel::new(
+            smsr.keyring.clone(),
+            setup::webhook_client(config).map_err(|e| e.to_string())?,
+        ));
         for _ in 0..OUTBOX_DISPATCHERS {
             let dispatcher = OutboxDispatcher::new(
                 smsr.store.clone(),
@@ -127,7 +131,8 @@ pub fn start(
                 smsr.clock.clone(),
                 OutboxSettings::default(),
                 smsr.wake.outbox.clone(),
-            );
+            )
+            .with_channel(webhooks.clone());
             tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
         }
         tasks.push(tokio::spawn(es_runtime::retention::run_purge(

@@ -303,6 +303,7 @@ pub fn smsr(
             .then(|| config.es5.settings(&config.limits)),
         channels: config.es5.https.channels(),
         outbox_give_up: Duration::from_secs(config.es5.callback_give_up_secs.max(1)),
+        webhook_give_up: Duration::from_secs(config.esm2m.webhook_retry_secs.max(1)),
         outgoing: outgoing_policy(config)?,
         wake: Arc::new(smsr::service::Wake::default()),
     })
@@ -331,6 +332,19 @@ pub fn soap_client(
         timeout,
     )
     .map_err(|e| pki_err(&world.dir, e))
+}
+
+/// The client of the ESM2M webhooks: no client certificate, the system's roots and `esm2m.webhook_ca_file`.
+pub fn webhook_client(config: &Config) -> Result<es_runtime::client::SoapClient, SetupError> {
+    let extra = match &config.esm2m.webhook_ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|source| SetupError::Io {
+            path: path.clone(),
+            source,
+        })?),
+        None => None,
+    };
+    es_runtime::client::SoapClient::public(extra.as_deref(), config.outgoing.timeout())
+        .map_err(|e| SetupError::Config(format!("esm2m.webhook_ca_file: {e}")))
 }
 
 /// The SM-DP of the world, with its ES3 client (the SM-DP's TLS client certificate) for relayed functions.

@@ -37,6 +37,8 @@ pub enum RecordKind {
     Download,
     /// An API token of an eUICC owner (ESM2M, design §1).
     OwnerToken,
+    /// An ESM2M webhook endpoint.
+    WebhookEndpoint,
 }
 
 impl std::fmt::Display for RecordKind {
@@ -58,6 +60,7 @@ impl std::fmt::Display for RecordKind {
             RecordKind::Relay => "relayed call",
             RecordKind::Download => "download",
             RecordKind::OwnerToken => "owner API token",
+            RecordKind::WebhookEndpoint => "webhook endpoint",
         };
         f.write_str(s)
     }

@@ -28,6 +28,7 @@ pub mod eis;
 pub mod entities;
 pub mod error;
 pub mod es5_queue;
+pub mod events;
 pub mod function_calls;
 pub mod jobs;
 pub mod operations;
@@ -37,6 +38,7 @@ pub mod relays;
 pub mod rewrap;
 mod schema;
 pub mod warehouse;
+pub mod webhooks;
 
 pub use connection::{
     AnyConnection, Backend, DatabaseUrl, PooledConn, Store, TxError, now_millis, savepoint,

@@ -1,10 +1,11 @@
 //! Master-key rotation support (design §4: secrets encrypted at rest): iterate over every sealed column —
-//! EIS key components, warehouse stock secrets and the key material of SM-DP downloads in progress — in
+//! EIS key components, warehouse stock secrets, the key material of SM-DP downloads in progress and the
+//! secrets of the ESM2M webhook endpoints — in
 //! batches with a cursor, and swap in values re-encrypted under a new master key. Rows already under the
 //! target key are skipped, so `rsp keys rotate` can stop and start again from the beginning at any point.
 //!
-//! `smdp_downloads.sealed_keys` has no key-id column: its key id is the second field of the key-ring blob
-//! itself (`v1:<key id>:<body>`, certs::secrets), read and filtered on here.
+//! `smdp_downloads.sealed_keys` and `webhook_endpoints.secret_sealed` have no key-id column: their key id is the
+//! second field of the key-ring blob itself (`v1:<key id>:<body>`, certs::secrets), read and filtered on here.
 
 use diesel::prelude::*;
 
@@ -12,7 +13,7 @@ use crate::Sealed;
 use crate::connection::{AnyConnection, atomic};
 use crate::eis::SdRole;
 use crate::error::{RecordKind, StoreError};
-use crate::schema::{key_components, smdp_downloads, stock};
+use crate::schema::{key_components, smdp_downloads, stock, webhook_endpoints};
 
 diesel::define_sql_function! {
     /// SQL `substr(text, start, length)` (1-based; the same on SQLite and PostgreSQL).
@@ -52,6 +53,13 @@ pub enum SealedLocation {
         /// Download id.
         id: i64,
     },
+    /// The signing secret of an ESM2M webhook endpoint (`webhook_endpoints.secret_sealed`).
+    WebhookSecret {
+        /// Endpoint id.
+        id: i64,
+        /// Its owner (the associated data the secret is sealed with).
+        owner_oid: String,
+    },
 }
 
 impl SealedLocation {
@@ -61,6 +69,7 @@ impl SealedLocation {
             SealedLocation::KeyComponent { .. } => 0,
             SealedLocation::StockSecrets { .. } => 1,
             SealedLocation::DownloadKeys { .. } => 2,
+            SealedLocation::WebhookSecret { .. } => 3,
         }
     }
 }
@@ -239,6 +248,37 @@ fn download_batch(
         .collect()
 }
 
+fn webhook_batch(
+    conn: &mut AnyConnection,
+    after: Option<i64>,
+    target_key_id: &str,
+    limit: i64,
+) -> Result<Vec<SealedItem>, StoreError> {
+    use webhook_endpoints::dsl as w;
+    let (prefix, n) = blob_prefix(target_key_id);
+    let mut q = w::webhook_endpoints
+        .filter(substr(w::secret_sealed.nullable(), 1, n).ne(prefix))
+        .order(w::id)
+        .limit(limit)
+        .select((w::id, w::owner_oid, w::secret_sealed))
+        .into_boxed();
+    if let Some(a) = after {
+        q = q.filter(w::id.gt(a));
+    }
+    q.load::<(i64, String, String)>(conn)?
+        .into_iter()
+        .map(|(id, owner_oid, blob)| {
+            Ok(SealedItem {
+                location: SealedLocation::WebhookSecret { id, owner_oid },
+                value: Sealed {
+                    key_id: blob_key_id("webhook_endpoints.secret_sealed", &blob)?,
+                    ciphertext: blob.into_bytes(),
+                },
+            })
+        })
+        .collect()
+}
+
 /// The next at most `limit` sealed values after `cursor` that are not under `target_key_id`.
 pub fn next_batch(
     conn: &mut AnyConnection,
@@ -259,7 +299,7 @@ pub fn next_batch(
     };
     let first = after.map_or(0, SealedLocation::section);
     let mut items = Vec::new();
-    for section in first..3 {
+    for section in first..4 {
         let from = after.filter(|a| a.section() == section);
         let room = limit - items.len() as i64;
         let mut more = match (section, from) {
@@ -283,10 +323,14 @@ pub fn next_batch(
                 stock_batch(conn, Some(iccid), target_key_id, room)?
             }
             (1, _) => stock_batch(conn, None, target_key_id, room)?,
-            (_, Some(SealedLocation::DownloadKeys { id })) => {
+            (2, Some(SealedLocation::DownloadKeys { id })) => {
                 download_batch(conn, Some(*id), target_key_id, room)?
             }
-            (_, _) => download_batch(conn, None, target_key_id, room)?,
+            (2, _) => download_batch(conn, None, target_key_id, room)?,
+            (_, Some(SealedLocation::WebhookSecret { id, .. })) => {
+                webhook_batch(conn, Some(*id), target_key_id, room)?
+            }
+            (_, _) => webhook_batch(conn, None, target_key_id, room)?,
         };
         let full = more.len() as i64 >= room;
         items.append(&mut more);
@@ -415,6 +459,42 @@ pub fn replace(
             }
             Ok(n == 1)
         }
+        SealedLocation::WebhookSecret { id, .. } => {
+            let text = |v: &Sealed| {
+                std::str::from_utf8(&v.ciphertext)
+                    .map(str::to_owned)
+                    .map_err(|_| StoreError::invalid_argument("secret_sealed", "not text"))
+            };
+            let (old_blob, new_blob) = (text(old)?, text(new)?);
+            if blob_key_id("secret_sealed", &new_blob)? != new.key_id {
+                return Err(StoreError::invalid_argument(
+                    "secret_sealed",
+                    "the blob is not under the key id given",
+                ));
+            }
+            use webhook_endpoints::dsl as w;
+            let n = diesel::update(
+                w::webhook_endpoints
+                    .find(id)
+                    .filter(w::secret_sealed.eq(&old_blob)),
+            )
+            .set(w::secret_sealed.eq(&new_blob))
+            .execute(c)?;
+            if n == 0 {
+                let exists = w::webhook_endpoints
+                    .find(id)
+                    .select(w::id)
+                    .first::<i64>(c)
+                    .optional()?;
+                if exists.is_none() {
+                    return Err(StoreError::not_found(
+                        RecordKind::WebhookEndpoint,
+                        id.to_string(),
+                    ));
+                }
+            }
+            Ok(n == 1)
+        }
     })
 }
 
@@ -427,12 +507,14 @@ pub struct Pending {
     pub stock: i64,
     /// Key material of SM-DP downloads in progress.
     pub download_keys: i64,
+    /// Secrets of ESM2M webhook endpoints.
+    pub webhook_secrets: i64,
 }
 
 impl Pending {
     /// All kinds together.
     pub fn total(&self) -> i64 {
-        self.key_components + self.stock + self.download_keys
+        self.key_components + self.stock + self.download_keys + self.webhook_secrets
     }
 }
 
@@ -449,12 +531,17 @@ pub fn pending(conn: &mut AnyConnection, target_key_id: &str) -> Result<Pending,
     let (prefix, n) = blob_prefix(target_key_id);
     let download_keys = smdp_downloads::table
         .filter(smdp_downloads::sealed_keys.is_not_null())
-        .filter(substr(smdp_downloads::sealed_keys, 1, n).ne(prefix))
+        .filter(substr(smdp_downloads::sealed_keys, 1, n).ne(prefix.clone()))
+        .count()
+        .get_result(conn)?;
+    let webhook_secrets = webhook_endpoints::table
+        .filter(substr(webhook_endpoints::secret_sealed.nullable(), 1, n).ne(prefix))
         .count()
         .get_result(conn)?;
     Ok(Pending {
         key_components,
         stock,
         download_keys,
+        webhook_secrets,
     })
 }

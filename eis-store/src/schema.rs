@@ -398,3 +398,60 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(euicc_owners, profiles);
 diesel::allow_tables_to_appear_in_same_query!(euicc_owners, euiccs);
+
+diesel::table! {
+    owner_event_seqs (owner_oid) {
+        owner_oid -> Text,
+        last_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    owner_events (id) {
+        id -> BigInt,
+        owner_oid -> Text,
+        seq -> BigInt,
+        event_type -> Text,
+        eid -> Text,
+        occurred_at -> BigInt,
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> BigInt,
+        owner_oid -> Text,
+        url -> Text,
+        secret_sealed -> Text,
+        event_types -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        endpoint_id -> BigInt,
+        event_id -> BigInt,
+        outbox_id -> BigInt,
+        replay_of -> Nullable<BigInt>,
+        state -> Text,
+        attempts -> Integer,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> BigInt,
+        delivery_id -> BigInt,
+        attempted_at -> BigInt,
+        http_status -> Nullable<Integer>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> owner_events (event_id));
+diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, owner_events);

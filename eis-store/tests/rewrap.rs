@@ -161,7 +161,8 @@ both_backends!(
             Pending {
                 key_components: 8,
                 stock: 7,
-                download_keys: 2
+                download_keys: 2,
+                webhook_secrets: 0,
             }
         );
         let before = eis::get_eis(&mut c, EIDS[0]).expect("get").expect("some");

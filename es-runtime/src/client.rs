@@ -82,6 +82,33 @@ impl SoapClient {
         Ok(SoapClient { http })
     }
 
+    /// A client without a client certificate for HTTPS endpoints outside the PKI (the ESM2M webhooks): it
+    /// trusts the system's root CAs plus those in `extra_ca_pem` (a lab's test CA), calls `https` URLs only and
+    /// follows no redirect; `timeout` bounds each exchange.
+    pub fn public(extra_ca_pem: Option<&[u8]>, timeout: Duration) -> Result<Self, ClientError> {
+        let mut builder = reqwest::Client::builder().tls_backend_native();
+        if let Some(pem) = extra_ca_pem {
+            let cas = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ClientError::Tls(e.to_string()))?;
+            if cas.is_empty() {
+                return Err(ClientError::Tls(
+                    "the extra CA bundle holds no certificate".into(),
+                ));
+            }
+            for ca in cas {
+                builder = builder.add_root_certificate(ca);
+            }
+        }
+        let http = builder
+            .https_only(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .build()
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        Ok(SoapClient { http })
+    }
+
     /// POSTs a SOAP envelope to `url` with the given Action.
     pub async fn post(
         &self,

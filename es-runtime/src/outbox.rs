@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eis_store::jobs::Backoff;
-use eis_store::outbox::{self, NewOutboxMessage, OutboxMessage, RescheduleOutcome};
-use eis_store::{Store, StoreError, UnixMillis};
+use eis_store::outbox::{self, NewOutboxMessage, OutboxMessage, OutboxState, RescheduleOutcome};
+use eis_store::{AnyConnection, Store, StoreError, UnixMillis};
 use tokio::sync::{Notify, watch};
 
 use crate::client::SoapClient;
@@ -96,6 +96,34 @@ pub trait ResponseSink: Send + Sync + 'static {
     fn on_response(&self, message: &OutboxMessage, status: u16, body: &str);
 }
 
+/// Outbox messages that are not SOAP calls over mutual TLS (e.g. the ESM2M webhooks): the dispatcher posts a
+/// channel's messages with the channel's client and the headers it computes for each attempt (a signature over
+/// the attempt's time, say), and lets it record every attempt in the transaction that marks the message.
+pub trait OutboxChannel: Send + Sync + 'static {
+    /// Whether `message` is one of this channel's.
+    fn owns(&self, message: &OutboxMessage) -> bool;
+    /// Extra headers of this attempt at `now`; an error fails the attempt (it is rescheduled as any failure).
+    fn prepare(
+        &self,
+        conn: &mut AnyConnection,
+        message: &OutboxMessage,
+        now: UnixMillis,
+    ) -> Result<Vec<(String, String)>, String>;
+    /// The client that posts this channel's messages.
+    fn client(&self) -> &SoapClient;
+    /// Records one attempt: the answer's HTTP `status` if one came, the `error` if it failed, and the
+    /// message's state after it (Delivered, Pending for a retry, Dead).
+    fn record(
+        &self,
+        conn: &mut AnyConnection,
+        message: &OutboxMessage,
+        status: Option<u16>,
+        error: Option<&str>,
+        state: OutboxState,
+        now: UnixMillis,
+    ) -> Result<(), StoreError>;
+}
+
 /// The dispatcher: claims, posts, marks.
 pub struct OutboxDispatcher {
     store: Arc<Store>,
@@ -104,12 +132,13 @@ pub struct OutboxDispatcher {
     settings: OutboxSettings,
     wake: Arc<Notify>,
     sink: Option<Arc<dyn ResponseSink>>,
+    channel: Option<Arc<dyn OutboxChannel>>,
 }
 
 /// What became of one message in a round.
 enum Outcome {
     Delivered { status: u16, body: String },
-    Failed(String),
+    Failed { status: Option<u16>, error: String },
 }
 
 impl OutboxDispatcher {
@@ -128,7 +157,14 @@ impl OutboxDispatcher {
             settings,
             wake,
             sink: None,
+            channel: None,
         }
+    }
+
+    /// Sends `channel`'s messages its way ([`OutboxChannel`]).
+    pub fn with_channel(mut self, channel: Arc<dyn OutboxChannel>) -> Self {
+        self.channel = Some(channel);
+        self
     }
 
     /// Hands the bodies of 2xx answers to `sink`.
@@ -159,15 +195,31 @@ impl OutboxDispatcher {
             return Ok(0);
         }
         let t = std::time::Instant::now();
+        let prepared = self.prepare(claimed).await?;
         let mut tasks = tokio::task::JoinSet::new();
-        for m in claimed {
-            let client = self.client.clone();
+        for (m, extra) in prepared {
+            let client = match &self.channel {
+                Some(ch) if ch.owns(&m) => ch.client().clone(),
+                _ => self.client.clone(),
+            };
             tasks.spawn(async move {
+                let headers = match extra {
+                    Ok(extra) => m.headers.iter().cloned().chain(extra).collect::<Vec<_>>(),
+                    Err(error) => {
+                        return (
+                            m,
+                            Outcome::Failed {
+                                status: None,
+                                error,
+                            },
+                        );
+                    }
+                };
                 let outcome = match client
                     .post_raw(
                         &m.destination_url,
                         &m.content_type,
-                        &m.headers,
+                        &headers,
                         m.body.clone(),
                     )
                     .await
@@ -176,13 +228,19 @@ impl OutboxDispatcher {
                         status: r.status,
                         body: r.body,
                     },
-                    Ok(r) => Outcome::Failed(format!(
-                        "HTTP {} from {}: {}",
-                        r.status,
-                        m.destination_url,
-                        r.body.chars().take(200).collect::<String>()
-                    )),
-                    Err(e) => Outcome::Failed(e.to_string()),
+                    Ok(r) => Outcome::Failed {
+                        status: Some(r.status),
+                        error: format!(
+                            "HTTP {} from {}: {}",
+                            r.status,
+                            m.destination_url,
+                            r.body.chars().take(200).collect::<String>()
+                        ),
+                    },
+                    Err(e) => Outcome::Failed {
+                        status: None,
+                        error: e.to_string(),
+                    },
                 };
                 (m, outcome)
             });
@@ -196,22 +254,32 @@ impl OutboxDispatcher {
         let backoff = self.settings.backoff;
         let now = self.clock.now_millis();
         let sink = self.sink.clone();
+        let channel = self.channel.clone();
         tokio::task::spawn_blocking(move || {
             store.tx(|c| {
                 for (m, outcome) in &results {
                     let id = m.id;
-                    match outcome {
-                        Outcome::Delivered { .. } => outbox::mark_delivered(c, id, &worker, now)?,
-                        Outcome::Failed(error) => {
-                            match outbox::reschedule(c, id, &worker, error, &backoff, now)? {
+                    let (status, error, state) = match outcome {
+                        Outcome::Delivered { status, .. } => {
+                            outbox::mark_delivered(c, id, &worker, now)?;
+                            (Some(*status), None, OutboxState::Delivered)
+                        }
+                        Outcome::Failed { status, error } => {
+                            let state = match outbox::reschedule(c, id, &worker, error, &backoff, now)? {
                                 RescheduleOutcome::Retry { next_attempt_at } => {
-                                    tracing::info!(id, %error, next_attempt_at, "outbox message will be retried")
+                                    tracing::info!(id, %error, next_attempt_at, "outbox message will be retried");
+                                    OutboxState::Pending
                                 }
                                 RescheduleOutcome::Dead => {
-                                    tracing::warn!(id, %error, "outbox message given up")
+                                    tracing::warn!(id, %error, "outbox message given up");
+                                    OutboxState::Dead
                                 }
-                            }
+                            };
+                            (*status, Some(error.as_str()), state)
                         }
+                    };
+                    if let Some(ch) = channel.as_ref().filter(|ch| ch.owns(m)) {
+                        ch.record(c, m, status, error, state, now)?;
                     }
                 }
                 Ok::<_, StoreError>(())
@@ -235,6 +303,38 @@ impl OutboxDispatcher {
             "outbox round"
         );
         Ok(n)
+    }
+
+    /// The extra headers of each claimed message: a channel's are computed now, in one blocking task.
+    async fn prepare(
+        &self,
+        claimed: Vec<OutboxMessage>,
+    ) -> Result<Vec<(OutboxMessage, Result<Vec<(String, String)>, String>)>, OutboxError> {
+        let Some(channel) = self
+            .channel
+            .clone()
+            .filter(|ch| claimed.iter().any(|m| ch.owns(m)))
+        else {
+            return Ok(claimed.into_iter().map(|m| (m, Ok(Vec::new()))).collect());
+        };
+        let store = self.store.clone();
+        let now = self.clock.now_millis();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = store.conn()?;
+            Ok(claimed
+                .into_iter()
+                .map(|m| {
+                    let extra = if channel.owns(&m) {
+                        channel.prepare(&mut conn, &m, now)
+                    } else {
+                        Ok(Vec::new())
+                    };
+                    (m, extra)
+                })
+                .collect())
+        })
+        .await
+        .map_err(|e| OutboxError::Task(e.to_string()))?
     }
 
     /// Runs rounds until `shutdown` turns true: at once again after a full batch, else after the idle pause or

@@ -288,6 +288,7 @@ pub fn start(
         now,
     )?;
     enqueue_script(conn, &op, s.script, now)?;
+    crate::esm2m::events::operation_created(conn, smsr, &op, now)?;
     smsr.wake.delivery.notify_one();
     Ok(op)
 }
@@ -484,6 +485,7 @@ pub fn finish(
         Err(eis_store::StoreError::Conflict { .. }) => return Ok(false),
         Err(e) => return Err(e.into()),
     }
+    crate::esm2m::events::operation_finished(conn, smsr, op, &outcome, now)?;
     let kind = OperationKind::parse(&op.kind)?;
     if kind == OperationKind::CreateIsdp && outcome.state != OperationState::Done {
         download::undo_creation(conn, op, now)?;
@@ -689,7 +691,8 @@ pub fn on_command_done(
                 },
                 now,
             ) {
-                Ok(()) | Err(eis_store::StoreError::Conflict { .. }) => Ok(()),
+                Ok(()) => awaiting_notification(conn, smsr, op, now),
+                Err(eis_store::StoreError::Conflict { .. }) => Ok(()),
                 Err(e) => Err(e.into()),
             }
         }
@@ -1100,6 +1103,7 @@ pub fn refuse_confirmation(
 /// reached it and switched it again with nothing to confirm the new switch.
 pub fn switch_executed(
     conn: &mut AnyConnection,
+    smsr: &Smsr,
     eid: &str,
     kind: NotificationType,
     aid: &[u8],
@@ -1144,9 +1148,26 @@ pub fn switch_executed(
         },
         now,
     ) {
-        Ok(()) | Err(eis_store::StoreError::Conflict { .. }) => Ok(()),
+        Ok(()) => awaiting_notification(conn, smsr, &op, now),
+        Err(eis_store::StoreError::Conflict { .. }) => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The owner's event of a switch now waiting for the eUICC's notification (ESM2M, [`crate::esm2m::events`]).
+fn awaiting_notification(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    op: &Operation,
+    now: i64,
+) -> Result<(), SmsrError> {
+    crate::esm2m::events::operation_state_changed(
+        conn,
+        smsr,
+        op,
+        OperationState::AwaitingNotification,
+        now,
+    )
 }
 
 /// Abandons the confirmations still under way of profile-change-succeeded notifications (`02`) of this eUICC

@@ -165,7 +165,7 @@ fn queue_notification(
 
 /// Queues the ES4 notification of `change` to the MNO owning `profile` (at its registered "ES4" endpoint) and,
 /// when an SM-DP downloaded the profile, the ES3 notification to that SM-DP (at its "ES3" endpoint). An owner
-/// without a registered endpoint is skipped (logged).
+/// without a registered endpoint is skipped (logged). The eUICC owner's event (ESM2M) is recorded too.
 pub fn notify_profile_change(
     conn: &mut AnyConnection,
     smsr: &Smsr,
@@ -175,6 +175,7 @@ pub fn notify_profile_change(
     completed_at: i64,
     now: i64,
 ) -> Result<(), SmsrError> {
+    crate::esm2m::events::profile_changed(conn, smsr, eid, profile, change, now)?;
     let eid_t: Eid = parse("Eid", eid)?;
     let iccid: Iccid = parse("Iccid", &profile.iccid)?;
     let ts = xs_date_time(completed_at)?;

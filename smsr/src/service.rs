@@ -93,6 +93,9 @@ pub struct Smsr {
     pub channels: crate::scp81::channel::ChannelPolicy,
     /// How long callbacks and notifications are retried before they are given up.
     pub outbox_give_up: Duration,
+    /// How long an ESM2M webhook delivery is retried before it is given up (configuration
+    /// `esm2m.webhook_retry_secs`).
+    pub webhook_give_up: Duration,
     /// Where callbacks may go besides the callers' registered endpoints (SGP.02 §2.6; es_runtime::destination).
     pub outgoing: es_runtime::destination::OutgoingPolicy,
     /// Worker wake-ups.

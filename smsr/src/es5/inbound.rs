@@ -221,7 +221,7 @@ fn process_notification(
         )));
     }
     operation::abandon_unconfirmed(conn, smsr, eid, n.kind, n.sequence, now)?;
-    operation::switch_executed(conn, eid, n.kind, &n.isd_p_aid, now)?;
+    operation::switch_executed(conn, smsr, eid, n.kind, &n.isd_p_aid, now)?;
     let iccid = eis::profile_by_isd_p_aid(conn, eid, &n.isd_p_aid)?.map(|p| p.info.iccid);
     let deadline = now.saturating_add(
         i64::try_from(settings.notification_validity.as_millis()).unwrap_or(i64::MAX),

@@ -7,6 +7,8 @@
 //! |---|---|---|
 //! | `GET /esm2m/v1/euiccs[?limit=&after=&enabledMno=]` | read | the owner's eUICCs, by EID, a page at a time |
 //! | `GET /esm2m/v1/euiccs/{eid}` | read | one of the owner's eUICCs with its profiles |
+//! | `GET /esm2m/v1/events[?after=&limit=&types=]` | read | the owner's events after a cursor ([`events`]) |
+//! | `…/webhooks…` | admin | webhook endpoints, deliveries, replays ([`webhooks`]) |
 //!
 //! A token is `esm2m_` followed by 32 random bytes in unpadded base64url; the store keeps only the SHA-256 of
 //! those bytes. A refused request (401, 403) changes nothing; an accepted one records the token's last use.
@@ -24,6 +26,9 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::service::Smsr;
+
+pub mod events;
+pub mod webhooks;
 
 /// Path prefix of the API.
 pub const BASE_PATH: &str = "/esm2m/v1";
@@ -177,7 +182,12 @@ pub struct Problem {
     pub detail: String,
 }
 
-fn problem(status: StatusCode, slug: &str, title: &'static str, detail: String) -> Problem {
+pub(crate) fn problem(
+    status: StatusCode,
+    slug: &str,
+    title: &'static str,
+    detail: String,
+) -> Problem {
     Problem {
         kind: format!("urn:rsp:problem:{slug}"),
         title,
@@ -214,7 +224,7 @@ fn unauthorized(detail: &str) -> Problem {
     )
 }
 
-fn internal(detail: impl std::fmt::Display) -> Problem {
+pub(crate) fn internal(detail: impl std::fmt::Display) -> Problem {
     tracing::error!(error = %detail, "ESM2M request failed");
     problem(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -224,7 +234,7 @@ fn internal(detail: impl std::fmt::Display) -> Problem {
     )
 }
 
-fn store(e: StoreError) -> Problem {
+pub(crate) fn store(e: StoreError) -> Problem {
     internal(e)
 }
 
@@ -338,7 +348,7 @@ pub struct EuiccPage {
     pub next: Option<String>,
 }
 
-fn rfc3339(ms: UnixMillis) -> Option<String> {
+pub(crate) fn rfc3339(ms: UnixMillis) -> Option<String> {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
     t.format(&time::format_description::well_known::Rfc3339)
         .ok()
@@ -378,7 +388,7 @@ struct ListQuery {
     enabled_mno: Option<String>,
 }
 
-fn bad_request(detail: String) -> Problem {
+pub(crate) fn bad_request(detail: String) -> Problem {
     problem(
         StatusCode::BAD_REQUEST,
         "bad-request",
@@ -452,6 +462,21 @@ where
     T: Serialize + Send + 'static,
     F: FnOnce(&Smsr, &Owner) -> Result<T, Problem> + Send + 'static,
 {
+    handle_with(req, smsr, needed, StatusCode::OK, f).await
+}
+
+/// As [`handle`], answering `status` on success (`204 No Content` without a body).
+pub(crate) async fn handle_with<T, F>(
+    req: &HttpRequest,
+    smsr: &web::Data<Arc<Smsr>>,
+    needed: Scope,
+    status: StatusCode,
+    f: F,
+) -> HttpResponse
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&Smsr, &Owner) -> Result<T, Problem> + Send + 'static,
+{
     let authorization = req
         .headers()
         .get(AUTHORIZATION)
@@ -474,7 +499,8 @@ where
     })
     .await;
     match outcome {
-        Ok(Ok(body)) => HttpResponse::Ok()
+        Ok(Ok(_)) if status == StatusCode::NO_CONTENT => HttpResponse::NoContent().finish(),
+        Ok(Ok(body)) => HttpResponse::build(status)
             .content_type("application/json")
             .body(body),
         Ok(Err(p)) => p.response(),
@@ -504,7 +530,10 @@ async fn unknown_path() -> HttpResponse {
         StatusCode::NOT_FOUND,
         "not-found",
         "No such resource",
-        format!("the ESM2M API has {BASE_PATH}/euiccs and {BASE_PATH}/euiccs/{{eid}}"),
+        format!(
+            "the ESM2M API has {BASE_PATH}/euiccs, {BASE_PATH}/euiccs/{{eid}}, {BASE_PATH}/events and \
+             {BASE_PATH}/webhooks"
+        ),
     )
     .response()
 }
@@ -515,6 +544,22 @@ pub fn configure(c: &mut web::ServiceConfig, smsr: Arc<Smsr>) {
         web::scope(BASE_PATH)
             .route("/euiccs", web::get().to(euiccs))
             .route("/euiccs/{eid}", web::get().to(euicc))
+            .route("/events", web::get().to(events::get_events))
+            .route("/webhooks", web::post().to(webhooks::post_webhook))
+            .route("/webhooks", web::get().to(webhooks::get_webhooks))
+            .route("/webhooks/{id}", web::delete().to(webhooks::delete_webhook))
+            .route(
+                "/webhooks/{id}/deliveries",
+                web::get().to(webhooks::get_deliveries),
+            )
+            .route(
+                "/webhooks/{id}/deliveries/{delivery}/replay",
+                web::post().to(webhooks::post_replay_delivery),
+            )
+            .route(
+                "/webhooks/{id}/replay",
+                web::post().to(webhooks::post_replay_event),
+            )
             .default_service(web::to(unknown_path)),
     );
 }

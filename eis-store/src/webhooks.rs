@@ -1,0 +1,331 @@
+//! Webhook endpoints of the eUICC owners and their deliveries (ESM2M, issue 12 item 3). An endpoint holds its
+//! signing secret sealed (the caller seals and opens it); a delivery is one event for one endpoint, sent as an
+//! outbox message (correlation `webhook:<delivery id>`), with one row per attempt.
+
+use diesel::prelude::*;
+
+use crate::UnixMillis;
+use crate::connection::{AnyConnection, on_backend};
+use crate::error::StoreError;
+use crate::outbox::{self, OutboxState};
+use crate::schema::{outbox as outbox_t, webhook_attempts, webhook_deliveries, webhook_endpoints};
+
+/// Correlation id prefix of the outbox messages that are webhook deliveries.
+pub const CORRELATION_PREFIX: &str = "webhook:";
+
+/// The outbox correlation id of delivery `id`.
+pub fn correlation(id: i64) -> String {
+    format!("{CORRELATION_PREFIX}{id}")
+}
+
+/// The delivery id of an outbox correlation id, if it is a webhook's.
+pub fn delivery_of(correlation_id: Option<&str>) -> Option<i64> {
+    correlation_id?
+        .strip_prefix(CORRELATION_PREFIX)?
+        .parse()
+        .ok()
+}
+
+/// A stored endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = webhook_endpoints)]
+pub struct Endpoint {
+    /// Id.
+    pub id: i64,
+    /// The owner.
+    pub owner_oid: String,
+    /// HTTPS URL the events are POSTed to.
+    pub url: String,
+    /// The signing secret, sealed with the master key.
+    pub secret_sealed: String,
+    /// Event types it receives, comma-separated; empty: all.
+    pub event_types: String,
+    /// Created (unix ms).
+    pub created_at: UnixMillis,
+}
+
+impl Endpoint {
+    /// Whether the endpoint receives events of `event_type`.
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.event_types.is_empty() || self.event_types.split(',').any(|t| t == event_type)
+    }
+}
+
+/// Stores an endpoint of `owner_oid`; returns it.
+pub fn create_endpoint(
+    conn: &mut AnyConnection,
+    owner_oid: &str,
+    url: &str,
+    secret_sealed: &str,
+    event_types: &str,
+    now: UnixMillis,
+) -> Result<Endpoint, StoreError> {
+    let row = (
+        webhook_endpoints::owner_oid.eq(owner_oid),
+        webhook_endpoints::url.eq(url),
+        webhook_endpoints::secret_sealed.eq(secret_sealed),
+        webhook_endpoints::event_types.eq(event_types),
+        webhook_endpoints::created_at.eq(now),
+    );
+    Ok(
+        on_backend!(conn, c => diesel::insert_into(webhook_endpoints::table)
+        .values(row)
+        .returning(Endpoint::as_returning())
+        .get_result(c))?,
+    )
+}
+
+/// The endpoints of `owner_oid`, oldest first.
+pub fn endpoints_of(
+    conn: &mut AnyConnection,
+    owner_oid: &str,
+) -> Result<Vec<Endpoint>, StoreError> {
+    Ok(webhook_endpoints::table
+        .filter(webhook_endpoints::owner_oid.eq(owner_oid))
+        .order(webhook_endpoints::id)
+        .select(Endpoint::as_select())
+        .load(conn)?)
+}
+
+/// Endpoint `id` if it belongs to `owner_oid`.
+pub fn endpoint(
+    conn: &mut AnyConnection,
+    owner_oid: &str,
+    id: i64,
+) -> Result<Option<Endpoint>, StoreError> {
+    Ok(webhook_endpoints::table
+        .find(id)
+        .filter(webhook_endpoints::owner_oid.eq(owner_oid))
+        .select(Endpoint::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Endpoint `id`, whoever owns it (for the dispatcher).
+pub fn endpoint_by_id(conn: &mut AnyConnection, id: i64) -> Result<Option<Endpoint>, StoreError> {
+    Ok(webhook_endpoints::table
+        .find(id)
+        .select(Endpoint::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Deletes endpoint `id` of `owner_oid` with its deliveries; their messages still waiting in the outbox are
+/// given up. Returns whether it existed.
+pub fn delete_endpoint(
+    conn: &mut AnyConnection,
+    owner_oid: &str,
+    id: i64,
+    now: UnixMillis,
+) -> Result<bool, StoreError> {
+    if endpoint(conn, owner_oid, id)?.is_none() {
+        return Ok(false);
+    }
+    let waiting: Vec<i64> = webhook_deliveries::table
+        .filter(webhook_deliveries::endpoint_id.eq(id))
+        .filter(webhook_deliveries::state.eq(OutboxState::Pending.as_str()))
+        .select(webhook_deliveries::outbox_id)
+        .load(conn)?;
+    for chunk in waiting.chunks(500) {
+        diesel::update(
+            outbox_t::table
+                .filter(outbox_t::id.eq_any(chunk))
+                .filter(outbox_t::state.eq(OutboxState::Pending.as_str())),
+        )
+        .set((
+            outbox_t::state.eq(OutboxState::Dead.as_str()),
+            outbox_t::last_error.eq("webhook endpoint deleted"),
+            outbox_t::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    }
+    diesel::delete(webhook_endpoints::table.find(id)).execute(conn)?;
+    Ok(true)
+}
+
+/// A stored delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = webhook_deliveries)]
+pub struct Delivery {
+    /// Id.
+    pub id: i64,
+    /// The endpoint.
+    pub endpoint_id: i64,
+    /// The event (global id).
+    pub event_id: i64,
+    /// Its outbox message.
+    pub outbox_id: i64,
+    /// The delivery this one replays.
+    pub replay_of: Option<i64>,
+    /// State after the last attempt (`Pending`, `Delivered`, `Dead`, as the outbox's).
+    pub state: String,
+    /// Attempts made.
+    pub attempts: i32,
+    /// Created (unix ms).
+    pub created_at: UnixMillis,
+    /// Last change (unix ms).
+    pub updated_at: UnixMillis,
+}
+
+/// Records a delivery whose outbox message is `outbox_id` (written by the caller in the same transaction, with
+/// the correlation id [`correlation`] of the id returned: see [`create_delivery`]).
+fn insert_delivery(
+    conn: &mut AnyConnection,
+    endpoint_id: i64,
+    event_id: i64,
+    replay_of: Option<i64>,
+    now: UnixMillis,
+) -> Result<i64, StoreError> {
+    let row = (
+        webhook_deliveries::endpoint_id.eq(endpoint_id),
+        webhook_deliveries::event_id.eq(event_id),
+        webhook_deliveries::outbox_id.eq(0i64),
+        webhook_deliveries::replay_of.eq(replay_of),
+        webhook_deliveries::state.eq(OutboxState::Pending.as_str()),
+        webhook_deliveries::attempts.eq(0),
+        webhook_deliveries::created_at.eq(now),
+        webhook_deliveries::updated_at.eq(now),
+    );
+    Ok(
+        on_backend!(conn, c => diesel::insert_into(webhook_deliveries::table)
+        .values(row)
+        .returning(webhook_deliveries::id)
+        .get_result(c))?,
+    )
+}
+
+/// Creates a delivery of event `event_id` to `endpoint_id` and its outbox message `message` (its
+/// correlation id is set here); returns the delivery. Call it in the transaction that appended the event.
+pub fn create_delivery(
+    conn: &mut AnyConnection,
+    endpoint_id: i64,
+    event_id: i64,
+    replay_of: Option<i64>,
+    mut message: outbox::NewOutboxMessage,
+    now: UnixMillis,
+) -> Result<Delivery, StoreError> {
+    let id = insert_delivery(conn, endpoint_id, event_id, replay_of, now)?;
+    message.correlation_id = Some(correlation(id));
+    let outbox_id = outbox::enqueue(conn, &message, now)?;
+    diesel::update(webhook_deliveries::table.find(id))
+        .set(webhook_deliveries::outbox_id.eq(outbox_id))
+        .execute(conn)?;
+    delivery(conn, id)?.ok_or_else(|| {
+        StoreError::invalid_data("webhook_deliveries", format!("delivery {id} not read back"))
+    })
+}
+
+/// Delivery `id`.
+pub fn delivery(conn: &mut AnyConnection, id: i64) -> Result<Option<Delivery>, StoreError> {
+    Ok(webhook_deliveries::table
+        .find(id)
+        .select(Delivery::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Up to `limit` deliveries of endpoint `endpoint_id` after delivery `after`, oldest first.
+pub fn deliveries_of(
+    conn: &mut AnyConnection,
+    endpoint_id: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Delivery>, StoreError> {
+    Ok(webhook_deliveries::table
+        .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
+        .filter(webhook_deliveries::id.gt(after))
+        .order(webhook_deliveries::id)
+        .limit(limit)
+        .select(Delivery::as_select())
+        .load(conn)?)
+}
+
+/// The deliveries of event `event_id` to endpoint `endpoint_id`, oldest first.
+pub fn deliveries_of_event(
+    conn: &mut AnyConnection,
+    endpoint_id: i64,
+    event_id: i64,
+) -> Result<Vec<Delivery>, StoreError> {
+    Ok(webhook_deliveries::table
+        .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
+        .filter(webhook_deliveries::event_id.eq(event_id))
+        .order(webhook_deliveries::id)
+        .select(Delivery::as_select())
+        .load(conn)?)
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = webhook_attempts)]
+pub struct Attempt {
+    /// Id.
+    pub id: i64,
+    /// The delivery.
+    pub delivery_id: i64,
+    /// When it was made (unix ms).
+    pub attempted_at: UnixMillis,
+    /// HTTP status of the answer, if one came.
+    pub http_status: Option<i32>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// Records an attempt of delivery `id` and the delivery's state after it.
+pub fn record_attempt(
+    conn: &mut AnyConnection,
+    id: i64,
+    http_status: Option<u16>,
+    error: Option<&str>,
+    state: OutboxState,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
+    let row = (
+        webhook_attempts::delivery_id.eq(id),
+        webhook_attempts::attempted_at.eq(now),
+        webhook_attempts::http_status.eq(http_status.map(i32::from)),
+        webhook_attempts::error.eq(error),
+    );
+    diesel::insert_into(webhook_attempts::table)
+        .values(row)
+        .execute(conn)?;
+    diesel::update(webhook_deliveries::table.find(id))
+        .set((
+            webhook_deliveries::state.eq(state.as_str()),
+            webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
+            webhook_deliveries::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The attempts of the deliveries `ids`, oldest first.
+pub fn attempts_of(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<Attempt>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        out.extend(
+            webhook_attempts::table
+                .filter(webhook_attempts::delivery_id.eq_any(chunk))
+                .order(webhook_attempts::id)
+                .select(Attempt::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(out)
+}
+
+/// The current state of the outbox messages `ids` (absent: purged after retention).
+pub fn outbox_states(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        out.extend(
+            outbox_t::table
+                .filter(outbox_t::id.eq_any(chunk))
+                .select((outbox_t::id, outbox_t::state))
+                .load::<(i64, String)>(conn)?,
+        );
+    }
+    Ok(out)
+}

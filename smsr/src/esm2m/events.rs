@@ -1,0 +1,282 @@
+//! ESM2M events (issue 12 item 3): what happens on an owner's eUICCs, stored in the transaction of the change
+//! ([`eis_store::events`]: numbered per owner, no gaps, no repeats), read as a feed after a cursor, and sent
+//! to the owner's webhooks ([`super::webhooks`]).
+//!
+//! | type | when | data |
+//! |---|---|---|
+//! | `operation.created` | an operation on the eUICC starts (ES4, ES3, the owner, the SM-SR itself) | operation |
+//! | `operation.state_changed` | it moves between open states (`Active` → `AwaitingNotification`) | + `from` |
+//! | `operation.finished` | it ends `Done`, `Failed` or `Expired` | + `status`, codes, `message` |
+//! | `profile.enabled`, `profile.disabled`, `profile.deleted` | the EIS takes the change (eUICC notification, operation result, audit) | `iccid`, `mnoId` |
+//!
+//! `GET /esm2m/v1/events?after=N&limit=M&types=a,b` (scope read) answers the events numbered after `N` (0 or
+//! absent: from the start) in order, and `next`, the cursor of the following call.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use eis_store::AnyConnection;
+use eis_store::eis::ProfileInfo;
+use eis_store::events::{self, Event, NewEvent};
+use eis_store::operations::{Operation, OperationState};
+use eis_store::owners;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{Owner, Problem, Scope, bad_request, handle_with, internal, rfc3339, store};
+use crate::error::SmsrError;
+use crate::operation::Outcome;
+use crate::outgoing::ProfileChange;
+use crate::service::Smsr;
+
+/// `operation.created`.
+pub const OPERATION_CREATED: &str = "operation.created";
+/// `operation.state_changed`.
+pub const OPERATION_STATE_CHANGED: &str = "operation.state_changed";
+/// `operation.finished`.
+pub const OPERATION_FINISHED: &str = "operation.finished";
+/// `profile.enabled`.
+pub const PROFILE_ENABLED: &str = "profile.enabled";
+/// `profile.disabled`.
+pub const PROFILE_DISABLED: &str = "profile.disabled";
+/// `profile.deleted`.
+pub const PROFILE_DELETED: &str = "profile.deleted";
+
+/// Every event type (what `types=` and a webhook's `eventTypes` may name).
+pub const EVENT_TYPES: &[&str] = &[
+    OPERATION_CREATED,
+    OPERATION_STATE_CHANGED,
+    OPERATION_FINISHED,
+    PROFILE_ENABLED,
+    PROFILE_DISABLED,
+    PROFILE_DELETED,
+];
+
+/// Records event `event_type` about `eid` for the eUICC's owner, if it has one, and queues its webhook
+/// deliveries — all in the caller's transaction, so that the event exists exactly when the change commits.
+/// The one entry point for code that makes changes owners are told about. Returns the event, if any.
+pub fn emit(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    eid: &str,
+    event_type: &str,
+    data: Value,
+    now: i64,
+) -> Result<Option<Event>, SmsrError> {
+    let Some(owner) = owners::owner_of(conn, eid)? else {
+        return Ok(None);
+    };
+    let event = events::append(
+        conn,
+        &owner,
+        &NewEvent {
+            event_type: event_type.to_string(),
+            eid: eid.to_string(),
+            occurred_at: now,
+            data: data.to_string(),
+        },
+    )?;
+    super::webhooks::fan_out(conn, smsr, &event)?;
+    Ok(Some(event))
+}
+
+/// The operation fields every `operation.*` event carries.
+fn operation_data(op: &Operation, state: OperationState) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("operationId".into(), json!(op.id));
+    m.insert("kind".into(), json!(op.kind));
+    m.insert("state".into(), json!(state.as_str()));
+    m.insert("interface".into(), json!(op.interface));
+    m.insert("requester".into(), json!(op.requester_oid));
+    if let Some(i) = &op.iccid {
+        m.insert("iccid".into(), json!(i));
+    }
+    m
+}
+
+/// `operation.created` for `op` (just created).
+pub fn operation_created(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    op: &Operation,
+    now: i64,
+) -> Result<(), SmsrError> {
+    let data = operation_data(op, op.state);
+    emit(
+        conn,
+        smsr,
+        &op.eid,
+        OPERATION_CREATED,
+        Value::Object(data),
+        now,
+    )?;
+    Ok(())
+}
+
+/// `operation.state_changed` for `op` (as read) now in state `to`.
+pub fn operation_state_changed(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    op: &Operation,
+    to: OperationState,
+    now: i64,
+) -> Result<(), SmsrError> {
+    let mut data = operation_data(op, to);
+    data.insert("from".into(), json!(op.state.as_str()));
+    emit(
+        conn,
+        smsr,
+        &op.eid,
+        OPERATION_STATE_CHANGED,
+        Value::Object(data),
+        now,
+    )?;
+    Ok(())
+}
+
+/// `operation.finished` for `op` (as read) ended with `outcome`.
+pub fn operation_finished(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    op: &Operation,
+    outcome: &Outcome,
+    now: i64,
+) -> Result<(), SmsrError> {
+    let mut data = operation_data(op, outcome.state);
+    data.insert("from".into(), json!(op.state.as_str()));
+    data.insert("status".into(), json!(outcome.status.status.as_str()));
+    if let Some(d) = &outcome.status.status_code_data {
+        data.insert("subjectCode".into(), json!(d.subject.code()));
+        data.insert("reasonCode".into(), json!(d.reason.code()));
+        if let Some(m) = &d.message {
+            data.insert("message".into(), json!(m));
+        }
+    }
+    emit(
+        conn,
+        smsr,
+        &op.eid,
+        OPERATION_FINISHED,
+        Value::Object(data),
+        now,
+    )?;
+    Ok(())
+}
+
+/// `profile.enabled` / `profile.disabled` / `profile.deleted` for `profile` of `eid`.
+pub fn profile_changed(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    eid: &str,
+    profile: &ProfileInfo,
+    change: ProfileChange,
+    now: i64,
+) -> Result<(), SmsrError> {
+    let event_type = match change {
+        ProfileChange::Enabled => PROFILE_ENABLED,
+        ProfileChange::Disabled => PROFILE_DISABLED,
+        ProfileChange::Deleted => PROFILE_DELETED,
+    };
+    let data = json!({ "iccid": profile.iccid, "mnoId": profile.mno_id });
+    emit(conn, smsr, eid, event_type, data, now)?;
+    Ok(())
+}
+
+/// An event as the feed and the webhooks show it.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct EventView {
+    /// Its number in the owner's feed (1, 2, 3, …).
+    pub id: i64,
+    /// Type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When it happened (RFC 3339).
+    pub time: Option<String>,
+    /// The eUICC.
+    pub eid: String,
+    /// Type-specific data.
+    pub data: Value,
+}
+
+/// The JSON of `event`.
+pub fn event_json(event: &Event) -> Result<EventView, SmsrError> {
+    Ok(EventView {
+        id: event.seq,
+        kind: event.event_type.clone(),
+        time: rfc3339(event.occurred_at),
+        eid: event.eid.clone(),
+        data: serde_json::from_str(&event.data).map_err(SmsrError::internal)?,
+    })
+}
+
+/// A page of the feed.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EventPage {
+    /// Events in order.
+    pub items: Vec<EventView>,
+    /// The `after` of the next call: the last event looked at (with `types`, events of other types are
+    /// skipped, so a page may hold fewer than `limit`); the same as `after` when there was nothing new.
+    pub next: i64,
+}
+
+/// Query of `GET /events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedQuery {
+    after: Option<i64>,
+    limit: Option<i64>,
+    types: Option<String>,
+}
+
+/// `GET /esm2m/v1/events`: the owner's events after the cursor.
+pub fn feed(smsr: &Smsr, owner: &Owner, query_string: &str) -> Result<EventPage, Problem> {
+    let q: FeedQuery = web::Query::<FeedQuery>::from_query(query_string)
+        .map_err(|e| bad_request(format!("query: {e}")))?
+        .into_inner();
+    let after = q.after.unwrap_or(0);
+    if after < 0 {
+        return Err(bad_request("after must not be negative".into()));
+    }
+    let limit = q.limit.unwrap_or(super::DEFAULT_PAGE);
+    if !(1..=super::MAX_PAGE).contains(&limit) {
+        return Err(bad_request(format!(
+            "limit must be between 1 and {}",
+            super::MAX_PAGE
+        )));
+    }
+    let types: Option<Vec<&str>> = q.types.as_deref().map(|t| {
+        t.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect()
+    });
+    if let Some(unknown) = types.iter().flatten().find(|t| !EVENT_TYPES.contains(t)) {
+        return Err(bad_request(format!(
+            "types: unknown type {unknown:?} (known: {})",
+            EVENT_TYPES.join(", ")
+        )));
+    }
+    let mut conn = smsr.store.conn().map_err(store)?;
+    let rows = events::after(&mut conn, &owner.oid, after, limit).map_err(store)?;
+    let next = rows.last().map_or(after, |e| e.seq);
+    let items = rows
+        .iter()
+        .filter(|e| {
+            types
+                .as_ref()
+                .is_none_or(|t| t.contains(&e.event_type.as_str()))
+        })
+        .map(event_json)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal)?;
+    Ok(EventPage { items, next })
+}
+
+pub(super) async fn get_events(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
+    let query = req.query_string().to_string();
+    handle_with(&req, &smsr, Scope::Read, StatusCode::OK, move |s, o| {
+        feed(s, o, &query)
+    })
+    .await
+}
