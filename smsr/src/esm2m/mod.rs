@@ -7,6 +7,15 @@
 //! |---|---|---|
 //! | `GET /esm2m/v1/euiccs[?limit=&after=&enabledMno=]` | read | the owner's eUICCs, by EID, a page at a time |
 //! | `GET /esm2m/v1/euiccs/{eid}` | read | one of the owner's eUICCs with its profiles |
+//! | `POST /esm2m/v1/euiccs/{eid}/operations` | operate | an operation on one eUICC ([`operations`]) |
+//! | `GET /esm2m/v1/operations/{id}` | read | one of the owner's operations and its result |
+//! | `POST /esm2m/v1/fleet-operations` | operate | a fleet operation ([`fleet`]) |
+//! | `GET /esm2m/v1/fleet-operations[?limit=&before=]` | read | the owner's fleet operations |
+//! | `GET /esm2m/v1/fleet-operations/{id}` | read | one fleet operation and its counts by state |
+//! | `GET /esm2m/v1/fleet-operations/{id}/targets[.csv][?state=&after=&limit=]` | read | per-target results |
+//! | `POST /esm2m/v1/fleet-operations/{id}/{pause,resume,cancel}` | operate | stop, continue, end the starts |
+//!
+//! Every POST takes an `Idempotency-Key` header ([`idempotency`]).
 //!
 //! A token is `esm2m_` followed by 32 random bytes in unpadded base64url; the store keeps only the SHA-256 of
 //! those bytes. A refused request (401, 403) changes nothing; an accepted one records the token's last use.
@@ -24,6 +33,10 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::service::Smsr;
+
+pub mod fleet;
+pub mod idempotency;
+pub mod operations;
 
 /// Path prefix of the API.
 pub const BASE_PATH: &str = "/esm2m/v1";
@@ -504,7 +517,9 @@ async fn unknown_path() -> HttpResponse {
         StatusCode::NOT_FOUND,
         "not-found",
         "No such resource",
-        format!("the ESM2M API has {BASE_PATH}/euiccs and {BASE_PATH}/euiccs/{{eid}}"),
+        format!(
+            "the ESM2M API has {BASE_PATH}/euiccs, {BASE_PATH}/operations and {BASE_PATH}/fleet-operations"
+        ),
     )
     .response()
 }
@@ -515,6 +530,30 @@ pub fn configure(c: &mut web::ServiceConfig, smsr: Arc<Smsr>) {
         web::scope(BASE_PATH)
             .route("/euiccs", web::get().to(euiccs))
             .route("/euiccs/{eid}", web::get().to(euicc))
+            .route(
+                "/euiccs/{eid}/operations",
+                web::post().to(operations::post_operation),
+            )
+            .route("/operations/{id}", web::get().to(operations::get_operation))
+            .service(
+                web::resource("/fleet-operations")
+                    .app_data(web::PayloadConfig::new(fleet::MAX_BODY_BYTES))
+                    .route(web::post().to(fleet::post_fleet))
+                    .route(web::get().to(fleet::list_fleets)),
+            )
+            .route("/fleet-operations/{id}", web::get().to(fleet::get_fleet))
+            .route(
+                "/fleet-operations/{id}/targets",
+                web::get().to(fleet::get_targets),
+            )
+            .route(
+                "/fleet-operations/{id}/targets.csv",
+                web::get().to(fleet::get_targets_csv),
+            )
+            .route(
+                "/fleet-operations/{id}/{command}",
+                web::post().to(fleet::post_command),
+            )
             .default_service(web::to(unknown_path)),
     );
 }
