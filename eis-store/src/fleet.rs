@@ -83,7 +83,7 @@ const INSERT_CHUNK: usize = 500;
 /// How a platform operation ended, as the owner reads it (SGP.02 §5.1.6.4 FunctionExecutionStatus).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpResult {
-    /// `Executed-Success`, `Executed-WithWarning`, `Failed` or `Expired`.
+    /// `EXECUTED_SUCCESS`, `EXECUTED_WITHWARNING`, `FAILED` or `EXPIRED`.
     pub status: String,
     /// Subject code of the status code data, e.g. `8.2.1`.
     pub subject_code: Option<String>,

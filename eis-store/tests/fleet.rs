@@ -35,8 +35,8 @@ fn owner(oid: &str) -> Entity {
 fn result(status: &str) -> OpResult {
     OpResult {
         status: status.into(),
-        subject_code: (status != "Executed-Success").then(|| "8.2.1".to_string()),
-        reason_code: (status != "Executed-Success").then(|| "3.8".to_string()),
+        subject_code: (status != "EXECUTED_SUCCESS").then(|| "8.2.1".to_string()),
+        reason_code: (status != "EXECUTED_SUCCESS").then(|| "3.8".to_string()),
         message: None,
     }
 }
@@ -141,7 +141,7 @@ both_backends!(fleet_targets_counts_and_idempotency, 2, |store| {
                 c,
                 op1.id,
                 TargetState::Succeeded,
-                &result("Executed-Success"),
+                &result("EXECUTED_SUCCESS"),
                 30,
             )
         })
@@ -184,7 +184,7 @@ both_backends!(fleet_targets_counts_and_idempotency, 2, |store| {
     );
     assert_eq!(all[0].operation_id, Some(op1.id));
     assert_eq!(all[0].iccid.as_deref(), Some("8949000000000000100"));
-    assert_eq!(all[0].result, Some(result("Executed-Success")));
+    assert_eq!(all[0].result, Some(result("EXECUTED_SUCCESS")));
     assert_eq!(
         (all[0].started_at, all[0].finished_at),
         (Some(20), Some(30))
@@ -283,7 +283,7 @@ both_backends!(fleet_targets_counts_and_idempotency, 2, |store| {
                 c,
                 op3.id,
                 TargetState::Succeeded,
-                &result("Executed-Success"),
+                &result("EXECUTED_SUCCESS"),
                 80,
             )
         })
@@ -311,11 +311,11 @@ both_backends!(fleet_targets_counts_and_idempotency, 2, |store| {
     );
 
     // Operation results: kept once.
-    fleet::record_result(&mut c, op1.id, &result("Executed-Success"), 90).expect("record");
+    fleet::record_result(&mut c, op1.id, &result("EXECUTED_SUCCESS"), 90).expect("record");
     fleet::record_result(&mut c, op1.id, &result("Failed"), 91).expect("second ignored");
     assert_eq!(
         fleet::result_of(&mut c, op1.id).expect("result"),
-        Some((result("Executed-Success"), 90))
+        Some((result("EXECUTED_SUCCESS"), 90))
     );
     assert_eq!(fleet::result_of(&mut c, op2.id).expect("result"), None);
 

@@ -18,7 +18,8 @@
 //! Every POST takes an `Idempotency-Key` header ([`idempotency`]).
 //!
 //! A token is `esm2m_` followed by 32 random bytes in unpadded base64url; the store keeps only the SHA-256 of
-//! those bytes. A refused request (401, 403) changes nothing; an accepted one records the token's last use.
+//! those bytes. A refused request (401, 403) changes nothing; an accepted one records the token's last use (to the
+//! minute).
 
 use std::sync::Arc;
 
@@ -49,6 +50,9 @@ const TOKEN_BYTES: usize = 32;
 
 /// Characters of their unpadded base64url text (checked before anything is decoded).
 const TOKEN_TEXT_LEN: usize = TOKEN_BYTES.div_ceil(3) * 4 - 1;
+
+/// How stale a token's recorded last use may be (ms): it is written at most once a minute.
+pub const LAST_USE_RESOLUTION_MS: i64 = 60_000;
 
 /// Page size of `GET /euiccs` without `limit`.
 pub const DEFAULT_PAGE: i64 = 100;
@@ -300,9 +304,16 @@ pub fn authenticate(
         ));
     }
     drop(conn);
-    smsr.store
-        .tx(|c| owners::touch_token(c, record.id, now))
-        .map_err(store)?;
+    // The last use is kept to the minute: a read (e.g. progress polled many times a second) does not queue
+    // for the database's write lock each time.
+    if record
+        .last_used_at
+        .is_none_or(|t| now.saturating_sub(t) >= LAST_USE_RESOLUTION_MS)
+    {
+        smsr.store
+            .tx(|c| owners::touch_token(c, record.id, now))
+            .map_err(store)?;
+    }
     Ok(Owner {
         oid: record.owner_oid,
         token_id: record.id,

@@ -178,7 +178,7 @@ pub struct OperationRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResultView {
-    /// `Executed-Success`, `Failed`, `Expired`, …
+    /// `EXECUTED_SUCCESS`, `FAILED`, `EXPIRED`, …
     pub status: String,
     /// Subject code of the status code data.
     #[serde(skip_serializing_if = "Option::is_none")]
