@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use rsp::config::Config;
 #[cfg(feature = "lab")]
 use rsp::{bench, download_bench, euicc, https_bench, platform_bench};
-use rsp::{entity, keys, mno, order, owner, serve, setup};
+use rsp::{entity, fleet, keys, mno, order, owner, serve, setup};
 
 /// An open-source GSMA SGP.02 SM-DP and SM-SR.
 #[derive(Debug, Parser)]
@@ -80,6 +80,13 @@ enum Command {
     Owner {
         #[command(subcommand)]
         command: owner::OwnerCommand,
+    },
+    /// The eUICC owner's client of the ESM2M API: its eUICCs, fleet switches, progress, results.
+    Fleet {
+        #[command(flatten)]
+        connection: fleet::Connection,
+        #[command(subcommand)]
+        command: fleet::FleetCommand,
     },
     /// Master keys of the secrets at rest.
     Keys {
@@ -311,6 +318,10 @@ fn main() -> ExitCode {
         } => euicc_register(&pki, &smsr, eis),
         Command::Entity { command } => entity::run(&config, command),
         Command::Owner { command } => owner::run(&config, command),
+        Command::Fleet {
+            connection,
+            command,
+        } => fleet::run(&config, &connection, command),
         Command::Mno { command } => mno::run(&config, *command),
         Command::Keys {
             command: KeysCommand::Rotate { generate, limit },

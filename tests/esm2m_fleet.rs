@@ -479,6 +479,40 @@ async fn scenario(lab: &Lab, n: usize) {
         );
     }
 
+    // --- The owner's CLI (`rsp fleet`) on the same API.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rsp"))
+            .args(["fleet", "--url", &api.base, "--token", &a_read, "--cacert"])
+            .arg(lab.world.dir.join(&lab.world.manifest.tls_ca.cert))
+            .args(args)
+            .env_remove("RSP_CONFIG")
+            .output()
+            .expect("run rsp fleet");
+        assert!(
+            out.status.success(),
+            "rsp fleet {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    let listed = cli(&["euiccs", "--enabled-mno", &mno2]);
+    assert_eq!(listed.lines().count(), mine.len(), "{listed}");
+    let watched = cli(&["watch", "--id", &fid.to_string()]);
+    assert!(
+        watched.contains("completed") && watched.contains(&format!("{expected} succeeded")),
+        "{watched}"
+    );
+    let csv_file = lab.config.var_dir.join("results.csv");
+    cli(&[
+        "results",
+        "--id",
+        &fid.to_string(),
+        "--out",
+        csv_file.to_str().expect("path"),
+    ]);
+    let csv = std::fs::read_to_string(&csv_file).expect("results");
+    assert_eq!(csv.lines().count() as i64, expected + 1);
+
     // --- Pause, resume, cancel: an audit of A's eUICCs, slowly.
     let audit_eids: Vec<&String> = mine.iter().take(40).collect();
     let slow = json!({
