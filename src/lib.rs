@@ -15,6 +15,8 @@ pub mod entity;
 pub mod euicc;
 pub mod fleet;
 #[cfg(feature = "lab")]
+pub mod fleet_bench;
+#[cfg(feature = "lab")]
 pub mod https_bench;
 pub mod keys;
 #[cfg(feature = "lab")]
