@@ -1,7 +1,8 @@
-//! ESM2M, the eUICC owner's REST API on the SM-SR (design §1), first slice: bearer-token authentication and the
-//! read resources. Served under `/esm2m/v1/` on a TLS listener of its own that asks for no client certificate;
-//! the caller is the eUICC owner whose API token the `Authorization: Bearer` header carries, and it sees its
-//! own eUICCs only. Errors are RFC 9457 `application/problem+json`.
+//! ESM2M, the eUICC owner's REST API on the SM-SR (design §1): bearer-token authentication, the read resources,
+//! operations on one eUICC ([`operations`]) and fleet operations ([`fleet`]). Served under `/esm2m/v1/` on a
+//! TLS listener of its own that asks for no client certificate; the caller is the eUICC owner whose API token
+//! the `Authorization: Bearer` header carries, and it sees its own eUICCs only. Errors are RFC 9457
+//! `application/problem+json`.
 //!
 //! | method and path | scope | what |
 //! |---|---|---|
