@@ -13,6 +13,9 @@ pub mod download_floor;
 pub mod entity;
 #[cfg(feature = "lab")]
 pub mod euicc;
+pub mod fleet;
+#[cfg(feature = "lab")]
+pub mod fleet_bench;
 #[cfg(feature = "lab")]
 pub mod https_bench;
 pub mod keys;

@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 
 use rsp::config::Config;
 #[cfg(feature = "lab")]
-use rsp::{bench, download_bench, euicc, https_bench, platform_bench};
-use rsp::{entity, keys, mno, order, owner, serve, setup};
+use rsp::{bench, download_bench, euicc, fleet_bench, https_bench, platform_bench};
+use rsp::{entity, fleet, keys, mno, order, owner, serve, setup};
 
 /// An open-source GSMA SGP.02 SM-DP and SM-SR.
 #[derive(Debug, Parser)]
@@ -81,6 +81,13 @@ enum Command {
         #[command(subcommand)]
         command: owner::OwnerCommand,
     },
+    /// The eUICC owner's client of the ESM2M API: its eUICCs, fleet switches, progress, results.
+    Fleet {
+        #[command(flatten)]
+        connection: fleet::Connection,
+        #[command(subcommand)]
+        command: fleet::FleetCommand,
+    },
     /// Master keys of the secrets at rest.
     Keys {
         #[command(subcommand)]
@@ -113,6 +120,31 @@ enum BenchCommand {
         /// ES4 calls in flight at once.
         #[arg(long, default_value_t = 128)]
         concurrency: usize,
+        /// SMPP binds of the SM-SR.
+        #[arg(long, default_value_t = 4)]
+        binds: usize,
+        /// Network attach delay of the simulated eUICCs, ms.
+        #[arg(long, default_value_t = 100)]
+        attach_delay_ms: u64,
+        /// SM-SR database (`postgres://…`; default: SQLite in the bench directory).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Directory for the bench world and databases (default: a fresh one under the var dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// An ESM2M fleet switch of N simulated eUICCs started with one API call: operations per second end to
+    /// end and the latency of progress reads while it runs.
+    Fleet {
+        /// Simulated eUICCs (each one target).
+        #[arg(long, default_value_t = 1_000)]
+        euiccs: usize,
+        /// The fleet operation's rate per second.
+        #[arg(long, default_value_t = 10_000)]
+        rate: i64,
+        /// The fleet operation's maximum in flight.
+        #[arg(long, default_value_t = 4_096)]
+        max_in_flight: i64,
         /// SMPP binds of the SM-SR.
         #[arg(long, default_value_t = 4)]
         binds: usize,
@@ -311,6 +343,10 @@ fn main() -> ExitCode {
         } => euicc_register(&pki, &smsr, eis),
         Command::Entity { command } => entity::run(&config, command),
         Command::Owner { command } => owner::run(&config, command),
+        Command::Fleet {
+            connection,
+            command,
+        } => fleet::run(&config, &connection, command),
         Command::Mno { command } => mno::run(&config, *command),
         Command::Keys {
             command: KeysCommand::Rotate { generate, limit },
@@ -351,6 +387,25 @@ fn bench_command(config: &Config, command: BenchCommand) -> Result<(), String> {
         })
         .map(|_| ()),
         BenchCommand::Sms { binds, messages } => platform_bench::sms(&binds, messages),
+        BenchCommand::Fleet {
+            euiccs,
+            rate,
+            max_in_flight,
+            binds,
+            attach_delay_ms,
+            database_url,
+            dir,
+        } => fleet_bench::fleet(
+            &bench_dir(config, dir, "fleet"),
+            &fleet_bench::FleetBenchOptions {
+                euiccs,
+                rate,
+                max_in_flight,
+                binds,
+                attach_delay_ms,
+                database_url,
+            },
+        ),
         BenchCommand::Switch {
             euiccs,
             concurrency,

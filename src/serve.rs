@@ -210,6 +210,10 @@ pub fn start(
                 config.esm2m.base_url()
             ));
             servers.push(running);
+            tasks.push(tokio::spawn(smsr::esm2m::fleet::run(
+                smsr.clone(),
+                shutdown_rx.clone(),
+            )));
         } else {
             banner.push("  ESM2M eUICC owner API off (esm2m.enabled)".to_string());
         }

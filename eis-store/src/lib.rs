@@ -12,6 +12,7 @@
 //! - [`outbox`]: outgoing HTTP messages written in the caller's transaction (callbacks, notifications).
 //! - [`es5_queue`]: the SM-SR's per-eUICC ES5 command queue and the persisted SCP80 counters.
 //! - [`operations`]: the SM-SR's asynchronous operations (platform management, notification confirmation).
+//! - [`fleet`]: the owners' operation results, fleet operations and their targets, idempotent answers (ESM2M).
 //! - [`owners`]: the SM-SR's eUICC owners (ESM2M): which eUICC belongs to whom, the owners' API token hashes.
 //! - [`relays`]: the SM-DP's ES2 functions relayed to the SM-SR over ES3.
 //! - [`warehouse`]: the SM-DP's profile types, orders and stock of personalisation records.
@@ -29,6 +30,7 @@ pub mod entities;
 pub mod error;
 pub mod es5_queue;
 pub mod events;
+pub mod fleet;
 pub mod function_calls;
 pub mod jobs;
 pub mod operations;

@@ -261,6 +261,9 @@ pub enum Viewer<'a> {
     Mno(&'a str),
     /// An SM-DP (ES3.GetEIS): only the profiles it downloaded.
     SmDp(&'a str),
+    /// An eUICC owner (ESM2M): every profile of its own eUICCs (which eUICCs are its own is the owner table's
+    /// business: `platform::euicc_known`).
+    Owner(&'a str),
 }
 
 impl Viewer<'_> {
@@ -271,18 +274,20 @@ impl Viewer<'_> {
             && match self {
                 Viewer::Mno(oid) => p.mno_id == *oid,
                 Viewer::SmDp(oid) => p.smdp_id.as_deref() == Some(*oid),
+                Viewer::Owner(_) => true,
             }
     }
 
     /// Whether the viewer may know of an eUICC whose profiles are `profiles`: an SM-DP of any eUICC of this
-    /// SM-SR (it downloads onto eUICCs it has no profile on yet), an MNO only of one carrying a profile it sees.
+    /// SM-SR (it downloads onto eUICCs it has no profile on yet), an MNO only of one carrying a profile it sees; an owner of any here (its ownership is checked by
+    /// `platform::euicc_known`).
     /// Where this is false the eUICC is answered as unknown (8.1.1), exactly like an EID that does not exist.
     pub fn knows_euicc<'p>(
         &self,
         profiles: impl IntoIterator<Item = &'p store::ProfileInfo>,
     ) -> bool {
         match self {
-            Viewer::SmDp(_) => true,
+            Viewer::SmDp(_) | Viewer::Owner(_) => true,
             Viewer::Mno(_) => profiles.into_iter().any(|p| self.sees(p)),
         }
     }
@@ -290,7 +295,7 @@ impl Viewer<'_> {
     /// The viewer's OID.
     pub fn oid(&self) -> &str {
         match self {
-            Viewer::Mno(o) | Viewer::SmDp(o) => o,
+            Viewer::Mno(o) | Viewer::SmDp(o) | Viewer::Owner(o) => o,
         }
     }
 }
@@ -462,7 +467,7 @@ pub fn view(record: &EisRecord, viewer: Viewer<'_>) -> Result<Eis, SmsrError> {
         });
     }
     let mut isd_r = public_sd(&record.isd_r, SdRole::IsdR)?;
-    if let Viewer::Mno(_) = viewer {
+    if let Viewer::Mno(_) | Viewer::Owner(_) = viewer {
         // Annex E: the ISD-R and the ECASD are the SM-SR's and the SM-DP's business; the schema still wants
         // both elements, so an MNO gets their identity only.
         isd_r = isd_r.identity_only();

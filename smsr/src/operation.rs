@@ -516,6 +516,8 @@ pub fn finish(
             },
         )?;
     }
+    // An owner's operation (ESM2M) has no function call: its result is kept for the owner to read.
+    crate::esm2m::operations::finished(conn, smsr, op, &outcome, now)?;
     let level_ok = outcome.status.status == Status::ExecutedSuccess;
     if level_ok {
         tracing::info!(op = op.id, eid = %op.eid, kind = %op.kind, "operation completed");
@@ -903,22 +905,26 @@ fn on_audit_step(
         return Ok(());
     }
     apply_audit(conn, smsr, op, &data, now)?;
-    let record = eis::get_eis_without_key_values(conn, &op.eid)?.ok_or(SmsrError::UnknownEid {
-        eid: op.eid.clone(),
-    })?;
-    let viewer = if op.interface == "ES4" {
-        Viewer::Mno(&op.requester_oid)
-    } else {
-        Viewer::SmDp(&op.requester_oid)
-    };
-    let mut eis_view = view(&record, viewer)?;
-    if !data.audit_iccids.is_empty() {
-        eis_view
-            .profile_info
-            .retain(|p| data.audit_iccids.iter().any(|i| i == p.iccid.as_str()));
-    }
     let mut outcome = Outcome::success();
-    outcome.eis = Some(eis_view);
+    // The EIS goes back in an ES3/ES4 response; an owner reads the audited eUICC from the ESM2M API.
+    if op.interface != crate::esm2m::operations::INTERFACE {
+        let record =
+            eis::get_eis_without_key_values(conn, &op.eid)?.ok_or(SmsrError::UnknownEid {
+                eid: op.eid.clone(),
+            })?;
+        let viewer = if op.interface == "ES4" {
+            Viewer::Mno(&op.requester_oid)
+        } else {
+            Viewer::SmDp(&op.requester_oid)
+        };
+        let mut eis_view = view(&record, viewer)?;
+        if !data.audit_iccids.is_empty() {
+            eis_view
+                .profile_info
+                .retain(|p| data.audit_iccids.iter().any(|i| i == p.iccid.as_str()));
+        }
+        outcome.eis = Some(eis_view);
+    }
     finish(conn, smsr, op, outcome, now)?;
     Ok(())
 }

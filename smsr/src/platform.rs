@@ -6,6 +6,8 @@
 
 use eis_store::AnyConnection;
 use eis_store::eis::{self, Pol2Rule, ProfileRecord, ProfileState, ProfileUpdate};
+use eis_store::operations::Operation;
+use eis_store::owners;
 use es_interfaces::isdr::Es5Command;
 use es_interfaces::messages::common::{Pol2, SubscriptionAddress};
 use es_interfaces::routing;
@@ -22,6 +24,32 @@ pub const POL2_ENABLE: &str = "ENABLE";
 pub const POL2_DISABLE: &str = "DISABLE";
 /// POL2 action DELETE.
 pub const POL2_DELETE: &str = "DELETE";
+
+/// Who asks for a platform operation, and how its result is answered: an ES3/ES4 function call (its record
+/// and ReplyTo, from the [`CallContext`]) or an eUICC owner over ESM2M (no function call; the result is kept for
+/// the owner to read, [`crate::esm2m::operations`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Requester<'a> {
+    /// The requester's OID (the audit trail's RequesterId).
+    pub oid: &'a str,
+    /// The interface of the request ("ES3", "ES4", "ESM2M").
+    pub interface: &'a str,
+    /// The function call the operation answers, if any.
+    pub function_call_id: Option<i64>,
+    /// The request's validity deadline (unix ms), if it has one.
+    pub valid_until: Option<i64>,
+}
+
+impl<'a> From<&'a CallContext<'_>> for Requester<'a> {
+    fn from(ctx: &'a CallContext<'_>) -> Requester<'a> {
+        Requester {
+            oid: &ctx.caller.oid,
+            interface: ctx.endpoint.interface.name,
+            function_call_id: Some(ctx.call_id),
+            valid_until: ctx.valid_until,
+        }
+    }
+}
 
 pub(crate) fn es5<'a>(smsr: &'a Smsr, function: &str) -> Result<&'a Es5Settings, SmsrError> {
     smsr.es5.as_ref().ok_or_else(|| SmsrError::NoEs5Transport {
@@ -41,6 +69,7 @@ pub fn euicc_known(
     Ok(match viewer {
         Viewer::SmDp(_) => true,
         Viewer::Mno(_) => viewer.knows_euicc(eis::profiles_of(conn, eid)?.iter().map(|p| &p.info)),
+        Viewer::Owner(oid) => owners::owner_of(conn, eid)?.as_deref() == Some(oid),
     })
 }
 
@@ -62,11 +91,12 @@ pub fn locate(
     }
     match eis::get_profile(conn, iccid)?.filter(|p| viewer.sees(&p.info)) {
         Some(p) if p.eid == eid => Ok(p),
-        Some(_) => Err(SmsrError::IccidOnOtherEuicc {
+        // An owner sees profiles on its own eUICCs only: elsewhere the ICCID is unknown to it.
+        Some(_) if !matches!(viewer, Viewer::Owner(_)) => Err(SmsrError::IccidOnOtherEuicc {
             iccid: iccid.to_string(),
             eid: eid.to_string(),
         }),
-        None => Err(SmsrError::UnknownIccid {
+        _ => Err(SmsrError::UnknownIccid {
             iccid: iccid.to_string(),
         }),
     }
@@ -101,23 +131,28 @@ fn refused(iccid: &str, action: &'static str, why: &str) -> SmsrError {
 }
 
 pub(crate) fn deadline(smsr: &Smsr, settings: &Es5Settings, ctx: &CallContext<'_>) -> i64 {
-    ctx.valid_until.unwrap_or_else(|| {
+    deadline_until(smsr, settings, ctx.valid_until)
+}
+
+/// The deadline of an operation: the request's validity deadline, else the default validity from now.
+pub(crate) fn deadline_until(smsr: &Smsr, settings: &Es5Settings, valid_until: Option<i64>) -> i64 {
+    valid_until.unwrap_or_else(|| {
         smsr.clock.now_millis().saturating_add(
             i64::try_from(settings.default_validity.as_millis()).unwrap_or(i64::MAX),
         )
     })
 }
 
-/// Starts an operation of the caller's function call on profile `p` with its first ES5 script.
+/// Starts an operation of the requester on profile `p` with its first ES5 script.
 fn start_for_profile(
     conn: &mut AnyConnection,
     smsr: &Smsr,
-    ctx: &CallContext<'_>,
+    requester: Requester<'_>,
     kind: OperationKind,
     p: &ProfileRecord,
     script: Vec<u8>,
     settings: &Es5Settings,
-) -> Result<(), SmsrError> {
+) -> Result<Operation, SmsrError> {
     let now = smsr.clock.now_millis();
     operation::start(
         conn,
@@ -125,30 +160,30 @@ fn start_for_profile(
         Start {
             kind,
             eid: &p.eid,
-            function_call_id: Some(ctx.call_id),
-            requester_oid: &ctx.caller.oid,
-            interface: ctx.endpoint.interface.name,
+            function_call_id: requester.function_call_id,
+            requester_oid: requester.oid,
+            interface: requester.interface,
             iccid: Some(&p.info.iccid),
             isd_p_aid: Some(&p.info.isd_p_aid),
-            deadline: deadline(smsr, settings, ctx),
+            deadline: deadline_until(smsr, settings, requester.valid_until),
             data: OpData::default(),
             script,
         },
         now,
-    )?;
-    Ok(())
+    )
 }
 
 /// ES4/ES3.EnableProfile (SGP.02 §3.2, §5.5.5, §5.4.10): the target must be Disabled; POL2 of the target
 /// (ENABLE) and of the enabled profile (DISABLE) must allow it.
-pub fn enable_profile(
+pub fn enable_profile<'r>(
     smsr: &Smsr,
     conn: &mut AnyConnection,
-    ctx: &CallContext<'_>,
+    requester: impl Into<Requester<'r>>,
     viewer: Viewer<'_>,
     eid: &str,
     iccid: &str,
-) -> Result<(), SmsrError> {
+) -> Result<Operation, SmsrError> {
+    let requester = requester.into();
     let settings = es5(smsr, "EnableProfile")?;
     let p = locate(conn, viewer, eid, iccid)?;
     match p.info.state {
@@ -182,7 +217,7 @@ pub fn enable_profile(
     start_for_profile(
         conn,
         smsr,
-        ctx,
+        requester,
         OperationKind::EnableProfile,
         &p,
         operation::script(&[Es5Command::EnableProfile { isd_p_aid: aid }])?,
@@ -192,14 +227,15 @@ pub fn enable_profile(
 
 /// ES4/ES3.DisableProfile (SGP.02 §3.3, §5.5.6, §5.4.11): the target must be Enabled, not the fall-back
 /// profile, and a Disabled fall-back profile must be there to take over; POL2 (DISABLE) must allow it.
-pub fn disable_profile(
+pub fn disable_profile<'r>(
     smsr: &Smsr,
     conn: &mut AnyConnection,
-    ctx: &CallContext<'_>,
+    requester: impl Into<Requester<'r>>,
     viewer: Viewer<'_>,
     eid: &str,
     iccid: &str,
-) -> Result<(), SmsrError> {
+) -> Result<Operation, SmsrError> {
+    let requester = requester.into();
     let settings = es5(smsr, "DisableProfile")?;
     let p = locate(conn, viewer, eid, iccid)?;
     if p.info.state != ProfileState::Enabled {
@@ -232,7 +268,7 @@ pub fn disable_profile(
     start_for_profile(
         conn,
         smsr,
-        ctx,
+        requester,
         OperationKind::DisableProfile,
         &p,
         operation::script(&[Es5Command::DisableProfile { isd_p_aid: aid }])?,
@@ -242,14 +278,15 @@ pub fn disable_profile(
 
 /// ES4.DeleteProfile / ES3.DeleteISDP (SGP.02 §3.4, §5.5.7, §5.4.12): not the enabled profile, not the
 /// fall-back profile; POL2 (DELETE) must allow it.
-pub fn delete_profile(
+pub fn delete_profile<'r>(
     smsr: &Smsr,
     conn: &mut AnyConnection,
-    ctx: &CallContext<'_>,
+    requester: impl Into<Requester<'r>>,
     viewer: Viewer<'_>,
     eid: &str,
     iccid: &str,
-) -> Result<(), SmsrError> {
+) -> Result<Operation, SmsrError> {
+    let requester = requester.into();
     let settings = es5(smsr, "DeleteProfile")?;
     let p = locate(conn, viewer, eid, iccid)?;
     if p.info.state == ProfileState::Enabled {
@@ -272,7 +309,7 @@ pub fn delete_profile(
     start_for_profile(
         conn,
         smsr,
-        ctx,
+        requester,
         OperationKind::DeleteProfile,
         &p,
         operation::script(&[Es5Command::DeleteProfile { isd_p_aid: aid }])?,
@@ -282,14 +319,15 @@ pub fn delete_profile(
 
 /// SetFallBackAttribute (SGP.02 v4 §5.5.21; ES5 §5.7.7): moves the fall-back attribute to a profile that
 /// holds one (Enabled or Disabled).
-pub fn set_fallback_attribute(
+pub fn set_fallback_attribute<'r>(
     smsr: &Smsr,
     conn: &mut AnyConnection,
-    ctx: &CallContext<'_>,
+    requester: impl Into<Requester<'r>>,
     viewer: Viewer<'_>,
     eid: &str,
     iccid: &str,
-) -> Result<(), SmsrError> {
+) -> Result<Operation, SmsrError> {
+    let requester = requester.into();
     let settings = es5(smsr, "SetFallBackAttribute")?;
     let p = locate(conn, viewer, eid, iccid)?;
     if matches!(
@@ -313,7 +351,7 @@ pub fn set_fallback_attribute(
     start_for_profile(
         conn,
         smsr,
-        ctx,
+        requester,
         OperationKind::SetFallbackAttribute,
         &p,
         operation::script(&[Es5Command::SetFallbackAttribute { isd_p_aid: aid }])?,
@@ -324,14 +362,15 @@ pub fn set_fallback_attribute(
 /// ES4/ES3.AuditEIS (SGP.02 §5.5.4, §5.4.7): every ICCID named must be the caller's; the eUICC reports its
 /// ISD-Ps (GET STATUS) and free memory (GET DATA `FF21`), and the result is the caller's view of the updated
 /// EIS.
-pub fn audit_eis(
+pub fn audit_eis<'r>(
     smsr: &Smsr,
     conn: &mut AnyConnection,
-    ctx: &CallContext<'_>,
+    requester: impl Into<Requester<'r>>,
     viewer: Viewer<'_>,
     eid: &str,
     iccids: &[String],
-) -> Result<(), SmsrError> {
+) -> Result<Operation, SmsrError> {
+    let requester = requester.into();
     let settings = es5(smsr, "AuditEIS")?;
     if !euicc_known(conn, viewer, eid)? {
         return Err(SmsrError::UnknownEid {
@@ -348,12 +387,12 @@ pub fn audit_eis(
         Start {
             kind: OperationKind::AuditEis,
             eid,
-            function_call_id: Some(ctx.call_id),
-            requester_oid: &ctx.caller.oid,
-            interface: ctx.endpoint.interface.name,
+            function_call_id: requester.function_call_id,
+            requester_oid: requester.oid,
+            interface: requester.interface,
             iccid: None,
             isd_p_aid: None,
-            deadline: deadline(smsr, settings, ctx),
+            deadline: deadline_until(smsr, settings, requester.valid_until),
             data: OpData {
                 audit_iccids: iccids.to_vec(),
                 ..OpData::default()
@@ -366,22 +405,22 @@ pub fn audit_eis(
             ])?,
         },
         now,
-    )?;
-    Ok(())
+    )
 }
 
 /// ES3.UpdateConnectivityParameters (SGP.02 §3.12, §5.4.13): the SM-DP's ES8 data for the profile's ISD-P
 /// (SCP03-secured, opaque to the SM-SR) routed over ES5 as wire-profile §5 says; the result carries the ISD-P's
 /// response script as `EuiccResponseData`.
-pub fn update_connectivity_parameters(
+pub fn update_connectivity_parameters<'r>(
     smsr: &Smsr,
     conn: &mut AnyConnection,
-    ctx: &CallContext<'_>,
+    requester: impl Into<Requester<'r>>,
     viewer: Viewer<'_>,
     eid: &str,
     iccid: &str,
     parameters: &[u8],
-) -> Result<(), SmsrError> {
+) -> Result<Operation, SmsrError> {
+    let requester = requester.into();
     let p = locate(conn, viewer, eid, iccid)?;
     if p.info.state == ProfileState::Created {
         return Err(refused(
@@ -401,7 +440,7 @@ pub fn update_connectivity_parameters(
     start_for_profile(
         conn,
         smsr,
-        ctx,
+        requester,
         OperationKind::UpdateConnectivityParameters,
         &p,
         script,

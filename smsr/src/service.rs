@@ -71,6 +71,8 @@ pub struct Wake {
     pub delivery: Notify,
     /// The outbox dispatcher.
     pub outbox: Arc<Notify>,
+    /// The ESM2M fleet worker (a fleet operation created or resumed, a target finished).
+    pub fleet: Notify,
 }
 
 /// The SM-SR.

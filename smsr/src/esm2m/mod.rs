@@ -1,7 +1,8 @@
-//! ESM2M, the eUICC owner's REST API on the SM-SR (design §1), first slice: bearer-token authentication and the
-//! read resources. Served under `/esm2m/v1/` on a TLS listener of its own that asks for no client certificate;
-//! the caller is the eUICC owner whose API token the `Authorization: Bearer` header carries, and it sees its
-//! own eUICCs only. Errors are RFC 9457 `application/problem+json`.
+//! ESM2M, the eUICC owner's REST API on the SM-SR (design §1): bearer-token authentication, the read resources,
+//! operations on one eUICC ([`operations`]) and fleet operations ([`fleet`]). Served under `/esm2m/v1/` on a
+//! TLS listener of its own that asks for no client certificate; the caller is the eUICC owner whose API token
+//! the `Authorization: Bearer` header carries, and it sees its own eUICCs only. Errors are RFC 9457
+//! `application/problem+json`.
 //!
 //! | method and path | scope | what |
 //! |---|---|---|
@@ -9,9 +10,19 @@
 //! | `GET /esm2m/v1/euiccs/{eid}` | read | one of the owner's eUICCs with its profiles |
 //! | `GET /esm2m/v1/events[?after=&limit=&types=]` | read | the owner's events after a cursor ([`events`]) |
 //! | `…/webhooks…` | admin | webhook endpoints, deliveries, replays ([`webhooks`]) |
+//! | `POST /esm2m/v1/euiccs/{eid}/operations` | operate | an operation on one eUICC ([`operations`]) |
+//! | `GET /esm2m/v1/operations/{id}` | read | one of the owner's operations and its result |
+//! | `POST /esm2m/v1/fleet-operations` | operate | a fleet operation ([`fleet`]) |
+//! | `GET /esm2m/v1/fleet-operations[?limit=&before=]` | read | the owner's fleet operations |
+//! | `GET /esm2m/v1/fleet-operations/{id}` | read | one fleet operation and its counts by state |
+//! | `GET /esm2m/v1/fleet-operations/{id}/targets[.csv][?state=&after=&limit=]` | read | per-target results |
+//! | `POST /esm2m/v1/fleet-operations/{id}/{pause,resume,cancel}` | operate | stop, continue, end the starts |
+//!
+//! Every POST takes an `Idempotency-Key` header ([`idempotency`]).
 //!
 //! A token is `esm2m_` followed by 32 random bytes in unpadded base64url; the store keeps only the SHA-256 of
-//! those bytes. A refused request (401, 403) changes nothing; an accepted one records the token's last use.
+//! those bytes. A refused request (401, 403) changes nothing; an accepted one records the token's last use (to the
+//! minute).
 
 use std::sync::Arc;
 
@@ -29,6 +40,9 @@ use crate::service::Smsr;
 
 pub mod events;
 pub mod webhooks;
+pub mod fleet;
+pub mod idempotency;
+pub mod operations;
 
 /// Path prefix of the API.
 pub const BASE_PATH: &str = "/esm2m/v1";
@@ -41,6 +55,9 @@ const TOKEN_BYTES: usize = 32;
 
 /// Characters of their unpadded base64url text (checked before anything is decoded).
 const TOKEN_TEXT_LEN: usize = TOKEN_BYTES.div_ceil(3) * 4 - 1;
+
+/// How stale a token's recorded last use may be (ms): it is written at most once a minute.
+pub const LAST_USE_RESOLUTION_MS: i64 = 60_000;
 
 /// Page size of `GET /euiccs` without `limit`.
 pub const DEFAULT_PAGE: i64 = 100;
@@ -297,9 +314,16 @@ pub fn authenticate(
         ));
     }
     drop(conn);
-    smsr.store
-        .tx(|c| owners::touch_token(c, record.id, now))
-        .map_err(store)?;
+    // The last use is kept to the minute: a read (e.g. progress polled many times a second) does not queue
+    // for the database's write lock each time.
+    if record
+        .last_used_at
+        .is_none_or(|t| now.saturating_sub(t) >= LAST_USE_RESOLUTION_MS)
+    {
+        smsr.store
+            .tx(|c| owners::touch_token(c, record.id, now))
+            .map_err(store)?;
+    }
     Ok(Owner {
         oid: record.owner_oid,
         token_id: record.id,
@@ -531,8 +555,8 @@ async fn unknown_path() -> HttpResponse {
         "not-found",
         "No such resource",
         format!(
-            "the ESM2M API has {BASE_PATH}/euiccs, {BASE_PATH}/euiccs/{{eid}}, {BASE_PATH}/events and \
-             {BASE_PATH}/webhooks"
+            "the ESM2M API has {BASE_PATH}/euiccs, {BASE_PATH}/operations, {BASE_PATH}/fleet-operations, \
+             {BASE_PATH}/events and {BASE_PATH}/webhooks"
         ),
     )
     .response()
@@ -559,6 +583,30 @@ pub fn configure(c: &mut web::ServiceConfig, smsr: Arc<Smsr>) {
             .route(
                 "/webhooks/{id}/replay",
                 web::post().to(webhooks::post_replay_event),
+            )
+            .route(
+                "/euiccs/{eid}/operations",
+                web::post().to(operations::post_operation),
+            )
+            .route("/operations/{id}", web::get().to(operations::get_operation))
+            .service(
+                web::resource("/fleet-operations")
+                    .app_data(web::PayloadConfig::new(fleet::MAX_BODY_BYTES))
+                    .route(web::post().to(fleet::post_fleet))
+                    .route(web::get().to(fleet::list_fleets)),
+            )
+            .route("/fleet-operations/{id}", web::get().to(fleet::get_fleet))
+            .route(
+                "/fleet-operations/{id}/targets",
+                web::get().to(fleet::get_targets),
+            )
+            .route(
+                "/fleet-operations/{id}/targets.csv",
+                web::get().to(fleet::get_targets_csv),
+            )
+            .route(
+                "/fleet-operations/{id}/{command}",
+                web::post().to(fleet::post_command),
             )
             .default_service(web::to(unknown_path)),
     );
