@@ -426,7 +426,7 @@ async fn scenario(lab: &Lab) {
         .iter()
         .filter(|e| e["type"] == "operation.finished")
         .count();
-    let dead = wait_for(60, "the flaky deliveries given up", async || {
+    let dead = wait_for(120, "the flaky deliveries given up", async || {
         let (s, page) = api
             .get(&format!("/webhooks/{flaky_id}/deliveries"), &a)
             .await;
@@ -529,7 +529,8 @@ async fn scenario(lab: &Lab) {
 }
 
 fn options(o: &mut rsp::lab::LabOptions) {
-    o.esm2m.webhook_retry_secs = 3;
+    // Long enough for two attempts (backoff from 1 s) even when a loaded machine delays the first one.
+    o.esm2m.webhook_retry_secs = 12;
 }
 
 #[actix_web::test]
