@@ -495,6 +495,7 @@ async fn schemathesis(
             "all",
         ])
         .args(args)
+        .current_dir(dir.path())
         .env("NO_COLOR", "1")
         .output()
         .expect("run schemathesis");

@@ -761,7 +761,7 @@ async fn export_plain(
 
 #[utoipa::path(post, path = "/api/v1/profile-types/{name}/installed", tag = "Warehouse",
     params(("name" = String, Path, description = "Profile type"), ExportQuery),
-    request_body(content = String, content_type = "application/x-pem-file", description = "The caller's own TLS client certificate (PEM)"),
+    request_body(content = String, content_type = "text/plain", description = "The caller's own TLS client certificate (PEM)"),
     responses((status = 200, description = "The output file with secrets encrypted for the certificate", body = String, content_type = "text/csv"),
         (status = 400, description = "Invalid request", body = ProblemDetail, content_type = "application/problem+json"),
         (status = 404, description = "No such profile type or order", body = ProblemDetail, content_type = "application/problem+json"),

@@ -118,7 +118,7 @@ where
 
 /// ES2.GetEIS (SGP.02 §5.3.1): the caller's view of the eUICC, read from the SM-SR over ES3.
 #[utoipa::path(get, path = "/api/v1/euiccs/{eid}", tag = "ES2",
-    params(("eid" = String, Path, description = "EID (32 digits)", example = "89049999001000000000000000000143"), GetEisQuery),
+    params(("eid" = String, Path, description = "EID (32 hexadecimal digits)", example = "89049999001000000000000000000143"), GetEisQuery),
     responses(
         (status = 200, description = "The EIS (EXECUTED_SUCCESS)", body = rest_twin::FunctionResult),
         (status = 400, description = "Invalid request (1.6/2.x)", body = Problem, content_type = "application/problem+json"),

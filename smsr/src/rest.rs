@@ -125,7 +125,7 @@ where
 
 /// ES4.GetEIS (SGP.02 §5.5.1): the caller's view of the eUICC's EIS.
 #[utoipa::path(get, path = "/api/v1/euiccs/{eid}", tag = "ES4",
-    params(("eid" = String, Path, description = "EID (32 decimal digits)", example = "89049999001000000000000000000143")),
+    params(("eid" = String, Path, description = "EID (32 hexadecimal digits)", example = "89049999001000000000000000000143")),
     responses(
         (status = 200, description = "The EIS (EXECUTED_SUCCESS)", body = FunctionResult),
         (status = 400, description = "Invalid EID (1.6/2.1)", body = Problem, content_type = "application/problem+json"),
