@@ -3,7 +3,8 @@
 //! GetEIS, EnableProfile to the end, AuditEIS, ES2.GetEIS, an unknown EID (8.1.1/3.9 in problem+json), the
 //! function-call record shared by both (an Idempotency-Key repeat answered from it, a reused key refused with
 //! 1.6/3.3) — and another MNO sees none of it. Then schemathesis (PyPI) runs against each served OpenAPI
-//! document (SM-SR and SM-DP `/api/v1` with the MNO's client certificate, ESM2M with a bearer token).
+//! document (SM-SR and SM-DP `/api/v1` with the MNO's client certificate, ESM2M with a bearer token), also on
+//! both backends, with at most 25 examples per operation.
 
 mod support;
 
@@ -528,8 +529,29 @@ fn count_cases(stdout: &str) -> u64 {
 async fn schemathesis_finds_nothing_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lab = small_lab(&dir, |o| o.smdp_profiles = vec![(1, 1)]).await;
-    let http = mno_http(&lab, 0);
-    let (cert, key, ca) = mno_files(&lab, 0);
+    fuzz(&lab, &dir).await;
+    lab.stop().await;
+}
+
+#[actix_web::test]
+async fn schemathesis_finds_nothing_postgres() {
+    let smsr_db = testkit::PgTestDb::new();
+    let smdp_db = testkit::PgTestDb::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, |o| {
+        o.smdp_profiles = vec![(1, 1)];
+        o.smsr_database_url = Some(smsr_db.url().to_string());
+        o.smdp_database_url = Some(smdp_db.url().to_string());
+    })
+    .await;
+    fuzz(&lab, &dir).await;
+    lab.stop().await;
+}
+
+/// schemathesis against the three documents of `lab`.
+async fn fuzz(lab: &Lab, dir: &tempfile::TempDir) {
+    let http = mno_http(lab, 0);
+    let (cert, key, ca) = mno_files(lab, 0);
     let (cert, key, ca) = (
         cert.to_string_lossy().into_owned(),
         key.to_string_lossy().into_owned(),
@@ -591,7 +613,7 @@ async fn schemathesis_finds_nothing_sqlite() {
         "smsr",
     ]);
     let eids = dir.path().join("eids.txt");
-    std::fs::write(&eids, format!("{}\n{}\n", eid(&lab, 0), eid(&lab, 1))).expect("eids");
+    std::fs::write(&eids, format!("{}\n{}\n", eid(lab, 0), eid(lab, 1))).expect("eids");
     rsp(&[
         "owner",
         "assign",
@@ -631,5 +653,4 @@ async fn schemathesis_finds_nothing_sqlite() {
     )
     .await;
     println!("schemathesis: {total} test cases in all, no failure");
-    lab.stop().await;
 }

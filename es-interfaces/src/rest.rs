@@ -94,22 +94,21 @@ impl XsdShape {
                 current = attribute_value(tag, "name").map(str::to_string);
             } else if tag.starts_with("</xs:complexType") {
                 current = None;
-            } else if tag.starts_with("<xs:element ") {
-                if let (Some(name), Some(ty)) =
+            } else if tag.starts_with("<xs:element ")
+                && let (Some(name), Some(ty)) =
                     (attribute_value(tag, "name"), attribute_value(tag, "type"))
-                {
-                    let ty = unprefixed(ty).to_string();
-                    match &current {
-                        Some(parent) => {
-                            let repeatable =
-                                attribute_value(tag, "maxOccurs").is_some_and(|m| m != "1");
-                            self.children
-                                .entry((parent.clone(), name.to_string()))
-                                .or_insert((ty, repeatable));
-                        }
-                        None => {
-                            self.elements.entry(name.to_string()).or_insert(ty);
-                        }
+            {
+                let ty = unprefixed(ty).to_string();
+                match &current {
+                    Some(parent) => {
+                        let repeatable =
+                            attribute_value(tag, "maxOccurs").is_some_and(|m| m != "1");
+                        self.children
+                            .entry((parent.clone(), name.to_string()))
+                            .or_insert((ty, repeatable));
+                    }
+                    None => {
+                        self.elements.entry(name.to_string()).or_insert(ty);
                     }
                 }
             }

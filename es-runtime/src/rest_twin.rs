@@ -305,7 +305,7 @@ where
 
 /// The FunctionCallIdentifier of a REST call: its `Idempotency-Key` (1 to 128 printable ASCII characters), or a
 /// fresh UUID.
-pub fn idempotency_key(req: &HttpRequest) -> Result<String, Problem> {
+pub fn idempotency_key(req: &HttpRequest) -> Result<String, Box<Problem>> {
     let Some(v) = req.headers().get(IDEMPOTENCY_KEY) else {
         return Ok(uuid::Uuid::new_v4().to_string());
     };
@@ -325,13 +325,14 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<String, Problem> {
 }
 
 /// Parses a JSON request body (an empty body is `{}`).
-pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Problem>> {
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         &b"{}"[..]
     } else {
         body
     };
-    serde_json::from_slice(body).map_err(|e| Problem::bad_request(format!("JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| Box::new(Problem::bad_request(format!("JSON body: {e}"))))
 }
 
 /// A REST call of a function, built by the server's module from the path and JSON body.
@@ -357,7 +358,7 @@ fn shape() -> &'static XsdShape {
 }
 
 /// A response element's FunctionExecutionStatus and JSON view.
-fn response_json(xml: &str) -> Result<(FunctionExecutionStatus, serde_json::Value), Problem> {
+fn response_json(xml: &str) -> Result<(FunctionExecutionStatus, serde_json::Value), Box<Problem>> {
     let doc = Document::parse(xml.as_bytes()).map_err(internal)?;
     let root = doc.root();
     let status_el = root
@@ -379,16 +380,18 @@ pub fn resolve_caller<S: ServerContext>(
     f: &S,
     cert: Option<&PeerCertificate>,
     endpoint: Endpoint,
-) -> Result<Caller, Problem> {
+) -> Result<Caller, Box<Problem>> {
     f.callers()
         .resolve(f.store(), cert, endpoint.interface)
-        .map_err(|e| match e {
-            CallerError::Store(e) => internal(e),
-            e => Problem::function(
-                &FunctionExecutionStatus::failed(e.status_code_data()),
-                None,
-                None,
-            ),
+        .map_err(|e| {
+            Box::new(match e {
+                CallerError::Store(e) => internal(e),
+                e => Problem::function(
+                    &FunctionExecutionStatus::failed(e.status_code_data()),
+                    None,
+                    None,
+                ),
+            })
         })
 }
 
@@ -410,7 +413,7 @@ fn call_inner<S: SoapFunctions>(
     endpoint: Endpoint,
     base: &str,
     request: TwinRequest,
-) -> Result<TwinAnswer, Problem> {
+) -> Result<TwinAnswer, Box<Problem>> {
     let caller = resolve_caller(f, cert, endpoint)?;
     let fci = request.function_call_identifier.clone();
     let doc = Document::parse(request.request_xml.as_bytes()).map_err(internal)?;
@@ -444,9 +447,11 @@ fn call_inner<S: SoapFunctions>(
         body,
         &decoded,
     ) {
-        Invoked::Refused { status, .. } => {
-            Err(Problem::function(&status, Some(function), Some(fci)))
-        }
+        Invoked::Refused { status, .. } => Err(Box::new(Problem::function(
+            &status,
+            Some(function),
+            Some(fci),
+        ))),
         Invoked::Reply(Reply { http_status, body }) if http_status == 202 && body.is_empty() => {
             let location = format!("{base}/function-calls/{}", path_segment(&fci));
             let mut a = TwinAnswer::json(
@@ -474,9 +479,11 @@ fn call_inner<S: SoapFunctions>(
                         response,
                     },
                 )),
-                Status::Failed | Status::Expired => {
-                    Err(Problem::function(&status, Some(function), Some(fci)))
-                }
+                Status::Failed | Status::Expired => Err(Box::new(Problem::function(
+                    &status,
+                    Some(function),
+                    Some(fci),
+                ))),
             }
         }
     }
@@ -490,7 +497,7 @@ pub fn function_call<S: ServerContext>(
     endpoint: Endpoint,
     fci: &str,
 ) -> TwinAnswer {
-    let run = || -> Result<TwinAnswer, Problem> {
+    let run = || -> Result<TwinAnswer, Box<Problem>> {
         let caller = resolve_caller(f, cert, endpoint)?;
         let mut conn = f.store().conn().map_err(internal)?;
         let call = function_calls::find_call(&mut conn, &caller.oid, fci)

@@ -110,7 +110,7 @@ where
         let body = rest_twin::read_body(payload, MAX_JSON_BYTES).await?;
         let options: T = rest_twin::parse_body(&body)?;
         let (request_xml, reply_to) = element(&key, &options);
-        Ok::<_, Problem>(TwinRequest {
+        Ok::<_, Box<Problem>>(TwinRequest {
             request_xml,
             function_call_identifier: key,
             reply_to,
