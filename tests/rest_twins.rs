@@ -1,6 +1,7 @@
 //! The REST twins of ES4 (SM-SR) and ES2 (SM-DP) for MNOs, against the SOAP endpoints in one lab (simulated
 //! eUICCs over SMS), on SQLite and PostgreSQL: the same scenario over both transports gives the same results —
-//! GetEIS, EnableProfile to the end, AuditEIS, ES2.GetEIS, an unknown EID (8.1.1/3.9 in problem+json), the
+//! GetEIS, EnableProfile to the end, AuditEIS, UpdatePolicyRules (and the POL2 refusal it causes),
+//! UpdateSubscriptionAddress, ES2.GetEIS, an unknown EID (8.1.1/3.9 in problem+json), the
 //! function-call record shared by both (an Idempotency-Key repeat answered from it, a reused key refused with
 //! 1.6/3.3) — and another MNO sees none of it. Then schemathesis (PyPI) runs against each served OpenAPI
 //! document (SM-SR and SM-DP `/api/v1` with the MNO's client certificate, ESM2M with a bearer token), also on
@@ -336,6 +337,99 @@ async fn scenario(lab: &Lab) {
         now.body["response"]["Eis"]["ProfileInfo"],
         audited["ProfileInfo"]
     );
+
+    // ES4.UpdatePolicyRules, then a disable POL2 forbids: the same 8.2.3/3.8 refusal both ways.
+    let pol2 = es_interfaces::messages::common::Pol2 {
+        rules: vec![es_interfaces::messages::common::Pol2Rule {
+            subject: es_interfaces::types::Pol2RuleSubject::Profile,
+            action: es_interfaces::types::Pol2RuleAction::Disable,
+            qualification: es_interfaces::types::Pol2RuleQualification::NotAllowed,
+        }],
+    };
+    let soap = call(
+        &mno,
+        &es4::UpdatePolicyRulesRequest {
+            base: conformance::mno::base("soap-pol2", None),
+            eid: e0.parse().expect("eid"),
+            iccid: p2_0.parse().expect("iccid"),
+            pol2,
+        },
+    )
+    .await;
+    assert_status(soap.status(), Status::ExecutedSuccess, None);
+    let rest = send(
+        http.post(format!(
+            "{sr}/api/v1/euiccs/{e1}/profiles/{p2_1}/policy-rules"
+        ))
+        .header("Idempotency-Key", "rest-pol2")
+        .json(&json!({"rules": [{"action": "DISABLE", "qualification": "Not-Allowed"}]})),
+    )
+    .await;
+    assert_eq!(rest.status, 200, "{}", rest.body);
+    assert_eq!(rest.body["function"], "ES4.UpdatePolicyRules");
+    assert_eq!(
+        strip_times(rest.body["response"].clone()),
+        soap_json(&soap.envelope)
+    );
+    let soap = call(&mno, &disable(&e0, &p2_0, "soap-disable-pol2")).await;
+    let (st, subject, reason, _) = soap_codes(&soap);
+    assert_eq!(
+        (st, subject.as_str(), reason.as_str()),
+        (Status::Failed, "8.2.3", "3.8")
+    );
+    let rest = send(
+        http.post(format!("{sr}/api/v1/euiccs/{e1}/profiles/{p2_1}/disable"))
+            .header("Idempotency-Key", "rest-disable-pol2")
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(rest.status, 409, "{}", rest.body);
+    assert_eq!(codes(&rest), (subject, reason));
+
+    // ES4.UpdateSubscriptionAddress: the new MSISDN shows in GetEIS; an unknown EID is 8.1.1/3.9 both ways.
+    let rest = send(
+        http.post(format!(
+            "{sr}/api/v1/euiccs/{e1}/profiles/{p2_1}/subscription-address"
+        ))
+        .json(&json!({"msisdn": "447700900123"})),
+    )
+    .await;
+    assert_eq!(rest.status, 200, "{}", rest.body);
+    let now = send(http.get(format!("{sr}/api/v1/euiccs/{e1}"))).await;
+    let p2_view = now.body["response"]["Eis"]["ProfileInfo"]
+        .as_array()
+        .expect("ProfileInfo")
+        .iter()
+        .find(|p| p["Iccid"] == p2_1.as_str())
+        .cloned()
+        .expect("P2 in the EIS");
+    assert_eq!(
+        p2_view["SubscriptionAddress"]["Msisdn"], "447700900123",
+        "{p2_view}"
+    );
+    let soap = call(
+        &mno,
+        &es4::UpdateSubscriptionAddressRequest {
+            base: conformance::mno::base("soap-sa-unknown", None),
+            eid: NO_SUCH_EID.parse().expect("eid"),
+            iccid: p2_0.parse().expect("iccid"),
+            new_subscription_address: es_interfaces::messages::common::SubscriptionAddress {
+                imsi: None,
+                msisdn: Some("447700900123".parse().expect("msisdn")),
+            },
+        },
+    )
+    .await;
+    let (_, subject, reason, _) = soap_codes(&soap);
+    let rest = send(
+        http.post(format!(
+            "{sr}/api/v1/euiccs/{NO_SUCH_EID}/profiles/{p2_0}/subscription-address"
+        ))
+        .json(&json!({"msisdn": "447700900123"})),
+    )
+    .await;
+    assert_eq!(rest.status, 404, "{}", rest.body);
+    assert_eq!(codes(&rest), (subject, reason));
 
     // (counted late, so that a callback of the REST call would have had time to arrive)
     let callbacks = lab.receivers[0]

@@ -49,6 +49,18 @@ impl RequestElement {
         self
     }
 
+    /// Opens a child element with element content (closed by [`RequestElement::close`]).
+    pub fn open(mut self, name: &str) -> Self {
+        self.w.start(&format!("{RPS_PREFIX}:{name}"));
+        self
+    }
+
+    /// Closes the element opened last.
+    pub fn close(mut self) -> Self {
+        self.w.end();
+        self
+    }
+
     /// Adds a child element if `text` is given.
     pub fn opt(self, name: &str, text: Option<&str>) -> Self {
         match text {

@@ -12,6 +12,8 @@
 //! | `POST /api/v1/euiccs/{eid}/profiles/{iccid}/disable` | ES4.DisableProfile (202) |
 //! | `POST /api/v1/euiccs/{eid}/profiles/{iccid}/delete` | ES4.DeleteProfile (202) |
 //! | `POST /api/v1/euiccs/{eid}/profiles/{iccid}/fallback` | ES4.SetFallBackAttribute (202) |
+//! | `POST /api/v1/euiccs/{eid}/profiles/{iccid}/subscription-address` | ES4.UpdateSubscriptionAddress |
+//! | `POST /api/v1/euiccs/{eid}/profiles/{iccid}/policy-rules` | ES4.UpdatePolicyRules |
 //! | `GET /api/v1/function-calls/{id}` | the caller's ES4 call with that FunctionCallIdentifier, as recorded |
 
 use std::sync::{Arc, OnceLock};
@@ -63,6 +65,39 @@ pub struct AuditOptions {
     pub reply_to: Option<String>,
 }
 
+/// The body of `POST …/subscription-address` (ES4.UpdateSubscriptionAddress, SGP.02 §5.5).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"imsi": "234150999999999", "msisdn": "447700900123"}))]
+pub struct SubscriptionAddressBody {
+    /// The new IMSI.
+    #[serde(default)]
+    pub imsi: Option<String>,
+    /// The new MSISDN.
+    #[serde(default)]
+    pub msisdn: Option<String>,
+}
+
+/// One POL2 rule (subject PROFILE), SGP.02 §2.4.5.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Pol2RuleBody {
+    /// `ENABLE`, `DISABLE` or `DELETE`.
+    pub action: String,
+    /// `Not-Allowed` or `Auto-Delete`.
+    pub qualification: String,
+}
+
+/// The body of `POST …/policy-rules` (ES4.UpdatePolicyRules, SGP.02 §5.5): the profile's new POL2.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"rules": [{"action": "DISABLE", "qualification": "Not-Allowed"}]}))]
+pub struct PolicyRulesBody {
+    /// The rules (none: no POL2).
+    #[serde(default)]
+    pub rules: Vec<Pol2RuleBody>,
+}
+
 /// The OpenAPI document of the SM-SR's `/api/v1` (ES4 twin).
 #[derive(OpenApi)]
 #[openapi(
@@ -72,8 +107,10 @@ pub struct AuditOptions {
             function-call record and SGP.02 status codes as the SOAP endpoint; `Idempotency-Key` is the \
             FunctionCallIdentifier; refusals are RFC 9457 problem+json with `sgp02Status`."
     ),
-    paths(get_eis, audit_eis, enable_profile, disable_profile, delete_profile, set_fallback, function_call),
-    components(schemas(AsyncOptions, AuditOptions, FunctionResult, Accepted, FunctionCallView, Problem)),
+    paths(get_eis, audit_eis, enable_profile, disable_profile, delete_profile, set_fallback,
+        update_subscription_address, update_policy_rules, function_call),
+    components(schemas(AsyncOptions, AuditOptions, SubscriptionAddressBody, PolicyRulesBody, Pol2RuleBody,
+        FunctionResult, Accepted, FunctionCallView, Problem)),
     modifiers(&MutualTlsSecurity)
 )]
 pub struct Es4Api;
@@ -94,7 +131,7 @@ fn run(
     move || rest_twin::call(&*smsr, cert.as_ref(), ES4, BASE_PATH, build)
 }
 
-/// Reads the JSON body and the Idempotency-Key, then runs the function built by `element`.
+/// Reads the JSON body and the Idempotency-Key, then runs the function whose request `element` builds.
 async fn asynchronous<T, F>(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -301,6 +338,84 @@ pub async fn set_fallback(
     profile_function(req, smsr, path, payload, "ES4-SetFallBackAttributeRequest").await
 }
 
+/// ES4.UpdateSubscriptionAddress (SGP.02 §5.5): the profile's IMSI and MSISDN in the EIS.
+#[utoipa::path(post, path = "/api/v1/euiccs/{eid}/profiles/{iccid}/subscription-address", tag = "ES4",
+    params(("eid" = String, Path, description = "EID"), ("iccid" = String, Path, description = "ICCID"),
+        ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier")),
+    request_body(content = SubscriptionAddressBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Done (EXECUTED_SUCCESS), or the recorded answer of a repeated Idempotency-Key", body = FunctionResult),
+        (status = 400, description = "Invalid request (1.6/2.x)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed (1.1/1.x)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown eUICC or profile (…/3.9)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused, or the Idempotency-Key was used for another request (1.6/3.3)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Failed otherwise", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")))]
+pub async fn update_subscription_address(
+    req: HttpRequest,
+    smsr: web::Data<Arc<Smsr>>,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (eid, iccid) = path.into_inner();
+    asynchronous(
+        req,
+        smsr,
+        payload,
+        move |key, b: &SubscriptionAddressBody| {
+            let e = RequestElement::new("ES4-UpdateSubscriptionAddressRequest", key, None)
+                .field("Eid", &eid)
+                .field("Iccid", &iccid)
+                .open("newSubscriptionAddress")
+                .opt("Imsi", b.imsi.as_deref())
+                .opt("Msisdn", b.msisdn.as_deref())
+                .close();
+            (e.finish(), None)
+        },
+    )
+    .await
+}
+
+/// ES4.UpdatePolicyRules (SGP.02 §5.5): the profile's POL2.
+#[utoipa::path(post, path = "/api/v1/euiccs/{eid}/profiles/{iccid}/policy-rules", tag = "ES4",
+    params(("eid" = String, Path, description = "EID"), ("iccid" = String, Path, description = "ICCID"),
+        ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier")),
+    request_body(content = PolicyRulesBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Done (EXECUTED_SUCCESS), or the recorded answer of a repeated Idempotency-Key", body = FunctionResult),
+        (status = 400, description = "Invalid request (1.6/2.x)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed (1.1/1.x)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown eUICC or profile (…/3.9)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused, or the Idempotency-Key was used for another request (1.6/3.3)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Failed otherwise", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")))]
+pub async fn update_policy_rules(
+    req: HttpRequest,
+    smsr: web::Data<Arc<Smsr>>,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (eid, iccid) = path.into_inner();
+    asynchronous(req, smsr, payload, move |key, b: &PolicyRulesBody| {
+        let mut e = RequestElement::new("ES4-UpdatePolicyRulesRequest", key, None)
+            .field("Eid", &eid)
+            .field("Iccid", &iccid)
+            .open("pol2");
+        for r in &b.rules {
+            e = e
+                .open("Rule")
+                .field("Subject", "PROFILE")
+                .field("Action", &r.action)
+                .field("Qualification", &r.qualification)
+                .close();
+        }
+        (e.close().finish(), None)
+    })
+    .await
+}
+
 /// The caller's ES4 function call with this FunctionCallIdentifier (SOAP or REST), as recorded: in progress,
 /// or completed with its result.
 #[utoipa::path(get, path = "/api/v1/function-calls/{id}", tag = "ES4",
@@ -352,6 +467,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, smsr: Arc<Smsr>) {
             .route(
                 "/euiccs/{eid}/profiles/{iccid}/fallback",
                 web::post().to(set_fallback),
+            )
+            .route(
+                "/euiccs/{eid}/profiles/{iccid}/subscription-address",
+                web::post().to(update_subscription_address),
+            )
+            .route(
+                "/euiccs/{eid}/profiles/{iccid}/policy-rules",
+                web::post().to(update_policy_rules),
             )
             .route("/function-calls/{id}", web::get().to(function_call))
             .default_service(web::to(rest_twin::not_found)),
