@@ -98,7 +98,8 @@ pub fn start(
         let routes = {
             let smsr = smsr.clone();
             move |c: &mut actix_web::web::ServiceConfig| {
-                configure(c, smsr.clone(), &smsr::functions::ENDPOINTS, max)
+                configure(c, smsr.clone(), &smsr::functions::ENDPOINTS, max);
+                smsr::rest::configure(c, smsr.clone());
             }
         };
         let running = es_runtime::listener::start(
@@ -117,6 +118,11 @@ pub fn start(
                 smsr.identity.service_url(e.service)
             ));
         }
+        banner.push(format!(
+            "  REST {}{}/  (MNO: ES4 as JSON; OpenAPI at openapi.json)",
+            config.smsr.public_url.trim_end_matches('/'),
+            smsr::rest::BASE_PATH
+        ));
         servers.push(running);
         let client = setup::soap_client(world, &m.sm_sr_tls_client, config.outgoing.timeout())
             .map_err(|e| e.to_string())?;
@@ -258,7 +264,7 @@ pub fn start(
             ));
         }
         banner.push(format!(
-            "  REST {}/api/v1/  (MNO warehouse: profile types, orders, stock)",
+            "  REST {}/api/v1/  (MNO: ES2 as JSON, warehouse: profile types, orders, stock; OpenAPI at openapi.json)",
             config.smdp.public_url.trim_end_matches('/')
         ));
         servers.push(running);

@@ -1,13 +1,14 @@
 //! SGP.02 wire formats: everything that crosses an interface, as types with encoders and decoders, and no I/O.
 //!
 //! Off-card (SOAP over HTTPS, SGP.02 §5 and Annex B): [`xml`], [`soap`], [`status`], [`types`], [`messages`],
-//! [`wsdl`]. On-card (ES5 over SMS, ES8; docs/wire-profile.md): [`wire_profile`] (every provisional choice in one
+//! [`wsdl`]; [`rest`] for the REST twins' JSON. On-card (ES5 over SMS, ES8; docs/wire-profile.md): [`wire_profile`] (every provisional choice in one
 //! place), [`tlv`], [`apdu`], [`script`], [`isdr`], [`routing`], [`notification`], [`scp80`], [`sms`], [`scp03`];
 //! ES5 over HTTPS: [`scp81`] (PSK identity, X-Admin headers, Next-URI, session trigger).
 //! SMSC link: [`smpp`] (SMPP 3.4 PDUs).
 
 // Off-card: SOAP binding and ES1–ES7 messages.
 pub mod messages;
+pub mod rest;
 pub mod soap;
 pub mod status;
 pub mod types;

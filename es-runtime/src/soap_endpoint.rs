@@ -498,39 +498,84 @@ fn handle<S: SoapFunctions>(
             });
         }
     };
-    let span = tracing::info_span!("function", caller = %caller.oid, function = %function_name(&element),
+    match invoke(f, &caller, endpoint, wsa, version, body, &request) {
+        Invoked::Reply(reply) if reply.body.is_empty() => None,
+        Invoked::Reply(reply) => Some(respond(reply.http_status, &reply.body)),
+        Invoked::Refused { status, reason } => Some(refuse(status, &reason)),
+    }
+}
+
+/// What became of a function call, whatever the transport (SOAP, or the REST twins of [`crate::rest_twin`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Invoked {
+    /// The function's answer, new or replayed from the record: a response element (which may carry FAILED),
+    /// or 202 with an empty body for an accepted asynchronous call.
+    Reply(Reply),
+    /// Refused before it ran or because it could not run; the transport answers with this status.
+    Refused {
+        /// The SGP.02 status.
+        status: FunctionExecutionStatus,
+        /// Why, for the log and the fault.
+        reason: String,
+    },
+}
+
+/// Runs a decoded request of an authenticated caller (design §3 step 1): [`SoapFunctions::prepare`], then the
+/// function-call record and the function in one transaction (a repeated FunctionCallIdentifier answered from
+/// the record, any other reuse refused with 1.6/3.3). `body` is the request's body element (its digest is
+/// compared on a repeat); `wsa` carries the MessageID and ReplyTo recorded with the call. SOAP and the REST
+/// twins both come here, so a function runs the same whichever transport carried it.
+pub fn invoke<S: SoapFunctions>(
+    f: &S,
+    caller: &Caller,
+    endpoint: Endpoint,
+    wsa: &WsaHeaders,
+    version: SoapVersion,
+    body: &Element,
+    request: &S::Request,
+) -> Invoked {
+    let element = f.element_name(request);
+    let span = tracing::info_span!("function", caller = %caller.oid, function = %function_name(element),
         message_id = wsa.message_id.as_ref().map(|m| m.as_str()).unwrap_or(""));
     let _guard = span.enter();
-    let prepared = match f.prepare(&caller, &request) {
+    let prepared = match f.prepare(caller, request) {
         Ok(p) => p,
         Err(e) => {
             tracing::info!(error = %e, "function refused before execution");
-            return Some(refuse(f.status_of(&e), &e.to_string()));
+            return Invoked::Refused {
+                status: f.status_of(&e),
+                reason: e.to_string(),
+            };
         }
     };
     match execute(
         f,
-        &caller,
+        caller,
         endpoint,
         wsa,
         version,
         body,
-        &request,
+        request,
         prepared.as_deref(),
     ) {
-        Ok(Executed::Reply(reply)) if reply.body.is_empty() => None,
-        Ok(Executed::Reply(reply)) => Some(respond(reply.http_status, &reply.body)),
+        Ok(Executed::Reply(reply)) => Invoked::Reply(reply),
         Ok(Executed::IdentifierInUse { first_function }) => {
             let reason = format!(
                 "FunctionCallIdentifier {} was already used by this caller for another request ({first_function})",
-                f.base(&request).function_call_identifier
+                f.base(request).function_call_identifier
             );
             tracing::info!(%reason, "repeated FunctionCallIdentifier refused");
-            Some(refuse(identifier_in_use(&reason), &reason))
+            Invoked::Refused {
+                status: identifier_in_use(&reason),
+                reason,
+            }
         }
         Err(e) => {
             tracing::error!(error = ?e, "function could not be executed");
-            Some(refuse(f.status_of(&e), &e.to_string()))
+            Invoked::Refused {
+                status: f.status_of(&e),
+                reason: e.to_string(),
+            }
         }
     }
 }

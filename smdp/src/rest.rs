@@ -12,6 +12,7 @@
 //! | `GET /api/v1/stock` | stock levels per profile type |
 //! | `GET /api/v1/profile-types/{name}/installed[?order=…]` | the output file (CSV), no secrets |
 //! | `POST /api/v1/profile-types/{name}/installed[?order=…]` | the output file with secrets, encrypted for the certificate (PEM) in the body, which must be the caller's own |
+//! | `GET /api/v1/openapi.json` | the OpenAPI 3.1 document of this API and of the ES2 twin ([`crate::rest_es2`]) |
 
 use std::collections::HashMap;
 use std::io::Seek;
@@ -28,10 +29,12 @@ use certs::x509::X509Certificate;
 use eis_store::entities::EntityRole;
 use eis_store::now_millis;
 use es_runtime::caller::{Caller, CallerError, Interface};
+use es_runtime::rest_twin::MutualTlsSecurity;
 use es_runtime::tls::PeerCertificate;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
+use utoipa::{OpenApi, ToSchema};
 
 use crate::batch::{BatchFormat, Problem as RowProblem};
 use crate::service::Smdp;
@@ -160,14 +163,16 @@ impl Drop for UploadSlot {
     }
 }
 
-/// An RFC 9457 problem detail, with the bad rows of a refused order file.
-#[derive(Debug, Serialize)]
+/// An RFC 9457 problem detail, with the bad rows of a refused order file (the members of [`Refusal`], for
+/// problem type `urn:rsp:problem:order-file-refused`).
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProblemDetail {
     /// A URI naming the problem type.
     #[serde(rename = "type")]
     pub kind: String,
     /// Short summary of the type.
+    #[schema(value_type = String)]
     pub title: &'static str,
     /// The HTTP status.
     pub status: u16,
@@ -175,11 +180,12 @@ pub struct ProblemDetail {
     pub detail: String,
     /// The bad rows of a refused order file.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     pub refusal: Option<Box<Refusal>>,
 }
 
 /// The extension members of an `order-file-refused` problem.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Refusal {
     /// The first 100 problems (line, column, reason).
@@ -195,7 +201,7 @@ pub struct Refusal {
 }
 
 /// One bad row of a refused order file.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RowError {
     /// Line in the file, from 1 (0: the file as a whole).
     pub line: u64,
@@ -397,6 +403,11 @@ fn conn(smdp: &Smdp) -> Result<eis_store::PooledConn, ProblemDetail> {
     smdp.store.conn().map_err(|e| warehouse_problem(&e.into()))
 }
 
+#[utoipa::path(get, path = "/api/v1/profile-types", tag = "Warehouse",
+    responses((status = 200, description = "The MNO's profile types", body = Vec<crate::warehouse::profile_types::ProfileTypeInfo>),
+        (status = 403, description = "Not an MNO of this SM-DP", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-DP could not complete the request", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 503, description = "Unavailable", body = ProblemDetail, content_type = "application/problem+json")))]
 async fn list_profile_types(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     as_mno(&req, &state, |smdp, caller, _| {
         let list = profile_types::list(&mut *conn(smdp)?, &caller.oid)
@@ -407,8 +418,9 @@ async fn list_profile_types(req: HttpRequest, state: web::Data<State>) -> HttpRe
 }
 
 /// The body of `POST /api/v1/profile-types`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"name": "usim", "template": "MIIB…(base64 DER)", "requiredMemory": 32768, "targetPlatform": "generic", "lowStockThreshold": 100, "pol2": "DISABLE:Not-Allowed"}))]
 pub struct NewProfileTypeBody {
     /// Name.
     pub name: String,
@@ -445,6 +457,16 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, P
     Ok(body)
 }
 
+#[utoipa::path(post, path = "/api/v1/profile-types", tag = "Warehouse",
+    request_body(content = NewProfileTypeBody, content_type = "application/json"),
+    responses((status = 201, description = "Added", body = crate::warehouse::profile_types::ProfileTypeInfo),
+        (status = 400, description = "Invalid request", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 409, description = "The profile type exists already", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid template", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 403, description = "Not an MNO of this SM-DP", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-DP could not complete the request", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 503, description = "Unavailable", body = ProblemDetail, content_type = "application/problem+json")))]
 async fn add_profile_type(
     req: HttpRequest,
     state: web::Data<State>,
@@ -486,8 +508,10 @@ async fn add_profile_type(
 }
 
 /// Query of the order upload.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UploadQuery {
+    /// Name recorded for the order (default: `upload-<time>`).
     filename: Option<String>,
 }
 
@@ -531,6 +555,20 @@ async fn spool(
     Ok((file, start))
 }
 
+#[utoipa::path(post, path = "/api/v1/profile-types/{name}/orders", tag = "Warehouse",
+    params(("name" = String, Path, description = "Profile type"), UploadQuery),
+    request_body(content = String, content_type = "text/csv", description = "The order file (CSV, or the SIM-vendor `.out` layout with another content type)"),
+    responses((status = 201, description = "Imported", body = crate::warehouse::import::ImportReport),
+        (status = 400, description = "Invalid request", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 404, description = "No such profile type", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 409, description = "Stock state", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 413, description = "File too large", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 422, description = "The order file is refused; nothing was imported", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 429, description = "Too many uploads at once", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 507, description = "No room to spool the file", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 403, description = "Not an MNO of this SM-DP", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-DP could not complete the request", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 503, description = "Unavailable", body = ProblemDetail, content_type = "application/problem+json")))]
 async fn upload_order(
     req: HttpRequest,
     state: web::Data<State>,
@@ -630,6 +668,14 @@ impl import::OrderSource for NamedSource {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "Warehouse",
+    params(("id" = i64, Path, description = "Order id")),
+    responses((status = 200, description = "The order", body = crate::warehouse::stock::OrderInfo),
+        (status = 400, description = "Invalid id", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 404, description = "No such order of this MNO", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 403, description = "Not an MNO of this SM-DP", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-DP could not complete the request", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 503, description = "Unavailable", body = ProblemDetail, content_type = "application/problem+json")))]
 async fn get_order(
     req: HttpRequest,
     state: web::Data<State>,
@@ -644,6 +690,11 @@ async fn get_order(
     .await
 }
 
+#[utoipa::path(get, path = "/api/v1/stock", tag = "Warehouse",
+    responses((status = 200, description = "Stock levels per profile type", body = Vec<crate::warehouse::stock::StockLevelInfo>),
+        (status = 403, description = "Not an MNO of this SM-DP", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-DP could not complete the request", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 503, description = "Unavailable", body = ProblemDetail, content_type = "application/problem+json")))]
 async fn get_stock(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     as_mno(&req, &state, |smdp, caller, _| {
         let levels =
@@ -654,8 +705,10 @@ async fn get_stock(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
 }
 
 /// Query of the output file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ExportQuery {
+    /// Only the records of this order.
     order: Option<i64>,
 }
 
@@ -684,6 +737,14 @@ fn export_answer(
     Ok(Reply::Csv(file))
 }
 
+#[utoipa::path(get, path = "/api/v1/profile-types/{name}/installed", tag = "Warehouse",
+    params(("name" = String, Path, description = "Profile type"), ExportQuery),
+    responses((status = 200, description = "The output file, no secrets", body = String, content_type = "text/csv"),
+        (status = 400, description = "Invalid request", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 404, description = "No such profile type or order", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 403, description = "Not an MNO of this SM-DP", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-DP could not complete the request", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 503, description = "Unavailable", body = ProblemDetail, content_type = "application/problem+json")))]
 async fn export_plain(
     req: HttpRequest,
     state: web::Data<State>,
@@ -698,6 +759,16 @@ async fn export_plain(
     .await
 }
 
+#[utoipa::path(post, path = "/api/v1/profile-types/{name}/installed", tag = "Warehouse",
+    params(("name" = String, Path, description = "Profile type"), ExportQuery),
+    request_body(content = String, content_type = "text/plain", description = "The caller's own TLS client certificate (PEM)"),
+    responses((status = 200, description = "The output file with secrets encrypted for the certificate", body = String, content_type = "text/csv"),
+        (status = 400, description = "Invalid request", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 404, description = "No such profile type or order", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 403, description = "Not an MNO of this SM-DP", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-DP could not complete the request", body = ProblemDetail, content_type = "application/problem+json"),
+        (status = 503, description = "Unavailable", body = ProblemDetail, content_type = "application/problem+json")))]
 async fn export_with_secrets(
     req: HttpRequest,
     state: web::Data<State>,
@@ -741,10 +812,42 @@ async fn not_found() -> HttpResponse {
     .response()
 }
 
+/// The OpenAPI document of the SM-DP's `/api/v1` (warehouse and ES2 twin).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "rsp SM-DP REST API",
+        description = "For MNOs, on the SM-DP's mutual-TLS listener: the profile warehouse (profile types, orders, \
+            stock, output files) and ES2 (SGP.02 §5.3) as JSON — the same functions, function-call record and \
+            SGP.02 status codes as the SOAP endpoint; `Idempotency-Key` is the FunctionCallIdentifier; errors are \
+            RFC 9457 problem+json (with `sgp02Status` for ES2)."
+    ),
+    paths(list_profile_types, add_profile_type, upload_order, get_order, get_stock, export_plain,
+        export_with_secrets, crate::rest_es2::get_eis, crate::rest_es2::download_profile,
+        crate::rest_es2::enable_profile, crate::rest_es2::disable_profile, crate::rest_es2::delete_profile,
+        crate::rest_es2::function_call),
+    components(schemas(ProblemDetail, Refusal, RowError, NewProfileTypeBody,
+        crate::rest_es2::DownloadOptions, crate::rest_es2::RelayOptions,
+        es_runtime::rest_twin::FunctionResult, es_runtime::rest_twin::Accepted,
+        es_runtime::rest_twin::FunctionCallView, es_runtime::rest_twin::Problem)),
+    modifiers(&MutualTlsSecurity)
+)]
+pub struct SmdpApi;
+
+/// The document, built once.
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOC.get_or_init(SmdpApi::openapi)
+}
+
+async fn openapi_json() -> HttpResponse {
+    es_runtime::rest_twin::openapi_response(openapi())
+}
+
 /// Registers the REST API's routes under `/api/v1/` (add to the SM-DP listener's routes).
 pub fn configure(cfg: &mut web::ServiceConfig, smdp: Arc<Smdp>, config: RestConfig) {
     let state = web::Data::new(State {
-        smdp,
+        smdp: smdp.clone(),
         config,
         uploads: Arc::new(Uploads::default()),
     });
@@ -756,8 +859,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, smdp: Arc<Smdp>, config: RestConf
         let detail = e.to_string();
         actix_web::error::InternalError::from_response(e, bad_request(detail).response()).into()
     });
+    let scope = crate::rest_es2::routes(web::scope("/api/v1"), smdp.clone());
     cfg.service(
-        web::scope("/api/v1")
+        scope
             .app_data(state)
             .app_data(path_error)
             .app_data(query_error)
@@ -774,6 +878,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, smdp: Arc<Smdp>, config: RestConf
             )
             .route("/orders/{id}", web::get().to(get_order))
             .route("/stock", web::get().to(get_stock))
+            .route("/openapi.json", web::get().to(openapi_json))
             .default_service(web::to(not_found)),
     );
 }

@@ -5,7 +5,8 @@
 //! EISs per caller, [`platform`] checks and starts the platform-management functions of ES3/ES4, whose
 //! [`operation`]s run over [`es5`] (SCP80 over SMS via [`smpp`]; [`scp81`] is the HTTPS admin server) and answer through [`outgoing`] callbacks and
 //! notifications. [`download`] is the SM-SR's part of profile download (ES3.CreateISDP, SendData,
-//! ProfileDownloadCompleted). [`esm2m`] is the eUICC owner's REST API (bearer tokens, the owner's eUICCs).
+//! ProfileDownloadCompleted). [`esm2m`] is the eUICC owner's REST API (bearer tokens, the owner's eUICCs);
+//! [`rest`] is the MNOs' ES4 REST twin.
 
 pub mod download;
 pub mod eis_map;
@@ -17,6 +18,7 @@ pub mod functions;
 pub mod operation;
 pub mod outgoing;
 pub mod platform;
+pub mod rest;
 pub mod scp81;
 pub mod service;
 pub mod smpp;

@@ -108,7 +108,7 @@ pub enum Progress {
 }
 
 /// What an import did.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportReport {
     /// The new order.

@@ -46,7 +46,7 @@ pub struct TemplateCapabilities {
 }
 
 /// A profile type as shown to its MNO (CLI and REST).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProfileTypeInfo {
     /// Id.

@@ -71,7 +71,7 @@ pub struct PersonalisedPackage {
 }
 
 /// Stock of one profile type, as shown to its MNO.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StockLevelInfo {
     /// Profile type name.
@@ -337,7 +337,7 @@ pub fn levels(
 }
 
 /// An order of the MNO, as shown to it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderInfo {
     /// Id.

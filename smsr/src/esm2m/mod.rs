@@ -17,6 +17,7 @@
 //! | `GET /esm2m/v1/fleet-operations/{id}` | read | one fleet operation and its counts by state |
 //! | `GET /esm2m/v1/fleet-operations/{id}/targets[.csv][?state=&after=&limit=]` | read | per-target results |
 //! | `POST /esm2m/v1/fleet-operations/{id}/{pause,resume,cancel}` | operate | stop, continue, end the starts |
+//! | `GET /esm2m/v1/openapi.json` | — | the OpenAPI 3.1 document ([`openapi`]) |
 //!
 //! Every POST takes an `Idempotency-Key` header ([`idempotency`]).
 //!
@@ -43,6 +44,7 @@ pub mod webhooks;
 pub mod fleet;
 pub mod idempotency;
 pub mod operations;
+pub mod openapi;
 
 /// Path prefix of the API.
 pub const BASE_PATH: &str = "/esm2m/v1";
@@ -186,12 +188,15 @@ impl ApiToken {
 }
 
 /// An RFC 9457 problem detail.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"type": "urn:rsp:problem:not-found", "title": "No such eUICC", "status": 404,
+    "detail": "no eUICC 89049999001000000000000000000143 among yours"}))]
 pub struct Problem {
     /// A URI naming the problem type.
     #[serde(rename = "type")]
     pub kind: String,
     /// Short summary of the type.
+    #[schema(value_type = String)]
     pub title: &'static str,
     /// The HTTP status.
     pub status: u16,
@@ -331,7 +336,7 @@ pub fn authenticate(
 }
 
 /// One profile as the owner sees it.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProfileView {
     /// ICCID.
@@ -345,8 +350,11 @@ pub struct ProfileView {
 }
 
 /// One eUICC as the owner sees it.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"eid": "89049999001000000000000000000143", "platformType": "rsp-simulated-euicc",
+    "platformVersion": "1.0.0", "lastAuditDate": null, "enabledIccid": "8949990000000000010",
+    "profiles": [{"iccid": "8949990000000000010", "state": "Enabled", "mnoId": "1.3.6.1.4.1.99999.5", "fallback": true}]}))]
 pub struct EuiccView {
     /// EID.
     pub eid: String,
@@ -363,7 +371,7 @@ pub struct EuiccView {
 }
 
 /// A page of the owner's eUICCs.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EuiccPage {
     /// The eUICCs, by EID.
@@ -404,11 +412,16 @@ fn view(e: OwnedEuicc) -> EuiccView {
 }
 
 /// Query of `GET /euiccs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// The `next` of the previous page (exclusive).
     after: Option<String>,
+    /// Only eUICCs whose enabled profile is this MNO's (OID).
     enabled_mno: Option<String>,
 }
 
@@ -532,6 +545,13 @@ where
     }
 }
 
+/// `GET /esm2m/v1/euiccs`: a page of the owner's eUICCs (scope `read`).
+#[utoipa::path(get, path = "/esm2m/v1/euiccs", tag = "eUICCs", params(ListQuery),
+    responses((status = 200, description = "A page of the owner's eUICCs", body = EuiccPage),
+        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")))]
 async fn euiccs(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
     let query = req.query_string().to_string();
     handle(&req, &smsr, Scope::Read, move |s, o| {
@@ -540,6 +560,14 @@ async fn euiccs(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
     .await
 }
 
+/// `GET /esm2m/v1/euiccs/{eid}`: one of the owner's eUICCs (scope `read`).
+#[utoipa::path(get, path = "/esm2m/v1/euiccs/{eid}", tag = "eUICCs",
+    params(("eid" = String, Path, description = "EID", example = "89049999001000000000000000000143")),
+    responses((status = 200, description = "The eUICC with its profiles", body = EuiccView),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such eUICC among the owner's", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")))]
 async fn euicc(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -608,6 +636,7 @@ pub fn configure(c: &mut web::ServiceConfig, smsr: Arc<Smsr>) {
                 "/fleet-operations/{id}/{command}",
                 web::post().to(fleet::post_command),
             )
+            .route("/openapi.json", web::get().to(openapi::serve))
             .default_service(web::to(unknown_path)),
     );
 }

@@ -1,0 +1,83 @@
+//! The OpenAPI 3.1 document of the ESM2M API (issue 12 item 5), generated from the handlers' and types'
+//! annotations and served at `/esm2m/v1/openapi.json` (no token needed). A new resource is added by listing its
+//! handler in `paths(…)` and its types in `components(schemas(…))` below.
+
+use std::sync::OnceLock;
+
+use actix_web::HttpResponse;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+
+use super::{EuiccPage, EuiccView, Problem, ProfileView};
+
+/// Name of the bearer-token security scheme.
+pub const BEARER: &str = "bearer";
+
+/// The ESM2M document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "rsp ESM2M eUICC owner API",
+        description = "The eUICC owner's REST API on the SM-SR: `Authorization: Bearer esm2m_…` tokens with scopes \
+            read / operate / admin; an owner sees its own eUICCs only; errors are RFC 9457 problem+json."
+    ),
+    paths(super::euiccs, super::euicc),
+    components(schemas(EuiccPage, EuiccView, ProfileView, Problem)),
+    modifiers(&BearerSecurity)
+)]
+pub struct Esm2mApi;
+
+/// Adds the bearer-token scheme and requires it on every operation.
+struct BearerSecurity;
+
+impl utoipa::Modify for BearerSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("an API token of `rsp owner token create`"))
+                    .build(),
+            ),
+        );
+        openapi.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+    }
+}
+
+/// The document, built once.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(Esm2mApi::openapi)
+}
+
+/// `GET /esm2m/v1/openapi.json`.
+pub async fn serve() -> HttpResponse {
+    match document().to_json() {
+        Ok(body) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(body),
+        Err(e) => super::internal(e).response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_lists_the_resources_and_the_bearer_scheme() {
+        let doc = serde_json::to_value(document()).expect("json");
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert!(doc["paths"]["/esm2m/v1/euiccs"]["get"].is_object(), "{doc}");
+        assert!(
+            doc["paths"]["/esm2m/v1/euiccs/{eid}"]["get"].is_object(),
+            "{doc}"
+        );
+        assert_eq!(
+            doc["components"]["securitySchemes"][BEARER]["scheme"],
+            "bearer"
+        );
+    }
+}
