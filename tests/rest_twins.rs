@@ -4,7 +4,8 @@
 //! UpdateSubscriptionAddress, ES2.GetEIS, an unknown EID (8.1.1/3.9 in problem+json), the
 //! function-call record shared by both (an Idempotency-Key repeat answered from it, a reused key refused with
 //! 1.6/3.3) — and another MNO sees none of it. Then schemathesis (PyPI) runs against each served OpenAPI
-//! document (SM-SR and SM-DP `/api/v1` with the MNO's client certificate, ESM2M with a bearer token), also on
+//! document (SM-SR and SM-DP `/api/v1` with the MNO's client certificate, ESM2M with a bearer token of every
+//! scope), also on
 //! both backends, with at most 25 examples per operation.
 
 mod support;
@@ -671,7 +672,8 @@ async fn fuzz(lab: &Lab, dir: &tempfile::TempDir) {
         .await;
     }
 
-    // ESM2M: an owner with a read token over two of the world's eUICCs.
+    // ESM2M: an owner with a token of every scope (read, operate, admin) over two of the world's eUICCs, so that
+    // the operations, fleet operations and webhooks run too (the examples start real ones on the lab).
     let var = lab.config.var_dir.clone();
     let db = lab
         .config
@@ -723,7 +725,7 @@ async fn fuzz(lab: &Lab, dir: &tempfile::TempDir) {
         "--owner",
         owner,
         "--scopes",
-        "read",
+        "read,operate,admin",
         "--expires",
         "1",
     ])

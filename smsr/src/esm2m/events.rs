@@ -184,7 +184,11 @@ pub fn profile_changed(
 }
 
 /// An event as the feed and the webhooks show it.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(example = json!({"id": 12, "type": "operation.finished", "time": "2026-12-06T01:00:04Z",
+    "eid": "89049999001000000000000000000143", "data": {"operationId": 42, "kind": "EnableProfile",
+    "state": "Done", "interface": "ESM2M", "requester": "1.3.6.1.4.1.4242.90.7", "iccid": "8949990000000000028",
+    "from": "AwaitingNotification", "status": "EXECUTED_SUCCESS"}}))]
 pub struct EventView {
     /// Its number in the owner's feed (1, 2, 3, …).
     pub id: i64,
@@ -196,6 +200,7 @@ pub struct EventView {
     /// The eUICC.
     pub eid: String,
     /// Type-specific data.
+    #[schema(value_type = Object)]
     pub data: Value,
 }
 
@@ -211,7 +216,7 @@ pub fn event_json(event: &Event) -> Result<EventView, SmsrError> {
 }
 
 /// A page of the feed.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventPage {
     /// Events in order.
     pub items: Vec<EventView>,
@@ -221,11 +226,18 @@ pub struct EventPage {
 }
 
 /// Query of `GET /events`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct FeedQuery {
+    /// The `next` of the previous call: events numbered after this one (0 or absent: from the start).
+    #[param(minimum = 0)]
     after: Option<i64>,
+    /// Events looked at, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// Only these types, comma-separated (e.g. `operation.finished,profile.enabled`).
+    #[param(example = "operation.finished,profile.enabled")]
     types: Option<String>,
 }
 
@@ -273,6 +285,15 @@ pub fn feed(smsr: &Smsr, owner: &Owner, query_string: &str) -> Result<EventPage,
     Ok(EventPage { items, next })
 }
 
+/// `GET /esm2m/v1/events`: the owner's events after a cursor (scope `read`).
+#[utoipa::path(get, path = "/esm2m/v1/events", tag = "Events", params(FeedQuery),
+    responses(
+        (status = 200, description = "The events after `after`, in order, and the cursor of the next call", body = EventPage),
+        (status = 400, description = "Invalid query (e.g. an unknown type)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["read"])))]
 pub(super) async fn get_events(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
     let query = req.query_string().to_string();
     handle_with(&req, &smsr, Scope::Read, StatusCode::OK, move |s, o| {

@@ -102,7 +102,8 @@ pub fn plan(
 }
 
 /// An owner's command on a fleet operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum Command {
     /// Stop starting targets.
     Pause,
@@ -417,7 +418,8 @@ pub async fn run(smsr: Arc<Smsr>, mut shutdown: watch::Receiver<bool>) {
 // ---------------------------------------------------------------------------------------------------------------
 
 /// Which of the owner's eUICCs a fleet operation is for, besides a list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"enabledMno": "1.3.6.1.4.1.99999.5"}))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Selector {
     /// Every eUICC of the owner whose Enabled profile belongs to this MNO (OID), when the request is made.
@@ -425,24 +427,31 @@ pub struct Selector {
 }
 
 /// Body of `POST /esm2m/v1/fleet-operations`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"action": "enable", "profileMno": "1.3.6.1.4.1.99999.6",
+    "eids": ["89049999001000000000000000000143", "89049999001000000000000000000144"],
+    "ratePerSecond": 50, "maxInFlight": 200, "validitySeconds": 86400}))]
 pub struct FleetRequest {
     /// What to do on each eUICC.
     pub action: Action,
     /// The MNO (OID) whose profile the action is on: needed by enable, delete and setFallback; for disable, only
     /// an Enabled profile of this MNO is disabled; not for audit.
     pub profile_mno: Option<String>,
-    /// The targets, in order (at most 1,000,000, no repeats); or `selector`.
+    /// The targets, in order (EIDs of 32 digits; at most 1,000,000, no repeats); or `selector`.
+    #[schema(min_items = 1, max_items = 1000000)]
     pub eids: Option<Vec<String>>,
     /// The targets chosen by the SM-SR (in EID order); or `eids`.
     pub selector: Option<Selector>,
     /// Most starts per second (1–10,000; default 10).
+    #[schema(minimum = 1, maximum = 10000)]
     pub rate_per_second: Option<i64>,
     /// Most operations under way at once (1–100,000; default 100).
+    #[schema(minimum = 1, maximum = 100000)]
     pub max_in_flight: Option<i64>,
     /// Seconds from now during which targets are started; an operation still under way then expires
     /// (1 s – 30 days; default 1 day).
+    #[schema(minimum = 1, maximum = 2592000)]
     pub validity_seconds: Option<i64>,
 }
 
@@ -533,7 +542,7 @@ pub fn check_request(body: &[u8]) -> Result<CheckedFleet, ApiProblem> {
 }
 
 /// Counts by target state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CountsView {
     /// Not started yet.
@@ -551,7 +560,12 @@ pub struct CountsView {
 }
 
 /// A fleet operation and its progress.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 7, "action": "enable", "profileMno": "1.3.6.1.4.1.99999.6",
+    "targets": {"eids": 2}, "ratePerSecond": 50, "maxInFlight": 200, "validUntil": "2026-12-07T01:00:00Z",
+    "state": "running", "finished": false, "total": 2,
+    "counts": {"pending": 0, "running": 1, "succeeded": 1, "failed": 0, "cancelled": 0, "expired": 0},
+    "createdAt": "2026-12-06T01:00:00Z", "updatedAt": "2026-12-06T01:00:02Z"}))]
 #[serde(rename_all = "camelCase")]
 pub struct FleetView {
     /// Id.
@@ -562,6 +576,7 @@ pub struct FleetView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile_mno: Option<String>,
     /// How the targets were named: `{"eids": n}` or the selector.
+    #[schema(value_type = Object)]
     pub targets: serde_json::Value,
     /// Most starts per second.
     pub rate_per_second: i64,
@@ -611,7 +626,10 @@ pub fn fleet_view(f: &Fleet) -> FleetView {
 }
 
 /// One target and how it went.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"seq": 1, "eid": "89049999001000000000000000000143", "state": "succeeded",
+    "iccid": "8949990000000000028", "operationId": 42, "result": {"status": "EXECUTED_SUCCESS"},
+    "startedAt": "2026-12-06T01:00:00Z", "finishedAt": "2026-12-06T01:00:04Z"}))]
 #[serde(rename_all = "camelCase")]
 pub struct TargetView {
     /// Position in the fleet operation (from 1; the `after` of paging).
@@ -651,7 +669,7 @@ fn target_view(t: Target) -> TargetView {
 }
 
 /// A page of targets.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetPage {
     /// The targets, in order.
@@ -661,7 +679,7 @@ pub struct TargetPage {
 }
 
 /// A page of fleet operations.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FleetPage {
     /// The fleet operations, newest first.
@@ -779,6 +797,18 @@ fn create(
 }
 
 /// `POST /esm2m/v1/fleet-operations`: 202 with the fleet operation.
+#[utoipa::path(post, path = "/esm2m/v1/fleet-operations", tag = "Fleet operations",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a repeat of the same request answers the first answer; the same key with another request is a 422")),
+    request_body(content = FleetRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Created; the targets are started in order at its rate. Its progress at `Location`", body = FleetView,
+            headers(("Location" = String, description = "`/esm2m/v1/fleet-operations/{id}`"))),
+        (status = 400, description = "Invalid body or Idempotency-Key", body = ApiProblem, content_type = "application/problem+json"),
+        (status = 422, description = "The selector names no eUICC or too many, or the Idempotency-Key answered another request", body = ApiProblem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `operate`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["operate"])))]
 pub(super) async fn post_fleet(
     req: HttpRequest,
     body: web::Bytes,
@@ -796,6 +826,20 @@ pub(super) async fn post_fleet(
 
 /// `POST /esm2m/v1/fleet-operations/{id}/{pause|resume|cancel}`: 200 with the fleet operation; 409 when it
 /// has ended.
+#[utoipa::path(post, path = "/esm2m/v1/fleet-operations/{id}/{command}", tag = "Fleet operations",
+    params(("id" = i64, Path, description = "Fleet operation id", example = 7),
+        ("command" = inline(Command), Path, description = "`pause` stops the starts, `resume` continues them, `cancel` makes the targets not yet started `cancelled` (started ones finish)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a repeat of the same request answers the first answer; the same key with another request is a 422")),
+    responses(
+        (status = 200, description = "The fleet operation in its new state (repeating a command changes nothing more)", body = FleetView),
+        (status = 400, description = "A body other than none or `{}`, or an invalid Idempotency-Key", body = ApiProblem, content_type = "application/problem+json"),
+        (status = 404, description = "No such fleet operation among the owner's, or no such command", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The fleet operation has ended (completed, expired; cancelled for pause and resume)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key answered another request", body = ApiProblem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `operate`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["operate"])))]
 pub(super) async fn post_command(
     req: HttpRequest,
     body: web::Bytes,
@@ -854,6 +898,15 @@ pub(super) async fn post_command(
 }
 
 /// `GET /esm2m/v1/fleet-operations/{id}`: the fleet operation and its counts (one row read).
+#[utoipa::path(get, path = "/esm2m/v1/fleet-operations/{id}", tag = "Fleet operations",
+    params(("id" = i64, Path, description = "Fleet operation id", example = 7)),
+    responses(
+        (status = 200, description = "The fleet operation and its counts by state", body = FleetView),
+        (status = 404, description = "No such fleet operation among the owner's", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["read"])))]
 pub(super) async fn get_fleet(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -868,14 +921,26 @@ pub(super) async fn get_fleet(
 }
 
 /// Query of `GET /fleet-operations`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// The `next` of the previous page: fleet operations older than this id.
     before: Option<i64>,
 }
 
 /// `GET /esm2m/v1/fleet-operations[?limit=&before=]`: the owner's fleet operations, newest first.
+#[utoipa::path(get, path = "/esm2m/v1/fleet-operations", tag = "Fleet operations", params(ListQuery),
+    responses(
+        (status = 200, description = "A page of the owner's fleet operations, newest first", body = FleetPage),
+        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["read"])))]
 pub(super) async fn list_fleets(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
     let query = req.query_string().to_string();
     handle(&req, &smsr, Scope::Read, move |s, o| {
@@ -903,11 +968,17 @@ pub(super) async fn list_fleets(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) ->
 }
 
 /// Query of the targets.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct TargetQuery {
+    /// Only targets in this state: pending, running, succeeded, failed, cancelled or expired.
+    #[param(pattern = "^(pending|running|succeeded|failed|cancelled|expired)$")]
     state: Option<String>,
+    /// The `next` of the previous page: targets after this position.
     after: Option<i64>,
+    /// Page size: 1 to 1000 for JSON (default 100); for CSV at least 1 (default: every target).
+    #[param(minimum = 1)]
     limit: Option<i64>,
 }
 
@@ -950,6 +1021,17 @@ fn wants_csv(req: &HttpRequest) -> bool {
 
 /// `GET /esm2m/v1/fleet-operations/{id}/targets[?state=&after=&limit=]`: a page of targets in order (JSON), or
 /// with `Accept: text/csv` the same as `…/targets.csv`.
+#[utoipa::path(get, path = "/esm2m/v1/fleet-operations/{id}/targets", tag = "Fleet operations",
+    params(("id" = i64, Path, description = "Fleet operation id", example = 7), TargetQuery),
+    responses(
+        (status = 200, description = "A page of targets in order; with `Accept: text/csv`, the CSV of `targets.csv`",
+            content((TargetPage = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such fleet operation among the owner's", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["read"])))]
 pub(super) async fn get_targets(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -979,6 +1061,18 @@ pub(super) async fn get_targets(
 
 /// `GET /esm2m/v1/fleet-operations/{id}/targets.csv[?state=&after=&limit=]`: the targets as CSV (RFC 4180),
 /// every one unless `limit`, streamed.
+#[utoipa::path(get, path = "/esm2m/v1/fleet-operations/{id}/targets.csv", tag = "Fleet operations",
+    params(("id" = i64, Path, description = "Fleet operation id", example = 7), TargetQuery),
+    responses(
+        (status = 200, description = "RFC 4180 CSV with a header line: seq, eid, state, iccid, operation_id, status, subject_code, reason_code, message, started_at, finished_at",
+            body = String, content_type = "text/csv",
+            example = "seq,eid,state,iccid,operation_id,status,subject_code,reason_code,message,started_at,finished_at\r\n1,89049999001000000000000000000143,succeeded,8949990000000000028,42,EXECUTED_SUCCESS,,,,2026-12-06T01:00:00Z,2026-12-06T01:00:04Z\r\n"),
+        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such fleet operation among the owner's", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["read"])))]
 pub(super) async fn get_targets_csv(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,

@@ -25,8 +25,11 @@ pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 pub const MAX_KEY_LEN: usize = 255;
 
 /// A problem with, for a refusal by the platform, its SGP.02 status code data (`subjectCode`, `reasonCode`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"type": "urn:rsp:problem:refused", "title": "The platform refused the action",
+    "status": 409, "detail": "the profile 8949990000000000028 cannot be enabled: it is Enabled",
+    "subjectCode": "8.2.1", "reasonCode": "3.8"}))]
 pub struct ApiProblem {
     /// The RFC 9457 members.
     #[serde(flatten)]

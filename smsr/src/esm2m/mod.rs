@@ -40,11 +40,11 @@ use zeroize::Zeroizing;
 use crate::service::Smsr;
 
 pub mod events;
-pub mod webhooks;
 pub mod fleet;
 pub mod idempotency;
-pub mod operations;
 pub mod openapi;
+pub mod operations;
+pub mod webhooks;
 
 /// Path prefix of the API.
 pub const BASE_PATH: &str = "/esm2m/v1";
@@ -551,7 +551,8 @@ where
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")))]
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["read"])))]
 async fn euiccs(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
     let query = req.query_string().to_string();
     handle(&req, &smsr, Scope::Read, move |s, o| {
@@ -567,7 +568,8 @@ async fn euiccs(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
         (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such eUICC among the owner's", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")))]
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["read"])))]
 async fn euicc(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -575,6 +577,19 @@ async fn euicc(
 ) -> HttpResponse {
     let eid = eid.into_inner();
     handle(&req, &smsr, Scope::Read, move |s, o| get_euicc(s, o, &eid)).await
+}
+
+/// A path segment that does not parse (e.g. a webhook id that is not a number) names no resource: the 404
+/// problem+json of [`unknown_path`], not actix's plain-text one.
+fn bad_path(e: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
+    let answer = problem(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "No such resource",
+        format!("no such resource: {e}"),
+    )
+    .response();
+    actix_web::error::InternalError::from_response(e, answer).into()
 }
 
 async fn unknown_path() -> HttpResponse {
@@ -594,6 +609,7 @@ async fn unknown_path() -> HttpResponse {
 pub fn configure(c: &mut web::ServiceConfig, smsr: Arc<Smsr>) {
     c.app_data(web::Data::new(smsr)).service(
         web::scope(BASE_PATH)
+            .app_data(web::PathConfig::default().error_handler(bad_path))
             .route("/euiccs", web::get().to(euiccs))
             .route("/euiccs/{eid}", web::get().to(euicc))
             .route("/events", web::get().to(events::get_events))

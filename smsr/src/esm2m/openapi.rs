@@ -8,6 +8,15 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 
+use super::events::{EventPage, EventView};
+use super::fleet::{
+    CountsView, FleetPage, FleetRequest, FleetView, Selector, TargetPage, TargetView,
+};
+use super::idempotency::ApiProblem;
+use super::operations::{Action, OperationRequest, OperationView, ResultView};
+use super::webhooks::{
+    AttemptView, DeliveryPage, DeliveryView, NewWebhook, WebhookList, WebhookView,
+};
 use super::{EuiccPage, EuiccView, Problem, ProfileView};
 
 /// Name of the bearer-token security scheme.
@@ -21,8 +30,15 @@ pub const BEARER: &str = "bearer";
         description = "The eUICC owner's REST API on the SM-SR: `Authorization: Bearer esm2m_…` tokens with scopes \
             read / operate / admin; an owner sees its own eUICCs only; errors are RFC 9457 problem+json."
     ),
-    paths(super::euiccs, super::euicc),
-    components(schemas(EuiccPage, EuiccView, ProfileView, Problem)),
+    paths(super::euiccs, super::euicc, super::operations::post_operation, super::operations::get_operation,
+        super::fleet::post_fleet, super::fleet::list_fleets, super::fleet::get_fleet, super::fleet::get_targets,
+        super::fleet::get_targets_csv, super::fleet::post_command, super::events::get_events,
+        super::webhooks::post_webhook, super::webhooks::get_webhooks, super::webhooks::delete_webhook,
+        super::webhooks::get_deliveries, super::webhooks::post_replay_delivery, super::webhooks::post_replay_event),
+    components(schemas(EuiccPage, EuiccView, ProfileView, Problem, ApiProblem, Action, OperationRequest,
+        OperationView, ResultView, FleetRequest, Selector, FleetView, CountsView, FleetPage, TargetPage,
+        TargetView, EventPage, EventView, NewWebhook, WebhookView, WebhookList, DeliveryPage, DeliveryView,
+        AttemptView)),
     modifiers(&BearerSecurity)
 )]
 pub struct Esm2mApi;
@@ -79,5 +95,40 @@ mod tests {
             doc["components"]["securitySchemes"][BEARER]["scheme"],
             "bearer"
         );
+        for (path, method, scope) in [
+            ("/esm2m/v1/euiccs/{eid}/operations", "post", "operate"),
+            ("/esm2m/v1/operations/{id}", "get", "read"),
+            ("/esm2m/v1/fleet-operations", "post", "operate"),
+            ("/esm2m/v1/fleet-operations", "get", "read"),
+            ("/esm2m/v1/fleet-operations/{id}", "get", "read"),
+            ("/esm2m/v1/fleet-operations/{id}/targets", "get", "read"),
+            ("/esm2m/v1/fleet-operations/{id}/targets.csv", "get", "read"),
+            (
+                "/esm2m/v1/fleet-operations/{id}/{command}",
+                "post",
+                "operate",
+            ),
+            ("/esm2m/v1/events", "get", "read"),
+            ("/esm2m/v1/webhooks", "post", "admin"),
+            ("/esm2m/v1/webhooks", "get", "admin"),
+            ("/esm2m/v1/webhooks/{id}", "delete", "admin"),
+            ("/esm2m/v1/webhooks/{id}/deliveries", "get", "admin"),
+            (
+                "/esm2m/v1/webhooks/{id}/deliveries/{delivery}/replay",
+                "post",
+                "admin",
+            ),
+            ("/esm2m/v1/webhooks/{id}/replay", "post", "admin"),
+        ] {
+            let op = &doc["paths"][path][method];
+            assert_eq!(op["security"][0][BEARER][0], scope, "{method} {path}: {op}");
+            assert!(op["responses"]["401"].is_object(), "{method} {path}");
+        }
+        let post = &doc["paths"]["/esm2m/v1/fleet-operations"]["post"];
+        assert_eq!(post["parameters"][0]["name"], "Idempotency-Key");
+        assert!(post["responses"]["202"]["headers"]["Location"].is_object());
+        let csv = &doc["paths"]["/esm2m/v1/fleet-operations/{id}/targets.csv"]["get"];
+        assert!(csv["responses"]["200"]["content"]["text/csv"].is_object());
+        assert!(doc["components"]["schemas"]["FleetRequest"]["example"].is_object());
     }
 }

@@ -31,7 +31,7 @@ pub const INTERFACE: &str = "ESM2M";
 pub const MAX_VALIDITY_SECS: i64 = 30 * 24 * 3600;
 
 /// What an owner asks to be done on an eUICC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Action {
     /// Enable a Disabled profile (ES4.EnableProfile, SGP.02 §3.2).
@@ -163,19 +163,24 @@ pub fn finished(
 }
 
 /// Body of `POST /esm2m/v1/euiccs/{eid}/operations`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"action": "enable", "iccid": "8949990000000000028", "validitySeconds": 3600}))]
 pub struct OperationRequest {
     /// What to do.
     pub action: Action,
-    /// The profile (all actions but `audit`).
+    /// The profile (all actions but `audit`, which takes none): 18 to 20 digits, a trailing F as padding.
+    #[schema(pattern = "^[0-9]{18,20}[Ff]?$", example = "8949990000000000028")]
     pub iccid: Option<String>,
     /// Seconds the operation may take (default: the SM-SR's default validity; at most 30 days).
+    #[schema(minimum = 1, maximum = 2592000)]
     pub validity_seconds: Option<i64>,
 }
 
 /// The result of a finished operation: its SGP.02 FunctionExecutionStatus (SGP.02 §5.1.6.4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"status": "FAILED", "subjectCode": "8.2.1", "reasonCode": "3.8",
+    "message": "the profile 8949990000000000028 cannot be enabled: it is Enabled"}))]
 #[serde(rename_all = "camelCase")]
 pub struct ResultView {
     /// `EXECUTED_SUCCESS`, `FAILED`, `EXPIRED`, …
@@ -203,7 +208,10 @@ impl From<OpResult> for ResultView {
 }
 
 /// An owner's operation on one eUICC.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 42, "action": "enable", "eid": "89049999001000000000000000000143",
+    "iccid": "8949990000000000028", "state": "done", "result": {"status": "EXECUTED_SUCCESS"},
+    "createdAt": "2026-12-06T01:00:00Z", "updatedAt": "2026-12-06T01:00:04Z", "deadline": "2026-12-06T02:00:00Z"}))]
 #[serde(rename_all = "camelCase")]
 pub struct OperationView {
     /// Id.
@@ -343,6 +351,22 @@ fn parse_operation(body: &[u8]) -> Result<OperationRequest, ApiProblem> {
 }
 
 /// `POST /esm2m/v1/euiccs/{eid}/operations`: 202 with the operation, or the platform's refusal.
+#[utoipa::path(post, path = "/esm2m/v1/euiccs/{eid}/operations", tag = "Operations",
+    params(("eid" = String, Path, description = "EID of one of the owner's eUICCs", example = "89049999001000000000000000000143"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a repeat of the same request answers the first answer; the same key with another request is a 422")),
+    request_body(content = OperationRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Started; its progress at `Location`", body = OperationView,
+            headers(("Location" = String, description = "`/esm2m/v1/operations/{id}`"))),
+        (status = 400, description = "Invalid body or Idempotency-Key (SGP.02 codes when the platform found it)", body = ApiProblem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `operate`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such eUICC among the owner's (8.1.1/3.9)", body = ApiProblem, content_type = "application/problem+json"),
+        (status = 409, description = "The platform refused the action (profile state, POL2: …/3.8)", body = ApiProblem, content_type = "application/problem+json"),
+        (status = 422, description = "No such profile on the eUICC (8.2.1/3.9), or the Idempotency-Key answered another request", body = ApiProblem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The SM-SR cannot reach eUICCs (no ES5 transport)", body = ApiProblem, content_type = "application/problem+json")),
+    security(("bearer" = ["operate"])))]
 pub(super) async fn post_operation(
     req: HttpRequest,
     body: web::Bytes,
@@ -389,6 +413,15 @@ impl From<Box<ApiProblem>> for TxFail {
 }
 
 /// `GET /esm2m/v1/operations/{id}`: one of the owner's operations.
+#[utoipa::path(get, path = "/esm2m/v1/operations/{id}", tag = "Operations",
+    params(("id" = i64, Path, description = "Operation id", example = 42)),
+    responses(
+        (status = 200, description = "The operation and, once it has ended, its result", body = OperationView),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such operation among the owner's", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["read"])))]
 pub(super) async fn get_operation(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,

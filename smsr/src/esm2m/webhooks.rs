@@ -196,10 +196,16 @@ impl OutboxChannel for WebhookChannel {
 }
 
 /// Body of `POST /webhooks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"url": "https://hooks.example/rsp", "eventTypes": ["operation.finished", "profile.enabled"]}))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewWebhook {
-    /// HTTPS URL the events are POSTed to.
+    /// HTTPS URL the events are POSTed to (no credentials in it; at most 2048 characters).
+    #[schema(
+        pattern = "^https://",
+        max_length = 2048,
+        example = "https://hooks.example/rsp"
+    )]
     pub url: String,
     /// Event types it receives (absent or empty: all).
     #[serde(default)]
@@ -207,7 +213,9 @@ pub struct NewWebhook {
 }
 
 /// A webhook endpoint as the owner sees it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 3, "url": "https://hooks.example/rsp", "eventTypes": ["operation.finished"],
+    "createdAt": "2026-12-06T01:00:00Z", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}))]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookView {
     /// Id.
@@ -224,14 +232,14 @@ pub struct WebhookView {
 }
 
 /// The owner's endpoints.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WebhookList {
     /// Oldest first.
     pub items: Vec<WebhookView>,
 }
 
 /// One attempt of a delivery.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptView {
     /// When (RFC 3339).
@@ -243,7 +251,10 @@ pub struct AttemptView {
 }
 
 /// One delivery of an event to an endpoint.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 17, "eventId": 12, "eventType": "operation.finished", "state": "Delivered",
+    "replayOf": null, "createdAt": "2026-12-06T01:00:04Z",
+    "attempts": [{"at": "2026-12-06T01:00:04Z", "status": 204, "error": null}]}))]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryView {
     /// Id.
@@ -263,7 +274,7 @@ pub struct DeliveryView {
 }
 
 /// A page of deliveries.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeliveryPage {
     /// Oldest first.
     pub items: Vec<DeliveryView>,
@@ -391,10 +402,14 @@ pub fn delete(smsr: &Smsr, owner: &Owner, id: i64) -> Result<(), Problem> {
 }
 
 /// Query of `GET …/deliveries`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct DeliveryQuery {
+    /// The `next` of the previous page: deliveries after this id.
     after: Option<i64>,
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -502,9 +517,12 @@ pub fn replay_delivery(
 }
 
 /// Query of `POST /webhooks/{id}/replay`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ReplayQuery {
+    /// The event's number in the owner's feed.
+    #[param(example = 12)]
     event: i64,
 }
 
@@ -541,6 +559,17 @@ pub fn replay_event(
     Ok(queued_view(out.0, out.1))
 }
 
+/// `POST /esm2m/v1/webhooks` (scope `admin`).
+#[utoipa::path(post, path = "/esm2m/v1/webhooks", tag = "Webhooks",
+    request_body(content = NewWebhook, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Registered; the answer carries the signing secret, the only time it is shown", body = WebhookView),
+        (status = 400, description = "Invalid body: not an https URL, an unknown event type", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The owner has the most endpoints allowed (16)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `admin`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["admin"])))]
 pub(super) async fn post_webhook(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -556,10 +585,27 @@ pub(super) async fn post_webhook(
     .await
 }
 
+/// `GET /esm2m/v1/webhooks` (scope `admin`).
+#[utoipa::path(get, path = "/esm2m/v1/webhooks", tag = "Webhooks",
+    responses(
+        (status = 200, description = "The owner's endpoints, oldest first, without their secrets", body = WebhookList),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `admin`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["admin"])))]
 pub(super) async fn get_webhooks(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
     handle_with(&req, &smsr, Scope::Admin, StatusCode::OK, list).await
 }
 
+/// `DELETE /esm2m/v1/webhooks/{id}` (scope `admin`).
+#[utoipa::path(delete, path = "/esm2m/v1/webhooks/{id}", tag = "Webhooks", params(("id" = i64, Path, description = "Webhook endpoint id", example = 3)),
+    responses(
+        (status = 204, description = "Removed; its waiting deliveries are given up"),
+        (status = 404, description = "No such webhook among the owner's", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `admin`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["admin"])))]
 pub(super) async fn delete_webhook(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -576,6 +622,16 @@ pub(super) async fn delete_webhook(
     .await
 }
 
+/// `GET /esm2m/v1/webhooks/{id}/deliveries` (scope `admin`).
+#[utoipa::path(get, path = "/esm2m/v1/webhooks/{id}/deliveries", tag = "Webhooks", params(("id" = i64, Path, description = "Webhook endpoint id", example = 3), DeliveryQuery),
+    responses(
+        (status = 200, description = "Deliveries oldest first, each with its attempts", body = DeliveryPage),
+        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook among the owner's", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `admin`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["admin"])))]
 pub(super) async fn get_deliveries(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -589,6 +645,16 @@ pub(super) async fn get_deliveries(
     .await
 }
 
+/// `POST /esm2m/v1/webhooks/{id}/deliveries/{delivery}/replay` (scope `admin`).
+#[utoipa::path(post, path = "/esm2m/v1/webhooks/{id}/deliveries/{delivery}/replay", tag = "Webhooks",
+    params(("id" = i64, Path, description = "Webhook endpoint id", example = 3), ("delivery" = i64, Path, description = "Delivery id", example = 17)),
+    responses(
+        (status = 202, description = "A new delivery of the same event (same `webhook-id`), queued", body = DeliveryView),
+        (status = 404, description = "No such delivery of the owner's webhook", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `admin`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["admin"])))]
 pub(super) async fn post_replay_delivery(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -605,6 +671,16 @@ pub(super) async fn post_replay_delivery(
     .await
 }
 
+/// `POST /esm2m/v1/webhooks/{id}/replay?event=N` (scope `admin`).
+#[utoipa::path(post, path = "/esm2m/v1/webhooks/{id}/replay", tag = "Webhooks", params(("id" = i64, Path, description = "Webhook endpoint id", example = 3), ReplayQuery),
+    responses(
+        (status = 202, description = "A delivery of the event to the endpoint, queued", body = DeliveryView),
+        (status = 400, description = "Invalid query (`event` missing or not a number)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook among the owner's, or no such event in the owner's feed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `admin`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["admin"])))]
 pub(super) async fn post_replay_event(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
