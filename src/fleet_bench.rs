@@ -85,6 +85,7 @@ async fn run(dir: &Path, opts: &FleetBenchOptions) -> Result<(), String> {
         smdp_profiles: Vec::new(),
         ecasd_faults: Vec::new(),
         https_share: 0.0,
+        esm2m: crate::config::Esm2mConfig::default(),
     })
     .await?;
     let store = &lab.smsr.store;
