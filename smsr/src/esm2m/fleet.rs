@@ -866,14 +866,7 @@ pub(super) async fn post_fleet(
     body: web::Bytes,
     smsr: web::Data<Arc<Smsr>>,
 ) -> HttpResponse {
-    idempotency::post(
-        &req,
-        body,
-        &smsr,
-        check_request,
-        create,
-    )
-    .await
+    idempotency::post(&req, body, &smsr, check_request, create).await
 }
 
 /// `POST /esm2m/v1/fleet-operations/{id}/{pause|resume|cancel}`: 200 with the fleet operation; 409 when it
