@@ -639,6 +639,65 @@ async fn scenario(lab: &Lab, n: usize) {
             0
         );
     }
+
+    // --- The fleet operations' events in A's feed: each state change once, in order, with its counts.
+    let mut fleet_events = Vec::new();
+    let mut after = 0;
+    loop {
+        let r = api
+            .get(
+                &a_read,
+                &format!(
+                    "/events?after={after}&limit=1000&types=fleet_operation.created,\
+                     fleet_operation.state_changed,fleet_operation.finished"
+                ),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let page = r.json();
+        fleet_events.extend(page["items"].as_array().expect("items").iter().cloned());
+        let next = page["next"].as_i64().expect("next");
+        if next == after {
+            break;
+        }
+        after = next;
+    }
+    let seen: Vec<(String, i64, String, Value)> = fleet_events
+        .iter()
+        .map(|e| {
+            assert!(e.get("eid").is_none(), "a fleet event names no eUICC: {e}");
+            (
+                e["type"].as_str().expect("type").to_string(),
+                e["data"]["id"].as_i64().expect("id"),
+                e["data"]["state"].as_str().expect("state").to_string(),
+                e["data"]["from"].clone(),
+            )
+        })
+        .collect();
+    let ev = |t: &str, id: i64, state: &str, from: Value| {
+        (format!("fleet_operation.{t}"), id, state.to_string(), from)
+    };
+    assert_eq!(
+        seen,
+        vec![
+            ev("created", fid, "running", Value::Null),
+            ev("state_changed", fid, "completed", json!("running")),
+            ev("finished", fid, "completed", Value::Null),
+            ev("created", gid, "running", Value::Null),
+            ev("state_changed", gid, "paused", json!("running")),
+            ev("state_changed", gid, "running", json!("paused")),
+            ev("state_changed", gid, "cancelled", json!("running")),
+            ev("finished", gid, "cancelled", Value::Null),
+        ],
+        "{fleet_events:#?}"
+    );
+    assert_eq!(fleet_events[0]["data"]["total"], expected);
+    assert_eq!(fleet_events[2]["data"]["counts"]["succeeded"], expected);
+    assert_eq!(fleet_events[2]["data"]["finished"], true);
+    assert_eq!(fleet_events[7]["data"]["counts"], end["counts"]);
+    assert_eq!(fleet_events[6]["data"]["counts"]["cancelled"], n_cancelled);
+    let b_feed = api.get(&b, "/events?types=fleet_operation.created").await;
+    assert_eq!(b_feed.json()["items"], json!([]), "{}", b_feed.text);
 }
 
 fn seeded(n: usize) -> impl Fn(&mut rsp::lab::LabOptions) {

@@ -146,6 +146,33 @@ impl Api {
             .await
     }
 
+    /// A POST with an `Idempotency-Key`: status, JSON and content type.
+    async fn post_keyed(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+        key: &str,
+    ) -> (u16, String, String) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        (status, resp.text().await.expect("body"), ctype)
+    }
+
     /// The whole feed, `limit` at a time.
     async fn feed(&self, token: &str, limit: usize, types: Option<&str>) -> Vec<Value> {
         let mut out = Vec::new();
@@ -512,6 +539,70 @@ async fn scenario(lab: &Lab) {
     for d in &delivered {
         assert_eq!(d["attempts"][0]["status"], 200, "{d}");
     }
+
+    // Idempotency-Key on the webhook POSTs. A registration's secret is shown once and not kept: its repeat is
+    // a 409 saying the key was used, and registers nothing more.
+    let reg = json!({ "url": format!("{url}/ok"), "eventTypes": ["profile.deleted"] });
+    let (s, first, _) = api.post_keyed("/webhooks", &a, reg.clone(), "reg-1").await;
+    assert_eq!(s, 201, "{first}");
+    let first: Value = serde_json::from_str(&first).expect("JSON");
+    let secret = first["secret"].as_str().expect("secret");
+    let (s, again, ctype) = api.post_keyed("/webhooks", &a, reg.clone(), "reg-1").await;
+    assert_eq!(s, 409, "{again}");
+    assert!(ctype.starts_with("application/problem+json"), "{ctype}");
+    assert!(!again.contains(secret), "{again}");
+    let again: Value = serde_json::from_str(&again).expect("JSON");
+    assert!(
+        again["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("idempotency-key-used")),
+        "{again}"
+    );
+    let (_, list) = api.get("/webhooks", &a).await;
+    assert_eq!(list["items"].as_array().expect("items").len(), 3, "{list}");
+    let (s, _) = api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/webhooks/{}", first["id"]),
+            &a,
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    // A replay: eight concurrent first uses of one key, then a repeat, give one answer and one delivery.
+    let deliveries = async || {
+        let (s, page) = api
+            .get(&format!("/webhooks/{ok_id}/deliveries?limit=1000"), &a)
+            .await;
+        assert_eq!(s, 200, "{page}");
+        page["items"].as_array().expect("items").len()
+    };
+    let before = deliveries().await;
+    let replay_path = format!("/webhooks/{ok_id}/replay?event=1");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let api = Api {
+            http: api.http.clone(),
+            base: api.base.clone(),
+        };
+        let (path, token) = (replay_path.clone(), a.clone());
+        tasks.spawn(async move { api.post_keyed(&path, &token, json!({}), "replay-1").await });
+    }
+    let answers = tasks.join_all().await;
+    let (s, body, _) = &answers[0];
+    assert_eq!(*s, 202, "{body}");
+    for (s2, b2, _) in &answers {
+        assert_eq!((s2, b2), (s, body), "the same answer to every first use");
+    }
+    let (s2, b2, _) = api
+        .post_keyed(&replay_path, &a, json!({}), "replay-1")
+        .await;
+    assert_eq!((&s2, &b2), (s, body));
+    assert_eq!(deliveries().await, before + 1, "one replay queued");
+    let (s, p, _) = api
+        .post_keyed(&replay_path, &a, json!({ "x": 1 }), "replay-1")
+        .await;
+    assert_eq!(s, 400, "{p}");
 
     // Deleting an endpoint.
     let (s, _) = api

@@ -39,6 +39,8 @@ pub enum RecordKind {
     OwnerToken,
     /// An ESM2M webhook endpoint.
     WebhookEndpoint,
+    /// An ESM2M `Idempotency-Key` of an owner.
+    IdempotencyKey,
 }
 
 impl std::fmt::Display for RecordKind {
@@ -61,6 +63,7 @@ impl std::fmt::Display for RecordKind {
             RecordKind::Download => "download",
             RecordKind::OwnerToken => "owner API token",
             RecordKind::WebhookEndpoint => "webhook endpoint",
+            RecordKind::IdempotencyKey => "idempotency key",
         };
         f.write_str(s)
     }

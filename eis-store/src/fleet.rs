@@ -830,23 +830,61 @@ pub fn idempotent_answer(
     }))
 }
 
-/// Records the answer of `owner_oid`'s key `key` (in the transaction that did what the request asked).
+/// Claims `owner_oid`'s key `key` for the request (hash `request_hash`) about to be answered: a row with status 0
+/// and no body, written first in the request's transaction. A concurrent claim of the same key waits on
+/// PostgreSQL until that transaction ends, then finds the key taken (and reads the answer) or free again (rolled
+/// back); SQLite runs one writer at a time. Returns whether this call took the key.
+pub fn claim_idempotency_key(
+    conn: &mut AnyConnection,
+    owner_oid: &str,
+    key: &str,
+    request_hash: &[u8],
+    now: UnixMillis,
+) -> Result<bool, StoreError> {
+    let row = (
+        idem::owner_oid.eq(owner_oid),
+        idem::idempotency_key.eq(key),
+        idem::request_hash.eq(request_hash),
+        idem::status.eq(0),
+        idem::body.eq(""),
+        idem::created_at.eq(now),
+    );
+    let n = on_backend!(conn, c => diesel::insert_into(idem::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(n == 1)
+}
+
+/// Records the answer of `owner_oid`'s key `key`, claimed by [`claim_idempotency_key`] in this transaction.
 pub fn record_idempotent_answer(
     conn: &mut AnyConnection,
     owner_oid: &str,
     key: &str,
     answer: &IdempotentAnswer,
-    now: UnixMillis,
 ) -> Result<(), StoreError> {
-    diesel::insert_into(idem::table)
-        .values((
-            idem::owner_oid.eq(owner_oid),
-            idem::idempotency_key.eq(key),
+    let n = diesel::update(idem::table.find((owner_oid, key)))
+        .set((
             idem::request_hash.eq(&answer.request_hash),
             idem::status.eq(i32::from(answer.status)),
             idem::body.eq(&answer.body),
-            idem::created_at.eq(now),
         ))
         .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::not_found(
+            RecordKind::IdempotencyKey,
+            format!("{owner_oid} {key}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Frees `owner_oid`'s key `key` claimed in this transaction (the request was not answered with success).
+pub fn release_idempotency_key(
+    conn: &mut AnyConnection,
+    owner_oid: &str,
+    key: &str,
+) -> Result<(), StoreError> {
+    diesel::delete(idem::table.find((owner_oid, key))).execute(conn)?;
     Ok(())
 }

@@ -325,7 +325,20 @@ both_backends!(fleet_targets_counts_and_idempotency, 2, |store| {
         status: 202,
         body: r#"{"id":1}"#.into(),
     };
-    fleet::record_idempotent_answer(&mut c, A, "k-1", &answer, 100).expect("record");
+    assert!(
+        fleet::record_idempotent_answer(&mut c, A, "k-1", &answer).is_err(),
+        "an answer needs a claim"
+    );
+    assert!(fleet::claim_idempotency_key(&mut c, A, "k-1", &[1; 32], 100).expect("claim"));
+    assert!(!fleet::claim_idempotency_key(&mut c, A, "k-1", &[2; 32], 101).expect("claim"));
+    assert_eq!(
+        fleet::idempotent_answer(&mut c, A, "k-1")
+            .expect("get")
+            .map(|a| a.status),
+        Some(0),
+        "claimed, not answered"
+    );
+    fleet::record_idempotent_answer(&mut c, A, "k-1", &answer).expect("record");
     assert_eq!(
         fleet::idempotent_answer(&mut c, A, "k-1").expect("get"),
         Some(answer.clone())
@@ -334,8 +347,13 @@ both_backends!(fleet_targets_counts_and_idempotency, 2, |store| {
         fleet::idempotent_answer(&mut c, B, "k-1").expect("get"),
         None
     );
-    fleet::record_idempotent_answer(&mut c, B, "k-1", &answer, 100).expect("other owner, same key");
-    assert!(fleet::record_idempotent_answer(&mut c, A, "k-1", &answer, 101).is_err());
+    assert!(fleet::claim_idempotency_key(&mut c, B, "k-1", &[1; 32], 100).expect("other owner"));
+    fleet::release_idempotency_key(&mut c, B, "k-1").expect("release");
+    assert_eq!(
+        fleet::idempotent_answer(&mut c, B, "k-1").expect("get"),
+        None
+    );
+    assert!(fleet::claim_idempotency_key(&mut c, B, "k-1", &[1; 32], 102).expect("free again"));
 
     // Deleting an EIS removes its operations and their results.
     eis::delete_eis(&mut c, &eids[0]).expect("delete");

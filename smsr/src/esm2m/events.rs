@@ -8,6 +8,12 @@
 //! | `operation.state_changed` | it moves between open states (`Active` → `AwaitingNotification`) | + `from` |
 //! | `operation.finished` | it ends `Done`, `Failed` or `Expired` | + `status`, codes, `message` |
 //! | `profile.enabled`, `profile.disabled`, `profile.deleted` | the EIS takes the change (eUICC notification, operation result, audit) | `iccid`, `mnoId` |
+//! | `fleet_operation.created` | the owner creates a fleet operation | the fleet operation with its counts |
+//! | `fleet_operation.state_changed` | its state changes (paused, running, cancelled, expired, completed) | + `from` |
+//! | `fleet_operation.finished` | nothing more will happen to its targets (none pending to start, none under way) | the fleet operation with its final counts |
+//!
+//! Fleet operation events are about no one eUICC: they carry no `eid` (their targets' operations give
+//! `operation.*` events).
 //!
 //! `GET /esm2m/v1/events?after=N&limit=M&types=a,b` (scope read) answers the events numbered after `N` (0 or
 //! absent: from the start) in order, and `next`, the cursor of the following call.
@@ -43,6 +49,13 @@ pub const PROFILE_DISABLED: &str = "profile.disabled";
 /// `profile.deleted`.
 pub const PROFILE_DELETED: &str = "profile.deleted";
 
+/// `fleet_operation.created`.
+pub const FLEET_CREATED: &str = "fleet_operation.created";
+/// `fleet_operation.state_changed`.
+pub const FLEET_STATE_CHANGED: &str = "fleet_operation.state_changed";
+/// `fleet_operation.finished`.
+pub const FLEET_FINISHED: &str = "fleet_operation.finished";
+
 /// Every event type (what `types=` and a webhook's `eventTypes` may name).
 pub const EVENT_TYPES: &[&str] = &[
     OPERATION_CREATED,
@@ -51,6 +64,9 @@ pub const EVENT_TYPES: &[&str] = &[
     PROFILE_ENABLED,
     PROFILE_DISABLED,
     PROFILE_DELETED,
+    FLEET_CREATED,
+    FLEET_STATE_CHANGED,
+    FLEET_FINISHED,
 ];
 
 /// Records event `event_type` about `eid` for the eUICC's owner, if it has one, and queues its webhook
@@ -67,9 +83,23 @@ pub fn emit(
     let Some(owner) = owners::owner_of(conn, eid)? else {
         return Ok(None);
     };
+    emit_to(conn, smsr, &owner, eid, event_type, data, now).map(Some)
+}
+
+/// Records event `event_type` for owner `owner_oid` (about `eid`, or about no one eUICC when empty) and queues
+/// its webhook deliveries, in the caller's transaction.
+pub fn emit_to(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    owner_oid: &str,
+    eid: &str,
+    event_type: &str,
+    data: Value,
+    now: i64,
+) -> Result<Event, SmsrError> {
     let event = events::append(
         conn,
-        &owner,
+        owner_oid,
         &NewEvent {
             event_type: event_type.to_string(),
             eid: eid.to_string(),
@@ -78,7 +108,7 @@ pub fn emit(
         },
     )?;
     super::webhooks::fan_out(conn, smsr, &event)?;
-    Ok(Some(event))
+    Ok(event)
 }
 
 /// The operation fields every `operation.*` event carries.
@@ -197,7 +227,8 @@ pub struct EventView {
     pub kind: String,
     /// When it happened (RFC 3339).
     pub time: Option<String>,
-    /// The eUICC.
+    /// The eUICC (absent for `fleet_operation.*` events).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub eid: String,
     /// Type-specific data.
     #[schema(value_type = Object)]

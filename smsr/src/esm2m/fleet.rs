@@ -297,23 +297,27 @@ pub fn step(smsr: &Smsr, id: i64) -> Result<i64, SmsrError> {
         if !matches!(fleet.state, FleetState::Running | FleetState::Paused) {
             return Ok(0);
         }
+        let before = (fleet.state, fleet.counts);
         let plan = match step_for(&fleet, now) {
             Step::Wait => return Ok(0),
             Step::Expire => {
-                store::change_state(
+                if let Some(expired) = store::change_state(
                     c,
                     id,
                     &[FleetState::Running, FleetState::Paused],
                     FleetState::Expired,
                     Some(TargetState::Expired),
                     now,
-                )?;
+                )? {
+                    fleet_events(c, smsr, Some(before), &expired, now)?;
+                }
                 tracing::info!(fleet = id, "fleet operation expired");
                 return Ok(0);
             }
             Step::Complete => {
                 fleet.state = FleetState::Completed;
                 store::save_fleet(c, &fleet, now)?;
+                fleet_events(c, smsr, Some(before), &fleet, now)?;
                 return Ok(0);
             }
             Step::Start(p) => p,
@@ -366,8 +370,84 @@ pub fn step(smsr: &Smsr, id: i64) -> Result<i64, SmsrError> {
             fleet.state = FleetState::Completed;
         }
         store::save_fleet(c, &fleet, now)?;
+        fleet_events(c, smsr, Some(before), &fleet, now)?;
         Ok(done)
     })
+}
+
+/// The owner events of fleet operation `after` changed from `before` (state and counts; `None`: just created),
+/// in the transaction of the change: `fleet_operation.created`, `fleet_operation.state_changed` when its state
+/// changed, and `fleet_operation.finished` when nothing more will happen to its targets and that was not so
+/// before — so each is emitted exactly once.
+pub fn fleet_events(
+    c: &mut AnyConnection,
+    smsr: &Smsr,
+    before: Option<(FleetState, Counts)>,
+    after: &Fleet,
+    now: i64,
+) -> Result<(), SmsrError> {
+    let view = || -> Result<serde_json::Map<String, serde_json::Value>, SmsrError> {
+        match serde_json::to_value(fleet_view(after)).map_err(SmsrError::internal)? {
+            serde_json::Value::Object(m) => Ok(m),
+            other => Err(SmsrError::internal(std::io::Error::other(format!(
+                "fleet view {other}"
+            )))),
+        }
+    };
+    let owner = after.owner_oid.as_str();
+    let was_finished = match before {
+        None => {
+            let data = serde_json::Value::Object(view()?);
+            super::events::emit_to(c, smsr, owner, "", super::events::FLEET_CREATED, data, now)?;
+            false
+        }
+        Some((state, counts)) => {
+            if state != after.state {
+                let mut data = view()?;
+                data.insert("from".into(), serde_json::json!(state.as_str()));
+                let data = serde_json::Value::Object(data);
+                super::events::emit_to(
+                    c,
+                    smsr,
+                    owner,
+                    "",
+                    super::events::FLEET_STATE_CHANGED,
+                    data,
+                    now,
+                )?;
+            }
+            finished(state, &counts)
+        }
+    };
+    if !was_finished && finished(after.state, &after.counts) {
+        let data = serde_json::Value::Object(view()?);
+        super::events::emit_to(c, smsr, owner, "", super::events::FLEET_FINISHED, data, now)?;
+    }
+    Ok(())
+}
+
+/// The owner events of fleet operation `fleet_id` after one of its running targets ended in `state`
+/// ([`store::target_finished`] just counted it), in that transaction.
+pub fn target_ended(
+    c: &mut AnyConnection,
+    smsr: &Smsr,
+    fleet_id: i64,
+    state: TargetState,
+    now: i64,
+) -> Result<(), SmsrError> {
+    let Some(after) = store::get_fleet(c, fleet_id)? else {
+        return Ok(());
+    };
+    let mut counts = after.counts;
+    counts.add(state, -1);
+    counts.add(TargetState::Running, 1);
+    // A fleet operation completes only with no target under way: before this one ended, it was running.
+    let was = if after.state == FleetState::Completed {
+        FleetState::Running
+    } else {
+        after.state
+    };
+    fleet_events(c, smsr, Some((was, counts)), &after, now)
 }
 
 /// Steps every running or paused fleet operation until none starts more now. Returns whether any is running.
@@ -733,6 +813,7 @@ fn selected(
 
 fn create(
     c: &mut AnyConnection,
+    smsr: &Smsr,
     owner: &Owner,
     f: &CheckedFleet,
     now: i64,
@@ -787,6 +868,7 @@ fn create(
         &eids,
         now,
     )?;
+    fleet_events(c, smsr, None, &fleet, now)?;
     tracing::info!(fleet = fleet.id, owner = %owner.oid, action = %fleet.action, targets = fleet.total,
         "fleet operation created");
     Answer::json(
@@ -814,14 +896,7 @@ pub(super) async fn post_fleet(
     body: web::Bytes,
     smsr: web::Data<Arc<Smsr>>,
 ) -> HttpResponse {
-    idempotency::post(
-        &req,
-        body,
-        &smsr,
-        check_request,
-        |c, _smsr, owner, f, now| create(c, owner, f, now),
-    )
-    .await
+    idempotency::post(&req, body, &smsr, check_request, create).await
 }
 
 /// `POST /esm2m/v1/fleet-operations/{id}/{pause|resume|cancel}`: 200 with the fleet operation; 409 when it
@@ -863,11 +938,14 @@ pub(super) async fn post_command(
                 ))
             }
         },
-        move |c, _smsr, owner, _: &(), now| {
+        move |c, smsr, owner, _: &(), now| {
             let fleet = own_fleet(c, owner, &id)?;
+            // Locked: the state and counts the change starts from (the worker may have moved them since).
+            let fleet = store::lock_fleet(c, fleet.id)?.unwrap_or(fleet);
             let (from, to, pending_to) = command.transition();
             match store::change_state(c, fleet.id, from, to, pending_to, now)? {
                 Some(changed) => {
+                    fleet_events(c, smsr, Some((fleet.state, fleet.counts)), &changed, now)?;
                     tracing::info!(
                         fleet = fleet.id,
                         ?command,

@@ -3,7 +3,9 @@
 //! `Idempotency-Key` header (IETF draft-ietf-httpapi-idempotency-key-header), records its answer. A repeat of
 //! the same request (same owner, key, method, path and body) gets the recorded status and body and does nothing
 //! else; the same key with another request is a 422. Only successful (2xx) answers are recorded, so a refused
-//! request may be retried with the same key once the cause is gone.
+//! request may be retried with the same key once the cause is gone. An answer that shows a secret once (a
+//! webhook's registration) is not kept: a repeat gets 409 `idempotency-key-used`. The key is claimed first in
+//! the transaction, so concurrent first uses of one key wait for each other and give one answer.
 
 use std::sync::Arc;
 
@@ -144,6 +146,9 @@ pub(super) struct Answer {
     pub body: String,
     /// `Location` of the resource created or changed.
     pub location: Option<String>,
+    /// What a repeat with the same `Idempotency-Key` answers instead of this answer, when the body must not be
+    /// kept (it shows a secret once): a 409 problem saying the key was used.
+    pub once: bool,
 }
 
 impl Answer {
@@ -157,8 +162,23 @@ impl Answer {
             status,
             body: serde_json::to_string(body).map_err(|e| TxFail::from(internal(e)))?,
             location,
+            once: false,
         })
     }
+}
+
+/// The recorded answer of a request whose first answer was shown once ([`Answer::once`]).
+fn used_once(key: &str) -> Result<String, TxFail> {
+    let p: ApiProblem = problem(
+        StatusCode::CONFLICT,
+        "idempotency-key-used",
+        "The Idempotency-Key was used",
+        format!(
+            "the key {key:?} was answered once with a secret, which is not kept; the request was carried out"
+        ),
+    )
+    .into();
+    serde_json::to_string(&p).map_err(|e| TxFail::from(internal(e)))
 }
 
 fn bad_key(detail: &str) -> ApiProblem {
@@ -220,6 +240,25 @@ where
     P: FnOnce(&[u8]) -> Result<T, ApiProblem> + Send + 'static,
     F: Fn(&mut AnyConnection, &Smsr, &Owner, &T, i64) -> Result<Answer, TxFail> + Send + 'static,
 {
+    post_scoped(req, body, smsr, Scope::Operate, parse, run).await
+}
+
+/// [`post`] for a token with `scope`. The key is claimed first in the transaction
+/// ([`store::claim_idempotency_key`]), so that two concurrent first uses of one key give one answer: the second
+/// waits for the first and answers from its record.
+pub(super) async fn post_scoped<T, P, F>(
+    req: &HttpRequest,
+    body: web::Bytes,
+    smsr: &web::Data<Arc<Smsr>>,
+    scope: Scope,
+    parse: P,
+    run: F,
+) -> HttpResponse
+where
+    T: Send + 'static,
+    P: FnOnce(&[u8]) -> Result<T, ApiProblem> + Send + 'static,
+    F: Fn(&mut AnyConnection, &Smsr, &Owner, &T, i64) -> Result<Answer, TxFail> + Send + 'static,
+{
     let authorization = req
         .headers()
         .get(AUTHORIZATION)
@@ -238,11 +277,12 @@ where
             }
         };
         let now = smsr.clock.now_millis();
-        let owner = authenticate(&smsr, authorization.as_deref(), Scope::Operate, now)?;
+        let owner = authenticate(&smsr, authorization.as_deref(), scope, now)?;
         let key = key?;
         let parsed = parse(&body)?;
         let result = smsr.store.tx(|c| {
             if let Some(k) = &key
+                && !store::claim_idempotency_key(c, &owner.oid, k, &hash, now)?
                 && let Some(first) = store::idempotent_answer(c, &owner.oid, k)?
             {
                 if first.request_hash != hash {
@@ -258,31 +298,50 @@ where
                         .into(),
                     )));
                 }
+                if first.status == 0 {
+                    return Err(TxFail::Problem(Box::new(
+                        problem(
+                            StatusCode::CONFLICT,
+                            "idempotency-key-in-progress",
+                            "A request with this Idempotency-Key is in progress",
+                            format!("the key {k:?} is being answered; repeat the request later"),
+                        )
+                        .into(),
+                    )));
+                }
                 return Ok(Answer {
                     status: StatusCode::from_u16(first.status).unwrap_or(StatusCode::OK),
                     body: first.body,
                     location: None,
+                    once: false,
                 });
             }
             let answer = run(c, &smsr, &owner, &parsed, now)?;
-            if let Some(k) = &key
-                && answer.status.is_success()
-            {
-                store::record_idempotent_answer(
-                    c,
-                    &owner.oid,
-                    k,
-                    &IdempotentAnswer {
-                        request_hash: hash.clone(),
-                        status: answer.status.as_u16(),
-                        body: answer.body.clone(),
-                    },
-                    now,
-                )?;
+            if let Some(k) = &key {
+                if answer.status.is_success() {
+                    let (status, body) = if answer.once {
+                        (StatusCode::CONFLICT, used_once(k)?)
+                    } else {
+                        (answer.status, answer.body.clone())
+                    };
+                    store::record_idempotent_answer(
+                        c,
+                        &owner.oid,
+                        k,
+                        &IdempotentAnswer {
+                            request_hash: hash.clone(),
+                            status: status.as_u16(),
+                            body,
+                        },
+                    )?;
+                } else {
+                    store::release_idempotency_key(c, &owner.oid, k)?;
+                }
             }
             Ok(answer)
         });
         smsr.wake.fleet.notify_one();
+        smsr.wake.outbox.notify_one();
         match result {
             Ok(a) => Ok(a),
             Err(TxFail::Problem(p)) => Err(*p),
@@ -296,7 +355,12 @@ where
             if let Some(l) = a.location {
                 b.insert_header((LOCATION, l));
             }
-            b.content_type("application/json").body(a.body)
+            let ctype = if a.status.is_success() {
+                "application/json"
+            } else {
+                "application/problem+json"
+            };
+            b.content_type(ctype).body(a.body)
         }
         Ok(Err(p)) => p.response(),
         Err(e) => internal(e).response(),

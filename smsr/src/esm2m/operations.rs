@@ -156,7 +156,8 @@ pub fn finished(
     } else {
         TargetState::Failed
     };
-    if store::target_finished(conn, op.id, state, &result, now)?.is_some() {
+    if let Some(fleet_id) = store::target_finished(conn, op.id, state, &result, now)? {
+        super::fleet::target_ended(conn, smsr, fleet_id, state, now)?;
         smsr.wake.fleet.notify_one();
     }
     Ok(())

@@ -319,10 +319,16 @@ fn check_url(url: &str) -> Result<(), Problem> {
     Ok(())
 }
 
-/// `POST /esm2m/v1/webhooks`: registers an endpoint; the answer carries its secret, the only time it is shown.
-pub fn create(smsr: &Smsr, owner: &Owner, body: &[u8]) -> Result<WebhookView, Problem> {
-    let req: NewWebhook =
-        serde_json::from_slice(body).map_err(|e| bad_request(format!("body: {e}")))?;
+/// A registration that passed the checks: its URL and event types (no repeats).
+#[derive(Debug)]
+pub struct CheckedWebhook {
+    url: String,
+    types: Vec<String>,
+}
+
+/// Checks the body of `POST /esm2m/v1/webhooks` before anything is read or written.
+pub fn check_webhook(body: &[u8]) -> Result<CheckedWebhook, super::idempotency::ApiProblem> {
+    let req: NewWebhook = super::idempotency::json_body(body)?;
     check_url(&req.url)?;
     let mut types: Vec<String> = Vec::new();
     for t in &req.event_types {
@@ -330,11 +336,36 @@ pub fn create(smsr: &Smsr, owner: &Owner, body: &[u8]) -> Result<WebhookView, Pr
             return Err(bad_request(format!(
                 "eventTypes: unknown type {t:?} (known: {})",
                 EVENT_TYPES.join(", ")
-            )));
+            ))
+            .into());
         }
         if !types.contains(t) {
             types.push(t.clone());
         }
+    }
+    Ok(CheckedWebhook {
+        url: req.url,
+        types,
+    })
+}
+
+/// `POST /esm2m/v1/webhooks`: registers an endpoint in the request's transaction; the answer carries its secret,
+/// the only time it is shown (a repeat with the same `Idempotency-Key` gets 409: the secret is not kept).
+fn register(
+    c: &mut AnyConnection,
+    smsr: &Smsr,
+    owner: &Owner,
+    w: &CheckedWebhook,
+    now: i64,
+) -> Result<super::idempotency::Answer, super::idempotency::TxFail> {
+    if webhooks::endpoints_of(c, &owner.oid)?.len() >= MAX_ENDPOINTS {
+        return Err(problem(
+            StatusCode::CONFLICT,
+            "too-many-webhooks",
+            "Too many webhook endpoints",
+            format!("an owner has at most {MAX_ENDPOINTS} webhook endpoints"),
+        )
+        .into());
     }
     let mut key = Zeroizing::new([0u8; SECRET_BYTES]);
     openssl::rand::rand_bytes(key.as_mut_slice()).map_err(internal)?;
@@ -342,27 +373,16 @@ pub fn create(smsr: &Smsr, owner: &Owner, body: &[u8]) -> Result<WebhookView, Pr
         .keyring
         .seal(SEAL_PURPOSE, owner.oid.as_bytes(), key.as_slice())
         .map_err(internal)?;
-    let now = smsr.clock.now_millis();
-    let endpoint = smsr
-        .store
-        .tx(|c| {
-            if webhooks::endpoints_of(c, &owner.oid)?.len() >= MAX_ENDPOINTS {
-                return Ok(None);
-            }
-            webhooks::create_endpoint(c, &owner.oid, &req.url, &sealed, &types.join(","), now)
-                .map(Some)
-        })
-        .map_err(store)?
-        .ok_or_else(|| {
-            problem(
-                StatusCode::CONFLICT,
-                "too-many-webhooks",
-                "Too many webhook endpoints",
-                format!("an owner has at most {MAX_ENDPOINTS} webhook endpoints"),
-            )
-        })?;
+    let endpoint =
+        webhooks::create_endpoint(c, &owner.oid, &w.url, &sealed, &w.types.join(","), now)?;
     let secret = format!("{SECRET_PREFIX}{}", STANDARD.encode(key.as_slice()));
-    Ok(view(&endpoint, Some(secret)))
+    let mut answer = super::idempotency::Answer::json(
+        StatusCode::CREATED,
+        &view(&endpoint, Some(secret)),
+        None,
+    )?;
+    answer.once = true;
+    Ok(answer)
 }
 
 /// `GET /esm2m/v1/webhooks`.
@@ -487,33 +507,22 @@ fn queued_view(event: Event, d: Delivery) -> DeliveryView {
 
 /// `POST /esm2m/v1/webhooks/{id}/deliveries/{delivery}/replay`: the delivery's event is sent again to the
 /// endpoint as a new delivery (same `webhook-id`), whatever became of the first.
-pub fn replay_delivery(
+fn replay_delivery(
+    c: &mut AnyConnection,
     smsr: &Smsr,
     owner: &Owner,
     id: i64,
     delivery_id: i64,
-) -> Result<DeliveryView, Problem> {
-    let now = smsr.clock.now_millis();
-    let out = smsr
-        .store
-        .tx(|c| {
-            let Some(endpoint) = webhooks::endpoint(c, &owner.oid, id)? else {
-                return Ok(None);
-            };
-            let Some(d) = webhooks::delivery(c, delivery_id)?.filter(|d| d.endpoint_id == id)
-            else {
-                return Ok(None);
-            };
-            let Some(event) = eis_store::events::get(c, d.event_id)? else {
-                return Ok(None);
-            };
-            let new = queue(c, smsr, &endpoint, &event, Some(d.id), now)?;
-            Ok::<_, SmsrError>(Some((event, new)))
-        })
-        .map_err(internal)?
-        .ok_or_else(|| not_found(format!("no delivery {delivery_id} of webhook {id}")))?;
-    smsr.wake.outbox.notify_one();
-    Ok(queued_view(out.0, out.1))
+    now: i64,
+) -> Result<super::idempotency::Answer, super::idempotency::TxFail> {
+    let gone = || not_found(format!("no delivery {delivery_id} of webhook {id}"));
+    let endpoint = webhooks::endpoint(c, &owner.oid, id)?.ok_or_else(gone)?;
+    let d = webhooks::delivery(c, delivery_id)?
+        .filter(|d| d.endpoint_id == id)
+        .ok_or_else(gone)?;
+    let event = eis_store::events::get(c, d.event_id)?.ok_or_else(gone)?;
+    let new = queue(c, smsr, &endpoint, &event, Some(d.id), now)?;
+    super::idempotency::Answer::json(StatusCode::ACCEPTED, &queued_view(event, new), None)
 }
 
 /// Query of `POST /webhooks/{id}/replay`.
@@ -528,35 +537,31 @@ struct ReplayQuery {
 
 /// `POST /esm2m/v1/webhooks/{id}/replay?event=N`: event N of the owner's feed is sent to the endpoint (again,
 /// or for the first time when the endpoint did not exist or did not want it then).
-pub fn replay_event(
+fn replay_event(
+    c: &mut AnyConnection,
     smsr: &Smsr,
     owner: &Owner,
     id: i64,
-    query_string: &str,
-) -> Result<DeliveryView, Problem> {
-    let q: ReplayQuery = web::Query::<ReplayQuery>::from_query(query_string)
-        .map_err(|e| bad_request(format!("query: {e}")))?
-        .into_inner();
-    let now = smsr.clock.now_millis();
-    let out = smsr
-        .store
-        .tx(|c| {
-            let Some(endpoint) = webhooks::endpoint(c, &owner.oid, id)? else {
-                return Ok(None);
-            };
-            let Some(event) = eis_store::events::by_seq(c, &owner.oid, q.event)? else {
-                return Ok(None);
-            };
-            let previous = webhooks::deliveries_of_event(c, id, event.id)?
-                .first()
-                .map(|d| d.id);
-            let new = queue(c, smsr, &endpoint, &event, previous, now)?;
-            Ok::<_, SmsrError>(Some((event, new)))
-        })
-        .map_err(internal)?
-        .ok_or_else(|| not_found(format!("no event {} for webhook {id}", q.event)))?;
-    smsr.wake.outbox.notify_one();
-    Ok(queued_view(out.0, out.1))
+    event_seq: i64,
+    now: i64,
+) -> Result<super::idempotency::Answer, super::idempotency::TxFail> {
+    let gone = || not_found(format!("no event {event_seq} for webhook {id}"));
+    let endpoint = webhooks::endpoint(c, &owner.oid, id)?.ok_or_else(gone)?;
+    let event = eis_store::events::by_seq(c, &owner.oid, event_seq)?.ok_or_else(gone)?;
+    let previous = webhooks::deliveries_of_event(c, id, event.id)?
+        .first()
+        .map(|d| d.id);
+    let new = queue(c, smsr, &endpoint, &event, previous, now)?;
+    super::idempotency::Answer::json(StatusCode::ACCEPTED, &queued_view(event, new), None)
+}
+
+/// A replay's body: none (or `{}`).
+fn no_body(b: &[u8]) -> Result<(), super::idempotency::ApiProblem> {
+    if b.iter().all(u8::is_ascii_whitespace) || b.trim_ascii() == b"{}" {
+        Ok(())
+    } else {
+        Err(bad_request("a replay takes no body (or {})".into()).into())
+    }
 }
 
 /// `POST /esm2m/v1/webhooks` (scope `admin`).
@@ -575,14 +580,7 @@ pub(super) async fn post_webhook(
     smsr: web::Data<Arc<Smsr>>,
     body: web::Bytes,
 ) -> HttpResponse {
-    handle_with(
-        &req,
-        &smsr,
-        Scope::Admin,
-        StatusCode::CREATED,
-        move |s, o| create(s, o, &body),
-    )
-    .await
+    super::idempotency::post_scoped(&req, body, &smsr, Scope::Admin, check_webhook, register).await
 }
 
 /// `GET /esm2m/v1/webhooks` (scope `admin`).
@@ -659,14 +657,16 @@ pub(super) async fn post_replay_delivery(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
     path: web::Path<(i64, i64)>,
+    body: web::Bytes,
 ) -> HttpResponse {
     let (id, delivery) = path.into_inner();
-    handle_with(
+    super::idempotency::post_scoped(
         &req,
+        body,
         &smsr,
         Scope::Admin,
-        StatusCode::ACCEPTED,
-        move |s, o| replay_delivery(s, o, id, delivery),
+        no_body,
+        move |c, s, o, _: &(), now| replay_delivery(c, s, o, id, delivery, now),
     )
     .await
 }
@@ -685,15 +685,23 @@ pub(super) async fn post_replay_event(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
     id: web::Path<i64>,
+    body: web::Bytes,
 ) -> HttpResponse {
     let id = id.into_inner();
     let query = req.query_string().to_string();
-    handle_with(
+    super::idempotency::post_scoped(
         &req,
+        body,
         &smsr,
         Scope::Admin,
-        StatusCode::ACCEPTED,
-        move |s, o| replay_event(s, o, id, &query),
+        move |b: &[u8]| {
+            no_body(b)?;
+            let q: ReplayQuery = web::Query::<ReplayQuery>::from_query(&query)
+                .map_err(|e| bad_request(format!("query: {e}")))?
+                .into_inner();
+            Ok(q.event)
+        },
+        move |c, s, o, event: &i64, now| replay_event(c, s, o, id, *event, now),
     )
     .await
 }
