@@ -109,7 +109,10 @@ fn queue(
         correlation_id: None,
         message_id: Some(message_id(event)),
         not_before: now,
+        // From the clock, not from `now`: a caller's `now` is taken before its transaction, which may wait
+        // and retry (seen: 12 s late under load, so the first failed attempt already ended the window).
         give_up_at: now
+            .max(smsr.clock.now_millis())
             .saturating_add(i64::try_from(smsr.webhook_give_up.as_millis()).unwrap_or(i64::MAX)),
     };
     Ok(webhooks::create_delivery(
