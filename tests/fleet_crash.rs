@@ -2,7 +2,8 @@
 //! (every eUICC of the owner whose enabled profile is MNO 1's → its MNO 2 profile) is under way, then started
 //! again; the fleet operation completes, every target is acted on exactly once (one owner operation per eUICC
 //! in the SM-SR's store), every target ends succeeded or failed, and the counts of the fleet row equal a
-//! recount of its targets. On SQLite (500 eUICCs) and PostgreSQL (200, to keep the debug run short).
+//! recount of its targets. On SQLite (500 eUICCs) and PostgreSQL (200, to keep the debug run short);
+//! `RSP_FLEET_CRASH_EUICCS=N` runs N on both (the size: 10,000).
 //!
 //! The simulated eUICCs (seeded, registered directly in the SM-SR's store) and the test SMSC run in this test
 //! process, so they live through the kill; `rsp serve` is a child process whose ES5 goes to that SMSC.
@@ -198,12 +199,20 @@ fn crash_scenario(db: Db, n: usize) {
     });
 }
 
+/// The fleet size: `RSP_FLEET_CRASH_EUICCS`, or `default`.
+fn euiccs(default: usize) -> usize {
+    std::env::var("RSP_FLEET_CRASH_EUICCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 #[test]
 fn fleet_crash_sqlite() {
-    crash_scenario(Db::Sqlite, 500);
+    crash_scenario(Db::Sqlite, euiccs(500));
 }
 
 #[test]
 fn fleet_crash_postgres() {
-    crash_scenario(Db::Postgres, 200);
+    crash_scenario(Db::Postgres, euiccs(200));
 }

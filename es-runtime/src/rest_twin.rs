@@ -14,7 +14,7 @@
 //! `Idempotency-Key` is the FunctionCallIdentifier (a fresh UUID without it): repeating a request with the
 //! same key and body answers from the record; the same key with another request is 1.6/3.3 (409).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
@@ -393,6 +393,43 @@ pub fn resolve_caller<S: ServerContext>(
                 ),
             })
         })
+}
+
+/// The REST call of an asynchronous function (SGP.02 §2.3: answered at once, the result later): reads the
+/// `Idempotency-Key` and the JSON body, builds the request element with `element` (from the key and the body;
+/// it also gives the `wsa:ReplyTo`, if any) and runs it as [`call`] does, on the blocking pool.
+pub async fn asynchronous<S, T, F>(
+    req: HttpRequest,
+    server: Arc<S>,
+    endpoint: Endpoint,
+    base: &'static str,
+    payload: web::Payload,
+    element: F,
+) -> HttpResponse
+where
+    S: SoapFunctions + Send + Sync + 'static,
+    T: serde::de::DeserializeOwned,
+    F: FnOnce(&str, &T) -> (String, Option<String>),
+{
+    let prepared = async {
+        let key = idempotency_key(&req)?;
+        let body = read_body(payload, MAX_JSON_BYTES).await?;
+        let options: T = parse_body(&body)?;
+        let (request_xml, reply_to) = element(&key, &options);
+        Ok::<_, Box<Problem>>(TwinRequest {
+            request_xml,
+            function_call_identifier: key,
+            reply_to,
+        })
+    }
+    .await;
+    match prepared {
+        Ok(t) => {
+            let cert = peer_certificate(&req);
+            respond(move || call(&*server, cert.as_ref(), endpoint, base, t)).await
+        }
+        Err(p) => p.answer().response(),
+    }
 }
 
 /// Runs a REST call of a function of `endpoint` (blocking): caller, decoder, record and function as for SOAP.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use es_interfaces::rest::RequestElement;
-use es_runtime::rest_twin::{self, MAX_JSON_BYTES, Problem, TwinAnswer, TwinRequest};
+use es_runtime::rest_twin::{self, Problem, TwinAnswer, TwinRequest};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -87,7 +87,7 @@ fn run(
     move || rest_twin::call(&*smdp, cert.as_ref(), ES2, BASE_PATH, t)
 }
 
-/// Reads the JSON body and the Idempotency-Key, then runs the function whose element `element` builds.
+/// Reads the JSON body and the Idempotency-Key, then runs the ES2 function whose request `element` builds.
 async fn asynchronous<T, F>(
     req: HttpRequest,
     smdp: web::Data<Arc<Smdp>>,
@@ -98,22 +98,15 @@ where
     T: serde::de::DeserializeOwned,
     F: FnOnce(&str, &T) -> (String, Option<String>),
 {
-    let prepared = async {
-        let key = rest_twin::idempotency_key(&req)?;
-        let body = rest_twin::read_body(payload, MAX_JSON_BYTES).await?;
-        let options: T = rest_twin::parse_body(&body)?;
-        let (request_xml, reply_to) = element(&key, &options);
-        Ok::<_, Box<Problem>>(TwinRequest {
-            request_xml,
-            function_call_identifier: key,
-            reply_to,
-        })
-    }
-    .await;
-    match prepared {
-        Ok(t) => rest_twin::respond(run(&req, &smdp, t)).await,
-        Err(p) => p.answer().response(),
-    }
+    rest_twin::asynchronous(
+        req,
+        smdp.get_ref().clone(),
+        ES2,
+        BASE_PATH,
+        payload,
+        element,
+    )
+    .await
 }
 
 /// ES2.GetEIS (SGP.02 §5.3.1): the caller's view of the eUICC, read from the SM-SR over ES3.

@@ -21,8 +21,8 @@ use std::sync::{Arc, OnceLock};
 use actix_web::{HttpRequest, HttpResponse, web};
 use es_interfaces::rest::RequestElement;
 use es_runtime::rest_twin::{
-    self, Accepted, FunctionCallView, FunctionResult, MAX_JSON_BYTES, MutualTlsSecurity, Problem,
-    TwinAnswer, TwinRequest,
+    self, Accepted, FunctionCallView, FunctionResult, MutualTlsSecurity, Problem, TwinAnswer,
+    TwinRequest,
 };
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
@@ -131,7 +131,7 @@ fn run(
     move || rest_twin::call(&*smsr, cert.as_ref(), ES4, BASE_PATH, build)
 }
 
-/// Reads the JSON body and the Idempotency-Key, then runs the function whose request `element` builds.
+/// Reads the JSON body and the Idempotency-Key, then runs the ES4 function whose request `element` builds.
 async fn asynchronous<T, F>(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -142,22 +142,15 @@ where
     T: serde::de::DeserializeOwned,
     F: FnOnce(&str, &T) -> (String, Option<String>),
 {
-    let prepared = async {
-        let key = rest_twin::idempotency_key(&req)?;
-        let body = rest_twin::read_body(payload, MAX_JSON_BYTES).await?;
-        let options: T = rest_twin::parse_body(&body)?;
-        let (request_xml, reply_to) = element(&key, &options);
-        Ok::<_, Box<Problem>>(TwinRequest {
-            request_xml,
-            function_call_identifier: key,
-            reply_to,
-        })
-    }
-    .await;
-    match prepared {
-        Ok(t) => rest_twin::respond(run(&req, &smsr, t)).await,
-        Err(p) => p.answer().response(),
-    }
+    rest_twin::asynchronous(
+        req,
+        smsr.get_ref().clone(),
+        ES4,
+        BASE_PATH,
+        payload,
+        element,
+    )
+    .await
 }
 
 /// ES4.GetEIS (SGP.02 §5.5.1): the caller's view of the eUICC's EIS.
