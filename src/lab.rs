@@ -291,6 +291,36 @@ impl Lab {
         })
     }
 
+    /// Serves `routes` over HTTPS on a free localhost port with the first MNO's server certificate (issued by the
+    /// world's TLS CA, which the lab's SM-SR trusts for ESM2M webhooks): a webhook endpoint of a test or bench.
+    /// Returns its base URL (`https://localhost:PORT`) and its handle.
+    pub fn start_https_endpoint<F>(&self, routes: F) -> Result<(String, ServerHandle), String>
+    where
+        F: Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
+    {
+        let files = self
+            .world
+            .manifest
+            .mnos
+            .first()
+            .and_then(|m| m.tls_server.clone())
+            .ok_or("the world has no MNO server certificate (issued for localhost)")?;
+        let running = es_runtime::listener::start_server_tls(
+            routes,
+            &es_runtime::listener::ServerTlsConfig {
+                listen: "127.0.0.1:0".into(),
+                tls_cert: self.world.dir.join(&files.cert),
+                tls_key: self.world.dir.join(&files.key),
+                workers: 1,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let port = running.addrs.first().ok_or("no bound address")?.port();
+        let handle = running.handle.clone();
+        tokio::spawn(running.server);
+        Ok((format!("https://localhost:{port}"), handle))
+    }
+
     /// Registers every eUICC of the world over ES1 (conformance::eum), the first `https_share` of them
     /// HTTPS-capable, except those of `ecasd_faults`, whose EIS goes directly into the SM-SR's store.
     async fn register_world(

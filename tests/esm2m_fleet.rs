@@ -4,10 +4,13 @@
 //! another body); a fleet switch of every eUICC whose enabled profile is MNO 1's to its MNO 2 profile with one
 //! call, watched to the end (the progress-read p99 is printed), per-target results paged and as CSV; pause,
 //! resume and cancel on a second fleet operation; a second owner who sees and can act on none of it; bad
-//! bodies answered 400 with nothing stored.
+//! bodies answered 400 with nothing stored. The owner's feed holds each operation of the switch once, and every
+//! event of it reaches the owner's HTTPS webhook with a signature that the PyPI package `standardwebhooks`
+//! (not the project's code) accepts.
 
 mod support;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use eis_store::eis::ProfileState;
@@ -18,6 +21,7 @@ use rsp::lab::{FleetSource, Lab};
 use serde_json::{Value, json};
 use smsr::esm2m::ApiToken;
 use support::small_lab;
+use support::webhooks::{Receiver, python_verify, start_receiver};
 
 const OWNER_A: &str = "1.3.6.1.4.1.4242.92.1";
 const OWNER_B: &str = "1.3.6.1.4.1.4242.92.2";
@@ -146,6 +150,27 @@ async fn watch(api: &Api, token: &str, id: i64) -> (Value, Vec<Duration>) {
     }
 }
 
+/// The owner's whole event feed (of `types`, or all), 1,000 at a time.
+async fn feed(api: &Api, token: &str, types: Option<&str>) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let mut path = format!("/events?after={after}&limit=1000");
+        if let Some(t) = types {
+            path.push_str(&format!("&types={t}"));
+        }
+        let r = api.get(token, &path).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let page = r.json();
+        out.extend(page["items"].as_array().expect("items").iter().cloned());
+        let next = page["next"].as_i64().expect("next");
+        if next == after {
+            return out;
+        }
+        after = next;
+    }
+}
+
 fn p99(mut d: Vec<Duration>) -> Duration {
     d.sort();
     d[(d.len() * 99 / 100).min(d.len() - 1)]
@@ -215,6 +240,21 @@ async fn scenario(lab: &Lab, n: usize) {
     let a = token(lab, OWNER_A, "read,operate");
     let a_read = token(lab, OWNER_A, "read");
     let b = token(lab, OWNER_B, "read,operate");
+    let a_admin = token(lab, OWNER_A, "admin");
+
+    // --- A webhook endpoint of A for every event type, registered before anything happens.
+    let receiver = Receiver::default();
+    let (url, receiver_handle) = start_receiver(lab, receiver.clone());
+    let hook = api
+        .post(
+            &a_admin,
+            "/webhooks",
+            &json!({ "url": format!("{url}/ok") }).to_string(),
+            None,
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    let secret = hook.json()["secret"].as_str().expect("secret").to_string();
 
     // --- One eUICC: switch mine[0] to its MNO 2 profile.
     let target = &mine[0];
@@ -641,27 +681,12 @@ async fn scenario(lab: &Lab, n: usize) {
     }
 
     // --- The fleet operations' events in A's feed: each state change once, in order, with its counts.
-    let mut fleet_events = Vec::new();
-    let mut after = 0;
-    loop {
-        let r = api
-            .get(
-                &a_read,
-                &format!(
-                    "/events?after={after}&limit=1000&types=fleet_operation.created,\
-                     fleet_operation.state_changed,fleet_operation.finished"
-                ),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        let page = r.json();
-        fleet_events.extend(page["items"].as_array().expect("items").iter().cloned());
-        let next = page["next"].as_i64().expect("next");
-        if next == after {
-            break;
-        }
-        after = next;
-    }
+    let fleet_events = feed(
+        &api,
+        &a_read,
+        Some("fleet_operation.created,fleet_operation.state_changed,fleet_operation.finished"),
+    )
+    .await;
     let seen: Vec<(String, i64, String, Value)> = fleet_events
         .iter()
         .map(|e| {
@@ -698,6 +723,70 @@ async fn scenario(lab: &Lab, n: usize) {
     assert_eq!(fleet_events[6]["data"]["counts"]["cancelled"], n_cancelled);
     let b_feed = api.get(&b, "/events?types=fleet_operation.created").await;
     assert_eq!(b_feed.json()["items"], json!([]), "{}", b_feed.text);
+
+    // --- A's whole feed: contiguous ids; each operation of the fleet switch created and finished once.
+    let all = feed(&api, &a_read, None).await;
+    let ids: Vec<i64> = all.iter().map(|e| e["id"].as_i64().expect("id")).collect();
+    assert_eq!(ids, (1..=all.len() as i64).collect::<Vec<_>>());
+    let switched: BTreeSet<i64> = {
+        let mut c = lab.smsr.store.conn().expect("conn");
+        store::targets_page(&mut c, fid, None, 0, 100_000)
+            .expect("targets")
+            .into_iter()
+            .filter_map(|t| t.operation_id)
+            .collect()
+    };
+    assert_eq!(switched.len() as i64, expected);
+    for t in ["operation.created", "operation.finished"] {
+        let mut of_switch: Vec<i64> = all
+            .iter()
+            .filter(|e| e["type"] == t)
+            .filter_map(|e| e["data"]["operationId"].as_i64())
+            .filter(|id| switched.contains(id))
+            .collect();
+        of_switch.sort();
+        assert_eq!(
+            of_switch,
+            switched.iter().copied().collect::<Vec<_>>(),
+            "{t}"
+        );
+    }
+
+    // --- Every event of the feed arrives at A's webhook, signed: checked with the Python reference library.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let got = loop {
+        let got = receiver.of("/ok");
+        let distinct: BTreeSet<&String> = got
+            .iter()
+            .filter_map(|g| g.headers.get("webhook-id"))
+            .collect();
+        if distinct.len() >= all.len() {
+            break got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} events delivered",
+            distinct.len(),
+            all.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let (valid, refused) = python_verify(&secret, &got);
+    assert_eq!(refused, 0);
+    let by_id: BTreeMap<i64, &Value> = valid
+        .iter()
+        .map(|v| (v["id"].as_i64().expect("id"), v))
+        .collect();
+    assert!(by_id.len() >= all.len());
+    for e in &all {
+        assert_eq!(by_id.get(&e["id"].as_i64().expect("id")), Some(&e), "{e}");
+    }
+    println!(
+        "{} events in A's feed, each delivered to its webhook with a valid signature ({} deliveries)",
+        all.len(),
+        got.len()
+    );
+    receiver_handle.stop(true).await;
 }
 
 fn seeded(n: usize) -> impl Fn(&mut rsp::lab::LabOptions) {

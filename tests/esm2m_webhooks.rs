@@ -9,102 +9,19 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use actix_web::{HttpRequest, HttpResponse, web};
 use eis_store::entities::{self, Entity, EntityRole};
 use eis_store::owners;
 use rsp::lab::Lab;
 use serde_json::{Value, json};
 use smsr::esm2m::ApiToken;
+use support::webhooks::{Receiver, python_verify, start_receiver};
 use support::{call, callback, eid, enable, iccid, small_lab};
 
 const OWNER_A: &str = "1.3.6.1.4.1.4242.92.1";
 const OWNER_B: &str = "1.3.6.1.4.1.4242.92.2";
-
-/// One POST received by the test's webhook receiver.
-#[derive(Debug, Clone)]
-struct Got {
-    path: String,
-    headers: BTreeMap<String, String>,
-    body: String,
-}
-
-/// The HTTPS receiver: `/ok` answers 204; `/flaky` answers 500 while `failing` is set, then 200.
-#[derive(Clone, Default)]
-struct Receiver {
-    got: Arc<Mutex<Vec<Got>>>,
-    failing: Arc<AtomicBool>,
-    refused: Arc<AtomicUsize>,
-}
-
-impl Receiver {
-    fn of(&self, path: &str) -> Vec<Got> {
-        self.got
-            .lock()
-            .expect("lock")
-            .iter()
-            .filter(|g| g.path == path)
-            .cloned()
-            .collect()
-    }
-}
-
-async fn receive(req: HttpRequest, body: web::Bytes, r: web::Data<Receiver>) -> HttpResponse {
-    let path = req.path().to_string();
-    if path == "/flaky" && r.failing.load(Ordering::SeqCst) {
-        r.refused.fetch_add(1, Ordering::SeqCst);
-        return HttpResponse::InternalServerError().body("not now");
-    }
-    let headers = req
-        .headers()
-        .iter()
-        .filter(|(k, _)| k.as_str().starts_with("webhook-") || k.as_str() == "content-type")
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                v.to_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    r.got.lock().expect("lock").push(Got {
-        path: path.clone(),
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    });
-    if path == "/ok" {
-        HttpResponse::NoContent().finish()
-    } else {
-        HttpResponse::Ok().body("thanks")
-    }
-}
-
-fn start_receiver(lab: &Lab, r: Receiver) -> (String, actix_web::dev::ServerHandle) {
-    let files = lab.world.manifest.mnos[0]
-        .tls_server
-        .clone()
-        .expect("the MNO's server certificate (issued by the world's TLS CA for localhost)");
-    let routes = move |c: &mut web::ServiceConfig| {
-        c.app_data(web::Data::new(r.clone()))
-            .default_service(web::post().to(receive));
-    };
-    let running = es_runtime::listener::start_server_tls(
-        routes,
-        &es_runtime::listener::ServerTlsConfig {
-            listen: "127.0.0.1:0".into(),
-            tls_cert: lab.world.dir.join(&files.cert),
-            tls_key: lab.world.dir.join(&files.key),
-            workers: 1,
-        },
-    )
-    .expect("receiver listens");
-    let port = running.addrs[0].port();
-    let handle = running.handle.clone();
-    tokio::spawn(running.server);
-    (format!("https://localhost:{port}"), handle)
-}
 
 struct Api {
     http: reqwest::Client,
@@ -213,26 +130,6 @@ async fn wait_for<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option<T
         assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Verifies `messages` with the Python `standardwebhooks` package: (payloads it accepted, refusals).
-fn python_verify(secret: &str, messages: &[Got]) -> (Vec<Value>, usize) {
-    let dir = tempfile::tempdir().expect("dir");
-    let file = dir.path().join("messages.json");
-    let list: Vec<Value> = messages
-        .iter()
-        .map(|m| json!({ "headers": m.headers, "body": m.body }))
-        .collect();
-    std::fs::write(&file, serde_json::to_vec(&list).expect("JSON")).expect("write");
-    let out = testkit::run_python(
-        &testkit::py_script("standard_webhooks_verify.py"),
-        &[secret, &file.display().to_string()],
-    );
-    let v: Value = serde_json::from_str(&out).expect("checker output");
-    (
-        v["valid"].as_array().expect("valid").clone(),
-        v["invalid"].as_array().expect("invalid").len(),
-    )
 }
 
 async fn scenario(lab: &Lab) {

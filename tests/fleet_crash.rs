@@ -2,7 +2,8 @@
 //! (every eUICC of the owner whose enabled profile is MNO 1's → its MNO 2 profile) is under way, then started
 //! again; the fleet operation completes, every target is acted on exactly once (one owner operation per eUICC
 //! in the SM-SR's store), every target ends succeeded or failed, and the counts of the fleet row equal a
-//! recount of its targets. On SQLite (500 eUICCs) and PostgreSQL (200, to keep the debug run short);
+//! recount of its targets, and the owner's event feed holds every operation's `operation.created` and
+//! `operation.finished` exactly once, with contiguous ids (none lost or doubled). On SQLite (500 eUICCs) and PostgreSQL (200, to keep the debug run short);
 //! `RSP_FLEET_CRASH_EUICCS=N` runs N on both (the size: 10,000).
 //!
 //! The simulated eUICCs (seeded, registered directly in the SM-SR's store) and the test SMSC run in this test
@@ -24,6 +25,7 @@ use smsr::esm2m::ApiToken;
 const SEED: u64 = 15;
 const OWNER: &str = "1.3.6.1.4.1.4242.93.1";
 
+/// GET `url` as the owner: the JSON of a 200, else `None`.
 async fn progress(http: &reqwest::Client, url: &str, token: &str) -> Option<Value> {
     let r = http.get(url).bearer_auth(token).send().await.ok()?;
     if r.status() != 200 {
@@ -193,6 +195,46 @@ fn crash_scenario(db: Db, n: usize) {
             assert_eq!(ops.len(), 1, "{}: acted on exactly once: {ops:?}", t.eid);
             assert_eq!(t.operation_id, Some(ops[0].id), "{}", t.eid);
         }
+        // The owner's feed (as the API serves it): no event lost or doubled by the kill.
+        let mut feed = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = progress(
+                &http,
+                &format!("{base}/events?after={after}&limit=1000"),
+                &token,
+            )
+            .await
+            .expect("a feed page");
+            let next = page["next"].as_i64().expect("next");
+            feed.extend(page["items"].as_array().expect("items").iter().cloned());
+            if next == after {
+                break;
+            }
+            after = next;
+        }
+        let ids: Vec<i64> = feed.iter().map(|e| e["id"].as_i64().expect("id")).collect();
+        assert_eq!(ids, (1..=feed.len() as i64).collect::<Vec<_>>());
+        let mut expected: Vec<i64> = store::targets_page(&mut c, id, None, 0, 100_000)
+            .expect("targets")
+            .into_iter()
+            .filter_map(|t| t.operation_id)
+            .collect();
+        expected.sort();
+        for kind in ["operation.created", "operation.finished"] {
+            let mut seen: Vec<i64> = feed
+                .iter()
+                .filter(|e| e["type"] == kind)
+                .filter_map(|e| e["data"]["operationId"].as_i64())
+                .filter(|o| expected.binary_search(o).is_ok())
+                .collect();
+            seen.sort();
+            assert_eq!(seen, expected, "{kind}: once per operation");
+        }
+        eprintln!(
+            "fleet crash test ({db:?}): {} events in the feed",
+            feed.len()
+        );
         drop(c);
         lab.kill9();
         network.stop().await;
