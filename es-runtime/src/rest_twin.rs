@@ -210,6 +210,46 @@ pub struct Accepted {
     pub location: String,
 }
 
+/// The answers of an accepted asynchronous function (SGP.02 §2.3.2) in the OpenAPI documents: `202` and, for a
+/// repeated `Idempotency-Key` of a completed call, `200` with its result.
+#[derive(utoipa::IntoResponses)]
+pub enum AsyncAnswers {
+    /// Accepted; the result follows at `location` (and at `replyTo` if given).
+    #[response(status = 202)]
+    Accepted(Accepted),
+    /// A repeated Idempotency-Key of a completed call: its result.
+    #[response(status = 200)]
+    Repeated(FunctionResult),
+}
+
+/// The refusals of a REST twin in the OpenAPI documents: problem+json carrying the SGP.02 status codes
+/// (§5.1.6.3) a SOAP caller would get ([`http_status_of`]).
+#[derive(utoipa::IntoResponses)]
+pub enum ProblemAnswers {
+    /// Invalid request: bad path, body or header (1.6/2.x, 8.1.1/2.1, …).
+    #[response(status = 400, content_type = "application/problem+json")]
+    Invalid(Problem),
+    /// The caller is not allowed this interface, function or object (1.1/1.x, …/1.2).
+    #[response(status = 403, content_type = "application/problem+json")]
+    NotAllowed(Problem),
+    /// An object named in the request is unknown, or is not the caller's (…/3.9).
+    #[response(status = 404, content_type = "application/problem+json")]
+    Unknown(Problem),
+    /// Refused in the object's state, by policy rules (…/3.8, POL2) or because the Idempotency-Key was used for
+    /// another request (1.6/3.3).
+    #[response(status = 409, content_type = "application/problem+json")]
+    Refused(Problem),
+    /// The body is too large.
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(Problem),
+    /// The function failed otherwise (FAILED or EXPIRED with its codes).
+    #[response(status = 422, content_type = "application/problem+json")]
+    Failed(Problem),
+    /// The server could not complete the request (a storage or network fault; try again).
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}
+
 /// A function call of the caller as recorded (SGP.02 §5.1.6; design §3 step 1), SOAP or REST alike.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use es_interfaces::rest::RequestElement;
-use es_runtime::rest_twin::{self, Problem, TwinAnswer, TwinRequest};
+use es_runtime::rest_twin::{self, TwinAnswer, TwinRequest};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -112,14 +112,7 @@ where
 /// ES2.GetEIS (SGP.02 §5.3.1): the caller's view of the eUICC, read from the SM-SR over ES3.
 #[utoipa::path(get, path = "/api/v1/euiccs/{eid}", tag = "ES2",
     params(("eid" = String, Path, description = "EID (32 hexadecimal digits)", example = "89049999001000000000000000000143"), GetEisQuery),
-    responses(
-        (status = 200, description = "The EIS (EXECUTED_SUCCESS)", body = rest_twin::FunctionResult),
-        (status = 400, description = "Invalid request (1.6/2.x)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Caller not an MNO allowed ES2 (1.1/1.x)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown eUICC (8.1.1/3.9)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Failed otherwise", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The SM-DP could not complete the request", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The EIS (EXECUTED_SUCCESS)", body = rest_twin::FunctionResult), rest_twin::ProblemAnswers))]
 pub async fn get_eis(
     req: HttpRequest,
     smdp: web::Data<Arc<Smdp>>,
@@ -147,16 +140,7 @@ pub async fn get_eis(
     params(("eid" = String, Path, description = "EID"),
         ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier (default: a fresh UUID)")),
     request_body(content = DownloadOptions, content_type = "application/json"),
-    responses(
-        (status = 202, description = "Accepted; the result follows at `location`", body = rest_twin::Accepted),
-        (status = 200, description = "A repeated Idempotency-Key of a completed call: its result", body = rest_twin::FunctionResult),
-        (status = 400, description = "Invalid request (1.6/2.x)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed (1.1/1.x)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown profile type, ICCID or stock (…/3.9)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused (no stock, record not available: …/3.8, 3.3), or the Idempotency-Key was used for another request (1.6/3.3)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Failed otherwise", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The SM-DP could not complete the request", body = Problem, content_type = "application/problem+json")))]
+    responses(rest_twin::AsyncAnswers, rest_twin::ProblemAnswers))]
 pub async fn download_profile(
     req: HttpRequest,
     smdp: web::Data<Arc<Smdp>>,
@@ -205,16 +189,7 @@ async fn relayed(
     params(("eid" = String, Path, description = "EID"), ("iccid" = String, Path, description = "ICCID"),
         ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier")),
     request_body(content = RelayOptions, content_type = "application/json"),
-    responses(
-        (status = 202, description = "Accepted", body = rest_twin::Accepted),
-        (status = 200, description = "A repeated Idempotency-Key of a completed call: its result", body = rest_twin::FunctionResult),
-        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown eUICC or profile", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused or key reused", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Failed otherwise", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The SM-DP could not complete the request", body = Problem, content_type = "application/problem+json")))]
+    responses(rest_twin::AsyncAnswers, rest_twin::ProblemAnswers))]
 pub async fn enable_profile(
     req: HttpRequest,
     smdp: web::Data<Arc<Smdp>>,
@@ -229,16 +204,7 @@ pub async fn enable_profile(
     params(("eid" = String, Path, description = "EID"), ("iccid" = String, Path, description = "ICCID"),
         ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier")),
     request_body(content = RelayOptions, content_type = "application/json"),
-    responses(
-        (status = 202, description = "Accepted", body = rest_twin::Accepted),
-        (status = 200, description = "A repeated Idempotency-Key of a completed call: its result", body = rest_twin::FunctionResult),
-        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown eUICC or profile", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused or key reused", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Failed otherwise", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The SM-DP could not complete the request", body = Problem, content_type = "application/problem+json")))]
+    responses(rest_twin::AsyncAnswers, rest_twin::ProblemAnswers))]
 pub async fn disable_profile(
     req: HttpRequest,
     smdp: web::Data<Arc<Smdp>>,
@@ -253,16 +219,7 @@ pub async fn disable_profile(
     params(("eid" = String, Path, description = "EID"), ("iccid" = String, Path, description = "ICCID"),
         ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier")),
     request_body(content = RelayOptions, content_type = "application/json"),
-    responses(
-        (status = 202, description = "Accepted", body = rest_twin::Accepted),
-        (status = 200, description = "A repeated Idempotency-Key of a completed call: its result", body = rest_twin::FunctionResult),
-        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown eUICC or profile", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused or key reused", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Failed otherwise", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The SM-DP could not complete the request", body = Problem, content_type = "application/problem+json")))]
+    responses(rest_twin::AsyncAnswers, rest_twin::ProblemAnswers))]
 pub async fn delete_profile(
     req: HttpRequest,
     smdp: web::Data<Arc<Smdp>>,
@@ -275,12 +232,7 @@ pub async fn delete_profile(
 /// The caller's ES2 function call with this FunctionCallIdentifier (SOAP or REST), as recorded.
 #[utoipa::path(get, path = "/api/v1/function-calls/{id}", tag = "ES2",
     params(("id" = String, Path, description = "FunctionCallIdentifier")),
-    responses(
-        (status = 200, description = "The call", body = rest_twin::FunctionCallView),
-        (status = 400, description = "Invalid path", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such call of the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The SM-DP could not complete the request", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The call", body = rest_twin::FunctionCallView), rest_twin::ProblemAnswers))]
 pub async fn function_call(
     req: HttpRequest,
     smdp: web::Data<Arc<Smdp>>,

@@ -21,8 +21,8 @@ use std::sync::{Arc, OnceLock};
 use actix_web::{HttpRequest, HttpResponse, web};
 use es_interfaces::rest::RequestElement;
 use es_runtime::rest_twin::{
-    self, Accepted, FunctionCallView, FunctionResult, MutualTlsSecurity, Problem, TwinAnswer,
-    TwinRequest,
+    self, Accepted, AsyncAnswers, FunctionCallView, FunctionResult, MutualTlsSecurity, Problem,
+    ProblemAnswers, TwinAnswer, TwinRequest,
 };
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
@@ -156,14 +156,7 @@ where
 /// ES4.GetEIS (SGP.02 §5.5.1): the caller's view of the eUICC's EIS.
 #[utoipa::path(get, path = "/api/v1/euiccs/{eid}", tag = "ES4",
     params(("eid" = String, Path, description = "EID (32 hexadecimal digits)", example = "89049999001000000000000000000143")),
-    responses(
-        (status = 200, description = "The EIS (EXECUTED_SUCCESS)", body = FunctionResult),
-        (status = 400, description = "Invalid EID (1.6/2.1)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Caller not an MNO allowed ES4 (1.1/1.x)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown eUICC (8.1.1/3.9)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused (x/3.3, 3.8)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Failed otherwise", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The EIS (EXECUTED_SUCCESS)", body = FunctionResult), ProblemAnswers))]
 pub async fn get_eis(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -189,16 +182,7 @@ pub async fn get_eis(
     params(("eid" = String, Path, description = "EID"),
         ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier (default: a fresh UUID)")),
     request_body(content = AuditOptions, content_type = "application/json"),
-    responses(
-        (status = 202, description = "Accepted; the result follows at `location`", body = Accepted),
-        (status = 200, description = "A repeated Idempotency-Key of a completed call: its result", body = FunctionResult),
-        (status = 400, description = "Invalid request (1.6/2.x)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed (1.1/1.x)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown eUICC or profile (…/3.9)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused, or the Idempotency-Key was used for another request (1.6/3.3)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Failed otherwise", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")))]
+    responses(AsyncAnswers, ProblemAnswers))]
 pub async fn audit_eis(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -240,16 +224,7 @@ async fn profile_function(
     params(("eid" = String, Path, description = "EID"), ("iccid" = String, Path, description = "ICCID of one of the caller's profiles"),
         ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier (default: a fresh UUID)")),
     request_body(content = AsyncOptions, content_type = "application/json"),
-    responses(
-        (status = 202, description = "Accepted; the result follows at `location`", body = Accepted),
-        (status = 200, description = "A repeated Idempotency-Key of a completed call: its result", body = FunctionResult),
-        (status = 400, description = "Invalid request (1.6/2.x)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed (1.1/1.x)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown eUICC or profile (…/3.9)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused (state, POL2: …/3.8), or the Idempotency-Key was used for another request (1.6/3.3)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Failed otherwise", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")))]
+    responses(AsyncAnswers, ProblemAnswers))]
 pub async fn enable_profile(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -264,16 +239,7 @@ pub async fn enable_profile(
     params(("eid" = String, Path, description = "EID"), ("iccid" = String, Path, description = "ICCID"),
         ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier")),
     request_body(content = AsyncOptions, content_type = "application/json"),
-    responses(
-        (status = 202, description = "Accepted", body = Accepted),
-        (status = 200, description = "A repeated Idempotency-Key of a completed call: its result", body = FunctionResult),
-        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown eUICC or profile", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused or key reused", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Failed otherwise", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")))]
+    responses(AsyncAnswers, ProblemAnswers))]
 pub async fn disable_profile(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -288,16 +254,7 @@ pub async fn disable_profile(
     params(("eid" = String, Path, description = "EID"), ("iccid" = String, Path, description = "ICCID"),
         ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier")),
     request_body(content = AsyncOptions, content_type = "application/json"),
-    responses(
-        (status = 202, description = "Accepted", body = Accepted),
-        (status = 200, description = "A repeated Idempotency-Key of a completed call: its result", body = FunctionResult),
-        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown eUICC or profile", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused or key reused", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Failed otherwise", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")))]
+    responses(AsyncAnswers, ProblemAnswers))]
 pub async fn delete_profile(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -312,16 +269,7 @@ pub async fn delete_profile(
     params(("eid" = String, Path, description = "EID"), ("iccid" = String, Path, description = "ICCID"),
         ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier")),
     request_body(content = AsyncOptions, content_type = "application/json"),
-    responses(
-        (status = 202, description = "Accepted", body = Accepted),
-        (status = 200, description = "A repeated Idempotency-Key of a completed call: its result", body = FunctionResult),
-        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown eUICC or profile", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused or key reused", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Failed otherwise", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")))]
+    responses(AsyncAnswers, ProblemAnswers))]
 pub async fn set_fallback(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -336,15 +284,7 @@ pub async fn set_fallback(
     params(("eid" = String, Path, description = "EID"), ("iccid" = String, Path, description = "ICCID"),
         ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier")),
     request_body(content = SubscriptionAddressBody, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Done (EXECUTED_SUCCESS), or the recorded answer of a repeated Idempotency-Key", body = FunctionResult),
-        (status = 400, description = "Invalid request (1.6/2.x)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed (1.1/1.x)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown eUICC or profile (…/3.9)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused, or the Idempotency-Key was used for another request (1.6/3.3)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Failed otherwise", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "Done (EXECUTED_SUCCESS), or the recorded answer of a repeated Idempotency-Key", body = FunctionResult), ProblemAnswers))]
 pub async fn update_subscription_address(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -375,15 +315,7 @@ pub async fn update_subscription_address(
     params(("eid" = String, Path, description = "EID"), ("iccid" = String, Path, description = "ICCID"),
         ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier")),
     request_body(content = PolicyRulesBody, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Done (EXECUTED_SUCCESS), or the recorded answer of a repeated Idempotency-Key", body = FunctionResult),
-        (status = 400, description = "Invalid request (1.6/2.x)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed (1.1/1.x)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown eUICC or profile (…/3.9)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused, or the Idempotency-Key was used for another request (1.6/3.3)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Failed otherwise", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "Done (EXECUTED_SUCCESS), or the recorded answer of a repeated Idempotency-Key", body = FunctionResult), ProblemAnswers))]
 pub async fn update_policy_rules(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,
@@ -413,12 +345,7 @@ pub async fn update_policy_rules(
 /// or completed with its result.
 #[utoipa::path(get, path = "/api/v1/function-calls/{id}", tag = "ES4",
     params(("id" = String, Path, description = "FunctionCallIdentifier")),
-    responses(
-        (status = 200, description = "The call", body = FunctionCallView),
-        (status = 400, description = "Invalid path", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such call of the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The call", body = FunctionCallView), ProblemAnswers))]
 pub async fn function_call(
     req: HttpRequest,
     smsr: web::Data<Arc<Smsr>>,

@@ -321,9 +321,8 @@ pub fn feed(smsr: &Smsr, owner: &Owner, query_string: &str) -> Result<EventPage,
     responses(
         (status = 200, description = "The events after `after`, in order, and the cursor of the next call", body = EventPage),
         (status = 400, description = "Invalid query (e.g. an unknown type)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+        crate::esm2m::openapi::CommonAnswers),
     security(("bearer" = ["read"])))]
 pub(super) async fn get_events(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
     let query = req.query_string().to_string();

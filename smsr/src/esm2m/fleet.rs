@@ -887,9 +887,8 @@ fn create(
             headers(("Location" = String, description = "`/esm2m/v1/fleet-operations/{id}`"))),
         (status = 400, description = "Invalid body or Idempotency-Key", body = ApiProblem, content_type = "application/problem+json"),
         (status = 422, description = "The selector names no eUICC or too many, or the Idempotency-Key answered another request", body = ApiProblem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `operate`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+        crate::esm2m::openapi::CommonAnswers),
     security(("bearer" = ["operate"])))]
 pub(super) async fn post_fleet(
     req: HttpRequest,
@@ -911,9 +910,8 @@ pub(super) async fn post_fleet(
         (status = 404, description = "No such fleet operation among the owner's, or no such command", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The fleet operation has ended (completed, expired; cancelled for pause and resume)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key answered another request", body = ApiProblem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `operate`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+        crate::esm2m::openapi::CommonAnswers),
     security(("bearer" = ["operate"])))]
 pub(super) async fn post_command(
     req: HttpRequest,
@@ -981,9 +979,8 @@ pub(super) async fn post_command(
     responses(
         (status = 200, description = "The fleet operation and its counts by state", body = FleetView),
         (status = 404, description = "No such fleet operation among the owner's", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+        crate::esm2m::openapi::CommonAnswers),
     security(("bearer" = ["read"])))]
 pub(super) async fn get_fleet(
     req: HttpRequest,
@@ -1015,9 +1012,8 @@ struct ListQuery {
     responses(
         (status = 200, description = "A page of the owner's fleet operations, newest first", body = FleetPage),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+        crate::esm2m::openapi::CommonAnswers),
     security(("bearer" = ["read"])))]
 pub(super) async fn list_fleets(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
     let query = req.query_string().to_string();
@@ -1106,9 +1102,8 @@ fn wants_csv(req: &HttpRequest) -> bool {
             content((TargetPage = "application/json"), (String = "text/csv"))),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such fleet operation among the owner's", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+        crate::esm2m::openapi::CommonAnswers),
     security(("bearer" = ["read"])))]
 pub(super) async fn get_targets(
     req: HttpRequest,
@@ -1147,9 +1142,8 @@ pub(super) async fn get_targets(
             example = "seq,eid,state,iccid,operation_id,status,subject_code,reason_code,message,started_at,finished_at\r\n1,89049999001000000000000000000143,succeeded,8949990000000000028,42,EXECUTED_SUCCESS,,,,2026-12-06T01:00:00Z,2026-12-06T01:00:04Z\r\n"),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such fleet operation among the owner's", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+        crate::esm2m::openapi::CommonAnswers),
     security(("bearer" = ["read"])))]
 pub(super) async fn get_targets_csv(
     req: HttpRequest,

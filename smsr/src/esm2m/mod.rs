@@ -549,9 +549,8 @@ where
 #[utoipa::path(get, path = "/esm2m/v1/euiccs", tag = "eUICCs", params(ListQuery),
     responses((status = 200, description = "A page of the owner's eUICCs", body = EuiccPage),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+        crate::esm2m::openapi::CommonAnswers),
     security(("bearer" = ["read"])))]
 async fn euiccs(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
     let query = req.query_string().to_string();
@@ -565,10 +564,9 @@ async fn euiccs(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
 #[utoipa::path(get, path = "/esm2m/v1/euiccs/{eid}", tag = "eUICCs",
     params(("eid" = String, Path, description = "EID", example = "89049999001000000000000000000143")),
     responses((status = 200, description = "The eUICC with its profiles", body = EuiccView),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such eUICC among the owner's", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+        crate::esm2m::openapi::CommonAnswers),
     security(("bearer" = ["read"])))]
 async fn euicc(
     req: HttpRequest,

@@ -19,6 +19,17 @@ use super::webhooks::{
 };
 use super::{EuiccPage, EuiccView, Problem, ProfileView};
 
+/// The answers every ESM2M endpoint can give besides its own, in the document: problem+json bodies.
+#[derive(utoipa::IntoResponses)]
+pub enum CommonAnswers {
+    /// Missing, malformed, unknown, expired or revoked token.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// The SM-SR could not complete the request.
+    #[response(status = 500, content_type = "application/problem+json")]
+    Internal(Problem),
+}
+
 /// Name of the bearer-token security scheme.
 pub const BEARER: &str = "bearer";
 

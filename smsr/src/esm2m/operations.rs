@@ -360,12 +360,11 @@ fn parse_operation(body: &[u8]) -> Result<OperationRequest, ApiProblem> {
         (status = 202, description = "Started; its progress at `Location`", body = OperationView,
             headers(("Location" = String, description = "`/esm2m/v1/operations/{id}`"))),
         (status = 400, description = "Invalid body or Idempotency-Key (SGP.02 codes when the platform found it)", body = ApiProblem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `operate`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such eUICC among the owner's (8.1.1/3.9)", body = ApiProblem, content_type = "application/problem+json"),
         (status = 409, description = "The platform refused the action (profile state, POL2: …/3.8)", body = ApiProblem, content_type = "application/problem+json"),
         (status = 422, description = "No such profile on the eUICC (8.2.1/3.9), or the Idempotency-Key answered another request", body = ApiProblem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json"),
+        crate::esm2m::openapi::CommonAnswers,
         (status = 503, description = "The SM-SR cannot reach eUICCs (no ES5 transport)", body = ApiProblem, content_type = "application/problem+json")),
     security(("bearer" = ["operate"])))]
 pub(super) async fn post_operation(
@@ -418,10 +417,9 @@ impl From<Box<ApiProblem>> for TxFail {
     params(("id" = i64, Path, description = "Operation id", example = 42)),
     responses(
         (status = 200, description = "The operation and, once it has ended, its result", body = OperationView),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `read`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such operation among the owner's", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+        crate::esm2m::openapi::CommonAnswers),
     security(("bearer" = ["read"])))]
 pub(super) async fn get_operation(
     req: HttpRequest,

@@ -574,9 +574,8 @@ fn no_body(b: &[u8]) -> Result<(), super::idempotency::ApiProblem> {
         (status = 201, description = "Registered; the answer carries the signing secret, the only time it is shown", body = WebhookView),
         (status = 400, description = "Invalid body: not an https URL, an unknown event type", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The owner has the most endpoints allowed (16)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `admin`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+        crate::esm2m::openapi::CommonAnswers),
     security(("bearer" = ["admin"])))]
 pub(super) async fn post_webhook(
     req: HttpRequest,
@@ -590,9 +589,8 @@ pub(super) async fn post_webhook(
 #[utoipa::path(get, path = "/esm2m/v1/webhooks", tag = "Webhooks",
     responses(
         (status = 200, description = "The owner's endpoints, oldest first, without their secrets", body = WebhookList),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `admin`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+        crate::esm2m::openapi::CommonAnswers),
     security(("bearer" = ["admin"])))]
 pub(super) async fn get_webhooks(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
     handle_with(&req, &smsr, Scope::Admin, StatusCode::OK, list).await
@@ -603,9 +601,8 @@ pub(super) async fn get_webhooks(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -
     responses(
         (status = 204, description = "Removed; its waiting deliveries are given up"),
         (status = 404, description = "No such webhook among the owner's", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `admin`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+        crate::esm2m::openapi::CommonAnswers),
     security(("bearer" = ["admin"])))]
 pub(super) async fn delete_webhook(
     req: HttpRequest,
@@ -629,9 +626,8 @@ pub(super) async fn delete_webhook(
         (status = 200, description = "Deliveries oldest first, each with its attempts", body = DeliveryPage),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such webhook among the owner's", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `admin`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+        crate::esm2m::openapi::CommonAnswers),
     security(("bearer" = ["admin"])))]
 pub(super) async fn get_deliveries(
     req: HttpRequest,
@@ -652,9 +648,8 @@ pub(super) async fn get_deliveries(
     responses(
         (status = 202, description = "A new delivery of the same event (same `webhook-id`), queued", body = DeliveryView),
         (status = 404, description = "No such delivery of the owner's webhook", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `admin`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+        crate::esm2m::openapi::CommonAnswers),
     security(("bearer" = ["admin"])))]
 pub(super) async fn post_replay_delivery(
     req: HttpRequest,
@@ -680,9 +675,8 @@ pub(super) async fn post_replay_delivery(
         (status = 202, description = "A delivery of the event to the endpoint, queued", body = DeliveryView),
         (status = 400, description = "Invalid query (`event` missing or not a number)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such webhook among the owner's, or no such event in the owner's feed", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, malformed, unknown, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks scope `admin`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The SM-SR could not complete the request", body = Problem, content_type = "application/problem+json")),
+        crate::esm2m::openapi::CommonAnswers),
     security(("bearer" = ["admin"])))]
 pub(super) async fn post_replay_event(
     req: HttpRequest,
