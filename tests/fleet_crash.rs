@@ -141,7 +141,8 @@ fn crash_scenario(db: Db, n: usize) {
         let url = format!("{base}/fleet-operations/{id}");
 
         // Kill once a third of the targets have started, with operations under way.
-        let deadline = Instant::now() + Duration::from_secs(600);
+        // Ten minutes, or more for a large fleet (the 10,000 on a loaded PostgreSQL: ~20 minutes).
+        let deadline = Instant::now() + Duration::from_secs(600.max(n as u64 / 5));
         loop {
             if let Some(v) = progress(&http, &url, &token).await {
                 let started = v["total"].as_i64().expect("total")
@@ -159,15 +160,17 @@ fn crash_scenario(db: Db, n: usize) {
         }
         lab.kill9();
         lab.start();
+        let mut last = None;
         let end = loop {
-            if let Some(v) = progress(&http, &url, &token).await
-                && v["finished"] == true
-            {
-                break v;
+            if let Some(v) = progress(&http, &url, &token).await {
+                if v["finished"] == true {
+                    break v;
+                }
+                last = Some(v);
             }
             assert!(
                 Instant::now() < deadline,
-                "the fleet operation does not end"
+                "the fleet operation does not end: {last:?}"
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
         };
