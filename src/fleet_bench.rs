@@ -1,11 +1,17 @@
 //! `rsp bench fleet`: an ESM2M fleet switch of N simulated eUICCs started with one API call (issue 12 item 7):
 //! every eUICC's enabled profile of MNO 1 → its MNO 2 profile, through the fleet worker, SMPP, the simulator,
 //! the notification and its confirmation. Prints operations per second from the POST to the fleet operation's
-//! end, and the latency of the progress reads (`GET /fleet-operations/{id}`, every 100 ms) while it runs.
-//! Webhook deliveries are not measured (webhooks do not exist yet). It asserts nothing.
+//! end, the latency of the progress reads (`GET /fleet-operations/{id}`, every 100 ms) while it runs, and the
+//! webhook deliveries per second: the owner registers an HTTPS endpoint (served by the bench) for every event
+//! type, and the bench counts the signed POSTs that reach it until every event of the owner's feed has arrived.
+//! It asserts nothing.
 
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use conformance::euicc::SimulatorConfig;
 use eis_store::entities::{self, Entity, EntityRole};
@@ -44,6 +50,44 @@ pub fn fleet(dir: &Path, opts: &FleetBenchOptions) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let system = actix_web::rt::System::with_tokio_rt(move || rt);
     system.block_on(run(dir, opts))
+}
+
+/// What the bench's webhook endpoint received: distinct `webhook-id`s, POSTs, and when the last one came.
+#[derive(Default)]
+struct Deliveries {
+    ids: HashSet<String>,
+    posts: u64,
+    last: Option<Instant>,
+}
+
+async fn receive(req: HttpRequest, got: web::Data<Mutex<Deliveries>>) -> HttpResponse {
+    let id = req
+        .headers()
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if let Ok(mut g) = got.lock() {
+        g.ids.insert(id);
+        g.posts += 1;
+        g.last = Some(Instant::now());
+    }
+    HttpResponse::NoContent().finish()
+}
+
+/// The number of events in `OWNER`'s feed.
+fn feed_len(store: &eis_store::Store) -> Result<usize, String> {
+    let mut c = store.conn().map_err(|e| e.to_string())?;
+    let (mut n, mut after) = (0, 0);
+    loop {
+        let page =
+            eis_store::events::after(&mut c, OWNER, after, 10_000).map_err(|e| e.to_string())?;
+        let Some(last) = page.last() else {
+            return Ok(n);
+        };
+        after = last.seq;
+        n += page.len();
+    }
 }
 
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
@@ -113,7 +157,7 @@ async fn run(dir: &Path, opts: &FleetBenchOptions) -> Result<(), String> {
             &mut c,
             OWNER,
             &token.hash(),
-            "read,operate",
+            "read,operate,admin",
             now + 86_400_000,
             now,
         )
@@ -137,6 +181,26 @@ async fn run(dir: &Path, opts: &FleetBenchOptions) -> Result<(), String> {
         [a, b, ..] => (a.entity.oid.clone(), b.entity.oid.clone()),
         _ => return Err("the world lists fewer than two MNOs".into()),
     };
+    let got = Arc::new(Mutex::new(Deliveries::default()));
+    let data = web::Data::from(got.clone());
+    let (hook_url, hook) = lab.start_https_endpoint(move |c: &mut web::ServiceConfig| {
+        c.app_data(data.clone())
+            .default_service(web::post().to(receive));
+    })?;
+    let resp = http
+        .post(format!("{base}/webhooks"))
+        .bearer_auth(&token)
+        .json(&json!({ "url": format!("{hook_url}/hook") }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if resp.status().as_u16() != 201 {
+        return Err(format!(
+            "POST /webhooks: {} {}",
+            resp.status(),
+            resp.text().await.unwrap_or_default()
+        ));
+    }
     println!(
         "fleet bench: {n} simulated eUICCs registered and servers up in {:.1} s",
         setup.elapsed().as_secs_f64()
@@ -200,6 +264,30 @@ async fn run(dir: &Path, opts: &FleetBenchOptions) -> Result<(), String> {
         quantile(&reads, 0.99),
         reads.last().copied().unwrap_or_default()
     );
+    // Every event of the owner's feed at the webhook endpoint (or none new for 60 s).
+    let events = feed_len(store)?;
+    let (mut seen, mut since) = (0, Instant::now());
+    let (delivered, posts, last) = loop {
+        let (delivered, posts, last) = {
+            let g = got.lock().map_err(|_| "poisoned")?;
+            (g.ids.len(), g.posts, g.last)
+        };
+        if delivered >= events || since.elapsed() > Duration::from_secs(60) {
+            break (delivered, posts, last);
+        }
+        if delivered > seen {
+            (seen, since) = (delivered, Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let span = last.map_or(0.0, |t| t.duration_since(start).as_secs_f64());
+    println!(
+        "fleet bench: webhook deliveries: {delivered} of {events} events ({posts} POSTs) in {span:.1} s: \
+         {:.1} deliveries/s; the last {:.1} s after the fleet operation ended",
+        delivered as f64 / span.max(f64::EPSILON),
+        (span - secs).max(0.0)
+    );
+    hook.stop(true).await;
     lab.stop().await;
     Ok(())
 }
