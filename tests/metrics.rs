@@ -2,7 +2,8 @@
 //! `promtool check metrics` (Debian's `prometheus` package, fetched by testkit) before and after a profile
 //! switch (ES4.EnableProfile over SMS to the simulator), and the switch moves the counters it should — the
 //! function call with its status, the operation's states, submit_sm, the PoR and its latency histogram. The
-//! SM-DP shows its warehouse stock. On SQLite and PostgreSQL.
+//! SM-DP shows its warehouse stock. `/health/ready` turns 503 when the SMSC goes away. On SQLite and
+//! PostgreSQL.
 
 mod support;
 
@@ -206,6 +207,30 @@ async fn metrics_flow(lab: &Lab, dir: &std::path::Path) {
         !smdp.keys().any(|k| k.starts_with("rsp_smsr_")),
         "the SM-DP shows no SM-SR metric"
     );
+
+    // The SMSC goes away: the SM-SR is no longer ready and says why; its gauge shows no bind up.
+    lab.network.smsc().shutdown().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let doc = loop {
+        let (status, body) = get(&format!("http://{smsr_addr}/health/ready")).await;
+        if status == 503 {
+            break serde_json::from_str::<serde_json::Value>(&body).expect("JSON");
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still ready 20 s after the SMSC stopped: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(doc["ready"], false, "{doc}");
+    assert_eq!(doc["database"]["up"], true, "{doc}");
+    assert_eq!(doc["smsc"]["up"], false, "{doc}");
+    assert_eq!(doc["smsc"]["bindsUp"], 0, "{doc}");
+    // Past the gauges' refresh interval.
+    tokio::time::sleep(es_runtime::metrics::REFRESH_INTERVAL).await;
+    let down = scrape(smsr_addr, "SM-SR without SMSC").await;
+    assert_eq!(value(&down, "rsp_smsr_smpp_binds", &[("state", "up")]), 0.0);
 }
 
 #[actix_web::test]
