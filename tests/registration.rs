@@ -32,8 +32,9 @@ fn register_first(lab: &Lab, n: usize) {
 }
 
 fn registration_scenario(db: Db) {
-    // Four eUICCs: three registered, the fourth used for refused registrations.
-    let mut lab = Lab::new(4, db);
+    // Five eUICCs: three registered, the fourth used for refused registrations and then registered with an
+    // owner that is not registered, the fifth registered with its owner.
+    let mut lab = Lab::new(5, db);
     lab.start();
     register_first(&lab, 3);
     let eid0 = lab.world.euiccs[0].eid.clone();
@@ -187,6 +188,81 @@ fn registration_scenario(db: Db) {
             g.1
         );
     }
+    // The owner named in the EIS's additional properties (`esm2m.owner`): assigned at registration when it is a
+    // registered eUICC owner; otherwise the eUICC is registered without one and the answer is a warning.
+    let owner = "1.3.6.1.4.1.4242.94.1";
+    let store = lab.smsr_store();
+    {
+        let mut c = store.conn().expect("conn");
+        eis_store::entities::create_entity(
+            &mut c,
+            &eis_store::entities::Entity {
+                oid: owner.into(),
+                role: eis_store::entities::EntityRole::EuiccOwner,
+                name: "Fleet at registration".into(),
+                endpoints: Default::default(),
+                allowed_interfaces: Default::default(),
+                gp_certificate: None,
+                fingerprints: Default::default(),
+            },
+            1,
+        )
+        .expect("owner");
+    }
+    let with_owner = |i: usize, oid: &str| {
+        let mut eis = read_eis_document(&common::eis_path(&lab.world, i)).expect("EIS document");
+        eis.additional_properties = Some(es_interfaces::messages::eis::AdditionalProperties {
+            properties: vec![
+                es_interfaces::messages::eis::Property {
+                    key: "batch".into(),
+                    value: "2026-12".into(),
+                },
+                es_interfaces::messages::eis::Property {
+                    key: smsr::es1::OWNER_PROPERTY.into(),
+                    value: oid.into(),
+                },
+            ],
+        });
+        eis
+    };
+    let (eid3, eid4) = (
+        lab.world.euiccs[3].eid.clone(),
+        lab.world.euiccs[4].eid.clone(),
+    );
+    let r = block_on(client.register(
+        &with_owner(3, "1.3.6.1.4.1.4242.94.404"),
+        "reg-owner-unknown",
+    ))
+    .expect("register");
+    let st = r.response.base.function_execution_status;
+    assert_eq!(st.status.as_str(), "EXECUTED_WITHWARNING");
+    let d = st.status_code_data.expect("status code data");
+    assert_eq!((d.subject.code(), d.reason.code()), ("8.6", "3.9"), "{d:?}");
+    let r = block_on(client.register(&with_owner(4, owner), "reg-owner")).expect("register");
+    assert_eq!(
+        r.response.base.function_execution_status.status.as_str(),
+        "EXECUTED_SUCCESS"
+    );
+    {
+        let mut c = store.conn().expect("conn");
+        for eid in [&eid3, &eid4] {
+            assert!(
+                eis_store::eis::get_eis(&mut c, eid)
+                    .expect("read")
+                    .is_some(),
+                "{eid} registered"
+            );
+        }
+        assert_eq!(
+            eis_store::owners::owner_of(&mut c, &eid3).expect("owner"),
+            None
+        );
+        assert_eq!(
+            eis_store::owners::owner_of(&mut c, &eid4).expect("owner"),
+            Some(owner.to_string())
+        );
+    }
+
     // An EUM of another PKI (its TLS CA is not trusted here): the TLS handshake itself fails.
     let stranger = Es1Client::new(&other, &lab.smsr_url);
     assert!(

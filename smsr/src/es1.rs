@@ -5,7 +5,7 @@ use eis_store::AnyConnection;
 use eis_store::entities;
 use es_interfaces::messages::common::BaseResponse;
 use es_interfaces::messages::es1::{RegisterEisRequest, RegisterEisResponse};
-use es_interfaces::status::FunctionExecutionStatus;
+use es_interfaces::status::{FunctionExecutionStatus, Reason, Status, StatusCodeData, Subject};
 use es_interfaces::xml::Element;
 
 use crate::eis_map::{KeyRewrap, to_new_eis};
@@ -13,10 +13,16 @@ use crate::error::SmsrError;
 use crate::service::Smsr;
 use es_runtime::caller::Caller;
 
+/// The key of the EIS additional property (SGP.02 §5.1.1.3.13) that names the eUICC's owner for ESM2M: the OID of
+/// an entity of role eUICC-owner. [decision: SGP.02 leaves the keys of AdditionalProperties to the parties]
+pub const OWNER_PROPERTY: &str = "esm2m.owner";
+
 /// ES1.RegisterEIS (SGP.02 §5.2.1): checks that the EIS is the calling EUM's, that the EUM signature over
 /// `EumSignedInfo` verifies with the EUM certificate (chained to the CI), that CERT.ECASD.ECKA chains to the EUM
 /// and names this EID; unwraps the ISD-R key values from the EUM transport key and seals them at rest; stores
-/// the EIS. A known EID is refused and the stored EIS is left as it is. Nothing is stored on any failure.
+/// the EIS. A known EID is refused and the stored EIS is left as it is. Nothing is stored on any failure. An
+/// additional property [`OWNER_PROPERTY`] assigns the eUICC to that owner in the same transaction; an OID that is
+/// not a registered eUICC owner leaves it without one and the answer is EXECUTED_WITHWARNING 8.6/3.9.
 pub fn register_eis(
     smsr: &Smsr,
     conn: &mut AnyConnection,
@@ -122,11 +128,43 @@ pub fn register_eis(
             keyring: &smsr.keyring,
         },
     )?;
-    eis_store::eis::register_eis(conn, &new, smsr.clock.now_millis())?;
-    tracing::info!(eid = %eid, eum = %caller.oid, profiles = new.profiles.len(), "eUICC registered");
+    let now_ms = smsr.clock.now_millis();
+    eis_store::eis::register_eis(conn, &new, now_ms)?;
+    let status = match new.additional_properties.get(OWNER_PROPERTY) {
+        None => FunctionExecutionStatus::success(),
+        Some(owner) => assign_owner(conn, &eid, owner, now_ms)?,
+    };
+    tracing::info!(eid = %eid, eum = %caller.oid, profiles = new.profiles.len(), status = status.status.as_str(), "eUICC registered");
     Ok(RegisterEisResponse {
-        base: BaseResponse::with_status(FunctionExecutionStatus::success()),
+        base: BaseResponse::with_status(status),
     })
+}
+
+/// Assigns the just registered eUICC `eid` to `owner` when it is a registered eUICC owner; else a warning.
+fn assign_owner(
+    conn: &mut AnyConnection,
+    eid: &str,
+    owner: &str,
+    now_ms: eis_store::UnixMillis,
+) -> Result<FunctionExecutionStatus, SmsrError> {
+    let is_owner = entities::get_entity(conn, owner)?
+        .is_some_and(|e| e.role == entities::EntityRole::EuiccOwner);
+    if !is_owner {
+        tracing::warn!(eid = %eid, owner = %owner, "EIS names an owner that is not a registered eUICC owner");
+        return Ok(FunctionExecutionStatus {
+            status: Status::ExecutedWithWarning,
+            status_code_data: Some(StatusCodeData::new(
+                Subject::EIS,
+                Reason::UNKNOWN,
+                Some(format!(
+                    "registered without an owner: the additional property {OWNER_PROPERTY} names {owner}, \
+                     which is not a registered eUICC owner"
+                )),
+            )),
+        });
+    }
+    eis_store::owners::assign_euiccs(conn, owner, &[eid.to_string()], now_ms)?;
+    Ok(FunctionExecutionStatus::success())
 }
 
 /// The first descendant element named `local` in the GSMA namespace.
