@@ -226,11 +226,12 @@ pub(crate) mod tests {
     const OPEN: [OperationState; 2] =
         [OperationState::Active, OperationState::AwaitingNotification];
 
-    /// The rows of every table as `(from, event, to)`, per table name.
-    fn tables() -> Vec<(&'static str, Vec<(OperationState, Event, OperationState)>)> {
-        fn rows<A>(
-            table: &'static [Transition<A>],
-        ) -> Vec<(OperationState, Event, OperationState)> {
+    /// A row as `(from, event, to)`.
+    type Row = (OperationState, Event, OperationState);
+
+    /// The rows of every table, per table name.
+    fn tables() -> Vec<(&'static str, Vec<Row>)> {
+        fn rows<A>(table: &'static [Transition<A>]) -> Vec<Row> {
             table
                 .iter()
                 .flat_map(|t| t.from.iter().map(move |f| (*f, t.event, t.to)))
