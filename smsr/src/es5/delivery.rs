@@ -36,8 +36,6 @@ pub struct Outgoing {
     pub counter: u64,
     /// TP-UDs (one per SMS segment).
     pub tp_uds: Vec<Vec<u8>>,
-    /// The command was sent before and had no PoR in time (`rsp_smsr_es5_retransmissions_total`).
-    pub retransmission: bool,
 }
 
 fn millis(d: Duration) -> i64 {
@@ -120,7 +118,6 @@ fn transmit(
         msisdn,
         counter,
         tp_uds,
-        retransmission: cmd.attempts > 0,
     })
 }
 

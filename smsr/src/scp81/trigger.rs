@@ -216,7 +216,6 @@ fn send(
         msisdn,
         counter,
         tp_uds,
-        retransmission: false,
     })
 }
 
