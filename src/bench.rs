@@ -158,6 +158,7 @@ pub fn api(opts: &ApiBenchOptions) -> Result<(Figures, Figures), String> {
     config.smsr.public_url = format!("https://localhost:{port}");
     config.smsr.workers = 2;
     config.smsr.pool_size = 8;
+    config.smsr.metrics_listen = None;
     config.smdp.listen = format!("127.0.0.1:{}", crate::lab::free_port()?);
     config.esm2m.enabled = false;
     if let Some(pg) = &pg {

@@ -450,6 +450,9 @@ pub struct ServerConfig {
     /// How long a completed function call is kept so that a repeated FunctionCallIdentifier gets its answer
     /// (seconds; default 7 days); older ones are purged in the background. Read-only calls are never kept.
     pub function_call_retention_secs: u64,
+    /// Address of the plain-HTTP metrics listener (`/metrics` in the Prometheus text format, `/health`,
+    /// `/health/ready`); `null` turns it off. Meant for an internal address that Prometheus scrapes.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for Config {
@@ -466,6 +469,7 @@ impl Default for Config {
                 pool_size: 8,
                 workers: 2,
                 function_call_retention_secs: es_runtime::retention::DEFAULT_RETENTION.as_secs(),
+                metrics_listen: Some("127.0.0.1:8490".into()),
             },
             smdp: ServerConfig {
                 database_url: "sqlite://smdp.db".into(),
@@ -475,6 +479,7 @@ impl Default for Config {
                 pool_size: 8,
                 workers: 2,
                 function_call_retention_secs: es_runtime::retention::DEFAULT_RETENTION.as_secs(),
+                metrics_listen: Some("127.0.0.1:9490".into()),
             },
             es5: Es5Config::default(),
             esm2m: Esm2mConfig::default(),
@@ -687,6 +692,24 @@ mod tests {
             "sqlite:///srv/rsp/smsr.db"
         );
         assert_eq!(c.resolve_database_url("postgres://x/y"), "postgres://x/y");
+    }
+
+    /// `metrics_listen` has a default per server, is set by file or environment, and `null` turns it off.
+    #[test]
+    fn metrics_listener_is_configurable() {
+        let d = Config::load(None, Vec::new()).unwrap();
+        assert_eq!(d.smsr.metrics_listen.as_deref(), Some("127.0.0.1:8490"));
+        assert_eq!(d.smdp.metrics_listen.as_deref(), Some("127.0.0.1:9490"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rsp.yaml");
+        std::fs::write(&file, "smdp:\n  metrics_listen: null\n").unwrap();
+        let env = vec![(
+            "RSP_SMSR__METRICS_LISTEN".to_string(),
+            "0.0.0.0:9100".to_string(),
+        )];
+        let c = Config::load(Some(&file), env).unwrap();
+        assert_eq!(c.smsr.metrics_listen.as_deref(), Some("0.0.0.0:9100"));
+        assert_eq!(c.smdp.metrics_listen, None);
     }
 
     #[test]

@@ -123,6 +123,10 @@ pub struct Lab {
     pub smdp: Arc<smdp::service::Smdp>,
     /// Address of the SM-SR's SCP81 admin server (`es5.https.enabled`).
     pub scp81_addr: Option<std::net::SocketAddr>,
+    /// Address of the SM-SR's metrics listener (`/metrics`, `/health/ready`; a free port).
+    pub smsr_metrics: Option<std::net::SocketAddr>,
+    /// Address of the SM-DP's metrics listener.
+    pub smdp_metrics: Option<std::net::SocketAddr>,
     /// The SMSC and the simulator.
     pub network: SimulatedNetwork,
     /// One receiver per MNO of the world (empty without receivers).
@@ -203,6 +207,8 @@ impl Lab {
             server.public_url = format!("https://localhost:{port}");
             server.pool_size = opts.pool_size;
             server.workers = opts.workers;
+            // A port of its own, picked when bound (the lab reads it back).
+            server.metrics_listen = Some("127.0.0.1:0".into());
             if let Some(u) = url {
                 server.database_url = u.clone();
             }
@@ -246,6 +252,8 @@ impl Lab {
             world,
             config,
             scp81_addr: started.scp81_addr,
+            smsr_metrics: started.smsr_metrics,
+            smdp_metrics: started.smdp_metrics,
             smsr,
             smdp,
             network,

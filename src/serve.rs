@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use certs::secrets::MasterKeyring;
 use certs::world::World;
+use es_runtime::metrics::{Monitored, configure_metrics, configure_ready};
 use es_runtime::outbox::{OutboxDispatcher, OutboxSettings};
 use es_runtime::soap_endpoint::{configure, configure_receiver};
 
@@ -60,6 +61,10 @@ pub struct Started {
     pub scp81_addr: Option<std::net::SocketAddr>,
     /// The SM-DP, when started.
     pub smdp: Option<Arc<smdp::service::Smdp>>,
+    /// Address of the SM-SR's metrics listener (`smsr.metrics_listen`), when on.
+    pub smsr_metrics: Option<std::net::SocketAddr>,
+    /// Address of the SM-DP's metrics listener (`smdp.metrics_listen`), when on.
+    pub smdp_metrics: Option<std::net::SocketAddr>,
     /// Their background workers.
     pub workers: Workers,
 }
@@ -81,6 +86,8 @@ pub fn start(
     let mut tasks = Vec::new();
     let mut es5 = None;
     let mut scp81_addr = None;
+    let mut smsr_metrics = None;
+    let mut smdp_metrics = None;
     let declared = crate::entity::prepare_config(config)?;
     if only != Some(Only::Smdp) {
         let store = setup::open_store(config, &config.smsr).map_err(|e| e.to_string())?;
@@ -99,6 +106,7 @@ pub fn start(
             let smsr = smsr.clone();
             move |c: &mut actix_web::web::ServiceConfig| {
                 configure(c, smsr.clone(), &smsr::functions::ENDPOINTS, max);
+                configure_ready(c, smsr.clone());
                 smsr::rest::configure(c, smsr.clone());
             }
         };
@@ -124,6 +132,11 @@ pub fn start(
             smsr::rest::BASE_PATH
         ));
         servers.push(running);
+        if let Some(listen) = &config.smsr.metrics_listen {
+            let running = metrics_listener(smsr.clone(), listen, "SM-SR", &mut banner)?;
+            smsr_metrics = running.addrs.first().copied();
+            servers.push(running);
+        }
         let client = setup::soap_client(world, &m.sm_sr_tls_client, config.outgoing.timeout())
             .map_err(|e| e.to_string())?;
         let webhooks = Arc::new(smsr::esm2m::webhooks::WebhookChannel::new(
@@ -243,6 +256,7 @@ pub fn start(
             let smdp = smdp.clone();
             move |c: &mut actix_web::web::ServiceConfig| {
                 configure(c, smdp.clone(), &[smdp::functions::ES2], max);
+                configure_ready(c, smdp.clone());
                 configure_receiver(c, smdp.clone(), &[smdp::functions::ES3], max);
                 smdp::rest::configure(c, smdp.clone(), rest.clone());
             }
@@ -268,6 +282,11 @@ pub fn start(
             config.smdp.public_url.trim_end_matches('/')
         ));
         servers.push(running);
+        if let Some(listen) = &config.smdp.metrics_listen {
+            let running = metrics_listener(smdp.clone(), listen, "SM-DP", &mut banner)?;
+            smdp_metrics = running.addrs.first().copied();
+            servers.push(running);
+        }
         let client = setup::soap_client(world, &m.sm_dp_tls_client, config.outgoing.timeout())
             .map_err(|e| e.to_string())?;
         for _ in 0..OUTBOX_DISPATCHERS {
@@ -334,12 +353,33 @@ pub fn start(
         smsr: smsr_out,
         scp81_addr,
         smdp: smdp_out,
+        smsr_metrics,
+        smdp_metrics,
         workers: Workers {
             shutdown,
             tasks,
             es5,
         },
     })
+}
+
+/// Binds `server`'s plain-HTTP metrics listener on `listen` (`/metrics`, `/health`, `/health/ready`) and says
+/// where in the banner.
+fn metrics_listener<M: Monitored>(
+    server: Arc<M>,
+    listen: &str,
+    name: &str,
+    banner: &mut Vec<String>,
+) -> Result<es_runtime::listener::RunningServer, String> {
+    let routes = move |c: &mut actix_web::web::ServiceConfig| configure_metrics(c, server.clone());
+    let running = es_runtime::listener::start_plain(routes, listen)
+        .map_err(|e| format!("{name} metrics listener: {e}"))?;
+    for addr in &running.addrs {
+        banner.push(format!(
+            "  metrics http://{addr}/metrics (Prometheus text format; readiness at /health/ready)"
+        ));
+    }
+    Ok(running)
 }
 
 /// Adds to the banner what applying the configuration's `entities:` did in one server's store.

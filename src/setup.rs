@@ -306,6 +306,9 @@ pub fn smsr(
         webhook_give_up: Duration::from_secs(config.esm2m.webhook_retry_secs.max(1)),
         outgoing: outgoing_policy(config)?,
         wake: Arc::new(smsr::service::Wake::default()),
+        metrics: Arc::new(
+            smsr::metrics::SmsrMetrics::new().map_err(|e| SetupError::Config(e.to_string()))?,
+        ),
     })
 }
 
@@ -391,6 +394,9 @@ pub fn smdp(
             },
         ))),
         wake_downloads: Arc::new(tokio::sync::Notify::new()),
+        metrics: Arc::new(
+            smdp::metrics::SmdpMetrics::new().map_err(|e| SetupError::Config(e.to_string()))?,
+        ),
     })
 }
 

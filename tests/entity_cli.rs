@@ -502,6 +502,8 @@ fn serve(env: &Env, config: &Path) -> Result<Vec<String>, String> {
         .env("RSP_SMSR__LISTEN", format!("127.0.0.1:{smsr}"))
         .env("RSP_SMDP__LISTEN", format!("127.0.0.1:{smdp}"))
         .env("RSP_ESM2M__LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("RSP_SMSR__METRICS_LISTEN", "127.0.0.1:0")
+        .env("RSP_SMDP__METRICS_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

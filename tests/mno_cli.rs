@@ -36,6 +36,8 @@ impl Served {
             ("RSP_SMDP__LISTEN", format!("127.0.0.1:{smdp}")),
             ("RSP_SMDP__PUBLIC_URL", format!("https://localhost:{smdp}")),
             ("RSP_ESM2M__LISTEN", format!("127.0.0.1:{}", free_port())),
+            ("RSP_SMSR__METRICS_LISTEN", "127.0.0.1:0".to_string()),
+            ("RSP_SMDP__METRICS_LISTEN", "127.0.0.1:0".to_string()),
             ("RSP_MNO__FIRST_PORT", mno.to_string()),
             ("RSP_ES5__POR_TIMEOUT_SECS", "2".to_string()),
             ("RUST_LOG", "warn".to_string()),

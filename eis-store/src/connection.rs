@@ -226,6 +226,17 @@ fn migrate(conn: &mut AnyConnection) -> Result<(), StoreError> {
     }
 }
 
+/// A [`Store`]'s connection pool at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    /// Connections open (idle or checked out).
+    pub connections: u32,
+    /// Of those, idle in the pool.
+    pub idle: u32,
+    /// The pool's size (`pool_size`).
+    pub max: u32,
+}
+
 /// The persistence layer of one server: a connection pool on one database, migrated on open.
 pub struct Store {
     pool: Pool<Manager>,
@@ -292,6 +303,28 @@ impl Store {
     /// The backend this store talks to.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Whether the database answers within `timeout`: a pooled connection and a ping (`/health/ready`).
+    pub fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
+        self.conn_within(timeout)?.ping().map_err(StoreError::from)
+    }
+
+    /// Like [`Store::conn`], waiting at most `timeout` for a connection (scrapes and health checks).
+    pub fn conn_within(&self, timeout: Duration) -> Result<PooledConn, StoreError> {
+        self.pool
+            .get_timeout(timeout)
+            .map_err(|e| StoreError::Pool(e.to_string()))
+    }
+
+    /// The pool's connections now (issue 14 item 4, `/metrics`): open, idle, and the most it opens.
+    pub fn pool_state(&self) -> PoolState {
+        let s = self.pool.state();
+        PoolState {
+            connections: s.connections,
+            idle: s.idle_connections,
+            max: self.pool.max_size(),
+        }
     }
 
     /// Checks a connection out of the pool (for reads, or for repository calls that open their own

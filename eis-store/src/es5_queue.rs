@@ -770,3 +770,44 @@ pub fn in_flight_count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
         .count()
         .get_result(conn)?)
 }
+
+/// The ES5 queue over all eUICCs: commands waiting for their turn and in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backlog {
+    /// Commands queued.
+    pub queued: i64,
+    /// Commands in flight (sent, no response yet).
+    pub in_flight: i64,
+    /// When the oldest queued command was queued (unix ms), if any.
+    pub oldest_queued_at: Option<UnixMillis>,
+}
+
+/// The ES5 queue's depth and age (issue 14 item 4, `/metrics`): one aggregate over the queued and in-flight
+/// commands, found through the `(state, …)` indexes (finished commands are purged with their operation).
+pub fn backlog(conn: &mut AnyConnection) -> Result<Backlog, StoreError> {
+    let rows: Vec<(String, i64, Option<i64>)> = es5_commands::table
+        .filter(
+            es5_commands::state
+                .eq(Es5State::Queued.as_str())
+                .or(es5_commands::state.eq(Es5State::InFlight.as_str())),
+        )
+        .group_by(es5_commands::state)
+        .select((
+            es5_commands::state,
+            diesel::dsl::count_star(),
+            diesel::dsl::min(es5_commands::created_at),
+        ))
+        .load(conn)?;
+    let mut out = Backlog::default();
+    for (state, n, oldest) in rows {
+        match Es5State::parse(&state)? {
+            Es5State::Queued => {
+                out.queued = n;
+                out.oldest_queued_at = oldest;
+            }
+            Es5State::InFlight => out.in_flight = n,
+            Es5State::Done | Es5State::Failed | Es5State::Expired => {}
+        }
+    }
+    Ok(out)
+}

@@ -407,3 +407,23 @@ pub fn purge_finished_before(
     )
     .execute(conn)?)
 }
+
+/// Number of open operations (Active, AwaitingNotification) of each kind and state (issue 14 item 4,
+/// `/metrics`): one aggregate through the `(state, …)` indexes, bounded by the work under way rather than the
+/// finished history.
+pub fn open_counts(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(String, OperationState, i64)>, StoreError> {
+    let rows: Vec<(String, String, i64)> = smsr_operations::table
+        .filter(open!())
+        .group_by((smsr_operations::kind, smsr_operations::state))
+        .select((
+            smsr_operations::kind,
+            smsr_operations::state,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(kind, state, n)| Ok((kind, OperationState::parse(&state)?, n)))
+        .collect()
+}

@@ -997,3 +997,72 @@ pub fn stock_owners<S: AsRef<str>>(
     }
     Ok(found)
 }
+
+/// The stock of one profile type that is not installed yet, for `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockGauge {
+    /// OID of the MNO.
+    pub mno_oid: String,
+    /// Profile type name.
+    pub profile_type: String,
+    /// Its low-stock threshold.
+    pub low_stock_threshold: i64,
+    /// Records available.
+    pub available: i64,
+    /// Records reserved for a download.
+    pub reserved: i64,
+    /// Records being downloaded.
+    pub downloading: i64,
+}
+
+/// Stock not yet installed of every profile type of every MNO (issue 14 item 4, `/metrics`): one aggregate
+/// over the `stock_pick (profile_type_id, state, …)` index, by type and by state other than Installed, so its
+/// cost grows with the stock on hand, not with the profiles delivered; templates are not read.
+pub fn stock_gauges(conn: &mut AnyConnection) -> Result<Vec<StockGauge>, StoreError> {
+    let types: Vec<(i64, String, String, i64)> = profile_types::table
+        .order((profile_types::mno_oid, profile_types::name))
+        .select((
+            profile_types::id,
+            profile_types::mno_oid,
+            profile_types::name,
+            profile_types::low_stock_threshold,
+        ))
+        .load(conn)?;
+    let ids: Vec<i64> = types.iter().map(|t| t.0).collect();
+    let states = [
+        StockState::Available.as_str(),
+        StockState::Reserved.as_str(),
+        StockState::Downloading.as_str(),
+    ];
+    let counts: Vec<(i64, String, i64)> = stock::table
+        .filter(stock::profile_type_id.eq_any(&ids))
+        .filter(stock::state.eq_any(states))
+        .group_by((stock::profile_type_id, stock::state))
+        .select((
+            stock::profile_type_id,
+            stock::state,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?;
+    let mut out = Vec::with_capacity(types.len());
+    for (id, mno_oid, profile_type, low_stock_threshold) in types {
+        let mut g = StockGauge {
+            mno_oid,
+            profile_type,
+            low_stock_threshold,
+            available: 0,
+            reserved: 0,
+            downloading: 0,
+        };
+        for (_, state, n) in counts.iter().filter(|(t, _, _)| *t == id) {
+            match StockState::parse(state)? {
+                StockState::Available => g.available = *n,
+                StockState::Reserved => g.reserved = *n,
+                StockState::Downloading => g.downloading = *n,
+                StockState::Installed => {}
+            }
+        }
+        out.push(g);
+    }
+    Ok(out)
+}

@@ -356,3 +356,76 @@ both_backends!(scp80_counter_advances_in_caller_tx, 8, |store| {
     assert_eq!(seen.iter().copied().collect::<HashSet<_>>().len(), 200);
     assert_eq!(seen.iter().copied().max(), Some(208));
 });
+
+// The ES5 queue of /metrics: queued and in-flight commands over all eUICCs, the oldest queued one's time;
+// open operations by kind and state.
+both_backends!(backlog_and_open_operations, 2, |store| {
+    use eis_store::operations::{self, NewOperation, OperationState, OperationUpdate};
+    setup(store);
+    let mut c = store.conn().expect("conn");
+    assert_eq!(
+        es5_queue::backlog(&mut c).expect("backlog"),
+        es5_queue::Backlog::default()
+    );
+    es5_queue::enqueue(&mut c, &cmd(EID, "op-1", 1, 10_000), 10).expect("a");
+    es5_queue::enqueue(&mut c, &cmd(EID, "op-1", 2, 10_000), 20).expect("b");
+    es5_queue::enqueue(&mut c, &cmd(EID2, "op-2", 3, 10_000), 30).expect("c");
+    next(es5_queue::take_next_for_delivery(&mut c, EID, 40).expect("take"));
+    assert_eq!(
+        es5_queue::backlog(&mut c).expect("backlog"),
+        es5_queue::Backlog {
+            queued: 2,
+            in_flight: 1,
+            oldest_queued_at: Some(20)
+        }
+    );
+
+    let op = |eid: &str, kind: &str| NewOperation {
+        eid: eid.into(),
+        kind: kind.into(),
+        function_call_id: None,
+        requester_oid: "1.3.6.1.4.1.99999.5".into(),
+        interface: "ES4".into(),
+        iccid: None,
+        isd_p_aid: None,
+        deadline: 10_000,
+        data: "{}".into(),
+    };
+    let e1 = operations::create(&mut c, &op(EID, "EnableProfile"), 50).expect("op");
+    let e2 = operations::create(&mut c, &op(EID2, "EnableProfile"), 50).expect("op");
+    let audit = operations::create(&mut c, &op(EID, "AuditEIS"), 50).expect("op");
+    let to = |state| OperationUpdate {
+        state: Some(state),
+        ..OperationUpdate::default()
+    };
+    operations::update(
+        &mut c,
+        e2.id,
+        OperationState::Active,
+        &to(OperationState::AwaitingNotification),
+        60,
+    )
+    .expect("awaiting");
+    operations::update(
+        &mut c,
+        audit.id,
+        OperationState::Active,
+        &to(OperationState::Done),
+        60,
+    )
+    .expect("done");
+    let mut open = operations::open_counts(&mut c).expect("open");
+    open.sort_by_key(|(k, s, _)| (k.clone(), s.as_str()));
+    assert_eq!(
+        open,
+        vec![
+            ("EnableProfile".to_string(), OperationState::Active, 1),
+            (
+                "EnableProfile".to_string(),
+                OperationState::AwaitingNotification,
+                1
+            ),
+        ]
+    );
+    assert_eq!(e1.state, OperationState::Active);
+});

@@ -228,3 +228,32 @@ both_backends!(concurrent_dispatchers_never_share_a_message, 6, |store| {
     assert_eq!(seen.len(), total);
     assert_eq!(seen.iter().copied().collect::<HashSet<_>>().len(), total);
 });
+
+// The backlog of /metrics: undelivered messages by state and the oldest one's creation time; delivered and
+// dead ones are not counted.
+both_backends!(backlog_counts_undelivered_messages, 2, |store| {
+    let mut c = store.conn().expect("conn");
+    assert_eq!(
+        outbox::backlog(&mut c).expect("backlog"),
+        outbox::Backlog::default()
+    );
+    let a = outbox::enqueue(&mut c, &msg("b-1", 0, 10_000), 100).expect("enqueue");
+    outbox::enqueue(&mut c, &msg("b-2", 0, 10_000), 200).expect("enqueue");
+    outbox::enqueue(&mut c, &msg("b-3", 5_000, 10_000), 300).expect("enqueue");
+    let claimed = outbox::claim_due(&mut c, "d1", LEASE, 1, 400).expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        outbox::backlog(&mut c).expect("backlog"),
+        outbox::Backlog {
+            pending: 2,
+            in_flight: 1,
+            oldest_created_at: Some(100)
+        }
+    );
+    outbox::mark_delivered(&mut c, a, "d1", 500).expect("deliver");
+    let b = outbox::backlog(&mut c).expect("backlog");
+    assert_eq!(
+        (b.pending, b.in_flight, b.oldest_created_at),
+        (2, 0, Some(200))
+    );
+});

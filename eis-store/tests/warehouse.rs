@@ -434,3 +434,50 @@ both_backends!(available_at_least_counts_only_available, 2, |store| {
     assert!(!warehouse::available_at_least(&mut c, t, 5).expect("count"));
     assert!(!warehouse::available_at_least(&mut c, t + 1, 1).expect("count"));
 });
+// The stock of /metrics: every profile type of every MNO, records not installed by state, the threshold;
+// installed records are not counted, a type without stock shows zeros.
+both_backends!(stock_gauges_cover_every_type, 2, |store| {
+    let (t, _empty) = {
+        let mut c = store.conn().expect("conn");
+        let t = warehouse::create_profile_type(&mut c, &ptype("gauge-a"), 1).expect("create");
+        let other = NewProfileType {
+            mno_oid: "1.3.6.1.4.1.4243".into(),
+            ..ptype("gauge-b")
+        };
+        let e = warehouse::create_profile_type(&mut c, &other, 1).expect("create");
+        (t, e)
+    };
+    import(store, t, 0..4, 4);
+    let mut c = store.conn().expect("conn");
+    let r = warehouse::reserve_next(&mut c, t, EID, 10)
+        .expect("reserve")
+        .expect("some");
+    let i = warehouse::reserve_next(&mut c, t, "EID-B", 10)
+        .expect("reserve")
+        .expect("some");
+    warehouse::start_download(&mut c, &i.iccid, "EID-B", 11).expect("downloading");
+    warehouse::mark_installed(&mut c, &i.iccid, "EID-B", 12).expect("installed");
+    let g = warehouse::stock_gauges(&mut c).expect("gauges");
+    assert_eq!(
+        g,
+        vec![
+            warehouse::StockGauge {
+                mno_oid: MNO.into(),
+                profile_type: "gauge-a".into(),
+                low_stock_threshold: 10,
+                available: 2,
+                reserved: 1,
+                downloading: 0,
+            },
+            warehouse::StockGauge {
+                mno_oid: "1.3.6.1.4.1.4243".into(),
+                profile_type: "gauge-b".into(),
+                low_stock_threshold: 10,
+                available: 0,
+                reserved: 0,
+                downloading: 0,
+            },
+        ]
+    );
+    assert_eq!(r.state, StockState::Reserved);
+});

@@ -5,7 +5,8 @@
 //! authorise, decode, function-call record, run, answer), [`rest_twin`] the same pipeline for the ES2/ES4 REST twins, [`listener`] starts a listener, [`client`] is the
 //! SOAP client for outgoing calls, callbacks and notifications, [`destination`] decides where it may call,
 //! [`outbox`] delivers them from the store's outbox, [`mno`] is the operator's side of ES2/ES4 (caller and
-//! callback receiver), [`clock`] injects time and [`capture`] records emitted messages for conformance checks.
+//! callback receiver), [`clock`] injects time, [`capture`] records emitted messages for conformance checks and [`metrics`] serves
+//! `/metrics` and `/health/ready`.
 //! Protocol bytes live in es-interfaces, persistence in eis-store; this crate only moves them.
 
 pub mod caller;
@@ -14,6 +15,7 @@ pub mod client;
 pub mod clock;
 pub mod destination;
 pub mod listener;
+pub mod metrics;
 pub mod mno;
 pub mod outbox;
 pub mod rest_twin;

@@ -1,5 +1,5 @@
-//! Starting a server's mutual-TLS listener (SGP.02 §2.6), or a server-authenticated TLS listener (ESM2M), with the
-//! routes it configures.
+//! Starting a server's mutual-TLS listener (SGP.02 §2.6), a server-authenticated TLS listener (ESM2M), or the
+//! plain-HTTP metrics listener, with the routes it configures.
 
 use actix_web::web::ServiceConfig;
 use actix_web::{App, HttpServer, dev::ServerHandle};
@@ -84,6 +84,32 @@ where
 {
     let acceptor = crate::tls::server_acceptor(&cfg.tls_cert, &cfg.tls_key)?;
     bind(routes, &cfg.listen, cfg.workers, acceptor)
+}
+
+/// Binds a plain-HTTP listener (no TLS) with the routes `routes` configures, on one worker: the metrics
+/// listener (`/metrics`, `/health/ready`; issue 14 item 4), meant for an internal address that Prometheus
+/// scrapes.
+pub fn start_plain<F>(routes: F, listen: &str) -> Result<RunningServer, StartError>
+where
+    F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
+{
+    let server = HttpServer::new(move || App::new().configure(routes.clone()))
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(5)
+        .bind(listen)
+        .map_err(|source| StartError::Bind {
+            addr: listen.to_string(),
+            source,
+        })?;
+    let addrs = server.addrs();
+    let server = server.run();
+    let handle = server.handle();
+    Ok(RunningServer {
+        addrs,
+        handle,
+        server,
+    })
 }
 
 fn bind<F>(

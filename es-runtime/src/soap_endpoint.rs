@@ -7,7 +7,9 @@
 //! Requests without the WS-Addressing headers SGP.02 makes mandatory get a WS-Addressing fault. Faults only
 //! for requests that cannot be mapped to a function; never a 500.
 
+use std::cell::Cell;
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
@@ -29,6 +31,7 @@ use es_interfaces::xml::Element;
 
 use crate::caller::{Caller, CallerDirectory, Interface};
 use crate::clock::Clock;
+use crate::metrics::{CallStatus, ServerMetrics};
 use crate::tls::PeerCertificate;
 
 /// Who a server is on the ES interfaces (SGP.02 Annex B `wsa:From` with `EntityId` and `EntityName`).
@@ -142,6 +145,8 @@ pub trait ServerContext: Send + Sync + 'static {
     fn callers(&self) -> &CallerDirectory;
     /// Time.
     fn clock(&self) -> &dyn Clock;
+    /// Its metrics (function calls are counted in [`invoke`]).
+    fn metrics(&self) -> &ServerMetrics;
 }
 
 /// The functions of a server behind its SOAP endpoints.
@@ -524,7 +529,8 @@ pub enum Invoked {
 /// function-call record and the function in one transaction (a repeated FunctionCallIdentifier answered from
 /// the record, any other reuse refused with 1.6/3.3). `body` is the request's body element (its digest is
 /// compared on a repeat); `wsa` carries the MessageID and ReplyTo recorded with the call. SOAP and the REST
-/// twins both come here, so a function runs the same whichever transport carried it.
+/// twins both come here, so a function runs the same whichever transport carried it; here it is counted in
+/// the server's metrics (`rsp_function_calls_total`, `rsp_function_call_duration_seconds`).
 pub fn invoke<S: SoapFunctions>(
     f: &S,
     caller: &Caller,
@@ -534,18 +540,38 @@ pub fn invoke<S: SoapFunctions>(
     body: &Element,
     request: &S::Request,
 ) -> Invoked {
+    let started = Instant::now();
     let element = f.element_name(request);
     let span = tracing::info_span!("function", caller = %caller.oid, function = %function_name(element),
         message_id = wsa.message_id.as_ref().map(|m| m.as_str()).unwrap_or(""));
     let _guard = span.enter();
+    let (invoked, status) = invoke_inner(f, caller, endpoint, wsa, version, body, request);
+    // `ES4-EnableProfile` → `EnableProfile` (the interface is a label of its own).
+    let function = function_name(element);
+    let function = function.split_once('-').map_or(function, |(_, name)| name);
+    f.metrics()
+        .observe_call(endpoint.interface.name, function, status, started.elapsed());
+    invoked
+}
+
+fn invoke_inner<S: SoapFunctions>(
+    f: &S,
+    caller: &Caller,
+    endpoint: Endpoint,
+    wsa: &WsaHeaders,
+    version: SoapVersion,
+    body: &Element,
+    request: &S::Request,
+) -> (Invoked, CallStatus) {
     let prepared = match f.prepare(caller, request) {
         Ok(p) => p,
         Err(e) => {
             tracing::info!(error = %e, "function refused before execution");
-            return Invoked::Refused {
+            let refused = Invoked::Refused {
                 status: f.status_of(&e),
                 reason: e.to_string(),
             };
+            return (refused, CallStatus::Refused);
         }
     };
     match execute(
@@ -558,24 +584,26 @@ pub fn invoke<S: SoapFunctions>(
         request,
         prepared.as_deref(),
     ) {
-        Ok(Executed::Reply(reply)) => Invoked::Reply(reply),
+        Ok(Executed::Reply(reply, status)) => (Invoked::Reply(reply), status),
         Ok(Executed::IdentifierInUse { first_function }) => {
             let reason = format!(
                 "FunctionCallIdentifier {} was already used by this caller for another request ({first_function})",
                 f.base(request).function_call_identifier
             );
             tracing::info!(%reason, "repeated FunctionCallIdentifier refused");
-            Invoked::Refused {
+            let refused = Invoked::Refused {
                 status: identifier_in_use(&reason),
                 reason,
-            }
+            };
+            (refused, CallStatus::Refused)
         }
         Err(e) => {
             tracing::error!(error = ?e, "function could not be executed");
-            Invoked::Refused {
+            let refused = Invoked::Refused {
                 status: f.status_of(&e),
                 reason: e.to_string(),
-            }
+            };
+            (refused, CallStatus::Error)
         }
     }
 }
@@ -583,7 +611,7 @@ pub fn invoke<S: SoapFunctions>(
 /// What became of a call: an answer (new or replayed), or a refusal because its FunctionCallIdentifier was
 /// used before by the same caller for another function or another request.
 enum Executed {
-    Reply(Reply),
+    Reply(Reply, CallStatus),
     IdentifierInUse { first_function: String },
 }
 
@@ -640,14 +668,26 @@ fn execute<S: SoapFunctions>(
         valid_until,
         request_digest: request_digest(body),
     };
+    // How the function's own error ended the call, for the metrics (none: it answered).
+    let failed: Cell<Option<CallStatus>> = Cell::new(None);
+    let ran = |reply: Reply| {
+        let status = failed.get().unwrap_or(if reply.http_status == 202 {
+            CallStatus::Accepted
+        } else {
+            CallStatus::Executed
+        });
+        Executed::Reply(reply, status)
+    };
     let outcome = |e: S::Error| -> Result<Reply, S::Error> {
         if e.is_retryable() {
             return Err(e);
         }
         if f.is_internal(&e) {
             tracing::error!(error = ?e, "function failed");
+            failed.set(Some(CallStatus::Error));
         } else {
             tracing::info!(error = %e, "function refused");
+            failed.set(Some(CallStatus::Failed));
         }
         match f.failed_response(element, f.status_of(&e)) {
             Some(body) => Ok(Reply::ok(body)),
@@ -656,10 +696,13 @@ fn execute<S: SoapFunctions>(
     };
     let replay = |response: CallResponse| {
         tracing::info!(fci = %call.function_call_id, "repeated FunctionCallIdentifier answered from the record");
-        Executed::Reply(Reply {
-            http_status: response.http_status,
-            body: response.body,
-        })
+        Executed::Reply(
+            Reply {
+                http_status: response.http_status,
+                body: response.body,
+            },
+            CallStatus::Replayed,
+        )
     };
 
     if f.read_only(request) {
@@ -683,16 +726,17 @@ fn execute<S: SoapFunctions>(
             body,
             prepared,
         };
-        return f
-            .run(&mut conn, &ctx, request)
-            .or_else(outcome)
-            .map(Executed::Reply);
+        return f.run(&mut conn, &ctx, request).or_else(outcome).map(ran);
     }
 
-    f.store()
-        .tx(|conn| match function_calls::begin_call(conn, &call, now)? {
+    f.store().tx(|conn| {
+        // A rerun transaction starts again from nothing.
+        failed.set(None);
+        match function_calls::begin_call(conn, &call, now)? {
             Begin::Duplicate(Recorded::Completed { response, .. }) => Ok(replay(response)),
-            Begin::Duplicate(Recorded::InProgress { .. }) => Ok(Executed::Reply(Reply::accepted())),
+            Begin::Duplicate(Recorded::InProgress { .. }) => {
+                Ok(Executed::Reply(Reply::accepted(), CallStatus::Replayed))
+            }
             Begin::Conflict { function_name, .. } => Ok(Executed::IdentifierInUse {
                 first_function: function_name,
             }),
@@ -720,7 +764,8 @@ fn execute<S: SoapFunctions>(
                         f.clock().now_millis(),
                     )?;
                 }
-                Ok(Executed::Reply(reply))
+                Ok(ran(reply))
             }
-        })
+        }
+    })
 }

@@ -97,6 +97,9 @@ impl ServerContext for Smdp {
     fn clock(&self) -> &dyn Clock {
         &*self.clock
     }
+    fn metrics(&self) -> &es_runtime::metrics::ServerMetrics {
+        &self.metrics.server
+    }
 }
 
 impl SoapFunctions for Smdp {

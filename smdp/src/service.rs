@@ -37,4 +37,6 @@ pub struct Smdp {
     pub download: Option<Arc<DownloadSettings>>,
     /// Wakes the download worker.
     pub wake_downloads: Arc<Notify>,
+    /// Its metrics (`/metrics`, issue 14 item 4).
+    pub metrics: Arc<crate::metrics::SmdpMetrics>,
 }

@@ -85,6 +85,7 @@ fn smdp_with(store: Store, dir: &std::path::Path) -> (Smdp, certs::world::World)
         outgoing: Default::default(),
         download: Some(Arc::new(DownloadSettings::new(identity))),
         wake_downloads: Arc::new(tokio::sync::Notify::new()),
+        metrics: Arc::new(smdp::metrics::SmdpMetrics::new().expect("metrics")),
     };
     (smdp, world)
 }

@@ -149,6 +149,7 @@ both_backends!(rest_api_per_mno, 4, |db| {
         wake_outbox: Arc::new(tokio::sync::Notify::new()),
         download: None,
         wake_downloads: Arc::new(tokio::sync::Notify::new()),
+        metrics: Arc::new(smdp::metrics::SmdpMetrics::new().expect("metrics")),
     });
     let spool = tempfile::tempdir().expect("spool");
     let config = RestConfig {

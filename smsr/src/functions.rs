@@ -370,6 +370,9 @@ impl ServerContext for Smsr {
     fn clock(&self) -> &dyn Clock {
         &*self.clock
     }
+    fn metrics(&self) -> &es_runtime::metrics::ServerMetrics {
+        &self.metrics.server
+    }
 }
 
 impl SoapFunctions for Smsr {

@@ -6,7 +6,7 @@
 //! [`operation`]s run over [`es5`] (SCP80 over SMS via [`smpp`]; [`scp81`] is the HTTPS admin server) and answer through [`outgoing`] callbacks and
 //! notifications. [`download`] is the SM-SR's part of profile download (ES3.CreateISDP, SendData,
 //! ProfileDownloadCompleted). [`esm2m`] is the eUICC owner's REST API (bearer tokens, the owner's eUICCs);
-//! [`rest`] is the MNOs' ES4 REST twin.
+//! [`rest`] is the MNOs' ES4 REST twin; [`metrics`] is what `/metrics` shows of it.
 
 pub mod download;
 pub mod eis_map;
@@ -15,6 +15,7 @@ pub mod es1;
 pub mod es5;
 pub mod esm2m;
 pub mod functions;
+pub mod metrics;
 pub mod operation;
 pub mod outgoing;
 pub mod platform;

@@ -102,4 +102,6 @@ pub struct Smsr {
     pub outgoing: es_runtime::destination::OutgoingPolicy,
     /// Worker wake-ups.
     pub wake: Arc<Wake>,
+    /// Its metrics (`/metrics`, issue 14 item 4).
+    pub metrics: Arc<crate::metrics::SmsrMetrics>,
 }

@@ -3,6 +3,8 @@
 //! - [`python`]: a virtualenv with the independent checkers (zeep, xmlschema, asn1tools, `cryptography`,
 //!   pycryptodome, signxml) installed from PyPI on first use, pinned by `testkit/py/requirements.txt`.
 //! - [`node_modules`]: npm packages (the `smpp` SMSC/ESME) installed on first use.
+//! - [`promtool`] and [`promtool_check_metrics`]: Prometheus's `promtool` from Debian's `prometheus` package,
+//!   extracted (not installed) on first use.
 //! - [`gsma_xsd_dir`] and [`validate_gsma_bodies`]: the GSMA SGP.02 v3 XSDs from `../shared`, or
 //!   `RSP_GSMA_XSD_DIR`.
 //! - [`PgTestDb`]: a throw-away PostgreSQL database per test, so that every storage test runs on both backends.
@@ -148,6 +150,75 @@ pub fn node_modules(packages: &[&str]) -> PathBuf {
         fs::write(&stamp, &wanted).expect("write stamp");
         dir
     })
+}
+
+/// Path of `promtool` (Prometheus's checker, from Debian's `prometheus` package): `RSP_TEST_PROMTOOL` if set,
+/// else extracted on first use without root and without installing anything — `apt-get download prometheus`
+/// into `<tool_dir>/promtool/` and `dpkg-deb -x` of the package there — and kept for later runs.
+pub fn promtool() -> PathBuf {
+    if let Some(p) = std::env::var_os("RSP_TEST_PROMTOOL") {
+        return PathBuf::from(p);
+    }
+    with_lock("promtool", || {
+        let dir = tool_dir().join("promtool");
+        let bin = dir.join("root/usr/bin/promtool");
+        if bin.exists() {
+            return bin;
+        }
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create promtool dir");
+        run(Command::new("apt-get")
+            .args(["download", "prometheus"])
+            .current_dir(&dir));
+        let deb = fs::read_dir(&dir)
+            .expect("read promtool dir")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "deb"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "apt-get download prometheus left no .deb in {}",
+                    dir.display()
+                )
+            });
+        run(Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&deb)
+            .arg(dir.join("root")));
+        let _ = fs::remove_file(&deb);
+        assert!(bin.exists(), "{} has no usr/bin/promtool", deb.display());
+        bin
+    })
+}
+
+/// Runs `promtool check metrics` on `text` (a `/metrics` answer): `Err` with promtool's report when it finds
+/// the exposition invalid or a lint problem (e.g. a counter without `_total`, a metric without help).
+pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .expect("promtool stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool output");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "promtool check metrics: {}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }
 
 /// The GSMA SGP.02 v3 XSD directory: `RSP_GSMA_XSD_DIR` (which must then exist), else `../shared/specs/...`

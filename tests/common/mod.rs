@@ -120,6 +120,9 @@ impl Lab {
                 format!("127.0.0.1:{}", self.esm2m_port),
             )
             .env("RSP_ESM2M__PUBLIC_URL", &self.esm2m_url)
+            // Metrics listeners on ports picked when bound, so that parallel labs do not collide.
+            .env("RSP_SMSR__METRICS_LISTEN", "127.0.0.1:0")
+            .env("RSP_SMDP__METRICS_LISTEN", "127.0.0.1:0")
             .env("RSP_CAPTURE_SOAP_DIR", &self.capture_dir)
             .env("RUST_LOG", "warn")
             .envs(self.extra_env.iter().map(|(k, v)| (k, v)))

@@ -36,6 +36,8 @@ pub struct Outgoing {
     pub counter: u64,
     /// TP-UDs (one per SMS segment).
     pub tp_uds: Vec<Vec<u8>>,
+    /// The command was sent before and had no PoR in time (`rsp_smsr_es5_retransmissions_total`).
+    pub retransmission: bool,
 }
 
 fn millis(d: Duration) -> i64 {
@@ -118,6 +120,7 @@ fn transmit(
         msisdn,
         counter,
         tp_uds,
+        retransmission: cmd.attempts > 0,
     })
 }
 

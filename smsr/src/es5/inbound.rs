@@ -23,8 +23,12 @@ use crate::service::{Es5Settings, Smsr};
 /// What handling one MO packet led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MoOutcome {
-    /// A PoR completed (or advanced) its command.
-    Por,
+    /// A PoR completed (or advanced) its command; `latency_ms` after the command's last transmission when it
+    /// completed it (status OK).
+    Por {
+        /// Milliseconds from the last transmission to the PoR, for a PoR with status OK.
+        latency_ms: Option<i64>,
+    },
     /// A notification will be confirmed.
     NotificationAccepted,
     /// The packet was dropped; why.
@@ -123,9 +127,12 @@ fn process_por(
             )));
         }
     };
+    let mut latency_ms = None;
     match por.status {
         PorStatus::Ok => {
             operation::on_command_done(conn, smsr, &op, &cmd, &por.data, now)?;
+            // The last transmission recorded the command's update time (es5_queue::record_attempt).
+            latency_ms = Some(now.saturating_sub(cmd.updated_at));
         }
         PorStatus::CounterLow if secured => {
             // The eUICC holds a higher counter than ours (e.g. a restored database): skip ahead and resend
@@ -135,7 +142,7 @@ fn process_por(
                 es5_queue::mark_failed(conn, cmd.id, "counter low", now)?;
                 let d = operation::por_failure(0x02, "counter low; recovery exhausted");
                 operation::finish(conn, smsr, &op, Outcome::failed(d), now)?;
-                return Ok(MoOutcome::Por);
+                return Ok(MoOutcome::Por { latency_ms: None });
             }
             let step = settings
                 .counter_skip
@@ -168,7 +175,7 @@ fn process_por(
             operation::finish(conn, smsr, &op, Outcome::failed(d), now)?;
         }
     }
-    Ok(MoOutcome::Por)
+    Ok(MoOutcome::Por { latency_ms })
 }
 
 fn process_notification(

@@ -45,6 +45,7 @@ impl Es5Runtime {
             .clone()
             .ok_or_else(|| SmppError::Config("the SM-SR has no ES5 settings".into()))?;
         let (handle, events) = SmppClient::start(smpp)?;
+        smsr.metrics.attach_smpp(handle.clone());
         let (shutdown, rx) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(delivery_loop(
@@ -86,12 +87,18 @@ async fn blocking<T: Send + 'static>(
         .map_err(SmsrError::internal)?
 }
 
-fn submit_all(smpp: &SmppHandle, out: Vec<Outgoing>) {
+fn submit_all(smsr: &Arc<Smsr>, smpp: &SmppHandle, out: Vec<Outgoing>) {
+    let retransmitted = out.iter().filter(|o| o.retransmission).count();
+    smsr.metrics
+        .retransmitted(u64::try_from(retransmitted).unwrap_or(u64::MAX));
     for o in out {
         let h = smpp.clone();
+        let s = smsr.clone();
         tokio::spawn(async move {
             for tp_ud in o.tp_uds {
-                if let Err(e) = h.submit(Submit::new(o.msisdn.clone(), tp_ud)).await {
+                let sent = h.submit(Submit::new(o.msisdn.clone(), tp_ud)).await;
+                s.metrics.submit_sm(sent.is_ok());
+                if let Err(e) = sent {
                     // The retransmission timer sends it again.
                     tracing::warn!(eid = %o.eid, command = o.command_id, error = %e, "submit_sm failed");
                     break;
@@ -169,7 +176,7 @@ async fn delivery_loop(
             Ok((out, next)) => {
                 cursor = next;
                 let n = out.len();
-                submit_all(&smpp, out);
+                submit_all(&smsr, &smpp, out);
                 n >= settings.batch
             }
             Err(e) => {
@@ -256,23 +263,43 @@ fn reassemble(
 
 fn handle_batch(smsr: &Smsr, settings: &Es5Settings, batch: &[MoPacket]) -> Result<(), SmsrError> {
     let now = smsr.clock.now_millis();
+    // What each packet came to, counted in the metrics once the transaction committed.
+    let mut counted: Vec<(&'static str, &'static str, Option<i64>)> = Vec::new();
     smsr.store.tx(|c| {
+        counted.clear();
         for (source, kind, packet) in batch {
-            match savepoint(c, |c| {
+            let kind_label = match kind {
+                PacketKind::Response => "por",
+                PacketKind::Command => "notification",
+            };
+            let outcome = match savepoint(c, |c| {
                 inbound::process_mo(c, smsr, settings, source, *kind, packet, now)
             }) {
                 Ok(MoOutcome::Dropped(why)) => {
-                    tracing::warn!(%source, %why, "MO packet dropped")
+                    tracing::warn!(%source, %why, "MO packet dropped");
+                    ("dropped", None)
                 }
-                Ok(_) => {}
+                Ok(MoOutcome::Por { latency_ms }) => ("handled", latency_ms),
+                Ok(MoOutcome::NotificationAccepted) => ("handled", None),
                 Err(SmsrError::Store(e)) if e.is_retryable() => {
                     return Err(SmsrError::Store(e));
                 }
-                Err(e) => tracing::error!(%source, error = ?e, "MO packet could not be handled"),
-            }
+                Err(e) => {
+                    tracing::error!(%source, error = ?e, "MO packet could not be handled");
+                    ("error", None)
+                }
+            };
+            counted.push((kind_label, outcome.0, outcome.1));
         }
         Ok::<_, SmsrError>(())
-    })
+    })?;
+    for (kind, outcome, latency) in counted {
+        smsr.metrics.mo_packet(kind, outcome);
+        if let Some(ms) = latency {
+            smsr.metrics.por_latency(ms);
+        }
+    }
+    Ok(())
 }
 
 async fn inbound_loop(

@@ -132,6 +132,7 @@ pub fn operation_created(
     op: &Operation,
     now: i64,
 ) -> Result<(), SmsrError> {
+    smsr.metrics.operation_entered(&op.kind, op.state);
     let data = operation_data(op, op.state);
     emit(
         conn,
@@ -152,6 +153,7 @@ pub fn operation_state_changed(
     to: OperationState,
     now: i64,
 ) -> Result<(), SmsrError> {
+    smsr.metrics.operation_entered(&op.kind, to);
     let mut data = operation_data(op, to);
     data.insert("from".into(), json!(op.state.as_str()));
     emit(
@@ -173,6 +175,7 @@ pub fn operation_finished(
     outcome: &Outcome,
     now: i64,
 ) -> Result<(), SmsrError> {
+    smsr.metrics.operation_entered(&op.kind, outcome.state);
     let mut data = operation_data(op, outcome.state);
     data.insert("from".into(), json!(op.state.as_str()));
     data.insert("status".into(), json!(outcome.status.status.as_str()));

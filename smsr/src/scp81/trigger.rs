@@ -216,6 +216,7 @@ fn send(
         msisdn,
         counter,
         tp_uds,
+        retransmission: false,
     })
 }
 

@@ -93,6 +93,11 @@ impl SmppHandle {
             .unwrap_or(Err(SmppError::SubmitTimeout { dest, timeout }))
     }
 
+    /// Number of binds configured (`es5.smpp.binds`).
+    pub fn binds(&self) -> usize {
+        self.inner.shared.config.binds
+    }
+
     /// Number of binds bound right now.
     pub fn bound_binds(&self) -> usize {
         self.inner.shared.bound.load(Ordering::SeqCst)
