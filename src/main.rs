@@ -70,6 +70,11 @@ enum Command {
     },
     /// SM-DP stock levels per profile type.
     Stock(order::StockArgs),
+    /// SM-DP profile downloads (ES2.DownloadProfile): the ones not done, and a retry of a failed clean-up.
+    Download {
+        #[command(subcommand)]
+        command: order::DownloadCommand,
+    },
     /// The registry of entities (MNOs, SM-DP, SM-SR, EUMs): endpoints and TLS client certificates, in the
     /// SM-SR's and/or the SM-DP's store.
     Entity {
@@ -354,6 +359,7 @@ fn main() -> ExitCode {
         Command::ProfileType { command } => order::profile_type(&config, command),
         Command::Order { command } => order::order(&config, command),
         Command::Stock(args) => order::stock_levels(&config, args),
+        Command::Download { command } => order::download(&config, command),
         Command::Bench {
             command: BenchCommand::Personalise(args),
         } => order::bench_personalise(args),

@@ -1,5 +1,6 @@
-//! `rsp profile-type`, `rsp order`, `rsp stock` and `rsp bench personalise`: the SM-DP warehouse from the command
-//! line (DESIGN §4 "Warehouse"), on the SM-DP's database (`--database-url`, else the configured one).
+//! `rsp profile-type`, `rsp order`, `rsp stock`, `rsp download` and `rsp bench personalise`: the SM-DP warehouse
+//! from the command line (DESIGN §4 "Warehouse"), on the SM-DP's database (`--database-url`, else the
+//! configured one).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -167,6 +168,135 @@ pub struct StockArgs {
     json: bool,
     #[command(flatten)]
     db: DbArgs,
+}
+
+/// `rsp download …`: the SM-DP's ES2.DownloadProfile procedures (SGP.02 §3.1).
+#[derive(Debug, Subcommand)]
+pub enum DownloadCommand {
+    /// Lists the downloads not done (under way, cleaning up, or whose clean-up failed), oldest first.
+    List {
+        /// Only the downloads in this phase (e.g. `CleanupFailed`, `Done`).
+        #[arg(long)]
+        phase: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Has the clean-up (ES3.DeleteISDP) of a download in phase CleanupFailed tried again (SGP.02 §3.1.4): a
+    /// running SM-DP takes it within a second; its stock record is released when the ISD-P is gone.
+    RetryCleanup {
+        /// The download's id (`rsp download list`).
+        #[arg(long)]
+        id: i64,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// One line of `rsp download list --json`.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DownloadLine {
+    id: i64,
+    mno: String,
+    eid: String,
+    iccid: String,
+    phase: String,
+    step: i64,
+    updated_at: String,
+    cleanup_failures: u32,
+    cleanup_error: Option<String>,
+}
+
+/// Runs `rsp download …`.
+pub fn download(config: &Config, command: DownloadCommand) -> Result<(), String> {
+    match command {
+        DownloadCommand::List {
+            phase,
+            limit,
+            json,
+            db,
+        } => {
+            let store = open_store(config, &db)?;
+            let mut c = store.conn().map_err(|e| e.to_string())?;
+            let rows = eis_store::downloads::list(&mut c, phase.as_deref(), limit.max(1))
+                .map_err(|e| e.to_string())?;
+            let mut lines = Vec::with_capacity(rows.len());
+            for r in rows {
+                let p: smdp::download::procedure::Procedure =
+                    serde_json::from_str(&r.data).map_err(|e| format!("download {}: {e}", r.id))?;
+                lines.push(DownloadLine {
+                    id: r.id,
+                    mno: r.mno_oid,
+                    eid: r.eid,
+                    iccid: r.iccid,
+                    phase: r.phase,
+                    step: r.step,
+                    updated_at: export::time_text(Some(r.updated_at)),
+                    cleanup_failures: p.cleanup_failures,
+                    cleanup_error: p.cleanup_error.map(|e| {
+                        let code = match (e.subject, e.reason) {
+                            (Some(s), Some(r)) => format!(" {s}/{r}"),
+                            _ => String::new(),
+                        };
+                        format!("{}{code} {}", e.status, e.message.unwrap_or_default())
+                            .trim_end()
+                            .to_string()
+                    }),
+                });
+            }
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&lines).map_err(|e| e.to_string())?
+                );
+                return Ok(());
+            }
+            println!(
+                "{:>6} {:<32} {:<20} {:<20} {:<20} {:>8}  last clean-up error",
+                "id", "eid", "iccid", "phase", "updated", "failures"
+            );
+            for l in lines {
+                println!(
+                    "{:>6} {:<32} {:<20} {:<20} {:<20} {:>8}  {}",
+                    l.id,
+                    l.eid,
+                    l.iccid,
+                    l.phase,
+                    l.updated_at,
+                    l.cleanup_failures,
+                    l.cleanup_error.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        DownloadCommand::RetryCleanup { id, db } => {
+            let world = setup::load_or_init_world(config).map_err(|e| e.to_string())?;
+            let identity = es_runtime::soap_endpoint::ServerIdentity {
+                oid: world.manifest.sm_dp.oid.clone(),
+                name: world.manifest.sm_dp.name.clone(),
+                public_url: config.smdp.public_url.clone(),
+            };
+            let store = open_store(config, &db)?;
+            let now = time::OffsetDateTime::now_utc();
+            let message_id = identity.new_message_id(now);
+            let retried = store
+                .tx(|c| smdp::download::driver::retry_cleanup(c, id, &message_id, now_millis()))
+                .map_err(|e| e.to_string())?;
+            if !retried {
+                return Err(format!(
+                    "download {id} is not in phase CleanupFailed (rsp download list --phase CleanupFailed)"
+                ));
+            }
+            println!("download {id}: clean-up queued (ES3.DeleteISDP)");
+            Ok(())
+        }
+    }
 }
 
 /// `rsp bench personalise`

@@ -203,6 +203,10 @@ async fn metrics_flow(lab: &Lab, dir: &std::path::Path) {
         0.0
     );
     assert_eq!(value(&smdp, "rsp_smdp_stock_low_threshold", &t), 5.0);
+    assert_eq!(
+        value(&smdp, "rsp_smdp_downloads", &[("phase", "CleanupFailed")]),
+        0.0
+    );
     assert!(
         !smdp.keys().any(|k| k.starts_with("rsp_smsr_")),
         "the SM-DP shows no SM-SR metric"

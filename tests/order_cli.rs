@@ -313,3 +313,87 @@ fn bench_personalise_prints_a_rate() {
         "{out}"
     );
 }
+
+/// `rsp download list` and `rsp download retry-cleanup` on a download whose clean-up failed (SGP.02 §3.1.4).
+fn download_cleanup(env: &Env) {
+    use smdp::download::procedure::{Order, Phase, Procedure};
+    // The database as `rsp` makes it, then a download in CleanupFailed as the SM-DP leaves one.
+    assert_eq!(env.stock(), serde_json::json!([]));
+    let store = eis_store::Store::open(&env.url, 1).expect("store");
+    let mut p = Procedure::new(Order {
+        eid: "89049032123451234512345678901235".into(),
+        smsr_id: "1.3.6.1.4.1.99999.2".into(),
+        mno_id: MNO.into(),
+        iccid: "89880000000000000017".into(),
+        imsi: "001010000000017".into(),
+        msisdn: None,
+        profile_type: "usim".into(),
+        required_memory: 32768,
+        target_platform: "generic".into(),
+        pol2: None,
+        enable: true,
+    });
+    p.phase = Phase::CleanupFailed;
+    p.cleanup_failures = 8;
+    let id = {
+        let mut c = store.conn().expect("conn");
+        eis_store::downloads::create(
+            &mut c,
+            &eis_store::downloads::NewDownload {
+                es2_call_id: 1,
+                mno_oid: MNO,
+                eid: &p.order.eid,
+                iccid: &p.order.iccid,
+                phase: p.phase.name(),
+                step: 9,
+                awaiting_message_id: None,
+                deadline: 1,
+                data: &serde_json::to_string(&p).expect("json"),
+            },
+            eis_store::now_millis(),
+        )
+        .expect("download")
+    };
+    let listed: Value =
+        serde_json::from_str(&env.ok(&["download", "list", "--json"])).expect("JSON");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["id"], id);
+    assert_eq!(listed[0]["phase"], "CleanupFailed");
+    assert_eq!(listed[0]["cleanupFailures"], 8);
+    let table = env.ok(&["download", "list", "--phase", "CleanupFailed"]);
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("89880000000000000017")),
+        "{table}"
+    );
+    let out = env.ok(&["download", "retry-cleanup", "--id", &id.to_string()]);
+    assert!(out.contains("clean-up queued"), "{out}");
+    let listed: Value =
+        serde_json::from_str(&env.ok(&["download", "list", "--json"])).expect("JSON");
+    assert_eq!(listed[0]["phase"], "CleaningUp", "{listed}");
+    assert_eq!(listed[0]["step"], 10);
+    // A second retry is refused with a clear message, and an unknown id too.
+    for id in [id.to_string(), "999".to_string()] {
+        let out = env.run(&["download", "retry-cleanup", "--id", &id]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is not in phase CleanupFailed"), "{err}");
+    }
+    let none = env.ok(&["download", "list", "--phase", "CleanupFailed", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&none).expect("JSON"),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn download_cleanup_sqlite() {
+    download_cleanup(&Env::sqlite());
+}
+
+#[test]
+fn download_cleanup_postgres() {
+    download_cleanup(&Env::postgres());
+}

@@ -11,6 +11,10 @@ use crate::connection::{AnyConnection, on_backend};
 use crate::error::StoreError;
 use crate::schema::{smdp_download_messages, smdp_downloads};
 
+/// The phase of a download that ended as it should (`smdp::download::procedure::Phase::Done`): [`list`] and
+/// [`count_open_by_phase`] leave these out.
+pub const DONE: &str = "Done";
+
 /// A stored download.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = smdp_downloads)]
@@ -192,4 +196,31 @@ pub fn message_owner(
         ))
         .first(conn)
         .optional()?)
+}
+
+/// The downloads not finished successfully (phase other than `Done`), or those in `phase`, oldest first, at most
+/// `limit` (SGP.02 §3.1; `rsp download list`).
+pub fn list(
+    conn: &mut AnyConnection,
+    phase: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Download>, StoreError> {
+    let query = smdp_downloads::table
+        .order(smdp_downloads::id)
+        .limit(limit)
+        .select(Download::as_select());
+    Ok(match phase {
+        Some(p) => query.filter(smdp_downloads::phase.eq(p)).load(conn)?,
+        None => query.filter(smdp_downloads::phase.ne(DONE)).load(conn)?,
+    })
+}
+
+/// How many downloads are in each phase other than `Done` (the metrics' gauge).
+pub fn count_open_by_phase(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(smdp_downloads::table
+        .filter(smdp_downloads::phase.ne(DONE))
+        .group_by(smdp_downloads::phase)
+        .select((smdp_downloads::phase, diesel::dsl::count_star()))
+        .order(smdp_downloads::phase)
+        .load(conn)?)
 }

@@ -1,8 +1,9 @@
 //! The SM-DP's metrics (issue 14 item 4; docs/operations.md): the shared ones of
 //! [`es_runtime::metrics::ServerMetrics`] plus the warehouse's stock on hand by MNO, profile type and state, and
-//! each type's low-stock threshold, read from the database at scrape time.
+//! each type's low-stock threshold, and the downloads under way (or whose clean-up failed) by phase, read from
+//! the database at scrape time.
 
-use eis_store::{AnyConnection, StoreError, warehouse};
+use eis_store::{AnyConnection, StoreError, downloads, warehouse};
 use es_runtime::metrics::{Check, MetricsError, Monitored, ServerMetrics};
 use prometheus::{IntGaugeVec, Opts};
 
@@ -14,6 +15,7 @@ pub struct SmdpMetrics {
     pub server: ServerMetrics,
     stock: IntGaugeVec,
     low_stock: IntGaugeVec,
+    downloads: IntGaugeVec,
 }
 
 impl std::fmt::Debug for SmdpMetrics {
@@ -40,12 +42,21 @@ impl SmdpMetrics {
             ),
             &["mno", "profile_type"],
         )?;
+        let downloads = IntGaugeVec::new(
+            Opts::new(
+                "rsp_smdp_downloads",
+                "ES2.DownloadProfile procedures not done, by phase (CleanupFailed: the ISD-P may be left on the eUICC, the stock record held)",
+            ),
+            &["phase"],
+        )?;
         server.registry().register(Box::new(stock.clone()))?;
         server.registry().register(Box::new(low_stock.clone()))?;
+        server.registry().register(Box::new(downloads.clone()))?;
         Ok(SmdpMetrics {
             server,
             stock,
             low_stock,
+            downloads,
         })
     }
 }
@@ -69,6 +80,12 @@ impl Monitored for Smdp {
             m.low_stock
                 .with_label_values(&[mno, name])
                 .set(g.low_stock_threshold);
+        }
+        m.downloads.reset();
+        // Always present, so that an alert on it has a series to look at.
+        m.downloads.with_label_values(&["CleanupFailed"]).set(0);
+        for (phase, n) in downloads::count_open_by_phase(conn)? {
+            m.downloads.with_label_values(&[phase.as_str()]).set(n);
         }
         Ok(())
     }

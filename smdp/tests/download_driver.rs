@@ -26,7 +26,7 @@ use es_runtime::clock::SystemClock;
 use es_runtime::soap_endpoint::{CallContext, ServerIdentity};
 use smdp::batch::BatchFormat;
 use smdp::download::driver;
-use smdp::download::procedure::{Answer, EisView, Event, Phase, Procedure};
+use smdp::download::procedure::{Answer, CLEANUP_RETRY_DELAYS, EisView, Event, Phase, Procedure};
 use smdp::download::{DownloadSettings, Es8Identity};
 use smdp::service::Smdp;
 use smdp::warehouse::import;
@@ -299,3 +299,133 @@ both_backends!(a_download_advances_once_per_step, 4, |db| {
         "{answers:?}"
     );
 });
+
+/// The step jobs of download `id` due by `at` (claimed, so each is seen once), as (step, run_at).
+fn due_steps(smdp: &Smdp, id: i64, at: i64) -> Vec<(i64, i64)> {
+    let mut c = smdp.store.conn().expect("conn");
+    jobs::claim(
+        &mut c,
+        driver::QUEUE,
+        "test",
+        Duration::from_secs(60),
+        100,
+        at,
+    )
+    .expect("claim")
+    .into_iter()
+    .filter(|j| j.kind == "step" && j.payload["download"] == id)
+    .map(|j| (j.payload["step"].as_i64().expect("step"), j.run_at))
+    .collect()
+}
+
+fn answer(status: FunctionExecutionStatus) -> Event {
+    Event::Answer(Box::new(Answer {
+        status,
+        eis: None,
+        isd_p_aid: None,
+        euicc_response_data: None,
+    }))
+}
+
+both_backends!(
+    a_failed_clean_up_is_retried_then_held_until_the_operator_retries,
+    4,
+    |db| {
+        let dir = tempfile::tempdir().expect("dir");
+        let (smdp, world) = smdp_with(db.store, dir.path());
+        sample_type(&smdp.store, MNO, "usim-sample", 0);
+        import::import_order(
+            &smdp.store,
+            &smdp.keyring,
+            MNO,
+            "usim-sample",
+            &MemSource::new("order.csv", csv_file(8, 0..1)),
+            BatchFormat::Csv,
+            &mut |_| {},
+        )
+        .expect("import");
+        let d = start(&smdp, &world, "fci-cleanup");
+        assert!(apply(&smdp, d.id, 1, eis_answer(&world, SMSR)));
+        assert!(apply(&smdp, d.id, 2, Event::Expired));
+        assert_eq!(row(&smdp, d.id).1.phase, Phase::CleaningUp);
+        // The steps sent so far (their jobs are due now), and the clean-up's first DeleteISDP.
+        let steps: Vec<i64> = due_steps(&smdp, d.id, eis_store::now_millis() + 1_000)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(steps, vec![1, 2, 3]);
+        // Each failed DeleteISDP: the next one is queued after the delay of its attempt, the record stays held.
+        let mut step = 3;
+        for delay in CLEANUP_RETRY_DELAYS {
+            let before = eis_store::now_millis();
+            assert!(apply(
+                &smdp,
+                d.id,
+                step,
+                answer(FunctionExecutionStatus::expired(None))
+            ));
+            step += 1;
+            let after = eis_store::now_millis();
+            let delay = i64::try_from(delay.as_millis()).expect("ms");
+            assert!(
+                due_steps(&smdp, d.id, before + delay - 1_000).is_empty(),
+                "not before its delay"
+            );
+            let due = due_steps(&smdp, d.id, after + delay);
+            assert_eq!(due.len(), 1, "{due:?}");
+            assert_eq!(due[0].0, step);
+            assert!((before + delay..=after + delay).contains(&due[0].1));
+            assert_eq!(state(&smdp, &d.iccid), StockState::Downloading);
+        }
+        // The last attempt fails too: CleanupFailed, no more step, the record held, listed and counted.
+        assert!(apply(
+            &smdp,
+            d.id,
+            step,
+            answer(FunctionExecutionStatus::expired(None))
+        ));
+        let (r, p) = row(&smdp, d.id);
+        assert_eq!(
+            (r.phase.as_str(), p.phase),
+            ("CleanupFailed", Phase::CleanupFailed)
+        );
+        assert!(due_steps(&smdp, d.id, i64::MAX / 2).is_empty());
+        assert_eq!(state(&smdp, &d.iccid), StockState::Downloading);
+        {
+            let mut c = smdp.store.conn().expect("conn");
+            let listed = downloads::list(&mut c, Some("CleanupFailed"), 10).expect("list");
+            assert_eq!(listed.iter().map(|d| d.id).collect::<Vec<_>>(), vec![d.id]);
+            assert!(
+                downloads::count_open_by_phase(&mut c)
+                    .expect("count")
+                    .contains(&("CleanupFailed".to_string(), 1))
+            );
+        }
+        assert_eq!(mno_answers(&smdp).len(), 1, "the MNO was told EXPIRED once");
+        // The operator has the clean-up tried again: a new step due at once; its success releases the record.
+        let retried = smdp
+            .store
+            .tx(|c| driver::retry_cleanup(c, d.id, "urn:uuid:retry-1", eis_store::now_millis()))
+            .expect("retry");
+        assert!(retried);
+        let again = smdp
+            .store
+            .tx(|c| driver::retry_cleanup(c, d.id, "urn:uuid:retry-2", eis_store::now_millis()))
+            .expect("retry");
+        assert!(!again, "only a download in CleanupFailed");
+        let (r, p) = row(&smdp, d.id);
+        assert_eq!((p.phase, p.cleanup_failures), (Phase::CleaningUp, 0));
+        assert_eq!(r.awaiting_message_id.as_deref(), Some("urn:uuid:retry-1"));
+        let due = due_steps(&smdp, d.id, eis_store::now_millis() + 1_000);
+        assert_eq!(due.iter().map(|d| d.0).collect::<Vec<_>>(), vec![r.step]);
+        let gone = FunctionExecutionStatus::failed(StatusCodeData::new(
+            Subject::PROFILE_ICCID,
+            Reason::UNKNOWN,
+            None,
+        ));
+        assert!(apply(&smdp, d.id, r.step, answer(gone)));
+        assert_eq!(row(&smdp, d.id).1.phase, Phase::Done);
+        assert_eq!(state(&smdp, &d.iccid), StockState::Available);
+        assert!(mno_answers(&smdp).is_empty(), "no second answer to the MNO");
+    }
+);

@@ -178,12 +178,12 @@ fn reservation_error(e: WarehouseError) -> SmdpError {
     }
 }
 
-fn step_job(id: i64, step: i64, now: i64) -> NewJob {
+fn step_job(id: i64, step: i64, run_at: i64) -> NewJob {
     NewJob {
         queue: QUEUE.into(),
         kind: KIND_STEP.into(),
         payload: serde_json::json!(StepJob { download: id, step }),
-        run_at: now,
+        run_at,
         max_attempts: MAX_ATTEMPTS,
         dedup_key: Some(format!("download-{id}-step-{step}")),
     }
@@ -364,7 +364,7 @@ pub fn apply(
         return Ok(false);
     }
     let mut procedure: Procedure = serde_json::from_str(&row.data).map_err(internal)?;
-    if procedure.phase == Phase::Done {
+    if procedure.phase.is_finished() {
         return Ok(false);
     }
     let inputs = step_inputs(smdp, settings, conn, &row, &procedure)?;
@@ -387,7 +387,7 @@ pub fn apply(
         None
     };
     let now = smdp.clock.now_millis();
-    let done = procedure.phase == Phase::Done;
+    let done = procedure.phase.is_finished();
     let next = step + 1;
     let message_id = (!done).then(|| smdp.identity.new_message_id(smdp.clock.now()));
     let data = serde_json::to_string(&procedure).map_err(internal)?;
@@ -425,14 +425,65 @@ pub fn apply(
         downloads::record_message(conn, m, id, next)?;
     }
     if !done {
-        jobs::enqueue(conn, &step_job(id, next, now), now)?;
+        let delay = effects
+            .retry_after
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        jobs::enqueue(conn, &step_job(id, next, now.saturating_add(delay)), now)?;
         smdp.wake_downloads.notify_one();
+    }
+    if procedure.phase == Phase::CleanupFailed {
+        tracing::warn!(
+            download = id,
+            iccid = %o.iccid,
+            eid = %o.eid,
+            attempts = procedure.cleanup_failures,
+            "clean-up ES3.DeleteISDP failed at every attempt; the stock record stays downloading \
+             (rsp download retry-cleanup)"
+        );
     }
     tracing::info!(
         download = id,
         step = next,
         phase = procedure.phase.name(),
         "download advanced"
+    );
+    Ok(true)
+}
+
+/// An operator's retry of a download whose clean-up failed (SGP.02 §3.1.4; `rsp download retry-cleanup`):
+/// [`Phase::CleanupFailed`] → [`Phase::CleaningUp`] with a new step whose ES3.DeleteISDP (MessageID
+/// `message_id`) is due at once. Returns `false`, changing nothing, if download `id` is not in CleanupFailed.
+pub fn retry_cleanup(
+    conn: &mut AnyConnection,
+    id: i64,
+    message_id: &str,
+    now: i64,
+) -> Result<bool, SmdpError> {
+    let Some(row) = downloads::get(conn, id)? else {
+        return Ok(false);
+    };
+    let mut procedure: Procedure = serde_json::from_str(&row.data).map_err(internal)?;
+    if !procedure.retry_cleanup() {
+        return Ok(false);
+    }
+    let next = row.step + 1;
+    let data = serde_json::to_string(&procedure).map_err(internal)?;
+    let update = DownloadUpdate {
+        phase: procedure.phase.name(),
+        step: next,
+        awaiting_message_id: Some(message_id),
+        data: &data,
+        sealed_keys: None,
+    };
+    if !downloads::advance(conn, id, row.step, &update, now)? {
+        return Ok(false);
+    }
+    downloads::record_message(conn, message_id, id, next)?;
+    jobs::enqueue(conn, &step_job(id, next, now), now)?;
+    tracing::info!(
+        download = id,
+        step = next,
+        "clean-up retried by the operator"
     );
     Ok(true)
 }
@@ -632,7 +683,7 @@ fn run_step(smdp: &Smdp, job: &Job) -> Result<(), SmdpError> {
         return Ok(());
     }
     let procedure: Procedure = serde_json::from_str(&row.data).map_err(internal)?;
-    if procedure.phase == Phase::Done {
+    if procedure.phase.is_finished() {
         return Ok(());
     }
     let now = smdp.clock.now_millis();

@@ -16,8 +16,11 @@
 //! - [`Phase::Completing`] (§3.1.3): ES3.ProfileDownloadCompleted; the stock record is installed.
 //! - [`Phase::Enabling`] (§3.1.3 / §3.3): ES3.EnableProfile when asked; a failure is a warning.
 //! - [`Phase::CleaningUp`] (§3.1.4, error management sub-routine): ES3.DeleteISDP after a failure once the
-//!   ISD-P may exist; the stock record is released when the deletion is confirmed.
-//! - [`Phase::Done`].
+//!   ISD-P may exist; the stock record is released when the deletion is confirmed. A deletion that fails is
+//!   tried again after each delay of [`CLEANUP_RETRY_DELAYS`]; after the last, [`Phase::CleanupFailed`].
+//! - [`Phase::Done`], or [`Phase::CleanupFailed`]: the ISD-P may still be on the eUICC, so the stock record stays
+//!   downloading (never handed out again) until an operator has the clean-up tried again
+//!   ([`Procedure::retry_cleanup`]).
 //!
 //! The MNO is answered once, when the outcome is decided: success after ProfileDownloadCompleted (and the
 //! enable, if asked); FAILED or EXPIRED when a step fails (before the clean-up, which may wait for the eUICC).
@@ -32,9 +35,23 @@ use es_interfaces::status::{FunctionExecutionStatus, Reason, Status, StatusCodeD
 use es_interfaces::types::ProfileState;
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::es8::{self, Es8Error, KeyData};
+
+/// The delays before each new attempt of a clean-up ES3.DeleteISDP that failed (SGP.02 §3.1.4 says nothing of
+/// retries; [decision]): 1 minute, 10 minutes, 1 hour, 6 hours, then daily — eight attempts in all, each of
+/// which the SM-SR may hold for the clean-up validity (7 days) while the eUICC is unreachable.
+pub const CLEANUP_RETRY_DELAYS: [Duration; 7] = [
+    Duration::from_secs(60),
+    Duration::from_secs(600),
+    Duration::from_secs(3600),
+    Duration::from_secs(6 * 3600),
+    Duration::from_secs(24 * 3600),
+    Duration::from_secs(24 * 3600),
+    Duration::from_secs(24 * 3600),
+];
 
 /// A profile type's `target_platform` that fits every eUICC platform.
 pub const ANY_PLATFORM: &str = "generic";
@@ -103,6 +120,9 @@ pub enum Phase {
     CleaningUp,
     /// Finished.
     Done,
+    /// Finished without the clean-up: every attempt of ES3.DeleteISDP failed, the ISD-P may still be on the
+    /// eUICC and the stock record stays downloading (§3.1.4).
+    CleanupFailed,
 }
 
 impl Phase {
@@ -121,7 +141,13 @@ impl Phase {
             Phase::Reconciling => "Reconciling",
             Phase::CleaningUp => "CleaningUp",
             Phase::Done => "Done",
+            Phase::CleanupFailed => "CleanupFailed",
         }
+    }
+
+    /// Whether the procedure has ended ([`Phase::Done`] or [`Phase::CleanupFailed`]): no request is sent.
+    pub fn is_finished(&self) -> bool {
+        matches!(self, Phase::Done | Phase::CleanupFailed)
     }
 
     /// Phases that hold the ISD-P's key set (sealed beside the state).
@@ -198,6 +224,12 @@ pub struct Procedure {
     pub card_answer: Option<String>,
     /// The answer given to the MNO, once decided.
     pub report: Option<Report>,
+    /// Clean-up ES3.DeleteISDP attempts that failed since the clean-up (or its last retry) began.
+    #[serde(default)]
+    pub cleanup_failures: u32,
+    /// The status of the last failed clean-up attempt.
+    #[serde(default)]
+    pub cleanup_error: Option<Report>,
 }
 
 /// What eligibility looks at in the EIS of GetEIS (SGP.02 §3.1.1; the SM-DP's view, notes §3).
@@ -289,6 +321,8 @@ pub struct Effects {
     pub report: Option<Report>,
     /// New key data to seal beside the state.
     pub keys: Option<KeyData>,
+    /// Send the next request only after this delay (a clean-up attempt that failed).
+    pub retry_after: Option<Duration>,
 }
 
 /// What the SM-DP brings to the procedure: its ES8 identity and trust anchors (SGP.02 §2.3.2).
@@ -423,7 +457,20 @@ impl Procedure {
             host_challenge: None,
             card_answer: None,
             report: None,
+            cleanup_failures: 0,
+            cleanup_error: None,
         }
+    }
+
+    /// An operator's retry of a clean-up that failed: [`Phase::CleanupFailed`] → [`Phase::CleaningUp`], the
+    /// attempts counted afresh (§3.1.4). `false` (nothing changed) in any other phase.
+    pub fn retry_cleanup(&mut self) -> bool {
+        if self.phase != Phase::CleanupFailed {
+            return false;
+        }
+        self.phase = Phase::CleaningUp;
+        self.cleanup_failures = 0;
+        true
     }
 
     fn missing(&self, what: &'static str) -> ProcedureError {
@@ -517,7 +564,7 @@ impl Procedure {
             }
             Phase::Completing => Ok(Some(Es3Call::ProfileDownloadCompleted)),
             Phase::Enabling => Ok(Some(Es3Call::EnableProfile)),
-            Phase::Done => Ok(None),
+            Phase::Done | Phase::CleanupFailed => Ok(None),
         }
     }
 
@@ -716,19 +763,32 @@ impl Procedure {
                 }
             }
             Phase::CleaningUp => {
-                self.phase = Phase::Done;
                 if ok || is_unknown_iccid(&answer.status) {
-                    Ok(Effects {
+                    self.phase = Phase::Done;
+                    return Ok(Effects {
                         stock: Some(StockChange::Release),
                         ..Effects::default()
-                    })
-                } else {
-                    // The ISD-P could not be deleted: the record stays downloading, never handed out again
-                    // while a profile with its ICCID may be on the eUICC.
-                    Ok(Effects::default())
+                    });
+                }
+                // The ISD-P could not be deleted: the record stays downloading, never handed out again while a
+                // profile with its ICCID may be on the eUICC; the deletion is tried again later.
+                self.cleanup_error = Some(Report::from_status(&answer.status, false));
+                let delay = CLEANUP_RETRY_DELAYS
+                    .get(self.cleanup_failures as usize)
+                    .copied();
+                self.cleanup_failures = self.cleanup_failures.saturating_add(1);
+                match delay {
+                    Some(delay) => Ok(Effects {
+                        retry_after: Some(delay),
+                        ..Effects::default()
+                    }),
+                    None => {
+                        self.phase = Phase::CleanupFailed;
+                        Ok(Effects::default())
+                    }
                 }
             }
-            Phase::Done => Ok(Effects::default()),
+            Phase::Done | Phase::CleanupFailed => Ok(Effects::default()),
         }
     }
 
@@ -760,7 +820,9 @@ impl Procedure {
                 Effects::default()
             }
             Phase::Enabling => self.succeed(warning(&status), None),
-            Phase::Reconciling | Phase::CleaningUp | Phase::Done => Effects::default(),
+            Phase::Reconciling | Phase::CleaningUp | Phase::Done | Phase::CleanupFailed => {
+                Effects::default()
+            }
         }
     }
 
@@ -779,7 +841,7 @@ impl Procedure {
         Effects {
             stock: Some(StockChange::Release),
             report: Some(report),
-            keys: None,
+            ..Effects::default()
         }
     }
 
@@ -788,9 +850,8 @@ impl Procedure {
         let report = Report::from_status(&status, false);
         self.report = Some(report.clone());
         Effects {
-            stock: None,
             report: Some(report),
-            keys: None,
+            ..Effects::default()
         }
     }
 
@@ -801,7 +862,7 @@ impl Procedure {
         Effects {
             stock,
             report: Some(report),
-            keys: None,
+            ..Effects::default()
         }
     }
 

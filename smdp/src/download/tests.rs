@@ -783,13 +783,67 @@ fn an_expiry_during_profile_download_completed_looks_at_the_eis_first() {
 }
 
 #[test]
-fn a_failed_clean_up_keeps_the_record_out_of_stock() {
+fn a_failed_clean_up_is_tried_again_and_keeps_the_record_out_of_stock() {
     let mut h = Harness::new();
     h.up_to_loading();
     h.apply(Event::Expired);
-    let e = h.answer(FunctionExecutionStatus::expired(None));
+    // Every failed DeleteISDP: the record stays downloading, the MNO is not told again, the deletion is tried
+    // again after the next delay, with a new request.
+    for (n, delay) in CLEANUP_RETRY_DELAYS.iter().enumerate() {
+        assert_eq!(h.procedure.phase, Phase::CleaningUp);
+        assert_eq!(h.request(), Some(Es3Call::DeleteIsdp));
+        let e = h.answer(FunctionExecutionStatus::expired(None));
+        assert!(e.report.is_none() && e.stock.is_none(), "attempt {n}");
+        assert_eq!(e.retry_after, Some(*delay), "attempt {n}");
+        assert_eq!(h.procedure.cleanup_failures, n as u32 + 1);
+    }
+    // The last attempt fails too: CleanupFailed, nothing more is sent, the record stays held.
+    let refused = FunctionExecutionStatus::failed(StatusCodeData::new(
+        Subject::EUICC,
+        Reason::REFUSED,
+        Some("card says no".into()),
+    ));
+    let e = h.answer(refused);
+    assert_eq!(h.procedure.phase, Phase::CleanupFailed);
+    assert!(h.procedure.phase.is_finished());
+    assert!(e.report.is_none() && e.stock.is_none() && e.retry_after.is_none());
+    assert_eq!(h.request(), None);
+    let last = h.procedure.cleanup_error.clone().expect("last error kept");
+    assert_eq!(
+        (
+            last.status.as_str(),
+            last.subject.as_deref(),
+            last.reason.as_deref()
+        ),
+        ("FAILED", Some("8.1"), Some("3.8"))
+    );
+    // An expiry or a late answer changes nothing now.
+    let before = h.procedure.clone();
+    h.apply(Event::Expired);
+    h.answer(FunctionExecutionStatus::success());
+    assert_eq!(h.procedure, before);
+    // The operator has it tried again: CleaningUp with the attempts counted afresh; a success releases.
+    assert!(h.procedure.retry_cleanup());
+    assert!(!h.procedure.retry_cleanup(), "only from CleanupFailed");
+    assert_eq!(
+        (h.procedure.phase.clone(), h.procedure.cleanup_failures),
+        (Phase::CleaningUp, 0)
+    );
+    assert_eq!(h.request(), Some(Es3Call::DeleteIsdp));
+    let e = h.answer(FunctionExecutionStatus::success());
+    assert_eq!(e.stock, Some(StockChange::Release));
+    assert!(e.report.is_none(), "the MNO was answered once, long ago");
     assert_eq!(h.procedure.phase, Phase::Done);
-    assert!(e.report.is_none() && e.stock.is_none());
+
+    // A procedure recorded before these fields existed reads with no failures counted.
+    let mut old = serde_json::to_value(&h.procedure).expect("json");
+    let map = old.as_object_mut().expect("object");
+    map.remove("cleanup_failures");
+    map.remove("cleanup_error");
+    let read: Procedure = serde_json::from_value(old).expect("old state");
+    assert_eq!((read.cleanup_failures, read.cleanup_error), (0, None));
+
+    // An ISD-P the SM-SR does not know is gone: released at once.
     let mut h = Harness::new();
     h.up_to_loading();
     h.apply(Event::Expired);

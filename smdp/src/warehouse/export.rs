@@ -68,7 +68,8 @@ pub struct ExportRequest<'a> {
     pub secrets_for: Option<&'a PublicKey>,
 }
 
-fn time_text(ms: Option<i64>) -> String {
+/// Unix milliseconds as RFC 3339 (UTC; empty for none), as the output file writes times.
+pub fn time_text(ms: Option<i64>) -> String {
     ms.and_then(|ms| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_default()

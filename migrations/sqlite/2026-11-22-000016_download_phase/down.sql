@@ -1,0 +1,1 @@
+DROP INDEX smdp_downloads_phase;
