@@ -4,11 +4,16 @@
 //! The SM-DP's side adds the `3A01`/`3A02` STORE DATA commands for an ISD-P and the grouping of ES8 commands
 //! into the command scripts of ES3.SendData under a byte budget (download contract).
 //!
+//! The key establishment pieces are generic in the key usage, KVN, initial counter and SharedInfo
+//! ([`key_establishment_crt`], [`derive_key_data`], [`sign_key_agreement`], [`receipt`]): SM-SR change
+//! ([`crate::isdr_key_set`], wire-profile §5b) uses them for the ISD-R's SCP80 key set.
+//!
 //! The DGI commands `3A01`/`3A02` and their responses are [`crate::isdr`]'s ([`Es5Command`] carries them for
 //! the ISD-R as for an ISD-P; the bytes are the same), SCP03t is [`crate::scp03::scp03t`].
 //!
 //! [`Es5Command`]: crate::isdr::Es5Command
 
+use certs::ecc::{PrivateKey, PublicKey};
 use certs::kdf::{aes_cmac, x963_sha256};
 
 use crate::apdu::CommandApdu;
@@ -36,17 +41,34 @@ pub enum Es8Error {
     KeyLength,
 }
 
+/// The CRT `A6` of key establishment (GP Amendment E §4 scenario #3) for a key set of three AES-128 keys, ids 1–3:
+/// scenario `90 02`, key usage `95 01`, `80 01 88`, `81 01 10`, `82 01 01`, KVN `83 01` and, for an SCP80 key set,
+/// its initial counter `91 05` (wire-profile §5 step 2, §5b step 2).
+pub fn key_establishment_crt(
+    scenario: [u8; 2],
+    key_usage: u8,
+    kvn: u8,
+    initial_counter: Option<[u8; 5]>,
+) -> KeyAgreementCrt {
+    KeyAgreementCrt {
+        scenario,
+        key_usage,
+        key_type: wire_profile::KEY_TYPE_AES,
+        key_length: wire_profile::KEY_LENGTH_AES128,
+        key_id: wire_profile::KEY_AGREEMENT_FIRST_KEY_ID,
+        kvn,
+        initial_counter,
+    }
+}
+
 /// The CRT `A6` of key establishment for the ISD-P's SCP03 key set `kvn` (wire-profile §5 step 2).
 pub fn isd_p_crt(kvn: u8) -> KeyAgreementCrt {
-    KeyAgreementCrt {
-        scenario: wire_profile::ES8_CRT_SCENARIO,
-        key_usage: wire_profile::ES8_KEY_USAGE,
-        key_type: 0x88,
-        key_length: 0x10,
-        key_id: 0x01,
+    key_establishment_crt(
+        wire_profile::ES8_CRT_SCENARIO,
+        wire_profile::ES8_KEY_USAGE,
         kvn,
-        initial_counter: None,
-    }
+        None,
+    )
 }
 
 /// Whether `crt` is one the ISD-P accepts: [`isd_p_crt`] with a KVN in the SCP03 range (wire-profile §5).
@@ -63,21 +85,60 @@ pub struct IsdPKeyData {
     pub keys: StaticKeys,
 }
 
-/// KeyData = X9.63-KDF-SHA256(ShS, 64 bytes, SharedInfo `5C 88 10`) = receipt key ‖ K-ENC ‖ K-MAC ‖ K-DEK
-/// (wire-profile §5 step 3).
-pub fn derive_isd_p_keys(shared_secret: &[u8]) -> Result<IsdPKeyData, Es8Error> {
+/// KeyData of key establishment cut into its four AES-128 keys: the receipt key, then the keys of key ids 1, 2, 3
+/// (wire-profile §5 step 3, §5b step 3). Every key zeroizes on drop and never appears in Debug output.
+#[derive(Debug)]
+pub struct KeyData {
+    /// The receipt key (first 16 bytes).
+    pub receipt_key: SecretKey,
+    /// The keys of key ids 1, 2, 3 (bytes 16–63).
+    pub keys: [SecretKey; 3],
+}
+
+/// KeyData = X9.63-KDF-SHA256(ShS, 64 bytes, `shared_info`), ShS the 32-byte x-coordinate of ECKA
+/// (wire-profile §5 step 3, §5b step 3).
+pub fn derive_key_data(shared_secret: &[u8], shared_info: &[u8]) -> Result<KeyData, Es8Error> {
     if shared_secret.len() != 32 {
         return Err(Es8Error::KeyLength);
     }
-    let data = x963_sha256(shared_secret, &wire_profile::ES8_KDF_SHARED_INFO, 64);
-    Ok(IsdPKeyData {
-        receipt_key: SecretKey::new(&data[..16]),
-        keys: StaticKeys {
-            enc: SecretKey::new(&data[16..32]),
-            mac: SecretKey::new(&data[32..48]),
-            dek: SecretKey::new(&data[48..64]),
-        },
+    let data = x963_sha256(shared_secret, shared_info, wire_profile::ES8_KEY_DATA_LEN);
+    let key = |i: usize| SecretKey::new(&data[16 * i..16 * (i + 1)]);
+    Ok(KeyData {
+        receipt_key: key(0),
+        keys: [key(1), key(2), key(3)],
     })
+}
+
+/// KeyData = X9.63-KDF-SHA256(ShS, 64 bytes, SharedInfo `5C 88 10`) = receipt key ‖ K-ENC ‖ K-MAC ‖ K-DEK
+/// (wire-profile §5 step 3).
+pub fn derive_isd_p_keys(shared_secret: &[u8]) -> Result<IsdPKeyData, Es8Error> {
+    let KeyData {
+        receipt_key,
+        keys: [enc, mac, dek],
+    } = derive_key_data(shared_secret, &wire_profile::ES8_KDF_SHARED_INFO)?;
+    Ok(IsdPKeyData {
+        receipt_key,
+        keys: StaticKeys { enc, mac, dek },
+    })
+}
+
+/// Signs a key agreement: the CRT, the ephemeral public key (`7F49 { B0, F0 }`) and `5F37` = ECDSA-SHA256 by
+/// `signer` over `A6 TLV ‖ 7F49 TLV ‖ 85 L <random challenge>` (wire-profile §5 step 2, §5b step 2).
+pub fn sign_key_agreement(
+    signer: &PrivateKey,
+    crt: KeyAgreementCrt,
+    ephemeral_public_key: &PublicKey,
+    random_challenge: &[u8],
+) -> Result<KeyAgreement, Es8Error> {
+    let mut agreement = KeyAgreement {
+        crt,
+        ephemeral_public_key: ephemeral_public_key.as_sec1_uncompressed().to_vec(),
+        key_parameter_reference: ephemeral_public_key.curve().key_parameter_reference(),
+        signature: Vec::new(),
+    };
+    let signed = agreement.signed_data(random_challenge)?;
+    agreement.signature = signer.sign(&signed).to_vec();
+    Ok(agreement)
 }
 
 /// Receipt = AES-CMAC(receipt key, `A6 TLV ‖ 7F49 TLV`) of the key agreement (wire-profile §5 step 4).

@@ -2,7 +2,7 @@
 //!
 //! Off-card (SOAP over HTTPS, SGP.02 §5 and Annex B): [`xml`], [`soap`], [`status`], [`types`], [`messages`],
 //! [`wsdl`]; [`rest`] for the REST twins' JSON. On-card (ES5 over SMS, ES8; docs/wire-profile.md): [`wire_profile`] (every provisional choice in one
-//! place), [`tlv`], [`apdu`], [`script`], [`isdr`], [`routing`], [`notification`], [`scp80`], [`sms`], [`scp03`];
+//! place), [`tlv`], [`apdu`], [`script`], [`isdr`], [`isdr_key_set`] (SM-SR change), [`routing`], [`notification`], [`scp80`], [`sms`], [`scp03`];
 //! ES5 over HTTPS: [`scp81`] (PSK identity, X-Admin headers, Next-URI, session trigger).
 //! SMSC link: [`smpp`] (SMPP 3.4 PDUs).
 
@@ -19,6 +19,7 @@ pub mod xml;
 pub mod apdu;
 pub mod es8;
 pub mod isdr;
+pub mod isdr_key_set;
 pub mod notification;
 pub mod routing;
 pub mod scp03;

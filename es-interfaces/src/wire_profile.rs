@@ -3,7 +3,11 @@
 //! Each item cites the wire-profile section and its evidence grade: **[V]** reproduced against vectors from real
 //! cards, **[S]** found in one public implementation, **[P]** provisional (the public sources disagree or are
 //! silent, and this file decides). Other modules read their choices from here only, so a correction against the
-//! official SGP.02 / GlobalPlatform / ETSI text is one change in this file.
+//! official SGP.02 / GlobalPlatform / ETSI text is one change in this file. Where wire-profile.md itself is silent
+//! and the code had to choose, the item says **[decision]**.
+
+use crate::apdu::StatusWord;
+use crate::types::EccKeyLength;
 
 // ---------------------------------------------------------------------------------------------------------------
 // §1 Identifiers
@@ -167,7 +171,8 @@ pub const DGI_CERTIFICATE: u16 = 0x3A01;
 pub const DGI_KEY_AGREEMENT: u16 = 0x3A02;
 /// `7F49 { F0 01 }`: key parameter reference of the SM-DP's ephemeral key, P-256 (wire-profile §5) [P].
 pub const ES8_KEY_PARAMETER_P256: u8 = 0x00;
-/// Key data derived by X9.63: receipt key ‖ K-ENC ‖ K-MAC ‖ K-DEK, 16 bytes each (wire-profile §5 step 3) [P].
+/// Key data derived by X9.63: receipt key ‖ K-ENC ‖ K-MAC ‖ K-DEK, 16 bytes each (wire-profile §5 step 3); for
+/// the ISD-R at SM-SR change receipt key ‖ KIc ‖ KID ‖ KIK (§5b step 3) [P].
 pub const ES8_KEY_DATA_LEN: usize = 64;
 /// SCP03t key identifier of the `84` INITIALIZE UPDATE TLV (wire-profile §7: `84 0A 30 01 …`) [P].
 pub const SCP03T_KEY_ID: u8 = 0x01;
@@ -267,7 +272,7 @@ pub const NOTIFICATION_TAG_SEQUENCE: u8 = 0x4E;
 
 /// Key usage qualifier of the CRT `A6` for the ISD-P SCP03 key set (wire-profile §5) [P].
 pub const KEY_USAGE_ISD_P_SCP03: u8 = 0x5C;
-/// Key usage qualifier of the CRT `A6` for the ISD-R SCP80 key set at SM-SR change (wire-profile §4) [S].
+/// Key usage qualifier of the CRT `A6` for the ISD-R SCP80 key set at SM-SR change (wire-profile §5b step 2) [P].
 pub const KEY_USAGE_ISD_R_SCP80: u8 = 0x10;
 /// Scenario parameters `90 02 03 00` of the CRT `A6`: scenario #3, no options (wire-profile §5) [P].
 pub const KEY_AGREEMENT_SCENARIO: [u8; 2] = [0x03, 0x00];
@@ -321,3 +326,45 @@ pub const ES8_ISD_P_KVN: u8 = 0x30;
 pub const ES8_CRT_SCENARIO: [u8; 2] = [0x03, 0x00];
 /// Key usage qualifier of the ISD-P's SCP03 key set in the CRT (wire-profile §5 step 2) [P].
 pub const ES8_KEY_USAGE: u8 = 0x5C;
+
+// ---------------------------------------------------------------------------------------------------------------
+// §5b SM-SR change: the new ISD-R key set
+// ---------------------------------------------------------------------------------------------------------------
+
+/// First key identifier of a key set established by key agreement, `82 01 01` (wire-profile §5 step 2, §5b step 2)
+/// [P]: the keys take ids 1, 2, 3.
+pub const KEY_AGREEMENT_FIRST_KEY_ID: u8 = 0x01;
+/// SharedInfo of the X9.63 KDF for the new ISD-R SCP80 key set: key usage `10`, key type `88`, key length `10`
+/// (wire-profile §5b step 3) [P].
+pub const ISD_R_KDF_SHARED_INFO: [u8; 3] = [KEY_USAGE_ISD_R_SCP80, KEY_TYPE_AES, KEY_LENGTH_AES128];
+/// Length of the receipt `86 10` of key establishment: the full AES-CMAC (wire-profile §5 step 4, §5b step 3)
+/// [P].
+pub const KEY_AGREEMENT_RECEIPT_LEN: usize = 16;
+/// ES7.CreateAdditionalKeySet `ScenarioParameter` for the new ISD-R key set: `00`, the second byte of `90 02 03 00`
+/// (wire-profile §5b step 2) [P]. [decision] SM-SR1 rebuilds the CRT's `90` as `03 <ScenarioParameter>`, so any
+/// other value reaches the eUICC, which refuses it (`6A80`).
+pub const ES7_SCENARIO_PARAMETER: u8 = KEY_AGREEMENT_SCENARIO[1];
+/// ES7.CreateAdditionalKeySet `ECCKeyLength` of the new ISD-R key set (wire-profile §5b step 2) [P]. [decision] It
+/// names a 256-bit curve, not which one: SM-SR1 rebuilds `7F49 { F0 01 }` from the curve of the eUICC's
+/// CERT.ECASD.ECKA in the EIS (`00` P-256, `03` brainpoolP256r1), since ECKA needs the ephemeral key on the
+/// ECASD's curve; other lengths are refused (no 384-, 512- or 521-bit curve is supported).
+pub const ES7_ECC_KEY_LENGTH: EccKeyLength = EccKeyLength::Ecc256;
+/// [decision] The eUICC's own counter for notifications under a new ISD-R key set starts at 0, so its first
+/// notification carries 1; the initial sequence counter of `91 05` is the SM-SR → eUICC counter only
+/// (wire-profile §5b step 4 is silent on the eUICC → SM-SR direction).
+pub const NEW_KEY_SET_NOTIFICATION_COUNTER: u64 = 0;
+/// [decision] While the eUICC holds several ISD-R key sets, its notifications are secured with the key set that
+/// carried the last UpdateSMSRAddressingParameters (the key set of the SM-SR they are now addressed to), at first
+/// the issued one; when FinaliseISDRHandover deletes that key set, with the key set that carried the
+/// FinaliseISDRHandover (wire-profile §4, §5b step 5 are silent).
+pub const NOTIFICATIONS_FOLLOW_ADDRESSING: bool = true;
+/// [decision] Status word of a `3A02` to the ISD-R that no `3A01` on the ISD-R preceded, as the ISD-P answers for
+/// §5. The eUICC then checks, in this order: the CRT — scenario `03 00`, key usage `10`, AES-128, first key id `01`,
+/// a KVN `01`–`0F` it does not hold, `91 05` present — and a key parameter reference equal to its ECASD's curve
+/// (`6A80`); then the signature (`6982`), as the ISD-P does for §5. Any refusal forgets the random challenge
+/// (wire-profile §5b step 2 names the status words, not the order).
+pub const ISD_R_AGREEMENT_WITHOUT_CHALLENGE: StatusWord = StatusWord::CONDITIONS_NOT_SATISFIED;
+/// Status word of a FinaliseISDRHandover that would delete the key set carrying the command or the last key set
+/// left (wire-profile §5b step 5). [decision] Over SCP81 (HTTPS, PSK) no SCP80 key set carries the command: only
+/// the last key set left is protected.
+pub const FINALISE_REFUSED: StatusWord = StatusWord::CONDITIONS_NOT_SATISFIED;

@@ -2,8 +2,13 @@
 //! the profile switch, roll-back, fall-back and notification procedures (SGP.02 §3.2–§3.5, §5.7; wire-profile
 //! §2, §4).
 
+use certs::ecc::PublicKey;
 use es_interfaces::apdu::{CommandApdu, ResponseApdu, StatusWord};
-use es_interfaces::isdr::{self, Es5Command, Es5Function, ExtendedCardResources, IsdpStatus};
+use es_interfaces::isdr::{
+    self, Es5Command, Es5Function, ExtendedCardResources, IsdpStatus, KeyAgreement,
+    KeyAgreementResponse,
+};
+use es_interfaces::isdr_key_set;
 use es_interfaces::notification::{Notification, NotificationType};
 use es_interfaces::routing;
 use es_interfaces::scp80::{
@@ -17,7 +22,7 @@ use es_interfaces::wire_profile::{self, ScriptForm};
 
 use super::download::{self, Download, IsdpKeySet};
 use super::ids::{Aid, Eid, Iccid, Imsi, Msisdn};
-use super::keys::{EcasdKey, EuiccSecrets, IsdRKeySet};
+use super::keys::{EcasdKey, EuiccSecrets, IsdRKeySet, KeySets, KeySlot};
 use super::{DownloadFaults, EuiccError, Event, HttpsTrigger, MoSms, Outputs, SimulatorConfig};
 use crate::issuance::{self, IssuedProfile, Pol1, ProfileState};
 
@@ -214,6 +219,18 @@ pub enum EventKind {
         /// Its sequence number.
         sequence: u16,
     },
+    /// EstablishISDRKeySet created a new ISD-R SCP80 key set (wire-profile §5b).
+    IsdrKeySetCreated {
+        /// Its key version number.
+        kvn: u8,
+        /// Its initial counter.
+        initial_counter: u64,
+    },
+    /// FinaliseISDRHandover deleted an ISD-R SCP80 key set (wire-profile §5b step 5).
+    IsdrKeySetDeleted {
+        /// Its key version number.
+        kvn: u8,
+    },
     /// UpdateSMSRAddressingParameters changed where MO SMS go.
     SmsrAddressUpdated {
         /// The new SM-SR address.
@@ -258,6 +275,14 @@ struct PendingNotification {
     next_at: u64,
 }
 
+/// The ISD-R between `3A01` and `3A02` of SM-SR change: the new SM-SR's key from CERT.SR.ECDSA and the random
+/// challenge it must sign (wire-profile §5b step 1).
+#[derive(Debug)]
+struct IsdrChallenge {
+    sm_sr: PublicKey,
+    challenge: [u8; 16],
+}
+
 #[derive(Debug)]
 struct Reassembly {
     reassembler: Reassembler<()>,
@@ -272,6 +297,7 @@ struct Session {
     notifications: Vec<PendingNotification>,
     audit_cursor: Option<usize>,
     download: Option<Box<Download>>,
+    isdr_challenge: Option<Box<IsdrChallenge>>,
 }
 
 impl Session {
@@ -281,6 +307,7 @@ impl Session {
             && self.notifications.is_empty()
             && self.audit_cursor.is_none()
             && self.download.is_none()
+            && self.isdr_challenge.is_none()
     }
 
     fn next_deadline(&self) -> Option<u64> {
@@ -295,13 +322,13 @@ impl Session {
 #[derive(Debug)]
 pub struct Euicc {
     eid: Eid,
-    keys: IsdRKeySet,
+    /// The ISD-R's SCP80 key sets, their counters and which one secures the notifications
+    /// ([`wire_profile::NOTIFICATIONS_FOLLOW_ADDRESSING`]; several only during an SM-SR change, wire-profile §5b).
+    key_sets: KeySets,
     scp81_kvn: u8,
     scp81_psk: SecretKey,
     ecasd: EcasdKey,
     tar: [u8; 3],
-    received_counter: [u8; 5],
-    sent_counter: u64,
     next_sequence: u16,
     next_sms_reference: u8,
     smsr_msisdn: Option<Msisdn>,
@@ -399,13 +426,11 @@ impl Euicc {
             .ok_or(bad("the ISD-R AID has no TAR"))?;
         Ok(Euicc {
             eid: secrets.eid,
-            keys: secrets.isd_r.clone(),
+            key_sets: KeySets::new(secrets.isd_r.clone()),
             scp81_kvn: secrets.scp81_kvn,
             scp81_psk: secrets.scp81_psk.clone(),
             ecasd: secrets.ecasd.clone(),
             tar,
-            received_counter: [0; 5],
-            sent_counter: 0,
             next_sequence: 1,
             next_sms_reference: 0,
             smsr_msisdn: None,
@@ -450,14 +475,31 @@ impl Euicc {
         self.enabled().and_then(|i| i.msisdn)
     }
 
-    /// The last counter the ISD-R accepted from the SM-SR (ETSI TS 102 225 §5.1.1 CNTR).
+    /// The last counter the ISD-R accepted from the SM-SR under the key set of its notifications, the current
+    /// SM-SR's (ETSI TS 102 225 §5.1.1 CNTR).
     pub fn received_counter(&self) -> u64 {
-        Counter(self.received_counter).value()
+        Counter(self.notification_key_set().received).value()
     }
 
     /// The counter of the ISD-R's last notification packet (wire-profile §4).
     pub fn sent_counter(&self) -> u64 {
-        self.sent_counter
+        Counter(self.notification_key_set().sent).value()
+    }
+
+    /// The versions of the ISD-R's SCP80 key sets, oldest first (wire-profile §5b: two during an SM-SR change).
+    pub fn isd_r_kvns(&self) -> Vec<u8> {
+        self.key_sets.iter().map(|k| k.keys.kvn()).collect()
+    }
+
+    /// The last counter accepted from the SM-SR under key set `kvn`, if the ISD-R holds it (ETSI TS 102 225
+    /// §5.1.1).
+    pub fn received_counter_of(&self, kvn: u8) -> Option<u64> {
+        self.key_sets.get(kvn).map(|k| Counter(k.received).value())
+    }
+
+    /// The key set the ISD-R's notifications are secured with (module keys; wire-profile §5b).
+    fn notification_key_set(&self) -> &KeySlot {
+        self.key_sets.notifying()
     }
 
     /// Sequence numbers and types of the notifications not yet confirmed (SGP.02 §5.7.11).
@@ -711,25 +753,34 @@ impl Euicc {
             counter: Counter([0; 5]),
             from,
         };
-        let kvn = self.keys.kvn();
-        let refused = if p.tar != self.tar {
-            Some(PorStatus::TarUnknown)
-        } else if p.kic.kvn() != kvn || p.kid.kvn() != kvn {
-            Some(PorStatus::UnidentifiedSecurityError)
-        } else if !(p.spi.ciphering
-            && p.spi.integrity == Integrity::CryptographicChecksum
-            && matches!(p.spi.counter, CounterMode::Higher | CounterMode::OneHigher))
-        {
-            Some(PorStatus::InsufficientSecurityLevel)
-        } else {
-            None
+        // KIc and KID name one key set the ISD-R holds, else status `06` (wire-profile §5b step 4).
+        let kvn = p.kic.kvn();
+        let keys = self
+            .key_sets
+            .get(kvn)
+            .filter(|_| p.kid.kvn() == kvn)
+            .map(|k| k.keys.scp80());
+        let keys = match keys {
+            _ if p.tar != self.tar => Err(PorStatus::TarUnknown),
+            None => Err(PorStatus::UnidentifiedSecurityError),
+            Some(_)
+                if !(p.spi.ciphering
+                    && p.spi.integrity == Integrity::CryptographicChecksum
+                    && matches!(p.spi.counter, CounterMode::Higher | CounterMode::OneHigher)) =>
+            {
+                Err(PorStatus::InsufficientSecurityLevel)
+            }
+            Some(keys) => Ok(keys),
         };
-        if let Some(status) = refused {
-            self.event(out, EventKind::PacketRefused { status });
-            self.send_por(cfg, &ctx, status, Vec::new(), false, out);
-            return;
-        }
-        let opened = match p.open(&self.keys.scp80()) {
+        let keys = match keys {
+            Ok(keys) => keys,
+            Err(status) => {
+                self.event(out, EventKind::PacketRefused { status });
+                self.send_por(cfg, &ctx, status, Vec::new(), false, out);
+                return;
+            }
+        };
+        let opened = match p.open(&keys) {
             Ok(o) => o,
             Err(e) => {
                 let status = e.por_status();
@@ -742,14 +793,13 @@ impl Euicc {
             counter: opened.header.counter,
             ..ctx
         };
-        match scp80::check_counter(
-            p.spi.counter,
-            opened.header.counter,
-            Counter(self.received_counter),
-        ) {
+        let Some(slot) = self.key_sets.get_mut(kvn) else {
+            return;
+        };
+        match scp80::check_counter(p.spi.counter, opened.header.counter, Counter(slot.received)) {
             Ok(next) => {
                 if let Some(c) = next {
-                    self.received_counter = c.0;
+                    slot.received = c.0;
                 }
             }
             Err(status) => {
@@ -779,7 +829,7 @@ impl Euicc {
             self.send_por(cfg, &ctx, PorStatus::Ok, Vec::new(), true, out);
             return;
         }
-        let data = self.run_script(s, cfg, &opened.data, now, out);
+        let data = self.run_script(s, cfg, &opened.data, kvn, now, out);
         self.send_por(cfg, &ctx, PorStatus::Ok, data, true, out);
     }
 
@@ -820,7 +870,14 @@ impl Euicc {
             status,
             data,
         };
-        let built = scp80::build_por(&spi, ctx.kic, ctx.kid, &self.keys.scp80(), &por)
+        // The key set of the command packet; an unsecured PoR (unknown key set) uses no key.
+        let keys = self
+            .key_sets
+            .get(ctx.kic.kvn())
+            .unwrap_or(self.key_sets.first())
+            .keys
+            .scp80();
+        let built = scp80::build_por(&spi, ctx.kic, ctx.kid, &keys, &por)
             .map_err(|e| e.to_string())
             .and_then(|packet| self.segments(PacketKind::Response, &packet));
         match built {
@@ -870,6 +927,7 @@ impl Euicc {
         s: &mut Session,
         cfg: &SimulatorConfig,
         data: &[u8],
+        carrier: u8,
         now: u64,
         out: &mut Outputs,
     ) -> Vec<u8> {
@@ -904,7 +962,8 @@ impl Euicc {
                 };
             }
         };
-        let mut responses = self.run_commands(s, cfg, &script.commands, None, now, out);
+        let mut responses =
+            self.run_commands(s, cfg, &script.commands, None, Some(carrier), now, out);
         match form {
             ScriptForm::Expanded => ResponseScript::new(responses)
                 .and_then(|r| r.to_expanded())
@@ -944,7 +1003,7 @@ impl Euicc {
         };
         let script = CommandScript::parse_expanded(script).map_err(|e| e.to_string())?;
         let mut s = self.take_session();
-        let responses = self.run_commands(&mut s, cfg, &script.commands, routed, now, out);
+        let responses = self.run_commands(&mut s, cfg, &script.commands, routed, None, now, out);
         self.put_session(s);
         ResponseScript::new(responses)
             .and_then(|r| r.to_expanded_indefinite())
@@ -953,13 +1012,16 @@ impl Euicc {
     }
 
     /// Executes `commands` in order, to the ISD-P `routed` or else the ISD-R, and stops after the first whose
-    /// status word is neither success nor warning (ETSI TS 102 226 §5.2.2).
+    /// status word is neither success nor warning (ETSI TS 102 226 §5.2.2). `carrier` is the KVN of the SCP80
+    /// key set of the command packet, `None` over SCP81.
+    #[allow(clippy::too_many_arguments)]
     fn run_commands(
         &mut self,
         s: &mut Session,
         cfg: &SimulatorConfig,
         commands: &[CommandApdu],
         mut routed: Option<Aid>,
+        carrier: Option<u8>,
         now: u64,
         out: &mut Outputs,
     ) -> Vec<ResponseApdu> {
@@ -985,7 +1047,7 @@ impl Euicc {
                 );
                 r
             } else {
-                self.execute(s, cfg, c, now, out)
+                self.execute(s, cfg, c, carrier, now, out)
             };
             let stop = !sw_ok(r.sw);
             responses.push(r);
@@ -1001,6 +1063,7 @@ impl Euicc {
         s: &mut Session,
         cfg: &SimulatorConfig,
         c: &CommandApdu,
+        carrier: Option<u8>,
         now: u64,
         out: &mut Outputs,
     ) -> ResponseApdu {
@@ -1016,7 +1079,7 @@ impl Euicc {
             Err(_) => (None, respond(StatusWord::INCORRECT_DATA)),
             Ok(cmd) => (
                 Some(cmd.function()),
-                self.execute_es5(s, cfg, cmd, now, out),
+                self.execute_es5(s, cfg, cmd, carrier, now, out),
             ),
         };
         self.event(out, EventKind::CommandExecuted { function, sw: r.sw });
@@ -1110,6 +1173,7 @@ impl Euicc {
         s: &mut Session,
         cfg: &SimulatorConfig,
         cmd: Es5Command,
+        carrier: Option<u8>,
         now: u64,
         out: &mut Outputs,
     ) -> ResponseApdu {
@@ -1126,22 +1190,31 @@ impl Euicc {
             Es5Command::UpdateSmsrAddressingParameters(p) => {
                 // SMS centre and admin host are accepted and not modelled: the simulator has no SMSC choice and
                 // no HTTPS session.
-                match p.smsr_msisdn.as_deref().map(decode_address) {
-                    Some(None) => respond(StatusWord::INCORRECT_DATA),
+                let sw = match p.smsr_msisdn.as_deref().map(decode_address) {
+                    Some(None) => StatusWord::INCORRECT_DATA,
                     Some(Some(msisdn)) => {
                         self.smsr_msisdn = Some(msisdn);
                         self.event(out, EventKind::SmsrAddressUpdated { msisdn });
-                        respond(StatusWord::OK)
+                        StatusWord::OK
                     }
-                    None => respond(StatusWord::OK),
+                    None => StatusWord::OK,
+                };
+                if sw == StatusWord::OK
+                    && wire_profile::NOTIFICATIONS_FOLLOW_ADDRESSING
+                    && let Some(kvn) = carrier
+                {
+                    self.key_sets.set_notifying(kvn);
                 }
+                respond(sw)
             }
             Es5Command::HandleNotificationConfirmation { sequence } => {
                 self.confirm(s, sequence, out)
             }
-            Es5Command::DeleteProfile { isd_p_aid } => respond(self.delete(&isd_p_aid, None, out)),
+            Es5Command::DeleteProfile { isd_p_aid } => {
+                respond(self.delete(&isd_p_aid, None, carrier, out))
+            }
             Es5Command::MasterDelete { isd_p_aid, token } => {
-                respond(self.delete(&isd_p_aid, Some(&token), out))
+                respond(self.delete(&isd_p_aid, Some(&token), carrier, out))
             }
             Es5Command::AuditEis { continuation } => self.audit(s, continuation),
             Es5Command::GetExtendedCardResources => {
@@ -1161,11 +1234,12 @@ impl Euicc {
                 isd_p_aid,
                 memory_quota,
             } => self.create(&isd_p_aid, memory_quota, out),
-            // SM-SR change is not simulated.
-            Es5Command::EstablishIsdrKeySetCertificate { .. }
-            | Es5Command::EstablishIsdrKeySetAgreement(_)
-            | Es5Command::FinaliseIsdrHandover { .. } => {
-                respond(StatusWord::CONDITIONS_NOT_SATISFIED)
+            Es5Command::EstablishIsdrKeySetCertificate { certificate } => {
+                self.isdr_certificate(s, cfg, &certificate)
+            }
+            Es5Command::EstablishIsdrKeySetAgreement(ka) => self.isdr_agreement(s, &ka, out),
+            Es5Command::FinaliseIsdrHandover { old_kvn } => {
+                respond(self.finalise_handover(old_kvn, carrier, out))
             }
         }
     }
@@ -1261,13 +1335,23 @@ impl Euicc {
 
     /// ES5.DeleteProfile / ES5.MasterDelete (SGP.02 §5.7.4, §5.7.6; wire-profile §4): `6A88` unknown ISD-P;
     /// `6982` wrong delete token; `6985` for the enabled or fall-back profile, or POL1 "deletion not allowed"
-    /// (which MasterDelete overrides).
-    fn delete(&mut self, aid: &[u8], token: Option<&[u8]>, out: &mut Outputs) -> StatusWord {
+    /// (which MasterDelete overrides). The token key comes from the key set `carrier` of the command packet (the
+    /// notifications' key set over SCP81).
+    fn delete(
+        &mut self,
+        aid: &[u8],
+        token: Option<&[u8]>,
+        carrier: Option<u8>,
+        out: &mut Outputs,
+    ) -> StatusWord {
         let Some(target) = self.index_of(aid) else {
             return StatusWord::REFERENCED_DATA_NOT_FOUND;
         };
         if let Some(token) = token {
-            let key = self.keys.token_key(aid);
+            let slot = carrier
+                .and_then(|kvn| self.key_sets.get(kvn))
+                .unwrap_or(self.notification_key_set());
+            let key = slot.keys.token_key(aid);
             if !matches!(isdr::verify_master_delete_token(&key, aid, token), Ok(true)) {
                 return StatusWord::SECURITY_STATUS;
             }
@@ -1287,6 +1371,127 @@ impl Euicc {
                 by_pol1: false,
             },
         );
+        StatusWord::OK
+    }
+
+    /// ES5.EstablishISDRKeySet `3A01` (SGP.02 §5.7.8; wire-profile §5b step 1): CERT.SR.ECDSA checked against the
+    /// CI of [`SimulatorConfig::ci`] (`6A80` otherwise, and without a CI), then `85 10 <random challenge>`. The
+    /// validity is checked against the host's clock, as for CERT.DP.ECDSA.
+    fn isdr_certificate(
+        &mut self,
+        s: &mut Session,
+        cfg: &SimulatorConfig,
+        certificate: &[u8],
+    ) -> ResponseApdu {
+        s.isdr_challenge = None;
+        let Some(ci) = cfg.ci.as_ref() else {
+            return respond(StatusWord::INCORRECT_DATA);
+        };
+        let Ok(cert) = certs::chain::check_smsr(ci, certificate, time::OffsetDateTime::now_utc())
+        else {
+            return respond(StatusWord::INCORRECT_DATA);
+        };
+        let challenge: [u8; 16] = rand::random();
+        let Ok(data) = isdr::encode_random_challenge_response(&challenge) else {
+            return respond(StatusWord::INCORRECT_DATA);
+        };
+        s.isdr_challenge = Some(Box::new(IsdrChallenge {
+            sm_sr: cert.body().public_key.clone(),
+            challenge,
+        }));
+        ResponseApdu::new(data, StatusWord::OK)
+    }
+
+    /// ES5.EstablishISDRKeySet `3A02` (SGP.02 §5.7.8; wire-profile §5b steps 2–4), checked in the order of
+    /// [`wire_profile::ISD_R_AGREEMENT_WITHOUT_CHALLENGE`]: no `3A01` before it `6985`; a CRT other than that
+    /// of a new key set, a KVN the ISD-R holds or an ephemeral key not on the ECASD's curve `6A80`; a signature
+    /// that does not verify with CERT.SR.ECDSA's key `6982`. Then ECKA with SK.ECASD.ECKA gives the new key set
+    /// (usable at once, counter = the initial counter) and `86 10 <receipt>`.
+    fn isdr_agreement(
+        &mut self,
+        s: &mut Session,
+        ka: &KeyAgreement,
+        out: &mut Outputs,
+    ) -> ResponseApdu {
+        let Some(challenge) = s.isdr_challenge.take() else {
+            return respond(wire_profile::ISD_R_AGREEMENT_WITHOUT_CHALLENGE);
+        };
+        let crt = isdr_key_set::check_crt(&ka.crt)
+            .filter(|(kvn, _)| self.key_sets.get(*kvn).is_none())
+            .filter(|_| ka.key_parameter_reference == self.ecasd.curve().key_parameter_reference());
+        if crt.is_none() {
+            return respond(StatusWord::INCORRECT_DATA);
+        }
+        let verified = ka
+            .signed_data(&challenge.challenge)
+            .ok()
+            .is_some_and(|m| challenge.sm_sr.verify(&m, &ka.signature).is_ok());
+        if !verified {
+            return respond(StatusWord::SECURITY_STATUS);
+        }
+        let derived = PublicKey::from_sec1(self.ecasd.curve(), &ka.ephemeral_public_key)
+            .ok()
+            .and_then(|eph| self.ecasd.private_key().ok()?.ecka(&eph).ok())
+            .and_then(|shs| isdr_key_set::key_set_and_receipt(shs.as_bytes(), ka).ok())
+            .and_then(|(set, receipt)| {
+                let keys = IsdRKeySet::new(
+                    set.kvn,
+                    set.kic.expose(),
+                    set.kid.expose(),
+                    set.kik.expose(),
+                )
+                .ok()?;
+                let answer = KeyAgreementResponse {
+                    derivation_random: None,
+                    receipt: receipt.to_vec(),
+                }
+                .to_bytes()
+                .ok()?;
+                Some((keys, set.initial_counter, answer))
+            });
+        let Some((keys, initial_counter, answer)) = derived else {
+            return respond(StatusWord::INCORRECT_DATA);
+        };
+        let kvn = keys.kvn();
+        self.key_sets.push(KeySlot {
+            keys,
+            received: initial_counter.0,
+            notifies: false,
+            sent: Counter::from_u64(wire_profile::NEW_KEY_SET_NOTIFICATION_COUNTER)
+                .unwrap_or(Counter([0; 5]))
+                .0,
+        });
+        self.event(
+            out,
+            EventKind::IsdrKeySetCreated {
+                kvn,
+                initial_counter: initial_counter.value(),
+            },
+        );
+        ResponseApdu::new(answer, StatusWord::OK)
+    }
+
+    /// ES5.FinaliseISDRHandover (SGP.02 §5.7.9; wire-profile §5b step 5): deletes key ids 1–3 of `old_kvn`, i.e.
+    /// that key set; `6A88` for a KVN the ISD-R does not hold, [`wire_profile::FINALISE_REFUSED`] for the key set
+    /// `carrier` of the command packet or the last one left. When the deleted key set secured the notifications,
+    /// the carrier's takes over.
+    fn finalise_handover(
+        &mut self,
+        old_kvn: u8,
+        carrier: Option<u8>,
+        out: &mut Outputs,
+    ) -> StatusWord {
+        let Some(notified) = self.key_sets.get(old_kvn).map(|k| k.notifies) else {
+            return StatusWord::REFERENCED_DATA_NOT_FOUND;
+        };
+        if carrier == Some(old_kvn) || !self.key_sets.remove(old_kvn) {
+            return wire_profile::FINALISE_REFUSED;
+        }
+        if notified {
+            let next = carrier.unwrap_or(self.key_sets.first().keys.kvn());
+            self.key_sets.set_notifying(next);
+        }
+        self.event(out, EventKind::IsdrKeySetDeleted { kvn: old_kvn });
         StatusWord::OK
     }
 
@@ -1539,9 +1744,12 @@ impl Euicc {
         }
         .to_bytes()
         .map_err(|e| e.to_string())?;
-        let key_byte = wire_profile::aes_kic_kid(self.keys.kvn())
-            .ok_or_else(|| format!("KVN {:02X} is not an SCP80 KVN", self.keys.kvn()))?;
-        let counter = Counter::from_u64(self.sent_counter + 1)
+        let slot = self.notification_key_set();
+        let kvn = slot.keys.kvn();
+        let key_byte = wire_profile::aes_kic_kid(kvn)
+            .ok_or_else(|| format!("KVN {kvn:02X} is not an SCP80 KVN"))?;
+        let counter = Counter(slot.sent)
+            .next()
             .ok_or_else(|| "notification counter exhausted".to_string())?;
         let header = CommandHeader {
             spi: Spi::from_bytes(cfg.card_profile.notification_spi).map_err(|e| e.to_string())?,
@@ -1551,8 +1759,10 @@ impl Euicc {
             counter,
         };
         let packet =
-            scp80::build_command(&header, &self.keys.scp80(), &data).map_err(|e| e.to_string())?;
-        self.sent_counter += 1;
+            scp80::build_command(&header, &slot.keys.scp80(), &data).map_err(|e| e.to_string())?;
+        if let Some(slot) = self.key_sets.get_mut(kvn) {
+            slot.sent = counter.0;
+        }
         self.segments(PacketKind::Command, &packet)
     }
 

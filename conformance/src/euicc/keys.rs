@@ -90,6 +90,113 @@ impl IsdRKeySet {
     }
 }
 
+/// One SCP80 key set of the ISD-R with its two counters (ETSI TS 102 225 §5.1.1; wire-profile §2, §4, §5b), all
+/// bytes so that it needs no padding.
+#[derive(Debug, Clone)]
+pub(super) struct KeySlot {
+    /// The keys.
+    pub keys: IsdRKeySet,
+    /// The last counter the ISD-R accepted from the SM-SR under this key set.
+    pub received: [u8; 5],
+    /// Whether the ISD-R's notifications are secured with this key set (one key set at a time; it fits the
+    /// padding after `received`).
+    pub notifies: bool,
+    /// The counter of the ISD-R's last notification under this key set.
+    pub sent: [u8; 5],
+}
+
+/// The ISD-R's SCP80 key sets in creation order: the first inline, the others — held only during an SM-SR
+/// change (wire-profile §5b) — behind one pointer that is null while there are none, so an idle eUICC grows by
+/// eight bytes only.
+#[derive(Debug, Clone)]
+pub(super) struct KeySets {
+    first: KeySlot,
+    more: Option<Box<MoreKeySets>>,
+}
+
+/// The key sets after the first: a vector behind a thin box, so that their absence costs one null pointer (a
+/// bare `Vec` would cost three words in every eUICC).
+#[derive(Debug, Clone, Default)]
+struct MoreKeySets(Vec<KeySlot>);
+
+impl KeySets {
+    /// The issued key set, both counters at 0.
+    pub(super) fn new(keys: IsdRKeySet) -> KeySets {
+        KeySets {
+            first: KeySlot {
+                keys,
+                received: [0; 5],
+                notifies: true,
+                sent: [0; 5],
+            },
+            more: None,
+        }
+    }
+
+    /// The oldest key set held.
+    pub(super) fn first(&self) -> &KeySlot {
+        &self.first
+    }
+
+    /// Every key set, oldest first.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &KeySlot> {
+        std::iter::once(&self.first).chain(self.more.iter().flat_map(|m| m.0.iter()))
+    }
+
+    /// The key set with version `kvn`.
+    pub(super) fn get(&self, kvn: u8) -> Option<&KeySlot> {
+        self.iter().find(|s| s.keys.kvn == kvn)
+    }
+
+    /// The key set with version `kvn`, to update its counters.
+    pub(super) fn get_mut(&mut self, kvn: u8) -> Option<&mut KeySlot> {
+        std::iter::once(&mut self.first)
+            .chain(self.more.iter_mut().flat_map(|m| m.0.iter_mut()))
+            .find(|s| s.keys.kvn == kvn)
+    }
+
+    /// The key set of the ISD-R's notifications: the one marked, else the oldest.
+    pub(super) fn notifying(&self) -> &KeySlot {
+        self.iter().find(|s| s.notifies).unwrap_or(&self.first)
+    }
+
+    /// Makes key set `kvn` the one of the ISD-R's notifications, if held.
+    pub(super) fn set_notifying(&mut self, kvn: u8) {
+        if self.get(kvn).is_none() {
+            return;
+        }
+        std::iter::once(&mut self.first)
+            .chain(self.more.iter_mut().flat_map(|m| m.0.iter_mut()))
+            .for_each(|s| s.notifies = s.keys.kvn == kvn);
+    }
+
+    /// Adds a key set; the caller has checked that its KVN is not held.
+    pub(super) fn push(&mut self, slot: KeySlot) {
+        self.more.get_or_insert_default().0.push(slot);
+    }
+
+    /// Deletes the key set `kvn`; refused (`false`) for the last one left or a KVN not held.
+    pub(super) fn remove(&mut self, kvn: u8) -> bool {
+        let Some(MoreKeySets(more)) = self.more.as_deref_mut() else {
+            return false;
+        };
+        if self.first.keys.kvn == kvn {
+            if more.is_empty() {
+                return false;
+            }
+            self.first = more.remove(0);
+        } else if let Some(i) = more.iter().position(|s| s.keys.kvn == kvn) {
+            more.remove(i);
+        } else {
+            return false;
+        }
+        if more.is_empty() {
+            self.more = None;
+        }
+        true
+    }
+}
+
 /// SK.ECASD.ECKA as its curve and 32-byte private scalar; the key pair is rebuilt on demand
 /// (GP Amendment E §4; SGP.02 §2.2.1.3 ECASD).
 #[derive(Clone)]

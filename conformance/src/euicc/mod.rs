@@ -28,10 +28,19 @@
 //! driver when the card accepts a push SMS (the administration-session trigger: [`HttpsTrigger`], retried as
 //! its retry policy says; one session at a time per eUICC), or by a test.
 //!
+//! SM-SR change, the ISD-R's side (wire-profile §5b, built on es_interfaces::isdr_key_set): `3A01` to the ISD-R
+//! checks CERT.SR.ECDSA against the CI (`6A80`) and answers a random challenge; `3A02` checks the CRT (`6A80`:
+//! not a new SCP80 key set, a KVN held, another curve) and the signature (`6982`), derives KIc/KID/KIK by ECKA
+//! with the ECASD key and answers the receipt. The new key set works at once, its counter at the initial
+//! counter; the ISD-R then holds two key sets, each with its own counters, and answers every packet under the
+//! key set that carried it (a key set it does not hold: PoR `06`, no CC). FinaliseISDRHandover deletes the old
+//! one (`6A88` unknown, `6985` the carrier or the last one); notifications follow the key set that carried the
+//! last UpdateSMSRAddressingParameters ([`es_interfaces::wire_profile::NOTIFICATIONS_FOLLOW_ADDRESSING`]).
+//!
 //! Simplifications, all documented where they apply: every PoR travels as an MO SMS (SPI byte 2 b6 is not
 //! consulted); PoRs for security failures (TAR unknown, key set unknown, CC, ciphering, insufficient security
-//! level) are sent without security; one download at a time per eUICC; SM-SR change (EstablishISDRKeySet,
-//! FinaliseISDRHandover to the ISD-R) is answered `6985` because the simulator does not implement it.
+//! level) are sent without security; one download at a time per eUICC; certificate validity is checked against
+//! the host's clock.
 
 mod card;
 mod download;
