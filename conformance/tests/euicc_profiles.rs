@@ -473,8 +473,7 @@ fn update_smsr_addressing_parameters_redirects_mo_sms() {
     let m = msisdns(0);
     // TON/NPI 91, "4915559999" in swapped BCD.
     let params = isdr::SmsrAddressingParameters {
-        smsr_msisdn: Some(vec![0x91, 0x94, 0x51, 0x55, 0x99, 0x99]),
-        ..Default::default()
+        smsr_msisdn: vec![0x91, 0x94, 0x51, 0x55, 0x99, 0x99],
     };
     let (r, _) = smsr.run(
         &mut fleet,
@@ -487,8 +486,7 @@ fn update_smsr_addressing_parameters_redirects_mo_sms() {
     let out = deliver(&mut fleet, &m[0], &sms, 1);
     assert_eq!(out.mo[0].to_address, "4915559999");
     let bad = isdr::SmsrAddressingParameters {
-        smsr_msisdn: Some(vec![0x91, 0xAB]),
-        ..Default::default()
+        smsr_msisdn: vec![0x91, 0xAB],
     };
     let sms = smsr.sms(&[Es5Command::UpdateSmsrAddressingParameters(bad)]);
     let out = deliver(&mut fleet, &m[1], &sms, 2);

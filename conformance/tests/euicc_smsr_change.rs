@@ -179,8 +179,7 @@ fn send(fleet: &mut Fleet, now: &mut u64, smsr: &mut SmSr, command: Es5Command) 
 
 fn addressing() -> Es5Command {
     Es5Command::UpdateSmsrAddressingParameters(SmsrAddressingParameters {
-        smsr_msisdn: Some(vec![0x91, 0x94, 0x51, 0x55, 0x99, 0x99]),
-        ..SmsrAddressingParameters::default()
+        smsr_msisdn: vec![0x91, 0x94, 0x51, 0x55, 0x99, 0x99],
     })
 }
 

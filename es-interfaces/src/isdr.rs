@@ -114,15 +114,13 @@ impl core::fmt::Display for Es5Function {
     }
 }
 
-/// The SM-SR addressing parameters of DGI `3A06` (SGP.02 §5.7.10; wire-profile §4, tags [P]).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The SM-SR addressing parameters of DGI `3A06` (SGP.02 §5.7.10; wire-profile §4 [P]): where the eUICC sends
+/// its notifications from then on.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmsrAddressingParameters {
-    /// SMS centre address (TS 24.008 §10.5.4.7 coding: TON/NPI byte then swapped BCD), tag `80`.
-    pub sms_centre: Option<Vec<u8>>,
-    /// SM-SR destination MSISDN (same coding), tag `81`.
-    pub smsr_msisdn: Option<Vec<u8>>,
-    /// HTTPS admin host name, tag `82`.
-    pub admin_host: Option<Vec<u8>>,
+    /// The SM-SR's MSISDN (TS 24.008 §10.5.4.7 coding: TON/NPI byte, e.g. `91`, then swapped BCD, F-padded),
+    /// tag `80`.
+    pub smsr_msisdn: Vec<u8>,
 }
 
 /// The CRT `A6` of the key agreement (GP Amendment E §4 scenario #3; wire-profile §5, §4 EstablishISDRKeySet).
@@ -399,39 +397,24 @@ impl KeyAgreement {
 impl SmsrAddressingParameters {
     fn to_bytes(&self) -> Result<Vec<u8>, TlvError> {
         let mut out = Vec::new();
-        for (tag, v) in [
-            (
-                wire_profile::SMSR_ADDRESSING_TAG_SMS_CENTRE,
-                &self.sms_centre,
-            ),
-            (wire_profile::SMSR_ADDRESSING_TAG_MSISDN, &self.smsr_msisdn),
-            (
-                wire_profile::SMSR_ADDRESSING_TAG_ADMIN_HOST,
-                &self.admin_host,
-            ),
-        ] {
-            if let Some(v) = v {
-                tlv::encode_into(Tag::byte(tag), v, &mut out)?;
-            }
-        }
+        tlv::encode_into(
+            Tag::byte(wire_profile::SMSR_ADDRESSING_TAG_MSISDN),
+            &self.smsr_msisdn,
+            &mut out,
+        )?;
         Ok(out)
     }
 
     fn parse(value: &[u8]) -> Result<SmsrAddressingParameters, IsdrError> {
         let f = Es5Function::UpdateSmsrAddressingParameters;
-        let mut p = SmsrAddressingParameters::default();
-        for item in tlv::parse_all(value).map_err(tlv_err(f))? {
-            let slot = match u8::try_from(item.tag.value()) {
-                Ok(wire_profile::SMSR_ADDRESSING_TAG_SMS_CENTRE) => &mut p.sms_centre,
-                Ok(wire_profile::SMSR_ADDRESSING_TAG_MSISDN) => &mut p.smsr_msisdn,
-                Ok(wire_profile::SMSR_ADDRESSING_TAG_ADMIN_HOST) => &mut p.admin_host,
-                _ => return Err(malformed(f, "unexpected tag in 3A06")),
-            };
-            if slot.replace(item.value.to_vec()).is_some() {
-                return Err(malformed(f, "element repeated in 3A06"));
+        match tlv::parse_all(value).map_err(tlv_err(f))?.as_slice() {
+            [item] if item.tag == Tag::byte(wire_profile::SMSR_ADDRESSING_TAG_MSISDN) => {
+                Ok(SmsrAddressingParameters {
+                    smsr_msisdn: item.value.to_vec(),
+                })
             }
+            _ => Err(malformed(f, "3A06 holds exactly one 80 (the SM-SR MSISDN)")),
         }
-        Ok(p)
     }
 }
 

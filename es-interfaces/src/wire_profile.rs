@@ -191,12 +191,9 @@ pub const DGI_UPDATE_CONNECTIVITY: u16 = 0x3A07;
 /// STORE DATA DGI of ES5.HandleNotificationConfirmation (wire-profile §4) [S].
 pub const DGI_NOTIFICATION_CONFIRMATION: u16 = 0x3A08;
 
-/// Tag of the SMS centre address inside DGI `3A06` (wire-profile §4 names the content, not the tags) [P].
-pub const SMSR_ADDRESSING_TAG_SMS_CENTRE: u8 = 0x80;
-/// Tag of the SM-SR destination MSISDN inside DGI `3A06` [P].
-pub const SMSR_ADDRESSING_TAG_MSISDN: u8 = 0x81;
-/// Tag of the HTTPS admin host inside DGI `3A06` [P].
-pub const SMSR_ADDRESSING_TAG_ADMIN_HOST: u8 = 0x82;
+/// Tag of the SM-SR's MSISDN inside DGI `3A06`, the one element of ES5.UpdateSMSRAddressingParameters: TON/NPI
+/// byte then the MSISDN in swapped BCD, F-padded (wire-profile §4) [P].
+pub const SMSR_ADDRESSING_TAG_MSISDN: u8 = 0x80;
 
 /// Privileges of the ISD-P at CreateISDP: `80 C0 00` = Security Domain, Trusted Path, Authorized Management
 /// (wire-profile §4, GP Card Specification §11.1.2) [S].

@@ -99,11 +99,9 @@ fn every_es5_command_matches_the_wire_profile_table() {
     );
     check(
         Es5Command::UpdateSmsrAddressingParameters(SmsrAddressingParameters {
-            sms_centre: Some(h("9144872000")),
-            smsr_msisdn: Some(h("914487654321")),
-            admin_host: None,
+            smsr_msisdn: h("914487654321"),
         }),
-        "80e2880012 3a060f 80059144872000 8106914487654321",
+        "80e288000b 3a0608 8006914487654321",
     );
     check(
         Es5Command::HandleNotificationConfirmation { sequence: 0x012A },

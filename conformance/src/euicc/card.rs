@@ -1188,16 +1188,13 @@ impl Euicc {
                 respond(self.set_fallback(&isd_p_aid, out))
             }
             Es5Command::UpdateSmsrAddressingParameters(p) => {
-                // SMS centre and admin host are accepted and not modelled: the simulator has no SMSC choice and
-                // no HTTPS session.
-                let sw = match p.smsr_msisdn.as_deref().map(decode_address) {
-                    Some(None) => StatusWord::INCORRECT_DATA,
-                    Some(Some(msisdn)) => {
+                let sw = match decode_address(&p.smsr_msisdn) {
+                    None => StatusWord::INCORRECT_DATA,
+                    Some(msisdn) => {
                         self.smsr_msisdn = Some(msisdn);
                         self.event(out, EventKind::SmsrAddressUpdated { msisdn });
                         StatusWord::OK
                     }
-                    None => StatusWord::OK,
                 };
                 if sw == StatusWord::OK
                     && wire_profile::NOTIFICATIONS_FOLLOW_ADDRESSING
