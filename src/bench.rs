@@ -29,6 +29,9 @@ pub struct ApiBenchOptions {
     pub postgres: Option<String>,
 }
 
+/// ES4.GetEIS calls of the fresh-connection phase of [`api`].
+const FRESH_CONNECTION_CALLS: usize = 200;
+
 /// Latency summary of one phase.
 #[derive(Debug, Clone)]
 pub struct Figures {
@@ -76,7 +79,13 @@ fn figures(mut latencies: Vec<Duration>, failed: usize, elapsed: Duration) -> Fi
     }
 }
 
-fn mtls_client(world: &World, cert: &str, key: &str) -> Result<reqwest::Client, String> {
+/// A mutual-TLS client keeping up to `idle` connections per host (0: a new connection for every call).
+fn mtls_client(
+    world: &World,
+    cert: &str,
+    key: &str,
+    idle: usize,
+) -> Result<reqwest::Client, String> {
     let read = |p: &str| std::fs::read(world.dir.join(p)).map_err(|e| format!("{p}: {e}"));
     let identity =
         reqwest::Identity::from_pkcs8_pem(&read(cert)?, &read(key)?).map_err(|e| e.to_string())?;
@@ -86,7 +95,7 @@ fn mtls_client(world: &World, cert: &str, key: &str) -> Result<reqwest::Client, 
         .tls_backend_native()
         .identity(identity)
         .add_root_certificate(ca)
-        .pool_max_idle_per_host(256)
+        .pool_max_idle_per_host(idle)
         .timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| e.to_string())
@@ -212,11 +221,18 @@ pub fn api(opts: &ApiBenchOptions) -> Result<(Figures, Figures), String> {
         envelopes.push(es1.envelope(&eis, &format!("bench-{i}")));
     }
     let m = &world.manifest;
-    let eum = mtls_client(&world, &m.eum_tls_client.cert, &m.eum_tls_client.key)?;
+    let eum = mtls_client(&world, &m.eum_tls_client.cert, &m.eum_tls_client.key, 256)?;
     let mno = mtls_client(
         &world,
         &m.mnos[0].tls_client.cert,
         &m.mnos[0].tls_client.key,
+        256,
+    )?;
+    let mno_unpooled = mtls_client(
+        &world,
+        &m.mnos[0].tls_client.cert,
+        &m.mnos[0].tls_client.key,
+        0,
     )?;
     let es1_url = format!(
         "{}{}",
@@ -230,7 +246,7 @@ pub fn api(opts: &ApiBenchOptions) -> Result<(Figures, Figures), String> {
     );
     let eids: Vec<String> = world.euiccs.iter().map(|e| e.eid.clone()).collect();
 
-    let (registration, get) = runtime.block_on(async {
+    let (registration, get, fresh) = runtime.block_on(async {
         // Phase 1: the registration burst, `concurrency` callers.
         let queue = Arc::new(tokio::sync::Mutex::new(envelopes.into_iter()));
         let started = Instant::now();
@@ -292,7 +308,27 @@ pub fn api(opts: &ApiBenchOptions) -> Result<(Figures, Figures), String> {
             }
         }
         let get = figures(lat, failed, started.elapsed());
-        (registration, get)
+
+        // Phase 3: ES4.GetEIS one after the other, each on a new TLS connection (handshake included): what a
+        // caller without a connection pool sees.
+        let started = Instant::now();
+        let (mut lat, mut failed) = (Vec::new(), 0);
+        for n in 0..FRESH_CONNECTION_CALLS {
+            let body = format!(
+                "<rps:ES4-GetEISRequest xmlns:rps=\"http://namespaces.gsma.org/esim-messaging/3\">\
+                 <rps:FunctionCallIdentifier>bench-fresh-{n}</rps:FunctionCallIdentifier><rps:Eid>{}</rps:Eid>\
+                 </rps:ES4-GetEISRequest>",
+                eids[n % eids.len()]
+            );
+            let t = Instant::now();
+            let env = envelope(&es4_url, action::ES4_GET_EIS.request, &body);
+            match call(&mno_unpooled, &es4_url, action::ES4_GET_EIS.request, env).await {
+                Ok(true) => lat.push(t.elapsed()),
+                _ => failed += 1,
+            }
+        }
+        let fresh = figures(lat, failed, started.elapsed());
+        (registration, get, fresh)
     });
     runtime.block_on(handle.stop(true));
     let _ = server_thread.join();
@@ -313,6 +349,7 @@ pub fn api(opts: &ApiBenchOptions) -> Result<(Figures, Figures), String> {
         "  ES4.GetEIS       {get}   (offered {}/s for {:?})",
         opts.get_rate, opts.duration
     );
+    println!("  ES4.GetEIS       {fresh}   (one at a time, each on a new TLS connection)");
     drop(pg);
     let _ = Path::new(dir.path());
     Ok((registration, get))

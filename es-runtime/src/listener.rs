@@ -94,6 +94,7 @@ where
     F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
 {
     let server = HttpServer::new(move || App::new().configure(routes.clone()))
+        .tcp_nodelay(true)
         .workers(1)
         .disable_signals()
         .shutdown_timeout(5)
@@ -123,6 +124,7 @@ where
 {
     let server = HttpServer::new(move || App::new().configure(routes.clone()))
         .on_connect(crate::tls::on_connect)
+        .tcp_nodelay(true)
         .workers(workers.max(1))
         .disable_signals()
         .shutdown_timeout(30)

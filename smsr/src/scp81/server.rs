@@ -383,6 +383,7 @@ pub fn start(
             .default_service(web::to(not_found))
     })
     .on_connect(on_connect)
+    .tcp_nodelay(true)
     .workers(settings.workers.max(1))
     .disable_signals()
     .shutdown_timeout(5)
