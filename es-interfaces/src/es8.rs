@@ -64,8 +64,8 @@ pub fn key_establishment_crt(
 /// The CRT `A6` of key establishment for the ISD-P's SCP03 key set `kvn` (wire-profile §5 step 2).
 pub fn isd_p_crt(kvn: u8) -> KeyAgreementCrt {
     key_establishment_crt(
-        wire_profile::ES8_CRT_SCENARIO,
-        wire_profile::ES8_KEY_USAGE,
+        wire_profile::KEY_AGREEMENT_SCENARIO,
+        wire_profile::KEY_USAGE_ISD_P_SCP03,
         kvn,
         None,
     )

@@ -318,11 +318,6 @@ impl Default for CardProfile {
 pub const ES8_KDF_SHARED_INFO: [u8; 3] = [0x5C, 0x88, 0x10];
 /// KVN of the ISD-P's SCP03 key set established over ES8 (wire-profile §5, `83 01 30`) [P].
 pub const ES8_ISD_P_KVN: u8 = 0x30;
-/// CRT `A6` of ES8 key establishment: scenario `03 00`, key usage `5C`, key type `88`, length `10`, first key id
-/// `01` (wire-profile §5 step 2) [P].
-pub const ES8_CRT_SCENARIO: [u8; 2] = [0x03, 0x00];
-/// Key usage qualifier of the ISD-P's SCP03 key set in the CRT (wire-profile §5 step 2) [P].
-pub const ES8_KEY_USAGE: u8 = 0x5C;
 
 // ---------------------------------------------------------------------------------------------------------------
 // §5b SM-SR change: the new ISD-R key set
