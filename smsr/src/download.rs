@@ -15,12 +15,12 @@
 //!
 //! The error sub-routine (ES3.DeleteISDP of the `Created` profile, §3.1.4) is [`crate::platform::delete_profile`];
 //! a card that no longer holds the ISD-P (`6A88`) counts as deleted for a `Created` profile
-//! ([`absent_isdp_counts_as_deleted`]).
+//! ([`crate::procedure::delete::absent_isdp_counts_as_deleted`]). The CreateISDP operation's states are
+//! [`crate::procedure::create_isdp`]'s, SendData's [`crate::procedure::routed`]'s.
 
 use eis_store::AnyConnection;
 use eis_store::eis::{self, AuditRecord, EuiccUpdate, ProfileInfo, ProfileState, ProfileUpdate};
-use eis_store::operations::Operation;
-use es_interfaces::isdr::{Es5Command, Es5Failure, Es5FailureKind};
+use es_interfaces::isdr::Es5Command;
 use es_interfaces::messages::es3::{CreateIsdpRequest, ProfileDownloadCompletedRequest};
 use es_interfaces::routing;
 use es_interfaces::status::{Reason, Status, Subject};
@@ -29,8 +29,9 @@ use es_runtime::soap_endpoint::CallContext;
 
 use crate::eis_map::Viewer;
 use crate::error::SmsrError;
-use crate::operation::{self, OpData, OperationKind, Outcome, RoutedReport, Start};
+use crate::operation::{self, OpData, OperationKind, Start};
 use crate::platform;
+use crate::procedure::routed::RoutedReport;
 use crate::service::Smsr;
 
 /// Audit-trail operation type written when a download completes: `0100` CreateISDP (notes §1.8) [P: the
@@ -182,82 +183,12 @@ pub fn create_isdp(
     Ok(())
 }
 
-/// The profile a CreateISDP operation created, if it is still there in state `state`.
-fn created_profile(
-    conn: &mut AnyConnection,
-    op: &Operation,
-    state: ProfileState,
-) -> Result<Option<eis::ProfileRecord>, SmsrError> {
-    let (Some(iccid), Some(aid)) = (&op.iccid, &op.isd_p_aid) else {
-        return Ok(None);
-    };
-    Ok(eis::get_profile(conn, iccid)?
-        .filter(|p| p.eid == op.eid && &p.info.isd_p_aid == aid && p.info.state == state))
-}
-
-/// The eUICC created the ISD-P (PoR `00`, INSTALL answered with success): the profile is `Created` and the
-/// SM-DP's callback carries the AID and the response script (SGP.02 §3.1.1).
-pub fn on_isdp_created(
-    conn: &mut AnyConnection,
-    smsr: &Smsr,
-    op: &Operation,
-    response_script: &[u8],
-    now: i64,
-) -> Result<(), SmsrError> {
-    if let Some(p) = created_profile(conn, op, ProfileState::InCreation)? {
-        eis::update_profile_state(conn, &p.info.iccid, p.version, ProfileState::Created, now)?;
-    }
-    let mut outcome = Outcome::success();
-    outcome.euicc_response_data = Some(response_script.to_vec());
-    operation::finish(conn, smsr, op, outcome, now)?;
-    Ok(())
-}
-
-/// A CreateISDP operation ended without success (card refusal, PoR failure, expiry): the profile in creation
-/// is removed and its memory given back; its AID is not given again (the counter has moved past it).
-pub fn undo_creation(conn: &mut AnyConnection, op: &Operation, now: i64) -> Result<(), SmsrError> {
-    let Some(p) = created_profile(conn, op, ProfileState::InCreation)? else {
-        return Ok(());
-    };
-    eis::delete_profile(conn, &p.info.iccid)?;
-    if let Some(record) = eis::get_eis(conn, &op.eid)? {
-        eis::update_euicc(
-            conn,
-            &op.eid,
-            record.version,
-            &EuiccUpdate {
-                remaining_memory: Some(
-                    record
-                        .euicc
-                        .remaining_memory
-                        .saturating_add(p.info.allocated_memory),
-                ),
-                ..EuiccUpdate::default()
-            },
-            now,
-        )?;
-    }
-    Ok(())
-}
-
 /// Keeps the AID of a deleted ISD-P from being given again on its eUICC (wire-profile §1).
 pub fn retire_isd_p_aid(conn: &mut AnyConnection, eid: &str, aid: &[u8]) -> Result<(), SmsrError> {
     if let Some(i) = isd_p_index(aid) {
         eis::raise_isd_p_index(conn, eid, i64::from(i) + 1)?;
     }
     Ok(())
-}
-
-/// Whether a DELETE the eUICC answered `6A88` (no such ISD-P) still deleted the profile of `op`: yes for a
-/// `Created` profile (contract of issue 9 [P]: the clean-up after a lost CreateISDP converges), no otherwise.
-pub fn absent_isdp_counts_as_deleted(
-    conn: &mut AnyConnection,
-    op: &Operation,
-    failure: &Es5Failure,
-) -> Result<bool, SmsrError> {
-    Ok(op.kind == OperationKind::DeleteProfile.as_str()
-        && failure.kind == Es5FailureKind::ReferencedDataNotFound
-        && created_profile(conn, op, ProfileState::Created)?.is_some())
 }
 
 /// ES3.SendData (SGP.02 §3.1.2, §5.4.2), asynchronous: `data` is the caller's ES8 command script for its ISD-P
@@ -398,6 +329,8 @@ pub fn check_completion(p: &ProfileInfo) -> Result<(), SmsrError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operation::Outcome;
+    use eis_store::operations::Operation;
     use es_interfaces::apdu::{ResponseApdu, StatusWord};
 
     const EID: &str = "89049032123451234512345678901235";
@@ -544,7 +477,8 @@ mod tests {
     }
 
     fn send(responses: Vec<ResponseApdu>, sent: usize) -> Outcome {
-        operation::routed_outcome(&op(), sent, responses, &SEND_DATA_REPORT).expect("outcome")
+        crate::procedure::routed::routed_outcome(&op(), sent, responses, &SEND_DATA_REPORT)
+            .expect("outcome")
     }
 
     #[test]

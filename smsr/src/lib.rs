@@ -3,7 +3,7 @@
 //! Requests arrive through es-runtime's SOAP endpoint (mutual TLS, caller resolution, function-call records)
 //! and are run by [`functions`] against the store; [`es1`] registers EISs, [`eis_map`] converts and filters
 //! EISs per caller, [`platform`] checks and starts the platform-management functions of ES3/ES4, whose
-//! [`operation`]s run over [`es5`] (SCP80 over SMS via [`smpp`]; [`scp81`] is the HTTPS admin server) and answer through [`outgoing`] callbacks and
+//! [`operation`]s (one [`procedure`] module per SGP.02 procedure, each a table of states and transitions) run over [`es5`] (SCP80 over SMS via [`smpp`]; [`scp81`] is the HTTPS admin server) and answer through [`outgoing`] callbacks and
 //! notifications. [`download`] is the SM-SR's part of profile download (ES3.CreateISDP, SendData,
 //! ProfileDownloadCompleted). [`esm2m`] is the eUICC owner's REST API (bearer tokens, the owner's eUICCs);
 //! [`rest`] is the MNOs' ES4 REST twin; [`metrics`] is what `/metrics` shows of it.
@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod operation;
 pub mod outgoing;
 pub mod platform;
+pub mod procedure;
 pub mod rest;
 pub mod scp81;
 pub mod service;

@@ -18,6 +18,7 @@ use super::security::{
 };
 use crate::error::SmsrError;
 use crate::operation::{self, NotificationData, OpData, OperationKind, Outcome, Start};
+use crate::procedure;
 use crate::service::{Es5Settings, Smsr};
 
 /// What handling one MO packet led to.
@@ -130,7 +131,7 @@ fn process_por(
     let mut latency_ms = None;
     match por.status {
         PorStatus::Ok => {
-            operation::on_command_done(conn, smsr, &op, &cmd, &por.data, now)?;
+            procedure::on_command_done(conn, smsr, &op, &cmd, &por.data, now)?;
             // The last transmission recorded the command's update time (es5_queue::record_attempt).
             latency_ms = Some(now.saturating_sub(cmd.updated_at));
         }
@@ -221,14 +222,16 @@ fn process_notification(
             n.sequence
         )));
     }
-    if let Some(reason) = operation::refuse_confirmation(conn, eid, n.kind, &n.isd_p_aid)? {
+    if let Some(reason) =
+        procedure::notification::refuse_confirmation(conn, eid, n.kind, &n.isd_p_aid)?
+    {
         return Ok(MoOutcome::Dropped(format!(
             "notification {} ({:?}) from {eid} not confirmed: {reason}",
             n.sequence, n.kind
         )));
     }
-    operation::abandon_unconfirmed(conn, smsr, eid, n.kind, n.sequence, now)?;
-    operation::switch_executed(conn, smsr, eid, n.kind, &n.isd_p_aid, now)?;
+    procedure::notification::abandon_unconfirmed(conn, smsr, eid, n.kind, n.sequence, now)?;
+    procedure::switch::switch_executed(conn, smsr, eid, n.kind, &n.isd_p_aid, now)?;
     let iccid = eis::profile_by_isd_p_aid(conn, eid, &n.isd_p_aid)?.map(|p| p.info.iccid);
     let deadline = now.saturating_add(
         i64::try_from(settings.notification_validity.as_millis()).unwrap_or(i64::MAX),

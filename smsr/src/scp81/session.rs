@@ -1,6 +1,6 @@
 //! The RAM-over-HTTP dialogue against the store (wire-profile §3; GP Amd B): the scripts of an HTTPS session come
 //! from the same per-eUICC ES5 queue as SMS (one command in flight per ISD-R), and a response script completes
-//! its command exactly as a PoR does ([`operation::on_command_done`]). The sequence number in the Next-URI is the
+//! its command exactly as a PoR does ([`procedure::on_command_done`]). The sequence number in the Next-URI is the
 //! command's place in the eUICC's queue, so a response is applied only to the command in flight with that
 //! number: a repeated or late response changes nothing.
 //!
@@ -25,6 +25,7 @@ use es_interfaces::status::{Reason, StatusCodeData, Subject};
 use super::channel::Channel;
 use crate::error::SmsrError;
 use crate::operation::{self, OpData, Outcome};
+use crate::procedure;
 use crate::service::Smsr;
 
 /// Most commands of finished operations skipped while looking for the next script.
@@ -191,6 +192,6 @@ pub fn apply_response(
         // An unreadable response script fails the operation in on_command_done, as for SMS.
         _ => body.to_vec(),
     };
-    operation::on_command_done(conn, smsr, &op, &cmd, &response, now)?;
+    procedure::on_command_done(conn, smsr, &op, &cmd, &response, now)?;
     Ok(Applied::Completed)
 }
