@@ -109,6 +109,19 @@ pub fn sqlite_synchronous(path: &str) -> Result<(&str, &'static str), StoreError
     }
 }
 
+/// `url` with `gssencmode=disable` unless the URL or `PGGSSENCMODE` chooses otherwise. libpq's default
+/// (`prefer`) loads Kerberos for every TCP connection even where no Kerberos is configured, and the Kerberos
+/// library's thread-specific data can abort the process as it exits while pooled connections live in other
+/// threads (seen: `krb5int_getspecific: Assertion 'destructors_set[keynum] == 1' failed` at the end of an
+/// `rsp` command). A deployment that wants GSSAPI encryption says so in the URL.
+pub fn without_gss_encryption(url: &str) -> std::borrow::Cow<'_, str> {
+    if url.contains("gssencmode=") || std::env::var_os("PGGSSENCMODE").is_some() {
+        return std::borrow::Cow::Borrowed(url);
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    std::borrow::Cow::Owned(format!("{url}{separator}gssencmode=disable"))
+}
+
 impl DatabaseUrl {
     /// Parses `postgres://…`, `postgresql://…`, `sqlite://path`, `sqlite:path` or a plain file path.
     pub fn parse(url: &str) -> Result<Self, StoreError> {
@@ -149,7 +162,7 @@ impl DatabaseUrl {
                 // open in other threads (seen: SIGSEGV as the process exits). Initialising OpenSSL first, as
                 // the openssl crate does (OPENSSL_INIT_NO_ATEXIT), leaves no cleanup to race with.
                 openssl::init();
-                PgConnection::establish(url)
+                PgConnection::establish(&without_gss_encryption(url))
                     .map(AnyConnection::Pg)
                     .map_err(|e| StoreError::Pool(format!("PostgreSQL connection: {e}")))
             }
@@ -566,6 +579,25 @@ mod tests {
             DatabaseUrl::parse("sqlite://?synchronous=full"),
             Err(StoreError::InvalidUrl(_))
         ));
+    }
+
+    #[test]
+    fn postgres_urls_leave_out_gss_encryption_unless_asked() {
+        if std::env::var_os("PGGSSENCMODE").is_some() {
+            return;
+        }
+        assert_eq!(
+            without_gss_encryption("postgres://u@h/db"),
+            "postgres://u@h/db?gssencmode=disable"
+        );
+        assert_eq!(
+            without_gss_encryption("postgres://u@h/db?sslmode=require"),
+            "postgres://u@h/db?sslmode=require&gssencmode=disable"
+        );
+        assert_eq!(
+            without_gss_encryption("postgres://u@h/db?gssencmode=require"),
+            "postgres://u@h/db?gssencmode=require"
+        );
     }
 
     #[test]

@@ -328,7 +328,7 @@ impl PgTestDb {
         let name = format!("rsp_test_{}", uuid::Uuid::new_v4().simple());
         // Before libpq touches OpenSSL: no exit-time cleanup racing with connections (see eis-store).
         openssl::init();
-        let mut conn = PgConnection::establish(&admin_url).unwrap_or_else(|e| {
+        let mut conn = PgConnection::establish(&no_gss(&admin_url)).unwrap_or_else(|e| {
             panic!(
                 "PostgreSQL at {admin_url} is not reachable ({e}); start it (see .ci/run) or set RSP_TEST_PG_URL"
             )
@@ -354,10 +354,20 @@ impl PgTestDb {
     }
 }
 
+/// `url` without libpq's GSSAPI encryption attempt, which loads Kerberos and can abort a process with many
+/// threads as it exits (as `eis_store::connection::without_gss_encryption` does for the servers).
+fn no_gss(url: &str) -> String {
+    if url.contains("gssencmode=") {
+        return url.to_string();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}gssencmode=disable")
+}
+
 /// Empties the PostgreSQL database at `url` (every table, the migrations' record included), for a test that
 /// starts again from scratch in the same database.
 pub fn reset_pg_database(url: &str) {
-    let mut conn = PgConnection::establish(url)
+    let mut conn = PgConnection::establish(&no_gss(url))
         .unwrap_or_else(|e| panic!("PostgreSQL at {url} is not reachable ({e})"));
     diesel::sql_query("DROP SCHEMA public CASCADE")
         .execute(&mut conn)
@@ -375,7 +385,7 @@ impl Default for PgTestDb {
 
 impl Drop for PgTestDb {
     fn drop(&mut self) {
-        if let Ok(mut conn) = PgConnection::establish(&self.admin_url) {
+        if let Ok(mut conn) = PgConnection::establish(&no_gss(&self.admin_url)) {
             let _ = diesel::sql_query(format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 self.name
