@@ -137,10 +137,44 @@ pub struct Lab {
     workers: Workers,
 }
 
-/// A TCP port of 127.0.0.1 free at the time of the call (for a listener that must name its port beforehand).
+/// Lowest port [`free_port`] hands out.
+const FREE_PORT_FLOOR: u16 = 12_000;
+
+/// A TCP port of 127.0.0.1 free at the time of the call, for a listener that must name its port beforehand
+/// (the labs of tests running side by side). It is taken below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`), at random: a port the kernel gave away and took back (`bind` to port 0, or
+/// the local end of an outgoing connection) would be handed out again to the next outgoing connection or
+/// port-0 listener of any process before our listener binds it ("Address already in use"). A port is never
+/// handed out twice by one process.
 pub fn free_port() -> Result<u16, String> {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let mut given = GIVEN
+        .lock()
+        .map_err(|_| "free_port: lock poisoned".to_string())?;
+    if ephemeral_low > FREE_PORT_FLOOR + 1_000 {
+        for _ in 0..1_000 {
+            let port = rand::random_range(FREE_PORT_FLOOR..ephemeral_low);
+            if given.contains(&port) {
+                continue;
+            }
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                given.push(port);
+                return Ok(port);
+            }
+        }
+    }
+    // No room below the ephemeral range (or all of it busy): any free port.
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+    let port = l
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())?;
+    given.push(port);
+    Ok(port)
 }
 
 /// Makes `directory` find a downloaded profile's MSISDN in the SM-DP's stock (`store`, once set): the lab's
@@ -663,4 +697,31 @@ fn seeded_eis(
         audit_trail: Vec::new(),
         additional_properties: Default::default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn free_ports_are_distinct_bindable_and_below_the_ephemeral_range() {
+        let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+            .unwrap_or(32_768);
+        let ports: Vec<u16> = (0..64)
+            .map(|_| super::free_port().expect("free port"))
+            .collect();
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        for p in ports {
+            if low > super::FREE_PORT_FLOOR + 1_000 {
+                assert!(
+                    (super::FREE_PORT_FLOOR..low).contains(&p),
+                    "{p} (ephemeral from {low})"
+                );
+            }
+            std::net::TcpListener::bind(("127.0.0.1", p)).expect("bindable");
+        }
+    }
 }

@@ -4,7 +4,6 @@
 //! that leave the stores unchanged, and the declarative section applied idempotently by `rsp serve`.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -479,11 +478,7 @@ fn commands(env: &Env) {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    rsp::lab::free_port().expect("a free port")
 }
 
 /// `rsp serve` with `config` until it is ready; returns its banner (or its error output if it exited).

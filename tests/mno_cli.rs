@@ -3,13 +3,11 @@
 //! with its code and a non-zero exit, and ES2.DownloadProfile refused by the SM-DP.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").port()
+    rsp::lab::free_port().expect("a free port")
 }
 
 /// `rsp serve --simulate` in a temporary directory, with the settings every `rsp` command of the test shares.

@@ -323,11 +323,7 @@ async fn twenty_kilobyte_script_in_one_session() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    rsp::lab::free_port().expect("a free port")
 }
 
 /// HTTPS with push SMS: the admin server on a known port (the trigger names it), the card retrying every second.
