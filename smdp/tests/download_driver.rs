@@ -201,20 +201,25 @@ fn mno_answers(smdp: &Smdp) -> Vec<String> {
     .collect()
 }
 
-both_backends!(a_download_advances_once_per_step, 4, |db| {
-    let dir = tempfile::tempdir().expect("dir");
-    let (smdp, world) = smdp_with(db.store, dir.path());
+/// The profile type `usim-sample` of the MNO with the records `range` of order `seed` in stock.
+fn stock_usim_sample(smdp: &Smdp, seed: u32, range: std::ops::Range<u64>) {
     sample_type(&smdp.store, MNO, "usim-sample", 0);
     import::import_order(
         &smdp.store,
         &smdp.keyring,
         MNO,
         "usim-sample",
-        &MemSource::new("order.csv", csv_file(7, 0..3)),
+        &MemSource::new("order.csv", csv_file(seed, range)),
         BatchFormat::Csv,
         &mut |_| {},
     )
     .expect("import");
+}
+
+both_backends!(a_download_advances_once_per_step, 4, |db| {
+    let dir = tempfile::tempdir().expect("dir");
+    let (smdp, world) = smdp_with(db.store, dir.path());
+    stock_usim_sample(&smdp, 7, 0..3);
     let d = start(&smdp, &world, "fci-1");
     assert_eq!((d.phase.as_str(), d.step), ("Eligibility", 1));
     assert_eq!(d.iccid, iccid(7, 0));
@@ -333,17 +338,7 @@ both_backends!(
     |db| {
         let dir = tempfile::tempdir().expect("dir");
         let (smdp, world) = smdp_with(db.store, dir.path());
-        sample_type(&smdp.store, MNO, "usim-sample", 0);
-        import::import_order(
-            &smdp.store,
-            &smdp.keyring,
-            MNO,
-            "usim-sample",
-            &MemSource::new("order.csv", csv_file(8, 0..1)),
-            BatchFormat::Csv,
-            &mut |_| {},
-        )
-        .expect("import");
+        stock_usim_sample(&smdp, 8, 0..1);
         let d = start(&smdp, &world, "fci-cleanup");
         assert!(apply(&smdp, d.id, 1, eis_answer(&world, SMSR)));
         assert!(apply(&smdp, d.id, 2, Event::Expired));
