@@ -434,12 +434,7 @@ pub fn verify_master_delete_token(
     token: &[u8],
 ) -> Result<bool, IsdrError> {
     let expected = master_delete_token(token_key, isd_p_aid)?;
-    Ok(token.len() == expected.len()
-        && token
-            .iter()
-            .zip(expected.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0)
+    Ok(crate::constant_time_eq(token, &expected))
 }
 
 impl Es5Command {

@@ -177,13 +177,7 @@ impl Establishment {
 
     /// Checks the receipt (the value of `86 10`, ES7 `Receipt`) in constant time (wire-profile §5b step 3).
     pub fn check_receipt(&self, receipt: &[u8]) -> Result<(), IsdrKeySetError> {
-        let same = receipt.len() == self.expected_receipt.len()
-            && receipt
-                .iter()
-                .zip(self.expected_receipt.iter())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if same {
+        if crate::constant_time_eq(receipt, &self.expected_receipt) {
             Ok(())
         } else {
             Err(IsdrKeySetError::Receipt)

@@ -32,3 +32,9 @@ pub mod wire_profile;
 
 // SMSC link.
 pub mod smpp;
+
+/// Whether `a` and `b` are equal, in a time that depends on their lengths only: every MAC, cryptogram, receipt
+/// and token check of SCP80, SCP03(t), ES8/§5b key establishment and MasterDelete (wire-profile §2, §4, §5, §7).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

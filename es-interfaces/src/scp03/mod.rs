@@ -252,10 +252,6 @@ impl SessionKeys {
     }
 }
 
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn pad80(data: &[u8]) -> Vec<u8> {
     let mut out = data.to_vec();
     out.push(0x80);
@@ -371,7 +367,7 @@ impl Channel {
             len: cmd.data.len(),
         })?;
         let full = self.c_mac([cmd.cla, cmd.ins, cmd.p1, cmd.p2], lc, body)?;
-        if !ct_eq(&full[..8], mac) {
+        if !crate::constant_time_eq(&full[..8], mac) {
             return Err(Scp03Error::CMacMismatch);
         }
         self.mcv = full;
@@ -423,7 +419,7 @@ impl Channel {
             .checked_sub(8)
             .ok_or(Scp03Error::MissingMac("response"))?;
         let (body, mac) = resp.data.split_at(split);
-        if !ct_eq(&self.r_mac(body, resp.sw)?, mac) {
+        if !crate::constant_time_eq(&self.r_mac(body, resp.sw)?, mac) {
             return Err(Scp03Error::RMacMismatch);
         }
         let mut data = body.to_vec();
@@ -467,7 +463,7 @@ impl HostSession {
         let ctx = context(&host_challenge, &response.card_challenge);
         let session_keys = SessionKeys::derive(keys, &ctx)?;
         let card = session_keys.cryptogram(Scp03Constant::CardCryptogram, &ctx)?;
-        if !ct_eq(&card, &response.card_cryptogram) {
+        if !crate::constant_time_eq(&card, &response.card_cryptogram) {
             return Err(Scp03Error::CardCryptogramMismatch);
         }
         let host = session_keys.cryptogram(Scp03Constant::HostCryptogram, &ctx)?;
@@ -566,10 +562,10 @@ impl CardPending {
         };
         let (host, mac) = command.data.split_at(8);
         let full = channel.c_mac([0x84, 0x82, command.p1, 0x00], 0x10, host)?;
-        if !ct_eq(&full[..8], mac) {
+        if !crate::constant_time_eq(&full[..8], mac) {
             return Err(Scp03Error::CMacMismatch);
         }
-        if !ct_eq(host, &self.host_cryptogram) {
+        if !crate::constant_time_eq(host, &self.host_cryptogram) {
             return Err(Scp03Error::HostCryptogramMismatch);
         }
         channel.mcv = full;

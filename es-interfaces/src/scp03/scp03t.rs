@@ -10,7 +10,7 @@
 
 use super::{
     CardPending, InitializeUpdateResponse, Scp03Error, SecurityLevel, SessionKeys, StaticKeys,
-    context, ct_eq, pad80, pseudo_random_card_challenge, unpad80,
+    context, pad80, pseudo_random_card_challenge, unpad80,
 };
 use crate::apdu::{self, CommandApdu, ResponseApdu, StatusWord, StoreDataP1};
 use crate::scp80::cipher::BlockCipher;
@@ -117,7 +117,7 @@ impl HostSession {
         let ctx = context(&host_challenge, &response.card_challenge);
         let session_keys = SessionKeys::derive(keys, &ctx)?;
         let card = session_keys.cryptogram(Scp03Constant::CardCryptogram, &ctx)?;
-        if !ct_eq(&card, &response.card_cryptogram) {
+        if !crate::constant_time_eq(&card, &response.card_cryptogram) {
             return Err(Scp03Error::CardCryptogramMismatch);
         }
         let host = session_keys.cryptogram(Scp03Constant::HostCryptogram, &ctx)?;
@@ -185,7 +185,7 @@ impl HostSession {
             .checked_sub(8)
             .ok_or(Scp03Error::MissingMac("response"))?;
         let (body, mac) = response.data.split_at(split);
-        if !ct_eq(&self.channel.r_mac(&sent.mcv, body, response.sw)?, mac) {
+        if !crate::constant_time_eq(&self.channel.r_mac(&sent.mcv, body, response.sw)?, mac) {
             return Err(Scp03Error::RMacMismatch);
         }
         Ok(ResponseApdu::new(body.to_vec(), response.sw))
@@ -264,10 +264,10 @@ impl CardPendingTlv {
         };
         let (body, mac) = t.value.split_at(9);
         let full = channel.c_mac(TAG_EXTERNAL_AUTHENTICATE, 17, body)?;
-        if !ct_eq(&full[..8], mac) {
+        if !crate::constant_time_eq(&full[..8], mac) {
             return Err(Scp03Error::CMacMismatch);
         }
-        if !ct_eq(&body[1..], &self.pending.host_cryptogram) {
+        if !crate::constant_time_eq(&body[1..], &self.pending.host_cryptogram) {
             return Err(Scp03Error::HostCryptogramMismatch);
         }
         channel.mcv = full;
@@ -292,7 +292,7 @@ impl CardSession {
             .ok_or(Scp03Error::MissingMac("86 TLV"))?;
         let (body, mac) = t.value.split_at(split);
         let full = self.channel.c_mac(TAG_SEGMENT, t.value.len(), body)?;
-        if !ct_eq(&full[..8], mac) {
+        if !crate::constant_time_eq(&full[..8], mac) {
             return Err(Scp03Error::CMacMismatch);
         }
         self.channel.mcv = full;

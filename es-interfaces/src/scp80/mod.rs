@@ -788,7 +788,7 @@ impl CommandPacket<'_> {
         if cc_len > 0 {
             let received: Vec<u8> = buf.drain(cc_pos..cc_pos + cc_len).collect();
             let expected = self.kid.cc(&keys.kid, &buf)?;
-            if !constant_time_eq(&received, &expected) {
+            if !crate::constant_time_eq(&received, &expected) {
                 return Err(Scp80Error::CcMismatch);
             }
         }
@@ -805,10 +805,6 @@ impl CommandPacket<'_> {
             data,
         })
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A response packet (PoR) in clear (ETSI TS 102 225 §5.2; wire-profile §2).
@@ -914,7 +910,7 @@ pub fn open_por(
     if cc_len > 0 {
         let received: Vec<u8> = buf.drain(cc_pos..cc_pos + cc_len).collect();
         let expected = kid.cc(&keys.kid, &buf)?;
-        if !constant_time_eq(&received, &expected) {
+        if !crate::constant_time_eq(&received, &expected) {
             return Err(Scp80Error::CcMismatch);
         }
     }

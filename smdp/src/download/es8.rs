@@ -167,7 +167,7 @@ pub fn check_receipt(
     let answer = es_interfaces::isdr::KeyAgreementResponse::parse(&data)
         .map_err(|e| Es8Error::Answer(format!("3A02: {e}")))?;
     let expected = keys.expected_receipt(agreement)?;
-    if answer.receipt.as_slice() != expected.as_slice() {
+    if !es_interfaces::constant_time_eq(&answer.receipt, &expected) {
         return Err(Es8Error::Verification(
             "the receipt of the key establishment does not verify".into(),
         ));
