@@ -378,6 +378,7 @@ impl Es5Config {
             max_in_flight: self.max_in_flight.max(1),
             reassembly_pending: limits.sms_pending_messages.max(1),
             reassembly_per_sender: limits.sms_pending_per_sender.max(1),
+            smsr_msisdn: Some(self.smsr_msisdn.clone()),
         }
     }
 

@@ -151,7 +151,8 @@ pub fn start(
                 OutboxSettings::default(),
                 smsr.wake.outbox.clone(),
             )
-            .with_channel(webhooks.clone());
+            .with_channel(webhooks.clone())
+            .with_response_sink(Arc::new(smsr::smsr_change::Es7Sink(smsr.clone())));
             tasks.push(tokio::spawn(dispatcher.run(shutdown_rx.clone())));
         }
         tasks.push(tokio::spawn(es_runtime::retention::run_purge(

@@ -1209,6 +1209,20 @@ pub fn update_euicc(
     })
 }
 
+/// The SM-SR change lock of an eUICC and its row's version (for [`set_lock`]), or `None` if it is unknown.
+pub fn lock_of(
+    conn: &mut AnyConnection,
+    eid: &str,
+) -> Result<Option<(EuiccLock, i64)>, StoreError> {
+    let row: Option<(String, Option<String>, i64)> = euiccs::table
+        .find(eid)
+        .select((euiccs::lock_state, euiccs::lock_owner, euiccs::version))
+        .first(conn)
+        .optional()?;
+    row.map(|(state, owner, version)| Ok((EuiccLock::from_columns(&state, owner)?, version)))
+        .transpose()
+}
+
 /// Sets the SM-SR change lock if the eUICC row's version is still `expected_version`; returns the new version.
 pub fn set_lock(
     conn: &mut AnyConnection,
@@ -1312,6 +1326,18 @@ pub fn put_keyset(
             .execute(c)?;
         insert_sd_rows(c, &rows)
     })
+}
+
+/// Deletes one key set of a security domain (its keys and certificates go with it); returns whether it existed.
+pub fn delete_keyset(
+    conn: &mut AnyConnection,
+    eid: &str,
+    role: SdRole,
+    version: u8,
+) -> Result<bool, StoreError> {
+    let n = diesel::delete(keysets::table.find((eid, role.as_str(), i32::from(version))))
+        .execute(conn)?;
+    Ok(n > 0)
 }
 
 /// Appends one record to the audit trail of an eUICC (SGP.02 §5.4.x AuditEIS, notifications).

@@ -37,6 +37,7 @@ pub mod operations;
 pub mod outbox;
 pub mod owners;
 pub mod relays;
+pub mod smsr_change;
 pub mod rewrap;
 mod schema;
 pub mod warehouse;

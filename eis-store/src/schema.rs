@@ -455,3 +455,23 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> owner_events (event_id));
 diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, owner_events);
+
+diesel::table! {
+    smsr_change_expectations (eid) {
+        eid -> Text,
+        current_smsr_oid -> Text,
+        requester_oid -> Text,
+        expires_at -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    smsr_es7_requests (message_id) {
+        message_id -> Text,
+        operation_id -> BigInt,
+        function -> Text,
+        answered -> Bool,
+        created_at -> BigInt,
+    }
+}

@@ -395,6 +395,22 @@ impl KeyAgreement {
 }
 
 impl SmsrAddressingParameters {
+    /// The parameters naming the international MSISDN `digits` (1–20 decimal digits): TON/NPI `91`, then the
+    /// digits in swapped BCD with an `F` filler (TS 24.008 §10.5.4.7; wire-profile §4, §5b step 5).
+    pub fn international(digits: &str) -> Result<SmsrAddressingParameters, IsdrError> {
+        let f = Es5Function::UpdateSmsrAddressingParameters;
+        if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(malformed(f, "the SM-SR MSISDN must be 1 to 20 decimal digits"));
+        }
+        let mut out = vec![0x91];
+        for pair in digits.as_bytes().chunks(2) {
+            let low = pair[0] - b'0';
+            let high = pair.get(1).map_or(0x0F, |d| d - b'0');
+            out.push(high << 4 | low);
+        }
+        Ok(SmsrAddressingParameters { smsr_msisdn: out })
+    }
+
     fn to_bytes(&self) -> Result<Vec<u8>, TlvError> {
         let mut out = Vec::new();
         tlv::encode_into(
@@ -1126,4 +1142,21 @@ pub fn interpret(
         _ => Es5FailureKind::Other,
     };
     Err(Es5Failure { function, sw, kind })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_smsr_msisdn_is_coded_as_ts_24_008_swapped_bcd() {
+        // TS 24.008 §10.5.4.7: 91 (international, ISDN), digit 1 in the low nibble, F filler for an odd count.
+        let p = SmsrAddressingParameters::international("4915550000").expect("valid");
+        assert_eq!(p.smsr_msisdn, [0x91, 0x94, 0x51, 0x55, 0x00, 0x00]);
+        let odd = SmsrAddressingParameters::international("123").expect("valid");
+        assert_eq!(odd.smsr_msisdn, [0x91, 0x21, 0xF3]);
+        for bad in ["", "12a", "123456789012345678901"] {
+            assert!(SmsrAddressingParameters::international(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -175,6 +175,12 @@ impl Establishment {
         Es5Command::EstablishIsdrKeySetAgreement(self.agreement.clone())
     }
 
+    /// The receipt the eUICC must answer (wire-profile §5b step 3), for keeping — sealed — until it does; compare
+    /// with [`crate::constant_time_eq`].
+    pub fn expected_receipt(&self) -> &[u8; wire_profile::KEY_AGREEMENT_RECEIPT_LEN] {
+        &self.expected_receipt
+    }
+
     /// Checks the receipt (the value of `86 10`, ES7 `Receipt`) in constant time (wire-profile §5b step 3).
     pub fn check_receipt(&self, receipt: &[u8]) -> Result<(), IsdrKeySetError> {
         if crate::constant_time_eq(receipt, &self.expected_receipt) {

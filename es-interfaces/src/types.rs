@@ -325,6 +325,14 @@ bytes_newtype!(
     HexBinary, "hexBinary", 0, usize::MAX
 );
 
+impl HexBinary {
+    /// No bytes: a mandatory hexBinary element with nothing to carry (e.g. ES7 `DerivationRandom`, wire-profile
+    /// §5b step 3, or the `RandomChallenge` of a FAILED response).
+    pub fn empty() -> HexBinary {
+        HexBinary(Vec::new())
+    }
+}
+
 bytes_newtype!(
     /// Binary data of at most 16 bytes, `hexBinary16` (security domain `Sin`, `Sdin`).
     HexBinary16, "hexBinary16", 0, 16

@@ -26,7 +26,7 @@ use es_interfaces::soap::{
 use es_interfaces::status::FunctionExecutionStatus;
 use es_interfaces::status::{Reason, StatusCodeData, Subject};
 use es_interfaces::types::XsDateTime;
-use es_interfaces::wsdl::Service;
+use es_interfaces::wsdl::{OperationKind, Service};
 use es_interfaces::xml::Element;
 
 use crate::caller::{Caller, CallerDirectory, Interface};
@@ -192,6 +192,19 @@ pub trait SoapFunctions: ServerContext {
         ctx: &CallContext<'_>,
         request: &Self::Request,
     ) -> Result<Reply, Self::Error>;
+    /// A callback or notification of the endpoint's service that arrives on the function endpoint itself, as on
+    /// ES7, where two SM-SRs call each other both ways on one service (SGP.02 §5.7): processed like
+    /// [`SoapReceiver::receive`] and acknowledged with `202 Accepted`. `None`: the server takes no one-way
+    /// message there (the body is then refused like any unknown request).
+    fn receive_one_way(
+        &self,
+        _caller: &Caller,
+        _endpoint: Endpoint,
+        _wsa: &WsaHeaders,
+        _body: &Element,
+    ) -> Option<Result<(), Self::Error>> {
+        None
+    }
 }
 
 /// The receiver of one-way messages on an endpoint: callbacks carrying the result of an asynchronous function
@@ -431,6 +444,16 @@ fn handle<S: SoapFunctions>(
     let wsa = env.wsa();
     let body = env.body();
     let element = body.local_name().to_string();
+    let one_way_kind = match endpoint.service.operation_for_input(&element).map(|o| o.kind) {
+        Some(OperationKind::Callback) => Some(MessageKind::Response),
+        Some(OperationKind::Notification) => Some(MessageKind::Notification),
+        _ => None,
+    };
+    if let Some(kind) = one_way_kind
+        && let Some(answer) = one_way(f, endpoint, cert, &env, kind)
+    {
+        return answer;
+    }
     // SGP.02 Annex B: wsa:MessageID is mandatory whatever the MEP; the GSMA WSDL bindings require To, Action
     // and From (the RPS sender) on every request. Refused before anything runs (WS-Addressing 1.0 SOAP
     // Binding §6.4.3 MessageAddressingHeaderRequired).
@@ -507,6 +530,47 @@ fn handle<S: SoapFunctions>(
         Invoked::Reply(reply) if reply.body.is_empty() => None,
         Invoked::Reply(reply) => Some(respond(reply.http_status, &reply.body)),
         Invoked::Refused { status, reason } => Some(refuse(status, &reason)),
+    }
+}
+
+/// A callback or notification on a function endpoint ([`SoapFunctions::receive_one_way`]): `None` when the
+/// server takes none there; else `Some` of the answer (`None` inside: a bare 202 once processed).
+fn one_way<S: SoapFunctions>(
+    f: &S,
+    endpoint: Endpoint,
+    cert: Option<&PeerCertificate>,
+    env: &Envelope,
+    kind: MessageKind,
+) -> Option<Option<Answer>> {
+    let version = env.version();
+    let fault = |status: FunctionExecutionStatus, reason: &str| Answer {
+        status: 400,
+        version,
+        envelope: fault_envelope(version, FaultCode::Sender, reason, Some(&status), None),
+    };
+    let missing = env.wsa().missing_required(kind);
+    if !missing.is_empty() {
+        return Some(Some(Answer {
+            status: 400,
+            version,
+            envelope: addressing_header_required_fault(version, &missing),
+        }));
+    }
+    let caller = match f.callers().resolve(f.store(), cert, endpoint.interface) {
+        Ok(c) => c,
+        Err(e) => {
+            return Some(Some(fault(
+                FunctionExecutionStatus::failed(e.status_code_data()),
+                &e.to_string(),
+            )));
+        }
+    };
+    match f.receive_one_way(&caller, endpoint, env.wsa(), env.body())? {
+        Ok(()) => Some(None),
+        Err(e) => {
+            tracing::info!(caller = %caller.oid, error = %e, "one-way message refused");
+            Some(Some(fault(f.status_of(&e), &e.to_string())))
+        }
     }
 }
 

@@ -172,10 +172,10 @@ pub fn create_isdp(
             isd_p_aid: Some(&aid),
             deadline: platform::deadline(smsr, settings, ctx),
             data: OpData::default(),
-            script: operation::script(&[Es5Command::CreateIsdp {
+            script: Some(operation::script(&[Es5Command::CreateIsdp {
                 isd_p_aid: aid.clone(),
                 memory_quota: Some(quota),
-            }])?,
+            }])?),
         },
         now,
     )?;
@@ -229,7 +229,7 @@ pub fn send_data(
             isd_p_aid: Some(sd_aid),
             deadline: platform::deadline(smsr, settings, ctx),
             data: OpData::default(),
-            script,
+            script: Some(script),
         },
         smsr.clock.now_millis(),
     )?;

@@ -60,7 +60,7 @@ fn to_store_sd(
     eid: &str,
     sd: &SecurityDomain,
     path: &str,
-    keys: &KeyRewrap<'_>,
+    keys: Option<&KeyRewrap<'_>>,
 ) -> Result<store::SecurityDomain, SmsrError> {
     let aid = sd.aid.as_bytes().to_vec();
     let role = sd.role.as_str();
@@ -77,6 +77,9 @@ fn to_store_sd(
                     for (ci, c) in k.components.iter().enumerate() {
                         let element =
                             format!("{path}/Keyset[{kvn}]/Key[{index}]/KeyComponents[{ci}]");
+                        let keys = keys.ok_or_else(|| {
+                            invalid(&element, "key values are not accepted here (SM-SR change)")
+                        })?;
                         let clear = keys
                             .transport
                             .decrypt_aes_key_checked(c.value.expose(), k.kcv.as_bytes())
@@ -128,12 +131,13 @@ fn to_store_sd(
 }
 
 /// The stored form of a registered EIS. `eum_signed_info_xml` and `eum_signature_xml` are the elements as
-/// received (standalone), kept so that the EUM signature stays verifiable (ES7 hand-over).
+/// received (standalone), kept so that the EUM signature stays verifiable (ES7 hand-over). Key values are
+/// unwrapped with `keys`; without it (an EIS handed over on ES7, SGP.02 §3.8) any key value is refused.
 pub fn to_new_eis(
     eis: &Eis,
     eum_signed_info_xml: String,
     eum_signature_xml: String,
-    keys: &KeyRewrap<'_>,
+    keys: Option<&KeyRewrap<'_>>,
 ) -> Result<NewEis, SmsrError> {
     let si = &eis.eum_signed_info;
     let eid = si.eid.to_string();
@@ -264,6 +268,9 @@ pub enum Viewer<'a> {
     /// An eUICC owner (ESM2M): every profile of its own eUICCs (which eUICCs are its own is the owner table's
     /// business: `platform::euicc_known`).
     Owner(&'a str),
+    /// The SM-SR an eUICC is handed over to (ES7.HandoverEUICC, SGP.02 §3.8): every profile, the ISD-R's key set
+    /// versions and the ECASD's certificates; still no key values or counters.
+    Smsr(&'a str),
 }
 
 impl Viewer<'_> {
@@ -274,7 +281,7 @@ impl Viewer<'_> {
             && match self {
                 Viewer::Mno(oid) => p.mno_id == *oid,
                 Viewer::SmDp(oid) => p.smdp_id.as_deref() == Some(*oid),
-                Viewer::Owner(_) => true,
+                Viewer::Owner(_) | Viewer::Smsr(_) => true,
             }
     }
 
@@ -287,7 +294,7 @@ impl Viewer<'_> {
         profiles: impl IntoIterator<Item = &'p store::ProfileInfo>,
     ) -> bool {
         match self {
-            Viewer::SmDp(_) | Viewer::Owner(_) => true,
+            Viewer::SmDp(_) | Viewer::Owner(_) | Viewer::Smsr(_) => true,
             Viewer::Mno(_) => profiles.into_iter().any(|p| self.sees(p)),
         }
     }
@@ -295,7 +302,7 @@ impl Viewer<'_> {
     /// The viewer's OID.
     pub fn oid(&self) -> &str {
         match self {
-            Viewer::Mno(o) | Viewer::SmDp(o) | Viewer::Owner(o) => o,
+            Viewer::Mno(o) | Viewer::SmDp(o) | Viewer::Owner(o) | Viewer::Smsr(o) => o,
         }
     }
 }

@@ -135,11 +135,23 @@ pub enum SmsrError {
         /// Why.
         why: String,
     },
-    /// A function this SM-SR does not provide (yet), e.g. SM-SR change over ES7 (1.2 / 3.8).
-    #[error("{function} is not provided by this SM-SR")]
-    NotSupported {
-        /// The function, e.g. `ES7-HandoverEUICC`.
-        function: String,
+    /// The eUICC is being handed over to or from another SM-SR (SGP.02 §3.8): other operations on it are
+    /// refused until the change ends (8.1.1 / 3.8 [P]).
+    #[error("the eUICC {eid} is locked by an SM-SR change in progress")]
+    EuiccLocked {
+        /// The EID.
+        eid: String,
+    },
+    /// An SM-SR change step refused (SGP.02 §3.8, §5.5, §5.7): no matching ES4.PrepareSMSRChange, an unknown
+    /// SM-SR, an eUICC already here, … with the codes of the case.
+    #[error("{message}")]
+    SmsrChangeRefused {
+        /// Subject code.
+        subject: Subject,
+        /// Reason code.
+        reason: Reason,
+        /// What was refused and why.
+        message: String,
     },
     /// The `wsa:ReplyTo` is not an address this SM-SR may call back for the caller (1.1 / 1.2), refused before
     /// the function runs.
@@ -182,7 +194,10 @@ impl SmsrError {
             SmsrError::Pol2Refused { .. } => (Subject::POL2, Reason::REFUSED),
             SmsrError::NoEs5Transport { .. } => (Subject::FUNCTION_PROVIDER, Reason::REFUSED),
             SmsrError::Invalid { .. } => (Subject::FUNCTION, Reason::INVALID),
-            SmsrError::NotSupported { .. } => (Subject::FUNCTION_PROVIDER, Reason::REFUSED),
+            SmsrError::EuiccLocked { .. } => (Subject::EID, Reason::REFUSED),
+            SmsrError::SmsrChangeRefused {
+                subject, reason, ..
+            } => (subject.clone(), reason.clone()),
             SmsrError::ReplyToRefused(_) => (Subject::FUNCTION_REQUESTER, Reason::NOT_ALLOWED),
             SmsrError::Store(_) | SmsrError::Internal(_) => {
                 (Subject::FUNCTION_PROVIDER, Reason::EXECUTION_ERROR)

@@ -4,6 +4,7 @@ use certs::x509::X509Certificate;
 use eis_store::AnyConnection;
 use eis_store::entities;
 use es_interfaces::messages::common::BaseResponse;
+use es_interfaces::messages::eis::Eis;
 use es_interfaces::messages::es1::{RegisterEisRequest, RegisterEisResponse};
 use es_interfaces::status::{FunctionExecutionStatus, Reason, Status, StatusCodeData, Subject};
 use es_interfaces::xml::Element;
@@ -47,20 +48,67 @@ pub fn register_eis(
         });
     }
     let now = smsr.clock.now();
+    let (signed_info_xml, signature_xml) = verify_signed_eis(smsr, conn, caller, body, eis, now)?;
 
-    // The EUM certificate registered for the caller, chained to the CI.
-    let eum_entity =
-        entities::get_entity(conn, &caller.oid)?.ok_or_else(|| SmsrError::EisNotAllowed {
+    let transport = smsr
+        .trust
+        .eum_transport_keys
+        .get(&caller.oid)
+        .ok_or_else(|| SmsrError::EisNotAllowed {
             caller: caller.oid.clone(),
             eid: eid.clone(),
-            why: "the EUM is not registered".into(),
+            why: "no transport key is configured for this EUM".into(),
+        })?;
+    let new = to_new_eis(
+        eis,
+        signed_info_xml,
+        signature_xml,
+        Some(&KeyRewrap {
+            transport,
+            keyring: &smsr.keyring,
+        }),
+    )?;
+    let now_ms = smsr.clock.now_millis();
+    eis_store::eis::register_eis(conn, &new, now_ms)?;
+    let status = match new.additional_properties.get(OWNER_PROPERTY) {
+        None => FunctionExecutionStatus::success(),
+        Some(owner) => assign_owner(conn, &eid, owner, now_ms)?,
+    };
+    tracing::info!(eid = %eid, eum = %caller.oid, profiles = new.profiles.len(), status = status.status.as_str(), "eUICC registered");
+    Ok(RegisterEisResponse {
+        base: BaseResponse::with_status(status),
+    })
+}
+
+/// Checks the EUM-signed part of `eis` as received in `body` (SGP.02 §5.2.1, and §3.8 for an EIS handed over on
+/// ES7): the EUM certificate registered for `eum_oid` chains to the CI, the EUM signature over `EumSignedInfo`
+/// verifies with it, CERT.ECASD.ECKA chains to the EUM and names this EID. Returns the signed info and the
+/// signature as received (standalone), to be stored with the EIS.
+pub fn verify_signed_eis(
+    smsr: &Smsr,
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    body: &Element,
+    eis: &Eis,
+    now: time::OffsetDateTime,
+) -> Result<(String, String), SmsrError> {
+    let si = &eis.eum_signed_info;
+    let eid = si.eid.to_string();
+    let eum_oid = si.eum_id.as_str();
+    // The certificate registered for the EUM the EIS names, chained to the CI.
+    let eum_entity = entities::get_entity(conn, eum_oid)?
+        .filter(|e| e.role == entities::EntityRole::Eum)
+        .ok_or_else(|| SmsrError::EisNotAllowed {
+            caller: caller.oid.clone(),
+            eid: eid.clone(),
+            why: format!("the EUM {eum_oid} is not registered"),
         })?;
     let eum_der = eum_entity
         .gp_certificate
         .ok_or_else(|| SmsrError::EisNotAllowed {
             caller: caller.oid.clone(),
             eid: eid.clone(),
-            why: "no EUM certificate is registered for the caller".into(),
+            why: format!("no certificate is registered for the EUM {eum_oid}"),
         })?;
     let eum_cert = X509Certificate::from_der(&eum_der).map_err(SmsrError::internal)?;
     certs::chain::check_eum(&smsr.trust.ci, &eum_cert, now)?;
@@ -110,34 +158,7 @@ pub fn register_eis(
         });
     }
 
-    let transport = smsr
-        .trust
-        .eum_transport_keys
-        .get(&caller.oid)
-        .ok_or_else(|| SmsrError::EisNotAllowed {
-            caller: caller.oid.clone(),
-            eid: eid.clone(),
-            why: "no transport key is configured for this EUM".into(),
-        })?;
-    let new = to_new_eis(
-        eis,
-        signed_info_xml,
-        signature_xml,
-        &KeyRewrap {
-            transport,
-            keyring: &smsr.keyring,
-        },
-    )?;
-    let now_ms = smsr.clock.now_millis();
-    eis_store::eis::register_eis(conn, &new, now_ms)?;
-    let status = match new.additional_properties.get(OWNER_PROPERTY) {
-        None => FunctionExecutionStatus::success(),
-        Some(owner) => assign_owner(conn, &eid, owner, now_ms)?,
-    };
-    tracing::info!(eid = %eid, eum = %caller.oid, profiles = new.profiles.len(), status = status.status.as_str(), "eUICC registered");
-    Ok(RegisterEisResponse {
-        base: BaseResponse::with_status(status),
-    })
+    Ok((signed_info_xml, signature_xml))
 }
 
 /// Assigns the just registered eUICC `eid` to `owner` when it is a registered eUICC owner; else a warning.

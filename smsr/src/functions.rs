@@ -11,10 +11,11 @@ use es_interfaces::messages::{es1, es3, es4, es4v4, es7};
 use es_interfaces::status::FunctionExecutionStatus;
 use es_interfaces::wsdl::Service;
 use es_interfaces::xml::Element;
-use es_runtime::caller::{CallerDirectory, Interface};
+use es_interfaces::soap::WsaHeaders;
+use es_runtime::caller::{Caller, CallerDirectory, Interface};
 use es_runtime::clock::Clock;
 use es_runtime::soap_endpoint::{
-    CallContext, Endpoint, Reply, ServerContext, ServerIdentity, SoapFunctions, function_name,
+    CallContext, Endpoint, Reply, ServerContext, ServerIdentity, SoapFunctions,
 };
 
 use crate::download;
@@ -23,6 +24,7 @@ use crate::error::SmsrError;
 use crate::es1::register_eis;
 use crate::platform;
 use crate::service::Smsr;
+use crate::smsr_change;
 
 /// ES1: EUM → SM-SR (SGP.02 §5.2).
 pub const ES1: Endpoint = Endpoint {
@@ -170,12 +172,6 @@ pub fn failed_response(element: &str, status: FunctionExecutionStatus) -> Option
 
 fn ok() -> BaseResponse {
     BaseResponse::with_status(FunctionExecutionStatus::success())
-}
-
-fn not_supported(element: &str) -> SmsrError {
-    SmsrError::NotSupported {
-        function: function_name(element).to_string(),
-    }
 }
 
 /// Executes a function inside the caller's transaction.
@@ -352,7 +348,25 @@ fn run(
             download::profile_download_completed(smsr, conn, &caller.oid, r)?;
             es3::ProfileDownloadCompletedResponse { base: ok() }.to_xml()
         }
-        other => return Err(not_supported(other.element_name())),
+        Request::Es4(es4::Request::PrepareSmsrChange(r)) => {
+            smsr_change::prepare_smsr_change(smsr, conn, ctx, r)?.to_xml()
+        }
+        Request::Es4(es4::Request::SmsrChange(r)) => {
+            smsr_change::smsr_change(smsr, conn, ctx, r)?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es7(es7::Request::HandoverEuicc(r)) => {
+            smsr_change::handover_euicc(smsr, conn, ctx, r)?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es7(es7::Request::AuthenticateSmsr(r)) => {
+            smsr_change::authenticate_smsr(smsr, conn, ctx, r)?;
+            return Ok(Reply::accepted());
+        }
+        Request::Es7(es7::Request::CreateAdditionalKeySet(r)) => {
+            smsr_change::create_additional_key_set(smsr, conn, ctx, r)?;
+            return Ok(Reply::accepted());
+        }
     };
     Ok(Reply::ok(xml))
 }
@@ -411,5 +425,16 @@ impl SoapFunctions for Smsr {
         request: &Request,
     ) -> Result<Reply, SmsrError> {
         run(self, conn, ctx, request)
+    }
+    /// ES7 callbacks and notifications of the other SM-SR (SGP.02 §5.7), on the ES7 endpoint itself.
+    fn receive_one_way(
+        &self,
+        caller: &Caller,
+        endpoint: Endpoint,
+        wsa: &WsaHeaders,
+        body: &Element,
+    ) -> Option<Result<(), SmsrError>> {
+        (endpoint.service == Service::Es7SmSr)
+            .then(|| self.store.tx(|c| smsr_change::receive(self, c, caller, wsa, body)))
     }
 }

@@ -24,3 +24,4 @@ pub mod rest;
 pub mod scp81;
 pub mod service;
 pub mod smpp;
+pub mod smsr_change;

@@ -13,10 +13,10 @@ use eis_store::es5_queue::{self, Es5Command as QueuedCommand, NewEs5Command};
 use eis_store::function_calls::{self, CallResponse};
 use eis_store::operations::{self, NewOperation, Operation, OperationState, OperationUpdate};
 use es_interfaces::apdu::ResponseApdu;
-use es_interfaces::isdr::{Es5Command, Es5Failure, Es5FailureKind};
+use es_interfaces::isdr::{Es5Command, Es5Failure, Es5FailureKind, Es5Function};
 use es_interfaces::messages::common::BaseResponse;
 use es_interfaces::messages::eis::Eis;
-use es_interfaces::messages::{es3, es4, es4v4};
+use es_interfaces::messages::{es3, es4, es4v4, es7};
 use es_interfaces::script::{CommandScript, ResponseScript};
 use es_interfaces::status::{FunctionExecutionStatus, Reason, Status, StatusCodeData, Subject};
 use es_interfaces::types::{Aid, HexBinary, XsDateTime};
@@ -50,6 +50,16 @@ pub enum OperationKind {
     CreateIsdp,
     /// ES3.SendData (SGP.02 §3.1.2, §5.4.2): the SM-DP's ES8 script routed to its ISD-P, see [`crate::download`].
     SendData,
+    /// ES4.SMSRChange at the current SM-SR (SGP.02 §3.8, §5.5): the hand-over to the new one, see
+    /// [`crate::smsr_change`].
+    SmsrChange,
+    /// ES7.AuthenticateSMSR at the current SM-SR: `3A01` relayed to the ISD-R (SGP.02 §3.8; wire-profile §5b).
+    AuthenticateSmsr,
+    /// ES7.CreateAdditionalKeySet at the current SM-SR: `3A02` relayed to the ISD-R (wire-profile §5b).
+    CreateAdditionalKeySet,
+    /// ES7.HandoverEUICC at the new SM-SR (SGP.02 §3.8): the key establishment through the current SM-SR, then
+    /// the eUICC under the new key set.
+    HandoverEuicc,
 }
 
 impl OperationKind {
@@ -65,6 +75,10 @@ impl OperationKind {
             OperationKind::UpdateConnectivityParameters => "UpdateConnectivityParameters",
             OperationKind::CreateIsdp => "CreateISDP",
             OperationKind::SendData => "SendData",
+            OperationKind::SmsrChange => "SMSRChange",
+            OperationKind::AuthenticateSmsr => "AuthenticateSMSR",
+            OperationKind::CreateAdditionalKeySet => "CreateAdditionalKeySet",
+            OperationKind::HandoverEuicc => "HandoverEUICC",
         }
     }
 
@@ -80,6 +94,10 @@ impl OperationKind {
             "UpdateConnectivityParameters" => OperationKind::UpdateConnectivityParameters,
             "CreateISDP" => OperationKind::CreateIsdp,
             "SendData" => OperationKind::SendData,
+            "SMSRChange" => OperationKind::SmsrChange,
+            "AuthenticateSMSR" => OperationKind::AuthenticateSmsr,
+            "CreateAdditionalKeySet" => OperationKind::CreateAdditionalKeySet,
+            "HandoverEUICC" => OperationKind::HandoverEuicc,
             other => return Err(internal(format!("unknown operation kind {other:?}"))),
         })
     }
@@ -92,11 +110,16 @@ impl OperationKind {
             OperationKind::DeleteProfile => Some([0x04, 0x00]),
             OperationKind::AuditEis => Some([0x05, 0x00]),
             OperationKind::SetFallbackAttribute => Some([0x07, 0x00]),
+            // The new SM-SR records the hand-over it completed (FinaliseISDRhandover); the old one's EIS is gone.
+            OperationKind::HandoverEuicc => Some([0x09, 0x00]),
             // A download is recorded when it completes (crate::download::AUDIT_PROFILE_CREATED).
             OperationKind::ConfirmNotification
             | OperationKind::UpdateConnectivityParameters
             | OperationKind::CreateIsdp
-            | OperationKind::SendData => None,
+            | OperationKind::SendData
+            | OperationKind::SmsrChange
+            | OperationKind::AuthenticateSmsr
+            | OperationKind::CreateAdditionalKeySet => None,
         }
     }
 }
@@ -158,6 +181,9 @@ pub struct OpData {
     /// The eUICC did not connect after the triggers: this operation's commands go by SMS.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sms_fallback: bool,
+    /// SM-SR change: the other SM-SR and, at the new one, the hand-over's progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smsr_change: Option<crate::smsr_change::ChangeData>,
 }
 
 /// The push SMS of an operation (wire-profile §3): how many were sent, the last when (unix ms).
@@ -249,8 +275,9 @@ pub struct Start<'a> {
     pub deadline: i64,
     /// Kind-specific state.
     pub data: OpData,
-    /// The first script, in expanded form ([`script`] builds one of ES5 commands).
-    pub script: Vec<u8>,
+    /// The first script, in expanded form ([`script`] builds one of ES5 commands); `None` for an operation that
+    /// waits for another server first (SM-SR change).
+    pub script: Option<Vec<u8>>,
 }
 
 /// Creates an operation and queues its first script; wakes the delivery worker.
@@ -260,6 +287,7 @@ pub fn start(
     s: Start<'_>,
     now: i64,
 ) -> Result<Operation, SmsrError> {
+    check_unlocked(conn, s.kind, s.eid)?;
     let op = operations::create(
         conn,
         &NewOperation {
@@ -275,10 +303,32 @@ pub fn start(
         },
         now,
     )?;
-    enqueue_script(conn, &op, s.script, now)?;
+    if let Some(script) = s.script {
+        enqueue_script(conn, &op, script, now)?;
+        smsr.wake.delivery.notify_one();
+    }
     crate::esm2m::events::operation_created(conn, smsr, &op, now)?;
-    smsr.wake.delivery.notify_one();
     Ok(op)
+}
+
+/// Refuses a new operation on an eUICC locked by an SM-SR change (SGP.02 §3.8), unless it is part of that
+/// change or the confirmation of a notification the eUICC sent.
+fn check_unlocked(conn: &mut AnyConnection, kind: OperationKind, eid: &str) -> Result<(), SmsrError> {
+    if matches!(
+        kind,
+        OperationKind::ConfirmNotification
+            | OperationKind::AuthenticateSmsr
+            | OperationKind::CreateAdditionalKeySet
+            | OperationKind::HandoverEuicc
+    ) {
+        return Ok(());
+    }
+    match eis::lock_of(conn, eid)? {
+        Some((eis::EuiccLock::Free, _)) | None => Ok(()),
+        Some(_) => Err(SmsrError::EuiccLocked {
+            eid: eid.to_string(),
+        }),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -296,6 +346,8 @@ pub struct Outcome {
     pub euicc_response_data: Option<Vec<u8>>,
     /// AuditEIS: the EIS as the requester sees it.
     pub eis: Option<Eis>,
+    /// ES7.AuthenticateSMSR: the random challenge; ES7.CreateAdditionalKeySet: the receipt (wire-profile §5b).
+    pub result: Option<Vec<u8>>,
 }
 
 impl Outcome {
@@ -306,6 +358,7 @@ impl Outcome {
             status: FunctionExecutionStatus::success(),
             euicc_response_data: None,
             eis: None,
+            result: None,
         }
     }
 
@@ -316,6 +369,7 @@ impl Outcome {
             status: FunctionExecutionStatus::failed(data),
             euicc_response_data: None,
             eis: None,
+            result: None,
         }
     }
 
@@ -326,6 +380,7 @@ impl Outcome {
             status: FunctionExecutionStatus::expired(Some(message)),
             euicc_response_data: None,
             eis: None,
+            result: None,
         }
     }
 }
@@ -426,9 +481,40 @@ fn response(
             })
             .to_xml_named()
         }
+        (true, OperationKind::SmsrChange) => {
+            es4::Response::from(es4::SmsrChangeResponse { base }).to_xml_named()
+        }
+        (false, OperationKind::AuthenticateSmsr) => {
+            es7::Response::from(es7::AuthenticateSmsrResponse {
+                base,
+                random_challenge: result_hex(outcome),
+            })
+            .to_xml_named()
+        }
+        (false, OperationKind::CreateAdditionalKeySet) => {
+            es7::Response::from(es7::CreateAdditionalKeySetResponse {
+                base,
+                // No derivation random in this scenario (wire-profile §5b step 3).
+                derivation_random: HexBinary::empty(),
+                receipt: result_hex(outcome),
+            })
+            .to_xml_named()
+        }
+        (false, OperationKind::HandoverEuicc) => {
+            es7::Response::from(es7::HandoverEuiccResponse { base }).to_xml_named()
+        }
         _ => return None,
     };
     Some(r)
+}
+
+/// The random challenge or receipt of an ES7 relay, empty when it failed (the elements are mandatory).
+fn result_hex(outcome: &Outcome) -> HexBinary {
+    outcome
+        .result
+        .as_deref()
+        .and_then(|r| HexBinary::from_bytes(r).ok())
+        .unwrap_or_else(HexBinary::empty)
 }
 
 /// `(element name, standalone XML)` of a response enum.
@@ -437,6 +523,12 @@ trait NamedXml {
 }
 
 impl NamedXml for es4::Response {
+    fn to_xml_named(&self) -> (String, String) {
+        (self.element_name().to_string(), self.to_xml())
+    }
+}
+
+impl NamedXml for es7::Response {
     fn to_xml_named(&self) -> (String, String) {
         (self.element_name().to_string(), self.to_xml())
     }
@@ -459,6 +551,22 @@ pub fn finish(
     now: i64,
 ) -> Result<bool, SmsrError> {
     let kind = OperationKind::parse(&op.kind)?;
+    let ended = outcome.state;
+    if !finish_operation(conn, smsr, op, kind, outcome, now)? {
+        return Ok(false);
+    }
+    crate::smsr_change::on_finished(conn, smsr, op, kind, ended, now)?;
+    Ok(true)
+}
+
+fn finish_operation(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    op: &Operation,
+    kind: OperationKind,
+    outcome: Outcome,
+    now: i64,
+) -> Result<bool, SmsrError> {
     if !procedure::allows(kind, op.state, outcome.state) {
         return Err(internal(format!(
             "operation {} ({}): no transition from {:?} to {:?}",
@@ -539,10 +647,10 @@ pub fn finish(
         Err(e) => return Err(e.into()),
     }
     if let Some(call) = function_calls::get_call(conn, call_id)? {
-        let service = if op.interface == "ES4" {
-            Service::Es4SmSr
-        } else {
-            Service::Es3SmSr
+        let service = match op.interface.as_str() {
+            "ES4" => Service::Es4SmSr,
+            "ES7" => Service::Es7SmSr,
+            _ => Service::Es3SmSr,
         };
         outgoing::queue_callback(conn, smsr, &call, service, &element, &xml, now)?;
     }
@@ -556,18 +664,31 @@ pub fn finish(
 /// Status code data for an ES5 command the eUICC refused by its status word (SGP.02 §5.7; wire-profile §2
 /// maps other eUICC failures to 8.4/4.2).
 pub fn card_refusal(op: &Operation, failure: &Es5Failure) -> StatusCodeData {
-    let (subject, reason, what) = match failure.kind {
-        Es5FailureKind::ReferencedDataNotFound => (
+    let (subject, reason, what) = match (failure.function, failure.kind) {
+        // wire-profile §5b: the eUICC checks CERT.SR.ECDSA against the CI (6A80) and SM-SR2's signature (6982).
+        (Es5Function::EstablishIsdrKeySetCertificate, Es5FailureKind::IncorrectData) => (
+            Subject::SM_SR_CERTIFICATE,
+            Reason::VERIFICATION_FAILED,
+            "CERT.SR.ECDSA not accepted",
+        ),
+        (Es5Function::EstablishIsdrKeySetAgreement, Es5FailureKind::SecurityStatusNotSatisfied) => (
+            Subject::SM_SR_CERTIFICATE,
+            Reason::VERIFICATION_FAILED,
+            "the key agreement's signature does not verify with CERT.SR.ECDSA",
+        ),
+        (_, Es5FailureKind::ReferencedDataNotFound) => (
             Subject::PROFILE_ICCID,
             Reason::UNKNOWN,
             "the ISD-P is not on the eUICC",
         ),
-        Es5FailureKind::ConditionsNotSatisfied => (
+        (_, Es5FailureKind::ConditionsNotSatisfied) => (
             Subject::PROFILE_ICCID,
             Reason::REFUSED,
             "conditions of use not satisfied (state, fall-back attribute or POL1)",
         ),
-        Es5FailureKind::NotEnoughMemory => (Subject::EUICC, Reason::REFUSED, "not enough memory"),
+        (_, Es5FailureKind::NotEnoughMemory) => {
+            (Subject::EUICC, Reason::REFUSED, "not enough memory")
+        }
         _ => (Subject::ISD_R, Reason::EXECUTION_ERROR, "execution error"),
     };
     let mut d = StatusCodeData::new(

@@ -23,7 +23,7 @@ fn give_up_at(smsr: &Smsr, now: i64) -> i64 {
     now.saturating_add(i64::try_from(smsr.outbox_give_up.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn xs_date_time(ms: i64) -> Result<XsDateTime, SmsrError> {
+pub(crate) fn xs_date_time(ms: i64) -> Result<XsDateTime, SmsrError> {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .map_err(SmsrError::internal)?;
     Ok(XsDateTime::utc(t))
@@ -100,6 +100,54 @@ pub fn queue_callback(
     Ok(true)
 }
 
+/// Queues a request of this SM-SR to another server at `url` (ES7 to another SM-SR, SGP.02 §5.7), whose answer
+/// comes back as a callback to this SM-SR's `service` address (`wsa:ReplyTo`) or synchronously; retried until
+/// `give_up_at`. Returns its `wsa:MessageID`.
+pub(crate) fn queue_request(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    url: &str,
+    service: Service,
+    request_element: &str,
+    request_xml: &str,
+    correlation: String,
+    give_up_at: i64,
+    now: i64,
+) -> Result<String, SmsrError> {
+    let request_action = action::for_element(request_element)
+        .map(|a| a.request)
+        .ok_or_else(|| {
+            SmsrError::internal(std::io::Error::other(format!(
+                "no Action for {request_element}"
+            )))
+        })?;
+    let message_id = smsr.identity.new_message_id(smsr.clock.now());
+    let headers = OutgoingHeaders {
+        to: url.to_string(),
+        from: Some(smsr.identity.from_address(service)),
+        reply_to: Some(smsr.identity.service_url(service)),
+        message_id: message_id.clone(),
+        action: request_action.to_string(),
+        relates_to: None,
+    };
+    let envelope = soap::envelope(SoapVersion::V1_2, &headers, |w| w.raw(request_xml));
+    outbox::enqueue(
+        conn,
+        &soap_message(
+            url,
+            request_action,
+            envelope,
+            &message_id,
+            Some(correlation),
+            now,
+            give_up_at,
+        ),
+        now,
+    )?;
+    smsr.wake.outbox.notify_one();
+    Ok(message_id)
+}
+
 /// A change of a profile that its owners are told about (SGP.02 §5.5.10–§5.5.12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProfileChange {
@@ -123,14 +171,19 @@ where
 }
 
 /// One notification to queue.
-struct NotificationMessage<'a> {
-    url: &'a str,
-    service: Service,
-    action: &'static str,
-    body_xml: String,
+pub(crate) struct NotificationMessage<'a> {
+    /// Where to.
+    pub url: &'a str,
+    /// The service it belongs to (its `wsa:From`).
+    pub service: Service,
+    /// Its Action.
+    pub action: &'static str,
+    /// The body element.
+    pub body_xml: String,
 }
 
-fn queue_notification(
+/// Queues a notification in the outbox (SGP.02 Annex B: no ReplyTo, no RelatesTo).
+pub(crate) fn queue_notification(
     conn: &mut AnyConnection,
     smsr: &Smsr,
     m: NotificationMessage<'_>,

@@ -67,7 +67,7 @@ pub fn euicc_known(
         return Ok(false);
     }
     Ok(match viewer {
-        Viewer::SmDp(_) => true,
+        Viewer::SmDp(_) | Viewer::Smsr(_) => true,
         Viewer::Mno(_) => viewer.knows_euicc(eis::profiles_of(conn, eid)?.iter().map(|p| &p.info)),
         Viewer::Owner(oid) => owners::owner_of(conn, eid)?.as_deref() == Some(oid),
     })
@@ -167,7 +167,7 @@ fn start_for_profile(
             isd_p_aid: Some(&p.info.isd_p_aid),
             deadline: deadline_until(smsr, settings, requester.valid_until),
             data: OpData::default(),
-            script,
+            script: Some(script),
         },
         now,
     )
@@ -397,12 +397,12 @@ pub fn audit_eis<'r>(
                 audit_iccids: iccids.to_vec(),
                 ..OpData::default()
             },
-            script: operation::script(&[
+            script: Some(operation::script(&[
                 Es5Command::AuditEis {
                     continuation: false,
                 },
                 Es5Command::GetExtendedCardResources,
-            ])?,
+            ])?),
         },
         now,
     )

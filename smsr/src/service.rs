@@ -23,6 +23,15 @@ pub struct Trust {
     pub eum_transport_keys: HashMap<String, TransportKey>,
 }
 
+/// The SM-SR's GP identity for the key establishment with an eUICC handed over to it (SGP.02 §3.8; wire-profile
+/// §5b): CERT.SR.ECDSA, sent in ES7.AuthenticateSMSR, and SK.SR.ECDSA, which signs the key agreement.
+pub struct SrIdentity {
+    /// CERT.SR.ECDSA, the whole `7F21` TLV.
+    pub certificate: Vec<u8>,
+    /// SK.SR.ECDSA (zeroized on drop).
+    pub key: certs::ecc::PrivateKey,
+}
+
 /// How ES5 commands are delivered over SMS (SGP.02 §2.4.4; wire-profile §2) and how long the SM-SR waits.
 #[derive(Debug, Clone)]
 pub struct Es5Settings {
@@ -46,6 +55,9 @@ pub struct Es5Settings {
     pub reassembly_pending: usize,
     /// Incomplete concatenated MO SMS held at once for one sender.
     pub reassembly_per_sender: usize,
+    /// The SM-SR's own MSISDN (configuration `es5.smsr_msisdn`): where eUICCs send their notifications; an
+    /// eUICC handed over to this SM-SR is told it with UpdateSMSRAddressingParameters (wire-profile §5b step 5).
+    pub smsr_msisdn: Option<String>,
 }
 
 impl Default for Es5Settings {
@@ -60,6 +72,7 @@ impl Default for Es5Settings {
             max_in_flight: 4096,
             reassembly_pending: 10_000,
             reassembly_per_sender: 8,
+            smsr_msisdn: None,
         }
     }
 }
@@ -104,4 +117,7 @@ pub struct Smsr {
     pub wake: Arc<Wake>,
     /// Its metrics (`/metrics`, issue 14 item 4).
     pub metrics: Arc<crate::metrics::SmsrMetrics>,
+    /// CERT.SR.ECDSA and SK.SR.ECDSA: `None` when none is configured (this SM-SR then refuses to take eUICCs
+    /// over, ES7.HandoverEUICC 1.2 / 3.8).
+    pub sr_ecdsa: Option<SrIdentity>,
 }

@@ -140,5 +140,7 @@ message_enum! {
 failed_responses! {
     Response {
         HandoverEuiccRequest => HandoverEuicc(HandoverEuiccResponse {  }),
+        AuthenticateSmsrRequest => AuthenticateSmsr(AuthenticateSmsrResponse { random_challenge: HexBinary::empty() }),
+        CreateAdditionalKeySetRequest => CreateAdditionalKeySet(CreateAdditionalKeySetResponse { derivation_random: HexBinary::empty(), receipt: HexBinary::empty() }),
     }
 }

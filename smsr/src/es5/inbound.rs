@@ -260,9 +260,9 @@ fn process_notification(
                 }),
                 ..OpData::default()
             },
-            script: operation::script(&[Command::HandleNotificationConfirmation {
+            script: Some(operation::script(&[Command::HandleNotificationConfirmation {
                 sequence: n.sequence,
-            }])?,
+            }])?),
         },
         now,
     )?;

@@ -174,9 +174,9 @@ pub(crate) fn start_auto(
                 i64::try_from(settings.default_validity.as_millis()).unwrap_or(i64::MAX),
             ),
             data: OpData::default(),
-            script: script(&[Es5Command::DeleteProfile {
+            script: Some(script(&[Es5Command::DeleteProfile {
                 isd_p_aid: p.info.isd_p_aid.clone(),
-            }])?,
+            }])?),
         },
         now,
     )?;

@@ -14,6 +14,7 @@
 //! | confirmation of an eUICC notification | [`notification`] | §3.2, §3.2.2, §4.1.1.11, §5.7.11 |
 //! | UpdateConnectivityParameters, SendData | [`routed`] | §3.12, §5.4.13; §3.1.2, §5.4.2 |
 //! | CreateISDP | [`create_isdp`] | §3.1.1, §5.4.1 |
+//! | SMSRChange, AuthenticateSMSR, CreateAdditionalKeySet, HandoverEUICC | [`smsr_change`] | §3.8, §5.5, §5.7 |
 //!
 //! Every procedure also ends `Failed` on a refusal or a failed transmission and `Expired` when its validity
 //! period ends (SGP.02 §5.1.6.4), from any state it waits in; those endings come from the ES5 workers through
@@ -25,6 +26,7 @@ pub mod delete;
 pub mod fallback;
 pub mod notification;
 pub mod routed;
+pub mod smsr_change;
 pub mod switch;
 
 use eis_store::AnyConnection;
@@ -65,6 +67,8 @@ pub enum Event {
     FellBack,
     /// The eUICC rolled back (notification `03`) before this confirmation of its `02` reached it (SGP.02 §3.2.2).
     Superseded,
+    /// The new SM-SR answered ES7.HandoverEUICC with success: it manages the eUICC now (SGP.02 §3.8 step 6).
+    HandedOver,
 }
 
 impl Event {
@@ -130,6 +134,11 @@ pub fn allows(kind: OperationKind, from: OperationState, to: OperationState) -> 
             reaches(routed::TRANSITIONS, from, to)
         }
         OperationKind::CreateIsdp => reaches(create_isdp::TRANSITIONS, from, to),
+        OperationKind::SmsrChange => reaches(smsr_change::CHANGE_TRANSITIONS, from, to),
+        OperationKind::AuthenticateSmsr | OperationKind::CreateAdditionalKeySet => {
+            reaches(smsr_change::RELAY_TRANSITIONS, from, to)
+        }
+        OperationKind::HandoverEuicc => reaches(smsr_change::HANDOVER_TRANSITIONS, from, to),
     }
 }
 
@@ -216,6 +225,12 @@ pub fn on_command_done(
             routed::on_executed(conn, smsr, op, kind, sent, responses, now)
         }
         OperationKind::CreateIsdp => create_isdp::on_executed(conn, smsr, op, response_script, now),
+        OperationKind::AuthenticateSmsr | OperationKind::CreateAdditionalKeySet => {
+            crate::smsr_change::on_relay_executed(conn, smsr, op, kind, &completions, now)
+        }
+        OperationKind::HandoverEuicc => crate::smsr_change::on_finalised(conn, smsr, op, now),
+        // It sends no ES5 command.
+        OperationKind::SmsrChange => Ok(()),
     }
 }
 
@@ -245,6 +260,9 @@ pub(crate) mod tests {
             ("notification", rows(notification::TRANSITIONS)),
             ("routed", rows(routed::TRANSITIONS)),
             ("create_isdp", rows(create_isdp::TRANSITIONS)),
+            ("smsr_change", rows(smsr_change::CHANGE_TRANSITIONS)),
+            ("smsr_change relay", rows(smsr_change::RELAY_TRANSITIONS)),
+            ("handover", rows(smsr_change::HANDOVER_TRANSITIONS)),
         ]
     }
 
