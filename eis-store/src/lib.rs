@@ -37,9 +37,9 @@ pub mod operations;
 pub mod outbox;
 pub mod owners;
 pub mod relays;
-pub mod smsr_change;
 pub mod rewrap;
 mod schema;
+pub mod smsr_change;
 pub mod warehouse;
 pub mod webhooks;
 

@@ -400,7 +400,10 @@ impl SmsrAddressingParameters {
     pub fn international(digits: &str) -> Result<SmsrAddressingParameters, IsdrError> {
         let f = Es5Function::UpdateSmsrAddressingParameters;
         if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(malformed(f, "the SM-SR MSISDN must be 1 to 20 decimal digits"));
+            return Err(malformed(
+                f,
+                "the SM-SR MSISDN must be 1 to 20 decimal digits",
+            ));
         }
         let mut out = vec![0x91];
         for pair in digits.as_bytes().chunks(2) {
@@ -1156,7 +1159,10 @@ mod tests {
         let odd = SmsrAddressingParameters::international("123").expect("valid");
         assert_eq!(odd.smsr_msisdn, [0x91, 0x21, 0xF3]);
         for bad in ["", "12a", "123456789012345678901"] {
-            assert!(SmsrAddressingParameters::international(bad).is_err(), "{bad:?}");
+            assert!(
+                SmsrAddressingParameters::international(bad).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -444,7 +444,11 @@ fn handle<S: SoapFunctions>(
     let wsa = env.wsa();
     let body = env.body();
     let element = body.local_name().to_string();
-    let one_way_kind = match endpoint.service.operation_for_input(&element).map(|o| o.kind) {
+    let one_way_kind = match endpoint
+        .service
+        .operation_for_input(&element)
+        .map(|o| o.kind)
+    {
         Some(OperationKind::Callback) => Some(MessageKind::Response),
         Some(OperationKind::Notification) => Some(MessageKind::Notification),
         _ => None,

@@ -8,10 +8,10 @@ use es_interfaces::messages::DecodeError;
 use es_interfaces::messages::codec::BodyElement;
 use es_interfaces::messages::common::{BaseRequest, BaseResponse};
 use es_interfaces::messages::{es1, es3, es4, es4v4, es7};
+use es_interfaces::soap::WsaHeaders;
 use es_interfaces::status::FunctionExecutionStatus;
 use es_interfaces::wsdl::Service;
 use es_interfaces::xml::Element;
-use es_interfaces::soap::WsaHeaders;
 use es_runtime::caller::{Caller, CallerDirectory, Interface};
 use es_runtime::clock::Clock;
 use es_runtime::soap_endpoint::{
@@ -434,7 +434,9 @@ impl SoapFunctions for Smsr {
         wsa: &WsaHeaders,
         body: &Element,
     ) -> Option<Result<(), SmsrError>> {
-        (endpoint.service == Service::Es7SmSr)
-            .then(|| self.store.tx(|c| smsr_change::receive(self, c, caller, wsa, body)))
+        (endpoint.service == Service::Es7SmSr).then(|| {
+            self.store
+                .tx(|c| smsr_change::receive(self, c, caller, wsa, body))
+        })
     }
 }

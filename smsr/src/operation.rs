@@ -313,7 +313,11 @@ pub fn start(
 
 /// Refuses a new operation on an eUICC locked by an SM-SR change (SGP.02 §3.8), unless it is part of that
 /// change or the confirmation of a notification the eUICC sent.
-fn check_unlocked(conn: &mut AnyConnection, kind: OperationKind, eid: &str) -> Result<(), SmsrError> {
+fn check_unlocked(
+    conn: &mut AnyConnection,
+    kind: OperationKind,
+    eid: &str,
+) -> Result<(), SmsrError> {
     if matches!(
         kind,
         OperationKind::ConfirmNotification
@@ -671,11 +675,13 @@ pub fn card_refusal(op: &Operation, failure: &Es5Failure) -> StatusCodeData {
             Reason::VERIFICATION_FAILED,
             "CERT.SR.ECDSA not accepted",
         ),
-        (Es5Function::EstablishIsdrKeySetAgreement, Es5FailureKind::SecurityStatusNotSatisfied) => (
-            Subject::SM_SR_CERTIFICATE,
-            Reason::VERIFICATION_FAILED,
-            "the key agreement's signature does not verify with CERT.SR.ECDSA",
-        ),
+        (Es5Function::EstablishIsdrKeySetAgreement, Es5FailureKind::SecurityStatusNotSatisfied) => {
+            (
+                Subject::SM_SR_CERTIFICATE,
+                Reason::VERIFICATION_FAILED,
+                "the key agreement's signature does not verify with CERT.SR.ECDSA",
+            )
+        }
         (_, Es5FailureKind::ReferencedDataNotFound) => (
             Subject::PROFILE_ICCID,
             Reason::UNKNOWN,

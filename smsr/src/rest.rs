@@ -14,6 +14,8 @@
 //! | `POST /api/v1/euiccs/{eid}/profiles/{iccid}/fallback` | ES4.SetFallBackAttribute (202) |
 //! | `POST /api/v1/euiccs/{eid}/profiles/{iccid}/subscription-address` | ES4.UpdateSubscriptionAddress |
 //! | `POST /api/v1/euiccs/{eid}/profiles/{iccid}/policy-rules` | ES4.UpdatePolicyRules |
+//! | `POST /api/v1/euiccs/{eid}/smsr-change/prepare` | ES4.PrepareSMSRChange (at the new SM-SR) |
+//! | `POST /api/v1/euiccs/{eid}/smsr-change` | ES4.SMSRChange (at the current SM-SR, 202) |
 //! | `GET /api/v1/function-calls/{id}` | the caller's ES4 call with that FunctionCallIdentifier, as recorded |
 
 use std::sync::{Arc, OnceLock};
@@ -98,6 +100,35 @@ pub struct PolicyRulesBody {
     pub rules: Vec<Pol2RuleBody>,
 }
 
+/// The body of `POST /euiccs/{eid}/smsr-change/prepare` (ES4.PrepareSMSRChange, SGP.02 §3.8, §5.5).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"currentSmsrId": "1.3.6.1.4.1.99999.2", "validityPeriod": 3600}))]
+pub struct PrepareSmsrChangeBody {
+    /// The SM-SR that manages the eUICC now (`CurrentSMSRid`).
+    pub current_smsr_id: String,
+    /// Seconds the expectation holds (ValidityPeriod); without it the SM-SR's default.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub validity_period: Option<u64>,
+}
+
+/// The body of `POST /euiccs/{eid}/smsr-change` (ES4.SMSRChange, SGP.02 §3.8, §5.5).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"targetSmsrId": "1.3.6.1.4.1.99999.8", "validityPeriod": 3600}))]
+pub struct SmsrChangeBody {
+    /// The SM-SR to hand the eUICC over to (`Target-Smsr-id`).
+    pub target_smsr_id: String,
+    /// Seconds the change may take (ValidityPeriod); without it the SM-SR's default.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub validity_period: Option<u64>,
+    /// HTTPS address for the SOAP callback carrying the result (`wsa:ReplyTo`).
+    #[serde(default)]
+    pub reply_to: Option<String>,
+}
+
 /// The OpenAPI document of the SM-SR's `/api/v1` (ES4 twin).
 #[derive(OpenApi)]
 #[openapi(
@@ -108,8 +139,9 @@ pub struct PolicyRulesBody {
             FunctionCallIdentifier; refusals are RFC 9457 problem+json with `sgp02Status`."
     ),
     paths(get_eis, audit_eis, enable_profile, disable_profile, delete_profile, set_fallback,
-        update_subscription_address, update_policy_rules, function_call),
+        update_subscription_address, update_policy_rules, prepare_smsr_change, smsr_change, function_call),
     components(schemas(AsyncOptions, AuditOptions, SubscriptionAddressBody, PolicyRulesBody, Pol2RuleBody,
+        PrepareSmsrChangeBody, SmsrChangeBody,
         FunctionResult, Accepted, FunctionCallView, Problem)),
     modifiers(&MutualTlsSecurity)
 )]
@@ -341,6 +373,51 @@ pub async fn update_policy_rules(
     .await
 }
 
+/// ES4.PrepareSMSRChange at the new SM-SR (SGP.02 §3.8 step 1, §5.5): it expects the eUICC from the current SM-SR.
+#[utoipa::path(post, path = "/api/v1/euiccs/{eid}/smsr-change/prepare", tag = "ES4",
+    params(("eid" = String, Path, description = "EID"),
+        ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier")),
+    request_body(content = PrepareSmsrChangeBody, content_type = "application/json"),
+    responses((status = 200, description = "Expected (EXECUTED_SUCCESS), or the recorded answer of a repeated Idempotency-Key", body = FunctionResult), ProblemAnswers))]
+pub async fn prepare_smsr_change(
+    req: HttpRequest,
+    smsr: web::Data<Arc<Smsr>>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let eid = path.into_inner();
+    asynchronous(req, smsr, payload, move |key, b: &PrepareSmsrChangeBody| {
+        let e = RequestElement::new("ES4-PrepareSMSRChangeRequest", key, b.validity_period)
+            .field("Eid", &eid)
+            .field("CurrentSMSRid", &b.current_smsr_id);
+        (e.finish(), None)
+    })
+    .await
+}
+
+/// ES4.SMSRChange at the current SM-SR (SGP.02 §3.8, §5.5): the eUICC is handed over to the target SM-SR; the
+/// result is read from the function call.
+#[utoipa::path(post, path = "/api/v1/euiccs/{eid}/smsr-change", tag = "ES4",
+    params(("eid" = String, Path, description = "EID"),
+        ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier")),
+    request_body(content = SmsrChangeBody, content_type = "application/json"),
+    responses(AsyncAnswers, ProblemAnswers))]
+pub async fn smsr_change(
+    req: HttpRequest,
+    smsr: web::Data<Arc<Smsr>>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let eid = path.into_inner();
+    asynchronous(req, smsr, payload, move |key, b: &SmsrChangeBody| {
+        let e = RequestElement::new("ES4-SMSRChangeRequest", key, b.validity_period)
+            .field("Eid", &eid)
+            .field("Target-Smsr-id", &b.target_smsr_id);
+        (e.finish(), b.reply_to.clone())
+    })
+    .await
+}
+
 /// The caller's ES4 function call with this FunctionCallIdentifier (SOAP or REST), as recorded: in progress,
 /// or completed with its result.
 #[utoipa::path(get, path = "/api/v1/function-calls/{id}", tag = "ES4",
@@ -396,6 +473,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, smsr: Arc<Smsr>) {
                 "/euiccs/{eid}/profiles/{iccid}/policy-rules",
                 web::post().to(update_policy_rules),
             )
+            .route(
+                "/euiccs/{eid}/smsr-change/prepare",
+                web::post().to(prepare_smsr_change),
+            )
+            .route("/euiccs/{eid}/smsr-change", web::post().to(smsr_change))
             .route("/function-calls/{id}", web::get().to(function_call))
             .default_service(web::to(rest_twin::not_found)),
     );
@@ -415,6 +497,8 @@ mod tests {
             "/api/v1/euiccs/{eid}",
             "/api/v1/euiccs/{eid}/audit",
             "/api/v1/euiccs/{eid}/profiles/{iccid}/enable",
+            "/api/v1/euiccs/{eid}/smsr-change/prepare",
+            "/api/v1/euiccs/{eid}/smsr-change",
             "/api/v1/function-calls/{id}",
         ] {
             assert!(paths.contains_key(p), "{p} missing");

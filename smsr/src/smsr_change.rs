@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use certs::ecc::{Curve, PrivateKey};
 use certs::gp_cert::GpCertificate;
-use eis_store::eis::{self, EuiccLock, Keyset, KeyComponent, SdKey, SdRole};
+use eis_store::eis::{self, EuiccLock, KeyComponent, Keyset, SdKey, SdRole};
 use eis_store::operations::{self, Operation, OperationState, OperationUpdate};
 use eis_store::outbox::OutboxMessage;
 use eis_store::smsr_change::{self as store, Expectation};
@@ -229,7 +229,12 @@ fn scp80_kvn(eis: &Eis) -> Option<u8> {
     eis.isd_r
         .keysets
         .iter()
-        .map(|k| (k.version.get(), k.keyset_type.map(|t| t.as_str().to_string())))
+        .map(|k| {
+            (
+                k.version.get(),
+                k.keyset_type.map(|t| t.as_str().to_string()),
+            )
+        })
         .filter(|(v, t)| {
             wire_profile::KVN_SCP80.contains(v) && t.as_deref().is_none_or(|t| t == "SCP80")
         })
@@ -295,7 +300,10 @@ pub fn handover_euicc(
     if req.eis.smsr_id.as_str() != caller.oid {
         return Err(SmsrError::Invalid {
             element: "Eis/Smsr-id".into(),
-            why: format!("{} is not the SM-SR handing over ({})", req.eis.smsr_id, caller.oid),
+            why: format!(
+                "{} is not the SM-SR handing over ({})",
+                req.eis.smsr_id, caller.oid
+            ),
         });
     }
     let old_kvn = scp80_kvn(&req.eis).ok_or_else(|| SmsrError::Invalid {
@@ -334,9 +342,14 @@ pub fn handover_euicc(
         },
         now,
     )?;
-    lock(conn, &eid, EuiccLock::SmsrChangeIncoming {
-        operation: op.id.to_string(),
-    }, now)?;
+    lock(
+        conn,
+        &eid,
+        EuiccLock::SmsrChangeIncoming {
+            operation: op.id.to_string(),
+        },
+        now,
+    )?;
     let request = es7::AuthenticateSmsrRequest {
         base: callee_base(op.deadline, now)?,
         eis: stripped,
@@ -407,7 +420,10 @@ fn on_random_challenge(
         .phase
         .and_then(|p| next_phase(p, PhaseEvent::RandomChallenge))
     else {
-        tracing::info!(op = op.id, "SM-SR change: random challenge not awaited, ignored");
+        tracing::info!(
+            op = op.id,
+            "SM-SR change: random challenge not awaited, ignored"
+        );
         return Ok(());
     };
     let sr = smsr
@@ -427,7 +443,9 @@ fn on_random_challenge(
             let d = StatusCodeData::new(
                 Subject::ISD_R,
                 Reason::EXECUTION_ERROR,
-                Some(format!("key establishment with the random challenge received: {e}")),
+                Some(format!(
+                    "key establishment with the random challenge received: {e}"
+                )),
             );
             operation::finish(conn, smsr, op, Outcome::failed(d), now)?;
             return Ok(());
@@ -460,7 +478,8 @@ fn on_random_challenge(
         now,
     )?;
     let eid = op.eid.parse().map_err(SmsrError::internal)?;
-    let host_id = HexBinary::from_bytes(smsr.identity.oid.as_bytes()).map_err(SmsrError::internal)?;
+    let host_id =
+        HexBinary::from_bytes(smsr.identity.oid.as_bytes()).map_err(SmsrError::internal)?;
     let request = est
         .to_es7_request(callee_base(op.deadline, now)?, eid, host_id)
         .map_err(SmsrError::internal)?;
@@ -537,7 +556,9 @@ fn on_receipt(
             .map_err(SmsrError::internal)?;
         keys.push(SdKey {
             index,
-            kcv: certs::kdf::kcv_aes(key).map_err(SmsrError::internal)?.to_vec(),
+            kcv: certs::kdf::kcv_aes(key)
+                .map_err(SmsrError::internal)?
+                .to_vec(),
             components: vec![KeyComponent {
                 key_type: KEY_TYPE_AES,
                 value: Sealed {
@@ -887,11 +908,10 @@ pub fn create_additional_key_set(
     let eid = req.eid.to_string();
     outgoing_change_to(conn, &eid, &ctx.caller.oid)?;
     let curve: Curve = ecasd_certificate(conn, &eid)?.body().public_key.curve();
-    let command =
-        isdr_key_set::agreement_from_es7(req, curve).map_err(|e| SmsrError::Invalid {
-            element: es7::CreateAdditionalKeySetRequest::ELEMENT.into(),
-            why: e.to_string(),
-        })?;
+    let command = isdr_key_set::agreement_from_es7(req, curve).map_err(|e| SmsrError::Invalid {
+        element: es7::CreateAdditionalKeySetRequest::ELEMENT.into(),
+        why: e.to_string(),
+    })?;
     start_relay(
         smsr,
         conn,
@@ -1024,7 +1044,9 @@ pub fn on_answer(
         (OperationKind::SmsrChange | OperationKind::HandoverEuicc, _) if !ok => {
             operation::finish(conn, smsr, &op, peer_failure(status, &sent.function), now)?;
         }
-        _ => tracing::info!(op = op.id, function = %sent.function, "ES7 answer of the wrong kind: ignored"),
+        _ => {
+            tracing::info!(op = op.id, function = %sent.function, "ES7 answer of the wrong kind: ignored")
+        }
     }
     Ok(())
 }
@@ -1069,7 +1091,12 @@ pub struct Es7Sink(pub Arc<Smsr>);
 
 impl ResponseSink for Es7Sink {
     fn on_response(&self, message: &OutboxMessage, status: u16, body: &str) {
-        if status != 200 || !message.correlation_id.as_deref().is_some_and(|c| c.starts_with("op:")) {
+        if status != 200
+            || !message
+                .correlation_id
+                .as_deref()
+                .is_some_and(|c| c.starts_with("op:"))
+        {
             return;
         }
         let Some(message_id) = message.message_id.as_deref() else {

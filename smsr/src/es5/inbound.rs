@@ -260,9 +260,11 @@ fn process_notification(
                 }),
                 ..OpData::default()
             },
-            script: Some(operation::script(&[Command::HandleNotificationConfirmation {
-                sequence: n.sequence,
-            }])?),
+            script: Some(operation::script(&[
+                Command::HandleNotificationConfirmation {
+                    sequence: n.sequence,
+                },
+            ])?),
         },
         now,
     )?;

@@ -209,8 +209,12 @@ mod tests {
             drive(CHANGE_TRANSITIONS, &[Event::HandedOver, Event::Failed]),
             vec![Some(OperationState::Done), None]
         );
-        let t = step(CHANGE_TRANSITIONS, OperationState::Active, Event::HandedOver)
-            .expect("row");
+        let t = step(
+            CHANGE_TRANSITIONS,
+            OperationState::Active,
+            Event::HandedOver,
+        )
+        .expect("row");
         assert_eq!(t.actions, &[Action::Finish, Action::ReleaseEis]);
         for e in [Event::Failed, Event::Expired] {
             let t = step(CHANGE_TRANSITIONS, OperationState::Active, e).expect("row");
@@ -224,16 +228,17 @@ mod tests {
             drive(RELAY_TRANSITIONS, &[Event::Executed, Event::Expired]),
             vec![Some(OperationState::Done), None]
         );
-        assert_eq!(
-            drive(RELAY_TRANSITIONS, &[Event::HandedOver]),
-            vec![None]
-        );
+        assert_eq!(drive(RELAY_TRANSITIONS, &[Event::HandedOver]), vec![None]);
     }
 
     #[test]
     fn the_new_smsr_drops_what_it_received_unless_it_took_over() {
-        let done = step(HANDOVER_TRANSITIONS, OperationState::Active, Event::Executed)
-            .expect("row");
+        let done = step(
+            HANDOVER_TRANSITIONS,
+            OperationState::Active,
+            Event::Executed,
+        )
+        .expect("row");
         assert_eq!(done.actions, &[Action::Finish, Action::TakeOver]);
         for e in [Event::Failed, Event::Expired] {
             let t = step(HANDOVER_TRANSITIONS, OperationState::Active, e).expect("row");
