@@ -231,7 +231,62 @@ async fn two_smsrs(lab: Lab) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(smsr2.identity.public_url, url2);
+
+    // An MO SMS reaches the SM-SR whose MSISDN it is sent to, and only that one.
+    let metrics1 = lab.smsr_metrics.expect("SM-SR 1 metrics");
+    let metrics2 = lab
+        .smsr2
+        .as_ref()
+        .and_then(|s| s.metrics)
+        .expect("SM-SR 2 metrics");
+    let msisdn2 = lab
+        .smsr2
+        .as_ref()
+        .expect("SM-SR 2")
+        .config
+        .es5
+        .smsr_msisdn
+        .clone();
+    let from = w.euiccs[0].msisdn.clone();
+    let por = [
+        0x02, 0x71, 0x00, 0x00, 0x0E, 0x0A, 0xB0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
+    ];
+    let before = (mo_packets(metrics1).await, mo_packets(metrics2).await);
+    smsc.send_mo(&from, &msisdn2, &por)
+        .await
+        .expect("MO to SM-SR 2");
+    wait_for_mo(metrics2, before.1 + 1).await;
+    smsc.send_mo(&from, &lab.config.es5.smsr_msisdn, &por)
+        .await
+        .expect("MO to SM-SR 1");
+    wait_for_mo(metrics1, before.0 + 1).await;
+    assert_eq!(mo_packets(metrics2).await, before.1 + 1);
     lab.stop().await;
+}
+
+/// MO packets an SM-SR has taken so far (`rsp_smsr_mo_packets_total`, every kind and outcome).
+async fn mo_packets(metrics: std::net::SocketAddr) -> u64 {
+    let text = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter(|l| l.starts_with("rsp_smsr_mo_packets_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+async fn wait_for_mo(metrics: std::net::SocketAddr, at_least: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while mo_packets(metrics).await < at_least {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no MO packet at {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[actix_web::test]
