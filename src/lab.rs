@@ -149,7 +149,7 @@ impl SecondSmsr {
         Ok(second)
     }
 
-    /// The test SMSC's account of SM-SR 2 (its system_id as password), serving its MSISDN.
+    /// The test SMSC's account of SM-SR 2 (SMPP 3.4 §4.1; its system_id as password), serving its MSISDN.
     pub fn smsc_account(&self) -> conformance::smsc::SmscAccount {
         conformance::smsc::SmscAccount {
             system_id: self.system_id.clone(),
@@ -453,19 +453,19 @@ impl Lab {
             .map(|s| s.config.smsr.public_url.as_str())
     }
 
-    /// SM-SR 2's database URL (relative SQLite paths resolved), when the lab runs it.
+    /// SM-SR 2's database URL (SGP.02 §3.6; relative SQLite paths resolved), when the lab runs it.
     pub fn smsr2_database_url(&self) -> Option<String> {
         self.smsr2
             .as_ref()
             .map(|s| s.config.resolve_database_url(&s.config.smsr.database_url))
     }
 
-    /// SM-SR 2's entity identifier (OID), when the lab runs it.
+    /// SM-SR 2's entity identifier (OID; SGP.02 §3.6), when the lab runs it.
     pub fn smsr2_oid(&self) -> Option<&str> {
         self.smsr2.as_ref().map(|s| s.smsr.identity.oid.as_str())
     }
 
-    /// The client of the world's MNO `i` with SM-SR 2 as its ES4 server (and its receiver as ReplyTo).
+    /// The client of the world's MNO `i` with SM-SR 2 as its ES4 server (SGP.02 §5.5; its receiver as ReplyTo).
     pub fn mno_at_smsr2(&self, i: usize) -> Result<MnoClient, String> {
         let url = self.smsr2_url().ok_or("the lab runs no SM-SR 2")?;
         let c = MnoClient::new(&self.world, i, url, self.smdp_url()).map_err(|e| e.to_string())?;

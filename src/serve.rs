@@ -71,7 +71,8 @@ pub struct Started {
     pub more_workers: Vec<Workers>,
 }
 
-/// `rsp serve --smsrs 2`: what differs for SM-SR 2 from the defaults of `lab::SecondSmsr`.
+/// `rsp serve --smsrs 2` (SGP.02 §3.6 SM-SR change lab): what differs for SM-SR 2 from the defaults of
+/// `lab::SecondSmsr`.
 #[derive(Debug, Clone, Default)]
 pub struct SecondSmsrArgs {
     /// SM-SR 2's database (default: SQLite `smsr2.db` under `var_dir`).
