@@ -454,6 +454,23 @@ pub struct ServerConfig {
     /// Address of the plain-HTTP metrics listener (`/metrics` in the Prometheus text format, `/health`,
     /// `/health/ready`); `null` turns it off. Meant for an internal address that Prometheus scrapes.
     pub metrics_listen: Option<String>,
+    /// SM-SR only: which SM-SR of the world this server is (1 or 2; SGP.02 §3.6 SM-SR change): its OID, name,
+    /// TLS server and client certificates and CERT.SR.ECDSA. Must stay 1 under `smdp`.
+    pub identity: u8,
+    /// SM-SR only: the other SM-SRs of the world and where their ES7 is reached (SGP.02 §5.7); each is registered
+    /// at start as an entity of role SM-SR. Must stay empty under `smdp`.
+    pub peers: Vec<SmsrPeer>,
+}
+
+/// Another SM-SR of the world, as an ES7 peer of this one (SGP.02 §5.7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsrPeer {
+    /// Its number in the world (1 or 2).
+    pub identity: u8,
+    /// Base URL of its ES listener (`https://host:port`); `null`: registered without an ES7 endpoint.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 impl Default for Config {
@@ -471,6 +488,8 @@ impl Default for Config {
                 workers: 2,
                 function_call_retention_secs: es_runtime::retention::DEFAULT_RETENTION.as_secs(),
                 metrics_listen: Some("127.0.0.1:8490".into()),
+                identity: 1,
+                peers: Vec::new(),
             },
             smdp: ServerConfig {
                 database_url: "sqlite://smdp.db".into(),
@@ -481,6 +500,8 @@ impl Default for Config {
                 workers: 2,
                 function_call_retention_secs: es_runtime::retention::DEFAULT_RETENTION.as_secs(),
                 metrics_listen: Some("127.0.0.1:9490".into()),
+                identity: 1,
+                peers: Vec::new(),
             },
             es5: Es5Config::default(),
             esm2m: Esm2mConfig::default(),
@@ -556,7 +577,47 @@ impl Config {
                     .into(),
             });
         }
+        let invalid = |origin: &str, message: String| ConfigError::Invalid {
+            origin: origin.into(),
+            message,
+        };
+        if self.smdp.identity != 1 || !self.smdp.peers.is_empty() {
+            return Err(invalid(
+                "smdp",
+                "identity and peers are SM-SR settings (smsr.identity, smsr.peers)".into(),
+            ));
+        }
+        if !(1..=2).contains(&self.smsr.identity) {
+            return Err(invalid(
+                "smsr.identity",
+                format!(
+                    "{} is not an SM-SR of the world (1 or 2)",
+                    self.smsr.identity
+                ),
+            ));
+        }
+        let mut seen = vec![self.smsr.identity];
+        for p in &self.smsr.peers {
+            if !(1..=2).contains(&p.identity) || seen.contains(&p.identity) {
+                return Err(invalid(
+                    "smsr.peers",
+                    format!(
+                        "SM-SR {} is not another SM-SR of the world (1 or 2, not this one, once)",
+                        p.identity
+                    ),
+                ));
+            }
+            seen.push(p.identity);
+        }
         Ok(())
+    }
+
+    /// The world's SM-SRs this configuration knows the ES base URL of: this one (`smsr.identity` at
+    /// `smsr.public_url`) first, then `smsr.peers` (SGP.02 §3.6).
+    pub fn smsr_urls(&self) -> Vec<(u8, Option<String>)> {
+        let mut v = vec![(self.smsr.identity, Some(self.smsr.public_url.clone()))];
+        v.extend(self.smsr.peers.iter().map(|p| (p.identity, p.url.clone())));
+        v
     }
 
     /// Reader limits of order files and where the report of a long refusal goes (`<var_dir>/order-reports`).
@@ -782,6 +843,46 @@ mod tests {
             ..Config::default()
         };
         assert!(bad.outgoing.policy().is_err());
+    }
+
+    /// SGP.02 §3.6: which SM-SR of the world this is and its ES7 peers, by file or environment; nonsense refused.
+    #[test]
+    fn smsr_identity_and_peers() {
+        let d = Config::load(None, Vec::new()).unwrap();
+        assert_eq!((d.smsr.identity, d.smsr.peers.len()), (1, 0));
+        assert_eq!(
+            d.smsr_urls(),
+            vec![(1, Some("https://localhost:8443".to_string()))]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rsp.yaml");
+        std::fs::write(
+            &file,
+            "smsr:\n  peers:\n    - identity: 1\n      url: https://localhost:8443\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), vec![("RSP_SMSR__IDENTITY".into(), "2".into())]).unwrap();
+        assert_eq!(c.smsr.identity, 2);
+        assert_eq!(
+            c.smsr_urls(),
+            vec![
+                (2, Some("https://localhost:8443".to_string())),
+                (1, Some("https://localhost:8443".to_string()))
+            ]
+        );
+        for env in [
+            vec![("RSP_SMSR__IDENTITY".to_string(), "3".to_string())],
+            vec![("RSP_SMDP__IDENTITY".to_string(), "2".to_string())],
+            vec![("RSP_SMSR__PEERS".to_string(), "[{identity: 1}]".to_string())],
+        ] {
+            assert!(Config::load(None, env.clone()).is_err(), "{env:?}");
+        }
+        let peer = Config::load(
+            None,
+            vec![("RSP_SMSR__PEERS".into(), "[{identity: 2}]".into())],
+        )
+        .unwrap();
+        assert_eq!(peer.smsr_urls()[1], (2, None));
     }
 
     #[test]

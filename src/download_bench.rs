@@ -340,6 +340,7 @@ async fn download_run(dir: &Path, opts: &DownloadOptions) -> Result<DownloadRepo
         workers: 2,
         smdp_profiles: Vec::new(),
         ecasd_faults: Vec::new(),
+        second_smsr: None,
         https_share: 0.0,
         esm2m: crate::config::Esm2mConfig::default(),
     })

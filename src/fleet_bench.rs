@@ -128,6 +128,7 @@ async fn run(dir: &Path, opts: &FleetBenchOptions) -> Result<(), String> {
         workers: 2,
         smdp_profiles: Vec::new(),
         ecasd_faults: Vec::new(),
+        second_smsr: None,
         https_share: 0.0,
         esm2m: crate::config::Esm2mConfig::default(),
     })

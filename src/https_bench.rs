@@ -143,6 +143,7 @@ async fn sessions(
         workers: 2,
         smdp_profiles: Vec::new(),
         ecasd_faults: Vec::new(),
+        second_smsr: None,
         https_share: 1.0,
         esm2m: crate::config::Esm2mConfig::default(),
     })

@@ -1,7 +1,9 @@
 //! A whole test world in one process (SGP.02 roles on loopback): the SM-SR and SM-DP of `rsp serve`, the test
 //! SMSC in front of the eUICC simulator fleet (ES5 over SMPP), the EISs registered (over ES1, or directly in the
 //! store for large seeded fleets), and optionally one callback receiver per MNO registered as its "ES4" / "ES2"
-//! endpoint. `rsp serve --simulate`, `rsp bench switch` and the end-to-end tests drive it.
+//! endpoint; optionally a second SM-SR (the world's SM-SR 2, SGP.02 §3.6 SM-SR change) with its own database and
+//! MSISDN behind the same test SMSC, the two registered at each other as ES7 peers. `rsp serve --simulate`,
+//! `rsp bench switch` and the end-to-end tests drive it.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -22,7 +24,7 @@ use es_interfaces::messages::eis::Eis;
 use es_interfaces::wire_profile;
 use tokio::sync::mpsc;
 
-use crate::config::{Config, Es5Config, Esm2mConfig};
+use crate::config::{Config, Es5Config, Esm2mConfig, SmsrPeer};
 use crate::serve::{self, Workers};
 use crate::setup;
 
@@ -78,6 +80,83 @@ pub struct LabOptions {
     /// The ESM2M settings (listener address and URL are the lab's; webhook targets are trusted when their
     /// certificate is issued by the world's TLS CA unless `webhook_ca_file` says otherwise).
     pub esm2m: Esm2mConfig,
+    /// Also start the world's SM-SR 2 (SGP.02 §3.6), with an empty EIS repository.
+    pub second_smsr: Option<SecondSmsr>,
+}
+
+/// SM-SR 2 of a lab (SGP.02 §3.6 SM-SR change): the world's second SM-SR identity in the same process, bound to
+/// the same test SMSC with an account of its own; the test SMSC hands it the MO SMS sent to its MSISDN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondSmsr {
+    /// Its database (default: SQLite `smsr2.db` under `var_dir`).
+    pub database_url: Option<String>,
+    /// Its MSISDN (ES5 source address, UpdateSMSRAddressingParameters); must differ from SM-SR 1's.
+    pub msisdn: String,
+    /// Its SMPP system_id (and password) at the test SMSC; must differ from SM-SR 1's.
+    pub system_id: String,
+}
+
+impl Default for SecondSmsr {
+    fn default() -> Self {
+        SecondSmsr {
+            database_url: None,
+            msisdn: "4915550002".into(),
+            system_id: "smsr2".into(),
+        }
+    }
+}
+
+impl SecondSmsr {
+    /// The configuration of SM-SR 2 beside the SM-SR of `first` (SGP.02 §3.6): `smsr.identity` 2, its own database,
+    /// listeners (`listen_port`, `esm2m_port`; metrics on a port picked when bound), MSISDN and SMPP account, ES5
+    /// by SMS only (no SCP81 admin server), and SM-SR 1 as its ES7 peer; `first` gets SM-SR 2 as its peer.
+    pub fn configure(
+        &self,
+        first: &mut Config,
+        listen_port: u16,
+        esm2m_port: u16,
+    ) -> Result<Config, String> {
+        if self.msisdn == first.es5.smsr_msisdn || self.system_id == first.es5.smpp.system_id {
+            return Err(format!(
+                "SM-SR 2 needs an MSISDN and an SMPP system_id of its own (SM-SR 1 has {} and {})",
+                first.es5.smsr_msisdn, first.es5.smpp.system_id
+            ));
+        }
+        let mut second = first.clone();
+        second.smsr.identity = 2;
+        second.smsr.listen = format!("127.0.0.1:{listen_port}");
+        second.smsr.public_url = format!("https://localhost:{listen_port}");
+        second.smsr.metrics_listen = Some("127.0.0.1:0".into());
+        second.smsr.database_url = self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| "sqlite://smsr2.db".into());
+        second.es5.smsr_msisdn = self.msisdn.clone();
+        second.es5.smpp.system_id = self.system_id.clone();
+        second.es5.smpp.password = self.system_id.clone();
+        // ES5 over HTTPS stays SM-SR 1's: one admin server per address.
+        second.es5.https.enabled = false;
+        second.esm2m.listen = format!("127.0.0.1:{esm2m_port}");
+        second.esm2m.public_url = format!("https://localhost:{esm2m_port}");
+        second.smsr.peers = vec![SmsrPeer {
+            identity: first.smsr.identity,
+            url: Some(first.smsr.public_url.clone()),
+        }];
+        first.smsr.peers = vec![SmsrPeer {
+            identity: 2,
+            url: Some(second.smsr.public_url.clone()),
+        }];
+        Ok(second)
+    }
+
+    /// The test SMSC's account of SM-SR 2 (SMPP 3.4 §4.1; its system_id as password), serving its MSISDN.
+    pub fn smsc_account(&self) -> conformance::smsc::SmscAccount {
+        conformance::smsc::SmscAccount {
+            system_id: self.system_id.clone(),
+            password: es_interfaces::smpp::Password::new(self.system_id.clone()),
+            addresses: vec![self.msisdn.clone()],
+        }
+    }
 }
 
 impl LabOptions {
@@ -107,6 +186,7 @@ impl LabOptions {
             ecasd_faults: Vec::new(),
             https_share: 0.0,
             esm2m: Esm2mConfig::default(),
+            second_smsr: None,
         }
     }
 }
@@ -127,6 +207,8 @@ pub struct Lab {
     pub smsr_metrics: Option<std::net::SocketAddr>,
     /// Address of the SM-DP's metrics listener.
     pub smdp_metrics: Option<std::net::SocketAddr>,
+    /// SM-SR 2 with its configuration and metrics listener, when [`LabOptions::second_smsr`] asked for it.
+    pub smsr2: Option<SecondSmsrRunning>,
     /// The SMSC and the simulator.
     pub network: SimulatedNetwork,
     /// One receiver per MNO of the world (empty without receivers).
@@ -134,7 +216,17 @@ pub struct Lab {
     /// The simulator's events, when asked for.
     pub events: Option<mpsc::UnboundedReceiver<DriverEvent>>,
     handles: Vec<ServerHandle>,
-    workers: Workers,
+    workers: Vec<Workers>,
+}
+
+/// The running SM-SR 2 of a lab (SGP.02 §3.6).
+pub struct SecondSmsrRunning {
+    /// The SM-SR.
+    pub smsr: Arc<smsr::service::Smsr>,
+    /// The configuration it runs with (`smsr.identity` 2, its database, listeners, MSISDN, SMPP account).
+    pub config: Config,
+    /// Address of its metrics listener.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Lowest port [`free_port`] hands out.
@@ -226,6 +318,11 @@ impl Lab {
         let keep_events = matches!(opts.fleet, FleetSource::World);
         let mut smsc = SmscConfig::loopback(&config.es5.smpp.system_id, &config.es5.smpp.password);
         smsc.record = keep_events;
+        if let Some(second) = &opts.second_smsr {
+            // MO SMS go by destination address: the first account serves SM-SR 1's MSISDN.
+            smsc.accounts[0].addresses = vec![config.es5.smsr_msisdn.clone()];
+            smsc.accounts.push(second.smsc_account());
+        }
         let network = SimulatedNetwork::start(fleet, smsc, keep_events.then_some(events_tx))
             .await
             .map_err(|e| e.to_string())?;
@@ -254,25 +351,50 @@ impl Lab {
         let port = free_port()?;
         config.esm2m.listen = format!("127.0.0.1:{port}");
         config.esm2m.public_url = format!("https://localhost:{port}");
+        let config2 = match &opts.second_smsr {
+            Some(second) => {
+                let mut c = second.configure(&mut config, free_port()?, free_port()?)?;
+                c.smsr.pool_size = opts.pool_size;
+                c.smsr.workers = opts.workers;
+                Some(c)
+            }
+            None => None,
+        };
         let started = serve::start(&config, &world, keyring.clone(), None)?;
-        let handles: Vec<ServerHandle> = started.servers.iter().map(|s| s.handle.clone()).collect();
+        let mut handles: Vec<ServerHandle> =
+            started.servers.iter().map(|s| s.handle.clone()).collect();
         for s in started.servers {
             tokio::spawn(s.server);
         }
         let smsr = started.smsr.ok_or("the SM-SR did not start")?;
         let smdp = started.smdp.ok_or("the SM-DP did not start")?;
+        let mut workers = vec![started.workers];
+        let smsr2 = match config2 {
+            Some(c) => {
+                let s2 = serve::start(&c, &world, keyring.clone(), Some(serve::Only::Smsr))?;
+                handles.extend(s2.servers.iter().map(|s| s.handle.clone()));
+                for s in s2.servers {
+                    tokio::spawn(s.server);
+                }
+                workers.push(s2.workers);
+                Some(SecondSmsrRunning {
+                    smsr: s2.smsr.ok_or("SM-SR 2 did not start")?,
+                    config: c,
+                    metrics: s2.smsr_metrics,
+                })
+            }
+            None => None,
+        };
         let _ = smdp_store.set(smdp.store.clone());
         let mut receivers = Vec::new();
         if let Some(keep) = opts.receivers {
             for mno in &world.manifest.mnos {
                 let r =
                     MnoReceiver::start(&world, "127.0.0.1:0", keep).map_err(|e| e.to_string())?;
-                set_endpoint(
-                    &smsr.store,
-                    &mno.entity.oid,
-                    "ES4",
-                    &format!("{}/es4", r.url()),
-                )?;
+                for store in std::iter::once(&smsr.store).chain(smsr2.iter().map(|s| &s.smsr.store))
+                {
+                    set_endpoint(store, &mno.entity.oid, "ES4", &format!("{}/es4", r.url()))?;
+                }
                 set_endpoint(
                     &smdp.store,
                     &mno.entity.oid,
@@ -290,11 +412,12 @@ impl Lab {
             smdp_metrics: started.smdp_metrics,
             smsr,
             smdp,
+            smsr2,
             network,
             receivers,
             events: keep_events.then_some(events_rx),
             handles,
-            workers: started.workers,
+            workers,
         };
         match opts.fleet {
             FleetSource::World => {
@@ -321,6 +444,35 @@ impl Lab {
     /// Base URL of the SM-DP.
     pub fn smdp_url(&self) -> &str {
         &self.config.smdp.public_url
+    }
+
+    /// Base URL of SM-SR 2 (SGP.02 §3.6), when the lab runs it.
+    pub fn smsr2_url(&self) -> Option<&str> {
+        self.smsr2
+            .as_ref()
+            .map(|s| s.config.smsr.public_url.as_str())
+    }
+
+    /// SM-SR 2's database URL (SGP.02 §3.6; relative SQLite paths resolved), when the lab runs it.
+    pub fn smsr2_database_url(&self) -> Option<String> {
+        self.smsr2
+            .as_ref()
+            .map(|s| s.config.resolve_database_url(&s.config.smsr.database_url))
+    }
+
+    /// SM-SR 2's entity identifier (OID; SGP.02 §3.6), when the lab runs it.
+    pub fn smsr2_oid(&self) -> Option<&str> {
+        self.smsr2.as_ref().map(|s| s.smsr.identity.oid.as_str())
+    }
+
+    /// The client of the world's MNO `i` with SM-SR 2 as its ES4 server (SGP.02 §5.5; its receiver as ReplyTo).
+    pub fn mno_at_smsr2(&self, i: usize) -> Result<MnoClient, String> {
+        let url = self.smsr2_url().ok_or("the lab runs no SM-SR 2")?;
+        let c = MnoClient::new(&self.world, i, url, self.smdp_url()).map_err(|e| e.to_string())?;
+        Ok(match self.receivers.get(i) {
+            Some(r) => c.with_reply_to(format!("{}/es4", r.url())),
+            None => c,
+        })
     }
 
     /// The client of the world's MNO `i`, with its receiver as ReplyTo when there is one.
@@ -395,7 +547,9 @@ impl Lab {
         for h in &self.handles {
             h.stop(true).await;
         }
-        self.workers.shutdown().await;
+        for w in self.workers {
+            w.shutdown().await;
+        }
         for r in self.receivers {
             r.stop().await;
         }

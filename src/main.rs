@@ -41,6 +41,13 @@ enum Command {
         /// register the world's EISs: a lab in one command.
         #[arg(long)]
         simulate: bool,
+        /// With --simulate: how many of the world's SM-SRs to start (2: SM-SR 2 too, for the SM-SR change of
+        /// SGP.02 §3.6, behind the same test SMSC, the two registered at each other as ES7 peers).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+        smsrs: u8,
+        /// Database of SM-SR 2 with --smsrs 2 (default: SQLite `smsr2.db` under the var dir).
+        #[arg(long)]
+        smsr2_database_url: Option<String>,
     },
     /// PKI tools.
     Pki {
@@ -265,8 +272,8 @@ enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 enum PkiCommand {
-    /// Creates a complete test world: CI, EUM, SM-DP, SM-SR, MNOs, eUICC owner, TLS CA and client
-    /// certificates, and N eUICC identities with their signed EIS documents (eis/<EID>.xml).
+    /// Creates a complete test world: CI, EUM, SM-DP, two SM-SRs (for the SM-SR change), MNOs, eUICC owner, TLS
+    /// CA and client certificates, and N eUICC identities with their signed EIS documents (eis/<EID>.xml).
     Init {
         /// Output directory (must not already hold a world).
         #[arg(long)]
@@ -318,6 +325,8 @@ fn main() -> ExitCode {
             smdp_database_url,
             only,
             simulate,
+            smsrs,
+            smsr2_database_url,
         } => {
             if let Some(url) = smsr_database_url {
                 config.smsr.database_url = url;
@@ -325,7 +334,10 @@ fn main() -> ExitCode {
             if let Some(url) = smdp_database_url {
                 config.smdp.database_url = url;
             }
-            serve::run(config, only, simulate)
+            let second = (smsrs == 2).then_some(serve::SecondSmsrArgs {
+                database_url: smsr2_database_url,
+            });
+            serve::run(config, only, simulate, second)
         }
         Command::Pki {
             command: PkiCommand::Init { out, euiccs, seed },
@@ -341,6 +353,18 @@ fn main() -> ExitCode {
                     w.euiccs.len(),
                     out.display()
                 );
+                for sr in w.smsrs() {
+                    println!(
+                        "SM-SR {}: {} ({}), CERT.SR.ECDSA {}, TLS server {}, TLS client {} (smsr.identity: {})",
+                        sr.number,
+                        sr.entity.name,
+                        sr.entity.oid,
+                        sr.gp_files.cert,
+                        sr.tls_server_files.cert,
+                        sr.tls_client_files.cert,
+                        sr.number
+                    );
+                }
             })
             .map_err(|e| e.to_string()),
         Command::Euicc {

@@ -67,6 +67,25 @@ pub struct Started {
     pub smdp_metrics: Option<std::net::SocketAddr>,
     /// Their background workers.
     pub workers: Workers,
+    /// Background workers of servers started beside them (`rsp serve --simulate --smsrs 2`: SM-SR 2's).
+    pub more_workers: Vec<Workers>,
+}
+
+/// `rsp serve --smsrs 2` (SGP.02 §3.6 SM-SR change lab): what differs for SM-SR 2 from the defaults of
+/// `lab::SecondSmsr`.
+#[derive(Debug, Clone, Default)]
+pub struct SecondSmsrArgs {
+    /// SM-SR 2's database (default: SQLite `smsr2.db` under `var_dir`).
+    pub database_url: Option<String>,
+}
+
+/// The port of a `host:port` listen address.
+#[cfg(feature = "lab")]
+fn port_of(listen: &str) -> Result<u16, String> {
+    listen
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .ok_or_else(|| format!("listen address {listen} has no port"))
 }
 
 /// Opens the databases, registers the world's entities and binds the listeners. Must run inside an actix
@@ -90,9 +109,11 @@ pub fn start(
     let mut smdp_metrics = None;
     let declared = crate::entity::prepare_config(config)?;
     if only != Some(Only::Smdp) {
+        let me = setup::smsr_identity(world, config).map_err(|e| e.to_string())?;
         let store = setup::open_store(config, &config.smsr).map_err(|e| e.to_string())?;
         setup::seed_smsr_entities(&store, world, &config.smdp.public_url)
             .map_err(|e| e.to_string())?;
+        let peers = setup::register_smsr_peers(&store, world, config).map_err(|e| e.to_string())?;
         applied(
             &mut banner,
             "SM-SR",
@@ -112,12 +133,12 @@ pub fn start(
         };
         let running = es_runtime::listener::start(
             routes,
-            &setup::listener(&config.smsr, world, &m.sm_sr_tls_server),
+            &setup::listener(&config.smsr, world, me.tls_server_files),
         )
         .map_err(|e| e.to_string())?;
         banner.push(format!(
-            "SM-SR {} ({}) listening on {:?}",
-            m.sm_sr.name, m.sm_sr.oid, running.addrs
+            "SM-SR {} ({}, SM-SR {} of the world) listening on {:?}",
+            me.entity.name, me.entity.oid, me.number, running.addrs
         ));
         for e in smsr::functions::ENDPOINTS {
             banner.push(format!(
@@ -131,13 +152,20 @@ pub fn start(
             config.smsr.public_url.trim_end_matches('/'),
             smsr::rest::BASE_PATH
         ));
+        for (name, es7) in peers {
+            banner.push(format!(
+                "  ES7  peer {name}: {}",
+                es7.as_deref()
+                    .unwrap_or("no ES7 endpoint (smsr.peers gives none)")
+            ));
+        }
         servers.push(running);
         if let Some(listen) = &config.smsr.metrics_listen {
             let running = metrics_listener(smsr.clone(), listen, "SM-SR", &mut banner)?;
             smsr_metrics = running.addrs.first().copied();
             servers.push(running);
         }
-        let client = setup::soap_client(world, &m.sm_sr_tls_client, config.outgoing.timeout())
+        let client = setup::soap_client(world, me.tls_client_files, config.outgoing.timeout())
             .map_err(|e| e.to_string())?;
         let webhooks = Arc::new(smsr::esm2m::webhooks::WebhookChannel::new(
             smsr.keyring.clone(),
@@ -218,8 +246,8 @@ pub fn start(
                 routes,
                 &es_runtime::listener::ServerTlsConfig {
                     listen: config.esm2m.listen.clone(),
-                    tls_cert: world.dir.join(&m.sm_sr_tls_server.cert),
-                    tls_key: world.dir.join(&m.sm_sr_tls_server.key),
+                    tls_cert: world.dir.join(&me.tls_server_files.cert),
+                    tls_key: world.dir.join(&me.tls_server_files.key),
                     workers: config.esm2m.workers,
                 },
             )
@@ -241,8 +269,7 @@ pub fn start(
     }
     if only != Some(Only::Smsr) {
         let store = setup::open_store(config, &config.smdp).map_err(|e| e.to_string())?;
-        setup::seed_smdp_entities(&store, world, &config.smsr.public_url)
-            .map_err(|e| e.to_string())?;
+        setup::seed_smdp_entities(&store, world, &config.smsr_urls()).map_err(|e| e.to_string())?;
         applied(
             &mut banner,
             "SM-DP",
@@ -361,6 +388,7 @@ pub fn start(
             tasks,
             es5,
         },
+        more_workers: Vec::new(),
     })
 }
 
@@ -396,12 +424,27 @@ fn applied(banner: &mut Vec<String>, server: &str, done: Vec<(String, crate::ent
 /// `rsp serve`: starts the servers, prints the endpoints and credentials, and runs until Ctrl-C or SIGTERM.
 /// With `simulate`, the test SMSC and the eUICC simulator fleet for the world's eUICCs start too, the SM-SR's
 /// ES5 goes to them and the world's EISs are registered over ES1: a lab in one command.
-pub fn run(config: Config, only: Option<Only>, simulate: bool) -> Result<(), String> {
+///
+/// `second_smsr` (with `simulate`) starts the world's SM-SR 2 too (SGP.02 §3.6 SM-SR change): its own database
+/// (default `smsr2.db`), listeners on the ports of `smsr.listen` and `esm2m.listen` plus 10, MSISDN and SMPP
+/// account at the test SMSC, and the two SM-SRs registered at each other as ES7 peers.
+pub fn run(
+    config: Config,
+    only: Option<Only>,
+    simulate: bool,
+    second_smsr: Option<SecondSmsrArgs>,
+) -> Result<(), String> {
     #[cfg(feature = "lab")]
     let mut config = config;
     #[cfg(not(feature = "lab"))]
     if simulate {
         return Err(LAB_NEEDED.replace("{what}", "`rsp serve --simulate`"));
+    }
+    if second_smsr.is_some() && (!simulate || only == Some(Only::Smdp)) {
+        return Err("--smsrs 2 starts SM-SR 2 beside SM-SR 1 in a simulated lab (--simulate, not --only smdp); \
+                    to run two SM-SRs as separate processes, start `rsp serve --only smsr` twice with their own \
+                    configuration (smsr.identity, smsr.peers, listeners, database, es5.smsr_msisdn)"
+            .into());
     }
     std::fs::create_dir_all(&config.var_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.var_dir.display()))?;
@@ -411,6 +454,11 @@ pub fn run(config: Config, only: Option<Only>, simulate: bool) -> Result<(), Str
     system.block_on(async move {
         #[cfg(feature = "lab")]
         let smdp_store = Arc::new(std::sync::OnceLock::new());
+        #[cfg(feature = "lab")]
+        let second = second_smsr.map(|a| crate::lab::SecondSmsr {
+            database_url: a.database_url,
+            ..crate::lab::SecondSmsr::default()
+        });
         #[cfg(feature = "lab")]
         let network = if simulate && only != Some(Only::Smdp) {
             let mut subscribers = conformance::euicc::SubscriberDirectory::default();
@@ -424,10 +472,14 @@ pub fn run(config: Config, only: Option<Only>, simulate: bool) -> Result<(), Str
                 },
             )
             .map_err(|e| e.to_string())?;
-            let smsc = conformance::smsc::SmscConfig::loopback(
+            let mut smsc = conformance::smsc::SmscConfig::loopback(
                 &config.es5.smpp.system_id,
                 &config.es5.smpp.password,
             );
+            if let Some(second) = &second {
+                smsc.accounts[0].addresses = vec![config.es5.smsr_msisdn.clone()];
+                smsc.accounts.push(second.smsc_account());
+            }
             let net = conformance::lab::SimulatedNetwork::start(fleet, smsc, None)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -438,7 +490,32 @@ pub fn run(config: Config, only: Option<Only>, simulate: bool) -> Result<(), Str
         } else {
             None
         };
-        let mut started = start(&config, &world, keyring, only)?;
+        #[cfg(feature = "lab")]
+        let config2 = match &second {
+            Some(second) => {
+                let listen = port_of(&config.smsr.listen)?.saturating_add(10);
+                let esm2m = port_of(&config.esm2m.listen)?.saturating_add(10);
+                Some(second.configure(&mut config, listen, esm2m)?)
+            }
+            None => None,
+        };
+        let mut started = start(&config, &world, keyring.clone(), only)?;
+        #[cfg(feature = "lab")]
+        if let Some(c) = &config2 {
+            let s2 = start(c, &world, keyring, Some(Only::Smsr))?;
+            started.banner.extend(s2.banner.into_iter().take_while(|l| !l.starts_with("test PKI:")));
+            if let Some(smsr2) = &s2.smsr {
+                for (name, url) in setup::register_mno_endpoints(&smsr2.store, &world, &config.mno, "ES4")
+                    .map_err(|e| e.to_string())?
+                {
+                    started.banner.push(format!(
+                        "  {name} ES4 endpoint at SM-SR 2 (`rsp mno` listens there): {url}"
+                    ));
+                }
+            }
+            started.servers.extend(s2.servers);
+            started.more_workers.push(s2.workers);
+        }
         #[cfg(feature = "lab")]
         if let Some(smdp) = &started.smdp {
             // The simulated network reads the MSISDNs of downloaded profiles from the SM-DP's stock.
@@ -483,6 +560,9 @@ pub fn run(config: Config, only: Option<Only>, simulate: bool) -> Result<(), Str
             let _ = j.await;
         }
         started.workers.shutdown().await;
+        for w in started.more_workers {
+            w.shutdown().await;
+        }
         #[cfg(feature = "lab")]
         if let Some(net) = network {
             net.stop().await;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certs::secrets::MasterKeyring;
-use certs::world::{World, WorldOptions};
+use certs::world::{SmsrIdentityRef, World, WorldOptions};
 use eis_store::Store;
 use eis_store::entities::{self, Entity, EntityRole};
 use es_interfaces::wsdl::Service;
@@ -219,25 +219,35 @@ pub fn seed_smsr_entities(store: &Store, world: &World, smdp_url: &str) -> Resul
     seed(store, list)
 }
 
-/// The entities the SM-DP knows in the test world: the MNOs (ES2) and the SM-SR (ES3 callbacks).
-pub fn seed_smdp_entities(store: &Store, world: &World, smsr_url: &str) -> Result<(), SetupError> {
+/// The entities the SM-DP knows in the test world: the MNOs (ES2) and every SM-SR of the world (ES3 callers),
+/// each with its ES3 endpoint when `smsr_urls` (`Config::smsr_urls`: SM-SR number, ES base URL) names it.
+pub fn seed_smdp_entities(
+    store: &Store,
+    world: &World,
+    smsr_urls: &[(u8, Option<String>)],
+) -> Result<(), SetupError> {
     let m = &world.manifest;
-    let mut list = vec![entity(
-        &m.sm_sr.oid,
-        &m.sm_sr.name,
-        EntityRole::SmSr,
-        &["ES3"],
-        &[fingerprint(world, &m.sm_sr_tls_client.cert)?],
-        Some(world.sm_sr_gp.cert.encode()),
-        &[(
-            "ES3",
-            format!(
-                "{}{}",
-                smsr_url.trim_end_matches('/'),
-                Service::Es3SmSr.default_path()
-            ),
-        )],
-    )];
+    let mut list = Vec::new();
+    for sr in world.smsrs() {
+        let url = smsr_urls
+            .iter()
+            .find(|(n, _)| *n == sr.number)
+            .and_then(|(_, url)| url.as_deref());
+        let endpoints: Vec<(&str, String)> = url
+            .map(|u| {
+                (
+                    "ES3",
+                    format!(
+                        "{}{}",
+                        u.trim_end_matches('/'),
+                        Service::Es3SmSr.default_path()
+                    ),
+                )
+            })
+            .into_iter()
+            .collect();
+        list.push(smsr_entity(world, sr, "ES3", &endpoints)?);
+    }
     for mno in &m.mnos {
         list.push(entity(
             &mno.entity.oid,
@@ -250,6 +260,100 @@ pub fn seed_smdp_entities(store: &Store, world: &World, smsr_url: &str) -> Resul
         ));
     }
     seed(store, list)
+}
+
+/// SM-SR `sr` as an entity of role SM-SR calling on `interface`: its TLS client certificate (caller resolution)
+/// and CERT.SR.ECDSA.
+fn smsr_entity(
+    world: &World,
+    sr: SmsrIdentityRef<'_>,
+    interface: &str,
+    endpoints: &[(&str, String)],
+) -> Result<Entity, SetupError> {
+    Ok(entity(
+        &sr.entity.oid,
+        &sr.entity.name,
+        EntityRole::SmSr,
+        &[interface],
+        &[fingerprint(world, &sr.tls_client_files.cert)?],
+        Some(sr.gp.cert.encode()),
+        endpoints,
+    ))
+}
+
+/// The SM-SR of the world this configuration runs (`smsr.identity`, SGP.02 §3.6): OID, name, CERT.SR.ECDSA and
+/// SK.SR.ECDSA, TLS server and client certificates.
+pub fn smsr_identity<'w>(
+    world: &'w World,
+    config: &Config,
+) -> Result<SmsrIdentityRef<'w>, SetupError> {
+    world.smsr(config.smsr.identity).ok_or_else(|| {
+        pki_err(
+            &world.dir,
+            format!(
+                "the world has no SM-SR {} (smsr.identity); a world from `rsp pki init` has two",
+                config.smsr.identity
+            ),
+        )
+    })
+}
+
+/// Registers at the SM-SR of `config` every other SM-SR of the world as an ES7 peer (SGP.02 §5.7): role SM-SR,
+/// its TLS client certificate and CERT.SR.ECDSA, and the ES7 endpoint under its URL from `smsr.peers` (set
+/// when the configuration names one, otherwise a registered endpoint is kept). Returns each peer's name and ES7
+/// endpoint.
+pub fn register_smsr_peers(
+    store: &Store,
+    world: &World,
+    config: &Config,
+) -> Result<Vec<(String, Option<String>)>, SetupError> {
+    let store_err = |source| SetupError::Store {
+        url: "registry".into(),
+        source,
+    };
+    let mut out = Vec::new();
+    for sr in world
+        .smsrs()
+        .into_iter()
+        .filter(|sr| sr.number != config.smsr.identity)
+    {
+        let url = config
+            .smsr
+            .peers
+            .iter()
+            .find(|p| p.identity == sr.number)
+            .and_then(|p| p.url.as_deref())
+            .map(|u| {
+                format!(
+                    "{}{}",
+                    u.trim_end_matches('/'),
+                    Service::Es7SmSr.default_path()
+                )
+            });
+        let mut conn = store.conn().map_err(store_err)?;
+        let endpoint = match entities::get_entity(&mut conn, &sr.entity.oid).map_err(store_err)? {
+            None => {
+                let endpoints: Vec<(&str, String)> =
+                    url.iter().map(|u| ("ES7", u.clone())).collect();
+                let e = smsr_entity(world, sr, "ES7", &endpoints)?;
+                entities::create_entity(&mut conn, &e, eis_store::now_millis())
+                    .map_err(store_err)?;
+                url
+            }
+            Some(mut e) => {
+                if let Some(u) = &url
+                    && e.endpoints.get("ES7") != Some(u)
+                {
+                    e.endpoints.insert("ES7".into(), u.clone());
+                    entities::update_entity(&mut conn, &e, eis_store::now_millis())
+                        .map_err(store_err)?;
+                }
+                e.endpoints.get("ES7").cloned()
+            }
+        };
+        out.push((sr.entity.name.clone(), endpoint));
+    }
+    Ok(out)
 }
 
 /// The listener of a server, with the world's TLS files.
@@ -267,7 +371,7 @@ pub fn listener(
     }
 }
 
-/// The SM-SR of the world.
+/// The SM-SR of the world that `smsr.identity` names (SGP.02 §3.6: [`smsr_identity`]).
 pub fn smsr(
     config: &Config,
     world: &World,
@@ -275,6 +379,7 @@ pub fn smsr(
     keyring: Arc<MasterKeyring>,
 ) -> Result<smsr::service::Smsr, SetupError> {
     let m = &world.manifest;
+    let me = smsr_identity(world, config)?;
     let mut transport = std::collections::HashMap::new();
     let key = certs::secrets::Secret::new(world.eum_transport_key.secret().expose().to_vec());
     transport.insert(
@@ -283,8 +388,8 @@ pub fn smsr(
     );
     Ok(smsr::service::Smsr {
         identity: ServerIdentity {
-            oid: m.sm_sr.oid.clone(),
-            name: m.sm_sr.name.clone(),
+            oid: me.entity.oid.clone(),
+            name: me.entity.name.clone(),
             public_url: config.smsr.public_url.clone(),
         },
         store: Arc::new(store),

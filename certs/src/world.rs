@@ -1,12 +1,13 @@
 //! A complete test PKI written to a directory (DESIGN §2 `rsp pki init`; SGP.02 §2.3.2 for the PKI roles): the
 //! CI, one EUM with its ES1 transport key, a TLS CA separate from the CI with server and client certificates for
-//! every ES interface peer, CERT.DP.ECDSA and CERT.SR.ECDSA, an eUICC-owner API token, a master key ring, and N
-//! eUICC identities (EID, ECASD key and CERT.ECASD.ECKA, ISD-R SCP80 key set, SCP81 PSK, MSISDN), listed in
+//! every ES interface peer, CERT.DP.ECDSA, two SM-SRs (each with CERT.SR.ECDSA and its TLS server and client
+//! certificates, for the SM-SR change of SGP.02 §3.6), an eUICC-owner API token, a master key ring, and N eUICC
+//! identities (EID, ECASD key and CERT.ECASD.ECKA, ISD-R SCP80 key set, SCP81 PSK, MSISDN), listed in
 //! `world.json`.
 //!
 //! Entity identifiers live under the arc `1.3.6.1.4.1.99999` (an unassigned private-enterprise number used for
-//! test data, as in testdata/vectors/es8.json): `.1` SM-DP, `.2` SM-SR, `.3` EUM, `.4` CI, `.5` MNO 1, `.6` MNO 2,
-//! `.7` eUICC owner.
+//! test data, as in testdata/vectors/es8.json): `.1` SM-DP, `.2` SM-SR (SM-SR 1), `.3` EUM, `.4` CI, `.5` MNO 1,
+//! `.6` MNO 2, `.7` eUICC owner, `.8` SM-SR 2.
 //!
 //! EIDs follow the SGP.29 layout `89 | country 049 | issuer 999 | issuer-specific 0010000000 | 12-digit serial |
 //! 2 check digits`, the check digits per ISO/IEC 7064 MOD 97-10 (the 32-digit number mod 97 equals 1), which the
@@ -183,6 +184,9 @@ pub struct Manifest {
     pub sm_sr_tls_server: KeyCertFiles,
     /// SM-SR TLS client (callbacks, ES7).
     pub sm_sr_tls_client: KeyCertFiles,
+    /// The second SM-SR (SGP.02 §3.6 SM-SR change); absent in worlds generated before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_sr2: Option<SmsrEntry>,
     /// MNOs with their TLS client certificates (ES2/ES4).
     pub mnos: Vec<MnoEntry>,
     /// eUICC owner.
@@ -193,6 +197,19 @@ pub struct Manifest {
     pub euiccs: Vec<EuiccEntry>,
     /// Every file of the world.
     pub files: Vec<String>,
+}
+
+/// An SM-SR entry of the manifest beyond the first (SGP.02 §3.6): identity, CERT.SR.ECDSA and TLS certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsrEntry {
+    /// Identity.
+    pub entity: EntityEntry,
+    /// CERT.SR.ECDSA and SK.SR.ECDSA.
+    pub gp: KeyCertFiles,
+    /// TLS server (ES1, ES3, ES4, ES7), for `localhost`.
+    pub tls_server: KeyCertFiles,
+    /// TLS client (callbacks, ES7).
+    pub tls_client: KeyCertFiles,
 }
 
 /// An MNO entry of the manifest.
@@ -290,6 +307,38 @@ pub struct EuiccIdentity {
     pub scp81_psk: Secret,
 }
 
+/// The keys of an SM-SR beyond the first, loaded (SGP.02 §3.6).
+#[derive(Debug)]
+pub struct SmsrKeys {
+    /// CERT.SR.ECDSA and SK.SR.ECDSA.
+    pub gp: GpIdentity,
+    /// TLS server.
+    pub tls_server: X509Identity,
+    /// TLS client.
+    pub tls_client: X509Identity,
+}
+
+/// One SM-SR of the world, whichever it is (SGP.02 §3.6: the SM-SRs of an SM-SR change): see [`World::smsr`].
+#[derive(Debug, Clone, Copy)]
+pub struct SmsrIdentityRef<'a> {
+    /// Its number in the world (1 or 2).
+    pub number: u8,
+    /// Entity identifier (OID) and name.
+    pub entity: &'a EntityEntry,
+    /// CERT.SR.ECDSA and SK.SR.ECDSA.
+    pub gp: &'a GpIdentity,
+    /// Their files.
+    pub gp_files: &'a KeyCertFiles,
+    /// TLS server identity.
+    pub tls_server: &'a X509Identity,
+    /// Its files.
+    pub tls_server_files: &'a KeyCertFiles,
+    /// TLS client identity.
+    pub tls_client: &'a X509Identity,
+    /// Its files.
+    pub tls_client_files: &'a KeyCertFiles,
+}
+
 /// A loaded world.
 #[derive(Debug)]
 pub struct World {
@@ -319,6 +368,8 @@ pub struct World {
     pub sm_sr_tls_server: X509Identity,
     /// SM-SR TLS client.
     pub sm_sr_tls_client: X509Identity,
+    /// The second SM-SR, when the manifest lists it.
+    pub sm_sr2: Option<SmsrKeys>,
     /// MNO TLS clients, in manifest order.
     pub mno_tls_clients: Vec<X509Identity>,
     /// The MNOs' TLS server identities (their callback endpoints), for those the manifest lists.
@@ -729,6 +780,31 @@ pub fn generate(out_dir: &Path, opts: &WorldOptions) -> Result<World, WorldError
         let label = format!("tls-mno{}-server", i + 1);
         mno_servers.push(tls(&mut g, &label, &host, &m.oid, tls_server(&host))?);
     }
+    let sr2_e = entity(8, "RSP Test SM-SR 2");
+    let sr2 = SmsrKeys {
+        tls_server: tls(
+            &mut g,
+            "tls-smsr2-server",
+            "smsr2.rsp.test",
+            &sr2_e.oid,
+            tls_server("smsr2.rsp.test"),
+        )?,
+        tls_client: tls(
+            &mut g,
+            "tls-smsr2-client",
+            "smsr2.rsp.test",
+            &sr2_e.oid,
+            X509Profile::TlsClient,
+        )?,
+        gp: g.gp(
+            "sm-sr2",
+            Curve::P256,
+            EntityType::SmSr,
+            sr2_e.oid.as_bytes().to_vec(),
+            5,
+            &ci,
+        )?,
+    };
 
     let mut manifest = Manifest {
         version: 1,
@@ -754,6 +830,12 @@ pub fn generate(out_dir: &Path, opts: &WorldOptions) -> Result<World, WorldError
         sm_sr_gp: w.gp(&sr_gp)?,
         sm_sr_tls_server: w.x509(&sr_srv)?,
         sm_sr_tls_client: w.x509(&sr_cli)?,
+        sm_sr2: Some(SmsrEntry {
+            entity: sr2_e,
+            gp: w.gp(&sr2.gp)?,
+            tls_server: w.x509(&sr2.tls_server)?,
+            tls_client: w.x509(&sr2.tls_client)?,
+        }),
         mnos: mno_e
             .into_iter()
             .zip(mno_ids.iter().zip(&mno_servers))
@@ -901,6 +983,17 @@ impl World {
             sm_sr_gp: load_gp(dir, &m.sm_sr_gp)?,
             sm_sr_tls_server: load_x509(dir, &m.sm_sr_tls_server)?,
             sm_sr_tls_client: load_x509(dir, &m.sm_sr_tls_client)?,
+            sm_sr2: m
+                .sm_sr2
+                .as_ref()
+                .map(|e| {
+                    Ok::<_, WorldError>(SmsrKeys {
+                        gp: load_gp(dir, &e.gp)?,
+                        tls_server: load_x509(dir, &e.tls_server)?,
+                        tls_client: load_x509(dir, &e.tls_client)?,
+                    })
+                })
+                .transpose()?,
             mno_tls_clients: m
                 .mnos
                 .iter()
@@ -930,15 +1023,21 @@ impl World {
         chain::check_eum(&self.ci.cert, &self.eum.cert, now).map_err(chain_err("eum"))?;
         let dp = chain::check_smdp(&self.ci.cert, &self.sm_dp_gp.cert.encode(), now)
             .map_err(chain_err("sm-dp"))?;
-        let sr = chain::check_smsr(&self.ci.cert, &self.sm_sr_gp.cert.encode(), now)
-            .map_err(chain_err("sm-sr"))?;
-        if dp.body().subject_id != self.manifest.sm_dp.oid.as_bytes()
-            || sr.body().subject_id != self.manifest.sm_sr.oid.as_bytes()
-        {
+        if dp.body().subject_id != self.manifest.sm_dp.oid.as_bytes() {
             return Err(WorldError::Invalid {
-                label: "sm-dp/sm-sr".into(),
+                label: "sm-dp".into(),
                 reason: "GP subject id is not the entity OID".into(),
             });
+        }
+        for sr in self.smsrs() {
+            let c = chain::check_smsr(&self.ci.cert, &sr.gp.cert.encode(), now)
+                .map_err(chain_err(&sr.gp.label))?;
+            if c.body().subject_id != sr.entity.oid.as_bytes() {
+                return Err(WorldError::Invalid {
+                    label: sr.gp.label.clone(),
+                    reason: "GP subject id is not the entity OID".into(),
+                });
+            }
         }
         for e in &self.euiccs {
             let c = chain::check_ecasd(&self.ci.cert, &self.eum.cert, &e.ecasd.cert.encode(), now)
@@ -991,9 +1090,49 @@ impl World {
             &self.sm_sr_tls_server,
             &self.sm_sr_tls_client,
         ];
+        if let Some(sr2) = &self.sm_sr2 {
+            v.extend([&sr2.tls_server, &sr2.tls_client]);
+        }
         v.extend(self.mno_tls_clients.iter());
         v.extend(self.mno_tls_servers.iter());
         v
+    }
+
+    /// SM-SR `n` of the world (1: the `sm_sr*` fields; 2: the second SM-SR of SGP.02 §3.6, absent in older
+    /// worlds); `None` for any other number.
+    pub fn smsr(&self, n: u8) -> Option<SmsrIdentityRef<'_>> {
+        let m = &self.manifest;
+        match n {
+            1 => Some(SmsrIdentityRef {
+                number: 1,
+                entity: &m.sm_sr,
+                gp: &self.sm_sr_gp,
+                gp_files: &m.sm_sr_gp,
+                tls_server: &self.sm_sr_tls_server,
+                tls_server_files: &m.sm_sr_tls_server,
+                tls_client: &self.sm_sr_tls_client,
+                tls_client_files: &m.sm_sr_tls_client,
+            }),
+            2 => {
+                let (e, k) = (m.sm_sr2.as_ref()?, self.sm_sr2.as_ref()?);
+                Some(SmsrIdentityRef {
+                    number: 2,
+                    entity: &e.entity,
+                    gp: &k.gp,
+                    gp_files: &e.gp,
+                    tls_server: &k.tls_server,
+                    tls_server_files: &e.tls_server,
+                    tls_client: &k.tls_client,
+                    tls_client_files: &e.tls_client,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Every SM-SR of the world, SM-SR 1 first (SGP.02 §3.6).
+    pub fn smsrs(&self) -> Vec<SmsrIdentityRef<'_>> {
+        (1..=2).filter_map(|n| self.smsr(n)).collect()
     }
 
     /// A software key store over the world's key and certificate files, sealing with its master key ring.

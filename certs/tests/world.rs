@@ -54,8 +54,8 @@ fn generated_world_loads_and_every_certificate_passes_its_chain() {
     // Entities and identities.
     assert_eq!(w.manifest.sm_dp.oid, "1.3.6.1.4.1.99999.1");
     assert_eq!(w.manifest.mnos.len(), 2);
-    // Five server/client leaves plus each MNO's client and callback server.
-    assert_eq!(w.tls_leaves().len(), 9);
+    // Seven server/client leaves (SM-DP, two SM-SRs, EUM) plus each MNO's client and callback server.
+    assert_eq!(w.tls_leaves().len(), 11);
     assert_eq!(w.mno_tls_servers.len(), 2);
     for e in &w.euiccs {
         assert!(eid_is_valid(&e.eid), "{}", e.eid);
@@ -119,6 +119,76 @@ fn generated_world_loads_and_every_certificate_passes_its_chain() {
         "{dbg}"
     );
     assert!(!format!("{w:?}").contains(&hex::encode(w.euicc_owner_token.expose())));
+}
+
+/// SGP.02 §3.6: two SM-SRs with distinct identities and keys, both CERT.SR.ECDSA issued by the world's CI; a
+/// world generated before the second existed still loads, with SM-SR 1 only.
+#[test]
+fn a_world_has_two_smsrs_and_an_older_one_loads_without_the_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = generate(dir.path(), &opts(Some(21), 1)).unwrap();
+    let (one, two) = (w.smsr(1).unwrap(), w.smsr(2).unwrap());
+    assert!(w.smsr(0).is_none() && w.smsr(3).is_none());
+    assert_eq!((one.number, two.number), (1, 2));
+    assert_eq!(one.entity, &w.manifest.sm_sr);
+    assert_eq!(two.entity.oid, "1.3.6.1.4.1.99999.8");
+    assert_eq!(two.entity.name, "RSP Test SM-SR 2");
+    assert_ne!(one.gp.cert, two.gp.cert);
+    assert_ne!(one.gp.key.public_key(), two.gp.key.public_key());
+    assert_ne!(one.tls_client.cert, two.tls_client.cert);
+    assert_ne!(one.tls_server.cert, two.tls_server.cert);
+    for sr in [one, two] {
+        let c = certs::chain::check_smsr(&w.ci.cert, &sr.gp.cert.encode(), NOW).unwrap();
+        assert_eq!(c.body().subject_id, sr.entity.oid.as_bytes());
+        sr.tls_client.cert.verify_signed_by(&w.tls_ca.cert).unwrap();
+        sr.tls_server.cert.verify_signed_by(&w.tls_ca.cert).unwrap();
+        let (_, srv) = x509_parser::parse_x509_certificate(sr.tls_server.cert.der()).unwrap();
+        let san = format!(
+            "{:?}",
+            srv.subject_alternative_name().unwrap().unwrap().value
+        );
+        assert!(san.contains("localhost"), "{san}");
+        assert!(w.dir.join(&sr.gp_files.cert).is_file());
+        assert!(w.dir.join(&sr.tls_server_files.key).is_file());
+        assert!(w.dir.join(&sr.tls_client_files.cert).is_file());
+    }
+    assert_eq!(w.smsrs().len(), 2);
+    w.check_all(NOW).unwrap();
+    // The key store signs with SK.SR.ECDSA of SM-SR 2 by its label.
+    let ks = w.key_store().unwrap();
+    let sig = ks.sign(&two.gp.label, b"A6 .. 7F49 .. 85 10 RC").unwrap();
+    two.gp
+        .cert
+        .body()
+        .public_key
+        .verify(b"A6 .. 7F49 .. 85 10 RC", &sig)
+        .unwrap();
+    // A manifest without the second SM-SR (as written before it existed) loads, and checks, with SM-SR 1 only.
+    let manifest = dir.path().join("world.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    json.as_object_mut().unwrap().remove("sm_sr2").unwrap();
+    std::fs::write(&manifest, serde_json::to_vec(&json).unwrap()).unwrap();
+    let old = World::load(dir.path()).unwrap();
+    assert!(old.sm_sr2.is_none() && old.manifest.sm_sr2.is_none());
+    assert!(old.smsr(2).is_none());
+    assert_eq!(old.smsr(1).unwrap().entity.oid, w.manifest.sm_sr.oid);
+    assert_eq!(old.smsrs().len(), 1);
+    old.check_all(NOW).unwrap();
+    // A second SM-SR whose GP certificate is not CERT.SR.ECDSA of its OID fails the check.
+    let mut json2 = json.clone();
+    json2["sm_sr2"] = serde_json::json!({
+        "entity": {"oid": "1.3.6.1.4.1.99999.9", "name": "wrong"},
+        "gp": serde_json::to_value(&w.manifest.sm_sr2.as_ref().unwrap().gp).unwrap(),
+        "tls_server": serde_json::to_value(&w.manifest.sm_sr2.as_ref().unwrap().tls_server).unwrap(),
+        "tls_client": serde_json::to_value(&w.manifest.sm_sr2.as_ref().unwrap().tls_client).unwrap(),
+    });
+    std::fs::write(&manifest, serde_json::to_vec(&json2).unwrap()).unwrap();
+    let wrong = World::load(dir.path()).unwrap();
+    assert!(matches!(
+        wrong.check_all(NOW),
+        Err(WorldError::Invalid { ref label, .. }) if label == "sm-sr2"
+    ));
 }
 
 #[test]

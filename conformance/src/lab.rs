@@ -3,7 +3,14 @@
 //! the simulated eUICC by MSISDN; the eUICCs' PoRs and notifications go back to the SM-SR as `deliver_sm`
 //! (wire-profile §2, §4), stored and retried by the SMSC while the SM-SR cannot take them
 //! ([`TestSmsc::forward_mo`]). Tests can lose the next MT SMS on purpose and replay a recorded one.
+//!
+//! With several SM-SRs behind the SMSC (SGP.02 §3.6 SM-SR change; `crate::smsc::SmscAccount::addresses`), an
+//! eUICC notification goes to the address the card holds (the last UpdateSMSRAddressingParameters), and a PoR
+//! (response packet, UDH IEI `71`, with the further segments of a concatenated one) to the originating address of
+//! the last command delivered to that card, as a card answers the TP-OA of the SMS-DELIVER it got (the simulator
+//! does not see the TP-OA; the network fills it in).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -19,6 +26,76 @@ struct Gateway {
     drop_next: AtomicUsize,
     dropped: AtomicUsize,
     recorded: Mutex<Vec<MtSms>>,
+    /// Per handset MSISDN, the originating address of the last MT SMS delivered to it.
+    origins: Mutex<HashMap<String, String>>,
+}
+
+impl Gateway {
+    /// The originating address of the last MT SMS delivered to `msisdn`.
+    fn origin_of(&self, msisdn: &str) -> Option<String> {
+        self.origins.lock().ok()?.get(msisdn).cloned()
+    }
+}
+
+/// What the user data header of an MO SMS says (wire-profile §2): a response packet (IEI `71`), and its
+/// concatenation `(reference, count, index)` (IEI `00`).
+fn udh_of(tp_ud: &[u8]) -> (bool, Option<(u8, u8, u8)>) {
+    let Some((&udhl, rest)) = tp_ud.split_first() else {
+        return (false, None);
+    };
+    let Some(mut ies) = rest.get(..usize::from(udhl)) else {
+        return (false, None);
+    };
+    let (mut response, mut concat) = (false, None);
+    while let [iei, len, tail @ ..] = ies {
+        let Some(data) = tail.get(..usize::from(*len)) else {
+            break;
+        };
+        match (iei, data) {
+            (0x71, _) => response = true,
+            (0x00, [reference, count, index]) => concat = Some((*reference, *count, *index)),
+            _ => {}
+        }
+        ies = &tail[data.len()..];
+    }
+    (response, concat)
+}
+
+/// Where the network sends MO SMS: PoRs (and their further segments) to the originating address of the last
+/// command the card got, everything else to the address the card named.
+#[derive(Default)]
+struct MoRouter {
+    /// `(sender, concatenation reference)` of PoRs whose further segments are to come → their destination.
+    por_segments: HashMap<(String, u8), String>,
+}
+
+impl MoRouter {
+    fn destination(&mut self, gateway: &Gateway, mo: &euicc::MoSms) -> String {
+        let (response, concat) = udh_of(&mo.tp_ud);
+        let key = |reference| (mo.from_msisdn.clone(), reference);
+        if response {
+            let to = gateway
+                .origin_of(&mo.from_msisdn)
+                .unwrap_or_else(|| mo.to_address.clone());
+            if let Some((reference, count, _)) = concat
+                && count > 1
+            {
+                self.por_segments.insert(key(reference), to.clone());
+            }
+            return to;
+        }
+        match concat {
+            Some((reference, count, index)) if index > 1 => {
+                let to = if index >= count {
+                    self.por_segments.remove(&key(reference))
+                } else {
+                    self.por_segments.get(&key(reference)).cloned()
+                };
+                to.unwrap_or_else(|| mo.to_address.clone())
+            }
+            _ => mo.to_address.clone(),
+        }
+    }
 }
 
 impl MobileNetwork for Gateway {
@@ -32,6 +109,11 @@ impl MobileNetwork for Gateway {
                 self.dropped.fetch_add(1, Ordering::SeqCst);
                 // Lost in the network: no delivery. The SMSC still reports what the network says.
                 return MtOutcome::Undeliverable { err: 27 };
+            }
+            if !mt.source_addr.is_empty()
+                && let Ok(mut o) = self.origins.lock()
+            {
+                o.insert(mt.msisdn.clone(), mt.source_addr.clone());
             }
             if let Ok(mut r) = self.recorded.lock() {
                 if r.len() >= 64 {
@@ -89,20 +171,21 @@ impl SimulatedNetwork {
             drop_next: AtomicUsize::new(0),
             dropped: AtomicUsize::new(0),
             recorded: Mutex::new(Vec::new()),
+            origins: Mutex::new(HashMap::new()),
         });
         let network: Arc<dyn MobileNetwork> = gateway.clone();
         let smsc = Arc::new(TestSmsc::start(config, network).await?);
         let driver = tokio::spawn(driver.run());
         let pump_smsc = smsc.clone();
+        let pump_gateway = gateway.clone();
         let pump = tokio::spawn(async move {
+            let mut router = MoRouter::default();
             while let Some(mo) = mo_rx.recv().await {
                 let smsc = pump_smsc.clone();
+                let to = router.destination(&pump_gateway, &mo);
                 // Each MO in its own task: a slow deliver_sm_resp or a stored MO must not hold the others back.
                 tokio::spawn(async move {
-                    if let Err(e) = smsc
-                        .forward_mo(&mo.from_msisdn, &mo.to_address, &mo.tp_ud)
-                        .await
-                    {
+                    if let Err(e) = smsc.forward_mo(&mo.from_msisdn, &to, &mo.tp_ud).await {
                         tracing::warn!(from = %mo.from_msisdn, error = %e, "MO SMS not delivered to the SM-SR within its validity");
                     }
                 });
@@ -172,5 +255,68 @@ impl SimulatedNetwork {
         self.smsc.shutdown().await;
         self.pump.abort();
         self.driver.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway() -> Gateway {
+        let (mt, _) = mpsc::channel(1);
+        Gateway {
+            mt,
+            drop_next: AtomicUsize::new(0),
+            dropped: AtomicUsize::new(0),
+            recorded: Mutex::new(Vec::new()),
+            origins: Mutex::new(HashMap::from([("4917".to_string(), "4902".to_string())])),
+        }
+    }
+
+    fn mo(tp_ud: &[u8]) -> euicc::MoSms {
+        euicc::MoSms {
+            from_msisdn: "4917".into(),
+            to_address: "4901".into(),
+            tp_ud: tp_ud.to_vec(),
+        }
+    }
+
+    /// Wire-profile §2 headers: a PoR goes to the last command's originating address, with every segment of a
+    /// concatenated one; notifications (IEI `70`) and their segments to the address the card named.
+    #[test]
+    fn pors_go_back_to_the_sender_of_the_command() {
+        let g = gateway();
+        let mut r = MoRouter::default();
+        assert_eq!(udh_of(&[0x02, 0x71, 0x00, 0xAA]), (true, None));
+        assert_eq!(
+            udh_of(&[0x07, 0x71, 0x00, 0x00, 0x03, 0x05, 0x02, 0x01]),
+            (true, Some((5, 2, 1)))
+        );
+        assert_eq!(udh_of(&[0x09, 0x71]), (false, None));
+        assert_eq!(r.destination(&g, &mo(&[0x02, 0x71, 0x00, 1])), "4902");
+        assert_eq!(r.destination(&g, &mo(&[0x02, 0x70, 0x00, 1])), "4901");
+        let first = [0x07, 0x71, 0x00, 0x00, 0x03, 0x05, 0x03, 0x01];
+        assert_eq!(r.destination(&g, &mo(&first)), "4902");
+        assert_eq!(
+            r.destination(&g, &mo(&[0x05, 0x00, 0x03, 0x05, 0x03, 0x02])),
+            "4902"
+        );
+        assert_eq!(
+            r.destination(&g, &mo(&[0x05, 0x00, 0x03, 0x05, 0x03, 0x03])),
+            "4902"
+        );
+        assert!(r.por_segments.is_empty());
+        let note = [0x07, 0x70, 0x00, 0x00, 0x03, 0x06, 0x02, 0x01];
+        assert_eq!(r.destination(&g, &mo(&note)), "4901");
+        assert_eq!(
+            r.destination(&g, &mo(&[0x05, 0x00, 0x03, 0x06, 0x02, 0x02])),
+            "4901"
+        );
+        // No command seen for that card: the address it named.
+        let other = euicc::MoSms {
+            from_msisdn: "4999".into(),
+            ..mo(&[0x02, 0x71, 0x00, 1])
+        };
+        assert_eq!(r.destination(&g, &other), "4901");
     }
 }

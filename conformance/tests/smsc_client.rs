@@ -242,6 +242,78 @@ async fn mo_deliver_sm_reaches_the_event_stream() {
     handle.shutdown().await;
 }
 
+/// Two SM-SRs behind one SMSC (SGP.02 §3.6 SM-SR change): each account lists its own MSISDN, an MO SMS goes to
+/// the ESME serving its destination address (stored while that ESME is not bound, never handed to the other),
+/// MT SMS from either ESME reach the handsets, and each receipt goes back to the ESME that submitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mo_sms_go_to_the_esme_serving_their_destination_address() {
+    let router = Arc::new(HandsetRouter::new());
+    let mut handset = router.register(MSISDN);
+    let mut cfg = SmscConfig::loopback("smsr", "secret");
+    cfg.mo_retry_interval = (Duration::from_millis(20), Duration::from_millis(100));
+    cfg.accounts[0].addresses = vec!["4477009".into()];
+    cfg.accounts.push(conformance::smsc::SmscAccount {
+        system_id: "smsr2".into(),
+        password: Password::new("secret2"),
+        addresses: vec!["+4477002".into()],
+    });
+    let (smsc, one, mut one_events) = start(cfg, router, |_| {}).await;
+    let smsc = Arc::new(smsc);
+    let mo_event = |ev| match ev {
+        SmppEvent::MoSms(m) => Some(m),
+        _ => None,
+    };
+    // To SM-SR 2's address while only SM-SR 1 is bound: stored, not handed to SM-SR 1.
+    let por = scp80_tp_ud(9);
+    let to_two = {
+        let (smsc, por) = (smsc.clone(), por.clone());
+        tokio::spawn(async move { smsc.forward_mo(MSISDN, "4477002", &por).await })
+    };
+    wait_until("the MO to SM-SR 2 waits", || {
+        smsc.counters().mo_retries >= 1
+    })
+    .await;
+    let mut c2 = client_config(&smsc);
+    c2.system_id = "smsr2".into();
+    c2.password = Password::new("secret2");
+    c2.profile.source_addr = "4477002".into();
+    let (two, mut two_events) = SmppClient::start(c2).expect("client 2 starts");
+    wait_until("SM-SR 2 bound", || two.bound_binds() == 1).await;
+    let mo: MoSms = next_event(&mut two_events, mo_event).await;
+    assert_eq!((mo.dest_addr.as_str(), mo.tp_ud.clone()), ("4477002", por));
+    mo.ack.stored();
+    to_two.await.expect("task").expect("delivered to SM-SR 2");
+    // To SM-SR 1's address: SM-SR 1, every time (no round robin over both binds).
+    for n in 0..3u8 {
+        let tp_ud = scp80_tp_ud(n);
+        let sent = {
+            let (smsc, tp_ud) = (smsc.clone(), tp_ud.clone());
+            tokio::spawn(async move { smsc.send_mo(MSISDN, "4477009", &tp_ud).await })
+        };
+        let mo: MoSms = next_event(&mut one_events, mo_event).await;
+        assert_eq!(
+            (mo.dest_addr.as_str(), mo.tp_ud.clone()),
+            ("4477009", tp_ud)
+        );
+        mo.ack.stored();
+        sent.await.expect("task").expect("delivered to SM-SR 1");
+    }
+    // MT from SM-SR 2 reaches the handset; its receipt comes back to SM-SR 2.
+    let id = two
+        .submit(Submit::new(MSISDN, scp80_tp_ud(4)))
+        .await
+        .expect("SM-SR 2 submits");
+    let mt = timeout(Duration::from_secs(5), handset.recv())
+        .await
+        .expect("MT in time")
+        .expect("MT");
+    assert_eq!(mt.source_addr, "4477002");
+    let r = next_event(&mut two_events, receipt).await;
+    assert_eq!((r.message_id, r.dest_addr.as_str()), (id, "4477002"));
+    one.shutdown().await;
+    two.shutdown().await;
+}
+
 /// An MO SMS sent while no ESME is bound is stored and delivered once the SM-SR binds (store and forward), with
 /// the retries counted; one that finds no receiver within its validity is given up and counted as expired.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

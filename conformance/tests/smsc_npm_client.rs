@@ -25,6 +25,7 @@ async fn npm_esme_binds_submits_and_receives_receipt_and_mo() {
     cfg.accounts.push(SmscAccount {
         system_id: "esme".into(),
         password: Password::new("pw"),
+        addresses: Vec::new(),
     });
     let smsc = TestSmsc::start(cfg, router).await.expect("SMSC");
     let tp_ud = hex::decode("027000001e151639121200000100000000000001deadbeef").expect("hex");

@@ -41,7 +41,11 @@ pub async fn small_lab(dir: &tempfile::TempDir, tweak: impl Fn(&mut LabOptions))
         tweak(&mut opts);
         if attempt > 0 {
             // The fresh directory has a new PKI: what the failed start stored under the old one must go too.
-            for url in [&opts.smsr_database_url, &opts.smdp_database_url]
+            let smsr2 = opts
+                .second_smsr
+                .as_ref()
+                .and_then(|s| s.database_url.clone());
+            for url in [&opts.smsr_database_url, &opts.smdp_database_url, &smsr2]
                 .into_iter()
                 .flatten()
                 .filter(|u| u.starts_with("postgres"))

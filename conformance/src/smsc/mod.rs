@@ -4,8 +4,9 @@
 //! It checks each bind's system_id and password, answers submit_sm with a message id, hands mobile-terminated
 //! SMS (after a configurable latency, with seeded loss) to a [`MobileNetwork`] by destination MSISDN, sends
 //! delivery receipts (Appendix B text plus receipted_message_id / message_state TLVs) when registered_delivery
-//! asks, and sends mobile-originated SMS from the network side ([`TestSmsc::send_mo`]) to a bound receiver as
-//! deliver_sm; [`TestSmsc::forward_mo`] stores an MO SMS no ESME took and retries it, as an SMSC's store and
+//! asks, and sends mobile-originated SMS from the network side ([`TestSmsc::send_mo`]) as deliver_sm to a bound
+//! receiver of the account that serves the destination address ([`SmscAccount::addresses`]; any receiver when
+//! none does), so that several SM-SRs can share it; [`TestSmsc::forward_mo`] stores an MO SMS no ESME took and retries it, as an SMSC's store and
 //! forward does (3GPP TS 23.040 §3.2.5: the message waits within its validity period). A per-bind throughput cap answers ESME_RTHROTTLED beyond it. Counters and the recorded binds and
 //! submits let tests check what crossed the wire; [`bench`] measures submit throughput.
 
@@ -71,6 +72,11 @@ pub struct SmscAccount {
     pub system_id: String,
     /// password.
     pub password: Password,
+    /// The addresses (short codes, MSISDNs; a leading `+` is ignored) whose mobile-originated SMS go to this
+    /// account's receivers only, as an SMSC routes MO SMS by destination address to the ESME serving it (SMPP 3.4
+    /// §2.2): two SM-SRs behind one SMSC each get what the eUICCs send to their own MSISDN. MO SMS to an
+    /// address no account lists go to any bound receiver.
+    pub addresses: Vec<String>,
 }
 
 /// Configuration of the test SMSC.
@@ -121,6 +127,7 @@ impl SmscConfig {
             accounts: vec![SmscAccount {
                 system_id: system_id.into(),
                 password: Password::new(password),
+                addresses: Vec::new(),
             }],
             receipts: true,
             response_delay: Duration::ZERO,

@@ -185,8 +185,24 @@ impl TestSmsc {
         lock(&self.inner.sessions).len()
     }
 
+    /// The system_id of the account serving `address` ([`super::SmscAccount::addresses`]), if one does.
+    fn owner_of(&self, address: &str) -> Option<&str> {
+        let address = address.trim_start_matches('+');
+        self.inner
+            .config
+            .accounts
+            .iter()
+            .find(|a| {
+                a.addresses
+                    .iter()
+                    .any(|x| x.trim_start_matches('+') == address)
+            })
+            .map(|a| a.system_id.as_str())
+    }
+
     /// SMPP 3.4 §4.6.1: sends a mobile-originated SMS from `from_msisdn` to `to_address` as deliver_sm to a bound
-    /// receiver or transceiver (round robin), with esm_class 0x40 (UDHI), protocol_id 0x7F and data_coding 0xF6 as
+    /// receiver or transceiver (round robin) of the account serving `to_address` (of any account when none
+    /// lists it; [`TestSmsc::forward_mo`] keeps it while that account has no receiver bound), with esm_class 0x40 (UDHI), protocol_id 0x7F and data_coding 0xF6 as
     /// an eUICC's SCP80 packet arrives (docs/wire-profile.md §2); TP-UD over 254 octets goes in message_payload.
     /// Waits for the deliver_sm_resp.
     pub async fn send_mo(
@@ -222,8 +238,12 @@ impl TestSmsc {
                 source,
             })?;
         let cmd = {
+            let owner = self.owner_of(to_address);
             let sessions = lock(&self.inner.sessions);
-            let receivers: Vec<_> = sessions.iter().filter(|s| s.receives).collect();
+            let receivers: Vec<_> = sessions
+                .iter()
+                .filter(|s| s.receives && owner.is_none_or(|o| s.system_id == o))
+                .collect();
             if receivers.is_empty() {
                 return Err(SmscError::NoReceiver { from });
             }
