@@ -336,9 +336,11 @@ fn enqueue(smsr: &Smsr, n: usize, per: usize) -> Result<(), String> {
                                 isd_p_aid: Some(aid.as_slice()),
                                 deadline: now + 3_600_000,
                                 data: OpData::default(),
-                                script: operation::script(&[Es5Command::SetFallbackAttribute {
-                                    isd_p_aid: aid.clone(),
-                                }])?,
+                                script: Some(operation::script(&[
+                                    Es5Command::SetFallbackAttribute {
+                                        isd_p_aid: aid.clone(),
+                                    },
+                                ])?),
                             },
                             now,
                         )?;

@@ -642,10 +642,10 @@ fn register_in_store(smsr: &smsr::service::Smsr, world: &World, eis: &Eis) -> Re
         eis,
         part("EumSignedInfo")?,
         part("EumSignature")?,
-        &smsr::eis_map::KeyRewrap {
+        Some(&smsr::eis_map::KeyRewrap {
             transport: &world.eum_transport_key,
             keyring: &smsr.keyring,
-        },
+        }),
     )
     .map_err(|e| e.to_string())?;
     let now = eis_store::now_millis();

@@ -415,12 +415,9 @@ pub fn smsr(
             smsr::metrics::SmsrMetrics::new().map_err(|e| SetupError::Config(e.to_string()))?,
         ),
         sr_ecdsa: Some(smsr::service::SrIdentity {
-            certificate: world.sm_sr_gp.cert.encode(),
-            key: certs::ecc::PrivateKey::from_scalar(
-                world.sm_sr_gp.key.curve(),
-                &world.sm_sr_gp.key.to_scalar()[..],
-            )
-            .map_err(|e| pki_err(&world.dir, e))?,
+            certificate: me.gp.cert.encode(),
+            key: certs::ecc::PrivateKey::from_scalar(me.gp.key.curve(), &me.gp.key.to_scalar()[..])
+                .map_err(|e| pki_err(&world.dir, e))?,
         }),
     })
 }

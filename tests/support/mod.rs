@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod smsr_change;
 pub mod webhooks;
 
 use std::path::PathBuf;
