@@ -100,20 +100,31 @@ pub fn queue_callback(
     Ok(true)
 }
 
-/// Queues a request of this SM-SR to another server at `url` (ES7 to another SM-SR, SGP.02 §5.7), whose answer
-/// comes back as a callback to this SM-SR's `service` address (`wsa:ReplyTo`) or synchronously; retried until
-/// `give_up_at`. Returns its `wsa:MessageID`.
+/// A request of this SM-SR to another server (ES7 to another SM-SR, SGP.02 §5.7).
+pub(crate) struct Request<'a> {
+    /// Where to.
+    pub url: &'a str,
+    /// The service whose address is the `wsa:From` and the `wsa:ReplyTo`.
+    pub service: Service,
+    /// The request's body element name.
+    pub element: &'a str,
+    /// The body element.
+    pub xml: &'a str,
+    /// The outbox correlation.
+    pub correlation: String,
+    /// Retried until then (unix ms).
+    pub give_up_at: i64,
+}
+
+/// Queues request `r`, whose answer comes back as a callback to this SM-SR's address (`wsa:ReplyTo`) or
+/// synchronously. Returns its `wsa:MessageID`.
 pub(crate) fn queue_request(
     conn: &mut AnyConnection,
     smsr: &Smsr,
-    url: &str,
-    service: Service,
-    request_element: &str,
-    request_xml: &str,
-    correlation: String,
-    give_up_at: i64,
+    r: Request<'_>,
     now: i64,
 ) -> Result<String, SmsrError> {
+    let (url, service, request_element) = (r.url, r.service, r.element);
     let request_action = action::for_element(request_element)
         .map(|a| a.request)
         .ok_or_else(|| {
@@ -130,7 +141,7 @@ pub(crate) fn queue_request(
         action: request_action.to_string(),
         relates_to: None,
     };
-    let envelope = soap::envelope(SoapVersion::V1_2, &headers, |w| w.raw(request_xml));
+    let envelope = soap::envelope(SoapVersion::V1_2, &headers, |w| w.raw(r.xml));
     outbox::enqueue(
         conn,
         &soap_message(
@@ -138,9 +149,9 @@ pub(crate) fn queue_request(
             request_action,
             envelope,
             &message_id,
-            Some(correlation),
+            Some(r.correlation),
             now,
-            give_up_at,
+            r.give_up_at,
         ),
         now,
     )?;

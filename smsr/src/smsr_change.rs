@@ -150,12 +150,14 @@ fn send(
     let message_id = outgoing::queue_request(
         conn,
         smsr,
-        url,
-        Service::Es7SmSr,
-        element,
-        xml,
-        format!("op:{}", op.id),
-        op.deadline,
+        outgoing::Request {
+            url,
+            service: Service::Es7SmSr,
+            element,
+            xml,
+            correlation: format!("op:{}", op.id),
+            give_up_at: op.deadline,
+        },
         now,
     )?;
     let function = action::for_element(element)
@@ -665,7 +667,7 @@ fn take_over(
         };
         let body_xml = es4::HandleSmsrChangeNotification {
             eis: view(&record, Viewer::Mno(mno))?,
-            completion_timestamp: ts.clone(),
+            completion_timestamp: ts,
         }
         .to_xml();
         let m = NotificationMessage {
@@ -692,7 +694,7 @@ fn take_over(
         let body_xml = es3::HandleSmsrChangeNotification {
             eis: view(&record, Viewer::SmDp(smdp))?,
             mno_id: mno.parse().map_err(SmsrError::internal)?,
-            completion_timestamp: ts.clone(),
+            completion_timestamp: ts,
         }
         .to_xml();
         let m = NotificationMessage {
