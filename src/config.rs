@@ -454,7 +454,7 @@ pub struct ServerConfig {
     /// Address of the plain-HTTP metrics listener (`/metrics` in the Prometheus text format, `/health`,
     /// `/health/ready`); `null` turns it off. Meant for an internal address that Prometheus scrapes.
     pub metrics_listen: Option<String>,
-    /// SM-SR only: which SM-SR of the world this server is (1 or 2; SGP.02 §3.6 SM-SR change): its OID, name,
+    /// SM-SR only: which SM-SR of the world this server is (1 or 2; SGP.02 §3.8 SM-SR change): its OID, name,
     /// TLS server and client certificates and CERT.SR.ECDSA. Must stay 1 under `smdp`.
     pub identity: u8,
     /// SM-SR only: the other SM-SRs of the world and where their ES7 is reached (SGP.02 §5.7); each is registered
@@ -613,7 +613,7 @@ impl Config {
     }
 
     /// The world's SM-SRs this configuration knows the ES base URL of: this one (`smsr.identity` at
-    /// `smsr.public_url`) first, then `smsr.peers` (SGP.02 §3.6).
+    /// `smsr.public_url`) first, then `smsr.peers` (SGP.02 §3.8).
     pub fn smsr_urls(&self) -> Vec<(u8, Option<String>)> {
         let mut v = vec![(self.smsr.identity, Some(self.smsr.public_url.clone()))];
         v.extend(self.smsr.peers.iter().map(|p| (p.identity, p.url.clone())));
@@ -845,7 +845,7 @@ mod tests {
         assert!(bad.outgoing.policy().is_err());
     }
 
-    /// SGP.02 §3.6: which SM-SR of the world this is and its ES7 peers, by file or environment; nonsense refused.
+    /// SGP.02 §3.8: which SM-SR of the world this is and its ES7 peers, by file or environment; nonsense refused.
     #[test]
     fn smsr_identity_and_peers() {
         let d = Config::load(None, Vec::new()).unwrap();

@@ -1,7 +1,7 @@
 //! A whole test world in one process (SGP.02 roles on loopback): the SM-SR and SM-DP of `rsp serve`, the test
 //! SMSC in front of the eUICC simulator fleet (ES5 over SMPP), the EISs registered (over ES1, or directly in the
 //! store for large seeded fleets), and optionally one callback receiver per MNO registered as its "ES4" / "ES2"
-//! endpoint; optionally a second SM-SR (the world's SM-SR 2, SGP.02 §3.6 SM-SR change) with its own database and
+//! endpoint; optionally a second SM-SR (the world's SM-SR 2, SGP.02 §3.8 SM-SR change) with its own database and
 //! MSISDN behind the same test SMSC, the two registered at each other as ES7 peers. `rsp serve --simulate`,
 //! `rsp bench switch` and the end-to-end tests drive it.
 
@@ -80,11 +80,11 @@ pub struct LabOptions {
     /// The ESM2M settings (listener address and URL are the lab's; webhook targets are trusted when their
     /// certificate is issued by the world's TLS CA unless `webhook_ca_file` says otherwise).
     pub esm2m: Esm2mConfig,
-    /// Also start the world's SM-SR 2 (SGP.02 §3.6), with an empty EIS repository.
+    /// Also start the world's SM-SR 2 (SGP.02 §3.8), with an empty EIS repository.
     pub second_smsr: Option<SecondSmsr>,
 }
 
-/// SM-SR 2 of a lab (SGP.02 §3.6 SM-SR change): the world's second SM-SR identity in the same process, bound to
+/// SM-SR 2 of a lab (SGP.02 §3.8 SM-SR change): the world's second SM-SR identity in the same process, bound to
 /// the same test SMSC with an account of its own; the test SMSC hands it the MO SMS sent to its MSISDN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecondSmsr {
@@ -107,7 +107,7 @@ impl Default for SecondSmsr {
 }
 
 impl SecondSmsr {
-    /// The configuration of SM-SR 2 beside the SM-SR of `first` (SGP.02 §3.6): `smsr.identity` 2, its own database,
+    /// The configuration of SM-SR 2 beside the SM-SR of `first` (SGP.02 §3.8): `smsr.identity` 2, its own database,
     /// listeners (`listen_port`, `esm2m_port`; metrics on a port picked when bound), MSISDN and SMPP account, ES5
     /// by SMS only (no SCP81 admin server), and SM-SR 1 as its ES7 peer; `first` gets SM-SR 2 as its peer.
     pub fn configure(
@@ -219,7 +219,7 @@ pub struct Lab {
     workers: Vec<Workers>,
 }
 
-/// The running SM-SR 2 of a lab (SGP.02 §3.6).
+/// The running SM-SR 2 of a lab (SGP.02 §3.8).
 pub struct SecondSmsrRunning {
     /// The SM-SR.
     pub smsr: Arc<smsr::service::Smsr>,
@@ -446,21 +446,21 @@ impl Lab {
         &self.config.smdp.public_url
     }
 
-    /// Base URL of SM-SR 2 (SGP.02 §3.6), when the lab runs it.
+    /// Base URL of SM-SR 2 (SGP.02 §3.8), when the lab runs it.
     pub fn smsr2_url(&self) -> Option<&str> {
         self.smsr2
             .as_ref()
             .map(|s| s.config.smsr.public_url.as_str())
     }
 
-    /// SM-SR 2's database URL (SGP.02 §3.6; relative SQLite paths resolved), when the lab runs it.
+    /// SM-SR 2's database URL (SGP.02 §3.8; relative SQLite paths resolved), when the lab runs it.
     pub fn smsr2_database_url(&self) -> Option<String> {
         self.smsr2
             .as_ref()
             .map(|s| s.config.resolve_database_url(&s.config.smsr.database_url))
     }
 
-    /// SM-SR 2's entity identifier (OID; SGP.02 §3.6), when the lab runs it.
+    /// SM-SR 2's entity identifier (OID; SGP.02 §3.8), when the lab runs it.
     pub fn smsr2_oid(&self) -> Option<&str> {
         self.smsr2.as_ref().map(|s| s.smsr.identity.oid.as_str())
     }

@@ -42,7 +42,7 @@ enum Command {
         #[arg(long)]
         simulate: bool,
         /// With --simulate: how many of the world's SM-SRs to start (2: SM-SR 2 too, for the SM-SR change of
-        /// SGP.02 §3.6, behind the same test SMSC, the two registered at each other as ES7 peers).
+        /// SGP.02 §3.8, behind the same test SMSC, the two registered at each other as ES7 peers).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
         smsrs: u8,
         /// Database of SM-SR 2 with --smsrs 2 (default: SQLite `smsr2.db` under the var dir).

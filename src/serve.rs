@@ -71,7 +71,7 @@ pub struct Started {
     pub more_workers: Vec<Workers>,
 }
 
-/// `rsp serve --smsrs 2` (SGP.02 §3.6 SM-SR change lab): what differs for SM-SR 2 from the defaults of
+/// `rsp serve --smsrs 2` (SGP.02 §3.8 SM-SR change lab): what differs for SM-SR 2 from the defaults of
 /// `lab::SecondSmsr`.
 #[derive(Debug, Clone, Default)]
 pub struct SecondSmsrArgs {
@@ -425,7 +425,7 @@ fn applied(banner: &mut Vec<String>, server: &str, done: Vec<(String, crate::ent
 /// With `simulate`, the test SMSC and the eUICC simulator fleet for the world's eUICCs start too, the SM-SR's
 /// ES5 goes to them and the world's EISs are registered over ES1: a lab in one command.
 ///
-/// `second_smsr` (with `simulate`) starts the world's SM-SR 2 too (SGP.02 §3.6 SM-SR change): its own database
+/// `second_smsr` (with `simulate`) starts the world's SM-SR 2 too (SGP.02 §3.8 SM-SR change): its own database
 /// (default `smsr2.db`), listeners on the ports of `smsr.listen` and `esm2m.listen` plus 10, MSISDN and SMPP
 /// account at the test SMSC, and the two SM-SRs registered at each other as ES7 peers.
 pub fn run(

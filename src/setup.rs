@@ -281,7 +281,7 @@ fn smsr_entity(
     ))
 }
 
-/// The SM-SR of the world this configuration runs (`smsr.identity`, SGP.02 §3.6): OID, name, CERT.SR.ECDSA and
+/// The SM-SR of the world this configuration runs (`smsr.identity`, SGP.02 §3.8): OID, name, CERT.SR.ECDSA and
 /// SK.SR.ECDSA, TLS server and client certificates.
 pub fn smsr_identity<'w>(
     world: &'w World,
@@ -371,7 +371,7 @@ pub fn listener(
     }
 }
 
-/// The SM-SR of the world that `smsr.identity` names (SGP.02 §3.6: [`smsr_identity`]).
+/// The SM-SR of the world that `smsr.identity` names (SGP.02 §3.8: [`smsr_identity`]).
 pub fn smsr(
     config: &Config,
     world: &World,

@@ -1,4 +1,4 @@
-//! Two SM-SRs of one world (issue 13 item 1; SGP.02 §3.6 SM-SR change): a lab with SM-SR 2 beside SM-SR 1 behind
+//! Two SM-SRs of one world (issue 13 item 1; SGP.02 §3.8 SM-SR change): a lab with SM-SR 2 beside SM-SR 1 behind
 //! one test SMSC, on SQLite and with SM-SR 2 on PostgreSQL, each registered at the other as an ES7 peer (mutual
 //! TLS, role SM-SR); and two `rsp serve --only smsr` processes side by side with their own configuration files.
 

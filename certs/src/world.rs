@@ -1,7 +1,7 @@
 //! A complete test PKI written to a directory (DESIGN §2 `rsp pki init`; SGP.02 §2.3.2 for the PKI roles): the
 //! CI, one EUM with its ES1 transport key, a TLS CA separate from the CI with server and client certificates for
 //! every ES interface peer, CERT.DP.ECDSA, two SM-SRs (each with CERT.SR.ECDSA and its TLS server and client
-//! certificates, for the SM-SR change of SGP.02 §3.6), an eUICC-owner API token, a master key ring, and N eUICC
+//! certificates, for the SM-SR change of SGP.02 §3.8), an eUICC-owner API token, a master key ring, and N eUICC
 //! identities (EID, ECASD key and CERT.ECASD.ECKA, ISD-R SCP80 key set, SCP81 PSK, MSISDN), listed in
 //! `world.json`.
 //!
@@ -184,7 +184,7 @@ pub struct Manifest {
     pub sm_sr_tls_server: KeyCertFiles,
     /// SM-SR TLS client (callbacks, ES7).
     pub sm_sr_tls_client: KeyCertFiles,
-    /// The second SM-SR (SGP.02 §3.6 SM-SR change); absent in worlds generated before it existed.
+    /// The second SM-SR (SGP.02 §3.8 SM-SR change); absent in worlds generated before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sm_sr2: Option<SmsrEntry>,
     /// MNOs with their TLS client certificates (ES2/ES4).
@@ -199,7 +199,7 @@ pub struct Manifest {
     pub files: Vec<String>,
 }
 
-/// An SM-SR entry of the manifest beyond the first (SGP.02 §3.6): identity, CERT.SR.ECDSA and TLS certificates.
+/// An SM-SR entry of the manifest beyond the first (SGP.02 §3.8): identity, CERT.SR.ECDSA and TLS certificates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmsrEntry {
     /// Identity.
@@ -307,7 +307,7 @@ pub struct EuiccIdentity {
     pub scp81_psk: Secret,
 }
 
-/// The keys of an SM-SR beyond the first, loaded (SGP.02 §3.6).
+/// The keys of an SM-SR beyond the first, loaded (SGP.02 §3.8).
 #[derive(Debug)]
 pub struct SmsrKeys {
     /// CERT.SR.ECDSA and SK.SR.ECDSA.
@@ -318,7 +318,7 @@ pub struct SmsrKeys {
     pub tls_client: X509Identity,
 }
 
-/// One SM-SR of the world, whichever it is (SGP.02 §3.6: the SM-SRs of an SM-SR change): see [`World::smsr`].
+/// One SM-SR of the world, whichever it is (SGP.02 §3.8: the SM-SRs of an SM-SR change): see [`World::smsr`].
 #[derive(Debug, Clone, Copy)]
 pub struct SmsrIdentityRef<'a> {
     /// Its number in the world (1 or 2).
@@ -1098,7 +1098,7 @@ impl World {
         v
     }
 
-    /// SM-SR `n` of the world (1: the `sm_sr*` fields; 2: the second SM-SR of SGP.02 §3.6, absent in older
+    /// SM-SR `n` of the world (1: the `sm_sr*` fields; 2: the second SM-SR of SGP.02 §3.8, absent in older
     /// worlds); `None` for any other number.
     pub fn smsr(&self, n: u8) -> Option<SmsrIdentityRef<'_>> {
         let m = &self.manifest;
@@ -1130,7 +1130,7 @@ impl World {
         }
     }
 
-    /// Every SM-SR of the world, SM-SR 1 first (SGP.02 §3.6).
+    /// Every SM-SR of the world, SM-SR 1 first (SGP.02 §3.8).
     pub fn smsrs(&self) -> Vec<SmsrIdentityRef<'_>> {
         (1..=2).filter_map(|n| self.smsr(n)).collect()
     }

@@ -121,7 +121,7 @@ fn generated_world_loads_and_every_certificate_passes_its_chain() {
     assert!(!format!("{w:?}").contains(&hex::encode(w.euicc_owner_token.expose())));
 }
 
-/// SGP.02 §3.6: two SM-SRs with distinct identities and keys, both CERT.SR.ECDSA issued by the world's CI; a
+/// SGP.02 §3.8: two SM-SRs with distinct identities and keys, both CERT.SR.ECDSA issued by the world's CI; a
 /// world generated before the second existed still loads, with SM-SR 1 only.
 #[test]
 fn a_world_has_two_smsrs_and_an_older_one_loads_without_the_second() {

@@ -4,7 +4,7 @@
 //! (wire-profile §2, §4), stored and retried by the SMSC while the SM-SR cannot take them
 //! ([`TestSmsc::forward_mo`]). Tests can lose the next MT SMS on purpose and replay a recorded one.
 //!
-//! With several SM-SRs behind the SMSC (SGP.02 §3.6 SM-SR change; `crate::smsc::SmscAccount::addresses`), an
+//! With several SM-SRs behind the SMSC (SGP.02 §3.8 SM-SR change; `crate::smsc::SmscAccount::addresses`), an
 //! eUICC notification goes to the address the card holds (the last UpdateSMSRAddressingParameters), and a PoR
 //! (response packet, UDH IEI `71`, with the further segments of a concatenated one) to the originating address of
 //! the last command delivered to that card, as a card answers the TP-OA of the SMS-DELIVER it got (the simulator

@@ -242,7 +242,7 @@ async fn mo_deliver_sm_reaches_the_event_stream() {
     handle.shutdown().await;
 }
 
-/// Two SM-SRs behind one SMSC (SGP.02 §3.6 SM-SR change): each account lists its own MSISDN, an MO SMS goes to
+/// Two SM-SRs behind one SMSC (SGP.02 §3.8 SM-SR change): each account lists its own MSISDN, an MO SMS goes to
 /// the ESME serving its destination address (stored while that ESME is not bound, never handed to the other),
 /// MT SMS from either ESME reach the handsets, and each receipt goes back to the ESME that submitted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
