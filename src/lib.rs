@@ -28,3 +28,5 @@ pub mod owner;
 pub mod platform_bench;
 pub mod serve;
 pub mod setup;
+#[cfg(feature = "lab")]
+pub mod smsr_change_bench;

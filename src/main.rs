@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand};
 
 use rsp::config::Config;
 #[cfg(feature = "lab")]
-use rsp::{bench, download_bench, euicc, fleet_bench, https_bench, platform_bench};
+use rsp::{
+    bench, download_bench, euicc, fleet_bench, https_bench, platform_bench, smsr_change_bench,
+};
 use rsp::{entity, fleet, keys, mno, order, owner, serve, setup};
 
 /// An open-source GSMA SGP.02 SM-DP and SM-SR.
@@ -139,6 +141,25 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         attach_delay_ms: u64,
         /// SM-SR database (`postgres://…`; default: SQLite in the bench directory).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Directory for the bench world and databases (default: a fresh one under the var dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// SM-SR changes per second and the latency of one (ES4.SMSRChange to its callback) with N eUICCs of the
+    /// world handed over from SM-SR 1 to SM-SR 2, each an independent hand-over.
+    SmsrChange {
+        /// eUICCs handed over (a world of that many is generated and registered over ES1).
+        #[arg(long, default_value_t = 200)]
+        euiccs: usize,
+        /// Changes under way at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Network attach delay of the simulated eUICCs, ms.
+        #[arg(long, default_value_t = 100)]
+        attach_delay_ms: u64,
+        /// SM-SR 2's database (`postgres://…`; default: SQLite in the bench directory).
         #[arg(long)]
         database_url: Option<String>,
         /// Directory for the bench world and databases (default: a fresh one under the var dir).
@@ -452,6 +473,21 @@ fn bench_command(config: &Config, command: BenchCommand) -> Result<(), String> {
                 attach_delay_ms,
                 database_url,
                 https: false,
+            },
+        ),
+        BenchCommand::SmsrChange {
+            euiccs,
+            concurrency,
+            attach_delay_ms,
+            database_url,
+            dir,
+        } => smsr_change_bench::smsr_change(
+            &bench_dir(config, dir, "smsr-change"),
+            &smsr_change_bench::SmsrChangeOptions {
+                euiccs,
+                concurrency,
+                attach_delay_ms,
+                database_url,
             },
         ),
         BenchCommand::Https {
