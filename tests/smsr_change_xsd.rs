@@ -36,6 +36,7 @@ async fn an_euicc_moves_to_the_new_smsr_and_every_message_validates() {
             "ES7-CreateAdditionalKeySetRequest",
             "ES7-CreateAdditionalKeySetResponse",
             "ES4-HandleSMSRChangeNotification",
+            "ES7-HandleSMSRChangeNotification",
             "ES3-HandleSMSRChangeNotification",
             "ES2-HandleSMSRChangeNotification",
             "ES4-EnableProfileResponse",

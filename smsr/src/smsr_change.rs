@@ -636,8 +636,8 @@ pub fn on_finalised(
     Ok(())
 }
 
-/// SM-SR2 takes the eUICC over: lock lifted, expectation fulfilled, the MNOs of its profiles told over ES4 and
-/// the SM-DPs that downloaded them over ES3 (HandleSMSRChangeNotification, SGP.02 §3.8 step 6).
+/// SM-SR2 takes the eUICC over: lock lifted, expectation fulfilled, the MNOs of its profiles told over ES4, the
+/// SM-DPs that downloaded them over ES3 and SM-SR1 over ES7 (HandleSMSRChangeNotification, SGP.02 §3.8 step 6).
 fn take_over(
     conn: &mut AnyConnection,
     smsr: &Smsr,
@@ -705,6 +705,20 @@ fn take_over(
         };
         outgoing::queue_notification(conn, smsr, m, correlation.clone(), now)?;
     }
+    // And the SM-SR that handed it over (ES7, SGP.02 §5.7).
+    let url = peer_url(conn, &op.requester_oid)?;
+    let body_xml = es7::HandleSmsrChangeNotification {
+        eis: view(&record, Viewer::Smsr(&op.requester_oid))?,
+        completion_timestamp: ts,
+    }
+    .to_xml();
+    let m = NotificationMessage {
+        url: &url,
+        service: Service::Es7SmSr,
+        action: action::ES7_HANDLE_SMSR_CHANGE_NOTIFICATION.request,
+        body_xml,
+    };
+    outgoing::queue_notification(conn, smsr, m, correlation, now)?;
     smsr.wake.outbox.notify_one();
     tracing::info!(op = op.id, eid = %op.eid, from = %op.requester_oid, "SM-SR change: eUICC taken over");
     Ok(())
@@ -1076,6 +1090,7 @@ pub fn receive(
                 })?;
             on_answer(conn, smsr, &caller.oid, relates_to, &r)
         }
+        // The change it confirms was already answered by HandoverEUICC, which ended it here (SGP.02 §3.8 step 6).
         es7::Message::Notification(es7::Notification::SmsrChange(n)) => {
             tracing::info!(caller = %caller.oid, eid = %n.eis.eum_signed_info.eid, "ES7.HandleSMSRChangeNotification received");
             Ok(())
