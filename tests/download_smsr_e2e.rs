@@ -402,13 +402,7 @@ async fn download_functions_of_the_smsr_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sent = download_flow(small_lab(&dir, |_| {}).await).await;
 
-    let prefix = format!("{}-", std::process::id());
-    let documents: Vec<String> = std::fs::read_dir(capture_dir())
-        .expect("capture dir")
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .map(|e| std::fs::read_to_string(e.path()).expect("read capture"))
-        .collect();
+    let documents = captured_documents();
     testkit::assert_session_valid(
         "the SM-SR download session",
         documents,

@@ -13,16 +13,9 @@ async fn an_euicc_moves_to_the_new_smsr_and_every_message_validates() {
     enable_capture();
     let dir = tempfile::tempdir().expect("tempdir");
     let lab = change_lab(&dir, None).await;
-    moves_an_euicc_and_manages_it_there(&lab).await;
-    let sent = lab.mno(0).expect("mno").sent();
+    let sent = moves_an_euicc_and_manages_it_there(&lab).await;
     lab.stop().await;
-    let prefix = format!("{}-", std::process::id());
-    let documents: Vec<String> = std::fs::read_dir(capture_dir())
-        .expect("capture dir")
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .map(|e| std::fs::read_to_string(e.path()).expect("read capture"))
-        .collect();
+    let documents = captured_documents();
     testkit::assert_session_valid(
         "the SM-SR change session",
         documents,

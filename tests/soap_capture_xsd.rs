@@ -152,13 +152,7 @@ async fn emitted_soap_messages_validate_against_the_gsma_xsds() {
     sent.extend(smdp.sent());
     lab.stop().await;
 
-    let prefix = format!("{}-", std::process::id());
-    let documents: Vec<String> = std::fs::read_dir(capture_dir())
-        .expect("capture dir")
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .map(|e| std::fs::read_to_string(e.path()).expect("read capture"))
-        .collect();
+    let documents = captured_documents();
     testkit::assert_session_valid(
         "the platform-management session",
         documents,

@@ -255,6 +255,26 @@ fn enqueue_script(
     )?)
 }
 
+/// Stores `data` as the kind-specific state of `op`, if `op` is still in the state it was read in.
+pub fn save_data(
+    conn: &mut AnyConnection,
+    op: &Operation,
+    data: &OpData,
+    now: i64,
+) -> Result<(), SmsrError> {
+    operations::update(
+        conn,
+        op.id,
+        op.state,
+        &OperationUpdate {
+            data: Some(data.to_json()?),
+            ..OperationUpdate::default()
+        },
+        now,
+    )?;
+    Ok(())
+}
+
 /// What a new operation is for.
 pub struct Start<'a> {
     /// Kind.

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use certs::ecc::{Curve, PrivateKey};
 use certs::gp_cert::GpCertificate;
 use eis_store::eis::{self, EuiccLock, KeyComponent, Keyset, SdKey, SdRole};
-use eis_store::operations::{self, Operation, OperationState, OperationUpdate};
+use eis_store::operations::{self, Operation, OperationState};
 use eis_store::outbox::OutboxMessage;
 use eis_store::smsr_change::{self as store, Expectation};
 use eis_store::{AnyConnection, Sealed, entities};
@@ -469,16 +469,7 @@ fn on_random_challenge(
         sealed,
     });
     data.smsr_change = Some(change.clone());
-    operations::update(
-        conn,
-        op.id,
-        op.state,
-        &OperationUpdate {
-            data: Some(data.to_json()?),
-            ..OperationUpdate::default()
-        },
-        now,
-    )?;
+    operation::save_data(conn, op, &data, now)?;
     let eid = op.eid.parse().map_err(SmsrError::internal)?;
     let host_id =
         HexBinary::from_bytes(smsr.identity.oid.as_bytes()).map_err(SmsrError::internal)?;
@@ -598,16 +589,7 @@ fn on_receipt(
     ];
     change.phase = Some(next);
     data.smsr_change = Some(change);
-    operations::update(
-        conn,
-        op.id,
-        op.state,
-        &OperationUpdate {
-            data: Some(data.to_json()?),
-            ..OperationUpdate::default()
-        },
-        now,
-    )?;
+    operation::save_data(conn, op, &data, now)?;
     operation::enqueue_commands(conn, op, &commands, now)?;
     smsr.wake.delivery.notify_one();
     tracing::info!(op = op.id, eid = %op.eid, kvn = pending.kvn, "SM-SR change: receipt verified, new key set stored");

@@ -27,6 +27,17 @@ pub fn enable_capture() {
     unsafe { std::env::set_var("RSP_CAPTURE_SOAP_DIR", &dir) };
 }
 
+/// The SOAP messages this test process captured ([`enable_capture`]).
+pub fn captured_documents() -> Vec<String> {
+    let prefix = format!("{}-", std::process::id());
+    std::fs::read_dir(capture_dir())
+        .expect("capture dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| std::fs::read_to_string(e.path()).expect("read capture"))
+        .collect()
+}
+
 /// A small lab (2 eUICCs of the world) in a fresh directory. A port picked free by `tweak` (e.g.
 /// [`https_options`]) can be taken by a parallel test before the lab binds it: then `tweak` picks again.
 pub async fn small_lab(dir: &tempfile::TempDir, tweak: impl Fn(&mut LabOptions)) -> Lab {

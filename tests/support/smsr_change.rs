@@ -64,8 +64,9 @@ pub async fn eis_at(
         .expect("EIS"))
 }
 
-/// Moves eUICC 0 from SM-SR 1 to SM-SR 2 and enables its second profile through SM-SR 2.
-pub async fn moves_an_euicc_and_manages_it_there(lab: &Lab) {
+/// Moves eUICC 0 from SM-SR 1 to SM-SR 2 and enables its second profile through SM-SR 2; returns the MNO's
+/// requests.
+pub async fn moves_an_euicc_and_manages_it_there(lab: &Lab) -> Vec<String> {
     let mno1 = lab.mno(0).expect("mno");
     let mno2 = lab.mno_at_smsr2(0).expect("mno");
     let (e0, p1, p2) = (eid(lab, 0), iccid(lab, 0, 0), iccid(lab, 0, 1));
@@ -134,4 +135,7 @@ pub async fn moves_an_euicc_and_manages_it_there(lab: &Lab) {
         Status::ExecutedSuccess,
         None,
     );
+    let mut sent = mno1.sent();
+    sent.extend(mno2.sent());
+    sent
 }

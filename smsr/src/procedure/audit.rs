@@ -12,7 +12,7 @@
 
 use eis_store::AnyConnection;
 use eis_store::eis::{self, EuiccUpdate, ProfileState, ProfileUpdate};
-use eis_store::operations::{self, Operation, OperationState, OperationUpdate};
+use eis_store::operations::{Operation, OperationState};
 use es_interfaces::isdr::{self, Es5Command, Es5Completion, ExtendedCardResources, IsdpState};
 
 use super::{ACTIVE, Completion, Event, Transition, aid_hex, delete, ignored, step};
@@ -113,16 +113,7 @@ pub fn on_executed(
     for action in t.actions {
         match action {
             Action::Store => {
-                operations::update(
-                    conn,
-                    op.id,
-                    op.state,
-                    &OperationUpdate {
-                        data: Some(data.to_json()?),
-                        ..OperationUpdate::default()
-                    },
-                    now,
-                )?;
+                operation::save_data(conn, op, &data, now)?;
             }
             Action::Continue => {
                 enqueue_commands(
