@@ -199,6 +199,9 @@ pub fn on_command_done(
         };
         match isdr::interpret(function, r) {
             Ok(c) => completions.push((function, c, r.clone())),
+            Err(failure) if smsr_change::already_finalised(kind, &failure) => {
+                completions.push((function, Es5Completion::Done, r.clone()));
+            }
             Err(failure) if delete::absent_isdp_counts_as_deleted(conn, op, &failure)? => {
                 return delete::on_event(conn, smsr, op, Event::IsdpAbsent, now);
             }

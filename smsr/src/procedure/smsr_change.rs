@@ -38,6 +38,7 @@
 //! | Active | Expired | Expired | Finish, DropEis | §5.1.6.4 |
 
 use eis_store::operations::OperationState;
+use es_interfaces::isdr::{Es5Failure, Es5FailureKind, Es5Function};
 use serde::{Deserialize, Serialize};
 
 use super::{ACTIVE, Event, Transition};
@@ -183,6 +184,16 @@ pub const PHASES: &[PhaseStep] = &[
     },
 ];
 
+/// Whether `failure` of a hand-over's command means the command had already been executed: FinaliseISDRHandover
+/// answered `6A88` (unknown KVN) under the new key set is a retransmission after a lost PoR — the old key set is
+/// already gone (wire-profile §5b step 5) [decision]. Treating it as a failure would drop the EIS of an eUICC
+/// that now holds only the new SM-SR's keys.
+pub fn already_finalised(kind: crate::operation::OperationKind, failure: &Es5Failure) -> bool {
+    kind == crate::operation::OperationKind::HandoverEuicc
+        && failure.function == Es5Function::FinaliseIsdrHandover
+        && failure.kind == Es5FailureKind::ReferencedDataNotFound
+}
+
 /// The next phase after `event` in `from` (`None`: the event does not apply there, e.g. a late or repeated
 /// answer).
 pub fn next_phase(from: Phase, event: PhaseEvent) -> Option<Phase> {
@@ -244,6 +255,41 @@ mod tests {
             let t = step(HANDOVER_TRANSITIONS, OperationState::Active, e).expect("row");
             assert_eq!(t.actions, &[Action::Finish, Action::DropEis], "{e:?}");
         }
+    }
+
+    #[test]
+    fn a_finalise_answered_6a88_was_executed_before() {
+        use crate::operation::OperationKind;
+        use es_interfaces::apdu::StatusWord;
+        let failure = |function, sw: u16, kind| Es5Failure {
+            function,
+            sw: StatusWord(sw),
+            kind,
+        };
+        let gone = failure(
+            Es5Function::FinaliseIsdrHandover,
+            0x6A88,
+            Es5FailureKind::ReferencedDataNotFound,
+        );
+        assert!(already_finalised(OperationKind::HandoverEuicc, &gone));
+        assert!(!already_finalised(OperationKind::DeleteProfile, &gone));
+        // 6985 (the carrier or the last key set) is a real refusal; so is 6A88 to anything else.
+        assert!(!already_finalised(
+            OperationKind::HandoverEuicc,
+            &failure(
+                Es5Function::FinaliseIsdrHandover,
+                0x6985,
+                Es5FailureKind::ConditionsNotSatisfied
+            )
+        ));
+        assert!(!already_finalised(
+            OperationKind::HandoverEuicc,
+            &failure(
+                Es5Function::UpdateSmsrAddressingParameters,
+                0x6A88,
+                Es5FailureKind::ReferencedDataNotFound
+            )
+        ));
     }
 
     #[test]
