@@ -1,7 +1,8 @@
 //! SM-SR change end to end (SGP.02 §3.8; issue 13): two SM-SRs behind one test SMSC, the eUICC simulator on the
 //! other side. The whole change with SM-SR 2 on PostgreSQL (on SQLite with every message validated:
 //! tests/smsr_change_xsd.rs); and the failures: no PrepareSMSRChange, an unknown or wrong target, the eUICC
-//! unreachable until the validity period ends — after each the eUICC is SM-SR 1's, unlocked, its keys working.
+//! unreachable until the validity period ends, a receipt that does not verify — after each the eUICC is SM-SR
+//! 1's, unlocked, its keys working.
 
 mod support;
 
@@ -42,7 +43,7 @@ async fn still_at_smsr1(lab: &Lab, fci: &str, slot: usize) {
 }
 
 #[actix_web::test]
-async fn a_change_fails_cleanly_without_prepare_or_when_the_euicc_is_unreachable() {
+async fn a_change_fails_cleanly_without_prepare_when_unreachable_or_with_a_wrong_receipt() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lab = change_lab(&dir, None).await;
     let mno1 = lab.mno(0).expect("mno");
@@ -91,5 +92,24 @@ async fn a_change_fails_cleanly_without_prepare_or_when_the_euicc_is_unreachable
     assert!(why.contains("AuthenticateSMSR"), "{why}");
     lab.network.drop_next_mt(0);
     still_at_smsr1(&lab, "after-unreachable", 0).await;
+
+    // The eUICC answers a receipt that does not verify: SM-SR 2 refuses to take over (8.4 / 6.1).
+    let card = conformance::euicc::Eid::parse(&e0).expect("eid");
+    let faults = |wrong_receipt| conformance::euicc::Control::SetDownloadFaults {
+        eid: card,
+        faults: conformance::euicc::DownloadFaults {
+            wrong_receipt,
+            ..Default::default()
+        },
+    };
+    lab.network.control(faults(true)).await.expect("faults");
+    let out = call(&mno2, &prepare(&e0, &sr1, "prepare-3")).await;
+    assert_status(out.status(), Status::ExecutedSuccess, None);
+    let out = call(&mno1, &change(&e0, &sr2, "wrong-receipt", 300)).await;
+    assert_eq!(out.http_status, 202, "{}", out.envelope);
+    let cb = callback(&lab, 0, &out, 60).await;
+    assert_status(cb.status(), Status::Failed, Some(("8.4", "6.1")));
+    lab.network.control(faults(false)).await.expect("faults");
+    still_at_smsr1(&lab, "after-wrong-receipt", 1).await;
     lab.stop().await;
 }

@@ -1403,7 +1403,8 @@ impl Euicc {
     /// [`wire_profile::ISD_R_AGREEMENT_WITHOUT_CHALLENGE`]: no `3A01` before it `6985`; a CRT other than that
     /// of a new key set, a KVN the ISD-R holds or an ephemeral key not on the ECASD's curve `6A80`; a signature
     /// that does not verify with CERT.SR.ECDSA's key `6982`. Then ECKA with SK.ECASD.ECKA gives the new key set
-    /// (usable at once, counter = the initial counter) and `86 10 <receipt>`.
+    /// (usable at once, counter = the initial counter) and `86 10 <receipt>` (its first byte inverted under the
+    /// test fault [`DownloadFaults::wrong_receipt`]).
     fn isdr_agreement(
         &mut self,
         s: &mut Session,
@@ -1426,6 +1427,7 @@ impl Euicc {
         if !verified {
             return respond(StatusWord::SECURITY_STATUS);
         }
+        let wrong_receipt = self.download_faults().wrong_receipt;
         let derived = PublicKey::from_sec1(self.ecasd.curve(), &ka.ephemeral_public_key)
             .ok()
             .and_then(|eph| self.ecasd.private_key().ok()?.ecka(&eph).ok())
@@ -1438,9 +1440,13 @@ impl Euicc {
                     set.kik.expose(),
                 )
                 .ok()?;
+                let mut receipt = receipt.to_vec();
+                if wrong_receipt {
+                    receipt[0] ^= 0xFF;
+                }
                 let answer = KeyAgreementResponse {
                     derivation_random: None,
-                    receipt: receipt.to_vec(),
+                    receipt,
                 }
                 .to_bytes()
                 .ok()?;

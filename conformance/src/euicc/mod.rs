@@ -238,7 +238,8 @@ impl SubscriberDirectory {
 /// Faults a test can switch on per eUICC for the SM-DP's failure paths (wire-profile §5, §7).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DownloadFaults {
-    /// `3A02` answers a receipt with its first byte inverted.
+    /// `3A02` answers a receipt with its first byte inverted: the ISD-P's (download) and the ISD-R's (SM-SR
+    /// change, wire-profile §5b).
     pub wrong_receipt: bool,
     /// Every SCP03t segment (`86`) fails its C-MAC check: `6982`, the session is discarded.
     pub cmac_failure: bool,
