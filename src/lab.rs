@@ -227,6 +227,17 @@ pub struct SecondSmsrRunning {
     pub config: Config,
     /// Address of its metrics listener.
     pub metrics: Option<std::net::SocketAddr>,
+    listeners: Vec<ServerHandle>,
+}
+
+impl SecondSmsrRunning {
+    /// Stops its listeners (ES1/ES3/ES4/ES7, ESM2M, metrics): SM-SR 2 is down for the other servers while its
+    /// workers and store stay (a test of SM-SR change with the new SM-SR unreachable, SGP.02 §3.8).
+    pub async fn stop_listeners(&self) {
+        for h in &self.listeners {
+            h.stop(true).await;
+        }
+    }
 }
 
 /// Lowest port [`free_port`] hands out.
@@ -373,6 +384,8 @@ impl Lab {
             Some(c) => {
                 let s2 = serve::start(&c, &world, keyring.clone(), Some(serve::Only::Smsr))?;
                 handles.extend(s2.servers.iter().map(|s| s.handle.clone()));
+                let listeners: Vec<ServerHandle> =
+                    s2.servers.iter().map(|s| s.handle.clone()).collect();
                 for s in s2.servers {
                     tokio::spawn(s.server);
                 }
@@ -381,6 +394,7 @@ impl Lab {
                     smsr: s2.smsr.ok_or("SM-SR 2 did not start")?,
                     config: c,
                     metrics: s2.smsr_metrics,
+                    listeners,
                 })
             }
             None => None,

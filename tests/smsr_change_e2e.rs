@@ -1,8 +1,8 @@
 //! SM-SR change end to end (SGP.02 §3.8; issue 13): two SM-SRs behind one test SMSC, the eUICC simulator on the
 //! other side. The whole change with SM-SR 2 on PostgreSQL (on SQLite with every message validated:
 //! tests/smsr_change_xsd.rs); and the failures: no PrepareSMSRChange, an unknown or wrong target, the eUICC
-//! unreachable until the validity period ends, a receipt that does not verify — after each the eUICC is SM-SR
-//! 1's, unlocked, its keys working.
+//! unreachable until the validity period ends, a receipt that does not verify, SM-SR 2 down — after each the eUICC
+//! is SM-SR 1's, unlocked, its keys working.
 
 mod support;
 
@@ -23,13 +23,14 @@ async fn an_euicc_moves_to_a_new_smsr_on_postgres() {
 /// After a failed change the eUICC is SM-SR 1's, unlocked, and its keys work there: profile `slot` (disabled)
 /// is enabled through SM-SR 1.
 async fn still_at_smsr1(lab: &Lab, fci: &str, slot: usize) {
-    let (mno1, mno2) = (lab.mno(0).expect("mno"), lab.mno_at_smsr2(0).expect("mno"));
+    let mno1 = lab.mno(0).expect("mno");
     let e0 = eid(lab, 0);
     assert!(eis_at(&mno1, &e0, &format!("{fci}-get-1")).await.is_ok());
-    assert_eq!(
-        eis_at(&mno2, &e0, &format!("{fci}-get-2")).await.err(),
-        Some(("8.1.1".to_string(), "3.9".to_string()))
-    );
+    // SM-SR 2 kept nothing (read in its store: it may be down).
+    let smsr2 = &lab.smsr2.as_ref().expect("SM-SR 2").smsr;
+    let mut c = smsr2.store.conn().expect("connection");
+    assert!(!eis_store::eis::euicc_exists(&mut c, &e0).expect("store"));
+    drop(c);
     let out = call(
         &mno1,
         &enable(&e0, &iccid(lab, 0, slot), &format!("{fci}-enable"), None),
@@ -111,5 +112,26 @@ async fn a_change_fails_cleanly_without_prepare_when_unreachable_or_with_a_wrong
     assert_status(cb.status(), Status::Failed, Some(("8.4", "6.1")));
     lab.network.control(faults(false)).await.expect("faults");
     still_at_smsr1(&lab, "after-wrong-receipt", 1).await;
+    lab.stop().await;
+}
+
+#[actix_web::test]
+async fn a_change_to_an_smsr_that_is_down_expires_and_the_euicc_stays() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = change_lab(&dir, None).await;
+    let mno1 = lab.mno(0).expect("mno");
+    let mno2 = lab.mno_at_smsr2(0).expect("mno");
+    let e0 = eid(&lab, 0);
+    let sr1 = lab.world.manifest.sm_sr.oid.clone();
+    let sr2 = lab.smsr2_oid().expect("SM-SR 2").to_string();
+    let out = call(&mno2, &prepare(&e0, &sr1, "prepare-down")).await;
+    assert_status(out.status(), Status::ExecutedSuccess, None);
+    lab.smsr2.as_ref().expect("SM-SR 2").stop_listeners().await;
+    // HandoverEUICC cannot be delivered: SM-SR 1's outbox retries until the change's validity ends.
+    let out = call(&mno1, &change(&e0, &sr2, "to-a-down-smsr", 15)).await;
+    assert_eq!(out.http_status, 202, "{}", out.envelope);
+    let cb = callback(&lab, 0, &out, 60).await;
+    assert_status(cb.status(), Status::Expired, Some(("1.6", "5.3")));
+    still_at_smsr1(&lab, "after-down", 1).await;
     lab.stop().await;
 }
