@@ -360,3 +360,49 @@ pub const ISD_R_AGREEMENT_WITHOUT_CHALLENGE: StatusWord = StatusWord::CONDITIONS
 /// left (wire-profile §5b step 5). [decision] Over SCP81 (HTTPS, PSK) no SCP80 key set carries the command: only
 /// the last key set left is protected.
 pub const FINALISE_REFUSED: StatusWord = StatusWord::CONDITIONS_NOT_SATISFIED;
+/// [decision] Status word of a FinaliseISDRHandover naming a KVN the eUICC does not hold (wire-profile §5b step 5:
+/// `6A88`). Under the new key set it means the old key set is already gone — a retransmission after a lost PoR —
+/// so SM-SR2 counts it as executed.
+pub const FINALISE_KEY_SET_GONE: StatusWord = StatusWord::REFERENCED_DATA_NOT_FOUND;
+/// [decision] Initial sequence counter SM-SR2 gives the new ISD-R key set (`91 05`, ES7 `InitialSequenceCounter`;
+/// wire-profile §5b step 2 leaves the value to SM-SR2): 0, so its first command under the key set carries 1.
+pub const SMSR_CHANGE_INITIAL_COUNTER: u64 = 0;
+
+/// [decision] The KVN of the new ISD-R key set (wire-profile §5b step 2: `01`–`0F`, not in use): the next SCP80
+/// version above the previous SM-SR's `old_kvn`, else the lowest below it.
+pub fn smsr_change_new_kvn(old_kvn: u8) -> u8 {
+    (old_kvn.saturating_add(1)..=*KVN_SCP80.end())
+        .chain(*KVN_SCP80.start()..old_kvn)
+        .next()
+        .unwrap_or(*KVN_SCP80.start())
+}
+
+/// [decision] ES7.CreateAdditionalKeySet `HostId` (GP Amendment E Table 4-15; carried on ES7 only, wire-profile
+/// §5b step 2, which does not say what it holds): the new SM-SR's OID as ASCII.
+pub fn smsr_change_host_id(smsr_oid: &str) -> Vec<u8> {
+    smsr_oid.as_bytes().to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_new_isd_r_key_set_takes_a_kvn_not_in_use() {
+        assert_eq!(smsr_change_new_kvn(0x01), 0x02);
+        assert_eq!(smsr_change_new_kvn(0x05), 0x06);
+        // After the last SCP80 version, back to the first.
+        assert_eq!(smsr_change_new_kvn(0x0F), 0x01);
+        for old in KVN_SCP80 {
+            let new = smsr_change_new_kvn(old);
+            assert!(
+                KVN_SCP80.contains(&new) && new != old,
+                "{old:02X} -> {new:02X}"
+            );
+        }
+        assert_eq!(
+            smsr_change_host_id("1.3.6.1.4.1.99999.8"),
+            b"1.3.6.1.4.1.99999.8"
+        );
+    }
+}

@@ -394,16 +394,6 @@ fn ecasd_certificate(conn: &mut AnyConnection, eid: &str) -> Result<GpCertificat
     GpCertificate::decode(&cert.value).map_err(SmsrError::internal)
 }
 
-/// The KVN of the new key set: the lowest SCP80 version above SM-SR1's, else the lowest other one
-/// (wire-profile §5b step 2: `01`–`0F`, not in use).
-fn new_kvn(old_kvn: u8) -> u8 {
-    let range = wire_profile::KVN_SCP80;
-    (old_kvn.saturating_add(1)..=*range.end())
-        .chain(*range.start()..old_kvn)
-        .next()
-        .unwrap_or(*range.start())
-}
-
 fn pending_aad(eid: &str, op: i64) -> Vec<u8> {
     format!("{eid}/{op}").into_bytes()
 }
@@ -435,8 +425,9 @@ fn on_random_challenge(
     let ecasd = ecasd_certificate(conn, &op.eid)?;
     let pk = &ecasd.body().public_key;
     let old_kvn = change.old_kvn.unwrap_or(1);
-    let kvn = new_kvn(old_kvn);
-    let initial = Counter::from_u64(0).ok_or_else(|| internal("counter".into()))?;
+    let kvn = wire_profile::smsr_change_new_kvn(old_kvn);
+    let initial = Counter::from_u64(wire_profile::SMSR_CHANGE_INITIAL_COUNTER)
+        .ok_or_else(|| internal("counter".into()))?;
     let ephemeral = PrivateKey::generate(pk.curve(), &mut rand::rng());
     let est = match isdr_key_set::establish(&sr.key, pk, random_challenge, kvn, initial, ephemeral)
     {
@@ -471,8 +462,8 @@ fn on_random_challenge(
     data.smsr_change = Some(change.clone());
     operation::save_data(conn, op, &data, now)?;
     let eid = op.eid.parse().map_err(SmsrError::internal)?;
-    let host_id =
-        HexBinary::from_bytes(smsr.identity.oid.as_bytes()).map_err(SmsrError::internal)?;
+    let host_id = HexBinary::from_bytes(&wire_profile::smsr_change_host_id(&smsr.identity.oid))
+        .map_err(SmsrError::internal)?;
     let request = est
         .to_es7_request(callee_base(op.deadline, now)?, eid, host_id)
         .map_err(SmsrError::internal)?;

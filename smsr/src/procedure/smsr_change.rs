@@ -38,7 +38,7 @@
 //! | Active | Expired | Expired | Finish, DropEis | §5.1.6.4 |
 
 use eis_store::operations::OperationState;
-use es_interfaces::isdr::{Es5Failure, Es5FailureKind, Es5Function};
+use es_interfaces::isdr::{Es5Failure, Es5Function};
 use serde::{Deserialize, Serialize};
 
 use super::{ACTIVE, Event, Transition};
@@ -185,13 +185,13 @@ pub const PHASES: &[PhaseStep] = &[
 ];
 
 /// Whether `failure` of a hand-over's command means the command had already been executed: FinaliseISDRHandover
-/// answered `6A88` (unknown KVN) under the new key set is a retransmission after a lost PoR — the old key set is
-/// already gone (wire-profile §5b step 5) [decision]. Treating it as a failure would drop the EIS of an eUICC
+/// answered [`es_interfaces::wire_profile::FINALISE_KEY_SET_GONE`] under the new key set is a retransmission after a
+/// lost PoR — the old key set is already gone [decision]. Treating it as a failure would drop the EIS of an eUICC
 /// that now holds only the new SM-SR's keys.
 pub fn already_finalised(kind: crate::operation::OperationKind, failure: &Es5Failure) -> bool {
     kind == crate::operation::OperationKind::HandoverEuicc
         && failure.function == Es5Function::FinaliseIsdrHandover
-        && failure.kind == Es5FailureKind::ReferencedDataNotFound
+        && failure.sw == es_interfaces::wire_profile::FINALISE_KEY_SET_GONE
 }
 
 /// The next phase after `event` in `from` (`None`: the event does not apply there, e.g. a late or repeated
@@ -261,6 +261,7 @@ mod tests {
     fn a_finalise_answered_6a88_was_executed_before() {
         use crate::operation::OperationKind;
         use es_interfaces::apdu::StatusWord;
+        use es_interfaces::isdr::Es5FailureKind;
         let failure = |function, sw: u16, kind| Es5Failure {
             function,
             sw: StatusWord(sw),
