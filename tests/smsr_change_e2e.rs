@@ -43,15 +43,38 @@ async fn still_at_smsr1(lab: &Lab, fci: &str, slot: usize) {
     );
 }
 
+/// MNO 1's clients of both SM-SRs, eUICC 0 and the two SM-SRs' OIDs.
+struct Parties {
+    mno1: conformance::mno::MnoClient,
+    mno2: conformance::mno::MnoClient,
+    e0: String,
+    sr1: String,
+    sr2: String,
+}
+
+impl Parties {
+    fn of(lab: &Lab) -> Parties {
+        Parties {
+            mno1: lab.mno(0).expect("mno"),
+            mno2: lab.mno_at_smsr2(0).expect("mno"),
+            e0: eid(lab, 0),
+            sr1: lab.world.manifest.sm_sr.oid.clone(),
+            sr2: lab.smsr2_oid().expect("SM-SR 2").to_string(),
+        }
+    }
+}
+
 #[actix_web::test]
 async fn a_change_fails_cleanly_without_prepare_when_unreachable_or_with_a_wrong_receipt() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lab = change_lab(&dir, None).await;
-    let mno1 = lab.mno(0).expect("mno");
-    let mno2 = lab.mno_at_smsr2(0).expect("mno");
-    let e0 = eid(&lab, 0);
-    let sr1 = lab.world.manifest.sm_sr.oid.clone();
-    let sr2 = lab.smsr2_oid().expect("SM-SR 2").to_string();
+    let Parties {
+        mno1,
+        mno2,
+        e0,
+        sr1,
+        sr2,
+    } = Parties::of(&lab);
 
     // No ES4.PrepareSMSRChange at SM-SR 2: it refuses the hand-over, SM-SR 1 answers FAILED.
     let out = call(&mno1, &change(&e0, &sr2, "no-prepare", 300)).await;
@@ -119,11 +142,13 @@ async fn a_change_fails_cleanly_without_prepare_when_unreachable_or_with_a_wrong
 async fn a_change_to_an_smsr_that_is_down_expires_and_the_euicc_stays() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lab = change_lab(&dir, None).await;
-    let mno1 = lab.mno(0).expect("mno");
-    let mno2 = lab.mno_at_smsr2(0).expect("mno");
-    let e0 = eid(&lab, 0);
-    let sr1 = lab.world.manifest.sm_sr.oid.clone();
-    let sr2 = lab.smsr2_oid().expect("SM-SR 2").to_string();
+    let Parties {
+        mno1,
+        mno2,
+        e0,
+        sr1,
+        sr2,
+    } = Parties::of(&lab);
     let out = call(&mno2, &prepare(&e0, &sr1, "prepare-down")).await;
     assert_status(out.status(), Status::ExecutedSuccess, None);
     lab.smsr2.as_ref().expect("SM-SR 2").stop_listeners().await;

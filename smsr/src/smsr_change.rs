@@ -66,8 +66,6 @@ const PENDING_KEYS_PURPOSE: &str = "smsr-change-keys";
 /// The share of its own remaining validity an SM-SR gives the other as ValidityPeriod, so that the callee
 /// ends first and its answer arrives before the caller gives up.
 const CALLEE_SHARE: (i64, i64) = (9, 10);
-/// Key type of the new ISD-R keys: AES (GP Card Specification §11.1.8).
-const KEY_TYPE_AES: u8 = 0x88;
 
 /// What an SM-SR change operation keeps ([`OpData::smsr_change`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -544,7 +542,7 @@ fn on_receipt(
                 .map_err(SmsrError::internal)?
                 .to_vec(),
             components: vec![KeyComponent {
-                key_type: KEY_TYPE_AES,
+                key_type: wire_profile::KEY_TYPE_AES,
                 value: Sealed {
                     key_id: smsr.keyring.current_key_id().to_string(),
                     ciphertext: blob.into_bytes(),
