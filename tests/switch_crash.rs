@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::crash::{Call, message_ids_by_fci, record, send_all, status_key};
 use common::{Db, Lab};
 use conformance::euicc::{
     Control, DriverEvent, EuiccSecrets, EuiccView, EventKind, Fleet, SimulatorConfig,
@@ -57,75 +58,8 @@ const VALIDITY_SECS: u64 = 150;
 /// MT SMS of one switch (EnableProfile, HandleNotificationConfirmation).
 const SMS_PER_SWITCH: u64 = 2;
 
-/// One ES4.EnableProfile (one FunctionCallIdentifier) and what its calls got.
-#[derive(Debug, Default, Clone)]
-struct Call {
-    message_ids: Vec<String>,
-    answered: Vec<FunctionExecutionStatus>,
-    lost: usize,
-}
-
-enum Outcome {
-    Answered(FunctionExecutionStatus),
-    Accepted(String),
-    Lost,
-}
-
-async fn send_all(
-    mno: &Arc<MnoClient>,
-    requests: &Arc<Vec<es4::EnableProfileRequest>>,
-    which: &[usize],
-    answered: Arc<AtomicUsize>,
-) -> Vec<(usize, Outcome)> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for &i in which {
-        let (mno, requests, answered) = (mno.clone(), requests.clone(), answered.clone());
-        tasks.spawn(async move {
-            let outcome = match mno.es4(&requests[i]).await {
-                Ok(out) if out.http_status == 202 => Outcome::Accepted(out.message_id),
-                Ok(out) => match out.status() {
-                    Some(s) => Outcome::Answered(s),
-                    None => Outcome::Lost,
-                },
-                Err(_) => Outcome::Lost,
-            };
-            if matches!(outcome, Outcome::Answered(_)) {
-                answered.fetch_add(1, Ordering::SeqCst);
-            }
-            (i, outcome)
-        });
-    }
-    let mut out = Vec::new();
-    while let Some(r) = tasks.join_next().await {
-        out.push(r.expect("send task"));
-    }
-    out
-}
-
-fn record(calls: &mut [Call], outcomes: Vec<(usize, Outcome)>) {
-    for (i, o) in outcomes {
-        match o {
-            Outcome::Answered(s) => calls[i].answered.push(s),
-            Outcome::Accepted(id) => calls[i].message_ids.push(id),
-            Outcome::Lost => calls[i].lost += 1,
-        }
-    }
-}
-
 fn is_success(s: &FunctionExecutionStatus) -> bool {
     s.status == Status::ExecutedSuccess
-}
-
-fn status_key(s: &FunctionExecutionStatus) -> String {
-    match &s.status_code_data {
-        Some(d) => format!(
-            "{} {}/{}",
-            s.status.as_str(),
-            d.subject.code(),
-            d.reason.code()
-        ),
-        None => s.status.as_str().to_string(),
-    }
 }
 
 /// What arrived at the MNO's receiver during one round, each `wsa:MessageID` once.
@@ -194,30 +128,6 @@ fn notification_counts(
         *counts.entry((i, kind.to_string(), iccid)).or_default() += 1;
     }
     counts
-}
-
-/// FunctionCallIdentifier → every `wsa:MessageID` the MNO sent it with, the calls whose answer was lost in the
-/// kill included (the SM-SR may have recorded one of those: its callback relates to that MessageID).
-fn message_ids_by_fci(sent: &[String]) -> HashMap<String, Vec<String>> {
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for envelope in sent {
-        let env =
-            es_interfaces::soap::Envelope::parse(envelope.as_bytes()).expect("a sent envelope");
-        let id = env
-            .header_blocks()
-            .into_iter()
-            .find(|h| h.local_name() == "MessageID")
-            .map(|h| h.text().trim().to_string())
-            .expect("wsa:MessageID");
-        let fci = env
-            .body()
-            .child_elements()
-            .find(|e| e.local_name() == "FunctionCallIdentifier")
-            .map(|e| e.text().trim().to_string())
-            .expect("FunctionCallIdentifier");
-        out.entry(fci).or_default().push(id);
-    }
-    out
 }
 
 /// What the simulator reported: its last inspection, every refused command packet and each card's events

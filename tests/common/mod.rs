@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod crash;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -128,21 +130,7 @@ impl Lab {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn rsp serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let mut seen = Vec::new();
-        loop {
-            match lines.next() {
-                Some(Ok(line)) if line == "ready" => break,
-                Some(Ok(line)) => seen.push(line),
-                _ => {
-                    let _ = child.kill();
-                    panic!("rsp serve exited before it was ready:\n{}", seen.join("\n"));
-                }
-            }
-        }
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        wait_until_ready(&mut child);
         self.child = Some(child);
     }
 
@@ -246,6 +234,25 @@ impl Drop for Lab {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Waits until `rsp serve` (spawned with stdout piped) prints `ready`, then keeps draining its stdout so that it
+/// never blocks on a full pipe; kills it and panics with what it printed when it exits first.
+pub fn wait_until_ready(child: &mut Child) {
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line == "ready" => break,
+            Some(Ok(line)) => seen.push(line),
+            _ => {
+                let _ = child.kill();
+                panic!("rsp serve exited before it was ready:\n{}", seen.join("\n"));
+            }
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
 }
 
 /// Posts a SOAP 1.2 envelope and returns (status, body).

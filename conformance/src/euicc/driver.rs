@@ -106,6 +106,9 @@ pub struct EuiccView {
     pub busy: bool,
     /// The last SCP80 counter the ISD-R accepted (ETSI TS 102 225 §5.1.1).
     pub received_counter: u64,
+    /// Where its MO SMS go: the SM-SR's MSISDN (UpdateSMSRAddressingParameters, SGP.02 §4.1.1.6; the
+    /// configured default until one was set).
+    pub smsr_address: String,
 }
 
 /// What the driver reports on its optional event channel.
@@ -362,6 +365,7 @@ impl SimulatorDriver {
                                         .collect(),
                                     busy: e.switch_in_progress() || !e.pending_notifications().is_empty(),
                                     received_counter: e.received_counter(),
+                                    smsr_address: e.smsr_address(self.fleet.config()),
                                 })
                                 .collect();
                             self.report(DriverEvent::Inspected(views));

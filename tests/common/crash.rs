@@ -1,0 +1,111 @@
+//! What the crash tests share (tests/switch_crash.rs, tests/smsr_change_crash.rs): ES4 calls sent concurrently
+//! while a server may be killed, what each FunctionCallIdentifier got, and the callbacks that belong to it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use conformance::mno::MnoClient;
+use es_interfaces::messages::codec::BodyElement;
+use es_interfaces::status::FunctionExecutionStatus;
+
+/// One ES4 request (one FunctionCallIdentifier) and what its calls got.
+#[derive(Debug, Default, Clone)]
+pub struct Call {
+    /// `wsa:MessageID`s of the calls the server accepted (202).
+    pub message_ids: Vec<String>,
+    /// Synchronous answers.
+    pub answered: Vec<FunctionExecutionStatus>,
+    /// Calls whose connection died with the server.
+    pub lost: usize,
+}
+
+/// What one call got.
+pub enum Outcome {
+    /// A synchronous answer.
+    Answered(FunctionExecutionStatus),
+    /// Accepted (202) under this `wsa:MessageID`: the result comes as a callback.
+    Accepted(String),
+    /// No answer: the connection died (the server was killed).
+    Lost,
+}
+
+/// Sends `requests[i]` for each `i` of `which` at once; counts the synchronous answers in `answered`.
+pub async fn send_all<T: BodyElement + Send + Sync + 'static>(
+    mno: &Arc<MnoClient>,
+    requests: &Arc<Vec<T>>,
+    which: &[usize],
+    answered: Arc<AtomicUsize>,
+) -> Vec<(usize, Outcome)> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for &i in which {
+        let (mno, requests, answered) = (mno.clone(), requests.clone(), answered.clone());
+        tasks.spawn(async move {
+            let outcome = match mno.es4(&requests[i]).await {
+                Ok(out) if out.http_status == 202 => Outcome::Accepted(out.message_id),
+                Ok(out) => match out.status() {
+                    Some(s) => Outcome::Answered(s),
+                    None => Outcome::Lost,
+                },
+                Err(_) => Outcome::Lost,
+            };
+            if matches!(outcome, Outcome::Answered(_)) {
+                answered.fetch_add(1, Ordering::SeqCst);
+            }
+            (i, outcome)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        out.push(r.expect("send task"));
+    }
+    out
+}
+
+/// Adds the outcomes of [`send_all`] to `calls`.
+pub fn record(calls: &mut [Call], outcomes: Vec<(usize, Outcome)>) {
+    for (i, o) in outcomes {
+        match o {
+            Outcome::Answered(s) => calls[i].answered.push(s),
+            Outcome::Accepted(id) => calls[i].message_ids.push(id),
+            Outcome::Lost => calls[i].lost += 1,
+        }
+    }
+}
+
+/// `Status subject/reason` of a result, for messages and tallies.
+pub fn status_key(s: &FunctionExecutionStatus) -> String {
+    match &s.status_code_data {
+        Some(d) => format!(
+            "{} {}/{}",
+            s.status.as_str(),
+            d.subject.code(),
+            d.reason.code()
+        ),
+        None => s.status.as_str().to_string(),
+    }
+}
+
+/// FunctionCallIdentifier → every `wsa:MessageID` the MNO sent it with, the calls whose answer was lost in the
+/// kill included (the server may have recorded one of those: its callback relates to that MessageID).
+pub fn message_ids_by_fci(sent: &[String]) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for envelope in sent {
+        let env =
+            es_interfaces::soap::Envelope::parse(envelope.as_bytes()).expect("a sent envelope");
+        let id = env
+            .header_blocks()
+            .into_iter()
+            .find(|h| h.local_name() == "MessageID")
+            .map(|h| h.text().trim().to_string())
+            .expect("wsa:MessageID");
+        let fci = env
+            .body()
+            .child_elements()
+            .find(|e| e.local_name() == "FunctionCallIdentifier")
+            .map(|e| e.text().trim().to_string())
+            .expect("FunctionCallIdentifier");
+        out.entry(fci).or_default().push(id);
+    }
+    out
+}
