@@ -460,6 +460,15 @@ pub struct ServerConfig {
     /// SM-SR only: the other SM-SRs of the world and where their ES7 is reached (SGP.02 §5.7); each is registered
     /// at start as an entity of role SM-SR. Must stay empty under `smdp`.
     pub peers: Vec<SmsrPeer>,
+    /// SM-SR only: file of this SM-SR's CERT.SR.ECDSA as the CI issued it (SGP.02 §2.3.2; sent in
+    /// ES7.AuthenticateSMSR when it takes an eUICC over, §3.8): the GP certificate `7F21 …` as hex text,
+    /// whitespace ignored (the format of the PKI directory's `certs/*.gp.hex`). Relative to `var_dir`. Set together
+    /// with `sr_ecdsa_key`; unset: the world's CERT.SR.ECDSA of `identity`.
+    pub sr_ecdsa_certificate: Option<PathBuf>,
+    /// SM-SR only: file of SK.SR.ECDSA, the private key of `sr_ecdsa_certificate`: PKCS#8 PEM, mode 0600 (the
+    /// format of the PKI directory's `keys/*.key.pem`). Relative to `var_dir`. A key that does not match the
+    /// certificate's public key stops the start.
+    pub sr_ecdsa_key: Option<PathBuf>,
 }
 
 /// Another SM-SR of the world, as an ES7 peer of this one (SGP.02 §5.7).
@@ -490,6 +499,8 @@ impl Default for Config {
                 metrics_listen: Some("127.0.0.1:8490".into()),
                 identity: 1,
                 peers: Vec::new(),
+                sr_ecdsa_certificate: None,
+                sr_ecdsa_key: None,
             },
             smdp: ServerConfig {
                 database_url: "sqlite://smdp.db".into(),
@@ -502,6 +513,8 @@ impl Default for Config {
                 metrics_listen: Some("127.0.0.1:9490".into()),
                 identity: 1,
                 peers: Vec::new(),
+                sr_ecdsa_certificate: None,
+                sr_ecdsa_key: None,
             },
             es5: Es5Config::default(),
             esm2m: Esm2mConfig::default(),
@@ -581,10 +594,22 @@ impl Config {
             origin: origin.into(),
             message,
         };
-        if self.smdp.identity != 1 || !self.smdp.peers.is_empty() {
+        if self.smdp.identity != 1
+            || !self.smdp.peers.is_empty()
+            || self.smdp.sr_ecdsa_certificate.is_some()
+            || self.smdp.sr_ecdsa_key.is_some()
+        {
             return Err(invalid(
                 "smdp",
-                "identity and peers are SM-SR settings (smsr.identity, smsr.peers)".into(),
+                "identity, peers, sr_ecdsa_certificate and sr_ecdsa_key are SM-SR settings (smsr.…)".into(),
+            ));
+        }
+        if self.smsr.sr_ecdsa_certificate.is_some() != self.smsr.sr_ecdsa_key.is_some() {
+            return Err(invalid(
+                "smsr.sr_ecdsa_certificate",
+                "CERT.SR.ECDSA and SK.SR.ECDSA come together: set both smsr.sr_ecdsa_certificate and \
+                 smsr.sr_ecdsa_key, or neither (the world's)"
+                    .into(),
             ));
         }
         if !(1..=2).contains(&self.smsr.identity) {
@@ -883,6 +908,46 @@ mod tests {
         )
         .unwrap();
         assert_eq!(peer.smsr_urls()[1], (2, None));
+    }
+
+    /// SGP.02 §2.3.2: the SM-SR's own CERT.SR.ECDSA and SK.SR.ECDSA files, by file or environment, both or none,
+    /// and only under `smsr`.
+    #[test]
+    fn sr_ecdsa_files_come_together() {
+        let d = Config::load(None, Vec::new()).unwrap();
+        assert_eq!(
+            (d.smsr.sr_ecdsa_certificate, d.smsr.sr_ecdsa_key),
+            (None, None)
+        );
+        let both = vec![
+            (
+                "RSP_SMSR__SR_ECDSA_CERTIFICATE".to_string(),
+                "/etc/rsp/cert-sr.gp.hex".to_string(),
+            ),
+            (
+                "RSP_SMSR__SR_ECDSA_KEY".to_string(),
+                "sk-sr.key.pem".to_string(),
+            ),
+        ];
+        let c = Config::load(None, both.clone()).unwrap();
+        assert_eq!(
+            c.smsr.sr_ecdsa_certificate.as_deref(),
+            Some(Path::new("/etc/rsp/cert-sr.gp.hex"))
+        );
+        assert_eq!(
+            c.smsr.sr_ecdsa_key.as_deref(),
+            Some(Path::new("sk-sr.key.pem"))
+        );
+        for env in [
+            vec![both[0].clone()],
+            vec![both[1].clone()],
+            vec![(
+                "RSP_SMDP__SR_ECDSA_KEY".to_string(),
+                "sk-sr.key.pem".to_string(),
+            )],
+        ] {
+            assert!(Config::load(None, env.clone()).is_err(), "{env:?}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use actix_web::dev::ServerHandle;
 use certs::secrets::MasterKeyring;
-use certs::world::World;
+use certs::world::{CertSrFault, World};
 use conformance::euicc::{DriverEvent, EuiccSecrets, Fleet, SimulatorConfig, SubscriberDirectory};
 use conformance::eum::EcasdFault;
 use conformance::lab::SimulatedNetwork;
@@ -94,6 +94,9 @@ pub struct SecondSmsr {
     pub msisdn: String,
     /// Its SMPP system_id (and password) at the test SMSC; must differ from SM-SR 1's.
     pub system_id: String,
+    /// Give it, instead of the world's, a CERT.SR.ECDSA over its key that the current SM-SR and the ISD-R must
+    /// refuse (SGP.02 §2.3.2, §3.8): see [`SecondSmsr::use_faulty_cert_sr`].
+    pub cert_sr_fault: Option<CertSrFault>,
 }
 
 impl Default for SecondSmsr {
@@ -102,6 +105,7 @@ impl Default for SecondSmsr {
             database_url: None,
             msisdn: "4915550002".into(),
             system_id: "smsr2".into(),
+            cert_sr_fault: None,
         }
     }
 }
@@ -147,6 +151,32 @@ impl SecondSmsr {
             url: Some(second.smsr.public_url.clone()),
         }];
         Ok(second)
+    }
+
+    /// Makes SM-SR 2 of `config` present a CERT.SR.ECDSA faulty as `fault` says, issued over the world's SK.SR.ECDSA
+    /// of SM-SR 2 (`World::issue_faulty_cert_sr`): written to `smsr2-cert-sr.gp.hex` in `var_dir` and set, with
+    /// the world's key file, as `smsr.sr_ecdsa_certificate` and `smsr.sr_ecdsa_key` (both relative to `var_dir`).
+    pub fn use_faulty_cert_sr(
+        world: &World,
+        fault: CertSrFault,
+        config: &mut Config,
+    ) -> Result<(), String> {
+        let sr = world.smsr(2).ok_or("the world has no SM-SR 2")?;
+        let cert = world
+            .issue_faulty_cert_sr(
+                2,
+                sr.gp.key.public_key(),
+                fault,
+                time::OffsetDateTime::now_utc(),
+            )
+            .map_err(|e| e.to_string())?;
+        let file = PathBuf::from("smsr2-cert-sr.gp.hex");
+        let path = config.var_dir.join(&file);
+        std::fs::write(&path, format!("{}\n", hex::encode_upper(cert.encode())))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        config.smsr.sr_ecdsa_certificate = Some(file);
+        config.smsr.sr_ecdsa_key = Some(config.pki_dir.join(&sr.gp_files.key));
+        Ok(())
     }
 
     /// The test SMSC's account of SM-SR 2 (SMPP 3.4 §4.1; its system_id as password), serving its MSISDN.
@@ -365,6 +395,9 @@ impl Lab {
         let config2 = match &opts.second_smsr {
             Some(second) => {
                 let mut c = second.configure(&mut config, free_port()?, free_port()?)?;
+                if let Some(fault) = second.cert_sr_fault {
+                    SecondSmsr::use_faulty_cert_sr(&world, fault, &mut c)?;
+                }
                 c.smsr.pool_size = opts.pool_size;
                 c.smsr.workers = opts.workers;
                 Some(c)

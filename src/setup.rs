@@ -414,12 +414,100 @@ pub fn smsr(
         metrics: Arc::new(
             smsr::metrics::SmsrMetrics::new().map_err(|e| SetupError::Config(e.to_string()))?,
         ),
-        sr_ecdsa: Some(smsr::service::SrIdentity {
-            certificate: me.gp.cert.encode(),
-            key: certs::ecc::PrivateKey::from_scalar(me.gp.key.curve(), &me.gp.key.to_scalar()[..])
-                .map_err(|e| pki_err(&world.dir, e))?,
-        }),
+        sr_ecdsa: Some(sr_ecdsa(config, world, me)?),
     })
+}
+
+/// CERT.SR.ECDSA and SK.SR.ECDSA of the SM-SR `me` (SGP.02 §2.3.2, §3.8): from the files of
+/// `smsr.sr_ecdsa_certificate` and `smsr.sr_ecdsa_key` when set, else the world's. The start fails when a file
+/// cannot be read, the certificate is not an SM-SR's GP certificate or the key is not its private key; a
+/// certificate that does not chain to the world's CI or is not valid now is logged (the SM-SR serves its eUICCs
+/// all the same, but the current SM-SR of an SM-SR change will refuse it, 8.5.3).
+pub fn sr_ecdsa(
+    config: &Config,
+    world: &World,
+    me: SmsrIdentityRef<'_>,
+) -> Result<smsr::service::SrIdentity, SetupError> {
+    let s = &config.smsr;
+    let (cert, key) = match (&s.sr_ecdsa_certificate, &s.sr_ecdsa_key) {
+        (Some(cert_file), Some(key_file)) => {
+            let (cert_path, key_path) = (
+                config.var_dir.join(cert_file),
+                config.var_dir.join(key_file),
+            );
+            let bad = |key: &str, path: &Path, why: String| {
+                SetupError::Config(format!("smsr.{key} ({}): {why}", path.display()))
+            };
+            let text = std::fs::read_to_string(&cert_path)
+                .map_err(|e| bad("sr_ecdsa_certificate", &cert_path, e.to_string()))?;
+            let cert = certs::keystore::read_gp_hex(&text).map_err(|why| {
+                bad(
+                    "sr_ecdsa_certificate",
+                    &cert_path,
+                    format!("not a GP certificate in hex: {why}"),
+                )
+            })?;
+            if cert.body().entity_type != certs::gp_cert::EntityType::SmSr {
+                return Err(bad(
+                    "sr_ecdsa_certificate",
+                    &cert_path,
+                    format!(
+                        "entity type {:?}, not an SM-SR's CERT.SR.ECDSA",
+                        cert.body().entity_type
+                    ),
+                ));
+            }
+            certs::keystore::check_private_file_mode(&key_path)
+                .map_err(|e| bad("sr_ecdsa_key", &key_path, e.to_string()))?;
+            let pem = zeroize::Zeroizing::new(
+                std::fs::read_to_string(&key_path)
+                    .map_err(|e| bad("sr_ecdsa_key", &key_path, e.to_string()))?,
+            );
+            let key = certs::ecc::PrivateKey::from_pkcs8_pem(&pem).map_err(|e| {
+                bad(
+                    "sr_ecdsa_key",
+                    &key_path,
+                    format!("not a PKCS#8 PEM private key: {e}"),
+                )
+            })?;
+            if key.public_key() != &cert.body().public_key {
+                return Err(bad(
+                    "sr_ecdsa_key",
+                    &key_path,
+                    format!(
+                        "not the private key of the CERT.SR.ECDSA in {}",
+                        cert_path.display()
+                    ),
+                ));
+            }
+            (cert, key)
+        }
+        (None, None) => (
+            me.gp.cert.clone(),
+            certs::ecc::PrivateKey::from_scalar(me.gp.key.curve(), &me.gp.key.to_scalar()[..])
+                .map_err(|e| pki_err(&world.dir, e))?,
+        ),
+        _ => {
+            return Err(SetupError::Config(
+                "set both smsr.sr_ecdsa_certificate and smsr.sr_ecdsa_key, or neither".into(),
+            ));
+        }
+    };
+    let certificate = cert.encode();
+    if let Err(e) = certs::chain::check_smsr(&world.ci.cert, &certificate, SystemClock.now()) {
+        tracing::warn!(
+            error = %e,
+            "CERT.SR.ECDSA does not verify against the CI: the current SM-SR of an SM-SR change will refuse it (8.5.3)"
+        );
+    }
+    if cert.body().subject_id != me.entity.oid.as_bytes() {
+        tracing::warn!(
+            oid = %me.entity.oid,
+            subject = %String::from_utf8_lossy(&cert.body().subject_id),
+            "CERT.SR.ECDSA names another subject than this SM-SR's OID"
+        );
+    }
+    Ok(smsr::service::SrIdentity { certificate, key })
 }
 
 /// The destination rule of outgoing calls (configuration `outgoing.allow_list`).
@@ -543,4 +631,96 @@ pub fn register_mno_endpoints(
         out.push((m.entity.name.clone(), url));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SGP.02 §2.3.2: CERT.SR.ECDSA and SK.SR.ECDSA from the configured files, the world's without them; a key
+    /// that is not the certificate's, a key file readable by others, a half configuration or a certificate that is
+    /// not an SM-SR's stop the start with the key named; a faulty but well-formed certificate is loaded.
+    #[test]
+    fn sr_ecdsa_from_the_configured_files_or_the_world() {
+        let dir = tempfile::tempdir().unwrap();
+        let world = certs::world::generate(
+            &dir.path().join("pki"),
+            &WorldOptions {
+                seed: Some(31),
+                ..WorldOptions::new(1, SystemClock.now())
+            },
+        )
+        .unwrap();
+        let (one, two) = (world.smsr(1).unwrap(), world.smsr(2).unwrap());
+        let config = |cert: Option<&str>, key: Option<&str>| {
+            let mut c = Config {
+                var_dir: dir.path().to_path_buf(),
+                ..Config::default()
+            };
+            c.smsr.identity = 2;
+            c.smsr.sr_ecdsa_certificate = cert.map(PathBuf::from);
+            c.smsr.sr_ecdsa_key = key.map(PathBuf::from);
+            c
+        };
+        let in_pki = |rel: &str| format!("pki/{rel}");
+        let (cert2, key1, key2) = (
+            in_pki(&two.gp_files.cert),
+            in_pki(&one.gp_files.key),
+            in_pki(&two.gp_files.key),
+        );
+
+        let world_default = sr_ecdsa(&config(None, None), &world, two).unwrap();
+        assert_eq!(world_default.certificate, two.gp.cert.encode());
+        let files = sr_ecdsa(&config(Some(&cert2), Some(&key2)), &world, two).unwrap();
+        assert_eq!(files.certificate, two.gp.cert.encode());
+        assert_eq!(files.key.public_key(), two.gp.key.public_key());
+
+        let refused =
+            |cert: Option<&str>, key: Option<&str>| match sr_ecdsa(&config(cert, key), &world, two)
+            {
+                Err(SetupError::Config(m)) => m,
+                Err(e) => panic!("{e}"),
+                Ok(_) => panic!("accepted {cert:?} {key:?}"),
+            };
+        let m = refused(Some(&cert2), Some(&key1));
+        assert!(
+            m.contains("smsr.sr_ecdsa_key") && m.contains("not the private key"),
+            "{m}"
+        );
+        assert!(refused(Some(&cert2), None).contains("both"));
+        // CERT.DP.ECDSA is not an SM-SR's certificate.
+        let m = refused(
+            Some(&in_pki(&world.manifest.sm_dp_gp.cert)),
+            Some(&in_pki(&world.manifest.sm_dp_gp.key)),
+        );
+        assert!(m.contains("smsr.sr_ecdsa_certificate"), "{m}");
+        // Not hex.
+        std::fs::write(dir.path().join("bad.gp.hex"), "7F21 zz\n").unwrap();
+        assert!(refused(Some("bad.gp.hex"), Some(&key2)).contains("not a GP certificate"));
+        // A key file others may read.
+        let open_key = dir.path().join("open.key.pem");
+        std::fs::copy(dir.path().join(&key2), &open_key).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&open_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(refused(Some(&cert2), Some("open.key.pem")).contains("0600"));
+        }
+        // An expired certificate over the right key: loaded (logged at start), refused by the peers.
+        let expired = world
+            .issue_faulty_cert_sr(
+                2,
+                two.gp.key.public_key(),
+                certs::world::CertSrFault::Expired,
+                SystemClock.now(),
+            )
+            .unwrap();
+        std::fs::write(
+            dir.path().join("expired.gp.hex"),
+            hex::encode_upper(expired.encode()),
+        )
+        .unwrap();
+        let loaded = sr_ecdsa(&config(Some("expired.gp.hex"), Some(&key2)), &world, two).unwrap();
+        assert_eq!(loaded.certificate, expired.encode());
+    }
 }

@@ -1,13 +1,14 @@
 //! SM-SR change end to end (SGP.02 §3.8; issue 13): two SM-SRs behind one test SMSC, the eUICC simulator on the
 //! other side. The whole change with SM-SR 2 on PostgreSQL (on SQLite with every message validated:
 //! tests/smsr_change_xsd.rs); and the failures: no PrepareSMSRChange, an unknown or wrong target, the eUICC
-//! unreachable until the validity period ends, a receipt that does not verify, SM-SR 2 down — after each the eUICC
-//! is SM-SR 1's, unlocked, its keys working.
+//! unreachable until the validity period ends, a receipt that does not verify, SM-SR 2 down, SM-SR 2 presenting a
+//! CERT.SR.ECDSA of a foreign CI or an expired one — after each the eUICC is SM-SR 1's, unlocked, its keys working.
 
 mod support;
 
+use certs::world::CertSrFault;
 use es_interfaces::status::Status;
-use rsp::lab::Lab;
+use rsp::lab::{Lab, SecondSmsr};
 use support::smsr_change::*;
 use support::*;
 
@@ -159,4 +160,52 @@ async fn a_change_to_an_smsr_that_is_down_expires_and_the_euicc_stays() {
     assert_status(cb.status(), Status::Expired, Some(("1.6", "5.3")));
     still_at_smsr1(&lab, "after-down", 1).await;
     lab.stop().await;
+}
+
+/// SM-SR 2 presents a CERT.SR.ECDSA that SM-SR 1 refuses (`fault`) in ES7.AuthenticateSMSR, before anything goes to
+/// the eUICC: the change ends FAILED with 8.5.3 / `reason` and the eUICC stays SM-SR 1's.
+async fn a_change_to_an_smsr_whose_cert_sr_is_refused(fault: CertSrFault, reason: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = change_lab_with(
+        &dir,
+        SecondSmsr {
+            cert_sr_fault: Some(fault),
+            ..SecondSmsr::default()
+        },
+    )
+    .await;
+    let Parties {
+        mno1,
+        mno2,
+        e0,
+        sr1,
+        sr2,
+    } = Parties::of(&lab);
+    let out = call(&mno2, &prepare(&e0, &sr1, "prepare-cert-sr")).await;
+    assert_status(out.status(), Status::ExecutedSuccess, None);
+    let out = call(&mno1, &change(&e0, &sr2, "refused-cert-sr", 300)).await;
+    assert_eq!(out.http_status, 202, "{}", out.envelope);
+    let cb = callback(&lab, 0, &out, 60).await;
+    assert_status(cb.status(), Status::Failed, Some(("8.5.3", reason)));
+    let why = cb
+        .status()
+        .and_then(|s| s.status_code_data)
+        .and_then(|d| d.message)
+        .unwrap_or_default();
+    assert!(
+        why.contains("AuthenticateSMSR") && why.contains("CERT.SR.ECDSA"),
+        "{why}"
+    );
+    still_at_smsr1(&lab, "after-refused-cert-sr", 1).await;
+    lab.stop().await;
+}
+
+#[actix_web::test]
+async fn a_change_to_an_smsr_with_a_cert_sr_of_a_foreign_ci_fails_8_5_3_6_1() {
+    a_change_to_an_smsr_whose_cert_sr_is_refused(CertSrFault::ForeignCi, "6.1").await;
+}
+
+#[actix_web::test]
+async fn a_change_to_an_smsr_with_an_expired_cert_sr_fails_8_5_3_6_3() {
+    a_change_to_an_smsr_whose_cert_sr_is_refused(CertSrFault::Expired, "6.3").await;
 }

@@ -24,10 +24,10 @@ use std::path::{Path, PathBuf};
 use rand::rngs::ChaCha20Rng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use time::{Duration, OffsetDateTime};
+use time::{Date, Duration, OffsetDateTime};
 
 use crate::chain::{self, ChainError};
-use crate::ecc::{Curve, EcError, PrivateKey};
+use crate::ecc::{Curve, EcError, PrivateKey, PublicKey};
 use crate::gp_cert::{EntityType, GpCertificate, GpCertificateBody};
 use crate::keystore::{self, CERTS_DIR, KEYS_DIR, KeyStoreError, SoftwareKeyStore};
 use crate::secrets::{MasterKeyring, SealError, Secret, TransportError, TransportKey};
@@ -339,6 +339,17 @@ pub struct SmsrIdentityRef<'a> {
     pub tls_client_files: &'a KeyCertFiles,
 }
 
+/// What is wrong with a CERT.SR.ECDSA of [`World::issue_faulty_cert_sr`] (SGP.02 §2.3.2): the certificate of an
+/// SM-SR that the current SM-SR and the ISD-R must refuse in an SM-SR change (§3.8, ES7.AuthenticateSMSR).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CertSrFault {
+    /// Issued by a CI generated for the occasion, not the world's: its CA id (`42`), AKI (`C9`) and signature
+    /// are that CI's.
+    ForeignCi,
+    /// Issued by the world's CI, effective two years before `now`, expired the day before.
+    Expired,
+}
+
 /// A loaded world.
 #[derive(Debug)]
 pub struct World {
@@ -483,6 +494,13 @@ fn secret(rng: &mut ChaCha20Rng, len: usize) -> Secret {
     Secret::new(v)
 }
 
+/// A generator seeded with 256 bits from the operating system (via the thread RNG).
+fn os_rng() -> ChaCha20Rng {
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    rand::rng().fill_bytes(&mut *seed);
+    ChaCha20Rng::from_seed(*seed)
+}
+
 struct Gen {
     rng: ChaCha20Rng,
     now: OffsetDateTime,
@@ -558,16 +576,6 @@ impl Gen {
         issuer: &X509Identity,
     ) -> Result<GpIdentity, WorldError> {
         let key = PrivateKey::generate(curve, &mut self.rng);
-        let ski = issuer
-            .cert
-            .subject_key_id()
-            .ok_or_else(|| WorldError::Invalid {
-                label: issuer.label.clone(),
-                reason: "issuer certificate has no SubjectKeyIdentifier".into(),
-            })?
-            .to_vec();
-        let mut serial = [0u8; 8];
-        self.rng.fill_bytes(&mut serial);
         let effective = self.now.date();
         let year = effective.year() + years;
         // 29 February has no anniversary in a common year: expire on the 28th.
@@ -578,23 +586,52 @@ impl Gen {
                 label: label.into(),
                 reason: format!("expiration date: {e}"),
             })?;
-        let cert = GpCertificateBody {
-            serial_number: serial.to_vec(),
-            ca_id: ski.clone(),
-            subject_id,
-            key_usage: entity_type.expected_key_usage(),
-            effective_date: effective,
-            expiration_date: expiry,
+        let cert = self.gp_cert(
+            issuer,
             entity_type,
-            authority_key_id: ski,
-            public_key: key.public_key().clone(),
-        }
-        .sign(&issuer.key);
+            subject_id,
+            key.public_key(),
+            (effective, expiry),
+        )?;
         Ok(GpIdentity {
             label: label.into(),
             key,
             cert,
         })
+    }
+
+    /// A GP certificate over `public_key` issued by `issuer` and valid over `validity` (effective, expiration
+    /// date), with a fresh serial number (wire-profile §6).
+    fn gp_cert(
+        &mut self,
+        issuer: &X509Identity,
+        entity_type: EntityType,
+        subject_id: Vec<u8>,
+        public_key: &PublicKey,
+        validity: (Date, Date),
+    ) -> Result<GpCertificate, WorldError> {
+        let ski = issuer
+            .cert
+            .subject_key_id()
+            .ok_or_else(|| WorldError::Invalid {
+                label: issuer.label.clone(),
+                reason: "issuer certificate has no SubjectKeyIdentifier".into(),
+            })?
+            .to_vec();
+        let mut serial = [0u8; 8];
+        self.rng.fill_bytes(&mut serial);
+        Ok(GpCertificateBody {
+            serial_number: serial.to_vec(),
+            ca_id: ski.clone(),
+            subject_id,
+            key_usage: entity_type.expected_key_usage(),
+            effective_date: validity.0,
+            expiration_date: validity.1,
+            entity_type,
+            authority_key_id: ski,
+            public_key: public_key.clone(),
+        }
+        .sign(&issuer.key))
     }
 }
 
@@ -614,11 +651,7 @@ pub fn generate(out_dir: &Path, opts: &WorldOptions) -> Result<World, WorldError
     // Seeded: reproducible. Unseeded: a full 256-bit seed from the operating system (via the thread RNG).
     let rng = match opts.seed {
         Some(seed) => ChaCha20Rng::seed_from_u64(seed),
-        None => {
-            let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-            rand::rng().fill_bytes(&mut *seed);
-            ChaCha20Rng::from_seed(*seed)
-        }
+        None => os_rng(),
     };
     let mut g = Gen { rng, now: opts.now };
     let mut w = Writer {
@@ -1128,6 +1161,42 @@ impl World {
             }
             _ => None,
         }
+    }
+
+    /// CERT.SR.ECDSA of the world's SM-SR `n` (its OID as subject id) over `public_key`, faulty as `fault` says
+    /// (SGP.02 §2.3.2; for testing an SM-SR change to an SM-SR whose certificate must be refused, §3.8).
+    pub fn issue_faulty_cert_sr(
+        &self,
+        n: u8,
+        public_key: &PublicKey,
+        fault: CertSrFault,
+        now: OffsetDateTime,
+    ) -> Result<GpCertificate, WorldError> {
+        let sr = self.smsr(n).ok_or_else(|| WorldError::Invalid {
+            label: format!("SM-SR {n}"),
+            reason: "the world has no such SM-SR".into(),
+        })?;
+        let mut g = Gen { rng: os_rng(), now };
+        let today = now.date();
+        let foreign;
+        let (issuer, validity) = match fault {
+            CertSrFault::ForeignCi => {
+                let p = g.params("RSP Foreign Test CI", None, 30, X509Profile::CiRoot);
+                foreign = g.root("foreign-ci", p)?;
+                (&foreign, (today, today + Duration::days(365 * 5)))
+            }
+            CertSrFault::Expired => (
+                &self.ci,
+                (today - Duration::days(730), today - Duration::days(1)),
+            ),
+        };
+        g.gp_cert(
+            issuer,
+            EntityType::SmSr,
+            sr.entity.oid.as_bytes().to_vec(),
+            public_key,
+            validity,
+        )
     }
 
     /// Every SM-SR of the world, SM-SR 1 first (SGP.02 §3.8).

@@ -9,7 +9,7 @@ use certs::ecc::{Curve, PrivateKey};
 use certs::keystore::{KeyStore, KeyStoreError, SoftwareKeyStore, StoredCertificate};
 use certs::secrets::MasterKeyring;
 use certs::world::{
-    World, WorldError, WorldOptions, eid_is_valid, eid_with_check_digits, generate,
+    CertSrFault, World, WorldError, WorldOptions, eid_is_valid, eid_with_check_digits, generate,
 };
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -189,6 +189,50 @@ fn a_world_has_two_smsrs_and_an_older_one_loads_without_the_second() {
         wrong.check_all(NOW),
         Err(WorldError::Invalid { ref label, .. }) if label == "sm-sr2"
     ));
+}
+
+/// SGP.02 §2.3.2, §3.8: a faulty CERT.SR.ECDSA over SM-SR 2's key — from a foreign CI (8.5.3 / 6.1) or the
+/// world's CI but expired (8.5.3 / 6.3) — fails the CI check; SM-SR 2's own certificate still passes.
+#[test]
+fn faulty_cert_sr_from_a_foreign_ci_or_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    // Made ten days ago: the CI is valid at the times checked.
+    let made = WorldOptions {
+        seed: Some(22),
+        ..WorldOptions::new(1, NOW - Duration::days(10))
+    };
+    let w = generate(dir.path(), &made).unwrap();
+    let two = w.smsr(2).unwrap();
+    let pk = two.gp.key.public_key();
+    for (fault, reason) in [
+        (CertSrFault::ForeignCi, "6.1"),
+        (CertSrFault::Expired, "6.3"),
+    ] {
+        let cert = w.issue_faulty_cert_sr(2, pk, fault, NOW).unwrap();
+        assert_eq!(&cert.body().public_key, pk);
+        assert_eq!(cert.body().subject_id, two.entity.oid.as_bytes());
+        let bytes = cert.encode();
+        let e = certs::chain::check_smsr(&w.ci.cert, &bytes, NOW).unwrap_err();
+        let s = e.sgp02_status();
+        assert_eq!(
+            (s.subject_code, s.reason_code),
+            ("8.5.3", reason),
+            "{fault:?}: {e}"
+        );
+        match fault {
+            CertSrFault::ForeignCi => assert!(matches!(e, ChainError::WrongIssuer { .. }), "{e}"),
+            CertSrFault::Expired => {
+                assert!(matches!(e, ChainError::Expired { .. }), "{e}");
+                // Only its dates are wrong: two days before it expired it passed.
+                certs::chain::check_smsr(&w.ci.cert, &bytes, NOW - Duration::days(2)).unwrap();
+            }
+        }
+    }
+    assert!(
+        w.issue_faulty_cert_sr(3, pk, CertSrFault::Expired, NOW)
+            .is_err()
+    );
+    certs::chain::check_smsr(&w.ci.cert, &two.gp.cert.encode(), NOW).unwrap();
 }
 
 #[test]

@@ -11,11 +11,20 @@ use rsp::lab::{Lab, SecondSmsr};
 use super::*;
 
 pub async fn change_lab(dir: &tempfile::TempDir, smsr2_db: Option<String>) -> Lab {
-    small_lab(dir, |o| {
-        o.second_smsr = Some(SecondSmsr {
-            database_url: smsr2_db.clone(),
+    change_lab_with(
+        dir,
+        SecondSmsr {
+            database_url: smsr2_db,
             ..SecondSmsr::default()
-        });
+        },
+    )
+    .await
+}
+
+/// The change lab with SM-SR 2 as `second` says (its database, a faulty CERT.SR.ECDSA).
+pub async fn change_lab_with(dir: &tempfile::TempDir, second: SecondSmsr) -> Lab {
+    small_lab(dir, |o| {
+        o.second_smsr = Some(second.clone());
         // eUICC 0's second profile was downloaded by the SM-DP: the SM-DP is told of the change too.
         o.smdp_profiles = vec![(0, 1)];
     })
