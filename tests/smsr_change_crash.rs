@@ -190,30 +190,57 @@ fn notified_eid(r: &Received) -> Option<String> {
     Some(n.eis.eum_signed_info.eid.to_string())
 }
 
-fn crash_scenario(db: Db) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let var = dir.path().join("var");
-    let euiccs = CHANGES * ROUNDS;
-    let world = rsp::setup::init_world(&var.join("pki"), euiccs, Some(7)).expect("the test world");
-    let mut pg = Vec::new();
-    let mut db_url = |sqlite: &str| match db {
-        Db::Sqlite => format!("sqlite://{sqlite}"),
+/// Both SM-SRs as child processes on one world, the test SMSC and the simulated eUICCs, the MNO's receiver.
+struct Harness {
+    world: certs::world::World,
+    network: SimulatedNetwork,
+    observed: Arc<Mutex<Observed>>,
+    watcher: tokio::task::JoinHandle<()>,
+    receiver: MnoReceiver,
+    smsrs: [SmsrProcess; 2],
+    stores: [eis_store::Store; 2],
+    /// MNO 1's clients of SM-SR 1 and SM-SR 2.
+    mnos: [Arc<MnoClient>; 2],
+    /// The SM-SRs' MSISDNs.
+    msisdns: [String; 2],
+    sr1: String,
+    sr2: String,
+    /// The number of profiles of each eUICC's EIS at the start.
+    issued: HashMap<String, usize>,
+    started: Instant,
+}
+
+/// The two SM-SRs' database URLs for `db`, with the PostgreSQL databases that must live as long as the test.
+fn databases(db: Db) -> ([String; 2], Vec<testkit::PgTestDb>) {
+    match db {
+        Db::Sqlite => (
+            ["sqlite://smsr.db".into(), "sqlite://smsr2.db".into()],
+            Vec::new(),
+        ),
         Db::Postgres => {
-            let d = testkit::PgTestDb::new();
-            let url = d.url().to_string();
-            pg.push(d);
-            url
+            let pg = vec![testkit::PgTestDb::new(), testkit::PgTestDb::new()];
+            ([pg[0].url().to_string(), pg[1].url().to_string()], pg)
         }
-    };
-    let (db1, db2) = (db_url("smsr.db"), db_url("smsr2.db"));
+    }
+}
+
+/// Runs `test` on a two-thread runtime inside an actix system.
+fn run<F: std::future::Future<Output = ()>>(test: F) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    let system = actix_web::rt::System::with_tokio_rt(move || rt);
-    system.block_on(async move {
+    actix_web::rt::System::with_tokio_rt(move || rt).block_on(test);
+}
+
+impl Harness {
+    /// A world of `euiccs` eUICCs in `dir`, registered at SM-SR 1 over ES1; both SM-SRs running.
+    async fn start(dir: &std::path::Path, [db1, db2]: [String; 2], euiccs: usize) -> Harness {
         let started = Instant::now();
+        let var = dir.join("var");
+        let world =
+            rsp::setup::init_world(&var.join("pki"), euiccs, Some(7)).expect("the test world");
         let mut first = Config {
             var_dir: var.clone(),
             ..Config::default()
@@ -290,7 +317,7 @@ fn crash_scenario(db: Db) {
         let mut second = second_smsr.configure(&mut first, p2, e2).expect("SM-SR 2");
         second.esm2m.enabled = false;
         let mut smsrs = [("SM-SR 1", &first), ("SM-SR 2", &second)].map(|(name, config)| {
-            let path = dir.path().join(format!("{}.yaml", name.replace(' ', "")));
+            let path = dir.join(format!("{}.yaml", name.replace(' ', "")));
             std::fs::write(&path, serde_norway::to_string(config).expect("YAML"))
                 .expect("write a configuration");
             SmsrProcess {
@@ -303,9 +330,10 @@ fn crash_scenario(db: Db) {
             s.start();
         }
         let stores = [open_store(&first), open_store(&second)];
-        let registered = rsp::lab::register_world_eis(&world, &first.smsr.public_url, &[], 0.0, false)
-            .await
-            .expect("the world's EISs registered at SM-SR 1 over ES1");
+        let registered =
+            rsp::lab::register_world_eis(&world, &first.smsr.public_url, &[], 0.0, false)
+                .await
+                .expect("the world's EISs registered at SM-SR 1 over ES1");
         assert_eq!(registered, euiccs);
         // What each eUICC's EIS holds at the start: no profile may be lost on the way.
         let issued: HashMap<String, usize> = world
@@ -313,7 +341,9 @@ fn crash_scenario(db: Db) {
             .iter()
             .map(|e| {
                 let mut c = stores[0].conn().expect("connection");
-                let n = eis_store::eis::profiles_of(&mut c, &e.eid).expect("profiles").len();
+                let n = eis_store::eis::profiles_of(&mut c, &e.eid)
+                    .expect("profiles")
+                    .len();
                 (e.eid.clone(), n)
             })
             .collect();
@@ -325,18 +355,81 @@ fn crash_scenario(db: Db) {
                     .with_reply_to(reply_to.clone()),
             )
         };
-        let mnos = [client(&first.smsr.public_url), client(&second.smsr.public_url)];
-        let msisdns = [first.es5.smsr_msisdn.clone(), second.es5.smsr_msisdn.clone()];
+        let mnos = [
+            client(&first.smsr.public_url),
+            client(&second.smsr.public_url),
+        ];
+        let msisdns = [
+            first.es5.smsr_msisdn.clone(),
+            second.es5.smsr_msisdn.clone(),
+        ];
         let sr1 = world.manifest.sm_sr.oid.clone();
-        let sr2 = world.smsr(2).expect("the world's SM-SR 2").entity.oid.clone();
+        let sr2 = world
+            .smsr(2)
+            .expect("the world's SM-SR 2")
+            .entity
+            .oid
+            .clone();
         eprintln!(
-            "SM-SR change crash test ({db:?}): {euiccs} eUICCs registered, both SM-SRs up in {:.1} s",
+            "{euiccs} eUICCs registered, both SM-SRs up in {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        Harness {
+            world,
+            network,
+            observed,
+            watcher,
+            receiver,
+            smsrs,
+            stores,
+            mnos,
+            msisdns,
+            sr1,
+            sr2,
+            issued,
+            started,
+        }
+    }
+
+    /// Stops everything.
+    async fn stop(mut self) {
+        for s in &mut self.smsrs {
+            s.kill9();
+        }
+        self.watcher.abort();
+        self.receiver.stop().await;
+        self.network.stop().await;
+    }
+}
+
+fn crash_scenario(db: Db) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (urls, _pg) = databases(db);
+    run(async move {
+        let mut h = Harness::start(dir.path(), urls, CHANGES * ROUNDS).await;
+        let Harness {
+            world,
+            network,
+            observed,
+            receiver,
+            smsrs,
+            stores,
+            mnos,
+            msisdns,
+            sr1,
+            sr2,
+            issued,
+            started,
+            ..
+        } = &mut h;
         let kills = kill_points();
         eprintln!(
             "SM-SR change crash test ({db:?}): RSP_SMSR_CHANGE_CRASH_KILL_AT={} replays the kills",
-            kills.iter().map(|(s, m)| format!("{s},{m}")).collect::<Vec<_>>().join(";")
+            kills
+                .iter()
+                .map(|(s, m)| format!("{s},{m}"))
+                .collect::<Vec<_>>()
+                .join(";")
         );
         let submitted = || network.smsc().counters().submitted;
         let mut totals: BTreeMap<String, usize> = BTreeMap::new();
@@ -349,7 +442,10 @@ fn crash_scenario(db: Db) {
             for (k, eid) in eids.iter().enumerate() {
                 let out = mnos[1]
                     .es4(&es4::PrepareSmsrChangeRequest {
-                        base: base(&format!("{}-prepare", fci(round, k)), Some(2 * VALIDITY_SECS)),
+                        base: base(
+                            &format!("{}-prepare", fci(round, k)),
+                            Some(2 * VALIDITY_SECS),
+                        ),
                         eid: eid.parse().expect("eid"),
                         current_smsr_id: sr1.parse().expect("oid"),
                     })
@@ -377,7 +473,8 @@ fn crash_scenario(db: Db) {
             let answered = Arc::new(AtomicUsize::new(0));
             let all: Vec<usize> = (0..CHANGES).collect();
             let burst = {
-                let (mno, requests, answered) = (mnos[0].clone(), requests.clone(), answered.clone());
+                let (mno, requests, answered) =
+                    (mnos[0].clone(), requests.clone(), answered.clone());
                 tokio::spawn(async move { send_all(&mno, &requests, &all, answered).await })
             };
             let wait_until = Instant::now() + Duration::from_secs(120);
@@ -409,7 +506,8 @@ fn crash_scenario(db: Db) {
                 if again.is_empty() {
                     break;
                 }
-                let out = send_all(&mnos[0], &requests, &again, Arc::new(AtomicUsize::new(0))).await;
+                let out =
+                    send_all(&mnos[0], &requests, &again, Arc::new(AtomicUsize::new(0))).await;
                 record(&mut calls, out);
             }
 
@@ -429,12 +527,16 @@ fn crash_scenario(db: Db) {
                 });
                 let settled = stores.iter().all(|s| open_operations(s) == 0);
                 // SM-SR 2 tells the MNO of each eUICC it took over.
-                let taken_over = eids.iter().filter(|eid| holders(&stores, eid)[1].is_some()).count();
+                let taken_over = eids
+                    .iter()
+                    .filter(|eid| holders(stores, eid)[1].is_some())
+                    .count();
                 let notified: HashSet<String> = receiver.received()[seen_messages..]
                     .iter()
                     .filter_map(notified_eid)
                     .collect();
-                if (results && settled && notified.len() >= taken_over) || Instant::now() > deadline {
+                if (results && settled && notified.len() >= taken_over) || Instant::now() > deadline
+                {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -449,13 +551,13 @@ fn crash_scenario(db: Db) {
                 .cloned()
                 .collect();
 
-            let views = inspect(&network, &observed).await;
+            let views = inspect(network, observed).await;
             let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
             let mut owners = Vec::new();
             for (k, eid) in eids.iter().enumerate() {
                 let history = || observed.lock().expect("lock").history_of(eid);
                 // Exactly one SM-SR holds the EIS, unlocked, with all its profiles.
-                let [at1, at2] = holders(&stores, eid);
+                let [at1, at2] = holders(stores, eid);
                 let owner = match (&at1, &at2) {
                     (Some(_), None) => 0,
                     (None, Some(_)) => 1,
@@ -465,19 +567,35 @@ fn crash_scenario(db: Db) {
                     ),
                 };
                 let (lock, profiles) = [at1, at2][owner].clone().expect("held");
-                assert_eq!(lock, EuiccLock::Free, "round {round} {eid}: still locked at SM-SR {}", owner + 1);
+                assert_eq!(
+                    lock,
+                    EuiccLock::Free,
+                    "round {round} {eid}: still locked at SM-SR {}",
+                    owner + 1
+                );
                 let issued = issued[eid];
-                assert_eq!(profiles, issued, "round {round} {eid}: {profiles} profiles in the EIS, {issued} issued");
+                assert_eq!(
+                    profiles, issued,
+                    "round {round} {eid}: {profiles} profiles in the EIS, {issued} issued"
+                );
 
                 // One result, SUCCESS exactly when the eUICC moved.
                 let sent_ids = &ids[&fci(round, k)];
                 let callbacks: Vec<&Received> = received
                     .iter()
                     .filter(|r| r.element == "ES4-SMSRChangeResponse")
-                    .filter(|r| r.relates_to.as_ref().is_some_and(|id| sent_ids.contains(id)))
+                    .filter(|r| {
+                        r.relates_to
+                            .as_ref()
+                            .is_some_and(|id| sent_ids.contains(id))
+                    })
                     .collect();
                 let c = &calls[k];
-                let expected = if c.message_ids.is_empty() { 0..=1 } else { 1..=1 };
+                let expected = if c.message_ids.is_empty() {
+                    0..=1
+                } else {
+                    1..=1
+                };
                 assert!(
                     expected.contains(&callbacks.len()),
                     "round {round} {eid}: {} callbacks for one FunctionCallIdentifier, {} accepted calls, {} synchronous answers, {} lost; the card's events:\n{}",
@@ -488,7 +606,11 @@ fn crash_scenario(db: Db) {
                     history()
                 );
                 let mut results = c.answered.clone();
-                results.extend(callbacks.iter().map(|cb| cb.status().expect("callback status")));
+                results.extend(
+                    callbacks
+                        .iter()
+                        .map(|cb| cb.status().expect("callback status")),
+                );
                 let first_result = results
                     .first()
                     .unwrap_or_else(|| panic!("round {round} {eid}: no result at all: {c:?}"));
@@ -509,9 +631,15 @@ fn crash_scenario(db: Db) {
                     .iter()
                     .filter(|r| notified_eid(r).as_deref() == Some(eid.as_str()))
                     .count();
-                assert_eq!(notified, owner, "round {round} {eid}: {notified} ES4.HandleSMSRChangeNotification");
+                assert_eq!(
+                    notified, owner,
+                    "round {round} {eid}: {notified} ES4.HandleSMSRChangeNotification"
+                );
                 if first_result.status != Status::ExecutedSuccess
-                    && let Some(m) = first_result.status_code_data.as_ref().and_then(|d| d.message.as_deref())
+                    && let Some(m) = first_result
+                        .status_code_data
+                        .as_ref()
+                        .and_then(|d| d.message.as_deref())
                 {
                     eprintln!("  round {round} {eid}: {} — {m}", status_key(first_result));
                 }
@@ -522,7 +650,8 @@ fn crash_scenario(db: Db) {
                     .find(|v| v.eid.to_string() == *eid)
                     .expect("the card");
                 assert_eq!(
-                    view.smsr_address, msisdns[owner],
+                    view.smsr_address,
+                    msisdns[owner],
                     "round {round} {eid}: the card's SM-SR address; the card's events:\n{}",
                     history()
                 );
@@ -541,7 +670,9 @@ fn crash_scenario(db: Db) {
                     .collect(),
             );
             for (owner, mno) in mnos.iter().enumerate() {
-                let which: Vec<usize> = (0..owners.len()).filter(|&k| owners[k].1 == owner).collect();
+                let which: Vec<usize> = (0..owners.len())
+                    .filter(|&k| owners[k].1 == owner)
+                    .collect();
                 let mut audit_calls = vec![Call::default(); owners.len()];
                 record(
                     &mut audit_calls,
@@ -551,12 +682,21 @@ fn crash_scenario(db: Db) {
                     let id = audit_calls[k]
                         .message_ids
                         .first()
-                        .unwrap_or_else(|| panic!("round {round} {}: ES4.AuditEIS not accepted: {:?}", owners[k].0, audit_calls[k]))
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "round {round} {}: ES4.AuditEIS not accepted: {:?}",
+                                owners[k].0, audit_calls[k]
+                            )
+                        })
                         .clone();
                     let cb = receiver
-                        .wait_for(Duration::from_secs(120), |r| r.relates_to.as_deref() == Some(id.as_str()))
+                        .wait_for(Duration::from_secs(120), |r| {
+                            r.relates_to.as_deref() == Some(id.as_str())
+                        })
                         .await
-                        .unwrap_or_else(|| panic!("round {round} {}: no ES4.AuditEIS result", owners[k].0));
+                        .unwrap_or_else(|| {
+                            panic!("round {round} {}: no ES4.AuditEIS result", owners[k].0)
+                        });
                     let s = cb.status().expect("status");
                     assert_eq!(
                         s.status,
@@ -572,7 +712,10 @@ fn crash_scenario(db: Db) {
             seen_messages = receiver.received().len();
 
             let refused = observed.lock().expect("lock").refused.clone();
-            assert!(refused.is_empty(), "round {round}: command packets refused by the cards: {refused:?}");
+            assert!(
+                refused.is_empty(),
+                "round {round}: command packets refused by the cards: {refused:?}"
+            );
             for (k, v) in &by_status {
                 *totals.entry(k.clone()).or_default() += v;
             }
@@ -587,14 +730,162 @@ fn crash_scenario(db: Db) {
             "SM-SR change crash test ({db:?}): {ROUNDS} rounds of {CHANGES} changes in {:.1} s: {totals:?}",
             started.elapsed().as_secs_f64()
         );
-        for s in &mut smsrs {
-            s.kill9();
-        }
-        watcher.abort();
-        receiver.stop().await;
-        network.stop().await;
+        h.stop().await;
     });
-    drop(pg);
+}
+
+/// The key set versions of an eUICC's ISD-R in an SM-SR's store (empty when it does not hold the eUICC).
+fn isd_r_kvns(store: &eis_store::Store, eid: &str) -> Vec<u8> {
+    let mut c = store.conn().expect("connection");
+    eis_store::eis::get_eis_without_key_values(&mut c, eid)
+        .expect("EIS")
+        .map(|r| r.isd_r.keysets.iter().map(|k| k.version).collect())
+        .unwrap_or_default()
+}
+
+/// SM-SR 1 is killed as soon as SM-SR 2 verified the receipt (the commit point: SM-SR 1 relayed
+/// CreateAdditionalKeySet) and stays down past the change's validity period. SM-SR 2 finalises and takes the eUICC
+/// over; its HandoverEUICC answer waits in its outbox. SM-SR 1, restarted, expires the change (EXPIRED to the MNO)
+/// and deletes its copy when the answer arrives after all (`smsr::smsr_change` late answer), or — if the answer
+/// comes before its expiry round — completes the change. Either way SM-SR 2 alone holds the eUICC, its keys work,
+/// and the MNO got one result.
+fn smsr1_down_past_the_deadline(db: Db) {
+    const VALIDITY: u64 = 30;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (urls, _pg) = databases(db);
+    run(async move {
+        let mut h = Harness::start(dir.path(), urls, 1).await;
+        let eid = h.world.euiccs[0].eid.clone();
+        let old_kvns = isd_r_kvns(&h.stores[0], &eid);
+        let out = h.mnos[1]
+            .es4(&es4::PrepareSmsrChangeRequest {
+                base: base("late-prepare", Some(600)),
+                eid: eid.parse().expect("eid"),
+                current_smsr_id: h.sr1.parse().expect("oid"),
+            })
+            .await
+            .expect("ES4.PrepareSMSRChange");
+        assert_eq!(
+            out.status().map(|s| s.status),
+            Some(Status::ExecutedSuccess),
+            "{}",
+            out.envelope
+        );
+        let called = Instant::now();
+        let out = h.mnos[0]
+            .es4(&es4::SmsrChangeRequest {
+                base: base("late-change", Some(VALIDITY)),
+                eid: eid.parse().expect("eid"),
+                target_smsr_id: h.sr2.parse().expect("oid"),
+            })
+            .await
+            .expect("ES4.SMSRChange");
+        assert_eq!(out.http_status, 202, "{}", out.envelope);
+        let wait_until = Instant::now() + Duration::from_secs(60);
+        while !isd_r_kvns(&h.stores[1], &eid)
+            .iter()
+            .any(|k| !old_kvns.contains(k))
+        {
+            assert!(
+                Instant::now() < wait_until,
+                "SM-SR 2 never verified the receipt"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        h.smsrs[0].kill9();
+        eprintln!(
+            "({db:?}) SM-SR 1 killed {:.1} s after ES4.SMSRChange, once SM-SR 2 verified the receipt",
+            called.elapsed().as_secs_f64()
+        );
+        tokio::time::sleep(
+            (called + Duration::from_secs(VALIDITY + 3)).saturating_duration_since(Instant::now()),
+        )
+        .await;
+        h.smsrs[0].start();
+
+        // SM-SR 2's outbox delivers the HandoverEUICC answer with its next attempt (backoff up to minutes).
+        let wait_until = Instant::now() + Duration::from_secs(240);
+        let (lock, profiles) = loop {
+            let [at1, at2] = holders(&h.stores, &eid);
+            if at1.is_none()
+                && let Some(held) = at2
+            {
+                break held;
+            }
+            assert!(
+                Instant::now() < wait_until,
+                "SM-SR 1 {at1:?}, SM-SR 2 {at2:?}; the card's events:\n{}",
+                h.observed.lock().expect("lock").history_of(&eid)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(lock, EuiccLock::Free);
+        assert_eq!(profiles, h.issued[&eid]);
+        let result = h
+            .receiver
+            .wait_for(Duration::from_secs(30), |r| {
+                r.relates_to.as_deref() == Some(out.message_id.as_str())
+            })
+            .await
+            .expect("the result of ES4.SMSRChange");
+        let status = result.status().expect("status");
+        assert!(
+            matches!(status.status, Status::ExecutedSuccess | Status::Expired),
+            "{}",
+            status_key(&status)
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let results: HashSet<String> = h
+            .receiver
+            .received()
+            .iter()
+            .filter(|r| r.relates_to.as_deref() == Some(out.message_id.as_str()))
+            .filter_map(|r| r.message_id.clone())
+            .collect();
+        assert_eq!(results.len(), 1, "one result for ES4.SMSRChange");
+        eprintln!(
+            "({db:?}) the change ended {} at SM-SR 1; SM-SR 2 holds the eUICC {:.1} s after the call",
+            status_key(&status),
+            called.elapsed().as_secs_f64()
+        );
+
+        // SM-SR 2's keys work and the card answers to it.
+        let audit = h.mnos[1]
+            .es4(&es4::AuditEisRequest {
+                base: base("late-audit", Some(120)),
+                eid: eid.parse().expect("eid"),
+                iccids: Vec::new(),
+            })
+            .await
+            .expect("ES4.AuditEIS");
+        assert_eq!(audit.http_status, 202, "{}", audit.envelope);
+        let cb = h
+            .receiver
+            .wait_for(Duration::from_secs(60), |r| {
+                r.relates_to.as_deref() == Some(audit.message_id.as_str())
+            })
+            .await
+            .expect("the result of ES4.AuditEIS");
+        assert_eq!(
+            cb.status().map(|s| s.status),
+            Some(Status::ExecutedSuccess),
+            "{}",
+            cb.envelope
+        );
+        let views = inspect(&h.network, &h.observed).await;
+        assert_eq!(views[0].smsr_address, h.msisdns[1]);
+        h.stop().await;
+    });
+}
+
+#[test]
+fn smsr1_down_past_the_deadline_sqlite() {
+    smsr1_down_past_the_deadline(Db::Sqlite);
+}
+
+#[test]
+fn smsr1_down_past_the_deadline_postgres() {
+    smsr1_down_past_the_deadline(Db::Postgres);
 }
 
 #[test]

@@ -209,3 +209,79 @@ async fn a_change_to_an_smsr_with_a_cert_sr_of_a_foreign_ci_fails_8_5_3_6_1() {
 async fn a_change_to_an_smsr_with_an_expired_cert_sr_fails_8_5_3_6_3() {
     a_change_to_an_smsr_whose_cert_sr_is_refused(CertSrFault::Expired, "6.3").await;
 }
+
+/// Past the commit point (the receipt verified) a change is not undone: the eUICC executes
+/// UpdateSMSRAddressingParameters and FinaliseISDRHandover but every PoR of them is lost until SM-SR 2's validity
+/// period ends; SM-SR 2 takes the eUICC over all the same (its key set works), SM-SR 1 deletes its copy and the MNO
+/// gets SUCCESS; the finalisation goes again in an operation of SM-SR 2's own, which ends once a PoR gets through
+/// (`6A88`: executed before). Afterwards the eUICC is managed through SM-SR 2.
+#[actix_web::test]
+async fn past_the_commit_point_a_change_completes_although_the_finalise_por_is_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = change_lab(&dir, None).await;
+    let Parties {
+        mno1,
+        mno2,
+        e0,
+        sr1,
+        sr2,
+    } = Parties::of(&lab);
+    let card = conformance::euicc::Eid::parse(&e0).expect("eid");
+    let faults = |lose_finalise_por| conformance::euicc::Control::SetDownloadFaults {
+        eid: card,
+        faults: conformance::euicc::DownloadFaults {
+            lose_finalise_por,
+            ..Default::default()
+        },
+    };
+    lab.network.control(faults(true)).await.expect("faults");
+    let out = call(&mno2, &prepare(&e0, &sr1, "prepare-lost-por")).await;
+    assert_status(out.status(), Status::ExecutedSuccess, None);
+    let out = call(&mno1, &change(&e0, &sr2, "finalise-por-lost", 20)).await;
+    assert_eq!(out.http_status, 202, "{}", out.envelope);
+    let cb = callback(&lab, 0, &out, 90).await;
+    assert_status(cb.status(), Status::ExecutedSuccess, None);
+    assert_eq!(
+        eis_at(&mno1, &e0, "lost-por-get-1").await.err(),
+        Some(("8.1.1".to_string(), "3.9".to_string()))
+    );
+    let eis = eis_at(&mno2, &e0, "lost-por-get-2")
+        .await
+        .expect("EIS at SM-SR 2");
+    assert_eq!(eis.smsr_id.as_str(), sr2);
+
+    // The PoR gets through again: SM-SR 2's finalisation operation ends.
+    lab.network.control(faults(false)).await.expect("faults");
+    let smsr2 = &lab.smsr2.as_ref().expect("SM-SR 2").smsr;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut c = smsr2.store.conn().expect("connection");
+        let counts = eis_store::operations::counts(&mut c).expect("counts");
+        drop(c);
+        if counts[0].1 + counts[1].1 == 0 {
+            assert!(
+                counts[2].1 >= 2,
+                "the hand-over and the finalisation done: {counts:?}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the finalisation sent again did not end: {counts:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // SM-SR 2's keys work: enable the other profile through it.
+    let out = call(
+        &mno2,
+        &enable(&e0, &iccid(&lab, 0, 1), "enable-after-lost-por", None),
+    )
+    .await;
+    assert_eq!(out.http_status, 202, "{}", out.envelope);
+    assert_status(
+        callback(&lab, 0, &out, 60).await.status(),
+        Status::ExecutedSuccess,
+        None,
+    );
+    lab.stop().await;
+}

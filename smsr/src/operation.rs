@@ -60,6 +60,9 @@ pub enum OperationKind {
     /// ES7.HandoverEUICC at the new SM-SR (SGP.02 §3.8): the key establishment through the current SM-SR, then
     /// the eUICC under the new key set.
     HandoverEuicc,
+    /// The new SM-SR's UpdateSMSRAddressingParameters and FinaliseISDRHandover, sent again after a hand-over
+    /// whose validity period ended past its commit point (SGP.02 §3.8 step 5; see [`crate::smsr_change`]).
+    FinaliseIsdrHandover,
 }
 
 impl OperationKind {
@@ -79,6 +82,7 @@ impl OperationKind {
             OperationKind::AuthenticateSmsr => "AuthenticateSMSR",
             OperationKind::CreateAdditionalKeySet => "CreateAdditionalKeySet",
             OperationKind::HandoverEuicc => "HandoverEUICC",
+            OperationKind::FinaliseIsdrHandover => "FinaliseISDRHandover",
         }
     }
 
@@ -98,6 +102,7 @@ impl OperationKind {
             "AuthenticateSMSR" => OperationKind::AuthenticateSmsr,
             "CreateAdditionalKeySet" => OperationKind::CreateAdditionalKeySet,
             "HandoverEUICC" => OperationKind::HandoverEuicc,
+            "FinaliseISDRHandover" => OperationKind::FinaliseIsdrHandover,
             other => return Err(internal(format!("unknown operation kind {other:?}"))),
         })
     }
@@ -119,7 +124,8 @@ impl OperationKind {
             | OperationKind::SendData
             | OperationKind::SmsrChange
             | OperationKind::AuthenticateSmsr
-            | OperationKind::CreateAdditionalKeySet => None,
+            | OperationKind::CreateAdditionalKeySet
+            | OperationKind::FinaliseIsdrHandover => None,
         }
     }
 }

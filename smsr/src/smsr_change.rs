@@ -54,8 +54,8 @@ use crate::operation::{self, OpData, OperationKind, Outcome, Start, internal};
 use crate::outgoing::{self, NotificationMessage};
 use crate::platform;
 use crate::procedure::smsr_change::{
-    Action, CHANGE_TRANSITIONS, HANDOVER_TRANSITIONS, Phase, PhaseEvent, RELAY_TRANSITIONS,
-    next_phase,
+    Action, CHANGE_TRANSITIONS, FINALISE_TRANSITIONS, HANDOVER_TRANSITIONS, Phase, PhaseEvent,
+    RELAY_TRANSITIONS, next_phase,
 };
 use crate::procedure::{self, Completion, Event, ignored, step};
 use crate::service::Smsr;
@@ -521,10 +521,7 @@ fn on_receipt(
         operation::finish(conn, smsr, op, Outcome::failed(d), now)?;
         return Ok(());
     }
-    let es5 = platform::es5(smsr, "ES7-HandoverEUICC")?;
-    let msisdn = es5.smsr_msisdn.as_deref().ok_or_else(|| {
-        internal("es5.smsr_msisdn is not configured: the eUICC could not reach this SM-SR".into())
-    })?;
+    let msisdn = own_msisdn(smsr)?;
     let mut keys = Vec::with_capacity(3);
     for (i, key) in clear[..48].chunks(16).enumerate() {
         let index = i as u8 + 1;
@@ -569,19 +566,101 @@ fn on_receipt(
             certificates: Vec::new(),
         },
     )?;
-    let old_kvn = change.old_kvn.unwrap_or(1);
-    let commands = [
-        Es5Command::UpdateSmsrAddressingParameters(
-            SmsrAddressingParameters::international(msisdn).map_err(SmsrError::internal)?,
-        ),
-        isdr_key_set::finalise_command(old_kvn).map_err(SmsrError::internal)?,
-    ];
+    let commands = finalise_commands(msisdn, change.old_kvn)?;
     change.phase = Some(next);
     data.smsr_change = Some(change);
     operation::save_data(conn, op, &data, now)?;
     operation::enqueue_commands(conn, op, &commands, now)?;
     smsr.wake.delivery.notify_one();
     tracing::info!(op = op.id, eid = %op.eid, kvn = pending.kvn, "SM-SR change: receipt verified, new key set stored");
+    Ok(())
+}
+
+/// This SM-SR's MSISDN, which the eUICC is given in UpdateSMSRAddressingParameters (`es5.smsr_msisdn`).
+fn own_msisdn(smsr: &Smsr) -> Result<&str, SmsrError> {
+    platform::es5(smsr, "ES7-HandoverEUICC")?
+        .smsr_msisdn
+        .as_deref()
+        .ok_or_else(|| {
+            internal(
+                "es5.smsr_msisdn is not configured: the eUICC could not reach this SM-SR".into(),
+            )
+        })
+}
+
+/// UpdateSMSRAddressingParameters (this SM-SR's MSISDN) and FinaliseISDRHandover (SM-SR1's key set `old_kvn`)
+/// under the new key set (wire-profile §5b steps 4–5).
+fn finalise_commands(msisdn: &str, old_kvn: Option<u8>) -> Result<[Es5Command; 2], SmsrError> {
+    Ok([
+        Es5Command::UpdateSmsrAddressingParameters(
+            SmsrAddressingParameters::international(msisdn).map_err(SmsrError::internal)?,
+        ),
+        isdr_key_set::finalise_command(old_kvn.unwrap_or(1)).map_err(SmsrError::internal)?,
+    ])
+}
+
+/// SM-SR2, when the validity period of a hand-over ends (called for every overdue operation before it expires):
+/// past the commit point the hand-over is done all the same and the finalisation goes to the eUICC again in an
+/// operation of its own ([`HANDOVER_TRANSITIONS`], `CommittedAtDeadline`). Returns whether it took `op`.
+pub fn on_deadline(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    op: &Operation,
+    now: i64,
+) -> Result<bool, SmsrError> {
+    if OperationKind::parse(&op.kind)? != OperationKind::HandoverEuicc {
+        return Ok(false);
+    }
+    let (_, change) = change_data(op)?;
+    if change.phase != Some(Phase::Finalising) {
+        return Ok(false);
+    }
+    let Some(t) = step(HANDOVER_TRANSITIONS, op.state, Event::CommittedAtDeadline) else {
+        return Ok(false);
+    };
+    // Finish and TakeOver are those of a hand-over the eUICC finalised in time (on_finished, Executed's row).
+    if !operation::finish(conn, smsr, op, Outcome::success(), now)? {
+        return Ok(true);
+    }
+    if t.actions.contains(&Action::FinaliseLater) {
+        let commands = finalise_commands(own_msisdn(smsr)?, change.old_kvn)?;
+        let again = operation::start(
+            conn,
+            smsr,
+            Start {
+                kind: OperationKind::FinaliseIsdrHandover,
+                eid: &op.eid,
+                function_call_id: None,
+                requester_oid: &smsr.identity.oid,
+                interface: "ES5",
+                iccid: None,
+                isd_p_aid: None,
+                deadline: default_deadline(smsr, None),
+                data: OpData::default(),
+                script: Some(operation::script(&commands)?),
+            },
+            now,
+        )?;
+        tracing::warn!(op = op.id, again = again.id, eid = %op.eid,
+            "SM-SR change: validity period ended after the commit point; eUICC taken over, finalisation sent again");
+    }
+    Ok(true)
+}
+
+/// SM-SR2: the eUICC executed the finalisation sent again after the deadline ([`FINALISE_TRANSITIONS`]).
+pub fn on_finalised_later(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    op: &Operation,
+    now: i64,
+) -> Result<(), SmsrError> {
+    match step(FINALISE_TRANSITIONS, op.state, Event::Executed) {
+        Some(_) => {
+            operation::finish(conn, smsr, op, Outcome::success(), now)?;
+            tracing::info!(op = op.id, eid = %op.eid, "SM-SR change: finalised after the deadline");
+        }
+        None => ignored(op, Event::Executed),
+    }
     Ok(())
 }
 
@@ -995,9 +1074,12 @@ pub fn on_answer(
         tracing::info!(%relates_to, "ES7 answer to no request awaiting one: ignored");
         return Ok(());
     };
-    let Some(op) = operations::get(conn, sent.operation_id)?.filter(|o| !o.state.is_final()) else {
+    let Some(op) = operations::get(conn, sent.operation_id)? else {
         return Ok(());
     };
+    if op.state.is_final() {
+        return on_late_answer(conn, caller, &op, response);
+    }
     let (_, change) = change_data(&op)?;
     if change.peer != caller {
         return Err(SmsrError::EisNotAllowed {
@@ -1033,6 +1115,42 @@ pub fn on_answer(
         }
         _ => {
             tracing::info!(op = op.id, function = %sent.function, "ES7 answer of the wrong kind: ignored")
+        }
+    }
+    Ok(())
+}
+
+/// SM-SR1: the new SM-SR answered HandoverEUICC with success after the change had ended here (its validity period
+/// ran out while the answer was on its way, e.g. with this SM-SR down). Past the commit point the new SM-SR manages
+/// the eUICC (SGP.02 §3.8 step 5): unless a newer change holds it, this SM-SR's copy is deleted, so that one SM-SR
+/// manages it [decision]. Any other late answer is ignored.
+fn on_late_answer(
+    conn: &mut AnyConnection,
+    caller: &str,
+    op: &Operation,
+    response: &es7::Response,
+) -> Result<(), SmsrError> {
+    let handed_over = matches!(response, es7::Response::HandoverEuicc(_))
+        && matches!(
+            status_of(response).status,
+            Status::ExecutedSuccess | Status::ExecutedWithWarning
+        )
+        && OperationKind::parse(&op.kind)? == OperationKind::SmsrChange
+        && op.state != OperationState::Done
+        && change_data(op)?.1.peer == caller;
+    if !handed_over {
+        tracing::info!(op = op.id, "ES7 answer after the operation ended: ignored");
+        return Ok(());
+    }
+    match eis::lock_of(conn, &op.eid)? {
+        Some((EuiccLock::Free, _)) => {
+            eis::delete_eis(conn, &op.eid)?;
+            tracing::warn!(op = op.id, eid = %op.eid, new_smsr = %caller,
+                "SM-SR change: the new SM-SR took the eUICC over after the change had ended here; EIS deleted here");
+        }
+        lock => {
+            tracing::warn!(op = op.id, eid = %op.eid, ?lock,
+                "SM-SR change: late hand-over success while the eUICC is locked or gone here: EIS kept");
         }
     }
     Ok(())
@@ -1162,6 +1280,8 @@ pub fn on_finished(
                 }
             }
             Action::TakeOver => take_over(conn, smsr, op, now)?,
+            // Started by on_deadline once the hand-over has ended.
+            Action::FinaliseLater => {}
             Action::DropEis => {
                 if holds_lock(conn)? {
                     eis::delete_eis(conn, &op.eid)?;

@@ -236,6 +236,8 @@ pub enum EventKind {
         /// The new SM-SR address.
         msisdn: Msisdn,
     },
+    /// A PoR was not sent: the test fault [`DownloadFaults::lose_finalise_por`] lost it.
+    PorLost,
     /// Encoding an outgoing packet failed (a bug; nothing was sent).
     InternalError {
         /// What failed.
@@ -830,6 +832,10 @@ impl Euicc {
             return;
         }
         let data = self.run_script(s, cfg, &opened.data, kvn, now, out);
+        if self.download_faults().lose_finalise_por && holds_finalise(cfg, &opened.data) {
+            self.event(out, EventKind::PorLost);
+            return;
+        }
         self.send_por(cfg, &ctx, PorStatus::Ok, data, true, out);
     }
 
@@ -1812,4 +1818,20 @@ impl Euicc {
             );
         }
     }
+}
+
+/// Whether the command script `data` holds FinaliseISDRHandover (test fault [`DownloadFaults::lose_finalise_por`]).
+fn holds_finalise(cfg: &SimulatorConfig, data: &[u8]) -> bool {
+    let script = match cfg.card_profile.script_form {
+        ScriptForm::Expanded => CommandScript::parse_expanded(data),
+        ScriptForm::Compact => CommandScript::parse_compact(data),
+    };
+    script.is_ok_and(|s| {
+        s.commands.iter().any(|c| {
+            matches!(
+                Es5Command::from_apdu(c),
+                Ok(Es5Command::FinaliseIsdrHandover { .. })
+            )
+        })
+    })
 }

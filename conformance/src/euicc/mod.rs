@@ -245,6 +245,9 @@ pub struct DownloadFaults {
     pub cmac_failure: bool,
     /// The last segment's package is refused with `profileInstallationAborted`.
     pub refuse_package: bool,
+    /// The PoR of a command packet holding FinaliseISDRHandover is lost after its script ran (the eUICC executed
+    /// it, or answered `6A88` to a retransmission; SM-SR change, wire-profile §5b step 5).
+    pub lose_finalise_por: bool,
 }
 
 impl DownloadFaults {
@@ -252,6 +255,7 @@ impl DownloadFaults {
         u8::from(self.wrong_receipt)
             | u8::from(self.cmac_failure) << 1
             | u8::from(self.refuse_package) << 2
+            | u8::from(self.lose_finalise_por) << 3
     }
 
     fn from_bits(bits: u8) -> DownloadFaults {
@@ -259,6 +263,7 @@ impl DownloadFaults {
             wrong_receipt: bits & 1 != 0,
             cmac_failure: bits & 2 != 0,
             refuse_package: bits & 4 != 0,
+            lose_finalise_por: bits & 8 != 0,
         }
     }
 }

@@ -306,6 +306,11 @@ fn clear_retry(conn: &mut AnyConnection, op: &Operation, now: i64) -> Result<(),
 pub fn expire_round(conn: &mut AnyConnection, smsr: &Smsr, now: i64) -> Result<usize, SmsrError> {
     let mut n = 0;
     for op in operations::overdue(conn, now, 256)? {
+        // A hand-over past its commit point is not undone (SGP.02 §3.8 step 5).
+        if crate::smsr_change::on_deadline(conn, smsr, &op, now)? {
+            n += 1;
+            continue;
+        }
         let msg = format!(
             "the validity period ended before the eUICC {} completed {}",
             op.eid, op.kind

@@ -69,6 +69,9 @@ pub enum Event {
     Superseded,
     /// The new SM-SR answered ES7.HandoverEUICC with success: it manages the eUICC now (SGP.02 §3.8 step 6).
     HandedOver,
+    /// A hand-over's validity period ended after its commit point (the receipt verified and the new key set
+    /// stored, SGP.02 §3.8 step 5) but before the eUICC confirmed the finalisation.
+    CommittedAtDeadline,
 }
 
 impl Event {
@@ -139,6 +142,7 @@ pub fn allows(kind: OperationKind, from: OperationState, to: OperationState) -> 
             reaches(smsr_change::RELAY_TRANSITIONS, from, to)
         }
         OperationKind::HandoverEuicc => reaches(smsr_change::HANDOVER_TRANSITIONS, from, to),
+        OperationKind::FinaliseIsdrHandover => reaches(smsr_change::FINALISE_TRANSITIONS, from, to),
     }
 }
 
@@ -232,6 +236,9 @@ pub fn on_command_done(
             crate::smsr_change::on_relay_executed(conn, smsr, op, kind, &completions, now)
         }
         OperationKind::HandoverEuicc => crate::smsr_change::on_finalised(conn, smsr, op, now),
+        OperationKind::FinaliseIsdrHandover => {
+            crate::smsr_change::on_finalised_later(conn, smsr, op, now)
+        }
         // It sends no ES5 command.
         OperationKind::SmsrChange => Ok(()),
     }
@@ -266,6 +273,7 @@ pub(crate) mod tests {
             ("smsr_change", rows(smsr_change::CHANGE_TRANSITIONS)),
             ("smsr_change relay", rows(smsr_change::RELAY_TRANSITIONS)),
             ("handover", rows(smsr_change::HANDOVER_TRANSITIONS)),
+            ("finalise later", rows(smsr_change::FINALISE_TRANSITIONS)),
         ]
     }
 

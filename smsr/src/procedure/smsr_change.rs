@@ -34,8 +34,23 @@
 //! | from | event | to | actions | SGP.02 |
 //! |---|---|---|---|---|
 //! | Active | Executed (in Finalising) | Done | Finish (answer HandoverEUICC), TakeOver (unlock, notify) | §3.8 step 6; §5b step 5 |
+//! | Active | CommittedAtDeadline (in Finalising) | Done | Finish, TakeOver, FinaliseLater | §3.8 step 5 (commit point) [decision] |
 //! | Active | Failed | Failed | Finish, DropEis (the EIS received is deleted) | §3.8 |
 //! | Active | Expired | Expired | Finish, DropEis | §5.1.6.4 |
+//!
+//! The receipt is the commit point (notes §4.6): once it verified, the eUICC holds the new key set and the
+//! hand-over is not undone. If the validity period ends before the eUICC confirmed UpdateSMSRAddressingParameters
+//! and FinaliseISDRHandover (their PoR lost, the eUICC out of coverage), the new SM-SR takes the eUICC over all the
+//! same — its key set works — and answers HandoverEUICC with success, so that SM-SR1 deletes its copy; rolling back
+//! instead would leave the eUICC with an SM-SR whose key set it may already have deleted. The two commands then
+//! go to the eUICC again in an operation of their own ([`FINALISE_TRANSITIONS`], with the default validity period;
+//! `6A88` to the finalise means it was executed before, [`already_finalised`]) [decision]:
+//!
+//! | from | event | to | actions | SGP.02 |
+//! |---|---|---|---|---|
+//! | Active | Executed | Done | Finish | §3.8 step 6; §5b step 5 |
+//! | Active | Failed | Failed | Finish | §5b |
+//! | Active | Expired | Expired | Finish | §5.1.6.4 |
 
 use eis_store::operations::OperationState;
 use es_interfaces::isdr::{Es5Failure, Es5Function};
@@ -57,6 +72,9 @@ pub enum Action {
     TakeOver,
     /// SM-SR2: the EIS received with HandoverEUICC is deleted; the eUICC stays with SM-SR1.
     DropEis,
+    /// SM-SR2: UpdateSMSRAddressingParameters and FinaliseISDRHandover go to the eUICC again, in an operation of
+    /// their own ([`FINALISE_TRANSITIONS`]).
+    FinaliseLater,
 }
 
 /// ES4.SMSRChange at SM-SR1 (module documentation).
@@ -120,6 +138,13 @@ pub const HANDOVER_TRANSITIONS: &[Transition<Action>] = &[
     },
     Transition {
         from: ACTIVE,
+        event: Event::CommittedAtDeadline,
+        to: OperationState::Done,
+        actions: &[Action::Finish, Action::TakeOver, Action::FinaliseLater],
+        spec: "SGP.02 §3.8 step 5 (commit point; notes §4.6) [decision]",
+    },
+    Transition {
+        from: ACTIVE,
         event: Event::Failed,
         to: OperationState::Failed,
         actions: &[Action::Finish, Action::DropEis],
@@ -130,6 +155,31 @@ pub const HANDOVER_TRANSITIONS: &[Transition<Action>] = &[
         event: Event::Expired,
         to: OperationState::Expired,
         actions: &[Action::Finish, Action::DropEis],
+        spec: "SGP.02 §5.1.6.4",
+    },
+];
+
+/// The finalisation sent again after a hand-over committed at its deadline (module documentation).
+pub const FINALISE_TRANSITIONS: &[Transition<Action>] = &[
+    Transition {
+        from: ACTIVE,
+        event: Event::Executed,
+        to: OperationState::Done,
+        actions: &[Action::Finish],
+        spec: "SGP.02 §3.8 step 6; wire-profile §5b step 5",
+    },
+    Transition {
+        from: ACTIVE,
+        event: Event::Failed,
+        to: OperationState::Failed,
+        actions: &[Action::Finish],
+        spec: "wire-profile §5b",
+    },
+    Transition {
+        from: ACTIVE,
+        event: Event::Expired,
+        to: OperationState::Expired,
+        actions: &[Action::Finish],
         spec: "SGP.02 §5.1.6.4",
     },
 ];
@@ -189,8 +239,11 @@ pub const PHASES: &[PhaseStep] = &[
 /// lost PoR — the old key set is already gone [decision]. Treating it as a failure would drop the EIS of an eUICC
 /// that now holds only the new SM-SR's keys.
 pub fn already_finalised(kind: crate::operation::OperationKind, failure: &Es5Failure) -> bool {
-    kind == crate::operation::OperationKind::HandoverEuicc
-        && failure.function == Es5Function::FinaliseIsdrHandover
+    matches!(
+        kind,
+        crate::operation::OperationKind::HandoverEuicc
+            | crate::operation::OperationKind::FinaliseIsdrHandover
+    ) && failure.function == Es5Function::FinaliseIsdrHandover
         && failure.sw == es_interfaces::wire_profile::FINALISE_KEY_SET_GONE
 }
 
@@ -258,6 +311,35 @@ mod tests {
     }
 
     #[test]
+    fn past_the_commit_point_the_deadline_hands_over_and_finalises_later() {
+        let t = step(
+            HANDOVER_TRANSITIONS,
+            OperationState::Active,
+            Event::CommittedAtDeadline,
+        )
+        .expect("row");
+        assert_eq!(t.to, OperationState::Done);
+        assert_eq!(
+            t.actions,
+            &[Action::Finish, Action::TakeOver, Action::FinaliseLater]
+        );
+        assert!(!t.actions.contains(&Action::DropEis));
+        // The finalisation sent again ends once, whatever the eUICC says, and drops nothing.
+        assert_eq!(
+            drive(FINALISE_TRANSITIONS, &[Event::Executed, Event::Expired]),
+            vec![Some(OperationState::Done), None]
+        );
+        for e in [Event::Executed, Event::Failed, Event::Expired] {
+            let t = step(FINALISE_TRANSITIONS, OperationState::Active, e).expect("row");
+            assert_eq!(t.actions, &[Action::Finish], "{e:?}");
+        }
+        assert_eq!(
+            drive(FINALISE_TRANSITIONS, &[Event::CommittedAtDeadline]),
+            vec![None]
+        );
+    }
+
+    #[test]
     fn a_finalise_answered_6a88_was_executed_before() {
         use crate::operation::OperationKind;
         use es_interfaces::apdu::StatusWord;
@@ -273,6 +355,10 @@ mod tests {
             Es5FailureKind::ReferencedDataNotFound,
         );
         assert!(already_finalised(OperationKind::HandoverEuicc, &gone));
+        assert!(already_finalised(
+            OperationKind::FinaliseIsdrHandover,
+            &gone
+        ));
         assert!(!already_finalised(OperationKind::DeleteProfile, &gone));
         // 6985 (the carrier or the last key set) is a real refusal; so is 6A88 to anything else.
         assert!(!already_finalised(
