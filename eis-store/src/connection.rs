@@ -296,6 +296,9 @@ impl Store {
         let pool = Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
+            // Each checkout pings its connection (Manager::is_valid) and replaces a dead one: after a restart of
+            // PostgreSQL the pool serves new connections instead of failing requests.
+            .test_on_check_out(true)
             .connection_timeout(Duration::from_secs(30))
             .build(Manager { url })
             .map_err(|e| StoreError::Pool(e.to_string()))?;

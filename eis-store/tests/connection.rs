@@ -256,3 +256,43 @@ both_backends!(tx_survives_real_deadlock_or_busy, 4, |store| {
         }
     );
 });
+
+/// A restart of PostgreSQL ends every connection of the pool (`pg_terminate_backend` does the same to them): the
+/// connections checked out afterwards are new ones (r2d2 checks each on checkout, `Manager::is_valid`), reads and
+/// writes go on, and nothing written before is lost. A connection that was checked out while it was cut fails
+/// with an error, is dropped from the pool when returned (`Manager::has_broken`), and the next checkout works.
+/// (SQLite has no server to restart: its connections are files of this process.)
+#[test]
+fn the_postgres_pool_survives_its_connections_being_cut() {
+    let (db, store) = common::pg_store(4);
+    store
+        .tx(|c| entities::create_entity(c, &entity("1.2.3.1"), 1))
+        .expect("write before");
+    // Fill the pool: every one of its connections is open when they are cut.
+    let held: Vec<_> = (0..4).map(|_| store.conn().expect("conn")).collect();
+    drop(held);
+    let mut in_use = store.conn().expect("conn");
+    let cut = db.terminate_connections();
+    assert!(cut >= 4, "{cut} connections terminated");
+    assert!(
+        entities::get_entity(&mut in_use, "1.2.3.1").is_err(),
+        "a connection cut while in use fails"
+    );
+    drop(in_use);
+    for i in 0..8 {
+        let mut c = store.conn().expect("a connection after the cut");
+        let e = entities::get_entity(&mut c, "1.2.3.1")
+            .expect("read after the cut")
+            .expect("the entity written before");
+        assert_eq!(e.oid, "1.2.3.1", "read {i}");
+    }
+    store
+        .tx(|c| entities::create_entity(c, &entity("1.2.3.2"), 2))
+        .expect("write after the cut");
+    let mut c = store.conn().expect("conn");
+    assert!(
+        entities::get_entity(&mut c, "1.2.3.2")
+            .expect("read")
+            .is_some()
+    );
+}

@@ -352,6 +352,26 @@ impl PgTestDb {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// Terminates every connection to the test database (`pg_terminate_backend`), as a restart of the server
+    /// does to its clients; returns how many there were.
+    pub fn terminate_connections(&self) -> usize {
+        let mut conn = PgConnection::establish(&no_gss(&self.admin_url))
+            .unwrap_or_else(|e| panic!("PostgreSQL at {} is not reachable ({e})", self.admin_url));
+        #[derive(diesel::QueryableByName)]
+        struct Terminated {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            terminated: bool,
+        }
+        let rows: Vec<Terminated> = diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind::<diesel::sql_types::Text, _>(&self.name)
+        .load(&mut conn)
+        .expect("terminate the test database's connections");
+        rows.iter().filter(|r| r.terminated).count()
+    }
 }
 
 /// `url` without libpq's GSSAPI encryption attempt, which loads Kerberos and can abort a process with many
