@@ -27,8 +27,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::Db;
-use common::crash::{Call, message_ids_by_fci, record, send_all, status_key};
-use conformance::euicc::{Control, DriverEvent, EuiccView, EventKind, Fleet, SimulatorConfig};
+use common::crash::{
+    Call, Observed, inspect, message_ids_by_fci, record, send_all, status_key, watch,
+};
+use conformance::euicc::{Fleet, SimulatorConfig};
 use conformance::lab::SimulatedNetwork;
 use conformance::mno::{MnoClient, MnoReceiver, Received, base};
 use conformance::smsc::SmscConfig;
@@ -87,40 +89,6 @@ impl SmsrProcess {
 impl Drop for SmsrProcess {
     fn drop(&mut self) {
         self.kill9();
-    }
-}
-
-/// What the simulator reported: its last inspection, every refused command packet and each card's events.
-#[derive(Default)]
-struct Observed {
-    views: Option<Vec<EuiccView>>,
-    refused: Vec<(String, String)>,
-    history: HashMap<String, Vec<String>>,
-}
-
-impl Observed {
-    fn history_of(&self, eid: &str) -> String {
-        self.history
-            .get(eid)
-            .map(|h| h.join("\n"))
-            .unwrap_or_default()
-    }
-}
-
-/// The state of every card now (Control::Inspect).
-async fn inspect(network: &SimulatedNetwork, observed: &Mutex<Observed>) -> Vec<EuiccView> {
-    observed.lock().expect("lock").views = None;
-    network.control(Control::Inspect).await.expect("inspect");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = observed.lock().expect("lock").views.take() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the simulator did not answer Inspect"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -263,34 +231,12 @@ impl Harness {
         smsc.record = false;
         smsc.accounts[0].addresses = vec![first.es5.smsr_msisdn.clone()];
         smsc.accounts.push(second_smsr.smsc_account());
-        let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let network = SimulatedNetwork::start(fleet, smsc, Some(events_tx))
             .await
             .expect("network");
         let observed: Arc<Mutex<Observed>> = Arc::default();
-        let watcher = {
-            let observed = observed.clone();
-            tokio::spawn(async move {
-                while let Some(event) = events_rx.recv().await {
-                    match event {
-                        DriverEvent::Inspected(v) => observed.lock().expect("lock").views = Some(v),
-                        DriverEvent::Euicc(e) => {
-                            let mut o = observed.lock().expect("lock");
-                            let eid = e.eid.to_string();
-                            if let EventKind::PacketRefused { status } = e.kind {
-                                o.refused.push((eid.clone(), format!("{status:?}")));
-                            }
-                            let at = started.elapsed().as_millis();
-                            o.history
-                                .entry(eid)
-                                .or_default()
-                                .push(format!("{at} ms {:?}", e.kind));
-                        }
-                        _ => {}
-                    }
-                }
-            })
-        };
+        let watcher = watch(events_rx, observed.clone(), started);
         let receiver = MnoReceiver::start(&world, "127.0.0.1:0", true).expect("receiver");
         let receiver_port: u16 = receiver
             .url()

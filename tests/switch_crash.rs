@@ -33,11 +33,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::crash::{Call, message_ids_by_fci, record, send_all, status_key};
-use common::{Db, Lab};
-use conformance::euicc::{
-    Control, DriverEvent, EuiccSecrets, EuiccView, EventKind, Fleet, SimulatorConfig,
+use common::crash::{
+    Call, Observed, inspect, message_ids_by_fci, record, send_all, status_key, watch,
 };
+use common::{Db, Lab};
+use conformance::euicc::{EuiccSecrets, EuiccView, Fleet, SimulatorConfig};
 use conformance::issuance::ProfileState as CardState;
 use conformance::lab::SimulatedNetwork;
 use conformance::mno::{MnoClient, MnoReceiver, Received};
@@ -130,42 +130,6 @@ fn notification_counts(
     counts
 }
 
-/// What the simulator reported: its last inspection, every refused command packet and each card's events
-/// (printed when a check fails).
-#[derive(Default)]
-struct Observed {
-    views: Option<Vec<EuiccView>>,
-    refused: Vec<(String, String)>,
-    history: HashMap<String, Vec<String>>,
-}
-
-struct Sim<'a> {
-    network: &'a SimulatedNetwork,
-    observed: Arc<Mutex<Observed>>,
-}
-
-impl Sim<'_> {
-    /// The state of every card now (Control::Inspect).
-    async fn inspect(&self) -> Vec<EuiccView> {
-        self.observed.lock().expect("lock").views = None;
-        self.network
-            .control(Control::Inspect)
-            .await
-            .expect("inspect");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(v) = self.observed.lock().expect("lock").views.take() {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the simulator did not answer Inspect"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
 /// The ISD-P slot (0 = P1, 1 = P2, 2 = P3) enabled on a card.
 fn enabled_slot(v: &EuiccView, aids: &[Vec<u8>]) -> usize {
     let enabled: Vec<usize> = v
@@ -256,30 +220,10 @@ fn crash_scenario(db: Db) {
         .expect("fleet");
         let mut smsc = SmscConfig::loopback("smsr", "smsr");
         smsc.record = false;
-        let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let network = SimulatedNetwork::start(fleet, smsc, Some(events_tx)).await.expect("network");
         let observed: Arc<Mutex<Observed>> = Arc::default();
-        let watcher = {
-            let observed = observed.clone();
-            tokio::spawn(async move {
-                while let Some(event) = events_rx.recv().await {
-                    match event {
-                        DriverEvent::Inspected(v) => observed.lock().expect("lock").views = Some(v),
-                        DriverEvent::Euicc(e) => {
-                            let mut o = observed.lock().expect("lock");
-                            let eid = e.eid.to_string();
-                            if let EventKind::PacketRefused { status } = e.kind {
-                                o.refused.push((eid.clone(), format!("{status:?}")));
-                            }
-                            let at = started.elapsed().as_millis();
-                            o.history.entry(eid).or_default().push(format!("{at} ms {:?}", e.kind));
-                        }
-                        _ => {}
-                    }
-                }
-            })
-        };
-        let sim = Sim { network: &network, observed: observed.clone() };
+        let watcher = watch(events_rx, observed.clone(), started);
         let receiver = MnoReceiver::start(&lab.world, "127.0.0.1:0", true).expect("receiver");
         lab.extra_env = vec![
             ("RSP_ES5__SMPP__ENABLED".into(), "true".into()),
@@ -341,7 +285,7 @@ fn crash_scenario(db: Db) {
             let round_started = Instant::now();
             eprintln!("round {round} ({db:?}) starts at {} ms", started.elapsed().as_millis());
             let target = if round % 2 == 0 { 1 } else { 0 };
-            let before: Vec<usize> = sim.inspect().await.iter().map(|v| enabled_slot(v, &aids)).collect();
+            let before: Vec<usize> = inspect(&network, &observed).await.iter().map(|v| enabled_slot(v, &aids)).collect();
             let requests: Arc<Vec<es4::EnableProfileRequest>> = Arc::new(
                 cards
                     .iter()
@@ -402,7 +346,7 @@ fn crash_scenario(db: Db) {
             let ids = message_ids_by_fci(&mno.sent());
             let deadline = Instant::now() + Duration::from_secs(VALIDITY_SECS + 90);
             let after = loop {
-                let views = sim.inspect().await;
+                let views = inspect(&network, &observed).await;
                 let received = distinct(&receiver.received()[seen_messages..], &counted_ids).messages;
                 let settled = views.iter().all(|v| !v.busy) && {
                     let mut c = smsr_store.conn().expect("connection");

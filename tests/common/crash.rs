@@ -1,10 +1,14 @@
-//! What the crash tests share (tests/switch_crash.rs, tests/smsr_change_crash.rs): ES4 calls sent concurrently
-//! while a server may be killed, what each FunctionCallIdentifier got, and the callbacks that belong to it.
+//! What the crash tests share (tests/switch_crash.rs, tests/smsr_change_crash.rs, tests/multi_node.rs): ES4 calls
+//! sent concurrently while a server may be killed, what each FunctionCallIdentifier got, the callbacks that belong
+//! to it, and what the simulated cards did.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use conformance::euicc::{Control, DriverEvent, EuiccView, EventKind};
+use conformance::lab::SimulatedNetwork;
 use conformance::mno::MnoClient;
 use es_interfaces::messages::codec::BodyElement;
 use es_interfaces::status::FunctionExecutionStatus;
@@ -108,4 +112,72 @@ pub fn message_ids_by_fci(sent: &[String]) -> HashMap<String, Vec<String>> {
         out.entry(fci).or_default().push(id);
     }
     out
+}
+
+/// What the simulator reported: its last inspection, every refused command packet and each card's events
+/// (printed when a check fails).
+#[derive(Default)]
+pub struct Observed {
+    /// The answer to the last [`Control::Inspect`].
+    pub views: Option<Vec<EuiccView>>,
+    /// (EID, PoR status) of every command packet a card refused.
+    pub refused: Vec<(String, String)>,
+    /// Each card's events, with the time since the test started.
+    pub history: HashMap<String, Vec<String>>,
+}
+
+impl Observed {
+    /// A card's events, one a line.
+    pub fn history_of(&self, eid: &str) -> String {
+        self.history
+            .get(eid)
+            .map(|h| h.join("\n"))
+            .unwrap_or_default()
+    }
+}
+
+/// Records the simulator's events (`events`, from `SimulatedNetwork::start`) into `observed` until the channel
+/// closes.
+pub fn watch(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<DriverEvent>,
+    observed: Arc<Mutex<Observed>>,
+    started: Instant,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            match event {
+                DriverEvent::Inspected(v) => observed.lock().expect("lock").views = Some(v),
+                DriverEvent::Euicc(e) => {
+                    let mut o = observed.lock().expect("lock");
+                    let eid = e.eid.to_string();
+                    if let EventKind::PacketRefused { status } = e.kind {
+                        o.refused.push((eid.clone(), format!("{status:?}")));
+                    }
+                    let at = started.elapsed().as_millis();
+                    o.history
+                        .entry(eid)
+                        .or_default()
+                        .push(format!("{at} ms {:?}", e.kind));
+                }
+                _ => {}
+            }
+        }
+    })
+}
+
+/// The state of every card now (Control::Inspect), as [`watch`] records it.
+pub async fn inspect(network: &SimulatedNetwork, observed: &Mutex<Observed>) -> Vec<EuiccView> {
+    observed.lock().expect("lock").views = None;
+    network.control(Control::Inspect).await.expect("inspect");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = observed.lock().expect("lock").views.take() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the simulator did not answer Inspect"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
