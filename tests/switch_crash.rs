@@ -34,11 +34,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::crash::{
-    Call, Observed, inspect, message_ids_by_fci, record, send_all, status_key, watch,
+    Call, Observed, enabled_slot, inspect, isd_p_aids, message_ids_by_fci, notification_counts,
+    record, seeded_cards, send_all, status_key, watch,
 };
 use common::{Db, Lab};
-use conformance::euicc::{EuiccSecrets, EuiccView, Fleet, SimulatorConfig};
-use conformance::issuance::ProfileState as CardState;
+use conformance::euicc::{Fleet, SimulatorConfig};
 use conformance::lab::SimulatedNetwork;
 use conformance::mno::{MnoClient, MnoReceiver, Received};
 use conformance::smsc::SmscConfig;
@@ -99,62 +99,6 @@ fn distinct(received: &[Received], earlier: &HashSet<String>) -> Distinct {
         }
     }
     out
-}
-
-/// The ES4 Handle…Notifications among `messages` per (eUICC index, `enabled` / `disabled` / element, ICCID).
-fn notification_counts(
-    messages: &[Received],
-    eid_index: &HashMap<String, usize>,
-) -> HashMap<(usize, String, String), usize> {
-    let mut counts = HashMap::new();
-    for r in messages
-        .iter()
-        .filter(|r| r.element.starts_with("ES4-HandleProfile"))
-    {
-        let eid = r.field("Eid").expect("Eid");
-        let i = *eid_index
-            .get(&eid)
-            .unwrap_or_else(|| panic!("notification about unknown {eid}"));
-        let kind = match r.element.as_str() {
-            "ES4-HandleProfileEnabledNotification" => "enabled",
-            "ES4-HandleProfileDisabledNotification" => "disabled",
-            other => other,
-        };
-        let iccid = r
-            .field("Iccid")
-            .expect("Iccid")
-            .trim_end_matches('F')
-            .to_string();
-        *counts.entry((i, kind.to_string(), iccid)).or_default() += 1;
-    }
-    counts
-}
-
-/// The ISD-P slot (0 = P1, 1 = P2, 2 = P3) enabled on a card.
-fn enabled_slot(v: &EuiccView, aids: &[Vec<u8>]) -> usize {
-    let enabled: Vec<usize> = v
-        .profiles
-        .iter()
-        .filter(|(_, _, s)| *s == CardState::Enabled)
-        .map(|(aid, _, _)| {
-            aids.iter()
-                .position(|a| a == aid.as_bytes())
-                .expect("issued AID")
-        })
-        .collect();
-    assert_eq!(
-        enabled.len(),
-        1,
-        "{:?}: not exactly one enabled profile: {v:?}",
-        v.eid
-    );
-    enabled[0]
-}
-
-/// One seeded eUICC as the test sees it.
-struct Card {
-    eid: String,
-    iccids: Vec<String>,
 }
 
 /// The FunctionCallIdentifier of eUICC `i`'s switch in `round`.
@@ -247,21 +191,8 @@ fn crash_scenario(db: Db) {
                 .expect("MNO client")
                 .with_reply_to(format!("{}/es4", receiver.url())),
         );
-        let cards: Vec<Card> = (0..n)
-            .map(|i| {
-                let secrets = EuiccSecrets::from_seed(SEED, i).expect("secrets");
-                let profiles = conformance::issuance::profiles_for(
-                    i,
-                    &secrets.msisdn.to_string(),
-                    conformance::issuance::DEFAULT_MNO_OIDS,
-                )
-                .expect("issued profiles");
-                Card { eid: secrets.eid.to_string(), iccids: profiles.iter().map(|p| p.iccid.clone()).collect() }
-            })
-            .collect();
-        let aids: Vec<Vec<u8>> = (0..3u8)
-            .map(|s| es_interfaces::wire_profile::isd_p_aid(s).expect("AID").to_vec())
-            .collect();
+        let cards = seeded_cards(SEED, n);
+        let aids = isd_p_aids();
         let eid_index: HashMap<String, usize> =
             cards.iter().enumerate().map(|(i, c)| (c.eid.clone(), i)).collect();
         eprintln!(

@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use conformance::euicc::{Control, DriverEvent, EuiccView, EventKind};
+use conformance::euicc::{Control, DriverEvent, EuiccSecrets, EuiccView, EventKind};
+use conformance::issuance::ProfileState as CardState;
 use conformance::lab::SimulatedNetwork;
 use conformance::mno::MnoClient;
+use conformance::mno::Received;
 use es_interfaces::messages::codec::BodyElement;
 use es_interfaces::status::FunctionExecutionStatus;
 
@@ -180,4 +182,92 @@ pub async fn inspect(network: &SimulatedNetwork, observed: &Mutex<Observed>) -> 
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The ES4 Handle…Notifications among `messages` per (eUICC index, `enabled` / `disabled` / element, ICCID).
+pub fn notification_counts(
+    messages: &[Received],
+    eid_index: &HashMap<String, usize>,
+) -> HashMap<(usize, String, String), usize> {
+    let mut counts = HashMap::new();
+    for r in messages
+        .iter()
+        .filter(|r| r.element.starts_with("ES4-HandleProfile"))
+    {
+        let eid = r.field("Eid").expect("Eid");
+        let i = *eid_index
+            .get(&eid)
+            .unwrap_or_else(|| panic!("notification about unknown {eid}"));
+        let kind = match r.element.as_str() {
+            "ES4-HandleProfileEnabledNotification" => "enabled",
+            "ES4-HandleProfileDisabledNotification" => "disabled",
+            other => other,
+        };
+        let iccid = r
+            .field("Iccid")
+            .expect("Iccid")
+            .trim_end_matches('F')
+            .to_string();
+        *counts.entry((i, kind.to_string(), iccid)).or_default() += 1;
+    }
+    counts
+}
+
+/// The ISD-P slot (0 = P1, 1 = P2, 2 = P3) enabled on a card.
+pub fn enabled_slot(v: &EuiccView, aids: &[Vec<u8>]) -> usize {
+    let enabled: Vec<usize> = v
+        .profiles
+        .iter()
+        .filter(|(_, _, s)| *s == CardState::Enabled)
+        .map(|(aid, _, _)| {
+            aids.iter()
+                .position(|a| a == aid.as_bytes())
+                .expect("issued AID")
+        })
+        .collect();
+    assert_eq!(
+        enabled.len(),
+        1,
+        "{:?}: not exactly one enabled profile: {v:?}",
+        v.eid
+    );
+    enabled[0]
+}
+
+/// One seeded eUICC as the test sees it.
+pub struct Card {
+    /// Its EID.
+    pub eid: String,
+    /// The ICCIDs of its profiles P1, P2, P3.
+    pub iccids: Vec<String>,
+}
+
+/// The seeded eUICCs `0..n` of `Fleet::from_seed(seed, n, …)` (as `rsp::lab::register_seeded_eis` registers them).
+pub fn seeded_cards(seed: u64, n: usize) -> Vec<Card> {
+    (0..n)
+        .map(|i| {
+            let secrets = EuiccSecrets::from_seed(seed, i).expect("secrets");
+            let profiles = conformance::issuance::profiles_for(
+                i,
+                &secrets.msisdn.to_string(),
+                conformance::issuance::DEFAULT_MNO_OIDS,
+            )
+            .expect("issued profiles");
+            Card {
+                eid: secrets.eid.to_string(),
+                iccids: profiles.iter().map(|p| p.iccid.clone()).collect(),
+            }
+        })
+        .collect()
+}
+
+/// The AIDs of the ISD-Ps of slots 0, 1 and 2 (P1, P2, P3).
+pub fn isd_p_aids() -> Vec<Vec<u8>> {
+    (0..3u8)
+        .map(|s| {
+            es_interfaces::wire_profile::isd_p_aid(s)
+                .expect("AID")
+                .to_vec()
+        })
+        .collect()
 }

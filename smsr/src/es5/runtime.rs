@@ -284,6 +284,16 @@ fn handle_batch(smsr: &Smsr, settings: &Es5Settings, batch: &[MoPacket]) -> Resu
                 Err(SmsrError::Store(e)) if e.is_retryable() => {
                     return Err(SmsrError::Store(e));
                 }
+                // Another node (or this one) completed the command between the check and the update: the PoR
+                // is a duplicate, as when the command is found Done (issue 14 item 2: any node may take a PoR).
+                Err(SmsrError::Store(eis_store::StoreError::Conflict {
+                    kind: eis_store::RecordKind::Es5Command,
+                    key,
+                    detail,
+                })) => {
+                    tracing::warn!(%source, command = %key, %detail, "MO packet dropped: a duplicate PoR, its command completed meanwhile");
+                    ("dropped", None)
+                }
                 Err(e) => {
                     tracing::error!(%source, error = ?e, "MO packet could not be handled");
                     ("error", None)

@@ -1,0 +1,396 @@
+//! Several SM-SR nodes on one PostgreSQL database (issue 14 item 2): `NODES` `rsp serve --only smsr` processes
+//! share one database and one SMPP account at the test SMSC (which hands each MO SMS to any bind of the account,
+//! round robin, so a PoR reaches whichever node it reaches); `SWITCHES` concurrent ES4.EnableProfile calls are
+//! spread over the nodes, and node 0 is killed with SIGKILL after a random number of the switches' SMS and not
+//! restarted. Calls lost with it are sent again to the next node with the same FunctionCallIdentifier. Then:
+//! - every FunctionCallIdentifier got one result (callbacks counted by `wsa:MessageID`), SUCCESS exactly when the
+//!   card moved to the target: each operation completed once, whichever node took its steps;
+//! - one HandleProfileEnabled and one HandleProfileDisabledNotification per card that switched, none otherwise:
+//!   every callback and notification delivered once (the killed node's outbox messages by the others after their
+//!   lease);
+//! - the EIS equals the cards, and no card refused a command packet: no SCP80 counter was used twice for a key
+//!   set, whichever node secured the packet (each card checks CNTR strictly higher than the last).
+//!
+//! `RSP_MULTI_NODE_SWITCHES` changes the number of switches, `RSP_MULTI_NODE_KILL_AT=<sms>,<ms>` replays a kill.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::crash::{
+    Call, Observed, enabled_slot, inspect, isd_p_aids, message_ids_by_fci, notification_counts,
+    record, seeded_cards, send_all, status_key, watch,
+};
+use conformance::euicc::{Fleet, SimulatorConfig};
+use conformance::lab::SimulatedNetwork;
+use conformance::mno::{MnoClient, MnoReceiver, Received, base};
+use conformance::smsc::SmscConfig;
+use eis_store::eis::ProfileState;
+use es_interfaces::messages::es4;
+use es_interfaces::status::Status;
+use rsp::config::Config;
+
+/// SM-SR processes on the one database.
+const NODES: usize = 3;
+/// Concurrent switches (one per eUICC), as issue 14 asks.
+const SWITCHES: usize = 2_000;
+/// Seed of the simulated fleet.
+const SEED: u64 = 14;
+/// ValidityPeriod of each switch.
+const VALIDITY_SECS: u64 = 240;
+
+/// One SM-SR node: `rsp --config <file> serve --only smsr`.
+fn start_node(config: &Path) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rsp"))
+        .arg("--config")
+        .arg(config)
+        .args(["serve", "--only", "smsr"])
+        .env(
+            "RUST_LOG",
+            std::env::var("RSP_MULTI_NODE_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn rsp serve --only smsr");
+    common::wait_until_ready(&mut child);
+    child
+}
+
+fn kill_point(n: usize) -> (u64, u64) {
+    match std::env::var("RSP_MULTI_NODE_KILL_AT") {
+        Ok(v) => {
+            let (a, b) = v.split_once(',').expect("<sms>,<ms>");
+            (
+                a.trim().parse().expect("sms"),
+                b.trim().parse().expect("ms"),
+            )
+        }
+        // Two MT SMS a switch (EnableProfile, the notification's confirmation); the kill within the first half.
+        Err(_) => (
+            rand::random::<u64>() % (n as u64).max(1),
+            rand::random::<u64>() % 100,
+        ),
+    }
+}
+
+#[test]
+fn three_smsr_nodes_share_one_postgres_database_and_survive_a_kill() {
+    let n: usize = std::env::var("RSP_MULTI_NODE_SWITCHES")
+        .ok()
+        .map(|v| v.parse().expect("RSP_MULTI_NODE_SWITCHES"))
+        .unwrap_or(SWITCHES);
+    let db = testkit::PgTestDb::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    actix_web::rt::System::with_tokio_rt(move || rt).block_on(async move {
+        let started = Instant::now();
+        let pki = dir.path().join("pki");
+        let world = rsp::setup::init_world(&pki, 1, Some(7)).expect("the test world");
+        let base_config = Config::default();
+        let fleet = Fleet::from_seed(
+            SEED,
+            n,
+            SimulatorConfig {
+                smsr_address: base_config.es5.smsr_msisdn.clone(),
+                attach_delay_ms: 200,
+                notification_retry_interval_ms: 5_000,
+                ..SimulatorConfig::default()
+            },
+        )
+        .expect("fleet");
+        let mut smsc = SmscConfig::loopback(
+            &base_config.es5.smpp.system_id,
+            &base_config.es5.smpp.password,
+        );
+        smsc.record = false;
+        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+        let network = SimulatedNetwork::start(fleet, smsc, Some(events_tx))
+            .await
+            .expect("network");
+        let observed: Arc<Mutex<Observed>> = Arc::default();
+        let watcher = watch(events_rx, observed.clone(), started);
+        let receiver = MnoReceiver::start(&world, "127.0.0.1:0", true).expect("receiver");
+        let receiver_port: u16 = receiver
+            .url()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the receiver's port");
+
+        // The nodes: one database, one PKI, one SMPP account; a var dir, a listener each.
+        let mut urls = Vec::new();
+        let mut configs = Vec::new();
+        for i in 0..NODES {
+            let port = rsp::lab::free_port().expect("a free port");
+            let mut c = Config {
+                var_dir: dir.path().join(format!("node{i}")),
+                pki_dir: pki.clone(),
+                ..Config::default()
+            };
+            c.smsr.listen = format!("127.0.0.1:{port}");
+            c.smsr.public_url = format!("https://localhost:{port}");
+            c.smsr.database_url = db.url().to_string();
+            c.smsr.metrics_listen = Some("127.0.0.1:0".into());
+            c.esm2m.enabled = false;
+            c.mno.first_port = receiver_port;
+            c.es5.smpp.enabled = true;
+            c.es5.smpp.host = "127.0.0.1".into();
+            c.es5.smpp.port = network.smsc().local_addr().port();
+            c.es5.smpp.binds = 1;
+            c.es5.por_timeout_secs = 10;
+            c.es5.max_retry_interval_secs = 20;
+            let path = dir.path().join(format!("node{i}.yaml"));
+            std::fs::write(&path, serde_norway::to_string(&c).expect("YAML"))
+                .expect("write a configuration");
+            urls.push(c.smsr.public_url.clone());
+            configs.push((path, c));
+        }
+        let mut nodes: Vec<Option<Child>> = configs
+            .iter()
+            .map(|(path, _)| Some(start_node(path)))
+            .collect();
+        let store = eis_store::Store::open(db.url(), 4).expect("the database");
+        let keyring = rsp::setup::master_keyring(&world).expect("master key");
+        rsp::lab::register_seeded_eis(&store, &keyring, &world, SEED, n, 0.0)
+            .expect("seeded EISs");
+        let reply_to = configs[0].1.mno.endpoint(0, "ES4");
+        let mnos: Vec<Arc<MnoClient>> = urls
+            .iter()
+            .map(|u| {
+                Arc::new(
+                    MnoClient::new(&world, 0, u, "https://localhost:1")
+                        .expect("MNO client")
+                        .with_reply_to(reply_to.clone()),
+                )
+            })
+            .collect();
+        let cards = seeded_cards(SEED, n);
+        let aids = isd_p_aids();
+        let eid_index: HashMap<String, usize> = cards
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.eid.clone(), i))
+            .collect();
+        eprintln!(
+            "multi-node test: {n} eUICCs, {NODES} SM-SR nodes up in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let (kill_sms, kill_ms) = kill_point(n);
+        eprintln!("multi-node test: RSP_MULTI_NODE_KILL_AT={kill_sms},{kill_ms} replays the kill");
+
+        // Every switch to P2, spread over the nodes.
+        let target = 1;
+        let before: Vec<usize> = inspect(&network, &observed)
+            .await
+            .iter()
+            .map(|v| enabled_slot(v, &aids))
+            .collect();
+        let fci = |i: usize| format!("multi-node-{i}");
+        let requests: Arc<Vec<es4::EnableProfileRequest>> = Arc::new(
+            cards
+                .iter()
+                .enumerate()
+                .map(|(i, c)| es4::EnableProfileRequest {
+                    base: base(&fci(i), Some(VALIDITY_SECS)),
+                    eid: c.eid.parse().expect("eid"),
+                    iccid: c.iccids[target].parse().expect("iccid"),
+                })
+                .collect(),
+        );
+        let mut calls = vec![Call::default(); n];
+        let answered = Arc::new(AtomicUsize::new(0));
+        let bursts: Vec<_> = (0..NODES)
+            .map(|node| {
+                let which: Vec<usize> = (0..n).filter(|i| i % NODES == node).collect();
+                let (mno, requests, answered) =
+                    (mnos[node].clone(), requests.clone(), answered.clone());
+                tokio::spawn(async move { send_all(&mno, &requests, &which, answered).await })
+            })
+            .collect();
+        let submitted = || network.smsc().counters().submitted;
+        let wait_until = Instant::now() + Duration::from_secs(300);
+        while submitted() < kill_sms && answered.load(Ordering::SeqCst) < n {
+            assert!(
+                Instant::now() < wait_until,
+                "the switches made no progress over SMS"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(kill_ms)).await;
+        if let Some(mut node) = nodes[0].take() {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+        let sms_at_kill = submitted();
+        for b in bursts {
+            record(&mut calls, b.await.expect("burst"));
+        }
+        eprintln!(
+            "multi-node test: node 0 killed after {sms_at_kill} SMS ({:.1} s); {} calls lost with it",
+            started.elapsed().as_secs_f64(),
+            calls.iter().filter(|c| c.lost > 0).count()
+        );
+        for _ in 0..5 {
+            let again: Vec<usize> = (0..n)
+                .filter(|&i| calls[i].answered.is_empty() && calls[i].message_ids.is_empty())
+                .collect();
+            if again.is_empty() {
+                break;
+            }
+            let out = send_all(&mnos[1], &requests, &again, Arc::new(AtomicUsize::new(0))).await;
+            record(&mut calls, out);
+        }
+
+        // Wait until every accepted call has its callback, no operation is open, the cards are settled and
+        // the notifications are in (or the deadline; the checks below say what is missing).
+        let sent: Vec<String> = mnos.iter().flat_map(|m| m.sent()).collect();
+        let ids = message_ids_by_fci(&sent);
+        let distinct = |all: &[Received]| -> Vec<Received> {
+            let mut seen = HashSet::new();
+            all.iter()
+                .filter(|r| seen.insert(r.message_id.clone().expect("wsa:MessageID")))
+                .cloned()
+                .collect()
+        };
+        let deadline = Instant::now() + Duration::from_secs(VALIDITY_SECS + 120);
+        let after = loop {
+            let views = inspect(&network, &observed).await;
+            let received = distinct(&receiver.received());
+            let settled = views.iter().all(|v| !v.busy) && {
+                let mut c = store.conn().expect("connection");
+                let counts = eis_store::operations::counts(&mut c).expect("operation counts");
+                counts[0].1 + counts[1].1 == 0
+            };
+            let callbacks: HashSet<&str> = received
+                .iter()
+                .filter(|r| r.element == "ES4-EnableProfileResponse")
+                .filter_map(|r| r.relates_to.as_deref())
+                .collect();
+            let results = calls.iter().enumerate().all(|(i, c)| {
+                c.message_ids.is_empty() || ids[&fci(i)].iter().any(|id| callbacks.contains(id.as_str()))
+            });
+            let after: Vec<usize> = views.iter().map(|v| enabled_slot(v, &aids)).collect();
+            let changes = (0..n).filter(|&i| before[i] != after[i]).count();
+            let notified = received
+                .iter()
+                .filter(|r| r.element.starts_with("ES4-HandleProfile"))
+                .count();
+            if (settled && results && notified >= 2 * changes) || Instant::now() > deadline {
+                break after;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let received = distinct(&receiver.received());
+
+        // Each FunctionCallIdentifier: one result, SUCCESS exactly when the card moved.
+        let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, c) in calls.iter().enumerate() {
+            let eid = &cards[i].eid;
+            let history = || observed.lock().expect("lock").history_of(eid);
+            let sent_ids = &ids[&fci(i)];
+            let callbacks: Vec<&Received> = received
+                .iter()
+                .filter(|r| r.element == "ES4-EnableProfileResponse")
+                .filter(|r| r.relates_to.as_ref().is_some_and(|id| sent_ids.contains(id)))
+                .collect();
+            let expected = if c.message_ids.is_empty() { 0..=1 } else { 1..=1 };
+            assert!(
+                expected.contains(&callbacks.len()),
+                "{eid}: {} callbacks for one FunctionCallIdentifier ({c:?}); the card's events:\n{}",
+                callbacks.len(),
+                history()
+            );
+            let mut results = c.answered.clone();
+            results.extend(callbacks.iter().map(|cb| cb.status().expect("callback status")));
+            let first = results
+                .first()
+                .unwrap_or_else(|| panic!("{eid}: no result at all: {c:?}"));
+            assert!(
+                results.iter().all(|s| s.status == first.status),
+                "{eid}: the results disagree: {results:?}"
+            );
+            *by_status.entry(status_key(first)).or_default() += 1;
+            let switched = after[i] == target && before[i] != target;
+            assert_eq!(
+                first.status == Status::ExecutedSuccess,
+                switched,
+                "{eid}: result {} but the card went from P{} to P{}; the card's events:\n{}",
+                status_key(first),
+                before[i] + 1,
+                after[i] + 1,
+                history()
+            );
+        }
+
+        // One notification per change the card made, none otherwise.
+        let notifications = notification_counts(&received, &eid_index);
+        let mut expected: HashMap<(usize, String, String), usize> = HashMap::new();
+        for i in 0..n {
+            if before[i] != after[i] {
+                expected.insert((i, "enabled".into(), cards[i].iccids[after[i]].clone()), 1);
+                expected.insert((i, "disabled".into(), cards[i].iccids[before[i]].clone()), 1);
+            }
+        }
+        let mut wrong: Vec<String> = expected
+            .keys()
+            .chain(notifications.keys())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .filter_map(|key| {
+                let got = notifications.get(key).copied().unwrap_or(0);
+                let want = expected.get(key).copied().unwrap_or(0);
+                (got != want).then(|| {
+                    format!("{} {} {}: {got} notifications, {want} expected", cards[key.0].eid, key.1, key.2)
+                })
+            })
+            .collect();
+        wrong.sort();
+        assert!(wrong.is_empty(), "{} wrong notification counts, e.g. {:?}", wrong.len(), &wrong[..wrong.len().min(10)]);
+
+        // The EIS equals the cards; no packet refused (no counter used twice).
+        let mut conn = store.conn().expect("connection");
+        let mut differ = Vec::new();
+        for (i, card) in cards.iter().enumerate() {
+            let profiles = eis_store::eis::profiles_of(&mut conn, &card.eid).expect("EIS profiles");
+            for (slot, iccid) in card.iccids.iter().enumerate() {
+                let want = if slot == after[i] { ProfileState::Enabled } else { ProfileState::Disabled };
+                let got = profiles
+                    .iter()
+                    .find(|p| p.info.iccid.trim_end_matches('F') == iccid)
+                    .map(|p| p.info.state);
+                if got != Some(want) {
+                    differ.push(format!("{} {iccid}: EIS {got:?}, card {want:?}", card.eid));
+                }
+            }
+        }
+        drop(conn);
+        assert!(differ.is_empty(), "{} EIS profiles differ from the cards, e.g. {:?}", differ.len(), &differ[..differ.len().min(10)]);
+        let refused = observed.lock().expect("lock").refused.clone();
+        assert!(refused.is_empty(), "{} command packets refused by the cards, e.g. {:?}", refused.len(), &refused[..refused.len().min(10)]);
+        eprintln!(
+            "multi-node test: {n} switches on {NODES} nodes (one killed) in {:.1} s: {by_status:?}, {} SMS",
+            started.elapsed().as_secs_f64(),
+            submitted()
+        );
+
+        for node in nodes.iter_mut().filter_map(Option::take) {
+            let mut node = node;
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+        watcher.abort();
+        receiver.stop().await;
+        network.stop().await;
+    });
+}
