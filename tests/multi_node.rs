@@ -8,8 +8,9 @@
 //! - one HandleProfileEnabled and one HandleProfileDisabledNotification per card that switched, none otherwise:
 //!   every callback and notification delivered once (the killed node's outbox messages by the others after their
 //!   lease);
-//! - the EIS equals the cards, and no card refused a command packet: no SCP80 counter was used twice for a key
-//!   set, whichever node secured the packet (each card checks CNTR strictly higher than the last).
+//! - the EIS equals the cards; no SCP80 counter value was used twice for a card's key set, whichever node secured
+//!   the packet: read back from every MT SMS the SMSC received (reassembled, opened with the card's keys), and no
+//!   card refused a command packet (each checks CNTR strictly higher than the last).
 //!
 //! `RSP_MULTI_NODE_SWITCHES` changes the number of switches, `RSP_MULTI_NODE_KILL_AT=<sms>,<ms>` replays a kill.
 
@@ -44,8 +45,81 @@ const SEED: u64 = 14;
 /// ValidityPeriod of each switch.
 const VALIDITY_SECS: u64 = 240;
 
+/// Every SCP80 counter value used twice for a card's key set, read from the submit_sm the SMSC received (reassembled,
+/// command packet header parsed and opened with the card's seeded ISD-R keys: ETSI TS 102 225 §5.1.1, the counter
+/// is in the ciphered part); also returns how many packets were read.
+fn counters_used_twice(network: &SimulatedNetwork, n: usize) -> (Vec<String>, usize) {
+    use es_interfaces::scp80;
+    use es_interfaces::sms::{PushOutcome, Reassembler, Segment};
+    let mut card_of: HashMap<String, usize> = HashMap::new();
+    let mut keys = Vec::with_capacity(n);
+    for i in 0..n {
+        let secrets = conformance::euicc::EuiccSecrets::from_seed(SEED, i).expect("secrets");
+        for p in conformance::issuance::profiles_for(
+            i,
+            &secrets.msisdn.to_string(),
+            conformance::issuance::DEFAULT_MNO_OIDS,
+        )
+        .expect("issued profiles")
+        {
+            card_of.insert(p.msisdn.clone(), i);
+        }
+        keys.push((secrets.eid.to_string(), secrets.isd_r.scp80()));
+    }
+    // One reassembly per card, forgotten once complete, as the card does (the nodes number their concatenated
+    // SMS independently, so a reference comes again).
+    let mut reassembly: HashMap<String, Reassembler<()>> = HashMap::new();
+    let mut seen: HashSet<(usize, u8, [u8; 5])> = HashSet::new();
+    let mut twice = Vec::new();
+    let mut packets = 0;
+    for submit in network.smsc().submits() {
+        let (dest, tp_ud) = (&submit.body.destination_addr, submit.body.user_data());
+        let Some(&i) = card_of.get(dest) else {
+            continue;
+        };
+        let packet = match Segment::parse(tp_ud).expect("an SMS of the SM-SR") {
+            seg if seg.concatenation.is_none() => seg.payload,
+            _ => {
+                let r = reassembly
+                    .entry(dest.clone())
+                    .or_insert_with(|| Reassembler::new(16, 4));
+                let outcome = r.push((), tp_ud, 0).expect("a segment");
+                if r.pending_len() == 0 {
+                    reassembly.remove(dest);
+                }
+                match outcome {
+                    PushOutcome::Complete(a) => a.packet,
+                    _ => continue,
+                }
+            }
+        };
+        let p = scp80::parse_command(&packet).expect("a command packet");
+        let opened = p.open(&keys[i].1).expect("the card's keys open it");
+        packets += 1;
+        if !seen.insert((i, p.kic.kvn(), opened.header.counter.0)) {
+            twice.push(format!(
+                "{}: KVN {} counter {:02X?}",
+                keys[i].0,
+                p.kic.kvn(),
+                opened.header.counter.0
+            ));
+        }
+    }
+    (twice, packets)
+}
+
+/// A node's process, killed when dropped (also when the test fails).
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// One SM-SR node: `rsp --config <file> serve --only smsr`.
-fn start_node(config: &Path) -> Child {
+fn start_node(config: &Path) -> Node {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rsp"))
         .arg("--config")
         .arg(config)
@@ -59,7 +133,7 @@ fn start_node(config: &Path) -> Child {
         .spawn()
         .expect("spawn rsp serve --only smsr");
     common::wait_until_ready(&mut child);
-    child
+    Node(child)
 }
 
 fn kill_point(n: usize) -> (u64, u64) {
@@ -112,7 +186,8 @@ fn three_smsr_nodes_share_one_postgres_database_and_survive_a_kill() {
             &base_config.es5.smpp.system_id,
             &base_config.es5.smpp.password,
         );
-        smsc.record = false;
+        // Every submit_sm is kept: the SCP80 counters are read back from them.
+        smsc.record = true;
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let network = SimulatedNetwork::start(fleet, smsc, Some(events_tx))
             .await
@@ -155,7 +230,7 @@ fn three_smsr_nodes_share_one_postgres_database_and_survive_a_kill() {
             urls.push(c.smsr.public_url.clone());
             configs.push((path, c));
         }
-        let mut nodes: Vec<Option<Child>> = configs
+        let mut nodes: Vec<Option<Node>> = configs
             .iter()
             .map(|(path, _)| Some(start_node(path)))
             .collect();
@@ -227,10 +302,7 @@ fn three_smsr_nodes_share_one_postgres_database_and_survive_a_kill() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         tokio::time::sleep(Duration::from_millis(kill_ms)).await;
-        if let Some(mut node) = nodes[0].take() {
-            let _ = node.kill();
-            let _ = node.wait();
-        }
+        drop(nodes[0].take());
         let sms_at_kill = submitted();
         for b in bursts {
             record(&mut calls, b.await.expect("burst"));
@@ -376,6 +448,9 @@ fn three_smsr_nodes_share_one_postgres_database_and_survive_a_kill() {
         }
         drop(conn);
         assert!(differ.is_empty(), "{} EIS profiles differ from the cards, e.g. {:?}", differ.len(), &differ[..differ.len().min(10)]);
+        let (twice, packets) = counters_used_twice(&network, n);
+        assert!(packets >= 2 * n, "only {packets} command packets read back");
+        assert!(twice.is_empty(), "{} SCP80 counters used twice, e.g. {:?}", twice.len(), &twice[..twice.len().min(10)]);
         let refused = observed.lock().expect("lock").refused.clone();
         assert!(refused.is_empty(), "{} command packets refused by the cards, e.g. {:?}", refused.len(), &refused[..refused.len().min(10)]);
         eprintln!(
@@ -384,11 +459,7 @@ fn three_smsr_nodes_share_one_postgres_database_and_survive_a_kill() {
             submitted()
         );
 
-        for node in nodes.iter_mut().filter_map(Option::take) {
-            let mut node = node;
-            let _ = node.kill();
-            let _ = node.wait();
-        }
+        drop(nodes);
         watcher.abort();
         receiver.stop().await;
         network.stop().await;
