@@ -143,6 +143,9 @@ enum BenchCommand {
         /// SM-SR database (`postgres://…`; default: SQLite in the bench directory).
         #[arg(long)]
         database_url: Option<String>,
+        /// SM-SR processes sharing the database (above 1: PostgreSQL; the ES4 calls go to them in turn).
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
         /// Directory for the bench world and databases (default: a fresh one under the var dir).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -463,6 +466,7 @@ fn bench_command(config: &Config, command: BenchCommand) -> Result<(), String> {
             binds,
             attach_delay_ms,
             database_url,
+            nodes,
             dir,
         } => platform_bench::switch(
             &bench_dir(config, dir, "switch"),
@@ -473,6 +477,7 @@ fn bench_command(config: &Config, command: BenchCommand) -> Result<(), String> {
                 attach_delay_ms,
                 database_url,
                 https: false,
+                nodes,
             },
         ),
         BenchCommand::SmsrChange {
@@ -511,6 +516,7 @@ fn bench_command(config: &Config, command: BenchCommand) -> Result<(), String> {
                     attach_delay_ms,
                     database_url,
                     https: true,
+                    nodes: 1,
                 },
                 connecting,
                 scripts,

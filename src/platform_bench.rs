@@ -157,6 +157,72 @@ pub struct SwitchOptions {
     pub database_url: Option<String>,
     /// Every eUICC on HTTPS (SCP81: push SMS, PSK-TLS admin sessions; `rsp bench https`) instead of SMS.
     pub https: bool,
+    /// SM-SR processes on the one database (more than 1 needs PostgreSQL): this one and `nodes - 1` child
+    /// `rsp serve --only smsr` processes; the ES4 calls go to them in turn (issue 14 item 2).
+    pub nodes: usize,
+}
+
+/// An extra SM-SR node of `rsp bench switch --nodes`: a child `rsp serve --only smsr`, killed when dropped.
+struct ExtraNode(std::process::Child);
+
+impl Drop for ExtraNode {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts SM-SR node `k` beside the lab's SM-SR: its configuration with its own listener and var dir, the same
+/// database, PKI and SMPP account; the MNO callback endpoints it registers at start are the lab's receivers'.
+/// Returns the node and its base URL once it printed `ready`.
+fn start_extra_node(lab: &Lab, dir: &Path, k: usize) -> Result<(ExtraNode, String), String> {
+    use std::io::BufRead;
+    let mut c = lab.config.clone();
+    let port = crate::lab::free_port()?;
+    c.var_dir = dir.join(format!("node{k}"));
+    c.pki_dir = lab.world.dir.clone();
+    c.smsr.listen = format!("127.0.0.1:{port}");
+    c.smsr.public_url = format!("https://localhost:{port}");
+    c.smsr.metrics_listen = Some("127.0.0.1:0".into());
+    c.esm2m.enabled = false;
+    c.es5.https.enabled = false;
+    let receiver = lab.receivers.first().ok_or("no MNO receiver")?;
+    let (host, receiver_port) = receiver
+        .url()
+        .trim_start_matches("https://")
+        .rsplit_once(':')
+        .ok_or("receiver URL")?;
+    c.mno.public_host = host.to_string();
+    c.mno.first_port = receiver_port
+        .parse()
+        .map_err(|e| format!("receiver port: {e}"))?;
+    let path = dir.join(format!("node{k}.yaml"));
+    let yaml = serde_norway::to_string(&c).map_err(|e| e.to_string())?;
+    std::fs::write(&path, yaml).map_err(|e| format!("{}: {e}", path.display()))?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = std::process::Command::new(exe)
+        .arg("--config")
+        .arg(&path)
+        .args(["serve", "--only", "smsr"])
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("node {k}: {e}"))?;
+    let stdout = child.stdout.take().ok_or("node stdout")?;
+    let node = ExtraNode(child);
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line == "ready" => break,
+            Some(Ok(_)) => {}
+            _ => return Err(format!("SM-SR node {k} exited before it was ready")),
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Ok((node, c.smsr.public_url))
 }
 
 /// `rsp bench switch` / `rsp bench https`: prints complete enable-profile operations per second with N simulated
@@ -215,7 +281,33 @@ pub(crate) async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), S
         "{what} bench: {n} simulated eUICCs registered and servers up in {:.1} s",
         setup.elapsed().as_secs_f64()
     );
-    let mno = Arc::new(lab.mno(0)?);
+    let nodes = opts.nodes.max(1);
+    if nodes > 1
+        && !opts
+            .database_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("postgres"))
+    {
+        return Err(
+            "--nodes above 1 needs --database-url postgres://…: the nodes share one database"
+                .into(),
+        );
+    }
+    let mut extra = Vec::with_capacity(nodes - 1);
+    let mut clients = vec![Arc::new(lab.mno(0)?)];
+    for k in 1..nodes {
+        let (node, url) = start_extra_node(&lab, dir, k)?;
+        extra.push(node);
+        let reply_to = format!("{}/es4", lab.receivers[0].url());
+        clients.push(Arc::new(
+            conformance::mno::MnoClient::new(&lab.world, 0, &url, lab.smdp_url())
+                .map_err(|e| e.to_string())?
+                .with_reply_to(reply_to),
+        ));
+    }
+    if nodes > 1 {
+        println!("{what} bench: {nodes} SM-SR nodes on one database, ES4 calls to them in turn");
+    }
     let mnos = &lab.world.manifest.mnos;
     if mnos.first().map(|m| m.entity.oid.as_str())
         != Some(conformance::issuance::DEFAULT_MNO_OIDS[0])
@@ -249,7 +341,7 @@ pub(crate) async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), S
             .acquire_owned()
             .await
             .map_err(|e| e.to_string())?;
-        let mno = mno.clone();
+        let mno = clients[i % nodes].clone();
         tasks.spawn(async move {
             let _permit = permit;
             let out = mno.es4(&req).await.map_err(|e| e.to_string())?;
@@ -319,6 +411,7 @@ pub(crate) async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), S
         n as f64 / elapsed.as_secs_f64().max(1e-9),
         lab.network.smsc().counters().submitted
     );
+    drop(extra);
     lab.stop().await;
     Ok(())
 }

@@ -1570,6 +1570,27 @@ pub fn eid_by_msisdn(conn: &mut AnyConnection, msisdn: &str) -> Result<Option<St
         .optional()?)
 }
 
+/// Locks the eUICC's row until the transaction ends (`SELECT … FOR UPDATE` on PostgreSQL; SQLite's IMMEDIATE
+/// transaction admits one writer already): what one node does for an eUICC — a PoR, a notification, the next
+/// command — waits for what another node is doing for it, and then reads what that one committed. Returns
+/// whether the eUICC is registered. Lock order: the eUICC's row before its commands' and operations' rows.
+pub fn lock_euicc(conn: &mut AnyConnection, eid: &str) -> Result<bool, StoreError> {
+    let found = match conn {
+        AnyConnection::Pg(c) => euiccs::table
+            .find(eid)
+            .select(euiccs::eid)
+            .for_update()
+            .first::<String>(c)
+            .optional()?,
+        AnyConnection::Sqlite(c) => euiccs::table
+            .find(eid)
+            .select(euiccs::eid)
+            .first::<String>(c)
+            .optional()?,
+    };
+    Ok(found.is_some())
+}
+
 /// Whether an EIS with this EID is registered.
 pub fn euicc_exists(conn: &mut AnyConnection, eid: &str) -> Result<bool, StoreError> {
     Ok(euicc_version(conn, eid)?.is_some())

@@ -247,22 +247,8 @@ pub fn take_next_for_delivery(
     now: UnixMillis,
 ) -> Result<Delivery, StoreError> {
     atomic(conn, |c| {
-        // Serialise deliverers of the same eUICC: lock its row on PostgreSQL (SQLite's IMMEDIATE
-        // transaction already admits one writer).
-        let exists = match c {
-            AnyConnection::Pg(c) => euiccs::table
-                .find(eid)
-                .select(euiccs::eid)
-                .for_update()
-                .first::<String>(c)
-                .optional()?,
-            AnyConnection::Sqlite(c) => euiccs::table
-                .find(eid)
-                .select(euiccs::eid)
-                .first::<String>(c)
-                .optional()?,
-        };
-        if exists.is_none() {
+        // Serialise deliverers of the same eUICC (and its PoRs and notifications, smsr::es5::inbound).
+        if !crate::eis::lock_euicc(c, eid)? {
             return Err(StoreError::not_found(RecordKind::Eis, eid));
         }
         expire(c, Some(eid), now)?;

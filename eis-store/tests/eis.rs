@@ -420,3 +420,59 @@ both_backends!(euicc_updates_lock_keysets_and_audit, 4, |store| {
     // The EID can be registered again afterwards.
     eis::register_eis(&mut c, &sample_eis(EID, "8988211000000000001"), 5).expect("register again");
 });
+
+/// `lock_euicc` (several nodes, issue 14 item 2): while one transaction holds an eUICC's row, another node's
+/// transaction waits for it (here: gives up after its lock_timeout), and takes it once the first has committed;
+/// another eUICC's row is not held.
+#[test]
+fn lock_euicc_serialises_what_two_nodes_do_for_one_euicc_on_postgres() {
+    use diesel::RunQueryDsl;
+    let (_db, store) = common::pg_store(3);
+    let now = 1_700_000_000_000;
+    for (eid, iccid) in [
+        ("89049032123451234512345678901235", "8910390000000000001"),
+        ("89049032123451234512345678901236", "8910390000000000002"),
+    ] {
+        store
+            .tx(|c| eis_store::eis::register_eis(c, &common::sample_eis(eid, iccid), now))
+            .expect("register");
+    }
+    let (first, other) = (
+        "89049032123451234512345678901235",
+        "89049032123451234512345678901236",
+    );
+    let mut a = store.conn().expect("conn");
+    let mut b = store.conn().expect("conn");
+    let set_timeout = |c: &mut eis_store::PooledConn| {
+        diesel::sql_query("SET lock_timeout = '300ms'")
+            .execute(&mut **c)
+            .expect("lock_timeout");
+    };
+    set_timeout(&mut b);
+    diesel::sql_query("BEGIN").execute(&mut *a).expect("begin");
+    assert!(eis_store::eis::lock_euicc(&mut a, first).expect("lock"));
+    diesel::sql_query("BEGIN").execute(&mut *b).expect("begin");
+    assert!(
+        eis_store::eis::lock_euicc(&mut b, first).is_err(),
+        "the second node waits while the first holds the eUICC"
+    );
+    diesel::sql_query("ROLLBACK")
+        .execute(&mut *b)
+        .expect("rollback");
+    diesel::sql_query("BEGIN").execute(&mut *b).expect("begin");
+    assert!(eis_store::eis::lock_euicc(&mut b, other).expect("another eUICC is free"));
+    assert!(
+        !eis_store::eis::lock_euicc(&mut b, "89049032123451234512345678901237").expect("unknown")
+    );
+    diesel::sql_query("COMMIT")
+        .execute(&mut *b)
+        .expect("commit");
+    diesel::sql_query("COMMIT")
+        .execute(&mut *a)
+        .expect("commit");
+    diesel::sql_query("BEGIN").execute(&mut *b).expect("begin");
+    assert!(eis_store::eis::lock_euicc(&mut b, first).expect("free once the first committed"));
+    diesel::sql_query("COMMIT")
+        .execute(&mut *b)
+        .expect("commit");
+}

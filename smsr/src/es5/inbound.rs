@@ -64,6 +64,9 @@ pub fn process_mo(
             "no eUICC has a profile with MSISDN {source_msisdn}"
         )));
     };
+    // With several nodes, a PoR and the notification that follows it may reach two nodes at once: the second
+    // waits here for the first and then sees what it did (issue 14 item 2).
+    eis::lock_euicc(conn, &eid)?;
     match kind {
         PacketKind::Response => process_por(conn, smsr, settings, &eid, packet, now),
         PacketKind::Command => {
