@@ -202,3 +202,26 @@ pub fn run(args: RunArgs) -> Result<(), String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sut_and_features_parse() {
+        assert_eq!(
+            parse_sut("smsr=https://a:1,smdp=https://b:2"),
+            Ok((Some("https://a:1".into()), Some("https://b:2".into())))
+        );
+        assert_eq!(
+            parse_sut("smsr=https://a:1"),
+            Ok((Some("https://a:1".into()), None))
+        );
+        assert!(parse_sut("smsr=http://a:1").is_err());
+        assert!(parse_sut("es9=https://a:1").is_err());
+        assert!(parse_sut("https://a:1").is_err());
+        assert!(parse_sut("").is_err());
+        assert_eq!(parse_feature("es5"), Ok(Need::Es5));
+        assert!(parse_feature("https").is_err());
+    }
+}

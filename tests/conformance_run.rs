@@ -30,12 +30,24 @@ fn register_suite_receiver(lab: &rsp::lab::Lab) -> String {
 }
 
 #[actix_web::test]
-async fn the_suite_passes_against_our_smsr_and_writes_its_reports() {
+async fn the_suite_passes_against_our_smsr_and_writes_its_reports_sqlite() {
+    passes_and_reports(None).await;
+}
+
+#[actix_web::test]
+async fn the_suite_passes_against_our_smsr_and_writes_its_reports_postgres() {
+    let smsr_db = testkit::PgTestDb::new();
+    passes_and_reports(Some(smsr_db.url().to_string())).await;
+}
+
+/// Every case passes against the lab's SM-SR (on `smsr_database_url`, default SQLite); the reports parse.
+async fn passes_and_reports(smsr_database_url: Option<String>) {
     let dir = tempfile::tempdir().expect("tempdir");
     // Three eUICCs; the lab's own MNO receivers are replaced by the suite's.
     let lab = small_lab(&dir, |o| {
         o.world_euiccs = 3;
         o.receivers = None;
+        o.smsr_database_url = smsr_database_url.clone();
     })
     .await;
     // The lab registered every eUICC of the world: the last one is taken out again, for ES1 to register it.

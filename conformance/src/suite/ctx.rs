@@ -198,16 +198,15 @@ impl Ctx {
             } else {
                 format!("notification {}", r.element)
             };
-            out.push(Exchange {
-                at_ms: r.received_at.saturating_duration_since(start).as_millis() as u64,
-                direction: Direction::FromSut,
-                peer: "MNO receiver".into(),
-                kind,
-                url: self.receiver.url().to_string(),
-                http_status: None,
-                body: r.envelope,
-                xsd: super::XSD_NOT_VALIDATED.into(),
-            });
+            out.push(exchange(
+                r.received_at.saturating_duration_since(start).as_millis() as u64,
+                Direction::FromSut,
+                "MNO receiver",
+                &kind,
+                self.receiver.url(),
+                None,
+                r.envelope,
+            ));
         }
         out.sort_by_key(|e| e.at_ms);
         out
@@ -243,31 +242,17 @@ impl Ctx {
         self.memo.lock().ok().and_then(|m| m.get(key).cloned())
     }
 
-    fn record(
-        &self,
-        direction: Direction,
-        peer: &str,
-        kind: &str,
-        url: &str,
-        http_status: Option<u16>,
-        body: &str,
-    ) {
-        let start = self
-            .case_start
+    /// Milliseconds since the case began.
+    fn now_ms(&self) -> u64 {
+        self.case_start
             .lock()
-            .map(|s| s.0)
-            .unwrap_or_else(|_| Instant::now());
+            .map(|s| s.0.elapsed().as_millis() as u64)
+            .unwrap_or(0)
+    }
+
+    fn push(&self, e: Exchange) {
         if let Ok(mut l) = self.log.lock() {
-            l.push(Exchange {
-                at_ms: start.elapsed().as_millis() as u64,
-                direction,
-                peer: peer.into(),
-                kind: kind.into(),
-                url: url.into(),
-                http_status,
-                body: body.into(),
-                xsd: super::XSD_NOT_VALIDATED.into(),
-            });
+            l.push(e);
         }
     }
 
@@ -280,19 +265,29 @@ impl Ctx {
             .get(mno)
             .ok_or_else(|| Finding::Inconclusive(format!("the peers have no MNO {}", mno + 1)))?;
         let peer = format!("MNO {}", mno + 1);
+        let sent_at = self.now_ms();
         let result = client.es4(req).await;
         let sent = client.sent().pop().unwrap_or_default();
-        self.record(Direction::ToSut, &peer, T::ELEMENT, &s.es4_url, None, &sent);
+        self.push(exchange(
+            sent_at,
+            Direction::ToSut,
+            &peer,
+            T::ELEMENT,
+            &s.es4_url,
+            None,
+            sent,
+        ));
         let out = result
             .map_err(|e| Finding::Inconclusive(format!("{} not answered: {e}", T::ELEMENT)))?;
-        self.record(
+        self.push(exchange(
+            self.now_ms(),
             Direction::FromSut,
             &peer,
             "HTTP answer",
             &s.es4_url,
             Some(out.http_status),
-            &out.envelope,
-        );
+            out.envelope.clone(),
+        ));
         Ok(out)
     }
 
@@ -320,19 +315,28 @@ impl Ctx {
             Service::Es1SmSr => &s.es1_url,
             _ => &s.es4_url,
         };
-        self.record(Direction::ToSut, &peer, kind, url, None, &envelope);
+        self.push(exchange(
+            self.now_ms(),
+            Direction::ToSut,
+            &peer,
+            kind,
+            url,
+            None,
+            envelope.clone(),
+        ));
         let reply = client
             .post(url, ClientVersion::V12, action, envelope)
             .await
             .map_err(|e| Finding::Inconclusive(format!("{kind} not answered: {e}")))?;
-        self.record(
+        self.push(exchange(
+            self.now_ms(),
             Direction::FromSut,
             &peer,
             "HTTP answer",
             url,
             Some(reply.status),
-            &reply.body,
-        );
+            reply.body.clone(),
+        ));
         Ok((reply.status, reply.body))
     }
 
@@ -412,6 +416,28 @@ impl Ctx {
 
     pub(crate) async fn stop(self) {
         self.receiver.stop().await;
+    }
+}
+
+/// One recorded message (XSD: not validated, [`super::XSD_NOT_VALIDATED`]).
+fn exchange(
+    at_ms: u64,
+    direction: Direction,
+    peer: &str,
+    kind: &str,
+    url: &str,
+    http_status: Option<u16>,
+    body: String,
+) -> Exchange {
+    Exchange {
+        at_ms,
+        direction,
+        peer: peer.into(),
+        kind: kind.into(),
+        url: url.into(),
+        http_status,
+        body,
+        xsd: super::XSD_NOT_VALIDATED.into(),
     }
 }
 

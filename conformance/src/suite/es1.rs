@@ -145,8 +145,8 @@ async fn fresh_euicc(ctx: &Ctx) -> Result<usize, Finding> {
         }
     }
     Err(Finding::Inconclusive(
-        "the SUT knows every eUICC of the peers: register none of them beforehand, or make a new peers \
-         directory with more eUICCs"
+        "precondition: the SUT knows every eUICC of the peers (leave the last one unregistered, or make a \
+         new peers directory)"
             .into(),
     ))
 }
