@@ -148,6 +148,7 @@ async fn passes_and_reports(smsr_database_url: Option<String>) {
     .expect("second run");
     for c in &again.cases {
         let wanted = if c.id.contains("EnableProfile-01")
+            || c.id.contains("DisableProfile-01")
             || c.id.contains("AuditEIS-01")
             || c.id.contains("FunctionCallIdentifier")
         {
@@ -271,6 +272,7 @@ async fn a_faulty_smsr_fails_the_matching_cases() {
             ("ES4-GetEIS-02", Verdict::Fail),
             ("ES4-GetEIS-03", Verdict::Pass),
             ("ES4-GetEIS-04", Verdict::Pass),
+            ("ES4-GetEIS-05", Verdict::Pass),
             ("ES4-AuditEIS-01", Verdict::Pass),
             ("ES4-AuditEIS-02", Verdict::Fail),
         ],
@@ -301,4 +303,56 @@ async fn a_faulty_smsr_fails_the_matching_cases() {
     );
     handle.stop(true).await;
     lab.stop().await;
+}
+
+#[test]
+fn the_cli_lists_the_catalogue_and_makes_a_peers_directory() {
+    let rsp = env!("CARGO_BIN_EXE_rsp");
+    let out = std::process::Command::new(rsp)
+        .args(["conformance", "list"])
+        .output()
+        .expect("rsp conformance list");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let es1 = suite::es1::CASES.len();
+    let es4 = suite::es4::CASES.len();
+    assert!(
+        text.contains(&format!("{} cases: ES1 {es1}, ES4 {es4}", es1 + es4)),
+        "{text}"
+    );
+    for c in suite::catalogue() {
+        assert!(text.contains(c.id), "{} missing: {text}", c.id);
+    }
+    let json = std::process::Command::new(rsp)
+        .args(["conformance", "list", "--json"])
+        .output()
+        .expect("rsp conformance list --json");
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON catalogue");
+    assert_eq!(v.as_array().map(|a| a.len()), Some(es1 + es4));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let peers = dir.path().join("peers");
+    let out = std::process::Command::new(rsp)
+        .args(["conformance", "init", "--peers"])
+        .arg(&peers)
+        .args(["--euiccs", "2", "--callback-listen", "127.0.0.1:9555"])
+        .output()
+        .expect("rsp conformance init");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let world = certs::world::World::load(&peers).expect("a world");
+    assert_eq!(world.euiccs.len(), 2);
+    for mno in &world.manifest.mnos {
+        assert!(
+            text.contains(&format!(
+                "rsp entity set-endpoint --oid {} --interface ES4 --url https://127.0.0.1:9555/es4",
+                mno.entity.oid
+            )),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains(&format!("{}: leave UNREGISTERED", world.euiccs[1].eid)),
+        "{text}"
+    );
 }

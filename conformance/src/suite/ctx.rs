@@ -341,17 +341,22 @@ impl Ctx {
     }
 
     /// A request envelope with the WS-Addressing headers of SGP.02 §5.1 around `body` (raw XML: malformed bodies
-    /// are built this way), sent as MNO 1 to the SM-SR's ES4.
-    pub fn es4_envelope(&self, action: &str, body: &str) -> Result<String, Finding> {
+    /// are built this way) from `who` (`wsa:From`) to the SM-SR's ES4.
+    pub fn es4_envelope(&self, who: Peer, action: &str, body: &str) -> Result<String, Finding> {
         let s = self.smsr()?;
-        let oid = &self
-            .world
-            .manifest
-            .mnos
-            .first()
-            .ok_or_else(|| Finding::Inconclusive("the peers have no MNO".into()))?
-            .entity
-            .oid;
+        let m = &self.world.manifest;
+        let oid = match who {
+            Peer::Eum => &m.eum.oid,
+            Peer::Mno(i) => {
+                &m.mnos
+                    .get(i)
+                    .ok_or_else(|| {
+                        Finding::Inconclusive(format!("the peers have no MNO {}", i + 1))
+                    })?
+                    .entity
+                    .oid
+            }
+        };
         let headers = OutgoingHeaders {
             to: s.es4_url.clone(),
             from: Some(soap::entity_address(

@@ -70,6 +70,18 @@ pub static CASES: &[Case] = &[
         run: get_eis_missing_eid,
     },
     Case {
+        id: "ES4-GetEIS-05",
+        interface: "ES4",
+        section: "§5.5.1, §5.1.6.4",
+        title: "An EUM may not call ES4 (wrong role)",
+        needs: &[Need::Smsr],
+        preconditions: "eUICC 1 is registered.",
+        steps: &["EUM: ES4.GetEIS of eUICC 1 with the EUM's TLS client certificate"],
+        expected: "HTTP 200, FAILED 1.1/1.2 (function requester, not allowed)",
+        note: "",
+        run: get_eis_wrong_role,
+    },
+    Case {
         id: "ES4-EnableProfile-01",
         interface: "ES4",
         section: "§5.5.2, §3.2",
@@ -158,6 +170,54 @@ pub static CASES: &[Case] = &[
         expected: "HTTP 200, FAILED 8.1.1/3.9 (EID, unknown)",
         note: "",
         run: audit_unknown,
+    },
+    Case {
+        id: "ES4-DisableProfile-01",
+        interface: "ES4",
+        section: "§5.5.3, §3.3",
+        title: "DisableProfile of the enabled profile completes; the fall-back profile is enabled",
+        needs: &[Need::Smsr, Need::Es5],
+        preconditions: "MNO 1's enabled profile on eUICC 1 is not the fall-back profile (ES4-EnableProfile-01 \
+                        leaves it so); eUICC 1 is reachable over ES5.",
+        steps: &[
+            "MNO 1: ES4.GetEIS of eUICC 1, pick the enabled profile (not the fall-back one)",
+            "MNO 1: ES4.DisableProfile of it",
+            "Wait for the callback and HandleProfileDisabledNotification",
+        ],
+        expected: "HTTP 202; callback ES4-DisableProfileResponse EXECUTED_SUCCESS; \
+                   ES4-HandleProfileDisabledNotification for the ICCID",
+        note: "",
+        run: disable_enabled,
+    },
+    Case {
+        id: "ES4-DisableProfile-02",
+        interface: "ES4",
+        section: "§5.5.3, §5.1.6.4",
+        title: "DisableProfile of the enabled fall-back profile is refused",
+        needs: &[Need::Smsr],
+        preconditions: "MNO 1's fall-back profile is the enabled profile of eUICC 1.",
+        steps: &[
+            "MNO 1: ES4.GetEIS of eUICC 1, pick the enabled fall-back profile",
+            "MNO 1: ES4.DisableProfile of it",
+        ],
+        expected: "HTTP 200, FAILED 8.2.1/3.8 (profile ICCID, refused)",
+        note: "",
+        run: disable_fallback,
+    },
+    Case {
+        id: "ES4-DeleteProfile-01",
+        interface: "ES4",
+        section: "§5.5.5, §5.1.6.4",
+        title: "DeleteProfile of the enabled profile is refused",
+        needs: &[Need::Smsr],
+        preconditions: "eUICC 1 has an enabled profile of MNO 1.",
+        steps: &[
+            "MNO 1: ES4.GetEIS of eUICC 1, pick the enabled profile",
+            "MNO 1: ES4.DeleteProfile of it",
+        ],
+        expected: "HTTP 200, FAILED 8.2.1/3.8 (profile ICCID, refused)",
+        note: "",
+        run: delete_enabled,
     },
     Case {
         id: "ES4-FunctionCallIdentifier-01",
@@ -364,7 +424,7 @@ fn get_eis_missing_eid(ctx: &Ctx) -> CaseFuture<'_> {
             es_interfaces::messages::codec::RPS_NS,
             ctx.fci("no-eid")
         );
-        let env = ctx.es4_envelope(action::ES4_GET_EIS.request, &body)?;
+        let env = ctx.es4_envelope(Peer::Mno(0), action::ES4_GET_EIS.request, &body)?;
         let (http, answer) = ctx
             .post(
                 Peer::Mno(0),
@@ -559,6 +619,123 @@ fn audit_unknown(ctx: &Ctx) -> CaseFuture<'_> {
             200,
             Status::Failed,
             Some(("8.1.1", "3.9")),
+        )
+    })
+}
+
+fn get_eis_wrong_role(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let body = format!(
+            "<rps:ES4-GetEISRequest xmlns:rps=\"{}\"><rps:FunctionCallIdentifier>{}</rps:FunctionCallIdentifier>\
+             <rps:Eid>{}</rps:Eid></rps:ES4-GetEISRequest>",
+            es_interfaces::messages::codec::RPS_NS,
+            ctx.fci("eum-on-es4"),
+            eid0(ctx)?
+        );
+        let env = ctx.es4_envelope(Peer::Eum, action::ES4_GET_EIS.request, &body)?;
+        let (http, answer) = ctx
+            .post(
+                Peer::Eum,
+                Service::Es4SmSr,
+                action::ES4_GET_EIS.request,
+                "ES4-GetEISRequest",
+                env,
+            )
+            .await?;
+        expect(http, &answer, 200, Status::Failed, Some(("1.1", "1.2")))
+    })
+}
+
+/// MNO 1's profile on eUICC 1 that is enabled, with its fall-back attribute.
+async fn enabled_profile(ctx: &Ctx, what: &str) -> Result<(String, bool), Finding> {
+    view(ctx, 0, what)
+        .await?
+        .profile_info
+        .iter()
+        .find(|p| p.state == ProfileState::Enabled)
+        .map(|p| (p.iccid.to_string(), p.fallback_attribute))
+        .ok_or_else(|| {
+            Finding::Inconclusive("precondition: MNO 1 has no enabled profile on eUICC 1".into())
+        })
+}
+
+fn disable_enabled(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let eid = eid0(ctx)?;
+        let (iccid, fallback) = enabled_profile(ctx, "disable-pre").await?;
+        if fallback {
+            return Err(Finding::Inconclusive(format!(
+                "precondition: the enabled profile {iccid} is the fall-back profile"
+            )));
+        }
+        let out = ctx
+            .es4(
+                0,
+                &es4::DisableProfileRequest {
+                    base: base(&ctx.fci("disable"), None),
+                    eid: parse("EID", &eid)?,
+                    iccid: parse("ICCID", &iccid)?,
+                },
+            )
+            .await?;
+        accepted_then_success(ctx, &out, "ES4-DisableProfileResponse").await?;
+        ctx.notification("ES4-HandleProfileDisabledNotification", &iccid)
+            .await?;
+        Ok(format!(
+            "HTTP 202, callback EXECUTED_SUCCESS, HandleProfileDisabledNotification for {iccid}"
+        ))
+    })
+}
+
+fn disable_fallback(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let eid = eid0(ctx)?;
+        let (iccid, fallback) = enabled_profile(ctx, "fallback-pre").await?;
+        if !fallback {
+            return Err(Finding::Inconclusive(format!(
+                "precondition: the enabled profile {iccid} is not the fall-back profile"
+            )));
+        }
+        let out = ctx
+            .es4(
+                0,
+                &es4::DisableProfileRequest {
+                    base: base(&ctx.fci("disable-fallback"), None),
+                    eid: parse("EID", &eid)?,
+                    iccid: parse("ICCID", &iccid)?,
+                },
+            )
+            .await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.2.1", "3.8")),
+        )
+    })
+}
+
+fn delete_enabled(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let eid = eid0(ctx)?;
+        let (iccid, _) = enabled_profile(ctx, "delete-pre").await?;
+        let out = ctx
+            .es4(
+                0,
+                &es4::DeleteProfileRequest {
+                    base: base(&ctx.fci("delete-enabled"), None),
+                    eid: parse("EID", &eid)?,
+                    iccid: parse("ICCID", &iccid)?,
+                },
+            )
+            .await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.2.1", "3.8")),
         )
     })
 }
