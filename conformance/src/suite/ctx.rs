@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use certs::ecc::{Curve, PrivateKey};
 use certs::world::{KeyCertFiles, World};
+use certs::x509::{X509Params, X509Profile};
 use es_interfaces::messages::codec::{BodyElement, XmlContent};
 use es_interfaces::soap::{self, OutgoingHeaders, QuerySeparator, SoapVersion};
 use es_interfaces::status::{FunctionExecutionStatus, Status};
@@ -63,6 +65,7 @@ pub struct SmsrPeers {
     /// One client per MNO of the peers, with the receiver as `wsa:ReplyTo`.
     pub mnos: Vec<MnoClient>,
     mno_http: Vec<SoapClient>,
+    stranger_http: SoapClient,
 }
 
 /// The shared state of a run.
@@ -94,6 +97,41 @@ fn soap_client(world: &World, files: &KeyCertFiles) -> Result<SoapClient, SuiteE
         Duration::from_secs(30),
     )
     .map_err(|e| SuiteError::Setup(e.to_string()))
+}
+
+/// A TLS client with a certificate the peers' TLS CA issues now for no entity (SGP.02 §2.2: a caller the SUT
+/// cannot identify).
+fn stranger_client(world: &World) -> Result<SoapClient, SuiteError> {
+    let tls = |e: String| SuiteError::Setup(format!("unregistered caller's certificate: {e}"));
+    let key = PrivateKey::generate(Curve::P256, &mut rand::rng());
+    let now = time::OffsetDateTime::now_utc();
+    let serial: [u8; 8] = rand::random();
+    let cert = certs::x509::issue(
+        &X509Params {
+            common_name: "conformance: unregistered caller".into(),
+            organization: "rsp conformance".into(),
+            entity_oid: None,
+            serial: [&[0x01u8][..], &serial].concat(),
+            not_before: now - time::Duration::hours(1),
+            not_after: now + time::Duration::days(1),
+            profile: X509Profile::TlsClient,
+        },
+        key.public_key(),
+        &world.tls_ca.cert,
+        &world.tls_ca.key,
+    )
+    .map_err(|e| tls(e.to_string()))?;
+    let key_pem = key.to_pkcs8_pem().map_err(|e| tls(e.to_string()))?;
+    let ca = world.dir.join(&world.manifest.tls_ca.cert);
+    let ca_pem =
+        std::fs::read(&ca).map_err(|e| SuiteError::Setup(format!("{}: {e}", ca.display())))?;
+    SoapClient::new(
+        cert.to_pem().as_bytes(),
+        key_pem.as_bytes(),
+        &ca_pem,
+        Duration::from_secs(30),
+    )
+    .map_err(|e| tls(e.to_string()))
 }
 
 fn service_url(base: &str, service: Service) -> String {
@@ -131,6 +169,7 @@ impl Ctx {
                     es4_url: service_url(base, Service::Es4SmSr),
                     mnos,
                     mno_http,
+                    stranger_http: stranger_client(&world)?,
                 })
             }
         };
@@ -304,6 +343,7 @@ impl Ctx {
         let s = self.smsr()?;
         let (client, peer) = match who {
             Peer::Eum => (&s.eum_http, "EUM".to_string()),
+            Peer::Stranger => (&s.stranger_http, "unregistered caller".to_string()),
             Peer::Mno(i) => (
                 s.mno_http.get(i).ok_or_else(|| {
                     Finding::Inconclusive(format!("the peers have no MNO {}", i + 1))
@@ -345,8 +385,10 @@ impl Ctx {
     pub fn es4_envelope(&self, who: Peer, action: &str, body: &str) -> Result<String, Finding> {
         let s = self.smsr()?;
         let m = &self.world.manifest;
+        let stranger = format!("{}.99", m.oid_arc);
         let oid = match who {
             Peer::Eum => &m.eum.oid,
+            Peer::Stranger => &stranger,
             Peer::Mno(i) => {
                 &m.mnos
                     .get(i)
@@ -453,6 +495,8 @@ pub enum Peer {
     Eum,
     /// MNO `n` of the peers (0-based).
     Mno(usize),
+    /// A caller with a certificate of the peers' TLS CA that no registered entity owns.
+    Stranger,
 }
 
 /// The first `FunctionExecutionStatus` anywhere in an answer (a response body or a SOAP Fault's detail,

@@ -82,6 +82,21 @@ pub static CASES: &[Case] = &[
         run: get_eis_wrong_role,
     },
     Case {
+        id: "ES4-GetEIS-06",
+        interface: "ES4",
+        section: "§5.5.1, §5.1.6.4",
+        title: "A caller no registered entity owns the certificate of is refused",
+        needs: &[Need::Smsr],
+        preconditions: "The SUT trusts the peers' TLS CA for client certificates.",
+        steps: &[
+            "The suite issues a TLS client certificate from the peers' TLS CA for no entity",
+            "ES4.GetEIS of eUICC 1 with it",
+        ],
+        expected: "HTTP 200, FAILED 1.1/1.1 (function requester, unknown)",
+        note: "A SUT may instead refuse the TLS handshake; the project accepts the CA and answers the function.",
+        run: get_eis_stranger,
+    },
+    Case {
         id: "ES4-EnableProfile-01",
         interface: "ES4",
         section: "§5.5.2, §3.2",
@@ -643,6 +658,29 @@ fn get_eis_wrong_role(ctx: &Ctx) -> CaseFuture<'_> {
             )
             .await?;
         expect(http, &answer, 200, Status::Failed, Some(("1.1", "1.2")))
+    })
+}
+
+fn get_eis_stranger(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let body = format!(
+            "<rps:ES4-GetEISRequest xmlns:rps=\"{}\"><rps:FunctionCallIdentifier>{}</rps:FunctionCallIdentifier>\
+             <rps:Eid>{}</rps:Eid></rps:ES4-GetEISRequest>",
+            es_interfaces::messages::codec::RPS_NS,
+            ctx.fci("stranger"),
+            eid0(ctx)?
+        );
+        let env = ctx.es4_envelope(Peer::Stranger, action::ES4_GET_EIS.request, &body)?;
+        let (http, answer) = ctx
+            .post(
+                Peer::Stranger,
+                Service::Es4SmSr,
+                action::ES4_GET_EIS.request,
+                "ES4-GetEISRequest",
+                env,
+            )
+            .await?;
+        expect(http, &answer, 200, Status::Failed, Some(("1.1", "1.1")))
     })
 }
 
