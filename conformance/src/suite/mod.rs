@@ -188,7 +188,7 @@ pub struct RunConfig {
     pub callback_listen: String,
     /// Features the SUT declares (beyond its role).
     pub features: Vec<Need>,
-    /// Which cases ([`matches`]); all when `None`.
+    /// Which cases ([`matches()`]); all when `None`.
     pub cases: Option<String>,
     /// How long to wait for a callback or notification.
     pub callback_timeout: Duration,
