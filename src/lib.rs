@@ -7,6 +7,8 @@
 pub mod bench;
 pub mod config;
 #[cfg(feature = "lab")]
+pub mod conformance;
+#[cfg(feature = "lab")]
 pub mod download_bench;
 #[cfg(feature = "lab")]
 pub mod download_floor;

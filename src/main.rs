@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 use rsp::config::Config;
 #[cfg(feature = "lab")]
 use rsp::{
-    bench, download_bench, euicc, fleet_bench, https_bench, platform_bench, smsr_change_bench,
+    bench, conformance, download_bench, euicc, fleet_bench, https_bench, platform_bench,
+    smsr_change_bench,
 };
 use rsp::{entity, fleet, keys, mno, order, owner, serve, setup};
 
@@ -111,6 +112,60 @@ enum Command {
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
+    },
+    /// The conformance suite (SGP.11 style): plays the peers of an SM-SR under test (EUM on ES1, MNOs on ES4),
+    /// runs a catalogue of cases and writes JSON, JUnit XML and HTML reports.
+    Conformance {
+        #[command(subcommand)]
+        command: ConformanceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConformanceCommand {
+    /// Prints the catalogue: each case's id, SGP.02 section, applicability, title and expected result.
+    List {
+        /// Print JSON (with preconditions and steps).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Makes a peers directory (the suite's EUM, MNOs, SM-DP and eUICCs; kept if it exists) and prints what
+    /// the SUT's operator must register.
+    Init {
+        /// The peers directory.
+        #[arg(long)]
+        peers: PathBuf,
+        /// eUICCs of a new peers directory (at least 2: the last one is left for ES1).
+        #[arg(long, default_value_t = 3)]
+        euiccs: usize,
+        /// Where the suite's MNO callback receiver will listen (host:port), for the endpoints to register.
+        #[arg(long, default_value = "127.0.0.1:9444")]
+        callback_listen: String,
+    },
+    /// Runs the catalogue (or the cases of --cases) against the SUT; exit 1 if a case fails or is inconclusive.
+    Run {
+        /// The servers under test: `smsr=https://HOST:PORT[,smdp=https://HOST:PORT]` (base URLs; services at the
+        /// WSDL default paths).
+        #[arg(long)]
+        sut: String,
+        /// The peers directory (`rsp conformance init`).
+        #[arg(long)]
+        peers: PathBuf,
+        /// Comma-separated case id globs, e.g. `ES4-*,ES1-RegisterEIS-02`.
+        #[arg(long)]
+        cases: Option<String>,
+        /// Directory for report.json, junit.xml and report.html.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Where the MNOs' callback receiver listens (its https://HOST:PORT/es4 registered at the SUT).
+        #[arg(long, default_value = "127.0.0.1:9444")]
+        callback_listen: String,
+        /// Features of the SUT that cases need: `es5` (it reaches the peers' eUICCs over ES5).
+        #[arg(long = "feature", value_delimiter = ',')]
+        features: Vec<String>,
+        /// How long to wait for a callback or notification, seconds.
+        #[arg(long, default_value_t = 60)]
+        callback_timeout_secs: u64,
     },
 }
 
@@ -412,6 +467,7 @@ fn main() -> ExitCode {
             command: BenchCommand::Personalise(args),
         } => order::bench_personalise(args),
         Command::Bench { command } => bench_command(&config, command),
+        Command::Conformance { command } => conformance_command(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -571,6 +627,42 @@ fn bench_dir(config: &Config, dir: Option<PathBuf>, name: &str) -> PathBuf {
 #[cfg(not(feature = "lab"))]
 fn bench_command(_: &Config, _: BenchCommand) -> Result<(), String> {
     Err(serve::LAB_NEEDED.replace("{what}", "`rsp bench`"))
+}
+
+/// `rsp conformance list|init|run`.
+#[cfg(feature = "lab")]
+fn conformance_command(command: ConformanceCommand) -> Result<(), String> {
+    match command {
+        ConformanceCommand::List { json } => conformance::list(json),
+        ConformanceCommand::Init {
+            peers,
+            euiccs,
+            callback_listen,
+        } => conformance::init(&peers, euiccs, &callback_listen),
+        ConformanceCommand::Run {
+            sut,
+            peers,
+            cases,
+            report,
+            callback_listen,
+            features,
+            callback_timeout_secs,
+        } => conformance::run(conformance::RunArgs {
+            sut,
+            peers,
+            cases,
+            report,
+            callback_listen,
+            features,
+            callback_timeout_secs,
+        }),
+    }
+}
+
+/// `rsp conformance` in a build without the conformance suite.
+#[cfg(not(feature = "lab"))]
+fn conformance_command(_: ConformanceCommand) -> Result<(), String> {
+    Err(serve::LAB_NEEDED.replace("{what}", "`rsp conformance`"))
 }
 
 /// `rsp euicc register` (the EUM's ES1 client of the test world).

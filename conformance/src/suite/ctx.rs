@@ -1,0 +1,571 @@
+//! The peers of a conformance run (SGP.02 §2.2 roles): the EUM's and the MNOs' SOAP clients with the peers
+//! directory's credentials, the MNOs' callback receiver, and the record of every message each case exchanges.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use certs::ecc::{Curve, PrivateKey};
+use certs::world::{KeyCertFiles, World};
+use certs::x509::{X509Params, X509Profile};
+use es_interfaces::messages::codec::{BodyElement, XmlContent};
+use es_interfaces::soap::{self, OutgoingHeaders, QuerySeparator, SoapVersion};
+use es_interfaces::status::{FunctionExecutionStatus, Status};
+use es_interfaces::types::XsDateTime;
+use es_interfaces::wsdl::Service;
+use es_interfaces::xml::{Document, Element};
+use es_runtime::client::{SoapClient, SoapVersion as ClientVersion};
+use serde::Serialize;
+
+use super::{Finding, Need, RunConfig, SuiteError};
+use crate::eum::Es1Client;
+use crate::mno::{CallOutcome, MnoClient, MnoReceiver, Received};
+
+/// Which way a message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Direction {
+    /// From a peer played by the suite to the SUT.
+    #[serde(rename = "to SUT")]
+    ToSut,
+    /// From the SUT to the suite (an answer, a callback, a notification).
+    #[serde(rename = "from SUT")]
+    FromSut,
+}
+
+/// One message of a case, kept as exchanged.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    /// Milliseconds since the case started.
+    pub at_ms: u64,
+    /// Which way.
+    pub direction: Direction,
+    /// The peer of the suite concerned (`EUM`, `MNO 1`, …).
+    pub peer: String,
+    /// What it is (`ES4-GetEISRequest`, `HTTP answer`, `callback`, `notification`).
+    pub kind: String,
+    /// The URL it was sent to (requests) or came from (answers).
+    pub url: String,
+    /// HTTP status of an answer.
+    pub http_status: Option<u16>,
+    /// The message as sent or received.
+    pub body: String,
+    /// The XSD validation result of this message.
+    pub xsd: String,
+}
+
+/// The SUT's SM-SR as the suite's peers reach it.
+pub struct SmsrPeers {
+    /// The EUM's ES1 client (envelopes) and its TLS client (raw posts).
+    pub es1: Es1Client,
+    eum_http: SoapClient,
+    /// ES1 service URL.
+    pub es1_url: String,
+    /// ES4 service URL.
+    pub es4_url: String,
+    /// One client per MNO of the peers, with the receiver as `wsa:ReplyTo`.
+    pub mnos: Vec<MnoClient>,
+    mno_http: Vec<SoapClient>,
+    stranger_http: SoapClient,
+}
+
+/// The shared state of a run.
+pub struct Ctx {
+    /// The peers' world.
+    pub world: World,
+    smsr: Option<SmsrPeers>,
+    receiver: MnoReceiver,
+    features: Vec<Need>,
+    /// How long to wait for a callback or notification.
+    pub callback_timeout: Duration,
+    /// A prefix making this run's FunctionCallIdentifiers unique.
+    pub run_id: String,
+    log: Mutex<Vec<Exchange>>,
+    case_start: Mutex<(Instant, usize)>,
+    passed: Mutex<Vec<&'static str>>,
+    memo: Mutex<HashMap<String, String>>,
+}
+
+fn soap_client(world: &World, files: &KeyCertFiles) -> Result<SoapClient, SuiteError> {
+    let read = |rel: &str| {
+        let path = world.dir.join(rel);
+        std::fs::read(&path).map_err(|e| SuiteError::Setup(format!("{}: {e}", path.display())))
+    };
+    SoapClient::new(
+        &read(&files.cert)?,
+        &read(&files.key)?,
+        &read(&world.manifest.tls_ca.cert)?,
+        Duration::from_secs(30),
+    )
+    .map_err(|e| SuiteError::Setup(e.to_string()))
+}
+
+/// A TLS client with a certificate the peers' TLS CA issues now for no entity (SGP.02 §2.2: a caller the SUT
+/// cannot identify).
+fn stranger_client(world: &World) -> Result<SoapClient, SuiteError> {
+    let tls = |e: String| SuiteError::Setup(format!("unregistered caller's certificate: {e}"));
+    let key = PrivateKey::generate(Curve::P256, &mut rand::rng());
+    let now = time::OffsetDateTime::now_utc();
+    let serial: [u8; 8] = rand::random();
+    let cert = certs::x509::issue(
+        &X509Params {
+            common_name: "conformance: unregistered caller".into(),
+            organization: "rsp conformance".into(),
+            entity_oid: None,
+            serial: [&[0x01u8][..], &serial].concat(),
+            not_before: now - time::Duration::hours(1),
+            not_after: now + time::Duration::days(1),
+            profile: X509Profile::TlsClient,
+        },
+        key.public_key(),
+        &world.tls_ca.cert,
+        &world.tls_ca.key,
+    )
+    .map_err(|e| tls(e.to_string()))?;
+    let key_pem = key.to_pkcs8_pem().map_err(|e| tls(e.to_string()))?;
+    let ca = world.dir.join(&world.manifest.tls_ca.cert);
+    let ca_pem =
+        std::fs::read(&ca).map_err(|e| SuiteError::Setup(format!("{}: {e}", ca.display())))?;
+    SoapClient::new(
+        cert.to_pem().as_bytes(),
+        key_pem.as_bytes(),
+        &ca_pem,
+        Duration::from_secs(30),
+    )
+    .map_err(|e| tls(e.to_string()))
+}
+
+fn service_url(base: &str, service: Service) -> String {
+    format!("{}{}", base.trim_end_matches('/'), service.default_path())
+}
+
+impl Ctx {
+    /// Loads the peers, starts the MNOs' callback receiver and the clients towards the SUT.
+    pub fn new(cfg: &RunConfig) -> Result<Ctx, SuiteError> {
+        let world = World::load(&cfg.peers).map_err(|e| SuiteError::Peers {
+            path: cfg.peers.clone(),
+            why: e.to_string(),
+        })?;
+        let receiver = MnoReceiver::start(&world, &cfg.callback_listen, true)
+            .map_err(|e| SuiteError::Setup(format!("callback receiver: {e}")))?;
+        let smsr = match &cfg.smsr_url {
+            None => None,
+            Some(base) => {
+                let setup = |e: crate::mno::MnoError| SuiteError::Setup(e.to_string());
+                let mut mnos = Vec::new();
+                let mut mno_http = Vec::new();
+                for (i, m) in world.manifest.mnos.iter().enumerate() {
+                    mnos.push(
+                        MnoClient::new(&world, i, base, cfg.smdp_url.as_deref().unwrap_or(base))
+                            .map_err(setup)?
+                            .with_reply_to(format!("{}/es4", receiver.url())),
+                    );
+                    mno_http.push(soap_client(&world, &m.tls_client)?);
+                }
+                Some(SmsrPeers {
+                    es1: Es1Client::new(&world, base)
+                        .map_err(|e| SuiteError::Setup(e.to_string()))?,
+                    eum_http: soap_client(&world, &world.manifest.eum_tls_client)?,
+                    es1_url: service_url(base, Service::Es1SmSr),
+                    es4_url: service_url(base, Service::Es4SmSr),
+                    mnos,
+                    mno_http,
+                    stranger_http: stranger_client(&world)?,
+                })
+            }
+        };
+        let mut features = cfg.features.clone();
+        if smsr.is_some() {
+            features.push(Need::Smsr);
+        }
+        let stamp: [u8; 4] = rand::random();
+        Ok(Ctx {
+            world,
+            smsr,
+            receiver,
+            features,
+            callback_timeout: cfg.callback_timeout,
+            run_id: hex::encode(stamp),
+            log: Mutex::new(Vec::new()),
+            case_start: Mutex::new((Instant::now(), 0)),
+            passed: Mutex::new(Vec::new()),
+            memo: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Whether the SUT offers `need`.
+    pub fn offers(&self, need: Need) -> bool {
+        self.features.contains(&need)
+    }
+
+    /// The SM-SR peers (cases that need [`Need::Smsr`] only run when there are).
+    pub fn smsr(&self) -> Result<&SmsrPeers, Finding> {
+        self.smsr
+            .as_ref()
+            .ok_or_else(|| Finding::Inconclusive("no SM-SR under test".into()))
+    }
+
+    /// A FunctionCallIdentifier unique to this run.
+    pub fn fci(&self, what: &str) -> String {
+        format!("conf-{}-{what}", self.run_id)
+    }
+
+    /// The base URL of the MNOs' callback receiver.
+    pub fn receiver_url(&self) -> &str {
+        self.receiver.url()
+    }
+
+    pub(crate) fn begin_case(&self) {
+        if let Ok(mut l) = self.log.lock() {
+            l.clear();
+        }
+        if let Ok(mut s) = self.case_start.lock() {
+            *s = (Instant::now(), self.receiver.received().len());
+        }
+    }
+
+    /// The case's messages: those recorded, and what the receiver got since the case began, in time order.
+    pub(crate) fn end_case(&self) -> Vec<Exchange> {
+        let (start, seen) = self
+            .case_start
+            .lock()
+            .map(|s| *s)
+            .unwrap_or((Instant::now(), 0));
+        let mut out: Vec<Exchange> = self.log.lock().map(|l| l.clone()).unwrap_or_default();
+        for r in self.receiver.received().into_iter().skip(seen) {
+            let kind = if r.relates_to.is_some() {
+                format!("callback {}", r.element)
+            } else {
+                format!("notification {}", r.element)
+            };
+            out.push(exchange(
+                r.received_at.saturating_duration_since(start).as_millis() as u64,
+                Direction::FromSut,
+                "MNO receiver",
+                &kind,
+                self.receiver.url(),
+                None,
+                r.envelope,
+            ));
+        }
+        out.sort_by_key(|e| e.at_ms);
+        out
+    }
+
+    pub(crate) fn passed(&self, id: &'static str) {
+        if let Ok(mut p) = self.passed.lock() {
+            p.push(id);
+        }
+    }
+
+    /// Fails as INCONCLUSIVE unless case `id` passed earlier in this run.
+    pub fn require_passed(&self, id: &str) -> Result<(), Finding> {
+        let ok = self.passed.lock().map(|p| p.contains(&id)).unwrap_or(false);
+        if ok {
+            Ok(())
+        } else {
+            Err(Finding::Inconclusive(format!(
+                "depends on {id}, which did not pass in this run"
+            )))
+        }
+    }
+
+    /// Remembers a value for later cases.
+    pub fn remember(&self, key: &str, value: String) {
+        if let Ok(mut m) = self.memo.lock() {
+            m.insert(key.to_string(), value);
+        }
+    }
+
+    /// A value an earlier case remembered.
+    pub fn recall(&self, key: &str) -> Option<String> {
+        self.memo.lock().ok().and_then(|m| m.get(key).cloned())
+    }
+
+    /// Milliseconds since the case began.
+    fn now_ms(&self) -> u64 {
+        self.case_start
+            .lock()
+            .map(|s| s.0.elapsed().as_millis() as u64)
+            .unwrap_or(0)
+    }
+
+    fn push(&self, e: Exchange) {
+        if let Ok(mut l) = self.log.lock() {
+            l.push(e);
+        }
+    }
+
+    /// Sends an ES4 request as MNO `mno` (0-based) and records both messages; a transport failure is
+    /// INCONCLUSIVE.
+    pub async fn es4<T: BodyElement>(&self, mno: usize, req: &T) -> Result<CallOutcome, Finding> {
+        let s = self.smsr()?;
+        let client = s
+            .mnos
+            .get(mno)
+            .ok_or_else(|| Finding::Inconclusive(format!("the peers have no MNO {}", mno + 1)))?;
+        let peer = format!("MNO {}", mno + 1);
+        let sent_at = self.now_ms();
+        let result = client.es4(req).await;
+        let sent = client.sent().pop().unwrap_or_default();
+        self.push(exchange(
+            sent_at,
+            Direction::ToSut,
+            &peer,
+            T::ELEMENT,
+            &s.es4_url,
+            None,
+            sent,
+        ));
+        let out = result
+            .map_err(|e| Finding::Inconclusive(format!("{} not answered: {e}", T::ELEMENT)))?;
+        self.push(exchange(
+            self.now_ms(),
+            Direction::FromSut,
+            &peer,
+            "HTTP answer",
+            &s.es4_url,
+            Some(out.http_status),
+            out.envelope.clone(),
+        ));
+        Ok(out)
+    }
+
+    /// Posts a prepared envelope as `who` (the EUM or MNO `n`) to ES1 or ES4 of the SM-SR and records both
+    /// messages; returns the HTTP status and the answer.
+    pub async fn post(
+        &self,
+        who: Peer,
+        service: Service,
+        action: &str,
+        kind: &str,
+        envelope: String,
+    ) -> Result<(u16, String), Finding> {
+        let s = self.smsr()?;
+        let (client, peer) = match who {
+            Peer::Eum => (&s.eum_http, "EUM".to_string()),
+            Peer::Stranger => (&s.stranger_http, "unregistered caller".to_string()),
+            Peer::Mno(i) => (
+                s.mno_http.get(i).ok_or_else(|| {
+                    Finding::Inconclusive(format!("the peers have no MNO {}", i + 1))
+                })?,
+                format!("MNO {}", i + 1),
+            ),
+        };
+        let url = match service {
+            Service::Es1SmSr => &s.es1_url,
+            _ => &s.es4_url,
+        };
+        self.push(exchange(
+            self.now_ms(),
+            Direction::ToSut,
+            &peer,
+            kind,
+            url,
+            None,
+            envelope.clone(),
+        ));
+        let reply = client
+            .post(url, ClientVersion::V12, action, envelope)
+            .await
+            .map_err(|e| Finding::Inconclusive(format!("{kind} not answered: {e}")))?;
+        self.push(exchange(
+            self.now_ms(),
+            Direction::FromSut,
+            &peer,
+            "HTTP answer",
+            url,
+            Some(reply.status),
+            reply.body.clone(),
+        ));
+        Ok((reply.status, reply.body))
+    }
+
+    /// A request envelope with the WS-Addressing headers of SGP.02 §5.1 around `body` (raw XML: malformed bodies
+    /// are built this way) from `who` (`wsa:From`) to the SM-SR's ES4.
+    pub fn es4_envelope(&self, who: Peer, action: &str, body: &str) -> Result<String, Finding> {
+        let s = self.smsr()?;
+        let m = &self.world.manifest;
+        let stranger = format!("{}.99", m.oid_arc);
+        let oid = match who {
+            Peer::Eum => &m.eum.oid,
+            Peer::Stranger => &stranger,
+            Peer::Mno(i) => {
+                &m.mnos
+                    .get(i)
+                    .ok_or_else(|| {
+                        Finding::Inconclusive(format!("the peers have no MNO {}", i + 1))
+                    })?
+                    .entity
+                    .oid
+            }
+        };
+        let headers = OutgoingHeaders {
+            to: s.es4_url.clone(),
+            from: Some(soap::entity_address(
+                "https://mno.test.invalid/",
+                oid,
+                None,
+                QuerySeparator::Ampersand,
+            )),
+            reply_to: None,
+            message_id: soap::message_id(
+                &format!(
+                    "//{oid}/urn:uuid:{}",
+                    self.fci(&hex::encode(rand::random::<[u8; 8]>()))
+                ),
+                None,
+                None,
+                Some(&XsDateTime::utc(time::OffsetDateTime::now_utc())),
+                QuerySeparator::Ampersand,
+            ),
+            action: action.to_string(),
+            relates_to: None,
+        };
+        Ok(soap::envelope(SoapVersion::V1_2, &headers, |w| w.raw(body)))
+    }
+
+    /// Waits for the callback answering `call` (`wsa:RelatesTo`); none within the time-out is a FAIL.
+    pub async fn callback(&self, call: &CallOutcome) -> Result<Received, Finding> {
+        self.receiver
+            .wait_for_callback(&call.message_id, self.callback_timeout)
+            .await
+            .ok_or_else(|| {
+                Finding::Fail(format!(
+                    "no callback relating to {} within {} s",
+                    call.message_id,
+                    self.callback_timeout.as_secs()
+                ))
+            })
+    }
+
+    /// Waits for a notification `element` naming `iccid` that arrived during this case.
+    pub async fn notification(&self, element: &str, iccid: &str) -> Result<Received, Finding> {
+        let start = self
+            .case_start
+            .lock()
+            .map(|s| s.0)
+            .unwrap_or_else(|_| Instant::now());
+        self.receiver
+            .wait_for(self.callback_timeout, |r| {
+                r.element == element
+                    && r.relates_to.is_none()
+                    && r.received_at >= start
+                    && r.field("Iccid").as_deref() == Some(iccid)
+            })
+            .await
+            .ok_or_else(|| {
+                Finding::Fail(format!(
+                    "no {element} for {iccid} within {} s",
+                    self.callback_timeout.as_secs()
+                ))
+            })
+    }
+
+    pub(crate) async fn stop(self) {
+        self.receiver.stop().await;
+    }
+}
+
+/// One recorded message (XSD: not validated, [`super::XSD_NOT_VALIDATED`]).
+fn exchange(
+    at_ms: u64,
+    direction: Direction,
+    peer: &str,
+    kind: &str,
+    url: &str,
+    http_status: Option<u16>,
+    body: String,
+) -> Exchange {
+    Exchange {
+        at_ms,
+        direction,
+        peer: peer.into(),
+        kind: kind.into(),
+        url: url.into(),
+        http_status,
+        body,
+        xsd: super::XSD_NOT_VALIDATED.into(),
+    }
+}
+
+/// A peer the suite plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// The EUM (ES1).
+    Eum,
+    /// MNO `n` of the peers (0-based).
+    Mno(usize),
+    /// A caller with a certificate of the peers' TLS CA that no registered entity owns.
+    Stranger,
+}
+
+/// The first `FunctionExecutionStatus` anywhere in an answer (a response body or a SOAP Fault's detail,
+/// SGP.02 §5.1.6.1), if any.
+pub fn status_in(envelope: &str) -> Option<FunctionExecutionStatus> {
+    fn find(e: &Element) -> Option<&Element> {
+        if e.local_name() == "FunctionExecutionStatus" {
+            return Some(e);
+        }
+        e.child_elements().find_map(find)
+    }
+    let doc = Document::parse(envelope.as_bytes()).ok()?;
+    let el = find(doc.root())?;
+    FunctionExecutionStatus::decode_element(el, "FunctionExecutionStatus").ok()
+}
+
+/// `STATUS subject/reason` of a status, for messages.
+pub fn describe(s: &FunctionExecutionStatus) -> String {
+    match &s.status_code_data {
+        None => s.status.as_str().to_string(),
+        Some(d) => format!(
+            "{} {}/{} ({})",
+            s.status.as_str(),
+            d.subject.code(),
+            d.reason.code(),
+            d.message.as_deref().unwrap_or("")
+        ),
+    }
+}
+
+/// Checks an answer's HTTP status and FunctionExecutionStatus (`codes`: subject and reason of
+/// StatusCodeData, SGP.02 §5.1.6.4); returns what was seen.
+pub fn expect(
+    http: u16,
+    envelope: &str,
+    want_http: u16,
+    want: Status,
+    codes: Option<(&str, &str)>,
+) -> Result<String, Finding> {
+    let seen = status_in(envelope);
+    let seen_text = seen
+        .as_ref()
+        .map(describe)
+        .unwrap_or_else(|| "no FunctionExecutionStatus".into());
+    let want_text = match codes {
+        Some((s, r)) => format!("{} {s}/{r}", want.as_str()),
+        None => want.as_str().to_string(),
+    };
+    if http != want_http {
+        return Err(Finding::Fail(format!(
+            "expected HTTP {want_http} with {want_text}, got HTTP {http} with {seen_text}"
+        )));
+    }
+    let Some(s) = seen else {
+        return Err(Finding::Fail(format!(
+            "expected {want_text}, the answer carries no FunctionExecutionStatus"
+        )));
+    };
+    let codes_ok = match codes {
+        None => true,
+        Some((subject, reason)) => s
+            .status_code_data
+            .as_ref()
+            .is_some_and(|d| d.subject.code() == subject && d.reason.code() == reason),
+    };
+    if s.status != want || !codes_ok {
+        return Err(Finding::Fail(format!(
+            "expected {want_text}, got {seen_text}"
+        )));
+    }
+    Ok(format!("HTTP {http}, {seen_text}"))
+}

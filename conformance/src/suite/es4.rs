@@ -1,0 +1,826 @@
+//! ES4 cases against an SM-SR (SGP.02 §5.5), the suite playing the MNOs of the peers. They use the peers'
+//! eUICC 1 (index 0), which must be registered at the SUT (by its lab, or by ES1-RegisterEIS-02 in a world of
+//! one eUICC).
+
+use es_interfaces::messages::codec::BodyElement;
+use es_interfaces::messages::eis::Eis;
+use es_interfaces::messages::es4;
+use es_interfaces::soap::{Envelope, action};
+use es_interfaces::status::Status;
+use es_interfaces::types::ProfileState;
+use es_interfaces::wsdl::Service;
+
+use super::ctx::{Peer, expect};
+use super::{Case, CaseFuture, Ctx, Finding, Need};
+use crate::mno::{CallOutcome, base};
+
+/// An EID no EUM issued (valid check digits; SGP.02 §2.2.2).
+const UNKNOWN_EID: &str = "89049032123451234512345678901235";
+/// An ICCID no profile has.
+const UNKNOWN_ICCID: &str = "8949990000000000099";
+
+/// The ES4 catalogue, in run order.
+pub static CASES: &[Case] = &[
+    Case {
+        id: "ES4-GetEIS-01",
+        interface: "ES4",
+        section: "§5.5.1",
+        title: "GetEIS returns the EIS with the calling MNO's profiles only",
+        needs: &[Need::Smsr],
+        preconditions: "The peers' eUICC 1 is registered at the SUT and carries a profile of MNO 1.",
+        steps: &["MNO 1: ES4.GetEIS of eUICC 1"],
+        expected: "HTTP 200, EXECUTED_SUCCESS, an Eis with that EID whose ProfileInfo all have Mno-id = MNO 1",
+        note: "That the EIS is reduced to the caller's profiles is the project's reading of §5.5.1 (docs/architecture.md).",
+        run: get_eis_own,
+    },
+    Case {
+        id: "ES4-GetEIS-02",
+        interface: "ES4",
+        section: "§5.5.1, §5.1.6.4",
+        title: "GetEIS of an unknown EID is refused",
+        needs: &[Need::Smsr],
+        preconditions: "None.",
+        steps: &["MNO 1: ES4.GetEIS of an EID no eUICC has"],
+        expected: "HTTP 200, FAILED 8.1.1/3.9 (EID, unknown)",
+        note: "",
+        run: get_eis_unknown,
+    },
+    Case {
+        id: "ES4-GetEIS-03",
+        interface: "ES4",
+        section: "§5.5.1",
+        title: "Another MNO reading the same eUICC sees none of MNO 1's profiles",
+        needs: &[Need::Smsr],
+        preconditions: "The peers have two MNOs; eUICC 1 carries profiles of both.",
+        steps: &["MNO 2: ES4.GetEIS of eUICC 1"],
+        expected: "HTTP 200, EXECUTED_SUCCESS, no ProfileInfo with Mno-id = MNO 1",
+        note: "An MNO with no profile on the eUICC may also be refused (8.1.1/3.9); this case uses an eUICC that carries a profile of each.",
+        run: get_eis_other_mno,
+    },
+    Case {
+        id: "ES4-GetEIS-04",
+        interface: "ES4",
+        section: "§5.5.1, §5.1.6.4",
+        title: "GetEIS without the mandatory Eid is refused naming the element",
+        needs: &[Need::Smsr],
+        preconditions: "None.",
+        steps: &["MNO 1: ES4-GetEISRequest with a FunctionCallIdentifier and no Eid"],
+        expected: "HTTP 200, FAILED 1.6/2.2 (function, mandatory element missing) naming Eid",
+        note: "",
+        run: get_eis_missing_eid,
+    },
+    Case {
+        id: "ES4-GetEIS-05",
+        interface: "ES4",
+        section: "§5.5.1, §5.1.6.4",
+        title: "An EUM may not call ES4 (wrong role)",
+        needs: &[Need::Smsr],
+        preconditions: "eUICC 1 is registered.",
+        steps: &["EUM: ES4.GetEIS of eUICC 1 with the EUM's TLS client certificate"],
+        expected: "HTTP 200, FAILED 1.1/1.2 (function requester, not allowed)",
+        note: "",
+        run: get_eis_wrong_role,
+    },
+    Case {
+        id: "ES4-GetEIS-06",
+        interface: "ES4",
+        section: "§5.5.1, §5.1.6.4",
+        title: "A caller no registered entity owns the certificate of is refused",
+        needs: &[Need::Smsr],
+        preconditions: "The SUT trusts the peers' TLS CA for client certificates.",
+        steps: &[
+            "The suite issues a TLS client certificate from the peers' TLS CA for no entity",
+            "ES4.GetEIS of eUICC 1 with it",
+        ],
+        expected: "HTTP 200, FAILED 1.1/1.1 (function requester, unknown)",
+        note: "A SUT may instead refuse the TLS handshake; the project accepts the CA and answers the function.",
+        run: get_eis_stranger,
+    },
+    Case {
+        id: "ES4-EnableProfile-01",
+        interface: "ES4",
+        section: "§5.5.2, §3.2",
+        title: "EnableProfile of a disabled profile completes with a callback and notifications",
+        needs: &[Need::Smsr, Need::Es5],
+        preconditions: "eUICC 1 carries a disabled profile of MNO 1 and is reachable over ES5; the SUT has \
+                        the suite's receiver registered as MNO 1's ES4 endpoint.",
+        steps: &[
+            "MNO 1: ES4.GetEIS of eUICC 1, pick a disabled profile of MNO 1",
+            "MNO 1: ES4.EnableProfile of it with wsa:ReplyTo = the receiver",
+            "Wait for the callback (wsa:RelatesTo = the request's MessageID) and HandleProfileEnabledNotification",
+        ],
+        expected: "HTTP 202; callback ES4-EnableProfileResponse EXECUTED_SUCCESS; \
+                   ES4-HandleProfileEnabledNotification for the ICCID",
+        note: "",
+        run: enable_disabled,
+    },
+    Case {
+        id: "ES4-EnableProfile-02",
+        interface: "ES4",
+        section: "§5.5.2, §5.1.6.4",
+        title: "EnableProfile of the enabled profile is refused",
+        needs: &[Need::Smsr],
+        preconditions: "eUICC 1 has an enabled profile of MNO 1.",
+        steps: &[
+            "MNO 1: ES4.GetEIS of eUICC 1, pick the enabled profile of MNO 1",
+            "MNO 1: ES4.EnableProfile of it",
+        ],
+        expected: "HTTP 200, FAILED 8.2.1/3.8 (profile ICCID, refused)",
+        note: "",
+        run: enable_enabled,
+    },
+    Case {
+        id: "ES4-EnableProfile-03",
+        interface: "ES4",
+        section: "§5.5.2, §5.1.6.4",
+        title: "EnableProfile of an unknown ICCID is refused",
+        needs: &[Need::Smsr],
+        preconditions: "eUICC 1 is registered.",
+        steps: &["MNO 1: ES4.EnableProfile of an ICCID no profile has on eUICC 1"],
+        expected: "HTTP 200, FAILED 8.2.1/3.9 (profile ICCID, unknown)",
+        note: "",
+        run: enable_unknown,
+    },
+    Case {
+        id: "ES4-EnableProfile-04",
+        interface: "ES4",
+        section: "§5.5.2, §5.1.6.4",
+        title: "EnableProfile of another MNO's profile is refused without revealing it",
+        needs: &[Need::Smsr],
+        preconditions: "eUICC 1 carries a profile of MNO 2.",
+        steps: &[
+            "MNO 2: ES4.GetEIS of eUICC 1, pick a profile of MNO 2",
+            "MNO 1: ES4.EnableProfile of it",
+        ],
+        expected: "HTTP 200, FAILED 8.2.1/3.9 (profile ICCID, unknown)",
+        note: "SGP.02 does not say which code answers a profile of another MNO; the project answers as for an \
+               ICCID that does not exist (docs/architecture.md §8), so that an MNO learns nothing of others' \
+               profiles. A SUT answering 1.2 (not allowed) is defensible: read a FAIL here with this in mind.",
+        run: enable_other_mno,
+    },
+    Case {
+        id: "ES4-AuditEIS-01",
+        interface: "ES4",
+        section: "§5.5.4",
+        title: "AuditEIS completes with a callback carrying the audited EIS",
+        needs: &[Need::Smsr, Need::Es5],
+        preconditions: "eUICC 1 is reachable over ES5.",
+        steps: &[
+            "MNO 1: ES4.AuditEIS of eUICC 1 with wsa:ReplyTo = the receiver",
+            "Wait for the callback",
+        ],
+        expected: "HTTP 202; callback ES4-AuditEISResponse EXECUTED_SUCCESS with an Eis of that EID whose \
+                   ProfileInfo all have Mno-id = MNO 1",
+        note: "",
+        run: audit_ok,
+    },
+    Case {
+        id: "ES4-AuditEIS-02",
+        interface: "ES4",
+        section: "§5.5.4, §5.1.6.4",
+        title: "AuditEIS of an unknown EID is refused",
+        needs: &[Need::Smsr],
+        preconditions: "None.",
+        steps: &["MNO 1: ES4.AuditEIS of an EID no eUICC has"],
+        expected: "HTTP 200, FAILED 8.1.1/3.9 (EID, unknown)",
+        note: "",
+        run: audit_unknown,
+    },
+    Case {
+        id: "ES4-DisableProfile-01",
+        interface: "ES4",
+        section: "§5.5.3, §3.3",
+        title: "DisableProfile of the enabled profile completes; the fall-back profile is enabled",
+        needs: &[Need::Smsr, Need::Es5],
+        preconditions: "MNO 1's enabled profile on eUICC 1 is not the fall-back profile (ES4-EnableProfile-01 \
+                        leaves it so); eUICC 1 is reachable over ES5.",
+        steps: &[
+            "MNO 1: ES4.GetEIS of eUICC 1, pick the enabled profile (not the fall-back one)",
+            "MNO 1: ES4.DisableProfile of it",
+            "Wait for the callback and HandleProfileDisabledNotification",
+        ],
+        expected: "HTTP 202; callback ES4-DisableProfileResponse EXECUTED_SUCCESS; \
+                   ES4-HandleProfileDisabledNotification for the ICCID",
+        note: "",
+        run: disable_enabled,
+    },
+    Case {
+        id: "ES4-DisableProfile-02",
+        interface: "ES4",
+        section: "§5.5.3, §5.1.6.4",
+        title: "DisableProfile of the enabled fall-back profile is refused",
+        needs: &[Need::Smsr],
+        preconditions: "MNO 1's fall-back profile is the enabled profile of eUICC 1.",
+        steps: &[
+            "MNO 1: ES4.GetEIS of eUICC 1, pick the enabled fall-back profile",
+            "MNO 1: ES4.DisableProfile of it",
+        ],
+        expected: "HTTP 200, FAILED 8.2.1/3.8 (profile ICCID, refused)",
+        note: "",
+        run: disable_fallback,
+    },
+    Case {
+        id: "ES4-DeleteProfile-01",
+        interface: "ES4",
+        section: "§5.5.5, §5.1.6.4",
+        title: "DeleteProfile of the enabled profile is refused",
+        needs: &[Need::Smsr],
+        preconditions: "eUICC 1 has an enabled profile of MNO 1.",
+        steps: &[
+            "MNO 1: ES4.GetEIS of eUICC 1, pick the enabled profile",
+            "MNO 1: ES4.DeleteProfile of it",
+        ],
+        expected: "HTTP 200, FAILED 8.2.1/3.8 (profile ICCID, refused)",
+        note: "",
+        run: delete_enabled,
+    },
+    Case {
+        id: "ES4-FunctionCallIdentifier-01",
+        interface: "ES4",
+        section: "§5.1.6",
+        title: "The same request under the same FunctionCallIdentifier is answered from the record",
+        needs: &[Need::Smsr, Need::Es5],
+        preconditions: "ES4-EnableProfile-01 passed in this run.",
+        steps: &["MNO 1: the request of ES4-EnableProfile-01 again, same FunctionCallIdentifier"],
+        expected: "HTTP 200 with the recorded final result, EXECUTED_SUCCESS; nothing runs twice",
+        note: "SGP.02 §5.1.6 makes the identifier unique per call but does not fix how a repeat is answered; the \
+               project answers it with the recorded response.",
+        run: fci_replay,
+    },
+    Case {
+        id: "ES4-FunctionCallIdentifier-02",
+        interface: "ES4",
+        section: "§5.1.6, §5.1.6.4",
+        title: "Another function under a FunctionCallIdentifier already used is refused",
+        needs: &[Need::Smsr, Need::Es5],
+        preconditions: "ES4-EnableProfile-01 passed in this run.",
+        steps: &[
+            "MNO 1: ES4.GetEIS of eUICC 1 under the FunctionCallIdentifier of ES4-EnableProfile-01",
+        ],
+        expected: "HTTP 200, FAILED 1.6/3.3 (function, already in use)",
+        note: "1.6/3.3 for a reused identifier is the project's reading of §5.1.6.4.",
+        run: fci_reused,
+    },
+];
+
+fn eid0(ctx: &Ctx) -> Result<String, Finding> {
+    ctx.world
+        .euiccs
+        .first()
+        .map(|e| e.eid.clone())
+        .ok_or_else(|| Finding::Inconclusive("the peers have no eUICC".into()))
+}
+
+fn mno_oid(ctx: &Ctx, i: usize) -> Result<String, Finding> {
+    ctx.world
+        .manifest
+        .mnos
+        .get(i)
+        .map(|m| m.entity.oid.clone())
+        .ok_or_else(|| Finding::Inconclusive(format!("the peers have no MNO {}", i + 1)))
+}
+
+fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, Finding>
+where
+    T::Err: std::fmt::Display,
+{
+    v.parse()
+        .map_err(|e| Finding::Inconclusive(format!("{what} {v}: {e}")))
+}
+
+fn decode<T: BodyElement>(envelope: &str) -> Result<T, Finding> {
+    let env = Envelope::parse(envelope.as_bytes())
+        .map_err(|e| Finding::Fail(format!("the answer is no SOAP envelope: {e}")))?;
+    T::decode_body(env.body())
+        .map_err(|e| Finding::Fail(format!("the answer is no {}: {e}", T::ELEMENT)))
+}
+
+fn get_eis(ctx: &Ctx, eid: &str, what: &str) -> Result<es4::GetEisRequest, Finding> {
+    Ok(es4::GetEisRequest {
+        base: base(&ctx.fci(what), None),
+        eid: parse("EID", eid)?,
+    })
+}
+
+fn enable(
+    ctx: &Ctx,
+    eid: &str,
+    iccid: &str,
+    what: &str,
+) -> Result<es4::EnableProfileRequest, Finding> {
+    Ok(es4::EnableProfileRequest {
+        base: base(&ctx.fci(what), None),
+        eid: parse("EID", eid)?,
+        iccid: parse("ICCID", iccid)?,
+    })
+}
+
+/// MNO `mno`'s view of eUICC 1 (a precondition step: a refusal is INCONCLUSIVE).
+async fn view(ctx: &Ctx, mno: usize, what: &str) -> Result<Eis, Finding> {
+    let out = ctx.es4(mno, &get_eis(ctx, &eid0(ctx)?, what)?).await?;
+    expect(
+        out.http_status,
+        &out.envelope,
+        200,
+        Status::ExecutedSuccess,
+        None,
+    )
+    .map_err(|f| match f {
+        Finding::Fail(why) => {
+            Finding::Inconclusive(format!("precondition: ES4.GetEIS of eUICC 1: {why}"))
+        }
+        f => f,
+    })?;
+    decode::<es4::GetEisResponse>(&out.envelope)?
+        .eis
+        .ok_or_else(|| Finding::Inconclusive("precondition: the GetEIS answer has no Eis".into()))
+}
+
+/// The EIS's profiles of other MNOs than `oid`, as ICCIDs.
+fn foreign_profiles(eis: &Eis, oid: &str) -> Vec<String> {
+    eis.profile_info
+        .iter()
+        .filter(|p| p.mno_id.to_string() != oid)
+        .map(|p| p.iccid.to_string())
+        .collect()
+}
+
+fn get_eis_own(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let eid = eid0(ctx)?;
+        let out = ctx.es4(0, &get_eis(ctx, &eid, "get-own")?).await?;
+        let seen = expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::ExecutedSuccess,
+            None,
+        )?;
+        let eis = decode::<es4::GetEisResponse>(&out.envelope)?
+            .eis
+            .ok_or_else(|| Finding::Fail("EXECUTED_SUCCESS without an Eis".into()))?;
+        if eis.eum_signed_info.eid.to_string() != eid {
+            return Err(Finding::Fail(format!(
+                "asked for {eid}, got the EIS of {}",
+                eis.eum_signed_info.eid
+            )));
+        }
+        let foreign = foreign_profiles(&eis, &mno_oid(ctx, 0)?);
+        if !foreign.is_empty() {
+            return Err(Finding::Fail(format!(
+                "MNO 1 sees profiles of other MNOs: {}",
+                foreign.join(", ")
+            )));
+        }
+        if eis.profile_info.is_empty() {
+            return Err(Finding::Inconclusive(
+                "precondition: eUICC 1 carries no profile of MNO 1".into(),
+            ));
+        }
+        Ok(format!(
+            "{seen}; {} profile(s), all MNO 1's",
+            eis.profile_info.len()
+        ))
+    })
+}
+
+fn get_eis_unknown(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let out = ctx
+            .es4(0, &get_eis(ctx, UNKNOWN_EID, "get-unknown")?)
+            .await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.1.1", "3.9")),
+        )
+    })
+}
+
+fn get_eis_other_mno(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let mno1 = mno_oid(ctx, 0)?;
+        mno_oid(ctx, 1)?;
+        let eid = eid0(ctx)?;
+        let out = ctx.es4(1, &get_eis(ctx, &eid, "get-other")?).await?;
+        let seen = expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::ExecutedSuccess,
+            None,
+        )?;
+        let eis = decode::<es4::GetEisResponse>(&out.envelope)?
+            .eis
+            .ok_or_else(|| Finding::Fail("EXECUTED_SUCCESS without an Eis".into()))?;
+        let leaked: Vec<String> = eis
+            .profile_info
+            .iter()
+            .filter(|p| p.mno_id.to_string() == mno1)
+            .map(|p| p.iccid.to_string())
+            .collect();
+        if !leaked.is_empty() {
+            return Err(Finding::Fail(format!(
+                "MNO 2 sees MNO 1's profiles: {}",
+                leaked.join(", ")
+            )));
+        }
+        Ok(format!("{seen}; none of MNO 1's profiles shown"))
+    })
+}
+
+fn get_eis_missing_eid(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let body = format!(
+            "<rps:ES4-GetEISRequest xmlns:rps=\"{}\"><rps:FunctionCallIdentifier>{}</rps:FunctionCallIdentifier>\
+             </rps:ES4-GetEISRequest>",
+            es_interfaces::messages::codec::RPS_NS,
+            ctx.fci("no-eid")
+        );
+        let env = ctx.es4_envelope(Peer::Mno(0), action::ES4_GET_EIS.request, &body)?;
+        let (http, answer) = ctx
+            .post(
+                Peer::Mno(0),
+                Service::Es4SmSr,
+                action::ES4_GET_EIS.request,
+                "ES4-GetEISRequest (no Eid)",
+                env,
+            )
+            .await?;
+        let seen = expect(http, &answer, 200, Status::Failed, Some(("1.6", "2.2")))?;
+        if !answer.contains("Eid") {
+            return Err(Finding::Fail(format!(
+                "{seen}, but the answer does not name Eid"
+            )));
+        }
+        Ok(seen)
+    })
+}
+
+/// Expects an asynchronous acceptance (HTTP 202) and the callback `element` with EXECUTED_SUCCESS.
+async fn accepted_then_success(
+    ctx: &Ctx,
+    out: &CallOutcome,
+    element: &str,
+) -> Result<crate::mno::Received, Finding> {
+    if out.http_status != 202 {
+        let st = super::ctx::status_in(&out.envelope)
+            .map(|s| super::ctx::describe(&s))
+            .unwrap_or_default();
+        return Err(Finding::Fail(format!(
+            "expected HTTP 202 (accepted, result by callback), got HTTP {} {st}",
+            out.http_status
+        )));
+    }
+    let cb = ctx.callback(out).await?;
+    if cb.element != element {
+        return Err(Finding::Fail(format!(
+            "the callback is {}, expected {element}",
+            cb.element
+        )));
+    }
+    expect(200, &cb.envelope, 200, Status::ExecutedSuccess, None)?;
+    Ok(cb)
+}
+
+fn enable_disabled(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let eid = eid0(ctx)?;
+        let eis = view(ctx, 0, "enable-pre").await?;
+        let iccid = eis
+            .profile_info
+            .iter()
+            .find(|p| p.state == ProfileState::Disabled)
+            .map(|p| p.iccid.to_string())
+            .ok_or_else(|| {
+                Finding::Inconclusive(
+                    "precondition: MNO 1 has no disabled profile on eUICC 1".into(),
+                )
+            })?;
+        let req = enable(ctx, &eid, &iccid, "enable")?;
+        let out = ctx.es4(0, &req).await?;
+        accepted_then_success(ctx, &out, "ES4-EnableProfileResponse").await?;
+        ctx.remember("enable-fci", req.base.function_call_identifier.clone());
+        ctx.remember("enable-fci-iccid", iccid.clone());
+        ctx.notification("ES4-HandleProfileEnabledNotification", &iccid)
+            .await?;
+        Ok(format!(
+            "HTTP 202, callback EXECUTED_SUCCESS, HandleProfileEnabledNotification for {iccid}"
+        ))
+    })
+}
+
+fn enable_enabled(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let eid = eid0(ctx)?;
+        let eis = view(ctx, 0, "enabled-pre").await?;
+        let iccid = eis
+            .profile_info
+            .iter()
+            .find(|p| p.state == ProfileState::Enabled)
+            .map(|p| p.iccid.to_string())
+            .ok_or_else(|| {
+                Finding::Inconclusive(
+                    "precondition: MNO 1 has no enabled profile on eUICC 1".into(),
+                )
+            })?;
+        let out = ctx
+            .es4(0, &enable(ctx, &eid, &iccid, "enable-enabled")?)
+            .await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.2.1", "3.8")),
+        )
+    })
+}
+
+fn enable_unknown(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let eid = eid0(ctx)?;
+        let out = ctx
+            .es4(0, &enable(ctx, &eid, UNKNOWN_ICCID, "enable-unknown")?)
+            .await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.2.1", "3.9")),
+        )
+    })
+}
+
+fn enable_other_mno(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let eid = eid0(ctx)?;
+        let eis = view(ctx, 1, "other-pre").await?;
+        let iccid = eis
+            .profile_info
+            .first()
+            .map(|p| p.iccid.to_string())
+            .ok_or_else(|| {
+                Finding::Inconclusive("precondition: MNO 2 has no profile on eUICC 1".into())
+            })?;
+        let out = ctx
+            .es4(0, &enable(ctx, &eid, &iccid, "enable-other")?)
+            .await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.2.1", "3.9")),
+        )
+    })
+}
+
+fn audit_ok(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let eid = eid0(ctx)?;
+        let out = ctx
+            .es4(
+                0,
+                &es4::AuditEisRequest {
+                    base: base(&ctx.fci("audit"), None),
+                    eid: parse("EID", &eid)?,
+                    iccids: Vec::new(),
+                },
+            )
+            .await?;
+        let cb = accepted_then_success(ctx, &out, "ES4-AuditEISResponse").await?;
+        let eis = decode::<es4::AuditEisResponse>(&cb.envelope)?
+            .eis
+            .ok_or_else(|| Finding::Fail("the callback carries no Eis".into()))?;
+        if eis.eum_signed_info.eid.to_string() != eid {
+            return Err(Finding::Fail(format!(
+                "audited {eid}, the callback carries the EIS of {}",
+                eis.eum_signed_info.eid
+            )));
+        }
+        let foreign = foreign_profiles(&eis, &mno_oid(ctx, 0)?);
+        if !foreign.is_empty() {
+            return Err(Finding::Fail(format!(
+                "the audit shows MNO 1 profiles of other MNOs: {}",
+                foreign.join(", ")
+            )));
+        }
+        Ok(format!(
+            "HTTP 202, callback EXECUTED_SUCCESS, {} profile(s) of MNO 1",
+            eis.profile_info.len()
+        ))
+    })
+}
+
+fn audit_unknown(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let out = ctx
+            .es4(
+                0,
+                &es4::AuditEisRequest {
+                    base: base(&ctx.fci("audit-unknown"), None),
+                    eid: parse("EID", UNKNOWN_EID)?,
+                    iccids: Vec::new(),
+                },
+            )
+            .await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.1.1", "3.9")),
+        )
+    })
+}
+
+fn get_eis_wrong_role(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let body = format!(
+            "<rps:ES4-GetEISRequest xmlns:rps=\"{}\"><rps:FunctionCallIdentifier>{}</rps:FunctionCallIdentifier>\
+             <rps:Eid>{}</rps:Eid></rps:ES4-GetEISRequest>",
+            es_interfaces::messages::codec::RPS_NS,
+            ctx.fci("eum-on-es4"),
+            eid0(ctx)?
+        );
+        let env = ctx.es4_envelope(Peer::Eum, action::ES4_GET_EIS.request, &body)?;
+        let (http, answer) = ctx
+            .post(
+                Peer::Eum,
+                Service::Es4SmSr,
+                action::ES4_GET_EIS.request,
+                "ES4-GetEISRequest",
+                env,
+            )
+            .await?;
+        expect(http, &answer, 200, Status::Failed, Some(("1.1", "1.2")))
+    })
+}
+
+fn get_eis_stranger(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let body = format!(
+            "<rps:ES4-GetEISRequest xmlns:rps=\"{}\"><rps:FunctionCallIdentifier>{}</rps:FunctionCallIdentifier>\
+             <rps:Eid>{}</rps:Eid></rps:ES4-GetEISRequest>",
+            es_interfaces::messages::codec::RPS_NS,
+            ctx.fci("stranger"),
+            eid0(ctx)?
+        );
+        let env = ctx.es4_envelope(Peer::Stranger, action::ES4_GET_EIS.request, &body)?;
+        let (http, answer) = ctx
+            .post(
+                Peer::Stranger,
+                Service::Es4SmSr,
+                action::ES4_GET_EIS.request,
+                "ES4-GetEISRequest",
+                env,
+            )
+            .await?;
+        expect(http, &answer, 200, Status::Failed, Some(("1.1", "1.1")))
+    })
+}
+
+/// MNO 1's profile on eUICC 1 that is enabled, with its fall-back attribute.
+async fn enabled_profile(ctx: &Ctx, what: &str) -> Result<(String, bool), Finding> {
+    view(ctx, 0, what)
+        .await?
+        .profile_info
+        .iter()
+        .find(|p| p.state == ProfileState::Enabled)
+        .map(|p| (p.iccid.to_string(), p.fallback_attribute))
+        .ok_or_else(|| {
+            Finding::Inconclusive("precondition: MNO 1 has no enabled profile on eUICC 1".into())
+        })
+}
+
+fn disable_enabled(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let eid = eid0(ctx)?;
+        let (iccid, fallback) = enabled_profile(ctx, "disable-pre").await?;
+        if fallback {
+            return Err(Finding::Inconclusive(format!(
+                "precondition: the enabled profile {iccid} is the fall-back profile"
+            )));
+        }
+        let out = ctx
+            .es4(
+                0,
+                &es4::DisableProfileRequest {
+                    base: base(&ctx.fci("disable"), None),
+                    eid: parse("EID", &eid)?,
+                    iccid: parse("ICCID", &iccid)?,
+                },
+            )
+            .await?;
+        accepted_then_success(ctx, &out, "ES4-DisableProfileResponse").await?;
+        ctx.notification("ES4-HandleProfileDisabledNotification", &iccid)
+            .await?;
+        Ok(format!(
+            "HTTP 202, callback EXECUTED_SUCCESS, HandleProfileDisabledNotification for {iccid}"
+        ))
+    })
+}
+
+fn disable_fallback(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let eid = eid0(ctx)?;
+        let (iccid, fallback) = enabled_profile(ctx, "fallback-pre").await?;
+        if !fallback {
+            return Err(Finding::Inconclusive(format!(
+                "precondition: the enabled profile {iccid} is not the fall-back profile"
+            )));
+        }
+        let out = ctx
+            .es4(
+                0,
+                &es4::DisableProfileRequest {
+                    base: base(&ctx.fci("disable-fallback"), None),
+                    eid: parse("EID", &eid)?,
+                    iccid: parse("ICCID", &iccid)?,
+                },
+            )
+            .await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.2.1", "3.8")),
+        )
+    })
+}
+
+fn delete_enabled(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let eid = eid0(ctx)?;
+        let (iccid, _) = enabled_profile(ctx, "delete-pre").await?;
+        let out = ctx
+            .es4(
+                0,
+                &es4::DeleteProfileRequest {
+                    base: base(&ctx.fci("delete-enabled"), None),
+                    eid: parse("EID", &eid)?,
+                    iccid: parse("ICCID", &iccid)?,
+                },
+            )
+            .await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.2.1", "3.8")),
+        )
+    })
+}
+
+fn enable_fci(ctx: &Ctx) -> Result<String, Finding> {
+    ctx.require_passed("ES4-EnableProfile-01")?;
+    ctx.recall("enable-fci")
+        .ok_or_else(|| Finding::Inconclusive("ES4-EnableProfile-01 left no identifier".into()))
+}
+
+fn fci_replay(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let fci = enable_fci(ctx)?;
+        // The request of ES4-EnableProfile-01: the same EID, ICCID and identifier.
+        let first = ctx
+            .recall("enable-fci-iccid")
+            .ok_or_else(|| Finding::Inconclusive("ES4-EnableProfile-01 left no ICCID".into()))?;
+        let req = es4::EnableProfileRequest {
+            base: base(&fci, None),
+            eid: parse("EID", &eid0(ctx)?)?,
+            iccid: parse("ICCID", &first)?,
+        };
+        let out = ctx.es4(0, &req).await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::ExecutedSuccess,
+            None,
+        )
+    })
+}
+
+fn fci_reused(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let fci = enable_fci(ctx)?;
+        let req = es4::GetEisRequest {
+            base: base(&fci, None),
+            eid: parse("EID", &eid0(ctx)?)?,
+        };
+        let out = ctx.es4(0, &req).await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("1.6", "3.3")),
+        )
+    })
+}

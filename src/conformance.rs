@@ -1,0 +1,227 @@
+//! `rsp conformance`: the CLI of the conformance suite (conformance::suite): the catalogue, a peers directory
+//! with what the SUT's operator must register, and runs against an SM-SR with reports.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use certs::world::World;
+use conformance::suite::{self, Need, RunConfig};
+
+/// The SUT's servers of `--sut smsr=https://…[,smdp=https://…]`.
+pub fn parse_sut(s: &str) -> Result<(Option<String>, Option<String>), String> {
+    let (mut smsr, mut smdp) = (None, None);
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (role, url) = part
+            .split_once('=')
+            .ok_or_else(|| format!("--sut {part}: expected ROLE=https://HOST:PORT"))?;
+        if !url.starts_with("https://") {
+            return Err(format!("--sut {part}: the URL must be https"));
+        }
+        match role {
+            "smsr" => smsr = Some(url.to_string()),
+            "smdp" => smdp = Some(url.to_string()),
+            r => return Err(format!("--sut: unknown role {r} (smsr, smdp)")),
+        }
+    }
+    if smsr.is_none() && smdp.is_none() {
+        return Err("--sut names no server".into());
+    }
+    Ok((smsr, smdp))
+}
+
+/// A feature of `--feature` (applicability of the cases).
+pub fn parse_feature(s: &str) -> Result<Need, String> {
+    match s {
+        "es5" => Ok(Need::Es5),
+        f => Err(format!("unknown feature {f} (es5)")),
+    }
+}
+
+/// `rsp conformance list`: the catalogue, one case a line (or JSON).
+pub fn list(json: bool) -> Result<(), String> {
+    let all = suite::catalogue();
+    if json {
+        let v: Vec<serde_json::Value> = all
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "id": c.id, "interface": c.interface, "section": c.section, "title": c.title,
+                    "needs": c.needs.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
+                    "preconditions": c.preconditions, "steps": c.steps, "expected": c.expected, "note": c.note,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    for c in &all {
+        let needs: Vec<&str> = c.needs.iter().map(|n| n.as_str()).collect();
+        println!(
+            "{:<32} {:<18} [{}] {}\n{:<32} expected: {}",
+            c.id,
+            c.section,
+            needs.join(","),
+            c.title,
+            "",
+            c.expected
+        );
+    }
+    let count = |i: &str| all.iter().filter(|c| c.interface == i).count();
+    println!(
+        "{} cases: ES1 {}, ES4 {}",
+        all.len(),
+        count("ES1"),
+        count("ES4")
+    );
+    Ok(())
+}
+
+/// `rsp conformance init`: a peers directory (a new world, or the one already there) and what the SUT's operator
+/// must register for the suite's peers.
+pub fn init(peers: &Path, euiccs: usize, callback: &str) -> Result<(), String> {
+    let world = if peers.join("world.json").exists() {
+        World::load(peers).map_err(|e| format!("{}: {e}", peers.display()))?
+    } else {
+        crate::setup::init_world(peers, euiccs.max(2), None).map_err(|e| e.to_string())?
+    };
+    print!("{}", registration_text(&world, callback));
+    Ok(())
+}
+
+/// What the SUT's operator registers for the peers of `world`, with the MNOs' callback receiver at `callback`
+/// (`host:port`).
+pub fn registration_text(world: &World, callback: &str) -> String {
+    let f = |rel: &str| world.dir.join(rel).display().to_string();
+    let m = &world.manifest;
+    let mut s = format!(
+        "Peers directory {}\n\nThe SUT's operator registers:\n\
+         - TLS: trust {} for the peers' client certificates; the SUT's server certificate must be issued by\n  \
+         it too (the suite trusts no other CA yet).\n\
+         - EUM {} ({}): TLS client certificate {}, EUM certificate {} (verifies EIS signatures).\n",
+        world.dir.display(),
+        f(&m.tls_ca.cert),
+        m.eum.oid,
+        m.eum.name,
+        f(&m.eum_tls_client.cert),
+        f(&m.eum_files.cert),
+    );
+    for (i, mno) in m.mnos.iter().enumerate() {
+        s.push_str(&format!(
+            "- MNO {} {} ({}): TLS client certificate {}, ES4 endpoint https://{callback}/es4\n  \
+             (rsp: rsp entity set-endpoint --oid {} --interface ES4 --url https://{callback}/es4)\n",
+            i + 1,
+            mno.entity.oid,
+            mno.entity.name,
+            f(&mno.tls_client.cert),
+            mno.entity.oid,
+        ));
+    }
+    s.push_str(&format!(
+        "- The eUICCs, EIS documents under {}:\n",
+        world.dir.join("eis").display()
+    ));
+    for (i, e) in world.euiccs.iter().enumerate() {
+        let what = if i + 1 == world.euiccs.len() {
+            "leave UNREGISTERED (ES1-RegisterEIS-01/02 register it)"
+        } else {
+            "register (its issuance profiles as the EIS says); reachable over ES5 for --feature es5"
+        };
+        s.push_str(&format!("  eUICC {} {}: {what}\n", i + 1, e.eid));
+    }
+    s.push_str(&format!(
+        "\nThen: rsp conformance run --sut smsr=https://HOST:PORT --peers {} --callback-listen {callback} \
+         [--feature es5] --report DIR\n",
+        world.dir.display()
+    ));
+    s
+}
+
+/// The options of `rsp conformance run`.
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    /// `--sut`.
+    pub sut: String,
+    /// `--peers`.
+    pub peers: PathBuf,
+    /// `--cases`.
+    pub cases: Option<String>,
+    /// `--report`.
+    pub report: Option<PathBuf>,
+    /// `--callback-listen`.
+    pub callback_listen: String,
+    /// `--feature`.
+    pub features: Vec<String>,
+    /// `--callback-timeout-secs`.
+    pub callback_timeout_secs: u64,
+}
+
+/// `rsp conformance run`: runs the suite, prints one line per case, writes the reports; fails when a case
+/// failed or was inconclusive.
+pub fn run(args: RunArgs) -> Result<(), String> {
+    let (smsr_url, smdp_url) = parse_sut(&args.sut)?;
+    let features = args
+        .features
+        .iter()
+        .map(|f| parse_feature(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cfg = RunConfig {
+        peers: args.peers,
+        smsr_url,
+        smdp_url,
+        callback_listen: args.callback_listen,
+        features,
+        cases: args.cases,
+        callback_timeout: Duration::from_secs(args.callback_timeout_secs),
+    };
+    let system = actix_web::rt::System::new();
+    let report = system
+        .block_on(suite::run(&cfg))
+        .map_err(|e| e.to_string())?;
+    for c in &report.cases {
+        println!("{:<14} {:<32} {}", c.verdict.as_str(), c.id, c.reason);
+    }
+    let s = &report.summary;
+    println!(
+        "PASS {} · FAIL {} · INCONCLUSIVE {} · NOT APPLICABLE {}",
+        s.pass, s.fail, s.inconclusive, s.not_applicable
+    );
+    if let Some(dir) = &args.report {
+        for p in suite::report::write(&report, dir).map_err(|e| e.to_string())? {
+            println!("report: {}", p.display());
+        }
+    }
+    if report.all_passed() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} case(s) failed, {} inconclusive",
+            s.fail, s.inconclusive
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sut_and_features_parse() {
+        assert_eq!(
+            parse_sut("smsr=https://a:1,smdp=https://b:2"),
+            Ok((Some("https://a:1".into()), Some("https://b:2".into())))
+        );
+        assert_eq!(
+            parse_sut("smsr=https://a:1"),
+            Ok((Some("https://a:1".into()), None))
+        );
+        assert!(parse_sut("smsr=http://a:1").is_err());
+        assert!(parse_sut("es9=https://a:1").is_err());
+        assert!(parse_sut("https://a:1").is_err());
+        assert!(parse_sut("").is_err());
+        assert_eq!(parse_feature("es5"), Ok(Need::Es5));
+        assert!(parse_feature("https").is_err());
+    }
+}
