@@ -639,49 +639,32 @@ fn audit_unknown(ctx: &Ctx) -> CaseFuture<'_> {
 }
 
 fn get_eis_wrong_role(ctx: &Ctx) -> CaseFuture<'_> {
-    Box::pin(async move {
-        let body = format!(
-            "<rps:ES4-GetEISRequest xmlns:rps=\"{}\"><rps:FunctionCallIdentifier>{}</rps:FunctionCallIdentifier>\
-             <rps:Eid>{}</rps:Eid></rps:ES4-GetEISRequest>",
-            es_interfaces::messages::codec::RPS_NS,
-            ctx.fci("eum-on-es4"),
-            eid0(ctx)?
-        );
-        let env = ctx.es4_envelope(Peer::Eum, action::ES4_GET_EIS.request, &body)?;
-        let (http, answer) = ctx
-            .post(
-                Peer::Eum,
-                Service::Es4SmSr,
-                action::ES4_GET_EIS.request,
-                "ES4-GetEISRequest",
-                env,
-            )
-            .await?;
-        expect(http, &answer, 200, Status::Failed, Some(("1.1", "1.2")))
-    })
+    Box::pin(get_eis_as(ctx, Peer::Eum, "eum-on-es4", ("1.1", "1.2")))
 }
 
 fn get_eis_stranger(ctx: &Ctx) -> CaseFuture<'_> {
-    Box::pin(async move {
-        let body = format!(
-            "<rps:ES4-GetEISRequest xmlns:rps=\"{}\"><rps:FunctionCallIdentifier>{}</rps:FunctionCallIdentifier>\
-             <rps:Eid>{}</rps:Eid></rps:ES4-GetEISRequest>",
-            es_interfaces::messages::codec::RPS_NS,
-            ctx.fci("stranger"),
-            eid0(ctx)?
-        );
-        let env = ctx.es4_envelope(Peer::Stranger, action::ES4_GET_EIS.request, &body)?;
-        let (http, answer) = ctx
-            .post(
-                Peer::Stranger,
-                Service::Es4SmSr,
-                action::ES4_GET_EIS.request,
-                "ES4-GetEISRequest",
-                env,
-            )
-            .await?;
-        expect(http, &answer, 200, Status::Failed, Some(("1.1", "1.1")))
-    })
+    Box::pin(get_eis_as(ctx, Peer::Stranger, "stranger", ("1.1", "1.1")))
+}
+
+/// ES4.GetEIS of eUICC 0 sent by `peer`, which may not call it: FAILED with `codes`.
+async fn get_eis_as(
+    ctx: &Ctx,
+    peer: Peer,
+    label: &str,
+    codes: (&str, &str),
+) -> Result<String, Finding> {
+    let body = get_eis(ctx, &eid0(ctx)?, label)?.to_xml();
+    let env = ctx.es4_envelope(peer, action::ES4_GET_EIS.request, &body)?;
+    let (http, answer) = ctx
+        .post(
+            peer,
+            Service::Es4SmSr,
+            action::ES4_GET_EIS.request,
+            "ES4-GetEISRequest",
+            env,
+        )
+        .await?;
+    expect(http, &answer, 200, Status::Failed, Some(codes))
 }
 
 /// MNO 1's profile on eUICC 1 that is enabled, with its fall-back attribute.
