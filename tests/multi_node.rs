@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::crash::{
     Call, Observed, enabled_slot, inspect, isd_p_aids, message_ids_by_fci, notification_counts,
-    record, seeded_cards, send_all, status_key, watch,
+    record, seeded_cards, send_all, watch,
 };
 use conformance::euicc::{Fleet, SimulatorConfig};
 use conformance::lab::SimulatedNetwork;
@@ -35,6 +35,7 @@ use eis_store::eis::ProfileState;
 use es_interfaces::messages::es4;
 use es_interfaces::status::Status;
 use rsp::config::Config;
+use rsp::download_bench::status_key;
 
 /// SM-SR processes on the one database.
 const NODES: usize = 3;
@@ -195,12 +196,7 @@ fn three_smsr_nodes_share_one_postgres_database_and_survive_a_kill() {
         let observed: Arc<Mutex<Observed>> = Arc::default();
         let watcher = watch(events_rx, observed.clone(), started);
         let receiver = MnoReceiver::start(&world, "127.0.0.1:0", true).expect("receiver");
-        let receiver_port: u16 = receiver
-            .url()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("the receiver's port");
+        let receiver_port = receiver.port();
 
         // The nodes: one database, one PKI, one SMPP account; a var dir, a listener each.
         let mut urls = Vec::new();

@@ -27,9 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::Db;
-use common::crash::{
-    Call, Observed, inspect, message_ids_by_fci, record, send_all, status_key, watch,
-};
+use common::crash::{Call, Observed, inspect, message_ids_by_fci, record, send_all, watch};
 use conformance::euicc::{Fleet, SimulatorConfig};
 use conformance::lab::SimulatedNetwork;
 use conformance::mno::{MnoClient, MnoReceiver, Received, base};
@@ -39,6 +37,7 @@ use es_interfaces::messages::codec::BodyElement;
 use es_interfaces::messages::es4;
 use es_interfaces::status::Status;
 use rsp::config::Config;
+use rsp::download_bench::status_key;
 use rsp::lab::SecondSmsr;
 
 /// Concurrent changes (one per eUICC) in each round.
@@ -238,12 +237,7 @@ impl Harness {
         let observed: Arc<Mutex<Observed>> = Arc::default();
         let watcher = watch(events_rx, observed.clone(), started);
         let receiver = MnoReceiver::start(&world, "127.0.0.1:0", true).expect("receiver");
-        let receiver_port: u16 = receiver
-            .url()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("the receiver's port");
+        let receiver_port = receiver.port();
 
         // SM-SR 1 and SM-SR 2, each the other's ES7 peer, both bound to the test SMSC; the world's MNOs' ES4
         // endpoints are the receiver (registered again at each start).

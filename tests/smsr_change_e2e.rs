@@ -119,22 +119,18 @@ async fn a_change_fails_cleanly_without_prepare_when_unreachable_or_with_a_wrong
     still_at_smsr1(&lab, "after-unreachable", 0).await;
 
     // The eUICC answers a receipt that does not verify: SM-SR 2 refuses to take over (8.4 / 6.1).
-    let card = conformance::euicc::Eid::parse(&e0).expect("eid");
-    let faults = |wrong_receipt| conformance::euicc::Control::SetDownloadFaults {
-        eid: card,
-        faults: conformance::euicc::DownloadFaults {
-            wrong_receipt,
-            ..Default::default()
-        },
+    let faults = |wrong_receipt| conformance::euicc::DownloadFaults {
+        wrong_receipt,
+        ..Default::default()
     };
-    lab.network.control(faults(true)).await.expect("faults");
+    set_faults(&lab, &e0, faults(true)).await;
     let out = call(&mno2, &prepare(&e0, &sr1, "prepare-3")).await;
     assert_status(out.status(), Status::ExecutedSuccess, None);
     let out = call(&mno1, &change(&e0, &sr2, "wrong-receipt", 300)).await;
     assert_eq!(out.http_status, 202, "{}", out.envelope);
     let cb = callback(&lab, 0, &out, 60).await;
     assert_status(cb.status(), Status::Failed, Some(("8.4", "6.1")));
-    lab.network.control(faults(false)).await.expect("faults");
+    set_faults(&lab, &e0, faults(false)).await;
     still_at_smsr1(&lab, "after-wrong-receipt", 1).await;
     lab.stop().await;
 }
@@ -226,15 +222,11 @@ async fn past_the_commit_point_a_change_completes_although_the_finalise_por_is_l
         sr1,
         sr2,
     } = Parties::of(&lab);
-    let card = conformance::euicc::Eid::parse(&e0).expect("eid");
-    let faults = |lose_finalise_por| conformance::euicc::Control::SetDownloadFaults {
-        eid: card,
-        faults: conformance::euicc::DownloadFaults {
-            lose_finalise_por,
-            ..Default::default()
-        },
+    let faults = |lose_finalise_por| conformance::euicc::DownloadFaults {
+        lose_finalise_por,
+        ..Default::default()
     };
-    lab.network.control(faults(true)).await.expect("faults");
+    set_faults(&lab, &e0, faults(true)).await;
     let out = call(&mno2, &prepare(&e0, &sr1, "prepare-lost-por")).await;
     assert_status(out.status(), Status::ExecutedSuccess, None);
     let out = call(&mno1, &change(&e0, &sr2, "finalise-por-lost", 20)).await;
@@ -251,7 +243,7 @@ async fn past_the_commit_point_a_change_completes_although_the_finalise_por_is_l
     assert_eq!(eis.smsr_id.as_str(), sr2);
 
     // The PoR gets through again: SM-SR 2's finalisation operation ends.
-    lab.network.control(faults(false)).await.expect("faults");
+    set_faults(&lab, &e0, faults(false)).await;
     let smsr2 = &lab.smsr2.as_ref().expect("SM-SR 2").smsr;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {

@@ -21,17 +21,15 @@ async fn failed_changes(lab: &rsp::lab::Lab) -> Vec<String> {
     let out = call(&mno1, &change(&e1, &sr2, "xsd-no-prepare", 300)).await;
     let cb = callback(lab, 0, &out, 60).await;
     assert_status(cb.status(), Status::Failed, Some(("8.1.1", "1.2")));
-    let card = conformance::euicc::Eid::parse(&e1).expect("eid");
-    lab.network
-        .control(conformance::euicc::Control::SetDownloadFaults {
-            eid: card,
-            faults: conformance::euicc::DownloadFaults {
-                wrong_receipt: true,
-                ..Default::default()
-            },
-        })
-        .await
-        .expect("faults");
+    set_faults(
+        lab,
+        &e1,
+        conformance::euicc::DownloadFaults {
+            wrong_receipt: true,
+            ..Default::default()
+        },
+    )
+    .await;
     let out = call(&mno2, &prepare(&e1, &sr1, "xsd-prepare-1")).await;
     assert_status(out.status(), Status::ExecutedSuccess, None);
     let out = call(&mno1, &change(&e1, &sr2, "xsd-wrong-receipt", 300)).await;

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use common::crash::{
     Call, Observed, enabled_slot, inspect, isd_p_aids, message_ids_by_fci, notification_counts,
-    record, seeded_cards, send_all, status_key, watch,
+    record, seeded_cards, send_all, watch,
 };
 use common::{Db, Lab};
 use conformance::euicc::{Fleet, SimulatorConfig};
@@ -45,6 +45,7 @@ use conformance::smsc::SmscConfig;
 use eis_store::eis::ProfileState;
 use es_interfaces::messages::es4;
 use es_interfaces::status::{FunctionExecutionStatus, Status};
+use rsp::download_bench::status_key;
 
 /// Concurrent switches (one per eUICC) in each round (issue 10 item 12).
 const SWITCHES: usize = 1_000;

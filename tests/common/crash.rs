@@ -79,19 +79,6 @@ pub fn record(calls: &mut [Call], outcomes: Vec<(usize, Outcome)>) {
     }
 }
 
-/// `Status subject/reason` of a result, for messages and tallies.
-pub fn status_key(s: &FunctionExecutionStatus) -> String {
-    match &s.status_code_data {
-        Some(d) => format!(
-            "{} {}/{}",
-            s.status.as_str(),
-            d.subject.code(),
-            d.reason.code()
-        ),
-        None => s.status.as_str().to_string(),
-    }
-}
-
 /// FunctionCallIdentifier → every `wsa:MessageID` the MNO sent it with, the calls whose answer was lost in the
 /// kill included (the server may have recorded one of those: its callback relates to that MessageID).
 pub fn message_ids_by_fci(sent: &[String]) -> HashMap<String, Vec<String>> {

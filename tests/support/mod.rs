@@ -253,3 +253,12 @@ pub fn disable_not_allowed(
         }),
     }
 }
+
+/// Switches the simulator's test faults of eUICC `eid` (`conformance::euicc::DownloadFaults`; all off: default).
+pub async fn set_faults(lab: &Lab, eid: &str, faults: conformance::euicc::DownloadFaults) {
+    let card = conformance::euicc::Eid::parse(eid).expect("eid");
+    lab.network
+        .control(conformance::euicc::Control::SetDownloadFaults { eid: card, faults })
+        .await
+        .expect("faults");
+}
