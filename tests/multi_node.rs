@@ -17,15 +17,13 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::crash::{
-    Call, Observed, enabled_slot, inspect, isd_p_aids, message_ids_by_fci, notification_counts,
-    record, seeded_cards, send_all, watch,
+    Call, Observed, SmsrProcess, enabled_slot, inspect, isd_p_aids, message_ids_by_fci,
+    notification_counts, record, seeded_cards, send_all, watch,
 };
 use conformance::euicc::{Fleet, SimulatorConfig};
 use conformance::lab::SimulatedNetwork;
@@ -113,34 +111,6 @@ fn counters_used_twice(network: &SimulatedNetwork, n: usize) -> (Vec<String>, us
         }
     }
     (twice, packets)
-}
-
-/// A node's process, killed when dropped (also when the test fails).
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One SM-SR node: `rsp --config <file> serve --only smsr`.
-fn start_node(config: &Path) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rsp"))
-        .arg("--config")
-        .arg(config)
-        .args(["serve", "--only", "smsr"])
-        .env(
-            "RUST_LOG",
-            std::env::var("RSP_MULTI_NODE_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn rsp serve --only smsr");
-    common::wait_until_ready(&mut child);
-    Node(child)
 }
 
 fn kill_point(n: usize) -> (u64, u64) {
@@ -232,10 +202,13 @@ fn three_smsr_nodes_share_one_postgres_database_and_survive_a_kill() {
             urls.push(c.smsr.public_url.clone());
             configs.push((path, c));
         }
-        let mut nodes: Vec<Option<Node>> = configs
+        let mut nodes: Vec<SmsrProcess> = configs
             .iter()
-            .map(|(path, _)| Some(start_node(path)))
+            .map(|(path, _)| SmsrProcess::new("node", path.clone(), "RSP_MULTI_NODE_LOG"))
             .collect();
+        for node in &mut nodes {
+            node.start();
+        }
         let store = eis_store::Store::open(db.url(), 4).expect("the database");
         let keyring = rsp::setup::master_keyring(&world).expect("master key");
         rsp::lab::register_seeded_eis(&store, &keyring, &world, SEED, n, 0.0)
@@ -304,7 +277,7 @@ fn three_smsr_nodes_share_one_postgres_database_and_survive_a_kill() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         tokio::time::sleep(Duration::from_millis(kill_ms)).await;
-        drop(nodes[0].take());
+        nodes[0].kill9();
         let sms_at_kill = submitted();
         for b in bursts {
             record(&mut calls, b.await.expect("burst"));

@@ -20,14 +20,14 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::Db;
-use common::crash::{Call, Observed, inspect, message_ids_by_fci, record, send_all, watch};
+use common::crash::{
+    Call, Observed, SmsrProcess, inspect, message_ids_by_fci, record, send_all, watch,
+};
 use conformance::euicc::{Fleet, SimulatorConfig};
 use conformance::lab::SimulatedNetwork;
 use conformance::mno::{MnoClient, MnoReceiver, Received, base};
@@ -50,46 +50,6 @@ const VALIDITY_SECS: u64 = 240;
 /// MT SMS of one change (AuthenticateSMSR, CreateAdditionalKeySet, the finalisation under the new keys, and the
 /// SMS segments and retransmissions around them: about 35 for 5 changes and their audits when nothing is killed).
 const SMS_PER_CHANGE: u64 = 6;
-
-/// One SM-SR as a child process: `rsp --config <file> serve --only smsr`.
-struct SmsrProcess {
-    name: &'static str,
-    config: PathBuf,
-    child: Option<Child>,
-}
-
-impl SmsrProcess {
-    fn start(&mut self) {
-        assert!(self.child.is_none(), "{} is already running", self.name);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rsp"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(["serve", "--only", "smsr"])
-            .env(
-                "RUST_LOG",
-                std::env::var("RSP_SMSR_CHANGE_CRASH_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn rsp serve --only smsr");
-        common::wait_until_ready(&mut child);
-        self.child = Some(child);
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for SmsrProcess {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
 
 fn kill_points() -> Vec<(u64, u64)> {
     if let Ok(v) = std::env::var("RSP_SMSR_CHANGE_CRASH_KILL_AT") {
@@ -260,11 +220,7 @@ impl Harness {
             let path = dir.join(format!("{}.yaml", name.replace(' ', "")));
             std::fs::write(&path, serde_norway::to_string(config).expect("YAML"))
                 .expect("write a configuration");
-            SmsrProcess {
-                name,
-                config: path,
-                child: None,
-            }
+            SmsrProcess::new(name, path, "RSP_SMSR_CHANGE_CRASH_LOG")
         });
         for s in &mut smsrs {
             s.start();

@@ -258,3 +258,62 @@ pub fn isd_p_aids() -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// One SM-SR as a child process: `rsp --config <file> serve --only smsr`, killed (SIGKILL) when dropped, also when
+/// the test fails.
+pub struct SmsrProcess {
+    /// What the test calls it.
+    pub name: &'static str,
+    config: std::path::PathBuf,
+    log_var: &'static str,
+    child: Option<std::process::Child>,
+}
+
+impl SmsrProcess {
+    /// Not started yet; `log_var` names the environment variable whose value is its `RUST_LOG` (default `warn`).
+    pub fn new(
+        name: &'static str,
+        config: std::path::PathBuf,
+        log_var: &'static str,
+    ) -> SmsrProcess {
+        SmsrProcess {
+            name,
+            config,
+            log_var,
+            child: None,
+        }
+    }
+
+    /// Starts it and waits until it prints `ready`.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "{} is already running", self.name);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rsp"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(["serve", "--only", "smsr"])
+            .env(
+                "RUST_LOG",
+                std::env::var(self.log_var).unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawn rsp serve --only smsr");
+        super::wait_until_ready(&mut child);
+        self.child = Some(child);
+    }
+
+    /// Kills it with SIGKILL (no chance to clean up) and waits.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for SmsrProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
