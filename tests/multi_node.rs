@@ -38,10 +38,9 @@ use rsp::download_bench::status_key;
 /// SM-SR processes on the one database.
 const NODES: usize = 3;
 /// Concurrent switches (one per eUICC). Issue 14 asks for 2,000 (`RSP_MULTI_NODE_SWITCHES=2000`); at that load on
-/// two cores one CI run saw a card whose notification's confirmation came after its retries ran out roll back
-/// while the SM-SR reported SUCCESS (the card had executed a retransmitted EnableProfile in between) — a bug of
-/// several nodes not fixed yet (docs/architecture.md §5). The default keeps the confirmations inside the cards'
-/// retry window (`NOTIFICATION_RETRY_MS`).
+/// two cores one CI run saw a card roll back while the SM-SR reported SUCCESS (a late confirmation answered
+/// `9000` by a card that had undone the change, now `6A88`; docs/architecture.md §5). The default keeps the
+/// run short and the confirmations inside the cards' retry window (`NOTIFICATION_RETRY_MS`).
 const SWITCHES: usize = 1_000;
 /// The cards' notification retry interval (five attempts): long enough for the confirmation under this load.
 const NOTIFICATION_RETRY_MS: u64 = 20_000;

@@ -273,6 +273,16 @@ fn notification_is_retried_at_the_interval_then_abandoned_with_roll_back() {
         (n.kind, n.sequence, n.isd_p_aid),
         (NotificationType::ProfileChangeFailedRollback, 2, aid(0))
     );
+    // A confirmation of the undone change that arrives now (late, e.g. retransmitted) is refused: 9000 would
+    // tell the SM-SR the switch to P2 stands. The roll-back's 03 confirms, and again when retransmitted.
+    let t = t + ATTACH + 1;
+    assert_eq!(
+        smsr.sw(&mut fleet, &m[0], confirm(1), t),
+        StatusWord::REFERENCED_DATA_NOT_FOUND
+    );
+    assert_eq!(smsr.sw(&mut fleet, &m[0], confirm(2), t), StatusWord::OK);
+    assert_eq!(smsr.sw(&mut fleet, &m[0], confirm(2), t), StatusWord::OK);
+    assert_eq!(enabled_slot(&fleet, 0), Some(0));
 
     // Without roll-back configured the eUICC only gives up.
     let mut fleet = Fleet::from_seed(

@@ -29,6 +29,8 @@ use crate::issuance::{self, IssuedProfile, Pol1, ProfileState};
 /// Largest R-APDU data of a short response (ISO/IEC 7816-4 §5.1: Le up to 256), the limit for one GET STATUS
 /// answer before `6310`.
 const MAX_RESPONSE_DATA: usize = 256;
+/// How many undone profile changes an eUICC remembers ([`Euicc::confirm`]).
+const UNDONE_KEPT: usize = 8;
 
 const FLAG_FALLBACK: u8 = 0x01;
 const FLAG_DISABLE_NOT_ALLOWED: u8 = 0x02;
@@ -332,6 +334,9 @@ pub struct Euicc {
     ecasd: EcasdKey,
     tar: [u8; 3],
     next_sequence: u16,
+    /// The sequence numbers of the last [`UNDONE_KEPT`] profile-change notifications (`02`) whose change this
+    /// eUICC undid by rolling back for want of a confirmation: a late confirmation of one is refused.
+    undone: Vec<u16>,
     next_sms_reference: u8,
     smsr_msisdn: Option<Msisdn>,
     isdps: Vec<Isdp>,
@@ -434,6 +439,7 @@ impl Euicc {
             ecasd: secrets.ecasd.clone(),
             tar,
             next_sequence: 1,
+            undone: Vec::new(),
             next_sms_reference: 0,
             smsr_msisdn: None,
             isdps,
@@ -1563,10 +1569,14 @@ impl Euicc {
     /// ES5.HandleNotificationConfirmation (SGP.02 §5.7.11): stops the retries and, for a profile change,
     /// applies POL1 "deletion mandatory when disabled" to the now disabled profile unless it carries the
     /// fall-back attribute, listing it in the response (notes sgp02-interfaces §4.3). A sequence number already
-    /// confirmed or abandoned answers `9000` with no data, one never issued `6A88`.
+    /// confirmed, or abandoned without undoing anything, answers `9000` with no data (a retransmitted
+    /// confirmation whose PoR was lost); one never issued, or a profile change this eUICC rolled back for want
+    /// of the confirmation, `6A88`: the confirmation cannot be verified any more, and a `9000` would tell the
+    /// SM-SR that a change the card undid stands [P: wire-profile is silent on late confirmations].
     fn confirm(&mut self, s: &mut Session, sequence: u16, out: &mut Outputs) -> ResponseApdu {
         let Some(pos) = s.notifications.iter().position(|n| n.sequence == sequence) else {
-            let issued = sequence != 0 && sequence < self.next_sequence;
+            let issued =
+                sequence != 0 && sequence < self.next_sequence && !self.undone.contains(&sequence);
             return respond(if issued {
                 StatusWord::OK
             } else {
@@ -1808,6 +1818,10 @@ impl Euicc {
             .and_then(|a| self.index_of(a.as_bytes()))
             .filter(|p| self.isdps[*p].state == ProfileState::Disabled);
         if let (Some(t), Some(p)) = (target, previous) {
+            if self.undone.len() == UNDONE_KEPT {
+                self.undone.remove(0);
+            }
+            self.undone.push(sequence);
             self.switch(
                 s,
                 SwitchKind::Rollback,
