@@ -651,7 +651,12 @@ impl Ctx {
 
     /// A request envelope with the WS-Addressing headers of SGP.02 §5.1 around `body` (raw XML: malformed bodies
     /// are built this way) from `who` (`wsa:From`) to the SM-SR's ES3.
-    pub fn es3_envelope(&self, who: Es3Caller, action: &str, body: &str) -> Result<String, Finding> {
+    pub fn es3_envelope(
+        &self,
+        who: Es3Caller,
+        action: &str,
+        body: &str,
+    ) -> Result<String, Finding> {
         let p = self.es3_peer()?;
         let m = &self.world.manifest;
         let oid = match who {

@@ -13,7 +13,8 @@ use es_interfaces::script::{CommandScript, ResponseScript};
 use es_interfaces::soap::action;
 use es_interfaces::status::Status;
 use es_interfaces::types::{
-    Aid, Eid, HexBinary, Iccid, Pol2RuleAction, Pol2RuleQualification, Pol2RuleSubject, ProfileState,
+    Aid, Eid, HexBinary, Iccid, Pol2RuleAction, Pol2RuleQualification, Pol2RuleSubject,
+    ProfileState,
 };
 use es_interfaces::wire_profile;
 
@@ -163,7 +164,9 @@ pub static CASES: &[Case] = &[
         title: "CreateISDP asking for more memory than the eUICC has left is refused",
         needs: &[Need::Smsr],
         preconditions: "eUICC 1 is registered.",
-        steps: &["SM-DP: ES3.CreateISDP on eUICC 1 with a new ICCID and RequiredMemory 10^12 bytes"],
+        steps: &[
+            "SM-DP: ES3.CreateISDP on eUICC 1 with a new ICCID and RequiredMemory 10^12 bytes",
+        ],
         expected: "HTTP 200, FAILED 8.1/3.8 (eUICC, refused); no ISD-P created",
         note: "8.1/3.8 for RequiredMemory over the EIS's RemainingMemory is the project's reading of §5.4.1.",
         run: create_too_big,
@@ -284,7 +287,9 @@ pub static CASES: &[Case] = &[
         title: "UpdateConnectivityParameters of a profile the SM-DP did not download is refused",
         needs: &[Need::Smsr],
         preconditions: "eUICC 1 carries an issuance profile the SM-DP did not download.",
-        steps: &["SM-DP: ES3.UpdateConnectivityParameters of that profile with a well-formed ES8 script"],
+        steps: &[
+            "SM-DP: ES3.UpdateConnectivityParameters of that profile with a well-formed ES8 script",
+        ],
         expected: "HTTP 200, FAILED 8.2.1/3.9 (profile ICCID, unknown); nothing sent to the eUICC",
         note: "See ES3-EnableProfile-02.",
         run: connectivity_foreign,
@@ -373,7 +378,9 @@ pub static CASES: &[Case] = &[
         title: "ProfileDownloadCompleted of a profile already completed is refused",
         needs: &[Need::Smsr, Need::Es5],
         preconditions: "ES3-ProfileDownloadCompleted-01 passed.",
-        steps: &["SM-DP: ES3.ProfileDownloadCompleted of the same profile, new FunctionCallIdentifier"],
+        steps: &[
+            "SM-DP: ES3.ProfileDownloadCompleted of the same profile, new FunctionCallIdentifier",
+        ],
         expected: "HTTP 200, FAILED 8.2.1/3.8 (profile ICCID, refused)",
         note: "",
         run: completed_twice,
@@ -385,7 +392,9 @@ pub static CASES: &[Case] = &[
         title: "The same request under the same FunctionCallIdentifier is answered from the record",
         needs: &[Need::Smsr, Need::Es5],
         preconditions: "ES3-ProfileDownloadCompleted-01 passed.",
-        steps: &["SM-DP: the request of ES3-ProfileDownloadCompleted-01 again, same FunctionCallIdentifier"],
+        steps: &[
+            "SM-DP: the request of ES3-ProfileDownloadCompleted-01 again, same FunctionCallIdentifier",
+        ],
         expected: "HTTP 200, EXECUTED_SUCCESS (the recorded answer; run again it would be refused as in \
                    ES3-ProfileDownloadCompleted-03)",
         note: "SGP.02 §5.1.6 makes the identifier unique per call but does not fix how a repeat is answered; the \
@@ -484,7 +493,9 @@ pub static CASES: &[Case] = &[
         title: "UpdateConnectivityParameters that are no ES8 command script are refused naming the element",
         needs: &[Need::Smsr, Need::Es5],
         preconditions: "ES3-ProfileDownloadCompleted-01 passed.",
-        steps: &["SM-DP: ES3.UpdateConnectivityParameters of the new profile with ConnectivityParameters 0102"],
+        steps: &[
+            "SM-DP: ES3.UpdateConnectivityParameters of the new profile with ConnectivityParameters 0102",
+        ],
         expected: "HTTP 200, FAILED 1.6/2.1 (function, invalid) naming ConnectivityParameters; nothing sent",
         note: "SGP.02 leaves the check of the ES8 data to the eUICC; the project refuses what it cannot route \
                (wire-profile §5) at once.",
@@ -559,7 +570,12 @@ async fn foreign(ctx: &Ctx) -> Result<IssuedProfile, Finding> {
     profiles_at_issuance(&ctx.world, 0)
         .map_err(|e| Finding::Inconclusive(e.to_string()))?
         .into_iter()
-        .find(|p| !shown.profile_info.iter().any(|s| s.iccid.as_str() == p.iccid))
+        .find(|p| {
+            !shown
+                .profile_info
+                .iter()
+                .any(|s| s.iccid.as_str() == p.iccid)
+        })
         .ok_or_else(|| {
             Finding::Inconclusive(
                 "precondition: the SM-DP sees every issuance profile of eUICC 1".into(),
@@ -726,7 +742,12 @@ fn get_eis_stranger(ctx: &Ctx) -> CaseFuture<'_> {
     ))
 }
 
-fn audit(ctx: &Ctx, eid: &str, iccids: &[&str], what: &str) -> Result<es3::AuditEisRequest, Finding> {
+fn audit(
+    ctx: &Ctx,
+    eid: &str,
+    iccids: &[&str],
+    what: &str,
+) -> Result<es3::AuditEisRequest, Finding> {
     Ok(es3::AuditEisRequest {
         base: base(&ctx.fci(what), None),
         eid: parse("EID", eid)?,
@@ -864,7 +885,12 @@ fn hex_binary(bytes: &[u8]) -> Result<HexBinary, Finding> {
     HexBinary::from_bytes(bytes).map_err(|e| Finding::Inconclusive(e.to_string()))
 }
 
-fn send_data(ctx: &Ctx, aid: &[u8], data: Vec<u8>, what: &str) -> Result<es3::SendDataRequest, Finding> {
+fn send_data(
+    ctx: &Ctx,
+    aid: &[u8],
+    data: Vec<u8>,
+    what: &str,
+) -> Result<es3::SendDataRequest, Finding> {
     Ok(es3::SendDataRequest {
         base: base(&ctx.fci(what), None),
         eid: parse("EID", &eid0(ctx)?)?,
@@ -954,7 +980,11 @@ fn pol2_req(
     })
 }
 
-fn address_req(ctx: &Ctx, iccid: &str, what: &str) -> Result<es3::UpdateSubscriptionAddressRequest, Finding> {
+fn address_req(
+    ctx: &Ctx,
+    iccid: &str,
+    what: &str,
+) -> Result<es3::UpdateSubscriptionAddressRequest, Finding> {
     let (base, eid, iccid) = parts(ctx, iccid, what)?;
     Ok(es3::UpdateSubscriptionAddressRequest {
         base,
@@ -1144,7 +1174,9 @@ fn send_data_ok(ctx: &Ctx) -> CaseFuture<'_> {
             .euicc_response_data
             .ok_or_else(|| Finding::Fail("the callback carries no EuiccResponseData".into()))?;
         let script = ResponseScript::parse_expanded(data.as_bytes()).map_err(|e| {
-            Finding::Fail(format!("EuiccResponseData {data} is no response script: {e}"))
+            Finding::Fail(format!(
+                "EuiccResponseData {data} is no response script: {e}"
+            ))
         })?;
         let [r] = script.responses.as_slice() else {
             return Err(Finding::Fail(format!(
@@ -1194,7 +1226,11 @@ fn completed_ok(ctx: &Ctx) -> CaseFuture<'_> {
             .ok_or_else(|| Finding::Fail(format!("the SM-DP's GetEIS no longer shows {iccid}")))?;
         let smdp = shown.smdp_id.as_ref().map(|o| o.to_string());
         if shown.state != ProfileState::Disabled
-            || shown.profile_type.as_ref().map(|t| t.to_string()).as_deref()
+            || shown
+                .profile_type
+                .as_ref()
+                .map(|t| t.to_string())
+                .as_deref()
                 != Some(OWN_PROFILE_TYPE)
             || smdp.as_deref() != Some(smdp_oid(ctx).as_str())
         {
@@ -1336,9 +1372,7 @@ fn pol2_clear(ctx: &Ctx) -> CaseFuture<'_> {
 fn address_ok(ctx: &Ctx) -> CaseFuture<'_> {
     Box::pin(async move {
         let (iccid, _) = own(ctx, "ES3-ProfileDownloadCompleted-01")?;
-        let out = ctx
-            .es3(&address_req(ctx, &iccid, "es3-address")?)
-            .await?;
+        let out = ctx.es3(&address_req(ctx, &iccid, "es3-address")?).await?;
         let seen = expect(
             out.http_status,
             &out.envelope,

@@ -148,7 +148,11 @@ impl std::fmt::Debug for Case {
 
 /// The whole catalogue in run order: ES1, ES3, then ES4.
 pub fn catalogue() -> Vec<&'static Case> {
-    es1::CASES.iter().chain(es3::CASES.iter()).chain(es4::CASES.iter()).collect()
+    es1::CASES
+        .iter()
+        .chain(es3::CASES.iter())
+        .chain(es4::CASES.iter())
+        .collect()
 }
 
 /// Whether `id` matches `pattern`: comma-separated globs where `*` matches any run of characters (`ES4-*`,
