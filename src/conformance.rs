@@ -69,13 +69,15 @@ pub fn list(json: bool) -> Result<(), String> {
             c.expected
         );
     }
-    let count = |i: &str| all.iter().filter(|c| c.interface == i).count();
-    println!(
-        "{} cases: ES1 {}, ES4 {}",
-        all.len(),
-        count("ES1"),
-        count("ES4")
-    );
+    let mut per: Vec<(&str, usize)> = Vec::new();
+    for c in &all {
+        match per.iter_mut().find(|(i, _)| *i == c.interface) {
+            Some((_, n)) => *n += 1,
+            None => per.push((c.interface, 1)),
+        }
+    }
+    let per: Vec<String> = per.iter().map(|(i, n)| format!("{i} {n}")).collect();
+    println!("{} cases: {}", all.len(), per.join(", "));
     Ok(())
 }
 
@@ -119,6 +121,14 @@ pub fn registration_text(world: &World, callback: &str) -> String {
             mno.entity.oid,
         ));
     }
+    s.push_str(&format!(
+        "- SM-DP {} ({}): TLS client certificate {}, ES3 endpoint https://{callback}/es3 (ES3 callbacks and\n  \
+         notifications; rsp: rsp entity set-endpoint --oid {} --interface ES3 --url https://{callback}/es3)\n",
+        m.sm_dp.oid,
+        m.sm_dp.name,
+        f(&m.sm_dp_tls_client.cert),
+        m.sm_dp.oid,
+    ));
     s.push_str(&format!(
         "- The eUICCs, EIS documents under {}:\n",
         world.dir.join("eis").display()

@@ -113,8 +113,8 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
-    /// The conformance suite (SGP.11 style): plays the peers of an SM-SR under test (EUM on ES1, MNOs on ES4),
-    /// runs a catalogue of cases and writes JSON, JUnit XML and HTML reports.
+    /// The conformance suite (SGP.11 style): plays the peers of an SM-SR under test (EUM on ES1, SM-DP on ES3,
+    /// MNOs on ES4), runs a catalogue of cases and writes JSON, JUnit XML and HTML reports.
     Conformance {
         #[command(subcommand)]
         command: ConformanceCommand,

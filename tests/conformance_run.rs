@@ -1,7 +1,7 @@
 //! `rsp conformance` (issue 15, first slice) against our own SM-SR in an in-process lab (SM-SR, SM-DP, test SMSC,
 //! eUICC simulator): every applicable case passes, the reports are written and parse (JSON, well-formed JUnit
 //! XML, an HTML page naming every case). And the suite can fail: the same SM-SR behind a test-only proxy that
-//! answers a wrong reason code for an unknown EID fails exactly the cases that check it.
+//! answers a wrong reason code for an unknown EID fails exactly the cases that check it (on ES3 and ES4).
 
 mod support;
 
@@ -14,7 +14,11 @@ use es_runtime::client::SoapClient;
 use support::small_lab;
 
 /// Sets the MNOs' ES4 endpoint at the lab's SM-SR to the suite's receiver on a free port (what `rsp conformance
-/// init` asks the SUT's operator to do); returns the receiver's listen address.
+/// init` asks the SUT's operator to do), and registers the receiver for the SM-DP too; returns the receiver's
+/// listen address. The lab's own SM-DP has the identity the suite plays on ES3 and needs its "ES3" endpoint (the
+/// address of its own callbacks and of the ES3 notifications), so the receiver goes beside it ("ES3-callbacks"):
+/// the suite's `wsa:ReplyTo` is allowed, the ES3 notifications still go to the lab's SM-DP (no ES3 case expects
+/// one).
 fn register_suite_receiver(lab: &rsp::lab::Lab) -> String {
     let port = rsp::lab::free_port().expect("port");
     for mno in &lab.world.manifest.mnos {
@@ -26,6 +30,13 @@ fn register_suite_receiver(lab: &rsp::lab::Lab) -> String {
         )
         .expect("endpoint");
     }
+    rsp::lab::set_endpoint(
+        &lab.smsr.store,
+        &lab.world.manifest.sm_dp.oid,
+        "ES3-callbacks",
+        &format!("https://127.0.0.1:{port}/es3"),
+    )
+    .expect("SM-DP endpoint");
     format!("127.0.0.1:{port}")
 }
 
@@ -157,16 +168,22 @@ async fn passes_and_reports(smsr_database_url: Option<String>) {
     // against the same SUT: fresh identifiers, ES1-RegisterEIS-01/02 now inconclusive as every eUICC is known).
     let again = suite::run(&RunConfig {
         features: vec![],
-        cases: Some("ES4-*".into()),
+        cases: Some("ES3-*,ES4-*".into()),
         ..cfg
     })
     .await
     .expect("second run");
+    let needs_es5 = |id: &str| {
+        suite::es3::CASES
+            .iter()
+            .any(|c| c.id == id && c.needs.contains(&Need::Es5))
+    };
     for c in &again.cases {
-        let wanted = if c.id.contains("EnableProfile-01")
-            || c.id.contains("DisableProfile-01")
-            || c.id.contains("AuditEIS-01")
-            || c.id.contains("FunctionCallIdentifier")
+        let wanted = if c.id.contains("ES4-EnableProfile-01")
+            || c.id.contains("ES4-DisableProfile-01")
+            || c.id.contains("ES4-AuditEIS-01")
+            || c.id.contains("ES4-FunctionCallIdentifier")
+            || needs_es5(&c.id)
         {
             Verdict::NotApplicable
         } else {
@@ -255,6 +272,10 @@ async fn a_faulty_smsr_fails_the_matching_cases() {
         world.manifest.eum.oid.clone(),
         client(&world.manifest.eum_tls_client),
     );
+    clients.insert(
+        world.manifest.sm_dp.oid.clone(),
+        client(&world.manifest.sm_dp_tls_client),
+    );
     let front = web::Data::new(FaultyFront {
         smsr_url: lab.smsr_url().trim_end_matches('/').to_string(),
         clients,
@@ -273,7 +294,8 @@ async fn a_faulty_smsr_fails_the_matching_cases() {
         features: vec![Need::Es5],
         // Not ES4-GetEIS-06: the front cannot forward a caller it does not know.
         cases: Some(
-            "ES4-GetEIS-01,ES4-GetEIS-02,ES4-GetEIS-03,ES4-GetEIS-04,ES4-GetEIS-05,ES4-AuditEIS-*"
+            "ES3-GetEIS-01,ES3-GetEIS-02,ES3-CreateISDP-04,\
+             ES4-GetEIS-01,ES4-GetEIS-02,ES4-GetEIS-03,ES4-GetEIS-04,ES4-GetEIS-05,ES4-AuditEIS-*"
                 .into(),
         ),
         callback_timeout: Duration::from_secs(30),
@@ -288,6 +310,9 @@ async fn a_faulty_smsr_fails_the_matching_cases() {
     assert_eq!(
         verdicts,
         vec![
+            ("ES3-GetEIS-01", Verdict::Pass),
+            ("ES3-GetEIS-02", Verdict::Fail),
+            ("ES3-CreateISDP-04", Verdict::Fail),
             ("ES4-GetEIS-01", Verdict::Pass),
             ("ES4-GetEIS-02", Verdict::Fail),
             ("ES4-GetEIS-03", Verdict::Pass),
@@ -303,7 +328,8 @@ async fn a_faulty_smsr_fails_the_matching_cases() {
             .map(|c| (&c.id, &c.reason))
             .collect::<Vec<_>>()
     );
-    let failed = &report.cases[1];
+    let failed = &report.cases[4];
+    assert_eq!(failed.id, "ES4-GetEIS-02");
     assert!(
         failed.reason.contains("expected FAILED 8.1.1/3.9") && failed.reason.contains("8.1.1/3.8"),
         "{}",
@@ -314,7 +340,7 @@ async fn a_faulty_smsr_fails_the_matching_cases() {
     suite::report::write(&report, &out).expect("reports");
     let junit = std::fs::read_to_string(out.join(suite::report::JUNIT_FILE)).expect("junit");
     let doc = es_interfaces::xml::Document::parse(junit.as_bytes()).expect("well-formed JUnit XML");
-    assert_eq!(doc.root().attribute(None, "failures"), Some("2"));
+    assert_eq!(doc.root().attribute(None, "failures"), Some("4"));
     let html = std::fs::read_to_string(out.join(suite::report::HTML_FILE)).expect("html");
     let first_fail = html
         .find("href=\"#ES4-GetEIS-02\"")
@@ -337,9 +363,13 @@ fn the_cli_lists_the_catalogue_and_makes_a_peers_directory() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let es1 = suite::es1::CASES.len();
+    let es3 = suite::es3::CASES.len();
     let es4 = suite::es4::CASES.len();
     assert!(
-        text.contains(&format!("{} cases: ES1 {es1}, ES4 {es4}", es1 + es4)),
+        text.contains(&format!(
+            "{} cases: ES1 {es1}, ES3 {es3}, ES4 {es4}",
+            es1 + es3 + es4
+        )),
         "{text}"
     );
     for c in suite::catalogue() {
@@ -350,7 +380,7 @@ fn the_cli_lists_the_catalogue_and_makes_a_peers_directory() {
         .output()
         .expect("rsp conformance list --json");
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON catalogue");
-    assert_eq!(v.as_array().map(|a| a.len()), Some(es1 + es4));
+    assert_eq!(v.as_array().map(|a| a.len()), Some(es1 + es3 + es4));
 
     let dir = tempfile::tempdir().expect("tempdir");
     let peers = dir.path().join("peers");
@@ -373,6 +403,13 @@ fn the_cli_lists_the_catalogue_and_makes_a_peers_directory() {
             "{text}"
         );
     }
+    assert!(
+        text.contains(&format!(
+            "rsp entity set-endpoint --oid {} --interface ES3 --url https://127.0.0.1:9555/es3",
+            world.manifest.sm_dp.oid
+        )),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("{}: leave UNREGISTERED", world.euiccs[1].eid)),
         "{text}"

@@ -83,6 +83,8 @@ pub struct Ctx {
     case_start: Mutex<(Instant, usize)>,
     passed: Mutex<Vec<&'static str>>,
     memo: Mutex<HashMap<String, String>>,
+    /// The peers' SM-DP towards the SUT's SM-SR (ES3 cases), when the SUT is an SM-SR.
+    es3: Option<Es3Peer>,
 }
 
 fn soap_client(world: &World, files: &KeyCertFiles) -> Result<SoapClient, SuiteError> {
@@ -173,6 +175,10 @@ impl Ctx {
                 })
             }
         };
+        let es3 = match &cfg.smsr_url {
+            Some(base) => Some(Es3Peer::new(&world, base, receiver.url())?),
+            None => None,
+        };
         let mut features = cfg.features.clone();
         if smsr.is_some() {
             features.push(Need::Smsr);
@@ -189,6 +195,7 @@ impl Ctx {
             case_start: Mutex::new((Instant::now(), 0)),
             passed: Mutex::new(Vec::new()),
             memo: Mutex::new(HashMap::new()),
+            es3,
         })
     }
 
@@ -568,4 +575,175 @@ pub fn expect(
         )));
     }
     Ok(format!("HTTP {http}, {seen_text}"))
+}
+
+// ES3 (SGP.02 §5.4): the suite as the peers' SM-DP calling the SUT's SM-SR.
+
+/// The peers' SM-DP towards the SUT's SM-SR (SGP.02 §5.4): the ES3 client with the world's SM-DP identity and
+/// the suite's receiver as `wsa:ReplyTo` (the SUT registers that receiver for the SM-DP), and its TLS client for
+/// prepared envelopes.
+pub struct Es3Peer {
+    /// The ES3 client (typed requests).
+    pub client: MnoClient,
+    http: SoapClient,
+    /// The SM-SR's ES3 service URL.
+    pub es3_url: String,
+}
+
+impl Es3Peer {
+    fn new(world: &World, base: &str, receiver: &str) -> Result<Es3Peer, SuiteError> {
+        Ok(Es3Peer {
+            client: MnoClient::sm_dp(world, base)
+                .map_err(|e| SuiteError::Setup(e.to_string()))?
+                .with_reply_to(format!("{receiver}/es3")),
+            http: soap_client(world, &world.manifest.sm_dp_tls_client)?,
+            es3_url: service_url(base, Service::Es3SmSr),
+        })
+    }
+}
+
+/// Who sends a prepared ES3 envelope (SGP.02 §5.4): the peers' SM-DP, or another peer in its place (wrong role,
+/// unregistered caller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Es3Caller {
+    /// The peers' SM-DP.
+    SmDp,
+    /// Another peer of the suite.
+    Other(Peer),
+}
+
+impl Ctx {
+    /// The peers' SM-DP (cases that need [`Need::Smsr`] only run when there is one).
+    pub fn es3_peer(&self) -> Result<&Es3Peer, Finding> {
+        self.es3
+            .as_ref()
+            .ok_or_else(|| Finding::Inconclusive("no SM-SR under test".into()))
+    }
+
+    /// Sends an ES3 request as the peers' SM-DP and records both messages; a transport failure is INCONCLUSIVE.
+    pub async fn es3<T: BodyElement>(&self, req: &T) -> Result<CallOutcome, Finding> {
+        let p = self.es3_peer()?;
+        let sent_at = self.now_ms();
+        let result = p.client.es3(req).await;
+        let sent = p.client.sent().pop().unwrap_or_default();
+        self.push(exchange(
+            sent_at,
+            Direction::ToSut,
+            "SM-DP",
+            T::ELEMENT,
+            &p.es3_url,
+            None,
+            sent,
+        ));
+        let out = result
+            .map_err(|e| Finding::Inconclusive(format!("{} not answered: {e}", T::ELEMENT)))?;
+        self.push(exchange(
+            self.now_ms(),
+            Direction::FromSut,
+            "SM-DP",
+            "HTTP answer",
+            &p.es3_url,
+            Some(out.http_status),
+            out.envelope.clone(),
+        ));
+        Ok(out)
+    }
+
+    /// A request envelope with the WS-Addressing headers of SGP.02 §5.1 around `body` (raw XML: malformed bodies
+    /// are built this way) from `who` (`wsa:From`) to the SM-SR's ES3.
+    pub fn es3_envelope(
+        &self,
+        who: Es3Caller,
+        action: &str,
+        body: &str,
+    ) -> Result<String, Finding> {
+        let p = self.es3_peer()?;
+        let m = &self.world.manifest;
+        let oid = match who {
+            Es3Caller::SmDp => m.sm_dp.oid.clone(),
+            Es3Caller::Other(Peer::Eum) => m.eum.oid.clone(),
+            Es3Caller::Other(Peer::Stranger) => format!("{}.99", m.oid_arc),
+            Es3Caller::Other(Peer::Mno(i)) => m
+                .mnos
+                .get(i)
+                .ok_or_else(|| Finding::Inconclusive(format!("the peers have no MNO {}", i + 1)))?
+                .entity
+                .oid
+                .clone(),
+        };
+        let headers = OutgoingHeaders {
+            to: p.es3_url.clone(),
+            from: Some(soap::entity_address(
+                "https://smdp.test.invalid/",
+                &oid,
+                None,
+                QuerySeparator::Ampersand,
+            )),
+            reply_to: None,
+            message_id: soap::message_id(
+                &format!(
+                    "//{oid}/urn:uuid:{}",
+                    self.fci(&hex::encode(rand::random::<[u8; 8]>()))
+                ),
+                None,
+                None,
+                Some(&XsDateTime::utc(time::OffsetDateTime::now_utc())),
+                QuerySeparator::Ampersand,
+            ),
+            action: action.to_string(),
+            relates_to: None,
+        };
+        Ok(soap::envelope(SoapVersion::V1_2, &headers, |w| w.raw(body)))
+    }
+
+    /// Posts a prepared envelope as `who` to the SM-SR's ES3 and records both messages; returns the HTTP status
+    /// and the answer.
+    pub async fn post_es3(
+        &self,
+        who: Es3Caller,
+        action: &str,
+        kind: &str,
+        envelope: String,
+    ) -> Result<(u16, String), Finding> {
+        let p = self.es3_peer()?;
+        let (client, peer) = match who {
+            Es3Caller::SmDp => (&p.http, "SM-DP".to_string()),
+            Es3Caller::Other(other) => {
+                let s = self.smsr()?;
+                match other {
+                    Peer::Eum => (&s.eum_http, "EUM".to_string()),
+                    Peer::Stranger => (&s.stranger_http, "unregistered caller".to_string()),
+                    Peer::Mno(i) => (
+                        s.mno_http.get(i).ok_or_else(|| {
+                            Finding::Inconclusive(format!("the peers have no MNO {}", i + 1))
+                        })?,
+                        format!("MNO {}", i + 1),
+                    ),
+                }
+            }
+        };
+        self.push(exchange(
+            self.now_ms(),
+            Direction::ToSut,
+            &peer,
+            kind,
+            &p.es3_url,
+            None,
+            envelope.clone(),
+        ));
+        let reply = client
+            .post(&p.es3_url, ClientVersion::V12, action, envelope)
+            .await
+            .map_err(|e| Finding::Inconclusive(format!("{kind} not answered: {e}")))?;
+        self.push(exchange(
+            self.now_ms(),
+            Direction::FromSut,
+            &peer,
+            "HTTP answer",
+            &p.es3_url,
+            Some(reply.status),
+            reply.body.clone(),
+        ));
+        Ok((reply.status, reply.body))
+    }
 }

@@ -280,7 +280,7 @@ fn mno_oid(ctx: &Ctx, i: usize) -> Result<String, Finding> {
         .ok_or_else(|| Finding::Inconclusive(format!("the peers have no MNO {}", i + 1)))
 }
 
-fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, Finding>
+pub(super) fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, Finding>
 where
     T::Err: std::fmt::Display,
 {
@@ -288,7 +288,7 @@ where
         .map_err(|e| Finding::Inconclusive(format!("{what} {v}: {e}")))
 }
 
-fn decode<T: BodyElement>(envelope: &str) -> Result<T, Finding> {
+pub(super) fn decode<T: BodyElement>(envelope: &str) -> Result<T, Finding> {
     let env = Envelope::parse(envelope.as_bytes())
         .map_err(|e| Finding::Fail(format!("the answer is no SOAP envelope: {e}")))?;
     T::decode_body(env.body())
@@ -460,7 +460,7 @@ fn get_eis_missing_eid(ctx: &Ctx) -> CaseFuture<'_> {
 }
 
 /// Expects an asynchronous acceptance (HTTP 202) and the callback `element` with EXECUTED_SUCCESS.
-async fn accepted_then_success(
+pub(super) async fn accepted_then_success(
     ctx: &Ctx,
     out: &CallOutcome,
     element: &str,

@@ -1,14 +1,15 @@
 //! `rsp conformance`: an SGP.11-style conformance suite that plays the peers of a system under test (SUT) — the
-//! EUM on ES1 (SGP.02 §5.2) and the MNOs on ES4 (§5.5) of an SM-SR — from a peers directory (a world of
-//! certs::world), runs a catalogue of cases and writes a report ([`report`]).
+//! EUM on ES1 (SGP.02 §5.2), the SM-DP on ES3 (§5.4) and the MNOs on ES4 (§5.5) of an SM-SR — from a peers
+//! directory (a world of certs::world), runs a catalogue of cases and writes a report ([`report`]).
 //!
-//! The catalogue is data: one table per interface ([`es1::CASES`], [`es4::CASES`]), each [`Case`] with its id,
-//! SGP.02 section, applicability, preconditions, steps, expected result and the function that runs it. Cases run
-//! in catalogue order (later cases may rely on the state earlier ones leave, and say so in their
+//! The catalogue is data: one table per interface ([`es1::CASES`], [`es3::CASES`], [`es4::CASES`]), each
+//! [`Case`] with its id, SGP.02 section, applicability, preconditions, steps, expected result and the function
+//! that runs it. Cases run in catalogue order (later cases may rely on the state earlier ones leave, and say so in their
 //! preconditions); each gets a [`Verdict`] with a reason and keeps every message exchanged ([`Exchange`]).
 
 pub mod ctx;
 pub mod es1;
+pub mod es3;
 pub mod es4;
 pub mod report;
 
@@ -145,9 +146,13 @@ impl std::fmt::Debug for Case {
     }
 }
 
-/// The whole catalogue in run order: ES1, then ES4.
+/// The whole catalogue in run order: ES1, ES3, then ES4.
 pub fn catalogue() -> Vec<&'static Case> {
-    es1::CASES.iter().chain(es4::CASES.iter()).collect()
+    es1::CASES
+        .iter()
+        .chain(es3::CASES.iter())
+        .chain(es4::CASES.iter())
+        .collect()
 }
 
 /// Whether `id` matches `pattern`: comma-separated globs where `*` matches any run of characters (`ES4-*`,
@@ -184,7 +189,8 @@ pub struct RunConfig {
     /// Base URL of the SUT's SM-DP (no SM-DP cases yet: recorded in the report only).
     pub smdp_url: Option<String>,
     /// Where the MNOs' callback receiver listens (`host:port`); the SUT must have `https://<that>/es4`
-    /// registered as each MNO's ES4 endpoint.
+    /// registered as each MNO's ES4 endpoint (and `https://<that>/es3` as the SM-DP's ES3 endpoint: the same
+    /// receiver takes the ES3 callbacks).
     pub callback_listen: String,
     /// Features the SUT declares (beyond its role).
     pub features: Vec<Need>,
