@@ -15,9 +15,9 @@ use super::{Case, CaseFuture, Ctx, Finding, Need};
 use crate::mno::{CallOutcome, base};
 
 /// An EID no EUM issued (valid check digits; SGP.02 §2.2.2).
-const UNKNOWN_EID: &str = "89049032123451234512345678901235";
+pub(super) const UNKNOWN_EID: &str = "89049032123451234512345678901235";
 /// An ICCID no profile has.
-const UNKNOWN_ICCID: &str = "8949990000000000099";
+pub(super) const UNKNOWN_ICCID: &str = "8949990000000000099";
 
 /// The ES4 catalogue, in run order.
 pub static CASES: &[Case] = &[
@@ -271,7 +271,7 @@ fn eid0(ctx: &Ctx) -> Result<String, Finding> {
         .ok_or_else(|| Finding::Inconclusive("the peers have no eUICC".into()))
 }
 
-fn mno_oid(ctx: &Ctx, i: usize) -> Result<String, Finding> {
+pub(super) fn mno_oid(ctx: &Ctx, i: usize) -> Result<String, Finding> {
     ctx.world
         .manifest
         .mnos
@@ -280,7 +280,7 @@ fn mno_oid(ctx: &Ctx, i: usize) -> Result<String, Finding> {
         .ok_or_else(|| Finding::Inconclusive(format!("the peers have no MNO {}", i + 1)))
 }
 
-fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, Finding>
+pub(super) fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, Finding>
 where
     T::Err: std::fmt::Display,
 {
@@ -288,7 +288,7 @@ where
         .map_err(|e| Finding::Inconclusive(format!("{what} {v}: {e}")))
 }
 
-fn decode<T: BodyElement>(envelope: &str) -> Result<T, Finding> {
+pub(super) fn decode<T: BodyElement>(envelope: &str) -> Result<T, Finding> {
     let env = Envelope::parse(envelope.as_bytes())
         .map_err(|e| Finding::Fail(format!("the answer is no SOAP envelope: {e}")))?;
     T::decode_body(env.body())
@@ -337,7 +337,7 @@ async fn view(ctx: &Ctx, mno: usize, what: &str) -> Result<Eis, Finding> {
 }
 
 /// The EIS's profiles of other MNOs than `oid`, as ICCIDs.
-fn foreign_profiles(eis: &Eis, oid: &str) -> Vec<String> {
+pub(super) fn foreign_profiles(eis: &Eis, oid: &str) -> Vec<String> {
     eis.profile_info
         .iter()
         .filter(|p| p.mno_id.to_string() != oid)
@@ -460,7 +460,7 @@ fn get_eis_missing_eid(ctx: &Ctx) -> CaseFuture<'_> {
 }
 
 /// Expects an asynchronous acceptance (HTTP 202) and the callback `element` with EXECUTED_SUCCESS.
-async fn accepted_then_success(
+pub(super) async fn accepted_then_success(
     ctx: &Ctx,
     out: &CallOutcome,
     element: &str,
