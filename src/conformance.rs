@@ -1,5 +1,5 @@
 //! `rsp conformance`: the CLI of the conformance suite (conformance::suite): the catalogue, a peers directory
-//! with what the SUT's operator must register, and runs against an SM-SR with reports.
+//! with what the SUT's operator must register, and runs against an SM-SR and/or an SM-DP with reports.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -87,7 +87,7 @@ pub fn init(peers: &Path, euiccs: usize, callback: &str) -> Result<(), String> {
     let world = if peers.join("world.json").exists() {
         World::load(peers).map_err(|e| format!("{}: {e}", peers.display()))?
     } else {
-        crate::setup::init_world(peers, euiccs.max(2), None).map_err(|e| e.to_string())?
+        crate::setup::init_world(peers, euiccs.max(3), None).map_err(|e| e.to_string())?
     };
     print!("{}", registration_text(&world, callback));
     Ok(())
@@ -120,7 +120,13 @@ pub fn registration_text(world: &World, callback: &str) -> String {
             f(&mno.tls_client.cert),
             mno.entity.oid,
         ));
+        s.push_str(&format!(
+            "  and at an SM-DP its ES2 endpoint https://{callback}/es2\n  \
+             (rsp: rsp entity set-endpoint --oid {} --interface ES2 --url https://{callback}/es2)\n",
+            mno.entity.oid,
+        ));
     }
+    s.push_str(&smdp_registration_text(world));
     s.push_str(&format!(
         "- SM-DP {} ({}): TLS client certificate {}, ES3 endpoint https://{callback}/es3 (ES3 callbacks and\n  \
          notifications; rsp: rsp entity set-endpoint --oid {} --interface ES3 --url https://{callback}/es3)\n",
@@ -136,16 +142,49 @@ pub fn registration_text(world: &World, callback: &str) -> String {
     for (i, e) in world.euiccs.iter().enumerate() {
         let what = if i + 1 == world.euiccs.len() {
             "leave UNREGISTERED (ES1-RegisterEIS-01/02 register it)"
+        } else if i == 1 {
+            "register (its issuance profiles as the EIS says); reachable over ES5 for --feature es5;\n    \
+             the ES2 cases use it: a profile of MNO 1 and one of MNO 2 on it downloaded by the SM-DP (Smdp-id)"
         } else {
             "register (its issuance profiles as the EIS says); reachable over ES5 for --feature es5"
         };
         s.push_str(&format!("  eUICC {} {}: {what}\n", i + 1, e.eid));
     }
     s.push_str(&format!(
-        "\nThen: rsp conformance run --sut smsr=https://HOST:PORT --peers {} --callback-listen {callback} \
-         [--feature es5] --report DIR\n",
+        "\nThen: rsp conformance run --sut smsr=https://HOST:PORT[,smdp=https://HOST:PORT] --peers {} \
+         --callback-listen {callback} [--feature es5] --report DIR\n",
         world.dir.display()
     ));
+    s
+}
+
+/// What an SM-DP under test registers besides the MNOs (SGP.02 §5.3, §5.4): the peers' SM-SR it reaches the
+/// eUICCs through, and MNO 1's profile type for the ES2 DownloadProfile cases (conformance::suite::es2).
+fn smdp_registration_text(world: &World) -> String {
+    let f = |rel: &str| world.dir.join(rel).display().to_string();
+    let m = &world.manifest;
+    let mut s = format!(
+        "- At an SM-DP, the SM-SR {} ({}): TLS client certificate {}, and as its ES3 endpoint the ES3 service of\n  \
+         the SM-SR that holds the peers' eUICCs under that identity (the SUT's SM-SR, or `rsp serve --simulate` on\n  \
+         the peers).\n",
+        m.sm_sr.oid,
+        m.sm_sr.name,
+        f(&m.sm_sr_tls_client.cert),
+    );
+    if let Some(mno) = m.mnos.first() {
+        let memory = conformance::issuance::profiles_at_issuance(world, 1)
+            .map(|p| conformance::issuance::remaining_memory_at_issuance(&p) / 4)
+            .unwrap_or(0);
+        s.push_str(&format!(
+            "- At an SM-DP, MNO 1's profile type {ty} with at least {n} records in stock (the ES2 cases download\n  \
+             to eUICC 2); (rsp: rsp profile-type add --mno {oid} --name {ty} --sample-template --required-memory \
+             {memory};\n  rsp order generate --rows {n} -o {ty}.csv; rsp order import --mno {oid} --profile-type \
+             {ty} {ty}.csv)\n",
+            ty = suite::es2::PROFILE_TYPE,
+            n = suite::es2::STOCK_NEEDED,
+            oid = mno.entity.oid,
+        ));
+    }
     s
 }
 

@@ -135,7 +135,7 @@ enum ConformanceCommand {
         /// The peers directory.
         #[arg(long)]
         peers: PathBuf,
-        /// eUICCs of a new peers directory (at least 2: the last one is left for ES1).
+        /// eUICCs of a new peers directory (at least 3: eUICC 2 is the ES2 cases', the last one is left for ES1).
         #[arg(long, default_value_t = 3)]
         euiccs: usize,
         /// Where the suite's MNO callback receiver will listen (host:port), for the endpoints to register.
@@ -157,7 +157,8 @@ enum ConformanceCommand {
         /// Directory for report.json, junit.xml and report.html.
         #[arg(long)]
         report: Option<PathBuf>,
-        /// Where the MNOs' callback receiver listens (its https://HOST:PORT/es4 registered at the SUT).
+        /// Where the MNOs' callback receiver listens (its https://HOST:PORT/es4 registered at an SM-SR under test,
+        /// https://HOST:PORT/es2 at an SM-DP).
         #[arg(long, default_value = "127.0.0.1:9444")]
         callback_listen: String,
         /// Features of the SUT that cases need: `es5` (it reaches the peers' eUICCs over ES5).

@@ -1,7 +1,8 @@
-//! `rsp conformance` (issue 15, first slice) against our own SM-SR in an in-process lab (SM-SR, SM-DP, test SMSC,
+//! `rsp conformance` (issue 15) against our own SM-SR and SM-DP in an in-process lab (SM-SR, SM-DP, test SMSC,
 //! eUICC simulator): every applicable case passes, the reports are written and parse (JSON, well-formed JUnit
-//! XML, an HTML page naming every case). And the suite can fail: the same SM-SR behind a test-only proxy that
-//! answers a wrong reason code for an unknown EID fails exactly the cases that check it (on ES3 and ES4).
+//! XML, an HTML page naming every case). And the suite can fail: the same SM-SR and SM-DP behind a test-only
+//! proxy that answers a wrong reason code for an unknown EID fail exactly the cases that check it (on ES2, ES3
+//! and ES4).
 
 mod support;
 
@@ -13,12 +14,12 @@ use conformance::suite::{self, Direction, Need, RunConfig, Verdict};
 use es_runtime::client::SoapClient;
 use support::small_lab;
 
-/// Sets the MNOs' ES4 endpoint at the lab's SM-SR to the suite's receiver on a free port (what `rsp conformance
-/// init` asks the SUT's operator to do), and registers the receiver for the SM-DP too; returns the receiver's
-/// listen address. The lab's own SM-DP has the identity the suite plays on ES3 and needs its "ES3" endpoint (the
-/// address of its own callbacks and of the ES3 notifications), so the receiver goes beside it ("ES3-callbacks"):
-/// the suite's `wsa:ReplyTo` is allowed, the ES3 notifications still go to the lab's SM-DP (no ES3 case expects
-/// one).
+/// Sets the MNOs' ES4 endpoint at the lab's SM-SR and their ES2 endpoint at its SM-DP to the suite's receiver on
+/// a free port (what `rsp conformance init` asks the SUT's operator to do), and registers the receiver for the
+/// SM-DP too; returns the receiver's listen address. The lab's own SM-DP has the identity the suite plays on ES3
+/// and needs its "ES3" endpoint (the address of its own callbacks and of the ES3 notifications), so the receiver
+/// goes beside it ("ES3-callbacks"): the suite's `wsa:ReplyTo` is allowed, the ES3 notifications still go to the
+/// lab's SM-DP (no ES3 case expects one).
 fn register_suite_receiver(lab: &rsp::lab::Lab) -> String {
     let port = rsp::lab::free_port().expect("port");
     for mno in &lab.world.manifest.mnos {
@@ -27,6 +28,13 @@ fn register_suite_receiver(lab: &rsp::lab::Lab) -> String {
             &mno.entity.oid,
             "ES4",
             &format!("https://127.0.0.1:{port}/es4"),
+        )
+        .expect("endpoint");
+        rsp::lab::set_endpoint(
+            &lab.smdp.store,
+            &mno.entity.oid,
+            "ES2",
+            &format!("https://127.0.0.1:{port}/es2"),
         )
         .expect("endpoint");
     }
@@ -40,27 +48,87 @@ fn register_suite_receiver(lab: &rsp::lab::Lab) -> String {
     format!("127.0.0.1:{port}")
 }
 
-#[actix_web::test]
-async fn the_suite_passes_against_our_smsr_and_writes_its_reports_sqlite() {
-    passes_and_reports(None).await;
+/// What `rsp conformance init` asks an SM-DP's operator to stock: MNO 1's profile type
+/// `suite::es2::PROFILE_TYPE` (the sample template, a quarter of eUICC 2's free memory) with a few records
+/// (MSISDNs included: the simulated network attaches an enabled downloaded profile by them).
+fn stock_for_the_suite(lab: &rsp::lab::Lab, dir: &std::path::Path) {
+    use smdp::warehouse::profile_types::{self, ProfileTypeSpec};
+    let mno = lab.world.manifest.mnos[0].entity.oid.clone();
+    let memory = conformance::issuance::remaining_memory_at_issuance(
+        &conformance::issuance::profiles_at_issuance(&lab.world, 1).expect("issuance"),
+    ) / 4;
+    {
+        let mut c = lab.smdp.store.conn().expect("conn");
+        profile_types::add(
+            &mut c,
+            &ProfileTypeSpec {
+                mno_oid: mno.clone(),
+                name: suite::es2::PROFILE_TYPE.into(),
+                template: smdp::saip::sample::usim_template_der(),
+                required_memory: i64::from(memory),
+                target_platform: "generic".into(),
+                low_stock_threshold: 0,
+                pol2: None,
+            },
+            eis_store::now_millis(),
+        )
+        .expect("profile type");
+    }
+    let mut csv = String::from("ICCID,IMSI,K,OPC,PIN1,PUK1,PIN2,PUK2,ADM1,MSISDN\n");
+    for i in 0..(suite::es2::STOCK_NEEDED as u64 + 2) {
+        let body = format!("89882992{i:010}");
+        let luhn = smdp::saip::coding::luhn_check_digit(&body).expect("digits");
+        csv.push_str(&format!(
+            "{body}{luhn},0010198{i:08},{:032X},{:032X},1234,12345678,5678,87654321,{i:08},4477098{i:05}\n",
+            i + 1,
+            (u128::from(i) + 1) << 64,
+        ));
+    }
+    let path = dir.join("conformance-order.csv");
+    std::fs::write(&path, csv).expect("order file");
+    smdp::warehouse::import::import_order(
+        &lab.smdp.store,
+        &lab.smdp.keyring,
+        &mno,
+        suite::es2::PROFILE_TYPE,
+        &smdp::warehouse::import::FileSource { path },
+        smdp::batch::BatchFormat::Csv,
+        &mut |_| {},
+    )
+    .expect("import");
 }
 
 #[actix_web::test]
-async fn the_suite_passes_against_our_smsr_and_writes_its_reports_postgres() {
+async fn the_suite_passes_against_our_smsr_and_smdp_and_writes_its_reports_sqlite() {
+    passes_and_reports(None, None).await;
+}
+
+#[actix_web::test]
+async fn the_suite_passes_against_our_smsr_and_smdp_and_writes_its_reports_postgres() {
     let smsr_db = testkit::PgTestDb::new();
-    passes_and_reports(Some(smsr_db.url().to_string())).await;
+    let smdp_db = testkit::PgTestDb::new();
+    passes_and_reports(
+        Some(smsr_db.url().to_string()),
+        Some(smdp_db.url().to_string()),
+    )
+    .await;
 }
 
-/// Every case passes against the lab's SM-SR (on `smsr_database_url`, default SQLite); the reports parse.
-async fn passes_and_reports(smsr_database_url: Option<String>) {
+/// Every case passes against the lab's SM-SR and SM-DP (on the databases given, default SQLite); the reports
+/// parse.
+async fn passes_and_reports(smsr_database_url: Option<String>, smdp_database_url: Option<String>) {
     let dir = tempfile::tempdir().expect("tempdir");
-    // Three eUICCs; the lab's own MNO receivers are replaced by the suite's.
+    // Three eUICCs; the lab's own MNO receivers are replaced by the suite's. eUICC 2's P2 (MNO 1) and P3 (MNO 2)
+    // count as downloaded by the SM-DP, which the ES2 cases need.
     let lab = small_lab(&dir, |o| {
         o.world_euiccs = 3;
         o.receivers = None;
         o.smsr_database_url = smsr_database_url.clone();
+        o.smdp_database_url = smdp_database_url.clone();
+        o.smdp_profiles = vec![(1, 1), (1, 2)];
     })
     .await;
+    stock_for_the_suite(&lab, dir.path());
     // The lab registered every eUICC of the world: the last one is taken out again, for ES1 to register it.
     let last = lab.world.euiccs.last().expect("eUICC").eid.clone();
     {
@@ -68,14 +136,22 @@ async fn passes_and_reports(smsr_database_url: Option<String>) {
         eis_store::eis::delete_eis(&mut c, &last).expect("unregister the last eUICC");
     }
     let callback_listen = register_suite_receiver(&lab);
+    // ES2-DownloadProfile-09 needs a download slower than its 1 s ValidityPeriod, which the lab is not: it runs on
+    // its own at the end, with the download's first SMS lost.
+    let expiry = "ES2-DownloadProfile-09";
+    let all_but_expiry: Vec<&str> = suite::catalogue()
+        .iter()
+        .map(|c| c.id)
+        .filter(|id| *id != expiry)
+        .collect();
     let cfg = RunConfig {
         peers: lab.world.dir.clone(),
         smsr_url: Some(lab.smsr_url().to_string()),
         smdp_url: Some(lab.smdp_url().to_string()),
         callback_listen,
         features: vec![Need::Es5],
-        cases: None,
-        callback_timeout: Duration::from_secs(30),
+        cases: Some(all_but_expiry.join(",")),
+        callback_timeout: Duration::from_secs(60),
     };
     let report = suite::run(&cfg).await.expect("the suite runs");
     for c in &report.cases {
@@ -92,7 +168,7 @@ async fn passes_and_reports(smsr_database_url: Option<String>) {
         "cases that did not pass:\n{}",
         bad.join("\n")
     );
-    assert_eq!(report.cases.len(), suite::catalogue().len());
+    assert_eq!(report.cases.len(), suite::catalogue().len() - 1);
     assert_eq!(report.summary.pass, report.cases.len());
     for c in &report.cases {
         assert!(
@@ -113,6 +189,20 @@ async fn passes_and_reports(smsr_database_url: Option<String>) {
             .iter()
             .any(|m| m.kind.contains("ES4-HandleProfileEnabledNotification")),
         "the notification is kept with the case"
+    );
+    let es2 = report.cases.iter().filter(|c| c.interface == "ES2").count();
+    assert_eq!(es2, suite::es2::CASES.len() - 1, "every ES2 case ran");
+    let download = report
+        .cases
+        .iter()
+        .find(|c| c.id == "ES2-DownloadProfile-01")
+        .expect("download case");
+    assert!(
+        download
+            .messages
+            .iter()
+            .any(|m| m.kind.contains("callback ES2-DownloadProfileResponse")),
+        "the ES2 callback is kept with the case"
     );
 
     // What the SUT answered, called back and notified validates against the GSMA XSDs (skipped, saying so, when
@@ -169,7 +259,7 @@ async fn passes_and_reports(smsr_database_url: Option<String>) {
     let again = suite::run(&RunConfig {
         features: vec![],
         cases: Some("ES3-*,ES4-*".into()),
-        ..cfg
+        ..cfg.clone()
     })
     .await
     .expect("second run");
@@ -191,13 +281,29 @@ async fn passes_and_reports(smsr_database_url: Option<String>) {
         };
         assert_eq!(c.verdict, wanted, "{}: {}", c.id, c.reason);
     }
+
+    // Expiry: the download's first SMS is lost and the SM-SR sends it again only after its PoR time-out (2 s), so
+    // the 1 s ValidityPeriod ends first: EXPIRED, and the SM-DP cleans up the ISD-P.
+    let dropped = lab.network.dropped_mt();
+    lab.network.drop_next_mt(1);
+    let expired = suite::run(&RunConfig {
+        cases: Some(expiry.into()),
+        ..cfg
+    })
+    .await
+    .expect("expiry run");
+    assert_eq!(expired.cases.len(), 1);
+    let c = &expired.cases[0];
+    assert_eq!(c.verdict, Verdict::Pass, "{}: {}", c.id, c.reason);
+    assert_eq!(lab.network.dropped_mt(), dropped + 1, "the SMS was lost");
     lab.stop().await;
 }
 
-/// The faulty SUT's front: forwards each request to the SM-SR with the client certificate of the entity its
-/// `wsa:From` names (mutual TLS ends here), and answers 8.1.1/3.8 where the SM-SR said 8.1.1/3.9 (unknown EID).
+/// The faulty SUT's front: forwards each request to the server at `target_url` (the SM-SR or the SM-DP) with the
+/// client certificate of the entity its `wsa:From` names (mutual TLS ends here), and answers 8.1.1/3.8 where the
+/// server said 8.1.1/3.9 (unknown EID).
 struct FaultyFront {
-    smsr_url: String,
+    target_url: String,
     clients: HashMap<String, SoapClient>,
 }
 
@@ -223,7 +329,7 @@ async fn faulty_front(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/soap+xml")
         .to_string();
-    let url = format!("{}{}", front.smsr_url, req.path());
+    let url = format!("{}{}", front.target_url, req.path());
     match client
         .post_raw(&url, &content_type, &[], body.to_vec())
         .await
@@ -249,9 +355,14 @@ async fn faulty_front(
 }
 
 #[actix_web::test]
-async fn a_faulty_smsr_fails_the_matching_cases() {
+async fn a_faulty_smsr_and_smdp_fail_the_matching_cases() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let lab = small_lab(&dir, |o| o.receivers = None).await;
+    let lab = small_lab(&dir, |o| {
+        o.receivers = None;
+        o.smdp_profiles = vec![(1, 1)];
+    })
+    .await;
+    stock_for_the_suite(&lab, dir.path());
     let callback_listen = register_suite_receiver(&lab);
     let world = &lab.world;
     let read = |rel: &str| std::fs::read(world.dir.join(rel)).expect("PEM");
@@ -276,25 +387,31 @@ async fn a_faulty_smsr_fails_the_matching_cases() {
         world.manifest.sm_dp.oid.clone(),
         client(&world.manifest.sm_dp_tls_client),
     );
-    let front = web::Data::new(FaultyFront {
-        smsr_url: lab.smsr_url().trim_end_matches('/').to_string(),
-        clients,
-    });
-    let (front_url, handle) = lab
-        .start_https_endpoint(move |cfg| {
-            cfg.app_data(front.clone())
-                .default_service(web::to(faulty_front));
-        })
-        .expect("front");
+    let mut fronts = Vec::new();
+    for target in [lab.smsr_url(), lab.smdp_url()] {
+        let front = web::Data::new(FaultyFront {
+            target_url: target.trim_end_matches('/').to_string(),
+            clients: clients.clone(),
+        });
+        fronts.push(
+            lab.start_https_endpoint(move |cfg| {
+                cfg.app_data(front.clone())
+                    .default_service(web::to(faulty_front));
+            })
+            .expect("front"),
+        );
+    }
     let report = suite::run(&RunConfig {
         peers: lab.world.dir.clone(),
-        smsr_url: Some(front_url),
-        smdp_url: None,
+        smsr_url: Some(fronts[0].0.clone()),
+        smdp_url: Some(fronts[1].0.clone()),
         callback_listen,
         features: vec![Need::Es5],
-        // Not ES4-GetEIS-06: the front cannot forward a caller it does not know.
+        // Not ES4-GetEIS-06: the front cannot forward a caller it does not know. ES2-DownloadProfile-06's refusal
+        // of the unknown EID comes as a callback, which does not pass the front: it passes.
         cases: Some(
-            "ES3-GetEIS-01,ES3-GetEIS-02,ES3-CreateISDP-04,\
+            "ES2-GetEIS-01,ES2-GetEIS-02,ES2-GetEIS-04,ES2-DownloadProfile-06,\
+             ES3-GetEIS-01,ES3-GetEIS-02,ES3-CreateISDP-04,\
              ES4-GetEIS-01,ES4-GetEIS-02,ES4-GetEIS-03,ES4-GetEIS-04,ES4-GetEIS-05,ES4-AuditEIS-*"
                 .into(),
         ),
@@ -310,6 +427,10 @@ async fn a_faulty_smsr_fails_the_matching_cases() {
     assert_eq!(
         verdicts,
         vec![
+            ("ES2-GetEIS-01", Verdict::Pass),
+            ("ES2-GetEIS-02", Verdict::Fail),
+            ("ES2-GetEIS-04", Verdict::Pass),
+            ("ES2-DownloadProfile-06", Verdict::Pass),
             ("ES3-GetEIS-01", Verdict::Pass),
             ("ES3-GetEIS-02", Verdict::Fail),
             ("ES3-CreateISDP-04", Verdict::Fail),
@@ -328,19 +449,21 @@ async fn a_faulty_smsr_fails_the_matching_cases() {
             .map(|c| (&c.id, &c.reason))
             .collect::<Vec<_>>()
     );
-    let failed = &report.cases[4];
-    assert_eq!(failed.id, "ES4-GetEIS-02");
-    assert!(
-        failed.reason.contains("expected FAILED 8.1.1/3.9") && failed.reason.contains("8.1.1/3.8"),
-        "{}",
-        failed.reason
-    );
+    for failed in report.cases.iter().filter(|c| c.verdict == Verdict::Fail) {
+        assert!(
+            failed.reason.contains("expected FAILED 8.1.1/3.9")
+                && failed.reason.contains("8.1.1/3.8"),
+            "{}: {}",
+            failed.id,
+            failed.reason
+        );
+    }
     assert!(!report.all_passed());
     let out = dir.path().join("report");
     suite::report::write(&report, &out).expect("reports");
     let junit = std::fs::read_to_string(out.join(suite::report::JUNIT_FILE)).expect("junit");
     let doc = es_interfaces::xml::Document::parse(junit.as_bytes()).expect("well-formed JUnit XML");
-    assert_eq!(doc.root().attribute(None, "failures"), Some("4"));
+    assert_eq!(doc.root().attribute(None, "failures"), Some("5"));
     let html = std::fs::read_to_string(out.join(suite::report::HTML_FILE)).expect("html");
     let first_fail = html
         .find("href=\"#ES4-GetEIS-02\"")
@@ -349,7 +472,9 @@ async fn a_faulty_smsr_fails_the_matching_cases() {
         first_fail < html.find("href=\"#ES4-GetEIS-01\"").expect("pass listed"),
         "failures first"
     );
-    handle.stop(true).await;
+    for (_, handle) in fronts {
+        handle.stop(true).await;
+    }
     lab.stop().await;
 }
 
@@ -363,12 +488,13 @@ fn the_cli_lists_the_catalogue_and_makes_a_peers_directory() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let es1 = suite::es1::CASES.len();
+    let es2 = suite::es2::CASES.len();
     let es3 = suite::es3::CASES.len();
     let es4 = suite::es4::CASES.len();
     assert!(
         text.contains(&format!(
-            "{} cases: ES1 {es1}, ES3 {es3}, ES4 {es4}",
-            es1 + es3 + es4
+            "{} cases: ES1 {es1}, ES2 {es2}, ES3 {es3}, ES4 {es4}",
+            es1 + es2 + es3 + es4
         )),
         "{text}"
     );
@@ -380,7 +506,7 @@ fn the_cli_lists_the_catalogue_and_makes_a_peers_directory() {
         .output()
         .expect("rsp conformance list --json");
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON catalogue");
-    assert_eq!(v.as_array().map(|a| a.len()), Some(es1 + es3 + es4));
+    assert_eq!(v.as_array().map(|a| a.len()), Some(es1 + es2 + es3 + es4));
 
     let dir = tempfile::tempdir().expect("tempdir");
     let peers = dir.path().join("peers");
@@ -393,11 +519,22 @@ fn the_cli_lists_the_catalogue_and_makes_a_peers_directory() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     let world = certs::world::World::load(&peers).expect("a world");
-    assert_eq!(world.euiccs.len(), 2);
+    assert_eq!(
+        world.euiccs.len(),
+        3,
+        "at least 3 eUICCs, whatever --euiccs says"
+    );
     for mno in &world.manifest.mnos {
         assert!(
             text.contains(&format!(
                 "rsp entity set-endpoint --oid {} --interface ES4 --url https://127.0.0.1:9555/es4",
+                mno.entity.oid
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "rsp entity set-endpoint --oid {} --interface ES2 --url https://127.0.0.1:9555/es2",
                 mno.entity.oid
             )),
             "{text}"
@@ -411,7 +548,15 @@ fn the_cli_lists_the_catalogue_and_makes_a_peers_directory() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("{}: leave UNREGISTERED", world.euiccs[1].eid)),
+        text.contains(&format!(
+            "rsp profile-type add --mno {} --name {}",
+            world.manifest.mnos[0].entity.oid,
+            suite::es2::PROFILE_TYPE
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{}: leave UNREGISTERED", world.euiccs[2].eid)),
         "{text}"
     );
 }

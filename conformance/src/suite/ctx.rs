@@ -68,11 +68,26 @@ pub struct SmsrPeers {
     stranger_http: SoapClient,
 }
 
+/// The SUT's SM-DP as the suite's peers reach it (SGP.02 §5.3): the MNOs on ES2, and callers that may not use it.
+pub struct SmdpPeers {
+    /// ES2 service URL.
+    pub es2_url: String,
+    /// One ES2 client per MNO of the peers, with the receiver's `/es2` as `wsa:ReplyTo`.
+    pub mnos: Vec<MnoClient>,
+    /// The SM-SR the MNOs name in their requests (`SmSr-id`): the peers' SM-SR.
+    pub smsr_id: String,
+    mno_http: Vec<SoapClient>,
+    eum_http: SoapClient,
+    smsr_http: SoapClient,
+    stranger_http: SoapClient,
+}
+
 /// The shared state of a run.
 pub struct Ctx {
     /// The peers' world.
     pub world: World,
     smsr: Option<SmsrPeers>,
+    smdp: Option<SmdpPeers>,
     receiver: MnoReceiver,
     features: Vec<Need>,
     /// How long to wait for a callback or notification.
@@ -140,6 +155,37 @@ fn service_url(base: &str, service: Service) -> String {
     format!("{}{}", base.trim_end_matches('/'), service.default_path())
 }
 
+/// The peers of the SUT's SM-DP at `base` (SGP.02 §5.3): the MNOs' ES2 clients with `<receiver>/es2` as
+/// `wsa:ReplyTo`, and raw TLS clients of the MNOs, the EUM, the peers' SM-SR and an unregistered caller.
+fn smdp_peers(
+    world: &World,
+    base: &str,
+    cfg: &RunConfig,
+    receiver: &str,
+) -> Result<SmdpPeers, SuiteError> {
+    let setup = |e: crate::mno::MnoError| SuiteError::Setup(e.to_string());
+    let smsr_base = cfg.smsr_url.as_deref().unwrap_or(base);
+    let mut mnos = Vec::new();
+    let mut mno_http = Vec::new();
+    for (i, m) in world.manifest.mnos.iter().enumerate() {
+        mnos.push(
+            MnoClient::new(world, i, smsr_base, base)
+                .map_err(setup)?
+                .with_reply_to(format!("{receiver}/es2")),
+        );
+        mno_http.push(soap_client(world, &m.tls_client)?);
+    }
+    Ok(SmdpPeers {
+        es2_url: service_url(base, Service::Es2SmDp),
+        mnos,
+        smsr_id: world.manifest.sm_sr.oid.clone(),
+        mno_http,
+        eum_http: soap_client(world, &world.manifest.eum_tls_client)?,
+        smsr_http: soap_client(world, &world.manifest.sm_sr_tls_client)?,
+        stranger_http: stranger_client(world)?,
+    })
+}
+
 impl Ctx {
     /// Loads the peers, starts the MNOs' callback receiver and the clients towards the SUT.
     pub fn new(cfg: &RunConfig) -> Result<Ctx, SuiteError> {
@@ -179,14 +225,22 @@ impl Ctx {
             Some(base) => Some(Es3Peer::new(&world, base, receiver.url())?),
             None => None,
         };
+        let smdp = match &cfg.smdp_url {
+            None => None,
+            Some(base) => Some(smdp_peers(&world, base, cfg, receiver.url())?),
+        };
         let mut features = cfg.features.clone();
         if smsr.is_some() {
             features.push(Need::Smsr);
+        }
+        if smdp.is_some() {
+            features.push(Need::Smdp);
         }
         let stamp: [u8; 4] = rand::random();
         Ok(Ctx {
             world,
             smsr,
+            smdp,
             receiver,
             features,
             callback_timeout: cfg.callback_timeout,
@@ -406,8 +460,14 @@ impl Ctx {
                     .oid
             }
         };
+        Ok(self.addressed_envelope(&s.es4_url, oid, action, body))
+    }
+
+    /// A SOAP 1.2 request envelope to `to` with the WS-Addressing headers of SGP.02 §5.1 (`wsa:From` the entity
+    /// `oid`, a fresh MessageID) around the raw XML `body`.
+    fn addressed_envelope(&self, to: &str, oid: &str, action: &str, body: &str) -> String {
         let headers = OutgoingHeaders {
-            to: s.es4_url.clone(),
+            to: to.to_string(),
             from: Some(soap::entity_address(
                 "https://mno.test.invalid/",
                 oid,
@@ -428,7 +488,7 @@ impl Ctx {
             action: action.to_string(),
             relates_to: None,
         };
-        Ok(soap::envelope(SoapVersion::V1_2, &headers, |w| w.raw(body)))
+        soap::envelope(SoapVersion::V1_2, &headers, |w| w.raw(body))
     }
 
     /// Waits for the callback answering `call` (`wsa:RelatesTo`); none within the time-out is a FAIL.
@@ -470,6 +530,137 @@ impl Ctx {
 
     pub(crate) async fn stop(self) {
         self.receiver.stop().await;
+    }
+}
+
+/// A caller of the SUT's SM-DP in an ES2 case (SGP.02 §2.2 roles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Es2Caller {
+    /// MNO `n` of the peers (0-based): the role ES2 is for.
+    Mno(usize),
+    /// The peers' EUM (no party of ES2).
+    Eum,
+    /// The peers' SM-SR (a registered entity of another role).
+    SmSr,
+    /// A caller with a certificate of the peers' TLS CA that no registered entity owns.
+    Stranger,
+}
+
+impl Ctx {
+    /// The SM-DP peers (cases that need [`Need::Smdp`] only run when there are).
+    pub fn smdp(&self) -> Result<&SmdpPeers, Finding> {
+        self.smdp
+            .as_ref()
+            .ok_or_else(|| Finding::Inconclusive("no SM-DP under test".into()))
+    }
+
+    /// Sends an ES2 request as MNO `mno` (0-based) to the SUT's SM-DP and records both messages; a transport
+    /// failure is INCONCLUSIVE (SGP.02 §5.3).
+    pub async fn es2<T: BodyElement>(&self, mno: usize, req: &T) -> Result<CallOutcome, Finding> {
+        let s = self.smdp()?;
+        let client = s
+            .mnos
+            .get(mno)
+            .ok_or_else(|| Finding::Inconclusive(format!("the peers have no MNO {}", mno + 1)))?;
+        let peer = format!("MNO {}", mno + 1);
+        let sent_at = self.now_ms();
+        let result = client.es2(req).await;
+        let sent = client.sent().pop().unwrap_or_default();
+        self.push(exchange(
+            sent_at,
+            Direction::ToSut,
+            &peer,
+            T::ELEMENT,
+            &s.es2_url,
+            None,
+            sent,
+        ));
+        let out = result
+            .map_err(|e| Finding::Inconclusive(format!("{} not answered: {e}", T::ELEMENT)))?;
+        self.push(exchange(
+            self.now_ms(),
+            Direction::FromSut,
+            &peer,
+            "HTTP answer",
+            &s.es2_url,
+            Some(out.http_status),
+            out.envelope.clone(),
+        ));
+        Ok(out)
+    }
+
+    /// Posts a prepared envelope as `who` to the SM-DP's ES2 and records both messages; returns the HTTP status
+    /// and the answer.
+    pub async fn post_es2(
+        &self,
+        who: Es2Caller,
+        action: &str,
+        kind: &str,
+        envelope: String,
+    ) -> Result<(u16, String), Finding> {
+        let s = self.smdp()?;
+        let (client, peer) = match who {
+            Es2Caller::Eum => (&s.eum_http, "EUM".to_string()),
+            Es2Caller::SmSr => (&s.smsr_http, "SM-SR".to_string()),
+            Es2Caller::Stranger => (&s.stranger_http, "unregistered caller".to_string()),
+            Es2Caller::Mno(i) => (
+                s.mno_http.get(i).ok_or_else(|| {
+                    Finding::Inconclusive(format!("the peers have no MNO {}", i + 1))
+                })?,
+                format!("MNO {}", i + 1),
+            ),
+        };
+        self.push(exchange(
+            self.now_ms(),
+            Direction::ToSut,
+            &peer,
+            kind,
+            &s.es2_url,
+            None,
+            envelope.clone(),
+        ));
+        let reply = client
+            .post(&s.es2_url, ClientVersion::V12, action, envelope)
+            .await
+            .map_err(|e| Finding::Inconclusive(format!("{kind} not answered: {e}")))?;
+        self.push(exchange(
+            self.now_ms(),
+            Direction::FromSut,
+            &peer,
+            "HTTP answer",
+            &s.es2_url,
+            Some(reply.status),
+            reply.body.clone(),
+        ));
+        Ok((reply.status, reply.body))
+    }
+
+    /// A request envelope with the WS-Addressing headers of SGP.02 §5.1 around `body` (raw XML: malformed
+    /// bodies are built this way) from `who` (`wsa:From`) to the SM-DP's ES2.
+    pub fn es2_envelope(
+        &self,
+        who: Es2Caller,
+        action: &str,
+        body: &str,
+    ) -> Result<String, Finding> {
+        let s = self.smdp()?;
+        let m = &self.world.manifest;
+        let stranger = format!("{}.99", m.oid_arc);
+        let oid = match who {
+            Es2Caller::Eum => &m.eum.oid,
+            Es2Caller::SmSr => &m.sm_sr.oid,
+            Es2Caller::Stranger => &stranger,
+            Es2Caller::Mno(i) => {
+                &m.mnos
+                    .get(i)
+                    .ok_or_else(|| {
+                        Finding::Inconclusive(format!("the peers have no MNO {}", i + 1))
+                    })?
+                    .entity
+                    .oid
+            }
+        };
+        Ok(self.addressed_envelope(&s.es2_url, oid, action, body))
     }
 }
 

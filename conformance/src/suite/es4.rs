@@ -15,9 +15,9 @@ use super::{Case, CaseFuture, Ctx, Finding, Need};
 use crate::mno::{CallOutcome, base};
 
 /// An EID no EUM issued (valid check digits; SGP.02 §2.2.2).
-const UNKNOWN_EID: &str = "89049032123451234512345678901235";
+pub(super) const UNKNOWN_EID: &str = "89049032123451234512345678901235";
 /// An ICCID no profile has.
-const UNKNOWN_ICCID: &str = "8949990000000000099";
+pub(super) const UNKNOWN_ICCID: &str = "8949990000000000099";
 
 /// The ES4 catalogue, in run order.
 pub static CASES: &[Case] = &[
@@ -271,7 +271,7 @@ fn eid0(ctx: &Ctx) -> Result<String, Finding> {
         .ok_or_else(|| Finding::Inconclusive("the peers have no eUICC".into()))
 }
 
-fn mno_oid(ctx: &Ctx, i: usize) -> Result<String, Finding> {
+pub(super) fn mno_oid(ctx: &Ctx, i: usize) -> Result<String, Finding> {
     ctx.world
         .manifest
         .mnos
@@ -337,7 +337,7 @@ async fn view(ctx: &Ctx, mno: usize, what: &str) -> Result<Eis, Finding> {
 }
 
 /// The EIS's profiles of other MNOs than `oid`, as ICCIDs.
-fn foreign_profiles(eis: &Eis, oid: &str) -> Vec<String> {
+pub(super) fn foreign_profiles(eis: &Eis, oid: &str) -> Vec<String> {
     eis.profile_info
         .iter()
         .filter(|p| p.mno_id.to_string() != oid)

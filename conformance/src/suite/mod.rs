@@ -1,14 +1,16 @@
 //! `rsp conformance`: an SGP.11-style conformance suite that plays the peers of a system under test (SUT) — the
-//! EUM on ES1 (SGP.02 §5.2), the SM-DP on ES3 (§5.4) and the MNOs on ES4 (§5.5) of an SM-SR — from a peers
-//! directory (a world of certs::world), runs a catalogue of cases and writes a report ([`report`]).
+//! EUM on ES1 (SGP.02 §5.2), the SM-DP on ES3 (§5.4) and the MNOs on ES4 (§5.5) of an SM-SR, the MNOs on ES2
+//! (§5.3) of an SM-DP — from a peers directory (a world of certs::world), runs a catalogue of cases and writes a
+//! report ([`report`]).
 //!
-//! The catalogue is data: one table per interface ([`es1::CASES`], [`es3::CASES`], [`es4::CASES`]), each
-//! [`Case`] with its id, SGP.02 section, applicability, preconditions, steps, expected result and the function
-//! that runs it. Cases run in catalogue order (later cases may rely on the state earlier ones leave, and say so in their
+//! The catalogue is data: one table per interface ([`es1::CASES`], [`es2::CASES`], [`es3::CASES`],
+//! [`es4::CASES`]), each [`Case`] with its id, SGP.02 section, applicability, preconditions, steps, expected
+//! result and the function that runs it. Cases run in catalogue order (later cases may rely on the state earlier ones leave, and say so in their
 //! preconditions); each gets a [`Verdict`] with a reason and keeps every message exchanged ([`Exchange`]).
 
 pub mod ctx;
 pub mod es1;
+pub mod es2;
 pub mod es3;
 pub mod es4;
 pub mod report;
@@ -81,8 +83,11 @@ pub enum Need {
     /// The SUT is an SM-SR (`--sut smsr=…`).
     #[serde(rename = "smsr")]
     Smsr,
-    /// The SUT reaches the peers' eUICCs over ES5 (SGP.02 §5.6): the asynchronous ES4 functions complete. Declared
-    /// with `--feature es5` (e.g. `rsp serve --simulate` on the peers' world).
+    /// The SUT is an SM-DP (`--sut smdp=…`).
+    #[serde(rename = "smdp")]
+    Smdp,
+    /// The SUT reaches the peers' eUICCs over ES5 (SGP.02 §5.6): the asynchronous ES2/ES4 functions complete.
+    /// Declared with `--feature es5` (e.g. `rsp serve --simulate` on the peers' world).
     #[serde(rename = "es5")]
     Es5,
 }
@@ -92,6 +97,7 @@ impl Need {
     pub fn as_str(self) -> &'static str {
         match self {
             Need::Smsr => "smsr",
+            Need::Smdp => "smdp",
             Need::Es5 => "es5",
         }
     }
@@ -134,7 +140,7 @@ pub struct Case {
     pub steps: &'static [&'static str],
     /// The expected result (status codes as SGP.02 §5.1.6.4 numbers them).
     pub expected: &'static str,
-    /// Where the project's SM-SR and SGP.02 differ or SGP.02 leaves room, said plainly (empty if nothing).
+    /// Where the project's servers and SGP.02 differ or SGP.02 leaves room, said plainly (empty if nothing).
     pub note: &'static str,
     /// Runs it.
     pub run: CaseFn,
@@ -146,10 +152,11 @@ impl std::fmt::Debug for Case {
     }
 }
 
-/// The whole catalogue in run order: ES1, ES3, then ES4.
+/// The whole catalogue in run order: ES1, ES2, ES3, then ES4.
 pub fn catalogue() -> Vec<&'static Case> {
     es1::CASES
         .iter()
+        .chain(es2::CASES.iter())
         .chain(es3::CASES.iter())
         .chain(es4::CASES.iter())
         .collect()
@@ -186,11 +193,11 @@ pub struct RunConfig {
     pub peers: PathBuf,
     /// Base URL of the SUT's SM-SR (its ES1/ES4 services at the WSDL default paths), if it is one.
     pub smsr_url: Option<String>,
-    /// Base URL of the SUT's SM-DP (no SM-DP cases yet: recorded in the report only).
+    /// Base URL of the SUT's SM-DP (its ES2 service at the WSDL default path), if it is one.
     pub smdp_url: Option<String>,
     /// Where the MNOs' callback receiver listens (`host:port`); the SUT must have `https://<that>/es4`
-    /// registered as each MNO's ES4 endpoint (and `https://<that>/es3` as the SM-DP's ES3 endpoint: the same
-    /// receiver takes the ES3 callbacks).
+    /// registered as each MNO's ES4 endpoint (SM-SR) and `https://<that>/es2` as its ES2 endpoint (SM-DP), and
+    /// `https://<that>/es3` as the SM-DP's ES3 endpoint (the same receiver takes the ES3 callbacks).
     pub callback_listen: String,
     /// Features the SUT declares (beyond its role).
     pub features: Vec<Need>,
@@ -382,7 +389,11 @@ mod tests {
             assert!(c.id.starts_with(c.interface), "{}", c.id);
             assert!(c.section.starts_with('§'), "{}", c.id);
             assert!(!c.steps.is_empty() && !c.expected.is_empty(), "{}", c.id);
-            assert!(c.needs.contains(&Need::Smsr), "{}", c.id);
+            assert!(
+                c.needs.contains(&Need::Smsr) || c.needs.contains(&Need::Smdp),
+                "{}",
+                c.id
+            );
         }
     }
 }
