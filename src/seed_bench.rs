@@ -8,9 +8,13 @@
 //! registered over ES1; the issued profiles of `conformance::issuance::profiles_for`) for `i` up to
 //! [`conformance::issuance::MAX_EUICC_INDEX`], so that `Fleet::from_seed(seed, n)` answers ES5 for them. Beyond it
 //! the identifiers follow the same numbering (EID, ICCID, IMSI; MSISDN `4918…`) and the key values are those of
-//! eUICC `i mod (MAX_EUICC_INDEX + 1)`, sealed for the new EID. Each eUICC also gets POL2 rules on its
-//! non-fall-back profiles, two audit records and two additional properties. The first [`TEMPLATES`] eUICCs are
-//! registered one by one through [`eis_store::eis::register_eis`], the normal registration path.
+//! eUICC `i mod (MAX_EUICC_INDEX + 1)`, sealed for the new EID. Its `EumSignedInfo` is that of the world's eUICC
+//! 0 (`conformance::eum::build_eis`) with the EID replaced and a CERT.ECASD.ECKA of its own (its ECASD key, its
+//! EID, issued by the world's EUM), signed again by the world's EUM (SGP.02 §5.1.1.3), so that ES3/ES4 GetEIS
+//! shows it as it shows a registered one. Each eUICC also gets POL2
+//! rules on its non-fall-back profiles, two audit records and two additional properties. The first
+//! [`TEMPLATES`] eUICCs are registered one by one through [`eis_store::eis::register_eis`], the normal
+//! registration path.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -23,6 +27,9 @@ use conformance::issuance::{self, IssuedProfile, MAX_EUICC_INDEX};
 use eis_store::bench::{TableFootprint, eis_footprint};
 use eis_store::eis::{self as store, NewEis};
 use eis_store::{DatabaseUrl, Store};
+use es_interfaces::messages::codec::RPS_NS;
+use es_interfaces::messages::eis::{Eis, EumSignature, KeysetItem};
+use es_interfaces::types::HexBinary;
 
 use crate::config::Config;
 
@@ -75,10 +82,87 @@ pub fn seeded_eid(index: usize) -> Result<String, String> {
         .ok_or_else(|| format!("no EID for eUICC {index}"))
 }
 
-/// The EIS of seeded eUICC `index` as `rsp bench seed` stores it (module documentation).
+/// The EIS whose `EumSignedInfo` every seeded eUICC takes (module documentation): the world's eUICC 0.
+pub fn template(world: &World) -> Result<Eis, String> {
+    conformance::eum::build_eis(world, 0, time::OffsetDateTime::now_utc())
+        .map_err(|e| e.to_string())
+}
+
+/// `EumSignedInfo` and `EumSignature` of `template` for eUICC `eid`, standalone XML as `smsr::es1` stores them,
+/// and the ECASD key set: the EID replaced, a CERT.ECASD.ECKA of its own (the template's with this EID as
+/// subject, the public key of `secrets`' ECASD key and serial `index`, signed by the world's EUM; wire-profile
+/// §6) and the whole signed by the world's EUM (SGP.02 §5.1.1.3).
+fn signed_info(
+    world: &World,
+    template: &Eis,
+    eid: &str,
+    index: usize,
+    secrets: &EuiccSecrets,
+) -> Result<(String, String, store::Keyset), String> {
+    let first = world
+        .euiccs
+        .first()
+        .ok_or("the world has no eUICC to take the ECASD certificate from")?;
+    let mut body = first.ecasd.cert.body().clone();
+    body.serial_number = (index as u64 + 1).to_be_bytes().to_vec();
+    body.subject_id = hex::decode(eid).map_err(|e| format!("EID {eid}: {e}"))?;
+    body.public_key = secrets
+        .ecasd
+        .private_key()
+        .map_err(|e| e.to_string())?
+        .public_key()
+        .clone();
+    let cert = body.sign(&world.eum.key).encode();
+
+    let mut eis = template.clone();
+    eis.eum_signed_info.eid = eid.parse().map_err(|e| format!("EID {eid}: {e}"))?;
+    let mut keyset = None;
+    for ks in &mut eis.eum_signed_info.ecasd.keysets {
+        for item in &mut ks.items {
+            if let KeysetItem::Certificate(c) = item {
+                c.value = HexBinary::from_bytes(&cert).map_err(|e| e.to_string())?;
+                keyset = Some(store::Keyset {
+                    version: ks.version.get(),
+                    usage: ks.keyset_type.map(|u| u.as_str().to_string()),
+                    cntr: 0,
+                    keys: Vec::new(),
+                    certificates: vec![store::SdCertificate {
+                        index: c.index.get(),
+                        ca_id: c.ca_id.as_str().to_string(),
+                        value: cert.clone(),
+                    }],
+                });
+            }
+        }
+    }
+    let keyset = keyset.ok_or("the template EIS has no ECASD certificate")?;
+    let signature = certs::xmldsig::sign_eum_signed_info(
+        &conformance::eum::standalone_eum_signed_info(&eis.eum_signed_info),
+        &world.eum.key,
+        &world.eum.cert,
+    )
+    .map_err(|e| e.to_string())?;
+    let content = certs::xmldsig::signature_content(&signature).map_err(|e| e.to_string())?;
+    eis.eum_signature =
+        EumSignature::from_children_xml(None, &content).map_err(|e| e.to_string())?;
+    let doc = conformance::eum::eis_document(&eis);
+    let parsed = es_interfaces::xml::Document::parse(doc.as_bytes()).map_err(|e| e.to_string())?;
+    let part = |local: &str| {
+        parsed
+            .root()
+            .child(RPS_NS, local)
+            .map(|e| e.standalone_source())
+            .ok_or_else(|| format!("the EIS document has no {local}"))
+    };
+    Ok((part("EumSignedInfo")?, part("EumSignature")?, keyset))
+}
+
+/// The EIS of seeded eUICC `index` as `rsp bench seed` stores it (module documentation), `template` from
+/// [`template`].
 pub fn seeded_eis(
     keyring: &MasterKeyring,
     world: &World,
+    template: &Eis,
     seed: u64,
     index: usize,
     profiles_per_euicc: usize,
@@ -100,8 +184,19 @@ pub fn seeded_eis(
     }
     let eid = seeded_eid(index)?;
     let mut eis = crate::lab::seeded_eis_of(keyring, world, &eid, &secrets, &profiles, false)?;
+    let (signed_info_xml, signature_xml, ecasd_keyset) =
+        signed_info(world, template, &eid, index, &secrets)?;
+    eis.euicc.eum_signed_info_xml = signed_info_xml;
+    eis.euicc.eum_signature_xml = signature_xml;
+    eis.ecasd.keysets = vec![ecasd_keyset];
     let smsr = world.manifest.sm_sr.oid.clone();
-    let now = eis.euicc.production_date;
+    let produced = template
+        .eum_signed_info
+        .production_date
+        .to_offset_date_time();
+    let now =
+        i64::try_from(produced.unix_timestamp_nanos() / 1_000_000).map_err(|e| e.to_string())?;
+    eis.euicc.production_date = now;
     for p in eis.profiles.iter_mut().filter(|p| !p.fallback) {
         p.pol2 = vec![store::Pol2Rule {
             subject: "PROFILE".into(),
@@ -193,11 +288,20 @@ pub fn seed_store(
             opts.database_url
         ));
     }
+    let template = template(world)?;
+    let template = &template;
     let n = opts.euiccs;
     let started = Instant::now();
     let now = eis_store::now_millis();
     for i in 0..TEMPLATES.min(n) {
-        let eis = seeded_eis(keyring, world, opts.seed, i, opts.profiles_per_euicc)?;
+        let eis = seeded_eis(
+            keyring,
+            world,
+            template,
+            opts.seed,
+            i,
+            opts.profiles_per_euicc,
+        )?;
         store
             .tx(|c| store::register_eis(c, &eis, now))
             .map_err(|e| format!("registering template eUICC {i}: {e}"))?;
@@ -212,7 +316,7 @@ pub fn seed_store(
             while start < n {
                 let end = (start + CHUNK).min(n);
                 let chunk = (start..end)
-                    .map(|i| seeded_eis(keyring, world, seed, i, k))
+                    .map(|i| seeded_eis(keyring, world, template, seed, i, k))
                     .collect::<Result<Vec<_>, _>>();
                 let failed = chunk.is_err();
                 if tx.send(chunk).is_err() || failed {

@@ -27,7 +27,8 @@ fn a_seeded_database_reads_back_as_registered() {
     let figures = seed_bench::seed_store(&store, &world, &keyring, &opts).expect("seed");
     assert_eq!(figures.euiccs, SEEDED);
 
-    // Per eUICC: ISD-R and ECASD; SCP80 (KIc, KID) and SCP81 (PSK) key sets, one component per key; three
+    // Per eUICC: ISD-R and ECASD; SCP80 (KIc, KID) and SCP81 (PSK) key sets, one component per key; the ECASD's
+    // key set with CERT.ECASD.ECKA; three
     // profiles, POL2 on the two that are not the fall-back; two audit records, two properties.
     let rows: Vec<(&str, i64)> = figures.tables.iter().map(|t| (t.table, t.rows)).collect();
     let n = SEEDED as i64;
@@ -36,10 +37,10 @@ fn a_seeded_database_reads_back_as_registered() {
         vec![
             ("euiccs", n),
             ("security_domains", 2 * n),
-            ("keysets", 2 * n),
+            ("keysets", 3 * n),
             ("sd_keys", 3 * n),
             ("key_components", 3 * n),
-            ("sd_certificates", 0),
+            ("sd_certificates", n),
             ("profiles", 3 * n),
             ("pol2_rules", 2 * n),
             ("audit_records", 2 * n),
@@ -53,6 +54,7 @@ fn a_seeded_database_reads_back_as_registered() {
         figures.bytes_per_euicc()
     );
 
+    let template = seed_bench::template(&world).expect("template");
     let mut c = store.conn().expect("conn");
     // Template eUICCs (registered one by one) and bulk-copied ones, at random.
     let picks = [
@@ -64,7 +66,8 @@ fn a_seeded_database_reads_back_as_registered() {
     .into_iter()
     .chain((0..6).map(|_| rand::random_range(0..SEEDED)));
     for i in picks {
-        let expected = seed_bench::seeded_eis(&keyring, &world, SEED, i, 3).expect("expected");
+        let expected =
+            seed_bench::seeded_eis(&keyring, &world, &template, SEED, i, 3).expect("expected");
         let eid = seed_bench::seeded_eid(i).expect("eid");
         assert_eq!(expected.euicc.eid, eid);
         let got = eis::get_eis_without_key_values(&mut c, &eid)
@@ -73,8 +76,11 @@ fn a_seeded_database_reads_back_as_registered() {
         assert_eq!(
             got.euicc,
             eis::EuiccInfo {
+                // The expected EIS is built from a template of its own, at another time.
                 production_date: got.euicc.production_date,
                 last_audit_date: got.euicc.last_audit_date,
+                eum_signed_info_xml: got.euicc.eum_signed_info_xml.clone(),
+                eum_signature_xml: got.euicc.eum_signature_xml.clone(),
                 ..expected.euicc.clone()
             }
         );
@@ -90,9 +96,30 @@ fn a_seeded_database_reads_back_as_registered() {
         assert_eq!(got.additional_properties, expected.additional_properties);
         assert_eq!(got.audit_trail.len(), 2);
         assert_eq!(got.ecasd.aid, expected.ecasd.aid);
+        // CERT.ECASD.ECKA: issued to this EID by the EUM, as the SM-DP checks it (CI → EUM → ECASD).
+        let cert = &got.ecasd.keysets[0].certificates[0].value;
+        let checked = certs::chain::check_ecasd(
+            &world.ci.cert,
+            &world.eum.cert,
+            cert,
+            time::OffsetDateTime::now_utc(),
+        )
+        .expect("ECASD certificate chain");
+        assert_eq!(hex::encode(&checked.body().subject_id), eid);
         assert_eq!(got.isd_r.aid, expected.isd_r.aid);
         let kvns: Vec<_> = got.isd_r.keysets.iter().map(|k| k.version).collect();
         assert_eq!(kvns, vec![0x01, 0x40]);
+        // ES4.GetEIS: the MNO's view of it, with an EumSignedInfo for this EID that the EUM's signature covers.
+        let mno = smsr::eis_map::Viewer::Mno(&world.manifest.mnos[0].entity.oid);
+        let view = smsr::eis_map::view(&got, mno).expect("view");
+        assert_eq!(view.eum_signed_info.eid.to_string(), eid);
+        assert_eq!(view.profile_info.len(), 2, "the first MNO's two profiles");
+        certs::xmldsig::verify_eum_signature(
+            &got.euicc.eum_signed_info_xml,
+            &got.euicc.eum_signature_xml,
+            &world.eum.cert,
+        )
+        .expect("EUM signature");
 
         // ES5: the SM-SR's own key loading unseals the simulator's KIc and KID for this EID.
         let secrets = EuiccSecrets::from_seed(SEED, i).expect("secrets");
