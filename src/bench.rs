@@ -27,7 +27,13 @@ pub struct ApiBenchOptions {
     /// SM-SR database: `None` for SQLite in a temporary directory, else a PostgreSQL server URL (a throw-away
     /// database is created on it and dropped afterwards).
     pub postgres: Option<String>,
+    /// An existing SM-SR database filled by `rsp bench seed` with the world of the configuration: no
+    /// registration phase; ES4.GetEIS of random seeded eUICCs. Overrides `postgres`.
+    pub seeded_database: Option<String>,
 }
+
+/// Seeded eUICCs whose EIDs the GetEIS phases of a run on a seeded database draw from.
+const SEEDED_SAMPLE: usize = 10_000;
 
 /// ES4.GetEIS calls of the fresh-connection phase of [`api`].
 const FRESH_CONNECTION_CALLS: usize = 200;
@@ -150,14 +156,14 @@ impl Drop for ThrowAwayPg {
     }
 }
 
-/// Runs the benchmark and prints the figures.
-pub fn api(opts: &ApiBenchOptions) -> Result<(Figures, Figures), String> {
+/// Runs the benchmark and prints the figures. `base` is the configuration whose world filled
+/// `opts.seeded_database`.
+pub fn api(base: &Config, opts: &ApiBenchOptions) -> Result<(Figures, Figures), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let pg = opts
-        .postgres
-        .as_deref()
-        .map(ThrowAwayPg::create)
-        .transpose()?;
+    let pg = match (&opts.seeded_database, &opts.postgres) {
+        (None, Some(server)) => Some(ThrowAwayPg::create(server)?),
+        _ => None,
+    };
     let mut config = Config {
         var_dir: dir.path().to_path_buf(),
         ..Config::default()
@@ -173,12 +179,32 @@ pub fn api(opts: &ApiBenchOptions) -> Result<(Figures, Figures), String> {
     if let Some(pg) = &pg {
         config.smsr.database_url = pg.url();
     }
-    eprintln!(
-        "generating a world of {} eUICCs and their signed EISs …",
-        opts.registrations
-    );
-    let world = crate::setup::init_world(&config.pki_path(), opts.registrations, None)
-        .map_err(|e| e.to_string())?;
+    let (world, registrations, seeded) = match &opts.seeded_database {
+        Some(url) => {
+            config.smsr.database_url = url.clone();
+            let world = crate::setup::load_or_init_world(base).map_err(|e| e.to_string())?;
+            let store = eis_store::Store::open(url, 1).map_err(|e| e.to_string())?;
+            let mut conn = store.conn().map_err(|e| e.to_string())?;
+            let n = eis_store::eis::count_euiccs(&mut conn).map_err(|e| e.to_string())?;
+            let n = usize::try_from(n).map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err(format!("{url} holds no eUICC: fill it with rsp bench seed"));
+            }
+            let eids = (0..SEEDED_SAMPLE)
+                .map(|_| crate::seed_bench::seeded_eid(rand::random_range(0..n)))
+                .collect::<Result<Vec<_>, _>>()?;
+            (world, 0, Some((n, eids)))
+        }
+        None => {
+            eprintln!(
+                "generating a world of {} eUICCs and their signed EISs …",
+                opts.registrations
+            );
+            let world = crate::setup::init_world(&config.pki_path(), opts.registrations, None)
+                .map_err(|e| e.to_string())?;
+            (world, opts.registrations, None)
+        }
+    };
     let keyring = Arc::new(crate::setup::master_keyring(&world).map_err(|e| e.to_string())?);
 
     // The servers, on their own actix system in a thread.
@@ -215,8 +241,8 @@ pub fn api(opts: &ApiBenchOptions) -> Result<(Figures, Figures), String> {
         .map_err(|e| e.to_string())?;
     let es1 = Es1Client::new(&world, &config.smsr.public_url).map_err(|e| e.to_string())?;
     let now = time::OffsetDateTime::now_utc();
-    let mut envelopes = Vec::with_capacity(opts.registrations);
-    for i in 0..opts.registrations {
+    let mut envelopes = Vec::with_capacity(registrations);
+    for i in 0..registrations {
         let eis = build_eis(&world, i, now).map_err(|e| e.to_string())?;
         envelopes.push(es1.envelope(&eis, &format!("bench-{i}")));
     }
@@ -244,7 +270,10 @@ pub fn api(opts: &ApiBenchOptions) -> Result<(Figures, Figures), String> {
         config.smsr.public_url,
         Service::Es4SmSr.default_path()
     );
-    let eids: Vec<String> = world.euiccs.iter().map(|e| e.eid.clone()).collect();
+    let eids: Vec<String> = match &seeded {
+        Some((_, eids)) => eids.clone(),
+        None => world.euiccs.iter().map(|e| e.eid.clone()).collect(),
+    };
 
     let (registration, get, fresh) = runtime.block_on(async {
         // Phase 1: the registration burst, `concurrency` callers.
@@ -332,7 +361,7 @@ pub fn api(opts: &ApiBenchOptions) -> Result<(Figures, Figures), String> {
     });
     runtime.block_on(handle.stop(true));
     let _ = server_thread.join();
-    let backend = if opts.postgres.is_some() {
+    let backend = if opts.postgres.is_some() || opts.seeded_database.is_some() {
         "PostgreSQL"
     } else {
         "SQLite"
@@ -341,10 +370,15 @@ pub fn api(opts: &ApiBenchOptions) -> Result<(Figures, Figures), String> {
         "rsp bench api — SM-SR on {backend}, mutual TLS, {} workers",
         config.smsr.workers
     );
-    println!(
-        "  ES1.RegisterEIS  {registration}   ({} callers)",
-        opts.concurrency
-    );
+    match &seeded {
+        Some((n, _)) => println!(
+            "  database seeded with {n} eUICCs; GetEIS of {SEEDED_SAMPLE} random ones (no registration phase)"
+        ),
+        None => println!(
+            "  ES1.RegisterEIS  {registration}   ({} callers)",
+            opts.concurrency
+        ),
+    }
     println!(
         "  ES4.GetEIS       {get}   (offered {}/s for {:?})",
         opts.get_rate, opts.duration

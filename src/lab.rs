@@ -769,9 +769,30 @@ fn seeded_eis(
     http_support: bool,
 ) -> Result<NewEis, String> {
     let secrets = EuiccSecrets::from_seed(seed, index).map_err(|e| e.to_string())?;
-    let eid = secrets.eid.to_string();
     let profiles = conformance::issuance::profiles_for(index, &secrets.msisdn.to_string(), mnos)
         .map_err(|e| e.to_string())?;
+    seeded_eis_of(
+        keyring,
+        world,
+        &secrets.eid.to_string(),
+        &secrets,
+        &profiles,
+        http_support,
+    )
+}
+
+/// The stored EIS (SGP.02 §5.1.1.2.1) of an eUICC with EID `eid`, the ISD-R keys of `secrets` (SCP80 KIc and
+/// KID, SCP81 PSK, each sealed under the master key for `eid`) and `profiles`; no EUM-signed part, no ECASD key
+/// set, no audit trail.
+pub(crate) fn seeded_eis_of(
+    keyring: &MasterKeyring,
+    world: &World,
+    eid: &str,
+    secrets: &EuiccSecrets,
+    profiles: &[conformance::issuance::IssuedProfile],
+    http_support: bool,
+) -> Result<NewEis, String> {
+    let eid = eid.to_string();
     let keys = secrets.isd_r.scp80();
     let kvn = secrets.isd_r.kvn();
     let mut sd_keys = Vec::new();
@@ -832,7 +853,7 @@ fn seeded_eis(
         sdin: vec![id],
         keysets,
     };
-    let remaining = conformance::issuance::remaining_memory_at_issuance(&profiles);
+    let remaining = conformance::issuance::remaining_memory_at_issuance(profiles);
     Ok(NewEis {
         euicc: store::EuiccInfo {
             eid: eid.clone(),

@@ -28,6 +28,8 @@ pub mod order;
 pub mod owner;
 #[cfg(feature = "lab")]
 pub mod platform_bench;
+#[cfg(feature = "lab")]
+pub mod seed_bench;
 pub mod serve;
 pub mod setup;
 #[cfg(feature = "lab")]

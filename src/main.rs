@@ -9,7 +9,7 @@ use rsp::config::Config;
 #[cfg(feature = "lab")]
 use rsp::{
     bench, conformance, download_bench, euicc, fleet_bench, https_bench, platform_bench,
-    smsr_change_bench,
+    seed_bench, smsr_change_bench,
 };
 use rsp::{entity, fleet, keys, mno, order, owner, serve, setup};
 
@@ -316,6 +316,22 @@ enum BenchCommand {
     },
     /// Personalises and validates profile packages; prints packages per second.
     Personalise(order::BenchPersonaliseArgs),
+    /// Fills an empty SM-SR database (PostgreSQL) with N eUICCs by COPY — security domains, sealed ISD-R keys,
+    /// profiles, POL2, audit records, properties — and prints rows per table, eUICCs/s and bytes per eUICC.
+    Seed {
+        /// eUICCs to store.
+        #[arg(long)]
+        euiccs: usize,
+        /// The SM-SR database (`postgres://…`), migrated if needed and holding no eUICC yet.
+        #[arg(long)]
+        database_url: String,
+        /// Profiles per eUICC (1–3; the first enabled).
+        #[arg(long, default_value_t = 3)]
+        profiles_per_euicc: usize,
+        /// Seed of the simulated fleet whose keys the eUICCs get (`Fleet::from_seed`).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// ES1.RegisterEIS and ES4.GetEIS per second with p50/p99 latency over mutual TLS (SM-SR in this process).
     Api {
         /// eUICCs to register.
@@ -333,6 +349,10 @@ enum BenchCommand {
         /// Use PostgreSQL (a throw-away database on this server) instead of SQLite.
         #[arg(long, num_args = 0..=1, default_missing_value = "postgres://postgres@127.0.0.1:5432/postgres")]
         postgres: Option<String>,
+        /// An existing SM-SR database filled by `rsp bench seed` (same configuration): no registration phase,
+        /// ES4.GetEIS of random seeded eUICCs.
+        #[arg(long, conflicts_with = "postgres")]
+        database_url: Option<String>,
     },
 }
 
@@ -489,13 +509,18 @@ fn bench_command(config: &Config, command: BenchCommand) -> Result<(), String> {
             rate,
             seconds,
             postgres,
-        } => bench::api(&bench::ApiBenchOptions {
-            registrations,
-            concurrency,
-            get_rate: rate,
-            duration: std::time::Duration::from_secs(seconds),
-            postgres,
-        })
+            database_url,
+        } => bench::api(
+            config,
+            &bench::ApiBenchOptions {
+                registrations,
+                concurrency,
+                get_rate: rate,
+                duration: std::time::Duration::from_secs(seconds),
+                postgres,
+                seeded_database: database_url,
+            },
+        )
         .map(|_| ()),
         BenchCommand::Sms { binds, messages } => platform_bench::sms(&binds, messages),
         BenchCommand::Fleet {
@@ -611,6 +636,21 @@ fn bench_command(config: &Config, command: BenchCommand) -> Result<(), String> {
             .map(|_| ())
         }
         BenchCommand::Personalise(args) => order::bench_personalise(args),
+        BenchCommand::Seed {
+            euiccs,
+            database_url,
+            profiles_per_euicc,
+            seed,
+        } => seed_bench::seed(
+            config,
+            &seed_bench::SeedOptions {
+                euiccs,
+                database_url,
+                profiles_per_euicc,
+                seed,
+            },
+        )
+        .map(|_| ()),
     }
 }
 

@@ -2,8 +2,11 @@
 
 use std::time::Instant;
 
+use diesel::RunQueryDsl;
+use diesel::sql_types::BigInt;
+
 use crate::Sealed;
-use crate::connection::{Backend, Store, now_millis};
+use crate::connection::{AnyConnection, Backend, Store, now_millis};
 use crate::error::StoreError;
 use crate::warehouse::{self, NewProfileType, NewStockRecord};
 
@@ -131,4 +134,65 @@ pub fn warehouse_import(url: &str, rows: u64) -> Result<ImportFigures, StoreErro
         figures.duplicate_check_rows_per_second
     );
     Ok(figures)
+}
+
+/// The tables an EIS spans (SGP.02 A1 `EISType`, docs/architecture.md §3): eUICC, ISD-R and ECASD, their key
+/// sets, keys, key components and certificates, profiles, POL2 rules, audit trail, additional properties.
+pub const EIS_TABLES: [&str; 10] = [
+    "euiccs",
+    "security_domains",
+    "keysets",
+    "sd_keys",
+    "key_components",
+    "sd_certificates",
+    "profiles",
+    "pol2_rules",
+    "audit_records",
+    "additional_properties",
+];
+
+/// Rows and bytes on disk of one table (`pg_total_relation_size`: heap, indexes and TOAST).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableFootprint {
+    /// Table name (one of [`EIS_TABLES`]).
+    pub table: &'static str,
+    /// Rows.
+    pub rows: i64,
+    /// Bytes on disk.
+    pub bytes: i64,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Footprint {
+    #[diesel(sql_type = BigInt)]
+    rows: i64,
+    #[diesel(sql_type = BigInt)]
+    bytes: i64,
+}
+
+/// Runs ANALYZE on the EIS tables (planner statistics after a bulk load) and returns the rows and bytes on disk of
+/// each ([`EIS_TABLES`]). PostgreSQL only: SQLite has no per-table size.
+pub fn eis_footprint(conn: &mut AnyConnection) -> Result<Vec<TableFootprint>, StoreError> {
+    let AnyConnection::Pg(c) = conn else {
+        return Err(StoreError::invalid_argument(
+            "database",
+            "table sizes need PostgreSQL",
+        ));
+    };
+    diesel::sql_query(format!("ANALYZE {}", EIS_TABLES.join(", "))).execute(c)?;
+    EIS_TABLES
+        .iter()
+        .map(|&table| {
+            // The names are the constants above, never input.
+            let f: Footprint = diesel::sql_query(format!(
+                "SELECT (SELECT count(*) FROM {table}) AS rows, pg_total_relation_size('{table}') AS bytes"
+            ))
+            .get_result(c)?;
+            Ok(TableFootprint {
+                table,
+                rows: f.rows,
+                bytes: f.bytes,
+            })
+        })
+        .collect()
 }

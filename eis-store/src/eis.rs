@@ -422,7 +422,7 @@ struct SdRow {
     sdin: Vec<u8>,
 }
 
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = keysets)]
 #[diesel(treat_none_as_default_value = false)]
 struct KeysetRow {
@@ -433,7 +433,7 @@ struct KeysetRow {
     cntr: i64,
 }
 
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sd_keys)]
 #[diesel(treat_none_as_default_value = false)]
 struct KeyRow {
@@ -444,7 +444,7 @@ struct KeyRow {
     kcv: Vec<u8>,
 }
 
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = key_components)]
 #[diesel(treat_none_as_default_value = false)]
 struct ComponentRow {
@@ -458,7 +458,7 @@ struct ComponentRow {
     value_key_id: String,
 }
 
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sd_certificates)]
 #[diesel(treat_none_as_default_value = false)]
 struct CertRow {
@@ -735,6 +735,103 @@ fn insert_sd_rows(conn: &mut AnyConnection, rows: &SdRows) -> Result<(), StoreEr
 // ---------------------------------------------------------------------------------------------------------
 // EIS
 
+/// The rows of one EIS in every table it spans, as [`register_eis`] and [`copy_eis`] store them.
+struct EisRows {
+    euicc: EuiccRow,
+    children: ChildRows,
+}
+
+/// The rows of the tables below `euiccs` (of one EIS or of a batch of them).
+#[derive(Default)]
+struct ChildRows {
+    sd: SdRows,
+    profiles: Vec<ProfileRow>,
+    rules: Vec<Pol2Row>,
+    audits: Vec<AuditRow>,
+    props: Vec<PropertyRow>,
+}
+
+impl ChildRows {
+    fn append(&mut self, mut other: ChildRows) {
+        self.sd.sds.append(&mut other.sd.sds);
+        self.sd.keysets.append(&mut other.sd.keysets);
+        self.sd.keys.append(&mut other.sd.keys);
+        self.sd.components.append(&mut other.sd.components);
+        self.sd.certs.append(&mut other.sd.certs);
+        self.profiles.append(&mut other.profiles);
+        self.rules.append(&mut other.rules);
+        self.audits.append(&mut other.audits);
+        self.props.append(&mut other.props);
+    }
+}
+
+impl EisRows {
+    fn new(eis: &NewEis, now: UnixMillis) -> Result<EisRows, StoreError> {
+        let e = &eis.euicc;
+        let eid = e.eid.as_str();
+        if let Some(a) = eis.audit_trail.iter().find(|a| a.eid != eid) {
+            return Err(StoreError::invalid_argument(
+                "audit trail",
+                format!("record for EID {} in the EIS of {eid}", a.eid),
+            ));
+        }
+        let euicc = EuiccRow {
+            eid: eid.to_string(),
+            eum_id: e.eum_id.clone(),
+            production_date: e.production_date,
+            platform_type: e.platform_type.clone(),
+            platform_version: e.platform_version.clone(),
+            isd_p_loadfile_aid: e.isd_p_loadfile_aid.clone(),
+            isd_p_module_aid: e.isd_p_module_aid.clone(),
+            cattp_support: e.capabilities.cattp_support,
+            cattp_version: e.capabilities.cattp_version.clone(),
+            http_support: e.capabilities.http_support,
+            http_version: e.capabilities.http_version.clone(),
+            secure_packet_version: e.capabilities.secure_packet_version.clone(),
+            remote_provisioning_version: e.capabilities.remote_provisioning_version.clone(),
+            remaining_memory: e.remaining_memory,
+            available_memory_for_profiles: e.available_memory_for_profiles,
+            last_audit_date: e.last_audit_date,
+            smsr_id: e.smsr_id.clone(),
+            eum_signed_info_xml: e.eum_signed_info_xml.clone(),
+            eum_signature_xml: e.eum_signature_xml.clone(),
+            lock_state: "Free".into(),
+            lock_owner: None,
+            version: 0,
+            es5_next_seq: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut children = ChildRows::default();
+        sd_rows(&mut children.sd, eid, SdRole::IsdR, &eis.isd_r)?;
+        sd_rows(&mut children.sd, eid, SdRole::Ecasd, &eis.ecasd)?;
+        for p in &eis.profiles {
+            let (r, mut pol) = profile_rows(eid, p, now)?;
+            children.profiles.push(r);
+            children.rules.append(&mut pol);
+        }
+        children.audits = eis.audit_trail.iter().map(audit_row).collect();
+        children.props = eis
+            .additional_properties
+            .iter()
+            .map(|(k, v)| PropertyRow {
+                eid: eid.to_string(),
+                key: k.clone(),
+                value: v.clone(),
+            })
+            .collect();
+        Ok(EisRows { euicc, children })
+    }
+}
+
+fn profile_conflict(e: diesel::result::Error) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::exists(RecordKind::Profile, "an ICCID or ISD-P AID of this EIS")
+    } else {
+        e.into()
+    }
+}
+
 /// Stores a new EIS with all its children atomically (ES1.RegisterEIS, SGP.02 §5.2.1). A known EID fails
 /// with `AlreadyExists { kind: Eis, .. }` and leaves the stored EIS untouched.
 pub fn register_eis(
@@ -742,171 +839,220 @@ pub fn register_eis(
     eis: &NewEis,
     now: UnixMillis,
 ) -> Result<(), StoreError> {
-    let e = &eis.euicc;
-    let eid = e.eid.as_str();
-    if let Some(a) = eis.audit_trail.iter().find(|a| a.eid != eid) {
-        return Err(StoreError::invalid_argument(
-            "audit trail",
-            format!("record for EID {} in the EIS of {eid}", a.eid),
-        ));
-    }
-    let row = EuiccRow {
-        eid: eid.to_string(),
-        eum_id: e.eum_id.clone(),
-        production_date: e.production_date,
-        platform_type: e.platform_type.clone(),
-        platform_version: e.platform_version.clone(),
-        isd_p_loadfile_aid: e.isd_p_loadfile_aid.clone(),
-        isd_p_module_aid: e.isd_p_module_aid.clone(),
-        cattp_support: e.capabilities.cattp_support,
-        cattp_version: e.capabilities.cattp_version.clone(),
-        http_support: e.capabilities.http_support,
-        http_version: e.capabilities.http_version.clone(),
-        secure_packet_version: e.capabilities.secure_packet_version.clone(),
-        remote_provisioning_version: e.capabilities.remote_provisioning_version.clone(),
-        remaining_memory: e.remaining_memory,
-        available_memory_for_profiles: e.available_memory_for_profiles,
-        last_audit_date: e.last_audit_date,
-        smsr_id: e.smsr_id.clone(),
-        eum_signed_info_xml: e.eum_signed_info_xml.clone(),
-        eum_signature_xml: e.eum_signature_xml.clone(),
-        lock_state: "Free".into(),
-        lock_owner: None,
-        version: 0,
-        es5_next_seq: 1,
-        created_at: now,
-        updated_at: now,
-    };
-    let mut sd = SdRows::default();
-    sd_rows(&mut sd, eid, SdRole::IsdR, &eis.isd_r)?;
-    sd_rows(&mut sd, eid, SdRole::Ecasd, &eis.ecasd)?;
-    let mut prows = Vec::new();
-    let mut rules = Vec::new();
-    for p in &eis.profiles {
-        let (r, mut pol) = profile_rows(eid, p, now)?;
-        prows.push(r);
-        rules.append(&mut pol);
-    }
-    let audits: Vec<AuditRow> = eis.audit_trail.iter().map(audit_row).collect();
-    let props: Vec<PropertyRow> = eis
-        .additional_properties
-        .iter()
-        .map(|(k, v)| PropertyRow {
-            eid: eid.to_string(),
-            key: k.clone(),
-            value: v.clone(),
-        })
-        .collect();
-
+    let eid = eis.euicc.eid.as_str();
+    let rows = EisRows::new(eis, now)?;
     atomic(conn, |c| {
         // ON CONFLICT DO NOTHING: a concurrent registration of the same EID waits for the first and then
         // inserts nothing, instead of failing the caller's transaction.
         let n = on_backend!(c, c => diesel::insert_into(euiccs::table)
-            .values(&row)
+            .values(&rows.euicc)
             .on_conflict_do_nothing()
             .execute(c))?;
         if n == 0 {
             return Err(StoreError::exists(RecordKind::Eis, eid));
         }
-        insert_sd_rows(c, &sd)?;
+        let ch = &rows.children;
+        insert_sd_rows(c, &ch.sd)?;
         // A duplicate ICCID (held by another eUICC) or ISD-P AID rolls the whole registration back.
-        if !prows.is_empty() {
-            on_backend!(c, c => diesel::insert_into(profiles::table).values(&prows).execute(c))
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::exists(RecordKind::Profile, "an ICCID or ISD-P AID of this EIS")
-                    } else {
-                        e.into()
-                    }
-                })?;
+        if !ch.profiles.is_empty() {
+            on_backend!(c, c => diesel::insert_into(profiles::table).values(&ch.profiles).execute(c))
+                .map_err(profile_conflict)?;
         }
-        insert_all!(c, pol2_rules::table, &rules);
-        insert_all!(c, audit_records::table, &audits);
-        insert_all!(c, additional_properties::table, &props);
+        insert_all!(c, pol2_rules::table, &ch.rules);
+        insert_all!(c, audit_records::table, &ch.audits);
+        insert_all!(c, additional_properties::table, &ch.props);
         Ok(())
     })
 }
 
-fn load_sd(
+/// Stores many new EISs at once, in one transaction, with the same rows [`register_eis`] writes (bulk load of
+/// an EIS database, SGP.02 §5.1.1.2.1; `rsp bench seed`). On PostgreSQL each table is filled by one
+/// `COPY … FROM STDIN (FORMAT binary)`; on SQLite by multi-row INSERTs of at most 500 rows. A known EID,
+/// ICCID or ISD-P AID fails the whole batch with `AlreadyExists` and stores nothing.
+pub fn copy_eis(
     conn: &mut AnyConnection,
-    eid: &str,
-    role: SdRole,
-    key_values: bool,
-) -> Result<SecurityDomain, StoreError> {
-    let r = role.as_str();
-    let sd: SdRow = security_domains::table
-        .find((eid, r))
-        .select(SdRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| {
-            StoreError::invalid_data("security_domains", format!("EIS {eid} has no {r}"))
+    batch: &[NewEis],
+    now: UnixMillis,
+) -> Result<(), StoreError> {
+    let mut all = ChildRows::default();
+    let mut euicc_rows = Vec::with_capacity(batch.len());
+    for eis in batch {
+        let rows = EisRows::new(eis, now)?;
+        euicc_rows.push(rows.euicc);
+        all.append(rows.children);
+    }
+    let first = batch.first().map_or("", |e| e.euicc.eid.as_str());
+    atomic(conn, |c| {
+        copy_rows(c, euiccs::table, &euicc_rows).map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::exists(
+                    RecordKind::Eis,
+                    format!("an EID of the batch starting at {first}"),
+                )
+            } else {
+                e.into()
+            }
         })?;
-    if !sd.tars.len().is_multiple_of(3) {
-        return Err(StoreError::invalid_data(
-            "security_domains.tars",
-            format!("{} bytes is not a list of 3-byte TARs", sd.tars.len()),
-        ));
-    }
-    let tars = sd
-        .tars
-        .chunks_exact(3)
-        .map(|t| [t[0], t[1], t[2]])
-        .collect();
-    let kss: Vec<KeysetRow> = keysets::table
-        .filter(keysets::eid.eq(eid).and(keysets::sd_role.eq(r)))
-        .order(keysets::version)
-        .select(KeysetRow::as_select())
-        .load(conn)?;
-    if !key_values {
-        let certs = load_certs(conn, eid, r)?;
-        return Ok(SecurityDomain {
-            aid: sd.aid,
-            tars,
-            sin: sd.sin,
-            sdin: sd.sdin,
-            keysets: assemble_keysets(kss, Vec::new(), Vec::new(), certs)?,
-        });
-    }
-    let keys: Vec<KeyRow> = sd_keys::table
-        .filter(sd_keys::eid.eq(eid).and(sd_keys::sd_role.eq(r)))
-        .order((sd_keys::keyset_version, sd_keys::key_index))
-        .select(KeyRow::as_select())
-        .load(conn)?;
-    let comps: Vec<ComponentRow> = key_components::table
-        .filter(
-            key_components::eid
-                .eq(eid)
-                .and(key_components::sd_role.eq(r)),
-        )
-        .order((
-            key_components::keyset_version,
-            key_components::key_index,
-            key_components::position,
-        ))
-        .select(ComponentRow::as_select())
-        .load(conn)?;
-    let certs = load_certs(conn, eid, r)?;
-    let keysets = assemble_keysets(kss, keys, comps, certs)?;
-    Ok(SecurityDomain {
-        aid: sd.aid,
-        tars,
-        sin: sd.sin,
-        sdin: sd.sdin,
-        keysets,
+        copy_rows(c, security_domains::table, &all.sd.sds)?;
+        copy_rows(c, keysets::table, &all.sd.keysets)?;
+        copy_rows(c, sd_keys::table, &all.sd.keys)?;
+        copy_rows(c, key_components::table, &all.sd.components)?;
+        copy_rows(c, sd_certificates::table, &all.sd.certs)?;
+        copy_rows(c, profiles::table, &all.profiles).map_err(profile_conflict)?;
+        copy_rows(c, pol2_rules::table, &all.rules)?;
+        copy_rows(c, audit_records::table, &all.audits)?;
+        copy_rows(c, additional_properties::table, &all.props)?;
+        Ok(())
     })
 }
 
-fn load_certs(conn: &mut AnyConnection, eid: &str, role: &str) -> Result<Vec<CertRow>, StoreError> {
-    Ok(sd_certificates::table
-        .filter(
-            sd_certificates::eid
-                .eq(eid)
-                .and(sd_certificates::sd_role.eq(role)),
-        )
-        .order((sd_certificates::keyset_version, sd_certificates::cert_index))
+/// A table [`copy_eis`] fills, with its row type: one COPY on PostgreSQL, INSERTs of at most 500 rows on
+/// SQLite (its bound-parameter limit).
+trait CopyTarget<R> {
+    fn copy(self, conn: &mut AnyConnection, rows: &[R]) -> Result<(), diesel::result::Error>;
+}
+
+macro_rules! copy_target {
+    ($($table:ident => $row:ty),* $(,)?) => {
+        $(
+            impl CopyTarget<$row> for $table::table {
+                fn copy(self, conn: &mut AnyConnection, rows: &[$row]) -> Result<(), diesel::result::Error> {
+                    if rows.is_empty() {
+                        return Ok(());
+                    }
+                    match conn {
+                        AnyConnection::Pg(c) => {
+                            diesel::copy_from(self).from_insertable(rows).execute(c)?;
+                        }
+                        AnyConnection::Sqlite(c) => {
+                            for part in rows.chunks(500) {
+                                diesel::insert_into(self).values(part).execute(c)?;
+                            }
+                        }
+                    }
+                    Ok(())
+                }
+            }
+        )*
+    };
+}
+
+copy_target!(
+    euiccs => EuiccRow,
+    security_domains => SdRow,
+    keysets => KeysetRow,
+    sd_keys => KeyRow,
+    key_components => ComponentRow,
+    sd_certificates => CertRow,
+    profiles => ProfileRow,
+    pol2_rules => Pol2Row,
+    audit_records => AuditRow,
+    additional_properties => PropertyRow,
+);
+
+fn copy_rows<T: CopyTarget<R>, R>(
+    conn: &mut AnyConnection,
+    table: T,
+    rows: &[R],
+) -> Result<(), diesel::result::Error> {
+    table.copy(conn, rows)
+}
+
+/// Both security domains of an EIS (ISD-R, ECASD), each table read once for both: 3 statements without key
+/// values, 5 with them.
+fn load_sds(
+    conn: &mut AnyConnection,
+    eid: &str,
+    key_values: bool,
+) -> Result<(SecurityDomain, SecurityDomain), StoreError> {
+    let sds: Vec<SdRow> = security_domains::table
+        .filter(security_domains::eid.eq(eid))
+        .select(SdRow::as_select())
+        .load(conn)?;
+    let kss: Vec<KeysetRow> = keysets::table
+        .filter(keysets::eid.eq(eid))
+        .order((keysets::sd_role, keysets::version))
+        .select(KeysetRow::as_select())
+        .load(conn)?;
+    let (keys, comps): (Vec<KeyRow>, Vec<ComponentRow>) = if key_values {
+        let keys = sd_keys::table
+            .filter(sd_keys::eid.eq(eid))
+            .order((
+                sd_keys::sd_role,
+                sd_keys::keyset_version,
+                sd_keys::key_index,
+            ))
+            .select(KeyRow::as_select())
+            .load(conn)?;
+        let comps = key_components::table
+            .filter(key_components::eid.eq(eid))
+            .order((
+                key_components::sd_role,
+                key_components::keyset_version,
+                key_components::key_index,
+                key_components::position,
+            ))
+            .select(ComponentRow::as_select())
+            .load(conn)?;
+        (keys, comps)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let certs: Vec<CertRow> = sd_certificates::table
+        .filter(sd_certificates::eid.eq(eid))
+        .order((
+            sd_certificates::sd_role,
+            sd_certificates::keyset_version,
+            sd_certificates::cert_index,
+        ))
         .select(CertRow::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    let sd_of = |role: SdRole| -> Result<SecurityDomain, StoreError> {
+        let r = role.as_str();
+        let sd = sds.iter().find(|s| s.role == r).ok_or_else(|| {
+            StoreError::invalid_data("security_domains", format!("EIS {eid} has no {r}"))
+        })?;
+        if !sd.tars.len().is_multiple_of(3) {
+            return Err(StoreError::invalid_data(
+                "security_domains.tars",
+                format!("{} bytes is not a list of 3-byte TARs", sd.tars.len()),
+            ));
+        }
+        let tars = sd
+            .tars
+            .chunks_exact(3)
+            .map(|t| [t[0], t[1], t[2]])
+            .collect();
+        let of_role = |v: &str| v == r;
+        let keysets = assemble_keysets(
+            kss.iter()
+                .filter(|k| of_role(&k.sd_role))
+                .cloned()
+                .collect(),
+            keys.iter()
+                .filter(|k| of_role(&k.sd_role))
+                .cloned()
+                .collect(),
+            comps
+                .iter()
+                .filter(|c| of_role(&c.sd_role))
+                .cloned()
+                .collect(),
+            certs
+                .iter()
+                .filter(|c| of_role(&c.sd_role))
+                .cloned()
+                .collect(),
+        )?;
+        Ok(SecurityDomain {
+            aid: sd.aid.clone(),
+            tars,
+            sin: sd.sin.clone(),
+            sdin: sd.sdin.clone(),
+            keysets,
+        })
+    };
+    Ok((sd_of(SdRole::IsdR)?, sd_of(SdRole::Ecasd)?))
 }
 
 fn assemble_keysets(
@@ -1059,8 +1205,7 @@ fn load_eis(
     else {
         return Ok(None);
     };
-    let isd_r = load_sd(conn, eid, SdRole::IsdR, key_values)?;
-    let ecasd = load_sd(conn, eid, SdRole::Ecasd, key_values)?;
+    let (isd_r, ecasd) = load_sds(conn, eid, key_values)?;
     let profiles = profiles_of(conn, eid)?;
     let audit = audit_trail(conn, eid)?;
     let props: Vec<PropertyRow> = additional_properties::table
@@ -1120,6 +1265,11 @@ pub fn list_eids(
         q = q.filter(euiccs::eid.gt(a));
     }
     Ok(q.load(conn)?)
+}
+
+/// How many eUICCs the store holds (SGP.02 §5.1.1.2.1; `rsp bench api --database-url` samples seeded EIDs).
+pub fn count_euiccs(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(euiccs::table.count().get_result(conn)?)
 }
 
 /// Deletes an EIS and everything attached to it (after SM-SR change, SGP.02 §5.7.x, or deregistration).

@@ -476,3 +476,121 @@ fn lock_euicc_serialises_what_two_nodes_do_for_one_euicc_on_postgres() {
         .execute(&mut *b)
         .expect("commit");
 }
+
+/// Three EIDs with valid check digits for the bulk-load tests.
+const BULK_EIDS: [&str; 3] = [
+    "89049032123451234512345678901300",
+    "89049032123451234512345678901400",
+    "89049032123451234512345678901500",
+];
+
+both_backends!(copy_eis_stores_what_register_eis_stores, 2, |store| {
+    let batch: Vec<_> = BULK_EIDS
+        .iter()
+        .enumerate()
+        .map(|(i, eid)| {
+            let mut e = sample_eis(eid, &format!("898821100000000010{i}"));
+            e.profiles.push(profile(
+                &format!("898821100000000020{i}"),
+                2,
+                ProfileState::Disabled,
+            ));
+            e.profiles[1].pol2 = vec![Pol2Rule {
+                subject: "PROFILE".into(),
+                action: "DELETE".into(),
+                qualification: "Not-Allowed".into(),
+            }];
+            e
+        })
+        .collect();
+    let mut c = store.conn().expect("conn");
+    eis::register_eis(&mut c, &sample_eis(EID, "8988211000000000001"), 1_000).expect("register");
+    eis::copy_eis(&mut c, &batch, 2_000).expect("copy");
+    assert_eq!(eis::count_euiccs(&mut c).expect("count"), 4);
+    for new in &batch {
+        let got = eis::get_eis(&mut c, &new.euicc.eid)
+            .expect("get")
+            .expect("present");
+        assert_eq!(got.euicc, new.euicc);
+        assert_eq!(got.isd_r, new.isd_r);
+        assert_eq!(got.ecasd, new.ecasd);
+        assert_eq!(got.audit_trail, new.audit_trail);
+        assert_eq!(got.additional_properties, new.additional_properties);
+        let infos: Vec<_> = got.profiles.iter().map(|p| p.info.clone()).collect();
+        assert_eq!(infos, new.profiles);
+        assert_eq!(
+            (got.lock, got.version, got.created_at, got.updated_at),
+            (EuiccLock::Free, 0, 2_000, 2_000)
+        );
+    }
+    // A batch with a known EID stores nothing, not even its new EIDs.
+    let mut again = vec![sample_eis(EID2, "8988211000000000301")];
+    again.push(batch[0].clone());
+    let err = eis::copy_eis(&mut c, &again, 3_000).expect_err("a known EID");
+    assert!(
+        matches!(
+            err,
+            StoreError::AlreadyExists {
+                kind: RecordKind::Eis,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(eis::get_eis(&mut c, EID2).expect("get"), None);
+    // A batch whose ICCID another eUICC holds is refused as a profile conflict.
+    let err = eis::copy_eis(&mut c, &[sample_eis(EID2, "8988211000000000001")], 3_000)
+        .expect_err("a known ICCID");
+    assert!(
+        matches!(
+            err,
+            StoreError::AlreadyExists {
+                kind: RecordKind::Profile,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(eis::count_euiccs(&mut c).expect("count"), 4);
+});
+
+/// Statements `read` issues on `c` (diesel's instrumentation: every query started).
+fn statements(
+    c: &mut eis_store::AnyConnection,
+    read: impl FnOnce(&mut eis_store::AnyConnection),
+) -> usize {
+    use diesel::Connection;
+    use diesel::connection::InstrumentationEvent;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let n = Arc::new(AtomicUsize::new(0));
+    let counter = n.clone();
+    c.set_instrumentation(move |e: InstrumentationEvent<'_>| {
+        if matches!(e, InstrumentationEvent::StartQuery { .. }) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    read(c);
+    c.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+    n.load(Ordering::Relaxed)
+}
+
+both_backends!(get_eis_reads_each_table_once, 1, |store| {
+    let mut new = sample_eis(EID, "8988211000000000001");
+    new.profiles
+        .push(profile("8988211000000000002", 2, ProfileState::Disabled));
+    let mut c = store.conn().expect("conn");
+    eis::register_eis(&mut c, &new, 1_000).expect("register");
+    // eUICC, security domains, key sets, certificates, profiles, POL2 rules, audit trail, properties: one
+    // statement each for both security domains and all profiles, whatever their number.
+    let view = statements(&mut c, |c| {
+        let got = eis::get_eis_without_key_values(c, EID).expect("get");
+        assert_eq!(got.expect("present").profiles.len(), 2);
+    });
+    assert_eq!(view, 8);
+    // With the key values: keys and key components too.
+    let full = statements(&mut c, |c| {
+        let got = eis::get_eis(c, EID).expect("get").expect("present");
+        assert_eq!(got.isd_r, new.isd_r);
+    });
+    assert_eq!(full, 10);
+});
