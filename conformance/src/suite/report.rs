@@ -312,9 +312,9 @@ pub fn html(report: &RunReport) -> String {
             ));
             continue;
         }
-        o.push_str(&format!(
-            "<table class=\"tl\"><tr><th class=\"t\">+ms</th><th>Direction</th><th>Message</th><th>XSD</th></tr>"
-        ));
+        o.push_str(
+            "<table class=\"tl\"><tr><th class=\"t\">+ms</th><th>Direction</th><th>Message</th><th>XSD</th></tr>",
+        );
         for m in &c.messages {
             let (dir_class, arrow) = match m.direction {
                 Direction::ToSut => ("to", "→ SUT"),
