@@ -412,6 +412,57 @@ mod tests {
     }
 
     #[test]
+    fn an_invalid_sut_message_fails_the_case_and_an_invalid_suite_message_makes_it_inconclusive() {
+        let msg = |direction, xsd, on_purpose| Exchange {
+            xsd,
+            malformed_on_purpose: on_purpose,
+            ..ctx::exchange(
+                3,
+                direction,
+                "MNO 1",
+                "HTTP answer",
+                "https://h",
+                None,
+                "<x/>".into(),
+            )
+        };
+        let invalid = || XsdResult::Invalid {
+            why: "body rps:X: bad".into(),
+        };
+        let pass = |messages: &[Exchange]| xsd_verdict(Verdict::Pass, "ok".into(), messages);
+        let all_valid = [
+            msg(Direction::ToSut, XsdResult::Valid, false),
+            msg(Direction::FromSut, XsdResult::Valid, false),
+        ];
+        assert_eq!(pass(&all_valid), (Verdict::Pass, "ok".to_string()));
+        let on_purpose = [
+            msg(Direction::ToSut, invalid(), true),
+            msg(Direction::FromSut, XsdResult::Valid, false),
+        ];
+        assert_eq!(pass(&on_purpose), (Verdict::Pass, "ok".to_string()));
+        let (v, why) = pass(&[
+            msg(Direction::ToSut, XsdResult::Valid, false),
+            msg(Direction::FromSut, invalid(), false),
+        ]);
+        assert_eq!(v, Verdict::Fail);
+        assert!(
+            why.contains("the SUT's message does not validate") && why.contains("body rps:X: bad"),
+            "{why}"
+        );
+        let (v, why) = pass(&[msg(Direction::ToSut, invalid(), false)]);
+        assert_eq!(v, Verdict::Inconclusive);
+        assert!(why.contains("a defect of the suite"), "{why}");
+        let not_validated = [msg(
+            Direction::FromSut,
+            XsdResult::NotValidated {
+                why: "no xmllint".into(),
+            },
+            false,
+        )];
+        assert_eq!(pass(&not_validated), (Verdict::Pass, "ok".to_string()));
+    }
+
+    #[test]
     fn catalogue_ids_are_unique_and_well_formed() {
         let all = catalogue();
         let mut ids: Vec<&str> = all.iter().map(|c| c.id).collect();
