@@ -116,12 +116,22 @@ pub struct Validator {
 #[derive(Debug)]
 enum State {
     Ready {
-        work: PathBuf,
+        work: WorkDir,
         xmllint: PathBuf,
         xsd_dir: PathBuf,
         batches: AtomicU64,
     },
     Off(String),
+}
+
+/// The validator's temporary directory, removed when dropped (also when preparing it fails half-way).
+#[derive(Debug)]
+struct WorkDir(PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The wrapper schema: the GSMA bodies (in their namespace), SOAP 1.2 and WS-Addressing, and a global
@@ -204,12 +214,12 @@ impl Validator {
             hex::encode(rand::random::<[u8; 6]>())
         ));
         let state = State::Ready {
-            work: work.clone(),
+            work: WorkDir(work.clone()),
             xmllint: cfg.xmllint.clone(),
             xsd_dir: xsd_dir.clone(),
             batches: AtomicU64::new(0),
         };
-        // From here on, dropping `state` removes the work directory.
+        // From here on, dropping `state` (on an error below) removes the work directory.
         let write = |name: &str, text: &str| {
             std::fs::write(work.join(name), text)
                 .map_err(|e| format!("{}: {e}", work.join(name).display()))
@@ -274,7 +284,7 @@ impl Validator {
                 xmllint,
                 batches,
                 ..
-            } => (work, xmllint, batches),
+            } => (&work.0, xmllint, batches),
         };
         let batch = format!("b{}", batches.fetch_add(1, Ordering::Relaxed));
         let dir = work.join(&batch);
@@ -325,14 +335,6 @@ impl Validator {
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
-    }
-}
-
-impl Drop for Validator {
-    fn drop(&mut self) {
-        if let State::Ready { work, .. } = &self.state {
-            let _ = std::fs::remove_dir_all(work);
-        }
     }
 }
 
