@@ -205,6 +205,10 @@ pub struct RunArgs {
     pub features: Vec<String>,
     /// `--callback-timeout-secs`.
     pub callback_timeout_secs: u64,
+    /// `--xsd` (default `RSP_GSMA_XSD_DIR`).
+    pub xsd: Option<PathBuf>,
+    /// `--xmllint` (default `RSP_XMLLINT`, else `xmllint`).
+    pub xmllint: PathBuf,
 }
 
 /// `rsp conformance run`: runs the suite, prints one line per case, writes the reports; fails when a case
@@ -224,6 +228,10 @@ pub fn run(args: RunArgs) -> Result<(), String> {
         features,
         cases: args.cases,
         callback_timeout: Duration::from_secs(args.callback_timeout_secs),
+        xsd: suite::XsdConfig {
+            dir: args.xsd,
+            xmllint: args.xmllint,
+        },
     };
     let system = actix_web::rt::System::new();
     let report = system
@@ -236,6 +244,11 @@ pub fn run(args: RunArgs) -> Result<(), String> {
     println!(
         "PASS {} · FAIL {} · INCONCLUSIVE {} · NOT APPLICABLE {}",
         s.pass, s.fail, s.inconclusive, s.not_applicable
+    );
+    let x = &report.xsd;
+    println!(
+        "XSD: {} valid · {} invalid · {} invalid on purpose · {} not validated — {}",
+        x.valid, x.invalid, x.invalid_on_purpose, x.not_validated, report.xsd_validation
     );
     if let Some(dir) = &args.report {
         for p in suite::report::write(&report, dir).map_err(|e| e.to_string())? {

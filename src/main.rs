@@ -167,6 +167,13 @@ enum ConformanceCommand {
         /// How long to wait for a callback or notification, seconds.
         #[arg(long, default_value_t = 60)]
         callback_timeout_secs: u64,
+        /// The GSMA SGP.02 v3 XSD directory every message is validated against (without it: not validated,
+        /// and the report says so).
+        #[arg(long, env = "RSP_GSMA_XSD_DIR")]
+        xsd: Option<PathBuf>,
+        /// libxml2's xmllint (Debian: libxml2-utils), the XSD validator.
+        #[arg(long, env = "RSP_XMLLINT", default_value = "xmllint")]
+        xmllint: PathBuf,
     },
 }
 
@@ -688,6 +695,8 @@ fn conformance_command(command: ConformanceCommand) -> Result<(), String> {
             callback_listen,
             features,
             callback_timeout_secs,
+            xsd,
+            xmllint,
         } => conformance::run(conformance::RunArgs {
             sut,
             peers,
@@ -696,6 +705,8 @@ fn conformance_command(command: ConformanceCommand) -> Result<(), String> {
             callback_listen,
             features,
             callback_timeout_secs,
+            xsd,
+            xmllint,
         }),
     }
 }

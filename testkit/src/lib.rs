@@ -4,7 +4,9 @@
 //!   pycryptodome, signxml) installed from PyPI on first use, pinned by `testkit/py/requirements.txt`.
 //! - [`node_modules`]: npm packages (the `smpp` SMSC/ESME) installed on first use.
 //! - [`promtool`] and [`promtool_check_metrics`]: Prometheus's `promtool` from Debian's `prometheus` package,
-//!   extracted (not installed) on first use.
+//!   extracted (not installed) on first use; [`xmllint`] likewise from `libxml2-utils`.
+//! - [`chromium`] and [`chromium_headless`]: Debian's `chromium`, installed on first use (as root), to open the
+//!   HTML reports headless.
 //! - [`gsma_xsd_dir`] and [`validate_gsma_bodies`]: the GSMA SGP.02 v3 XSDs from `../shared`, or
 //!   `RSP_GSMA_XSD_DIR`.
 //! - [`PgTestDb`]: a throw-away PostgreSQL database per test, so that every storage test runs on both backends.
@@ -153,31 +155,55 @@ pub fn node_modules(packages: &[&str]) -> PathBuf {
 }
 
 /// Path of `promtool` (Prometheus's checker, from Debian's `prometheus` package): `RSP_TEST_PROMTOOL` if set,
-/// else extracted on first use without root and without installing anything — `apt-get download prometheus`
-/// into `<tool_dir>/promtool/` and `dpkg-deb -x` of the package there — and kept for later runs.
+/// else extracted on first use without root and without installing anything ([`extract_deb`]) and kept for
+/// later runs.
 pub fn promtool() -> PathBuf {
     if let Some(p) = std::env::var_os("RSP_TEST_PROMTOOL") {
         return PathBuf::from(p);
     }
-    with_lock("promtool", || {
-        let dir = tool_dir().join("promtool");
-        let bin = dir.join("root/usr/bin/promtool");
+    extract_deb("prometheus", "usr/bin/promtool")
+}
+
+/// Path of `xmllint` (libxml2's XML Schema validator, which `rsp conformance run` uses to check every message
+/// against the GSMA XSDs): `RSP_TEST_XMLLINT` if set, else the `xmllint` on `PATH` if there is one, else
+/// extracted from Debian's `libxml2-utils` package ([`extract_deb`]; its library, libxml2, is a dependency of
+/// the toolchain's own packages).
+pub fn xmllint() -> PathBuf {
+    if let Some(p) = std::env::var_os("RSP_TEST_XMLLINT") {
+        return PathBuf::from(p);
+    }
+    let on_path = Command::new("xmllint")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if on_path {
+        return PathBuf::from("xmllint");
+    }
+    extract_deb("libxml2-utils", "usr/bin/xmllint")
+}
+
+/// The file `path` (e.g. `usr/bin/promtool`) of Debian package `package`, extracted on first use without root
+/// and without installing anything — `apt-get download` into `<tool_dir>/<package>/` (after an `apt-get update`
+/// when the package lists are missing or stale) and `dpkg-deb -x` of the package there — and kept for later
+/// runs.
+pub fn extract_deb(package: &str, path: &str) -> PathBuf {
+    with_lock(package, || {
+        let dir = tool_dir().join(package);
+        let bin = dir.join("root").join(path);
         if bin.exists() {
             return bin;
         }
         let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create promtool dir");
-        run(Command::new("apt-get")
-            .args(["download", "prometheus"])
-            .current_dir(&dir));
+        fs::create_dir_all(&dir).expect("create package dir");
+        apt_get(&["download", package], &dir);
         let deb = fs::read_dir(&dir)
-            .expect("read promtool dir")
+            .expect("read package dir")
             .filter_map(Result::ok)
             .map(|e| e.path())
             .find(|p| p.extension().is_some_and(|x| x == "deb"))
             .unwrap_or_else(|| {
                 panic!(
-                    "apt-get download prometheus left no .deb in {}",
+                    "apt-get download {package} left no .deb in {}",
                     dir.display()
                 )
             });
@@ -186,9 +212,98 @@ pub fn promtool() -> PathBuf {
             .arg(&deb)
             .arg(dir.join("root")));
         let _ = fs::remove_file(&deb);
-        assert!(bin.exists(), "{} has no usr/bin/promtool", deb.display());
+        assert!(bin.exists(), "{} has no {path}", deb.display());
         bin
     })
+}
+
+/// Runs `apt-get ARGS` in `dir`; when it fails, runs `apt-get update` (a fresh machine may have no package
+/// lists, or old ones naming versions the mirror no longer has) and tries once more.
+fn apt_get(args: &[&str], dir: &Path) {
+    let attempt = || {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run apt-get: {e}"))
+    };
+    if attempt().status.success() {
+        return;
+    }
+    run(Command::new("apt-get").args(["update", "-q"]));
+    let out = attempt();
+    assert!(
+        out.status.success(),
+        "apt-get {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Path of Chromium (Debian's `chromium` package), to open HTML reports headless: `RSP_TEST_CHROMIUM` if set,
+/// else `/usr/bin/chromium`, installed on first use with `apt-get install -y --no-install-recommends chromium`
+/// (the tests run as root, as CI does; a browser cannot be extracted on its own like promtool: it needs its
+/// shared libraries installed).
+pub fn chromium() -> PathBuf {
+    if let Some(p) = std::env::var_os("RSP_TEST_CHROMIUM") {
+        return PathBuf::from(p);
+    }
+    let bin = PathBuf::from("/usr/bin/chromium");
+    with_lock("chromium", || {
+        if !bin.exists() {
+            let started = std::time::Instant::now();
+            apt_get(
+                &["install", "-y", "-q", "--no-install-recommends", "chromium"],
+                &tool_dir(),
+            );
+            eprintln!(
+                "testkit: installed chromium in {:.0} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        assert!(
+            bin.exists(),
+            "apt-get installed chromium, but {} is absent",
+            bin.display()
+        );
+        bin
+    })
+}
+
+/// Runs headless Chromium on `url` with `mode` (`--dump-dom`, `--screenshot=PNG`, …) in a throw-away profile,
+/// the window `width`×`height` pixels, no network beyond `url` (no sync, updates or background requests);
+/// returns stdout (the rendered DOM for `--dump-dom`), panicking with Chromium's output on failure.
+pub fn chromium_headless(url: &str, mode: &str, width: u32, height: u32) -> String {
+    let profile = tempdir_in_tools("chromium-profile");
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--window-size={width},{height}"))
+        .arg(mode)
+        .arg(url)
+        .output()
+        .expect("run chromium");
+    let _ = fs::remove_dir_all(&profile);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "chromium {mode} {url} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 /// Runs `promtool check metrics` on `text` (a `/metrics` answer): `Err` with promtool's report when it finds

@@ -17,6 +17,7 @@ use es_interfaces::xml::{Document, Element};
 use es_runtime::client::{SoapClient, SoapVersion as ClientVersion};
 use serde::Serialize;
 
+use super::xsd::XsdResult;
 use super::{Finding, Need, RunConfig, SuiteError};
 use crate::eum::Es1Client;
 use crate::mno::{CallOutcome, MnoClient, MnoReceiver, Received};
@@ -49,8 +50,11 @@ pub struct Exchange {
     pub http_status: Option<u16>,
     /// The message as sent or received.
     pub body: String,
-    /// The XSD validation result of this message.
-    pub xsd: String,
+    /// The XSD validation result of this message ([`super::xsd`]).
+    pub xsd: XsdResult,
+    /// The suite made this message malformed on purpose (a negative case): its invalidity is expected.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub malformed_on_purpose: bool,
 }
 
 /// The SUT's SM-SR as the suite's peers reach it.
@@ -401,6 +405,33 @@ impl Ctx {
         kind: &str,
         envelope: String,
     ) -> Result<(u16, String), Finding> {
+        self.post_recorded(who, service, action, kind, envelope, false)
+            .await
+    }
+
+    /// As [`Ctx::post`], for an envelope the case made malformed on purpose (not well-formed, or not valid
+    /// against the GSMA XSDs): its XSD result is recorded as expected, not as a defect of the suite.
+    pub async fn post_malformed(
+        &self,
+        who: Peer,
+        service: Service,
+        action: &str,
+        kind: &str,
+        envelope: String,
+    ) -> Result<(u16, String), Finding> {
+        self.post_recorded(who, service, action, kind, envelope, true)
+            .await
+    }
+
+    async fn post_recorded(
+        &self,
+        who: Peer,
+        service: Service,
+        action: &str,
+        kind: &str,
+        envelope: String,
+        malformed_on_purpose: bool,
+    ) -> Result<(u16, String), Finding> {
         let s = self.smsr()?;
         let (client, peer) = match who {
             Peer::Eum => (&s.eum_http, "EUM".to_string()),
@@ -416,15 +447,18 @@ impl Ctx {
             Service::Es1SmSr => &s.es1_url,
             _ => &s.es4_url,
         };
-        self.push(exchange(
-            self.now_ms(),
-            Direction::ToSut,
-            &peer,
-            kind,
-            url,
-            None,
-            envelope.clone(),
-        ));
+        self.push(Exchange {
+            malformed_on_purpose,
+            ..exchange(
+                self.now_ms(),
+                Direction::ToSut,
+                &peer,
+                kind,
+                url,
+                None,
+                envelope.clone(),
+            )
+        });
         let reply = client
             .post(url, ClientVersion::V12, action, envelope)
             .await
@@ -590,13 +624,15 @@ impl Ctx {
     }
 
     /// Posts a prepared envelope as `who` to the SM-DP's ES2 and records both messages; returns the HTTP status
-    /// and the answer.
+    /// and the answer. `malformed_on_purpose`: the case made the request invalid against the GSMA XSDs (its XSD
+    /// result is then expected, not a defect of the suite).
     pub async fn post_es2(
         &self,
         who: Es2Caller,
         action: &str,
         kind: &str,
         envelope: String,
+        malformed_on_purpose: bool,
     ) -> Result<(u16, String), Finding> {
         let s = self.smdp()?;
         let (client, peer) = match who {
@@ -610,15 +646,18 @@ impl Ctx {
                 format!("MNO {}", i + 1),
             ),
         };
-        self.push(exchange(
-            self.now_ms(),
-            Direction::ToSut,
-            &peer,
-            kind,
-            &s.es2_url,
-            None,
-            envelope.clone(),
-        ));
+        self.push(Exchange {
+            malformed_on_purpose,
+            ..exchange(
+                self.now_ms(),
+                Direction::ToSut,
+                &peer,
+                kind,
+                &s.es2_url,
+                None,
+                envelope.clone(),
+            )
+        });
         let reply = client
             .post(&s.es2_url, ClientVersion::V12, action, envelope)
             .await
@@ -664,8 +703,8 @@ impl Ctx {
     }
 }
 
-/// One recorded message (XSD: not validated, [`super::XSD_NOT_VALIDATED`]).
-fn exchange(
+/// One recorded message, not checked against the XSDs yet (the run checks each case's messages when it ends).
+pub(crate) fn exchange(
     at_ms: u64,
     direction: Direction,
     peer: &str,
@@ -682,7 +721,10 @@ fn exchange(
         url: url.into(),
         http_status,
         body,
-        xsd: super::XSD_NOT_VALIDATED.into(),
+        xsd: XsdResult::NotValidated {
+            why: "not checked yet".into(),
+        },
+        malformed_on_purpose: false,
     }
 }
 
@@ -888,13 +930,15 @@ impl Ctx {
     }
 
     /// Posts a prepared envelope as `who` to the SM-SR's ES3 and records both messages; returns the HTTP status
-    /// and the answer.
+    /// and the answer. `malformed_on_purpose`: the case made the request invalid against the GSMA XSDs (its XSD
+    /// result is then expected, not a defect of the suite).
     pub async fn post_es3(
         &self,
         who: Es3Caller,
         action: &str,
         kind: &str,
         envelope: String,
+        malformed_on_purpose: bool,
     ) -> Result<(u16, String), Finding> {
         let p = self.es3_peer()?;
         let (client, peer) = match who {
@@ -913,15 +957,18 @@ impl Ctx {
                 }
             }
         };
-        self.push(exchange(
-            self.now_ms(),
-            Direction::ToSut,
-            &peer,
-            kind,
-            &p.es3_url,
-            None,
-            envelope.clone(),
-        ));
+        self.push(Exchange {
+            malformed_on_purpose,
+            ..exchange(
+                self.now_ms(),
+                Direction::ToSut,
+                &peer,
+                kind,
+                &p.es3_url,
+                None,
+                envelope.clone(),
+            )
+        });
         let reply = client
             .post(&p.es3_url, ClientVersion::V12, action, envelope)
             .await

@@ -162,6 +162,18 @@ async fn send_es1(ctx: &Ctx, who: Peer, envelope: String) -> Result<(u16, String
     .await
 }
 
+/// As [`send_es1`] for an envelope the case made malformed on purpose.
+async fn send_es1_malformed(ctx: &Ctx, envelope: String) -> Result<(u16, String), Finding> {
+    ctx.post_malformed(
+        Peer::Eum,
+        Service::Es1SmSr,
+        action::ES1_REGISTER_EIS.request,
+        "ES1-RegisterEISRequest (malformed)",
+        envelope,
+    )
+    .await
+}
+
 fn eis_of(ctx: &Ctx, i: usize) -> Result<es_interfaces::messages::eis::Eis, Finding> {
     build_eis(&ctx.world, i, time::OffsetDateTime::now_utc())
         .map_err(|e| Finding::Inconclusive(format!("cannot build the EIS of eUICC {}: {e}", i + 1)))
@@ -247,7 +259,7 @@ fn register_not_xml(ctx: &Ctx) -> CaseFuture<'_> {
             .map(|(i, _)| i)
             .find(|&i| i >= cut)
             .map_or(env.clone(), |i| env[..i].to_string());
-        let (http, body) = send_es1(ctx, Peer::Eum, truncated).await?;
+        let (http, body) = send_es1_malformed(ctx, truncated).await?;
         if !body.contains("Fault") {
             return Err(Finding::Fail(format!(
                 "HTTP {http} without a SOAP Fault: {}",
@@ -275,7 +287,7 @@ fn register_bad_iccid(ctx: &Ctx) -> CaseFuture<'_> {
                 "could not place the bad ICCID".into(),
             ));
         }
-        let (http, body) = send_es1(ctx, Peer::Eum, bad).await?;
+        let (http, body) = send_es1_malformed(ctx, bad).await?;
         let seen = expect(http, &body, 200, Status::Failed, Some(("1.6", "2.1")))?;
         if !body.contains("Iccid") {
             return Err(Finding::Fail(format!(

@@ -734,7 +734,11 @@ async fn post_expect(
     naming: Option<&str>,
 ) -> Result<String, Finding> {
     let env = ctx.es2_envelope(who, request_action, body)?;
-    let (http, answer) = ctx.post_es2(who, request_action, kind, env).await?;
+    // A structural refusal (1.6/2.x) answers a request made invalid on purpose.
+    let malformed = codes.0 == "1.6";
+    let (http, answer) = ctx
+        .post_es2(who, request_action, kind, env, malformed)
+        .await?;
     let seen = expect(http, &answer, 200, Status::Failed, Some(codes))?;
     match naming {
         Some(name) if !answer.contains(name) => Err(Finding::Fail(format!(
@@ -891,6 +895,7 @@ fn get_eis_not_xml(ctx: &Ctx) -> CaseFuture<'_> {
                 action::ES2_GET_EIS.request,
                 "ES2-GetEISRequest (truncated)",
                 truncated,
+                true,
             )
             .await?;
         if !answer.contains("Fault") {
@@ -913,7 +918,13 @@ async fn get_eis_as(
     let body = get_eis(ctx, &eid(ctx)?, label)?.to_xml();
     let env = ctx.es2_envelope(who, action::ES2_GET_EIS.request, &body)?;
     let (http, answer) = ctx
-        .post_es2(who, action::ES2_GET_EIS.request, "ES2-GetEISRequest", env)
+        .post_es2(
+            who,
+            action::ES2_GET_EIS.request,
+            "ES2-GetEISRequest",
+            env,
+            false,
+        )
         .await?;
     let mut last = None;
     for c in codes {

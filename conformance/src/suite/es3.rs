@@ -697,6 +697,7 @@ fn get_eis_missing_eid(ctx: &Ctx) -> CaseFuture<'_> {
                 action::ES3_GET_EIS.request,
                 "ES3-GetEISRequest (no Eid)",
                 env,
+                true,
             )
             .await?;
         let seen = expect(http, &answer, 200, Status::Failed, Some(("1.6", "2.2")))?;
@@ -724,7 +725,13 @@ async fn get_eis_as(
     let who = Es3Caller::Other(peer);
     let env = ctx.es3_envelope(who, action::ES3_GET_EIS.request, &body)?;
     let (http, answer) = ctx
-        .post_es3(who, action::ES3_GET_EIS.request, "ES3-GetEISRequest", env)
+        .post_es3(
+            who,
+            action::ES3_GET_EIS.request,
+            "ES3-GetEISRequest",
+            env,
+            false,
+        )
         .await?;
     expect(http, &answer, 200, Status::Failed, Some(codes))
 }

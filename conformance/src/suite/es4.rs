@@ -441,7 +441,7 @@ fn get_eis_missing_eid(ctx: &Ctx) -> CaseFuture<'_> {
         );
         let env = ctx.es4_envelope(Peer::Mno(0), action::ES4_GET_EIS.request, &body)?;
         let (http, answer) = ctx
-            .post(
+            .post_malformed(
                 Peer::Mno(0),
                 Service::Es4SmSr,
                 action::ES4_GET_EIS.request,

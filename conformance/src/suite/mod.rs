@@ -14,6 +14,7 @@ pub mod es2;
 pub mod es3;
 pub mod es4;
 pub mod report;
+pub mod xsd;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use ctx::{Ctx, Direction, Exchange};
+pub use xsd::{XsdConfig, XsdCounts, XsdResult};
 
 /// Errors that stop a run before any case (the peers directory, the callback receiver).
 #[derive(Debug, thiserror::Error)]
@@ -205,6 +207,8 @@ pub struct RunConfig {
     pub cases: Option<String>,
     /// How long to wait for a callback or notification.
     pub callback_timeout: Duration,
+    /// The GSMA XSDs and the validator every message is checked with.
+    pub xsd: XsdConfig,
 }
 
 /// The result of one case.
@@ -268,6 +272,8 @@ pub struct RunReport {
     pub cases_pattern: Option<String>,
     /// XSD validation of the messages: what was done.
     pub xsd_validation: String,
+    /// How the messages fared against the XSDs.
+    pub xsd: XsdCounts,
     /// Verdict counts.
     pub summary: Summary,
     /// Per case, in run order.
@@ -281,16 +287,16 @@ impl RunReport {
     }
 }
 
-/// What the report says of XSD validation in this slice.
-pub const XSD_NOT_VALIDATED: &str = "not validated: the suite does not validate messages against the GSMA XSDs yet \
-     (the project's XSD check, testkit::validate_gsma_bodies, is a development helper that needs Python)";
-
 /// Runs the selected cases against the SUT (inside a tokio runtime / actix system: the callback receiver is an
 /// actix server).
 pub async fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
     let started = time::OffsetDateTime::now_utc();
     let t0 = Instant::now();
     let ctx = Ctx::new(cfg)?;
+    let validator = xsd::Validator::new(&cfg.xsd).await;
+    if !validator.is_on() {
+        tracing::warn!("conformance run: {}", validator.describe());
+    }
     let mut results = Vec::new();
     for case in catalogue() {
         if let Some(p) = &cfg.cases
@@ -318,10 +324,12 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
                 format!("the SUT does not offer: {}", missing.join(", ")),
             )
         };
+        let mut messages = ctx.end_case();
+        validator.check(&mut messages).await;
+        let (verdict, reason) = xsd_verdict(verdict, reason, &messages);
         if verdict == Verdict::Pass {
             ctx.passed(case.id);
         }
-        let messages = ctx.end_case();
         tracing::info!(case = case.id, verdict = verdict.as_str(), %reason, "conformance case");
         results.push(CaseResult {
             id: case.id.into(),
@@ -358,10 +366,48 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
         sut_smdp: cfg.smdp_url.clone(),
         features: cfg.features.clone(),
         cases_pattern: cfg.cases.clone(),
-        xsd_validation: XSD_NOT_VALIDATED.into(),
+        xsd_validation: validator.describe(),
+        xsd: XsdCounts::of(results.iter().flat_map(|r| &r.messages)),
         summary,
         cases: results,
     })
+}
+
+/// The verdict once the case's messages are checked against the XSDs (SGP.02 §5.1: messages conform to the GSMA
+/// schemas): an invalid message of the SUT fails the case; an invalid message of the suite that the case did not
+/// make malformed on purpose makes it INCONCLUSIVE (the suite's defect, not the SUT's).
+fn xsd_verdict(verdict: Verdict, reason: String, messages: &[Exchange]) -> (Verdict, String) {
+    let blamed = |d: Direction| {
+        messages
+            .iter()
+            .filter(|m| xsd::blame(m) == Some(d))
+            .map(|m| format!("{} at +{} ms ({})", m.kind, m.at_ms, m.xsd))
+            .collect::<Vec<_>>()
+    };
+    let sut = blamed(Direction::FromSut);
+    if !sut.is_empty() {
+        let why = format!(
+            "the SUT's message does not validate against the GSMA XSDs: {}",
+            sut.join("; ")
+        );
+        return match verdict {
+            Verdict::Pass | Verdict::Inconclusive => (Verdict::Fail, why),
+            _ => (verdict, format!("{reason}; {why}")),
+        };
+    }
+    let suite = blamed(Direction::ToSut);
+    if !suite.is_empty() && matches!(verdict, Verdict::Pass | Verdict::Fail) {
+        return (
+            Verdict::Inconclusive,
+            format!(
+                "the suite's own message does not validate against the GSMA XSDs (a defect of the suite): {} — \
+                 the case would have said: {} {reason}",
+                suite.join("; "),
+                verdict.as_str()
+            ),
+        );
+    }
+    (verdict, reason)
 }
 
 #[cfg(test)]
@@ -376,6 +422,57 @@ mod tests {
         assert!(!matches("ES4-*", "ES1-RegisterEIS-01"));
         assert!(matches("*", "anything"));
         assert!(!matches("ES4-GetEIS", "ES4-GetEIS-01"));
+    }
+
+    #[test]
+    fn an_invalid_sut_message_fails_the_case_and_an_invalid_suite_message_makes_it_inconclusive() {
+        let msg = |direction, xsd, on_purpose| Exchange {
+            xsd,
+            malformed_on_purpose: on_purpose,
+            ..ctx::exchange(
+                3,
+                direction,
+                "MNO 1",
+                "HTTP answer",
+                "https://h",
+                None,
+                "<x/>".into(),
+            )
+        };
+        let invalid = || XsdResult::Invalid {
+            why: "body rps:X: bad".into(),
+        };
+        let pass = |messages: &[Exchange]| xsd_verdict(Verdict::Pass, "ok".into(), messages);
+        let all_valid = [
+            msg(Direction::ToSut, XsdResult::Valid, false),
+            msg(Direction::FromSut, XsdResult::Valid, false),
+        ];
+        assert_eq!(pass(&all_valid), (Verdict::Pass, "ok".to_string()));
+        let on_purpose = [
+            msg(Direction::ToSut, invalid(), true),
+            msg(Direction::FromSut, XsdResult::Valid, false),
+        ];
+        assert_eq!(pass(&on_purpose), (Verdict::Pass, "ok".to_string()));
+        let (v, why) = pass(&[
+            msg(Direction::ToSut, XsdResult::Valid, false),
+            msg(Direction::FromSut, invalid(), false),
+        ]);
+        assert_eq!(v, Verdict::Fail);
+        assert!(
+            why.contains("the SUT's message does not validate") && why.contains("body rps:X: bad"),
+            "{why}"
+        );
+        let (v, why) = pass(&[msg(Direction::ToSut, invalid(), false)]);
+        assert_eq!(v, Verdict::Inconclusive);
+        assert!(why.contains("a defect of the suite"), "{why}");
+        let not_validated = [msg(
+            Direction::FromSut,
+            XsdResult::NotValidated {
+                why: "no xmllint".into(),
+            },
+            false,
+        )];
+        assert_eq!(pass(&not_validated), (Verdict::Pass, "ok".to_string()));
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use es_interfaces::xml::{XmlWriter, escape_attribute, escape_text};
 
-use super::{CaseResult, Direction, RunReport, SuiteError, Verdict};
+use super::{
+    CaseResult, Direction, Exchange, RunReport, SuiteError, Verdict, XsdCounts, XsdResult,
+};
 
 /// The file names written into the report directory.
 pub const JSON_FILE: &str = "report.json";
@@ -134,8 +136,69 @@ fn verdict_class(v: Verdict) -> &'static str {
     }
 }
 
-/// One self-contained HTML page (no script, no external resource): the SUT and the counts, a table of the cases
-/// with failures first, then each case with its preconditions, steps, expected result, verdict and messages.
+/// The CSS class and short label of a message's XSD result.
+fn xsd_badge(m: &Exchange) -> (&'static str, &'static str) {
+    match (&m.xsd, m.malformed_on_purpose) {
+        (XsdResult::Valid, _) => ("x-valid", "XSD valid"),
+        (XsdResult::Invalid { .. }, true) => ("x-purpose", "XSD invalid, on purpose"),
+        (XsdResult::Invalid { .. }, false) => ("x-invalid", "XSD INVALID"),
+        (XsdResult::NotValidated { .. }, _) => ("x-none", "not validated"),
+    }
+}
+
+/// `n valid · n invalid …` of some messages, empty parts left out.
+fn xsd_line(c: &XsdCounts) -> String {
+    let parts: Vec<String> = [
+        (c.valid, "valid"),
+        (c.invalid, "invalid"),
+        (c.invalid_on_purpose, "invalid on purpose"),
+        (c.not_validated, "not validated"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if parts.is_empty() {
+        "no message".into()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+const CSS: &str = "\
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d2733;background:#f4f6f8}\
+main{max-width:1180px;margin:0 auto;padding:1.2em 1.5em 3em}\
+h1{font-size:1.6em;margin:.2em 0 .6em}h2{font-size:1.25em;margin:1.6em 0 .5em}h3{font-size:1.05em;margin:0}\
+table{border-collapse:collapse;width:100%;background:#fff}\
+td,th{border-bottom:1px solid #e3e7eb;padding:.35em .6em;text-align:left;vertical-align:top}\
+th{font-weight:600;color:#4a5866;background:#f9fafb}\
+.meta th{width:11em}.meta,.cases,.tl{border:1px solid #dde2e7;border-radius:6px}\
+.cards{display:flex;gap:.8em;margin:1em 0}\
+.card{flex:1;border-radius:6px;padding:.6em .9em;background:#fff;border:1px solid #dde2e7;border-left-width:6px}\
+.card b{display:block;font-size:1.8em;line-height:1.1}.card span{color:#4a5866;font-size:.9em}\
+.card.pass{border-left-color:#2e9e44}.card.fail{border-left-color:#d1342f}\
+.card.inconclusive{border-left-color:#d99a00}.card.na{border-left-color:#9aa5b1}.card.xsd{border-left-color:#3b6fd1}\
+.v{display:inline-block;min-width:6.5em;text-align:center;border-radius:3px;padding:0 .4em;font-weight:600;font-size:.85em;color:#fff}\
+.v.pass{background:#2e9e44}.v.fail{background:#d1342f}.v.inconclusive{background:#c78c00}.v.na{background:#8a96a3}\
+tr.fail td{background:#fdf0ef}tr.inconclusive td{background:#fdf8e8}\
+.x{display:inline-block;border-radius:3px;padding:0 .4em;font-size:.8em;white-space:nowrap}\
+.x-valid{background:#e2f4e5;color:#1e6e2f}.x-invalid{background:#d1342f;color:#fff;font-weight:600}\
+.x-purpose{background:#fcefc7;color:#7a5600}.x-none{background:#e8ebee;color:#4a5866}\
+a{color:#2359b5;text-decoration:none}a:hover{text-decoration:underline}\
+section{background:#fff;border:1px solid #dde2e7;border-left:6px solid #9aa5b1;border-radius:6px;margin:1em 0;padding:.8em 1em}\
+section.pass{border-left-color:#2e9e44}section.fail{border-left-color:#d1342f}section.inconclusive{border-left-color:#d99a00}\
+section p{margin:.35em 0}section ol{margin:.3em 0 .5em;padding-left:1.6em}\
+.result{padding:.3em .6em;border-radius:4px;background:#f4f6f8}.fail .result{background:#fdf0ef}\
+.tl{margin-top:.5em}.tl td{font-size:.92em}.tl .t{white-space:nowrap;color:#4a5866;width:4.5em;text-align:right}\
+.dir{white-space:nowrap;font-weight:600}.to{color:#2359b5}.from{color:#7a3fb0}\
+.why{color:#a1221e;font-size:.9em;margin-top:.2em}.why.purpose{color:#7a5600}\
+details summary{cursor:pointer;color:#4a5866;font-size:.9em}\
+pre{white-space:pre-wrap;word-break:break-all;background:#f4f6f8;border-radius:4px;padding:.5em;font-size:12px;max-height:24em;overflow:auto;margin:.3em 0}\
+.muted{color:#6b7885}.cases td:nth-child(2){white-space:nowrap}";
+
+/// One self-contained HTML page (no script, no external resource): the SUT, the verdict and XSD counts, a table
+/// of the cases with failures first, then each case with its preconditions, steps, expected result, verdict and
+/// the timeline of its messages, each with its XSD result (the message itself folded under it).
 pub fn html(report: &RunReport) -> String {
     let mut cases: Vec<&CaseResult> = report.cases.iter().collect();
     cases.sort_by_key(|c| c.verdict);
@@ -146,15 +209,9 @@ pub fn html(report: &RunReport) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
     );
     o.push_str(&format!("<title>{} report</title>", h(&report.suite)));
-    o.push_str(
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
-         table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}\
-         .pass{background:#dff5dd}.fail{background:#f9d6d5}.inconclusive{background:#fcefc7}.na{background:#eee}\
-         pre{white-space:pre-wrap;word-break:break-all;background:#f7f7f7;padding:.5em;font-size:85%;max-height:30em;overflow:auto}\
-         details{margin:.3em 0 .3em 1em}section{border-top:1px solid #ccc;margin-top:1.5em}</style></head><body>",
-    );
+    o.push_str(&format!("<style>{CSS}</style></head><body><main>"));
     o.push_str(&format!("<h1>{}</h1>", h(&report.suite)));
-    o.push_str("<table>");
+    o.push_str("<table class=\"meta\">");
     for (k, v) in [
         (
             "SM-SR under test",
@@ -183,33 +240,50 @@ pub fn html(report: &RunReport) -> String {
     ] {
         o.push_str(&format!("<tr><th>{}</th><td>{}</td></tr>", h(k), h(&v)));
     }
-    o.push_str("</table>");
+    o.push_str("</table><div class=\"cards\" id=\"summary\">");
+    for (class, n, label) in [
+        ("pass", s.pass, "PASS"),
+        ("fail", s.fail, "FAIL"),
+        ("inconclusive", s.inconclusive, "INCONCLUSIVE"),
+        ("na", s.not_applicable, "NOT APPLICABLE"),
+    ] {
+        o.push_str(&format!(
+            "<div class=\"card {class}\"><b>{n}</b><span>{label}</span></div>"
+        ));
+    }
+    let x = &report.xsd;
     o.push_str(&format!(
-        "<table><tr><th class=\"pass\">PASS</th><th class=\"fail\">FAIL</th><th class=\"inconclusive\">INCONCLUSIVE</th>\
-         <th class=\"na\">NOT APPLICABLE</th></tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
-        s.pass, s.fail, s.inconclusive, s.not_applicable
+        "<div class=\"card xsd\"><b>{}/{}</b><span>messages XSD-valid<br>{}</span></div></div>",
+        x.valid,
+        x.valid + x.invalid + x.invalid_on_purpose + x.not_validated,
+        h(&xsd_line(x))
     ));
-    o.push_str("<h2>Cases</h2><table><tr><th>Verdict</th><th>Case</th><th>SGP.02</th><th>Title</th><th>Reason</th></tr>");
+    o.push_str(
+        "<h2>Cases</h2><table class=\"cases\"><tr><th>Verdict</th><th>Case</th><th>SGP.02</th><th>Title</th>\
+         <th>Result</th><th>Messages</th></tr>",
+    );
     for c in &cases {
         o.push_str(&format!(
-            "<tr class=\"{}\"><td>{}</td><td><a href=\"#{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            verdict_class(c.verdict),
+            "<tr class=\"{cls}\"><td><span class=\"v {cls}\">{}</span></td><td><a href=\"#{}\">{}</a></td>\
+             <td>{}</td><td>{}</td><td>{}</td><td class=\"muted\">{}</td></tr>",
             c.verdict.as_str(),
             escape_attribute(&c.id),
             h(&c.id),
             h(&c.section),
             h(&c.title),
-            h(&c.reason)
+            h(&c.reason),
+            h(&xsd_line(&XsdCounts::of(&c.messages))),
+            cls = verdict_class(c.verdict),
         ));
     }
-    o.push_str("</table>");
+    o.push_str("</table><h2>Case details</h2>");
     for c in &cases {
+        let cls = verdict_class(c.verdict);
         o.push_str(&format!(
-            "<section id=\"{}\"><h3 class=\"{}\">{} — {}: {}</h3>",
+            "<section class=\"{cls}\" id=\"{}\"><h3><span class=\"v {cls}\">{}</span> {} — {}</h3>",
             escape_attribute(&c.id),
-            verdict_class(c.verdict),
-            h(&c.id),
             c.verdict.as_str(),
+            h(&c.id),
             h(&c.title)
         ));
         o.push_str(&format!(
@@ -221,49 +295,74 @@ pub fn html(report: &RunReport) -> String {
             o.push_str(&format!("<li>{}</li>", h(step)));
         }
         o.push_str(&format!(
-            "</ol><p><b>Expected</b> {}</p><p><b>Result</b> {}</p>",
+            "</ol><p><b>Expected</b> {}</p><p class=\"result\"><b>Result</b> {}</p>",
             h(&c.expected),
             h(&c.reason)
         ));
         if !c.note.is_empty() {
-            o.push_str(&format!("<p><b>Note</b> {}</p>", h(&c.note)));
+            o.push_str(&format!(
+                "<p class=\"muted\"><b>Note</b> {}</p>",
+                h(&c.note)
+            ));
         }
-        o.push_str(&format!(
-            "<p>{} message(s), {} ms</p>",
-            c.messages.len(),
-            c.duration_ms
-        ));
+        if c.messages.is_empty() {
+            o.push_str(&format!(
+                "<p class=\"muted\">No message ({} ms).</p></section>",
+                c.duration_ms
+            ));
+            continue;
+        }
+        o.push_str(
+            "<table class=\"tl\"><tr><th class=\"t\">+ms</th><th>Direction</th><th>Message</th><th>XSD</th></tr>",
+        );
         for m in &c.messages {
-            let arrow = match m.direction {
-                Direction::ToSut => "→ SUT",
-                Direction::FromSut => "← SUT",
+            let (dir_class, arrow) = match m.direction {
+                Direction::ToSut => ("to", "→ SUT"),
+                Direction::FromSut => ("from", "← SUT"),
             };
             let http = m
                 .http_status
-                .map(|s| format!(" HTTP {s}"))
+                .map(|s| format!(" · HTTP {s}"))
                 .unwrap_or_default();
+            let (xclass, xlabel) = xsd_badge(m);
+            let why = match &m.xsd {
+                XsdResult::Valid => String::new(),
+                XsdResult::Invalid { why } | XsdResult::NotValidated { why } => format!(
+                    "<div class=\"why{}\">{}</div>",
+                    if m.malformed_on_purpose || xclass == "x-none" {
+                        " purpose"
+                    } else {
+                        ""
+                    },
+                    h(why)
+                ),
+            };
             o.push_str(&format!(
-                "<details><summary>+{} ms {} {} {}{}</summary><p>{} · XSD: {}</p><pre>{}</pre></details>",
+                "<tr><td class=\"t\">{}</td><td class=\"dir {dir_class}\">{arrow}<br><span class=\"muted\">{}</span></td>\
+                 <td><b>{}</b>{}<details><summary>{}</summary><pre>{}</pre></details></td>\
+                 <td><span class=\"x {xclass}\">{xlabel}</span>{why}</td></tr>",
                 m.at_ms,
-                arrow,
                 h(&m.peer),
                 h(&m.kind),
                 h(&http),
                 h(&m.url),
-                h(&m.xsd),
                 h(&m.body)
             ));
         }
-        o.push_str("</section>");
+        o.push_str(&format!(
+            "</table><p class=\"muted\">{} message(s), {} ms</p></section>",
+            c.messages.len(),
+            c.duration_ms
+        ));
     }
-    o.push_str("</body></html>\n");
+    o.push_str("</main></body></html>\n");
     o
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::suite::{Exchange, Summary};
+    use crate::suite::Summary;
     use es_interfaces::xml::Document;
 
     fn sample() -> RunReport {
@@ -287,7 +386,11 @@ mod tests {
                 url: "https://h/x?a=1&b=2".into(),
                 http_status: None,
                 body: "<env:Envelope>]]></env:Envelope>\u{1}".into(),
-                xsd: "not validated".into(),
+                xsd: XsdResult::Invalid {
+                    why: "body rps:ES4-GetEISRequest: line 1: Element 'rps:Eid': not <valid>"
+                        .into(),
+                },
+                malformed_on_purpose: false,
             }],
         };
         RunReport {
@@ -298,7 +401,11 @@ mod tests {
             sut_smdp: None,
             features: vec![],
             cases_pattern: None,
-            xsd_validation: "not validated".into(),
+            xsd_validation: "checked".into(),
+            xsd: XsdCounts {
+                invalid: 3,
+                ..XsdCounts::default()
+            },
             summary: Summary {
                 pass: 1,
                 fail: 1,
