@@ -113,8 +113,8 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
-    /// The conformance suite (SGP.11 style): plays the peers of an SM-SR under test (EUM on ES1, MNOs on ES4),
-    /// runs a catalogue of cases and writes JSON, JUnit XML and HTML reports.
+    /// The conformance suite (SGP.11 style): plays the peers of an SM-SR under test (EUM on ES1, MNOs on ES4, the
+    /// SMSC and eUICCs on ES5), runs a catalogue of cases and writes JSON, JUnit XML and HTML reports.
     Conformance {
         #[command(subcommand)]
         command: ConformanceCommand,
@@ -141,6 +141,9 @@ enum ConformanceCommand {
         /// Where the suite's MNO callback receiver will listen (host:port), for the endpoints to register.
         #[arg(long, default_value = "127.0.0.1:9444")]
         callback_listen: String,
+        /// Where the suite's SMSC will listen (host:port), for the SUT's SMPP account (ES5 byte checks).
+        #[arg(long)]
+        smsc_listen: Option<String>,
     },
     /// Runs the catalogue (or the cases of --cases) against the SUT; exit 1 if a case fails or is inconclusive.
     Run {
@@ -166,6 +169,21 @@ enum ConformanceCommand {
         /// How long to wait for a callback or notification, seconds.
         #[arg(long, default_value_t = 60)]
         callback_timeout_secs: u64,
+        /// The suite plays the SUT's SMSC here (host:port) with the peers' eUICCs behind it (feature `smsc`: the
+        /// ES5 cases); the SUT's SM-SR binds its SMPP account to it.
+        #[arg(long)]
+        smsc_listen: Option<String>,
+        /// The SMPP system_id the suite's SMSC accepts (the SUT's `es5.smpp.system_id`).
+        #[arg(long, default_value = "smsr")]
+        smsc_system_id: String,
+        /// The SMPP password the suite's SMSC accepts (the SUT's `es5.smpp.password`).
+        #[arg(
+            long,
+            env = "RSP_CONFORMANCE_SMSC_PASSWORD",
+            default_value = "smsr",
+            hide_env_values = true
+        )]
+        smsc_password: String,
     },
 }
 
@@ -638,7 +656,8 @@ fn conformance_command(command: ConformanceCommand) -> Result<(), String> {
             peers,
             euiccs,
             callback_listen,
-        } => conformance::init(&peers, euiccs, &callback_listen),
+            smsc_listen,
+        } => conformance::init(&peers, euiccs, &callback_listen, smsc_listen.as_deref()),
         ConformanceCommand::Run {
             sut,
             peers,
@@ -647,6 +666,9 @@ fn conformance_command(command: ConformanceCommand) -> Result<(), String> {
             callback_listen,
             features,
             callback_timeout_secs,
+            smsc_listen,
+            smsc_system_id,
+            smsc_password,
         } => conformance::run(conformance::RunArgs {
             sut,
             peers,
@@ -655,6 +677,9 @@ fn conformance_command(command: ConformanceCommand) -> Result<(), String> {
             callback_listen,
             features,
             callback_timeout_secs,
+            smsc_listen,
+            smsc_system_id,
+            smsc_password,
         }),
     }
 }

@@ -263,7 +263,7 @@ pub static CASES: &[Case] = &[
     },
 ];
 
-fn eid0(ctx: &Ctx) -> Result<String, Finding> {
+pub(super) fn eid0(ctx: &Ctx) -> Result<String, Finding> {
     ctx.world
         .euiccs
         .first()
@@ -280,7 +280,7 @@ fn mno_oid(ctx: &Ctx, i: usize) -> Result<String, Finding> {
         .ok_or_else(|| Finding::Inconclusive(format!("the peers have no MNO {}", i + 1)))
 }
 
-fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, Finding>
+pub(super) fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, Finding>
 where
     T::Err: std::fmt::Display,
 {
@@ -316,7 +316,7 @@ fn enable(
 }
 
 /// MNO `mno`'s view of eUICC 1 (a precondition step: a refusal is INCONCLUSIVE).
-async fn view(ctx: &Ctx, mno: usize, what: &str) -> Result<Eis, Finding> {
+pub(super) async fn view(ctx: &Ctx, mno: usize, what: &str) -> Result<Eis, Finding> {
     let out = ctx.es4(mno, &get_eis(ctx, &eid0(ctx)?, what)?).await?;
     expect(
         out.http_status,

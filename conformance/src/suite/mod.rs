@@ -10,7 +10,9 @@
 pub mod ctx;
 pub mod es1;
 pub mod es4;
+pub mod es5;
 pub mod report;
+pub mod smsc;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -84,6 +86,11 @@ pub enum Need {
     /// with `--feature es5` (e.g. `rsp serve --simulate` on the peers' world).
     #[serde(rename = "es5")]
     Es5,
+    /// The suite plays the SUT's SMSC with the peers' eUICCs behind it (SGP.02 §5.6; wire-profile §2): the SUT's
+    /// SM-SR binds its SMPP account to the suite (`--smsc-listen`), so ES5 bytes can be checked. Offered when the
+    /// run has an SMSC ([`RunConfig::smsc`]); it offers [`Need::Es5`] too.
+    #[serde(rename = "smsc")]
+    SuiteSmsc,
 }
 
 impl Need {
@@ -92,6 +99,7 @@ impl Need {
         match self {
             Need::Smsr => "smsr",
             Need::Es5 => "es5",
+            Need::SuiteSmsc => "smsc",
         }
     }
 }
@@ -145,9 +153,13 @@ impl std::fmt::Debug for Case {
     }
 }
 
-/// The whole catalogue in run order: ES1, then ES4.
+/// The whole catalogue in run order: ES1, then ES4, then ES5.
 pub fn catalogue() -> Vec<&'static Case> {
-    es1::CASES.iter().chain(es4::CASES.iter()).collect()
+    es1::CASES
+        .iter()
+        .chain(es4::CASES.iter())
+        .chain(es5::CASES.iter())
+        .collect()
 }
 
 /// Whether `id` matches `pattern`: comma-separated globs where `*` matches any run of characters (`ES4-*`,
@@ -192,6 +204,8 @@ pub struct RunConfig {
     pub cases: Option<String>,
     /// How long to wait for a callback or notification.
     pub callback_timeout: Duration,
+    /// The suite plays the SUT's SMSC here ([`Need::SuiteSmsc`]): the SUT's SM-SR must bind its SMPP account to it.
+    pub smsc: Option<smsc::SmscSetup>,
 }
 
 /// The result of one case.
@@ -277,7 +291,10 @@ pub const XSD_NOT_VALIDATED: &str = "not validated: the suite does not validate 
 pub async fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
     let started = time::OffsetDateTime::now_utc();
     let t0 = Instant::now();
-    let ctx = Ctx::new(cfg)?;
+    let mut ctx = Ctx::new(cfg)?;
+    if let Some(setup) = &cfg.smsc {
+        ctx.start_smsc(setup).await?;
+    }
     let mut results = Vec::new();
     for case in catalogue() {
         if let Some(p) = &cfg.cases
