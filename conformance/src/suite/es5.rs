@@ -246,12 +246,14 @@ struct Packet {
     bytes: Vec<u8>,
 }
 
+/// One received segment of a concatenated SMS: its packet kind (first segment), TP-UD and payload.
+type Part = (Option<PacketKind>, Vec<u8>, Vec<u8>);
+
 /// Reassembles the SMS of `log` going one way into packets; an SMS that is no SCP80 packet or segment is an
 /// error naming it.
 fn packets(log: &[LoggedSms], mobile_terminated: bool) -> Result<Vec<Packet>, String> {
     let mut out = Vec::new();
-    let mut pending: HashMap<(String, u16), Vec<Option<(Option<PacketKind>, Vec<u8>, Vec<u8>)>>> =
-        HashMap::new();
+    let mut pending: HashMap<(String, u16), Vec<Option<Part>>> = HashMap::new();
     for sms in log
         .iter()
         .filter(|s| s.mobile_terminated == mobile_terminated)
