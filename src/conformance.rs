@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use certs::world::World;
+use conformance::suite::smsc::SmscSetup;
 use conformance::suite::{self, Need, RunConfig};
 
 /// The SUT's servers of `--sut smsr=https://…[,smdp=https://…]`.
@@ -29,10 +30,13 @@ pub fn parse_sut(s: &str) -> Result<(Option<String>, Option<String>), String> {
     Ok((smsr, smdp))
 }
 
-/// A feature of `--feature` (applicability of the cases).
+/// A feature of `--feature` (applicability of the cases); `smsc` comes with `--smsc-listen` only.
 pub fn parse_feature(s: &str) -> Result<Need, String> {
     match s {
         "es5" => Ok(Need::Es5),
+        "smsc" => {
+            Err("feature smsc: give --smsc-listen HOST:PORT (the suite then plays the SMSC)".into())
+        }
         f => Err(format!("unknown feature {f} (es5)")),
     }
 }
@@ -83,13 +87,16 @@ pub fn list(json: bool) -> Result<(), String> {
 
 /// `rsp conformance init`: a peers directory (a new world, or the one already there) and what the SUT's operator
 /// must register for the suite's peers.
-pub fn init(peers: &Path, euiccs: usize, callback: &str) -> Result<(), String> {
+pub fn init(peers: &Path, euiccs: usize, callback: &str, smsc: Option<&str>) -> Result<(), String> {
     let world = if peers.join("world.json").exists() {
         World::load(peers).map_err(|e| format!("{}: {e}", peers.display()))?
     } else {
         crate::setup::init_world(peers, euiccs.max(3), None).map_err(|e| e.to_string())?
     };
     print!("{}", registration_text(&world, callback));
+    if let Some(smsc) = smsc {
+        print!("{}", smsc_text(smsc));
+    }
     Ok(())
 }
 
@@ -152,7 +159,7 @@ pub fn registration_text(world: &World, callback: &str) -> String {
     }
     s.push_str(&format!(
         "\nThen: rsp conformance run --sut smsr=https://HOST:PORT[,smdp=https://HOST:PORT] --peers {} \
-         --callback-listen {callback} [--feature es5] --report DIR\n",
+         --callback-listen {callback} [--feature es5 | --smsc-listen HOST:PORT] --report DIR\n",
         world.dir.display()
     ));
     s
@@ -188,6 +195,20 @@ fn smdp_registration_text(world: &World) -> String {
     s
 }
 
+/// What the SUT's operator configures for the ES5 cases, the suite's SMSC at `listen` (`host:port`;
+/// SGP.02 §5.6, wire-profile §2).
+pub fn smsc_text(listen: &str) -> String {
+    let (host, port) = listen.rsplit_once(':').unwrap_or((listen, "2775"));
+    format!(
+        "\nFor the ES5 cases (--smsc-listen {listen}): the suite plays the SMSC with the peers' eUICCs behind it.\n\
+         - Point the SM-SR's SMPP account at it (rsp: es5.smpp.enabled = true, es5.smpp.host = \"{host}\",\n  \
+         es5.smpp.port = {port}; RSP_ES5__SMPP__HOST / RSP_ES5__SMPP__PORT), with the system_id and password\n  \
+         given to the run as --smsc-system-id / --smsc-password (default smsr / smsr, rsp's defaults).\n\
+         - Register the eUICCs freshly for the run: the simulated eUICCs start from their issuance state\n  \
+         (profiles, SCP80 counters as issued) in every run.\n"
+    )
+}
+
 /// The options of `rsp conformance run`.
 #[derive(Debug, Clone)]
 pub struct RunArgs {
@@ -209,6 +230,12 @@ pub struct RunArgs {
     pub xsd: Option<PathBuf>,
     /// `--xmllint` (default `RSP_XMLLINT`, else `xmllint`).
     pub xmllint: PathBuf,
+    /// `--smsc-listen`.
+    pub smsc_listen: Option<String>,
+    /// `--smsc-system-id`.
+    pub smsc_system_id: String,
+    /// `--smsc-password`.
+    pub smsc_password: String,
 }
 
 /// `rsp conformance run`: runs the suite, prints one line per case, writes the reports; fails when a case
@@ -232,6 +259,11 @@ pub fn run(args: RunArgs) -> Result<(), String> {
             dir: args.xsd,
             xmllint: args.xmllint,
         },
+        smsc: args.smsc_listen.map(|listen| SmscSetup {
+            listen,
+            system_id: args.smsc_system_id,
+            password: args.smsc_password,
+        }),
     };
     let system = actix_web::rt::System::new();
     let report = system
@@ -285,5 +317,9 @@ mod tests {
         assert!(parse_sut("").is_err());
         assert_eq!(parse_feature("es5"), Ok(Need::Es5));
         assert!(parse_feature("https").is_err());
+        assert!(parse_feature("smsc").is_err_and(|e| e.contains("--smsc-listen")));
+        let text = smsc_text("192.0.2.7:2776");
+        assert!(text.contains("es5.smpp.host = \"192.0.2.7\""), "{text}");
+        assert!(text.contains("es5.smpp.port = 2776"), "{text}");
     }
 }

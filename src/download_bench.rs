@@ -341,6 +341,7 @@ async fn download_run(dir: &Path, opts: &DownloadOptions) -> Result<DownloadRepo
         smdp_profiles: Vec::new(),
         ecasd_faults: Vec::new(),
         second_smsr: None,
+        external_smsc: None,
         https_share: 0.0,
         esm2m: crate::config::Esm2mConfig::default(),
     })

@@ -129,6 +129,7 @@ async fn run(dir: &Path, opts: &FleetBenchOptions) -> Result<(), String> {
         smdp_profiles: Vec::new(),
         ecasd_faults: Vec::new(),
         second_smsr: None,
+        external_smsc: None,
         https_share: 0.0,
         esm2m: crate::config::Esm2mConfig::default(),
     })

@@ -144,6 +144,7 @@ async fn sessions(
         smdp_profiles: Vec::new(),
         ecasd_faults: Vec::new(),
         second_smsr: None,
+        external_smsc: None,
         https_share: 1.0,
         esm2m: crate::config::Esm2mConfig::default(),
     })

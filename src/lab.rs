@@ -82,6 +82,9 @@ pub struct LabOptions {
     pub esm2m: Esm2mConfig,
     /// Also start the world's SM-SR 2 (SGP.02 §3.8), with an empty EIS repository.
     pub second_smsr: Option<SecondSmsr>,
+    /// Bind the SM-SR's SMPP account to this SMSC instead of the lab's test SMSC (the conformance suite playing
+    /// the SMSC, `rsp conformance run --smsc-listen`); the lab's network then runs unused by it.
+    pub external_smsc: Option<std::net::SocketAddr>,
 }
 
 /// SM-SR 2 of a lab (SGP.02 §3.8 SM-SR change): the world's second SM-SR identity in the same process, bound to
@@ -217,6 +220,7 @@ impl LabOptions {
             https_share: 0.0,
             esm2m: Esm2mConfig::default(),
             second_smsr: None,
+            external_smsc: None,
         }
     }
 }
@@ -368,8 +372,11 @@ impl Lab {
             .await
             .map_err(|e| e.to_string())?;
         config.es5.smpp.enabled = true;
-        config.es5.smpp.host = "127.0.0.1".into();
-        config.es5.smpp.port = network.smsc().local_addr().port();
+        let smsc_addr = opts
+            .external_smsc
+            .unwrap_or_else(|| network.smsc().local_addr());
+        config.es5.smpp.host = smsc_addr.ip().to_string();
+        config.es5.smpp.port = smsc_addr.port();
         for (server, url) in [
             (&mut config.smsr, &opts.smsr_database_url),
             (&mut config.smdp, &opts.smdp_database_url),

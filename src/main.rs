@@ -114,7 +114,8 @@ enum Command {
         command: BenchCommand,
     },
     /// The conformance suite (SGP.11 style): plays the peers of an SM-SR under test (EUM on ES1, SM-DP on ES3,
-    /// MNOs on ES4), runs a catalogue of cases and writes JSON, JUnit XML and HTML reports.
+    /// MNOs on ES4, the SMSC and eUICCs on ES5) and of an SM-DP (MNOs on ES2), runs a catalogue of cases and
+    /// writes JSON, JUnit XML and HTML reports.
     Conformance {
         #[command(subcommand)]
         command: ConformanceCommand,
@@ -141,6 +142,9 @@ enum ConformanceCommand {
         /// Where the suite's MNO callback receiver will listen (host:port), for the endpoints to register.
         #[arg(long, default_value = "127.0.0.1:9444")]
         callback_listen: String,
+        /// Where the suite's SMSC will listen (host:port), for the SUT's SMPP account (ES5 byte checks).
+        #[arg(long)]
+        smsc_listen: Option<String>,
     },
     /// Runs the catalogue (or the cases of --cases) against the SUT; exit 1 if a case fails or is inconclusive.
     Run {
@@ -174,6 +178,21 @@ enum ConformanceCommand {
         /// libxml2's xmllint (Debian: libxml2-utils), the XSD validator.
         #[arg(long, env = "RSP_XMLLINT", default_value = "xmllint")]
         xmllint: PathBuf,
+        /// The suite plays the SUT's SMSC here (host:port) with the peers' eUICCs behind it (feature `smsc`: the
+        /// ES5 cases); the SUT's SM-SR binds its SMPP account to it.
+        #[arg(long)]
+        smsc_listen: Option<String>,
+        /// The SMPP system_id the suite's SMSC accepts (the SUT's `es5.smpp.system_id`).
+        #[arg(long, default_value = "smsr")]
+        smsc_system_id: String,
+        /// The SMPP password the suite's SMSC accepts (the SUT's `es5.smpp.password`).
+        #[arg(
+            long,
+            env = "RSP_CONFORMANCE_SMSC_PASSWORD",
+            default_value = "smsr",
+            hide_env_values = true
+        )]
+        smsc_password: String,
     },
 }
 
@@ -686,7 +705,8 @@ fn conformance_command(command: ConformanceCommand) -> Result<(), String> {
             peers,
             euiccs,
             callback_listen,
-        } => conformance::init(&peers, euiccs, &callback_listen),
+            smsc_listen,
+        } => conformance::init(&peers, euiccs, &callback_listen, smsc_listen.as_deref()),
         ConformanceCommand::Run {
             sut,
             peers,
@@ -697,6 +717,9 @@ fn conformance_command(command: ConformanceCommand) -> Result<(), String> {
             callback_timeout_secs,
             xsd,
             xmllint,
+            smsc_listen,
+            smsc_system_id,
+            smsc_password,
         } => conformance::run(conformance::RunArgs {
             sut,
             peers,
@@ -707,6 +730,9 @@ fn conformance_command(command: ConformanceCommand) -> Result<(), String> {
             callback_timeout_secs,
             xsd,
             xmllint,
+            smsc_listen,
+            smsc_system_id,
+            smsc_password,
         }),
     }
 }

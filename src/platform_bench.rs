@@ -273,6 +273,7 @@ pub(crate) async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), S
         smdp_profiles: Vec::new(),
         ecasd_faults: Vec::new(),
         second_smsr: None,
+        external_smsc: None,
         https_share: if opts.https { 1.0 } else { 0.0 },
         esm2m: crate::config::Esm2mConfig::default(),
     })

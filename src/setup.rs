@@ -415,6 +415,8 @@ pub fn smsr(
             smsr::metrics::SmsrMetrics::new().map_err(|e| SetupError::Config(e.to_string()))?,
         ),
         sr_ecdsa: Some(sr_ecdsa(config, world, me)?),
+        #[cfg(feature = "lab")]
+        faults: Default::default(),
     })
 }
 

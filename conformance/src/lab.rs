@@ -9,10 +9,16 @@
 //! (response packet, UDH IEI `71`, with the further segments of a concatenated one) to the originating address of
 //! the last command delivered to that card, as a card answers the TP-OA of the SMS-DELIVER it got (the simulator
 //! does not see the TP-OA; the network fills it in).
+//!
+//! Every SMS that crosses it is logged with its time ([`SimulatedNetwork::sms_log`]): the conformance suite
+//! (crate::suite, playing the SMSC of a system under test) checks those bytes against wire-profile §2. A test
+//! (or the suite) can alter the next PoRs in the network ([`SimulatedNetwork::corrupt_next_por`]) to see that
+//! the SM-SR refuses a PoR whose cryptographic checksum does not verify.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -28,12 +34,69 @@ struct Gateway {
     recorded: Mutex<Vec<MtSms>>,
     /// Per handset MSISDN, the originating address of the last MT SMS delivered to it.
     origins: Mutex<HashMap<String, String>>,
+    /// The SMS that crossed the network, oldest first (at most [`SMS_LOG_MAX`]).
+    log: Mutex<Vec<LoggedSms>>,
+    /// PoRs (first segments) still to alter in the network.
+    corrupt_pors: AtomicUsize,
+}
+
+/// Most SMS [`SimulatedNetwork::sms_log`] keeps (the oldest are dropped beyond).
+const SMS_LOG_MAX: usize = 4096;
+
+/// One SMS that crossed the simulated network (3GPP TS 23.040 TP-UD; wire-profile §2), as logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedSms {
+    /// When it crossed.
+    pub at: Instant,
+    /// Mobile-terminated (SM-SR to eUICC) or mobile-originated (eUICC to SM-SR).
+    pub mobile_terminated: bool,
+    /// The handset's MSISDN (destination of an MT SMS, sender of an MO SMS).
+    pub msisdn: String,
+    /// The other end: the originating address of an MT SMS, the destination of an MO SMS.
+    pub address: String,
+    /// The TP-UD as it left the network towards its receiver (an altered PoR as altered).
+    pub tp_ud: Vec<u8>,
+    /// The network altered it ([`SimulatedNetwork::corrupt_next_por`]).
+    pub altered: bool,
 }
 
 impl Gateway {
     /// The originating address of the last MT SMS delivered to `msisdn`.
     fn origin_of(&self, msisdn: &str) -> Option<String> {
         self.origins.lock().ok()?.get(msisdn).cloned()
+    }
+
+    fn log(&self, sms: LoggedSms) {
+        if let Ok(mut l) = self.log.lock() {
+            if l.len() >= SMS_LOG_MAX {
+                l.remove(0);
+            }
+            l.push(sms);
+        }
+    }
+
+    /// Alters the last byte of `mo` (in the secured part of a PoR's first segment: its CC no longer verifies)
+    /// when it is a PoR's first segment and a corruption is pending; logs it.
+    fn pass_mo(&self, mo: &mut euicc::MoSms, to: &str) {
+        let (response, concat) = udh_of(&mo.tp_ud);
+        let first = concat.is_none_or(|(_, _, index)| index == 1);
+        let altered = response
+            && first
+            && self
+                .corrupt_pors
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if altered && let Some(last) = mo.tp_ud.last_mut() {
+            *last ^= 0xFF;
+        }
+        self.log(LoggedSms {
+            at: Instant::now(),
+            mobile_terminated: false,
+            msisdn: mo.from_msisdn.clone(),
+            address: to.to_string(),
+            tp_ud: mo.tp_ud.clone(),
+            altered,
+        });
     }
 }
 
@@ -121,6 +184,14 @@ impl MobileNetwork for Gateway {
                 }
                 r.push(mt.clone());
             }
+            self.log(LoggedSms {
+                at: Instant::now(),
+                mobile_terminated: true,
+                msisdn: mt.msisdn.clone(),
+                address: mt.source_addr.clone(),
+                tp_ud: mt.tp_ud.clone(),
+                altered: false,
+            });
             let sms = euicc::MtSms {
                 dest_msisdn: mt.msisdn,
                 tp_ud: mt.tp_ud,
@@ -172,6 +243,8 @@ impl SimulatedNetwork {
             dropped: AtomicUsize::new(0),
             recorded: Mutex::new(Vec::new()),
             origins: Mutex::new(HashMap::new()),
+            log: Mutex::new(Vec::new()),
+            corrupt_pors: AtomicUsize::new(0),
         });
         let network: Arc<dyn MobileNetwork> = gateway.clone();
         let smsc = Arc::new(TestSmsc::start(config, network).await?);
@@ -180,9 +253,10 @@ impl SimulatedNetwork {
         let pump_gateway = gateway.clone();
         let pump = tokio::spawn(async move {
             let mut router = MoRouter::default();
-            while let Some(mo) = mo_rx.recv().await {
+            while let Some(mut mo) = mo_rx.recv().await {
                 let smsc = pump_smsc.clone();
                 let to = router.destination(&pump_gateway, &mo);
+                pump_gateway.pass_mo(&mut mo, &to);
                 // Each MO in its own task: a slow deliver_sm_resp or a stored MO must not hold the others back.
                 tokio::spawn(async move {
                     if let Err(e) = smsc.forward_mo(&mo.from_msisdn, &to, &mo.tp_ud).await {
@@ -222,6 +296,21 @@ impl SimulatedNetwork {
             .lock()
             .map(|r| r.clone())
             .unwrap_or_default()
+    }
+
+    /// Every SMS that crossed the network so far (at most the last 4,096), oldest first.
+    pub fn sms_log(&self) -> Vec<LoggedSms> {
+        self.gateway
+            .log
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
+    }
+
+    /// Alters the next `n` PoRs on their way to the SM-SR (the last byte of a PoR's first segment is inverted:
+    /// its cryptographic checksum no longer verifies; wire-profile §2).
+    pub fn corrupt_next_por(&self, n: usize) {
+        self.gateway.corrupt_pors.store(n, Ordering::SeqCst);
     }
 
     /// Delivers `mt` to the simulator again, as a replaying attacker would.
@@ -270,6 +359,8 @@ mod tests {
             dropped: AtomicUsize::new(0),
             recorded: Mutex::new(Vec::new()),
             origins: Mutex::new(HashMap::from([("4917".to_string(), "4902".to_string())])),
+            log: Mutex::new(Vec::new()),
+            corrupt_pors: AtomicUsize::new(0),
         }
     }
 
@@ -318,5 +409,35 @@ mod tests {
             ..mo(&[0x02, 0x71, 0x00, 1])
         };
         assert_eq!(r.destination(&g, &other), "4901");
+    }
+
+    /// The network alters only a PoR's first segment, as many times as asked, and logs what it passed on.
+    #[test]
+    fn the_network_alters_the_next_pors_only() {
+        let g = gateway();
+        g.corrupt_pors.store(1, Ordering::SeqCst);
+        let mut note = mo(&[0x02, 0x70, 0x00, 0x10, 0x20]);
+        g.pass_mo(&mut note, "4901");
+        assert_eq!(note.tp_ud, [0x02, 0x70, 0x00, 0x10, 0x20]);
+        let mut next = mo(&[0x05, 0x00, 0x03, 0x05, 0x02, 0x02, 0x33]);
+        g.pass_mo(&mut next, "4902");
+        assert_eq!(next.tp_ud.last(), Some(&0x33));
+        let mut por = mo(&[0x02, 0x71, 0x00, 0x10, 0x20]);
+        g.pass_mo(&mut por, "4902");
+        assert_eq!(por.tp_ud, [0x02, 0x71, 0x00, 0x10, 0xDF]);
+        let mut again = mo(&[0x02, 0x71, 0x00, 0x10, 0x20]);
+        g.pass_mo(&mut again, "4902");
+        assert_eq!(again.tp_ud.last(), Some(&0x20));
+        let log = g.log.lock().expect("log").clone();
+        assert_eq!(log.len(), 4);
+        assert_eq!(
+            log.iter().map(|l| l.altered).collect::<Vec<_>>(),
+            [false, false, true, false]
+        );
+        assert!(
+            log.iter()
+                .all(|l| !l.mobile_terminated && l.msisdn == "4917")
+        );
+        assert_eq!(log[2].address, "4902");
     }
 }

@@ -120,4 +120,20 @@ pub struct Smsr {
     /// CERT.SR.ECDSA and SK.SR.ECDSA: `None` when none is configured (this SM-SR then refuses to take eUICCs
     /// over, ES7.HandoverEUICC 1.2 / 3.8).
     pub sr_ecdsa: Option<SrIdentity>,
+    /// Deliberate faults a test switches on (feature `test-faults`, which only `rsp`'s `lab` feature enables: never
+    /// in the production build).
+    #[cfg(feature = "test-faults")]
+    pub faults: TestFaults,
+}
+
+/// Deliberate faults of the SM-SR for the conformance suite's fault-injection test (issue 15: the suite must
+/// fail against a faulty SM-SR); feature `test-faults` only.
+#[cfg(feature = "test-faults")]
+#[derive(Debug, Default)]
+pub struct TestFaults {
+    /// Wire-profile §2 / ETSI TS 102 225 §5.1.1 broken: every SMS transmission whose counter (as advanced in the
+    /// store) is even is secured with the counter before it, i.e. the previous transmission's counter is sent
+    /// again. The eUICC answers PoR `02` (counter low) under that old counter, which this SM-SR then takes for a
+    /// late PoR of the earlier command and drops; the command goes again after the PoR time-out.
+    pub reuse_scp80_counter: std::sync::atomic::AtomicBool,
 }

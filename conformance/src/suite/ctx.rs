@@ -17,6 +17,7 @@ use es_interfaces::xml::{Document, Element};
 use es_runtime::client::{SoapClient, SoapVersion as ClientVersion};
 use serde::Serialize;
 
+use super::smsc::{SmscSetup, SuiteSmsc};
 use super::xsd::XsdResult;
 use super::{Finding, Need, RunConfig, SuiteError};
 use crate::eum::Es1Client;
@@ -104,6 +105,7 @@ pub struct Ctx {
     memo: Mutex<HashMap<String, String>>,
     /// The peers' SM-DP towards the SUT's SM-SR (ES3 cases), when the SUT is an SM-SR.
     es3: Option<Es3Peer>,
+    smsc: Option<SuiteSmsc>,
 }
 
 fn soap_client(world: &World, files: &KeyCertFiles) -> Result<SoapClient, SuiteError> {
@@ -254,6 +256,7 @@ impl Ctx {
             passed: Mutex::new(Vec::new()),
             memo: Mutex::new(HashMap::new()),
             es3,
+            smsc: None,
         })
     }
 
@@ -312,8 +315,64 @@ impl Ctx {
                 r.envelope,
             ));
         }
+        if let Some(smsc) = &self.smsc {
+            let url = format!("smpp://{}", smsc.addr);
+            for sms in smsc.sms_log().into_iter().filter(|s| s.at >= start) {
+                let (direction, kind) = if sms.mobile_terminated {
+                    (Direction::FromSut, format!("MT SMS to {}", sms.msisdn))
+                } else if sms.altered {
+                    (
+                        Direction::ToSut,
+                        format!("MO SMS from {} (altered by the suite)", sms.msisdn),
+                    )
+                } else {
+                    (Direction::ToSut, format!("MO SMS from {}", sms.msisdn))
+                };
+                out.push(exchange(
+                    sms.at.saturating_duration_since(start).as_millis() as u64,
+                    direction,
+                    "SMSC",
+                    &kind,
+                    &url,
+                    None,
+                    hex::encode_upper(&sms.tp_ud),
+                ));
+            }
+        }
         out.sort_by_key(|e| e.at_ms);
         out
+    }
+
+    /// Starts the suite's SMSC with the peers' eUICCs behind it ([`Need::SuiteSmsc`], which offers
+    /// [`Need::Es5`] too) and gives the SUT the callback time-out to bind (cases needing it are INCONCLUSIVE
+    /// if it does not).
+    pub(crate) async fn start_smsc(&mut self, setup: &SmscSetup) -> Result<(), SuiteError> {
+        let smsc = SuiteSmsc::start(&self.world, setup).await?;
+        if !smsc.wait_bound(self.callback_timeout).await {
+            tracing::warn!(smsc = %smsc.addr, "the SUT has not bound to the suite's SMSC");
+        }
+        self.smsc = Some(smsc);
+        for need in [Need::SuiteSmsc, Need::Es5] {
+            if !self.features.contains(&need) {
+                self.features.push(need);
+            }
+        }
+        Ok(())
+    }
+
+    /// The suite's SMSC (cases that need [`Need::SuiteSmsc`] only run when there is one).
+    pub fn smsc(&self) -> Result<&SuiteSmsc, Finding> {
+        self.smsc
+            .as_ref()
+            .ok_or_else(|| Finding::Inconclusive("the suite plays no SMSC in this run".into()))
+    }
+
+    /// When the case began.
+    pub fn case_started(&self) -> Instant {
+        self.case_start
+            .lock()
+            .map(|s| s.0)
+            .unwrap_or_else(|_| Instant::now())
     }
 
     pub(crate) fn passed(&self, id: &'static str) {
@@ -564,6 +623,9 @@ impl Ctx {
 
     pub(crate) async fn stop(self) {
         self.receiver.stop().await;
+        if let Some(smsc) = self.smsc {
+            smsc.stop().await;
+        }
     }
 }
 

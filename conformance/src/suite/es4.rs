@@ -263,7 +263,7 @@ pub static CASES: &[Case] = &[
     },
 ];
 
-fn eid0(ctx: &Ctx) -> Result<String, Finding> {
+pub(super) fn eid0(ctx: &Ctx) -> Result<String, Finding> {
     ctx.world
         .euiccs
         .first()
@@ -316,7 +316,7 @@ fn enable(
 }
 
 /// MNO `mno`'s view of eUICC 1 (a precondition step: a refusal is INCONCLUSIVE).
-async fn view(ctx: &Ctx, mno: usize, what: &str) -> Result<Eis, Finding> {
+pub(super) async fn view(ctx: &Ctx, mno: usize, what: &str) -> Result<Eis, Finding> {
     let out = ctx.es4(mno, &get_eis(ctx, &eid0(ctx)?, what)?).await?;
     expect(
         out.http_status,

@@ -13,7 +13,9 @@ pub mod es1;
 pub mod es2;
 pub mod es3;
 pub mod es4;
+pub mod es5;
 pub mod report;
+pub mod smsc;
 pub mod xsd;
 
 use std::future::Future;
@@ -92,6 +94,11 @@ pub enum Need {
     /// Declared with `--feature es5` (e.g. `rsp serve --simulate` on the peers' world).
     #[serde(rename = "es5")]
     Es5,
+    /// The suite plays the SUT's SMSC with the peers' eUICCs behind it (SGP.02 §5.6; wire-profile §2): the SUT's
+    /// SM-SR binds its SMPP account to the suite (`--smsc-listen`), so ES5 bytes can be checked. Offered when the
+    /// run has an SMSC ([`RunConfig::smsc`]); it offers [`Need::Es5`] too.
+    #[serde(rename = "smsc")]
+    SuiteSmsc,
 }
 
 impl Need {
@@ -101,6 +108,7 @@ impl Need {
             Need::Smsr => "smsr",
             Need::Smdp => "smdp",
             Need::Es5 => "es5",
+            Need::SuiteSmsc => "smsc",
         }
     }
 }
@@ -154,13 +162,14 @@ impl std::fmt::Debug for Case {
     }
 }
 
-/// The whole catalogue in run order: ES1, ES2, ES3, then ES4.
+/// The whole catalogue in run order: ES1, ES2, ES3, ES4, then ES5.
 pub fn catalogue() -> Vec<&'static Case> {
     es1::CASES
         .iter()
         .chain(es2::CASES.iter())
         .chain(es3::CASES.iter())
         .chain(es4::CASES.iter())
+        .chain(es5::CASES.iter())
         .collect()
 }
 
@@ -209,6 +218,8 @@ pub struct RunConfig {
     pub callback_timeout: Duration,
     /// The GSMA XSDs and the validator every message is checked with.
     pub xsd: XsdConfig,
+    /// The suite plays the SUT's SMSC here ([`Need::SuiteSmsc`]): the SUT's SM-SR must bind its SMPP account to it.
+    pub smsc: Option<smsc::SmscSetup>,
 }
 
 /// The result of one case.
@@ -292,7 +303,10 @@ impl RunReport {
 pub async fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
     let started = time::OffsetDateTime::now_utc();
     let t0 = Instant::now();
-    let ctx = Ctx::new(cfg)?;
+    let mut ctx = Ctx::new(cfg)?;
+    if let Some(setup) = &cfg.smsc {
+        ctx.start_smsc(setup).await?;
+    }
     let validator = xsd::Validator::new(&cfg.xsd).await;
     if !validator.is_on() {
         tracing::warn!("conformance run: {}", validator.describe());

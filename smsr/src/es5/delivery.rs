@@ -107,6 +107,17 @@ fn transmit(
         now,
     )?;
     let keys = load_keys(conn, &smsr.keyring, &op.eid, kvn)?;
+    #[cfg(feature = "test-faults")]
+    let counter = if smsr
+        .faults
+        .reuse_scp80_counter
+        .load(std::sync::atomic::Ordering::SeqCst)
+        && counter % 2 == 0
+    {
+        counter - 1
+    } else {
+        counter
+    };
     let packet = secure_command(&op.eid, &keys, counter, &cmd.payload)?;
     let tp_uds = sms::to_tp_uds(PacketKind::Command, &packet, counter as u8).map_err(|source| {
         Es5Error::Sms {

@@ -1,0 +1,144 @@
+//! The suite as the SUT's SMSC with the peers' eUICCs behind it (SGP.02 §5.6 ES5 over SMS; wire-profile §2):
+//! the test SMSC (crate::smsc) listens where the SUT's operator pointed the SM-SR's SMPP account, the eUICC
+//! simulator (crate::euicc) plays the peers' eUICCs from their issuance state, and every SMS that crosses is
+//! kept (crate::lab::SimulatedNetwork) for the ES5 byte checks ([`super::es5`]).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use certs::world::World;
+use tokio::sync::mpsc;
+
+use super::SuiteError;
+use crate::euicc::{DriverEvent, Fleet, SimulatorConfig};
+use crate::lab::{LoggedSms, SimulatedNetwork};
+use crate::smsc::{RecordedSubmit, SmscConfig};
+
+/// Where the suite's SMSC listens and the SMPP account it accepts (SMPP 3.4 §4.1): what the SUT's SM-SR is
+/// configured with (`es5.smpp` of `rsp serve`: host, port, system_id, password).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmscSetup {
+    /// `host:port` to listen on.
+    pub listen: String,
+    /// The account's system_id.
+    pub system_id: String,
+    /// The account's password.
+    pub password: String,
+}
+
+/// The running SMSC of the suite and what it saw (wire-profile §2).
+pub struct SuiteSmsc {
+    network: SimulatedNetwork,
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// MSISDN → index of the peers' eUICC that has a profile with it (issuance, crate::issuance).
+    by_msisdn: HashMap<String, usize>,
+    undelivered: Arc<Mutex<Vec<String>>>,
+    events: tokio::task::JoinHandle<()>,
+}
+
+impl SuiteSmsc {
+    /// Starts the SMSC with the simulated eUICCs of `world` at their issuance state (SGP.02 §5.6; wire-profile
+    /// §2): each card accepts the SUT's commands under its ISD-R key set, answers PoRs and sends notifications.
+    pub async fn start(world: &World, setup: &SmscSetup) -> Result<SuiteSmsc, SuiteError> {
+        let setup_err =
+            |what: &str, e: String| SuiteError::Setup(format!("suite SMSC: {what}: {e}"));
+        let listen: SocketAddr = setup
+            .listen
+            .parse()
+            .map_err(|e: std::net::AddrParseError| setup_err(&setup.listen, e.to_string()))?;
+        let fleet = Fleet::from_world(
+            world,
+            SimulatorConfig {
+                attach_delay_ms: 500,
+                notification_retry_interval_ms: 10_000,
+                ..SimulatorConfig::default()
+            },
+        )
+        .map_err(|e| setup_err("the peers' eUICCs", e.to_string()))?;
+        let mut by_msisdn = HashMap::new();
+        for i in 0..world.euiccs.len() {
+            for p in crate::issuance::profiles_at_issuance(world, i)
+                .map_err(|e| setup_err("the peers' eUICCs", e.to_string()))?
+            {
+                by_msisdn.insert(p.msisdn, i);
+            }
+        }
+        let mut smsc = SmscConfig::loopback(&setup.system_id, &setup.password);
+        smsc.listen = listen;
+        smsc.record = true;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let network = SimulatedNetwork::start(fleet, smsc, Some(tx))
+            .await
+            .map_err(|e| setup_err(&setup.listen, e.to_string()))?;
+        let undelivered = Arc::new(Mutex::new(Vec::new()));
+        let u = undelivered.clone();
+        let events = tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                if let DriverEvent::Undelivered { dest_msisdn, error } = e
+                    && let Ok(mut u) = u.lock()
+                {
+                    u.push(format!("{dest_msisdn}: {error}"));
+                }
+            }
+        });
+        let addr = network.smsc().local_addr();
+        Ok(SuiteSmsc {
+            network,
+            addr,
+            by_msisdn,
+            undelivered,
+            events,
+        })
+    }
+
+    /// Waits until the SUT has bound to the SMSC (SMPP 3.4 §4.1), at most `timeout`; whether it has.
+    pub async fn wait_bound(&self, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        loop {
+            if self.network.smsc().bound_sessions() > 0 {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every SMS that crossed so far, oldest first.
+    pub fn sms_log(&self) -> Vec<LoggedSms> {
+        self.network.sms_log()
+    }
+
+    /// Every submit_sm the SUT sent (SMPP 3.4 §4.4.1), in order.
+    pub fn submits(&self) -> Vec<RecordedSubmit> {
+        self.network.smsc().submits()
+    }
+
+    /// MT SMS that reached no eUICC (no enabled profile has their destination MSISDN), with why.
+    pub fn undelivered(&self) -> Vec<String> {
+        self.undelivered
+            .lock()
+            .map(|u| u.clone())
+            .unwrap_or_default()
+    }
+
+    /// The peers' eUICC (index) that has a profile with `msisdn`.
+    pub fn euicc_of(&self, msisdn: &str) -> Option<usize> {
+        self.by_msisdn.get(msisdn).copied()
+    }
+
+    /// Alters the next `n` PoRs on their way to the SUT (their CC no longer verifies; wire-profile §2).
+    pub fn corrupt_next_por(&self, n: usize) {
+        self.network.corrupt_next_por(n);
+    }
+
+    /// Stops the SMSC and the simulator.
+    pub async fn stop(self) {
+        self.network.stop().await;
+        self.events.abort();
+    }
+}
