@@ -318,6 +318,7 @@ async fn passes_and_reports(smsr_database_url: Option<String>, smdp_database_url
             || c.id.contains("ES4-DisableProfile-01")
             || c.id.contains("ES4-AuditEIS-01")
             || c.id.contains("ES4-FunctionCallIdentifier")
+            || c.id.contains("ES4-SMSRChange")
             || needs_es5(&c.id)
         {
             Verdict::NotApplicable

@@ -3,11 +3,14 @@
 //! one eUICC).
 
 use es_interfaces::messages::codec::BodyElement;
-use es_interfaces::messages::eis::Eis;
+use es_interfaces::messages::common::{Pol2, Pol2Rule, SubscriptionAddress};
+use es_interfaces::messages::eis::{Eis, ProfileInfo};
 use es_interfaces::messages::es4;
 use es_interfaces::soap::{Envelope, action};
 use es_interfaces::status::Status;
-use es_interfaces::types::ProfileState;
+use es_interfaces::types::{
+    Oid, Pol2RuleAction, Pol2RuleQualification, Pol2RuleSubject, ProfileState,
+};
 use es_interfaces::wsdl::Service;
 
 use super::ctx::{Peer, expect};
@@ -260,6 +263,169 @@ pub static CASES: &[Case] = &[
         expected: "HTTP 200, FAILED 1.6/3.3 (function, already in use)",
         note: "1.6/3.3 for a reused identifier is the project's reading of §5.1.6.4.",
         run: fci_reused,
+    },
+    Case {
+        id: "ES4-UpdatePolicyRules-01",
+        interface: "ES4",
+        section: "§5.5, §2.4.5",
+        title: "UpdatePolicyRules sets the POL2 of MNO 1's profile, and sets it back",
+        needs: &[Need::Smsr],
+        preconditions: "eUICC 1 carries a profile of MNO 1.",
+        steps: &[
+            "MNO 1: ES4.GetEIS of eUICC 1, pick a profile of MNO 1 and note its pol2",
+            "MNO 1: ES4.UpdatePolicyRules of it: PROFILE / DELETE / Not-Allowed (no rule if it had that one)",
+            "MNO 1: ES4.GetEIS of eUICC 1",
+            "MNO 1: ES4.UpdatePolicyRules of it with the noted pol2, then ES4.GetEIS of eUICC 1",
+        ],
+        expected: "HTTP 200, EXECUTED_SUCCESS twice; the first GetEIS shows the new pol2, the second the noted one",
+        note: "The SM-SR records POL2 in the EIS at once and answers synchronously; SGP.02 does not say whether it \
+               must first update the eUICC, and the project does not.",
+        run: pol2_set,
+    },
+    Case {
+        id: "ES4-UpdatePolicyRules-02",
+        interface: "ES4",
+        section: "§5.5, §5.1.6.4",
+        title: "UpdatePolicyRules of an unknown ICCID is refused",
+        needs: &[Need::Smsr],
+        preconditions: "eUICC 1 is registered.",
+        steps: &["MNO 1: ES4.UpdatePolicyRules of an ICCID no profile has on eUICC 1, empty pol2"],
+        expected: "HTTP 200, FAILED 8.2.1/3.9 (profile ICCID, unknown)",
+        note: "",
+        run: pol2_unknown,
+    },
+    Case {
+        id: "ES4-UpdatePolicyRules-03",
+        interface: "ES4",
+        section: "§5.5, §5.1.6.4",
+        title: "UpdatePolicyRules of another MNO's profile is refused without revealing it",
+        needs: &[Need::Smsr],
+        preconditions: "eUICC 1 carries a profile of MNO 2.",
+        steps: &[
+            "MNO 2: ES4.GetEIS of eUICC 1, pick a profile of MNO 2 and note its pol2",
+            "MNO 1: ES4.UpdatePolicyRules of it with that same pol2 (nothing changes if the SUT accepts)",
+        ],
+        expected: "HTTP 200, FAILED 8.2.1/3.9 (profile ICCID, unknown)",
+        note: "See ES4-EnableProfile-04.",
+        run: pol2_other_mno,
+    },
+    Case {
+        id: "ES4-UpdateSubscriptionAddress-01",
+        interface: "ES4",
+        section: "§5.5",
+        title: "UpdateSubscriptionAddress changes the address of MNO 1's profile, and changes it back",
+        needs: &[Need::Smsr],
+        preconditions: "eUICC 1 carries a profile of MNO 1.",
+        steps: &[
+            "MNO 1: ES4.GetEIS of eUICC 1, pick a profile of MNO 1 and note its SubscriptionAddress",
+            "MNO 1: ES4.UpdateSubscriptionAddress of it (IMSI 001029999999998, MSISDN 491799999998; the other \
+             digits 7 if it has these)",
+            "MNO 1: ES4.GetEIS of eUICC 1",
+            "MNO 1: ES4.UpdateSubscriptionAddress of it with the noted address, then ES4.GetEIS of eUICC 1",
+        ],
+        expected: "HTTP 200, EXECUTED_SUCCESS twice; the first GetEIS shows the new address, the second the noted one",
+        note: "The SM-SR records the address in the EIS and answers synchronously (SGP.02 leaves the eUICC out of it).",
+        run: address_set,
+    },
+    Case {
+        id: "ES4-UpdateSubscriptionAddress-02",
+        interface: "ES4",
+        section: "§5.5, §5.1.6.4",
+        title: "UpdateSubscriptionAddress of an unknown ICCID is refused",
+        needs: &[Need::Smsr],
+        preconditions: "eUICC 1 is registered.",
+        steps: &["MNO 1: ES4.UpdateSubscriptionAddress of an ICCID no profile has on eUICC 1"],
+        expected: "HTTP 200, FAILED 8.2.1/3.9 (profile ICCID, unknown)",
+        note: "",
+        run: address_unknown,
+    },
+    Case {
+        id: "ES4-UpdateSubscriptionAddress-03",
+        interface: "ES4",
+        section: "§5.5, §5.1.6.4",
+        title: "UpdateSubscriptionAddress of another MNO's profile is refused without revealing it",
+        needs: &[Need::Smsr],
+        preconditions: "eUICC 1 carries a profile of MNO 2.",
+        steps: &[
+            "MNO 2: ES4.GetEIS of eUICC 1, pick a profile of MNO 2 and note its SubscriptionAddress",
+            "MNO 1: ES4.UpdateSubscriptionAddress of it with that same address (nothing changes if the SUT accepts)",
+        ],
+        expected: "HTTP 200, FAILED 8.2.1/3.9 (profile ICCID, unknown)",
+        note: "See ES4-EnableProfile-04.",
+        run: address_other_mno,
+    },
+    Case {
+        id: "ES4-PrepareSMSRChange-01",
+        interface: "ES4",
+        section: "§5.5, §3.8, §5.1.6.4",
+        title: "PrepareSMSRChange of an eUICC the SM-SR already manages is refused",
+        needs: &[Need::Smsr],
+        preconditions: "eUICC 1 is registered.",
+        steps: &["MNO 1: ES4.PrepareSMSRChange of eUICC 1, CurrentSMSRid = an OID no SM-SR has"],
+        expected: "HTTP 200, FAILED 8.1.1/3.3 (EID, already in use); no change expected",
+        note: "PrepareSMSRChange goes to the new SM-SR (§3.8 step 1); an eUICC it already manages cannot move to \
+               it. 3.3 for that is the project's reading of §5.1.6.4.",
+        run: prepare_known_eid,
+    },
+    Case {
+        id: "ES4-PrepareSMSRChange-02",
+        interface: "ES4",
+        section: "§5.5, §3.8, §5.1.6.4",
+        title: "PrepareSMSRChange naming a current SM-SR the SUT does not know is refused",
+        needs: &[Need::Smsr],
+        preconditions: "None.",
+        steps: &[
+            "MNO 1: ES4.PrepareSMSRChange of an EID no eUICC has, CurrentSMSRid = an OID no SM-SR has",
+        ],
+        expected: "HTTP 200, FAILED 8.7/3.9 (SM-SR, unknown); no change expected",
+        note: "The project refuses a current SM-SR it cannot reach over ES7 at once rather than waiting for a \
+               HandoverEUICC that cannot come.",
+        run: prepare_unknown_smsr,
+    },
+    Case {
+        id: "ES4-SMSRChange-01",
+        interface: "ES4",
+        section: "§5.5, §3.8, §5.1.6.4",
+        title: "SMSRChange of an unknown EID is refused",
+        needs: &[Need::Smsr, Need::Es5],
+        preconditions: "None.",
+        steps: &[
+            "MNO 1: ES4.SMSRChange of an EID no eUICC has, Target-Smsr-id = an OID no SM-SR has",
+        ],
+        expected: "HTTP 200, FAILED 8.1.1/3.9 (EID, unknown)",
+        note: "Needs ES5: the project refuses SMSRChange first when it cannot reach eUICCs at all.",
+        run: change_unknown_eid,
+    },
+    Case {
+        id: "ES4-SMSRChange-02",
+        interface: "ES4",
+        section: "§5.5, §3.8, §5.1.6.4",
+        title: "SMSRChange by an MNO whose profile is not the enabled one is refused",
+        needs: &[Need::Smsr, Need::Es5],
+        preconditions: "eUICC 1's enabled profile is MNO 1's; eUICC 1 carries a profile of MNO 2.",
+        steps: &[
+            "MNO 1: ES4.GetEIS of eUICC 1, check that a profile of MNO 1 is enabled",
+            "MNO 2: ES4.SMSRChange of eUICC 1, Target-Smsr-id = an OID no SM-SR has",
+        ],
+        expected: "HTTP 200, FAILED 8.6/1.2 (EIS, not allowed); no change starts",
+        note: "SGP.02 §3.8 leaves who may ask open; the project lets only the MNO of the enabled profile move the \
+               eUICC (docs/architecture.md).",
+        run: change_other_mno,
+    },
+    Case {
+        id: "ES4-SMSRChange-03",
+        interface: "ES4",
+        section: "§5.5, §3.8, §5.1.6.4",
+        title: "SMSRChange to a target SM-SR the SUT does not know is refused",
+        needs: &[Need::Smsr, Need::Es5],
+        preconditions: "eUICC 1's enabled profile is MNO 1's.",
+        steps: &[
+            "MNO 1: ES4.GetEIS of eUICC 1, check that a profile of MNO 1 is enabled",
+            "MNO 1: ES4.SMSRChange of eUICC 1, Target-Smsr-id = an OID no SM-SR has",
+        ],
+        expected: "HTTP 200, FAILED 8.7/3.9 (SM-SR, unknown); no change starts",
+        note: "",
+        run: change_unknown_target,
     },
 ];
 
@@ -804,6 +970,363 @@ fn fci_reused(ctx: &Ctx) -> CaseFuture<'_> {
             200,
             Status::Failed,
             Some(("1.6", "3.3")),
+        )
+    })
+}
+
+/// ES4.UpdatePolicyRules of `iccid` on eUICC 1 by MNO `mno`.
+async fn send_pol2(
+    ctx: &Ctx,
+    mno: usize,
+    iccid: &str,
+    pol2: Pol2,
+    what: &str,
+) -> Result<CallOutcome, Finding> {
+    let req = es4::UpdatePolicyRulesRequest {
+        base: base(&ctx.fci(what), None),
+        eid: parse("EID", &eid0(ctx)?)?,
+        iccid: parse("ICCID", iccid)?,
+        pol2,
+    };
+    ctx.es4(mno, &req).await
+}
+
+/// ES4.UpdateSubscriptionAddress of `iccid` on eUICC 1 by MNO `mno`.
+async fn send_address(
+    ctx: &Ctx,
+    mno: usize,
+    iccid: &str,
+    address: SubscriptionAddress,
+    what: &str,
+) -> Result<CallOutcome, Finding> {
+    let req = es4::UpdateSubscriptionAddressRequest {
+        base: base(&ctx.fci(what), None),
+        eid: parse("EID", &eid0(ctx)?)?,
+        iccid: parse("ICCID", iccid)?,
+        new_subscription_address: address,
+    };
+    ctx.es4(mno, &req).await
+}
+
+/// The first profile MNO `mno` sees on eUICC 1 (a precondition step).
+async fn first_profile(ctx: &Ctx, mno: usize, what: &str) -> Result<ProfileInfo, Finding> {
+    view(ctx, mno, what)
+        .await?
+        .profile_info
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            Finding::Inconclusive(format!(
+                "precondition: MNO {} has no profile on eUICC 1",
+                mno + 1
+            ))
+        })
+}
+
+/// `iccid` as MNO 1 sees it on eUICC 1 after a change (its absence fails the case).
+async fn shown(ctx: &Ctx, iccid: &str, what: &str) -> Result<ProfileInfo, Finding> {
+    let out = ctx.es4(0, &get_eis(ctx, &eid0(ctx)?, what)?).await?;
+    expect(
+        out.http_status,
+        &out.envelope,
+        200,
+        Status::ExecutedSuccess,
+        None,
+    )?;
+    decode::<es4::GetEisResponse>(&out.envelope)?
+        .eis
+        .and_then(|e| {
+            e.profile_info
+                .into_iter()
+                .find(|p| p.iccid.to_string() == iccid)
+        })
+        .ok_or_else(|| Finding::Fail(format!("MNO 1's GetEIS no longer shows {iccid}")))
+}
+
+fn delete_not_allowed() -> Pol2 {
+    Pol2 {
+        rules: vec![Pol2Rule {
+            subject: Pol2RuleSubject::Profile,
+            action: Pol2RuleAction::Delete,
+            qualification: Pol2RuleQualification::NotAllowed,
+        }],
+    }
+}
+
+fn pol2_set(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let p = first_profile(ctx, 0, "pol2-pre").await?;
+        let iccid = p.iccid.to_string();
+        let noted = p.pol2;
+        let target = if noted == delete_not_allowed() {
+            Pol2 { rules: Vec::new() }
+        } else {
+            delete_not_allowed()
+        };
+        let out = send_pol2(ctx, 0, &iccid, target.clone(), "pol2-set").await?;
+        let seen = expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::ExecutedSuccess,
+            None,
+        )?;
+        let after = shown(ctx, &iccid, "pol2-set-view").await?;
+        // Set back whatever the GetEIS showed, so that the later cases find eUICC 1 as it was.
+        let back = send_pol2(ctx, 0, &iccid, noted.clone(), "pol2-restore").await?;
+        if after.pol2 != target {
+            return Err(Finding::Fail(format!(
+                "{seen}, but the GetEIS shows pol2 {:?} instead of {target:?}",
+                after.pol2
+            )));
+        }
+        expect(
+            back.http_status,
+            &back.envelope,
+            200,
+            Status::ExecutedSuccess,
+            None,
+        )
+        .map_err(|f| match f {
+            Finding::Fail(why) => Finding::Fail(format!("setting the pol2 back: {why}")),
+            f => f,
+        })?;
+        let restored = shown(ctx, &iccid, "pol2-restore-view").await?;
+        if restored.pol2 != noted {
+            return Err(Finding::Fail(format!(
+                "set back to {noted:?}, the GetEIS shows pol2 {:?}",
+                restored.pol2
+            )));
+        }
+        Ok(format!(
+            "{seen}; pol2 {target:?} shown on {iccid}, then {noted:?} again"
+        ))
+    })
+}
+
+fn pol2_unknown(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let out = send_pol2(
+            ctx,
+            0,
+            UNKNOWN_ICCID,
+            Pol2 { rules: Vec::new() },
+            "pol2-unknown",
+        )
+        .await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.2.1", "3.9")),
+        )
+    })
+}
+
+fn pol2_other_mno(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let p = first_profile(ctx, 1, "pol2-other-pre").await?;
+        let out = send_pol2(ctx, 0, &p.iccid.to_string(), p.pol2, "pol2-other").await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.2.1", "3.9")),
+        )
+    })
+}
+
+/// IMSI 0010299999999`d`d and MSISDN 4917999999`d`d of the new address: 8 unless the profile has those.
+fn new_address(noted: &SubscriptionAddress) -> Result<SubscriptionAddress, Finding> {
+    let imsi8 = "001029999999998";
+    let had = noted.imsi.as_ref().map(|i| i.to_string()).as_deref() == Some(imsi8);
+    let (imsi, msisdn) = if had {
+        ("001029999999997", "491799999997")
+    } else {
+        (imsi8, "491799999998")
+    };
+    Ok(SubscriptionAddress {
+        imsi: Some(parse("IMSI", imsi)?),
+        msisdn: Some(parse("MSISDN", msisdn)?),
+    })
+}
+
+fn address_set(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let p = first_profile(ctx, 0, "address-pre").await?;
+        let iccid = p.iccid.to_string();
+        let noted = p.subscription_address;
+        let target = new_address(&noted)?;
+        let out = send_address(ctx, 0, &iccid, target.clone(), "address-set").await?;
+        let seen = expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::ExecutedSuccess,
+            None,
+        )?;
+        let after = shown(ctx, &iccid, "address-set-view").await?;
+        // Set back whatever the GetEIS showed, so that the later cases find eUICC 1 as it was.
+        let back = send_address(ctx, 0, &iccid, noted.clone(), "address-restore").await?;
+        if after.subscription_address != target {
+            return Err(Finding::Fail(format!(
+                "{seen}, but the GetEIS shows {:?} instead of {target:?}",
+                after.subscription_address
+            )));
+        }
+        expect(
+            back.http_status,
+            &back.envelope,
+            200,
+            Status::ExecutedSuccess,
+            None,
+        )
+        .map_err(|f| match f {
+            Finding::Fail(why) => Finding::Fail(format!("setting the address back: {why}")),
+            f => f,
+        })?;
+        let restored = shown(ctx, &iccid, "address-restore-view").await?;
+        if restored.subscription_address != noted {
+            return Err(Finding::Fail(format!(
+                "set back to {noted:?}, the GetEIS shows {:?}",
+                restored.subscription_address
+            )));
+        }
+        Ok(format!(
+            "{seen}; the new address shown on {iccid}, then the noted one again"
+        ))
+    })
+}
+
+fn address_unknown(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let address = new_address(&SubscriptionAddress {
+            imsi: None,
+            msisdn: None,
+        })?;
+        let out = send_address(ctx, 0, UNKNOWN_ICCID, address, "address-unknown").await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.2.1", "3.9")),
+        )
+    })
+}
+
+fn address_other_mno(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let p = first_profile(ctx, 1, "address-other-pre").await?;
+        let out = send_address(
+            ctx,
+            0,
+            &p.iccid.to_string(),
+            p.subscription_address,
+            "address-other",
+        )
+        .await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.2.1", "3.9")),
+        )
+    })
+}
+
+/// An OID under the peers' arc that no entity has: an SM-SR the SUT does not know.
+fn unknown_smsr(ctx: &Ctx) -> Result<Oid, Finding> {
+    parse("OID", &format!("{}.98", ctx.world.manifest.oid_arc))
+}
+
+/// ES4.PrepareSMSRChange of `eid` by MNO 1, naming an unknown current SM-SR.
+async fn prepare(ctx: &Ctx, eid: &str, what: &str) -> Result<CallOutcome, Finding> {
+    let req = es4::PrepareSmsrChangeRequest {
+        base: base(&ctx.fci(what), None),
+        eid: parse("EID", eid)?,
+        current_smsr_id: unknown_smsr(ctx)?,
+    };
+    ctx.es4(0, &req).await
+}
+
+/// ES4.SMSRChange of `eid` by MNO `mno`, to an unknown target SM-SR.
+async fn change(ctx: &Ctx, mno: usize, eid: &str, what: &str) -> Result<CallOutcome, Finding> {
+    let req = es4::SmsrChangeRequest {
+        base: base(&ctx.fci(what), None),
+        eid: parse("EID", eid)?,
+        target_smsr_id: unknown_smsr(ctx)?,
+    };
+    ctx.es4(mno, &req).await
+}
+
+fn prepare_known_eid(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let out = prepare(ctx, &eid0(ctx)?, "prepare-known").await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.1.1", "3.3")),
+        )
+    })
+}
+
+fn prepare_unknown_smsr(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let out = prepare(ctx, UNKNOWN_EID, "prepare-unknown").await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.7", "3.9")),
+        )
+    })
+}
+
+fn change_unknown_eid(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let out = change(ctx, 0, UNKNOWN_EID, "change-unknown").await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.1.1", "3.9")),
+        )
+    })
+}
+
+fn change_other_mno(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        enabled_profile(ctx, "change-other-pre").await?;
+        first_profile(ctx, 1, "change-other-pre2").await?;
+        let out = change(ctx, 1, &eid0(ctx)?, "change-other").await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.6", "1.2")),
+        )
+    })
+}
+
+fn change_unknown_target(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        enabled_profile(ctx, "change-target-pre").await?;
+        let out = change(ctx, 0, &eid0(ctx)?, "change-target").await?;
+        expect(
+            out.http_status,
+            &out.envelope,
+            200,
+            Status::Failed,
+            Some(("8.7", "3.9")),
         )
     })
 }
