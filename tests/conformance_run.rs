@@ -570,10 +570,11 @@ fn the_cli_lists_the_catalogue_and_makes_a_peers_directory() {
     let es3 = suite::es3::CASES.len();
     let es4 = suite::es4::CASES.len();
     let es5 = suite::es5::CASES.len();
+    let es7 = suite::es7::CASES.len();
     assert!(
         text.contains(&format!(
-            "{} cases: ES1 {es1}, ES2 {es2}, ES3 {es3}, ES4 {es4}, ES5 {es5}",
-            es1 + es2 + es3 + es4 + es5
+            "{} cases: ES1 {es1}, ES2 {es2}, ES3 {es3}, ES4 {es4}, ES7 {es7}, ES5 {es5}",
+            es1 + es2 + es3 + es4 + es7 + es5
         )),
         "{text}"
     );
@@ -587,7 +588,7 @@ fn the_cli_lists_the_catalogue_and_makes_a_peers_directory() {
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON catalogue");
     assert_eq!(
         v.as_array().map(|a| a.len()),
-        Some(es1 + es2 + es3 + es4 + es5)
+        Some(es1 + es2 + es3 + es4 + es7 + es5)
     );
 
     let dir = tempfile::tempdir().expect("tempdir");

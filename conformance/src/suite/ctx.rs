@@ -67,6 +67,8 @@ pub struct SmsrPeers {
     pub es1_url: String,
     /// ES4 service URL.
     pub es4_url: String,
+    /// ES7 service URL (SGP.02 §5.7).
+    pub es7_url: String,
     /// One client per MNO of the peers, with the receiver as `wsa:ReplyTo`.
     pub mnos: Vec<MnoClient>,
     mno_http: Vec<SoapClient>,
@@ -221,6 +223,7 @@ impl Ctx {
                     eum_http: soap_client(&world, &world.manifest.eum_tls_client)?,
                     es1_url: service_url(base, Service::Es1SmSr),
                     es4_url: service_url(base, Service::Es4SmSr),
+                    es7_url: service_url(base, Service::Es7SmSr),
                     mnos,
                     mno_http,
                     stranger_http: stranger_client(&world)?,
@@ -504,6 +507,7 @@ impl Ctx {
         };
         let url = match service {
             Service::Es1SmSr => &s.es1_url,
+            Service::Es7SmSr => &s.es7_url,
             _ => &s.es4_url,
         };
         self.push(Exchange {
@@ -537,7 +541,25 @@ impl Ctx {
     /// A request envelope with the WS-Addressing headers of SGP.02 §5.1 around `body` (raw XML: malformed bodies
     /// are built this way) from `who` (`wsa:From`) to the SM-SR's ES4.
     pub fn es4_envelope(&self, who: Peer, action: &str, body: &str) -> Result<String, Finding> {
-        let s = self.smsr()?;
+        let url = self.smsr()?.es4_url.clone();
+        self.peer_envelope(&url, who, action, body)
+    }
+
+    /// As [`Ctx::es4_envelope`], to the SM-SR's ES7 (SGP.02 §5.7): the suite's peers are no SM-SR, so these are
+    /// calls of a wrong or unknown caller.
+    pub fn es7_envelope(&self, who: Peer, action: &str, body: &str) -> Result<String, Finding> {
+        let url = self.smsr()?.es7_url.clone();
+        self.peer_envelope(&url, who, action, body)
+    }
+
+    /// A request envelope from `who` to `url` around the raw XML `body`.
+    fn peer_envelope(
+        &self,
+        url: &str,
+        who: Peer,
+        action: &str,
+        body: &str,
+    ) -> Result<String, Finding> {
         let m = &self.world.manifest;
         let stranger = format!("{}.99", m.oid_arc);
         let oid = match who {
@@ -553,7 +575,7 @@ impl Ctx {
                     .oid
             }
         };
-        Ok(self.addressed_envelope(&s.es4_url, oid, action, body))
+        Ok(self.addressed_envelope(url, oid, action, body))
     }
 
     /// A SOAP 1.2 request envelope to `to` with the WS-Addressing headers of SGP.02 §5.1 (`wsa:From` the entity

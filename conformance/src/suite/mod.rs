@@ -4,7 +4,7 @@
 //! report ([`report`]).
 //!
 //! The catalogue is data: one table per interface ([`es1::CASES`], [`es2::CASES`], [`es3::CASES`],
-//! [`es4::CASES`]), each [`Case`] with its id, SGP.02 section, applicability, preconditions, steps, expected
+//! [`es4::CASES`], [`es7::CASES`]), each [`Case`] with its id, SGP.02 section, applicability, preconditions, steps, expected
 //! result and the function that runs it. Cases run in catalogue order (later cases may rely on the state earlier ones leave, and say so in their
 //! preconditions); each gets a [`Verdict`] with a reason and keeps every message exchanged ([`Exchange`]).
 
@@ -14,6 +14,7 @@ pub mod es2;
 pub mod es3;
 pub mod es4;
 pub mod es5;
+pub mod es7;
 pub mod report;
 pub mod smsc;
 pub mod xsd;
@@ -162,13 +163,14 @@ impl std::fmt::Debug for Case {
     }
 }
 
-/// The whole catalogue in run order: ES1, ES2, ES3, ES4, then ES5.
+/// The whole catalogue in run order: ES1, ES2, ES3, ES4, ES7, then ES5.
 pub fn catalogue() -> Vec<&'static Case> {
     es1::CASES
         .iter()
         .chain(es2::CASES.iter())
         .chain(es3::CASES.iter())
         .chain(es4::CASES.iter())
+        .chain(es7::CASES.iter())
         .chain(es5::CASES.iter())
         .collect()
 }
