@@ -422,6 +422,80 @@ impl Ctx {
         }
     }
 
+    /// Records a typed call sent at `sent_at` as `sent` and its outcome; a transport failure is INCONCLUSIVE.
+    fn record_call<E: std::fmt::Display>(
+        &self,
+        peer: &str,
+        url: &str,
+        element: &str,
+        sent_at: u64,
+        sent: String,
+        result: Result<CallOutcome, E>,
+    ) -> Result<CallOutcome, Finding> {
+        self.push(exchange(
+            sent_at,
+            Direction::ToSut,
+            peer,
+            element,
+            url,
+            None,
+            sent,
+        ));
+        let out =
+            result.map_err(|e| Finding::Inconclusive(format!("{element} not answered: {e}")))?;
+        self.push(exchange(
+            self.now_ms(),
+            Direction::FromSut,
+            peer,
+            "HTTP answer",
+            url,
+            Some(out.http_status),
+            out.envelope.clone(),
+        ));
+        Ok(out)
+    }
+
+    /// Posts a prepared envelope with `client` to `url` and records both messages (the request marked when the
+    /// case made it invalid on purpose); returns the HTTP status and the answer.
+    #[allow(clippy::too_many_arguments)]
+    async fn post_and_record(
+        &self,
+        client: &SoapClient,
+        peer: &str,
+        url: &str,
+        action: &str,
+        kind: &str,
+        envelope: String,
+        malformed_on_purpose: bool,
+    ) -> Result<(u16, String), Finding> {
+        self.push(Exchange {
+            malformed_on_purpose,
+            ..exchange(
+                self.now_ms(),
+                Direction::ToSut,
+                peer,
+                kind,
+                url,
+                None,
+                envelope.clone(),
+            )
+        });
+        let reply = client
+            .post(url, ClientVersion::V12, action, envelope)
+            .await
+            .map_err(|e| Finding::Inconclusive(format!("{kind} not answered: {e}")))?;
+        self.push(exchange(
+            self.now_ms(),
+            Direction::FromSut,
+            peer,
+            "HTTP answer",
+            url,
+            Some(reply.status),
+            reply.body.clone(),
+        ));
+        Ok((reply.status, reply.body))
+    }
+
     /// Sends an ES4 request as MNO `mno` (0-based) and records both messages; a transport failure is
     /// INCONCLUSIVE.
     pub async fn es4<T: BodyElement>(&self, mno: usize, req: &T) -> Result<CallOutcome, Finding> {
@@ -434,27 +508,7 @@ impl Ctx {
         let sent_at = self.now_ms();
         let result = client.es4(req).await;
         let sent = client.sent().pop().unwrap_or_default();
-        self.push(exchange(
-            sent_at,
-            Direction::ToSut,
-            &peer,
-            T::ELEMENT,
-            &s.es4_url,
-            None,
-            sent,
-        ));
-        let out = result
-            .map_err(|e| Finding::Inconclusive(format!("{} not answered: {e}", T::ELEMENT)))?;
-        self.push(exchange(
-            self.now_ms(),
-            Direction::FromSut,
-            &peer,
-            "HTTP answer",
-            &s.es4_url,
-            Some(out.http_status),
-            out.envelope.clone(),
-        ));
-        Ok(out)
+        self.record_call(&peer, &s.es4_url, T::ELEMENT, sent_at, sent, result)
     }
 
     /// Posts a prepared envelope as `who` (the EUM or MNO `n`) to ES1 or ES4 of the SM-SR and records both
@@ -510,32 +564,16 @@ impl Ctx {
             Service::Es7SmSr => &s.es7_url,
             _ => &s.es4_url,
         };
-        self.push(Exchange {
-            malformed_on_purpose,
-            ..exchange(
-                self.now_ms(),
-                Direction::ToSut,
-                &peer,
-                kind,
-                url,
-                None,
-                envelope.clone(),
-            )
-        });
-        let reply = client
-            .post(url, ClientVersion::V12, action, envelope)
-            .await
-            .map_err(|e| Finding::Inconclusive(format!("{kind} not answered: {e}")))?;
-        self.push(exchange(
-            self.now_ms(),
-            Direction::FromSut,
+        self.post_and_record(
+            client,
             &peer,
-            "HTTP answer",
             url,
-            Some(reply.status),
-            reply.body.clone(),
-        ));
-        Ok((reply.status, reply.body))
+            action,
+            kind,
+            envelope,
+            malformed_on_purpose,
+        )
+        .await
     }
 
     /// A request envelope with the WS-Addressing headers of SGP.02 §5.1 around `body` (raw XML: malformed bodies
@@ -684,27 +722,7 @@ impl Ctx {
         let sent_at = self.now_ms();
         let result = client.es2(req).await;
         let sent = client.sent().pop().unwrap_or_default();
-        self.push(exchange(
-            sent_at,
-            Direction::ToSut,
-            &peer,
-            T::ELEMENT,
-            &s.es2_url,
-            None,
-            sent,
-        ));
-        let out = result
-            .map_err(|e| Finding::Inconclusive(format!("{} not answered: {e}", T::ELEMENT)))?;
-        self.push(exchange(
-            self.now_ms(),
-            Direction::FromSut,
-            &peer,
-            "HTTP answer",
-            &s.es2_url,
-            Some(out.http_status),
-            out.envelope.clone(),
-        ));
-        Ok(out)
+        self.record_call(&peer, &s.es2_url, T::ELEMENT, sent_at, sent, result)
     }
 
     /// Posts a prepared envelope as `who` to the SM-DP's ES2 and records both messages; returns the HTTP status
@@ -730,32 +748,16 @@ impl Ctx {
                 format!("MNO {}", i + 1),
             ),
         };
-        self.push(Exchange {
-            malformed_on_purpose,
-            ..exchange(
-                self.now_ms(),
-                Direction::ToSut,
-                &peer,
-                kind,
-                &s.es2_url,
-                None,
-                envelope.clone(),
-            )
-        });
-        let reply = client
-            .post(&s.es2_url, ClientVersion::V12, action, envelope)
-            .await
-            .map_err(|e| Finding::Inconclusive(format!("{kind} not answered: {e}")))?;
-        self.push(exchange(
-            self.now_ms(),
-            Direction::FromSut,
+        self.post_and_record(
+            client,
             &peer,
-            "HTTP answer",
             &s.es2_url,
-            Some(reply.status),
-            reply.body.clone(),
-        ));
-        Ok((reply.status, reply.body))
+            action,
+            kind,
+            envelope,
+            malformed_on_purpose,
+        )
+        .await
     }
 
     /// A request envelope with the WS-Addressing headers of SGP.02 §5.1 around `body` (raw XML: malformed
@@ -943,27 +945,7 @@ impl Ctx {
         let sent_at = self.now_ms();
         let result = p.client.es3(req).await;
         let sent = p.client.sent().pop().unwrap_or_default();
-        self.push(exchange(
-            sent_at,
-            Direction::ToSut,
-            "SM-DP",
-            T::ELEMENT,
-            &p.es3_url,
-            None,
-            sent,
-        ));
-        let out = result
-            .map_err(|e| Finding::Inconclusive(format!("{} not answered: {e}", T::ELEMENT)))?;
-        self.push(exchange(
-            self.now_ms(),
-            Direction::FromSut,
-            "SM-DP",
-            "HTTP answer",
-            &p.es3_url,
-            Some(out.http_status),
-            out.envelope.clone(),
-        ));
-        Ok(out)
+        self.record_call("SM-DP", &p.es3_url, T::ELEMENT, sent_at, sent, result)
     }
 
     /// A request envelope with the WS-Addressing headers of SGP.02 §5.1 around `body` (raw XML: malformed bodies
@@ -1041,31 +1023,15 @@ impl Ctx {
                 }
             }
         };
-        self.push(Exchange {
-            malformed_on_purpose,
-            ..exchange(
-                self.now_ms(),
-                Direction::ToSut,
-                &peer,
-                kind,
-                &p.es3_url,
-                None,
-                envelope.clone(),
-            )
-        });
-        let reply = client
-            .post(&p.es3_url, ClientVersion::V12, action, envelope)
-            .await
-            .map_err(|e| Finding::Inconclusive(format!("{kind} not answered: {e}")))?;
-        self.push(exchange(
-            self.now_ms(),
-            Direction::FromSut,
+        self.post_and_record(
+            client,
             &peer,
-            "HTTP answer",
             &p.es3_url,
-            Some(reply.status),
-            reply.body.clone(),
-        ));
-        Ok((reply.status, reply.body))
+            action,
+            kind,
+            envelope,
+            malformed_on_purpose,
+        )
+        .await
     }
 }

@@ -20,7 +20,7 @@ use es_interfaces::types::{
 
 use super::ctx::{Es2Caller, describe, expect, status_in};
 use super::es4::{
-    UNKNOWN_EID, UNKNOWN_ICCID, accepted_then_success, decode, foreign_profiles, mno_oid, parse,
+    UNKNOWN_EID, UNKNOWN_ICCID, accepted_then_success, decode, mno_oid, own_view, parse,
 };
 use super::{Case, CaseFuture, Ctx, Finding, Need};
 use crate::mno::{CallOutcome, base};
@@ -759,31 +759,14 @@ fn get_eis_own(ctx: &Ctx) -> CaseFuture<'_> {
             Status::ExecutedSuccess,
             None,
         )?;
-        let eis = decode::<es2::GetEisResponse>(&out.envelope)?
-            .eis
-            .ok_or_else(|| Finding::Fail("EXECUTED_SUCCESS without an Eis".into()))?;
-        if eis.eum_signed_info.eid.to_string() != eid {
-            return Err(Finding::Fail(format!(
-                "asked for {eid}, got the EIS of {}",
-                eis.eum_signed_info.eid
-            )));
-        }
-        let foreign = foreign_profiles(&eis, &mno_oid(ctx, 0)?);
-        if !foreign.is_empty() {
-            return Err(Finding::Fail(format!(
-                "MNO 1 sees profiles of other MNOs: {}",
-                foreign.join(", ")
-            )));
-        }
-        if eis.profile_info.is_empty() {
-            return Err(Finding::Inconclusive(
-                "precondition: eUICC 2 carries no profile of MNO 1 that the SM-DP manages".into(),
-            ));
-        }
-        Ok(format!(
-            "{seen}; {} profile(s), all MNO 1's",
-            eis.profile_info.len()
-        ))
+        let eis = decode::<es2::GetEisResponse>(&out.envelope)?.eis;
+        own_view(
+            ctx,
+            eis,
+            &eid,
+            seen,
+            "eUICC 2 carries no profile of MNO 1 that the SM-DP manages",
+        )
     })
 }
 

@@ -14,7 +14,7 @@ use es_interfaces::types::{
 use es_interfaces::wsdl::Service;
 
 use super::ctx::{Peer, expect};
-use super::{Case, CaseFuture, Ctx, Finding, Need};
+use super::{Case, CaseFuture, CaseOutcome, Ctx, Finding, Need};
 use crate::mno::{CallOutcome, base};
 
 /// An EID no EUM issued (valid check digits; SGP.02 §2.2.2).
@@ -503,7 +503,7 @@ pub(super) async fn view(ctx: &Ctx, mno: usize, what: &str) -> Result<Eis, Findi
 }
 
 /// The EIS's profiles of other MNOs than `oid`, as ICCIDs.
-pub(super) fn foreign_profiles(eis: &Eis, oid: &str) -> Vec<String> {
+fn foreign_profiles(eis: &Eis, oid: &str) -> Vec<String> {
     eis.profile_info
         .iter()
         .filter(|p| p.mno_id.to_string() != oid)
@@ -522,32 +522,41 @@ fn get_eis_own(ctx: &Ctx) -> CaseFuture<'_> {
             Status::ExecutedSuccess,
             None,
         )?;
-        let eis = decode::<es4::GetEisResponse>(&out.envelope)?
-            .eis
-            .ok_or_else(|| Finding::Fail("EXECUTED_SUCCESS without an Eis".into()))?;
-        if eis.eum_signed_info.eid.to_string() != eid {
-            return Err(Finding::Fail(format!(
-                "asked for {eid}, got the EIS of {}",
-                eis.eum_signed_info.eid
-            )));
-        }
-        let foreign = foreign_profiles(&eis, &mno_oid(ctx, 0)?);
-        if !foreign.is_empty() {
-            return Err(Finding::Fail(format!(
-                "MNO 1 sees profiles of other MNOs: {}",
-                foreign.join(", ")
-            )));
-        }
-        if eis.profile_info.is_empty() {
-            return Err(Finding::Inconclusive(
-                "precondition: eUICC 1 carries no profile of MNO 1".into(),
-            ));
-        }
-        Ok(format!(
-            "{seen}; {} profile(s), all MNO 1's",
-            eis.profile_info.len()
-        ))
+        let eis = decode::<es4::GetEisResponse>(&out.envelope)?.eis;
+        own_view(ctx, eis, &eid, seen, "eUICC 1 carries no profile of MNO 1")
     })
+}
+
+/// Checks MNO 1's view of an EIS (GetEIS answered EXECUTED_SUCCESS as `seen`): the EIS of `eid`, only MNO 1's
+/// profiles (SGP.02 §5.5.1, §5.3.1), and at least one (else the precondition `missing` is unmet).
+pub(super) fn own_view(
+    ctx: &Ctx,
+    eis: Option<Eis>,
+    eid: &str,
+    seen: String,
+    missing: &str,
+) -> CaseOutcome {
+    let eis = eis.ok_or_else(|| Finding::Fail("EXECUTED_SUCCESS without an Eis".into()))?;
+    if eis.eum_signed_info.eid.to_string() != eid {
+        return Err(Finding::Fail(format!(
+            "asked for {eid}, got the EIS of {}",
+            eis.eum_signed_info.eid
+        )));
+    }
+    let foreign = foreign_profiles(&eis, &mno_oid(ctx, 0)?);
+    if !foreign.is_empty() {
+        return Err(Finding::Fail(format!(
+            "MNO 1 sees profiles of other MNOs: {}",
+            foreign.join(", ")
+        )));
+    }
+    if eis.profile_info.is_empty() {
+        return Err(Finding::Inconclusive(format!("precondition: {missing}")));
+    }
+    Ok(format!(
+        "{seen}; {} profile(s), all MNO 1's",
+        eis.profile_info.len()
+    ))
 }
 
 fn get_eis_unknown(ctx: &Ctx) -> CaseFuture<'_> {
