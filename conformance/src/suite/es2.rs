@@ -20,7 +20,8 @@ use es_interfaces::types::{
 
 use super::ctx::{Es2Caller, describe, expect, status_in};
 use super::es4::{
-    UNKNOWN_EID, UNKNOWN_ICCID, accepted_then_success, decode, mno_oid, own_view, parse,
+    UNKNOWN_EID, UNKNOWN_ICCID, accepted_then_success, decode, mno_oid, none_of_mno1, own_view,
+    parse,
 };
 use super::{Case, CaseFuture, Ctx, Finding, Need};
 use crate::mno::{CallOutcome, base};
@@ -809,22 +810,8 @@ fn get_eis_other_mno(ctx: &Ctx) -> CaseFuture<'_> {
             Status::ExecutedSuccess,
             None,
         )?;
-        let eis = decode::<es2::GetEisResponse>(&out.envelope)?
-            .eis
-            .ok_or_else(|| Finding::Fail("EXECUTED_SUCCESS without an Eis".into()))?;
-        let leaked: Vec<String> = eis
-            .profile_info
-            .iter()
-            .filter(|p| p.mno_id.to_string() == mno1)
-            .map(|p| p.iccid.to_string())
-            .collect();
-        if !leaked.is_empty() {
-            return Err(Finding::Fail(format!(
-                "MNO 2 sees MNO 1's profiles: {}",
-                leaked.join(", ")
-            )));
-        }
-        Ok(format!("{seen}; none of MNO 1's profiles shown"))
+        let eis = decode::<es2::GetEisResponse>(&out.envelope)?.eis;
+        none_of_mno1(eis, &mno1, seen)
     })
 }
 

@@ -528,6 +528,25 @@ fn get_eis_own(ctx: &Ctx) -> CaseFuture<'_> {
 }
 
 /// Checks MNO 1's view of an EIS (GetEIS answered EXECUTED_SUCCESS as `seen`): the EIS of `eid`, only MNO 1's
+/// Checks MNO 2's view of an EIS (GetEIS answered EXECUTED_SUCCESS as `seen`): none of the profiles of MNO 1
+/// (OID `mno1`) shown (SGP.02 §5.5.1, §5.3.1).
+pub(super) fn none_of_mno1(eis: Option<Eis>, mno1: &str, seen: String) -> CaseOutcome {
+    let eis = eis.ok_or_else(|| Finding::Fail("EXECUTED_SUCCESS without an Eis".into()))?;
+    let leaked: Vec<String> = eis
+        .profile_info
+        .iter()
+        .filter(|p| p.mno_id.to_string() == mno1)
+        .map(|p| p.iccid.to_string())
+        .collect();
+    if !leaked.is_empty() {
+        return Err(Finding::Fail(format!(
+            "MNO 2 sees MNO 1's profiles: {}",
+            leaked.join(", ")
+        )));
+    }
+    Ok(format!("{seen}; none of MNO 1's profiles shown"))
+}
+
 /// profiles (SGP.02 §5.5.1, §5.3.1), and at least one (else the precondition `missing` is unmet).
 pub(super) fn own_view(
     ctx: &Ctx,
@@ -587,22 +606,8 @@ fn get_eis_other_mno(ctx: &Ctx) -> CaseFuture<'_> {
             Status::ExecutedSuccess,
             None,
         )?;
-        let eis = decode::<es4::GetEisResponse>(&out.envelope)?
-            .eis
-            .ok_or_else(|| Finding::Fail("EXECUTED_SUCCESS without an Eis".into()))?;
-        let leaked: Vec<String> = eis
-            .profile_info
-            .iter()
-            .filter(|p| p.mno_id.to_string() == mno1)
-            .map(|p| p.iccid.to_string())
-            .collect();
-        if !leaked.is_empty() {
-            return Err(Finding::Fail(format!(
-                "MNO 2 sees MNO 1's profiles: {}",
-                leaked.join(", ")
-            )));
-        }
-        Ok(format!("{seen}; none of MNO 1's profiles shown"))
+        let eis = decode::<es4::GetEisResponse>(&out.envelope)?.eis;
+        none_of_mno1(eis, &mno1, seen)
     })
 }
 
