@@ -23,6 +23,11 @@ use super::{Finding, Need, RunConfig, SuiteError};
 use crate::eum::Es1Client;
 use crate::mno::{CallOutcome, MnoClient, MnoReceiver, Received};
 
+/// The address base of `wsa:From` in the requests of the MNOs, the EUM and unregistered callers (SGP.02 §5.1).
+const PEER_FROM: &str = "https://mno.test.invalid/";
+/// The address base of `wsa:From` in the requests of the peers' SM-DP (SGP.02 §5.1).
+const SMDP_FROM: &str = "https://smdp.test.invalid/";
+
 /// Which way a message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Direction {
@@ -613,16 +618,23 @@ impl Ctx {
                     .oid
             }
         };
-        Ok(self.addressed_envelope(url, oid, action, body))
+        Ok(self.addressed_envelope(PEER_FROM, url, oid, action, body))
     }
 
     /// A SOAP 1.2 request envelope to `to` with the WS-Addressing headers of SGP.02 §5.1 (`wsa:From` the entity
-    /// `oid`, a fresh MessageID) around the raw XML `body`.
-    fn addressed_envelope(&self, to: &str, oid: &str, action: &str, body: &str) -> String {
+    /// `oid` at `from`, a fresh MessageID) around the raw XML `body`.
+    fn addressed_envelope(
+        &self,
+        from: &str,
+        to: &str,
+        oid: &str,
+        action: &str,
+        body: &str,
+    ) -> String {
         let headers = OutgoingHeaders {
             to: to.to_string(),
             from: Some(soap::entity_address(
-                "https://mno.test.invalid/",
+                from,
                 oid,
                 None,
                 QuerySeparator::Ampersand,
@@ -785,7 +797,7 @@ impl Ctx {
                     .oid
             }
         };
-        Ok(self.addressed_envelope(&s.es2_url, oid, action, body))
+        Ok(self.addressed_envelope(PEER_FROM, &s.es2_url, oid, action, body))
     }
 }
 
@@ -957,42 +969,16 @@ impl Ctx {
         body: &str,
     ) -> Result<String, Finding> {
         let p = self.es3_peer()?;
-        let m = &self.world.manifest;
-        let oid = match who {
-            Es3Caller::SmDp => m.sm_dp.oid.clone(),
-            Es3Caller::Other(Peer::Eum) => m.eum.oid.clone(),
-            Es3Caller::Other(Peer::Stranger) => format!("{}.99", m.oid_arc),
-            Es3Caller::Other(Peer::Mno(i)) => m
-                .mnos
-                .get(i)
-                .ok_or_else(|| Finding::Inconclusive(format!("the peers have no MNO {}", i + 1)))?
-                .entity
-                .oid
-                .clone(),
-        };
-        let headers = OutgoingHeaders {
-            to: p.es3_url.clone(),
-            from: Some(soap::entity_address(
-                "https://smdp.test.invalid/",
-                &oid,
-                None,
-                QuerySeparator::Ampersand,
+        match who {
+            Es3Caller::SmDp => Ok(self.addressed_envelope(
+                SMDP_FROM,
+                &p.es3_url,
+                &self.world.manifest.sm_dp.oid,
+                action,
+                body,
             )),
-            reply_to: None,
-            message_id: soap::message_id(
-                &format!(
-                    "//{oid}/urn:uuid:{}",
-                    self.fci(&hex::encode(rand::random::<[u8; 8]>()))
-                ),
-                None,
-                None,
-                Some(&XsDateTime::utc(time::OffsetDateTime::now_utc())),
-                QuerySeparator::Ampersand,
-            ),
-            action: action.to_string(),
-            relates_to: None,
-        };
-        Ok(soap::envelope(SoapVersion::V1_2, &headers, |w| w.raw(body)))
+            Es3Caller::Other(peer) => self.peer_envelope(&p.es3_url, peer, action, body),
+        }
     }
 
     /// Posts a prepared envelope as `who` to the SM-SR's ES3 and records both messages; returns the HTTP status
