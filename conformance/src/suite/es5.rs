@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use es_interfaces::messages::es4;
 use es_interfaces::scp80::{self, CounterMode, KeySet, OpenedCommand, PorStatus, SecretKey};
-use es_interfaces::sms::{PacketKind, Segment};
+use es_interfaces::sms::{self, PacketKind, Segment};
 use es_interfaces::status::Status;
 use es_interfaces::tlv::{self, Tag};
 use es_interfaces::types::ProfileState;
@@ -246,72 +246,54 @@ struct Packet {
     bytes: Vec<u8>,
 }
 
-/// One received segment of a concatenated SMS: its packet kind (first segment), TP-UD and payload.
-type Part = (Option<PacketKind>, Vec<u8>, Vec<u8>);
+/// The TP-UDs of one concatenated SMS received so far, by segment index.
+type SegmentsByIndex = std::collections::BTreeMap<u8, Vec<u8>>;
 
-/// Reassembles the SMS of `log` going one way into packets; an SMS that is no SCP80 packet or segment is an
-/// error naming it.
+/// Reassembles the SMS of `log` going one way into packets with the one reassembler of es-interfaces (the
+/// SM-SR's), keeping each packet's TP-UDs in segment order; an SMS that is no SCP80 packet or segment, or
+/// segments that contradict each other, are an error naming them.
 fn packets(log: &[LoggedSms], mobile_terminated: bool) -> Result<Vec<Packet>, String> {
     let mut out = Vec::new();
-    let mut pending: HashMap<(String, u16), Vec<Option<Part>>> = HashMap::new();
-    for sms in log
+    let mut reassembler: sms::Reassembler<String> = sms::Reassembler::new(u8::MAX, usize::MAX);
+    // The TP-UDs of each incomplete message, by originator/recipient and reference.
+    let mut tp_uds: HashMap<(String, u16), SegmentsByIndex> = HashMap::new();
+    for m in log
         .iter()
         .filter(|s| s.mobile_terminated == mobile_terminated)
     {
-        let seg = Segment::parse(&sms.tp_ud).map_err(|e| {
-            format!(
-                "SMS {} ({}): {e}",
-                hex::encode_upper(&sms.tp_ud),
-                sms.msisdn
-            )
-        })?;
-        match seg.concatenation {
-            None => {
-                let kind = seg.kind.ok_or_else(|| {
-                    format!(
-                        "SMS {} carries neither IEI 70 nor 71",
-                        hex::encode_upper(&sms.tp_ud)
-                    )
-                })?;
-                out.push(Packet {
-                    at: sms.at,
-                    msisdn: sms.msisdn.clone(),
-                    kind,
-                    tp_uds: vec![sms.tp_ud.clone()],
-                    bytes: seg.payload,
-                });
-            }
+        let named = |e: &dyn std::fmt::Display| {
+            format!("SMS {} ({}): {e}", hex::encode_upper(&m.tp_ud), m.msisdn)
+        };
+        let seg = Segment::parse(&m.tp_ud).map_err(|e| named(&e))?;
+        let outcome = reassembler
+            .push(m.msisdn.clone(), &m.tp_ud, 0)
+            .map_err(|e| named(&e))?;
+        let uds = match seg.concatenation {
+            None => vec![m.tp_ud.clone()],
             Some(c) => {
-                let parts = pending
-                    .entry((sms.msisdn.clone(), c.reference))
-                    .or_insert_with(|| vec![None; usize::from(c.total)]);
-                if parts.len() != usize::from(c.total) {
-                    return Err(format!(
-                        "segments of reference {} to {} disagree on their number",
-                        c.reference, sms.msisdn
-                    ));
+                tp_uds
+                    .entry((m.msisdn.clone(), c.reference))
+                    .or_default()
+                    .entry(c.index)
+                    .or_insert_with(|| m.tp_ud.clone());
+                if !matches!(outcome, sms::PushOutcome::Complete(_)) {
+                    continue;
                 }
-                parts[usize::from(c.index) - 1] = Some((seg.kind, sms.tp_ud.clone(), seg.payload));
-                if parts.iter().all(Option::is_some) {
-                    let parts = pending
-                        .remove(&(sms.msisdn.clone(), c.reference))
-                        .unwrap_or_default();
-                    let parts: Vec<_> = parts.into_iter().flatten().collect();
-                    let kind = parts.first().and_then(|p| p.0).ok_or_else(|| {
-                        format!(
-                            "the first segment of reference {} to {} carries neither IEI 70 nor 71",
-                            c.reference, sms.msisdn
-                        )
-                    })?;
-                    out.push(Packet {
-                        at: sms.at,
-                        msisdn: sms.msisdn.clone(),
-                        kind,
-                        tp_uds: parts.iter().map(|p| p.1.clone()).collect(),
-                        bytes: parts.iter().flat_map(|p| p.2.iter().copied()).collect(),
-                    });
-                }
+                tp_uds
+                    .remove(&(m.msisdn.clone(), c.reference))
+                    .unwrap_or_default()
+                    .into_values()
+                    .collect()
             }
+        };
+        if let sms::PushOutcome::Complete(done) = outcome {
+            out.push(Packet {
+                at: m.at,
+                msisdn: m.msisdn.clone(),
+                kind: done.kind,
+                tp_uds: uds,
+                bytes: done.packet,
+            });
         }
     }
     Ok(out)
@@ -967,7 +949,10 @@ mod tests {
         let err = packets(&[logged(vec![0x00, 0x01])], true)
             .err()
             .expect("refused");
-        assert!(err.contains("neither IEI 70 nor 71"), "{err}");
+        assert!(
+            err.starts_with("SMS 0001 (") && err.contains("no command/response packet identifier"),
+            "{err}"
+        );
     }
 
     /// wire-profile §2: the expanded definite script `AA L { 22 L … }`, nothing after it, nothing but C-APDUs.
