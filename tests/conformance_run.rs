@@ -779,13 +779,69 @@ async fn plays_the_smsc(smsr_database_url: Option<String>) {
 /// CC checks would report, not the counter check), and one with the keys would be securing the packets itself.
 #[actix_web::test]
 async fn a_reused_scp80_counter_fails_the_counter_case() {
+    let report = faulty_smsr_run(
+        |f| &f.reuse_scp80_counter,
+        "ES5-*",
+        suite::es5::CASES,
+        &["ES5-SCP80-04"],
+    )
+    .await;
+    let failed = report
+        .cases
+        .iter()
+        .find(|c| c.id == "ES5-SCP80-04")
+        .expect("counter case");
+    assert!(
+        failed.reason.contains("it must be higher"),
+        "{}",
+        failed.reason
+    );
+}
+
+/// The suite can fail on a missing notification: with the SM-SR's test-only fault that leaves out the ES4
+/// HandleProfileEnabledNotification (smsr::service::TestFaults, feature `lab` only), the two cases that wait for
+/// it FAIL naming it, and the other ES4/ES5 cases that switch profiles still pass (the DisableProfile case's
+/// fall-back enable is not what it checks).
+#[actix_web::test]
+async fn a_missing_notification_fails_the_cases_that_wait_for_it() {
+    let cases = "ES4-EnableProfile-*,ES4-DisableProfile-*,ES5-Notification-*";
+    let catalogue: Vec<suite::Case> = suite::es4::CASES
+        .iter()
+        .chain(suite::es5::CASES)
+        .filter(|c| suite::matches(cases, c.id))
+        .copied()
+        .collect();
+    let failing = ["ES4-EnableProfile-01", "ES5-Notification-01"];
+    let report = faulty_smsr_run(
+        |f| &f.omit_profile_enabled_notification,
+        cases,
+        &catalogue,
+        &failing,
+    )
+    .await;
+    for id in failing {
+        let case = report.cases.iter().find(|c| c.id == id).expect("case");
+        assert!(
+            case.reason.contains("HandleProfileEnabledNotification"),
+            "{id}: {}",
+            case.reason
+        );
+    }
+}
+
+/// Runs `cases` with the suite as the SMSC of a lab whose SM-SR has the test-only fault `fault` switched on, and
+/// checks that of `catalogue` (the cases the pattern selects, in run order) exactly `failing` FAIL and the rest
+/// PASS; returns the report.
+async fn faulty_smsr_run(
+    fault: fn(&smsr::service::TestFaults) -> &std::sync::atomic::AtomicBool,
+    cases: &str,
+    catalogue: &[suite::Case],
+    failing: &[&str],
+) -> suite::RunReport {
     let dir = tempfile::tempdir().expect("tempdir");
     let (lab, callback_listen, smsc_listen) = lab_for_the_suite_smsc(&dir, None).await;
-    lab.smsr
-        .faults
-        .reuse_scp80_counter
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    let report = suite::run(&smsc_run(&lab, callback_listen, smsc_listen, "ES5-*"))
+    fault(&lab.smsr.faults).store(true, std::sync::atomic::Ordering::SeqCst);
+    let report = suite::run(&smsc_run(&lab, callback_listen, smsc_listen, cases))
         .await
         .expect("the suite runs");
     let verdicts: Vec<(&str, Verdict)> = report
@@ -793,10 +849,10 @@ async fn a_reused_scp80_counter_fails_the_counter_case() {
         .iter()
         .map(|c| (c.id.as_str(), c.verdict))
         .collect();
-    let expected: Vec<(&str, Verdict)> = suite::es5::CASES
+    let expected: Vec<(&str, Verdict)> = catalogue
         .iter()
         .map(|c| {
-            let v = if c.id == "ES5-SCP80-04" {
+            let v = if failing.contains(&c.id) {
                 Verdict::Fail
             } else {
                 Verdict::Pass
@@ -814,15 +870,6 @@ async fn a_reused_scp80_counter_fails_the_counter_case() {
             .map(|c| (&c.id, &c.reason))
             .collect::<Vec<_>>()
     );
-    let failed = report
-        .cases
-        .iter()
-        .find(|c| c.id == "ES5-SCP80-04")
-        .expect("counter case");
-    assert!(
-        failed.reason.contains("it must be higher"),
-        "{}",
-        failed.reason
-    );
     lab.stop().await;
+    report
 }

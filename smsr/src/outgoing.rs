@@ -245,7 +245,16 @@ pub fn notify_profile_change(
     let ts = xs_date_time(completed_at)?;
     let correlation = format!("eid:{eid}");
     let mno = entities::get_entity(conn, &profile.mno_id)?;
-    match mno.as_ref().and_then(|e| e.endpoints.get("ES4")) {
+    let mno_endpoint = mno.as_ref().and_then(|e| e.endpoints.get("ES4"));
+    #[cfg(feature = "test-faults")]
+    let mno_endpoint = mno_endpoint.filter(|_| {
+        !(change == ProfileChange::Enabled
+            && smsr
+                .faults
+                .omit_profile_enabled_notification
+                .load(std::sync::atomic::Ordering::SeqCst))
+    });
+    match mno_endpoint {
         Some(url) => {
             let (action, body_xml) = match change {
                 ProfileChange::Enabled => (

@@ -136,4 +136,7 @@ pub struct TestFaults {
     /// again. The eUICC answers PoR `02` (counter low) under that old counter, which this SM-SR then takes for a
     /// late PoR of the earlier command and drops; the command goes again after the PoR time-out.
     pub reuse_scp80_counter: std::sync::atomic::AtomicBool,
+    /// SGP.02 §3.2 / §5.5.11 broken: when an eUICC reports a profile enabled, the ES4
+    /// HandleProfileEnabledNotification to the owning MNO is not sent (everything else of the change is done).
+    pub omit_profile_enabled_notification: std::sync::atomic::AtomicBool,
 }
