@@ -5,7 +5,7 @@
 use es_interfaces::messages::codec::BodyElement;
 use es_interfaces::messages::common::{Pol2, Pol2Rule, SubscriptionAddress};
 use es_interfaces::messages::eis::{Eis, ProfileInfo};
-use es_interfaces::messages::es4;
+use es_interfaces::messages::{es4, es4v4};
 use es_interfaces::soap::{Envelope, action};
 use es_interfaces::status::Status;
 use es_interfaces::types::{
@@ -221,6 +221,66 @@ pub static CASES: &[Case] = &[
         expected: "HTTP 200, FAILED 8.2.1/3.8 (profile ICCID, refused)",
         note: "",
         run: disable_fallback,
+    },
+    Case {
+        id: "ES4-SetFallBackAttribute-01",
+        interface: "ES4",
+        section: "v4 §5.5.21, §5.7.7",
+        title: "SetFallBackAttribute moves the fall-back attribute to another profile; moved back after",
+        needs: &[Need::Smsr, Need::Es5],
+        preconditions: "eUICC 1 has two profiles of MNO 1, one of them the fall-back profile.",
+        steps: &[
+            "MNO 1: ES4.GetEIS of eUICC 1, note the fall-back profile F and another profile T of MNO 1",
+            "MNO 1: ES4.SetFallBackAttribute of T; wait for the callback; ES4.GetEIS",
+            "MNO 1: ES4.SetFallBackAttribute of F; wait for the callback; ES4.GetEIS",
+        ],
+        expected: "Each HTTP 202 with a callback ES4-SetFallBackAttributeResponse EXECUTED_SUCCESS; after the first \
+                   T alone carries the attribute, after the second F alone",
+        note: "An SGP.02 v4 function: no v4 XSD is public, so its messages are marked not validated (the element \
+               names and Actions are the project's [P] decisions, es_interfaces::messages::es4v4).",
+        run: fallback_moved,
+    },
+    Case {
+        id: "ES4-SetFallBackAttribute-02",
+        interface: "ES4",
+        section: "v4 §5.5.21, §5.1.6.4",
+        title: "SetFallBackAttribute of the profile that carries it is refused",
+        needs: &[Need::Smsr],
+        preconditions: "eUICC 1 has a fall-back profile of MNO 1.",
+        steps: &[
+            "MNO 1: ES4.GetEIS of eUICC 1, pick the fall-back profile",
+            "MNO 1: ES4.SetFallBackAttribute of it",
+        ],
+        expected: "HTTP 200, FAILED 8.2.1/3.8 (profile ICCID, refused)",
+        note: "",
+        run: fallback_again,
+    },
+    Case {
+        id: "ES4-SetFallBackAttribute-03",
+        interface: "ES4",
+        section: "v4 §5.5.21, §5.1.6.4",
+        title: "SetFallBackAttribute of an unknown ICCID is refused",
+        needs: &[Need::Smsr],
+        preconditions: "None.",
+        steps: &["MNO 1: ES4.SetFallBackAttribute on eUICC 1 of an ICCID no profile has"],
+        expected: "HTTP 200, FAILED 8.2.1/3.9 (profile ICCID, unknown)",
+        note: "",
+        run: fallback_unknown,
+    },
+    Case {
+        id: "ES4-SetFallBackAttribute-04",
+        interface: "ES4",
+        section: "v4 §5.5.21, §5.1.6.4",
+        title: "SetFallBackAttribute of another MNO's profile is refused without revealing it",
+        needs: &[Need::Smsr],
+        preconditions: "eUICC 1 has a profile of MNO 2.",
+        steps: &[
+            "MNO 2: ES4.GetEIS of eUICC 1, pick a profile",
+            "MNO 1: ES4.SetFallBackAttribute of it",
+        ],
+        expected: "HTTP 200, FAILED 8.2.1/3.9 (profile ICCID, unknown), as for an ICCID no profile has",
+        note: "",
+        run: fallback_other_mno,
     },
     Case {
         id: "ES4-DeleteProfile-01",
@@ -706,56 +766,27 @@ fn enable_enabled(ctx: &Ctx) -> CaseFuture<'_> {
                     "precondition: MNO 1 has no enabled profile on eUICC 1".into(),
                 )
             })?;
-        let out = ctx
-            .es4(0, &enable(ctx, &eid, &iccid, "enable-enabled")?)
-            .await?;
-        expect(
-            out.http_status,
-            &out.envelope,
-            200,
-            Status::Failed,
-            Some(("8.2.1", "3.8")),
-        )
+        refused(ctx, &enable(ctx, &eid, &iccid, "enable-enabled")?, "3.8").await
     })
 }
 
 fn enable_unknown(ctx: &Ctx) -> CaseFuture<'_> {
     Box::pin(async move {
         let eid = eid0(ctx)?;
-        let out = ctx
-            .es4(0, &enable(ctx, &eid, UNKNOWN_ICCID, "enable-unknown")?)
-            .await?;
-        expect(
-            out.http_status,
-            &out.envelope,
-            200,
-            Status::Failed,
-            Some(("8.2.1", "3.9")),
+        refused(
+            ctx,
+            &enable(ctx, &eid, UNKNOWN_ICCID, "enable-unknown")?,
+            "3.9",
         )
+        .await
     })
 }
 
 fn enable_other_mno(ctx: &Ctx) -> CaseFuture<'_> {
     Box::pin(async move {
         let eid = eid0(ctx)?;
-        let eis = view(ctx, 1, "other-pre").await?;
-        let iccid = eis
-            .profile_info
-            .first()
-            .map(|p| p.iccid.to_string())
-            .ok_or_else(|| {
-                Finding::Inconclusive("precondition: MNO 2 has no profile on eUICC 1".into())
-            })?;
-        let out = ctx
-            .es4(0, &enable(ctx, &eid, &iccid, "enable-other")?)
-            .await?;
-        expect(
-            out.http_status,
-            &out.envelope,
-            200,
-            Status::Failed,
-            Some(("8.2.1", "3.9")),
-        )
+        let iccid = other_mno_profile(ctx, "other-pre").await?;
+        refused(ctx, &enable(ctx, &eid, &iccid, "enable-other")?, "3.9").await
     })
 }
 
@@ -897,23 +928,127 @@ fn disable_fallback(ctx: &Ctx) -> CaseFuture<'_> {
                 "precondition: the enabled profile {iccid} is not the fall-back profile"
             )));
         }
-        let out = ctx
-            .es4(
-                0,
-                &es4::DisableProfileRequest {
-                    base: base(&ctx.fci("disable-fallback"), None),
-                    eid: parse("EID", &eid)?,
-                    iccid: parse("ICCID", &iccid)?,
-                },
-            )
-            .await?;
-        expect(
-            out.http_status,
-            &out.envelope,
-            200,
-            Status::Failed,
-            Some(("8.2.1", "3.8")),
+        refused(
+            ctx,
+            &es4::DisableProfileRequest {
+                base: base(&ctx.fci("disable-fallback"), None),
+                eid: parse("EID", &eid)?,
+                iccid: parse("ICCID", &iccid)?,
+            },
+            "3.8",
         )
+        .await
+    })
+}
+
+/// Sends `req` as MNO 1 and expects it refused at once: HTTP 200, FAILED 8.2.1 (profile ICCID) with `reason`.
+async fn refused<T: BodyElement>(ctx: &Ctx, req: &T, reason: &str) -> CaseOutcome {
+    let out = ctx.es4(0, req).await?;
+    expect(
+        out.http_status,
+        &out.envelope,
+        200,
+        Status::Failed,
+        Some(("8.2.1", reason)),
+    )
+}
+
+/// A profile of MNO 2 on eUICC 1, as MNO 2 sees it (a precondition step).
+async fn other_mno_profile(ctx: &Ctx, what: &str) -> Result<String, Finding> {
+    view(ctx, 1, what)
+        .await?
+        .profile_info
+        .first()
+        .map(|p| p.iccid.to_string())
+        .ok_or_else(|| {
+            Finding::Inconclusive("precondition: MNO 2 has no profile on eUICC 1".into())
+        })
+}
+
+fn set_fallback(
+    ctx: &Ctx,
+    iccid: &str,
+    what: &str,
+) -> Result<es4v4::SetFallBackAttributeRequest, Finding> {
+    Ok(es4v4::SetFallBackAttributeRequest {
+        base: base(&ctx.fci(what), None),
+        eid: parse("EID", &eid0(ctx)?)?,
+        iccid: parse("ICCID", iccid)?,
+    })
+}
+
+/// The ICCIDs of the profiles of `eis` carrying the fall-back attribute.
+fn fallback_holders(eis: &Eis) -> Vec<String> {
+    eis.profile_info
+        .iter()
+        .filter(|p| p.fallback_attribute)
+        .map(|p| p.iccid.to_string())
+        .collect()
+}
+
+/// Gives `iccid` the fall-back attribute (202, then a successful callback) and checks that MNO 1's view shows
+/// it on that profile alone.
+async fn move_fallback(ctx: &Ctx, iccid: &str, what: &str) -> Result<(), Finding> {
+    let out = ctx.es4(0, &set_fallback(ctx, iccid, what)?).await?;
+    accepted_then_success(ctx, &out, "ES4-SetFallBackAttributeResponse").await?;
+    let holders = fallback_holders(&view(ctx, 0, &format!("{what}-seen")).await?);
+    if holders != [iccid] {
+        return Err(Finding::Fail(format!(
+            "after SetFallBackAttribute of {iccid} the fall-back profiles of MNO 1 are {holders:?}"
+        )));
+    }
+    Ok(())
+}
+
+fn fallback_moved(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let eis = view(ctx, 0, "fallback-move-pre").await?;
+        let (Some(from), Some(to)) = (
+            eis.profile_info.iter().find(|p| p.fallback_attribute),
+            eis.profile_info
+                .iter()
+                .find(|p| !p.fallback_attribute && p.state != ProfileState::Created),
+        ) else {
+            return Err(Finding::Inconclusive(
+                "precondition: eUICC 1 has no fall-back profile of MNO 1 and another one".into(),
+            ));
+        };
+        let (from, to) = (from.iccid.to_string(), to.iccid.to_string());
+        move_fallback(ctx, &to, "fallback-move").await?;
+        move_fallback(ctx, &from, "fallback-restore").await?;
+        Ok(format!(
+            "the attribute moved to {to} and back to {from}, each with HTTP 202 and a callback EXECUTED_SUCCESS"
+        ))
+    })
+}
+
+fn fallback_again(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let eis = view(ctx, 0, "fallback-again-pre").await?;
+        let Some(iccid) = fallback_holders(&eis).pop() else {
+            return Err(Finding::Inconclusive(
+                "precondition: eUICC 1 has no fall-back profile of MNO 1".into(),
+            ));
+        };
+        refused(ctx, &set_fallback(ctx, &iccid, "fallback-again")?, "3.8").await
+    })
+}
+
+fn fallback_unknown(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        refused(
+            ctx,
+            &set_fallback(ctx, UNKNOWN_ICCID, "fallback-unknown")?,
+            "3.9",
+        )
+        .await
+    })
+}
+
+fn fallback_other_mno(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let iccid = other_mno_profile(ctx, "fallback-other-pre").await?;
+        refused(ctx, &set_fallback(ctx, &iccid, "fallback-other")?, "3.9").await
     })
 }
 
@@ -921,23 +1056,16 @@ fn delete_enabled(ctx: &Ctx) -> CaseFuture<'_> {
     Box::pin(async move {
         let eid = eid0(ctx)?;
         let (iccid, _) = enabled_profile(ctx, "delete-pre").await?;
-        let out = ctx
-            .es4(
-                0,
-                &es4::DeleteProfileRequest {
-                    base: base(&ctx.fci("delete-enabled"), None),
-                    eid: parse("EID", &eid)?,
-                    iccid: parse("ICCID", &iccid)?,
-                },
-            )
-            .await?;
-        expect(
-            out.http_status,
-            &out.envelope,
-            200,
-            Status::Failed,
-            Some(("8.2.1", "3.8")),
+        refused(
+            ctx,
+            &es4::DeleteProfileRequest {
+                base: base(&ctx.fci("delete-enabled"), None),
+                eid: parse("EID", &eid)?,
+                iccid: parse("ICCID", &iccid)?,
+            },
+            "3.8",
         )
+        .await
     })
 }
 
