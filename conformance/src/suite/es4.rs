@@ -225,7 +225,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "ES4-SetFallBackAttribute-01",
         interface: "ES4",
-        section: "v4 §5.5.21, §5.7.7",
+        section: "§5.5.21 (v4), §5.7.7",
         title: "SetFallBackAttribute moves the fall-back attribute to another profile; moved back after",
         needs: &[Need::Smsr, Need::Es5],
         preconditions: "eUICC 1 has two profiles of MNO 1, one of them the fall-back profile.",
@@ -243,7 +243,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "ES4-SetFallBackAttribute-02",
         interface: "ES4",
-        section: "v4 §5.5.21, §5.1.6.4",
+        section: "§5.5.21 (v4), §5.1.6.4",
         title: "SetFallBackAttribute of the profile that carries it is refused",
         needs: &[Need::Smsr],
         preconditions: "eUICC 1 has a fall-back profile of MNO 1.",
@@ -258,7 +258,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "ES4-SetFallBackAttribute-03",
         interface: "ES4",
-        section: "v4 §5.5.21, §5.1.6.4",
+        section: "§5.5.21 (v4), §5.1.6.4",
         title: "SetFallBackAttribute of an unknown ICCID is refused",
         needs: &[Need::Smsr],
         preconditions: "None.",
@@ -270,7 +270,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "ES4-SetFallBackAttribute-04",
         interface: "ES4",
-        section: "v4 §5.5.21, §5.1.6.4",
+        section: "§5.5.21 (v4), §5.1.6.4",
         title: "SetFallBackAttribute of another MNO's profile is refused without revealing it",
         needs: &[Need::Smsr],
         preconditions: "eUICC 1 has a profile of MNO 2.",
