@@ -68,6 +68,18 @@ pub async fn send_all<T: BodyElement + Send + Sync + 'static>(
     out
 }
 
+/// Whether the result of a switch agrees with what its card did (SGP.02 §5.1.6.4, §3.2): SUCCESS only when the
+/// card moved to the target, FAILED only when it did not; EXPIRED claims neither (the validity ended before the
+/// SM-SR knew — e.g. the confirmation's PoR still on its way on an overloaded machine), and the notifications and
+/// the EIS, checked separately, say what happened.
+pub fn result_agrees_with_card(result: &FunctionExecutionStatus, switched: bool) -> bool {
+    match result.status {
+        es_interfaces::status::Status::ExecutedSuccess => switched,
+        es_interfaces::status::Status::Expired => true,
+        _ => !switched,
+    }
+}
+
 /// Adds the outcomes of [`send_all`] to `calls`.
 pub fn record(calls: &mut [Call], outcomes: Vec<(usize, Outcome)>) {
     for (i, o) in outcomes {
