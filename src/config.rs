@@ -327,6 +327,9 @@ pub struct SmppConfig {
     pub window_size: usize,
     /// submit_sm per second per bind (none: unpaced).
     pub throughput_per_bind: Option<f64>,
+    /// submit_sm per second of the account shared by every SM-SR process on the database (none: no shared
+    /// budget); each live process takes an equal share.
+    pub throughput_total: Option<f64>,
     /// Carry the TP-UD in message_payload instead of short_message.
     pub use_message_payload: bool,
 }
@@ -342,6 +345,7 @@ impl Default for SmppConfig {
             binds: 1,
             window_size: 10,
             throughput_per_bind: None,
+            throughput_total: None,
             use_message_payload: false,
         }
     }
@@ -394,6 +398,7 @@ impl Es5Config {
         c.binds = s.binds.max(1);
         c.window_size = s.window_size.max(1);
         c.throughput_per_bind = s.throughput_per_bind;
+        c.throughput_total = s.throughput_total;
         c.profile.source_addr = self.smsr_msisdn.clone();
         c.profile.use_message_payload = s.use_message_payload;
         c

@@ -221,6 +221,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    smsr_nodes (node_id) {
+        node_id -> Text,
+        seen_at -> BigInt,
+    }
+}
+
 diesel::joinable!(entity_fingerprints -> entities (entity_oid));
 diesel::joinable!(profiles -> euiccs (eid));
 diesel::allow_tables_to_appear_in_same_query!(entities, entity_fingerprints);

@@ -25,6 +25,10 @@ use crate::smpp::{
 const DELIVERY_TICK: Duration = Duration::from_millis(100);
 /// Interval of the expiry sweep.
 const EXPIRY_TICK: Duration = Duration::from_millis(500);
+/// How often a node says it is alive when the SMSC account's budget is shared (`throughput_total`).
+const NODE_BEAT: Duration = Duration::from_secs(5);
+/// A node not heard of for this long is taken for dead and its share goes to the others.
+const NODE_STALE: Duration = Duration::from_secs(15);
 /// MO packets handled per transaction.
 const MO_BATCH: usize = 256;
 /// How long segments of an incomplete concatenated MO SMS are kept.
@@ -44,10 +48,11 @@ impl Es5Runtime {
             .es5
             .clone()
             .ok_or_else(|| SmppError::Config("the SM-SR has no ES5 settings".into()))?;
+        let throughput_total = smpp.throughput_total;
         let (handle, events) = SmppClient::start(smpp)?;
         smsr.metrics.attach_smpp(handle.clone());
         let (shutdown, rx) = watch::channel(false);
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(delivery_loop(
                 smsr.clone(),
                 settings.clone(),
@@ -55,8 +60,12 @@ impl Es5Runtime {
                 rx.clone(),
             )),
             tokio::spawn(inbound_loop(smsr.clone(), settings, events, rx.clone())),
-            tokio::spawn(expiry_loop(smsr, rx)),
+            tokio::spawn(expiry_loop(smsr.clone(), rx.clone())),
         ];
+        if let Some(total) = throughput_total {
+            handle.set_node_share(Some(total));
+            tasks.push(tokio::spawn(budget_loop(smsr, handle.clone(), total, rx)));
+        }
         Ok(Es5Runtime {
             smpp: handle,
             shutdown,
@@ -216,6 +225,60 @@ async fn expiry_loop(smsr: Arc<Smsr>, mut shutdown: watch::Receiver<bool>) {
             Ok(n) => tracing::info!(expired = n, "operations expired"),
             Err(e) => tracing::error!(error = %e, "expiry sweep failed"),
         }
+    }
+}
+
+/// Shares the SMSC account's submit_sm budget `total` among the SM-SR nodes of the database (issue 14 item 2):
+/// every [`NODE_BEAT`] this node says it is alive and takes `total / live nodes` for its binds; on shutdown it
+/// leaves, so that the others take its share at their next beat. Before its first beat it takes the whole
+/// budget, as a single node would ([`Es5Runtime::start`]).
+async fn budget_loop(
+    smsr: Arc<Smsr>,
+    smpp: SmppHandle,
+    total: f64,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let node_id = uuid::Uuid::new_v4().to_string();
+    let stale = i64::try_from(NODE_STALE.as_millis()).unwrap_or(i64::MAX);
+    let mut live_before = 0;
+    loop {
+        let (s, id) = (smsr.clone(), node_id.clone());
+        let live = blocking(move || {
+            let now = s.clock.now_millis();
+            s.store
+                .tx(|c| eis_store::nodes::beat(c, &id, now, now.saturating_sub(stale)))
+                .map_err(SmsrError::from)
+        })
+        .await;
+        match live {
+            Ok(live) => {
+                smpp.set_node_share(Some(total / live as f64));
+                if live != live_before {
+                    tracing::info!(node = %node_id, live, share = total / live as f64,
+                        "SMSC account budget shared among the live SM-SR nodes");
+                    live_before = live;
+                }
+            }
+            // Keep the last share: a database outage must not lift the limit.
+            Err(e) => tracing::warn!(error = %e, "node heartbeat failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(NODE_BEAT) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+    }
+    let s = smsr.clone();
+    if let Err(e) = blocking(move || {
+        s.store
+            .tx(|c| eis_store::nodes::leave(c, &node_id))
+            .map_err(SmsrError::from)
+    })
+    .await
+    {
+        tracing::warn!(error = %e, "leaving the SM-SR nodes failed");
     }
 }
 

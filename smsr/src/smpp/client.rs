@@ -1,7 +1,7 @@
 //! The public face of the SMPP client: start a pool of binds, submit, receive events, shut down.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::task::{Context, Poll};
 
@@ -37,6 +37,7 @@ impl SmppClient {
             events: events_tx,
             shutdown: shutdown_rx,
             bound: AtomicUsize::new(0),
+            node_share: AtomicU64::new(0),
         });
         let tasks = (0..binds)
             .map(|i| tokio::spawn(run_bind(i, shared.clone())))
@@ -65,6 +66,15 @@ pub struct SmppHandle {
 }
 
 impl SmppHandle {
+    /// Sets this node's share of the account's submit_sm budget, submits per second (`None`: no budget); every
+    /// bind takes an equal part of it from its next submit (issue 14: `throughput_total` shared by the nodes).
+    pub fn set_node_share(&self, per_second: Option<f64>) {
+        let bits = per_second
+            .filter(|r| *r > 0.0 && r.is_finite())
+            .map_or(0, f64::to_bits);
+        self.inner.shared.node_share.store(bits, Ordering::Relaxed);
+    }
+
     /// SMPP 3.4 §4.4: submits one SMS (docs/wire-profile.md §2 fields) and waits for the SMSC's message id.
     /// Errors say whether the SMSC refused it, kept throttling, or whether the outcome is unknown (timeout, lost
     /// connection: the caller retries; the SCP80 counter makes a duplicate harmless).

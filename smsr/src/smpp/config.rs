@@ -98,6 +98,10 @@ pub struct SmppClientConfig {
     pub window_size: usize,
     /// submit_sm per second per bind; `None` for no limit.
     pub throughput_per_bind: Option<f64>,
+    /// submit_sm per second of the account across every SM-SR node sharing the database (issue 14): each live
+    /// node takes an equal share and its binds equal parts of it (the lower of that and `throughput_per_bind`
+    /// applies); `None` for no shared budget.
+    pub throughput_total: Option<f64>,
     /// An idle bind sends enquire_link after this long (§4.11).
     pub enquire_link_interval: Duration,
     /// Deadline for any response (bind, submit_sm, enquire_link, unbind).
@@ -143,6 +147,7 @@ impl SmppClientConfig {
             binds: 1,
             window_size: 10,
             throughput_per_bind: None,
+            throughput_total: None,
             enquire_link_interval: Duration::from_secs(30),
             response_timeout: Duration::from_secs(10),
             reconnect_backoff_min: Duration::from_millis(500),
@@ -168,6 +173,9 @@ impl SmppClientConfig {
         }
         if matches!(self.throughput_per_bind, Some(r) if !(r > 0.0 && r.is_finite())) {
             return bad("throughput_per_bind must be a positive number of messages per second");
+        }
+        if matches!(self.throughput_total, Some(r) if !(r > 0.0 && r.is_finite())) {
+            return bad("throughput_total must be a positive number of messages per second");
         }
         if self.response_timeout.is_zero() || self.enquire_link_interval.is_zero() {
             return bad("response_timeout and enquire_link_interval must be positive");

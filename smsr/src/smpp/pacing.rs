@@ -9,6 +9,7 @@ use tokio::time::Instant;
 /// (one "theoretical arrival time"), which limits a bind to the SMSC's messages-per-second contract.
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
+    burst: u32,
     interval: Duration,
     tolerance: Duration,
     tat: Option<Instant>,
@@ -19,6 +20,7 @@ impl TokenBucket {
     pub fn new(rate: f64, burst: u32) -> Self {
         let interval = Duration::from_secs_f64(1.0 / rate.max(1e-6));
         TokenBucket {
+            burst: burst.max(1),
             interval,
             tolerance: interval * burst.max(1).saturating_sub(1),
             tat: None,
@@ -33,6 +35,18 @@ impl TokenBucket {
         }
     }
 
+    /// The average rate, submits per second.
+    pub fn rate(&self) -> f64 {
+        1.0 / self.interval.as_secs_f64()
+    }
+
+    /// Changes the average rate to `rate` per second from now on (tokens already taken keep their spacing).
+    pub fn set_rate(&mut self, rate: f64) {
+        let tat = self.tat;
+        *self = TokenBucket::new(rate, self.burst);
+        self.tat = tat;
+    }
+
     /// Takes a token at `now`; call only when `ready_at(now) <= now`.
     pub fn take(&mut self, now: Instant) {
         let base = match self.tat {
@@ -40,6 +54,16 @@ impl TokenBucket {
             _ => now,
         };
         self.tat = Some(base + self.interval);
+    }
+}
+
+/// The submit_sm rate of one of `binds` binds (SMPP 3.4 §2.7): the configured per-bind limit or an equal part
+/// of this node's share of the account's budget, whichever is lower; `None` for no limit.
+pub fn bind_rate(per_bind: Option<f64>, node_share: Option<f64>, binds: usize) -> Option<f64> {
+    let share = node_share.map(|r| r / binds.max(1) as f64);
+    match (per_bind, share) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -104,6 +128,29 @@ mod tests {
             b.take(t0);
         }
         assert_eq!(b.ready_at(t0), t0 + Duration::from_millis(10));
+    }
+
+    #[test]
+    fn a_new_rate_applies_from_the_next_token() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10.0, 1);
+        b.take(t0);
+        b.set_rate(5.0);
+        assert_eq!(b.rate(), 5.0);
+        // The token taken at 10/s keeps its 100 ms; the next one is spaced at 5/s.
+        assert_eq!(b.ready_at(t0), t0 + Duration::from_millis(100));
+        b.take(t0 + Duration::from_millis(100));
+        assert_eq!(b.ready_at(t0), t0 + Duration::from_millis(300));
+    }
+
+    #[test]
+    fn a_bind_takes_the_lower_of_its_limit_and_its_part_of_the_node_share() {
+        assert_eq!(bind_rate(None, None, 2), None);
+        assert_eq!(bind_rate(Some(50.0), None, 2), Some(50.0));
+        // 300/s for the account, 3 live nodes → 100/s for this node, 2 binds → 50/s each.
+        assert_eq!(bind_rate(None, Some(300.0 / 3.0), 2), Some(50.0));
+        assert_eq!(bind_rate(Some(20.0), Some(100.0), 2), Some(20.0));
+        assert_eq!(bind_rate(Some(80.0), Some(100.0), 2), Some(50.0));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use es_interfaces::smpp::{
     Bind, CommandStatus, DeliverSmResp, DeliveryReceipt as ReceiptText, FrameDecoder, MessageState,
@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 
 use super::config::{BindMode, SmppClientConfig};
-use super::pacing::{Backoff, TokenBucket};
+use super::pacing::{Backoff, TokenBucket, bind_rate};
 use super::{DeliveryReceipt, MessageId, MoAck, MoSms, SmppError, SmppEvent, Submit};
 
 /// A deliver_sm_resp waiting for the SM-SR to store its MO SMS: the sequence number and the answer.
@@ -45,6 +45,17 @@ pub(crate) struct Shared {
     pub(crate) events: mpsc::Sender<SmppEvent>,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) bound: AtomicUsize,
+    /// This node's share of the account's submit_sm budget (`f64` bits; 0: none), set by the SM-SR
+    /// ([`SmppHandle::set_node_share`](super::SmppHandle::set_node_share)).
+    pub(crate) node_share: AtomicU64,
+}
+
+impl Shared {
+    /// This node's share of the account's submit_sm budget, if one is set.
+    pub(crate) fn node_share(&self) -> Option<f64> {
+        let bits = self.node_share.load(Ordering::Relaxed);
+        (bits != 0).then(|| f64::from_bits(bits))
+    }
 }
 
 /// How a bound session ended.
@@ -260,7 +271,8 @@ impl<'a> Session<'a> {
             retry: VecDeque::new(),
             paused_until: None,
             throttle: Backoff::new(cfg.throttle_backoff_min, cfg.throttle_backoff_max),
-            bucket: cfg.throughput_per_bind.map(|r| TokenBucket::new(r, 1)),
+            bucket: bind_rate(cfg.throughput_per_bind, shared.node_share(), cfg.binds)
+                .map(|r| TokenBucket::new(r, 1)),
             next_enquire: Instant::now() + cfg.enquire_link_interval,
             pending_enquire: None,
             closing: None,
@@ -307,6 +319,17 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Applies a change of this node's share of the account's budget (another node came or went).
+    fn follow_rate(&mut self) {
+        let cfg = &self.shared.config;
+        let rate = bind_rate(cfg.throughput_per_bind, self.shared.node_share(), cfg.binds);
+        match (&mut self.bucket, rate) {
+            (Some(b), Some(r)) if b.rate() != r => b.set_rate(r),
+            (Some(_), Some(_)) => {}
+            (b, r) => *b = r.map(|r| TokenBucket::new(r, 1)),
+        }
+    }
+
     fn can_send(&self, now: Instant) -> bool {
         self.cfg().bind_mode.transmits()
             && self.closing.is_none()
@@ -348,6 +371,7 @@ impl<'a> Session<'a> {
         }
         loop {
             let now = Instant::now();
+            self.follow_rate();
             if let Err(end) = self.on_timers(now).await {
                 return end;
             }
