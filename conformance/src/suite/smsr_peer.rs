@@ -1167,3 +1167,134 @@ fn routed_outcome(aid: &[u8], sent: usize, answer: ResponseScript) -> Result<Out
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mno::{MnoClient, base};
+    use es_interfaces::apdu::{ResponseApdu, StatusWord};
+    use es_interfaces::status::Status;
+
+    fn status_codes(envelope: &str) -> (Status, Option<(String, String)>) {
+        let s = super::super::ctx::status_in(envelope).expect("a status");
+        let c = s
+            .status_code_data
+            .as_ref()
+            .map(|d| (d.subject.code().to_string(), d.reason.code().to_string()));
+        (s.status, c)
+    }
+
+    /// Over mutual TLS, with the world's credentials: the SM-DP reads the EIS of eUICC 2 with the two profiles it
+    /// manages there, an unknown EID is 8.1.1/3.9, an ICCID in use 8.2.1/3.3, an MNO calling ES3 1.1/1.2
+    /// (SGP.02 §5.4.1, §5.4.4, §5.1.6.4).
+    #[actix_web::test]
+    async fn the_suite_smsr_answers_the_smdp_and_refuses_other_callers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let world = certs::world::generate(
+            dir.path(),
+            &certs::world::WorldOptions::new(3, time::OffsetDateTime::now_utc()),
+        )
+        .expect("world");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        let smsr = SuiteSmsr::start(&world, &format!("127.0.0.1:{port}")).expect("starts");
+        let base_url = format!("https://127.0.0.1:{port}");
+        let smdp = MnoClient::sm_dp(&world, &base_url).expect("SM-DP client");
+        let eid = |i: usize| world.euiccs[i].eid.parse().expect("EID");
+        let get = |i: usize, fci: &str| es3::GetEisRequest {
+            base: base(fci, None),
+            eid: eid(i),
+        };
+        let out = smdp.es3(&get(1, "t-get")).await.expect("answered");
+        assert_eq!(out.http_status, 200);
+        assert_eq!(status_codes(&out.envelope), (Status::ExecutedSuccess, None));
+        let env = Envelope::parse(out.envelope.as_bytes()).expect("envelope");
+        let eis = es3::GetEisResponse::decode_body(env.body())
+            .expect("response")
+            .eis
+            .expect("EIS");
+        assert_eq!(eis.profile_info.len(), MANAGED_AT_START.len());
+        assert!(
+            eis.profile_info
+                .iter()
+                .all(|p| p.smdp_id.as_ref().map(|o| o.as_str())
+                    == Some(world.manifest.sm_dp.oid.as_str()))
+        );
+        let mut unknown = get(1, "t-unknown");
+        unknown.eid = "89049032123451234512345678901235".parse().expect("EID");
+        let out = smdp.es3(&unknown).await.expect("answered");
+        assert_eq!(
+            status_codes(&out.envelope),
+            (Status::Failed, Some(("8.1.1".into(), "3.9".into())))
+        );
+        let in_use = es3::CreateIsdpRequest {
+            base: base("t-create", None),
+            eid: eid(1),
+            iccid: eis.profile_info[0].iccid.clone(),
+            mno_id: eis.profile_info[0].mno_id.clone(),
+            required_memory: 1000,
+            more_to_do: Some(true),
+        };
+        let out = smdp.es3(&in_use).await.expect("answered");
+        assert_eq!(
+            status_codes(&out.envelope),
+            (Status::Failed, Some(("8.2.1".into(), "3.3".into())))
+        );
+        let mno = MnoClient::new(&world, 0, &base_url, &base_url).expect("MNO client");
+        let out = mno.es3(&get(1, "t-mno")).await.expect("answered");
+        assert_eq!(
+            status_codes(&out.envelope),
+            (Status::Failed, Some(("1.1".into(), "1.2".into())))
+        );
+        let seen = smsr.requests_since(smsr.shared.t0);
+        assert_eq!(seen.len(), 4);
+        assert_eq!(seen[3].other_peer.as_deref(), Some("MNO 1"));
+        // Every message in and out is kept (4 requests, 4 answers).
+        assert_eq!(smsr.log_since(smsr.shared.t0).len(), 8);
+        smsr.stop().await;
+    }
+
+    fn answer(sws: &[StatusWord]) -> ResponseScript {
+        ResponseScript::new(
+            sws.iter()
+                .map(|sw| ResponseApdu::new(Vec::new(), *sw))
+                .collect(),
+        )
+        .expect("script")
+    }
+
+    fn codes(o: &Outcome) -> Option<(String, String)> {
+        o.status
+            .status_code_data
+            .as_ref()
+            .map(|d| (d.subject.code().to_string(), d.reason.code().to_string()))
+    }
+
+    #[test]
+    fn send_data_succeeds_only_when_the_isd_p_answered_every_es8_command() {
+        let aid = [0xA0; 16];
+        // Routed (the INSTALL [for personalization] answered 9000), both ES8 commands 9000: success, the ISD-P's
+        // own response script (the routing answer removed) as EuiccResponseData.
+        let ok = routed_outcome(&aid, 2, answer(&[StatusWord::OK; 3])).expect("outcome");
+        assert_eq!(
+            ok.status.status,
+            es_interfaces::status::Status::ExecutedSuccess
+        );
+        let data = ResponseScript::parse_expanded(&ok.data.expect("data")).expect("script");
+        assert_eq!(data.responses.len(), 2);
+        // An ES8 command refused, or fewer executed than sent: 8.4/4.2.
+        let refused = routed_outcome(&aid, 2, answer(&[StatusWord::OK, StatusWord(0x6A80)]))
+            .expect("outcome");
+        assert_eq!(codes(&refused), Some(("8.4".into(), "4.2".into())));
+        assert!(refused.data.is_some());
+        let short = routed_outcome(&aid, 3, answer(&[StatusWord::OK; 3])).expect("outcome");
+        assert_eq!(codes(&short), Some(("8.4".into(), "4.2".into())));
+        // Not routed (the ISD-R does not know the ISD-P): 8.4/4.2 with the routing command's answer.
+        let unrouted = routed_outcome(&aid, 1, answer(&[StatusWord::REFERENCED_DATA_NOT_FOUND]))
+            .expect("outcome");
+        assert_eq!(codes(&unrouted), Some(("8.4".into(), "4.2".into())));
+        assert_eq!(unrouted.data, Some(vec![0x6A, 0x88]));
+    }
+}
