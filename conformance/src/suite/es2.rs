@@ -31,8 +31,9 @@ use crate::mno::{CallOutcome, base};
 pub const PROFILE_TYPE: &str = "conformance";
 
 /// Stock records of [`PROFILE_TYPE`] a run takes at most (here: a download kept, one refused after
-/// reservation, one expired; [`super::es3_caller`]: a download kept, one refused at ES3.CreateISDP).
-pub const STOCK_NEEDED: usize = 5;
+/// reservation, one expired; [`super::es3_caller`]: a download kept, one refused at ES3.CreateISDP, one failed
+/// at ES3.SendData).
+pub const STOCK_NEEDED: usize = 6;
 
 /// The peers' eUICC the ES2 cases use (eUICC 2).
 const EUICC: usize = 1;

@@ -78,6 +78,24 @@ pub static CASES: &[Case] = &[
         run: download_create_refused,
     },
     Case {
+        id: "ES3-Caller-DownloadProfile-03",
+        interface: "ES3",
+        section: "§3.1.2, §3.1.4, §5.4.2, §5.4.11",
+        title: "An ES3.SendData failure ends the download FAILED and the SM-DP deletes the ISD-P it created",
+        needs: &[Need::Smdp, Need::SuiteSmsr],
+        preconditions: "As ES3-Caller-DownloadProfile-01, one more stock record.",
+        steps: &[
+            "The suite's SM-SR is set to answer the next ES3.SendData FAILED 8.4/4.2 (ISD-R, execution error)",
+            "MNO 1: ES2.DownloadProfile to eUICC 2, ProfileType conformance",
+            "Wait for the ES2 callback, then for the SM-DP's ES3.DeleteISDP of the ICCID CreateISDP named",
+        ],
+        expected: "ES2 callback FAILED 8.4/4.2, the SM-SR's status relayed; after the failed SendData the SM-DP \
+                   sends ES3.DeleteISDP of that ICCID (the error sub-routine of §3.1.4), no \
+                   ProfileDownloadCompleted; the simulated eUICC no longer holds the ISD-P",
+        note: "",
+        run: download_send_data_failed,
+    },
+    Case {
         id: "ES3-Caller-DeleteISDP-01",
         interface: "ES3",
         section: "§5.4.11, §5.4.16, §5.3.7",
@@ -288,6 +306,81 @@ fn download_create_refused(ctx: &Ctx) -> CaseFuture<'_> {
             }
             Some(_) => Ok(format!("{seen}; ES3 requests {order:?}")),
         }
+    })
+}
+
+fn download_send_data_failed(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let smsr = ctx.suite_smsr()?;
+        smsr.refuse_next(
+            SEND_DATA,
+            FunctionExecutionStatus::failed(StatusCodeData::new(
+                Subject::ISD_R,
+                Reason::EXECUTION_ERROR,
+                Some("failed by the conformance suite (ES3-Caller-DownloadProfile-03)".into()),
+            )),
+        );
+        let fci = ctx.fci("peer-download-send-failed");
+        let req = download(ctx, &eid(ctx)?, Pick::ProfileType(PROFILE_TYPE), &fci, None)?;
+        let seen = match ctx.es2(0, &req).await {
+            Ok(out) => {
+                expect_final(
+                    ctx,
+                    &out,
+                    "ES2-DownloadProfileResponse",
+                    Status::Failed,
+                    Some(("8.4", "4.2")),
+                )
+                .await
+            }
+            Err(f) => Err(f),
+        };
+        smsr.clear_refusal();
+        let seen = seen?;
+        // The clean-up may follow the callback: wait for the DeleteISDP.
+        let until = std::time::Instant::now() + ctx.callback_timeout;
+        let (requests, created) = loop {
+            let requests = received(ctx)?;
+            let created = requests
+                .iter()
+                .find(|r| r.element == CREATE_ISDP)
+                .and_then(|r| r.iccid.clone())
+                .ok_or_else(|| {
+                    Finding::Fail(format!("{seen}, but the SM-DP called no CreateISDP"))
+                })?;
+            let deleted = requests
+                .iter()
+                .any(|r| r.element == DELETE_ISDP && r.iccid.as_deref() == Some(created.as_str()));
+            if deleted || std::time::Instant::now() >= until {
+                break (requests, created);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        same_caller(&requests, &fci)?;
+        let order = folded(&requests);
+        let send = order.iter().position(|e| *e == SEND_DATA);
+        let delete = order.iter().position(|e| *e == DELETE_ISDP);
+        match (send, delete) {
+            (Some(s), Some(d)) if s < d && !order.contains(&COMPLETED) => {}
+            _ => {
+                return Err(Finding::Fail(format!(
+                    "{seen}, but the ES3 requests were {order:?}: expected SendData, then DeleteISDP of \
+                     {created}, no ProfileDownloadCompleted"
+                )));
+            }
+        }
+        let still = smsr
+            .card_isd_ps(&eid(ctx)?)
+            .into_iter()
+            .any(|(_, i)| i.as_deref() == Some(created.as_str()));
+        if still {
+            return Err(Finding::Fail(format!(
+                "the simulated eUICC 2 still holds the ISD-P of {created}"
+            )));
+        }
+        Ok(format!(
+            "{seen}; ES3 requests {order:?}; the ISD-P of {created} deleted"
+        ))
     })
 }
 

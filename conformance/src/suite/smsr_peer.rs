@@ -328,7 +328,8 @@ impl SuiteSmsr {
             .unwrap_or_default()
     }
 
-    /// The ISD-Ps the simulated eUICC `eid` holds: AID (hex) and ICCID, if any.
+    /// The ISD-Ps the simulated eUICC `eid` holds: AID (hex) and the ICCID of its profile — the card's, or for
+    /// an ISD-P created without a profile yet, the one ES3.CreateISDP named.
     pub fn card_isd_ps(&self, eid: &str) -> Vec<(String, Option<String>)> {
         let Ok(p) = self.shared.platform.lock() else {
             return Vec::new();
@@ -336,12 +337,24 @@ impl SuiteSmsr {
         let Some(card) = p.cards.get(eid) else {
             return Vec::new();
         };
+        let created = |aid: &[u8]| {
+            card.profiles
+                .iter()
+                .find(|q| q.info.isd_p_aid.as_bytes() == aid)
+                .map(|q| q.info.iccid.as_str().to_string())
+        };
         p.fleet
             .euicc(&card.eid)
             .map(|e| {
                 e.isd_ps()
                     .iter()
-                    .map(|i| (i.aid().to_string(), i.iccid().map(|c| c.to_string())))
+                    .map(|i| {
+                        let iccid = i
+                            .iccid()
+                            .map(|c| c.to_string())
+                            .or_else(|| created(i.aid().as_bytes()));
+                        (i.aid().to_string(), iccid)
+                    })
                     .collect()
             })
             .unwrap_or_default()
