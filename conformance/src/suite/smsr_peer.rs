@@ -284,16 +284,6 @@ impl SuiteSmsr {
         Ok(SuiteSmsr { shared, handle })
     }
 
-    /// The URL the SM-DP under test registers as the peers' SM-SR's ES3 endpoint: the WSDL default path of the
-    /// ES3 service (any path is answered).
-    pub fn url(&self) -> String {
-        format!(
-            "{}{}",
-            self.shared.identity.public_url.trim_end_matches('/'),
-            Service::Es3SmSr.default_path()
-        )
-    }
-
     /// Refuses the next request with body element `element` (e.g. `ES3-CreateISDPRequest`) with `status`
     /// instead of running it (a case's fault injection: the SM-DP's handling of an ES3 refusal).
     pub fn refuse_next(&self, element: &str, status: FunctionExecutionStatus) {
