@@ -37,6 +37,9 @@ pub fn parse_feature(s: &str) -> Result<Need, String> {
         "smsc" => {
             Err("feature smsc: give --smsc-listen HOST:PORT (the suite then plays the SMSC)".into())
         }
+        "play-smsr" => Err(
+            "feature play-smsr: give --play-smsr HOST:PORT (the suite then plays the SM-SR)".into(),
+        ),
         f => Err(format!("unknown feature {f} (es5)")),
     }
 }
@@ -87,7 +90,13 @@ pub fn list(json: bool) -> Result<(), String> {
 
 /// `rsp conformance init`: a peers directory (a new world, or the one already there) and what the SUT's operator
 /// must register for the suite's peers.
-pub fn init(peers: &Path, euiccs: usize, callback: &str, smsc: Option<&str>) -> Result<(), String> {
+pub fn init(
+    peers: &Path,
+    euiccs: usize,
+    callback: &str,
+    smsc: Option<&str>,
+    play_smsr: Option<&str>,
+) -> Result<(), String> {
     let world = if peers.join("world.json").exists() {
         World::load(peers).map_err(|e| format!("{}: {e}", peers.display()))?
     } else {
@@ -96,6 +105,9 @@ pub fn init(peers: &Path, euiccs: usize, callback: &str, smsc: Option<&str>) -> 
     print!("{}", registration_text(&world, callback));
     if let Some(smsc) = smsc {
         print!("{}", smsc_text(smsc));
+    }
+    if let Some(listen) = play_smsr {
+        print!("{}", play_smsr_text(&world, listen));
     }
     Ok(())
 }
@@ -159,7 +171,8 @@ pub fn registration_text(world: &World, callback: &str) -> String {
     }
     s.push_str(&format!(
         "\nThen: rsp conformance run --sut smsr=https://HOST:PORT[,smdp=https://HOST:PORT] --peers {} \
-         --callback-listen {callback} [--feature es5 | --smsc-listen HOST:PORT] --report DIR\n",
+         --callback-listen {callback} [--feature es5 | --smsc-listen HOST:PORT] [--play-smsr HOST:PORT] \
+         --report DIR\n",
         world.dir.display()
     ));
     s
@@ -209,6 +222,22 @@ pub fn smsc_text(listen: &str) -> String {
     )
 }
 
+/// What an SM-DP's operator registers when the suite plays the peers' SM-SR at `listen` (`host:port`; SGP.02
+/// §5.4, conformance::suite::smsr_peer).
+pub fn play_smsr_text(world: &World, listen: &str) -> String {
+    let m = &world.manifest;
+    format!(
+        "\nFor an SM-DP under test with --play-smsr {listen}: the suite plays the peers' SM-SR {oid} on ES3, with the\n\
+         peers' eUICCs simulated behind it (at their issuance state in every run; eUICC 2's profiles 2 and 3\n\
+         count as downloaded by the SM-DP). Register it as that SM-SR's ES3 endpoint instead of a real SM-SR:\n\
+         - rsp: rsp entity set-endpoint --oid {oid} --interface ES3 --url https://{listen}/esim-messaging/3/ES3/ES3SmSrService\n\
+         - its TLS server certificate is {cert} (the peers' TLS CA); the SM-DP's TLS client certificate must be\n  \
+         issued by that CA too, and its wsa:From must carry its OID (EntityId).\n",
+        oid = m.sm_sr.oid,
+        cert = world.dir.join(&m.sm_sr_tls_server.cert).display(),
+    )
+}
+
 /// The options of `rsp conformance run`.
 #[derive(Debug, Clone)]
 pub struct RunArgs {
@@ -236,6 +265,8 @@ pub struct RunArgs {
     pub smsc_system_id: String,
     /// `--smsc-password`.
     pub smsc_password: String,
+    /// `--play-smsr`.
+    pub play_smsr: Option<String>,
 }
 
 /// `rsp conformance run`: runs the suite, prints one line per case, writes the reports; fails when a case
@@ -264,6 +295,7 @@ pub fn run(args: RunArgs) -> Result<(), String> {
             system_id: args.smsc_system_id,
             password: args.smsc_password,
         }),
+        play_smsr: args.play_smsr,
     };
     let system = actix_web::rt::System::new();
     let report = system

@@ -145,6 +145,9 @@ enum ConformanceCommand {
         /// Where the suite's SMSC will listen (host:port), for the SUT's SMPP account (ES5 byte checks).
         #[arg(long)]
         smsc_listen: Option<String>,
+        /// Where the suite will play the peers' SM-SR on ES3 (host:port), for an SM-DP under test to register.
+        #[arg(long)]
+        play_smsr: Option<String>,
     },
     /// Runs the catalogue (or the cases of --cases) against the SUT; exit 1 if a case fails or is inconclusive.
     Run {
@@ -193,6 +196,11 @@ enum ConformanceCommand {
             hide_env_values = true
         )]
         smsc_password: String,
+        /// The suite plays the peers' SM-SR on ES3 here (host:port), with the peers' eUICCs simulated behind it
+        /// (feature `play-smsr`: the ES3-Caller cases, and the ES2 cases' ES5 through it); the SUT's SM-DP
+        /// registers https://HOST:PORT/esim-messaging/3/ES3/ES3SmSrService as the peers' SM-SR's ES3 endpoint.
+        #[arg(long)]
+        play_smsr: Option<String>,
     },
 }
 
@@ -706,7 +714,14 @@ fn conformance_command(command: ConformanceCommand) -> Result<(), String> {
             euiccs,
             callback_listen,
             smsc_listen,
-        } => conformance::init(&peers, euiccs, &callback_listen, smsc_listen.as_deref()),
+            play_smsr,
+        } => conformance::init(
+            &peers,
+            euiccs,
+            &callback_listen,
+            smsc_listen.as_deref(),
+            play_smsr.as_deref(),
+        ),
         ConformanceCommand::Run {
             sut,
             peers,
@@ -720,6 +735,7 @@ fn conformance_command(command: ConformanceCommand) -> Result<(), String> {
             smsc_listen,
             smsc_system_id,
             smsc_password,
+            play_smsr,
         } => conformance::run(conformance::RunArgs {
             sut,
             peers,
@@ -733,6 +749,7 @@ fn conformance_command(command: ConformanceCommand) -> Result<(), String> {
             smsc_listen,
             smsc_system_id,
             smsc_password,
+            play_smsr,
         }),
     }
 }

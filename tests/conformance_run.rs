@@ -147,9 +147,10 @@ async fn passes_and_reports(smsr_database_url: Option<String>, smdp_database_url
     // ES2-DownloadProfile-09 needs a download slower than its 1 s ValidityPeriod, which the lab is not: it runs on
     // its own at the end, with the download's first SMS lost.
     let expiry = "ES2-DownloadProfile-09";
+    // The ES3-Caller cases need the suite to play the SM-SR: the_suite_plays_the_smsr_* below.
     let all_but_expiry: Vec<&str> = suite::catalogue()
         .iter()
-        .filter(|c| c.interface != "ES5")
+        .filter(|c| c.interface != "ES5" && !c.needs.contains(&Need::SuiteSmsr))
         .map(|c| c.id)
         .filter(|id| *id != expiry)
         .collect();
@@ -164,6 +165,7 @@ async fn passes_and_reports(smsr_database_url: Option<String>, smdp_database_url
         callback_timeout: Duration::from_secs(60),
         xsd: xsd_config(),
         smsc: None,
+        play_smsr: None,
     };
     let report = suite::run(&cfg).await.expect("the suite runs");
     for c in &report.cases {
@@ -187,6 +189,7 @@ async fn passes_and_reports(smsr_database_url: Option<String>, smdp_database_url
             .filter(|c| c.interface != "ES5")
             .count()
             - 1
+            - suite::es3_caller::CASES.len()
     );
     assert_eq!(report.summary.pass, report.cases.len());
     for c in &report.cases {
@@ -318,7 +321,7 @@ async fn passes_and_reports(smsr_database_url: Option<String>, smdp_database_url
     };
     assert!(needs_es5("ES4-EnableProfile-01") && !needs_es5("ES4-EnableProfile-02"));
     for c in &again.cases {
-        let wanted = if needs_es5(&c.id) {
+        let wanted = if needs_es5(&c.id) || c.id.starts_with("ES3-Caller-") {
             Verdict::NotApplicable
         } else {
             Verdict::Pass
@@ -462,6 +465,7 @@ async fn a_faulty_smsr_and_smdp_fail_the_matching_cases() {
         callback_timeout: Duration::from_secs(30),
         xsd: xsd_config(),
         smsc: None,
+        play_smsr: None,
     })
     .await
     .expect("the suite runs");
@@ -565,7 +569,7 @@ fn the_cli_lists_the_catalogue_and_makes_a_peers_directory() {
     let text = String::from_utf8_lossy(&out.stdout);
     let es1 = suite::es1::CASES.len();
     let es2 = suite::es2::CASES.len();
-    let es3 = suite::es3::CASES.len();
+    let es3 = suite::es3::CASES.len() + suite::es3_caller::CASES.len();
     let es4 = suite::es4::CASES.len();
     let es5 = suite::es5::CASES.len();
     let es7 = suite::es7::CASES.len();
@@ -596,6 +600,7 @@ fn the_cli_lists_the_catalogue_and_makes_a_peers_directory() {
         .arg(&peers)
         .args(["--euiccs", "2", "--callback-listen", "127.0.0.1:9555"])
         .args(["--smsc-listen", "127.0.0.1:9556"])
+        .args(["--play-smsr", "127.0.0.1:9557"])
         .output()
         .expect("rsp conformance init");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -645,6 +650,14 @@ fn the_cli_lists_the_catalogue_and_makes_a_peers_directory() {
         text.contains("es5.smpp.host = \"127.0.0.1\"") && text.contains("es5.smpp.port = 9556"),
         "{text}"
     );
+    assert!(
+        text.contains(&format!(
+            "rsp entity set-endpoint --oid {} --interface ES3 --url \
+             https://127.0.0.1:9557/esim-messaging/3/ES3/ES3SmSrService",
+            world.manifest.sm_sr.oid
+        )),
+        "{text}"
+    );
 }
 
 /// A lab whose SM-SR binds its SMPP account to the suite's SMSC (on a free port the suite then listens on), with
@@ -685,6 +698,7 @@ fn smsc_run(
             system_id: lab.config.es5.smpp.system_id.clone(),
             password: lab.config.es5.smpp.password.clone(),
         }),
+        play_smsr: None,
     }
 }
 
@@ -870,4 +884,152 @@ async fn faulty_smsr_run(
     );
     lab.stop().await;
     report
+}
+
+#[actix_web::test]
+async fn the_suite_plays_the_smsr_for_our_smdp_and_every_es2_and_es3_caller_case_passes_sqlite() {
+    plays_the_smsr(None).await;
+}
+
+#[actix_web::test]
+async fn the_suite_plays_the_smsr_for_our_smdp_and_every_es2_and_es3_caller_case_passes_postgres() {
+    let smdp_db = testkit::PgTestDb::new();
+    plays_the_smsr(Some(smdp_db.url().to_string())).await;
+}
+
+/// The lab's SM-DP reaches the peers' eUICCs only through the suite's SM-SR (`--play-smsr`: what `rsp
+/// conformance init` asks the operator to register, the peers' SM-SR's ES3 endpoint, set here at the SM-DP):
+/// every ES2 case that applies to an SM-DP alone and every ES3-Caller case passes (on `smdp_database_url`,
+/// default SQLite), the ES3 messages are kept with the cases and valid against the GSMA XSDs, and the lab's own
+/// SM-SR sends nothing to an eUICC. ES3-Caller-DownloadProfile-02 is the fault check: the suite's SM-SR refuses
+/// CreateISDP and the SM-DP's DownloadProfile ends FAILED with that status.
+async fn plays_the_smsr(smdp_database_url: Option<String>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, |o| {
+        o.world_euiccs = 3;
+        o.receivers = None;
+        o.smdp_database_url = smdp_database_url.clone();
+    })
+    .await;
+    stock_for_the_suite(&lab, dir.path());
+    let callback_listen = register_suite_receiver(&lab);
+    let port = rsp::lab::free_port().expect("port");
+    let play = format!("127.0.0.1:{port}");
+    rsp::lab::set_endpoint(
+        &lab.smdp.store,
+        &lab.world.manifest.sm_sr.oid,
+        "ES3",
+        &format!("https://{play}/esim-messaging/3/ES3/ES3SmSrService"),
+    )
+    .expect("the suite's SM-SR as the SM-DP's SM-SR");
+    // ES2-DownloadProfile-09 needs a download slower than 1 s, which the suite's SM-SR is not (it answers at
+    // once): left out, as ES2-EnableProfile-05, which needs an SM-SR under test.
+    let cases: Vec<&str> = suite::catalogue()
+        .iter()
+        .filter(|c| c.interface == "ES2" || c.id.starts_with("ES3-Caller-"))
+        .map(|c| c.id)
+        .filter(|id| *id != "ES2-DownloadProfile-09")
+        .collect();
+    let report = suite::run(&RunConfig {
+        peers: lab.world.dir.clone(),
+        smsr_url: None,
+        smdp_url: Some(lab.smdp_url().to_string()),
+        callback_listen,
+        features: vec![],
+        cases: Some(cases.join(",")),
+        callback_timeout: Duration::from_secs(30),
+        xsd: xsd_config(),
+        smsc: None,
+        play_smsr: Some(play),
+    })
+    .await
+    .expect("the suite runs");
+    for c in &report.cases {
+        eprintln!("{:<14} {:<32} {}", c.verdict.as_str(), c.id, c.reason);
+    }
+    let bad: Vec<String> = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict != Verdict::Pass && c.id != "ES2-EnableProfile-05")
+        .map(|c| format!("{} {}: {}", c.id, c.verdict.as_str(), c.reason))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "cases that did not pass:\n{}",
+        bad.join("\n")
+    );
+    assert_eq!(report.cases.len(), cases.len());
+    let not_managed = report
+        .cases
+        .iter()
+        .find(|c| c.id == "ES2-EnableProfile-05")
+        .expect("ES2-EnableProfile-05");
+    assert_eq!(not_managed.verdict, Verdict::NotApplicable);
+    assert_eq!(
+        report
+            .cases
+            .iter()
+            .filter(|c| c.id.starts_with("ES3-Caller-"))
+            .count(),
+        suite::es3_caller::CASES.len()
+    );
+    // The ES3 messages are kept with the cases: the download's, from the SM-DP to the suite's SM-SR and back.
+    let download = report
+        .cases
+        .iter()
+        .find(|c| c.id == "ES3-Caller-DownloadProfile-01")
+        .expect("download case");
+    for element in [
+        "ES3-GetEISRequest",
+        "ES3-CreateISDPRequest",
+        "ES3-SendDataRequest",
+        "ES3-ProfileDownloadCompletedRequest",
+    ] {
+        assert!(
+            download
+                .messages
+                .iter()
+                .any(|m| m.direction == Direction::FromSut && m.kind == element),
+            "{element} kept: {:#?}",
+            download
+                .messages
+                .iter()
+                .map(|m| &m.kind)
+                .collect::<Vec<_>>()
+        );
+    }
+    let enable = report
+        .cases
+        .iter()
+        .find(|c| c.id == "ES2-EnableProfile-01")
+        .expect("enable case");
+    assert!(
+        enable
+            .messages
+            .iter()
+            .any(|m| m.direction == Direction::ToSut
+                && m.kind == "ES3-HandleProfileEnabledNotification"),
+        "the suite's SM-SR notified the SM-DP"
+    );
+    if xsd_config().dir.is_some() {
+        assert_eq!(report.xsd.invalid, 0, "{:?}", report.xsd);
+        for c in &report.cases {
+            for m in c.messages.iter().filter(|m| m.peer == "SM-SR (suite)") {
+                match &m.xsd {
+                    XsdResult::Valid => {}
+                    XsdResult::NotValidated { .. } => assert!(
+                        m.body.is_empty() && m.http_status == Some(202),
+                        "{} {}: {:?}",
+                        c.id,
+                        m.kind,
+                        m.xsd
+                    ),
+                    XsdResult::Invalid { why } => panic!("{} {}: invalid: {why}", c.id, m.kind),
+                }
+            }
+        }
+    }
+    // The lab's SM-SR reached no eUICC: everything went through the suite's SM-SR.
+    assert_eq!(lab.network.smsc().counters().submitted, 0);
+    lab.stop().await;
 }

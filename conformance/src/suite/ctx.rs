@@ -18,6 +18,7 @@ use es_runtime::client::{SoapClient, SoapVersion as ClientVersion};
 use serde::Serialize;
 
 use super::smsc::{SmscSetup, SuiteSmsc};
+use super::smsr_peer::SuiteSmsr;
 use super::xsd::XsdResult;
 use super::{Finding, Need, RunConfig, SuiteError};
 use crate::eum::Es1Client;
@@ -113,6 +114,8 @@ pub struct Ctx {
     /// The peers' SM-DP towards the SUT's SM-SR (ES3 cases), when the SUT is an SM-SR.
     es3: Option<Es3Peer>,
     smsc: Option<SuiteSmsc>,
+    /// The suite's SM-SR on ES3 for the SUT's SM-DP ([`Need::SuiteSmsr`]).
+    smsr_peer: Option<SuiteSmsr>,
 }
 
 fn soap_client(world: &World, files: &KeyCertFiles) -> Result<SoapClient, SuiteError> {
@@ -244,6 +247,17 @@ impl Ctx {
             Some(base) => Some(smdp_peers(&world, base, cfg, receiver.url())?),
         };
         let mut features = cfg.features.clone();
+        let smsr_peer = match &cfg.play_smsr {
+            Some(listen) => {
+                for need in [Need::SuiteSmsr, Need::Es5] {
+                    if !features.contains(&need) {
+                        features.push(need);
+                    }
+                }
+                Some(SuiteSmsr::start(&world, listen)?)
+            }
+            None => None,
+        };
         if smsr.is_some() {
             features.push(Need::Smsr);
         }
@@ -265,6 +279,7 @@ impl Ctx {
             memo: Mutex::new(HashMap::new()),
             es3,
             smsc: None,
+            smsr_peer,
         })
     }
 
@@ -347,8 +362,21 @@ impl Ctx {
                 ));
             }
         }
+        if let Some(peer) = &self.smsr_peer {
+            for (at, mut e) in peer.log_since(start) {
+                e.at_ms = at.saturating_duration_since(start).as_millis() as u64;
+                out.push(e);
+            }
+        }
         out.sort_by_key(|e| e.at_ms);
         out
+    }
+
+    /// The suite's SM-SR (cases that need [`Need::SuiteSmsr`] only run when there is one).
+    pub fn suite_smsr(&self) -> Result<&SuiteSmsr, Finding> {
+        self.smsr_peer
+            .as_ref()
+            .ok_or_else(|| Finding::Inconclusive("the suite plays no SM-SR in this run".into()))
     }
 
     /// Starts the suite's SMSC with the peers' eUICCs behind it ([`Need::SuiteSmsc`], which offers
@@ -697,6 +725,9 @@ impl Ctx {
         self.receiver.stop().await;
         if let Some(smsc) = self.smsc {
             smsc.stop().await;
+        }
+        if let Some(peer) = self.smsr_peer {
+            peer.stop().await;
         }
     }
 }

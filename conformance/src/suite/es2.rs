@@ -30,9 +30,10 @@ use crate::mno::{CallOutcome, base};
 /// (SGP.02 §5.3.2 `ProfileType`), for the DownloadProfile cases.
 pub const PROFILE_TYPE: &str = "conformance";
 
-/// Stock records of [`PROFILE_TYPE`] a run takes at most (a download kept, one refused after reservation, one
-/// expired).
-pub const STOCK_NEEDED: usize = 3;
+/// Stock records of [`PROFILE_TYPE`] a run takes at most (here: a download kept, one refused after
+/// reservation, one expired; [`super::es3_caller`]: a download kept, one refused at ES3.CreateISDP, one failed
+/// at ES3.SendData).
+pub const STOCK_NEEDED: usize = 6;
 
 /// The peers' eUICC the ES2 cases use (eUICC 2).
 const EUICC: usize = 1;
@@ -566,7 +567,7 @@ pub static CASES: &[Case] = &[
     },
 ];
 
-fn eid(ctx: &Ctx) -> Result<String, Finding> {
+pub(super) fn eid(ctx: &Ctx) -> Result<String, Finding> {
     ctx.world
         .euiccs
         .get(EUICC)
@@ -583,7 +584,7 @@ fn unknown_smsr(ctx: &Ctx) -> Result<Oid, Finding> {
     parse("SmSr-id", &format!("{}.98", ctx.world.manifest.oid_arc))
 }
 
-fn get_eis(ctx: &Ctx, eid: &str, what: &str) -> Result<es2::GetEisRequest, Finding> {
+pub(super) fn get_eis(ctx: &Ctx, eid: &str, what: &str) -> Result<es2::GetEisRequest, Finding> {
     Ok(es2::GetEisRequest {
         base: base(&ctx.fci(what), None),
         eid: parse("EID", eid)?,
@@ -593,12 +594,12 @@ fn get_eis(ctx: &Ctx, eid: &str, what: &str) -> Result<es2::GetEisRequest, Findi
 
 /// What a download asks for.
 #[derive(Clone, Copy)]
-enum Pick<'a> {
+pub(super) enum Pick<'a> {
     ProfileType(&'a str),
     Iccid(&'a str),
 }
 
-fn download(
+pub(super) fn download(
     ctx: &Ctx,
     eid: &str,
     pick: Pick<'_>,
@@ -704,7 +705,7 @@ fn callback_text(how: &str, seen: String) -> String {
 }
 
 /// The final answer of an ES2 call ([`final_answer`]) checked as [`expect`] does.
-async fn expect_final(
+pub(super) async fn expect_final(
     ctx: &Ctx,
     out: &CallOutcome,
     element: &str,
@@ -1262,7 +1263,11 @@ fn disable_req(ctx: &Ctx, iccid: &str, what: &str) -> Result<es2::DisableProfile
     })
 }
 
-fn delete_req(ctx: &Ctx, iccid: &str, what: &str) -> Result<es2::DeleteProfileRequest, Finding> {
+pub(super) fn delete_req(
+    ctx: &Ctx,
+    iccid: &str,
+    what: &str,
+) -> Result<es2::DeleteProfileRequest, Finding> {
     Ok(es2::DeleteProfileRequest {
         base: base(&ctx.fci(what), None),
         eid: parse("EID", &eid(ctx)?)?,

@@ -3,8 +3,11 @@
 //! (§5.3) of an SM-DP — from a peers directory (a world of certs::world), runs a catalogue of cases and writes a
 //! report ([`report`]).
 //!
-//! The catalogue is data: one table per interface ([`es1::CASES`], [`es2::CASES`], [`es3::CASES`],
-//! [`es4::CASES`], [`es7::CASES`]), each [`Case`] with its id, SGP.02 section, applicability, preconditions, steps, expected
+//! When the SUT is an SM-DP, the suite can also play its SM-SR on ES3 ([`smsr_peer`], `--play-smsr`), with the
+//! peers' eUICCs simulated behind it; [`es3_caller::CASES`] check the SM-DP as an ES3 caller through it.
+//!
+//! The catalogue is data: one table per interface ([`es1::CASES`], [`es2::CASES`], [`es3_caller::CASES`],
+//! [`es3::CASES`], [`es4::CASES`], [`es7::CASES`]), each [`Case`] with its id, SGP.02 section, applicability, preconditions, steps, expected
 //! result and the function that runs it. Cases run in catalogue order (later cases may rely on the state earlier ones leave, and say so in their
 //! preconditions); each gets a [`Verdict`] with a reason and keeps every message exchanged ([`Exchange`]).
 
@@ -12,11 +15,13 @@ pub mod ctx;
 pub mod es1;
 pub mod es2;
 pub mod es3;
+pub mod es3_caller;
 pub mod es4;
 pub mod es5;
 pub mod es7;
 pub mod report;
 pub mod smsc;
+pub mod smsr_peer;
 pub mod xsd;
 
 use std::future::Future;
@@ -100,6 +105,12 @@ pub enum Need {
     /// run has an SMSC ([`RunConfig::smsc`]); it offers [`Need::Es5`] too.
     #[serde(rename = "smsc")]
     SuiteSmsc,
+    /// The suite plays the peers' SM-SR on ES3 (SGP.02 §5.4) for the SUT's SM-DP, with the peers' eUICCs
+    /// simulated behind it ([`smsr_peer`]): the SUT registers the suite's SM-SR (`--play-smsr`) as the peers'
+    /// SM-SR's ES3 endpoint, so the SM-DP's ES3 calls can be checked. Offered when the run plays it
+    /// ([`RunConfig::play_smsr`]); it offers [`Need::Es5`] too (the simulated eUICCs take every function).
+    #[serde(rename = "play-smsr")]
+    SuiteSmsr,
 }
 
 impl Need {
@@ -110,6 +121,7 @@ impl Need {
             Need::Smdp => "smdp",
             Need::Es5 => "es5",
             Need::SuiteSmsc => "smsc",
+            Need::SuiteSmsr => "play-smsr",
         }
     }
 }
@@ -163,11 +175,13 @@ impl std::fmt::Debug for Case {
     }
 }
 
-/// The whole catalogue in run order: ES1, ES2, ES3, ES4, ES7, then ES5.
+/// The whole catalogue in run order: ES1, ES2, ES3 (the SM-DP as caller, then the SM-SR as provider), ES4,
+/// ES7, then ES5.
 pub fn catalogue() -> Vec<&'static Case> {
     es1::CASES
         .iter()
         .chain(es2::CASES.iter())
+        .chain(es3_caller::CASES.iter())
         .chain(es3::CASES.iter())
         .chain(es4::CASES.iter())
         .chain(es7::CASES.iter())
@@ -222,6 +236,9 @@ pub struct RunConfig {
     pub xsd: XsdConfig,
     /// The suite plays the SUT's SMSC here ([`Need::SuiteSmsc`]): the SUT's SM-SR must bind its SMPP account to it.
     pub smsc: Option<smsc::SmscSetup>,
+    /// The suite plays the peers' SM-SR on ES3 here (`host:port`, [`Need::SuiteSmsr`]): the SUT's SM-DP must
+    /// have `https://<that>/esim-messaging/3/ES3/ES3SmSrService` as the peers' SM-SR's ES3 endpoint.
+    pub play_smsr: Option<String>,
 }
 
 /// The result of one case.
