@@ -609,8 +609,9 @@ pub fn forward_notification(
     Ok(())
 }
 
-/// The SM-DP's sink for synchronous answers to relayed ES3 requests (a refusal answered at once instead of by
-/// a callback): a response with a status other than success completes the relay like a callback.
+/// The SM-DP's sink for synchronous answers to relayed ES3 requests (SGP.02 Annex B: a refusal, or a whole
+/// result, answered at once instead of by a callback): an HTTP 200 response with any FunctionExecutionStatus
+/// completes the relay like a callback.
 pub struct RelaySink(pub Arc<Smdp>);
 
 impl ResponseSink for RelaySink {
