@@ -259,35 +259,53 @@ fn download_sequence(ctx: &Ctx) -> CaseFuture<'_> {
     })
 }
 
-fn download_create_refused(ctx: &Ctx) -> CaseFuture<'_> {
-    Box::pin(async move {
-        let smsr = ctx.suite_smsr()?;
-        smsr.refuse_next(
-            CREATE_ISDP,
-            FunctionExecutionStatus::failed(StatusCodeData::new(
-                Subject::EUICC,
-                Reason::REFUSED,
-                Some("refused by the conformance suite (ES3-Caller-DownloadProfile-02)".into()),
-            )),
-        );
-        let fci = ctx.fci("peer-download-refused");
-        let req = download(ctx, &eid(ctx)?, Pick::ProfileType(PROFILE_TYPE), &fci, None)?;
-        let out = ctx.es2(0, &req).await;
-        let seen = match out {
+/// MNO 1's ES2.DownloadProfile with the suite's SM-SR failing the next ES3 `function` with `refusal`: the
+/// download must end FAILED with `expected` (subject, reason) code; returns what was seen and the call's
+/// FunctionCallIdentifier.
+async fn download_refused(
+    ctx: &Ctx,
+    function: &'static str,
+    refusal: StatusCodeData,
+    what: &str,
+    expected: (&str, &str),
+) -> Result<(String, String), Finding> {
+    let smsr = ctx.suite_smsr()?;
+    smsr.refuse_next(function, FunctionExecutionStatus::failed(refusal));
+    let fci = ctx.fci(what);
+    let seen = match download(ctx, &eid(ctx)?, Pick::ProfileType(PROFILE_TYPE), &fci, None) {
+        Ok(req) => match ctx.es2(0, &req).await {
             Ok(out) => {
                 expect_final(
                     ctx,
                     &out,
                     "ES2-DownloadProfileResponse",
                     Status::Failed,
-                    Some(("8.1", "3.8")),
+                    Some(expected),
                 )
                 .await
             }
             Err(f) => Err(f),
-        };
-        smsr.clear_refusal();
-        let seen = seen?;
+        },
+        Err(f) => Err(f),
+    };
+    smsr.clear_refusal();
+    Ok((seen?, fci))
+}
+
+fn download_create_refused(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let (seen, fci) = download_refused(
+            ctx,
+            CREATE_ISDP,
+            StatusCodeData::new(
+                Subject::EUICC,
+                Reason::REFUSED,
+                Some("refused by the conformance suite (ES3-Caller-DownloadProfile-02)".into()),
+            ),
+            "peer-download-refused",
+            ("8.1", "3.8"),
+        )
+        .await?;
         let requests = received(ctx)?;
         same_caller(&requests, &fci)?;
         let order = folded(&requests);
@@ -311,32 +329,18 @@ fn download_create_refused(ctx: &Ctx) -> CaseFuture<'_> {
 
 fn download_send_data_failed(ctx: &Ctx) -> CaseFuture<'_> {
     Box::pin(async move {
-        let smsr = ctx.suite_smsr()?;
-        smsr.refuse_next(
+        let (seen, fci) = download_refused(
+            ctx,
             SEND_DATA,
-            FunctionExecutionStatus::failed(StatusCodeData::new(
+            StatusCodeData::new(
                 Subject::ISD_R,
                 Reason::EXECUTION_ERROR,
                 Some("failed by the conformance suite (ES3-Caller-DownloadProfile-03)".into()),
-            )),
-        );
-        let fci = ctx.fci("peer-download-send-failed");
-        let req = download(ctx, &eid(ctx)?, Pick::ProfileType(PROFILE_TYPE), &fci, None)?;
-        let seen = match ctx.es2(0, &req).await {
-            Ok(out) => {
-                expect_final(
-                    ctx,
-                    &out,
-                    "ES2-DownloadProfileResponse",
-                    Status::Failed,
-                    Some(("8.4", "4.2")),
-                )
-                .await
-            }
-            Err(f) => Err(f),
-        };
-        smsr.clear_refusal();
-        let seen = seen?;
+            ),
+            "peer-download-send-failed",
+            ("8.4", "4.2"),
+        )
+        .await?;
         // The clean-up may follow the callback: wait for the DeleteISDP.
         let until = std::time::Instant::now() + ctx.callback_timeout;
         let (requests, created) = loop {
@@ -369,7 +373,8 @@ fn download_send_data_failed(ctx: &Ctx) -> CaseFuture<'_> {
                 )));
             }
         }
-        let still = smsr
+        let still = ctx
+            .suite_smsr()?
             .card_isd_ps(&eid(ctx)?)
             .into_iter()
             .any(|(_, i)| i.as_deref() == Some(created.as_str()));

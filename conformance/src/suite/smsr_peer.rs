@@ -408,14 +408,7 @@ async fn es3_endpoint(
                 Some(&status),
                 None,
             );
-            shared.record(
-                Direction::ToSut,
-                "HTTP answer",
-                &url,
-                Some(400),
-                fault.clone(),
-            );
-            return soap_answer(400, fault);
+            return soap_answer(&shared, &url, 400, fault);
         }
     };
     let element = env.body().local_name().to_string();
@@ -436,14 +429,7 @@ async fn es3_endpoint(
         Ok(r) => r,
         Err(e) => {
             let fault = soap::decode_error_fault(env.version(), &e, Some(&headers));
-            shared.record(
-                Direction::ToSut,
-                "HTTP answer",
-                &url,
-                Some(400),
-                fault.clone(),
-            );
-            return soap_answer(400, fault);
+            return soap_answer(&shared, &url, 400, fault);
         }
     };
     let from_oid = wsa
@@ -515,13 +501,7 @@ async fn es3_endpoint(
         });
     }
     let envelope = soap::envelope(env.version(), &headers, |w| w.raw(&xml));
-    shared.record(
-        Direction::ToSut,
-        "HTTP answer",
-        &url,
-        Some(200),
-        envelope.clone(),
-    );
+    let answer = soap_answer(&shared, &url, 200, envelope);
     if let Some(n) = notify {
         let shared = shared.into_inner();
         tokio::spawn(async move {
@@ -529,10 +509,18 @@ async fn es3_endpoint(
             send_notification(&shared, n).await;
         });
     }
-    soap_answer(200, envelope)
+    answer
 }
 
-fn soap_answer(status: u16, envelope: String) -> HttpResponse {
+/// Records the suite SM-SR's HTTP answer with the running case and builds it.
+fn soap_answer(shared: &Shared, url: &str, status: u16, envelope: String) -> HttpResponse {
+    shared.record(
+        Direction::ToSut,
+        "HTTP answer",
+        url,
+        Some(status),
+        envelope.clone(),
+    );
     HttpResponse::build(
         actix_web::http::StatusCode::from_u16(status)
             .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
