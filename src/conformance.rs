@@ -168,6 +168,14 @@ pub fn registration_text(world: &World, callback: &str) -> String {
             "register (its issuance profiles as the EIS says); reachable over ES5 for --feature es5"
         };
         s.push_str(&format!("  eUICC {} {}: {what}\n", i + 1, e.eid));
+        if i == 0 {
+            s.push_str(&format!(
+                "    with --feature es5, the ES3 cases download a profile onto it with IMSI {} (ES3-Download-01) and\n    \
+                 enable it: the network must attach that IMSI as MSISDN {} (the suite's SMSC does)\n",
+                suite::es3::DOWNLOAD_IMSI,
+                suite::es3::DOWNLOAD_MSISDN,
+            ));
+        }
     }
     s.push_str(&format!(
         "\nThen: rsp conformance run --sut smsr=https://HOST:PORT[,smdp=https://HOST:PORT] --peers {} \

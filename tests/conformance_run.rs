@@ -19,7 +19,7 @@ use support::small_lab;
 /// SM-DP too; returns the receiver's listen address. The lab's own SM-DP has the identity the suite plays on ES3
 /// and needs its "ES3" endpoint (the address of its own callbacks and of the ES3 notifications), so the receiver
 /// goes beside it ("ES3-callbacks"): the suite's `wsa:ReplyTo` is allowed, the ES3 notifications still go to the
-/// lab's SM-DP (no ES3 case expects one).
+/// lab's SM-DP (no ES3 case requires one; ES3-EnableProfile-04 reports whether it came).
 fn register_suite_receiver(lab: &rsp::lab::Lab) -> String {
     let port = rsp::lab::free_port().expect("port");
     for mno in &lab.world.manifest.mnos {
@@ -137,6 +137,15 @@ async fn passes_and_reports(smsr_database_url: Option<String>, smdp_database_url
     })
     .await;
     stock_for_the_suite(&lab, dir.path());
+    // What `rsp conformance init` asks of the SUT's network: it attaches the suite's downloaded profile
+    // (ES3-Download-01) by its IMSI.
+    lab.network
+        .control(conformance::euicc::Control::ProvisionSubscriber {
+            imsi: suite::es3::DOWNLOAD_IMSI.into(),
+            msisdn: suite::es3::DOWNLOAD_MSISDN.into(),
+        })
+        .await
+        .expect("subscriber");
     // The lab registered every eUICC of the world: the last one is taken out again, for ES1 to register it.
     let last = lab.world.euiccs.last().expect("eUICC").eid.clone();
     {
@@ -674,6 +683,15 @@ async fn lab_for_the_suite_smsc(
     })
     .await;
     let callback_listen = register_suite_receiver(&lab);
+    // No SM-DP of the lab takes part: the SM-DP's ES3 notifications go to the suite's receiver too, as
+    // `rsp conformance init` asks.
+    rsp::lab::set_endpoint(
+        &lab.smsr.store,
+        &lab.world.manifest.sm_dp.oid,
+        "ES3",
+        &format!("https://{callback_listen}/es3"),
+    )
+    .expect("SM-DP endpoint");
     (lab, callback_listen, format!("127.0.0.1:{smsc_port}"))
 }
 
@@ -715,12 +733,22 @@ async fn the_suite_plays_the_smsc_and_every_es4_and_es5_case_passes_postgres() {
     plays_the_smsc(Some(smsr_db.url().to_string())).await;
 }
 
-/// The lab's SM-SR reaches the peers' eUICCs only through the suite's SMSC: the ES4 cases that need ES5 and every
-/// ES5 byte check pass (on `smsr_database_url`, default SQLite), and the SMS are kept with the cases.
+/// The ES3 cases of the suite's real profile (download, enable, disable, delete on eUICC 1).
+const REAL_PROFILE_CASES: [&str; 4] = [
+    "ES3-Download-01",
+    "ES3-EnableProfile-04",
+    "ES3-DisableProfile-03",
+    "ES3-DeleteISDP-04",
+];
+
+/// The lab's SM-SR reaches the peers' eUICCs only through the suite's SMSC: the ES3 cases of the suite's real
+/// profile (the suite's network attaches its IMSI, no provisioning by the lab), the ES4 cases that need ES5 and
+/// every ES5 byte check pass (on `smsr_database_url`, default SQLite), and the SMS are kept with the cases.
 async fn plays_the_smsc(smsr_database_url: Option<String>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (lab, callback_listen, smsc_listen) = lab_for_the_suite_smsc(&dir, smsr_database_url).await;
-    let report = suite::run(&smsc_run(&lab, callback_listen, smsc_listen, "ES4-*,ES5-*"))
+    let cases = format!("{},ES4-*,ES5-*", REAL_PROFILE_CASES.join(","));
+    let report = suite::run(&smsc_run(&lab, callback_listen, smsc_listen, &cases))
         .await
         .expect("the suite runs");
     for c in &report.cases {
@@ -739,7 +767,51 @@ async fn plays_the_smsc(smsr_database_url: Option<String>) {
     );
     assert_eq!(
         report.cases.len(),
-        suite::es4::CASES.len() + suite::es5::CASES.len()
+        REAL_PROFILE_CASES.len() + suite::es4::CASES.len() + suite::es5::CASES.len()
+    );
+    // The download's SendData went through the suite's SMSC too (concatenated MT SMS).
+    let download = report
+        .cases
+        .iter()
+        .find(|c| c.id == "ES3-Download-01")
+        .expect("ES3-Download-01");
+    assert!(
+        download
+            .messages
+            .iter()
+            .filter(|m| m.kind.contains("callback ES3-SendDataResponse"))
+            .count()
+            >= 4,
+        "{:#?}",
+        download
+            .messages
+            .iter()
+            .map(|m| &m.kind)
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        download
+            .messages
+            .iter()
+            .any(|m| m.kind.starts_with("MT SMS")),
+        "the download's SMS are kept with the case"
+    );
+    // With the suite's receiver as the SM-DP's ES3 endpoint, the SM-SR's ES3 notification reaches it.
+    let enable = report
+        .cases
+        .iter()
+        .find(|c| c.id == "ES3-EnableProfile-04")
+        .expect("ES3-EnableProfile-04");
+    assert!(
+        enable
+            .reason
+            .contains("ES3-HandleProfileEnabledNotification received")
+            && enable
+                .messages
+                .iter()
+                .any(|m| m.kind == "notification ES3-HandleProfileEnabledNotification"),
+        "{}",
+        enable.reason
     );
     // The SMS of an ES5 case are kept with it: the MT command packets (IEI 70) and the eUICC's PoRs (IEI 71).
     let header = report
@@ -780,6 +852,89 @@ async fn plays_the_smsc(smsr_database_url: Option<String>) {
     );
     // The lab's own SMSC saw nothing: everything went through the suite's.
     assert_eq!(lab.network.smsc().counters().submitted, 0);
+    lab.stop().await;
+}
+
+/// The suite's download can fail: with eUICC 1 refusing the profile package (the simulator's download fault,
+/// `profileInstallationAborted` on the last segment), ES3-Download-01 FAILs naming the Loading phase, its
+/// procedure's clean-up DeleteISDP removes the ISD-P (eUICC 1 keeps only its issuance profiles at the SM-SR), and
+/// the cases after it are INCONCLUSIVE.
+#[actix_web::test]
+async fn a_refused_package_fails_the_download_case_and_the_suite_cleans_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lab = small_lab(&dir, |o| o.receivers = None).await;
+    let callback_listen = register_suite_receiver(&lab);
+    let eid = lab.world.euiccs[0].eid.clone();
+    lab.network
+        .control(conformance::euicc::Control::SetDownloadFaults {
+            eid: conformance::euicc::Eid::parse(&eid).expect("EID"),
+            faults: conformance::euicc::DownloadFaults {
+                refuse_package: true,
+                ..Default::default()
+            },
+        })
+        .await
+        .expect("faults");
+    let report = suite::run(&RunConfig {
+        peers: lab.world.dir.clone(),
+        smsr_url: Some(lab.smsr_url().to_string()),
+        smdp_url: None,
+        callback_listen,
+        features: vec![Need::Es5],
+        cases: Some(REAL_PROFILE_CASES.join(",")),
+        callback_timeout: Duration::from_secs(60),
+        xsd: xsd_config(),
+        smsc: None,
+        play_smsr: None,
+    })
+    .await
+    .expect("the suite runs");
+    let verdicts: Vec<(&str, Verdict)> = report
+        .cases
+        .iter()
+        .map(|c| (c.id.as_str(), c.verdict))
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![
+            ("ES3-Download-01", Verdict::Fail),
+            ("ES3-EnableProfile-04", Verdict::Inconclusive),
+            ("ES3-DisableProfile-03", Verdict::Inconclusive),
+            ("ES3-DeleteISDP-04", Verdict::Inconclusive),
+        ],
+        "{:#?}",
+        report
+            .cases
+            .iter()
+            .map(|c| (&c.id, &c.reason))
+            .collect::<Vec<_>>()
+    );
+    let download = &report.cases[0];
+    assert!(
+        download.reason.contains("failed in phase Loading"),
+        "{}",
+        download.reason
+    );
+    assert!(
+        download
+            .messages
+            .iter()
+            .any(|m| m.kind == "callback ES3-DeleteISDPResponse"),
+        "the clean-up DeleteISDP is kept with the case"
+    );
+    let mut c = lab.smsr.store.conn().expect("conn");
+    let left: Vec<String> = eis_store::eis::profiles_of(&mut c, &eid)
+        .expect("profiles")
+        .into_iter()
+        .map(|p| p.info.iccid)
+        .collect();
+    let issued: Vec<String> = conformance::issuance::profiles_at_issuance(&lab.world, 0)
+        .expect("issuance")
+        .into_iter()
+        .map(|p| p.iccid)
+        .collect();
+    assert_eq!(left, issued, "eUICC 1 is left as issued");
+    drop(c);
     lab.stop().await;
 }
 

@@ -700,18 +700,7 @@ impl Ctx {
 
     /// Waits for a notification `element` naming `iccid` that arrived during this case.
     pub async fn notification(&self, element: &str, iccid: &str) -> Result<Received, Finding> {
-        let start = self
-            .case_start
-            .lock()
-            .map(|s| s.0)
-            .unwrap_or_else(|_| Instant::now());
-        self.receiver
-            .wait_for(self.callback_timeout, |r| {
-                r.element == element
-                    && r.relates_to.is_none()
-                    && r.received_at >= start
-                    && r.field("Iccid").as_deref() == Some(iccid)
-            })
+        self.notification_within(element, iccid, self.callback_timeout)
             .await
             .ok_or_else(|| {
                 Finding::Fail(format!(
@@ -719,6 +708,29 @@ impl Ctx {
                     self.callback_timeout.as_secs()
                 ))
             })
+    }
+
+    /// A notification `element` naming `iccid` that arrived during this case (SGP.02 §5.4.14, §5.5.9), waited for
+    /// at most `timeout`.
+    pub async fn notification_within(
+        &self,
+        element: &str,
+        iccid: &str,
+        timeout: Duration,
+    ) -> Option<Received> {
+        let start = self
+            .case_start
+            .lock()
+            .map(|s| s.0)
+            .unwrap_or_else(|_| Instant::now());
+        self.receiver
+            .wait_for(timeout, |r| {
+                r.element == element
+                    && r.relates_to.is_none()
+                    && r.received_at >= start
+                    && r.field("Iccid").as_deref() == Some(iccid)
+            })
+            .await
     }
 
     pub(crate) async fn stop(self) {

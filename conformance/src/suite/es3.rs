@@ -2,7 +2,13 @@
 //! (index 0), registered at the SUT with its issuance profiles (crate::issuance), none of which the SM-DP
 //! downloaded. With ES5 the suite creates an ISD-P of its own on eUICC 1 (ES3-CreateISDP-01), runs the first
 //! step of key establishment in it, completes it as a download, changes its policy and address, and deletes it
-//! again (ES3-DeleteISDP-02): eUICC 1 is left as the ES4 cases expect it.
+//! again (ES3-DeleteISDP-02). Then, with a real profile (module `download`), it downloads a personalised package onto
+//! eUICC 1 through the SM-DP's own download procedure (ES3-Download-01), enables it, disables it (the fall-back
+//! profile takes over) and deletes it: eUICC 1 is left as the ES4 cases expect it.
+
+mod download;
+
+pub use download::{DOWNLOAD_IMSI, DOWNLOAD_MSISDN};
 
 use es_interfaces::es8;
 use es_interfaces::messages::codec::{BodyElement, RPS_NS};
@@ -516,8 +522,92 @@ pub static CASES: &[Case] = &[
         ],
         expected: "HTTP 202; callback ES3-DeleteISDPResponse EXECUTED_SUCCESS; the GetEIS no longer shows the \
                    ICCID",
-        note: "Leaves eUICC 1 with its issuance profiles only, as the ES4 cases expect.",
+        note: "Leaves eUICC 1 with its issuance profiles only.",
         run: delete_ok,
+    },
+    Case {
+        id: "ES3-Download-01",
+        interface: "ES3",
+        section: "§3.1, §5.4.1–§5.4.4",
+        title: "A real profile downloads through ES3: key establishment, SCP03t loading, completion",
+        needs: &[Need::Smsr, Need::Es5],
+        preconditions: "eUICC 1 is reachable over ES5 and has memory and an ISD-P AID left; the suite's ICCID \
+                        (derived from the run) is new to the SUT.",
+        steps: &[
+            "The suite personalises the sample USIM template with a new ICCID and IMSI 001028880000001 and runs \
+             the SM-DP's download procedure (smdp::download::procedure) against the SUT:",
+            "SM-DP: ES3.GetEIS of eUICC 1; eligibility (SM-SR, memory, CI → EUM → ECASD chain, ICCID not present)",
+            "SM-DP: ES3.CreateISDP, Mno-id = MNO 2 (MNO 1 in a world of one MNO), RequiredMemory = the package's \
+             size, wsa:ReplyTo = the receiver; wait for the callback",
+            "SM-DP: ES3.SendData of 3A01 (CERT.DP.ECDSA), 3A02 (key agreement, receipt checked), SCP03t 84 and \
+             the package's load scripts (every R-MAC and the EUICCResponse checked), each answered by callback",
+            "SM-DP: ES3.ProfileDownloadCompleted with that IMSI and MSISDN 491788000001",
+            "SM-DP: ES3.GetEIS of eUICC 1",
+        ],
+        expected: "Every function EXECUTED_SUCCESS (HTTP 200 for GetEIS and ProfileDownloadCompleted, HTTP 202 \
+                   and a callback for the others) with the data the procedure checks; the GetEIS shows the \
+                   profile Disabled with Smdp-id = the SM-DP",
+        note: "The suite drives the project's own SM-DP procedure: a SUT that refuses a step fails the case with \
+               the phase and status; after a failure the procedure's clean-up DeleteISDP runs too.",
+        run: download::download_ok,
+    },
+    Case {
+        id: "ES3-EnableProfile-04",
+        interface: "ES3",
+        section: "§5.4.10, §3.2",
+        title: "EnableProfile of the SM-DP's downloaded profile completes and the EIS shows it Enabled",
+        needs: &[Need::Smsr, Need::Es5],
+        preconditions: "ES3-Download-01 passed; the network attaches IMSI 001028880000001 as MSISDN \
+                        491788000001 (the suite's SMSC does; a SUT's own network must provision it).",
+        steps: &[
+            "SM-DP: ES3.EnableProfile of the downloaded profile, wsa:ReplyTo = the receiver",
+            "Wait for the callback",
+            "SM-DP: ES3.GetEIS of eUICC 1",
+            "Look for ES3-HandleProfileEnabledNotification at the receiver (5 s)",
+        ],
+        expected: "HTTP 202; callback ES3-EnableProfileResponse EXECUTED_SUCCESS; the GetEIS shows the profile \
+                   Enabled",
+        note: "SGP.02 §5.4.14 sends ES3-HandleProfileEnabledNotification to the SM-DP's ES3 endpoint, which may \
+               not be the suite's receiver (the lab keeps its own SM-DP there): the case says whether it came and \
+               does not require it. A callback FAILED 8.2.1/4.2 (the eUICC rolled back) usually means the network \
+               did not attach the IMSI (see the preconditions).",
+        run: download::enable_ok,
+    },
+    Case {
+        id: "ES3-DisableProfile-03",
+        interface: "ES3",
+        section: "§5.4.11, §3.3",
+        title: "DisableProfile of the SM-DP's enabled profile completes; the fall-back profile takes over",
+        needs: &[Need::Smsr, Need::Es5],
+        preconditions: "ES3-EnableProfile-04 passed: the downloaded profile is Enabled.",
+        steps: &[
+            "SM-DP: ES3.DisableProfile of the downloaded profile, wsa:ReplyTo = the receiver",
+            "Wait for the callback",
+            "SM-DP: ES3.GetEIS of eUICC 1; MNO 1: ES4.GetEIS of eUICC 1",
+        ],
+        expected: "HTTP 202; callback ES3-DisableProfileResponse EXECUTED_SUCCESS; the SM-DP's GetEIS shows the \
+                   profile Disabled, MNO 1's shows its fall-back profile P1 Enabled",
+        note: "",
+        run: download::disable_ok,
+    },
+    Case {
+        id: "ES3-DeleteISDP-04",
+        interface: "ES3",
+        section: "§5.4.12, §3.4",
+        title: "DeleteISDP of the SM-DP's downloaded (disabled) profile completes",
+        needs: &[Need::Smsr, Need::Es5],
+        preconditions: "ES3-Download-01 passed; the downloaded profile is not Enabled (ES3-DisableProfile-03 \
+                        leaves it Disabled, and so does an enable that rolled back).",
+        steps: &[
+            "SM-DP: ES3.GetEIS of eUICC 1 (the precondition)",
+            "SM-DP: ES3.DeleteISDP of the downloaded profile, wsa:ReplyTo = the receiver",
+            "Wait for the callback",
+            "SM-DP: ES3.GetEIS of eUICC 1",
+        ],
+        expected: "HTTP 202; callback ES3-DeleteISDPResponse EXECUTED_SUCCESS; the GetEIS no longer shows the \
+                   ICCID",
+        note: "Leaves eUICC 1 with its issuance profiles only (P1 enabled), as the ES4 cases expect.",
+        run: download::delete_ok,
     },
 ];
 
@@ -592,12 +682,13 @@ fn not_downloaded_by(eis: &Eis, oid: &str) -> Vec<String> {
         .collect()
 }
 
-/// The ICCID of the suite's own profile: `89 49 99`, `9`, the run's stamp in 10 digits, `7`, Luhn (19 digits,
-/// outside the issuance numbering of crate::issuance).
-fn own_iccid(ctx: &Ctx) -> Result<String, Finding> {
+/// The ICCID of one of the suite's own profiles: `89 49 99`, `9`, the run's stamp in 10 digits, `kind` (`7`:
+/// the ISD-P of ES3-CreateISDP-01, `8`: the real profile of ES3-Download-01), Luhn (19 digits, outside the
+/// issuance numbering of crate::issuance).
+fn own_iccid(ctx: &Ctx, kind: u8) -> Result<String, Finding> {
     let stamp = u32::from_str_radix(&ctx.run_id, 16)
         .map_err(|e| Finding::Inconclusive(format!("run id {}: {e}", ctx.run_id)))?;
-    let body = format!("8949999{stamp:010}7");
+    let body = format!("8949999{stamp:010}{kind}");
     let sum: u32 = body
         .bytes()
         .rev()
@@ -864,7 +955,7 @@ fn create_too_big(ctx: &Ctx) -> CaseFuture<'_> {
             .es3(&create(
                 ctx,
                 &eid0(ctx)?,
-                &own_iccid(ctx)?,
+                &own_iccid(ctx, 7)?,
                 1_000_000_000_000,
                 "es3-create-big",
             )?)
@@ -879,7 +970,7 @@ fn create_unknown_eid(ctx: &Ctx) -> CaseFuture<'_> {
             .es3(&create(
                 ctx,
                 UNKNOWN_EID,
-                &own_iccid(ctx)?,
+                &own_iccid(ctx, 7)?,
                 OWN_MEMORY,
                 "es3-create-unknown",
             )?)
@@ -1131,7 +1222,7 @@ fn completed_foreign(ctx: &Ctx) -> CaseFuture<'_> {
 
 fn create_ok(ctx: &Ctx) -> CaseFuture<'_> {
     Box::pin(async move {
-        let iccid = own_iccid(ctx)?;
+        let iccid = own_iccid(ctx, 7)?;
         let out = ctx
             .es3(&create(ctx, &eid0(ctx)?, &iccid, OWN_MEMORY, "es3-create")?)
             .await?;

@@ -12,7 +12,7 @@ use certs::world::World;
 use tokio::sync::mpsc;
 
 use super::SuiteError;
-use crate::euicc::{DriverEvent, Fleet, SimulatorConfig};
+use crate::euicc::{DriverEvent, Fleet, SimulatorConfig, SubscriberDirectory};
 use crate::lab::{LoggedSms, SimulatedNetwork};
 use crate::smsc::{RecordedSubmit, SmscConfig};
 
@@ -41,7 +41,8 @@ pub struct SuiteSmsc {
 
 impl SuiteSmsc {
     /// Starts the SMSC with the simulated eUICCs of `world` at their issuance state (SGP.02 §5.6; wire-profile
-    /// §2): each card accepts the SUT's commands under its ISD-R key set, answers PoRs and sends notifications.
+    /// §2): each card accepts the SUT's commands under its ISD-R key set, answers PoRs and sends notifications; the
+    /// network gives the suite's downloaded profile ([`super::es3::DOWNLOAD_IMSI`]) its MSISDN.
     pub async fn start(world: &World, setup: &SmscSetup) -> Result<SuiteSmsc, SuiteError> {
         let setup_err =
             |what: &str, e: String| SuiteError::Setup(format!("suite SMSC: {what}: {e}"));
@@ -49,16 +50,22 @@ impl SuiteSmsc {
             .listen
             .parse()
             .map_err(|e: std::net::AddrParseError| setup_err(&setup.listen, e.to_string()))?;
+        // The network attaches the suite's downloaded profile (ES3-Download-01) by its IMSI.
+        let mut subscribers = SubscriberDirectory::default();
+        subscribers
+            .provision(super::es3::DOWNLOAD_IMSI, super::es3::DOWNLOAD_MSISDN)
+            .map_err(|e| setup_err("the subscriber directory", e.to_string()))?;
         let fleet = Fleet::from_world(
             world,
             SimulatorConfig {
                 attach_delay_ms: 500,
                 notification_retry_interval_ms: 10_000,
+                subscribers,
                 ..SimulatorConfig::default()
             },
         )
         .map_err(|e| setup_err("the peers' eUICCs", e.to_string()))?;
-        let mut by_msisdn = HashMap::new();
+        let mut by_msisdn = HashMap::from([(super::es3::DOWNLOAD_MSISDN.to_string(), 0)]);
         for i in 0..world.euiccs.len() {
             for p in crate::issuance::profiles_at_issuance(world, i)
                 .map_err(|e| setup_err("the peers' eUICCs", e.to_string()))?
