@@ -532,7 +532,8 @@ pub static CASES: &[Case] = &[
         title: "A real profile downloads through ES3: key establishment, SCP03t loading, completion",
         needs: &[Need::Smsr, Need::Es5],
         preconditions: "eUICC 1 is reachable over ES5 and has memory and an ISD-P AID left; the suite's ICCID \
-                        (derived from the run) is new to the SUT.",
+                        (derived from the run) is new to the SUT; the SUT's EIS of eUICC 1 names the peers' \
+                        SM-SR OID as Smsr-id (the procedure's eligibility check).",
         steps: &[
             "The suite personalises the sample USIM template with a new ICCID and IMSI 001028880000001 and runs \
              the SM-DP's download procedure (smdp::download::procedure) against the SUT:",
