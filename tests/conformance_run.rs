@@ -164,17 +164,11 @@ async fn passes_and_reports(smsr_database_url: Option<String>, smdp_database_url
         .filter(|id| *id != expiry)
         .collect();
     let cfg = RunConfig {
-        peers: lab.world.dir.clone(),
-        smsr_url: Some(lab.smsr_url().to_string()),
         smdp_url: Some(lab.smdp_url().to_string()),
-        callback_listen,
         features: vec![Need::Es5],
         // The ES5 cases need the suite to play the SMSC: the_suite_plays_the_smsc_* below.
         cases: Some(all_but_expiry.join(",")),
-        callback_timeout: Duration::from_secs(60),
-        xsd: xsd_config(),
-        smsc: None,
-        play_smsr: None,
+        ..lab_run(&lab, callback_listen)
     };
     let report = suite::run(&cfg).await.expect("the suite runs");
     for c in &report.cases {
@@ -458,10 +452,8 @@ async fn a_faulty_smsr_and_smdp_fail_the_matching_cases() {
         );
     }
     let report = suite::run(&RunConfig {
-        peers: lab.world.dir.clone(),
         smsr_url: Some(fronts[0].0.clone()),
         smdp_url: Some(fronts[1].0.clone()),
-        callback_listen,
         features: vec![Need::Es5],
         // Not ES4-GetEIS-06: the front cannot forward a caller it does not know. ES2-DownloadProfile-06's refusal
         // of the unknown EID comes as a callback, which does not pass the front: it passes.
@@ -472,9 +464,7 @@ async fn a_faulty_smsr_and_smdp_fail_the_matching_cases() {
                 .into(),
         ),
         callback_timeout: Duration::from_secs(30),
-        xsd: xsd_config(),
-        smsc: None,
-        play_smsr: None,
+        ..lab_run(&lab, callback_listen)
     })
     .await
     .expect("the suite runs");
@@ -703,21 +693,31 @@ fn smsc_run(
     cases: &str,
 ) -> RunConfig {
     RunConfig {
-        peers: lab.world.dir.clone(),
-        smsr_url: Some(lab.smsr_url().to_string()),
-        smdp_url: None,
-        callback_listen,
-        features: vec![],
         cases: Some(cases.into()),
-        // Generous for a loaded machine (PoR time-outs and retransmissions under way): a passing case stops
-        // waiting at its callback; only the missing-notification cases wait it out.
-        callback_timeout: Duration::from_secs(60),
-        xsd: xsd_config(),
         smsc: Some(suite::smsc::SmscSetup {
             listen: smsc_listen,
             system_id: lab.config.es5.smpp.system_id.clone(),
             password: lab.config.es5.smpp.password.clone(),
         }),
+        ..lab_run(lab, callback_listen)
+    }
+}
+
+/// A run of the suite against `lab`'s SM-SR with its callback receiver at `callback_listen`: no SM-DP, no
+/// feature declared, every case, a callback time-out generous for a loaded machine (PoR time-outs and
+/// retransmissions under way: a passing case stops waiting at its callback, only a case whose message never
+/// comes waits it out), the GSMA XSDs.
+fn lab_run(lab: &rsp::lab::Lab, callback_listen: String) -> RunConfig {
+    RunConfig {
+        peers: lab.world.dir.clone(),
+        smsr_url: Some(lab.smsr_url().to_string()),
+        smdp_url: None,
+        callback_listen,
+        features: vec![],
+        cases: None,
+        callback_timeout: Duration::from_secs(60),
+        xsd: xsd_config(),
+        smsc: None,
         play_smsr: None,
     }
 }
@@ -876,16 +876,9 @@ async fn a_refused_package_fails_the_download_case_and_the_suite_cleans_up() {
         .await
         .expect("faults");
     let report = suite::run(&RunConfig {
-        peers: lab.world.dir.clone(),
-        smsr_url: Some(lab.smsr_url().to_string()),
-        smdp_url: None,
-        callback_listen,
         features: vec![Need::Es5],
         cases: Some(REAL_PROFILE_CASES.join(",")),
-        callback_timeout: Duration::from_secs(60),
-        xsd: xsd_config(),
-        smsc: None,
-        play_smsr: None,
+        ..lab_run(&lab, callback_listen)
     })
     .await
     .expect("the suite runs");
@@ -1088,16 +1081,11 @@ async fn plays_the_smsr(smdp_database_url: Option<String>) {
         .filter(|id| *id != "ES2-DownloadProfile-09")
         .collect();
     let report = suite::run(&RunConfig {
-        peers: lab.world.dir.clone(),
         smsr_url: None,
         smdp_url: Some(lab.smdp_url().to_string()),
-        callback_listen,
-        features: vec![],
         cases: Some(cases.join(",")),
-        callback_timeout: Duration::from_secs(30),
-        xsd: xsd_config(),
-        smsc: None,
         play_smsr: Some(play),
+        ..lab_run(&lab, callback_listen)
     })
     .await
     .expect("the suite runs");

@@ -747,19 +747,8 @@ fn run_step(smdp: &Smdp, job: &Job) -> Result<(), SmdpError> {
         }
         s => Err(SmdpError::Es3Call(format!(
             "{} answered HTTP {s}",
-            call_name(&call)
+            call.name()
         ))),
-    }
-}
-
-fn call_name(call: &Es3Call) -> &'static str {
-    match call {
-        Es3Call::GetEis => "ES3.GetEIS",
-        Es3Call::DeleteIsdp => "ES3.DeleteISDP",
-        Es3Call::CreateIsdp => "ES3.CreateISDP",
-        Es3Call::SendData { .. } => "ES3.SendData",
-        Es3Call::ProfileDownloadCompleted => "ES3.ProfileDownloadCompleted",
-        Es3Call::EnableProfile => "ES3.EnableProfile",
     }
 }
 

@@ -392,6 +392,18 @@ pub enum Es3Call {
 }
 
 impl Es3Call {
+    /// The ES3 function, as in logs and errors (SGP.02 §5.4).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Es3Call::GetEis => "ES3.GetEIS",
+            Es3Call::DeleteIsdp => "ES3.DeleteISDP",
+            Es3Call::CreateIsdp => "ES3.CreateISDP",
+            Es3Call::SendData { .. } => "ES3.SendData",
+            Es3Call::ProfileDownloadCompleted => "ES3.ProfileDownloadCompleted",
+            Es3Call::EnableProfile => "ES3.EnableProfile",
+        }
+    }
+
     /// Whether the SM-SR answers this function in the HTTP response (else by callback).
     pub fn is_synchronous(&self) -> bool {
         matches!(self, Es3Call::GetEis | Es3Call::ProfileDownloadCompleted)

@@ -176,21 +176,7 @@ async fn exchange(ctx: &Ctx, o: &Order, call: &Es3Call, step: usize) -> Result<A
             let cb = ctx.callback(&out).await?;
             Ok(answer_of(&response(&cb.envelope, &what)?))
         }
-        s => Err(Finding::Fail(format!(
-            "{what} ({}): HTTP {s}",
-            call_name(call)
-        ))),
-    }
-}
-
-fn call_name(call: &Es3Call) -> &'static str {
-    match call {
-        Es3Call::GetEis => "ES3.GetEIS",
-        Es3Call::DeleteIsdp => "ES3.DeleteISDP",
-        Es3Call::CreateIsdp => "ES3.CreateISDP",
-        Es3Call::SendData { .. } => "ES3.SendData",
-        Es3Call::ProfileDownloadCompleted => "ES3.ProfileDownloadCompleted",
-        Es3Call::EnableProfile => "ES3.EnableProfile",
+        s => Err(Finding::Fail(format!("{what} ({}): HTTP {s}", call.name()))),
     }
 }
 
@@ -244,7 +230,7 @@ async fn download(ctx: &Ctx, iccid: &str) -> Result<String, Finding> {
             break;
         };
         let answer = exchange(ctx, &p.order, &call, step).await?;
-        sent.push(call_name(&call));
+        sent.push(call.name());
         let phase = p.phase.name();
         let effects = {
             let mut rng = rand::rng();
