@@ -60,7 +60,13 @@ struct Deliveries {
     last: Option<Instant>,
 }
 
-async fn receive(req: HttpRequest, got: web::Data<Mutex<Deliveries>>) -> HttpResponse {
+/// Reads the body as every receiver does (to check the signature): actix answers a request whose body was left
+/// unread with `Connection: close`, which would make each delivery a new TLS connection.
+async fn receive(
+    req: HttpRequest,
+    _body: web::Bytes,
+    got: web::Data<Mutex<Deliveries>>,
+) -> HttpResponse {
     let id = req
         .headers()
         .get("webhook-id")

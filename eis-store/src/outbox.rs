@@ -337,6 +337,43 @@ pub fn mark_delivered(
     })
 }
 
+/// Marks claimed messages `ids` delivered with one check and one update per 500 (a dispatcher round's
+/// successes): as [`mark_delivered`] for each, and, as it, refuses (changing nothing) when one of them is not
+/// leased by `worker_id`.
+pub fn mark_delivered_many(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    worker_id: &str,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
+    atomic(conn, |c| {
+        for chunk in ids.chunks(500) {
+            let leased: Vec<i64> = outbox::table
+                .filter(
+                    outbox::id
+                        .eq_any(chunk)
+                        .and(outbox::state.eq(OutboxState::InFlight.as_str()))
+                        .and(outbox::locked_by.eq(worker_id)),
+                )
+                .select(outbox::id)
+                .load(c)?;
+            if let Some(&missing) = chunk.iter().find(|id| !leased.contains(id)) {
+                return lease_miss(c, missing, worker_id);
+            }
+            diesel::update(outbox::table.filter(outbox::id.eq_any(chunk)))
+                .set((
+                    outbox::state.eq(OutboxState::Delivered.as_str()),
+                    outbox::locked_by.eq(None::<String>),
+                    outbox::lease_until.eq(None::<i64>),
+                    outbox::delivered_at.eq(now),
+                    outbox::updated_at.eq(now),
+                ))
+                .execute(c)?;
+        }
+        Ok(())
+    })
+}
+
 /// Records a failed delivery: next attempt after `backoff.delay(attempts)`, or dead if that would be after
 /// the message's deadline.
 pub fn reschedule(

@@ -210,8 +210,16 @@ pub fn create_delivery(
     diesel::update(webhook_deliveries::table.find(id))
         .set(webhook_deliveries::outbox_id.eq(outbox_id))
         .execute(conn)?;
-    delivery(conn, id)?.ok_or_else(|| {
-        StoreError::invalid_data("webhook_deliveries", format!("delivery {id} not read back"))
+    Ok(Delivery {
+        id,
+        endpoint_id,
+        event_id,
+        outbox_id,
+        replay_of,
+        state: OutboxState::Pending.as_str().to_string(),
+        attempts: 0,
+        created_at: now,
+        updated_at: now,
     })
 }
 
@@ -296,6 +304,98 @@ pub fn record_attempt(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// One attempt to record with [`record_attempts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttempt<'a> {
+    /// The delivery.
+    pub delivery_id: i64,
+    /// HTTP status of the answer, if one came.
+    pub http_status: Option<u16>,
+    /// Why it failed, if it did.
+    pub error: Option<&'a str>,
+    /// The delivery's state after it.
+    pub state: OutboxState,
+}
+
+/// Records attempts made at `now` (a dispatcher round's) as [`record_attempt`] does each, with one insert
+/// and one update per state per 500.
+pub fn record_attempts(
+    conn: &mut AnyConnection,
+    attempts: &[NewAttempt<'_>],
+    now: UnixMillis,
+) -> Result<(), StoreError> {
+    for chunk in attempts.chunks(500) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|a| {
+                (
+                    webhook_attempts::delivery_id.eq(a.delivery_id),
+                    webhook_attempts::attempted_at.eq(now),
+                    webhook_attempts::http_status.eq(a.http_status.map(i32::from)),
+                    webhook_attempts::error.eq(a.error),
+                )
+            })
+            .collect();
+        on_backend!(conn, c => diesel::insert_into(webhook_attempts::table)
+            .values(&rows)
+            .execute(c))?;
+        for state in [
+            OutboxState::Delivered,
+            OutboxState::Pending,
+            OutboxState::Dead,
+            OutboxState::InFlight,
+        ] {
+            let ids: Vec<i64> = chunk
+                .iter()
+                .filter(|a| a.state == state)
+                .map(|a| a.delivery_id)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&ids)))
+                .set((
+                    webhook_deliveries::state.eq(state.as_str()),
+                    webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
+                    webhook_deliveries::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// The deliveries `ids` that exist, in no particular order (for the dispatcher).
+pub fn deliveries(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<Delivery>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        out.extend(
+            webhook_deliveries::table
+                .filter(webhook_deliveries::id.eq_any(chunk))
+                .select(Delivery::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(out)
+}
+
+/// The endpoints `ids` that exist, whoever owns them, in no particular order (for the dispatcher).
+pub fn endpoints_by_ids(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+) -> Result<Vec<Endpoint>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        out.extend(
+            webhook_endpoints::table
+                .filter(webhook_endpoints::id.eq_any(chunk))
+                .select(Endpoint::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(out)
 }
 
 /// The attempts of the deliveries `ids`, oldest first.

@@ -257,3 +257,40 @@ both_backends!(backlog_counts_undelivered_messages, 2, |store| {
         (2, 0, Some(200))
     );
 });
+
+both_backends!(mark_delivered_many_is_all_or_nothing, 2, |store| {
+    let mut c = store.conn().expect("conn");
+    let a = outbox::enqueue(&mut c, &msg("op-1", 0, 10_000), 0).expect("enqueue");
+    let b = outbox::enqueue(&mut c, &msg("op-2", 0, 10_000), 0).expect("enqueue");
+    let other = outbox::enqueue(&mut c, &msg("op-3", 0, 10_000), 0).expect("enqueue");
+    assert_eq!(
+        outbox::claim_due(&mut c, "d1", LEASE, 2, 10)
+            .expect("claim")
+            .len(),
+        2
+    );
+    assert_eq!(
+        outbox::claim_due(&mut c, "d2", LEASE, 2, 10)
+            .expect("claim")
+            .len(),
+        1
+    );
+    // One of them leased by another dispatcher: refused, nothing marked.
+    assert!(matches!(
+        outbox::mark_delivered_many(&mut c, &[a, b, other], "d1", 20),
+        Err(StoreError::Conflict { .. })
+    ));
+    for id in [a, b, other] {
+        let m = outbox::get_message(&mut c, id).expect("get").expect("some");
+        assert_eq!((m.state, m.delivered_at), (OutboxState::InFlight, None));
+    }
+    outbox::mark_delivered_many(&mut c, &[a, b], "d1", 20).expect("deliver");
+    for id in [a, b] {
+        let m = outbox::get_message(&mut c, id).expect("get").expect("some");
+        assert_eq!(
+            (m.state, m.delivered_at, m.lease_until),
+            (OutboxState::Delivered, Some(20), None)
+        );
+    }
+    outbox::mark_delivered_many(&mut c, &[], "d1", 21).expect("nothing to mark");
+});

@@ -10,7 +10,7 @@ use std::time::Duration;
 use eis_store::jobs::Backoff;
 use eis_store::outbox::{self, NewOutboxMessage, OutboxMessage, OutboxState, RescheduleOutcome};
 use eis_store::{AnyConnection, Store, StoreError, UnixMillis};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::client::SoapClient;
 use crate::clock::Clock;
@@ -45,6 +45,10 @@ pub fn soap_message(
         give_up_at,
     }
 }
+
+/// Longest wait of a channel's POST for its place among the destination's POSTs in flight
+/// ([`OutboxChannel::in_flight`]); then it is sent without one.
+pub const PERMIT_WAIT: Duration = Duration::from_secs(5);
 
 /// Settings of the dispatcher.
 #[derive(Debug, Clone)]
@@ -98,30 +102,46 @@ pub trait ResponseSink: Send + Sync + 'static {
 
 /// Outbox messages that are not SOAP calls over mutual TLS (e.g. the ESM2M webhooks): the dispatcher posts a
 /// channel's messages with the channel's client and the headers it computes for each attempt (a signature over
-/// the attempt's time, say), and lets it record every attempt in the transaction that marks the message.
+/// the attempt's time, say), and lets it record every attempt in the transaction that marks the message. Both
+/// take a round's messages at once, so that a channel reads and writes what they need in a few statements.
 pub trait OutboxChannel: Send + Sync + 'static {
     /// Whether `message` is one of this channel's.
     fn owns(&self, message: &OutboxMessage) -> bool;
-    /// Extra headers of this attempt at `now`; an error fails the attempt (it is rescheduled as any failure).
+    /// Extra headers of this attempt at `now` of each of `messages`, in their order; an error fails that
+    /// message's attempt (it is rescheduled as any failure).
     fn prepare(
         &self,
         conn: &mut AnyConnection,
-        message: &OutboxMessage,
+        messages: &[&OutboxMessage],
         now: UnixMillis,
-    ) -> Result<Vec<(String, String)>, String>;
+    ) -> Vec<Result<Vec<(String, String)>, String>>;
     /// The client that posts this channel's messages.
     fn client(&self) -> &SoapClient;
-    /// Records one attempt: the answer's HTTP `status` if one came, the `error` if it failed, and the
-    /// message's state after it (Delivered, Pending for a retry, Dead).
+    /// What a POST of `message` holds while it is under way, if the channel bounds its POSTs in flight (to
+    /// one destination, across every dispatcher): a few kept-alive connections busy all the time instead of a
+    /// round's worth of new ones, most idle until the peer closes them. A POST waits for it at most
+    /// [`PERMIT_WAIT`].
+    fn in_flight(&self, message: &OutboxMessage) -> Option<Arc<Semaphore>>;
+    /// Records the round's attempts of its messages ([`Attempt`]).
     fn record(
         &self,
         conn: &mut AnyConnection,
-        message: &OutboxMessage,
-        status: Option<u16>,
-        error: Option<&str>,
-        state: OutboxState,
+        attempts: &[Attempt<'_>],
         now: UnixMillis,
     ) -> Result<(), StoreError>;
+}
+
+/// One attempt of a channel's message, for [`OutboxChannel::record`].
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    /// The message.
+    pub message: &'a OutboxMessage,
+    /// The answer's HTTP status, if one came.
+    pub status: Option<u16>,
+    /// Why it failed, if it did.
+    pub error: Option<&'a str>,
+    /// The message's state after it (Delivered, Pending for a retry, Dead).
+    pub state: OutboxState,
 }
 
 /// The dispatcher: claims, posts, marks.
@@ -198,11 +218,20 @@ impl OutboxDispatcher {
         let prepared = self.prepare(claimed).await?;
         let mut tasks = tokio::task::JoinSet::new();
         for (m, extra) in prepared {
-            let client = match &self.channel {
-                Some(ch) if ch.owns(&m) => ch.client().clone(),
-                _ => self.client.clone(),
+            let (client, limit) = match &self.channel {
+                Some(ch) if ch.owns(&m) => (ch.client().clone(), ch.in_flight(&m)),
+                _ => (self.client.clone(), None),
             };
             tasks.spawn(async move {
+                // Best effort: past PERMIT_WAIT the POST goes anyway, so that a slow destination cannot keep
+                // a round's messages waiting until their lease runs out.
+                let _permit = match limit {
+                    Some(l) => tokio::time::timeout(PERMIT_WAIT, l.acquire_owned())
+                        .await
+                        .ok()
+                        .and_then(Result::ok),
+                    None => None,
+                };
                 let headers = match extra {
                     Ok(extra) => m.headers.iter().cloned().chain(extra).collect::<Vec<_>>(),
                     Err(error) => {
@@ -257,11 +286,18 @@ impl OutboxDispatcher {
         let channel = self.channel.clone();
         tokio::task::spawn_blocking(move || {
             store.tx(|c| {
+                // The successes in one statement; failures (rare) one by one.
+                let delivered: Vec<i64> = results
+                    .iter()
+                    .filter(|(_, o)| matches!(o, Outcome::Delivered { .. }))
+                    .map(|(m, _)| m.id)
+                    .collect();
+                outbox::mark_delivered_many(c, &delivered, &worker, now)?;
+                let mut attempts = Vec::new();
                 for (m, outcome) in &results {
                     let id = m.id;
                     let (status, error, state) = match outcome {
                         Outcome::Delivered { status, .. } => {
-                            outbox::mark_delivered(c, id, &worker, now)?;
                             (Some(*status), None, OutboxState::Delivered)
                         }
                         Outcome::Failed { status, error } => {
@@ -278,9 +314,17 @@ impl OutboxDispatcher {
                             (*status, Some(error.as_str()), state)
                         }
                     };
-                    if let Some(ch) = channel.as_ref().filter(|ch| ch.owns(m)) {
-                        ch.record(c, m, status, error, state, now)?;
+                    if channel.as_ref().is_some_and(|ch| ch.owns(m)) {
+                        attempts.push(Attempt {
+                            message: m,
+                            status,
+                            error,
+                            state,
+                        });
                     }
+                }
+                if let Some(ch) = channel.as_ref().filter(|_| !attempts.is_empty()) {
+                    ch.record(c, &attempts, now)?;
                 }
                 Ok::<_, StoreError>(())
             })?;
@@ -321,11 +365,15 @@ impl OutboxDispatcher {
         let now = self.clock.now_millis();
         tokio::task::spawn_blocking(move || {
             let mut conn = store.conn()?;
+            let mine: Vec<&OutboxMessage> = claimed.iter().filter(|m| channel.owns(m)).collect();
+            let mut extras = channel.prepare(&mut conn, &mine, now).into_iter();
             Ok(claimed
                 .into_iter()
                 .map(|m| {
                     let extra = if channel.owns(&m) {
-                        channel.prepare(&mut conn, &m, now)
+                        extras
+                            .next()
+                            .unwrap_or_else(|| Err("the channel prepared no headers".into()))
                     } else {
                         Ok(Vec::new())
                     };

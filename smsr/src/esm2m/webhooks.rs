@@ -14,20 +14,23 @@
 //! | `POST /esm2m/v1/webhooks/{id}/deliveries/{delivery}/replay` | admin | sends a delivery's event again |
 //! | `POST /esm2m/v1/webhooks/{id}/replay?event=N` | admin | sends event N of the feed to the endpoint again |
 
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use certs::secrets::MasterKeyring;
+use certs::secrets::{MasterKeyring, Secret};
 use eis_store::events::Event;
-use eis_store::outbox::{NewOutboxMessage, OutboxMessage, OutboxState};
+use eis_store::outbox::{NewOutboxMessage, OutboxMessage};
 use eis_store::webhooks::{self, Delivery, Endpoint};
 use eis_store::{AnyConnection, StoreError, UnixMillis};
 use es_runtime::client::SoapClient;
-use es_runtime::outbox::OutboxChannel;
+use es_runtime::outbox::{Attempt, OutboxChannel};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use super::events::{EVENT_TYPES, event_json};
@@ -131,12 +134,26 @@ fn queue(
 pub struct WebhookChannel {
     keyring: Arc<MasterKeyring>,
     client: SoapClient,
+    /// POSTs in flight, bounded per destination URL (hashed into a fixed set of semaphores).
+    in_flight: Vec<Arc<Semaphore>>,
 }
+
+/// Semaphores the destination URLs are hashed into.
+const IN_FLIGHT_STRIPES: usize = 64;
+
+/// Most POSTs in flight to one destination URL (across every outbox dispatcher of the process).
+pub const MAX_IN_FLIGHT_PER_URL: usize = 16;
 
 impl WebhookChannel {
     /// A channel opening secrets with `keyring` and posting with `client` ([`SoapClient::public`]).
     pub fn new(keyring: Arc<MasterKeyring>, client: SoapClient) -> Self {
-        WebhookChannel { keyring, client }
+        WebhookChannel {
+            keyring,
+            client,
+            in_flight: (0..IN_FLIGHT_STRIPES)
+                .map(|_| Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_URL)))
+                .collect(),
+        }
     }
 }
 
@@ -145,56 +162,95 @@ impl OutboxChannel for WebhookChannel {
         webhooks::delivery_of(m.correlation_id.as_deref()).is_some()
     }
 
+    /// The round's deliveries and their endpoints in two reads; each endpoint's secret unsealed once.
     fn prepare(
         &self,
         conn: &mut AnyConnection,
-        m: &OutboxMessage,
+        messages: &[&OutboxMessage],
         now: UnixMillis,
-    ) -> Result<Vec<(String, String)>, String> {
-        let id =
-            webhooks::delivery_of(m.correlation_id.as_deref()).ok_or("not a webhook delivery")?;
-        let delivery = webhooks::delivery(conn, id)
-            .map_err(|e| e.to_string())?
-            .ok_or("the delivery was deleted")?;
-        let endpoint = webhooks::endpoint_by_id(conn, delivery.endpoint_id)
-            .map_err(|e| e.to_string())?
-            .ok_or("the webhook endpoint was deleted")?;
-        let secret = self
-            .keyring
-            .open(
-                SEAL_PURPOSE,
-                endpoint.owner_oid.as_bytes(),
-                &endpoint.secret_sealed,
-            )
-            .map_err(|e| format!("webhook secret: {e}"))?;
-        let webhook_id = m.message_id.clone().unwrap_or_else(|| format!("del_{id}"));
+    ) -> Vec<Result<Vec<(String, String)>, String>> {
+        let ids: Vec<Option<i64>> = messages
+            .iter()
+            .map(|m| webhooks::delivery_of(m.correlation_id.as_deref()))
+            .collect();
+        let known: Vec<i64> = ids.iter().flatten().copied().collect();
+        let deliveries = match webhooks::deliveries(conn, &known) {
+            Ok(d) => d,
+            Err(e) => return messages.iter().map(|_| Err(e.to_string())).collect(),
+        };
+        let mut endpoint_ids: Vec<i64> = deliveries.iter().map(|d| d.endpoint_id).collect();
+        endpoint_ids.sort_unstable();
+        endpoint_ids.dedup();
+        let endpoints = match webhooks::endpoints_by_ids(conn, &endpoint_ids) {
+            Ok(e) => e,
+            Err(e) => return messages.iter().map(|_| Err(e.to_string())).collect(),
+        };
+        let secrets: HashMap<i64, Result<Secret, String>> = endpoints
+            .iter()
+            .map(|e| {
+                let secret = self
+                    .keyring
+                    .open(SEAL_PURPOSE, e.owner_oid.as_bytes(), &e.secret_sealed)
+                    .map_err(|err| format!("webhook secret: {err}"));
+                (e.id, secret)
+            })
+            .collect();
         let timestamp = now.div_euclid(1000);
-        let sig = signature(secret.expose(), &webhook_id, timestamp, &m.body)
-            .map_err(|e| format!("signature: {e}"))?;
-        Ok(vec![
-            ("webhook-id".into(), webhook_id),
-            ("webhook-timestamp".into(), timestamp.to_string()),
-            ("webhook-signature".into(), sig),
-        ])
+        messages
+            .iter()
+            .zip(ids)
+            .map(|(m, id)| {
+                let id = id.ok_or("not a webhook delivery")?;
+                let delivery = deliveries
+                    .iter()
+                    .find(|d| d.id == id)
+                    .ok_or("the delivery was deleted")?;
+                let secret = secrets
+                    .get(&delivery.endpoint_id)
+                    .ok_or("the webhook endpoint was deleted")?
+                    .as_ref()
+                    .map_err(String::clone)?;
+                let webhook_id = m.message_id.clone().unwrap_or_else(|| format!("del_{id}"));
+                let sig = signature(secret.expose(), &webhook_id, timestamp, &m.body)
+                    .map_err(|e| format!("signature: {e}"))?;
+                Ok(vec![
+                    ("webhook-id".into(), webhook_id),
+                    ("webhook-timestamp".into(), timestamp.to_string()),
+                    ("webhook-signature".into(), sig),
+                ])
+            })
+            .collect()
     }
 
     fn client(&self) -> &SoapClient {
         &self.client
     }
 
+    fn in_flight(&self, m: &OutboxMessage) -> Option<Arc<Semaphore>> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        m.destination_url.hash(&mut h);
+        let i = usize::try_from(h.finish() % IN_FLIGHT_STRIPES as u64).unwrap_or(0);
+        self.in_flight.get(i).cloned()
+    }
+
     fn record(
         &self,
         conn: &mut AnyConnection,
-        m: &OutboxMessage,
-        status: Option<u16>,
-        error: Option<&str>,
-        state: OutboxState,
+        attempts: &[Attempt<'_>],
         now: UnixMillis,
     ) -> Result<(), StoreError> {
-        match webhooks::delivery_of(m.correlation_id.as_deref()) {
-            Some(id) => webhooks::record_attempt(conn, id, status, error, state, now),
-            None => Ok(()),
-        }
+        let rows: Vec<webhooks::NewAttempt<'_>> = attempts
+            .iter()
+            .filter_map(|a| {
+                Some(webhooks::NewAttempt {
+                    delivery_id: webhooks::delivery_of(a.message.correlation_id.as_deref())?,
+                    http_status: a.status,
+                    error: a.error,
+                    state: a.state,
+                })
+            })
+            .collect();
+        webhooks::record_attempts(conn, &rows, now)
     }
 }
 
