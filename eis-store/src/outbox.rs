@@ -313,33 +313,8 @@ fn lease_miss<T>(conn: &mut AnyConnection, id: i64, worker_id: &str) -> Result<T
     }
 }
 
-/// Marks a claimed message delivered.
-pub fn mark_delivered(
-    conn: &mut AnyConnection,
-    id: i64,
-    worker_id: &str,
-    now: UnixMillis,
-) -> Result<(), StoreError> {
-    atomic(conn, |c| {
-        let n = diesel::update(leased!(id, worker_id))
-            .set((
-                outbox::state.eq(OutboxState::Delivered.as_str()),
-                outbox::locked_by.eq(None::<String>),
-                outbox::lease_until.eq(None::<i64>),
-                outbox::delivered_at.eq(now),
-                outbox::updated_at.eq(now),
-            ))
-            .execute(c)?;
-        if n == 0 {
-            return lease_miss(c, id, worker_id);
-        }
-        Ok(())
-    })
-}
-
 /// Marks claimed messages `ids` delivered with one check and one update per 500 (a dispatcher round's
-/// successes): as [`mark_delivered`] for each, and, as it, refuses (changing nothing) when one of them is not
-/// leased by `worker_id`.
+/// successes); refuses (changing nothing) when one of them is not leased by `worker_id`.
 pub fn mark_delivered_many(
     conn: &mut AnyConnection,
     ids: &[i64],

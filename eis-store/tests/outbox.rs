@@ -69,9 +69,9 @@ both_backends!(claim_deliver_and_reschedule, 2, |store| {
             .expect("claim")
             .is_empty()
     );
-    outbox::mark_delivered(&mut c, a, "d1", 20).expect("deliver");
+    outbox::mark_delivered_many(&mut c, &[a], "d1", 20).expect("deliver");
     assert!(matches!(
-        outbox::mark_delivered(&mut c, a, "d1", 21),
+        outbox::mark_delivered_many(&mut c, &[a], "d1", 21),
         Err(StoreError::Conflict { .. })
     ));
     let delivered = outbox::get_message(&mut c, a).expect("get").expect("some");
@@ -173,10 +173,10 @@ both_backends!(expired_dispatcher_lease_is_recovered, 2, |store| {
     let got = outbox::claim_due(&mut c, "d2", LEASE, 1, 1_000).expect("claim");
     assert_eq!((got[0].id, got[0].attempts), (a, 2));
     assert!(matches!(
-        outbox::mark_delivered(&mut c, a, "d1", 1_001),
+        outbox::mark_delivered_many(&mut c, &[a], "d1", 1_001),
         Err(StoreError::Conflict { .. })
     ));
-    outbox::mark_delivered(&mut c, a, "d2", 1_001).expect("deliver");
+    outbox::mark_delivered_many(&mut c, &[a], "d2", 1_001).expect("deliver");
 });
 
 both_backends!(rows_written_in_rolled_back_tx_are_not_sent, 2, |store| {
@@ -217,7 +217,7 @@ both_backends!(concurrent_dispatchers_never_share_a_message, 6, |store| {
                     for m in batch {
                         seen.lock().expect("lock").push(m.id);
                         store
-                            .tx(|c| outbox::mark_delivered(c, m.id, &worker, 6))
+                            .tx(|c| outbox::mark_delivered_many(c, &[m.id], &worker, 6))
                             .expect("deliver");
                     }
                 }
@@ -250,7 +250,7 @@ both_backends!(backlog_counts_undelivered_messages, 2, |store| {
             oldest_created_at: Some(100)
         }
     );
-    outbox::mark_delivered(&mut c, a, "d1", 500).expect("deliver");
+    outbox::mark_delivered_many(&mut c, &[a], "d1", 500).expect("deliver");
     let b = outbox::backlog(&mut c).expect("backlog");
     assert_eq!(
         (b.pending, b.in_flight, b.oldest_created_at),
