@@ -468,14 +468,9 @@ async fn a_faulty_smsr_and_smdp_fail_the_matching_cases() {
     })
     .await
     .expect("the suite runs");
-    let verdicts: Vec<(&str, Verdict)> = report
-        .cases
-        .iter()
-        .map(|c| (c.id.as_str(), c.verdict))
-        .collect();
-    assert_eq!(
-        verdicts,
-        vec![
+    assert_verdicts(
+        &report,
+        &[
             ("ES2-GetEIS-01", Verdict::Pass),
             ("ES2-GetEIS-02", Verdict::Fail),
             ("ES2-GetEIS-04", Verdict::Pass),
@@ -491,12 +486,6 @@ async fn a_faulty_smsr_and_smdp_fail_the_matching_cases() {
             ("ES4-AuditEIS-01", Verdict::Pass),
             ("ES4-AuditEIS-02", Verdict::Fail),
         ],
-        "{:#?}",
-        report
-            .cases
-            .iter()
-            .map(|c| (&c.id, &c.reason))
-            .collect::<Vec<_>>()
     );
     for failed in report.cases.iter().filter(|c| c.verdict == Verdict::Fail) {
         assert!(
@@ -703,6 +692,26 @@ fn smsc_run(
     }
 }
 
+/// Asserts that the run's cases are `expected` (id and verdict, in run order), printing every case's reason if
+/// not.
+fn assert_verdicts(report: &suite::RunReport, expected: &[(&str, Verdict)]) {
+    let verdicts: Vec<(&str, Verdict)> = report
+        .cases
+        .iter()
+        .map(|c| (c.id.as_str(), c.verdict))
+        .collect();
+    assert_eq!(
+        verdicts,
+        expected,
+        "{:#?}",
+        report
+            .cases
+            .iter()
+            .map(|c| (&c.id, &c.reason))
+            .collect::<Vec<_>>()
+    );
+}
+
 /// A run of the suite against `lab`'s SM-SR with its callback receiver at `callback_listen`: no SM-DP, no
 /// feature declared, every case, a callback time-out generous for a loaded machine (PoR time-outs and
 /// retransmissions under way: a passing case stops waiting at its callback, only a case whose message never
@@ -882,25 +891,14 @@ async fn a_refused_package_fails_the_download_case_and_the_suite_cleans_up() {
     })
     .await
     .expect("the suite runs");
-    let verdicts: Vec<(&str, Verdict)> = report
-        .cases
-        .iter()
-        .map(|c| (c.id.as_str(), c.verdict))
-        .collect();
-    assert_eq!(
-        verdicts,
-        vec![
+    assert_verdicts(
+        &report,
+        &[
             ("ES3-Download-01", Verdict::Fail),
             ("ES3-EnableProfile-04", Verdict::Inconclusive),
             ("ES3-DisableProfile-03", Verdict::Inconclusive),
             ("ES3-DeleteISDP-04", Verdict::Inconclusive),
         ],
-        "{:#?}",
-        report
-            .cases
-            .iter()
-            .map(|c| (&c.id, &c.reason))
-            .collect::<Vec<_>>()
     );
     let download = &report.cases[0];
     assert!(
@@ -1006,11 +1004,6 @@ async fn faulty_smsr_run(
     let report = suite::run(&smsc_run(&lab, callback_listen, smsc_listen, cases))
         .await
         .expect("the suite runs");
-    let verdicts: Vec<(&str, Verdict)> = report
-        .cases
-        .iter()
-        .map(|c| (c.id.as_str(), c.verdict))
-        .collect();
     let expected: Vec<(&str, Verdict)> = catalogue
         .iter()
         .map(|c| {
@@ -1022,16 +1015,7 @@ async fn faulty_smsr_run(
             (c.id, v)
         })
         .collect();
-    assert_eq!(
-        verdicts,
-        expected,
-        "{:#?}",
-        report
-            .cases
-            .iter()
-            .map(|c| (&c.id, &c.reason))
-            .collect::<Vec<_>>()
-    );
+    assert_verdicts(&report, &expected);
     lab.stop().await;
     report
 }
