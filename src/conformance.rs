@@ -108,6 +108,7 @@ pub fn init(
     }
     if let Some(listen) = play_smsr {
         print!("{}", play_smsr_text(&world, listen));
+        print!("{}", play_smsr2_text(&world, listen));
     }
     Ok(())
 }
@@ -243,6 +244,39 @@ pub fn play_smsr_text(world: &World, listen: &str) -> String {
          issued by that CA too, and its wsa:From must carry its OID (EntityId).\n",
         oid = m.sm_sr.oid,
         cert = world.dir.join(&m.sm_sr_tls_server.cert).display(),
+    )
+}
+
+/// What an SM-SR's operator registers when the suite plays the peers' SM-SR 2 on ES7 at `listen` (`host:port`;
+/// SGP.02 §3.8, §5.7, conformance::suite::smsr_es7): the other SM-SR of the SM-SR change cases.
+pub fn play_smsr2_text(world: &World, listen: &str) -> String {
+    let Some(sr) = world.smsr(2) else {
+        return format!(
+            "\nFor an SM-SR under test with --play-smsr {listen}: this peers directory has no SM-SR 2 (an older \
+             world); the ES7 SM-SR change cases need one (a new peers directory).\n"
+        );
+    };
+    let f = |rel: &str| world.dir.join(rel).display().to_string();
+    let url = format!(
+        "https://{listen}{}",
+        es_interfaces::wsdl::Service::Es7SmSr.default_path()
+    );
+    format!(
+        "\nFor an SM-SR under test with --play-smsr {listen}: the suite plays the peers' SM-SR 2 {oid} ({name}) on ES7\n\
+         (SM-SR change, SGP.02 §3.8; the hand-over cases also need --smsc-listen: the suite's SMSC holds the cards).\n\
+         Register it at the SM-SR as an entity of role SM-SR with its ES7 endpoint:\n\
+         - rsp: rsp entity add --server smsr --oid {oid} --role sm-sr --name \"{name}\" --endpoint ES7={url} \\\n    \
+         --tls-cert {cert}\n\
+         - (already registered, e.g. by `rsp serve` from a world with two SM-SRs: rsp entity set-endpoint --oid {oid} \
+         --interface ES7 --url {url})\n\
+         - its TLS server certificate is {server} (the peers' TLS CA); its CERT.SR.ECDSA is {gp}.\n\
+         - The SM-SR needs its own CERT.SR.ECDSA and SK.SR.ECDSA (rsp: smsr.sr_ecdsa_certificate / sr_ecdsa_key, \
+         default the\n  world's SM-SR 1) and its MSISDN (es5.smsr_msisdn) to take an eUICC back.\n",
+        oid = sr.entity.oid,
+        name = sr.entity.name,
+        cert = f(&sr.tls_client_files.cert),
+        server = f(&sr.tls_server_files.cert),
+        gp = f(&sr.gp_files.cert),
     )
 }
 

@@ -156,7 +156,8 @@ async fn passes_and_reports(smsr_database_url: Option<String>, smdp_database_url
     // ES2-DownloadProfile-09 needs a download slower than its 1 s ValidityPeriod, which the lab is not: it runs on
     // its own at the end, with the download's first SMS lost.
     let expiry = "ES2-DownloadProfile-09";
-    // The ES3-Caller cases need the suite to play the SM-SR: the_suite_plays_the_smsr_* below.
+    // The ES3-Caller cases need the suite to play the SM-SR: the_suite_plays_the_smsr_* below; so do the ES7
+    // SM-SR change cases (the_suite_plays_the_smsc_*).
     let all_but_expiry: Vec<&str> = suite::catalogue()
         .iter()
         .filter(|c| c.interface != "ES5" && !c.needs.contains(&Need::SuiteSmsr))
@@ -189,10 +190,9 @@ async fn passes_and_reports(smsr_database_url: Option<String>, smdp_database_url
         report.cases.len(),
         suite::catalogue()
             .iter()
-            .filter(|c| c.interface != "ES5")
+            .filter(|c| c.interface != "ES5" && !c.needs.contains(&Need::SuiteSmsr))
             .count()
             - 1
-            - suite::es3_caller::CASES.len()
     );
     assert_eq!(report.summary.pass, report.cases.len());
     for c in &report.cases {
@@ -646,6 +646,14 @@ fn the_cli_lists_the_catalogue_and_makes_a_peers_directory() {
         )),
         "{text}"
     );
+    assert!(
+        text.contains(&format!(
+            "rsp entity add --server smsr --oid {} --role sm-sr",
+            world.smsr(2).expect("SM-SR 2").entity.oid
+        )) && text
+            .contains("--endpoint ES7=https://127.0.0.1:9557/esim-messaging/3/ES7/ES7SmSrService"),
+        "{text}"
+    );
 }
 
 /// A lab whose SM-SR binds its SMPP account to the suite's SMSC (on a free port the suite then listens on), with
@@ -751,15 +759,29 @@ const REAL_PROFILE_CASES: [&str; 4] = [
 ];
 
 /// The lab's SM-SR reaches the peers' eUICCs only through the suite's SMSC: the ES3 cases of the suite's real
-/// profile (the suite's network attaches its IMSI, no provisioning by the lab), the ES4 cases that need ES5 and
-/// every ES5 byte check pass (on `smsr_database_url`, default SQLite), and the SMS are kept with the cases.
+/// profile (the suite's network attaches its IMSI, no provisioning by the lab), the ES4 cases that need ES5, the
+/// ES7 SM-SR change cases with the suite as the world's SM-SR 2 (`--play-smsr`: the lab's SM-SR has its ES7
+/// endpoint, as `rsp conformance init` asks; eUICC 2 goes to the suite and back) and every ES5 byte check after
+/// them pass (on `smsr_database_url`, default SQLite), and the SMS and ES7 messages are kept with the cases.
 async fn plays_the_smsc(smsr_database_url: Option<String>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (lab, callback_listen, smsc_listen) = lab_for_the_suite_smsc(&dir, smsr_database_url).await;
-    let cases = format!("{},ES4-*,ES5-*", REAL_PROFILE_CASES.join(","));
-    let report = suite::run(&smsc_run(&lab, callback_listen, smsc_listen, &cases))
-        .await
-        .expect("the suite runs");
+    let play = format!("127.0.0.1:{}", rsp::lab::free_port().expect("port"));
+    let smsr2 = lab.world.smsr(2).expect("SM-SR 2").entity.oid.clone();
+    rsp::lab::set_endpoint(
+        &lab.smsr.store,
+        &smsr2,
+        "ES7",
+        &format!("https://{play}/esim-messaging/3/ES7/ES7SmSrService"),
+    )
+    .expect("the suite's SM-SR 2 as the ES7 peer");
+    let cases = format!("{},ES4-*,ES7-*,ES5-*", REAL_PROFILE_CASES.join(","));
+    let report = suite::run(&RunConfig {
+        play_smsr: Some(play),
+        ..smsc_run(&lab, callback_listen, smsc_listen, &cases)
+    })
+    .await
+    .expect("the suite runs");
     for c in &report.cases {
         eprintln!("{:<14} {:<32} {}", c.verdict.as_str(), c.id, c.reason);
     }
@@ -776,8 +798,69 @@ async fn plays_the_smsc(smsr_database_url: Option<String>) {
     );
     assert_eq!(
         report.cases.len(),
-        REAL_PROFILE_CASES.len() + suite::es4::CASES.len() + suite::es5::CASES.len()
+        REAL_PROFILE_CASES.len()
+            + suite::es4::CASES.len()
+            + suite::es7::CASES.len()
+            + suite::es5::CASES.len()
     );
+    // The SM-SR change both ways: the SUT's HandoverEUICC and the suite's relays, kept and valid.
+    let kinds = |id: &str| {
+        report
+            .cases
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| {
+                c.messages
+                    .iter()
+                    .map(|m| (m.direction, m.kind.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    let to_suite = kinds("ES7-HandoverEUICC-03");
+    for (direction, kind) in [
+        (Direction::FromSut, "ES7-HandoverEUICCRequest"),
+        (Direction::ToSut, "ES7-AuthenticateSMSRRequest"),
+        (Direction::FromSut, "ES7-AuthenticateSMSRResponse"),
+        (Direction::ToSut, "ES7-CreateAdditionalKeySetRequest"),
+        (Direction::FromSut, "ES7-CreateAdditionalKeySetResponse"),
+        (Direction::ToSut, "callback ES7-HandoverEUICCResponse"),
+        (Direction::FromSut, "callback ES4-SMSRChangeResponse"),
+    ] {
+        assert!(
+            to_suite.iter().any(|(d, k)| *d == direction && k == kind),
+            "{kind} kept: {to_suite:#?}"
+        );
+    }
+    let to_sut = kinds("ES7-HandoverEUICC-05");
+    for kind in [
+        "ES7-AuthenticateSMSRRequest",
+        "ES7-CreateAdditionalKeySetRequest",
+    ] {
+        assert!(
+            to_sut
+                .iter()
+                .any(|(d, k)| *d == Direction::FromSut && k == kind),
+            "{kind} kept: {to_sut:#?}"
+        );
+    }
+    if xsd_config().dir.is_some() {
+        for c in report.cases.iter().filter(|c| c.interface == "ES7") {
+            for m in c.messages.iter().filter(|m| m.peer != "SMSC") {
+                match &m.xsd {
+                    XsdResult::Valid => {}
+                    XsdResult::NotValidated { .. } => assert!(
+                        m.body.is_empty() && m.http_status == Some(202),
+                        "{} {}: {:?}",
+                        c.id,
+                        m.kind,
+                        m.xsd
+                    ),
+                    XsdResult::Invalid { why } => panic!("{} {}: invalid: {why}", c.id, m.kind),
+                }
+            }
+        }
+    }
     // The download's SendData went through the suite's SMSC too (concatenated MT SMS).
     let download = report
         .cases

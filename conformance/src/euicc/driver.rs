@@ -109,6 +109,8 @@ pub struct EuiccView {
     /// Where its MO SMS go: the SM-SR's MSISDN (UpdateSMSRAddressingParameters, SGP.02 §4.1.1.6; the
     /// configured default until one was set).
     pub smsr_address: String,
+    /// The versions of the ISD-R's SCP80 key sets (wire-profile §5b: the SM-SR change replaces them).
+    pub isd_r_kvns: Vec<u8>,
 }
 
 /// What the driver reports on its optional event channel.
@@ -366,6 +368,7 @@ impl SimulatorDriver {
                                     busy: e.switch_in_progress() || !e.pending_notifications().is_empty(),
                                     received_counter: e.received_counter(),
                                     smsr_address: e.smsr_address(self.fleet.config()),
+                                    isd_r_kvns: e.isd_r_kvns(),
                                 })
                                 .collect();
                             self.report(DriverEvent::Inspected(views));

@@ -18,6 +18,7 @@ use es_runtime::client::{SoapClient, SoapVersion as ClientVersion};
 use serde::Serialize;
 
 use super::smsc::{SmscSetup, SuiteSmsc};
+use super::smsr_es7::SuiteEs7;
 use super::smsr_peer::SuiteSmsr;
 use super::xsd::XsdResult;
 use super::{Finding, Need, RunConfig, SuiteError};
@@ -116,6 +117,8 @@ pub struct Ctx {
     smsc: Option<SuiteSmsc>,
     /// The suite's SM-SR on ES3 for the SUT's SM-DP ([`Need::SuiteSmsr`]).
     smsr_peer: Option<SuiteSmsr>,
+    /// The suite's SM-SR 2 on ES7 for the SUT's SM-SR ([`Need::SuiteSmsr`] without an SM-DP under test).
+    es7_peer: Option<SuiteEs7>,
 }
 
 fn soap_client(world: &World, files: &KeyCertFiles) -> Result<SoapClient, SuiteError> {
@@ -247,17 +250,20 @@ impl Ctx {
             Some(base) => Some(smdp_peers(&world, base, cfg, receiver.url())?),
         };
         let mut features = cfg.features.clone();
-        let smsr_peer = match &cfg.play_smsr {
-            Some(listen) => {
-                for need in [Need::SuiteSmsr, Need::Es5] {
-                    if !features.contains(&need) {
-                        features.push(need);
+        let (mut smsr_peer, mut es7_peer) = (None, None);
+        if let Some(listen) = &cfg.play_smsr {
+            features.push(Need::SuiteSmsr);
+            match (&cfg.smsr_url, &cfg.smdp_url) {
+                // An SM-SR alone under test: the suite plays the other SM-SR of an SM-SR change on ES7.
+                (Some(base), None) => es7_peer = Some(SuiteEs7::start(&world, listen, base)?),
+                _ => {
+                    if !features.contains(&Need::Es5) {
+                        features.push(Need::Es5);
                     }
+                    smsr_peer = Some(SuiteSmsr::start(&world, listen)?);
                 }
-                Some(SuiteSmsr::start(&world, listen)?)
             }
-            None => None,
-        };
+        }
         if smsr.is_some() {
             features.push(Need::Smsr);
         }
@@ -280,6 +286,7 @@ impl Ctx {
             es3,
             smsc: None,
             smsr_peer,
+            es7_peer,
         })
     }
 
@@ -362,11 +369,13 @@ impl Ctx {
                 ));
             }
         }
-        if let Some(peer) = &self.smsr_peer {
-            for (at, mut e) in peer.log_since(start) {
-                e.at_ms = at.saturating_duration_since(start).as_millis() as u64;
-                out.push(e);
-            }
+        let peers = [
+            self.smsr_peer.as_ref().map(|p| p.log_since(start)),
+            self.es7_peer.as_ref().map(|p| p.log_since(start)),
+        ];
+        for (at, mut e) in peers.into_iter().flatten().flatten() {
+            e.at_ms = at.saturating_duration_since(start).as_millis() as u64;
+            out.push(e);
         }
         out.sort_by_key(|e| e.at_ms);
         out
@@ -379,11 +388,24 @@ impl Ctx {
             .ok_or_else(|| Finding::Inconclusive("the suite plays no SM-SR in this run".into()))
     }
 
+    /// The suite's SM-SR 2 on ES7 (cases that need [`Need::SuiteSmsr`] of an SM-SR under test).
+    pub fn es7_peer(&self) -> Result<&SuiteEs7, Finding> {
+        self.es7_peer.as_ref().ok_or_else(|| {
+            Finding::Inconclusive(
+                "the suite plays no SM-SR on ES7 in this run (--play-smsr with an SM-SR alone under test)"
+                    .into(),
+            )
+        })
+    }
+
     /// Starts the suite's SMSC with the peers' eUICCs behind it ([`Need::SuiteSmsc`], which offers
     /// [`Need::Es5`] too) and gives the SUT the callback time-out to bind (cases needing it are INCONCLUSIVE
     /// if it does not).
     pub(crate) async fn start_smsc(&mut self, setup: &SmscSetup) -> Result<(), SuiteError> {
         let smsc = SuiteSmsc::start(&self.world, setup).await?;
+        if let Some(peer) = &self.es7_peer {
+            peer.attach_cards(smsc.simulator());
+        }
         if !smsc.wait_bound(self.callback_timeout).await {
             tracing::warn!(smsc = %smsc.addr, "the SUT has not bound to the suite's SMSC");
         }
@@ -739,6 +761,9 @@ impl Ctx {
             smsc.stop().await;
         }
         if let Some(peer) = self.smsr_peer {
+            peer.stop().await;
+        }
+        if let Some(peer) = self.es7_peer {
             peer.stop().await;
         }
     }

@@ -21,6 +21,7 @@ pub mod es5;
 pub mod es7;
 pub mod report;
 pub mod smsc;
+pub mod smsr_es7;
 pub mod smsr_peer;
 pub mod xsd;
 
@@ -105,10 +106,12 @@ pub enum Need {
     /// run has an SMSC ([`RunConfig::smsc`]); it offers [`Need::Es5`] too.
     #[serde(rename = "smsc")]
     SuiteSmsc,
-    /// The suite plays the peers' SM-SR on ES3 (SGP.02 §5.4) for the SUT's SM-DP, with the peers' eUICCs
-    /// simulated behind it ([`smsr_peer`]): the SUT registers the suite's SM-SR (`--play-smsr`) as the peers'
-    /// SM-SR's ES3 endpoint, so the SM-DP's ES3 calls can be checked. Offered when the run plays it
-    /// ([`RunConfig::play_smsr`]); it offers [`Need::Es5`] too (the simulated eUICCs take every function).
+    /// The suite plays an SM-SR beside the SUT (`--play-smsr`, [`RunConfig::play_smsr`]). For an SM-DP under
+    /// test, the peers' SM-SR on ES3 (SGP.02 §5.4) with the peers' eUICCs simulated behind it ([`smsr_peer`]):
+    /// the SUT registers it as the peers' SM-SR's ES3 endpoint, so the SM-DP's ES3 calls can be checked; it
+    /// offers [`Need::Es5`] too (the simulated eUICCs take every function). For an SM-SR alone under test, the
+    /// peers' second SM-SR on ES7 (§5.7, [`smsr_es7`]): the SUT registers it as an SM-SR with that ES7
+    /// endpoint, so the SM-SR change (§3.8) can be run both ways.
     #[serde(rename = "play-smsr")]
     SuiteSmsr,
 }
@@ -236,8 +239,10 @@ pub struct RunConfig {
     pub xsd: XsdConfig,
     /// The suite plays the SUT's SMSC here ([`Need::SuiteSmsc`]): the SUT's SM-SR must bind its SMPP account to it.
     pub smsc: Option<smsc::SmscSetup>,
-    /// The suite plays the peers' SM-SR on ES3 here (`host:port`, [`Need::SuiteSmsr`]): the SUT's SM-DP must
-    /// have `https://<that>/esim-messaging/3/ES3/ES3SmSrService` as the peers' SM-SR's ES3 endpoint.
+    /// The suite plays an SM-SR here (`host:port`, [`Need::SuiteSmsr`]): the SUT's SM-DP must have
+    /// `https://<that>/esim-messaging/3/ES3/ES3SmSrService` as the peers' SM-SR's ES3 endpoint; an SM-SR alone
+    /// under test must have `https://<that>/esim-messaging/3/ES7/ES7SmSrService` as the ES7 endpoint of the
+    /// peers' SM-SR 2.
     pub play_smsr: Option<String>,
 }
 

@@ -12,7 +12,9 @@ use certs::world::World;
 use tokio::sync::mpsc;
 
 use super::SuiteError;
-use crate::euicc::{DriverEvent, Fleet, SimulatorConfig, SubscriberDirectory};
+use crate::euicc::{
+    Control, DriverEvent, EuiccView, Fleet, SimulatorConfig, SimulatorHandle, SubscriberDirectory,
+};
 use crate::lab::{LoggedSms, SimulatedNetwork};
 use crate::smsc::{RecordedSubmit, SmscConfig};
 
@@ -36,6 +38,8 @@ pub struct SuiteSmsc {
     /// MSISDN → index of the peers' eUICC that has a profile with it (issuance, crate::issuance).
     by_msisdn: HashMap<String, usize>,
     undelivered: Arc<Mutex<Vec<String>>>,
+    /// The last answer to [`Control::Inspect`].
+    inspected: Arc<Mutex<Option<Vec<EuiccView>>>>,
     events: tokio::task::JoinHandle<()>,
 }
 
@@ -81,13 +85,22 @@ impl SuiteSmsc {
             .await
             .map_err(|e| setup_err(&setup.listen, e.to_string()))?;
         let undelivered = Arc::new(Mutex::new(Vec::new()));
-        let u = undelivered.clone();
+        let inspected = Arc::new(Mutex::new(None));
+        let (u, seen) = (undelivered.clone(), inspected.clone());
         let events = tokio::spawn(async move {
             while let Some(e) = rx.recv().await {
-                if let DriverEvent::Undelivered { dest_msisdn, error } = e
-                    && let Ok(mut u) = u.lock()
-                {
-                    u.push(format!("{dest_msisdn}: {error}"));
+                match e {
+                    DriverEvent::Undelivered { dest_msisdn, error } => {
+                        if let Ok(mut u) = u.lock() {
+                            u.push(format!("{dest_msisdn}: {error}"));
+                        }
+                    }
+                    DriverEvent::Inspected(views) => {
+                        if let Ok(mut s) = seen.lock() {
+                            *s = Some(views);
+                        }
+                    }
+                    _ => {}
                 }
             }
         });
@@ -97,6 +110,7 @@ impl SuiteSmsc {
             addr,
             by_msisdn,
             undelivered,
+            inspected,
             events,
         })
     }
@@ -141,6 +155,27 @@ impl SuiteSmsc {
     /// Alters the next `n` PoRs on their way to the SUT (their CC no longer verifies; wire-profile §2).
     pub fn corrupt_next_por(&self, n: usize) {
         self.network.corrupt_next_por(n);
+    }
+
+    /// The simulator's input handle: the suite's SM-SR runs scripts on the cards with it
+    /// ([`super::smsr_es7`]).
+    pub(crate) fn simulator(&self) -> SimulatorHandle {
+        self.network.simulator()
+    }
+
+    /// The state of every card now (SGP.02 §2.2.1), `None` if the simulator does not answer within a second.
+    pub async fn inspect(&self) -> Option<Vec<EuiccView>> {
+        if let Ok(mut s) = self.inspected.lock() {
+            *s = None;
+        }
+        self.network.control(Control::Inspect).await.ok()?;
+        for _ in 0..100 {
+            if let Some(v) = self.inspected.lock().ok().and_then(|s| s.clone()) {
+                return Some(v);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        None
     }
 
     /// Stops the SMSC and the simulator.
