@@ -134,6 +134,26 @@ pub static CASES: &[Case] = &[
         run: handover_without_prepare,
     },
     Case {
+        id: "ES7-CreateAdditionalKeySet-02",
+        interface: "ES7",
+        section: "§3.8, §5.7; wire-profile §5b",
+        title: "The SUT as the new SM-SR does not take an eUICC over on a receipt that does not verify",
+        needs: &[Need::Smsr, Need::SuiteSmsr, Need::SuiteSmsc],
+        preconditions: "ES7-HandoverEUICC-03 passed: eUICC 2 is with the suite's SM-SR.",
+        steps: &[
+            "MNO of eUICC 2's enabled profile: ES4.PrepareSMSRChange of eUICC 2, CurrentSMSRid = SM-SR 2",
+            "SM-SR 2 (suite): ES7.HandoverEUICC as in ES7-HandoverEUICC-05; relays the SUT's AuthenticateSMSR and \
+             CreateAdditionalKeySet, but answers the receipt with one bit flipped",
+            "SM-SR 2: deletes the key set the card created for the SUT (FinaliseISDRHandover of its version)",
+            "MNO: ES4.GetEIS of eUICC 2",
+        ],
+        expected: "HandoverEUICC FAILED 8.4/6.1 (ISD-R, verification failed); GetEIS FAILED 8.1.1/3.9 (the SUT did \
+                   not take the eUICC over)",
+        note: "SGP.02 §5.7 gives no status code for a receipt that does not verify; 8.4/6.1 is the project's \
+               SM-SR's. The card keeps the key set the key agreement created: the suite deletes it again.",
+        run: wrong_receipt,
+    },
+    Case {
         id: "ES7-HandoverEUICC-05",
         interface: "ES7",
         section: "§3.8, §5.7, §5.5",
@@ -544,24 +564,7 @@ fn handover_to_the_suite(ctx: &Ctx) -> CaseFuture<'_> {
                     .unwrap_or_else(|| "no FunctionExecutionStatus".into())
             )));
         }
-        let get = es4::GetEisRequest {
-            base: base(&ctx.fci("es7-get-after"), None),
-            eid: parse("EID", &eid)?,
-        };
-        let out = ctx.es4(mno, &get).await?;
-        let gone = expect(
-            out.http_status,
-            &out.envelope,
-            200,
-            Status::Failed,
-            Some(("8.1.1", "3.9")),
-        )
-        .map_err(|f| match f {
-            Finding::Fail(why) => {
-                Finding::Fail(format!("after the hand-over, ES4.GetEIS of {eid}: {why}"))
-            }
-            other => other,
-        })?;
+        let gone = unknown_at_sut(ctx, &eid, mno, "after the hand-over").await?;
         Ok(format!(
             "SMSRChange accepted; HandoverEUICC with a signed EIS without keys (SCP80 KVN {old_kvn:02X}); random \
              challenge and receipt of key set {kvn:02X} relayed; SMSRChange SUCCESS; GetEIS after: {gone}"
@@ -631,28 +634,121 @@ fn handover_without_prepare(ctx: &Ctx) -> CaseFuture<'_> {
     })
 }
 
+/// ES4.PrepareSMSRChange of `eid` by MNO `mno` at the SUT, naming the suite's SM-SR as the current one: SUCCESS
+/// or a FAIL (SGP.02 §3.8 step 1).
+async fn prepare_at_sut(
+    ctx: &Ctx,
+    peer: &SuiteEs7,
+    eid: &str,
+    mno: usize,
+    label: &str,
+) -> Result<(), Finding> {
+    let prepare = es4::PrepareSmsrChangeRequest {
+        base: base(&ctx.fci(label), None),
+        eid: parse("EID", eid)?,
+        current_smsr_id: parse("OID", peer.oid())?,
+    };
+    let out = ctx.es4(mno, &prepare).await?;
+    expect(
+        out.http_status,
+        &out.envelope,
+        200,
+        Status::ExecutedSuccess,
+        None,
+    )
+    .map(|_| ())
+    .map_err(|f| match f {
+        Finding::Fail(why) => Finding::Fail(format!("ES4.PrepareSMSRChange: {why}")),
+        other => other,
+    })
+}
+
+/// ES4.GetEIS of `eid` by MNO `mno`: FAILED 8.1.1/3.9 (unknown) or a FAIL saying `when`.
+async fn unknown_at_sut(ctx: &Ctx, eid: &str, mno: usize, when: &str) -> Result<String, Finding> {
+    let get = es4::GetEisRequest {
+        base: base(
+            &ctx.fci(&format!(
+                "es7-get-{}",
+                hex::encode(rand::random::<[u8; 4]>())
+            )),
+            None,
+        ),
+        eid: parse("EID", eid)?,
+    };
+    let out = ctx.es4(mno, &get).await?;
+    expect(
+        out.http_status,
+        &out.envelope,
+        200,
+        Status::Failed,
+        Some(("8.1.1", "3.9")),
+    )
+    .map_err(|f| match f {
+        Finding::Fail(why) => Finding::Fail(format!("{when}, ES4.GetEIS of {eid}: {why}")),
+        other => other,
+    })
+}
+
+fn wrong_receipt(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        ctx.require_passed(TO_THE_SUITE)?;
+        let (peer, _) = suite_smsr(ctx)?;
+        let (eid, mno) = moved(ctx)?;
+        prepare_at_sut(ctx, peer, &eid, mno, "es7-prepare-fault").await?;
+        let req = es7::HandoverEuiccRequest {
+            base: base(&ctx.fci("es7-handover-fault"), None),
+            eis: eis_to_hand_back(ctx, peer.oid())?,
+        };
+        let since = Instant::now();
+        peer.hand_back(&eid, true);
+        peer.corrupt_next_receipt();
+        let result = es7_result(ctx, peer, &req).await;
+        peer.hand_back(&eid, false);
+        // The key agreement created a key set on the card for the SUT: the suite's SM-SR deletes it again.
+        let relayed = peer
+            .wait_for(since, std::time::Duration::ZERO, |m| {
+                m.element == es7::CreateAdditionalKeySetRequest::ELEMENT
+            })
+            .await
+            .ok_or_else(|| Finding::Fail("the SUT did not call CreateAdditionalKeySet".into()))?;
+        let env = relayed.parsed().map_err(Finding::Inconclusive)?;
+        let stray = es7::CreateAdditionalKeySetRequest::decode_body(env.body())
+            .map_err(|e| Finding::Inconclusive(e.to_string()))?
+            .key_version_number
+            .get();
+        let delete = isdr_key_set::finalise_command(stray)
+            .map_err(|e| Finding::Inconclusive(e.to_string()))?;
+        let cleaned = peer
+            .run_on_card(&eid, &[delete])
+            .await
+            .map_err(Finding::Inconclusive)?;
+        if cleaned.responses.iter().any(|r| !r.sw.is_success()) {
+            return Err(Finding::Inconclusive(format!(
+                "the suite could not delete key set {stray:02X} from the card"
+            )));
+        }
+        let (_, answer) = result?;
+        let refused = expect(200, &answer, 200, Status::Failed, Some(("8.4", "6.1"))).map_err(
+            |f| match f {
+                Finding::Fail(why) => {
+                    Finding::Fail(format!("HandoverEUICC with a wrong receipt: {why}"))
+                }
+                other => other,
+            },
+        )?;
+        let gone = unknown_at_sut(ctx, &eid, mno, "after the refused hand-over").await?;
+        Ok(format!(
+            "HandoverEUICC {refused}; key set {stray:02X} deleted from the card again; GetEIS: {gone}"
+        ))
+    })
+}
+
 fn handover_to_the_sut(ctx: &Ctx) -> CaseFuture<'_> {
     Box::pin(async move {
         ctx.require_passed(TO_THE_SUITE)?;
         let (peer, _) = suite_smsr(ctx)?;
         let (eid, mno) = moved(ctx)?;
-        let prepare = es4::PrepareSmsrChangeRequest {
-            base: base(&ctx.fci("es7-prepare"), None),
-            eid: parse("EID", &eid)?,
-            current_smsr_id: parse("OID", peer.oid())?,
-        };
-        let out = ctx.es4(mno, &prepare).await?;
-        expect(
-            out.http_status,
-            &out.envelope,
-            200,
-            Status::ExecutedSuccess,
-            None,
-        )
-        .map_err(|f| match f {
-            Finding::Fail(why) => Finding::Fail(format!("ES4.PrepareSMSRChange: {why}")),
-            other => other,
-        })?;
+        prepare_at_sut(ctx, peer, &eid, mno, "es7-prepare").await?;
         let eis = eis_to_hand_back(ctx, peer.oid())?;
         let suite_kvn = scp80_kvn(&eis);
         let since = Instant::now();

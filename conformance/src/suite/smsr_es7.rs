@@ -18,6 +18,7 @@
 //! GSMA XSDs like the suite's other messages.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -86,6 +87,8 @@ struct Shared {
     sim: Mutex<Option<SimulatorHandle>>,
     /// EIDs the suite is handing over to the SUT: their AuthenticateSMSR / CreateAdditionalKeySet are relayed.
     handing_back: Mutex<HashSet<String>>,
+    /// The next receipt relayed is altered (a case's fault injection).
+    corrupt_receipt: AtomicBool,
     inbox: Mutex<Vec<Inbound>>,
     arrived: Notify,
     log: Mutex<Vec<(Instant, Exchange)>>,
@@ -144,6 +147,7 @@ impl SuiteEs7 {
             curves,
             sim: Mutex::new(None),
             handing_back: Mutex::new(HashSet::new()),
+            corrupt_receipt: AtomicBool::new(false),
             inbox: Mutex::new(Vec::new()),
             arrived: Notify::new(),
             log: Mutex::new(Vec::new()),
@@ -198,6 +202,12 @@ impl SuiteEs7 {
                 h.remove(eid);
             }
         }
+    }
+
+    /// Alters the receipt of the next CreateAdditionalKeySet the suite relays (one bit of the card's answer): a
+    /// new SM-SR must not take the eUICC over on it (wire-profile §5b step 3; a case's fault injection).
+    pub fn corrupt_next_receipt(&self) {
+        self.shared.corrupt_receipt.store(true, Ordering::SeqCst);
     }
 
     /// Runs `commands` on the card `eid` in one script, as an SCP81 admin session does (wire-profile §3); the
@@ -527,9 +537,15 @@ async fn relay_key_set(s: &Shared, r: &es7::CreateAdditionalKeySetRequest) -> es
     });
     let outcome = match command {
         Ok(c) => one_command(s, &eid, c).await.and_then(|d| {
-            KeyAgreementResponse::parse(&d)
+            let mut receipt = KeyAgreementResponse::parse(&d)
                 .map(|k| k.receipt.to_vec())
-                .map_err(|e| failed(Subject::ISD_R, Reason::EXECUTION_ERROR, e.to_string()))
+                .map_err(|e| failed(Subject::ISD_R, Reason::EXECUTION_ERROR, e.to_string()))?;
+            if s.corrupt_receipt.swap(false, Ordering::SeqCst)
+                && let Some(b) = receipt.first_mut()
+            {
+                *b ^= 0x01;
+            }
+            Ok(receipt)
         }),
         Err(status) => Err(status),
     };
