@@ -168,10 +168,13 @@ pub static CASES: &[Case] = &[
             "SM-SR 2: relays the SUT's ES7.AuthenticateSMSR (3A01) and CreateAdditionalKeySet (3A02) to the card and \
              answers the random challenge and the receipt",
             "The SUT sends UpdateSMSRAddressingParameters and FinaliseISDRHandover to the card over SMS",
+            "SM-SR 2: waits for the SUT's ES7.HandleSMSRChangeNotification of eUICC 2",
             "MNO: ES4.GetEIS of eUICC 2",
         ],
         expected: "PrepareSMSRChange SUCCESS; HandoverEUICC SUCCESS (by callback); the SUT asked for both relays; \
-                   the card's ISD-R holds the SUT's new SCP80 key set and no longer the suite's; GetEIS SUCCESS",
+                   the card's ISD-R holds the SUT's new SCP80 key set and no longer the suite's; the SUT notifies \
+                   the SM-SR that handed the eUICC over (ES7.HandleSMSRChangeNotification naming its EID) within \
+                   30 s; GetEIS SUCCESS",
         note: "",
         run: handover_to_the_sut,
     },
@@ -220,6 +223,9 @@ async fn handover_as(
 
 /// The eUICC the SM-SR change cases move: eUICC 2 (index 1), which no other SM-SR case uses.
 const MOVED: usize = 1;
+
+/// How long the new SM-SR has to notify the previous one once it answered HandoverEUICC (SGP.02 §3.8 step 6).
+const NOTIFICATION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The case that moves eUICC 2 to the suite's SM-SR; the cases after it rely on it.
 const TO_THE_SUITE: &str = "ES7-HandoverEUICC-03";
@@ -774,6 +780,18 @@ fn handover_to_the_sut(ctx: &Ctx) -> CaseFuture<'_> {
                 )));
             }
         }
+        let notified = peer
+            .wait_for(since, NOTIFICATION_WAIT, |m| {
+                m.element == es7::HandleSmsrChangeNotification::ELEMENT && m.envelope.contains(&eid)
+            })
+            .await;
+        if notified.is_none() {
+            return Err(Finding::Fail(format!(
+                "the SUT took eUICC {eid} over but sent no ES7.HandleSMSRChangeNotification naming it to the \
+                 SM-SR that handed it over within {} s (SGP.02 §3.8 step 6)",
+                NOTIFICATION_WAIT.as_secs()
+            )));
+        }
         let views =
             ctx.smsc()?.inspect().await.ok_or_else(|| {
                 Finding::Inconclusive("the simulator did not show the cards".into())
@@ -810,7 +828,8 @@ fn handover_to_the_sut(ctx: &Ctx) -> CaseFuture<'_> {
         })?;
         Ok(format!(
             "PrepareSMSRChange SUCCESS; HandoverEUICC SUCCESS after the SUT's AuthenticateSMSR and \
-             CreateAdditionalKeySet; the ISD-R holds key sets {:02X?}; GetEIS: {back}",
+             CreateAdditionalKeySet; the ISD-R holds key sets {:02X?}; HandleSMSRChangeNotification received; \
+             GetEIS: {back}",
             card.isd_r_kvns
         ))
     })
