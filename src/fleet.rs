@@ -1,7 +1,7 @@
-//! `rsp fleet …`: the eUICC owner's command-line client of the ESM2M API (issue 12 item 6) — list the owner's
-//! eUICCs, start a fleet switch from a file of EIDs, watch a fleet operation's progress, pause / resume / cancel
-//! it, download its per-eUICC results as CSV. It speaks HTTPS to the SM-SR's ESM2M listener with the owner's
-//! API token, as any other client of the API would.
+//! `rsp fleet …`: the eUICC owner's command-line client of the ESM2M API (issue 12 items 1 and 6) — list the
+//! owner's eUICCs, start a fleet switch from a file of EIDs, watch a fleet operation's progress, pause / resume /
+//! cancel it, download its per-eUICC results as CSV, hand eUICCs to another owner. It speaks HTTPS to the SM-SR's
+//! ESM2M listener with the owner's API token, as any other client of the API would.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -62,6 +62,18 @@ pub enum FleetCommand {
         /// Watch its progress to the end.
         #[arg(long)]
         watch: bool,
+    },
+    /// Hands the eUICCs of the file to another eUICC owner (the token needs scope admin); all or nothing.
+    Transfer {
+        /// File with one EID per line, or a CSV whose first column is the EID (other lines are skipped).
+        #[arg(long)]
+        eids: PathBuf,
+        /// The eUICC owner (OID) that receives them.
+        #[arg(long)]
+        to_owner: String,
+        /// Idempotency-Key of the request (a repeat with the same key changes nothing more).
+        #[arg(long)]
+        idempotency_key: Option<String>,
     },
     /// Shows a fleet operation's progress with a progress bar until nothing more will happen.
     Watch {
@@ -312,6 +324,27 @@ async fn run_async(client: Client, command: FleetCommand) -> Result<(), String> 
                 let id = v["id"].as_i64().ok_or("no id in the answer")?;
                 println!("{}", summary(&watch(&client, id).await?));
             }
+            Ok(())
+        }
+        FleetCommand::Transfer {
+            eids,
+            to_owner,
+            idempotency_key,
+        } => {
+            let eids = read_eids(&eids)?;
+            let v = client
+                .post(
+                    "/euicc-transfers",
+                    &json!({ "toOwner": to_owner, "eids": eids }),
+                    idempotency_key.as_deref(),
+                )
+                .await?;
+            println!(
+                "{} eUICC(s) transferred from {} to {}",
+                v["transferred"],
+                v["fromOwner"].as_str().unwrap_or("?"),
+                v["toOwner"].as_str().unwrap_or("?")
+            );
             Ok(())
         }
         FleetCommand::Watch { id } => {

@@ -104,6 +104,40 @@ impl Ctx<'_> {
         self.get(path, Some(&format!("Bearer {token}"))).await
     }
 
+    async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+        key: Option<&str>,
+    ) -> (u16, String, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body);
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (status, ctype, resp.json().await.expect("JSON body"))
+    }
+
+    /// The owners of `eids`, as stored.
+    fn owners_of(&self, eids: &[String]) -> Vec<Option<String>> {
+        let mut c = self.lab.smsr.store.conn().expect("conn");
+        eids.iter()
+            .map(|e| owners::owner_of(&mut c, e).expect("owner"))
+            .collect()
+    }
+
     /// Every EID of the owner's list, page by page of `limit`.
     async fn all_pages(&self, token: &str, limit: usize) -> Vec<String> {
         let mut out = Vec::new();
@@ -452,6 +486,8 @@ async fn scenario(lab: &Lab) {
         .await;
     assert_problem(s, &t, &b, 404);
 
+    transfers(&ctx, mine, theirs, &operate_a, &read_b, &mno).await;
+
     // Revocation: refused from the next request on.
     let out = ctx.ok(&["owner", "token", "revoke", "--id", &read_a_id.to_string()]);
     assert!(out.contains("revoked"), "{out}");
@@ -471,6 +507,173 @@ async fn scenario(lab: &Lab) {
     assert!(revoked["revoked"].is_string(), "{revoked}");
     let err = ctx.refused(&["owner", "token", "revoke", "--id", "999999"]);
     assert!(err.contains("no token 999999"), "{err}");
+}
+
+/// `POST /esm2m/v1/euicc-transfers` and `rsp fleet transfer`: A (scope admin) hands two of its eUICCs to B, all
+/// or nothing; refusals change no owner.
+async fn transfers(
+    ctx: &Ctx<'_>,
+    mine: &[String],
+    theirs: &[String],
+    admin_a: &str,
+    operate_b: &str,
+    mno: &str,
+) {
+    let body = |to: &str, eids: &[String]| serde_json::json!({"toOwner": to, "eids": eids});
+    let a = Some(OWNER_A.to_string());
+    let b = Some(OWNER_B.to_string());
+    let moving = &mine[3..5];
+    let before = ctx.owners_of(mine);
+
+    // Refusals: each a problem, no owner changed.
+    let (s, t, p) = ctx
+        .post("/euicc-transfers", operate_b, &body(OWNER_A, theirs), None)
+        .await;
+    assert_problem(s, &t, &p, 403);
+    let mut with_foreign = moving.to_vec();
+    with_foreign.push(theirs[0].clone());
+    with_foreign.push(NO_SUCH_EID.to_string());
+    let (s, t, p) = ctx
+        .post(
+            "/euicc-transfers",
+            admin_a,
+            &body(OWNER_B, &with_foreign),
+            None,
+        )
+        .await;
+    assert_problem(s, &t, &p, 404);
+    let detail = p["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains(&theirs[0]) && detail.contains(NO_SUCH_EID) && !detail.contains(&mine[3]),
+        "{p}"
+    );
+    for to in [OWNER_A, "1.2.3.4", mno] {
+        let (s, t, p) = ctx
+            .post("/euicc-transfers", admin_a, &body(to, moving), None)
+            .await;
+        assert_problem(s, &t, &p, 422);
+    }
+    for bad in [
+        body(OWNER_B, &[]),
+        body(OWNER_B, &[mine[3].clone(), mine[3].clone()]),
+        serde_json::json!({"eids": moving}),
+    ] {
+        let (s, t, p) = ctx.post("/euicc-transfers", admin_a, &bad, None).await;
+        assert_problem(s, &t, &p, 400);
+    }
+    // An operation under way on one of them: 409 naming it.
+    let op = {
+        let mut c = ctx.lab.smsr.store.conn().expect("conn");
+        let now = eis_store::now_millis();
+        eis_store::operations::create(
+            &mut c,
+            &eis_store::operations::NewOperation {
+                eid: mine[4].clone(),
+                kind: "AuditEIS".into(),
+                function_call_id: None,
+                requester_oid: OWNER_A.into(),
+                interface: "ESM2M".into(),
+                iccid: None,
+                isd_p_aid: None,
+                deadline: now + 3_600_000,
+                data: "{}".into(),
+            },
+            now,
+        )
+        .expect("operation")
+    };
+    let (s, t, p) = ctx
+        .post("/euicc-transfers", admin_a, &body(OWNER_B, moving), None)
+        .await;
+    assert_problem(s, &t, &p, 409);
+    assert!(
+        p["detail"].as_str().expect("detail").contains(&mine[4]),
+        "{p}"
+    );
+    {
+        let mut c = ctx.lab.smsr.store.conn().expect("conn");
+        eis_store::operations::update(
+            &mut c,
+            op.id,
+            eis_store::operations::OperationState::Active,
+            &eis_store::operations::OperationUpdate {
+                state: Some(eis_store::operations::OperationState::Failed),
+                data: None,
+                retry_at: None,
+            },
+            eis_store::now_millis(),
+        )
+        .expect("ended");
+    }
+    assert_eq!(ctx.owners_of(mine), before, "refusals change nothing");
+
+    // The transfer, and its repeat with the same key answering the first answer.
+    let (s, _, first) = ctx
+        .post(
+            "/euicc-transfers",
+            admin_a,
+            &body(OWNER_B, moving),
+            Some("t-1"),
+        )
+        .await;
+    assert_eq!(s, 200, "{first}");
+    assert_eq!(first["transferred"], 2, "{first}");
+    assert_eq!(
+        (first["fromOwner"].as_str(), first["toOwner"].as_str()),
+        (Some(OWNER_A), Some(OWNER_B))
+    );
+    let (s, _, again) = ctx
+        .post(
+            "/euicc-transfers",
+            admin_a,
+            &body(OWNER_B, moving),
+            Some("t-1"),
+        )
+        .await;
+    assert_eq!((s, &again), (200, &first));
+    assert_eq!(
+        ctx.owners_of(mine),
+        vec![a.clone(), a.clone(), a.clone(), b.clone(), b.clone()]
+    );
+    let (read_a, _) = ctx.create_token(OWNER_A, "read");
+    let (s, t, p) = ctx
+        .owner_get(&format!("/euiccs/{}", mine[3]), &read_a)
+        .await;
+    assert_problem(s, &t, &p, 404);
+    assert_eq!(ctx.all_pages(&read_a, 2).await, &mine[..3]);
+    let (s, _, one) = ctx
+        .owner_get(&format!("/euiccs/{}", mine[3]), operate_b)
+        .await;
+    assert_eq!(s, 200, "{one}");
+    let mut b_now: Vec<String> = theirs.iter().chain(moving).cloned().collect();
+    b_now.sort();
+    assert_eq!(ctx.all_pages(operate_b, 3).await, b_now);
+
+    // B hands one back with the CLI.
+    let (admin_b, _) = ctx.create_token(OWNER_B, "admin");
+    let file = ctx.lab.config.var_dir.join("back.txt");
+    std::fs::write(&file, format!("eid\n{}\n", mine[4])).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rsp"))
+        .args(["fleet", "--url", &ctx.base, "--token", &admin_b, "--cacert"])
+        .arg(ctx.lab.world.dir.join(&ctx.lab.world.manifest.tls_ca.cert))
+        .args(["transfer", "--to-owner", OWNER_A, "--eids"])
+        .arg(&file)
+        .env_remove("RSP_CONFIG")
+        .output()
+        .expect("run rsp fleet");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "1 eUICC(s) transferred from {OWNER_B} to {OWNER_A}"
+        )),
+        "{stdout}"
+    );
+    assert_eq!(ctx.owners_of(&mine[3..5]), vec![b, a]);
 }
 
 fn seeded(o: &mut rsp::lab::LabOptions) {

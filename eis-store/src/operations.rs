@@ -245,6 +245,24 @@ pub fn open_of(conn: &mut AnyConnection, eid: &str) -> Result<Vec<Operation>, St
     )
 }
 
+/// The EIDs among `eids` that have an open operation, in ascending order (one query per 500 EIDs).
+pub fn with_open_among(
+    conn: &mut AnyConnection,
+    eids: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let mut busy = std::collections::BTreeSet::new();
+    for chunk in eids.chunks(500) {
+        busy.extend(
+            smsr_operations::table
+                .filter(smsr_operations::eid.eq_any(chunk).and(open!()))
+                .select(smsr_operations::eid)
+                .distinct()
+                .load::<String>(conn)?,
+        );
+    }
+    Ok(busy.into_iter().collect())
+}
+
 /// The operations of an eUICC in any state, oldest first (for tests and inspection).
 pub fn all_of(conn: &mut AnyConnection, eid: &str) -> Result<Vec<Operation>, StoreError> {
     load(

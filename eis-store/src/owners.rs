@@ -107,6 +107,34 @@ pub fn require_owner(conn: &mut AnyConnection, owner_oid: &str) -> Result<(), St
     }
 }
 
+/// The EIDs among `eids` that do not belong to `owner_oid` (unregistered ones included), in ascending order:
+/// what an owner may not hand over to another ([`assign_euiccs`] after it is empty).
+pub fn not_owned_by(
+    conn: &mut AnyConnection,
+    owner_oid: &str,
+    eids: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let wanted: BTreeSet<&str> = eids.iter().map(String::as_str).collect();
+    let wanted: Vec<&str> = wanted.into_iter().collect();
+    let mut missing = Vec::new();
+    for chunk in wanted.chunks(CHUNK) {
+        let owned: BTreeSet<String> = euicc_owners::table
+            .filter(euicc_owners::owner_oid.eq(owner_oid))
+            .filter(euicc_owners::eid.eq_any(chunk))
+            .select(euicc_owners::eid)
+            .load::<String>(conn)?
+            .into_iter()
+            .collect();
+        missing.extend(
+            chunk
+                .iter()
+                .filter(|e| !owned.contains(**e))
+                .map(|e| e.to_string()),
+        );
+    }
+    Ok(missing)
+}
+
 /// The owner of the eUICC `eid`, if it has one.
 pub fn owner_of(conn: &mut AnyConnection, eid: &str) -> Result<Option<String>, StoreError> {
     Ok(euicc_owners::table

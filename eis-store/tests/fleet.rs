@@ -133,6 +133,13 @@ both_backends!(fleet_targets_counts_and_idempotency, 2, |store| {
     assert_eq!(now.counts, fleet::recount(&mut c, f.id).expect("recount"));
     assert_eq!((now.counts.running, now.counts.failed), (2, 1));
     assert_eq!(now.next_start_us, 20_500);
+    let mut open = vec![eids[0].clone(), eids[1].clone()];
+    open.sort();
+    assert_eq!(
+        operations::with_open_among(&mut c, &[eids[2].clone(), eids[1].clone(), eids[0].clone()])
+            .expect("open"),
+        open
+    );
 
     // An operation ends: its target and the counts change once, a repeat changes nothing.
     let ended = store

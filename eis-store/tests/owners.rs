@@ -70,6 +70,17 @@ both_backends!(assignment_tokens_and_views, 2, |store| {
         Some(B)
     );
 
+    // What A may not hand over: B's eUICCs and unregistered ones, in order, duplicates once.
+    assert_eq!(
+        owners::not_owned_by(&mut c, A, &[eid(3), eid(0), eid(99), eid(1), eid(3)]).expect("owned"),
+        vec![eid(3), eid(99)]
+    );
+    assert!(
+        owners::not_owned_by(&mut c, A, &[eid(1), eid(0)])
+            .expect("owned")
+            .is_empty()
+    );
+
     // Only eUICC owners.
     let refused = store.tx(|c| owners::assign_euiccs(c, MNO, &first_three, 8));
     assert!(

@@ -548,6 +548,26 @@ fn is_eid(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Checks a request's `eids`: 1 to `max` EIDs of 32 digits, none named twice (400 saying which is wrong).
+pub(super) fn check_eids(eids: &[String], max: usize) -> Result<(), ApiProblem> {
+    if eids.is_empty() {
+        return Err(bad_request("eids is empty".into()));
+    }
+    if eids.len() > max {
+        return Err(bad_request(format!("{} eids: at most {max}", eids.len())));
+    }
+    if let Some(bad) = eids.iter().find(|e| !is_eid(e)) {
+        return Err(bad_request(format!(
+            "eids: {bad:?} is not an EID (32 digits)"
+        )));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(eids.len());
+    if let Some(dup) = eids.iter().find(|e| !seen.insert(e.as_str())) {
+        return Err(bad_request(format!("eids: {dup} is named twice")));
+    }
+    Ok(())
+}
+
 /// Checks a fleet request without the store (400 with what is wrong).
 pub fn check_request(body: &[u8]) -> Result<CheckedFleet, ApiProblem> {
     let r: FleetRequest = idempotency::json_body(body)?;
@@ -588,26 +608,7 @@ pub fn check_request(body: &[u8]) -> Result<CheckedFleet, ApiProblem> {
                 "name the targets with either eids or selector".into(),
             ));
         }
-        (Some(eids), None) => {
-            if eids.is_empty() {
-                return Err(bad_request("eids is empty".into()));
-            }
-            if eids.len() > MAX_TARGETS {
-                return Err(bad_request(format!(
-                    "{} eids: at most {MAX_TARGETS}",
-                    eids.len()
-                )));
-            }
-            if let Some(bad) = eids.iter().find(|e| !is_eid(e)) {
-                return Err(bad_request(format!(
-                    "eids: {bad:?} is not an EID (32 digits)"
-                )));
-            }
-            let mut seen = std::collections::HashSet::with_capacity(eids.len());
-            if let Some(dup) = eids.iter().find(|e| !seen.insert(e.as_str())) {
-                return Err(bad_request(format!("eids: {dup} is named twice")));
-            }
-        }
+        (Some(eids), None) => check_eids(eids, MAX_TARGETS)?,
         (None, Some(s)) if s.enabled_mno.is_empty() => {
             return Err(bad_request("selector.enabledMno is empty".into()));
         }

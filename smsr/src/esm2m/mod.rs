@@ -10,6 +10,7 @@
 //! | `GET /esm2m/v1/euiccs/{eid}` | read | one of the owner's eUICCs with its profiles |
 //! | `GET /esm2m/v1/events[?after=&limit=&types=]` | read | the owner's events after a cursor ([`events`]) |
 //! | `…/webhooks…` | admin | webhook endpoints, deliveries, replays ([`webhooks`]) |
+//! | `POST /esm2m/v1/euicc-transfers` | admin | hand some of the owner's eUICCs to another owner ([`transfers`]) |
 //! | `POST /esm2m/v1/euiccs/{eid}/operations` | operate | an operation on one eUICC ([`operations`]) |
 //! | `GET /esm2m/v1/operations/{id}` | read | one of the owner's operations and its result |
 //! | `POST /esm2m/v1/fleet-operations` | operate | a fleet operation ([`fleet`]) |
@@ -44,6 +45,7 @@ pub mod fleet;
 pub mod idempotency;
 pub mod openapi;
 pub mod operations;
+pub mod transfers;
 pub mod webhooks;
 
 /// Path prefix of the API.
@@ -596,7 +598,7 @@ async fn unknown_path() -> HttpResponse {
         "not-found",
         "No such resource",
         format!(
-            "the ESM2M API has {BASE_PATH}/euiccs, {BASE_PATH}/operations, {BASE_PATH}/fleet-operations, \
+            "the ESM2M API has {BASE_PATH}/euiccs, {BASE_PATH}/euicc-transfers, {BASE_PATH}/operations, {BASE_PATH}/fleet-operations, \
              {BASE_PATH}/events and {BASE_PATH}/webhooks"
         ),
     )
@@ -610,6 +612,11 @@ pub fn configure(c: &mut web::ServiceConfig, smsr: Arc<Smsr>) {
             .app_data(web::PathConfig::default().error_handler(bad_path))
             .route("/euiccs", web::get().to(euiccs))
             .route("/euiccs/{eid}", web::get().to(euicc))
+            .service(
+                web::resource("/euicc-transfers")
+                    .app_data(web::PayloadConfig::new(transfers::MAX_BODY_BYTES))
+                    .route(web::post().to(transfers::post_transfer)),
+            )
             .route("/events", web::get().to(events::get_events))
             .route("/webhooks", web::post().to(webhooks::post_webhook))
             .route("/webhooks", web::get().to(webhooks::get_webhooks))

@@ -14,6 +14,7 @@ use super::fleet::{
 };
 use super::idempotency::ApiProblem;
 use super::operations::{Action, OperationRequest, OperationView, ResultView};
+use super::transfers::{TransferRequest, TransferView};
 use super::webhooks::{
     AttemptView, DeliveryPage, DeliveryView, NewWebhook, WebhookList, WebhookView,
 };
@@ -41,7 +42,7 @@ pub const BEARER: &str = "bearer";
         description = "The eUICC owner's REST API on the SM-SR: `Authorization: Bearer esm2m_…` tokens with scopes \
             read / operate / admin; an owner sees its own eUICCs only; errors are RFC 9457 problem+json."
     ),
-    paths(super::euiccs, super::euicc, super::operations::post_operation, super::operations::get_operation,
+    paths(super::euiccs, super::euicc, super::transfers::post_transfer, super::operations::post_operation, super::operations::get_operation,
         super::fleet::post_fleet, super::fleet::list_fleets, super::fleet::get_fleet, super::fleet::get_targets,
         super::fleet::get_targets_csv, super::fleet::post_command, super::events::get_events,
         super::webhooks::post_webhook, super::webhooks::get_webhooks, super::webhooks::delete_webhook,
@@ -49,7 +50,7 @@ pub const BEARER: &str = "bearer";
     components(schemas(EuiccPage, EuiccView, ProfileView, Problem, ApiProblem, Action, OperationRequest,
         OperationView, ResultView, FleetRequest, Selector, FleetView, CountsView, FleetPage, TargetPage,
         TargetView, EventPage, EventView, NewWebhook, WebhookView, WebhookList, DeliveryPage, DeliveryView,
-        AttemptView)),
+        AttemptView, TransferRequest, TransferView)),
     modifiers(&BearerSecurity)
 )]
 pub struct Esm2mApi;
