@@ -1139,13 +1139,12 @@ async fn plays_the_smsr(smdp_database_url: Option<String>) {
         &format!("https://{play}/esim-messaging/3/ES3/ES3SmSrService"),
     )
     .expect("the suite's SM-SR as the SM-DP's SM-SR");
-    // ES2-DownloadProfile-09 needs a download slower than 1 s, which the suite's SM-SR is not (it answers at
-    // once): left out, as ES2-EnableProfile-05, which needs an SM-SR under test.
+    // Every ES2 case (ES2-EnableProfile-05 needs an SM-SR under test: NOT APPLICABLE); ES2-DownloadProfile-09
+    // runs with the suite's SM-SR holding the download's SendData, so the download expires.
     let cases: Vec<&str> = suite::catalogue()
         .iter()
         .filter(|c| c.interface == "ES2" || c.id.starts_with("ES3-Caller-"))
         .map(|c| c.id)
-        .filter(|id| *id != "ES2-DownloadProfile-09")
         .collect();
     let report = suite::run(&RunConfig {
         smsr_url: None,
@@ -1210,6 +1209,25 @@ async fn plays_the_smsr(smdp_database_url: Option<String>) {
                 .collect::<Vec<_>>()
         );
     }
+    // Expiry: the held SendData was accepted with a bare 202, and the SM-DP deleted its ISD-P after EXPIRED.
+    let expired = report
+        .cases
+        .iter()
+        .find(|c| c.id == "ES2-DownloadProfile-09")
+        .expect("expiry case");
+    let kinds: Vec<(&str, Option<u16>)> = expired
+        .messages
+        .iter()
+        .map(|m| (m.kind.as_str(), m.http_status))
+        .collect();
+    assert!(
+        kinds.contains(&("HTTP answer", Some(202)))
+            && expired
+                .messages
+                .iter()
+                .any(|m| m.direction == Direction::FromSut && m.kind == "ES3-DeleteISDPRequest"),
+        "{kinds:?}"
+    );
     let enable = report
         .cases
         .iter()

@@ -11,7 +11,7 @@
 use es_interfaces::messages::codec::BodyElement;
 use es_interfaces::messages::common::{Pol2, Pol2Rule, SubscriptionAddress};
 use es_interfaces::messages::eis::{Eis, ProfileInfo};
-use es_interfaces::messages::es2;
+use es_interfaces::messages::{es2, es3};
 use es_interfaces::soap::action;
 use es_interfaces::status::Status;
 use es_interfaces::types::{
@@ -562,7 +562,8 @@ pub static CASES: &[Case] = &[
         note: "The project answers EXPIRED with 1.6/5.3 (time to live expired) and deletes the ISD-P it may have \
                created (§3.1.4 error management). A download completed within 1 s is no fault, but leaves expiry \
                untested: the case is then INCONCLUSIVE (the project's test loses the download's first SMS to \
-               make it slow).",
+               make it slow). When the suite plays the SM-SR (--play-smsr) it accepts the first ES3.SendData \
+               asynchronously and never answers it, so the download always outlives its validity.",
         run: download_expired,
     },
 ];
@@ -1755,8 +1756,20 @@ fn download_expired(ctx: &Ctx) -> CaseFuture<'_> {
             &ctx.fci("dp-expired"),
             Some(1),
         )?;
-        let out = ctx.es2(0, &req).await?;
-        let (how, envelope) = final_answer(ctx, &out, "ES2-DownloadProfileResponse").await?;
+        // The suite's SM-SR answers at once: it holds the first SendData, so the download outlives 1 s.
+        let held = ctx.suite_smsr().ok();
+        if let Some(peer) = held {
+            peer.hold_next(Some(es3::SendDataRequest::ELEMENT));
+        }
+        let out = ctx.es2(0, &req).await;
+        let answer = match out {
+            Ok(out) => final_answer(ctx, &out, "ES2-DownloadProfileResponse").await,
+            Err(e) => Err(e),
+        };
+        if let Some(peer) = held {
+            peer.hold_next(None);
+        }
+        let (how, envelope) = answer?;
         if status_in(&envelope).is_some_and(|s| s.status == Status::ExecutedSuccess) {
             return Err(Finding::Inconclusive(
                 "precondition: the SUT completed the download within the 1 s ValidityPeriod, so expiry could \

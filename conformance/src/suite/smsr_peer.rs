@@ -22,7 +22,8 @@
 //!   is refused with 1.1/1.2 (function requester, not allowed). A repeated FunctionCallIdentifier is answered
 //!   from the record (§5.1.6.2).
 //!
-//! Every function is answered **synchronously** (HTTP 200 with the response in the HTTP answer): SGP.02
+//! Every function is answered **synchronously** (HTTP 200 with the response in the HTTP answer) unless a case holds
+//! it ([`SuiteSmsr::hold_next`]: HTTP 202 and no answer ever, to make the SM-DP's function expire): SGP.02
 //! Annex B lets a function provider answer any function so, and the project's SM-DP applies a synchronous
 //! answer to every ES3 step of a download (smdp::download::driver) and to every relayed function
 //! (smdp::relay::RelaySink). Every ES3 message received and sent is kept with the running case
@@ -114,6 +115,8 @@ struct Platform {
     answered: HashMap<String, String>,
     /// The next request of this element is refused with this status (a case's fault injection).
     refuse_next: Option<(String, FunctionExecutionStatus)>,
+    /// The next request of this element is accepted (HTTP 202) and never answered (a case's fault injection).
+    hold_next: Option<String>,
 }
 
 struct Shared {
@@ -249,6 +252,7 @@ impl SuiteSmsr {
                 cards,
                 answered: HashMap::new(),
                 refuse_next: None,
+                hold_next: None,
             }),
             others,
             notifier,
@@ -296,6 +300,15 @@ impl SuiteSmsr {
     pub fn clear_refusal(&self) {
         if let Ok(mut p) = self.shared.platform.lock() {
             p.refuse_next = None;
+        }
+    }
+
+    /// Accepts the next request with body element `element` asynchronously (HTTP 202, SGP.02 Annex B) and never
+    /// answers it (a case's fault injection: the SM-DP's handling of a function that outlives its validity
+    /// period, §5.1.6.4). It is recorded as answered EXPIRED. `None` drops a hold no request took.
+    pub fn hold_next(&self, element: Option<&str>) {
+        if let Ok(mut p) = self.shared.platform.lock() {
+            p.hold_next = element.map(str::to_string);
         }
     }
 
@@ -472,6 +485,30 @@ async fn es3_endpoint(
                         .unwrap_or_else(FunctionExecutionStatus::success);
                     (xml, status, None)
                 }
+                None if held(&shared, &element) => {
+                    if let Ok(mut r) = shared.requests.lock() {
+                        r.push(Es3Request {
+                            at: Instant::now(),
+                            element,
+                            from_oid,
+                            other_peer,
+                            function_call_id: fci,
+                            eid,
+                            iccid,
+                            answered: FunctionExecutionStatus::expired(Some(
+                                "held by the suite: never answered".into(),
+                            )),
+                        });
+                    }
+                    shared.record(
+                        Direction::ToSut,
+                        "HTTP answer",
+                        &url,
+                        Some(202),
+                        String::new(),
+                    );
+                    return HttpResponse::Accepted().finish();
+                }
                 None => {
                     let reply_to = wsa
                         .reply_address()
@@ -641,6 +678,16 @@ fn response_xml(request: &es3::Request, o: Outcome) -> String {
         }
     };
     r.to_xml()
+}
+
+/// Whether a request with body element `element` is the one [`SuiteSmsr::hold_next`] holds (then the hold is used).
+fn held(shared: &Shared, element: &str) -> bool {
+    shared
+        .platform
+        .lock()
+        .ok()
+        .and_then(|mut p| p.hold_next.take_if(|e| e == element))
+        .is_some()
 }
 
 /// Runs one ES3 function of `caller` (the SM-DP under test) on the platform.
