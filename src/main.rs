@@ -201,6 +201,10 @@ enum ConformanceCommand {
         /// registers https://HOST:PORT/esim-messaging/3/ES3/ES3SmSrService as the peers' SM-SR's ES3 endpoint.
         #[arg(long)]
         play_smsr: Option<String>,
+        /// The SUT reaches the peers' eUICC N (from 1) over HTTPS (wire-profile §3: its SM-SR's admin server on,
+        /// HTTPS as that eUICC's channel, push SMS on): feature `https`, the ES5-HTTPS cases. Needs --smsc-listen.
+        #[arg(long, value_name = "N")]
+        https_euicc: Option<usize>,
     },
 }
 
@@ -736,6 +740,7 @@ fn conformance_command(command: ConformanceCommand) -> Result<(), String> {
             smsc_system_id,
             smsc_password,
             play_smsr,
+            https_euicc,
         } => conformance::run(conformance::RunArgs {
             sut,
             peers,
@@ -750,6 +755,7 @@ fn conformance_command(command: ConformanceCommand) -> Result<(), String> {
             smsc_system_id,
             smsc_password,
             play_smsr,
+            https_euicc,
         }),
     }
 }

@@ -649,18 +649,39 @@ fn the_cli_lists_the_catalogue_and_makes_a_peers_directory() {
 }
 
 /// A lab whose SM-SR binds its SMPP account to the suite's SMSC (on a free port the suite then listens on), with
-/// the suite's receiver as the MNOs' ES4 endpoint; returns the lab, the callback and SMSC listen addresses.
+/// the suite's receiver as the MNOs' ES4 endpoint, and reaches eUICC 2 over HTTPS ([`HTTPS_EUICC`]: its admin
+/// server on a free port, push SMS on, the card retrying every second, a cut session asked again after 3 s);
+/// returns the lab, the callback and SMSC listen addresses.
 async fn lab_for_the_suite_smsc(
     dir: &tempfile::TempDir,
     smsr_database_url: Option<String>,
 ) -> (rsp::lab::Lab, String, String) {
     let smsc_port = rsp::lab::free_port().expect("port");
+    // The world first, to name eUICC 2 in the configuration (its EID is the same in a retry's fresh world).
+    let world = rsp::setup::load_or_init_world(&rsp::config::Config {
+        var_dir: dir.path().to_path_buf(),
+        test_euiccs: 2,
+        ..rsp::config::Config::default()
+    })
+    .expect("world");
+    let https_eid = world.euiccs[HTTPS_EUICC].eid.clone();
     let lab = small_lab(dir, |o| {
         o.receivers = None;
         o.smsr_database_url = smsr_database_url.clone();
         o.external_smsc = Some(std::net::SocketAddr::from(([127, 0, 0, 1], smsc_port)));
+        let https = &mut o.es5.https;
+        https.enabled = true;
+        https.listen = format!("127.0.0.1:{}", rsp::lab::free_port().expect("port"));
+        https.card_retry_secs = 1;
+        https.card_retries = 5;
+        https.connect_timeout_secs = 3;
+        https.trigger_attempts = 5;
+        https
+            .channel_overrides
+            .insert(https_eid.clone(), smsr::scp81::channel::Channel::Https);
     })
     .await;
+    assert_eq!(lab.world.euiccs[HTTPS_EUICC].eid, https_eid);
     let callback_listen = register_suite_receiver(&lab);
     // No SM-DP of the lab takes part: the SM-DP's ES3 notifications go to the suite's receiver too, as
     // `rsp conformance init` asks.
@@ -673,6 +694,9 @@ async fn lab_for_the_suite_smsc(
     .expect("SM-DP endpoint");
     (lab, callback_listen, format!("127.0.0.1:{smsc_port}"))
 }
+
+/// The peers' eUICC the lab's SM-SR reaches over HTTPS in the runs with the suite as its SMSC (eUICC 2).
+const HTTPS_EUICC: usize = 1;
 
 /// The run of the ES4 and ES5 cases with the suite as the SMSC of `lab` (its SMPP account as the lab set it).
 fn smsc_run(
@@ -688,6 +712,7 @@ fn smsc_run(
             system_id: lab.config.es5.smpp.system_id.clone(),
             password: lab.config.es5.smpp.password.clone(),
         }),
+        https_euicc: Some(HTTPS_EUICC),
         ..lab_run(lab, callback_listen)
     }
 }
@@ -728,6 +753,7 @@ fn lab_run(lab: &rsp::lab::Lab, callback_listen: String) -> RunConfig {
         xsd: xsd_config(),
         smsc: None,
         play_smsr: None,
+        https_euicc: None,
     }
 }
 
@@ -987,6 +1013,37 @@ async fn a_missing_notification_fails_the_cases_that_wait_for_it() {
             case.reason
         );
     }
+}
+
+/// The suite can fail on ES5 over HTTPS: with the SM-SR's test-only fault that takes a POST with X-Admin-Resume
+/// for an opening POST (smsr::service::TestFaults::ignore_admin_resume), the response the card could not deliver is
+/// dropped and the script it ran is sent again: ES5-HTTPS-06 FAILs saying so, the other ES5-HTTPS cases pass.
+#[actix_web::test]
+async fn an_ignored_admin_resume_fails_the_resume_case() {
+    let cases = "ES5-HTTPS-*";
+    let catalogue: Vec<suite::Case> = suite::es5::CASES
+        .iter()
+        .filter(|c| suite::matches(cases, c.id))
+        .copied()
+        .collect();
+    assert_eq!(catalogue.len(), 6);
+    let report = faulty_smsr_run(
+        |f| &f.ignore_admin_resume,
+        cases,
+        &catalogue,
+        &["ES5-HTTPS-06"],
+    )
+    .await;
+    let failed = report
+        .cases
+        .iter()
+        .find(|c| c.id == "ES5-HTTPS-06")
+        .expect("resume case");
+    assert!(
+        failed.reason.contains("was sent 2 times"),
+        "{}",
+        failed.reason
+    );
 }
 
 /// Runs `cases` with the suite as the SMSC of a lab whose SM-SR has the test-only fault `fault` switched on, and

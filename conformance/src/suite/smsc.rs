@@ -12,7 +12,8 @@ use certs::world::World;
 use tokio::sync::mpsc;
 
 use super::SuiteError;
-use crate::euicc::{DriverEvent, Fleet, SimulatorConfig, SubscriberDirectory};
+use crate::euicc::https::SessionReport;
+use crate::euicc::{Control, DriverEvent, Fleet, SimulatorConfig, SubscriberDirectory};
 use crate::lab::{LoggedSms, SimulatedNetwork};
 use crate::smsc::{RecordedSubmit, SmscConfig};
 
@@ -36,7 +37,21 @@ pub struct SuiteSmsc {
     /// MSISDN → index of the peers' eUICC that has a profile with it (issuance, crate::issuance).
     by_msisdn: HashMap<String, usize>,
     undelivered: Arc<Mutex<Vec<String>>>,
+    sessions: Arc<Mutex<Vec<LoggedSession>>>,
     events: tokio::task::JoinHandle<()>,
+}
+
+/// One admin session a simulated eUICC opened after a push SMS (wire-profile §3), as it ended.
+#[derive(Debug, Clone)]
+pub struct LoggedSession {
+    /// When it ended.
+    pub at: Instant,
+    /// The eUICC's EID (upper-case hex).
+    pub eid: String,
+    /// TLS and every HTTP message.
+    pub report: SessionReport,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
 }
 
 impl SuiteSmsc {
@@ -81,13 +96,27 @@ impl SuiteSmsc {
             .await
             .map_err(|e| setup_err(&setup.listen, e.to_string()))?;
         let undelivered = Arc::new(Mutex::new(Vec::new()));
-        let u = undelivered.clone();
+        let sessions = Arc::new(Mutex::new(Vec::new()));
+        let (u, sess) = (undelivered.clone(), sessions.clone());
         let events = tokio::spawn(async move {
             while let Some(e) = rx.recv().await {
-                if let DriverEvent::Undelivered { dest_msisdn, error } = e
-                    && let Ok(mut u) = u.lock()
-                {
-                    u.push(format!("{dest_msisdn}: {error}"));
+                match e {
+                    DriverEvent::Undelivered { dest_msisdn, error } => {
+                        if let Ok(mut u) = u.lock() {
+                            u.push(format!("{dest_msisdn}: {error}"));
+                        }
+                    }
+                    DriverEvent::AdminSession { eid, report, error } => {
+                        if let Ok(mut s) = sess.lock() {
+                            s.push(LoggedSession {
+                                at: Instant::now(),
+                                eid: eid.to_string(),
+                                report,
+                                error,
+                            });
+                        }
+                    }
+                    _ => {}
                 }
             }
         });
@@ -97,6 +126,7 @@ impl SuiteSmsc {
             addr,
             by_msisdn,
             undelivered,
+            sessions,
             events,
         })
     }
@@ -136,6 +166,16 @@ impl SuiteSmsc {
     /// The peers' eUICC (index) that has a profile with `msisdn`.
     pub fn euicc_of(&self, msisdn: &str) -> Option<usize> {
         self.by_msisdn.get(msisdn).copied()
+    }
+
+    /// Every admin session the simulated eUICCs ended so far (wire-profile §3), oldest first.
+    pub fn sessions(&self) -> Vec<LoggedSession> {
+        self.sessions.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Sends a control input to the simulated eUICCs (e.g. [`Control::CutNextSession`]); whether it was taken.
+    pub async fn control(&self, control: Control) -> bool {
+        self.network.control(control).await.is_ok()
     }
 
     /// Alters the next `n` PoRs on their way to the SUT (their CC no longer verifies; wire-profile §2).
