@@ -776,9 +776,9 @@ const REAL_PROFILE_CASES: [&str; 4] = [
     "ES3-DeleteISDP-04",
 ];
 
-/// The lab's SM-SR reaches the peers' eUICCs only through the suite's SMSC: the ES3 cases of the suite's real
-/// profile (the suite's network attaches its IMSI, no provisioning by the lab), the ES4 cases that need ES5 and
-/// every ES5 byte check pass (on `smsr_database_url`, default SQLite), and the SMS are kept with the cases.
+/// The lab's SM-SR reaches the peers' eUICCs only through the suite's SMSC (eUICC 2 over HTTPS, its sessions
+/// opened by push SMS through it): the ES3 cases of the suite's real profile (the suite's network attaches its
+/// IMSI, no provisioning by the lab), the ES4 cases that need ES5 and every ES5 byte check, SMS and HTTPS, pass (on `smsr_database_url`, default SQLite), and the SMS are kept with the cases.
 async fn plays_the_smsc(smsr_database_url: Option<String>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (lab, callback_listen, smsc_listen) = lab_for_the_suite_smsc(&dir, smsr_database_url).await;

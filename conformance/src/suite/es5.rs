@@ -197,7 +197,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "ES5-HTTPS-02",
         interface: "ES5",
-        section: "§2.4.4, §5.6, §4.1.1.11; wire-profile §3, §4",
+        section: "§2.4.4, §5.6, §5.5.4; wire-profile §3, §4",
         title: "An ES4 function over HTTPS: the admin server's answers, 204 ends, the result and the EIS after it",
         needs: &[Need::Smsr, Need::SuiteSmsc, Need::Https],
         preconditions: "As ES5-HTTPS-01.",
