@@ -40,6 +40,9 @@ pub fn parse_feature(s: &str) -> Result<Need, String> {
         "play-smsr" => Err(
             "feature play-smsr: give --play-smsr HOST:PORT (the suite then plays the SM-SR)".into(),
         ),
+        "https" => Err(
+            "feature https: give --https-euicc N with --smsc-listen (the SUT reaches eUICC N over HTTPS)".into(),
+        ),
         f => Err(format!("unknown feature {f} (es5)")),
     }
 }
@@ -309,6 +312,8 @@ pub struct RunArgs {
     pub smsc_password: String,
     /// `--play-smsr`.
     pub play_smsr: Option<String>,
+    /// `--https-euicc` (from 1).
+    pub https_euicc: Option<usize>,
 }
 
 /// `rsp conformance run`: runs the suite, prints one line per case, writes the reports; fails when a case
@@ -320,6 +325,17 @@ pub fn run(args: RunArgs) -> Result<(), String> {
         .iter()
         .map(|f| parse_feature(f))
         .collect::<Result<Vec<_>, _>>()?;
+    let https_euicc = match args.https_euicc {
+        None => None,
+        Some(0) => return Err("--https-euicc counts the peers' eUICCs from 1".into()),
+        Some(_) if args.smsc_listen.is_none() => {
+            return Err(
+                "--https-euicc needs --smsc-listen: the push SMS that open the sessions go through the suite's SMSC"
+                    .into(),
+            );
+        }
+        Some(n) => Some(n - 1),
+    };
     let cfg = RunConfig {
         peers: args.peers,
         smsr_url,
@@ -338,6 +354,7 @@ pub fn run(args: RunArgs) -> Result<(), String> {
             password: args.smsc_password,
         }),
         play_smsr: args.play_smsr,
+        https_euicc,
     };
     let system = actix_web::rt::System::new();
     let report = system

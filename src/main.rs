@@ -181,27 +181,39 @@ enum ConformanceCommand {
         /// libxml2's xmllint (Debian: libxml2-utils), the XSD validator.
         #[arg(long, env = "RSP_XMLLINT", default_value = "xmllint")]
         xmllint: PathBuf,
-        /// The suite plays the SUT's SMSC here (host:port) with the peers' eUICCs behind it (feature `smsc`: the
-        /// ES5 cases); the SUT's SM-SR binds its SMPP account to it.
-        #[arg(long)]
-        smsc_listen: Option<String>,
-        /// The SMPP system_id the suite's SMSC accepts (the SUT's `es5.smpp.system_id`).
-        #[arg(long, default_value = "smsr")]
-        smsc_system_id: String,
-        /// The SMPP password the suite's SMSC accepts (the SUT's `es5.smpp.password`).
-        #[arg(
-            long,
-            env = "RSP_CONFORMANCE_SMSC_PASSWORD",
-            default_value = "smsr",
-            hide_env_values = true
-        )]
-        smsc_password: String,
+        /// The suite as the SUT's SMSC (boxed: the largest options of the command).
+        #[command(flatten)]
+        smsc: Box<SmscRunArgs>,
         /// The suite plays the peers' SM-SR on ES3 here (host:port), with the peers' eUICCs simulated behind it
         /// (feature `play-smsr`: the ES3-Caller cases, and the ES2 cases' ES5 through it); the SUT's SM-DP
         /// registers https://HOST:PORT/esim-messaging/3/ES3/ES3SmSrService as the peers' SM-SR's ES3 endpoint.
         #[arg(long)]
         play_smsr: Option<String>,
     },
+}
+
+/// `rsp conformance run`'s options of the suite as the SUT's SMSC and of the eUICCs behind it (wire-profile §2, §3).
+#[derive(Debug, clap::Args)]
+struct SmscRunArgs {
+    /// The suite plays the SUT's SMSC here (host:port) with the peers' eUICCs behind it (feature `smsc`: the
+    /// ES5 cases); the SUT's SM-SR binds its SMPP account to it.
+    #[arg(long)]
+    smsc_listen: Option<String>,
+    /// The SMPP system_id the suite's SMSC accepts (the SUT's `es5.smpp.system_id`).
+    #[arg(long, default_value = "smsr")]
+    smsc_system_id: String,
+    /// The SMPP password the suite's SMSC accepts (the SUT's `es5.smpp.password`).
+    #[arg(
+        long,
+        env = "RSP_CONFORMANCE_SMSC_PASSWORD",
+        default_value = "smsr",
+        hide_env_values = true
+    )]
+    smsc_password: String,
+    /// The SUT reaches the peers' eUICC N (from 1) over HTTPS (wire-profile §3: its SM-SR's admin server on,
+    /// HTTPS as that eUICC's channel, push SMS on): feature `https`, the ES5-HTTPS cases. Needs --smsc-listen.
+    #[arg(long, value_name = "N")]
+    https_euicc: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -732,9 +744,7 @@ fn conformance_command(command: ConformanceCommand) -> Result<(), String> {
             callback_timeout_secs,
             xsd,
             xmllint,
-            smsc_listen,
-            smsc_system_id,
-            smsc_password,
+            smsc,
             play_smsr,
         } => conformance::run(conformance::RunArgs {
             sut,
@@ -746,10 +756,11 @@ fn conformance_command(command: ConformanceCommand) -> Result<(), String> {
             callback_timeout_secs,
             xsd,
             xmllint,
-            smsc_listen,
-            smsc_system_id,
-            smsc_password,
+            smsc_listen: smsc.smsc_listen,
+            smsc_system_id: smsc.smsc_system_id,
+            smsc_password: smsc.smsc_password,
             play_smsr,
+            https_euicc: smsc.https_euicc,
         }),
     }
 }

@@ -657,18 +657,40 @@ fn the_cli_lists_the_catalogue_and_makes_a_peers_directory() {
 }
 
 /// A lab whose SM-SR binds its SMPP account to the suite's SMSC (on a free port the suite then listens on), with
-/// the suite's receiver as the MNOs' ES4 endpoint; returns the lab, the callback and SMSC listen addresses.
+/// the suite's receiver as the MNOs' ES4 endpoint, and reaches eUICC 3 over HTTPS ([`HTTPS_EUICC`]: its admin
+/// server on a free port, push SMS on, the card retrying every second, a cut session asked again after 3 s);
+/// returns the lab, the callback and SMSC listen addresses.
 async fn lab_for_the_suite_smsc(
     dir: &tempfile::TempDir,
     smsr_database_url: Option<String>,
 ) -> (rsp::lab::Lab, String, String) {
     let smsc_port = rsp::lab::free_port().expect("port");
+    // The world first, to name eUICC 3 in the configuration (its EID is the same in a retry's fresh world).
+    let world = rsp::setup::load_or_init_world(&rsp::config::Config {
+        var_dir: dir.path().to_path_buf(),
+        test_euiccs: 3,
+        ..rsp::config::Config::default()
+    })
+    .expect("world");
+    let https_eid = world.euiccs[HTTPS_EUICC].eid.clone();
     let lab = small_lab(dir, |o| {
+        o.world_euiccs = 3;
         o.receivers = None;
         o.smsr_database_url = smsr_database_url.clone();
         o.external_smsc = Some(std::net::SocketAddr::from(([127, 0, 0, 1], smsc_port)));
+        let https = &mut o.es5.https;
+        https.enabled = true;
+        https.listen = format!("127.0.0.1:{}", rsp::lab::free_port().expect("port"));
+        https.card_retry_secs = 1;
+        https.card_retries = 5;
+        https.connect_timeout_secs = 3;
+        https.trigger_attempts = 5;
+        https
+            .channel_overrides
+            .insert(https_eid.clone(), smsr::scp81::channel::Channel::Https);
     })
     .await;
+    assert_eq!(lab.world.euiccs[HTTPS_EUICC].eid, https_eid);
     let callback_listen = register_suite_receiver(&lab);
     // No SM-DP of the lab takes part: the SM-DP's ES3 notifications go to the suite's receiver too, as
     // `rsp conformance init` asks.
@@ -681,6 +703,10 @@ async fn lab_for_the_suite_smsc(
     .expect("SM-DP endpoint");
     (lab, callback_listen, format!("127.0.0.1:{smsc_port}"))
 }
+
+/// The peers' eUICC the lab's SM-SR reaches over HTTPS in the runs with the suite as its SMSC (eUICC 3: eUICC 1
+/// serves the SMS cases, eUICC 2 the SM-SR change, after which the lab's SM-SR holds no SCP81 key of it).
+const HTTPS_EUICC: usize = 2;
 
 /// The run of the ES4 and ES5 cases with the suite as the SMSC of `lab` (its SMPP account as the lab set it).
 fn smsc_run(
@@ -696,6 +722,7 @@ fn smsc_run(
             system_id: lab.config.es5.smpp.system_id.clone(),
             password: lab.config.es5.smpp.password.clone(),
         }),
+        https_euicc: Some(HTTPS_EUICC),
         ..lab_run(lab, callback_listen)
     }
 }
@@ -736,6 +763,7 @@ fn lab_run(lab: &rsp::lab::Lab, callback_listen: String) -> RunConfig {
         xsd: xsd_config(),
         smsc: None,
         play_smsr: None,
+        https_euicc: None,
     }
 }
 
@@ -758,11 +786,12 @@ const REAL_PROFILE_CASES: [&str; 4] = [
     "ES3-DeleteISDP-04",
 ];
 
-/// The lab's SM-SR reaches the peers' eUICCs only through the suite's SMSC: the ES3 cases of the suite's real
-/// profile (the suite's network attaches its IMSI, no provisioning by the lab), the ES4 cases that need ES5, the
-/// ES7 SM-SR change cases with the suite as the world's SM-SR 2 (`--play-smsr`: the lab's SM-SR has its ES7
-/// endpoint, as `rsp conformance init` asks; eUICC 2 goes to the suite and back) and every ES5 byte check after
-/// them pass (on `smsr_database_url`, default SQLite), and the SMS and ES7 messages are kept with the cases.
+/// The lab's SM-SR reaches the peers' eUICCs only through the suite's SMSC (eUICC 3 over HTTPS, its sessions
+/// opened by push SMS through it): the ES3 cases of the suite's real profile (the suite's network attaches its
+/// IMSI, no provisioning by the lab), the ES4 cases that need ES5, the ES7 SM-SR change cases with the suite as
+/// the world's SM-SR 2 (`--play-smsr`: the lab's SM-SR has its ES7 endpoint, as `rsp conformance init` asks;
+/// eUICC 2 goes to the suite and back) and every ES5 byte check after them, SMS and HTTPS, pass (on
+/// `smsr_database_url`, default SQLite), and the SMS and ES7 messages are kept with the cases.
 async fn plays_the_smsc(smsr_database_url: Option<String>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (lab, callback_listen, smsc_listen) = lab_for_the_suite_smsc(&dir, smsr_database_url).await;
@@ -1070,6 +1099,37 @@ async fn a_missing_notification_fails_the_cases_that_wait_for_it() {
             case.reason
         );
     }
+}
+
+/// The suite can fail on ES5 over HTTPS: with the SM-SR's test-only fault that takes a POST with X-Admin-Resume
+/// for an opening POST (smsr::service::TestFaults::ignore_admin_resume), the response the card could not deliver is
+/// dropped and the script it ran is sent again: ES5-HTTPS-06 FAILs saying so, the other ES5-HTTPS cases pass.
+#[actix_web::test]
+async fn an_ignored_admin_resume_fails_the_resume_case() {
+    let cases = "ES5-HTTPS-*";
+    let catalogue: Vec<suite::Case> = suite::es5::CASES
+        .iter()
+        .filter(|c| suite::matches(cases, c.id))
+        .copied()
+        .collect();
+    assert_eq!(catalogue.len(), 6);
+    let report = faulty_smsr_run(
+        |f| &f.ignore_admin_resume,
+        cases,
+        &catalogue,
+        &["ES5-HTTPS-06"],
+    )
+    .await;
+    let failed = report
+        .cases
+        .iter()
+        .find(|c| c.id == "ES5-HTTPS-06")
+        .expect("resume case");
+    assert!(
+        failed.reason.contains("was sent 2 times"),
+        "{}",
+        failed.reason
+    );
 }
 
 /// Runs `cases` with the suite as the SMSC of a lab whose SM-SR has the test-only fault `fault` switched on, and

@@ -139,4 +139,7 @@ pub struct TestFaults {
     /// SGP.02 §3.2 / §5.5.11 broken: when an eUICC reports a profile enabled, the ES4
     /// HandleProfileEnabledNotification to the owning MNO is not sent (everything else of the change is done).
     pub omit_profile_enabled_notification: std::sync::atomic::AtomicBool,
+    /// Wire-profile §3 [P] broken: a POST with `X-Admin-Resume: true` is taken as an opening POST, so the response
+    /// it carries is dropped and the command it answers is sent to the eUICC again (which runs it twice).
+    pub ignore_admin_resume: std::sync::atomic::AtomicBool,
 }

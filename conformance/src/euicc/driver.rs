@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use super::fleet::{DeliveryError, Fleet, HttpsScriptResult};
-use super::https::{self, AdminTarget, CardCredentials, CutAt, Resume};
+use super::https::{self, AdminTarget, CardCredentials, CutAt, Resume, SessionReport};
 use super::ids::{Aid, Eid, Iccid};
 use super::{DownloadFaults, Event, HttpsTrigger, Outputs};
 use crate::issuance::ProfileState;
@@ -129,6 +129,15 @@ pub enum DriverEvent {
     ControlRefused(DeliveryError),
     /// The answer to [`Control::Inspect`]: every eUICC, in fleet order.
     Inspected(Vec<EuiccView>),
+    /// An admin session a push SMS opened ended (wire-profile §3): what crossed, and why it failed if it did.
+    AdminSession {
+        /// The eUICC.
+        eid: Eid,
+        /// TLS and every HTTP message of the session.
+        report: SessionReport,
+        /// Why the session failed (`None`: it ended as the card wanted, cut by a test or not).
+        error: Option<String>,
+    },
 }
 
 /// Why the driver stopped early.
@@ -270,6 +279,7 @@ impl SimulatorDriver {
         let control = self.control_tx.clone();
         let in_session = self.in_session.clone();
         let state = self.https_state.clone();
+        let events = self.events_tx.clone();
         tokio::task::spawn_blocking(move || {
             for attempt in 0..=retries {
                 let (resume, cut) = match state.lock() {
@@ -279,10 +289,21 @@ impl SimulatorDriver {
                     }
                     Err(_) => (None, CutAt::Never),
                 };
-                match https::run_session(&control, &target, &card, resume.clone(), cut) {
-                    Ok(r) => {
-                        tracing::debug!(eid = %card.eid, scripts = r.scripts, cut = r.cut, "simulated eUICC: admin session done");
-                        if let (Some(undelivered), Ok(mut m)) = (r.resume, state.lock()) {
+                let (report, result) =
+                    https::run_session_recorded(&control, &target, &card, resume.clone(), cut);
+                let undelivered = report.resume.clone();
+                if let Some(tx) = &events {
+                    // A dropped event receiver only means nobody listens.
+                    let _ = tx.send(DriverEvent::AdminSession {
+                        eid: card.eid,
+                        report: report.clone(),
+                        error: result.as_ref().err().map(|e| e.to_string()),
+                    });
+                }
+                match result {
+                    Ok(()) => {
+                        tracing::debug!(eid = %card.eid, scripts = report.scripts, cut = report.cut, "simulated eUICC: admin session done");
+                        if let (Some(undelivered), Ok(mut m)) = (undelivered, state.lock()) {
                             m.entry(card.eid).or_default().resume = Some(undelivered);
                         }
                         break;

@@ -9,7 +9,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use es_interfaces::scp81::{AdminFrom, PskIdentity, ScriptStatus, parse_aid_address};
 use es_interfaces::wire_profile;
@@ -99,6 +99,36 @@ pub struct Resume {
     pub response: Vec<u8>,
 }
 
+/// One HTTP message of an admin session as it crossed (wire-profile §3), kept for the conformance suite's checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminMessage {
+    /// When it was written or read.
+    pub at: Instant,
+    /// A POST of the card (else the server's answer).
+    pub from_card: bool,
+    /// The request line or the status line.
+    pub start_line: String,
+    /// Its headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Its body (a chunked one reassembled).
+    pub body: Vec<u8>,
+}
+
+impl AdminMessage {
+    /// The first header `name` (case-insensitive), if any.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The status code of an answer (`None` for a POST or a bad status line).
+    pub fn status(&self) -> Option<u16> {
+        status_code(&self.start_line)
+    }
+}
+
 /// What a session did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SessionReport {
@@ -108,6 +138,10 @@ pub struct SessionReport {
     pub cut: bool,
     /// A response left to deliver in the next session.
     pub resume: Option<Resume>,
+    /// The TLS version and cipher suite negotiated (OpenSSL names), once the handshake succeeded.
+    pub tls: Option<(String, String)>,
+    /// Every HTTP message of the session, in order.
+    pub messages: Vec<AdminMessage>,
 }
 
 /// Why a session failed.
@@ -128,21 +162,16 @@ pub enum HttpsError {
     /// The card's PSK identity or agent id cannot be built.
     #[error("card credentials: {0}")]
     Credentials(String),
+    /// The suite's own client cannot be configured as a probe asks ([`probe`]): not the server's doing.
+    #[error("TLS client configuration: {0}")]
+    Config(String),
 }
 
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
+fn status_code(status_line: &str) -> Option<u16> {
+    status_line
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|s| s.get(..3))
+        .and_then(|s| s.parse::<u16>().ok())
 }
 
 fn http(msg: impl Into<String>) -> HttpsError {
@@ -162,8 +191,12 @@ pub fn client_builder(card: &CardCredentials) -> Result<SslContextBuilder, Https
     b.set_cipher_list(wire_profile::SCP81_CIPHER_LIST)
         .map_err(tls)?;
     b.set_verify(SslVerifyMode::NONE);
-    let identity = card.identity.clone().into_bytes();
-    let psk = card.psk.clone();
+    set_psk(&mut b, card.identity.clone().into_bytes(), card.psk.clone());
+    Ok(b)
+}
+
+/// The client's PSK callback: `identity` (NUL-terminated in the handshake) and `psk` (wire-profile §3).
+fn set_psk(b: &mut SslContextBuilder, identity: Vec<u8>, psk: Zeroizing<Vec<u8>>) {
     b.set_psk_client_callback(move |_ssl, _hint, id_out, psk_out| {
         if identity.len() >= id_out.len() || psk.len() > psk_out.len() {
             return Ok(0);
@@ -173,22 +206,101 @@ pub fn client_builder(card: &CardCredentials) -> Result<SslContextBuilder, Https
         psk_out[..psk.len()].copy_from_slice(&psk);
         Ok(psk.len())
     });
-    Ok(b)
 }
 
 fn connect(
     target: &AdminTarget,
     card: &CardCredentials,
 ) -> Result<SslStream<TcpStream>, HttpsError> {
+    handshake(target.addr, client_builder(card)?)
+}
+
+/// A TLS handshake with the server at `addr` under the client configuration `builder` (no SNI: the admin server is
+/// addressed by IP, wire-profile §3).
+fn handshake(
+    addr: SocketAddr,
+    builder: SslContextBuilder,
+) -> Result<SslStream<TcpStream>, HttpsError> {
     let tls = |e: openssl::error::ErrorStack| HttpsError::Tls(e.to_string());
-    let ctx = client_builder(card)?.build();
-    let tcp = TcpStream::connect_timeout(&target.addr, Duration::from_secs(5))?;
+    let ctx = builder.build();
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
-    // No SNI: the admin server is addressed by IP (wire-profile §3).
     Ssl::new(&ctx)
         .map_err(tls)?
         .connect(tcp)
         .map_err(|e| HttpsError::Tls(e.to_string()))
+}
+
+/// The negotiated TLS version and cipher suite of `stream` (OpenSSL names).
+fn negotiated(stream: &SslStream<TcpStream>) -> (String, String) {
+    let ssl = stream.ssl();
+    (
+        ssl.version_str().to_string(),
+        ssl.current_cipher()
+            .map(|c| c.name().to_string())
+            .unwrap_or_default(),
+    )
+}
+
+/// What the conformance suite's own client offers in a handshake with an admin server (wire-profile §3 checks):
+/// one TLS version and, for TLS 1.2, an OpenSSL cipher list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsOffer {
+    /// The only version offered.
+    pub version: SslVersion,
+    /// The TLS 1.2 cipher suites offered (OpenSSL cipher list).
+    pub ciphers: String,
+}
+
+/// What a probe of the suite's own client saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// The TLS version and cipher suite negotiated.
+    pub tls: (String, String),
+    /// The server's answer to the request sent, if one was.
+    pub answer: Option<AdminMessage>,
+}
+
+/// Connects to the admin server at `addr` as `identity` with `psk`, offering `offer` (wire-profile §3); sends
+/// `request` (raw HTTP bytes) after the handshake if given and reads the answer. Blocking. A refused handshake is
+/// [`HttpsError::Tls`].
+pub fn probe(
+    addr: SocketAddr,
+    identity: &str,
+    psk: &[u8],
+    offer: &TlsOffer,
+    request: Option<&[u8]>,
+) -> Result<Probe, HttpsError> {
+    let config = |e: openssl::error::ErrorStack| HttpsError::Config(e.to_string());
+    let mut b = SslContext::builder(SslMethod::tls_client()).map_err(config)?;
+    b.set_min_proto_version(Some(offer.version))
+        .map_err(config)?;
+    b.set_max_proto_version(Some(offer.version))
+        .map_err(config)?;
+    if offer.version != SslVersion::TLS1_3 {
+        b.set_cipher_list(&offer.ciphers).map_err(config)?;
+    }
+    b.set_verify(SslVerifyMode::NONE);
+    set_psk(
+        &mut b,
+        identity.as_bytes().to_vec(),
+        Zeroizing::new(psk.to_vec()),
+    );
+    let mut stream = handshake(addr, b)?;
+    let tls = negotiated(&stream);
+    let answer = match request {
+        None => None,
+        Some(r) => {
+            stream.write_all(r)?;
+            stream.flush()?;
+            let mut reader = BufReader::new(stream);
+            let answer = read_response(&mut reader)?;
+            stream = reader.into_inner();
+            Some(answer)
+        }
+    };
+    let _ = stream.shutdown();
+    Ok(Probe { tls, answer })
 }
 
 /// Writes one POST: an empty body with `Content-Length: 0`, or a response script, chunked.
@@ -199,7 +311,7 @@ fn post(
     uri: &str,
     answer: Option<(ScriptStatus, &[u8])>,
     resume: bool,
-) -> Result<(), HttpsError> {
+) -> Result<AdminMessage, HttpsError> {
     let mut head = format!(
         "POST {uri} HTTP/1.1\r\nHost: {}\r\nX-Admin-Protocol: {}\r\nX-Admin-From: {}\r\n",
         target.host,
@@ -239,7 +351,19 @@ fn post(
     }
     stream.write_all(&out)?;
     stream.flush()?;
-    Ok(())
+    let mut lines = head.lines();
+    let start_line = lines.next().unwrap_or_default().to_string();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Ok(AdminMessage {
+        at: Instant::now(),
+        from_card: true,
+        start_line,
+        headers,
+        body: answer.map(|(_, b)| b.to_vec()).unwrap_or_default(),
+    })
 }
 
 fn read_line(r: &mut impl BufRead, budget: &mut usize) -> Result<String, HttpsError> {
@@ -257,14 +381,12 @@ fn read_line(r: &mut impl BufRead, budget: &mut usize) -> Result<String, HttpsEr
     String::from_utf8(line).map_err(|_| http("header line is not UTF-8"))
 }
 
-fn read_response(r: &mut impl BufRead) -> Result<Response, HttpsError> {
+fn read_response(r: &mut impl BufRead) -> Result<AdminMessage, HttpsError> {
     let mut budget = MAX_MESSAGE;
     let status_line = read_line(r, &mut budget)?;
-    let status = status_line
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|s| s.get(..3))
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| http(format!("bad status line {status_line:?}")))?;
+    if status_code(&status_line).is_none() {
+        return Err(http(format!("bad status line {status_line:?}")));
+    }
     let mut headers = Vec::new();
     loop {
         let line = read_line(r, &mut budget)?;
@@ -276,8 +398,10 @@ fn read_response(r: &mut impl BufRead) -> Result<Response, HttpsError> {
             .ok_or_else(|| http(format!("bad header line {line:?}")))?;
         headers.push((n.trim().to_string(), v.trim().to_string()));
     }
-    let mut resp = Response {
-        status,
+    let mut resp = AdminMessage {
+        at: Instant::now(),
+        from_card: false,
+        start_line: status_line,
         headers,
         body: Vec::new(),
     };
@@ -342,8 +466,35 @@ pub fn run_session(
     resume: Option<Resume>,
     cut: CutAt,
 ) -> Result<SessionReport, HttpsError> {
+    let (report, result) = run_session_recorded(control, target, card, resume, cut);
+    result.map(|()| report)
+}
+
+/// As [`run_session`], but the report (TLS, every message so far) comes back whatever the outcome: the
+/// conformance suite checks the messages of failed sessions too (wire-profile §3).
+pub fn run_session_recorded(
+    control: &mpsc::Sender<Control>,
+    target: &AdminTarget,
+    card: &CardCredentials,
+    resume: Option<Resume>,
+    cut: CutAt,
+) -> (SessionReport, Result<(), HttpsError>) {
+    let mut report = SessionReport::default();
+    let result = session(control, target, card, resume, cut, &mut report);
+    (report, result)
+}
+
+fn session(
+    control: &mpsc::Sender<Control>,
+    target: &AdminTarget,
+    card: &CardCredentials,
+    resume: Option<Resume>,
+    cut: CutAt,
+    report: &mut SessionReport,
+) -> Result<(), HttpsError> {
     let mut stream = connect(target, card)?;
-    match &resume {
+    report.tls = Some(negotiated(&stream));
+    let first = match &resume {
         Some(r) => post(
             &mut stream,
             target,
@@ -353,17 +504,19 @@ pub fn run_session(
             true,
         )?,
         None => post(&mut stream, target, card, &target.admin_uri, None, false)?,
-    }
-    let mut report = SessionReport::default();
+    };
+    report.messages.push(first);
     let mut reader = BufReader::new(stream);
     loop {
         let resp = read_response(&mut reader)?;
-        match resp.status {
-            204 => break,
-            200 => {}
-            other => {
+        report.messages.push(resp.clone());
+        match resp.status() {
+            Some(204) => break,
+            Some(200) => {}
+            _ => {
                 return Err(http(format!(
-                    "status {other}: {}",
+                    "{}: {}",
+                    resp.start_line,
                     String::from_utf8_lossy(&resp.body)
                 )));
             }
@@ -384,7 +537,7 @@ pub fn run_session(
         report.scripts += 1;
         if cut == CutAt::BeforeRunning(report.scripts) {
             report.cut = true;
-            return Ok(report);
+            return Ok(());
         }
         let response = run_on_card(control, card.eid, resp.body, target_aid)?;
         let answer = match &response {
@@ -394,9 +547,9 @@ pub fn run_session(
         if cut == CutAt::AfterRunning(report.scripts) {
             report.cut = true;
             report.resume = response.map(|response| Resume { next_uri, response });
-            return Ok(report);
+            return Ok(());
         }
-        post(
+        let sent = post(
             reader.get_mut(),
             target,
             card,
@@ -404,8 +557,9 @@ pub fn run_session(
             Some(answer),
             false,
         )?;
+        report.messages.push(sent);
     }
     // The card closes with close_notify (notes §2.2).
     let _ = reader.get_mut().shutdown();
-    Ok(report)
+    Ok(())
 }

@@ -119,6 +119,10 @@ pub struct Ctx {
     smsr_peer: Option<SuiteSmsr>,
     /// The suite's SM-SR 2 on ES7 for the SUT's SM-SR ([`Need::SuiteSmsr`] without an SM-DP under test).
     es7_peer: Option<SuiteEs7>,
+    /// The peers' eUICC the SUT reaches over HTTPS ([`RunConfig::https_euicc`]).
+    https_euicc: Option<usize>,
+    /// When the run began.
+    run_start: Instant,
 }
 
 fn soap_client(world: &World, files: &KeyCertFiles) -> Result<SoapClient, SuiteError> {
@@ -287,7 +291,19 @@ impl Ctx {
             smsc: None,
             smsr_peer,
             es7_peer,
+            https_euicc: cfg.https_euicc,
+            run_start: Instant::now(),
         })
+    }
+
+    /// The peers' eUICC (index) the SUT reaches over HTTPS, as the run was told (wire-profile §3).
+    pub fn https_euicc(&self) -> Option<usize> {
+        self.https_euicc
+    }
+
+    /// When the run began.
+    pub fn run_started(&self) -> Instant {
+        self.run_start
     }
 
     /// Whether the SUT offers `need`.
@@ -368,6 +384,32 @@ impl Ctx {
                     hex::encode_upper(&sms.tp_ud),
                 ));
             }
+            for session in smsc.sessions().into_iter().filter(|s| s.at >= start) {
+                for m in session.report.messages {
+                    let (direction, kind) = if m.from_card {
+                        (
+                            Direction::ToSut,
+                            format!("HTTPS {} (eUICC {})", m.start_line, session.eid),
+                        )
+                    } else {
+                        (
+                            Direction::FromSut,
+                            format!("HTTPS {} (to eUICC {})", m.start_line, session.eid),
+                        )
+                    };
+                    let headers: Vec<String> =
+                        m.headers.iter().map(|(n, v)| format!("{n}: {v}")).collect();
+                    out.push(exchange(
+                        m.at.saturating_duration_since(start).as_millis() as u64,
+                        direction,
+                        "eUICC admin session",
+                        &kind,
+                        "scp81",
+                        m.status(),
+                        format!("{}\n\n{}", headers.join("\n"), hex::encode_upper(&m.body)),
+                    ));
+                }
+            }
         }
         let peers = [
             self.smsr_peer.as_ref().map(|p| p.log_since(start)),
@@ -410,7 +452,11 @@ impl Ctx {
             tracing::warn!(smsc = %smsc.addr, "the SUT has not bound to the suite's SMSC");
         }
         self.smsc = Some(smsc);
-        for need in [Need::SuiteSmsc, Need::Es5] {
+        let mut offered = vec![Need::SuiteSmsc, Need::Es5];
+        if self.https_euicc.is_some() {
+            offered.push(Need::Https);
+        }
+        for need in offered {
             if !self.features.contains(&need) {
                 self.features.push(need);
             }

@@ -21,7 +21,7 @@ use crate::lab::LoggedSms;
 use crate::mno::{CallOutcome, Received, base};
 
 /// The C-APDU of ES5.AuditEIS, wire-profile §4: GET STATUS of all ISD-Ps with the tag list `4F 9F70 53`.
-const AUDIT_GET_STATUS: [u8; 14] = [
+pub(super) const AUDIT_GET_STATUS: [u8; 14] = [
     0x80, 0xF2, 0x40, 0x02, 0x08, 0x4F, 0x00, 0x5C, 0x04, 0x4F, 0x9F, 0x70, 0x53, 0x00,
 ];
 /// The C-APDU of GET DATA `FF21` (extended card resources), wire-profile §4.
@@ -170,10 +170,133 @@ pub static CASES: &[Case] = &[
                case checks the MNO's notification comes after the confirmation was sent, not after its PoR.",
         run: notification_confirmed,
     },
+    Case {
+        id: "ES5-HTTPS-01",
+        interface: "ES5",
+        section: "§2.4.4, §5.6; wire-profile §3, §2",
+        title: "The push SMS that opens an admin session: SCP80 to the ISD-R TAR, bare 81 triggering TLV, concatenated",
+        needs: &[Need::Smsr, Need::SuiteSmsc, Need::Https],
+        preconditions: "As ES5-SMPP-01; the SUT reaches the eUICC of --https-euicc over HTTPS (admin server on, push \
+                        SMS on).",
+        steps: &[
+            "MNO 1: ES4.AuditEIS of the HTTPS eUICC; wait for the callback",
+            "Open every command packet to that eUICC with its keys; read the ones whose secured data starts with 81",
+            "The simulated eUICC answers each with a PoR and connects to the address it names",
+        ],
+        expected: "At least one push SMS; each an SCP80 command (SPI 16 39) to the ISD-R TAR in concatenated SMS \
+                   (cut as wire-profile §2 cuts: 07 70 00 00 03 …, then 05 00 03 …, 140-byte TP-UDs) whose secured data is exactly 81 L { 83 L { 84 { 35 …, 39 02 …, 3C 03 02 <port>, 3E 05 21 <IPv4> }, \
+                   85 { L, the eUICC's PSK identity in upper-case hex, 02 <its SCP81 KVN> <key id> }, 86 { counter, \
+                   25 03 hh mm ss }, 89 { 8A host, 8B the X-Admin-From value, 8C an absolute path } } } (minimal \
+                   lengths, nothing else); PoR 00 without data; an admin session with a script follows",
+        note: "wire-profile §3 says the trigger needs two concatenated SMS, but with the 90-character PSK identity \
+               and the ~90-character agent id its secured packet is about 280 bytes, more than two segments carry \
+               (132 + 134 bytes): the case checks the concatenation, not the count of two, and reports the count. \
+               wire-profile §3 gives no bearer (35) or buffer size (39) value and no retry policy: they are reported, \
+               not checked. The PoR is the simulated eUICC's: checked as a precondition (INCONCLUSIVE if absent).",
+        run: super::es5_https::push_sms,
+    },
+    Case {
+        id: "ES5-HTTPS-02",
+        interface: "ES5",
+        section: "§2.4.4, §5.6, §5.5.4; wire-profile §3, §4",
+        title: "An ES4 function over HTTPS: the admin server's answers, 204 ends, the result and the EIS after it",
+        needs: &[Need::Smsr, Need::SuiteSmsc, Need::Https],
+        preconditions: "As ES5-HTTPS-01.",
+        steps: &[
+            "MNO 1: ES4.AuditEIS of the HTTPS eUICC; the eUICC opens its session after the push SMS, posts, runs \
+             each script and posts its response; wait for the callback",
+            "Read every HTTP message of the eUICC's sessions during the case",
+            "MNO 1: ES4.GetEIS of the eUICC",
+        ],
+        expected: "Every answer carries X-Admin-Protocol: globalplatform-remote-admin/1.0; each 200 has Content-Type \
+                   application/vnd.globalplatform.card-content-mgt;version=1.0, a relative X-Admin-Next-URI with a \
+                   query, no X-Admin-Targeted-Application (the script is for the ISD-R) and the body \
+                   AE 80 { 22 L <C-APDU> … } 00 00 (one script starting with the GET STATUS of wire-profile §4); \
+                   each session ends with 204 without Next-URI or body; no command goes by SMS; callback \
+                   EXECUTED_SUCCESS; GetEIS after it shows the profiles in the states the audit reported",
+        note: "X-Admin-Targeted-Application is checked absent only: AuditEIS has no ISD-P target (wire-profile §3 \
+               asks for it with ISD-P targets; ES3 SendData over HTTPS would show it). wire-profile §3 leaves the \
+               Next-URI's query to the server ([P] session and seq): only its relative form with a query is checked.",
+        run: super::es5_https::dialogue,
+    },
+    Case {
+        id: "ES5-HTTPS-03",
+        interface: "ES5",
+        section: "§2.4.4; wire-profile §3",
+        title: "PSK-TLS: TLS 1.2 only, the two PSK suites of wire-profile §3 only",
+        needs: &[Need::Smsr, Need::SuiteSmsc, Need::Https],
+        preconditions: "A push SMS to the HTTPS eUICC earlier in the run names the admin server (ES5-HTTPS-01).",
+        steps: &[
+            "Read the TLS version and suite of every admin session of the HTTPS eUICC in the run",
+            "The suite's own client (OpenSSL) connects with the eUICC's PSK identity and PSK offering only TLS 1.2 \
+             and PSK-AES128-GCM-SHA256, then only PSK-AES128-CBC-SHA256",
+            "It connects offering TLS 1.2 with other PSK suites only (AES256-GCM, AES256-CBC, CHACHA20, AES128-CBC-SHA)",
+            "It connects offering TLS 1.3 only",
+        ],
+        expected: "Every eUICC session on TLSv1.2 with one of the two suites; each of the two suites offered alone \
+                   is accepted and chosen; the other PSK suites and TLS 1.3 are refused in the handshake",
+        note: "Resumption (wire-profile §3: none) is not checked. The simulated eUICC offers the two suites only, so \
+               its sessions show what the server accepts, not what it prefers.",
+        run: super::es5_https::tls,
+    },
+    Case {
+        id: "ES5-HTTPS-04",
+        interface: "ES5",
+        section: "§2.4.4; wire-profile §3",
+        title: "A wrong PSK and an unknown PSK identity are refused in the handshake",
+        needs: &[Need::Smsr, Need::SuiteSmsc, Need::Https],
+        preconditions: "As ES5-HTTPS-03.",
+        steps: &[
+            "The suite's client connects with the HTTPS eUICC's identity and its PSK with one bit changed, then with \
+             the identity of an EID no eUICC has (the eUICC's PSK); each would POST the opening request",
+            "It connects with the eUICC's identity and PSK",
+        ],
+        expected: "Both handshakes fail (no HTTP exchange, nothing run); the eUICC's own key connects",
+        note: "wire-profile §3 does not say which alert the server sends (the project: bad_record_mac for a wrong \
+               key, unknown_psk_identity for an unknown identity); any refusal in the handshake passes.",
+        run: super::es5_https::wrong_psk,
+    },
+    Case {
+        id: "ES5-HTTPS-05",
+        interface: "ES5",
+        section: "§2.4.4; wire-profile §3",
+        title: "A response posted to a Next-URI of an earlier session, without X-Admin-Resume, is refused",
+        needs: &[Need::Smsr, Need::SuiteSmsc, Need::Https],
+        preconditions: "An admin session of the HTTPS eUICC ended earlier in the run (ES5-HTTPS-02).",
+        steps: &[
+            "The suite's client connects as the HTTPS eUICC and POSTs a response script AF 80 23 02 90 00 00 00 \
+             (X-Admin-Script-Status: ok) to the last Next-URI that session got, without X-Admin-Resume",
+        ],
+        expected: "A 4xx answer: the server takes no response for a script this session did not send",
+        note: "wire-profile §3 does not say how a server answers a POST to a Next-URI it is not waiting for; the \
+               project answers 400. A 200/204 (taken as an opening POST or applied) is a FAIL.",
+        run: super::es5_https::stale_next_uri,
+    },
+    Case {
+        id: "ES5-HTTPS-06",
+        interface: "ES5",
+        section: "§2.4.4, §5.6; wire-profile §3",
+        title: "X-Admin-Resume: a response the card could not deliver is taken in the next session, not run again",
+        needs: &[Need::Smsr, Need::SuiteSmsc, Need::Https],
+        preconditions: "As ES5-HTTPS-01; the SUT asks the eUICC to connect again (push SMS) within the callback \
+                        time-out when a response does not come.",
+        steps: &[
+            "The simulated HTTPS eUICC will drop its next session after running the first script, before posting \
+             the response",
+            "MNO 1: ES4.AuditEIS of the eUICC; the card runs the GET STATUS, the connection drops",
+            "At the SUT's next push SMS the card connects and first POSTs the undelivered response to its Next-URI \
+             with X-Admin-Resume: true; wait for the callback",
+        ],
+        expected: "The resumed POST is answered 200 or 204; the script the card ran is sent once in the case; no \
+                   command goes by SMS; callback EXECUTED_SUCCESS",
+        note: "X-Admin-Resume is the project's [P] rule in wire-profile §3, which does not say when the SM-SR asks a \
+               cut eUICC to connect again (the project: a push SMS after es5.https.connect_timeout_secs).",
+        run: super::es5_https::resume,
+    },
 ];
 
 /// Fails as INCONCLUSIVE unless the SUT is bound to the suite's SMSC.
-async fn bound(ctx: &Ctx) -> Result<(), Finding> {
+pub(super) async fn bound(ctx: &Ctx) -> Result<(), Finding> {
     let smsc = ctx.smsc()?;
     if smsc.wait_bound(ctx.callback_timeout).await {
         Ok(())
@@ -187,7 +310,11 @@ async fn bound(ctx: &Ctx) -> Result<(), Finding> {
 }
 
 /// Expects HTTP 202 and a callback `element`; returns the callback (its status is the caller's to check).
-async fn accepted(ctx: &Ctx, out: &CallOutcome, element: &str) -> Result<Received, Finding> {
+pub(super) async fn accepted(
+    ctx: &Ctx,
+    out: &CallOutcome,
+    element: &str,
+) -> Result<Received, Finding> {
     if out.http_status != 202 {
         let st = status_in(&out.envelope)
             .map(|s| describe(&s))
@@ -234,17 +361,17 @@ async fn audit_ok(ctx: &Ctx, what: &str) -> Result<(), Finding> {
 }
 
 /// One SCP80 packet reassembled from its SMS (wire-profile §2).
-struct Packet {
+pub(super) struct Packet {
     /// When its last SMS crossed.
-    at: Instant,
+    pub(super) at: Instant,
     /// The handset's MSISDN.
-    msisdn: String,
+    pub(super) msisdn: String,
     /// Command (IEI 70) or response (IEI 71).
-    kind: PacketKind,
+    pub(super) kind: PacketKind,
     /// The TP-UDs it came in, in order.
-    tp_uds: Vec<Vec<u8>>,
+    pub(super) tp_uds: Vec<Vec<u8>>,
     /// The packet from CPL / RPL on.
-    bytes: Vec<u8>,
+    pub(super) bytes: Vec<u8>,
 }
 
 /// The TP-UDs of one concatenated SMS received so far, by segment index.
@@ -253,7 +380,7 @@ type SegmentsByIndex = std::collections::BTreeMap<u8, Vec<u8>>;
 /// Reassembles the SMS of `log` going one way into packets with the one reassembler of es-interfaces (the
 /// SM-SR's), keeping each packet's TP-UDs in segment order; an SMS that is no SCP80 packet or segment, or
 /// segments that contradict each other, are an error naming them.
-fn packets(log: &[LoggedSms], mobile_terminated: bool) -> Result<Vec<Packet>, String> {
+pub(super) fn packets(log: &[LoggedSms], mobile_terminated: bool) -> Result<Vec<Packet>, String> {
     let mut out = Vec::new();
     let mut reassembler: sms::Reassembler<String> = sms::Reassembler::new(u8::MAX, usize::MAX);
     // The TP-UDs of each incomplete message, by originator/recipient and reference.
@@ -325,7 +452,7 @@ fn case_commands(ctx: &Ctx) -> Result<Vec<Packet>, Finding> {
 }
 
 /// eUICC `i`'s ISD-R key set from the peers (KVN, keys).
-fn keys_of(ctx: &Ctx, i: usize) -> Result<(u8, KeySet), Finding> {
+pub(super) fn keys_of(ctx: &Ctx, i: usize) -> Result<(u8, KeySet), Finding> {
     let e = ctx
         .world
         .euiccs
@@ -341,7 +468,7 @@ fn keys_of(ctx: &Ctx, i: usize) -> Result<(u8, KeySet), Finding> {
 }
 
 /// The peers' eUICC a packet went to or came from.
-fn euicc_of(ctx: &Ctx, p: &Packet) -> Result<usize, Finding> {
+pub(super) fn euicc_of(ctx: &Ctx, p: &Packet) -> Result<usize, Finding> {
     ctx.smsc()?.euicc_of(&p.msisdn).ok_or_else(|| {
         Finding::Fail(format!(
             "a packet went to {}, the MSISDN of no eUICC of the peers",
@@ -352,7 +479,7 @@ fn euicc_of(ctx: &Ctx, p: &Packet) -> Result<usize, Finding> {
 
 /// Opens a command packet with the keys of the eUICC it went to (wire-profile §2): the header read, the CC
 /// verified, the padding checked and removed.
-fn open(ctx: &Ctx, p: &Packet) -> Result<(usize, OpenedCommand), Finding> {
+pub(super) fn open(ctx: &Ctx, p: &Packet) -> Result<(usize, OpenedCommand), Finding> {
     let i = euicc_of(ctx, p)?;
     let (_, keys) = keys_of(ctx, i)?;
     let parsed = scp80::parse_command(&p.bytes).map_err(|e| {

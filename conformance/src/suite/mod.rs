@@ -18,6 +18,7 @@ pub mod es3;
 pub mod es3_caller;
 pub mod es4;
 pub mod es5;
+pub mod es5_https;
 pub mod es7;
 pub mod report;
 pub mod smsc;
@@ -114,6 +115,11 @@ pub enum Need {
     /// endpoint, so the SM-SR change (§3.8) can be run both ways.
     #[serde(rename = "play-smsr")]
     SuiteSmsr,
+    /// The SUT reaches one of the peers' eUICCs over HTTPS (SCP81 PSK-TLS, RAM over HTTP; SGP.02 §2.4.4,
+    /// wire-profile §3), opening each session with a push SMS through the suite's SMSC: the run names that eUICC
+    /// (`--https-euicc`, [`RunConfig::https_euicc`]). Offered with [`Need::SuiteSmsc`].
+    #[serde(rename = "https")]
+    Https,
 }
 
 impl Need {
@@ -125,6 +131,7 @@ impl Need {
             Need::Es5 => "es5",
             Need::SuiteSmsc => "smsc",
             Need::SuiteSmsr => "play-smsr",
+            Need::Https => "https",
         }
     }
 }
@@ -244,6 +251,10 @@ pub struct RunConfig {
     /// under test must have `https://<that>/esim-messaging/3/ES7/ES7SmSrService` as the ES7 endpoint of the
     /// peers' SM-SR 2.
     pub play_smsr: Option<String>,
+    /// The peers' eUICC (index from 0) the SUT reaches over HTTPS, its sessions opened by push SMS through the
+    /// suite's SMSC ([`Need::Https`], wire-profile §3): the SUT's SM-SR has its admin server on and HTTPS as that
+    /// eUICC's channel.
+    pub https_euicc: Option<usize>,
 }
 
 /// The result of one case.

@@ -12,6 +12,7 @@ use certs::world::World;
 use tokio::sync::mpsc;
 
 use super::SuiteError;
+use crate::euicc::https::SessionReport;
 use crate::euicc::{
     Control, DriverEvent, EuiccView, Fleet, SimulatorConfig, SimulatorHandle, SubscriberDirectory,
 };
@@ -40,7 +41,21 @@ pub struct SuiteSmsc {
     undelivered: Arc<Mutex<Vec<String>>>,
     /// The last answer to [`Control::Inspect`].
     inspected: Arc<Mutex<Option<Vec<EuiccView>>>>,
+    sessions: Arc<Mutex<Vec<LoggedSession>>>,
     events: tokio::task::JoinHandle<()>,
+}
+
+/// One admin session a simulated eUICC opened after a push SMS (wire-profile §3), as it ended.
+#[derive(Debug, Clone)]
+pub struct LoggedSession {
+    /// When it ended.
+    pub at: Instant,
+    /// The eUICC's EID (upper-case hex).
+    pub eid: String,
+    /// TLS and every HTTP message.
+    pub report: SessionReport,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
 }
 
 impl SuiteSmsc {
@@ -86,7 +101,8 @@ impl SuiteSmsc {
             .map_err(|e| setup_err(&setup.listen, e.to_string()))?;
         let undelivered = Arc::new(Mutex::new(Vec::new()));
         let inspected = Arc::new(Mutex::new(None));
-        let (u, seen) = (undelivered.clone(), inspected.clone());
+        let sessions = Arc::new(Mutex::new(Vec::new()));
+        let (u, seen, sess) = (undelivered.clone(), inspected.clone(), sessions.clone());
         let events = tokio::spawn(async move {
             while let Some(e) = rx.recv().await {
                 match e {
@@ -100,6 +116,16 @@ impl SuiteSmsc {
                             *s = Some(views);
                         }
                     }
+                    DriverEvent::AdminSession { eid, report, error } => {
+                        if let Ok(mut s) = sess.lock() {
+                            s.push(LoggedSession {
+                                at: Instant::now(),
+                                eid: eid.to_string(),
+                                report,
+                                error,
+                            });
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -111,6 +137,7 @@ impl SuiteSmsc {
             by_msisdn,
             undelivered,
             inspected,
+            sessions,
             events,
         })
     }
@@ -150,6 +177,16 @@ impl SuiteSmsc {
     /// The peers' eUICC (index) that has a profile with `msisdn`.
     pub fn euicc_of(&self, msisdn: &str) -> Option<usize> {
         self.by_msisdn.get(msisdn).copied()
+    }
+
+    /// Every admin session the simulated eUICCs ended so far (wire-profile §3), oldest first.
+    pub fn sessions(&self) -> Vec<LoggedSession> {
+        self.sessions.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Sends a control input to the simulated eUICCs (e.g. [`Control::CutNextSession`]); whether it was taken.
+    pub async fn control(&self, control: Control) -> bool {
+        self.network.control(control).await.is_ok()
     }
 
     /// Alters the next `n` PoRs on their way to the SUT (their CC no longer verifies; wire-profile §2).

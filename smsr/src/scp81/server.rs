@@ -225,6 +225,16 @@ fn answered(
     if req.uri().query().is_none() {
         return Ok(None);
     }
+    #[cfg(feature = "test-faults")]
+    if header_str(req, header::RESUME).is_some()
+        && state
+            .smsr
+            .faults
+            .ignore_admin_resume
+            .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        return Ok(None);
+    }
     let next = NextUri::parse(target.as_str()).map_err(|_| "not a Next-URI of this server")?;
     if next.path != state.admin_path {
         return Err("not a Next-URI of this server");
