@@ -8,6 +8,7 @@
 
 mod download;
 
+pub(crate) use download::download_another;
 pub use download::{DOWNLOAD_IMSI, DOWNLOAD_MSISDN};
 
 use es_interfaces::es8;

@@ -298,6 +298,25 @@ pub static CASES: &[Case] = &[
         run: delete_enabled,
     },
     Case {
+        id: "ES4-DeleteProfile-02",
+        interface: "ES4",
+        section: "§5.5.5, §3.5",
+        title: "DeleteProfile of a Disabled profile deletes it from the eUICC and the EIS",
+        needs: &[Need::Smsr, Need::Es5],
+        preconditions: "ES3-Download-01 passed: the suite, as the peers' SM-DP, can download its real profile onto \
+                        eUICC 1.",
+        steps: &[
+            "SM-DP (suite): downloads another copy of its real profile onto eUICC 1 for MNO 2 (as ES3-Download-01, \
+             a new ICCID), Disabled",
+            "MNO 2: ES4.DeleteProfile of it",
+            "MNO 2: ES4.GetEIS of eUICC 1",
+        ],
+        expected: "HTTP 202, callback ES4-DeleteProfileResponse EXECUTED_SUCCESS; GetEIS no longer shows the profile",
+        note: "The SUT deletes the ISD-P on the card (ES5.DeleteProfile); SGP.02 §3.5 also has it notify the SM-DP \
+               that downloaded the profile, which this case does not wait for.",
+        run: delete_disabled,
+    },
+    Case {
         id: "ES4-FunctionCallIdentifier-01",
         interface: "ES4",
         section: "§5.1.6",
@@ -1066,6 +1085,31 @@ fn delete_enabled(ctx: &Ctx) -> CaseFuture<'_> {
             "3.8",
         )
         .await
+    })
+}
+
+fn delete_disabled(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let eid = eid0(ctx)?;
+        let iccid = super::es3::download_another(ctx).await?;
+        let mno = 1.min(ctx.world.manifest.mnos.len().saturating_sub(1));
+        let req = es4::DeleteProfileRequest {
+            base: base(&ctx.fci("delete-disabled"), None),
+            eid: parse("EID", &eid)?,
+            iccid: parse("ICCID", &iccid)?,
+        };
+        let out = ctx.es4(mno, &req).await?;
+        accepted_then_success(ctx, &out, "ES4-DeleteProfileResponse").await?;
+        let eis = view(ctx, mno, "delete-disabled-view").await?;
+        if let Some(p) = eis.profile_info.iter().find(|p| p.iccid.as_str() == iccid) {
+            return Err(Finding::Fail(format!(
+                "callback EXECUTED_SUCCESS, but the GetEIS still shows {iccid} {:?}",
+                p.state
+            )));
+        }
+        Ok(format!(
+            "{iccid} downloaded Disabled; HTTP 202, callback EXECUTED_SUCCESS; no longer in the GetEIS"
+        ))
     })
 }
 

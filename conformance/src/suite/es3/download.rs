@@ -76,6 +76,21 @@ fn download_iccid(ctx: &Ctx) -> Result<String, Finding> {
     own_iccid(ctx, 8)
 }
 
+/// Downloads a second copy of the suite's real profile onto eUICC 1 (its own ICCID with `9`, for MNO 2, Disabled)
+/// for a case of another interface that needs a profile it may delete (ES4-DeleteProfile-02); its ICCID. A
+/// download that does not complete makes that case INCONCLUSIVE: ES3-Download-01 judges the download.
+pub(crate) async fn download_another(ctx: &Ctx) -> Result<String, Finding> {
+    ctx.require_passed("ES3-Download-01")?;
+    let iccid = own_iccid(ctx, 9)?;
+    download(ctx, &iccid).await.map_err(|f| match f {
+        Finding::Fail(why) => {
+            Finding::Inconclusive(format!("precondition: the download of {iccid}: {why}"))
+        }
+        other => other,
+    })?;
+    Ok(iccid)
+}
+
 /// The ES3 request of `call` (SGP.02 §5.4.1–§5.4.3) for `o`, under FunctionCallIdentifier `fci`.
 fn send(o: &Order, call: &Es3Call, fci: &str) -> Result<Request, Finding> {
     let b = base(fci, None);
@@ -166,7 +181,7 @@ fn response(envelope: &str, what: &str) -> Result<es3::Response, Finding> {
 /// Sends `call` and returns the SUT's answer: the HTTP 200 body, or after HTTP 202 (asynchronous functions)
 /// the callback's.
 async fn exchange(ctx: &Ctx, o: &Order, call: &Es3Call, step: usize) -> Result<Answer, Finding> {
-    let out = send(o, call, &ctx.fci(&format!("es3-dl-{step}")))?
+    let out = send(o, call, &ctx.fci(&format!("es3-dl-{}-{step}", o.iccid)))?
         .call(ctx)
         .await?;
     let what = format!("step {step}");
