@@ -86,6 +86,8 @@ pub struct SmsrPeers {
 pub struct SmdpPeers {
     /// ES2 service URL.
     pub es2_url: String,
+    /// ES3 service URL of the SM-DP, where its SM-SR's notifications go (SGP.02 §5.4.14–§5.4.17).
+    pub es3_url: String,
     /// One ES2 client per MNO of the peers, with the receiver's `/es2` as `wsa:ReplyTo`.
     pub mnos: Vec<MnoClient>,
     /// The SM-SR the MNOs name in their requests (`SmSr-id`): the peers' SM-SR.
@@ -200,6 +202,7 @@ fn smdp_peers(
     }
     Ok(SmdpPeers {
         es2_url: service_url(base, Service::Es2SmDp),
+        es3_url: service_url(base, Service::Es3SmDp),
         mnos,
         smsr_id: world.manifest.sm_sr.oid.clone(),
         mno_http,
@@ -786,6 +789,19 @@ impl Ctx {
         iccid: &str,
         timeout: Duration,
     ) -> Option<Received> {
+        self.notification_where(element, timeout, |r| {
+            r.field("Iccid").as_deref() == Some(iccid)
+        })
+        .await
+    }
+
+    /// A notification `element` that arrived during this case and `matches`, waited for at most `timeout`.
+    pub async fn notification_where(
+        &self,
+        element: &str,
+        timeout: Duration,
+        matches: impl Fn(&Received) -> bool,
+    ) -> Option<Received> {
         let start = self
             .case_start
             .lock()
@@ -796,7 +812,7 @@ impl Ctx {
                 r.element == element
                     && r.relates_to.is_none()
                     && r.received_at >= start
-                    && r.field("Iccid").as_deref() == Some(iccid)
+                    && matches(r)
             })
             .await
     }

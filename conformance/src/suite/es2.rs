@@ -545,6 +545,25 @@ pub static CASES: &[Case] = &[
         run: address_unknown,
     },
     Case {
+        id: "ES2-HandleSMSRChangeNotification-01",
+        interface: "ES2",
+        section: "§5.4.17, §5.3.11, §3.8",
+        title: "The SM-DP tells the MNO that an eUICC changed SM-SR",
+        needs: &[Need::Smdp, Need::SuiteSmsr],
+        preconditions: "The suite plays the SM-DP's SM-SR (--play-smsr) and the SM-DP has called it in this run \
+                        (its OID is taken from its requests); it manages profiles on eUICC 2.",
+        steps: &[
+            "SM-SR (suite): ES3.HandleSMSRChangeNotification of eUICC 2 to the SM-DP's ES3 endpoint: the EIS as the \
+             SM-DP sees it, Mno-id MNO 1",
+            "Wait for MNO 1's ES2 notification",
+        ],
+        expected: "The SM-DP accepts the notification (HTTP 2xx) and MNO 1 receives ES2.HandleSMSRChangeNotification \
+                   naming eUICC 2 within the callback time-out",
+        note: "The suite's SM-SR sends the notification without an SM-SR change of its own: it checks the SM-DP's \
+               relay of §3.8 step 6 to the MNO, not the change.",
+        run: smsr_change_notified,
+    },
+    Case {
         id: "ES2-DownloadProfile-09",
         interface: "ES2",
         section: "§5.3.2, §5.1.1, §3.1.4",
@@ -1744,6 +1763,56 @@ fn address_unknown(ctx: &Ctx) -> CaseFuture<'_> {
             Some(("8.2.1", "3.9")),
         )
         .await
+    })
+}
+
+fn smsr_change_notified(ctx: &Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let peer = ctx.suite_smsr()?;
+        let eid = eid(ctx)?;
+        let smdp_oid = peer
+            .requests_since(ctx.run_started())
+            .into_iter()
+            .rev()
+            .find_map(|r| r.from_oid.filter(|_| r.other_peer.is_none()))
+            .ok_or_else(|| {
+                Finding::Inconclusive(
+                    "precondition: the SM-DP has not called the suite's SM-SR in this run".into(),
+                )
+            })?;
+        let mno = ctx
+            .world
+            .manifest
+            .mnos
+            .first()
+            .map(|m| m.entity.oid.clone())
+            .ok_or_else(|| Finding::Inconclusive("the peers have no MNO".into()))?;
+        let http = peer
+            .notify_smsr_change(&ctx.smdp()?.es3_url, &smdp_oid, &eid, &mno)
+            .await
+            .map_err(|why| {
+                Finding::Inconclusive(format!("the notification was not delivered: {why}"))
+            })?;
+        if !(200..300).contains(&http) {
+            return Err(Finding::Fail(format!(
+                "the SM-DP answered ES3.HandleSMSRChangeNotification with HTTP {http}"
+            )));
+        }
+        ctx.notification_where(
+            "ES2-HandleSMSRChangeNotification",
+            ctx.callback_timeout,
+            |r| r.envelope.contains(&eid),
+        )
+        .await
+        .ok_or_else(|| {
+            Finding::Fail(format!(
+                "HTTP {http}, but MNO 1 received no ES2-HandleSMSRChangeNotification naming {eid} within {} s",
+                ctx.callback_timeout.as_secs()
+            ))
+        })?;
+        Ok(format!(
+            "HTTP {http}; MNO 1 received ES2-HandleSMSRChangeNotification naming {eid}"
+        ))
     })
 }
 

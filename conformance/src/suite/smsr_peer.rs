@@ -296,6 +296,41 @@ impl SuiteSmsr {
         }
     }
 
+    /// Sends the SM-DP under test (`smdp_oid`, at its ES3 endpoint `to`) ES3.HandleSMSRChangeNotification of
+    /// eUICC `eid` as if it had moved to another SM-SR (SGP.02 §5.4.17): the EIS as that SM-DP sees it, `mno` as
+    /// `Mno-id`. Recorded with the running case; the SM-DP's HTTP status, or why it was not delivered.
+    pub async fn notify_smsr_change(
+        &self,
+        to: &str,
+        smdp_oid: &str,
+        eid: &str,
+        mno: &str,
+    ) -> Result<u16, String> {
+        let eis = self
+            .shared
+            .platform
+            .lock()
+            .map_err(|_| "the suite's SM-SR state is poisoned".to_string())?
+            .eis_for(eid, smdp_oid)
+            .map_err(|e| e.to_string())?;
+        let xml = es3::HandleSmsrChangeNotification {
+            eis,
+            mno_id: mno.parse().map_err(|e| format!("Mno-id {mno}: {e}"))?,
+            completion_timestamp: XsDateTime::utc(time::OffsetDateTime::now_utc()),
+        }
+        .to_xml();
+        send_notification(
+            &self.shared,
+            Notify {
+                to: to.to_string(),
+                action: action::ES3_HANDLE_SMSR_CHANGE_NOTIFICATION.request,
+                element: es3::HandleSmsrChangeNotification::ELEMENT,
+                xml,
+            },
+        )
+        .await
+    }
+
     /// Drops a refusal [`SuiteSmsr::refuse_next`] set that no request took.
     pub fn clear_refusal(&self) {
         if let Ok(mut p) = self.shared.platform.lock() {
@@ -543,7 +578,8 @@ async fn es3_endpoint(
         let shared = shared.into_inner();
         tokio::spawn(async move {
             tokio::time::sleep(NOTIFICATION_DELAY).await;
-            send_notification(&shared, n).await;
+            // A notification not delivered is logged inside; the case waiting for its effect judges it.
+            let _ = send_notification(&shared, n).await;
         });
     }
     answer
@@ -567,7 +603,7 @@ fn soap_answer(shared: &Shared, url: &str, status: u16, envelope: String) -> Htt
 }
 
 /// Sends an ES3 notification to the SM-DP (SGP.02 §5.4.14–§5.4.16) and records it with the answer.
-async fn send_notification(shared: &Shared, n: Notify) {
+async fn send_notification(shared: &Shared, n: Notify) -> Result<u16, String> {
     let headers = OutgoingHeaders {
         to: n.to.clone(),
         from: Some(shared.identity.from_address(Service::Es3SmSr)),
@@ -585,14 +621,20 @@ async fn send_notification(shared: &Shared, n: Notify) {
         .post(&n.to, ClientVersion::V12, n.action, envelope)
         .await
     {
-        Ok(reply) => shared.record(
-            Direction::FromSut,
-            "HTTP answer",
-            &n.to,
-            Some(reply.status),
-            reply.body,
-        ),
-        Err(e) => tracing::warn!(to = %n.to, error = %e, "suite SM-SR: notification not delivered"),
+        Ok(reply) => {
+            shared.record(
+                Direction::FromSut,
+                "HTTP answer",
+                &n.to,
+                Some(reply.status),
+                reply.body,
+            );
+            Ok(reply.status)
+        }
+        Err(e) => {
+            tracing::warn!(to = %n.to, error = %e, "suite SM-SR: notification not delivered");
+            Err(e.to_string())
+        }
     }
 }
 
