@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 
 use crate::UnixMillis;
-use crate::connection::{AnyConnection, atomic, on_backend};
+use crate::connection::{AnyConnection, atomic, atomic_in_pg_tx, on_backend};
 use crate::eis::{SCP80_COUNTER_MAX, SdRole};
 use crate::error::{RecordKind, StoreError};
 use crate::schema::{es5_commands, es5_received_counters, es5_transmissions, euiccs, keysets};
@@ -196,7 +196,7 @@ pub fn enqueue(
     cmd: &NewEs5Command,
     now: UnixMillis,
 ) -> Result<Es5Command, StoreError> {
-    atomic(conn, |c| {
+    atomic_in_pg_tx(conn, |c| {
         // Taking the sequence number locks the eUICC row, which orders concurrent enqueuers.
         let seq: Option<i64> = on_backend!(c, c => diesel::update(euiccs::table.find(&cmd.eid))
             .set(euiccs::es5_next_seq.eq(euiccs::es5_next_seq + 1))
@@ -246,7 +246,7 @@ pub fn take_next_for_delivery(
     eid: &str,
     now: UnixMillis,
 ) -> Result<Delivery, StoreError> {
-    atomic(conn, |c| {
+    atomic_in_pg_tx(conn, |c| {
         // Serialise deliverers of the same eUICC (and its PoRs and notifications, smsr::es5::inbound).
         if !crate::eis::lock_euicc(c, eid)? {
             return Err(StoreError::not_found(RecordKind::Eis, eid));
@@ -346,7 +346,7 @@ fn transition<F>(
 where
     F: FnOnce(&mut AnyConnection) -> QueryResult<usize>,
 {
-    atomic(conn, |c| {
+    atomic_in_pg_tx(conn, |c| {
         // Lock the row on PostgreSQL, so that the state checked is the one changed (read committed: a
         // concurrent finish may fail and purge the command between a plain read and the update, which then
         // changed nothing and the transmission recorded next referenced a deleted command).
@@ -555,7 +555,7 @@ pub fn advance_scp80_counter(
     let role = SdRole::IsdR.as_str();
     let v = i32::from(keyset_version);
     let max = i64::try_from(SCP80_COUNTER_MAX).unwrap_or(i64::MAX);
-    atomic(conn, |c| {
+    atomic_in_pg_tx(conn, |c| {
         let target = keysets::table.filter(
             keysets::eid
                 .eq(eid)
@@ -721,7 +721,7 @@ pub fn accept_received_counter(
         return Ok(false);
     };
     let v = i32::from(keyset_version);
-    atomic(conn, |c| {
+    atomic_in_pg_tx(conn, |c| {
         let last: Option<i64> = es5_received_counters::table
             .find((eid, v))
             .select(es5_received_counters::counter)

@@ -8,7 +8,7 @@
 use diesel::prelude::*;
 
 use crate::UnixMillis;
-use crate::connection::{AnyConnection, atomic, on_backend};
+use crate::connection::{AnyConnection, atomic_in_pg_tx, on_backend};
 use crate::error::{RecordKind, StoreError};
 use crate::schema::smsr_operations;
 
@@ -309,7 +309,7 @@ pub fn update(
         retry_at: update.retry_at,
         updated_at: now,
     };
-    atomic(conn, |c| {
+    atomic_in_pg_tx(conn, |c| {
         let n = diesel::update(
             smsr_operations::table.filter(
                 smsr_operations::id

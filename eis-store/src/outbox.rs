@@ -7,7 +7,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 
 use crate::UnixMillis;
-use crate::connection::{AnyConnection, atomic, millis, on_backend};
+use crate::connection::{AnyConnection, atomic, atomic_in_pg_tx, millis, on_backend};
 use crate::error::{RecordKind, StoreError};
 use crate::jobs::Backoff;
 use crate::schema::outbox;
@@ -246,7 +246,7 @@ pub fn claim_due(
     now: UnixMillis,
 ) -> Result<Vec<OutboxMessage>, StoreError> {
     let lease_until = now.saturating_add(millis(lease));
-    atomic(conn, |c| {
+    atomic_in_pg_tx(conn, |c| {
         let due = outbox::table
             .filter(
                 outbox::state

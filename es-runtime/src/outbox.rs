@@ -5,6 +5,7 @@
 //! message (at-least-once); receivers deduplicate by `wsa:MessageID`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use eis_store::jobs::Backoff;
@@ -45,6 +46,13 @@ pub fn soap_message(
         give_up_at,
     }
 }
+
+/// Least time between two sweeps of a dispatcher (leases run out, deadlines passed): each sweep is an UPDATE
+/// over the messages in one state, whose cost on PostgreSQL grows with the outbox's history until it is
+/// vacuumed, and rounds run as often as messages are written. A message is never claimed past its deadline
+/// ([`outbox::claim_due`]), so a later sweep only delays its `Dead` mark; a lease ran out at most this much
+/// before it is taken back.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Longest wait of a channel's POST for its place among the destination's POSTs in flight
 /// ([`OutboxChannel::in_flight`]); then it is sent without one.
@@ -153,6 +161,8 @@ pub struct OutboxDispatcher {
     wake: Arc<Notify>,
     sink: Option<Arc<dyn ResponseSink>>,
     channel: Option<Arc<dyn OutboxChannel>>,
+    /// When this dispatcher last swept (clock ms; `i64::MIN` before the first round).
+    last_sweep: AtomicI64,
 }
 
 /// What became of one message in a round.
@@ -178,6 +188,7 @@ impl OutboxDispatcher {
             wake,
             sink: None,
             channel: None,
+            last_sweep: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -201,15 +212,25 @@ impl OutboxDispatcher {
         let lease = self.settings.lease;
         let batch = self.settings.batch;
         let now = self.clock.now_millis();
+        // The first round sweeps, then one every SWEEP_INTERVAL (or after the clock went back).
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        let sweep = last == i64::MIN
+            || now < last
+            || now - last >= i64::try_from(SWEEP_INTERVAL.as_millis()).unwrap_or(i64::MAX);
         let claimed: Vec<OutboxMessage> = tokio::task::spawn_blocking(move || {
             store.tx(|c| {
-                outbox::recover_expired_leases(c, now)?;
-                outbox::expire_overdue(c, now)?;
+                if sweep {
+                    outbox::recover_expired_leases(c, now)?;
+                    outbox::expire_overdue(c, now)?;
+                }
                 outbox::claim_due(c, &worker, lease, batch, now)
             })
         })
         .await
         .map_err(|e| OutboxError::Task(e.to_string()))??;
+        if sweep {
+            self.last_sweep.store(now, Ordering::Relaxed);
+        }
         let n = claimed.len();
         if n == 0 {
             return Ok(0);
