@@ -518,7 +518,7 @@ async fn scenario(lab: &Lab) {
 
 fn options(o: &mut rsp::lab::LabOptions) {
     // Long enough for two attempts (backoff from 1 s) even when a loaded machine delays the first one.
-    o.esm2m.webhook_retry_secs = 12;
+    o.esm2m.webhook_retry_secs = 20;
 }
 
 #[actix_web::test]
