@@ -956,6 +956,48 @@ pub(crate) fn exchange(
     }
 }
 
+/// The messages an endpoint of the suite (its SM-SR on ES3, its SM-SR 2 on ES7) exchanged with the SUT, each with
+/// when it crossed, for the record of the case running then.
+pub(crate) struct ExchangeLog {
+    peer: &'static str,
+    entries: Mutex<Vec<(Instant, Exchange)>>,
+}
+
+impl ExchangeLog {
+    /// An empty log of the endpoint named `peer` in the report.
+    pub(crate) fn new(peer: &'static str) -> ExchangeLog {
+        ExchangeLog {
+            peer,
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Records one message (or HTTP answer) now.
+    pub(crate) fn record(
+        &self,
+        direction: Direction,
+        kind: &str,
+        url: &str,
+        status: Option<u16>,
+        body: String,
+    ) {
+        if let Ok(mut l) = self.entries.lock() {
+            l.push((
+                Instant::now(),
+                exchange(0, direction, self.peer, kind, url, status, body),
+            ));
+        }
+    }
+
+    /// Every message recorded since `since`.
+    pub(crate) fn since(&self, since: Instant) -> Vec<(Instant, Exchange)> {
+        self.entries
+            .lock()
+            .map(|l| l.iter().filter(|(at, _)| *at >= since).cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
 /// A peer the suite plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Peer {

@@ -43,7 +43,7 @@ use es_runtime::soap_endpoint::ServerIdentity;
 use tokio::sync::{Notify, oneshot};
 
 use super::SuiteError;
-use super::ctx::{Direction, Exchange, exchange};
+use super::ctx::{Direction, Exchange, ExchangeLog};
 use crate::euicc::{Control, Eid as CardEid, SimulatorHandle};
 
 /// The MSISDN the suite's SM-SR gives a card it takes over (UpdateSMSRAddressingParameters, SGP.02 §4.1.1.6).
@@ -91,7 +91,7 @@ struct Shared {
     corrupt_receipt: AtomicBool,
     inbox: Mutex<Vec<Inbound>>,
     arrived: Notify,
-    log: Mutex<Vec<(Instant, Exchange)>>,
+    log: ExchangeLog,
 }
 
 /// The running ES7 endpoint of the suite's SM-SR.
@@ -150,7 +150,7 @@ impl SuiteEs7 {
             corrupt_receipt: AtomicBool::new(false),
             inbox: Mutex::new(Vec::new()),
             arrived: Notify::new(),
-            log: Mutex::new(Vec::new()),
+            log: ExchangeLog::new(PEER),
         });
         let data = web::Data::from(shared.clone());
         let routes = move |c: &mut web::ServiceConfig| {
@@ -303,34 +303,12 @@ impl SuiteEs7 {
 
     /// Every ES7 message exchanged since `since`, with when each crossed.
     pub(crate) fn log_since(&self, since: Instant) -> Vec<(Instant, Exchange)> {
-        self.shared
-            .log
-            .lock()
-            .map(|l| l.iter().filter(|(at, _)| *at >= since).cloned().collect())
-            .unwrap_or_default()
+        self.shared.log.since(since)
     }
 
     /// Stops the endpoint.
     pub async fn stop(self) {
         self.handle.stop(true).await;
-    }
-}
-
-impl Shared {
-    fn record(
-        &self,
-        direction: Direction,
-        kind: &str,
-        url: &str,
-        status: Option<u16>,
-        body: String,
-    ) {
-        if let Ok(mut l) = self.log.lock() {
-            l.push((
-                Instant::now(),
-                exchange(0, direction, PEER, kind, url, status, body),
-            ));
-        }
     }
 }
 
@@ -342,13 +320,14 @@ async fn post(
     action: &str,
     envelope: String,
 ) -> Result<(u16, String), String> {
-    s.record(Direction::ToSut, kind, url, None, envelope.clone());
+    s.log
+        .record(Direction::ToSut, kind, url, None, envelope.clone());
     let reply = s
         .client
         .post(url, ClientVersion::V12, action, envelope)
         .await
         .map_err(|e| format!("{kind} to {url}: {e}"))?;
-    s.record(
+    s.log.record(
         Direction::FromSut,
         "HTTP answer",
         url,
@@ -395,7 +374,7 @@ async fn es7_endpoint(body: web::Bytes, shared: web::Data<Shared>) -> HttpRespon
     let env = match Envelope::parse(&body) {
         Ok(env) => env,
         Err(e) => {
-            shared.record(
+            shared.log.record(
                 Direction::FromSut,
                 "ES7 message (unreadable)",
                 &url,
@@ -414,7 +393,9 @@ async fn es7_endpoint(body: web::Bytes, shared: web::Data<Shared>) -> HttpRespon
         }
     };
     let element = env.body().local_name().to_string();
-    shared.record(Direction::FromSut, &element, &url, None, text.clone());
+    shared
+        .log
+        .record(Direction::FromSut, &element, &url, None, text.clone());
     let wsa = env.wsa().clone();
     let message = match es7::Message::decode(env.body()) {
         Ok(m) => m,
@@ -573,7 +554,7 @@ fn hex(b: &[u8]) -> Result<HexBinary, FunctionExecutionStatus> {
 
 /// Records the suite's HTTP answer with the running case and builds it.
 fn answer(shared: &Shared, url: &str, status: u16, envelope: String) -> HttpResponse {
-    shared.record(
+    shared.log.record(
         Direction::ToSut,
         "HTTP answer",
         url,

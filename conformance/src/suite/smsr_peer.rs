@@ -57,7 +57,7 @@ use es_runtime::tls::{PeerCertificate, fingerprint};
 use smsr::error::SmsrError;
 
 use super::SuiteError;
-use super::ctx::{Direction, Exchange, exchange};
+use super::ctx::{Direction, Exchange, ExchangeLog};
 use crate::euicc::{Eid as CardEid, Fleet, SimulatorConfig};
 use crate::issuance;
 
@@ -126,7 +126,7 @@ struct Shared {
     others: Vec<([u8; 32], String)>,
     notifier: SoapClient,
     t0: Instant,
-    log: Mutex<Vec<(Instant, Exchange)>>,
+    log: ExchangeLog,
     requests: Mutex<Vec<Es3Request>>,
 }
 
@@ -257,7 +257,7 @@ impl SuiteSmsr {
             others,
             notifier,
             t0: Instant::now(),
-            log: Mutex::new(Vec::new()),
+            log: ExchangeLog::new("SM-SR (suite)"),
             requests: Mutex::new(Vec::new()),
         });
         let data = web::Data::from(shared.clone());
@@ -359,11 +359,7 @@ impl SuiteSmsr {
     /// Every ES3 message exchanged since `since` (requests and answers, notifications and their
     /// acknowledgements), with when each crossed.
     pub(crate) fn log_since(&self, since: Instant) -> Vec<(Instant, Exchange)> {
-        self.shared
-            .log
-            .lock()
-            .map(|l| l.iter().filter(|(at, _)| *at >= since).cloned().collect())
-            .unwrap_or_default()
+        self.shared.log.since(since)
     }
 
     /// The ISD-Ps the simulated eUICC `eid` holds: AID (hex) and the ICCID of its profile — the card's, or for
@@ -405,22 +401,6 @@ impl SuiteSmsr {
 }
 
 impl Shared {
-    fn record(
-        &self,
-        direction: Direction,
-        kind: &str,
-        url: &str,
-        status: Option<u16>,
-        body: String,
-    ) {
-        if let Ok(mut l) = self.log.lock() {
-            l.push((
-                Instant::now(),
-                exchange(0, direction, "SM-SR (suite)", kind, url, status, body),
-            ));
-        }
-    }
-
     fn now_ms(&self) -> u64 {
         self.t0.elapsed().as_millis() as u64
     }
@@ -437,7 +417,7 @@ async fn es3_endpoint(
     let env = match Envelope::parse(&body) {
         Ok(env) => env,
         Err(e) => {
-            shared.record(
+            shared.log.record(
                 Direction::FromSut,
                 "ES3 request (unreadable)",
                 &url,
@@ -460,7 +440,9 @@ async fn es3_endpoint(
         }
     };
     let element = env.body().local_name().to_string();
-    shared.record(Direction::FromSut, &element, &url, None, text);
+    shared
+        .log
+        .record(Direction::FromSut, &element, &url, None, text);
     let wsa = env.wsa().clone();
     let response_action = action::for_element(&element)
         .and_then(|a| a.response)
@@ -502,7 +484,7 @@ async fn es3_endpoint(
                 Some(format!("{who} may not call ES3 at an SM-SR")),
             ));
             (
-                response_xml(&request, Outcome::failed(status.clone())),
+                Some(response_xml(&request, Outcome::failed(status.clone()))),
                 status,
                 None,
             )
@@ -518,32 +500,16 @@ async fn es3_endpoint(
                 Some(xml) => {
                     let status = super::ctx::status_in(&xml)
                         .unwrap_or_else(FunctionExecutionStatus::success);
-                    (xml, status, None)
+                    (Some(xml), status, None)
                 }
-                None if held(&shared, &element) => {
-                    if let Ok(mut r) = shared.requests.lock() {
-                        r.push(Es3Request {
-                            at: Instant::now(),
-                            element,
-                            from_oid,
-                            other_peer,
-                            function_call_id: fci,
-                            eid,
-                            iccid,
-                            answered: FunctionExecutionStatus::expired(Some(
-                                "held by the suite: never answered".into(),
-                            )),
-                        });
-                    }
-                    shared.record(
-                        Direction::ToSut,
-                        "HTTP answer",
-                        &url,
-                        Some(202),
-                        String::new(),
-                    );
-                    return HttpResponse::Accepted().finish();
-                }
+                // Held: accepted, never answered (no response body to give).
+                None if held(&shared, &element) => (
+                    None,
+                    FunctionExecutionStatus::expired(Some(
+                        "held by the suite: never answered".into(),
+                    )),
+                    None,
+                ),
                 None => {
                     let reply_to = wsa
                         .reply_address()
@@ -555,7 +521,7 @@ async fn es3_endpoint(
                     if let Ok(mut p) = shared.platform.lock() {
                         p.answered.insert(key, xml.clone());
                     }
-                    (xml, status, notify)
+                    (Some(xml), status, notify)
                 }
             }
         }
@@ -572,6 +538,16 @@ async fn es3_endpoint(
             answered: status,
         });
     }
+    let Some(xml) = xml else {
+        shared.log.record(
+            Direction::ToSut,
+            "HTTP answer",
+            &url,
+            Some(202),
+            String::new(),
+        );
+        return HttpResponse::Accepted().finish();
+    };
     let envelope = soap::envelope(env.version(), &headers, |w| w.raw(&xml));
     let answer = soap_answer(&shared, &url, 200, envelope);
     if let Some(n) = notify {
@@ -587,7 +563,7 @@ async fn es3_endpoint(
 
 /// Records the suite SM-SR's HTTP answer with the running case and builds it.
 fn soap_answer(shared: &Shared, url: &str, status: u16, envelope: String) -> HttpResponse {
-    shared.record(
+    shared.log.record(
         Direction::ToSut,
         "HTTP answer",
         url,
@@ -615,14 +591,16 @@ async fn send_notification(shared: &Shared, n: Notify) -> Result<u16, String> {
         relates_to: None,
     };
     let envelope = soap::envelope(SoapVersion::V1_2, &headers, |w| w.raw(&n.xml));
-    shared.record(Direction::ToSut, n.element, &n.to, None, envelope.clone());
+    shared
+        .log
+        .record(Direction::ToSut, n.element, &n.to, None, envelope.clone());
     match shared
         .notifier
         .post(&n.to, ClientVersion::V12, n.action, envelope)
         .await
     {
         Ok(reply) => {
-            shared.record(
+            shared.log.record(
                 Direction::FromSut,
                 "HTTP answer",
                 &n.to,
