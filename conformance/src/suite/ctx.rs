@@ -9,8 +9,10 @@ use certs::ecc::{Curve, PrivateKey};
 use certs::world::{KeyCertFiles, World};
 use certs::x509::{X509Params, X509Profile};
 use es_interfaces::messages::codec::{BodyElement, XmlContent};
-use es_interfaces::soap::{self, OutgoingHeaders, QuerySeparator, SoapVersion};
-use es_interfaces::status::{FunctionExecutionStatus, Status};
+use es_interfaces::soap::{
+    self, Envelope, FaultCode, OutgoingHeaders, QuerySeparator, SoapVersion, fault_envelope,
+};
+use es_interfaces::status::{FunctionExecutionStatus, Reason, Status, StatusCodeData, Subject};
 use es_interfaces::types::XsDateTime;
 use es_interfaces::wsdl::Service;
 use es_interfaces::xml::{Document, Element};
@@ -987,6 +989,71 @@ impl ExchangeLog {
                 exchange(0, direction, self.peer, kind, url, status, body),
             ));
         }
+    }
+
+    /// Parses a SOAP message of the SUT that arrived at `url` and records it under its body element; one that does
+    /// not parse is recorded as `unreadable`, and the `Err` is the SOAP 1.2 Sender fault (1.6/2.1, SGP.02 §5.1.6)
+    /// to answer it with ([`ExchangeLog::answer`], HTTP 400). The envelope and the text as received.
+    pub(crate) fn receive(
+        &self,
+        body: &[u8],
+        url: &str,
+        unreadable: &str,
+    ) -> Result<(Envelope, String), String> {
+        let text = String::from_utf8_lossy(body).into_owned();
+        match Envelope::parse(body) {
+            Ok(env) => {
+                self.record(
+                    Direction::FromSut,
+                    env.body().local_name(),
+                    url,
+                    None,
+                    text.clone(),
+                );
+                Ok((env, text))
+            }
+            Err(e) => {
+                self.record(Direction::FromSut, unreadable, url, None, text);
+                let status = FunctionExecutionStatus::failed(StatusCodeData::new(
+                    Subject::FUNCTION,
+                    Reason::INVALID,
+                    Some(e.to_string()),
+                ));
+                Err(fault_envelope(
+                    SoapVersion::V1_2,
+                    FaultCode::Sender,
+                    &e.to_string(),
+                    Some(&status),
+                    None,
+                ))
+            }
+        }
+    }
+
+    /// Records the endpoint's HTTP answer to the SUT and builds it: `envelope` as SOAP 1.2, or no body when empty
+    /// (a bare acknowledgement, SGP.02 Annex B).
+    pub(crate) fn answer(
+        &self,
+        url: &str,
+        status: u16,
+        envelope: String,
+    ) -> actix_web::HttpResponse {
+        self.record(
+            Direction::ToSut,
+            "HTTP answer",
+            url,
+            Some(status),
+            envelope.clone(),
+        );
+        let mut r = actix_web::HttpResponse::build(
+            actix_web::http::StatusCode::from_u16(status)
+                .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
+        );
+        if envelope.is_empty() {
+            return r.finish();
+        }
+        r.content_type("application/soap+xml; charset=utf-8")
+            .body(envelope)
     }
 
     /// Every message recorded since `since`.

@@ -31,9 +31,7 @@ use es_interfaces::isdr_key_set;
 use es_interfaces::messages::common::BaseResponse;
 use es_interfaces::messages::es7;
 use es_interfaces::script::ResponseScript;
-use es_interfaces::soap::{
-    self, Envelope, FaultCode, OutgoingHeaders, SoapVersion, action, fault_envelope,
-};
+use es_interfaces::soap::{self, Envelope, OutgoingHeaders, SoapVersion, action};
 use es_interfaces::status::{FunctionExecutionStatus, Reason, StatusCodeData, Subject};
 use es_interfaces::types::HexBinary;
 use es_interfaces::wsdl::Service;
@@ -370,38 +368,17 @@ async fn run_on_card(
 /// The ES7 endpoint (SGP.02 §5.7, Annex B).
 async fn es7_endpoint(body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
     let url = shared.identity.service_url(Service::Es7SmSr);
-    let text = String::from_utf8_lossy(&body).into_owned();
-    let env = match Envelope::parse(&body) {
-        Ok(env) => env,
-        Err(e) => {
-            shared.log.record(
-                Direction::FromSut,
-                "ES7 message (unreadable)",
-                &url,
-                None,
-                text,
-            );
-            let status = failed(Subject::FUNCTION, Reason::INVALID, e.to_string());
-            let fault = fault_envelope(
-                SoapVersion::V1_2,
-                FaultCode::Sender,
-                &e.to_string(),
-                Some(&status),
-                None,
-            );
-            return answer(&shared, &url, 400, fault);
-        }
+    let (env, text) = match shared.log.receive(&body, &url, "ES7 message (unreadable)") {
+        Ok(read) => read,
+        Err(fault) => return shared.log.answer(&url, 400, fault),
     };
     let element = env.body().local_name().to_string();
-    shared
-        .log
-        .record(Direction::FromSut, &element, &url, None, text.clone());
     let wsa = env.wsa().clone();
     let message = match es7::Message::decode(env.body()) {
         Ok(m) => m,
         Err(e) => {
             let fault = soap::decode_error_fault(env.version(), &e, None);
-            return answer(&shared, &url, 400, fault);
+            return shared.log.answer(&url, 400, fault);
         }
     };
     if let Ok(mut i) = shared.inbox.lock() {
@@ -424,7 +401,7 @@ async fn es7_endpoint(body: web::Bytes, shared: web::Data<Shared>) -> HttpRespon
             relay_key_set(&shared, &r).await
         }
         // HandoverEUICC: the case answers it with a callback; callbacks and notifications: acknowledged.
-        _ => return answer(&shared, &url, 202, String::new()),
+        _ => return shared.log.answer(&url, 202, String::new()),
     };
     let response_action = action::for_element(&element)
         .and_then(|a| a.response)
@@ -438,7 +415,7 @@ async fn es7_endpoint(body: web::Bytes, shared: web::Data<Shared>) -> HttpRespon
         response_action,
     );
     let envelope = soap::envelope(env.version(), &headers, |w| w.raw(&response.to_xml()));
-    answer(&shared, &url, 200, envelope)
+    shared.log.answer(&url, 200, envelope)
 }
 
 /// Whether the suite hands `eid` over to the caller (8.1.1 / 1.2 otherwise, as the project's SM-SR answers a
@@ -550,24 +527,4 @@ async fn relay_key_set(s: &Shared, r: &es7::CreateAdditionalKeySetRequest) -> es
 fn hex(b: &[u8]) -> Result<HexBinary, FunctionExecutionStatus> {
     HexBinary::from_bytes(b)
         .map_err(|e| failed(Subject::ISD_R, Reason::EXECUTION_ERROR, e.to_string()))
-}
-
-/// Records the suite's HTTP answer with the running case and builds it.
-fn answer(shared: &Shared, url: &str, status: u16, envelope: String) -> HttpResponse {
-    shared.log.record(
-        Direction::ToSut,
-        "HTTP answer",
-        url,
-        Some(status),
-        envelope.clone(),
-    );
-    let mut r = HttpResponse::build(
-        actix_web::http::StatusCode::from_u16(status)
-            .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
-    );
-    if envelope.is_empty() {
-        return r.finish();
-    }
-    r.content_type("application/soap+xml; charset=utf-8")
-        .body(envelope)
 }

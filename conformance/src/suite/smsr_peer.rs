@@ -43,9 +43,7 @@ use es_interfaces::messages::eis::{Eis, ProfileInfo};
 use es_interfaces::messages::es3;
 use es_interfaces::routing::{self, RoutedResponse};
 use es_interfaces::script::ResponseScript;
-use es_interfaces::soap::{
-    self, Envelope, FaultCode, OutgoingHeaders, SoapVersion, action, fault_envelope,
-};
+use es_interfaces::soap::{self, OutgoingHeaders, SoapVersion, action};
 use es_interfaces::status::{FunctionExecutionStatus, Reason, StatusCodeData, Subject};
 use es_interfaces::types::{Aid, HexBinary, Oid, ProfileState, XsDateTime};
 use es_interfaces::wire_profile;
@@ -413,36 +411,11 @@ async fn es3_endpoint(
     shared: web::Data<Shared>,
 ) -> HttpResponse {
     let url = shared.identity.service_url(Service::Es3SmSr);
-    let text = String::from_utf8_lossy(&body).into_owned();
-    let env = match Envelope::parse(&body) {
-        Ok(env) => env,
-        Err(e) => {
-            shared.log.record(
-                Direction::FromSut,
-                "ES3 request (unreadable)",
-                &url,
-                None,
-                text,
-            );
-            let status = FunctionExecutionStatus::failed(StatusCodeData::new(
-                Subject::FUNCTION,
-                Reason::INVALID,
-                Some(e.to_string()),
-            ));
-            let fault = fault_envelope(
-                SoapVersion::V1_2,
-                FaultCode::Sender,
-                &e.to_string(),
-                Some(&status),
-                None,
-            );
-            return soap_answer(&shared, &url, 400, fault);
-        }
+    let (env, _) = match shared.log.receive(&body, &url, "ES3 request (unreadable)") {
+        Ok(read) => read,
+        Err(fault) => return shared.log.answer(&url, 400, fault),
     };
     let element = env.body().local_name().to_string();
-    shared
-        .log
-        .record(Direction::FromSut, &element, &url, None, text);
     let wsa = env.wsa().clone();
     let response_action = action::for_element(&element)
         .and_then(|a| a.response)
@@ -459,7 +432,7 @@ async fn es3_endpoint(
         Ok(r) => r,
         Err(e) => {
             let fault = soap::decode_error_fault(env.version(), &e, Some(&headers));
-            return soap_answer(&shared, &url, 400, fault);
+            return shared.log.answer(&url, 400, fault);
         }
     };
     let from_oid = wsa
@@ -539,17 +512,10 @@ async fn es3_endpoint(
         });
     }
     let Some(xml) = xml else {
-        shared.log.record(
-            Direction::ToSut,
-            "HTTP answer",
-            &url,
-            Some(202),
-            String::new(),
-        );
-        return HttpResponse::Accepted().finish();
+        return shared.log.answer(&url, 202, String::new());
     };
     let envelope = soap::envelope(env.version(), &headers, |w| w.raw(&xml));
-    let answer = soap_answer(&shared, &url, 200, envelope);
+    let answer = shared.log.answer(&url, 200, envelope);
     if let Some(n) = notify {
         let shared = shared.into_inner();
         tokio::spawn(async move {
@@ -559,23 +525,6 @@ async fn es3_endpoint(
         });
     }
     answer
-}
-
-/// Records the suite SM-SR's HTTP answer with the running case and builds it.
-fn soap_answer(shared: &Shared, url: &str, status: u16, envelope: String) -> HttpResponse {
-    shared.log.record(
-        Direction::ToSut,
-        "HTTP answer",
-        url,
-        Some(status),
-        envelope.clone(),
-    );
-    HttpResponse::build(
-        actix_web::http::StatusCode::from_u16(status)
-            .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
-    )
-    .content_type("application/soap+xml; charset=utf-8")
-    .body(envelope)
 }
 
 /// Sends an ES3 notification to the SM-DP (SGP.02 §5.4.14–§5.4.16) and records it with the answer.
@@ -1231,6 +1180,7 @@ mod tests {
     use super::*;
     use crate::mno::{MnoClient, base};
     use es_interfaces::apdu::{ResponseApdu, StatusWord};
+    use es_interfaces::soap::Envelope;
     use es_interfaces::status::Status;
 
     fn status_codes(envelope: &str) -> (Status, Option<(String, String)>) {
