@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 
-use crate::connection::{AnyConnection, atomic, on_backend};
+use crate::connection::{AnyConnection, atomic, atomic_in_pg_tx, on_backend};
 use crate::error::{RecordKind, StoreError, is_unique_violation};
 use crate::schema::{
     additional_properties, audit_records, euiccs, isd_p_aid_counters, key_components, keysets,
@@ -1138,31 +1138,36 @@ fn rule(r: Pol2Row) -> Pol2Rule {
     }
 }
 
-/// The profiles of one eUICC, ordered by ICCID, each with its POL2 rules.
-pub fn profiles_of(conn: &mut AnyConnection, eid: &str) -> Result<Vec<ProfileRecord>, StoreError> {
-    let rows: Vec<ProfileRow> = profiles::table
-        .filter(profiles::eid.eq(eid))
-        .order(profiles::iccid)
-        .select(ProfileRow::as_select())
-        .load(conn)?;
-    let iccids: Vec<&str> = rows.iter().map(|r| r.iccid.as_str()).collect();
-    let mut rules: BTreeMap<String, Vec<Pol2Rule>> = BTreeMap::new();
-    if !iccids.is_empty() {
-        let all: Vec<Pol2Row> = pol2_rules::table
-            .filter(pol2_rules::iccid.eq_any(&iccids))
-            .order((pol2_rules::iccid, pol2_rules::position))
-            .select(Pol2Row::as_select())
-            .load(conn)?;
-        for r in all {
-            rules.entry(r.iccid.clone()).or_default().push(rule(r));
+/// The profiles matching `$filter` (on `profiles`), ordered by ICCID, each with its POL2 rules, in one
+/// statement: a profile row comes once per rule, or once with none.
+macro_rules! profiles_with_rules {
+    ($conn:expr, $filter:expr) => {{
+        let rows: Vec<(ProfileRow, Option<Pol2Row>)> = profiles::table
+            .left_join(pol2_rules::table)
+            .filter($filter)
+            .order((profiles::iccid, pol2_rules::position))
+            .select((ProfileRow::as_select(), <Option<Pol2Row>>::as_select()))
+            .load($conn)?;
+        group_rules(rows)?
+    }};
+}
+
+fn group_rules(rows: Vec<(ProfileRow, Option<Pol2Row>)>) -> Result<Vec<ProfileRecord>, StoreError> {
+    let mut out: Vec<(ProfileRow, Vec<Pol2Rule>)> = Vec::new();
+    for (p, r) in rows {
+        match out.last_mut() {
+            Some((last, rules)) if last.iccid == p.iccid => rules.extend(r.map(rule)),
+            _ => out.push((p, r.map(rule).into_iter().collect())),
         }
     }
-    rows.into_iter()
-        .map(|r| {
-            let pol = rules.remove(&r.iccid).unwrap_or_default();
-            profile_from_rows(r, pol)
-        })
+    out.into_iter()
+        .map(|(p, rules)| profile_from_rows(p, rules))
         .collect()
+}
+
+/// The profiles of one eUICC, ordered by ICCID, each with its POL2 rules.
+pub fn profiles_of(conn: &mut AnyConnection, eid: &str) -> Result<Vec<ProfileRecord>, StoreError> {
+    Ok(profiles_with_rules!(conn, profiles::eid.eq(eid)))
 }
 
 /// The audit trail of one eUICC, oldest first.
@@ -1453,6 +1458,41 @@ pub fn get_keyset(
     Ok(assemble_keysets(vec![ks], keys, comps, certs)?.pop())
 }
 
+/// The key components of key set `version` of a security domain, by key index and position, in one statement
+/// (an SCP80 or SCP81 session needs only the sealed values and their types, SGP.02 §2.2.5); empty when the key
+/// set holds none or does not exist.
+pub fn keyset_components(
+    conn: &mut AnyConnection,
+    eid: &str,
+    role: SdRole,
+    version: u8,
+) -> Result<Vec<(u8, KeyComponent)>, StoreError> {
+    let rows: Vec<ComponentRow> = key_components::table
+        .filter(
+            key_components::eid
+                .eq(eid)
+                .and(key_components::sd_role.eq(role.as_str()))
+                .and(key_components::keyset_version.eq(i32::from(version))),
+        )
+        .order((key_components::key_index, key_components::position))
+        .select(ComponentRow::as_select())
+        .load(conn)?;
+    rows.into_iter()
+        .map(|c| {
+            Ok((
+                u8_col("key_components.key_index", c.key_index)?,
+                KeyComponent {
+                    key_type: u8_col("key_components.component_type", c.component_type)?,
+                    value: Sealed {
+                        key_id: c.value_key_id,
+                        ciphertext: c.value,
+                    },
+                },
+            ))
+        })
+        .collect()
+}
+
 /// Creates or replaces one key set of a security domain with its keys and certificates (key establishment
 /// and SM-SR change: ES7.CreateAdditionalKeySet, SGP.02 §5.7.x).
 pub fn put_keyset(
@@ -1492,7 +1532,7 @@ pub fn delete_keyset(
 
 /// Appends one record to the audit trail of an eUICC (SGP.02 §5.4.x AuditEIS, notifications).
 pub fn append_audit(conn: &mut AnyConnection, record: &AuditRecord) -> Result<(), StoreError> {
-    atomic(conn, |c| {
+    atomic_in_pg_tx(conn, |c| {
         if euicc_version(c, &record.eid)?.is_none() {
             return Err(StoreError::not_found(RecordKind::Eis, &record.eid));
         }
@@ -1534,34 +1574,12 @@ pub fn insert_profile(
     })
 }
 
-fn rules_of(conn: &mut AnyConnection, iccid: &str) -> Result<Vec<Pol2Rule>, StoreError> {
-    Ok(pol2_rules::table
-        .filter(pol2_rules::iccid.eq(iccid))
-        .order(pol2_rules::position)
-        .select(Pol2Row::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(rule)
-        .collect())
-}
-
 /// The profile with this ICCID, or `None`.
 pub fn get_profile(
     conn: &mut AnyConnection,
     iccid: &str,
 ) -> Result<Option<ProfileRecord>, StoreError> {
-    let row = profiles::table
-        .find(iccid)
-        .select(ProfileRow::as_select())
-        .first(conn)
-        .optional()?;
-    match row {
-        None => Ok(None),
-        Some(r) => {
-            let rules = rules_of(conn, &r.iccid)?;
-            profile_from_rows(r, rules).map(Some)
-        }
-    }
+    Ok(profiles_with_rules!(conn, profiles::iccid.eq(iccid)).pop())
 }
 
 /// The profile of an eUICC with this ISD-P AID, or `None`.
@@ -1570,15 +1588,11 @@ pub fn profile_by_isd_p_aid(
     eid: &str,
     isd_p_aid: &[u8],
 ) -> Result<Option<ProfileRecord>, StoreError> {
-    let iccid = profiles::table
-        .filter(profiles::eid.eq(eid).and(profiles::isd_p_aid.eq(isd_p_aid)))
-        .select(profiles::iccid)
-        .first::<String>(conn)
-        .optional()?;
-    match iccid {
-        None => Ok(None),
-        Some(i) => get_profile(conn, &i),
-    }
+    Ok(profiles_with_rules!(
+        conn,
+        profiles::eid.eq(eid).and(profiles::isd_p_aid.eq(isd_p_aid))
+    )
+    .pop())
 }
 
 fn profile_version(conn: &mut AnyConnection, iccid: &str) -> Result<Option<i64>, StoreError> {
@@ -1666,7 +1680,7 @@ pub fn update_profile(
         version: new_version,
         updated_at: now,
     };
-    atomic(conn, |c| {
+    atomic_in_pg_tx(conn, |c| {
         let n = diesel::update(
             profiles::table.filter(
                 profiles::iccid
@@ -1720,6 +1734,21 @@ pub fn eid_by_msisdn(conn: &mut AnyConnection, msisdn: &str) -> Result<Option<St
         .optional()?)
 }
 
+/// The MSISDN of the eUICC's enabled profile, if it has one (where its ISD-R is reached, wire-profile §2), in
+/// one statement.
+pub fn enabled_msisdn(conn: &mut AnyConnection, eid: &str) -> Result<Option<String>, StoreError> {
+    Ok(profiles::table
+        .filter(
+            profiles::eid
+                .eq(eid)
+                .and(profiles::state.eq(ProfileState::Enabled.as_str())),
+        )
+        .select(profiles::msisdn)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten())
+}
+
 /// Locks the eUICC's row until the transaction ends (`SELECT … FOR UPDATE` on PostgreSQL; SQLite's IMMEDIATE
 /// transaction admits one writer already): what one node does for an eUICC — a PoR, a notification, the next
 /// command — waits for what another node is doing for it, and then reads what that one committed. Returns
@@ -1739,6 +1768,47 @@ pub fn lock_euicc(conn: &mut AnyConnection, eid: &str) -> Result<bool, StoreErro
             .optional()?,
     };
     Ok(found.is_some())
+}
+
+/// The eUICC having a profile with each of these MSISDNs (the senders of a batch of MO SMS), in one statement;
+/// an MSISDN no profile has is absent.
+pub fn eids_by_msisdns(
+    conn: &mut AnyConnection,
+    msisdns: &[&str],
+) -> Result<BTreeMap<String, String>, StoreError> {
+    let mut out = BTreeMap::new();
+    for chunk in msisdns.chunks(500) {
+        let rows: Vec<(Option<String>, String)> = profiles::table
+            .filter(profiles::msisdn.eq_any(chunk))
+            .select((profiles::msisdn, profiles::eid))
+            .load(conn)?;
+        for (m, e) in rows {
+            if let Some(m) = m {
+                out.entry(m).or_insert(e);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Locks the rows of these eUICCs until the transaction ends, in EID order, in one statement on PostgreSQL
+/// (as [`lock_euicc`] does for one): transactions that lock several eUICCs this way — a batch of MO SMS, a
+/// delivery round — wait for each other instead of deadlocking. `eids` need not be sorted.
+pub fn lock_euiccs(conn: &mut AnyConnection, eids: &[&str]) -> Result<(), StoreError> {
+    let mut sorted: Vec<&str> = eids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if let AnyConnection::Pg(c) = conn {
+        for chunk in sorted.chunks(500) {
+            euiccs::table
+                .filter(euiccs::eid.eq_any(chunk))
+                .order(euiccs::eid)
+                .select(euiccs::eid)
+                .for_update()
+                .load::<String>(c)?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether an EIS with this EID is registered.

@@ -252,6 +252,24 @@ pub fn get_entity(conn: &mut AnyConnection, oid: &str) -> Result<Option<Entity>,
     }
 }
 
+/// The endpoints registered for the entity with this OID (where its callbacks and notifications go, SGP.02
+/// §2.6), in one statement; `None` for an unknown OID.
+pub fn endpoints_of(
+    conn: &mut AnyConnection,
+    oid: &str,
+) -> Result<Option<BTreeMap<String, String>>, StoreError> {
+    let json: Option<String> = entities::table
+        .find(oid)
+        .select(entities::endpoints)
+        .first(conn)
+        .optional()?;
+    json.map(|j| {
+        serde_json::from_str(&j)
+            .map_err(|e| StoreError::invalid_data("entities.endpoints", e.to_string()))
+    })
+    .transpose()
+}
+
 /// All entities, or those of one role, ordered by OID.
 pub fn list_entities(
     conn: &mut AnyConnection,

@@ -239,6 +239,15 @@ macro_rules! in_state {
     };
 }
 
+/// Command `id` while its state is one of `states` (the target of a [`transition`]'s update).
+macro_rules! in_states {
+    ($id:expr, $states:expr) => {
+        es5_commands::table
+            .find($id)
+            .filter(es5_commands::state.eq_any($states))
+    };
+}
+
 /// Makes the eUICC's next queued command in flight and returns it — the oldest urgent one, else the oldest —
 /// unless a command of this eUICC is in flight already (one at a time per ISD-R). Commands of this eUICC past their deadline are expired first.
 pub fn take_next_for_delivery(
@@ -252,20 +261,28 @@ pub fn take_next_for_delivery(
             return Err(StoreError::not_found(RecordKind::Eis, eid));
         }
         expire(c, Some(eid), now)?;
-        if let Some(busy) = in_state!(eid, Es5State::InFlight)
+        // The command in flight if there is one, else the next queued: one statement.
+        let first: Option<Row> = es5_commands::table
+            .filter(
+                es5_commands::eid.eq(eid).and(
+                    es5_commands::state
+                        .eq_any([Es5State::InFlight.as_str(), Es5State::Queued.as_str()]),
+                ),
+            )
+            .order((
+                es5_commands::state.eq(Es5State::InFlight.as_str()).desc(),
+                es5_commands::urgent.desc(),
+                es5_commands::seq,
+            ))
             .select(Row::as_select())
             .first(c)
-            .optional()?
-        {
-            return Ok(Delivery::Busy(Es5Command::try_from(busy)?));
-        }
-        let next: Option<i64> = in_state!(eid, Es5State::Queued)
-            .order((es5_commands::urgent.desc(), es5_commands::seq))
-            .select(es5_commands::id)
-            .first(c)
             .optional()?;
-        let Some(id) = next else {
-            return Ok(Delivery::Empty);
+        let id = match first {
+            None => return Ok(Delivery::Empty),
+            Some(r) if r.state == Es5State::InFlight.as_str() => {
+                return Ok(Delivery::Busy(Es5Command::try_from(r)?));
+            }
+            Some(r) => r.id,
         };
         let row: Row = on_backend!(c, c => diesel::update(es5_commands::table.find(id))
             .set((
@@ -324,8 +341,8 @@ pub fn record_attempt(
         ),
         None => (None, None),
     };
-    transition(conn, id, &[Es5State::InFlight], |c| {
-        diesel::update(es5_commands::table.find(id))
+    transition(conn, id, &[Es5State::InFlight], |c, states| {
+        diesel::update(in_states!(id, states))
             .set((
                 es5_commands::attempts.eq(es5_commands::attempts + 1),
                 es5_commands::keyset_version.eq(ks),
@@ -336,7 +353,11 @@ pub fn record_attempt(
     })
 }
 
-/// Checks that command `id` is in one of `from`, then runs `apply` in the same transaction.
+/// Runs `apply`, an update of command `id` that changes it only while its state is one of `states`, and
+/// checks that it changed it: one statement when it does. On PostgreSQL (read committed) the update waits for
+/// a concurrent transaction holding the row and re-checks the state after it, so the state checked is the one
+/// changed (a concurrent finish may have failed and purged the command meanwhile: `NotFound`, and the
+/// transmission recorded next cannot reference a deleted command). `Conflict` when it is in another state.
 fn transition<F>(
     conn: &mut AnyConnection,
     id: i64,
@@ -344,42 +365,28 @@ fn transition<F>(
     apply: F,
 ) -> Result<(), StoreError>
 where
-    F: FnOnce(&mut AnyConnection) -> QueryResult<usize>,
+    F: FnOnce(&mut AnyConnection, &[&'static str]) -> QueryResult<usize>,
 {
-    atomic_in_pg_tx(conn, |c| {
-        // Lock the row on PostgreSQL, so that the state checked is the one changed (read committed: a
-        // concurrent finish may fail and purge the command between a plain read and the update, which then
-        // changed nothing and the transmission recorded next referenced a deleted command).
-        let state: Option<String> = match c {
-            AnyConnection::Pg(c) => es5_commands::table
-                .find(id)
-                .select(es5_commands::state)
-                .for_update()
-                .first(c)
-                .optional()?,
-            AnyConnection::Sqlite(c) => es5_commands::table
-                .find(id)
-                .select(es5_commands::state)
-                .first(c)
-                .optional()?,
-        };
-        let Some(state) = state else {
-            return Err(StoreError::not_found(
-                RecordKind::Es5Command,
-                id.to_string(),
-            ));
-        };
-        let state = Es5State::parse(&state)?;
-        if !from.contains(&state) {
-            return Err(StoreError::conflict(
-                RecordKind::Es5Command,
-                id.to_string(),
-                format!("in state {}, expected one of {from:?}", state.as_str()),
-            ));
-        }
-        apply(c)?;
-        Ok(())
-    })
+    let states: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
+    if apply(conn, &states)? == 1 {
+        return Ok(());
+    }
+    let state: Option<String> = es5_commands::table
+        .find(id)
+        .select(es5_commands::state)
+        .first(conn)
+        .optional()?;
+    match state {
+        None => Err(StoreError::not_found(
+            RecordKind::Es5Command,
+            id.to_string(),
+        )),
+        Some(state) => Err(StoreError::conflict(
+            RecordKind::Es5Command,
+            id.to_string(),
+            format!("in state {state}, expected one of {from:?}"),
+        )),
+    }
 }
 
 /// Marks an in-flight command done with the eUICC's response (which frees the eUICC's queue).
@@ -389,8 +396,8 @@ pub fn mark_done(
     response: Option<&[u8]>,
     now: UnixMillis,
 ) -> Result<(), StoreError> {
-    transition(conn, id, &[Es5State::InFlight], |c| {
-        diesel::update(es5_commands::table.find(id))
+    transition(conn, id, &[Es5State::InFlight], |c, states| {
+        diesel::update(in_states!(id, states))
             .set((
                 es5_commands::state.eq(Es5State::Done.as_str()),
                 es5_commands::response.eq(response),
@@ -407,8 +414,8 @@ pub fn mark_failed(
     error: &str,
     now: UnixMillis,
 ) -> Result<(), StoreError> {
-    transition(conn, id, &[Es5State::InFlight], |c| {
-        diesel::update(es5_commands::table.find(id))
+    transition(conn, id, &[Es5State::InFlight], |c, states| {
+        diesel::update(in_states!(id, states))
             .set((
                 es5_commands::state.eq(Es5State::Failed.as_str()),
                 es5_commands::last_error.eq(error),
@@ -420,15 +427,20 @@ pub fn mark_failed(
 
 /// Marks a queued or in-flight command expired.
 pub fn mark_expired(conn: &mut AnyConnection, id: i64, now: UnixMillis) -> Result<(), StoreError> {
-    transition(conn, id, &[Es5State::Queued, Es5State::InFlight], |c| {
-        diesel::update(es5_commands::table.find(id))
-            .set((
-                es5_commands::state.eq(Es5State::Expired.as_str()),
-                es5_commands::last_error.eq("expired"),
-                es5_commands::updated_at.eq(now),
-            ))
-            .execute(c)
-    })
+    transition(
+        conn,
+        id,
+        &[Es5State::Queued, Es5State::InFlight],
+        |c, states| {
+            diesel::update(in_states!(id, states))
+                .set((
+                    es5_commands::state.eq(Es5State::Expired.as_str()),
+                    es5_commands::last_error.eq("expired"),
+                    es5_commands::updated_at.eq(now),
+                ))
+                .execute(c)
+        },
+    )
 }
 
 /// Deletes the commands of an operation or function call that are not in flight (operation cancelled or

@@ -7,7 +7,7 @@
 use diesel::prelude::*;
 
 use crate::UnixMillis;
-use crate::connection::{AnyConnection, atomic, on_backend};
+use crate::connection::{AnyConnection, atomic_in_pg_tx, on_backend};
 use crate::error::{RecordKind, StoreError};
 use crate::schema::function_calls;
 
@@ -185,7 +185,7 @@ pub fn begin_call(
     call: &NewFunctionCall,
     now: UnixMillis,
 ) -> Result<Begin, StoreError> {
-    atomic(conn, |c| insert_call(c, call, now))
+    atomic_in_pg_tx(conn, |c| insert_call(c, call, now))
 }
 
 fn insert_call(
@@ -256,7 +256,7 @@ pub fn complete_call(
     response: &CallResponse,
     now: UnixMillis,
 ) -> Result<(), StoreError> {
-    atomic(conn, |c| {
+    atomic_in_pg_tx(conn, |c| {
         let n = diesel::update(
             function_calls::table.filter(
                 function_calls::id

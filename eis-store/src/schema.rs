@@ -230,8 +230,10 @@ diesel::table! {
 
 diesel::joinable!(entity_fingerprints -> entities (entity_oid));
 diesel::joinable!(profiles -> euiccs (eid));
+diesel::joinable!(pol2_rules -> profiles (iccid));
 diesel::allow_tables_to_appear_in_same_query!(entities, entity_fingerprints);
 diesel::allow_tables_to_appear_in_same_query!(profiles, euiccs);
+diesel::allow_tables_to_appear_in_same_query!(pol2_rules, profiles);
 
 diesel::table! {
     es5_commands (id) {

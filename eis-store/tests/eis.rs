@@ -580,17 +580,17 @@ both_backends!(get_eis_reads_each_table_once, 1, |store| {
         .push(profile("8988211000000000002", 2, ProfileState::Disabled));
     let mut c = store.conn().expect("conn");
     eis::register_eis(&mut c, &new, 1_000).expect("register");
-    // eUICC, security domains, key sets, certificates, profiles, POL2 rules, audit trail, properties: one
-    // statement each for both security domains and all profiles, whatever their number.
+    // eUICC, security domains, key sets, certificates, profiles with their POL2 rules, audit trail,
+    // properties: one statement each for both security domains and all profiles, whatever their number.
     let view = statements(&mut c, |c| {
         let got = eis::get_eis_without_key_values(c, EID).expect("get");
         assert_eq!(got.expect("present").profiles.len(), 2);
     });
-    assert_eq!(view, 8);
+    assert_eq!(view, 7);
     // With the key values: keys and key components too.
     let full = statements(&mut c, |c| {
         let got = eis::get_eis(c, EID).expect("get").expect("present");
         assert_eq!(got.isd_r, new.isd_r);
     });
-    assert_eq!(full, 10);
+    assert_eq!(full, 9);
 });

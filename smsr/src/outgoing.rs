@@ -40,9 +40,7 @@ pub fn check_reply_to(
     if !destination::wants_callback(reply_to) {
         return Ok(());
     }
-    let registered = entities::get_entity(conn, caller)?
-        .map(|e| e.endpoints)
-        .unwrap_or_default();
+    let registered = entities::endpoints_of(conn, caller)?.unwrap_or_default();
     smsr.outgoing
         .check_reply_to(caller, reply_to, &registered)?;
     Ok(())
@@ -244,8 +242,8 @@ pub fn notify_profile_change(
     let iccid: Iccid = parse("Iccid", &profile.iccid)?;
     let ts = xs_date_time(completed_at)?;
     let correlation = format!("eid:{eid}");
-    let mno = entities::get_entity(conn, &profile.mno_id)?;
-    let mno_endpoint = mno.as_ref().and_then(|e| e.endpoints.get("ES4"));
+    let mno = entities::endpoints_of(conn, &profile.mno_id)?;
+    let mno_endpoint = mno.as_ref().and_then(|e| e.get("ES4"));
     #[cfg(feature = "test-faults")]
     let mno_endpoint = mno_endpoint.filter(|_| {
         !(change == ProfileChange::Enabled
@@ -297,8 +295,8 @@ pub fn notify_profile_change(
             "the owning MNO has no ES4 endpoint registered: notification not sent"),
     }
     if let Some(smdp_id) = &profile.smdp_id {
-        let smdp = entities::get_entity(conn, smdp_id)?;
-        match smdp.as_ref().and_then(|e| e.endpoints.get("ES3")) {
+        let smdp = entities::endpoints_of(conn, smdp_id)?;
+        match smdp.as_ref().and_then(|e| e.get("ES3")) {
             Some(url) => {
                 let mno_id: Oid = parse("Mno-id", &profile.mno_id)?;
                 let (action, body_xml) = match change {

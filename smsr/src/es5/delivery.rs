@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use eis_store::eis::{self, ProfileState};
+use eis_store::eis;
 use eis_store::es5_queue::{self, Delivery, Es5Command};
 use eis_store::operations::{self, Operation, OperationUpdate};
 use eis_store::{AnyConnection, savepoint};
@@ -65,13 +65,9 @@ pub fn destination(
     if let Some(m) = &data.dest_msisdn {
         return Ok(m.clone());
     }
-    eis::profiles_of(conn, &op.eid)?
-        .into_iter()
-        .find(|p| p.info.state == ProfileState::Enabled)
-        .and_then(|p| p.info.msisdn)
-        .ok_or_else(|| Es5Error::Unreachable {
-            eid: op.eid.clone(),
-        })
+    eis::enabled_msisdn(conn, &op.eid)?.ok_or_else(|| Es5Error::Unreachable {
+        eid: op.eid.clone(),
+    })
 }
 
 /// Secures one transmission of in-flight `cmd` of `op`: counter advanced, attempt and transmission recorded,
@@ -227,6 +223,10 @@ pub fn prepare_round(
     if let Some(last) = ready.last() {
         *cursor = Some(last.clone());
     }
+    // The round's eUICCs locked at once in EID order (take_next_for_delivery locks each again, a no-op): MO
+    // batches lock theirs the same way, so neither waits on the other in a cycle.
+    let eids: Vec<&str> = ready.iter().map(String::as_str).collect();
+    eis::lock_euiccs(conn, &eids)?;
     for eid in ready {
         // Commands of an eUICC on HTTPS wait for its admin session, opened by a push SMS (smsr::scp81).
         let https = smsr.channels.https_enabled

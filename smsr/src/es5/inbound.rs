@@ -49,28 +49,30 @@ fn operation_of(
     }
 }
 
-/// Handles one reassembled packet from `source_msisdn`.
+/// Handles one reassembled packet from `source_msisdn`, sent by `eid` (the eUICC having a profile with that
+/// MSISDN, `None` if none has). The caller has locked the eUICC's row ([`eis::lock_euiccs`]): with several
+/// nodes or lanes, a PoR and the notification that follows it may be handled at once, and the second waits
+/// for the first and then sees what it did (issue 14 item 2).
+#[allow(clippy::too_many_arguments)]
 pub fn process_mo(
     conn: &mut AnyConnection,
     smsr: &Smsr,
     settings: &Es5Settings,
     source_msisdn: &str,
+    eid: Option<&str>,
     kind: PacketKind,
     packet: &[u8],
     now: i64,
 ) -> Result<MoOutcome, SmsrError> {
-    let Some(eid) = eis::eid_by_msisdn(conn, source_msisdn)? else {
+    let Some(eid) = eid else {
         return Ok(MoOutcome::Dropped(format!(
             "no eUICC has a profile with MSISDN {source_msisdn}"
         )));
     };
-    // With several nodes, a PoR and the notification that follows it may reach two nodes at once: the second
-    // waits here for the first and then sees what it did (issue 14 item 2).
-    eis::lock_euicc(conn, &eid)?;
     match kind {
-        PacketKind::Response => process_por(conn, smsr, settings, &eid, packet, now),
+        PacketKind::Response => process_por(conn, smsr, settings, eid, packet, now),
         PacketKind::Command => {
-            process_notification(conn, smsr, settings, &eid, source_msisdn, packet, now)
+            process_notification(conn, smsr, settings, eid, source_msisdn, packet, now)
         }
     }
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use eis_store::savepoint;
 use es_interfaces::sms::{PacketKind, PushOutcome, Reassembler, Segment};
-use futures_util::FutureExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -31,6 +30,11 @@ const NODE_BEAT: Duration = Duration::from_secs(5);
 const NODE_STALE: Duration = Duration::from_secs(15);
 /// MO packets handled per transaction.
 const MO_BATCH: usize = 256;
+/// MO lanes on PostgreSQL: each sender's packets always go to the same lane and are handled in order; the
+/// lanes' transactions run at the same time (one MO transaction at a time left the database idle between
+/// its round trips: it was the bound of a PostgreSQL SM-SR's switches per second). SQLite admits one writer,
+/// so it has one lane.
+const MO_LANES_POSTGRES: usize = 4;
 /// How long segments of an incomplete concatenated MO SMS are kept.
 const REASSEMBLY_TIMEOUT_MS: u64 = 120_000;
 
@@ -330,13 +334,20 @@ fn handle_batch(smsr: &Smsr, settings: &Es5Settings, batch: &[MoPacket]) -> Resu
     let mut counted: Vec<(&'static str, &'static str, Option<i64>)> = Vec::new();
     smsr.store.tx(|c| {
         counted.clear();
+        let sources: Vec<&str> = batch.iter().map(|(s, _, _)| s.as_str()).collect();
+        let senders = eis_store::eis::eids_by_msisdns(c, &sources)?;
+        // Every eUICC of the batch locked at once in EID order, as a delivery round does: lanes, nodes and
+        // the delivery round then wait for each other and never deadlock.
+        let eids: Vec<&str> = senders.values().map(String::as_str).collect();
+        eis_store::eis::lock_euiccs(c, &eids)?;
         for (source, kind, packet) in batch {
+            let eid = senders.get(source).map(String::as_str);
             let kind_label = match kind {
                 PacketKind::Response => "por",
                 PacketKind::Command => "notification",
             };
             let outcome = match savepoint(c, |c| {
-                inbound::process_mo(c, smsr, settings, source, *kind, packet, now)
+                inbound::process_mo(c, smsr, settings, source, eid, *kind, packet, now)
             }) {
                 Ok(MoOutcome::Dropped(why)) => {
                     tracing::warn!(%source, %why, "MO packet dropped");
@@ -375,61 +386,109 @@ fn handle_batch(smsr: &Smsr, settings: &Es5Settings, batch: &[MoPacket]) -> Resu
     Ok(())
 }
 
+/// Where the packets of `source` are handled: always the same lane of `lanes`.
+fn lane_of(source: &str, lanes: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    source.hash(&mut h);
+    usize::try_from(h.finish() % lanes.max(1) as u64).unwrap_or(0)
+}
+
+/// A reassembled packet and the SMSC's acknowledgement owed for it (sent once its transaction committed).
+type LaneItem = (MoPacket, MoAck);
+
+/// The inbound loop: deliver_sm → reassembly → the sender's lane ([`mo_lane`]). Ends at shutdown, after the
+/// lanes handled what they were given.
 async fn inbound_loop(
     smsr: Arc<Smsr>,
     settings: Es5Settings,
     mut events: SmppEvents,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let lanes = match smsr.store.backend() {
+        eis_store::Backend::Postgres => MO_LANES_POSTGRES,
+        eis_store::Backend::Sqlite => 1,
+    };
+    // Unbounded: what is in the lanes is bounded by the SMSC's window of unacknowledged deliver_sm.
+    let (senders, lane_tasks): (Vec<_>, Vec<_>) = (0..lanes)
+        .map(|_| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<LaneItem>();
+            (
+                tx,
+                tokio::spawn(mo_lane(smsr.clone(), settings.clone(), rx)),
+            )
+        })
+        .unzip();
     let mut reassembler = reassembler(&settings);
     let epoch = tokio::time::Instant::now();
+    let mut last_expiry = 0u64;
     loop {
-        let first = tokio::select! {
+        let event = tokio::select! {
             e = events.recv() => e,
             _ = shutdown.changed() => None,
         };
-        let Some(first) = first else { break };
+        let Some(event) = event else { break };
         let now = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let mut batch: Vec<MoPacket> = Vec::new();
-        let mut acks: Vec<MoAck> = Vec::new();
-        let mut next = Some(first);
-        while let Some(event) = next.take() {
-            match event {
-                SmppEvent::MoSms(mo) => {
-                    if let Some((kind, packet)) =
-                        reassemble(&mut reassembler, &mo.source_addr, &mo.tp_ud, now)
+        match event {
+            SmppEvent::MoSms(mo) => {
+                if let Some((kind, packet)) =
+                    reassemble(&mut reassembler, &mo.source_addr, &mo.tp_ud, now)
+                {
+                    let lane = lane_of(&mo.source_addr, lanes);
+                    if let Err(refused) =
+                        senders[lane].send(((mo.source_addr, kind, packet), mo.ack))
                     {
-                        batch.push((mo.source_addr, kind, packet));
-                        acks.push(mo.ack);
-                    } else {
-                        // A segment waiting for the rest of its message (kept in memory only) or one dropped.
-                        mo.ack.stored();
+                        // The lane ended (it never does before the senders are dropped): the SMSC tries again.
+                        (refused.0).1.retry_later();
                     }
-                }
-                SmppEvent::DeliveryReceipt(r) => {
-                    tracing::debug!(message_id = %r.message_id, stat = ?r.stat, "delivery receipt")
-                }
-                SmppEvent::Bound { bind } => tracing::info!(bind, "SMPP bind up"),
-                SmppEvent::Unbound { bind, reason } => {
-                    tracing::warn!(bind, %reason, "SMPP bind down")
+                } else {
+                    // A segment waiting for the rest of its message (kept in memory only) or one dropped.
+                    mo.ack.stored();
                 }
             }
-            if batch.len() < MO_BATCH {
-                next = events.recv().now_or_never().flatten();
+            SmppEvent::DeliveryReceipt(r) => {
+                tracing::debug!(message_id = %r.message_id, stat = ?r.stat, "delivery receipt")
+            }
+            SmppEvent::Bound { bind } => tracing::info!(bind, "SMPP bind up"),
+            SmppEvent::Unbound { bind, reason } => {
+                tracing::warn!(bind, %reason, "SMPP bind down")
             }
         }
-        for e in reassembler.expire(now.saturating_sub(REASSEMBLY_TIMEOUT_MS)) {
-            tracing::info!(source = %e.source, missing = ?e.missing, "incomplete MO SMS discarded");
+        // Incomplete messages are looked at once a second, not at every SMS.
+        if now >= last_expiry + 1_000 {
+            last_expiry = now;
+            for e in reassembler.expire(now.saturating_sub(REASSEMBLY_TIMEOUT_MS)) {
+                tracing::info!(source = %e.source, missing = ?e.missing, "incomplete MO SMS discarded");
+            }
         }
-        if batch.is_empty() {
-            continue;
+    }
+    drop(senders);
+    for t in lane_tasks {
+        let _ = t.await;
+    }
+}
+
+/// One MO lane: takes what its senders' packets have queued, up to [`MO_BATCH`], handles them in one
+/// transaction and only then acknowledges them to the SMSC (a crash before the commit loses nothing).
+async fn mo_lane(
+    smsr: Arc<Smsr>,
+    settings: Es5Settings,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<LaneItem>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut items = vec![first];
+        while items.len() < MO_BATCH {
+            match rx.try_recv() {
+                Ok(item) => items.push(item),
+                Err(_) => break,
+            }
         }
+        let (batch, acks): (Vec<MoPacket>, Vec<MoAck>) = items.into_iter().unzip();
         let s = smsr.clone();
         let st = settings.clone();
         let n = batch.len();
         let t = std::time::Instant::now();
         match blocking(move || handle_batch(&s, &st, &batch)).await {
-            // Only now does the SMSC learn that the SMS arrived: a crash before the commit loses nothing.
             Ok(()) => acks.iter().for_each(MoAck::stored),
             Err(e) => {
                 tracing::error!(error = %e, "MO batch failed; the SMSC delivers it again");

@@ -60,10 +60,7 @@ pub fn load_keys(
     eid: &str,
     kvn: u8,
 ) -> Result<IsdrKeys, Es5Error> {
-    let ks =
-        eis::get_keyset(conn, eid, SdRole::IsdR, kvn)?.ok_or_else(|| Es5Error::NoScp80Keyset {
-            eid: eid.to_string(),
-        })?;
+    let components = eis::keyset_components(conn, eid, SdRole::IsdR, kvn)?;
     let key_byte = wire_profile::aes_kic_kid(kvn).ok_or_else(|| Es5Error::NoScp80Keyset {
         eid: eid.to_string(),
     })?;
@@ -74,15 +71,11 @@ pub fn load_keys(
             index,
             why,
         };
-        let key = ks
-            .keys
+        // The first component of the key (ordered by position).
+        let (_, component) = components
             .iter()
-            .find(|k| k.index == index)
+            .find(|(i, _)| *i == index)
             .ok_or_else(|| err("not in the EIS".into()))?;
-        let component = key
-            .components
-            .first()
-            .ok_or_else(|| err("no key component".into()))?;
         let blob = std::str::from_utf8(&component.value.ciphertext)
             .map_err(|_| err("sealed value is not text".into()))?;
         let clear = keyring

@@ -52,16 +52,14 @@ fn psk_identity(conn: &mut AnyConnection, eid: &str) -> Result<PskIdentity, Es5E
         .map(|(v, _)| v)
         .max()
         .ok_or_else(none)?;
-    let ks = eis::get_keyset(conn, eid, SdRole::IsdR, kvn)?.ok_or_else(none)?;
-    let key_id = ks
-        .keys
+    // Each key's first component (ordered by position) gives its type.
+    let components = eis::keyset_components(conn, eid, SdRole::IsdR, kvn)?;
+    let mut seen = None;
+    let key_id = components
         .iter()
-        .find(|k| {
-            k.components
-                .first()
-                .is_some_and(|c| c.key_type == wire_profile::SCP81_KEY_TYPE_PSK)
-        })
-        .map(|k| k.index)
+        .filter(|(i, _)| std::mem::replace(&mut seen, Some(*i)) != Some(*i))
+        .find(|(_, c)| c.key_type == wire_profile::SCP81_KEY_TYPE_PSK)
+        .map(|(i, _)| *i)
         .ok_or_else(none)?;
     let eid_bytes: [u8; 16] = hex::decode(eid)
         .ok()
