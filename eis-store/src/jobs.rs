@@ -484,6 +484,25 @@ pub fn get_job(conn: &mut AnyConnection, id: i64) -> Result<Option<Job>, StoreEr
         .transpose()
 }
 
+/// The running jobs whose lease holder's id starts with `worker_prefix`, oldest first: what one process holds
+/// (design §3 step 3; worker ids carry the process id, so an operator, or a test that killed a node, sees what
+/// waits for its leases to end).
+pub fn held_by(conn: &mut AnyConnection, worker_prefix: &str) -> Result<Vec<Job>, StoreError> {
+    jobs::table
+        .filter(jobs::state.eq(JobState::Running.as_str()))
+        .order(jobs::id)
+        .select(Row::as_select())
+        .load(conn)?
+        .into_iter()
+        .filter(|r| {
+            r.locked_by
+                .as_deref()
+                .is_some_and(|w| w.starts_with(worker_prefix))
+        })
+        .map(Job::try_from)
+        .collect()
+}
+
 /// Number of jobs of `queue` in each state (for metrics and tests), in the order Ready, Running, Done, Dead.
 pub fn counts(conn: &mut AnyConnection, queue: &str) -> Result<[(JobState, i64); 4], StoreError> {
     let rows: Vec<(String, i64)> = jobs::table

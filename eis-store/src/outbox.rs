@@ -444,6 +444,27 @@ pub fn get_message(conn: &mut AnyConnection, id: i64) -> Result<Option<OutboxMes
         .transpose()
 }
 
+/// The messages in flight whose lease holder's id starts with `worker_prefix`, oldest first: what one
+/// process's dispatchers hold (dispatcher ids carry the process id).
+pub fn held_by(
+    conn: &mut AnyConnection,
+    worker_prefix: &str,
+) -> Result<Vec<OutboxMessage>, StoreError> {
+    outbox::table
+        .filter(outbox::state.eq(OutboxState::InFlight.as_str()))
+        .order(outbox::id)
+        .select(Row::as_select())
+        .load(conn)?
+        .into_iter()
+        .filter(|r| {
+            r.locked_by
+                .as_deref()
+                .is_some_and(|w| w.starts_with(worker_prefix))
+        })
+        .map(OutboxMessage::try_from)
+        .collect()
+}
+
 /// Messages with this correlation id, oldest first (to show the delivery state of an operation's callbacks).
 pub fn by_correlation(
     conn: &mut AnyConnection,

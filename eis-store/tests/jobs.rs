@@ -305,3 +305,28 @@ both_backends!(concurrent_workers_never_share_or_lose_a_job, 8, |store| {
         ]
     );
 });
+
+both_backends!(held_by_lists_one_processs_running_jobs, 2, |store| {
+    let mut c = store.conn().expect("conn");
+    for _ in 0..4 {
+        id(jobs::enqueue(&mut c, &job("q", 0, 3, None), 1).expect("enqueue"));
+    }
+    let a = jobs::claim(&mut c, "q", "node-12-a", LEASE, 2, 10).expect("claim");
+    let b = jobs::claim(&mut c, "q", "node-123-b", LEASE, 1, 10).expect("claim");
+    assert_eq!((a.len(), b.len()), (2, 1));
+    let ids = |v: &[jobs::Job]| v.iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&jobs::held_by(&mut c, "node-12-").expect("held")),
+        ids(&a)
+    );
+    assert_eq!(
+        ids(&jobs::held_by(&mut c, "node-123-").expect("held")),
+        ids(&b)
+    );
+    // Done, failed (back to Ready) and expired (recovered) jobs are no longer held.
+    jobs::complete(&mut c, a[0].id, "node-12-a", 20).expect("complete");
+    jobs::fail(&mut c, a[1].id, "node-12-a", "boom", &BACKOFF, 20).expect("fail");
+    assert!(jobs::held_by(&mut c, "node-12-").expect("held").is_empty());
+    jobs::recover_expired_leases(&mut c, 10 + 1_000).expect("recover");
+    assert!(jobs::held_by(&mut c, "node-").expect("held").is_empty());
+});

@@ -294,3 +294,30 @@ both_backends!(mark_delivered_many_is_all_or_nothing, 2, |store| {
     }
     outbox::mark_delivered_many(&mut c, &[], "d1", 21).expect("nothing to mark");
 });
+
+both_backends!(held_by_lists_one_processs_messages_in_flight, 2, |store| {
+    let mut c = store.conn().expect("conn");
+    for i in 0..3 {
+        outbox::enqueue(&mut c, &msg(&format!("op-{i}"), 0, 10_000), 0).expect("enqueue");
+    }
+    let a = outbox::claim_due(&mut c, "outbox-7-a", LEASE, 2, 10).expect("claim");
+    let b = outbox::claim_due(&mut c, "outbox-70-b", LEASE, 1, 10).expect("claim");
+    assert_eq!((a.len(), b.len()), (2, 1));
+    let ids = |v: &[outbox::OutboxMessage]| v.iter().map(|m| m.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&outbox::held_by(&mut c, "outbox-7-").expect("held")),
+        ids(&a)
+    );
+    assert_eq!(
+        ids(&outbox::held_by(&mut c, "outbox-70-").expect("held")),
+        ids(&b)
+    );
+    // Delivered and recovered messages are no longer held.
+    outbox::mark_delivered_many(&mut c, &[a[0].id], "outbox-7-a", 20).expect("delivered");
+    assert_eq!(
+        ids(&outbox::held_by(&mut c, "outbox-7-").expect("held")),
+        vec![a[1].id]
+    );
+    outbox::recover_expired_leases(&mut c, 10 + 1_000).expect("recover");
+    assert!(outbox::held_by(&mut c, "outbox-").expect("held").is_empty());
+});

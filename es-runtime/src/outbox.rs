@@ -58,10 +58,16 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// ([`OutboxChannel::in_flight`]); then it is sent without one.
 pub const PERMIT_WAIT: Duration = Duration::from_secs(5);
 
+/// The start of the lease holder id of the dispatchers of process `pid` (design §3 step 5): several processes
+/// share one outbox, and `eis_store::outbox::held_by` with this prefix lists what one holds.
+pub fn worker_prefix(pid: u32) -> String {
+    format!("outbox-{pid}-")
+}
+
 /// Settings of the dispatcher.
 #[derive(Debug, Clone)]
 pub struct OutboxSettings {
-    /// This dispatcher's id in the leases (unique per process).
+    /// This dispatcher's id in the leases (unique; by default [`worker_prefix`] of this process and a UUID).
     pub worker_id: String,
     /// Messages claimed per round.
     pub batch: u32,
@@ -76,7 +82,11 @@ pub struct OutboxSettings {
 impl Default for OutboxSettings {
     fn default() -> Self {
         OutboxSettings {
-            worker_id: format!("outbox-{}", uuid::Uuid::new_v4()),
+            worker_id: format!(
+                "{}{}",
+                worker_prefix(std::process::id()),
+                uuid::Uuid::new_v4()
+            ),
             batch: 64,
             lease: Duration::from_secs(60),
             backoff: Backoff {
@@ -101,11 +111,20 @@ pub enum OutboxError {
 
 /// Receives the answers to outbox messages that carry a body: a request sent through the outbox (e.g. an ES3
 /// function the SM-DP relays) may be answered synchronously (200 with a response, e.g. a refusal) instead of
-/// by a later callback. Called after the message is marked delivered; it must be idempotent (a crash may
-/// redeliver the message).
+/// by a later callback. Called in the transaction that marks the message delivered, so that the answer is
+/// applied if and only if the delivery is recorded (a process killed between two transactions would lose it);
+/// it must be idempotent (a crash before the commit redelivers the message).
 pub trait ResponseSink: Send + Sync + 'static {
-    /// Handles the answer `body` (HTTP `status`) to `message`.
-    fn on_response(&self, message: &OutboxMessage, status: u16, body: &str);
+    /// Handles the answer `body` (HTTP `status`) to `message` in `conn`'s transaction; an error rolls the
+    /// round back (its messages stay leased and are sent again when the lease ends), so only a store failure
+    /// should be one: an answer that cannot be applied is logged and dropped.
+    fn on_response(
+        &self,
+        conn: &mut AnyConnection,
+        message: &OutboxMessage,
+        status: u16,
+        body: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// Outbox messages that are not SOAP calls over mutual TLS (e.g. the ESM2M webhooks): the dispatcher posts a
@@ -150,6 +169,75 @@ pub struct Attempt<'a> {
     pub error: Option<&'a str>,
     /// The message's state after it (Delivered, Pending for a retry, Dead).
     pub state: OutboxState,
+}
+
+/// Who records a round's outcomes, and with what ([`record_round`]).
+struct Round<'a> {
+    worker: &'a str,
+    backoff: &'a Backoff,
+    now: UnixMillis,
+    sink: Option<&'a dyn ResponseSink>,
+    channel: Option<&'a dyn OutboxChannel>,
+}
+
+/// Records the outcomes of one round in the caller's transaction: the deliveries, the reschedules, the
+/// channel's attempts, and the answers handed to the sink — in the same transaction as the deliveries, so that
+/// a process killed after the commit has applied every answer it marked delivered, and one killed before it
+/// leaves the messages leased, to be sent again (and answered again) by whichever process takes them next.
+fn record_round(
+    c: &mut AnyConnection,
+    results: &[(OutboxMessage, Outcome)],
+    round: &Round<'_>,
+) -> Result<(), StoreError> {
+    let (worker, now) = (round.worker, round.now);
+    // The successes in one statement; failures (rare) one by one.
+    let delivered: Vec<i64> = results
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Delivered { .. }))
+        .map(|(m, _)| m.id)
+        .collect();
+    outbox::mark_delivered_many(c, &delivered, worker, now)?;
+    let mut attempts = Vec::new();
+    for (m, outcome) in results {
+        let id = m.id;
+        let (status, error, state) = match outcome {
+            Outcome::Delivered { status, .. } => (Some(*status), None, OutboxState::Delivered),
+            Outcome::Failed { status, error } => {
+                let state = match outbox::reschedule(c, id, worker, error, round.backoff, now)? {
+                    RescheduleOutcome::Retry { next_attempt_at } => {
+                        tracing::info!(id, %error, next_attempt_at, "outbox message will be retried");
+                        OutboxState::Pending
+                    }
+                    RescheduleOutcome::Dead => {
+                        tracing::warn!(id, %error, "outbox message given up");
+                        OutboxState::Dead
+                    }
+                };
+                (*status, Some(error.as_str()), state)
+            }
+        };
+        if round.channel.is_some_and(|ch| ch.owns(m)) {
+            attempts.push(Attempt {
+                message: m,
+                status,
+                error,
+                state,
+            });
+        }
+    }
+    if let Some(ch) = round.channel.filter(|_| !attempts.is_empty()) {
+        ch.record(c, &attempts, now)?;
+    }
+    if let Some(sink) = round.sink {
+        for (m, outcome) in results {
+            if let Outcome::Delivered { status, body } = outcome
+                && !body.is_empty()
+            {
+                sink.on_response(c, m, *status, body)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The dispatcher: claims, posts, marks.
@@ -307,58 +395,18 @@ impl OutboxDispatcher {
         let channel = self.channel.clone();
         tokio::task::spawn_blocking(move || {
             store.tx(|c| {
-                // The successes in one statement; failures (rare) one by one.
-                let delivered: Vec<i64> = results
-                    .iter()
-                    .filter(|(_, o)| matches!(o, Outcome::Delivered { .. }))
-                    .map(|(m, _)| m.id)
-                    .collect();
-                outbox::mark_delivered_many(c, &delivered, &worker, now)?;
-                let mut attempts = Vec::new();
-                for (m, outcome) in &results {
-                    let id = m.id;
-                    let (status, error, state) = match outcome {
-                        Outcome::Delivered { status, .. } => {
-                            (Some(*status), None, OutboxState::Delivered)
-                        }
-                        Outcome::Failed { status, error } => {
-                            let state = match outbox::reschedule(c, id, &worker, error, &backoff, now)? {
-                                RescheduleOutcome::Retry { next_attempt_at } => {
-                                    tracing::info!(id, %error, next_attempt_at, "outbox message will be retried");
-                                    OutboxState::Pending
-                                }
-                                RescheduleOutcome::Dead => {
-                                    tracing::warn!(id, %error, "outbox message given up");
-                                    OutboxState::Dead
-                                }
-                            };
-                            (*status, Some(error.as_str()), state)
-                        }
-                    };
-                    if channel.as_ref().is_some_and(|ch| ch.owns(m)) {
-                        attempts.push(Attempt {
-                            message: m,
-                            status,
-                            error,
-                            state,
-                        });
-                    }
-                }
-                if let Some(ch) = channel.as_ref().filter(|_| !attempts.is_empty()) {
-                    ch.record(c, &attempts, now)?;
-                }
-                Ok::<_, StoreError>(())
-            })?;
-            if let Some(sink) = sink {
-                for (m, outcome) in &results {
-                    if let Outcome::Delivered { status, body } = outcome
-                        && !body.is_empty()
-                    {
-                        sink.on_response(m, *status, body);
-                    }
-                }
-            }
-            Ok::<_, StoreError>(())
+                record_round(
+                    c,
+                    &results,
+                    &Round {
+                        worker: &worker,
+                        backoff: &backoff,
+                        now,
+                        sink: sink.as_deref(),
+                        channel: channel.as_deref(),
+                    },
+                )
+            })
         })
         .await
         .map_err(|e| OutboxError::Task(e.to_string()))??;
@@ -429,5 +477,106 @@ impl OutboxDispatcher {
                 _ = shutdown.changed() => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink whose answer writes a message of its own (what completing a relay writes), then fails if asked.
+    struct Sink {
+        fail: bool,
+    }
+
+    impl ResponseSink for Sink {
+        fn on_response(
+            &self,
+            conn: &mut AnyConnection,
+            message: &OutboxMessage,
+            _status: u16,
+            body: &str,
+        ) -> Result<(), StoreError> {
+            outbox::enqueue(conn, &answer_of(message.id, body), 0)?;
+            if self.fail {
+                return Err(StoreError::Backend("the sink's store failed".into()));
+            }
+            Ok(())
+        }
+    }
+
+    fn answer_of(id: i64, body: &str) -> NewOutboxMessage {
+        NewOutboxMessage {
+            destination_url: "https://mno.example/es2".into(),
+            http_method: "POST".into(),
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+            content_type: "application/soap+xml".into(),
+            correlation_id: Some(format!("answer-{id}")),
+            message_id: None,
+            not_before: 0,
+            give_up_at: 1_000_000,
+        }
+    }
+
+    /// The sink's writes commit with the delivery, or neither does: a failed sink leaves the message leased
+    /// (sent again after its lease) and nothing of the answer.
+    fn sink_runs_in_the_delivery_transaction(store: &Store) {
+        let mut c = store.conn().expect("conn");
+        for fail in [false, true] {
+            let id = outbox::enqueue(&mut c, &answer_of(0, "<request/>"), 0).expect("enqueue");
+            let claimed =
+                outbox::claim_due(&mut c, "w", Duration::from_secs(60), 10, 5).expect("claim");
+            assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![id]);
+            let results: Vec<(OutboxMessage, Outcome)> = claimed
+                .into_iter()
+                .map(|m| {
+                    let body = "<answer/>".to_string();
+                    (m, Outcome::Delivered { status: 200, body })
+                })
+                .collect();
+            let backoff = Backoff {
+                base: Duration::from_secs(1),
+                max: Duration::from_secs(1),
+            };
+            let sink = Sink { fail };
+            let round = Round {
+                worker: "w",
+                backoff: &backoff,
+                now: 10,
+                sink: Some(&sink),
+                channel: None,
+            };
+            let r = store.tx(|c| record_round(c, &results, &round));
+            assert_eq!(r.is_err(), fail);
+            let state = outbox::get_message(&mut c, id)
+                .expect("get")
+                .expect("message")
+                .state;
+            let answers = outbox::by_correlation(&mut c, &format!("answer-{id}")).expect("answers");
+            if fail {
+                assert_eq!((state, answers.len()), (OutboxState::InFlight, 0));
+            } else {
+                assert_eq!((state, answers.len()), (OutboxState::Delivered, 1));
+                assert_eq!(answers[0].body, b"<answer/>".to_vec());
+                // The sink's own message is due now: out of the next round's way.
+                let mine =
+                    outbox::claim_due(&mut c, "w", Duration::from_secs(60), 10, 6).expect("claim");
+                outbox::mark_delivered_many(&mut c, &[mine[0].id], "w", 7).expect("delivered");
+            }
+        }
+    }
+
+    #[test]
+    fn sink_runs_in_the_delivery_transaction_sqlite() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("o.db").display());
+        sink_runs_in_the_delivery_transaction(&Store::open(&url, 2).expect("store"));
+    }
+
+    #[test]
+    fn sink_runs_in_the_delivery_transaction_postgres() {
+        let db = testkit::PgTestDb::new();
+        sink_runs_in_the_delivery_transaction(&Store::open(db.url(), 2).expect("store"));
     }
 }

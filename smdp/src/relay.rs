@@ -611,29 +611,37 @@ pub fn forward_notification(
 
 /// The SM-DP's sink for synchronous answers to relayed ES3 requests (SGP.02 Annex B: a refusal, or a whole
 /// result, answered at once instead of by a callback): an HTTP 200 response with any FunctionExecutionStatus
-/// completes the relay like a callback.
+/// completes the relay like a callback, in the transaction that marks the request delivered.
 pub struct RelaySink(pub Arc<Smdp>);
 
 impl ResponseSink for RelaySink {
-    fn on_response(&self, message: &OutboxMessage, status: u16, body: &str) {
+    fn on_response(
+        &self,
+        conn: &mut AnyConnection,
+        message: &OutboxMessage,
+        status: u16,
+        body: &str,
+    ) -> Result<(), eis_store::StoreError> {
         if status != 200 {
-            return;
+            return Ok(());
         }
         let Some(message_id) = message.message_id.as_deref() else {
-            return;
+            return Ok(());
         };
         let Ok(env) = Envelope::parse(body.as_bytes()) else {
-            return;
+            return Ok(());
         };
         let Some(s) = status_in(&env) else {
-            return;
+            return Ok(());
         };
-        let smdp = &self.0;
-        let r = smdp
-            .store
-            .tx(|c| complete_relay(smdp, c, message_id, s.clone()));
-        if let Err(e) = r {
-            tracing::warn!(%message_id, error = %e, "synchronous ES3 answer not applied");
+        // A savepoint: an answer that cannot be applied leaves nothing of it behind.
+        match eis_store::savepoint(conn, |c| complete_relay(&self.0, c, message_id, s)) {
+            Ok(()) => Ok(()),
+            Err(SmdpError::Store(e)) => Err(e),
+            Err(e) => {
+                tracing::warn!(%message_id, error = %e, "synchronous ES3 answer not applied");
+                Ok(())
+            }
         }
     }
 }

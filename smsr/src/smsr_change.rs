@@ -1196,34 +1196,43 @@ pub fn receive(
 pub struct Es7Sink(pub Arc<Smsr>);
 
 impl ResponseSink for Es7Sink {
-    fn on_response(&self, message: &OutboxMessage, status: u16, body: &str) {
+    fn on_response(
+        &self,
+        conn: &mut AnyConnection,
+        message: &OutboxMessage,
+        status: u16,
+        body: &str,
+    ) -> Result<(), eis_store::StoreError> {
         if status != 200
             || !message
                 .correlation_id
                 .as_deref()
                 .is_some_and(|c| c.starts_with("op:"))
         {
-            return;
+            return Ok(());
         }
         let Some(message_id) = message.message_id.as_deref() else {
-            return;
+            return Ok(());
         };
         let Ok(env) = Envelope::parse(body.as_bytes()) else {
-            return;
+            return Ok(());
         };
         let Ok(es7::Message::Response(r)) = es7::Message::decode(env.body()) else {
-            return;
+            return Ok(());
         };
-        let smsr = &self.0;
-        let applied = smsr.store.tx(|c| {
-            // The outbox only talks to the SM-SR the request was sent to: the answer is that peer's.
-            let Some(peer) = peer_of(c, message_id)? else {
-                return Ok::<_, SmsrError>(());
-            };
-            on_answer(c, smsr, &peer, message_id, &r)
+        // The outbox only talks to the SM-SR the request was sent to: the answer is that peer's.
+        // A savepoint: an answer that cannot be applied leaves nothing of it behind.
+        let applied = eis_store::savepoint(conn, |c| match peer_of(c, message_id)? {
+            Some(peer) => on_answer(c, &self.0, &peer, message_id, &r),
+            None => Ok(()),
         });
-        if let Err(e) = applied {
-            tracing::warn!(%message_id, error = %e, "synchronous ES7 answer not applied");
+        match applied {
+            Ok(()) => Ok(()),
+            Err(SmsrError::Store(e)) => Err(e),
+            Err(e) => {
+                tracing::warn!(%message_id, error = %e, "synchronous ES7 answer not applied");
+                Ok(())
+            }
         }
     }
 }

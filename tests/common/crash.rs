@@ -271,13 +271,14 @@ pub fn isd_p_aids() -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// One SM-SR as a child process: `rsp --config <file> serve --only smsr`, killed (SIGKILL) when dropped, also when
-/// the test fails.
+/// One server as a child process: `rsp --config <file> serve --only smsr` (or `--only smdp`, [`Self::only`]),
+/// killed (SIGKILL) when dropped, also when the test fails.
 pub struct SmsrProcess {
     /// What the test calls it.
     pub name: &'static str,
     config: std::path::PathBuf,
     log_var: &'static str,
+    only: &'static str,
     child: Option<std::process::Child>,
 }
 
@@ -292,8 +293,20 @@ impl SmsrProcess {
             name,
             config,
             log_var,
+            only: "smsr",
             child: None,
         }
+    }
+
+    /// The same, serving `which` (`smsr` or `smdp`).
+    pub fn only(mut self, which: &'static str) -> SmsrProcess {
+        self.only = which;
+        self
+    }
+
+    /// Its process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
     }
 
     /// Starts it and waits until it prints `ready`.
@@ -302,7 +315,7 @@ impl SmsrProcess {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rsp"))
             .arg("--config")
             .arg(&self.config)
-            .args(["serve", "--only", "smsr"])
+            .args(["serve", "--only", self.only])
             .env(
                 "RUST_LOG",
                 std::env::var(self.log_var).unwrap_or_else(|_| "warn".into()),
@@ -310,7 +323,7 @@ impl SmsrProcess {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()
-            .expect("spawn rsp serve --only smsr");
+            .expect("spawn rsp serve --only");
         super::wait_until_ready(&mut child);
         self.child = Some(child);
     }

@@ -818,10 +818,20 @@ pub fn work_once(smdp: &Smdp, worker_id: &str) -> usize {
     n
 }
 
+/// The start of the lease holder id of the download workers of process `pid` (design §3 step 3): several
+/// SM-DP processes share the job queue, and `eis_store::jobs::held_by` with this prefix lists what one holds.
+pub fn worker_prefix(pid: u32) -> String {
+    format!("smdp-download-{pid}-")
+}
+
 /// The download worker: runs due steps until `shutdown` turns true, woken by [`Smdp::wake_downloads`] or
 /// every 250 ms.
 pub async fn run(smdp: Arc<Smdp>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let worker_id = format!("smdp-download-{}", uuid::Uuid::new_v4());
+    let worker_id = format!(
+        "{}{}",
+        worker_prefix(std::process::id()),
+        uuid::Uuid::new_v4()
+    );
     loop {
         if *shutdown.borrow() {
             break;
