@@ -330,6 +330,9 @@ fn handle_batch(smsr: &Smsr, settings: &Es5Settings, batch: &[MoPacket]) -> Resu
     let mut counted: Vec<(&'static str, &'static str, Option<i64>)> = Vec::new();
     smsr.store.tx(|c| {
         counted.clear();
+        // The owners' events of the batch numbered at its end (`esm2m::events::numbered_last`): an owner's
+        // counter held for the numbering and the commit, not from the batch's first event on.
+        crate::esm2m::events::numbered_last(c, smsr, |c| {
         for (source, kind, packet) in batch {
             let kind_label = match kind {
                 PacketKind::Response => "por",
@@ -365,6 +368,7 @@ fn handle_batch(smsr: &Smsr, settings: &Es5Settings, batch: &[MoPacket]) -> Resu
             counted.push((kind_label, outcome.0, outcome.1));
         }
         Ok::<_, SmsrError>(())
+        })
     })?;
     for (kind, outcome, latency) in counted {
         smsr.metrics.mo_packet(kind, outcome);
