@@ -1,7 +1,10 @@
 //! The eUICC owners' operations on the SM-SR (ESM2M, design §1): the results of owners' platform operations,
 //! fleet operations with one row per target and their counts by state, and the first answers of POSTs made
 //! with an `Idempotency-Key`. Every change of a target changes the counts of its fleet operation in the same
-//! transaction, so that progress is one row read and a restart continues from what was committed.
+//! transaction — directly in the fleet row when the fleet worker (which holds that row) starts, cancels or
+//! expires targets; as a row of `esm2m_fleet_target_ends` when a target's platform operation ends, which the
+//! worker later applies to the fleet row ([`fold_ends`]) — so that progress is one row read, a restart
+//! continues from what was committed, and an ending target never waits for the fleet row.
 
 use diesel::prelude::*;
 
@@ -63,6 +66,14 @@ mod schema {
     }
 
     diesel::table! {
+        esm2m_fleet_target_ends (id) {
+            id -> BigInt,
+            fleet_id -> BigInt,
+            state -> Text,
+        }
+    }
+
+    diesel::table! {
         esm2m_idempotency (owner_oid, idempotency_key) {
             owner_oid -> Text,
             idempotency_key -> Text,
@@ -74,7 +85,10 @@ mod schema {
     }
 }
 
-use schema::{esm2m_fleet_operations as fleets, esm2m_fleet_targets as targets};
+use schema::{
+    esm2m_fleet_operations as fleets, esm2m_fleet_target_ends as ends,
+    esm2m_fleet_targets as targets,
+};
 use schema::{esm2m_idempotency as idem, esm2m_operation_results as results};
 
 /// Target rows inserted per statement (4 bound values each: well under both backends' limits).
@@ -451,14 +465,16 @@ pub fn get_fleet(conn: &mut AnyConnection, id: i64) -> Result<Option<Fleet>, Sto
         .transpose()
 }
 
-/// The fleet operation `id`, locked until the end of the transaction on PostgreSQL (`FOR UPDATE`; SQLite's
-/// transactions already exclude other writers), so that one process at a time starts its targets.
+/// The fleet operation `id`, locked until the end of the transaction on PostgreSQL (`FOR NO KEY UPDATE`;
+/// SQLite's transactions already exclude other writers), so that one process at a time starts its targets.
+/// Not `FOR UPDATE`: that would also wait for (and block) the `FOR KEY SHARE` lock the foreign key check of
+/// every [`target_finished`] insert takes on the row, until that transaction commits.
 pub fn lock_fleet(conn: &mut AnyConnection, id: i64) -> Result<Option<Fleet>, StoreError> {
     let row: Option<FleetRow> = match conn {
         AnyConnection::Pg(c) => fleets::table
             .find(id)
             .select(FleetRow::as_select())
-            .for_update()
+            .for_no_key_update()
             .first(c)
             .optional()?,
         AnyConnection::Sqlite(c) => fleets::table
@@ -633,8 +649,9 @@ pub fn mark_refused(
 }
 
 /// Records the end of platform operation `operation_id` on the fleet target it carries out, if any and if it
-/// is still running: the target takes `state` and `result`, its fleet's counts change, and a fleet with no
-/// target left pending or running completes. Returns the fleet's id when a target changed.
+/// is still running: the target takes `state` and `result`, and one row of `esm2m_fleet_target_ends` says so
+/// to its fleet's counts, applied by [`fold_ends`] (the fleet row is not touched: it stays free for the fleet
+/// worker). Returns the fleet's id when a target changed.
 pub fn target_finished(
     conn: &mut AnyConnection,
     operation_id: i64,
@@ -667,17 +684,56 @@ pub fn target_finished(
     if n == 0 {
         return Ok(None);
     }
-    let Some(mut fleet) = lock_fleet(conn, fleet_id)? else {
-        return Ok(None);
-    };
-    fleet.counts.add(TargetState::Running, -1);
-    fleet.counts.add(state, 1);
+    diesel::insert_into(ends::table)
+        .values((ends::fleet_id.eq(fleet_id), ends::state.eq(state.as_str())))
+        .execute(conn)?;
+    Ok(Some(fleet_id))
+}
+
+/// Applies the target ends recorded by [`target_finished`] for `fleet` (locked by [`lock_fleet`] in this
+/// transaction) to its counts and deletes them, in one statement on PostgreSQL (`DELETE … RETURNING`: an end
+/// committed meanwhile is left for the next fold, an uncommitted one is not seen), so each end counts once;
+/// a running fleet with no target left pending or running completes. Saves the fleet when anything changed.
+/// Returns the number of ends applied.
+pub fn fold_ends(
+    conn: &mut AnyConnection,
+    fleet: &mut Fleet,
+    now: UnixMillis,
+) -> Result<i64, StoreError> {
+    let states: Vec<String> = on_backend!(conn, c => diesel::delete(
+        ends::table.filter(ends::fleet_id.eq(fleet.id)),
+    )
+    .returning(ends::state)
+    .get_results(c))?;
+    if states.is_empty() {
+        return Ok(0);
+    }
+    for s in &states {
+        let state = TargetState::parse(s).ok_or_else(|| {
+            StoreError::invalid_data(
+                "esm2m_fleet_target_ends.state",
+                format!("unknown state {s:?}"),
+            )
+        })?;
+        fleet.counts.add(TargetState::Running, -1);
+        fleet.counts.add(state, 1);
+    }
     if fleet.state == FleetState::Running && fleet.counts.pending == 0 && fleet.counts.running == 0
     {
         fleet.state = FleetState::Completed;
     }
-    save_fleet(conn, &fleet, now)?;
-    Ok(Some(fleet_id))
+    save_fleet(conn, fleet, now)?;
+    Ok(states.len() as i64)
+}
+
+/// Ids of the fleet operations with target ends not yet applied to their counts ([`fold_ends`]), whatever their
+/// state (a cancelled or expired fleet operation's started targets still end).
+pub fn fleets_with_ends(conn: &mut AnyConnection) -> Result<Vec<i64>, StoreError> {
+    Ok(ends::table
+        .select(ends::fleet_id)
+        .distinct()
+        .order(ends::fleet_id)
+        .load(conn)?)
 }
 
 /// One target of a fleet operation as stored.
@@ -785,7 +841,8 @@ pub fn targets_page(
         .collect()
 }
 
-/// The counts of fleet `id` recomputed from its targets (for checks: [`Fleet::counts`] is what is read).
+/// The counts of fleet `id` recomputed from its targets (for checks: [`Fleet::counts`] is what is read; equal
+/// once [`fold_ends`] has applied every end).
 pub fn recount(conn: &mut AnyConnection, id: i64) -> Result<Counts, StoreError> {
     let rows: Vec<(String, i64)> = targets::table
         .filter(targets::fleet_id.eq(id))

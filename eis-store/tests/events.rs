@@ -1,7 +1,9 @@
 //! ESM2M events and webhook deliveries on both backends: per-owner numbering without gaps (a rolled-back
 //! append gives its number back), paging after a cursor, a reader following the feed while concurrent
-//! transactions append and hold their number before committing (each event seen exactly once, in order), and
-//! webhook endpoints, deliveries through the outbox, attempts and deletion.
+//! transactions append and hold their number before committing (each event seen exactly once, in order) —
+//! numbered at append or at the end of the transaction (unnumbered events: in no feed, numbered in order, those
+//! of a rolled-back savepoint gone) —, and webhook endpoints, deliveries through the outbox, attempts and
+//! deletion.
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -104,10 +106,79 @@ both_backends!(numbering_and_paging, 2, |store| {
     );
 });
 
+both_backends!(numbered_at_the_end, 2, |store| {
+    {
+        let mut c = store.conn().expect("conn");
+        for o in [A, B] {
+            entities::create_entity(&mut c, &owner(o), 1).expect("owner");
+        }
+    }
+    store
+        .tx(|c| events::append(c, A, &event("profile.enabled", 0)))
+        .expect("append");
+    let numbered = store
+        .tx(|c| {
+            let a1 = events::append_unnumbered(c, A, &event("operation.created", 1))?;
+            let b1 = events::append_unnumbered(c, B, &event("operation.created", 2))?;
+            // A savepoint rolled back takes its event with it.
+            let gone: Result<i64, StoreError> = eis_store::savepoint(c, |c| {
+                events::append_unnumbered(c, A, &event("operation.created", 3))?;
+                Err(StoreError::InvalidArgument {
+                    what: "test",
+                    detail: "roll back".into(),
+                })
+            });
+            assert!(gone.is_err());
+            let a2 = events::append_unnumbered(c, A, &event("operation.finished", 4))?;
+            // Unnumbered: in no feed, not even this transaction's.
+            assert_eq!(events::after(c, A, 0, 100)?.len(), 1);
+            let numbered = events::number(c, &[a2, b1, a1, a1 + 1000])?;
+            assert_eq!(events::number(c, &[a1])?, Vec::new(), "numbered once");
+            Ok::<_, StoreError>((a1, b1, a2, numbered))
+        })
+        .expect("tx");
+    let (a1, b1, a2, numbered) = numbered;
+    assert_eq!(
+        numbered
+            .iter()
+            .map(|e| (e.owner_oid.as_str(), e.id, e.seq))
+            .collect::<Vec<_>>(),
+        vec![(A, a1, 2), (A, a2, 3), (B, b1, 1)]
+    );
+    // A rolled-back numbering gives its numbers back; numbers at append go on after them.
+    let rolled_back: Result<(), StoreError> = store.tx(|c| {
+        let id = events::append_unnumbered(c, A, &event("profile.deleted", 5))?;
+        events::number(c, &[id])?;
+        Err(StoreError::InvalidArgument {
+            what: "test",
+            detail: "roll back".into(),
+        })
+    });
+    assert!(rolled_back.is_err());
+    let next = store
+        .tx(|c| events::append(c, A, &event("profile.deleted", 6)))
+        .expect("append");
+    assert_eq!(next.seq, 4);
+    let mut c = store.conn().expect("conn");
+    let feed = events::after(&mut c, A, 0, 100).expect("feed");
+    assert_eq!(
+        feed.iter()
+            .map(|e| (e.seq, e.data.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            (1, "{\"n\":0}"),
+            (2, "{\"n\":1}"),
+            (3, "{\"n\":4}"),
+            (4, "{\"n\":6}")
+        ]
+    );
+    assert_eq!(events::after(&mut c, B, 0, 100).expect("feed").len(), 1);
+});
+
 /// Writers append and then hold their transaction open for a while before committing, so that with numbers
 /// drawn from a plain sequence a later number would often commit first and a reader past it would never see
 /// the earlier one. The reader follows the feed with a cursor while they run and must see every event exactly
-/// once, in order.
+/// once, in order. Odd writers append two events unnumbered, hold, then number them at the end.
 fn concurrent_writers(store: &eis_store::Store) {
     const WRITERS: usize = 4;
     const EACH: usize = 25;
@@ -143,16 +214,31 @@ fn concurrent_writers(store: &eis_store::Store) {
             .map(|w| {
                 scope.spawn(move || {
                     for i in 0..EACH {
+                        let hold = Duration::from_millis(((w + i) % 3) as u64);
                         store
                             .tx(|c| {
-                                let e = events::append(
-                                    c,
-                                    A,
-                                    &event("operation.finished", w * 1000 + i),
-                                )?;
+                                let n = w * 1000 + i;
+                                if w % 2 == 1 {
+                                    let ids = [
+                                        events::append_unnumbered(
+                                            c,
+                                            A,
+                                            &event("operation.created", n),
+                                        )?,
+                                        events::append_unnumbered(
+                                            c,
+                                            A,
+                                            &event("operation.finished", n + 500),
+                                        )?,
+                                    ];
+                                    std::thread::sleep(hold);
+                                    events::number(c, &ids)?;
+                                } else {
+                                    events::append(c, A, &event("operation.finished", n))?;
+                                }
                                 // Hold the number before committing (longer for some writers than others).
-                                std::thread::sleep(Duration::from_millis(((w + i) % 3) as u64));
-                                Ok::<_, StoreError>(e)
+                                std::thread::sleep(hold);
+                                Ok::<_, StoreError>(())
                             })
                             .expect("append");
                     }
@@ -165,11 +251,12 @@ fn concurrent_writers(store: &eis_store::Store) {
         done.store(true, Ordering::SeqCst);
         reader.join().expect("reader")
     });
+    let total = WRITERS * EACH + WRITERS / 2 * EACH;
     let seqs: Vec<i64> = seen.iter().map(|(s, _)| *s).collect();
-    let expected: Vec<i64> = (1..=(WRITERS * EACH) as i64).collect();
+    let expected: Vec<i64> = (1..=total as i64).collect();
     assert_eq!(seqs, expected, "the reader missed or repeated events");
     let datas: BTreeSet<&String> = seen.iter().map(|(_, d)| d).collect();
-    assert_eq!(datas.len(), WRITERS * EACH);
+    assert_eq!(datas.len(), total);
 }
 
 both_backends!(concurrent_writers_never_skip, 6, |store| {

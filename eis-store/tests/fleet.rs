@@ -1,6 +1,7 @@
 //! The owners' operations (ESM2M) on both backends: fleet operations with their targets in order, starts,
-//! refusals and ends changing the counts kept in the fleet row (equal to a recount of the targets), completion,
-//! cancel moving only pending targets, paging by state, operation results, and idempotent answers per owner.
+//! refusals changing the counts kept in the fleet row, ends recorded apart and applied once by a fold (then the
+//! counts equal a recount of the targets), completion, cancel moving only pending targets, paging by state,
+//! operation results, and idempotent answers per owner.
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,6 +40,16 @@ fn result(status: &str) -> OpResult {
         reason_code: (status != "EXECUTED_SUCCESS").then(|| "3.8".to_string()),
         message: None,
     }
+}
+
+/// Applies the recorded target ends of fleet `id` as the worker does (the row locked): how many.
+fn fold(store: &eis_store::Store, id: i64, now: i64) -> i64 {
+    store
+        .tx(|c| {
+            let mut f = fleet::lock_fleet(c, id)?.expect("fleet");
+            fleet::fold_ends(c, &mut f, now)
+        })
+        .expect("fold")
 }
 
 fn new_fleet(owner: &str) -> NewFleet {
@@ -141,7 +152,7 @@ both_backends!(fleet_targets_counts_and_idempotency, 2, |store| {
         open
     );
 
-    // An operation ends: its target and the counts change once, a repeat changes nothing.
+    // An operation ends: its target changes once, a repeat changes nothing; the fleet row waits for the fold.
     let ended = store
         .tx(|c| {
             fleet::target_finished(
@@ -170,6 +181,19 @@ both_backends!(fleet_targets_counts_and_idempotency, 2, |store| {
             .expect("no such"),
         None
     );
+    assert_eq!(
+        fleet::get_fleet(&mut c, f.id)
+            .expect("get")
+            .expect("fleet")
+            .counts
+            .running,
+        2,
+        "not counted before the fold"
+    );
+    assert_eq!(fleet::fleets_with_ends(&mut c).expect("ends"), vec![f.id]);
+    assert_eq!(fold(store, f.id, 32), 1);
+    assert_eq!(fold(store, f.id, 33), 0, "each end counts once");
+    assert!(fleet::fleets_with_ends(&mut c).expect("ends").is_empty());
     let now = fleet::get_fleet(&mut c, f.id).expect("get").expect("fleet");
     assert_eq!(
         now.counts,
@@ -260,6 +284,7 @@ both_backends!(fleet_targets_counts_and_idempotency, 2, |store| {
     store
         .tx(|c| fleet::target_finished(c, op2.id, TargetState::Failed, &result("Expired"), 60))
         .expect("finished");
+    assert_eq!(fold(store, f.id, 61), 1);
     let end = fleet::get_fleet(&mut c, f.id).expect("get").expect("fleet");
     assert_eq!(
         end.state,
@@ -295,6 +320,14 @@ both_backends!(fleet_targets_counts_and_idempotency, 2, |store| {
             )
         })
         .expect("finished");
+    assert_eq!(
+        fleet::get_fleet(&mut c, g.id)
+            .expect("get")
+            .expect("fleet")
+            .state,
+        FleetState::Running
+    );
+    assert_eq!(fold(store, g.id, 81), 1);
     let g = fleet::get_fleet(&mut c, g.id).expect("get").expect("fleet");
     assert_eq!(g.state, FleetState::Completed);
     assert_eq!(

@@ -340,6 +340,9 @@ fn handle_batch(smsr: &Smsr, settings: &Es5Settings, batch: &[MoPacket]) -> Resu
         // the delivery round then wait for each other and never deadlock.
         let eids: Vec<&str> = senders.values().map(String::as_str).collect();
         eis_store::eis::lock_euiccs(c, &eids)?;
+        // The owners' events of the batch numbered at its end (`esm2m::events::numbered_last`): an owner's
+        // counter held for the numbering and the commit, not from the batch's first event on.
+        crate::esm2m::events::numbered_last(c, smsr, |c| {
         for (source, kind, packet) in batch {
             let eid = senders.get(source).map(String::as_str);
             let kind_label = match kind {
@@ -376,6 +379,7 @@ fn handle_batch(smsr: &Smsr, settings: &Es5Settings, batch: &[MoPacket]) -> Resu
             counted.push((kind_label, outcome.0, outcome.1));
         }
         Ok::<_, SmsrError>(())
+        })
     })?;
     for (kind, outcome, latency) in counted {
         smsr.metrics.mo_packet(kind, outcome);

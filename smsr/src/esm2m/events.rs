@@ -71,7 +71,7 @@ pub const EVENT_TYPES: &[&str] = &[
 
 /// Records event `event_type` about `eid` for the eUICC's owner, if it has one, and queues its webhook
 /// deliveries — all in the caller's transaction, so that the event exists exactly when the change commits.
-/// The one entry point for code that makes changes owners are told about. Returns the event, if any.
+/// The one entry point for code that makes changes owners are told about.
 pub fn emit(
     conn: &mut AnyConnection,
     smsr: &Smsr,
@@ -79,15 +79,15 @@ pub fn emit(
     event_type: &str,
     data: Value,
     now: i64,
-) -> Result<Option<Event>, SmsrError> {
+) -> Result<(), SmsrError> {
     let Some(owner) = owners::owner_of(conn, eid)? else {
-        return Ok(None);
+        return Ok(());
     };
-    emit_to(conn, smsr, &owner, eid, event_type, data, now).map(Some)
+    emit_to(conn, smsr, &owner, eid, event_type, data, now)
 }
 
 /// Records event `event_type` for owner `owner_oid` (about `eid`, or about no one eUICC when empty) and queues
-/// its webhook deliveries, in the caller's transaction.
+/// its webhook deliveries, in the caller's transaction; inside [`numbered_last`], unnumbered until its end.
 pub fn emit_to(
     conn: &mut AnyConnection,
     smsr: &Smsr,
@@ -96,19 +96,65 @@ pub fn emit_to(
     event_type: &str,
     data: Value,
     now: i64,
-) -> Result<Event, SmsrError> {
-    let event = events::append(
-        conn,
-        owner_oid,
-        &NewEvent {
-            event_type: event_type.to_string(),
-            eid: eid.to_string(),
-            occurred_at: now,
-            data: data.to_string(),
-        },
-    )?;
-    super::webhooks::fan_out(conn, smsr, &event)?;
-    Ok(event)
+) -> Result<(), SmsrError> {
+    let new = NewEvent {
+        event_type: event_type.to_string(),
+        eid: eid.to_string(),
+        occurred_at: now,
+        data: data.to_string(),
+    };
+    if UNNUMBERED.with(|u| u.borrow().is_some()) {
+        let id = events::append_unnumbered(conn, owner_oid, &new)?;
+        UNNUMBERED.with(|u| {
+            if let Some(ids) = u.borrow_mut().as_mut() {
+                ids.push(id);
+            }
+        });
+        return Ok(());
+    }
+    let event = events::append(conn, owner_oid, &new)?;
+    super::webhooks::fan_out(conn, smsr, &event)
+}
+
+thread_local! {
+    /// The events appended unnumbered by the [`numbered_last`] running on this thread (its transaction's).
+    static UNNUMBERED: std::cell::RefCell<Option<Vec<i64>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Ends the [`numbered_last`] scope of this thread, however it is left (a panic included).
+struct UnnumberedScope;
+
+impl Drop for UnnumberedScope {
+    fn drop(&mut self) {
+        UNNUMBERED.with(|u| u.borrow_mut().take());
+    }
+}
+
+/// Runs `f`, part of a transaction on `conn`, with the events it emits appended unnumbered
+/// ([`events::append_unnumbered`]: no lock) and numbered at its end ([`events::number`]), when they get their
+/// webhook deliveries: the owner's event counter is then held from there to the commit instead of from the
+/// first event on — for the long transactions that emit many events (the batch of incoming packets, the fleet
+/// worker's starts), which other transactions of the owner would otherwise wait for. Call it as the last thing
+/// before the commit; nested, it runs `f` in the outer scope.
+pub fn numbered_last<T>(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, SmsrError>,
+) -> Result<T, SmsrError> {
+    if UNNUMBERED.with(|u| u.borrow().is_some()) {
+        return f(conn);
+    }
+    UNNUMBERED.with(|u| *u.borrow_mut() = Some(Vec::new()));
+    let scope = UnnumberedScope;
+    let out = f(conn);
+    let ids = UNNUMBERED
+        .with(|u| u.borrow_mut().take())
+        .unwrap_or_default();
+    drop(scope);
+    let out = out?;
+    let numbered = events::number(conn, &ids)?;
+    super::webhooks::fan_out_all(conn, smsr, &numbered)?;
+    Ok(out)
 }
 
 /// The operation fields every `operation.*` event carries.

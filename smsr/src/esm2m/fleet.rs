@@ -4,8 +4,8 @@
 //! them in order as owner operations ([`super::operations::start_action`], the platform operations of ES4)
 //! within the fleet's rate per second and maximum in flight, until its validity ends. Each start and its target
 //! row change in one transaction with the fleet's counts, and a target's end is recorded by the transaction
-//! that ends its operation ([`super::operations::finished`]), so after a crash every target is started exactly
-//! once and the counts are exact. Pause stops the starts, resume continues them, cancel makes the targets not
+//! that ends its operation ([`super::operations::finished`]) and applied to the counts by the worker
+//! ([`lock_folded`]), so after a crash every target is started exactly once and the counts are exact. Pause stops the starts, resume continues them, cancel makes the targets not
 //! yet started `cancelled`; started ones finish either way.
 
 use std::sync::Arc;
@@ -45,8 +45,10 @@ pub const DEFAULT_RATE: i64 = 10;
 pub const DEFAULT_IN_FLIGHT: i64 = 100;
 /// Validity without `validitySeconds` (1 day).
 pub const DEFAULT_VALIDITY_SECS: i64 = 24 * 3600;
-/// Targets started per transaction of the worker.
-pub const START_BATCH: i64 = 200;
+/// Targets started per transaction of the worker: each start is a platform operation whose `operation.created`
+/// event holds the owner's event counter until the commit, so a short transaction lets the owner's other
+/// transactions (the operations' ends) through.
+pub const START_BATCH: i64 = 20;
 /// Page size of the targets without `limit`.
 pub const DEFAULT_TARGET_PAGE: i64 = 100;
 /// Largest `limit` of a JSON page of targets.
@@ -285,93 +287,115 @@ pub fn target_profile(
     Ok(Some(chosen.info.iccid.clone()))
 }
 
-/// One step of fleet operation `id` in one transaction: expiry, completion, or the starts the plan allows
-/// (each in a savepoint: a refusal fails that target and the others go on). Returns the targets started or
-/// failed at their start.
-pub fn step(smsr: &Smsr, id: i64) -> Result<i64, SmsrError> {
-    smsr.store.tx(|c| {
-        let now = smsr.clock.now_millis();
-        let Some(mut fleet) = store::lock_fleet(c, id)? else {
-            return Ok(0);
-        };
-        if !matches!(fleet.state, FleetState::Running | FleetState::Paused) {
-            return Ok(0);
-        }
-        let before = (fleet.state, fleet.counts);
-        let plan = match step_for(&fleet, now) {
-            Step::Wait => return Ok(0),
-            Step::Expire => {
-                if let Some(expired) = store::change_state(
-                    c,
-                    id,
-                    &[FleetState::Running, FleetState::Paused],
-                    FleetState::Expired,
-                    Some(TargetState::Expired),
-                    now,
-                )? {
-                    fleet_events(c, smsr, Some(before), &expired, now)?;
-                }
-                tracing::info!(fleet = id, "fleet operation expired");
-                return Ok(0);
-            }
-            Step::Complete => {
-                fleet.state = FleetState::Completed;
-                store::save_fleet(c, &fleet, now)?;
-                fleet_events(c, smsr, Some(before), &fleet, now)?;
-                return Ok(0);
-            }
-            Step::Start(p) => p,
-        };
-        let action = Action::parse(&fleet.action).ok_or_else(|| {
-            SmsrError::internal(std::io::Error::other(format!(
-                "fleet {id}: stored action {:?}",
-                fleet.action
-            )))
-        })?;
-        let deadline = fleet.valid_until;
-        let mut done = 0;
-        for (seq, eid) in store::pending_targets(c, id, plan.start)? {
-            let mut iccid = None;
-            let started = eis_store::savepoint(c, |c| {
-                iccid = target_profile(
-                    c,
-                    &fleet.owner_oid,
-                    &eid,
-                    action,
-                    fleet.profile_mno.as_deref(),
-                )?;
-                start_action(
-                    c,
-                    smsr,
-                    &fleet.owner_oid,
-                    &eid,
-                    action,
-                    iccid.as_deref(),
-                    Some(deadline),
-                )
-            });
-            match started {
-                Ok(op) => {
-                    store::mark_started(c, id, seq, op.id, iccid.as_deref(), now)?;
-                    fleet.counts.add(TargetState::Running, 1);
-                }
-                Err(e @ (SmsrError::Store(_) | SmsrError::Internal(_))) => return Err(e),
-                Err(refusal) => {
-                    let result = op_result(&refusal.execution_status());
-                    store::mark_refused(c, id, seq, iccid.as_deref(), &result, now)?;
-                    fleet.counts.add(TargetState::Failed, 1);
-                }
-            }
-            fleet.counts.add(TargetState::Pending, -1);
-            done += 1;
-        }
-        fleet.next_start_us = plan.next_start_us;
-        if fleet.counts.pending == 0 && fleet.counts.running == 0 {
-            fleet.state = FleetState::Completed;
-        }
-        store::save_fleet(c, &fleet, now)?;
+/// Fleet operation `id` locked for this transaction ([`store::lock_fleet`]) with the target ends recorded since
+/// the last look applied to its counts ([`store::fold_ends`]), and their events (`fleet_operation.finished`
+/// when the last one ended; `fleet_operation.state_changed` when it completed).
+pub fn lock_folded(
+    c: &mut AnyConnection,
+    smsr: &Smsr,
+    id: i64,
+    now: i64,
+) -> Result<Option<Fleet>, SmsrError> {
+    let Some(mut fleet) = store::lock_fleet(c, id)? else {
+        return Ok(None);
+    };
+    let before = (fleet.state, fleet.counts);
+    if store::fold_ends(c, &mut fleet, now)? > 0 {
         fleet_events(c, smsr, Some(before), &fleet, now)?;
-        Ok(done)
+    }
+    Ok(Some(fleet))
+}
+
+/// One step of fleet operation `id` in one transaction: the ends of its targets counted ([`lock_folded`]),
+/// then expiry, completion, or the starts the plan allows, at most [`START_BATCH`] (each in a savepoint: a
+/// refusal fails that target and the others go on). Returns the targets started or failed at their start.
+pub fn step(smsr: &Smsr, id: i64) -> Result<i64, SmsrError> {
+    // The starts' `operation.created` events (and the fleet's) numbered at the end: see `numbered_last`.
+    smsr.store.tx(|c| {
+        super::events::numbered_last(c, smsr, |c| {
+            let now = smsr.clock.now_millis();
+            let Some(mut fleet) = lock_folded(c, smsr, id, now)? else {
+                return Ok(0);
+            };
+            if !matches!(fleet.state, FleetState::Running | FleetState::Paused) {
+                return Ok(0);
+            }
+            let before = (fleet.state, fleet.counts);
+            let plan = match step_for(&fleet, now) {
+                Step::Wait => return Ok(0),
+                Step::Expire => {
+                    if let Some(expired) = store::change_state(
+                        c,
+                        id,
+                        &[FleetState::Running, FleetState::Paused],
+                        FleetState::Expired,
+                        Some(TargetState::Expired),
+                        now,
+                    )? {
+                        fleet_events(c, smsr, Some(before), &expired, now)?;
+                    }
+                    tracing::info!(fleet = id, "fleet operation expired");
+                    return Ok(0);
+                }
+                Step::Complete => {
+                    fleet.state = FleetState::Completed;
+                    store::save_fleet(c, &fleet, now)?;
+                    fleet_events(c, smsr, Some(before), &fleet, now)?;
+                    return Ok(0);
+                }
+                Step::Start(p) => p,
+            };
+            let action = Action::parse(&fleet.action).ok_or_else(|| {
+                SmsrError::internal(std::io::Error::other(format!(
+                    "fleet {id}: stored action {:?}",
+                    fleet.action
+                )))
+            })?;
+            let deadline = fleet.valid_until;
+            let mut done = 0;
+            for (seq, eid) in store::pending_targets(c, id, plan.start)? {
+                let mut iccid = None;
+                let started = eis_store::savepoint(c, |c| {
+                    iccid = target_profile(
+                        c,
+                        &fleet.owner_oid,
+                        &eid,
+                        action,
+                        fleet.profile_mno.as_deref(),
+                    )?;
+                    start_action(
+                        c,
+                        smsr,
+                        &fleet.owner_oid,
+                        &eid,
+                        action,
+                        iccid.as_deref(),
+                        Some(deadline),
+                    )
+                });
+                match started {
+                    Ok(op) => {
+                        store::mark_started(c, id, seq, op.id, iccid.as_deref(), now)?;
+                        fleet.counts.add(TargetState::Running, 1);
+                    }
+                    Err(e @ (SmsrError::Store(_) | SmsrError::Internal(_))) => return Err(e),
+                    Err(refusal) => {
+                        let result = op_result(&refusal.execution_status());
+                        store::mark_refused(c, id, seq, iccid.as_deref(), &result, now)?;
+                        fleet.counts.add(TargetState::Failed, 1);
+                    }
+                }
+                fleet.counts.add(TargetState::Pending, -1);
+                done += 1;
+            }
+            fleet.next_start_us = plan.next_start_us;
+            if fleet.counts.pending == 0 && fleet.counts.running == 0 {
+                fleet.state = FleetState::Completed;
+            }
+            store::save_fleet(c, &fleet, now)?;
+            fleet_events(c, smsr, Some(before), &fleet, now)?;
+            Ok(done)
+        })
     })
 }
 
@@ -426,36 +450,16 @@ pub fn fleet_events(
     Ok(())
 }
 
-/// The owner events of fleet operation `fleet_id` after one of its running targets ended in `state`
-/// ([`store::target_finished`] just counted it), in that transaction.
-pub fn target_ended(
-    c: &mut AnyConnection,
-    smsr: &Smsr,
-    fleet_id: i64,
-    state: TargetState,
-    now: i64,
-) -> Result<(), SmsrError> {
-    let Some(after) = store::get_fleet(c, fleet_id)? else {
-        return Ok(());
-    };
-    let mut counts = after.counts;
-    counts.add(state, -1);
-    counts.add(TargetState::Running, 1);
-    // A fleet operation completes only with no target under way: before this one ended, it was running.
-    let was = if after.state == FleetState::Completed {
-        FleetState::Running
-    } else {
-        after.state
-    };
-    fleet_events(c, smsr, Some((was, counts)), &after, now)
-}
-
-/// Steps every running or paused fleet operation until none starts more now. Returns whether any is running.
+/// Steps every running or paused fleet operation, and every one with target ends not yet counted, until none
+/// starts more now. Returns whether any is running.
 pub fn round(smsr: &Smsr) -> Result<bool, SmsrError> {
     let ids = {
         let mut c = smsr.store.conn()?;
         let mut ids = store::running_fleets(&mut c)?;
         ids.extend(store::paused_fleets(&mut c)?);
+        ids.extend(store::fleets_with_ends(&mut c)?);
+        ids.sort_unstable();
+        ids.dedup();
         ids
     };
     for &id in &ids {
@@ -939,8 +943,9 @@ pub(super) async fn post_command(
         },
         move |c, smsr, owner, _: &(), now| {
             let fleet = own_fleet(c, owner, &id)?;
-            // Locked: the state and counts the change starts from (the worker may have moved them since).
-            let fleet = store::lock_fleet(c, fleet.id)?.unwrap_or(fleet);
+            // Locked, with the ends of targets counted: the state and counts the change starts from (the worker
+            // may have moved them since).
+            let fleet = lock_folded(c, smsr, fleet.id, now)?.unwrap_or(fleet);
             let (from, to, pending_to) = command.transition();
             match store::change_state(c, fleet.id, from, to, pending_to, now)? {
                 Some(changed) => {

@@ -156,8 +156,8 @@ pub fn finished(
     } else {
         TargetState::Failed
     };
-    if let Some(fleet_id) = store::target_finished(conn, op.id, state, &result, now)? {
-        super::fleet::target_ended(conn, smsr, fleet_id, state, now)?;
+    // The fleet's counts and its events follow in the worker's next step (`fleet::lock_folded`).
+    if store::target_finished(conn, op.id, state, &result, now)?.is_some() {
         smsr.wake.fleet.notify_one();
     }
     Ok(())

@@ -82,11 +82,32 @@ pub fn message_id(event: &Event) -> String {
 /// Writes one delivery of `event` per endpoint of its owner that wants its type, each an outbox message in
 /// the caller's transaction (the one that appended the event).
 pub fn fan_out(conn: &mut AnyConnection, smsr: &Smsr, event: &Event) -> Result<(), SmsrError> {
-    let endpoints = webhooks::endpoints_of(conn, &event.owner_oid)?;
+    fan_out_all(conn, smsr, std::slice::from_ref(event))
+}
+
+/// [`fan_out`] of several events, the endpoints of each owner read once.
+pub fn fan_out_all(
+    conn: &mut AnyConnection,
+    smsr: &Smsr,
+    events: &[Event],
+) -> Result<(), SmsrError> {
+    let mut endpoints: Vec<(&str, Vec<Endpoint>)> = Vec::new();
     let mut queued = false;
-    for e in endpoints.iter().filter(|e| e.wants(&event.event_type)) {
-        queue(conn, smsr, e, event, None, event.occurred_at)?;
-        queued = true;
+    for event in events {
+        let i = match endpoints.iter().position(|(o, _)| *o == event.owner_oid) {
+            Some(i) => i,
+            None => {
+                endpoints.push((
+                    &event.owner_oid,
+                    webhooks::endpoints_of(conn, &event.owner_oid)?,
+                ));
+                endpoints.len() - 1
+            }
+        };
+        for e in endpoints[i].1.iter().filter(|e| e.wants(&event.event_type)) {
+            queue(conn, smsr, e, event, None, event.occurred_at)?;
+            queued = true;
+        }
     }
     if queued {
         smsr.wake.outbox.notify_one();

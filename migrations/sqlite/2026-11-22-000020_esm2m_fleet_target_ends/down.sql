@@ -1,0 +1,1 @@
+DROP TABLE esm2m_fleet_target_ends;
