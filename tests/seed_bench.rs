@@ -123,8 +123,7 @@ fn a_seeded_database_reads_back_as_registered() {
 
         // ES5: the SM-SR's own key loading unseals the simulator's KIc and KID for this EID.
         let secrets = EuiccSecrets::from_seed(SEED, i).expect("secrets");
-        let kvn = smsr::es5::security::scp80_keyset_version(&mut c, &eid).expect("kvn");
-        let keys = smsr::es5::security::load_keys(&mut c, &keyring, &eid, kvn).expect("keys");
+        let keys = smsr::es5::security::load_scp80_keys(&mut c, &keyring, &eid).expect("keys");
         let sim = secrets.isd_r.scp80();
         assert_eq!(keys.keys.kic.expose(), sim.kic.expose(), "KIc of eUICC {i}");
         assert_eq!(keys.keys.kid.expose(), sim.kid.expose(), "KID of eUICC {i}");

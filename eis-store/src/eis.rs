@@ -1458,9 +1458,22 @@ pub fn get_keyset(
     Ok(assemble_keysets(vec![ks], keys, comps, certs)?.pop())
 }
 
+fn component(c: ComponentRow) -> Result<(u8, KeyComponent), StoreError> {
+    Ok((
+        u8_col("key_components.key_index", c.key_index)?,
+        KeyComponent {
+            key_type: u8_col("key_components.component_type", c.component_type)?,
+            value: Sealed {
+                key_id: c.value_key_id,
+                ciphertext: c.value,
+            },
+        },
+    ))
+}
+
 /// The key components of key set `version` of a security domain, by key index and position, in one statement
-/// (an SCP80 or SCP81 session needs only the sealed values and their types, SGP.02 §2.2.5); empty when the key
-/// set holds none or does not exist.
+/// (an SCP80 session needs only the sealed values and their types, SGP.02 §2.2.5); empty when the key set
+/// holds none or does not exist.
 pub fn keyset_components(
     conn: &mut AnyConnection,
     eid: &str,
@@ -1477,20 +1490,63 @@ pub fn keyset_components(
         .order((key_components::key_index, key_components::position))
         .select(ComponentRow::as_select())
         .load(conn)?;
-    rows.into_iter()
-        .map(|c| {
-            Ok((
-                u8_col("key_components.key_index", c.key_index)?,
-                KeyComponent {
-                    key_type: u8_col("key_components.component_type", c.component_type)?,
-                    value: Sealed {
-                        key_id: c.value_key_id,
-                        ciphertext: c.value,
-                    },
-                },
-            ))
-        })
-        .collect()
+    rows.into_iter().map(component).collect()
+}
+
+/// One key set of a security domain as an SCP80/SCP81 session needs it (SGP.02 §2.2.5): its version, its usage
+/// (`Keyset/Type`) and its key components by key index and position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeysetComponents {
+    /// Key set version.
+    pub version: u8,
+    /// Its usage, if the EIS gives one.
+    pub usage: Option<String>,
+    /// Key components by key index and position.
+    pub components: Vec<(u8, KeyComponent)>,
+}
+
+/// A key set's version and usage, as read beside its components.
+type KeysetHead = (i32, Option<String>);
+
+/// Every key set of a security domain with its key components, ascending by version, in one statement
+/// (choosing the SCP80 or SCP81 key set of the ISD-R and unsealing its keys, SGP.02 §2.2.5).
+pub fn keysets_with_components(
+    conn: &mut AnyConnection,
+    eid: &str,
+    role: SdRole,
+) -> Result<Vec<KeysetComponents>, StoreError> {
+    let rows: Vec<(KeysetHead, Option<ComponentRow>)> = keysets::table
+        .left_join(
+            key_components::table.on(key_components::eid
+                .eq(keysets::eid)
+                .and(key_components::sd_role.eq(keysets::sd_role))
+                .and(key_components::keyset_version.eq(keysets::version))),
+        )
+        .filter(keysets::eid.eq(eid).and(keysets::sd_role.eq(role.as_str())))
+        .order((
+            keysets::version,
+            key_components::key_index,
+            key_components::position,
+        ))
+        .select((
+            (keysets::version, keysets::usage),
+            <Option<ComponentRow>>::as_select(),
+        ))
+        .load(conn)?;
+    let mut out: Vec<KeysetComponents> = Vec::new();
+    for ((v, usage), c) in rows {
+        let version = u8_col("keysets.version", v)?;
+        let c = c.map(component).transpose()?;
+        match out.last_mut() {
+            Some(last) if last.version == version => last.components.extend(c),
+            _ => out.push(KeysetComponents {
+                version,
+                usage,
+                components: c.into_iter().collect(),
+            }),
+        }
+    }
+    Ok(out)
 }
 
 /// Creates or replaces one key set of a security domain with its keys and certificates (key establishment
@@ -1814,27 +1870,6 @@ pub fn lock_euiccs(conn: &mut AnyConnection, eids: &[&str]) -> Result<(), StoreE
 /// Whether an EIS with this EID is registered.
 pub fn euicc_exists(conn: &mut AnyConnection, eid: &str) -> Result<bool, StoreError> {
     Ok(euicc_version(conn, eid)?.is_some())
-}
-
-/// The key set versions of a security domain with their usage (`Keyset/Type`), ascending by version, without
-/// loading keys (choosing the SCP80 key set of the ISD-R for ES5, SGP.02 §2.2.5).
-pub fn keyset_versions(
-    conn: &mut AnyConnection,
-    eid: &str,
-    role: SdRole,
-) -> Result<Vec<(u8, Option<String>)>, StoreError> {
-    let rows: Vec<(i32, Option<String>)> = keysets::table
-        .filter(keysets::eid.eq(eid).and(keysets::sd_role.eq(role.as_str())))
-        .order(keysets::version)
-        .select((keysets::version, keysets::usage))
-        .load(conn)?;
-    rows.into_iter()
-        .map(|(v, u)| {
-            u8::try_from(v)
-                .map(|v| (v, u))
-                .map_err(|_| StoreError::invalid_data("keysets.version", format!("{v}")))
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -234,6 +234,7 @@ diesel::joinable!(pol2_rules -> profiles (iccid));
 diesel::allow_tables_to_appear_in_same_query!(entities, entity_fingerprints);
 diesel::allow_tables_to_appear_in_same_query!(profiles, euiccs);
 diesel::allow_tables_to_appear_in_same_query!(pol2_rules, profiles);
+diesel::allow_tables_to_appear_in_same_query!(keysets, key_components);
 
 diesel::table! {
     es5_commands (id) {

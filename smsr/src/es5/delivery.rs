@@ -16,7 +16,7 @@ use es_interfaces::sms::{self, PacketKind};
 use es_interfaces::status::{Reason, StatusCodeData, Subject};
 
 use super::Es5Error;
-use super::security::{load_keys, scp80_keyset_version, secure_command};
+use super::security::{load_scp80_keys, secure_command};
 use crate::error::SmsrError;
 use crate::operation::{self, OpData, Outcome};
 use crate::scp81::channel::Channel;
@@ -82,7 +82,8 @@ fn transmit(
 ) -> Result<Outgoing, Es5Error> {
     let mut data = OpData::parse(&op.data).map_err(|e| Es5Error::Invalid(e.to_string()))?;
     let msisdn = destination(conn, op, &data)?;
-    let kvn = scp80_keyset_version(conn, &op.eid)?;
+    let keys = load_scp80_keys(conn, &smsr.keyring, &op.eid)?;
+    let kvn = keys.kvn;
     let counter = es5_queue::advance_scp80_counter(conn, &op.eid, kvn)?;
     es5_queue::record_attempt(conn, cmd.id, Some((kvn, counter)), now)?;
     es5_queue::record_transmission(conn, &op.eid, kvn, counter, cmd.id, now)?;
@@ -102,7 +103,6 @@ fn transmit(
         },
         now,
     )?;
-    let keys = load_keys(conn, &smsr.keyring, &op.eid, kvn)?;
     #[cfg(feature = "test-faults")]
     let counter = if smsr
         .faults

@@ -13,9 +13,7 @@ use es_interfaces::scp80::{PorStatus, ResponsePacket};
 use es_interfaces::sms::PacketKind;
 
 use super::Es5Error;
-use super::security::{
-    load_keys, open_notification, open_por, open_unsecured_por, scp80_keyset_version,
-};
+use super::security::{load_scp80_keys, open_notification, open_por, open_unsecured_por};
 use crate::error::SmsrError;
 use crate::operation::{self, NotificationData, OpData, OperationKind, Outcome, Start};
 use crate::procedure;
@@ -92,8 +90,8 @@ fn process_por(
     packet: &[u8],
     now: i64,
 ) -> Result<MoOutcome, SmsrError> {
-    let kvn = scp80_keyset_version(conn, eid).map_err(es5)?;
-    let keys = load_keys(conn, &smsr.keyring, eid, kvn).map_err(es5)?;
+    let keys = load_scp80_keys(conn, &smsr.keyring, eid).map_err(es5)?;
+    let kvn = keys.kvn;
     let (por, secured): (ResponsePacket, bool) = match open_por(eid, &keys, packet) {
         Ok(p) => (p, true),
         Err(secured_err) => match open_unsecured_por(eid, packet) {

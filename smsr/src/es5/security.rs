@@ -35,22 +35,27 @@ pub fn isd_r_tar() -> [u8; 3] {
     [aid[12], aid[13], aid[14]]
 }
 
-/// The version of the ISD-R key set the SM-SR uses for SCP80: the highest one typed `SCP80` in 01–0F
-/// (SGP.02 §2.2.5; wire-profile §1). After an SM-SR change the new key set has the higher version.
-pub fn scp80_keyset_version(conn: &mut AnyConnection, eid: &str) -> Result<u8, Es5Error> {
-    eis::keyset_versions(conn, eid, SdRole::IsdR)?
+/// Unseals KIc and KID of the ISD-R key set the SM-SR uses for SCP80 — the highest one typed `SCP80` in 01–0F
+/// (SGP.02 §2.2.5; wire-profile §1; after an SM-SR change the new key set has the higher version) — reading the
+/// key sets and their components in one statement.
+pub fn load_scp80_keys(
+    conn: &mut AnyConnection,
+    keyring: &MasterKeyring,
+    eid: &str,
+) -> Result<IsdrKeys, Es5Error> {
+    let ks = eis::keysets_with_components(conn, eid, SdRole::IsdR)?
         .into_iter()
-        .filter(|(v, usage)| {
-            wire_profile::KVN_SCP80.contains(v)
-                && usage
+        .filter(|k| {
+            wire_profile::KVN_SCP80.contains(&k.version)
+                && k.usage
                     .as_deref()
                     .is_none_or(|u| u.eq_ignore_ascii_case("SCP80"))
         })
-        .map(|(v, _)| v)
-        .max()
+        .max_by_key(|k| k.version)
         .ok_or_else(|| Es5Error::NoScp80Keyset {
             eid: eid.to_string(),
-        })
+        })?;
+    unseal_keys(keyring, eid, ks.version, &ks.components)
 }
 
 /// Unseals KIc and KID of ISD-R key set `kvn` of `eid`.
@@ -61,6 +66,16 @@ pub fn load_keys(
     kvn: u8,
 ) -> Result<IsdrKeys, Es5Error> {
     let components = eis::keyset_components(conn, eid, SdRole::IsdR, kvn)?;
+    unseal_keys(keyring, eid, kvn, &components)
+}
+
+/// KIc and KID of ISD-R key set `kvn` of `eid` unsealed from its key components.
+fn unseal_keys(
+    keyring: &MasterKeyring,
+    eid: &str,
+    kvn: u8,
+    components: &[(u8, eis::KeyComponent)],
+) -> Result<IsdrKeys, Es5Error> {
     let key_byte = wire_profile::aes_kic_kid(kvn).ok_or_else(|| Es5Error::NoScp80Keyset {
         eid: eid.to_string(),
     })?;

@@ -20,7 +20,7 @@ use es_interfaces::wire_profile;
 use super::channel::{Channel, SMS_MAX_SCRIPT, TriggerSettings};
 use crate::es5::Es5Error;
 use crate::es5::delivery::{Outgoing, destination};
-use crate::es5::security::{load_keys, scp80_keyset_version, secure_command};
+use crate::es5::security::{load_scp80_keys, secure_command};
 use crate::operation::{OpData, TriggerState};
 use crate::service::Smsr;
 
@@ -43,21 +43,23 @@ fn millis(d: std::time::Duration) -> i64 {
 /// `85` (wire-profile §1, §3).
 fn psk_identity(conn: &mut AnyConnection, eid: &str) -> Result<PskIdentity, Es5Error> {
     let none = || Es5Error::Invalid(format!("the eUICC {eid} has no ISD-R SCP81 key set"));
-    let kvn = eis::keyset_versions(conn, eid, SdRole::IsdR)?
+    let ks = eis::keysets_with_components(conn, eid, SdRole::IsdR)?
         .into_iter()
-        .filter(|(v, u)| {
-            wire_profile::KVN_SCP81.contains(v)
-                && u.as_deref().is_none_or(|u| u.eq_ignore_ascii_case("SCP81"))
+        .filter(|k| {
+            wire_profile::KVN_SCP81.contains(&k.version)
+                && k.usage
+                    .as_deref()
+                    .is_none_or(|u| u.eq_ignore_ascii_case("SCP81"))
         })
-        .map(|(v, _)| v)
-        .max()
+        .max_by_key(|k| k.version)
         .ok_or_else(none)?;
+    let kvn = ks.version;
     // Each key's first component (ordered by position) gives its type.
-    let components = eis::keyset_components(conn, eid, SdRole::IsdR, kvn)?;
     let mut seen = None;
-    let key_id = components
+    let key_id = ks
+        .components
         .iter()
-        .filter(|(i, _)| std::mem::replace(&mut seen, Some(*i)) != Some(*i))
+        .filter(|(i, _)| seen.replace(*i) != Some(*i))
         .find(|(_, c)| c.key_type == wire_profile::SCP81_KEY_TYPE_PSK)
         .map(|(i, _)| *i)
         .ok_or_else(none)?;
@@ -192,9 +194,9 @@ fn send(
     let state = data.https_trigger.unwrap_or_default();
     let msisdn = destination(conn, op, data)?;
     let trigger = trigger_for(settings, psk_identity(conn, eid)?)?;
-    let kvn = scp80_keyset_version(conn, eid)?;
+    let keys = load_scp80_keys(conn, &smsr.keyring, eid)?;
+    let kvn = keys.kvn;
     let counter = es5_queue::advance_scp80_counter(conn, eid, kvn)?;
-    let keys = load_keys(conn, &smsr.keyring, eid, kvn)?;
     let packet = secure_command(eid, &keys, counter, &trigger)?;
     let tp_uds = sms::to_tp_uds(PacketKind::Command, &packet, counter as u8).map_err(|source| {
         Es5Error::Sms {
