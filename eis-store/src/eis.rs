@@ -1867,6 +1867,31 @@ pub fn lock_euiccs(conn: &mut AnyConnection, eids: &[&str]) -> Result<(), StoreE
     Ok(())
 }
 
+/// Locks the rows of those of these eUICCs that no other transaction holds, in EID order, in one statement on
+/// PostgreSQL (`FOR UPDATE SKIP LOCKED`), and returns them: a delivery round takes the eUICCs that are free and
+/// leaves the others — whose PoR or notification another transaction is handling — to a later round instead
+/// of waiting for it. On SQLite (one writer) every registered one.
+pub fn lock_free_euiccs(conn: &mut AnyConnection, eids: &[&str]) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::with_capacity(eids.len());
+    for chunk in eids.chunks(500) {
+        let got: Vec<String> = match conn {
+            AnyConnection::Pg(c) => euiccs::table
+                .filter(euiccs::eid.eq_any(chunk))
+                .order(euiccs::eid)
+                .select(euiccs::eid)
+                .for_update()
+                .skip_locked()
+                .load(c)?,
+            AnyConnection::Sqlite(c) => euiccs::table
+                .filter(euiccs::eid.eq_any(chunk))
+                .select(euiccs::eid)
+                .load(c)?,
+        };
+        out.extend(got);
+    }
+    Ok(out)
+}
+
 /// Whether an EIS with this EID is registered.
 pub fn euicc_exists(conn: &mut AnyConnection, eid: &str) -> Result<bool, StoreError> {
     Ok(euicc_version(conn, eid)?.is_some())

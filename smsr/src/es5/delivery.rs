@@ -223,11 +223,13 @@ pub fn prepare_round(
     if let Some(last) = ready.last() {
         *cursor = Some(last.clone());
     }
-    // The round's eUICCs locked at once in EID order (take_next_for_delivery locks each again, a no-op): MO
-    // batches lock theirs the same way, so neither waits on the other in a cycle.
+    // The round takes those of its eUICCs no other transaction holds, locked at once in EID order
+    // (take_next_for_delivery locks each again, a no-op); one an MO batch is handling waits for a later round
+    // instead of the round waiting for the batch.
     let eids: Vec<&str> = ready.iter().map(String::as_str).collect();
-    eis::lock_euiccs(conn, &eids)?;
-    for eid in ready {
+    let free: std::collections::HashSet<String> =
+        eis::lock_free_euiccs(conn, &eids)?.into_iter().collect();
+    for eid in ready.into_iter().filter(|e| free.contains(e)) {
         // Commands of an eUICC on HTTPS wait for its admin session, opened by a push SMS (smsr::scp81).
         let https = smsr.channels.https_enabled
             && match es5_queue::next_queued(conn, &eid)? {
