@@ -599,9 +599,16 @@ fn three_smdp_nodes_share_one_postgres_database_and_survive_a_kill() {
         assert!(installed > 0, "no download succeeded: {reasons:?}");
 
         // The dead node's leases were taken over: each step it held was run again and completed by another
-        // node, each message it held delivered by another dispatcher.
+        // node, each message it held delivered by another dispatcher. A step whose ES3 request node 0 had sent
+        // before it died was answered to another node, so its download may have ended first: its job is taken
+        // when its lease (2 min) ends.
+        let lease_end = Instant::now() + Duration::from_secs(150);
         for held in &held_jobs {
-            let now = eis_store::jobs::get_job(&mut smdp_conn, held.id).expect("job").expect("the job");
+            let mut now = eis_store::jobs::get_job(&mut smdp_conn, held.id).expect("job").expect("the job");
+            while now.state != JobState::Done && Instant::now() < lease_end {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                now = eis_store::jobs::get_job(&mut smdp_conn, held.id).expect("job").expect("the job");
+            }
             assert!(
                 now.state == JobState::Done && now.attempts > held.attempts,
                 "a download step node 0 held was not taken over: {now:?}"

@@ -1871,7 +1871,10 @@ pub fn lock_euiccs(conn: &mut AnyConnection, eids: &[&str]) -> Result<(), StoreE
 /// PostgreSQL (`FOR UPDATE SKIP LOCKED`), and returns them: a delivery round takes the eUICCs that are free and
 /// leaves the others — whose PoR or notification another transaction is handling — to a later round instead
 /// of waiting for it. On SQLite (one writer) every registered one.
-pub fn lock_free_euiccs(conn: &mut AnyConnection, eids: &[&str]) -> Result<Vec<String>, StoreError> {
+pub fn lock_free_euiccs(
+    conn: &mut AnyConnection,
+    eids: &[&str],
+) -> Result<Vec<String>, StoreError> {
     let mut out = Vec::with_capacity(eids.len());
     for chunk in eids.chunks(500) {
         let got: Vec<String> = match conn {
