@@ -1781,15 +1781,6 @@ pub fn delete_profile(conn: &mut AnyConnection, iccid: &str) -> Result<(), Store
     Ok(())
 }
 
-/// The eUICC one of whose profiles has this MSISDN (routing a mobile-originated SMS to its sender), or `None`.
-pub fn eid_by_msisdn(conn: &mut AnyConnection, msisdn: &str) -> Result<Option<String>, StoreError> {
-    Ok(profiles::table
-        .filter(profiles::msisdn.eq(msisdn))
-        .select(profiles::eid)
-        .first::<String>(conn)
-        .optional()?)
-}
-
 /// The MSISDN of the eUICC's enabled profile, if it has one (where its ISD-R is reached, wire-profile §2), in
 /// one statement.
 pub fn enabled_msisdn(conn: &mut AnyConnection, eid: &str) -> Result<Option<String>, StoreError> {

@@ -1,6 +1,6 @@
 //! The ES5 workers on tokio (design §3 steps 3–4): the delivery loop (secure in the store, then submit_sm), the
-//! inbound loop (deliver_sm → reassembly → PoR / notification handling in the store, deliver_sm_resp after the
-//! commit) and the expiry sweep. All
+//! inbound loop (deliver_sm → reassembly → the sender's MO lane: PoR / notification handling in the store,
+//! deliver_sm_resp after the commit) and the expiry sweep. All
 //! state is in the store, so the workers can stop at any point and start again; the blocking database work runs
 //! on tokio's blocking pool.
 
