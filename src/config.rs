@@ -418,9 +418,9 @@ pub struct LimitsConfig {
     pub max_spool_bytes: u64,
     /// Longest record of an order file (a line, or the lines of a quoted field spanning several), bytes.
     pub max_order_record_bytes: usize,
-    /// Incomplete concatenated MO SMS held at once, over all senders.
+    /// Incomplete concatenated MO SMS held at once (in the database), over all senders.
     pub sms_pending_messages: usize,
-    /// Incomplete concatenated MO SMS held at once for one sender (MSISDN).
+    /// Incomplete concatenated MO SMS held at once (in the database) for one sender (MSISDN).
     pub sms_pending_per_sender: usize,
 }
 

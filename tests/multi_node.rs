@@ -13,6 +13,12 @@
 //!   the packet: read back from every MT SMS the SMSC received (reassembled, opened with the card's keys), and no
 //!   card refused a command packet (each checks CNTR strictly higher than the last).
 //!
+//! Then `SWITCHES_BACK` cards that switched go back to P1 through the two live nodes while the network cuts every
+//! PoR into two concatenated segments (`SimulatedNetwork::split_next_pors`), which the SMSC hands to the nodes'
+//! binds in turn: every switch back succeeds, no segment is left held, dropped or expired, and the nodes'
+//! counters show segments held on one node and completed on the other (`rsp_smsr_mo_segments_total`; the
+//! segments are held in the database).
+//!
 //! `RSP_MULTI_NODE_SWITCHES` changes the number of switches, `RSP_MULTI_NODE_KILL_AT=<sms>,<ms>` replays a kill.
 
 mod common;
@@ -23,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::crash::{
-    Call, Observed, SmsrProcess, enabled_slot, inspect, isd_p_aids, message_ids_by_fci,
+    Call, Observed, Outcome, SmsrProcess, enabled_slot, inspect, isd_p_aids, message_ids_by_fci,
     notification_counts, record, result_agrees_with_card, seeded_cards, send_all, watch,
 };
 use conformance::euicc::{Fleet, SimulatorConfig};
@@ -44,6 +50,8 @@ const NODES: usize = 3;
 const SWITCHES: usize = 1_000;
 /// The cards' notification retry interval (five attempts): long enough for the confirmation under this load.
 const NOTIFICATION_RETRY_MS: u64 = 20_000;
+/// Switches back to P1 after the switches, with every PoR in two segments (concatenated PoRs across the nodes).
+const SWITCHES_BACK: usize = 40;
 /// Seed of the simulated fleet.
 const SEED: u64 = 14;
 /// ValidityPeriod of each switch.
@@ -87,7 +95,7 @@ fn counters_used_twice(network: &SimulatedNetwork, n: usize) -> (Vec<String>, us
                 let r = reassembly
                     .entry(dest.clone())
                     .or_insert_with(|| Reassembler::new(16, 4));
-                let outcome = r.push((), tp_ud, 0).expect("a segment");
+                let outcome = r.push((), tp_ud).expect("a segment");
                 if r.pending_len() == 0 {
                     reassembly.remove(dest);
                 }
@@ -110,6 +118,26 @@ fn counters_used_twice(network: &SimulatedNetwork, n: usize) -> (Vec<String>, us
         }
     }
     (twice, packets)
+}
+
+/// `rsp_smsr_mo_segments_total` of the SM-SR whose metrics listener is `metrics`, by outcome.
+async fn mo_segments(metrics: &str) -> BTreeMap<String, u64> {
+    let text = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("rsp_smsr_mo_segments_total{outcome=\""))
+        .filter_map(|l| {
+            let (outcome, value) = l.split_once("\"} ")?;
+            Some((
+                outcome.to_string(),
+                value.trim().parse::<f64>().ok()? as u64,
+            ))
+        })
+        .collect()
 }
 
 fn kill_point(n: usize) -> (u64, u64) {
@@ -186,7 +214,10 @@ fn three_smsr_nodes_share_one_postgres_database_and_survive_a_kill() {
             c.smsr.listen = format!("127.0.0.1:{port}");
             c.smsr.public_url = format!("https://localhost:{port}");
             c.smsr.database_url = db.url().to_string();
-            c.smsr.metrics_listen = Some("127.0.0.1:0".into());
+            c.smsr.metrics_listen = Some(format!(
+                "127.0.0.1:{}",
+                rsp::lab::free_port().expect("a free port")
+            ));
             c.esm2m.enabled = false;
             c.mno.first_port = receiver_port;
             c.es5.smpp.enabled = true;
@@ -449,6 +480,93 @@ fn three_smsr_nodes_share_one_postgres_database_and_survive_a_kill() {
         assert!(twice.is_empty(), "{} SCP80 counters used twice, e.g. {:?}", twice.len(), &twice[..twice.len().min(10)]);
         let refused = observed.lock().expect("lock").refused.clone();
         assert!(refused.is_empty(), "{} command packets refused by the cards, e.g. {:?}", refused.len(), &refused[..refused.len().min(10)]);
+
+        // Concatenated PoRs across the two live nodes.
+        let live: Vec<&str> = configs[1..]
+            .iter()
+            .map(|(_, c)| c.smsr.metrics_listen.as_deref().expect("metrics listener"))
+            .collect();
+        let mut segments_before = Vec::new();
+        for m in &live {
+            segments_before.push(mo_segments(m).await);
+        }
+        let back: Vec<usize> = (0..n).filter(|&i| after[i] == target).take(SWITCHES_BACK).collect();
+        assert!(!back.is_empty(), "no card switched");
+        let back_requests: Arc<Vec<es4::EnableProfileRequest>> = Arc::new(
+            cards
+                .iter()
+                .enumerate()
+                .map(|(i, c)| es4::EnableProfileRequest {
+                    base: base(&format!("multi-node-back-{i}"), Some(VALIDITY_SECS)),
+                    eid: c.eid.parse().expect("eid"),
+                    iccid: c.iccids[0].parse().expect("iccid"),
+                })
+                .collect(),
+        );
+        // Two PoRs a switch: the EnableProfile command's and the notification confirmation's.
+        network.split_next_pors(2 * back.len());
+        let outcomes = send_all(&mnos[1], &back_requests, &back, Arc::new(AtomicUsize::new(0))).await;
+        let mut waiting: HashMap<String, usize> = HashMap::new();
+        for (i, outcome) in outcomes {
+            match outcome {
+                Outcome::Accepted(id) => {
+                    waiting.insert(id, i);
+                }
+                other => panic!("{}: EnableProfile answered {other:?}", cards[i].eid),
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(VALIDITY_SECS);
+        let switched_back = loop {
+            let results: HashMap<usize, es_interfaces::status::FunctionExecutionStatus> = receiver
+                .received()
+                .iter()
+                .filter(|r| r.element == "ES4-EnableProfileResponse")
+                .filter_map(|r| {
+                    let i = *waiting.get(r.relates_to.as_deref()?)?;
+                    Some((i, r.status()?))
+                })
+                .collect();
+            if results.len() == waiting.len() || Instant::now() > deadline {
+                break results;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let failed: Vec<String> = back
+            .iter()
+            .filter(|i| {
+                switched_back
+                    .get(i)
+                    .is_none_or(|s| s.status != es_interfaces::status::Status::ExecutedSuccess)
+            })
+            .map(|&i| format!("{}: {:?}", cards[i].eid, switched_back.get(&i).map(status_key)))
+            .collect();
+        assert!(failed.is_empty(), "{} of {} switches back did not succeed: {:?}", failed.len(), back.len(), &failed[..failed.len().min(10)]);
+        let mut segments_after = Vec::new();
+        for m in &live {
+            segments_after.push(mo_segments(m).await);
+        }
+        let delta: Vec<BTreeMap<String, u64>> = segments_after
+            .iter()
+            .zip(&segments_before)
+            .map(|(a, b)| a.iter().map(|(k, v)| (k.clone(), v - b.get(k).copied().unwrap_or(0))).collect())
+            .collect();
+        let count = |node: usize, outcome: &str| delta[node].get(outcome).copied().unwrap_or(0);
+        let total = |outcome: &str| (0..delta.len()).map(|node| count(node, outcome)).sum::<u64>();
+        eprintln!("multi-node test: MO segments per live node during the switches back: {delta:?}");
+        assert!(total("completed") >= 2 * back.len() as u64, "every PoR of a switch back is concatenated: {delta:?}");
+        for outcome in ["dropped", "expired", "error"] {
+            assert_eq!(total(outcome), 0, "segments {outcome}: {delta:?}");
+        }
+        let mut conn = store.conn().expect("connection");
+        let (_, left) = eis_store::mo_segments::incomplete(&mut conn, "").expect("held segments");
+        drop(conn);
+        assert_eq!(left, 0, "incomplete MO SMS left in the database");
+        // Had every PoR's segments reached one node, each node would hold the same number of segments per
+        // message it completed; a node off that ratio completed messages whose other segments the other held.
+        let crossed = (0..delta.len()).any(|node| {
+            count(node, "held") * total("completed") != total("held") * count(node, "completed")
+        });
+        assert!(crossed, "no PoR's segments were split over the nodes: {delta:?}");
         eprintln!(
             "multi-node test: {n} switches on {NODES} nodes (one killed) in {:.1} s: {by_status:?}, {} SMS",
             started.elapsed().as_secs_f64(),

@@ -38,6 +38,10 @@ struct Gateway {
     log: Mutex<Vec<LoggedSms>>,
     /// PoRs (first segments) still to alter in the network.
     corrupt_pors: AtomicUsize,
+    /// PoRs that fit in one SMS still to cut into two concatenated segments.
+    split_pors: AtomicUsize,
+    /// Concatenation reference of the next PoR cut in two.
+    split_reference: AtomicUsize,
 }
 
 /// Most SMS [`SimulatedNetwork::sms_log`] keeps (the oldest are dropped beyond).
@@ -60,6 +64,12 @@ pub struct LoggedSms {
     pub altered: bool,
 }
 
+/// `1` when a pending count was taken from `n`.
+fn take_one(n: &AtomicUsize) -> bool {
+    n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |k| k.checked_sub(1))
+        .is_ok()
+}
+
 impl Gateway {
     /// The originating address of the last MT SMS delivered to `msisdn`.
     fn origin_of(&self, msisdn: &str) -> Option<String> {
@@ -76,28 +86,72 @@ impl Gateway {
     }
 
     /// Alters the last byte of `mo` (in the secured part of a PoR's first segment: its CC no longer verifies)
-    /// when it is a PoR's first segment and a corruption is pending; logs it.
-    fn pass_mo(&self, mo: &mut euicc::MoSms, to: &str) {
+    /// when it is a PoR's first segment and a corruption is pending; cuts a PoR in one SMS into two
+    /// concatenated segments when a cut is pending; logs what goes on, in sending order.
+    fn pass_mo(&self, mut mo: euicc::MoSms, to: &str) -> Vec<euicc::MoSms> {
         let (response, concat) = udh_of(&mo.tp_ud);
         let first = concat.is_none_or(|(_, _, index)| index == 1);
-        let altered = response
-            && first
-            && self
-                .corrupt_pors
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
+        let altered = response && first && take_one(&self.corrupt_pors);
         if altered && let Some(last) = mo.tp_ud.last_mut() {
             *last ^= 0xFF;
         }
-        self.log(LoggedSms {
-            at: Instant::now(),
-            mobile_terminated: false,
-            msisdn: mo.from_msisdn.clone(),
-            address: to.to_string(),
-            tp_ud: mo.tp_ud.clone(),
-            altered,
-        });
+        let cut = (response && concat.is_none() && take_one(&self.split_pors))
+            .then(|| {
+                let reference = self.split_reference.fetch_add(1, Ordering::SeqCst) as u8;
+                cut_in_two(&mo.tp_ud, reference)
+            })
+            .flatten();
+        let out = match cut {
+            Some(parts) => parts
+                .into_iter()
+                .map(|tp_ud| euicc::MoSms {
+                    tp_ud,
+                    ..mo.clone()
+                })
+                .collect(),
+            _ => vec![mo],
+        };
+        for m in &out {
+            self.log(LoggedSms {
+                at: Instant::now(),
+                mobile_terminated: false,
+                msisdn: m.from_msisdn.clone(),
+                address: to.to_string(),
+                tp_ud: m.tp_ud.clone(),
+                altered,
+            });
+        }
+        out
     }
+}
+
+/// A PoR in one SMS (`02 71 00` and the packet) as two concatenated segments with the 8-bit `reference`: the
+/// first `07 71 00 00 03 <ref> 02 01`, the second `05 00 03 <ref> 02 02` (wire-profile §2; 3GPP TS 23.040
+/// §9.2.3.24.1). The packet's CC does not change (it covers `02 71 00` either way).
+fn cut_in_two(tp_ud: &[u8], reference: u8) -> Option<Vec<Vec<u8>>> {
+    use es_interfaces::sms::{InformationElement, Segment, UserData};
+    use es_interfaces::wire_profile::{IEI_CONCATENATION_8BIT, IEI_RESPONSE_PACKET};
+    let packet = Segment::parse(tp_ud).ok()?.payload;
+    let (head, tail) = packet.split_at(packet.len() / 2);
+    let concat = |index: u8| InformationElement {
+        iei: IEI_CONCATENATION_8BIT,
+        data: vec![reference, 2, index],
+    };
+    let first = UserData {
+        elements: vec![
+            InformationElement {
+                iei: IEI_RESPONSE_PACKET,
+                data: Vec::new(),
+            },
+            concat(1),
+        ],
+        payload: head.to_vec(),
+    };
+    let second = UserData {
+        elements: vec![concat(2)],
+        payload: tail.to_vec(),
+    };
+    Some(vec![first.to_bytes().ok()?, second.to_bytes().ok()?])
 }
 
 /// What the user data header of an MO SMS says (wire-profile §2): a response packet (IEI `71`), and its
@@ -245,6 +299,8 @@ impl SimulatedNetwork {
             origins: Mutex::new(HashMap::new()),
             log: Mutex::new(Vec::new()),
             corrupt_pors: AtomicUsize::new(0),
+            split_pors: AtomicUsize::new(0),
+            split_reference: AtomicUsize::new(0),
         });
         let network: Arc<dyn MobileNetwork> = gateway.clone();
         let smsc = Arc::new(TestSmsc::start(config, network).await?);
@@ -253,16 +309,18 @@ impl SimulatedNetwork {
         let pump_gateway = gateway.clone();
         let pump = tokio::spawn(async move {
             let mut router = MoRouter::default();
-            while let Some(mut mo) = mo_rx.recv().await {
-                let smsc = pump_smsc.clone();
+            while let Some(mo) = mo_rx.recv().await {
                 let to = router.destination(&pump_gateway, &mo);
-                pump_gateway.pass_mo(&mut mo, &to);
-                // Each MO in its own task: a slow deliver_sm_resp or a stored MO must not hold the others back.
-                tokio::spawn(async move {
-                    if let Err(e) = smsc.forward_mo(&mo.from_msisdn, &to, &mo.tp_ud).await {
-                        tracing::warn!(from = %mo.from_msisdn, error = %e, "MO SMS not delivered to the SM-SR within its validity");
-                    }
-                });
+                for mo in pump_gateway.pass_mo(mo, &to) {
+                    let (smsc, to) = (pump_smsc.clone(), to.clone());
+                    // Each MO in its own task: a slow deliver_sm_resp or a stored MO must not hold the others
+                    // back.
+                    tokio::spawn(async move {
+                        if let Err(e) = smsc.forward_mo(&mo.from_msisdn, &to, &mo.tp_ud).await {
+                            tracing::warn!(from = %mo.from_msisdn, error = %e, "MO SMS not delivered to the SM-SR within its validity");
+                        }
+                    });
+                }
             }
         });
         Ok(SimulatedNetwork {
@@ -313,6 +371,13 @@ impl SimulatedNetwork {
         self.gateway.corrupt_pors.store(n, Ordering::SeqCst);
     }
 
+    /// Cuts the next `n` PoRs that fit in one SMS into two concatenated segments on their way to the SM-SR, as
+    /// a card with a shorter SMS would send them (wire-profile §2; 3GPP TS 23.040 §9.2.3.24.1): an SMSC hands
+    /// each segment to any bind of the SM-SR's account, so the segments of one PoR may reach different nodes.
+    pub fn split_next_pors(&self, n: usize) {
+        self.gateway.split_pors.store(n, Ordering::SeqCst);
+    }
+
     /// Delivers `mt` to the simulator again, as a replaying attacker would.
     pub async fn replay_mt(&self, mt: &MtSms) -> Result<(), LabError> {
         self.sim
@@ -361,6 +426,8 @@ mod tests {
             origins: Mutex::new(HashMap::from([("4917".to_string(), "4902".to_string())])),
             log: Mutex::new(Vec::new()),
             corrupt_pors: AtomicUsize::new(0),
+            split_pors: AtomicUsize::new(0),
+            split_reference: AtomicUsize::new(0),
         }
     }
 
@@ -416,18 +483,23 @@ mod tests {
     fn the_network_alters_the_next_pors_only() {
         let g = gateway();
         g.corrupt_pors.store(1, Ordering::SeqCst);
-        let mut note = mo(&[0x02, 0x70, 0x00, 0x10, 0x20]);
-        g.pass_mo(&mut note, "4901");
-        assert_eq!(note.tp_ud, [0x02, 0x70, 0x00, 0x10, 0x20]);
-        let mut next = mo(&[0x05, 0x00, 0x03, 0x05, 0x02, 0x02, 0x33]);
-        g.pass_mo(&mut next, "4902");
-        assert_eq!(next.tp_ud.last(), Some(&0x33));
-        let mut por = mo(&[0x02, 0x71, 0x00, 0x10, 0x20]);
-        g.pass_mo(&mut por, "4902");
-        assert_eq!(por.tp_ud, [0x02, 0x71, 0x00, 0x10, 0xDF]);
-        let mut again = mo(&[0x02, 0x71, 0x00, 0x10, 0x20]);
-        g.pass_mo(&mut again, "4902");
-        assert_eq!(again.tp_ud.last(), Some(&0x20));
+        let pass = |tp_ud: &[u8], to: &str| {
+            let out = g.pass_mo(mo(tp_ud), to);
+            assert_eq!(out.len(), 1);
+            out[0].tp_ud.clone()
+        };
+        assert_eq!(
+            pass(&[0x02, 0x70, 0x00, 0x10, 0x20], "4901"),
+            [0x02, 0x70, 0x00, 0x10, 0x20]
+        );
+        let next = pass(&[0x05, 0x00, 0x03, 0x05, 0x02, 0x02, 0x33], "4902");
+        assert_eq!(next.last(), Some(&0x33));
+        assert_eq!(
+            pass(&[0x02, 0x71, 0x00, 0x10, 0x20], "4902"),
+            [0x02, 0x71, 0x00, 0x10, 0xDF]
+        );
+        let again = pass(&[0x02, 0x71, 0x00, 0x10, 0x20], "4902");
+        assert_eq!(again.last(), Some(&0x20));
         let log = g.log.lock().expect("log").clone();
         assert_eq!(log.len(), 4);
         assert_eq!(
@@ -439,5 +511,38 @@ mod tests {
                 .all(|l| !l.mobile_terminated && l.msisdn == "4917")
         );
         assert_eq!(log[2].address, "4902");
+    }
+
+    /// The network cuts as many PoRs in one SMS as asked into two segments that reassemble to the same
+    /// packet; notifications and PoRs already concatenated pass as they are.
+    #[test]
+    fn the_network_cuts_the_next_pors_in_two() {
+        use es_interfaces::sms::{PushOutcome, Reassembler};
+        let g = gateway();
+        g.split_pors.store(1, Ordering::SeqCst);
+        let note = [0x02, 0x70, 0x00, 0x10, 0x20, 0x30];
+        assert_eq!(g.pass_mo(mo(&note), "4901").len(), 1);
+        let segment = [0x05, 0x00, 0x03, 0x05, 0x02, 0x02, 0x33];
+        assert_eq!(g.pass_mo(mo(&segment), "4902").len(), 1);
+        let packet = [0x00, 0x0E, 0x0A, 0xB0, 0x00, 0x00, 0x01, 0x02, 0x03];
+        let por = [&[0x02, 0x71, 0x00][..], &packet].concat();
+        let cut = g.pass_mo(mo(&por), "4902");
+        assert_eq!(cut.len(), 2);
+        assert_eq!(
+            cut[0].tp_ud[..8],
+            [0x07, 0x71, 0x00, 0x00, 0x03, 0x00, 0x02, 0x01]
+        );
+        assert_eq!(cut[1].tp_ud[..6], [0x05, 0x00, 0x03, 0x00, 0x02, 0x02]);
+        let mut r: Reassembler<()> = Reassembler::new(4, 1);
+        assert!(matches!(
+            r.push((), &cut[1].tp_ud),
+            Ok(PushOutcome::Pending { .. })
+        ));
+        match r.push((), &cut[0].tp_ud) {
+            Ok(PushOutcome::Complete(a)) => assert_eq!(a.packet, packet),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(g.pass_mo(mo(&por), "4902").len(), 1);
+        assert_eq!(g.log.lock().expect("log").len(), 5);
     }
 }

@@ -33,6 +33,7 @@ pub mod events;
 pub mod fleet;
 pub mod function_calls;
 pub mod jobs;
+pub mod mo_segments;
 pub mod nodes;
 pub mod operations;
 pub mod outbox;

@@ -485,3 +485,13 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    es5_mo_segments (source, reference, part) {
+        source -> Text,
+        reference -> Integer,
+        part -> Integer,
+        tp_ud -> Binary,
+        received_at -> BigInt,
+    }
+}

@@ -3,7 +3,8 @@
 //! A secured packet is built whole first (see [`crate::scp80`]), then put in one TP-UD with the UDH `02 70 00`
 //! (command) / `02 71 00` (PoR), or cut into concatenated segments: the first with `07 70 00 00 03 <ref> <n> 01`,
 //! the next ones with `05 00 03 <ref> <n> <i>`, 140 bytes of TP-UD each. [`Reassembler`] puts segments back
-//! together in any order, bounded in parts and pending messages; time is handed in by the caller.
+//! together in any order, bounded in parts and pending messages; how long an incomplete message is kept is the
+//! holder's choice (the SM-SR keeps segments in its store, the simulated eUICC drops its reassembler).
 
 use std::collections::BTreeMap;
 
@@ -64,12 +65,6 @@ pub enum SmsError {
     #[error("{max} incomplete messages pending; refusing a new one")]
     PendingFull {
         /// The limit.
-        max: usize,
-    },
-    /// The reassembler already holds the maximum of incomplete messages of this originator.
-    #[error("{max} incomplete messages pending from this originator; refusing a new one")]
-    SourceFull {
-        /// The limit per originator.
         max: usize,
     },
 }
@@ -308,23 +303,11 @@ pub enum PushOutcome {
     },
 }
 
-/// An incomplete message dropped by [`Reassembler::expire`] (3GPP TS 23.040 §9.2.3.24.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expired<K> {
-    /// Originator given at push time.
-    pub source: K,
-    /// Concatenation reference.
-    pub reference: u16,
-    /// Segment indexes that never arrived.
-    pub missing: Vec<u8>,
-}
-
 #[derive(Debug)]
 struct Partial {
     total: u8,
     kind: Option<PacketKind>,
     parts: BTreeMap<u8, Vec<u8>>,
-    first_seen: u64,
 }
 
 impl Partial {
@@ -341,7 +324,6 @@ impl Partial {
 pub struct Reassembler<K: Ord + Clone> {
     max_parts: u8,
     max_pending: usize,
-    max_per_source: usize,
     pending: BTreeMap<(K, u16), Partial>,
 }
 
@@ -352,16 +334,8 @@ impl<K: Ord + Clone> Reassembler<K> {
         Reassembler {
             max_parts,
             max_pending,
-            max_per_source: max_pending,
             pending: BTreeMap::new(),
         }
-    }
-
-    /// The same, holding at most `max_per_source` incomplete messages of any one originator, so that one
-    /// originator cannot take the room of all (3GPP TS 23.040 §9.2.3.24.1).
-    pub fn with_source_limit(mut self, max_per_source: usize) -> Reassembler<K> {
-        self.max_per_source = max_per_source.max(1);
-        self
     }
 
     /// Number of incomplete messages held.
@@ -369,9 +343,8 @@ impl<K: Ord + Clone> Reassembler<K> {
         self.pending.len()
     }
 
-    /// Hands in one TP-UD received from `source` at time `now` (any monotonic unit the caller chooses)
-    /// (3GPP TS 31.115 §4.2, 3GPP TS 23.040 §9.2.3.24.1).
-    pub fn push(&mut self, source: K, tp_ud: &[u8], now: u64) -> Result<PushOutcome, SmsError> {
+    /// Hands in one TP-UD received from `source` (3GPP TS 31.115 §4.2, 3GPP TS 23.040 §9.2.3.24.1).
+    pub fn push(&mut self, source: K, tp_ud: &[u8]) -> Result<PushOutcome, SmsError> {
         let seg = Segment::parse(tp_ud)?;
         let Some(c) = seg.concatenation else {
             let kind = seg.kind.ok_or(SmsError::NotSecuredPacket)?;
@@ -390,28 +363,15 @@ impl<K: Ord + Clone> Reassembler<K> {
             return Err(SmsError::NotSecuredPacket);
         }
         let key = (source, c.reference);
-        if !self.pending.contains_key(&key) {
-            if self.pending.len() >= self.max_pending {
-                return Err(SmsError::PendingFull {
-                    max: self.max_pending,
-                });
-            }
-            let from_source = self
-                .pending
-                .range((key.0.clone(), 0)..=(key.0.clone(), u16::MAX))
-                .take(self.max_per_source)
-                .count();
-            if from_source >= self.max_per_source {
-                return Err(SmsError::SourceFull {
-                    max: self.max_per_source,
-                });
-            }
+        if !self.pending.contains_key(&key) && self.pending.len() >= self.max_pending {
+            return Err(SmsError::PendingFull {
+                max: self.max_pending,
+            });
         }
         let partial = self.pending.entry(key.clone()).or_insert_with(|| Partial {
             total: c.total,
             kind: None,
             parts: BTreeMap::new(),
-            first_seen: now,
         });
         if partial.total != c.total {
             return Err(SmsError::InconsistentSegment {
@@ -447,25 +407,5 @@ impl<K: Ord + Clone> Reassembler<K> {
             kind,
             packet: done.parts.into_values().flatten().collect(),
         }))
-    }
-
-    /// Drops the incomplete messages whose first segment arrived before `before`, reporting what was missing
-    /// (3GPP TS 23.040 §9.2.3.24.1).
-    pub fn expire(&mut self, before: u64) -> Vec<Expired<K>> {
-        let old: Vec<(K, u16)> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.first_seen < before)
-            .map(|(k, _)| k.clone())
-            .collect();
-        old.into_iter()
-            .filter_map(|k| {
-                self.pending.remove(&k).map(|p| Expired {
-                    missing: p.missing(),
-                    source: k.0,
-                    reference: k.1,
-                })
-            })
-            .collect()
     }
 }

@@ -59,34 +59,34 @@ fn reassembly_in_any_order_with_duplicates() {
     assert_eq!(parts.len(), 5);
     let mut r: Reassembler<&str> = Reassembler::new(16, 4);
     assert_eq!(
-        r.push("msisdn-1", &parts[3], 10).expect("4"),
+        r.push("msisdn-1", &parts[3]).expect("4"),
         PushOutcome::Pending {
             missing: vec![1, 2, 3, 5]
         }
     );
     assert_eq!(
-        r.push("msisdn-1", &parts[0], 11).expect("1"),
+        r.push("msisdn-1", &parts[0]).expect("1"),
         PushOutcome::Pending {
             missing: vec![2, 3, 5]
         }
     );
     assert_eq!(
-        r.push("msisdn-1", &parts[3], 12).expect("dup"),
+        r.push("msisdn-1", &parts[3]).expect("dup"),
         PushOutcome::Duplicate {
             missing: vec![2, 3, 5]
         }
     );
     // The same reference from another originator is another message.
     assert_eq!(
-        r.push("msisdn-2", &parts[4], 12).expect("other"),
+        r.push("msisdn-2", &parts[4]).expect("other"),
         PushOutcome::Pending {
             missing: vec![1, 2, 3, 4]
         }
     );
-    r.push("msisdn-1", &parts[4], 13).expect("5");
-    r.push("msisdn-1", &parts[1], 14).expect("2");
+    r.push("msisdn-1", &parts[4]).expect("5");
+    r.push("msisdn-1", &parts[1]).expect("2");
     assert_eq!(
-        r.push("msisdn-1", &parts[2], 15).expect("3"),
+        r.push("msisdn-1", &parts[2]).expect("3"),
         PushOutcome::Complete(Assembled {
             kind: PacketKind::Response,
             packet: p
@@ -95,7 +95,7 @@ fn reassembly_in_any_order_with_duplicates() {
     assert_eq!(r.pending_len(), 1);
     let single = sms::to_tp_uds(PacketKind::Command, &packet(30), 0).expect("single");
     assert_eq!(
-        r.push("msisdn-3", &single[0], 16).expect("single"),
+        r.push("msisdn-3", &single[0]).expect("single"),
         PushOutcome::Complete(Assembled {
             kind: PacketKind::Command,
             packet: packet(30)
@@ -104,36 +104,35 @@ fn reassembly_in_any_order_with_duplicates() {
 }
 
 #[test]
-fn reassembler_is_bounded_and_reports_missing_parts_on_expiry() {
+fn reassembler_is_bounded_in_parts_and_pending_messages() {
     let a = sms::to_tp_uds(PacketKind::Command, &packet(300), 1).expect("a");
     let b = sms::to_tp_uds(PacketKind::Command, &packet(300), 2).expect("b");
     let c = sms::to_tp_uds(PacketKind::Command, &packet(300), 3).expect("c");
     let mut r: Reassembler<u32> = Reassembler::new(3, 2);
-    r.push(1, &a[0], 100).expect("a1");
-    r.push(1, &b[1], 200).expect("b2");
-    assert_eq!(r.push(1, &c[0], 300), Err(SmsError::PendingFull { max: 2 }));
+    r.push(1, &a[0]).expect("a1");
+    r.push(1, &b[1]).expect("b2");
+    assert_eq!(r.push(1, &c[0]), Err(SmsError::PendingFull { max: 2 }));
     let long = sms::to_tp_uds(PacketKind::Command, &packet(600), 4).expect("long");
     assert_eq!(
-        r.push(2, &long[0], 300),
+        r.push(2, &long[0]),
         Err(SmsError::TooManyParts { parts: 5, max: 3 })
     );
-    let expired = r.expire(150);
-    assert_eq!(expired.len(), 1);
-    assert_eq!((expired[0].source, expired[0].reference), (1, 1));
-    assert_eq!(expired[0].missing, vec![2, 3]);
+    // A message completed makes room for a new one.
+    r.push(1, &a[1]).expect("a2");
+    assert!(matches!(r.push(1, &a[2]), Ok(PushOutcome::Complete(_))));
     assert_eq!(r.pending_len(), 1);
-    r.push(1, &c[0], 301).expect("room again");
+    r.push(1, &c[0]).expect("room again");
 }
 
 #[test]
 fn inconsistent_and_malformed_segments_are_refused() {
     let mut r: Reassembler<u8> = Reassembler::new(10, 10);
     let a = sms::to_tp_uds(PacketKind::Command, &packet(300), 5).expect("a");
-    r.push(0, &a[1], 0).expect("a2");
+    r.push(0, &a[1]).expect("a2");
     let mut changed = a[1].clone();
     *changed.last_mut().expect("byte") ^= 0xFF;
     assert_eq!(
-        r.push(0, &changed, 1),
+        r.push(0, &changed),
         Err(SmsError::ConflictingDuplicate {
             reference: 5,
             index: 2
@@ -142,16 +141,16 @@ fn inconsistent_and_malformed_segments_are_refused() {
     let mut other_total = a[2].clone();
     other_total[4] = 4;
     assert!(matches!(
-        r.push(0, &other_total, 1),
+        r.push(0, &other_total),
         Err(SmsError::InconsistentSegment { reference: 5, .. })
     ));
     // First segment without the CPI.
     let mut no_cpi = a[0].clone();
     no_cpi.splice(0..3, [0x05]);
-    assert_eq!(r.push(1, &no_cpi, 1), Err(SmsError::NotSecuredPacket));
+    assert_eq!(r.push(1, &no_cpi), Err(SmsError::NotSecuredPacket));
     // Plain single SMS without CPI/RPI.
     assert_eq!(
-        r.push(1, &[0x00, 0x01, 0x02], 1),
+        r.push(1, &[0x00, 0x01, 0x02]),
         Err(SmsError::NotSecuredPacket)
     );
     assert!(matches!(
@@ -189,39 +188,9 @@ fn sixteen_bit_references_are_accepted_on_input() {
     .concat();
     let second = [vec![0x06, 0x08, 0x04, 0x12, 0x34, 0x02, 0x02], packet(5)].concat();
     let mut r: Reassembler<()> = Reassembler::new(4, 4);
-    r.push((), &second, 0).expect("2");
-    let PushOutcome::Complete(done) = r.push((), &first, 1).expect("1") else {
+    r.push((), &second).expect("2");
+    let PushOutcome::Complete(done) = r.push((), &first).expect("1") else {
         panic!("not complete");
     };
     assert_eq!(done.packet, [packet(10), packet(5)].concat());
-}
-
-/// Each originator holds at most its share of incomplete messages; others are not affected.
-#[test]
-fn incomplete_messages_are_limited_per_originator() {
-    let mut r: Reassembler<&str> = Reassembler::new(4, 100).with_source_limit(2);
-    let first = |reference: u8| {
-        sms::to_tp_uds(PacketKind::Response, &[0x55; 200], reference).expect("segments")
-    };
-    for reference in 0..2 {
-        assert!(matches!(
-            r.push("a", &first(reference)[0], 0),
-            Ok(PushOutcome::Pending { .. })
-        ));
-    }
-    assert!(matches!(
-        r.push("a", &first(2)[0], 0),
-        Err(sms::SmsError::SourceFull { max: 2 })
-    ));
-    // A segment of a message already held still goes in, and completes it.
-    assert!(matches!(
-        r.push("a", &first(1)[1], 0),
-        Ok(PushOutcome::Complete(_))
-    ));
-    let parts = first(9);
-    assert!(r.push("b", &parts[0], 0).is_ok());
-    assert!(matches!(
-        r.push("b", &parts[1], 0),
-        Ok(PushOutcome::Complete(_))
-    ));
 }

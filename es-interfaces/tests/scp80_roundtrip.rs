@@ -388,8 +388,8 @@ fn euicc_handles(
     stored_counter: &mut Counter,
 ) -> Vec<Vec<u8>> {
     let mut assembled = None;
-    for (i, ud) in tp_uds.iter().enumerate().rev() {
-        match reassembler.push("smsr", ud, i as u64).expect("push") {
+    for ud in tp_uds.iter().rev() {
+        match reassembler.push("smsr", ud).expect("push") {
             PushOutcome::Complete(a) => assembled = Some(a),
             PushOutcome::Pending { .. } => {}
             PushOutcome::Duplicate { .. } => panic!("no duplicates sent"),
@@ -488,7 +488,7 @@ fn es5_exchange_over_concatenated_sms_end_to_end() {
     let mut smsr: Reassembler<&str> = Reassembler::new(16, 8);
     let mut por_packet = None;
     for ud in &por_uds {
-        if let PushOutcome::Complete(a) = smsr.push("msisdn", ud, 0).expect("push") {
+        if let PushOutcome::Complete(a) = smsr.push("msisdn", ud).expect("push") {
             assert_eq!(a.kind, PacketKind::Response);
             por_packet = Some(a.packet);
         }
@@ -543,7 +543,7 @@ fn euicc_notification_from_simulator_to_smsr() {
     assert_eq!(&uds[0][..3], &[0x02, 0x70, 0x00]);
 
     let mut smsr: Reassembler<&str> = Reassembler::new(4, 4);
-    let PushOutcome::Complete(a) = smsr.push("eid-msisdn", &uds[0], 0).expect("push") else {
+    let PushOutcome::Complete(a) = smsr.push("eid-msisdn", &uds[0]).expect("push") else {
         panic!("single SMS is complete");
     };
     let opened = scp80::parse_command(&a.packet)

@@ -309,19 +309,18 @@ pub fn sms(data: &[u8]) {
         assert_eq!(again, ud);
     }
     let _ = Segment::parse(data);
-    let mut r: Reassembler<u8> = Reassembler::new(8, 16).with_source_limit(4);
+    let mut r: Reassembler<u8> = Reassembler::new(8, 16);
     let mut rest = data;
-    let mut now = 0u64;
     while let [len, source, tail @ ..] = rest {
         let n = usize::from(*len).min(tail.len());
-        if let Ok(PushOutcome::Complete(a)) = r.push(*source % 4, &tail[..n], now)
+        if let Ok(PushOutcome::Complete(a)) = r.push(*source % 4, &tail[..n])
             && let Ok(tp_uds) = to_tp_uds(a.kind, &a.packet, 7)
         {
             let mut fresh: Reassembler<u8> = Reassembler::new(255, 4);
             let mut done = None;
             for ud in &tp_uds {
                 match fresh
-                    .push(0, ud, 0)
+                    .push(0, ud)
                     .expect("a segment of to_tp_uds is accepted")
                 {
                     PushOutcome::Complete(b) => done = Some(b),
@@ -330,10 +329,6 @@ pub fn sms(data: &[u8]) {
                 }
             }
             assert_eq!(done.as_ref(), Some(&a));
-        }
-        now += 1;
-        if now.is_multiple_of(8) {
-            let _ = r.expire(now - 4);
         }
         rest = &tail[n..];
     }

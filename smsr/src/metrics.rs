@@ -28,6 +28,7 @@ pub struct SmsrMetrics {
     es5_oldest: Gauge,
     submit_sm: IntCounterVec,
     mo_packets: IntCounterVec,
+    mo_segments: IntCounterVec,
     por_seconds: Histogram,
     retransmissions: IntCounter,
     binds: IntGaugeVec,
@@ -83,6 +84,13 @@ impl SmsrMetrics {
             ),
             &["kind", "outcome"],
         )?;
+        let mo_segments = IntCounterVec::new(
+            Opts::new(
+                "rsp_smsr_mo_segments_total",
+                "Segments of concatenated MO SMS by outcome (held for the rest of the message, completed it, dropped, expired before the message was complete)",
+            ),
+            &["outcome"],
+        )?;
         let por_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "rsp_smsr_por_latency_seconds",
@@ -108,6 +116,7 @@ impl SmsrMetrics {
         r.register(Box::new(es5_oldest.clone()))?;
         r.register(Box::new(submit_sm.clone()))?;
         r.register(Box::new(mo_packets.clone()))?;
+        r.register(Box::new(mo_segments.clone()))?;
         r.register(Box::new(por_seconds.clone()))?;
         r.register(Box::new(retransmissions.clone()))?;
         r.register(Box::new(binds.clone()))?;
@@ -119,6 +128,7 @@ impl SmsrMetrics {
             es5_oldest,
             submit_sm,
             mo_packets,
+            mo_segments,
             por_seconds,
             retransmissions,
             binds,
@@ -145,6 +155,14 @@ impl SmsrMetrics {
     /// `error`), counted after its transaction committed.
     pub fn mo_packet(&self, kind: &str, outcome: &str) {
         self.mo_packets.with_label_values(&[kind, outcome]).inc();
+    }
+
+    /// `n` segments of concatenated MO SMS came to `outcome` (`held`, `completed`, `dropped`, `expired`),
+    /// counted after their transaction committed (3GPP TS 23.040 §9.2.3.24.1).
+    pub fn mo_segments(&self, outcome: &str, n: usize) {
+        self.mo_segments
+            .with_label_values(&[outcome])
+            .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
     }
 
     /// A PoR completed its command `millis` after the command's last transmission.

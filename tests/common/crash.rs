@@ -27,6 +27,7 @@ pub struct Call {
 }
 
 /// What one call got.
+#[derive(Debug)]
 pub enum Outcome {
     /// A synchronous answer.
     Answered(FunctionExecutionStatus),

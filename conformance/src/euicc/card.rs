@@ -625,7 +625,7 @@ impl Euicc {
                     reassembler: Reassembler::new(cfg.max_concatenated_parts, 4),
                     expires_at: now.saturating_add(cfg.reassembly_timeout_ms),
                 });
-                match r.reassembler.push((), tp_ud, now) {
+                match r.reassembler.push((), tp_ud) {
                     Err(e) => Err(e.to_string()),
                     Ok(PushOutcome::Complete(a)) => Ok(Some((a.kind, a.packet))),
                     Ok(PushOutcome::Pending { .. } | PushOutcome::Duplicate { .. }) => Ok(None),

@@ -394,7 +394,7 @@ pub(super) fn packets(log: &[LoggedSms], mobile_terminated: bool) -> Result<Vec<
         };
         let seg = Segment::parse(&m.tp_ud).map_err(|e| named(&e))?;
         let outcome = reassembler
-            .push(m.msisdn.clone(), &m.tp_ud, 0)
+            .push(m.msisdn.clone(), &m.tp_ud)
             .map_err(|e| named(&e))?;
         let uds = match seg.concatenation {
             None => vec![m.tp_ud.clone()],

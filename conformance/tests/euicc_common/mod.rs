@@ -149,7 +149,7 @@ impl SmSr {
             assert!(m.tp_ud.len() <= 140);
             let PushOutcome::Complete(a) = self
                 .reassembler
-                .push(m.from_msisdn.clone(), &m.tp_ud, 0)
+                .push(m.from_msisdn.clone(), &m.tp_ud)
                 .expect("segment")
             else {
                 continue;

@@ -4,10 +4,12 @@
 //! EIS; [`delivery`] takes the next command of each eUICC from the persisted queue (one in flight per ISD-R),
 //! advances the key set's counter and records the transmission in one transaction, and retransmits with
 //! backoff; [`inbound`] matches PoRs to their commands by counter and turns notifications into confirmation
-//! operations; [`runtime`] drives them on tokio with the SMPP client.
+//! operations; [`reassembly`] holds the segments of concatenated MO SMS in the store until their message is
+//! complete; [`runtime`] drives them on tokio with the SMPP client.
 
 pub mod delivery;
 pub mod inbound;
+pub mod reassembly;
 pub mod runtime;
 pub mod security;
 

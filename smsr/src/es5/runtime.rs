@@ -1,6 +1,6 @@
 //! The ES5 workers on tokio (design §3 steps 3–4): the delivery loop (secure in the store, then submit_sm), the
-//! inbound loop (deliver_sm → reassembly → the sender's MO lane: PoR / notification handling in the store,
-//! deliver_sm_resp after the commit) and the expiry sweep. All
+//! inbound loop (deliver_sm → the sender's MO lane: reassembly of concatenated SMS and PoR / notification
+//! handling in the store, deliver_sm_resp after the commit) and the expiry sweep. All
 //! state is in the store, so the workers can stop at any point and start again; the blocking database work runs
 //! on tokio's blocking pool.
 
@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eis_store::savepoint;
-use es_interfaces::sms::{PacketKind, PushOutcome, Reassembler, Segment};
+use es_interfaces::sms::{PacketKind, Segment};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::delivery::{self, Outgoing};
 use super::inbound::{self, MoOutcome};
+use super::reassembly::{self, SegmentOutcome};
 use crate::error::SmsrError;
 use crate::service::{Es5Settings, Smsr};
 use crate::smpp::{
@@ -35,8 +36,6 @@ const MO_BATCH: usize = 256;
 /// its round trips: it was the bound of a PostgreSQL SM-SR's switches per second). SQLite admits one writer,
 /// so it has one lane.
 const MO_LANES_POSTGRES: usize = 4;
-/// How long segments of an incomplete concatenated MO SMS are kept.
-const REASSEMBLY_TIMEOUT_MS: u64 = 120_000;
 
 /// The running ES5 workers.
 pub struct Es5Runtime {
@@ -221,12 +220,18 @@ async fn expiry_loop(smsr: Arc<Smsr>, mut shutdown: watch::Receiver<bool>) {
         let s = smsr.clone();
         let r = blocking(move || {
             let now = s.clock.now_millis();
-            s.store.tx(|c| delivery::expire_round(c, &s, now))
+            let operations = s.store.tx(|c| delivery::expire_round(c, &s, now))?;
+            let segments = s.store.tx(|c| reassembly::expire(c, now))?;
+            Ok((operations, segments))
         })
         .await;
         match r {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "operations expired"),
+            Ok((operations, segments)) => {
+                if operations > 0 {
+                    tracing::info!(expired = operations, "operations expired");
+                }
+                smsr.metrics.mo_segments("expired", segments);
+            }
             Err(e) => tracing::error!(error = %e, "expiry sweep failed"),
         }
     }
@@ -286,78 +291,131 @@ async fn budget_loop(
     }
 }
 
-/// One packet to handle: sender, kind and the packet from CPL/RPL on.
-type MoPacket = (String, PacketKind, Vec<u8>);
-
-/// The MO reassembler of the settings: at most 16 segments a message, the configured incomplete messages over
-/// all senders and per sender (so that one sender cannot take the room of all).
-fn reassembler(settings: &Es5Settings) -> Reassembler<String> {
-    Reassembler::new(16, settings.reassembly_pending.max(1))
-        .with_source_limit(settings.reassembly_per_sender)
+/// What one MO SMS brings to its lane (3GPP TS 31.115 §4.2, 3GPP TS 23.040 §9.2.3.24.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum MoUserData {
+    /// A whole packet in one SMS: kind and the packet from CPL/RPL on.
+    Packet(PacketKind, Vec<u8>),
+    /// One segment of a concatenated SMS, as received.
+    Segment {
+        /// Concatenation reference.
+        reference: u16,
+        /// Index of the segment, from 1.
+        index: u8,
+        /// The TP-UD.
+        tp_ud: Vec<u8>,
+    },
 }
 
-fn reassemble(
-    r: &mut Reassembler<String>,
-    source: &str,
-    tp_ud: &[u8],
-    now: u64,
-) -> Option<(PacketKind, Vec<u8>)> {
-    let seg = match Segment::parse(tp_ud) {
+/// One MO SMS to handle: its sender and what it brings.
+type MoPacket = (String, MoUserData);
+
+/// What an MO SMS's TP-UD brings, or `None` (logged) when it is not SCP80 user data (3GPP TS 31.115 §4.2).
+fn classify(source: &str, tp_ud: Vec<u8>) -> Option<MoUserData> {
+    let seg = match Segment::parse(&tp_ud) {
         Ok(s) => s,
         Err(e) => {
             tracing::info!(%source, error = %e, "MO SMS dropped: not SCP80 user data");
             return None;
         }
     };
-    if seg.concatenation.is_none() {
-        return match seg.kind {
-            Some(kind) => Some((kind, seg.payload)),
-            None => {
-                tracing::info!(%source, "MO SMS dropped: no command or response packet identifier");
-                None
-            }
-        };
-    }
-    match r.push(source.to_string(), tp_ud, now) {
-        Ok(PushOutcome::Complete(a)) => Some((a.kind, a.packet)),
-        Ok(_) => None,
-        Err(e) => {
-            tracing::info!(%source, error = %e, "MO segment dropped");
+    match (seg.concatenation, seg.kind) {
+        (Some(c), _) => Some(MoUserData::Segment {
+            reference: c.reference,
+            index: c.index,
+            tp_ud,
+        }),
+        (None, Some(kind)) => Some(MoUserData::Packet(kind, seg.payload)),
+        (None, None) => {
+            tracing::info!(%source, "MO SMS dropped: no command or response packet identifier");
             None
         }
     }
+}
+
+/// What one MO SMS came to in its batch.
+struct Handled {
+    /// For a segment: `held`, `completed` or `dropped` (`rsp_smsr_mo_segments_total`).
+    segment: Option<&'static str>,
+    /// The packet handled, when the SMS was one or completed one.
+    packet: Option<(PacketKind, MoOutcome)>,
+}
+
+/// One MO SMS handled in the batch's transaction: a segment is held or completes its packet
+/// ([`reassembly::take_segment`]), a whole packet is handled ([`inbound::process_mo`]).
+fn handle_sms(
+    c: &mut eis_store::AnyConnection,
+    smsr: &Smsr,
+    settings: &Es5Settings,
+    source: &str,
+    eid: Option<&str>,
+    sms: &MoUserData,
+    now: i64,
+) -> Result<Handled, SmsrError> {
+    let (kind, packet, segment) = match sms {
+        MoUserData::Packet(kind, packet) => (*kind, std::borrow::Cow::Borrowed(packet), None),
+        MoUserData::Segment {
+            reference,
+            index,
+            tp_ud,
+        } => {
+            let Some(eid) = eid else {
+                tracing::info!(%source, "MO segment dropped: no eUICC has a profile with this MSISDN");
+                return Ok(Handled {
+                    segment: Some("dropped"),
+                    packet: None,
+                });
+            };
+            match reassembly::take_segment(c, settings, source, *reference, *index, tp_ud, now)? {
+                SegmentOutcome::Held => {
+                    tracing::debug!(%source, %eid, reference, index, "MO segment held");
+                    return Ok(Handled {
+                        segment: Some("held"),
+                        packet: None,
+                    });
+                }
+                SegmentOutcome::Dropped(why) => {
+                    tracing::info!(%source, %eid, reference, %why, "MO segment dropped");
+                    return Ok(Handled {
+                        segment: Some("dropped"),
+                        packet: None,
+                    });
+                }
+                SegmentOutcome::Complete(kind, packet) => {
+                    (kind, std::borrow::Cow::Owned(packet), Some("completed"))
+                }
+            }
+        }
+    };
+    let outcome = inbound::process_mo(c, smsr, settings, source, eid, kind, &packet, now)?;
+    Ok(Handled {
+        segment,
+        packet: Some((kind, outcome)),
+    })
 }
 
 fn handle_batch(smsr: &Smsr, settings: &Es5Settings, batch: &[MoPacket]) -> Result<(), SmsrError> {
     let now = smsr.clock.now_millis();
     // What each packet came to, counted in the metrics once the transaction committed.
     let mut counted: Vec<(&'static str, &'static str, Option<i64>)> = Vec::new();
+    let mut segments: Vec<&'static str> = Vec::new();
     smsr.store.tx(|c| {
         counted.clear();
-        let sources: Vec<&str> = batch.iter().map(|(s, _, _)| s.as_str()).collect();
+        segments.clear();
+        let sources: Vec<&str> = batch.iter().map(|(s, _)| s.as_str()).collect();
         let senders = eis_store::eis::eids_by_msisdns(c, &sources)?;
         // Every eUICC of the batch locked at once in EID order, as a delivery round does: lanes, nodes and
-        // the delivery round then wait for each other and never deadlock.
+        // the delivery round then wait for each other and never deadlock; held segments of one sender are
+        // thereby read and completed by one transaction at a time, on any node.
         let eids: Vec<&str> = senders.values().map(String::as_str).collect();
         eis_store::eis::lock_euiccs(c, &eids)?;
         // The owners' events of the batch numbered at its end (`esm2m::events::numbered_last`): an owner's
         // counter held for the numbering and the commit, not from the batch's first event on.
         crate::esm2m::events::numbered_last(c, smsr, |c| {
-        for (source, kind, packet) in batch {
+        for (source, sms) in batch {
             let eid = senders.get(source).map(String::as_str);
-            let kind_label = match kind {
-                PacketKind::Response => "por",
-                PacketKind::Command => "notification",
-            };
-            let outcome = match savepoint(c, |c| {
-                inbound::process_mo(c, smsr, settings, source, eid, *kind, packet, now)
-            }) {
-                Ok(MoOutcome::Dropped(why)) => {
-                    tracing::warn!(%source, %why, "MO packet dropped");
-                    ("dropped", None)
-                }
-                Ok(MoOutcome::Por { latency_ms }) => ("handled", latency_ms),
-                Ok(MoOutcome::NotificationAccepted) => ("handled", None),
+            let handled = match savepoint(c, |c| handle_sms(c, smsr, settings, source, eid, sms, now)) {
+                Ok(h) => h,
                 Err(SmsrError::Store(e)) if e.is_retryable() => {
                     return Err(SmsrError::Store(e));
                 }
@@ -369,14 +427,30 @@ fn handle_batch(smsr: &Smsr, settings: &Es5Settings, batch: &[MoPacket]) -> Resu
                     detail,
                 })) => {
                     tracing::warn!(%source, command = %key, %detail, "MO packet dropped: a duplicate PoR, its command completed meanwhile");
-                    ("dropped", None)
+                    Handled { segment: None, packet: Some((PacketKind::Response, MoOutcome::Dropped(detail))) }
                 }
                 Err(e) => {
-                    tracing::error!(%source, error = ?e, "MO packet could not be handled");
-                    ("error", None)
+                    tracing::error!(%source, error = ?e, "MO SMS could not be handled");
+                    match sms {
+                        MoUserData::Packet(kind, _) => counted.push((kind_label(*kind), "error", None)),
+                        MoUserData::Segment { .. } => segments.push("error"),
+                    }
+                    continue;
                 }
             };
-            counted.push((kind_label, outcome.0, outcome.1));
+            segments.extend(handled.segment);
+            let Some((kind, outcome)) = handled.packet else {
+                continue;
+            };
+            let outcome = match outcome {
+                MoOutcome::Dropped(why) => {
+                    tracing::warn!(%source, %why, "MO packet dropped");
+                    ("dropped", None)
+                }
+                MoOutcome::Por { latency_ms } => ("handled", latency_ms),
+                MoOutcome::NotificationAccepted => ("handled", None),
+            };
+            counted.push((kind_label(kind), outcome.0, outcome.1));
         }
         Ok::<_, SmsrError>(())
         })
@@ -387,7 +461,18 @@ fn handle_batch(smsr: &Smsr, settings: &Es5Settings, batch: &[MoPacket]) -> Resu
             smsr.metrics.por_latency(ms);
         }
     }
+    for outcome in segments {
+        smsr.metrics.mo_segments(outcome, 1);
+    }
     Ok(())
+}
+
+/// The `kind` label of `rsp_smsr_mo_packets_total`.
+fn kind_label(kind: PacketKind) -> &'static str {
+    match kind {
+        PacketKind::Response => "por",
+        PacketKind::Command => "notification",
+    }
 }
 
 /// Where the packets of `source` are handled: always the same lane of `lanes`.
@@ -398,10 +483,10 @@ fn lane_of(source: &str, lanes: usize) -> usize {
     usize::try_from(h.finish() % lanes.max(1) as u64).unwrap_or(0)
 }
 
-/// A reassembled packet and the SMSC's acknowledgement owed for it (sent once its transaction committed).
+/// An MO SMS and the SMSC's acknowledgement owed for it (sent once its transaction committed).
 type LaneItem = (MoPacket, MoAck);
 
-/// The inbound loop: deliver_sm → reassembly → the sender's lane ([`mo_lane`]). Ends at shutdown, after the
+/// The inbound loop: deliver_sm → the sender's lane ([`mo_lane`]). Ends at shutdown, after the
 /// lanes handled what they were given.
 async fn inbound_loop(
     smsr: Arc<Smsr>,
@@ -423,46 +508,30 @@ async fn inbound_loop(
             )
         })
         .unzip();
-    let mut reassembler = reassembler(&settings);
-    let epoch = tokio::time::Instant::now();
-    let mut last_expiry = 0u64;
     loop {
         let event = tokio::select! {
             e = events.recv() => e,
             _ = shutdown.changed() => None,
         };
         let Some(event) = event else { break };
-        let now = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         match event {
-            SmppEvent::MoSms(mo) => {
-                if let Some((kind, packet)) =
-                    reassemble(&mut reassembler, &mo.source_addr, &mo.tp_ud, now)
-                {
+            SmppEvent::MoSms(mo) => match classify(&mo.source_addr, mo.tp_ud) {
+                Some(sms) => {
                     let lane = lane_of(&mo.source_addr, lanes);
-                    if let Err(refused) =
-                        senders[lane].send(((mo.source_addr, kind, packet), mo.ack))
-                    {
+                    if let Err(refused) = senders[lane].send(((mo.source_addr, sms), mo.ack)) {
                         // The lane ended (it never does before the senders are dropped): the SMSC tries again.
                         (refused.0).1.retry_later();
                     }
-                } else {
-                    // A segment waiting for the rest of its message (kept in memory only) or one dropped.
-                    mo.ack.stored();
                 }
-            }
+                // Not for the SM-SR: acknowledged, as the SMSC would otherwise offer it again and again.
+                None => mo.ack.stored(),
+            },
             SmppEvent::DeliveryReceipt(r) => {
                 tracing::debug!(message_id = %r.message_id, stat = ?r.stat, "delivery receipt")
             }
             SmppEvent::Bound { bind } => tracing::info!(bind, "SMPP bind up"),
             SmppEvent::Unbound { bind, reason } => {
                 tracing::warn!(bind, %reason, "SMPP bind down")
-            }
-        }
-        // Incomplete messages are looked at once a second, not at every SMS.
-        if now >= last_expiry + 1_000 {
-            last_expiry = now;
-            for e in reassembler.expire(now.saturating_sub(REASSEMBLY_TIMEOUT_MS)) {
-                tracing::info!(source = %e.source, missing = ?e.missing, "incomplete MO SMS discarded");
             }
         }
     }
@@ -504,38 +573,5 @@ async fn mo_lane(
             elapsed_ms = t.elapsed().as_millis() as u64,
             "MO batch"
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Segment `index` (1 or 2) of a two-segment response packet with the 16-bit concatenation reference
-    /// `reference` (3GPP TS 23.040 §9.2.3.24.8).
-    fn segment(reference: u16, index: u8) -> Vec<u8> {
-        let [r1, r2] = reference.to_be_bytes();
-        let mut ud = if index == 1 {
-            vec![0x08, 0x71, 0x00, 0x08, 0x04, r1, r2, 2, 1]
-        } else {
-            vec![0x06, 0x08, 0x04, r1, r2, 2, index]
-        };
-        ud.extend_from_slice(&[0xAA; 20]);
-        ud
-    }
-
-    /// One sender filling the reassembly buffer with first segments does not keep another sender's message
-    /// from being reassembled (before, the one global cap of 10,000 incomplete messages was all there was).
-    #[test]
-    fn one_sender_cannot_exhaust_reassembly() {
-        let settings = Es5Settings::default();
-        let mut r = reassembler(&settings);
-        for reference in 0..settings.reassembly_pending as u16 {
-            assert!(reassemble(&mut r, "4917000000", &segment(reference, 1), 0).is_none());
-        }
-        assert!(r.pending_len() <= settings.reassembly_per_sender);
-        assert!(reassemble(&mut r, "4915551234", &segment(7, 1), 1).is_none());
-        let done = reassemble(&mut r, "4915551234", &segment(7, 2), 2);
-        assert!(matches!(done, Some((PacketKind::Response, _))), "{done:?}");
     }
 }

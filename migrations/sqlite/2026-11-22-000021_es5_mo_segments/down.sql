@@ -1,0 +1,1 @@
+DROP TABLE es5_mo_segments;
