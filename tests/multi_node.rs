@@ -22,6 +22,7 @@
 //! `RSP_MULTI_NODE_SWITCHES` changes the number of switches, `RSP_MULTI_NODE_KILL_AT=<sms>,<ms>` replays a kill.
 
 mod common;
+mod support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -122,20 +123,12 @@ fn counters_used_twice(network: &SimulatedNetwork, n: usize) -> (Vec<String>, us
 
 /// `rsp_smsr_mo_segments_total` of the SM-SR whose metrics listener is `metrics`, by outcome.
 async fn mo_segments(metrics: &str) -> BTreeMap<String, u64> {
-    let text = reqwest::get(format!("http://{metrics}/metrics"))
+    support::metric_samples(metrics, "rsp_smsr_mo_segments_total")
         .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .filter_map(|l| l.strip_prefix("rsp_smsr_mo_segments_total{outcome=\""))
-        .filter_map(|l| {
-            let (outcome, value) = l.split_once("\"} ")?;
-            Some((
-                outcome.to_string(),
-                value.trim().parse::<f64>().ok()? as u64,
-            ))
+        .into_iter()
+        .filter_map(|(labels, value)| {
+            let outcome = labels.strip_prefix("outcome=\"")?.strip_suffix('"')?;
+            Some((outcome.to_string(), value as u64))
         })
         .collect()
 }

@@ -266,15 +266,10 @@ async fn two_smsrs(lab: Lab) {
 
 /// MO packets an SM-SR has taken so far (`rsp_smsr_mo_packets_total`, every kind and outcome).
 async fn mo_packets(metrics: std::net::SocketAddr) -> u64 {
-    let text = reqwest::get(format!("http://{metrics}/metrics"))
+    metric_samples(metrics, "rsp_smsr_mo_packets_total")
         .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .filter(|l| l.starts_with("rsp_smsr_mo_packets_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .iter()
+        .map(|(_, v)| v)
         .sum::<f64>() as u64
 }
 

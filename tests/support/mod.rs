@@ -262,3 +262,24 @@ pub async fn set_faults(lab: &Lab, eid: &str, faults: conformance::euicc::Downlo
         .await
         .expect("faults");
 }
+
+/// The samples of metric `name` on the metrics listener at `addr` (Prometheus text format): `(labels, value)`,
+/// the labels as written between the braces (empty when there are none).
+pub async fn metric_samples(addr: impl std::fmt::Display, name: &str) -> Vec<(String, f64)> {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let (labels, value) = match rest.strip_prefix('{') {
+                Some(r) => r.split_once("} ")?,
+                None => ("", rest.strip_prefix(' ')?),
+            };
+            Some((labels.to_string(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
