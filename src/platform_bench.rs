@@ -309,6 +309,12 @@ pub(crate) async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), S
     if nodes > 1 {
         println!("{what} bench: {nodes} SM-SR nodes on one database, ES4 calls to them in turn");
     }
+    if lab.smsr.store.autovacuum_off() {
+        println!(
+            "{what} bench: PostgreSQL autovacuum is off on this server: dead row versions of the queue tables \
+             pile up, so the figures fall as the run goes on"
+        );
+    }
     let mnos = &lab.world.manifest.mnos;
     if mnos.first().map(|m| m.entity.oid.as_str())
         != Some(conformance::issuance::DEFAULT_MNO_OIDS[0])

@@ -105,10 +105,16 @@ pub fn open_store(config: &Config, server: &ServerConfig) -> Result<Store, Setup
             source,
         })?;
     }
-    Store::open(&url, server.pool_size).map_err(|source| SetupError::Store {
+    let store = Store::open(&url, server.pool_size).map_err(|source| SetupError::Store {
         url: redact(&url),
         source,
-    })
+    })?;
+    if store.autovacuum_off() {
+        tracing::warn!(database = %redact(&url), "PostgreSQL autovacuum is off: the dead row versions of the queue \
+            tables (outbox, ES5 commands, operations) pile up and every queue scan reads them; turn it on \
+            (docs/operations.md)");
+    }
+    Ok(store)
 }
 
 fn redact(url: &str) -> String {

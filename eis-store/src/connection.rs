@@ -321,6 +321,28 @@ impl Store {
         self.backend
     }
 
+    /// Whether the database is a PostgreSQL server with autovacuum off (`SHOW autovacuum`): the queue tables
+    /// (outbox, ES5 commands, operations) change each row several times, and without vacuum their dead row
+    /// versions pile up and every queue scan reads them. False on SQLite and when it cannot be read.
+    pub fn autovacuum_off(&self) -> bool {
+        #[derive(diesel::QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            autovacuum: String,
+        }
+        if self.backend != Backend::Postgres {
+            return false;
+        }
+        self.conn()
+            .ok()
+            .and_then(|mut c| {
+                diesel::sql_query("SHOW autovacuum")
+                    .get_result::<Setting>(&mut *c)
+                    .ok()
+            })
+            .is_some_and(|s| s.autovacuum == "off")
+    }
+
     /// Whether the database answers within `timeout`: a pooled connection and a ping (`/health/ready`).
     pub fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
         self.conn_within(timeout)?.ping().map_err(StoreError::from)

@@ -296,3 +296,23 @@ fn the_postgres_pool_survives_its_connections_being_cut() {
             .is_some()
     );
 }
+
+/// `Store::autovacuum_off` says what the PostgreSQL server's setting says (read here with
+/// `current_setting`), and false on SQLite (no autovacuum to miss).
+#[test]
+fn autovacuum_off_reads_the_server_setting() {
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = Text)]
+        value: String,
+    }
+    let (_dir, sqlite) = common::sqlite_store(1);
+    assert!(!sqlite.autovacuum_off());
+    let (_db, pg) = common::pg_store(1);
+    let mut c = pg.conn().expect("conn");
+    let setting: Setting = diesel::sql_query("SELECT current_setting('autovacuum') AS value")
+        .get_result(&mut *c)
+        .expect("the setting");
+    drop(c);
+    assert_eq!(pg.autovacuum_off(), setting.value == "off");
+}

@@ -427,7 +427,8 @@ fn handle_batch(smsr: &Smsr, settings: &Es5Settings, batch: &[MoPacket]) -> Resu
                     detail,
                 })) => {
                     tracing::warn!(%source, command = %key, %detail, "MO packet dropped: a duplicate PoR, its command completed meanwhile");
-                    Handled { segment: None, packet: Some((PacketKind::Response, MoOutcome::Dropped(detail))) }
+                    counted.push((kind_label(PacketKind::Response), "dropped", None));
+                    continue;
                 }
                 Err(e) => {
                     tracing::error!(%source, error = ?e, "MO SMS could not be handled");
