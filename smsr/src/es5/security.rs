@@ -43,19 +43,32 @@ pub fn load_scp80_keys(
     keyring: &MasterKeyring,
     eid: &str,
 ) -> Result<IsdrKeys, Es5Error> {
-    let ks = eis::keysets_with_components(conn, eid, SdRole::IsdR)?
+    let ks = isd_r_keyset(conn, eid, wire_profile::KVN_SCP80, "SCP80")?.ok_or_else(|| {
+        Es5Error::NoScp80Keyset {
+            eid: eid.to_string(),
+        }
+    })?;
+    unseal_keys(keyring, eid, ks.version, &ks.components)
+}
+
+/// The ISD-R key set of `eid` the SM-SR uses for `usage` (`SCP80`, `SCP81`): the highest version in `kvns`
+/// whose usage is `usage` or not given, with its key components, read in one statement (SGP.02 §2.2.5;
+/// wire-profile §1).
+pub fn isd_r_keyset(
+    conn: &mut AnyConnection,
+    eid: &str,
+    kvns: std::ops::RangeInclusive<u8>,
+    usage: &str,
+) -> Result<Option<eis::KeysetComponents>, Es5Error> {
+    Ok(eis::keysets_with_components(conn, eid, SdRole::IsdR)?
         .into_iter()
         .filter(|k| {
-            wire_profile::KVN_SCP80.contains(&k.version)
+            kvns.contains(&k.version)
                 && k.usage
                     .as_deref()
-                    .is_none_or(|u| u.eq_ignore_ascii_case("SCP80"))
+                    .is_none_or(|u| u.eq_ignore_ascii_case(usage))
         })
-        .max_by_key(|k| k.version)
-        .ok_or_else(|| Es5Error::NoScp80Keyset {
-            eid: eid.to_string(),
-        })?;
-    unseal_keys(keyring, eid, ks.version, &ks.components)
+        .max_by_key(|k| k.version))
 }
 
 /// Unseals KIc and KID of ISD-R key set `kvn` of `eid`.

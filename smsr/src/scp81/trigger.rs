@@ -7,7 +7,6 @@
 //! left in flight over HTTPS by a cut session is followed by a push SMS every `connect_timeout` ([`retrigger`]).
 
 use eis_store::AnyConnection;
-use eis_store::eis::{self, SdRole};
 use eis_store::es5_queue;
 use eis_store::es5_queue::Es5Command;
 use eis_store::operations::{self, Operation, OperationUpdate};
@@ -20,7 +19,7 @@ use es_interfaces::wire_profile;
 use super::channel::{Channel, SMS_MAX_SCRIPT, TriggerSettings};
 use crate::es5::Es5Error;
 use crate::es5::delivery::{Outgoing, destination};
-use crate::es5::security::{load_scp80_keys, secure_command};
+use crate::es5::security::{isd_r_keyset, load_scp80_keys, secure_command};
 use crate::operation::{OpData, TriggerState};
 use crate::service::Smsr;
 
@@ -43,16 +42,7 @@ fn millis(d: std::time::Duration) -> i64 {
 /// `85` (wire-profile §1, §3).
 fn psk_identity(conn: &mut AnyConnection, eid: &str) -> Result<PskIdentity, Es5Error> {
     let none = || Es5Error::Invalid(format!("the eUICC {eid} has no ISD-R SCP81 key set"));
-    let ks = eis::keysets_with_components(conn, eid, SdRole::IsdR)?
-        .into_iter()
-        .filter(|k| {
-            wire_profile::KVN_SCP81.contains(&k.version)
-                && k.usage
-                    .as_deref()
-                    .is_none_or(|u| u.eq_ignore_ascii_case("SCP81"))
-        })
-        .max_by_key(|k| k.version)
-        .ok_or_else(none)?;
+    let ks = isd_r_keyset(conn, eid, wire_profile::KVN_SCP81, "SCP81")?.ok_or_else(none)?;
     let kvn = ks.version;
     // Each key's first component (ordered by position) gives its type.
     let mut seen = None;
