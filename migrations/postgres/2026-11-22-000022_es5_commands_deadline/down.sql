@@ -1,0 +1,1 @@
+DROP INDEX es5_commands_deadline;
