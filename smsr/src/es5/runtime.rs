@@ -5,7 +5,7 @@
 //! on tokio's blocking pool.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use eis_store::savepoint;
 use es_interfaces::sms::{PacketKind, Segment};
@@ -31,6 +31,11 @@ const NODE_BEAT: Duration = Duration::from_secs(5);
 const NODE_STALE: Duration = Duration::from_secs(15);
 /// MO packets handled per transaction.
 const MO_BATCH: usize = 256;
+/// A packet whose eUICC another transaction holds (another lane's or node's batch, a delivery round) is left
+/// for its lane's next batch instead of making the whole batch wait; after this long it waits for the lock.
+const MO_DEFER_LIMIT: Duration = Duration::from_millis(500);
+/// Pause of a lane before it tries again the packets it left.
+const MO_DEFER_PAUSE: Duration = Duration::from_millis(10);
 /// MO lanes on PostgreSQL: each sender's packets always go to the same lane and are handled in order; the
 /// lanes' transactions run at the same time (one MO transaction at a time left the database idle between
 /// its round trips: it was the bound of a PostgreSQL SM-SR's switches per second). SQLite admits one writer,
@@ -394,26 +399,57 @@ fn handle_sms(
     })
 }
 
-fn handle_batch(smsr: &Smsr, settings: &Es5Settings, batch: &[MoPacket]) -> Result<(), SmsrError> {
+/// Handles `batch` in one transaction and returns which of its packets were left for the lane's next batch
+/// (`true`): those whose eUICC another transaction holds, unless `patient` says the packet waits for the lock.
+fn handle_batch(
+    smsr: &Smsr,
+    settings: &Es5Settings,
+    batch: &[MoPacket],
+    patient: &[bool],
+) -> Result<Vec<bool>, SmsrError> {
     let now = smsr.clock.now_millis();
     // What each packet came to, counted in the metrics once the transaction committed.
     let mut counted: Vec<(&'static str, &'static str, Option<i64>)> = Vec::new();
     let mut segments: Vec<&'static str> = Vec::new();
+    let mut left = vec![false; batch.len()];
     smsr.store.tx(|c| {
         counted.clear();
         segments.clear();
+        left.iter_mut().for_each(|l| *l = false);
         let sources: Vec<&str> = batch.iter().map(|(s, _)| s.as_str()).collect();
         let senders = eis_store::eis::eids_by_msisdns(c, &sources)?;
-        // Every eUICC of the batch locked at once in EID order, as a delivery round does: lanes, nodes and
-        // the delivery round then wait for each other and never deadlock; held segments of one sender are
-        // thereby read and completed by one transaction at a time, on any node.
-        let eids: Vec<&str> = senders.values().map(String::as_str).collect();
-        eis_store::eis::lock_euiccs(c, &eids)?;
+        // The eUICCs of the patient packets locked first, at once in EID order (waiting for them), then those
+        // of the others that no transaction holds (never waiting): lanes, nodes and the delivery round never
+        // deadlock, and one eUICC whose PoR and notification came from two MSISDNs, i.e. two lanes, no longer
+        // holds up the other 255 packets of a batch. Held segments of one sender are thereby read and
+        // completed by one transaction at a time, on any node.
+        let mut waited: Vec<&str> = Vec::new();
+        let mut tried: Vec<&str> = Vec::new();
+        for ((source, _), patient) in batch.iter().zip(patient) {
+            if let Some(eid) = senders.get(source) {
+                if *patient {
+                    waited.push(eid);
+                } else {
+                    tried.push(eid);
+                }
+            }
+        }
+        eis_store::eis::lock_euiccs(c, &waited)?;
+        let mut held: std::collections::HashSet<String> =
+            waited.iter().map(|e| e.to_string()).collect();
+        tried.retain(|e| !held.contains(*e));
+        tried.sort_unstable();
+        tried.dedup();
+        held.extend(eis_store::eis::lock_free_euiccs(c, &tried)?);
         // The owners' events of the batch numbered at its end (`esm2m::events::numbered_last`): an owner's
         // counter held for the numbering and the commit, not from the batch's first event on.
         crate::esm2m::events::numbered_last(c, smsr, |c| {
-        for (source, sms) in batch {
+        for (i, (source, sms)) in batch.iter().enumerate() {
             let eid = senders.get(source).map(String::as_str);
+            if eid.is_some_and(|e| !held.contains(e)) {
+                left[i] = true;
+                continue;
+            }
             let handled = match savepoint(c, |c| handle_sms(c, smsr, settings, source, eid, sms, now)) {
                 Ok(h) => h,
                 Err(SmsrError::Store(e)) if e.is_retryable() => {
@@ -465,7 +501,7 @@ fn handle_batch(smsr: &Smsr, settings: &Es5Settings, batch: &[MoPacket]) -> Resu
     for outcome in segments {
         smsr.metrics.mo_segments(outcome, 1);
     }
-    Ok(())
+    Ok(left)
 }
 
 /// The `kind` label of `rsp_smsr_mo_packets_total`.
@@ -542,28 +578,93 @@ async fn inbound_loop(
     }
 }
 
+/// The packets of one MO lane waiting for a batch, oldest first, each with when a batch first left it.
+struct LaneQueue<T> {
+    items: Vec<(T, Option<Instant>)>,
+}
+
+impl<T> LaneQueue<T> {
+    fn new() -> Self {
+        LaneQueue { items: Vec::new() }
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// A packet that just came, after every one waiting.
+    fn push(&mut self, item: T) {
+        self.items.push((item, None));
+    }
+
+    /// Everything waiting, for one batch, with for each whether it waits for its eUICC's lock at `now` (it
+    /// was left for [`MO_DEFER_LIMIT`] or longer) and when it was first left.
+    fn take(&mut self, now: Instant) -> Vec<(T, bool, Option<Instant>)> {
+        std::mem::take(&mut self.items)
+            .into_iter()
+            .map(|(item, since)| {
+                let patient = since.is_some_and(|s| now.duration_since(s) >= MO_DEFER_LIMIT);
+                (item, patient, since)
+            })
+            .collect()
+    }
+
+    /// A packet the batch that started at `batch_start` left: waits again, after those left before it.
+    fn leave(&mut self, item: T, since: Option<Instant>, batch_start: Instant) {
+        self.items.push((item, Some(since.unwrap_or(batch_start))));
+    }
+}
+
 /// One MO lane: takes what its senders' packets have queued, up to [`MO_BATCH`], handles them in one
-/// transaction and only then acknowledges them to the SMSC (a crash before the commit loses nothing).
+/// transaction and only then acknowledges them to the SMSC (a crash before the commit loses nothing). Packets
+/// the batch left (their eUICC was held elsewhere) come first in the next batch, in their order, so that a
+/// sender's packets are still handled in the order they came; one left for [`MO_DEFER_LIMIT`] waits for its
+/// eUICC's lock.
 async fn mo_lane(
     smsr: Arc<Smsr>,
     settings: Es5Settings,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<LaneItem>,
 ) {
-    while let Some(first) = rx.recv().await {
-        let mut items = vec![first];
-        while items.len() < MO_BATCH {
+    let mut waiting = LaneQueue::new();
+    loop {
+        if waiting.len() == 0 {
+            match rx.recv().await {
+                Some(item) => waiting.push(item),
+                None => break,
+            }
+        } else {
+            tokio::time::sleep(MO_DEFER_PAUSE).await;
+        }
+        while waiting.len() < MO_BATCH {
             match rx.try_recv() {
-                Ok(item) => items.push(item),
+                Ok(item) => waiting.push(item),
                 Err(_) => break,
             }
         }
-        let (batch, acks): (Vec<MoPacket>, Vec<MoAck>) = items.into_iter().unzip();
-        let s = smsr.clone();
-        let st = settings.clone();
+        let t = Instant::now();
+        let mut batch = Vec::new();
+        let mut acks = Vec::new();
+        let mut patient = Vec::new();
+        let mut since = Vec::new();
+        for ((packet, ack), p, s) in waiting.take(t) {
+            batch.push(packet);
+            acks.push(ack);
+            patient.push(p);
+            since.push(s);
+        }
+        let batch = Arc::new(batch);
+        let (s, st, b) = (smsr.clone(), settings.clone(), batch.clone());
         let n = batch.len();
-        let t = std::time::Instant::now();
-        match blocking(move || handle_batch(&s, &st, &batch)).await {
-            Ok(()) => acks.iter().for_each(MoAck::stored),
+        match blocking(move || handle_batch(&s, &st, &b, &patient)).await {
+            Ok(left) => {
+                for (((packet, ack), since), left) in batch.iter().zip(acks).zip(since).zip(left) {
+                    if left {
+                        waiting.leave((packet.clone(), ack), since, t);
+                    } else {
+                        ack.stored();
+                    }
+                }
+            }
             Err(e) => {
                 tracing::error!(error = %e, "MO batch failed; the SMSC delivers it again");
                 acks.iter().for_each(MoAck::retry_later);
@@ -571,8 +672,53 @@ async fn mo_lane(
         }
         tracing::debug!(
             packets = n,
+            left = waiting.len(),
             elapsed_ms = t.elapsed().as_millis() as u64,
             "MO batch"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Packets a batch left come first in the next batch, in their order, before those that came since; each
+    /// keeps when it was first left and waits for its eUICC's lock once [`MO_DEFER_LIMIT`] has passed.
+    #[test]
+    fn a_lane_keeps_the_order_of_the_packets_it_left() {
+        let mut q = LaneQueue::new();
+        for p in ["a1", "b1", "a2"] {
+            q.push(p);
+        }
+        let t0 = Instant::now();
+        let first = q.take(t0);
+        assert!(
+            first
+                .iter()
+                .all(|(_, patient, since)| !patient && since.is_none())
+        );
+        // The batch left a1 and a2 (a's eUICC was held elsewhere) and handled b1; c1 came meanwhile.
+        for (p, _, since) in first {
+            if p.starts_with('a') {
+                q.leave(p, since, t0);
+            }
+        }
+        q.push("c1");
+        let t1 = t0 + MO_DEFER_LIMIT / 2;
+        let second = q.take(t1);
+        let order: Vec<_> = second
+            .iter()
+            .map(|(p, patient, _)| (*p, *patient))
+            .collect();
+        assert_eq!(order, [("a1", false), ("a2", false), ("c1", false)]);
+        // All three left again.
+        for (p, _, since) in second {
+            q.leave(p, since, t1);
+        }
+        let third = q.take(t0 + MO_DEFER_LIMIT);
+        let order: Vec<_> = third.iter().map(|(p, patient, _)| (*p, *patient)).collect();
+        assert_eq!(order, [("a1", true), ("a2", true), ("c1", false)]);
+        assert_eq!(q.len(), 0);
     }
 }
