@@ -1839,8 +1839,8 @@ pub fn eids_by_msisdns(
 }
 
 /// Locks the rows of these eUICCs until the transaction ends, in EID order, in one statement on PostgreSQL
-/// (as [`lock_euicc`] does for one): transactions that lock several eUICCs this way — a batch of MO SMS, a
-/// delivery round — wait for each other instead of deadlocking. `eids` need not be sorted.
+/// (as [`lock_euicc`] does for one): transactions that lock several eUICCs this way (a batch of MO SMS, for the
+/// packets it has left for too long) wait for each other instead of deadlocking. `eids` need not be sorted.
 pub fn lock_euiccs(conn: &mut AnyConnection, eids: &[&str]) -> Result<(), StoreError> {
     let mut sorted: Vec<&str> = eids.to_vec();
     sorted.sort_unstable();
@@ -1859,9 +1859,9 @@ pub fn lock_euiccs(conn: &mut AnyConnection, eids: &[&str]) -> Result<(), StoreE
 }
 
 /// Locks the rows of those of these eUICCs that no other transaction holds, in EID order, in one statement on
-/// PostgreSQL (`FOR UPDATE SKIP LOCKED`), and returns them: a delivery round takes the eUICCs that are free and
-/// leaves the others — whose PoR or notification another transaction is handling — to a later round instead
-/// of waiting for it. On SQLite (one writer) every registered one.
+/// PostgreSQL (`FOR UPDATE SKIP LOCKED`), and returns them: a delivery round or a batch of MO SMS takes the
+/// eUICCs that are free and leaves the others — whose PoR or notification another transaction is handling —
+/// to a later round or batch instead of waiting for it. On SQLite (one writer) every registered one.
 pub fn lock_free_euiccs(
     conn: &mut AnyConnection,
     eids: &[&str],

@@ -48,9 +48,9 @@ fn operation_of(
 }
 
 /// Handles one reassembled packet from `source_msisdn`, sent by `eid` (the eUICC having a profile with that
-/// MSISDN, `None` if none has). The caller has locked the eUICC's row ([`eis::lock_euiccs`]): with several
-/// nodes or lanes, a PoR and the notification that follows it may be handled at once, and the second waits
-/// for the first and then sees what it did (issue 14 item 2).
+/// MSISDN, `None` if none has). The caller holds the eUICC's row lock ([`eis::lock_free_euiccs`] or
+/// [`eis::lock_euiccs`]): with several nodes or lanes, a PoR and the notification that follows it may arrive at
+/// once, and the second is handled after the first committed and sees what it did (issue 14 item 2).
 #[allow(clippy::too_many_arguments)]
 pub fn process_mo(
     conn: &mut AnyConnection,
