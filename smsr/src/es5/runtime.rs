@@ -33,7 +33,7 @@ const NODE_STALE: Duration = Duration::from_secs(15);
 const MO_BATCH: usize = 256;
 /// A packet whose eUICC another transaction holds (another lane's or node's batch, a delivery round) is left
 /// for its lane's next batch instead of making the whole batch wait; after this long it waits for the lock.
-const MO_DEFER_LIMIT: Duration = Duration::from_millis(500);
+const MO_DEFER_LIMIT: Duration = Duration::from_secs(2);
 /// Pause of a lane before it tries again the packets it left.
 const MO_DEFER_PAUSE: Duration = Duration::from_millis(10);
 /// MO lanes on PostgreSQL: each sender's packets always go to the same lane and are handled in order; the
