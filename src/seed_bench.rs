@@ -59,6 +59,8 @@ pub struct SeedFigures {
     pub euiccs: usize,
     /// Seconds from the first registration to the last commit.
     pub seconds: f64,
+    /// Seconds of the VACUUM (FREEZE, ANALYZE) after the last commit ([`eis_footprint`]).
+    pub vacuum_seconds: f64,
     /// Rows and bytes on disk of each EIS table after the load.
     pub tables: Vec<TableFootprint>,
 }
@@ -345,10 +347,12 @@ pub fn seed_store(
         Ok::<usize, String>(done)
     })?;
     let seconds = started.elapsed().as_secs_f64();
+    let vacuum = Instant::now();
     let tables = eis_footprint(&mut conn).map_err(|e| e.to_string())?;
     let figures = SeedFigures {
         euiccs: stored,
         seconds,
+        vacuum_seconds: vacuum.elapsed().as_secs_f64(),
         tables,
     };
     println!(
@@ -368,6 +372,10 @@ pub fn seed_store(
         figures.seconds,
         figures.per_second(),
         figures.bytes_per_euicc()
+    );
+    println!(
+        "  then VACUUM (FREEZE, ANALYZE) of the EIS tables in {:.1} s",
+        figures.vacuum_seconds
     );
     Ok(figures)
 }

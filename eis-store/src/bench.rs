@@ -170,8 +170,10 @@ struct Footprint {
     bytes: i64,
 }
 
-/// Runs ANALYZE on the EIS tables (planner statistics after a bulk load) and returns the rows and bytes on disk of
-/// each ([`EIS_TABLES`]). PostgreSQL only: SQLite has no per-table size.
+/// Runs VACUUM (FREEZE, ANALYZE) on the EIS tables after a bulk load — planner statistics, and rows marked
+/// committed and frozen so that the first reads of each page do not set hint bits and write the page back — and
+/// returns the rows and bytes on disk of each ([`EIS_TABLES`]). PostgreSQL only: SQLite has no per-table size;
+/// `conn` must not be in a transaction (VACUUM cannot run in one).
 pub fn eis_footprint(conn: &mut AnyConnection) -> Result<Vec<TableFootprint>, StoreError> {
     let AnyConnection::Pg(c) = conn else {
         return Err(StoreError::invalid_argument(
@@ -179,7 +181,11 @@ pub fn eis_footprint(conn: &mut AnyConnection) -> Result<Vec<TableFootprint>, St
             "table sizes need PostgreSQL",
         ));
     };
-    diesel::sql_query(format!("ANALYZE {}", EIS_TABLES.join(", "))).execute(c)?;
+    diesel::sql_query(format!(
+        "VACUUM (FREEZE, ANALYZE) {}",
+        EIS_TABLES.join(", ")
+    ))
+    .execute(c)?;
     EIS_TABLES
         .iter()
         .map(|&table| {
