@@ -315,6 +315,12 @@ pub(crate) async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), S
              pile up, so the figures fall as the run goes on"
         );
     }
+    if lab.smsr.store.tls_in_use() {
+        println!(
+            "{what} bench: the database connections are TLS-encrypted (libpq's sslmode=prefer): on one machine a \
+             Unix socket (postgres://user@/db?host=/var/run/postgresql) or sslmode=disable is faster"
+        );
+    }
     let mnos = &lab.world.manifest.mnos;
     if mnos.first().map(|m| m.entity.oid.as_str())
         != Some(conformance::issuance::DEFAULT_MNO_OIDS[0])

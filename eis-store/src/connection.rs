@@ -343,6 +343,29 @@ impl Store {
             .is_some_and(|s| s.autovacuum == "off")
     }
 
+    /// Whether this store's PostgreSQL connections are TLS-encrypted (`pg_stat_ssl` of a pooled connection):
+    /// libpq's default `sslmode=prefer` encrypts TCP connections to a server with `ssl = on`, also on the
+    /// loopback, where every statement then pays a TLS record each way. False on SQLite and when it cannot be
+    /// read.
+    pub fn tls_in_use(&self) -> bool {
+        #[derive(diesel::QueryableByName)]
+        struct Ssl {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            ssl: bool,
+        }
+        if self.backend != Backend::Postgres {
+            return false;
+        }
+        self.conn()
+            .ok()
+            .and_then(|mut c| {
+                diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                    .get_result::<Ssl>(&mut *c)
+                    .ok()
+            })
+            .is_some_and(|s| s.ssl)
+    }
+
     /// Whether the database answers within `timeout`: a pooled connection and a ping (`/health/ready`).
     pub fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
         self.conn_within(timeout)?.ping().map_err(StoreError::from)

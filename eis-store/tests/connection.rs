@@ -316,3 +316,29 @@ fn autovacuum_off_reads_the_server_setting() {
     drop(c);
     assert_eq!(pg.autovacuum_off(), setting.value == "off");
 }
+
+/// `Store::tls_in_use` is false on SQLite and with `sslmode=disable`, and with libpq's default `sslmode=prefer`
+/// over TCP it follows the server's `ssl` setting (read here with `SHOW ssl`).
+#[test]
+fn tls_in_use_follows_sslmode_and_the_server() {
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = Text)]
+        ssl: String,
+    }
+    let (_dir, sqlite) = common::sqlite_store(1);
+    assert!(!sqlite.tls_in_use());
+    let (db, pg) = common::pg_store(1);
+    let mut c = pg.conn().expect("conn");
+    let setting: Setting = diesel::sql_query("SHOW ssl")
+        .get_result(&mut *c)
+        .expect("the setting");
+    drop(c);
+    let url = db.url();
+    if !url.contains("sslmode=") && !url.contains("host=/") {
+        assert_eq!(pg.tls_in_use(), setting.ssl == "on");
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let plain = Store::open(&format!("{url}{sep}sslmode=disable"), 1).expect("open without TLS");
+    assert!(!plain.tls_in_use());
+}
