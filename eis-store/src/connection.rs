@@ -325,22 +325,8 @@ impl Store {
     /// (outbox, ES5 commands, operations) change each row several times, and without vacuum their dead row
     /// versions pile up and every queue scan reads them. False on SQLite and when it cannot be read.
     pub fn autovacuum_off(&self) -> bool {
-        #[derive(diesel::QueryableByName)]
-        struct Setting {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            autovacuum: String,
-        }
-        if self.backend != Backend::Postgres {
-            return false;
-        }
-        self.conn()
-            .ok()
-            .and_then(|mut c| {
-                diesel::sql_query("SHOW autovacuum")
-                    .get_result::<Setting>(&mut *c)
-                    .ok()
-            })
-            .is_some_and(|s| s.autovacuum == "off")
+        self.pg_text("SELECT current_setting('autovacuum') AS value")
+            .is_some_and(|v| v == "off")
     }
 
     /// Whether this store's PostgreSQL connections are TLS-encrypted (`pg_stat_ssl` of a pooled connection):
@@ -348,22 +334,26 @@ impl Store {
     /// loopback, where every statement then pays a TLS record each way. False on SQLite and when it cannot be
     /// read.
     pub fn tls_in_use(&self) -> bool {
+        self.pg_text("SELECT ssl::text AS value FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .is_some_and(|v| v == "true")
+    }
+
+    /// The one text column `value` of the one row `sql` returns on a pooled connection; `None` on SQLite or
+    /// when it cannot be read.
+    fn pg_text(&self, sql: &str) -> Option<String> {
         #[derive(diesel::QueryableByName)]
-        struct Ssl {
-            #[diesel(sql_type = diesel::sql_types::Bool)]
-            ssl: bool,
+        struct Value {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            value: String,
         }
         if self.backend != Backend::Postgres {
-            return false;
+            return None;
         }
-        self.conn()
+        let mut c = self.conn().ok()?;
+        diesel::sql_query(sql)
+            .get_result::<Value>(&mut *c)
             .ok()
-            .and_then(|mut c| {
-                diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-                    .get_result::<Ssl>(&mut *c)
-                    .ok()
-            })
-            .is_some_and(|s| s.ssl)
+            .map(|v| v.value)
     }
 
     /// Whether the database answers within `timeout`: a pooled connection and a ping (`/health/ready`).
