@@ -315,7 +315,7 @@ pub(crate) async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), S
              pile up, so the figures fall as the run goes on"
         );
     }
-    if lab.smsr.store.tls_in_use() {
+    if lab.smsr.store.tls_on_loopback() {
         println!(
             "{what} bench: the database connections are TLS-encrypted (libpq's sslmode=prefer): on one machine a \
              Unix socket (postgres://user@/db?host=/var/run/postgresql) or sslmode=disable is faster"

@@ -114,30 +114,12 @@ pub fn open_store(config: &Config, server: &ServerConfig) -> Result<Store, Setup
             tables (outbox, ES5 commands, operations) pile up and every queue scan reads them; turn it on \
             (docs/operations.md)");
     }
-    if store.tls_in_use() && loopback_tcp(&url) {
+    if store.tls_on_loopback() {
         tracing::warn!(database = %redact(&url), "PostgreSQL on this host is reached over TCP with TLS (libpq's \
             sslmode=prefer): every statement pays a TLS record each way; a Unix socket \
             (postgres://user@/db?host=/var/run/postgresql) is faster (docs/operations.md)");
     }
     Ok(store)
-}
-
-/// Whether `url` (`postgres://…`) reaches its server over TCP on this host (localhost, 127.0.0.1, ::1).
-fn loopback_tcp(url: &str) -> bool {
-    let Some(rest) = url.split_once("://").map(|(_, r)| r) else {
-        return false;
-    };
-    if rest.contains("host=/") {
-        return false;
-    }
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
-    } else {
-        host_port.split(':').next().unwrap_or("")
-    };
-    matches!(host, "localhost" | "127.0.0.1" | "::1")
 }
 
 fn redact(url: &str) -> String {
@@ -667,29 +649,6 @@ pub fn register_mno_endpoints(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The TCP-on-this-host check of the TLS warning: host names and addresses of the loopback with and
-    /// without user, port and parameters; a Unix socket directory, another host and SQLite are not.
-    #[test]
-    fn loopback_tcp_names_the_local_host_over_tcp() {
-        for url in [
-            "postgres://postgres@127.0.0.1/db",
-            "postgres://u:p@localhost:5432/db?sslmode=prefer",
-            "postgresql://[::1]:5433/db",
-            "postgres://127.0.0.1",
-        ] {
-            assert!(loopback_tcp(url), "{url}");
-        }
-        for url in [
-            "postgres://postgres@/db?host=/var/run/postgresql",
-            "postgres://u@db.example.net/db",
-            "postgres://u@10.0.0.7:5432/db",
-            "sqlite:///tmp/x.db",
-            "smsr.db",
-        ] {
-            assert!(!loopback_tcp(url), "{url}");
-        }
-    }
 
     /// SGP.02 §2.3.2: CERT.SR.ECDSA and SK.SR.ECDSA from the configured files, the world's without them; a key
     /// that is not the certificate's, a key file readable by others, a half configuration or a certificate that is

@@ -329,13 +329,18 @@ impl Store {
             .is_some_and(|v| v == "off")
     }
 
-    /// Whether this store's PostgreSQL connections are TLS-encrypted (`pg_stat_ssl` of a pooled connection):
-    /// libpq's default `sslmode=prefer` encrypts TCP connections to a server with `ssl = on`, also on the
-    /// loopback, where every statement then pays a TLS record each way. False on SQLite and when it cannot be
-    /// read.
-    pub fn tls_in_use(&self) -> bool {
-        self.pg_text("SELECT ssl::text AS value FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-            .is_some_and(|v| v == "true")
+    /// Whether this store's PostgreSQL connections are TLS-encrypted TCP connections to a server on this host
+    /// (`pg_stat_ssl` and `inet_server_addr()` of a pooled connection, in 127.0.0.0/8 or ::1): libpq's default
+    /// `sslmode=prefer` encrypts TCP connections to a server with `ssl = on`, also on the loopback, where every
+    /// statement then pays a TLS record each way for no protection. False on SQLite, through a Unix socket, to
+    /// another host and when it cannot be read.
+    pub fn tls_on_loopback(&self) -> bool {
+        self.pg_text(
+            "SELECT coalesce(ssl AND (inet_server_addr() <<= '127.0.0.0/8'::inet \
+             OR inet_server_addr() <<= '::1/128'::inet), false)::text AS value \
+             FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        )
+        .is_some_and(|v| v == "true")
     }
 
     /// The one text column `value` of the one row `sql` returns on a pooled connection; `None` on SQLite or

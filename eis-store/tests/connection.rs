@@ -317,17 +317,18 @@ fn autovacuum_off_reads_the_server_setting() {
     assert_eq!(pg.autovacuum_off(), setting.value == "off");
 }
 
-/// `Store::tls_in_use` is false on SQLite and with `sslmode=disable`, and with libpq's default `sslmode=prefer`
-/// over TCP it follows the server's `ssl` setting (read here with `SHOW ssl`).
+/// `Store::tls_on_loopback` is false on SQLite, with `sslmode=disable` and through the Unix socket, and over TCP
+/// to 127.0.0.1 with libpq's default `sslmode=prefer` it follows the server's `ssl` setting (read here with
+/// `SHOW ssl`).
 #[test]
-fn tls_in_use_follows_sslmode_and_the_server() {
+fn tls_on_loopback_follows_sslmode_the_socket_and_the_server() {
     #[derive(diesel::QueryableByName)]
     struct Setting {
         #[diesel(sql_type = Text)]
         ssl: String,
     }
     let (_dir, sqlite) = common::sqlite_store(1);
-    assert!(!sqlite.tls_in_use());
+    assert!(!sqlite.tls_on_loopback());
     let (db, pg) = common::pg_store(1);
     let mut c = pg.conn().expect("conn");
     let setting: Setting = diesel::sql_query("SHOW ssl")
@@ -335,10 +336,15 @@ fn tls_in_use_follows_sslmode_and_the_server() {
         .expect("the setting");
     drop(c);
     let url = db.url();
-    if !url.contains("sslmode=") && !url.contains("host=/") {
-        assert_eq!(pg.tls_in_use(), setting.ssl == "on");
+    if url.contains("@127.0.0.1") && !url.contains("sslmode=") && !url.contains("host=") {
+        assert_eq!(pg.tls_on_loopback(), setting.ssl == "on");
     }
     let sep = if url.contains('?') { '&' } else { '?' };
     let plain = Store::open(&format!("{url}{sep}sslmode=disable"), 1).expect("open without TLS");
-    assert!(!plain.tls_in_use());
+    assert!(!plain.tls_on_loopback());
+    if std::path::Path::new("/var/run/postgresql").is_dir() {
+        let socket = Store::open(&format!("{url}{sep}host=/var/run/postgresql"), 1)
+            .expect("open through the Unix socket");
+        assert!(!socket.tls_on_loopback());
+    }
 }
