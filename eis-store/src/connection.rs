@@ -488,6 +488,38 @@ where
     }
 }
 
+/// `n` new ids of PostgreSQL table `table`'s `id` sequence, ascending, for rows written with their ids in one
+/// multi-row INSERT (whose RETURNING order PostgreSQL does not promise). Not on SQLite.
+pub(crate) fn next_ids(
+    conn: &mut AnyConnection,
+    table: &str,
+    n: usize,
+) -> Result<Vec<i64>, StoreError> {
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    let AnyConnection::Pg(c) = conn else {
+        return Err(StoreError::invalid_argument(
+            "connection",
+            "ids are drawn ahead on PostgreSQL only",
+        ));
+    };
+    let n = i64::try_from(n).map_err(|e| StoreError::invalid_argument("n", e.to_string()))?;
+    let mut ids: Vec<i64> = diesel::sql_query(
+        "SELECT nextval(pg_get_serial_sequence($1, 'id')) AS id FROM generate_series(1, $2)",
+    )
+    .bind::<diesel::sql_types::Text, _>(table)
+    .bind::<diesel::sql_types::BigInt, _>(n)
+    .load::<Id>(c)?
+    .into_iter()
+    .map(|r| r.id)
+    .collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
 /// Runs `f` atomically on `conn`: as a savepoint when the caller already holds a transaction (so a failure
 /// inside leaves the caller's transaction usable), else as its own transaction (IMMEDIATE on SQLite).
 pub(crate) fn atomic<T, F>(conn: &mut AnyConnection, f: F) -> Result<T, StoreError>

@@ -375,6 +375,105 @@ both_backends!(webhook_endpoints_and_deliveries, 2, |store| {
     assert_eq!(webhooks::endpoints_of(&mut c, A).expect("list").len(), 1);
 });
 
+both_backends!(deliveries_created_in_one_batch, 2, |store| {
+    let mut c = store.conn().expect("conn");
+    entities::create_entity(&mut c, &owner(A), 1).expect("owner");
+    let hooks: Vec<webhooks::Endpoint> = ["https://a.example/1", "https://a.example/2"]
+        .iter()
+        .enumerate()
+        .map(|(i, url)| {
+            webhooks::create_endpoint(&mut c, A, url, "sealed", "", 10 + i as i64)
+                .expect("endpoint")
+        })
+        .collect();
+    // More than one multi-row INSERT (1,000 rows each), both endpoints interleaved.
+    let n = 1_203;
+    let evs: Vec<events::Event> = store
+        .tx(|c| {
+            (0..n)
+                .map(|i| events::append(c, A, &event("profile.enabled", i)))
+                .collect()
+        })
+        .expect("events");
+    let new: Vec<webhooks::NewDelivery> = evs
+        .iter()
+        .enumerate()
+        .map(|(i, ev)| webhooks::NewDelivery {
+            endpoint_id: hooks[i % 2].id,
+            event_id: ev.id,
+            replay_of: None,
+            message: NewOutboxMessage {
+                destination_url: hooks[i % 2].url.clone(),
+                http_method: "POST".into(),
+                headers: vec![("x-n".into(), i.to_string())],
+                body: format!("{{\"n\":{i}}}").into_bytes(),
+                content_type: "application/json".into(),
+                correlation_id: Some("replaced".into()),
+                message_id: Some(format!("evt_{}", ev.id)),
+                not_before: 20 + i as i64,
+                give_up_at: 1_000_000,
+            },
+        })
+        .collect();
+    let made = store
+        .tx(|c| webhooks::create_deliveries(c, new.clone(), 20))
+        .expect("deliveries");
+    assert_eq!(made.len(), n);
+    assert!(
+        made.windows(2).all(|w| w[0].id < w[1].id),
+        "ids ascend in the given order"
+    );
+    let mut outbox_ids = BTreeSet::new();
+    for (d, want) in made.iter().zip(&new) {
+        assert_eq!(
+            (d.endpoint_id, d.event_id, d.replay_of),
+            (want.endpoint_id, want.event_id, None)
+        );
+        assert_eq!(
+            webhooks::delivery(&mut c, d.id).expect("read"),
+            Some(d.clone())
+        );
+        let m = outbox::get_message(&mut c, d.outbox_id)
+            .expect("outbox")
+            .expect("message");
+        assert_eq!(
+            webhooks::delivery_of(m.correlation_id.as_deref()),
+            Some(d.id)
+        );
+        assert_eq!(m.body, want.message.body);
+        assert_eq!(m.headers, want.message.headers);
+        assert_eq!(m.message_id, want.message.message_id);
+        assert_eq!(
+            (m.next_attempt_at, m.state),
+            (want.message.not_before, OutboxState::Pending)
+        );
+        assert!(
+            outbox_ids.insert(d.outbox_id),
+            "one outbox message per delivery"
+        );
+    }
+    assert_eq!(
+        webhooks::deliveries_of(&mut c, hooks[1].id, 0, 2_000)
+            .expect("list")
+            .len(),
+        n / 2
+    );
+    // A later single delivery (the sequences moved on past the drawn ids).
+    let one = store
+        .tx(|c| {
+            webhooks::create_delivery(
+                c,
+                hooks[0].id,
+                evs[0].id,
+                Some(made[0].id),
+                new[0].message.clone(),
+                30,
+            )
+        })
+        .expect("replay");
+    assert!(one.id > made[n - 1].id && !outbox_ids.contains(&one.outbox_id));
+});
+
 both_backends!(webhook_secrets_are_rewrapped, 2, |store| {
     use eis_store::Sealed;
     use eis_store::rewrap::{self, RewrapCursor, SealedLocation};

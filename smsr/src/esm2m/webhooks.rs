@@ -25,7 +25,7 @@ use base64::engine::general_purpose::STANDARD;
 use certs::secrets::{MasterKeyring, Secret};
 use eis_store::events::Event;
 use eis_store::outbox::{NewOutboxMessage, OutboxMessage};
-use eis_store::webhooks::{self, Delivery, Endpoint};
+use eis_store::webhooks::{self, Delivery, Endpoint, NewDelivery};
 use eis_store::{AnyConnection, StoreError, UnixMillis};
 use es_runtime::client::SoapClient;
 use es_runtime::outbox::{Attempt, OutboxChannel};
@@ -92,7 +92,7 @@ pub fn fan_out_all(
     events: &[Event],
 ) -> Result<(), SmsrError> {
     let mut endpoints: Vec<(&str, Vec<Endpoint>)> = Vec::new();
-    let mut queued = false;
+    let mut new = Vec::new();
     for event in events {
         let i = match endpoints.iter().position(|(o, _)| *o == event.owner_oid) {
             Some(i) => i,
@@ -105,16 +105,23 @@ pub fn fan_out_all(
             }
         };
         for e in endpoints[i].1.iter().filter(|e| e.wants(&event.event_type)) {
-            queue(conn, smsr, e, event, None, event.occurred_at)?;
-            queued = true;
+            new.push(new_delivery(smsr, e, event, None, event.occurred_at)?);
         }
     }
-    if queued {
-        smsr.wake.outbox.notify_one();
+    if new.is_empty() {
+        return Ok(());
     }
+    let now = events
+        .iter()
+        .map(|e| e.occurred_at)
+        .max()
+        .unwrap_or_default();
+    webhooks::create_deliveries(conn, new, now)?;
+    smsr.wake.outbox.notify_one();
     Ok(())
 }
 
+/// Queues one delivery of `event` to `endpoint` (a replay of `replay_of`) at `now`.
 fn queue(
     conn: &mut AnyConnection,
     smsr: &Smsr,
@@ -123,6 +130,25 @@ fn queue(
     replay_of: Option<i64>,
     now: UnixMillis,
 ) -> Result<Delivery, SmsrError> {
+    let new = new_delivery(smsr, endpoint, event, replay_of, now)?;
+    Ok(webhooks::create_delivery(
+        conn,
+        new.endpoint_id,
+        new.event_id,
+        new.replay_of,
+        new.message,
+        now,
+    )?)
+}
+
+/// The delivery of `event` to `endpoint` (a replay of `replay_of`), first attempt at `now`.
+fn new_delivery(
+    smsr: &Smsr,
+    endpoint: &Endpoint,
+    event: &Event,
+    replay_of: Option<i64>,
+    now: UnixMillis,
+) -> Result<NewDelivery, SmsrError> {
     let body = serde_json::to_vec(&event_json(event)?).map_err(SmsrError::internal)?;
     let message = NewOutboxMessage {
         destination_url: endpoint.url.clone(),
@@ -139,14 +165,12 @@ fn queue(
             .max(smsr.clock.now_millis())
             .saturating_add(i64::try_from(smsr.webhook_give_up.as_millis()).unwrap_or(i64::MAX)),
     };
-    Ok(webhooks::create_delivery(
-        conn,
-        endpoint.id,
-        event.id,
+    Ok(NewDelivery {
+        endpoint_id: endpoint.id,
+        event_id: event.id,
         replay_of,
         message,
-        now,
-    )?)
+    })
 }
 
 /// The outbox channel of the webhook deliveries: signs each attempt with the endpoint's secret (unsealed for
