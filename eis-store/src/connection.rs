@@ -250,9 +250,14 @@ pub struct PoolState {
     pub max: u32,
 }
 
+/// Connections a PostgreSQL [`Store`] keeps for API reads ([`Store::read_conn`]) beside its `pool_size`.
+pub const READ_POOL_SIZE: u32 = 2;
+
 /// The persistence layer of one server: a connection pool on one database, migrated on open.
 pub struct Store {
     pool: Pool<Manager>,
+    /// PostgreSQL: the [`READ_POOL_SIZE`] connections of [`Store::read_conn`], beside `pool`.
+    reads: Option<Pool<Manager>>,
     backend: Backend,
     /// SQLite admits one writer: [`Store::tx`] takes this lock first, so that writers of this process queue
     /// here and are woken as soon as the previous one commits, instead of polling in SQLite's busy handler.
@@ -293,18 +298,27 @@ impl Store {
             let mut c = url.connect()?;
             migrate(&mut c)?;
         }
-        let pool = Pool::builder()
-            .max_size(pool_size)
-            .min_idle(Some(1))
-            // Each checkout pings its connection (Manager::is_valid) and replaces a dead one: after a restart of
-            // PostgreSQL the pool serves new connections instead of failing requests.
-            .test_on_check_out(true)
-            .connection_timeout(Duration::from_secs(30))
-            .build(Manager { url })
-            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        let build = |size: u32, min_idle: u32| {
+            Pool::builder()
+                .max_size(size)
+                .min_idle(Some(min_idle))
+                // Each checkout pings its connection (Manager::is_valid) and replaces a dead one: after a
+                // restart of PostgreSQL the pool serves new connections instead of failing requests.
+                .test_on_check_out(true)
+                .connection_timeout(Duration::from_secs(30))
+                .build(Manager { url: url.clone() })
+                .map_err(|e| StoreError::Pool(e.to_string()))
+        };
+        let pool = build(pool_size, 1)?;
+        // Opened on the first read (a server without API reads, e.g. the SM-DP, never opens them).
+        let reads = match backend {
+            Backend::Postgres => Some(build(READ_POOL_SIZE, 0)?),
+            Backend::Sqlite => None,
+        };
         let write_lock = (backend == Backend::Sqlite).then(|| std::sync::Mutex::new(()));
         let store = Store {
             pool,
+            reads,
             backend,
             write_lock,
         };
@@ -381,6 +395,18 @@ impl Store {
             idle: s.idle_connections,
             max: self.pool.max_size(),
         }
+    }
+
+    /// A connection for an API request's reads (ESM2M's `GET`s): on PostgreSQL from [`READ_POOL_SIZE`]
+    /// connections kept for them beside `pool_size`, so that a read does not wait behind the background workers
+    /// for the main pool (`rsp bench fleet`: progress reads waited 14–40 ms for it when the run was busy); on
+    /// SQLite from the main pool (one database file, and an in-memory one is private to its connection).
+    pub fn read_conn(&self) -> Result<PooledConn, StoreError> {
+        self.reads
+            .as_ref()
+            .unwrap_or(&self.pool)
+            .get()
+            .map_err(|e| StoreError::Pool(e.to_string()))
     }
 
     /// Checks a connection out of the pool (for reads, or for repository calls that open their own

@@ -46,8 +46,8 @@ pub mod warehouse;
 pub mod webhooks;
 
 pub use connection::{
-    AnyConnection, Backend, DatabaseUrl, PoolState, PooledConn, Store, TxError, now_millis,
-    savepoint,
+    AnyConnection, Backend, DatabaseUrl, PoolState, PooledConn, READ_POOL_SIZE, Store, TxError,
+    now_millis, savepoint,
 };
 pub use error::{RecordKind, StoreError};
 

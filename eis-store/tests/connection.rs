@@ -297,6 +297,42 @@ fn the_postgres_pool_survives_its_connections_being_cut() {
     );
 }
 
+/// API reads have connections of their own on PostgreSQL (`Store::read_conn`): with every connection of the main
+/// pool checked out (as when the background workers hold them), `READ_POOL_SIZE` reads still get one at once —
+/// from the main pool they would wait its 30 s checkout timeout and fail — and see what was committed. On
+/// SQLite the reads share the main pool.
+#[test]
+fn api_reads_get_connections_while_the_main_pool_is_exhausted() {
+    let (_db, pg) = common::pg_store(2);
+    pg.tx(|c| entities::create_entity(c, &entity("1.2.3.9"), 1))
+        .expect("write");
+    let held: Vec<_> = (0..2).map(|_| pg.conn().expect("conn")).collect();
+    let reads: Vec<_> = (0..eis_store::READ_POOL_SIZE)
+        .map(|_| {
+            pg.read_conn()
+                .expect("a read connection with the main pool exhausted")
+        })
+        .collect();
+    for mut c in reads {
+        assert!(
+            entities::get_entity(&mut c, "1.2.3.9")
+                .expect("read")
+                .is_some()
+        );
+    }
+    drop(held);
+    let (_dir, sqlite) = common::sqlite_store(2);
+    sqlite
+        .tx(|c| entities::create_entity(c, &entity("1.2.3.9"), 1))
+        .expect("write");
+    let mut c = sqlite.read_conn().expect("read connection");
+    assert!(
+        entities::get_entity(&mut c, "1.2.3.9")
+            .expect("read")
+            .is_some()
+    );
+}
+
 /// `Store::autovacuum_off` says what the PostgreSQL server's setting says (read here with
 /// `current_setting`), and false on SQLite (no autovacuum to miss).
 #[test]

@@ -20,7 +20,6 @@
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use eis_store::AnyConnection;
 use eis_store::eis::ProfileInfo;
@@ -30,7 +29,7 @@ use eis_store::owners;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Owner, Problem, Scope, bad_request, handle_with, internal, rfc3339, store};
+use super::{Owner, Problem, Scope, bad_request, internal, rfc3339, store};
 use crate::error::SmsrError;
 use crate::operation::Outcome;
 use crate::outgoing::ProfileChange;
@@ -322,7 +321,11 @@ struct FeedQuery {
 }
 
 /// `GET /esm2m/v1/events`: the owner's events after the cursor.
-pub fn feed(smsr: &Smsr, owner: &Owner, query_string: &str) -> Result<EventPage, Problem> {
+pub fn feed(
+    conn: &mut AnyConnection,
+    owner: &Owner,
+    query_string: &str,
+) -> Result<EventPage, Problem> {
     let q: FeedQuery = web::Query::<FeedQuery>::from_query(query_string)
         .map_err(|e| bad_request(format!("query: {e}")))?
         .into_inner();
@@ -349,8 +352,7 @@ pub fn feed(smsr: &Smsr, owner: &Owner, query_string: &str) -> Result<EventPage,
             EVENT_TYPES.join(", ")
         )));
     }
-    let mut conn = smsr.store.conn().map_err(store)?;
-    let rows = events::after(&mut conn, &owner.oid, after, limit).map_err(store)?;
+    let rows = events::after(conn, &owner.oid, after, limit).map_err(store)?;
     let next = rows.last().map_or(after, |e| e.seq);
     let items = rows
         .iter()
@@ -375,8 +377,5 @@ pub fn feed(smsr: &Smsr, owner: &Owner, query_string: &str) -> Result<EventPage,
     security(("bearer" = ["read"])))]
 pub(super) async fn get_events(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
     let query = req.query_string().to_string();
-    handle_with(&req, &smsr, Scope::Read, StatusCode::OK, move |s, o| {
-        feed(s, o, &query)
-    })
-    .await
+    super::handle(&req, &smsr, Scope::Read, move |o, c| feed(c, o, &query)).await
 }

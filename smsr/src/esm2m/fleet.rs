@@ -994,9 +994,8 @@ pub(super) async fn get_fleet(
     id: web::Path<String>,
 ) -> HttpResponse {
     let id = id.into_inner();
-    handle(&req, &smsr, Scope::Read, move |s, o| {
-        let mut c = s.store.conn().map_err(store_problem)?;
-        Ok(fleet_view(&own_fleet(&mut c, o, &id)?))
+    handle(&req, &smsr, Scope::Read, move |o, c| {
+        Ok(fleet_view(&own_fleet(c, o, &id)?))
     })
     .await
 }
@@ -1023,7 +1022,7 @@ struct ListQuery {
     security(("bearer" = ["read"])))]
 pub(super) async fn list_fleets(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
     let query = req.query_string().to_string();
-    handle(&req, &smsr, Scope::Read, move |s, o| {
+    handle(&req, &smsr, Scope::Read, move |o, c| {
         let q = web::Query::<ListQuery>::from_query(&query)
             .map_err(|e| super::bad_request(format!("query: {e}")))?
             .into_inner();
@@ -1034,9 +1033,7 @@ pub(super) async fn list_fleets(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) ->
                 super::MAX_PAGE
             )));
         }
-        let mut c = s.store.conn().map_err(store_problem)?;
-        let mut items =
-            store::fleets_of(&mut c, &o.oid, q.before, limit + 1).map_err(store_problem)?;
+        let mut items = store::fleets_of(c, &o.oid, q.before, limit + 1).map_err(store_problem)?;
         let more = items.len() as i64 > limit;
         items.truncate(limit as usize);
         Ok(FleetPage {
@@ -1121,13 +1118,12 @@ pub(super) async fn get_targets(
     }
     let id = id.into_inner();
     let query = req.query_string().to_string();
-    handle(&req, &smsr, Scope::Read, move |s, o| {
+    handle(&req, &smsr, Scope::Read, move |o, c| {
         let (state, after, limit) = target_query(&query, false)?;
         let limit = limit.unwrap_or(DEFAULT_TARGET_PAGE);
-        let mut c = s.store.conn().map_err(store_problem)?;
-        let fleet = own_fleet(&mut c, o, &id)?;
-        let mut items = store::targets_page(&mut c, fleet.id, state, after, limit + 1)
-            .map_err(store_problem)?;
+        let fleet = own_fleet(c, o, &id)?;
+        let mut items =
+            store::targets_page(c, fleet.id, state, after, limit + 1).map_err(store_problem)?;
         let more = items.len() as i64 > limit;
         items.truncate(limit as usize);
         Ok(TargetPage {

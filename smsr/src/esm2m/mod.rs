@@ -34,7 +34,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use eis_store::owners::{self, OwnedEuicc, TokenRecord};
-use eis_store::{StoreError, UnixMillis};
+use eis_store::{AnyConnection, StoreError, UnixMillis};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -279,6 +279,23 @@ pub fn authenticate(
     needed: Scope,
     now: UnixMillis,
 ) -> Result<Owner, Problem> {
+    let mut conn = smsr.store.conn().map_err(store)?;
+    let (owner, used) = check_token(&mut conn, authorization, needed, now)?;
+    drop(conn);
+    if used {
+        record_use(smsr, &owner, now)?;
+    }
+    Ok(owner)
+}
+
+/// [`authenticate`] on `conn`, without recording the use: returns the owner and whether its last use is to be
+/// recorded ([`record_use`]).
+fn check_token(
+    conn: &mut AnyConnection,
+    authorization: Option<&str>,
+    needed: Scope,
+    now: UnixMillis,
+) -> Result<(Owner, bool), Problem> {
     let Some(header) = authorization else {
         return Err(problem(
             StatusCode::UNAUTHORIZED,
@@ -297,8 +314,7 @@ pub fn authenticate(
         ));
     };
     let token = ApiToken::parse(text).map_err(|e| unauthorized(&e.to_string()))?;
-    let mut conn = smsr.store.conn().map_err(store)?;
-    let record: TokenRecord = owners::token_by_hash(&mut conn, &token.hash())
+    let record: TokenRecord = owners::token_by_hash(conn, &token.hash())
         .map_err(store)?
         .ok_or_else(|| unauthorized("the token is not known"))?;
     if record.revoked_at.is_some() {
@@ -320,21 +336,26 @@ pub fn authenticate(
             ),
         ));
     }
-    drop(conn);
     // The last use is kept to the minute: a read (e.g. progress polled many times a second) does not queue
     // for the database's write lock each time.
-    if record
+    let used = record
         .last_used_at
-        .is_none_or(|t| now.saturating_sub(t) >= LAST_USE_RESOLUTION_MS)
-    {
-        smsr.store
-            .tx(|c| owners::touch_token(c, record.id, now))
-            .map_err(store)?;
-    }
-    Ok(Owner {
-        oid: record.owner_oid,
-        token_id: record.id,
-    })
+        .is_none_or(|t| now.saturating_sub(t) >= LAST_USE_RESOLUTION_MS);
+    Ok((
+        Owner {
+            oid: record.owner_oid,
+            token_id: record.id,
+        },
+        used,
+    ))
+}
+
+/// Records the use of `owner`'s token at `now` (in a transaction of its own: call it with no connection held).
+fn record_use(smsr: &Smsr, owner: &Owner, now: UnixMillis) -> Result<(), Problem> {
+    smsr.store
+        .tx(|c| owners::touch_token(c, owner.token_id, now))
+        .map_err(store)?;
+    Ok(())
 }
 
 /// One profile as the owner sees it.
@@ -437,7 +458,11 @@ pub(crate) fn bad_request(detail: String) -> Problem {
 }
 
 /// `GET /esm2m/v1/euiccs`: a page of the owner's eUICCs.
-pub fn list_euiccs(smsr: &Smsr, owner: &Owner, query_string: &str) -> Result<EuiccPage, Problem> {
+pub fn list_euiccs(
+    conn: &mut AnyConnection,
+    owner: &Owner,
+    query_string: &str,
+) -> Result<EuiccPage, Problem> {
     let q: ListQuery = web::Query::<ListQuery>::from_query(query_string)
         .map_err(|e| bad_request(format!("query: {e}")))?
         .into_inner();
@@ -447,9 +472,8 @@ pub fn list_euiccs(smsr: &Smsr, owner: &Owner, query_string: &str) -> Result<Eui
             "limit must be between 1 and {MAX_PAGE}"
         )));
     }
-    let mut conn = smsr.store.conn().map_err(store)?;
     let mut eids = owners::owned_eids(
-        &mut conn,
+        conn,
         &owner.oid,
         q.after.as_deref(),
         limit + 1,
@@ -459,7 +483,7 @@ pub fn list_euiccs(smsr: &Smsr, owner: &Owner, query_string: &str) -> Result<Eui
     let more = eids.len() as i64 > limit;
     eids.truncate(limit as usize);
     let next = more.then(|| eids.last().cloned()).flatten();
-    let items = owners::owned_euiccs(&mut conn, &eids)
+    let items = owners::owned_euiccs(conn, &eids)
         .map_err(store)?
         .into_iter()
         .map(view)
@@ -469,7 +493,7 @@ pub fn list_euiccs(smsr: &Smsr, owner: &Owner, query_string: &str) -> Result<Eui
 
 /// `GET /esm2m/v1/euiccs/{eid}`: one of the owner's eUICCs. Not registered and not the owner's are the same
 /// 404, so that an owner cannot learn about another fleet.
-pub fn get_euicc(smsr: &Smsr, owner: &Owner, eid: &str) -> Result<EuiccView, Problem> {
+pub fn get_euicc(conn: &mut AnyConnection, owner: &Owner, eid: &str) -> Result<EuiccView, Problem> {
     let not_found = || {
         problem(
             StatusCode::NOT_FOUND,
@@ -478,11 +502,10 @@ pub fn get_euicc(smsr: &Smsr, owner: &Owner, eid: &str) -> Result<EuiccView, Pro
             format!("no eUICC {eid} among yours"),
         )
     };
-    let mut conn = smsr.store.conn().map_err(store)?;
-    if owners::owner_of(&mut conn, eid).map_err(store)?.as_deref() != Some(owner.oid.as_str()) {
+    if owners::owner_of(conn, eid).map_err(store)?.as_deref() != Some(owner.oid.as_str()) {
         return Err(not_found());
     }
-    owners::owned_euiccs(&mut conn, &[eid.to_string()])
+    owners::owned_euiccs(conn, &[eid.to_string()])
         .map_err(store)?
         .into_iter()
         .next()
@@ -490,7 +513,10 @@ pub fn get_euicc(smsr: &Smsr, owner: &Owner, eid: &str) -> Result<EuiccView, Pro
         .ok_or_else(not_found)
 }
 
-/// Authenticates, then runs `f` on the blocking pool (the store is synchronous) and answers with its JSON.
+/// Authenticates and runs read `f` on the blocking pool (the store is synchronous), both on one connection
+/// of the store's read pool ([`eis_store::Store::read_conn`]), and answers with its JSON: under load the reads
+/// (progress polled while a fleet runs) queued behind the workers for the main pool, once for the token and
+/// once for the read.
 async fn handle<T, F>(
     req: &HttpRequest,
     smsr: &web::Data<Arc<Smsr>>,
@@ -499,12 +525,55 @@ async fn handle<T, F>(
 ) -> HttpResponse
 where
     T: Serialize + Send + 'static,
-    F: FnOnce(&Smsr, &Owner) -> Result<T, Problem> + Send + 'static,
+    F: FnOnce(&Owner, &mut AnyConnection) -> Result<T, Problem> + Send + 'static,
 {
-    handle_with(req, smsr, needed, StatusCode::OK, f).await
+    let authorization = authorization_header(req);
+    let smsr = smsr.get_ref().clone();
+    let outcome = web::block(move || {
+        let authorization = authorization?;
+        let now = smsr.clock.now_millis();
+        let mut conn = smsr.store.read_conn().map_err(store)?;
+        let (owner, used) = check_token(&mut conn, authorization.as_deref(), needed, now)?;
+        let body = f(&owner, &mut conn)?;
+        drop(conn);
+        if used {
+            record_use(&smsr, &owner, now)?;
+        }
+        serde_json::to_vec(&body).map_err(internal)
+    })
+    .await;
+    respond(outcome, StatusCode::OK)
 }
 
-/// As [`handle`], answering `status` on success (`204 No Content` without a body).
+/// The `Authorization` header as text (absent: `None`; not text: the 401 problem).
+fn authorization_header(req: &HttpRequest) -> Result<Option<String>, Problem> {
+    match req.headers().get(AUTHORIZATION).map(|v| v.to_str()) {
+        None => Ok(None),
+        Some(Ok(v)) => Ok(Some(v.to_string())),
+        Some(Err(_)) => Err(unauthorized(
+            "the Authorization header is not `Bearer <token>`",
+        )),
+    }
+}
+
+/// The answer of a handler's blocking part: its JSON with `status` (`204 No Content` without a body), or its
+/// problem.
+fn respond(
+    outcome: Result<Result<Vec<u8>, Problem>, actix_web::error::BlockingError>,
+    status: StatusCode,
+) -> HttpResponse {
+    match outcome {
+        Ok(Ok(_)) if status == StatusCode::NO_CONTENT => HttpResponse::NoContent().finish(),
+        Ok(Ok(body)) => HttpResponse::build(status)
+            .content_type("application/json")
+            .body(body),
+        Ok(Err(p)) => p.response(),
+        Err(e) => internal(e).response(),
+    }
+}
+
+/// Authenticates, then runs `f` on the blocking pool, which checks out the connections it needs (writes go
+/// through [`eis_store::Store::tx`]), and answers `status` with its JSON (`204 No Content` without a body).
 pub(crate) async fn handle_with<T, F>(
     req: &HttpRequest,
     smsr: &web::Data<Arc<Smsr>>,
@@ -516,35 +585,17 @@ where
     T: Serialize + Send + 'static,
     F: FnOnce(&Smsr, &Owner) -> Result<T, Problem> + Send + 'static,
 {
-    let authorization = req
-        .headers()
-        .get(AUTHORIZATION)
-        .map(|v| v.to_str().map(str::to_string));
+    let authorization = authorization_header(req);
     let smsr = smsr.get_ref().clone();
     let outcome = web::block(move || {
-        let authorization = match authorization {
-            None => None,
-            Some(Ok(v)) => Some(v),
-            Some(Err(_)) => {
-                return Err(unauthorized(
-                    "the Authorization header is not `Bearer <token>`",
-                ));
-            }
-        };
+        let authorization = authorization?;
         let now = smsr.clock.now_millis();
         let owner = authenticate(&smsr, authorization.as_deref(), needed, now)?;
         let body = f(&smsr, &owner)?;
         serde_json::to_vec(&body).map_err(internal)
     })
     .await;
-    match outcome {
-        Ok(Ok(_)) if status == StatusCode::NO_CONTENT => HttpResponse::NoContent().finish(),
-        Ok(Ok(body)) => HttpResponse::build(status)
-            .content_type("application/json")
-            .body(body),
-        Ok(Err(p)) => p.response(),
-        Err(e) => internal(e).response(),
-    }
+    respond(outcome, status)
 }
 
 /// `GET /esm2m/v1/euiccs`: a page of the owner's eUICCs (scope `read`).
@@ -556,8 +607,8 @@ where
     security(("bearer" = ["read"])))]
 async fn euiccs(req: HttpRequest, smsr: web::Data<Arc<Smsr>>) -> HttpResponse {
     let query = req.query_string().to_string();
-    handle(&req, &smsr, Scope::Read, move |s, o| {
-        list_euiccs(s, o, &query)
+    handle(&req, &smsr, Scope::Read, move |o, c| {
+        list_euiccs(c, o, &query)
     })
     .await
 }
@@ -576,7 +627,7 @@ async fn euicc(
     eid: web::Path<String>,
 ) -> HttpResponse {
     let eid = eid.into_inner();
-    handle(&req, &smsr, Scope::Read, move |s, o| get_euicc(s, o, &eid)).await
+    handle(&req, &smsr, Scope::Read, move |o, c| get_euicc(c, o, &eid)).await
 }
 
 /// A path segment that does not parse (e.g. a webhook id that is not a number) names no resource: the 404

@@ -427,12 +427,11 @@ pub(super) async fn get_operation(
     id: web::Path<String>,
 ) -> HttpResponse {
     let id = id.into_inner();
-    handle(&req, &smsr, Scope::Read, move |s, o| {
+    handle(&req, &smsr, Scope::Read, move |o, c| {
         let Ok(n) = id.parse::<i64>() else {
             return Err(not_found_operation(&id));
         };
-        let mut conn = s.store.conn().map_err(store_problem)?;
-        operation_view(&mut conn, &o.oid, n)
+        operation_view(c, &o.oid, n)
             .map_err(store_problem)?
             .ok_or_else(|| not_found_operation(&id))
     })
