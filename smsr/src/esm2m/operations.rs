@@ -273,6 +273,13 @@ pub fn operation_view(
         return Ok(None);
     };
     let result = store::result_of(conn, op.id)?.map(|(r, _)| r.into());
+    // Two statements, two snapshots: a result read after the operation may have been committed, with the
+    // operation's end, in between. The operation is read again then, so that the view never shows a result
+    // beside a state from before it.
+    let op = match &result {
+        Some(_) => operations::get(conn, id)?.unwrap_or(op),
+        None => op,
+    };
     Ok(Some(OperationView {
         id: op.id,
         action,
