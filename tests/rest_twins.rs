@@ -1,7 +1,8 @@
 //! The REST twins of ES4 (SM-SR) and ES2 (SM-DP) for MNOs, against the SOAP endpoints in one lab (simulated
 //! eUICCs over SMS), on SQLite and PostgreSQL: the same scenario over both transports gives the same results —
 //! GetEIS, EnableProfile to the end, AuditEIS, UpdatePolicyRules (and the POL2 refusal it causes),
-//! UpdateSubscriptionAddress, ES2.GetEIS, an unknown EID (8.1.1/3.9 in problem+json), the
+//! UpdateSubscriptionAddress, ES2.GetEIS, ES2.UpdatePolicyRules and ES2.UpdateSubscriptionAddress (relayed over
+//! ES3; another MNO refused alike), an unknown EID (8.1.1/3.9 in problem+json), the
 //! function-call record shared by both (an Idempotency-Key repeat answered from it, a reused key refused with
 //! 1.6/3.3) — and another MNO sees none of it. Then schemathesis (PyPI) runs against each served OpenAPI
 //! document (SM-SR and SM-DP `/api/v1` with the MNO's client certificate, ESM2M with a bearer token of every
@@ -476,6 +477,165 @@ async fn scenario(lab: &Lab) {
     let rest = send(http.get(format!("{dp}/api/v1/euiccs/{NO_SUCH_EID}?smsrId={smsr_id}"))).await;
     assert_eq!(rest.status, 404, "{}", rest.body);
     assert_eq!(codes(&rest), (subject, reason));
+
+    // ES2.UpdatePolicyRules, relayed to the SM-SR over ES3, on eUICC 1 (the one carrying a profile this SM-DP
+    // manages): a DELETE rule over REST, then the DISABLE rule back over SOAP, the same answer both ways and
+    // each rule in ES2.GetEIS after it; an unknown EID and another MNO's call refused with the same codes both
+    // ways, changing nothing.
+    let rule = |action| es_interfaces::messages::common::Pol2 {
+        rules: vec![es_interfaces::messages::common::Pol2Rule {
+            subject: es_interfaces::types::Pol2RuleSubject::Profile,
+            action,
+            qualification: es_interfaces::types::Pol2RuleQualification::NotAllowed,
+        }],
+    };
+    let pol2_request = |fci: &str, eid: &str, pol2| es2::UpdatePolicyRulesRequest {
+        base: conformance::mno::base(fci, None),
+        eid: eid.parse().expect("eid"),
+        iccid: p2_1.parse().expect("iccid"),
+        smsr_id: smsr_id.parse().expect("oid"),
+        pol2: Some(pol2),
+    };
+    let p2_rules = |view: &Value| -> Value {
+        view["response"]["Eis"]["ProfileInfo"]
+            .as_array()
+            .expect("ProfileInfo")
+            .iter()
+            .find(|p| p["Iccid"] == p2_1.as_str())
+            .map(|p| p["pol2"]["Rule"].clone())
+            .expect("P2 in the EIS")
+    };
+    let dp_view = || async {
+        let v = send(http.get(format!("{dp}/api/v1/euiccs/{e1}?smsrId={smsr_id}"))).await;
+        assert_eq!(v.status, 200, "{}", v.body);
+        v.body
+    };
+    let pol2_body =
+        json!({"smsrId": smsr_id, "rules": [{"action": "DELETE", "qualification": "Not-Allowed"}]});
+    let rest = send(
+        http.post(format!(
+            "{dp}/api/v1/euiccs/{e1}/profiles/{p2_1}/policy-rules"
+        ))
+        .header("Idempotency-Key", "dp-rest-pol2")
+        .json(&pol2_body),
+    )
+    .await;
+    assert_eq!(rest.status, 200, "{}", rest.body);
+    assert_eq!(rest.body["function"], "ES2.UpdatePolicyRules");
+    assert_eq!(rest.body["executionStatus"], "EXECUTED_SUCCESS");
+    let delete_only =
+        json!([{"Subject": "PROFILE", "Action": "DELETE", "Qualification": "Not-Allowed"}]);
+    assert_eq!(p2_rules(&dp_view().await), delete_only);
+    let soap = mno
+        .es2(&pol2_request(
+            "dp-pol2",
+            &e1,
+            rule(es_interfaces::types::Pol2RuleAction::Disable),
+        ))
+        .await
+        .expect("ES2 UpdatePolicyRules");
+    assert_eq!(soap.http_status, 200, "{}", soap.envelope);
+    assert_status(soap.status(), Status::ExecutedSuccess, None);
+    assert_eq!(
+        strip_times(rest.body["response"].clone()),
+        soap_json(&soap.envelope)
+    );
+    let disable_only =
+        json!([{"Subject": "PROFILE", "Action": "DISABLE", "Qualification": "Not-Allowed"}]);
+    assert_eq!(p2_rules(&dp_view().await), disable_only);
+    let delete = || rule(es_interfaces::types::Pol2RuleAction::Delete);
+    let soap = mno
+        .es2(&pol2_request("dp-pol2-unknown", NO_SUCH_EID, delete()))
+        .await
+        .expect("ES2 UpdatePolicyRules");
+    let (st, subject, reason, _) = soap_codes(&soap);
+    assert_eq!(st, Status::Failed, "{}", soap.envelope);
+    let rest = send(
+        http.post(format!(
+            "{dp}/api/v1/euiccs/{NO_SUCH_EID}/profiles/{p2_1}/policy-rules"
+        ))
+        .json(&pol2_body),
+    )
+    .await;
+    assert_eq!(rest.status, 404, "{}", rest.body);
+    assert_eq!(codes(&rest), (subject, reason));
+    let other_mno = lab.mno(1).expect("mno 1");
+    let soap = other_mno
+        .es2(&pol2_request("dp-pol2-other", &e1, delete()))
+        .await
+        .expect("ES2 UpdatePolicyRules");
+    let (st, subject, reason, _) = soap_codes(&soap);
+    assert_eq!(st, Status::Failed, "{}", soap.envelope);
+    let rest = send(
+        other
+            .post(format!(
+                "{dp}/api/v1/euiccs/{e1}/profiles/{p2_1}/policy-rules"
+            ))
+            .json(&pol2_body),
+    )
+    .await;
+    assert!(rest.status >= 400, "{}", rest.body);
+    assert_eq!(codes(&rest), (subject, reason));
+    assert_eq!(p2_rules(&dp_view().await), disable_only, "unchanged");
+
+    // ES2.UpdateSubscriptionAddress on eUICC 1: an MSISDN over SOAP, another over REST, the same answer both
+    // ways and each in ES2.GetEIS after it; an unknown EID refused with the same codes both ways.
+    let msisdn_in = |view: &Value| -> Value {
+        view["response"]["Eis"]["ProfileInfo"]
+            .as_array()
+            .expect("ProfileInfo")
+            .iter()
+            .find(|p| p["Iccid"] == p2_1.as_str())
+            .map(|p| p["SubscriptionAddress"]["Msisdn"].clone())
+            .expect("P2 in the EIS")
+    };
+    let address_request = |fci: &str, eid: &str| es2::UpdateSubscriptionAddressRequest {
+        base: conformance::mno::base(fci, None),
+        eid: eid.parse().expect("eid"),
+        smsr_id: smsr_id.parse().expect("oid"),
+        iccid: p2_1.parse().expect("iccid"),
+        new_subscription_address: es_interfaces::messages::common::SubscriptionAddress {
+            imsi: None,
+            msisdn: Some("447700900124".parse().expect("msisdn")),
+        },
+    };
+    let soap = mno
+        .es2(&address_request("dp-sa", &e1))
+        .await
+        .expect("ES2 UpdateSubscriptionAddress");
+    assert_eq!(soap.http_status, 200, "{}", soap.envelope);
+    assert_status(soap.status(), Status::ExecutedSuccess, None);
+    assert_eq!(msisdn_in(&dp_view().await), "447700900124");
+    let rest = send(
+        http.post(format!(
+            "{dp}/api/v1/euiccs/{e1}/profiles/{p2_1}/subscription-address"
+        ))
+        .json(&json!({"smsrId": smsr_id, "msisdn": "447700900125"})),
+    )
+    .await;
+    assert_eq!(rest.status, 200, "{}", rest.body);
+    assert_eq!(rest.body["function"], "ES2.UpdateSubscriptionAddress");
+    assert_eq!(
+        strip_times(rest.body["response"].clone()),
+        soap_json(&soap.envelope)
+    );
+    assert_eq!(msisdn_in(&dp_view().await), "447700900125");
+    let soap = mno
+        .es2(&address_request("dp-sa-unknown", NO_SUCH_EID))
+        .await
+        .expect("ES2 UpdateSubscriptionAddress");
+    let (st, subject, reason, _) = soap_codes(&soap);
+    assert_eq!(st, Status::Failed, "{}", soap.envelope);
+    let rest = send(
+        http.post(format!(
+            "{dp}/api/v1/euiccs/{NO_SUCH_EID}/profiles/{p2_1}/subscription-address"
+        ))
+        .json(&json!({"smsrId": smsr_id, "msisdn": "447700900126"})),
+    )
+    .await;
+    assert_eq!(rest.status, 404, "{}", rest.body);
+    assert_eq!(codes(&rest), (subject, reason));
+    assert_eq!(msisdn_in(&dp_view().await), "447700900125", "unchanged");
 
     // ES2.DownloadProfile of a profile type that does not exist: the same FAILED codes both ways, recorded
     // for the key (a repeat answers the same).

@@ -21,7 +21,7 @@ use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use eis_store::function_calls;
 use es_interfaces::messages::codec::XmlContent;
-use es_interfaces::rest::XsdShape;
+use es_interfaces::rest::{RequestElement, XsdShape};
 use es_interfaces::soap::{SgpUri, SoapVersion, WsaHeaders, action};
 use es_interfaces::status::{FunctionExecutionStatus, Status, StatusCodeData};
 use es_interfaces::wsdl::Service;
@@ -192,6 +192,42 @@ pub struct FunctionResult {
     /// text as strings, repeatable elements as arrays.
     #[schema(value_type = Object)]
     pub response: serde_json::Value,
+}
+
+/// One POL2 rule of the profile (subject PROFILE), SGP.02 §2.4.5, as the ES2 and ES4 twins take it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Pol2RuleBody {
+    /// `ENABLE`, `DISABLE` or `DELETE`.
+    pub action: String,
+    /// `Not-Allowed` or `Auto-Delete`.
+    pub qualification: String,
+}
+
+/// Appends the `pol2` element of UpdatePolicyRules (SGP.02 §5.3.3, §5.5) holding `rules`, each with subject PROFILE.
+pub fn pol2_element(e: RequestElement, rules: &[Pol2RuleBody]) -> RequestElement {
+    let mut e = e.open("pol2");
+    for r in rules {
+        e = e
+            .open("Rule")
+            .field("Subject", "PROFILE")
+            .field("Action", &r.action)
+            .field("Qualification", &r.qualification)
+            .close();
+    }
+    e.close()
+}
+
+/// Appends the `newSubscriptionAddress` element of UpdateSubscriptionAddress (SGP.02 §5.3.4, §5.5).
+pub fn subscription_address_element(
+    e: RequestElement,
+    imsi: Option<&str>,
+    msisdn: Option<&str>,
+) -> RequestElement {
+    e.open("newSubscriptionAddress")
+        .opt("Imsi", imsi)
+        .opt("Msisdn", msisdn)
+        .close()
 }
 
 /// An accepted asynchronous call: its result is read at `location` (and sent to `replyTo` if given).

@@ -825,9 +825,12 @@ async fn not_found() -> HttpResponse {
     paths(list_profile_types, add_profile_type, upload_order, get_order, get_stock, export_plain,
         export_with_secrets, crate::rest_es2::get_eis, crate::rest_es2::download_profile,
         crate::rest_es2::enable_profile, crate::rest_es2::disable_profile, crate::rest_es2::delete_profile,
+        crate::rest_es2::update_policy_rules, crate::rest_es2::update_subscription_address,
         crate::rest_es2::function_call),
     components(schemas(ProblemDetail, Refusal, RowError, NewProfileTypeBody,
         crate::rest_es2::DownloadOptions, crate::rest_es2::RelayOptions,
+        crate::rest_es2::PolicyRulesOptions, crate::rest_es2::SubscriptionAddressOptions,
+        es_runtime::rest_twin::Pol2RuleBody,
         es_runtime::rest_twin::FunctionResult, es_runtime::rest_twin::Accepted,
         es_runtime::rest_twin::FunctionCallView, es_runtime::rest_twin::Problem)),
     modifiers(&MutualTlsSecurity)

@@ -10,13 +10,17 @@
 //! | `POST /api/v1/euiccs/{eid}/profiles/{iccid}/enable` | ES2.EnableProfile (202) |
 //! | `POST /api/v1/euiccs/{eid}/profiles/{iccid}/disable` | ES2.DisableProfile (202) |
 //! | `POST /api/v1/euiccs/{eid}/profiles/{iccid}/delete` | ES2.DeleteProfile (202) |
+//! | `POST /api/v1/euiccs/{eid}/profiles/{iccid}/policy-rules` | ES2.UpdatePolicyRules |
+//! | `POST /api/v1/euiccs/{eid}/profiles/{iccid}/subscription-address` | ES2.UpdateSubscriptionAddress |
 //! | `GET /api/v1/function-calls/{id}` | the caller's ES2 call with that FunctionCallIdentifier, as recorded |
 
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use es_interfaces::rest::RequestElement;
-use es_runtime::rest_twin::{self, TwinAnswer, TwinRequest};
+use es_runtime::rest_twin::{
+    self, Pol2RuleBody, TwinAnswer, TwinRequest, pol2_element, subscription_address_element,
+};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -75,6 +79,33 @@ pub struct RelayOptions {
     /// HTTPS address for the SOAP callback (`wsa:ReplyTo`).
     #[serde(default)]
     pub reply_to: Option<String>,
+}
+
+/// The body of `POST …/policy-rules` (ES2.UpdatePolicyRules, SGP.02 §5.3.3): the profile's new POL2.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"smsrId": "1.3.6.1.4.1.99999.2", "rules": [{"action": "DISABLE", "qualification": "Not-Allowed"}]}))]
+pub struct PolicyRulesOptions {
+    /// OID of the SM-SR in charge of the eUICC.
+    pub smsr_id: String,
+    /// The rules (none: an empty POL2).
+    #[serde(default)]
+    pub rules: Vec<Pol2RuleBody>,
+}
+
+/// The body of `POST …/subscription-address` (ES2.UpdateSubscriptionAddress, SGP.02 §5.3.4).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"smsrId": "1.3.6.1.4.1.99999.2", "imsi": "234150999999999", "msisdn": "447700900123"}))]
+pub struct SubscriptionAddressOptions {
+    /// OID of the SM-SR in charge of the eUICC.
+    pub smsr_id: String,
+    /// The new IMSI.
+    #[serde(default)]
+    pub imsi: Option<String>,
+    /// The new MSISDN.
+    #[serde(default)]
+    pub msisdn: Option<String>,
 }
 
 fn run(
@@ -229,6 +260,59 @@ pub async fn delete_profile(
     relayed(req, smdp, path, payload, "ES2-DeleteProfileRequest").await
 }
 
+/// ES2.UpdatePolicyRules (SGP.02 §5.3.3): the profile's POL2, relayed to the SM-SR over ES3 and answered at once.
+#[utoipa::path(post, path = "/api/v1/euiccs/{eid}/profiles/{iccid}/policy-rules", tag = "ES2",
+    params(("eid" = String, Path, description = "EID"), ("iccid" = String, Path, description = "ICCID"),
+        ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier")),
+    request_body(content = PolicyRulesOptions, content_type = "application/json"),
+    responses((status = 200, description = "Done (EXECUTED_SUCCESS), or the recorded answer of a repeated Idempotency-Key", body = rest_twin::FunctionResult), rest_twin::ProblemAnswers))]
+pub async fn update_policy_rules(
+    req: HttpRequest,
+    smdp: web::Data<Arc<Smdp>>,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (eid, iccid) = path.into_inner();
+    asynchronous(req, smdp, payload, move |key, o: &PolicyRulesOptions| {
+        let e = RequestElement::new("ES2-UpdatePolicyRulesRequest", key, None)
+            .field("Eid", &eid)
+            .field("Iccid", &iccid)
+            .field("Smsr-id", &o.smsr_id);
+        (pol2_element(e, &o.rules).finish(), None)
+    })
+    .await
+}
+
+/// ES2.UpdateSubscriptionAddress (SGP.02 §5.3.4): the profile's IMSI and MSISDN in the EIS, relayed to the SM-SR
+/// over ES3 and answered at once.
+#[utoipa::path(post, path = "/api/v1/euiccs/{eid}/profiles/{iccid}/subscription-address", tag = "ES2",
+    params(("eid" = String, Path, description = "EID"), ("iccid" = String, Path, description = "ICCID"),
+        ("Idempotency-Key" = Option<String>, Header, description = "FunctionCallIdentifier")),
+    request_body(content = SubscriptionAddressOptions, content_type = "application/json"),
+    responses((status = 200, description = "Done (EXECUTED_SUCCESS), or the recorded answer of a repeated Idempotency-Key", body = rest_twin::FunctionResult), rest_twin::ProblemAnswers))]
+pub async fn update_subscription_address(
+    req: HttpRequest,
+    smdp: web::Data<Arc<Smdp>>,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (eid, iccid) = path.into_inner();
+    asynchronous(
+        req,
+        smdp,
+        payload,
+        move |key, o: &SubscriptionAddressOptions| {
+            let e = RequestElement::new("ES2-UpdateSubscriptionAddressRequest", key, None)
+                .field("Eid", &eid)
+                .field("Smsr-id", &o.smsr_id)
+                .field("Iccid", &iccid);
+            let e = subscription_address_element(e, o.imsi.as_deref(), o.msisdn.as_deref());
+            (e.finish(), None)
+        },
+    )
+    .await
+}
+
 /// The caller's ES2 function call with this FunctionCallIdentifier (SOAP or REST), as recorded.
 #[utoipa::path(get, path = "/api/v1/function-calls/{id}", tag = "ES2",
     params(("id" = String, Path, description = "FunctionCallIdentifier")),
@@ -261,6 +345,14 @@ pub fn routes(scope: actix_web::Scope, smdp: Arc<Smdp>) -> actix_web::Scope {
         .route(
             "/euiccs/{eid}/profiles/{iccid}/delete",
             web::post().to(delete_profile),
+        )
+        .route(
+            "/euiccs/{eid}/profiles/{iccid}/policy-rules",
+            web::post().to(update_policy_rules),
+        )
+        .route(
+            "/euiccs/{eid}/profiles/{iccid}/subscription-address",
+            web::post().to(update_subscription_address),
         )
         .route("/function-calls/{id}", web::get().to(function_call))
 }

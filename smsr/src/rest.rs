@@ -23,8 +23,9 @@ use std::sync::{Arc, OnceLock};
 use actix_web::{HttpRequest, HttpResponse, web};
 use es_interfaces::rest::RequestElement;
 use es_runtime::rest_twin::{
-    self, Accepted, AsyncAnswers, FunctionCallView, FunctionResult, MutualTlsSecurity, Problem,
-    ProblemAnswers, TwinAnswer, TwinRequest,
+    self, Accepted, AsyncAnswers, FunctionCallView, FunctionResult, MutualTlsSecurity,
+    Pol2RuleBody, Problem, ProblemAnswers, TwinAnswer, TwinRequest, pol2_element,
+    subscription_address_element,
 };
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
@@ -78,16 +79,6 @@ pub struct SubscriptionAddressBody {
     /// The new MSISDN.
     #[serde(default)]
     pub msisdn: Option<String>,
-}
-
-/// One POL2 rule (subject PROFILE), SGP.02 §2.4.5.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Pol2RuleBody {
-    /// `ENABLE`, `DISABLE` or `DELETE`.
-    pub action: String,
-    /// `Not-Allowed` or `Auto-Delete`.
-    pub qualification: String,
 }
 
 /// The body of `POST …/policy-rules` (ES4.UpdatePolicyRules, SGP.02 §5.5): the profile's new POL2.
@@ -331,11 +322,8 @@ pub async fn update_subscription_address(
         move |key, b: &SubscriptionAddressBody| {
             let e = RequestElement::new("ES4-UpdateSubscriptionAddressRequest", key, None)
                 .field("Eid", &eid)
-                .field("Iccid", &iccid)
-                .open("newSubscriptionAddress")
-                .opt("Imsi", b.imsi.as_deref())
-                .opt("Msisdn", b.msisdn.as_deref())
-                .close();
+                .field("Iccid", &iccid);
+            let e = subscription_address_element(e, b.imsi.as_deref(), b.msisdn.as_deref());
             (e.finish(), None)
         },
     )
@@ -356,19 +344,10 @@ pub async fn update_policy_rules(
 ) -> HttpResponse {
     let (eid, iccid) = path.into_inner();
     asynchronous(req, smsr, payload, move |key, b: &PolicyRulesBody| {
-        let mut e = RequestElement::new("ES4-UpdatePolicyRulesRequest", key, None)
+        let e = RequestElement::new("ES4-UpdatePolicyRulesRequest", key, None)
             .field("Eid", &eid)
-            .field("Iccid", &iccid)
-            .open("pol2");
-        for r in &b.rules {
-            e = e
-                .open("Rule")
-                .field("Subject", "PROFILE")
-                .field("Action", &r.action)
-                .field("Qualification", &r.qualification)
-                .close();
-        }
-        (e.close().finish(), None)
+            .field("Iccid", &iccid);
+        (pol2_element(e, &b.rules).finish(), None)
     })
     .await
 }
