@@ -167,6 +167,30 @@ pub struct Delivery {
     pub updated_at: UnixMillis,
 }
 
+impl Delivery {
+    /// A delivery just created, before its first attempt.
+    fn pending(
+        id: i64,
+        endpoint_id: i64,
+        event_id: i64,
+        outbox_id: i64,
+        replay_of: Option<i64>,
+        now: UnixMillis,
+    ) -> Delivery {
+        Delivery {
+            id,
+            endpoint_id,
+            event_id,
+            outbox_id,
+            replay_of,
+            state: OutboxState::Pending.as_str().to_string(),
+            attempts: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// Records a delivery whose outbox message is `outbox_id` (written by the caller in the same transaction, with
 /// the correlation id [`correlation`] of the id returned: see [`create_deliveries`]).
 fn insert_delivery(
@@ -268,16 +292,15 @@ pub fn create_deliveries(
                 on_backend!(conn, c => diesel::insert_into(webhook_deliveries::table)
                     .values(&rows)
                     .execute(c))?;
-                out.extend(rows.iter().map(|r| Delivery {
-                    id: r.id,
-                    endpoint_id: r.endpoint_id,
-                    event_id: r.event_id,
-                    outbox_id: r.outbox_id,
-                    replay_of: r.replay_of,
-                    state: r.state.to_string(),
-                    attempts: 0,
-                    created_at: now,
-                    updated_at: now,
+                out.extend(rows.iter().map(|r| {
+                    Delivery::pending(
+                        r.id,
+                        r.endpoint_id,
+                        r.event_id,
+                        r.outbox_id,
+                        r.replay_of,
+                        now,
+                    )
                 }));
             }
         }
@@ -293,39 +316,26 @@ pub fn create_deliveries(
                 diesel::update(webhook_deliveries::table.find(id))
                     .set(webhook_deliveries::outbox_id.eq(outbox_id))
                     .execute(conn)?;
-                out.push(Delivery {
+                out.push(Delivery::pending(
                     id,
-                    endpoint_id: d.endpoint_id,
-                    event_id: d.event_id,
+                    d.endpoint_id,
+                    d.event_id,
                     outbox_id,
-                    replay_of: d.replay_of,
-                    state: OutboxState::Pending.as_str().to_string(),
-                    attempts: 0,
-                    created_at: now,
-                    updated_at: now,
-                });
+                    d.replay_of,
+                    now,
+                ));
             }
         }
     }
     Ok(out)
 }
 
-/// Creates a delivery of event `event_id` to `endpoint_id` and its outbox message `message` (its
-/// correlation id is set here); returns the delivery. Call it in the transaction that appended the event.
+/// Creates one delivery and its outbox message ([`create_deliveries`] of one); returns the delivery.
 pub fn create_delivery(
     conn: &mut AnyConnection,
-    endpoint_id: i64,
-    event_id: i64,
-    replay_of: Option<i64>,
-    message: outbox::NewOutboxMessage,
+    new: NewDelivery,
     now: UnixMillis,
 ) -> Result<Delivery, StoreError> {
-    let new = NewDelivery {
-        endpoint_id,
-        event_id,
-        replay_of,
-        message,
-    };
     create_deliveries(conn, vec![new], now)?
         .pop()
         .ok_or_else(|| StoreError::invalid_argument("deliveries", "none was created"))

@@ -39,6 +39,20 @@ fn event(kind: &str, n: usize) -> NewEvent {
     }
 }
 
+fn delivery(
+    endpoint_id: i64,
+    event_id: i64,
+    replay_of: Option<i64>,
+    message: &NewOutboxMessage,
+) -> webhooks::NewDelivery {
+    webhooks::NewDelivery {
+        endpoint_id,
+        event_id,
+        replay_of,
+        message: message.clone(),
+    }
+}
+
 both_backends!(numbering_and_paging, 2, |store| {
     {
         let mut c = store.conn().expect("conn");
@@ -307,7 +321,7 @@ both_backends!(webhook_endpoints_and_deliveries, 2, |store| {
         give_up_at: 1_000_000,
     };
     let d = store
-        .tx(|c| webhooks::create_delivery(c, all.id, ev.id, None, message.clone(), 20))
+        .tx(|c| webhooks::create_delivery(c, delivery(all.id, ev.id, None, &message), 20))
         .expect("delivery");
     let m = outbox::get_message(&mut c, d.outbox_id)
         .expect("outbox")
@@ -330,7 +344,7 @@ both_backends!(webhook_endpoints_and_deliveries, 2, |store| {
         })
         .expect("attempt");
     let d2 = store
-        .tx(|c| webhooks::create_delivery(c, all.id, ev.id, Some(d.id), message.clone(), 22))
+        .tx(|c| webhooks::create_delivery(c, delivery(all.id, ev.id, Some(d.id), &message), 22))
         .expect("replay");
     assert_eq!(d2.replay_of, Some(d.id));
     let listed = webhooks::deliveries_of(&mut c, all.id, 0, 10).expect("deliveries");
@@ -461,14 +475,8 @@ both_backends!(deliveries_created_in_one_batch, 2, |store| {
     // A later single delivery (the sequences moved on past the drawn ids).
     let one = store
         .tx(|c| {
-            webhooks::create_delivery(
-                c,
-                hooks[0].id,
-                evs[0].id,
-                Some(made[0].id),
-                new[0].message.clone(),
-                30,
-            )
+            let again = delivery(hooks[0].id, evs[0].id, Some(made[0].id), &new[0].message);
+            webhooks::create_delivery(c, again, 30)
         })
         .expect("replay");
     assert!(one.id > made[n - 1].id && !outbox_ids.contains(&one.outbox_id));

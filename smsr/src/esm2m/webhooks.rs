@@ -131,14 +131,7 @@ fn queue(
     now: UnixMillis,
 ) -> Result<Delivery, SmsrError> {
     let new = new_delivery(smsr, endpoint, event, replay_of, now)?;
-    Ok(webhooks::create_delivery(
-        conn,
-        new.endpoint_id,
-        new.event_id,
-        new.replay_of,
-        new.message,
-        now,
-    )?)
+    Ok(webhooks::create_delivery(conn, new, now)?)
 }
 
 /// The delivery of `event` to `endpoint` (a replay of `replay_of`), first attempt at `now`.
