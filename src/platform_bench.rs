@@ -25,6 +25,9 @@ use smsr::smpp::{SmppClient, SmppClientConfig, Submit};
 use crate::config::Es5Config;
 use crate::lab::{FleetSource, Lab, LabOptions};
 
+/// Times an ES4 call answered 408 (Request Timeout), or whose connection closed under it, is sent again.
+const RESEND_LIMIT: usize = 3;
+
 pub(crate) fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
@@ -328,6 +331,7 @@ pub(crate) async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), S
         return Err("the world's MNO 1 does not own the seeded profiles".into());
     }
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
+    let resent = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n {
@@ -355,9 +359,22 @@ pub(crate) async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), S
             .await
             .map_err(|e| e.to_string())?;
         let mno = clients[i % nodes].clone();
+        let resent = resent.clone();
         tasks.spawn(async move {
             let _permit = permit;
-            let out = mno.es4(&req).await.map_err(|e| e.to_string())?;
+            // Sent again, as an MNO would, under the same FunctionCallIdentifier (a call that did run is
+            // answered from its record): a 408 (the server closed the connection before the request arrived
+            // whole: the simulated world shares these two cores with the servers) or a connection closed
+            // under the request.
+            let mut out = mno.es4(&req).await;
+            for _ in 0..RESEND_LIMIT {
+                if matches!(&out, Ok(o) if o.http_status != 408) {
+                    break;
+                }
+                resent.fetch_add(1, Ordering::Relaxed);
+                out = mno.es4(&req).await;
+            }
+            let out = out.map_err(|e| e.to_string())?;
             if out.http_status != 202 {
                 return Err(format!(
                     "ES4.EnableProfile {i}: HTTP {} {}",
@@ -379,6 +396,12 @@ pub(crate) async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), S
         accepted.as_secs_f64(),
         n as f64 / accepted.as_secs_f64().max(1e-9)
     );
+    let resent = resent.load(Ordering::Relaxed);
+    if resent > 0 {
+        println!(
+            "{what} bench: {resent} ES4 calls sent again (answered 408 Request Timeout, or the connection closed)"
+        );
+    }
     let receiver = &lab.receivers[0];
     let mut last = 0;
     let mut last_print = Instant::now();
