@@ -25,7 +25,8 @@ use smsr::smpp::{SmppClient, SmppClientConfig, Submit};
 use crate::config::Es5Config;
 use crate::lab::{FleetSource, Lab, LabOptions};
 
-/// Times an ES4 call answered 408 (Request Timeout), or whose connection closed under it, is sent again.
+/// Times an ES4 call answered 408 (Request Timeout), or failed in transport (e.g. its connection closed under
+/// it), is sent again.
 const RESEND_LIMIT: usize = 3;
 
 pub(crate) fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, String> {
@@ -364,8 +365,8 @@ pub(crate) async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), S
             let _permit = permit;
             // Sent again, as an MNO would, under the same FunctionCallIdentifier (a call that did run is
             // answered from its record): a 408 (the server closed the connection before the request arrived
-            // whole: the simulated world shares these two cores with the servers) or a connection closed
-            // under the request.
+            // whole: the simulated world shares these two cores with the servers) or a transport error (a
+            // pooled connection closed under the request).
             let mut out = mno.es4(&req).await;
             for _ in 0..RESEND_LIMIT {
                 if matches!(&out, Ok(o) if o.http_status != 408) {
@@ -399,7 +400,7 @@ pub(crate) async fn switch_run(dir: &Path, opts: &SwitchOptions) -> Result<(), S
     let resent = resent.load(Ordering::Relaxed);
     if resent > 0 {
         println!(
-            "{what} bench: {resent} ES4 calls sent again (answered 408 Request Timeout, or the connection closed)"
+            "{what} bench: {resent} ES4 calls sent again (answered 408 Request Timeout, or a transport error)"
         );
     }
     let receiver = &lab.receivers[0];
