@@ -280,11 +280,10 @@ async fn run(dir: &Path, opts: &FleetBenchOptions) -> Result<(), String> {
         let http = client(&ca)?;
         rt.block_on(poll_progress(&http, &url, &token))
     });
-    let (reads, end) = tokio::task::spawn_blocking(move || reader.join())
+    let (mut reads, end) = tokio::task::spawn_blocking(move || reader.join())
         .await
         .map_err(|e| e.to_string())?
         .map_err(|_| "the progress reader panicked")??;
-    let mut reads = reads;
     let secs = start.elapsed().as_secs_f64();
     reads.sort();
     let c = &end["counts"];

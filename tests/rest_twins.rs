@@ -121,6 +121,17 @@ fn soap_codes(out: &conformance::mno::CallOutcome) -> (Status, String, String, O
 }
 
 /// Reads the function call at `location` until it has completed.
+/// The `ProfileInfo` of `iccid` in a GetEIS answer read over REST.
+fn profile_in(view: &Value, iccid: &str) -> Value {
+    view["response"]["Eis"]["ProfileInfo"]
+        .as_array()
+        .expect("ProfileInfo")
+        .iter()
+        .find(|p| p["Iccid"] == iccid)
+        .cloned()
+        .expect("the profile in the EIS")
+}
+
 async fn completed(http: &reqwest::Client, base: &str, location: &str) -> Value {
     for _ in 0..600 {
         let a = send(http.get(format!("{base}{location}"))).await;
@@ -398,13 +409,7 @@ async fn scenario(lab: &Lab) {
     .await;
     assert_eq!(rest.status, 200, "{}", rest.body);
     let now = send(http.get(format!("{sr}/api/v1/euiccs/{e1}"))).await;
-    let p2_view = now.body["response"]["Eis"]["ProfileInfo"]
-        .as_array()
-        .expect("ProfileInfo")
-        .iter()
-        .find(|p| p["Iccid"] == p2_1.as_str())
-        .cloned()
-        .expect("P2 in the EIS");
+    let p2_view = profile_in(&now.body, &p2_1);
     assert_eq!(
         p2_view["SubscriptionAddress"]["Msisdn"], "447700900123",
         "{p2_view}"
@@ -496,15 +501,7 @@ async fn scenario(lab: &Lab) {
         smsr_id: smsr_id.parse().expect("oid"),
         pol2: Some(pol2),
     };
-    let p2_rules = |view: &Value| -> Value {
-        view["response"]["Eis"]["ProfileInfo"]
-            .as_array()
-            .expect("ProfileInfo")
-            .iter()
-            .find(|p| p["Iccid"] == p2_1.as_str())
-            .map(|p| p["pol2"]["Rule"].clone())
-            .expect("P2 in the EIS")
-    };
+    let p2_rules = |view: &Value| profile_in(view, &p2_1)["pol2"]["Rule"].clone();
     let dp_view = || async {
         let v = send(http.get(format!("{dp}/api/v1/euiccs/{e1}?smsrId={smsr_id}"))).await;
         assert_eq!(v.status, 200, "{}", v.body);
@@ -580,15 +577,7 @@ async fn scenario(lab: &Lab) {
 
     // ES2.UpdateSubscriptionAddress on eUICC 1: an MSISDN over SOAP, another over REST, the same answer both
     // ways and each in ES2.GetEIS after it; an unknown EID refused with the same codes both ways.
-    let msisdn_in = |view: &Value| -> Value {
-        view["response"]["Eis"]["ProfileInfo"]
-            .as_array()
-            .expect("ProfileInfo")
-            .iter()
-            .find(|p| p["Iccid"] == p2_1.as_str())
-            .map(|p| p["SubscriptionAddress"]["Msisdn"].clone())
-            .expect("P2 in the EIS")
-    };
+    let msisdn_in = |view: &Value| profile_in(view, &p2_1)["SubscriptionAddress"]["Msisdn"].clone();
     let address_request = |fci: &str, eid: &str| es2::UpdateSubscriptionAddressRequest {
         base: conformance::mno::base(fci, None),
         eid: eid.parse().expect("eid"),

@@ -1196,14 +1196,11 @@ pub fn csv_line(t: &Target) -> String {
 }
 
 async fn csv(req: HttpRequest, smsr: web::Data<Arc<Smsr>>, id: String) -> HttpResponse {
-    let authorization = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let authorization = super::authorization_header(&req);
     let query = req.query_string().to_string();
     let s = smsr.get_ref().clone();
     let checked = web::block(move || {
+        let authorization = authorization?;
         let now = s.clock.now_millis();
         let owner = authenticate(&s, authorization.as_deref(), Scope::Read, now)?;
         let (state, after, limit) = target_query(&query, true)?;

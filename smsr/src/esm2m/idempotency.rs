@@ -10,13 +10,13 @@
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, LOCATION};
+use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use eis_store::fleet::{self as store, IdempotentAnswer};
 use eis_store::{AnyConnection, StoreError, TxError};
 use serde::Serialize;
 
-use super::{Owner, Problem, Scope, authenticate, internal, problem, unauthorized};
+use super::{Owner, Problem, Scope, authenticate, authorization_header, internal, problem};
 use crate::error::SmsrError;
 use crate::service::Smsr;
 
@@ -259,23 +259,12 @@ where
     P: FnOnce(&[u8]) -> Result<T, ApiProblem> + Send + 'static,
     F: Fn(&mut AnyConnection, &Smsr, &Owner, &T, i64) -> Result<Answer, TxFail> + Send + 'static,
 {
-    let authorization = req
-        .headers()
-        .get(AUTHORIZATION)
-        .map(|v| v.to_str().map(str::to_string));
+    let authorization = authorization_header(req);
     let key = idempotency_key(req);
     let hash = request_hash(req, &body);
     let smsr = smsr.get_ref().clone();
     let outcome = web::block(move || -> Result<Answer, ApiProblem> {
-        let authorization = match authorization {
-            None => None,
-            Some(Ok(v)) => Some(v),
-            Some(Err(_)) => {
-                return Err(
-                    unauthorized("the Authorization header is not `Bearer <token>`").into(),
-                );
-            }
-        };
+        let authorization = authorization?;
         let now = smsr.clock.now_millis();
         let owner = authenticate(&smsr, authorization.as_deref(), scope, now)?;
         let key = key?;

@@ -546,7 +546,7 @@ where
 }
 
 /// The `Authorization` header as text (absent: `None`; not text: the 401 problem).
-fn authorization_header(req: &HttpRequest) -> Result<Option<String>, Problem> {
+pub(crate) fn authorization_header(req: &HttpRequest) -> Result<Option<String>, Problem> {
     match req.headers().get(AUTHORIZATION).map(|v| v.to_str()) {
         None => Ok(None),
         Some(Ok(v)) => Ok(Some(v.to_string())),
