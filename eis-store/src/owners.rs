@@ -144,6 +144,24 @@ pub fn owner_of(conn: &mut AnyConnection, eid: &str) -> Result<Option<String>, S
         .optional()?)
 }
 
+/// The owners of those of the eUICCs `eids` that have one, by EID: one query per 500 EIDs instead of one
+/// [`owner_of`] each.
+pub fn owners_of(
+    conn: &mut AnyConnection,
+    eids: &[&str],
+) -> Result<BTreeMap<String, String>, StoreError> {
+    let mut out = BTreeMap::new();
+    for chunk in eids.chunks(CHUNK) {
+        out.extend(
+            euicc_owners::table
+                .filter(euicc_owners::eid.eq_any(chunk))
+                .select((euicc_owners::eid, euicc_owners::owner_oid))
+                .load::<(String, String)>(conn)?,
+        );
+    }
+    Ok(out)
+}
+
 /// The EIDs of `owner_oid`'s eUICCs in ascending order after `after` (exclusive), at most `limit`; with
 /// `enabled_mno`, only those whose enabled profile belongs to that MNO.
 pub fn owned_eids(

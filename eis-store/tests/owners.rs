@@ -70,6 +70,16 @@ both_backends!(assignment_tokens_and_views, 2, |store| {
         Some(B)
     );
 
+    // Owners of several eUICCs at once: those that have one, each with its own.
+    assert_eq!(
+        owners::owners_of(&mut c, &[&eid(0), &eid(2), &eid(3), &eid(99)]).expect("owners"),
+        BTreeMap::from([
+            (eid(0), A.to_string()),
+            (eid(2), B.to_string()),
+            (eid(3), B.to_string())
+        ])
+    );
+
     // What A may not hand over: B's eUICCs and unregistered ones, in order, duplicates once.
     assert_eq!(
         owners::not_owned_by(&mut c, A, &[eid(3), eid(0), eid(99), eid(1), eid(3)]).expect("owned"),

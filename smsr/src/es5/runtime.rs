@@ -444,6 +444,8 @@ fn handle_batch(
         // The owners' events of the batch numbered at its end (`esm2m::events::numbered_last`): an owner's
         // counter held for the numbering and the commit, not from the batch's first event on.
         crate::esm2m::events::numbered_last(c, smsr, |c| {
+        let handled: Vec<&str> = held.iter().map(String::as_str).collect();
+        crate::esm2m::events::know_owners(c, &handled)?;
         for (i, (source, sms)) in batch.iter().enumerate() {
             let eid = senders.get(source).map(String::as_str);
             if eid.is_some_and(|e| !held.contains(e)) {

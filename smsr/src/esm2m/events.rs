@@ -79,10 +79,50 @@ pub fn emit(
     data: Value,
     now: i64,
 ) -> Result<(), SmsrError> {
-    let Some(owner) = owners::owner_of(conn, eid)? else {
+    let Some(owner) = owner_of(conn, eid)? else {
         return Ok(());
     };
     emit_to(conn, smsr, &owner, eid, event_type, data, now)
+}
+
+/// The owner of eUICC `eid`: inside [`numbered_last`] read once per scope (or taken from [`know_owners`]),
+/// as a batch emits several events per eUICC; elsewhere read from the store.
+fn owner_of(conn: &mut AnyConnection, eid: &str) -> Result<Option<String>, SmsrError> {
+    let known = UNNUMBERED.with(|u| {
+        u.borrow()
+            .as_ref()
+            .and_then(|scope| scope.owners.get(eid).cloned())
+    });
+    if let Some(owner) = known {
+        return Ok(owner);
+    }
+    let owner = owners::owner_of(conn, eid)?;
+    UNNUMBERED.with(|u| {
+        if let Some(scope) = u.borrow_mut().as_mut() {
+            scope.owners.insert(eid.to_string(), owner.clone());
+        }
+    });
+    Ok(owner)
+}
+
+/// Reads the owners of the eUICCs `eids` in one query for the events the running [`numbered_last`] scope will
+/// emit about them (the batch of incoming packets: up to 256 eUICCs, several events each). Nothing outside
+/// such a scope.
+pub fn know_owners(conn: &mut AnyConnection, eids: &[&str]) -> Result<(), SmsrError> {
+    if UNNUMBERED.with(|u| u.borrow().is_none()) || eids.is_empty() {
+        return Ok(());
+    }
+    let found = owners::owners_of(conn, eids)?;
+    UNNUMBERED.with(|u| {
+        if let Some(scope) = u.borrow_mut().as_mut() {
+            for eid in eids {
+                scope
+                    .owners
+                    .insert(eid.to_string(), found.get(*eid).cloned());
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Records event `event_type` for owner `owner_oid` (about `eid`, or about no one eUICC when empty) and queues
@@ -105,8 +145,8 @@ pub fn emit_to(
     if UNNUMBERED.with(|u| u.borrow().is_some()) {
         let id = events::append_unnumbered(conn, owner_oid, &new)?;
         UNNUMBERED.with(|u| {
-            if let Some(ids) = u.borrow_mut().as_mut() {
-                ids.push(id);
+            if let Some(scope) = u.borrow_mut().as_mut() {
+                scope.ids.push(id);
             }
         });
         return Ok(());
@@ -115,9 +155,19 @@ pub fn emit_to(
     super::webhooks::fan_out(conn, smsr, &event)
 }
 
+/// What the [`numbered_last`] running on this thread keeps for its transaction.
+#[derive(Default)]
+struct Unnumbered {
+    /// The events it appended unnumbered.
+    ids: Vec<i64>,
+    /// The owners of the eUICCs its events were about (`None`: no owner), read once. Owners are assigned by
+    /// the owner's API in transactions of their own, never inside such a scope.
+    owners: std::collections::HashMap<String, Option<String>>,
+}
+
 thread_local! {
-    /// The events appended unnumbered by the [`numbered_last`] running on this thread (its transaction's).
-    static UNNUMBERED: std::cell::RefCell<Option<Vec<i64>>> = const { std::cell::RefCell::new(None) };
+    /// The scope of the [`numbered_last`] running on this thread (its transaction's).
+    static UNNUMBERED: std::cell::RefCell<Option<Unnumbered>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Ends the [`numbered_last`] scope of this thread, however it is left (a panic included).
@@ -143,12 +193,13 @@ pub fn numbered_last<T>(
     if UNNUMBERED.with(|u| u.borrow().is_some()) {
         return f(conn);
     }
-    UNNUMBERED.with(|u| *u.borrow_mut() = Some(Vec::new()));
+    UNNUMBERED.with(|u| *u.borrow_mut() = Some(Unnumbered::default()));
     let scope = UnnumberedScope;
     let out = f(conn);
     let ids = UNNUMBERED
         .with(|u| u.borrow_mut().take())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .ids;
     drop(scope);
     let out = out?;
     let numbered = events::number(conn, &ids)?;
