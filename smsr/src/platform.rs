@@ -63,14 +63,27 @@ pub fn euicc_known(
     viewer: Viewer<'_>,
     eid: &str,
 ) -> Result<bool, SmsrError> {
-    if !eis::euicc_exists(conn, eid)? {
-        return Ok(false);
+    Ok(known_euicc_profiles(conn, viewer, eid)?.is_some())
+}
+
+/// The profiles of eUICC `eid` (ordered by ICCID) when `viewer` may know of it ([`euicc_known`]), else
+/// `None`: one read of the profiles, whose rows also show that the eUICC exists (only an eUICC without
+/// profiles is looked up besides).
+pub fn known_euicc_profiles(
+    conn: &mut AnyConnection,
+    viewer: Viewer<'_>,
+    eid: &str,
+) -> Result<Option<Vec<ProfileRecord>>, SmsrError> {
+    let profiles = eis::profiles_of(conn, eid)?;
+    if profiles.is_empty() && !eis::euicc_exists(conn, eid)? {
+        return Ok(None);
     }
-    Ok(match viewer {
+    let known = match viewer {
         Viewer::SmDp(_) | Viewer::Smsr(_) => true,
-        Viewer::Mno(_) => viewer.knows_euicc(eis::profiles_of(conn, eid)?.iter().map(|p| &p.info)),
+        Viewer::Mno(_) => viewer.knows_euicc(profiles.iter().map(|p| &p.info)),
         Viewer::Owner(oid) => owners::owner_of(conn, eid)?.as_deref() == Some(oid),
-    })
+    };
+    Ok(known.then_some(profiles))
 }
 
 /// The profile `iccid` on eUICC `eid` as `viewer` may manage it, or the refusal. What the caller is told
@@ -84,13 +97,30 @@ pub fn locate(
     eid: &str,
     iccid: &str,
 ) -> Result<ProfileRecord, SmsrError> {
-    if !euicc_known(conn, viewer, eid)? {
+    Ok(locate_among(conn, viewer, eid, iccid)?.0)
+}
+
+/// [`locate`], with the eUICC's profiles as read for it (the checks of an enable or disable look at the
+/// others).
+fn locate_among(
+    conn: &mut AnyConnection,
+    viewer: Viewer<'_>,
+    eid: &str,
+    iccid: &str,
+) -> Result<(ProfileRecord, Vec<ProfileRecord>), SmsrError> {
+    let Some(profiles) = known_euicc_profiles(conn, viewer, eid)? else {
         return Err(SmsrError::UnknownEid {
             eid: eid.to_string(),
         });
+    };
+    if let Some(p) = profiles
+        .iter()
+        .find(|p| p.info.iccid == iccid && viewer.sees(&p.info))
+    {
+        return Ok((p.clone(), profiles));
     }
     match eis::get_profile(conn, iccid)?.filter(|p| viewer.sees(&p.info)) {
-        Some(p) if p.eid == eid => Ok(p),
+        Some(p) if p.eid == eid => Ok((p, profiles)),
         // An owner sees profiles on its own eUICCs only: elsewhere the ICCID is unknown to it.
         Some(_) if !matches!(viewer, Viewer::Owner(_)) => Err(SmsrError::IccidOnOtherEuicc {
             iccid: iccid.to_string(),
@@ -185,7 +215,7 @@ pub fn enable_profile<'r>(
 ) -> Result<Operation, SmsrError> {
     let requester = requester.into();
     let settings = es5(smsr, "EnableProfile")?;
-    let p = locate(conn, viewer, eid, iccid)?;
+    let (p, profiles) = locate_among(conn, viewer, eid, iccid)?;
     match p.info.state {
         ProfileState::Enabled => return Err(refused(iccid, "enabled", "it is already Enabled")),
         ProfileState::Created | ProfileState::InCreation => {
@@ -203,7 +233,7 @@ pub fn enable_profile<'r>(
             action: POL2_ENABLE,
         });
     }
-    if let Some(current) = eis::profiles_of(conn, eid)?
+    if let Some(current) = profiles
         .into_iter()
         .find(|c| c.info.state == ProfileState::Enabled)
         && !pol2_allows(&current.info, POL2_DISABLE)
@@ -237,7 +267,7 @@ pub fn disable_profile<'r>(
 ) -> Result<Operation, SmsrError> {
     let requester = requester.into();
     let settings = es5(smsr, "DisableProfile")?;
-    let p = locate(conn, viewer, eid, iccid)?;
+    let (p, profiles) = locate_among(conn, viewer, eid, iccid)?;
     if p.info.state != ProfileState::Enabled {
         return Err(refused(iccid, "disabled", "it is not Enabled"));
     }
@@ -248,7 +278,7 @@ pub fn disable_profile<'r>(
             "it carries the fall-back attribute",
         ));
     }
-    if !eis::profiles_of(conn, eid)?
+    if !profiles
         .iter()
         .any(|f| f.info.fallback && f.info.state == ProfileState::Disabled)
     {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{ACCEPT, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
-use eis_store::eis::{self, ProfileState};
+use eis_store::eis::ProfileState;
 use eis_store::fleet::{self as store, Counts, Fleet, FleetState, NewFleet, Target, TargetState};
 use eis_store::{AnyConnection, StoreError, owners};
 use serde::{Deserialize, Serialize};
@@ -222,15 +222,16 @@ pub fn target_profile(
     action: Action,
     mno: Option<&str>,
 ) -> Result<Option<String>, SmsrError> {
-    if !platform::euicc_known(conn, Viewer::Owner(owner_oid), eid)? {
+    let Some(profiles) = platform::known_euicc_profiles(conn, Viewer::Owner(owner_oid), eid)?
+    else {
         return Err(SmsrError::UnknownEid {
             eid: eid.to_string(),
         });
-    }
+    };
     if action == Action::Audit {
         return Ok(None);
     }
-    let profiles: Vec<_> = eis::profiles_of(conn, eid)?
+    let profiles: Vec<_> = profiles
         .into_iter()
         .filter(|p| p.info.state != ProfileState::InCreation)
         .collect();
