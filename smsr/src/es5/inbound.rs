@@ -212,7 +212,9 @@ fn process_notification(
             hex::encode_upper(n.eid)
         )));
     }
-    let already = operations::open_of(conn, eid)?.into_iter().any(|o| {
+    // The eUICC's open operations and profiles, read once for the checks below.
+    let mut open = operations::open_of(conn, eid)?;
+    let already = open.iter().any(|o| {
         o.kind == OperationKind::ConfirmNotification.as_str()
             && OpData::parse(&o.data)
                 .ok()
@@ -225,17 +227,31 @@ fn process_notification(
             n.sequence
         )));
     }
+    let profiles = eis::profiles_of(conn, eid)?;
     if let Some(reason) =
-        procedure::notification::refuse_confirmation(conn, eid, n.kind, &n.isd_p_aid)?
+        procedure::notification::refuse_confirmation(&open, &profiles, n.kind, &n.isd_p_aid)
     {
         return Ok(MoOutcome::Dropped(format!(
             "notification {} ({:?}) from {eid} not confirmed: {reason}",
             n.sequence, n.kind
         )));
     }
-    procedure::notification::abandon_unconfirmed(conn, smsr, eid, n.kind, n.sequence, now)?;
-    procedure::switch::switch_executed(conn, smsr, eid, n.kind, &n.isd_p_aid, now)?;
-    let iccid = eis::profile_by_isd_p_aid(conn, eid, &n.isd_p_aid)?.map(|p| p.info.iccid);
+    if procedure::notification::abandon_unconfirmed(conn, smsr, eid, n.kind, n.sequence, now)? {
+        open = operations::open_of(conn, eid)?;
+    }
+    procedure::switch::switch_executed(
+        conn,
+        smsr,
+        eid,
+        (&open, &profiles),
+        n.kind,
+        &n.isd_p_aid,
+        now,
+    )?;
+    let iccid = profiles
+        .into_iter()
+        .find(|p| p.info.isd_p_aid == n.isd_p_aid)
+        .map(|p| p.info.iccid);
     let deadline = now.saturating_add(
         i64::try_from(settings.notification_validity.as_millis()).unwrap_or(i64::MAX),
     );

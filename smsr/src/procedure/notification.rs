@@ -130,28 +130,27 @@ pub fn on_executed(
 
 /// Decides whether a notification just received is to be confirmed (SGP.02 §3.2, notes §4.3): a profile
 /// change `02` only when an open enable/disable expects it (a late one, after its operation expired, is not
-/// confirmed, so the eUICC rolls back); `01`, `03` and `05` always. Returns a reason for not confirming.
+/// confirmed, so the eUICC rolls back); `01`, `03` and `05` always. `open` and `profiles` are the eUICC's open
+/// operations and profiles as read for the notification. Returns a reason for not confirming.
 pub fn refuse_confirmation(
-    conn: &mut AnyConnection,
-    eid: &str,
+    open: &[Operation],
+    profiles: &[eis::ProfileRecord],
     kind: NotificationType,
     aid: &[u8],
-) -> Result<Option<String>, SmsrError> {
+) -> Option<String> {
     if kind != NotificationType::ProfileChangeSucceeded {
-        return Ok(None);
+        return None;
     }
-    let open = operations::open_of(conn, eid)?;
-    let profiles = eis::profiles_of(conn, eid)?;
     let enabled = profiles
         .iter()
         .find(|p| p.info.state == ProfileState::Enabled);
-    if switch::matching_switch(&open, aid, enabled).is_some() {
-        Ok(None)
+    if switch::matching_switch(open, aid, enabled).is_some() {
+        None
     } else {
-        Ok(Some(format!(
+        Some(format!(
             "no open enable or disable expects a switch to ISD-P {}",
             aid_hex(aid)
-        )))
+        ))
     }
 }
 
@@ -165,7 +164,8 @@ pub fn superseded_by(n: &NotificationData, rollback: u16) -> bool {
 /// when it sends a roll-back notification (`03`, sequence `sequence`): it rolls back only when such a
 /// confirmation did not reach it in time (SGP.02 §3.2.2, notes §4.3), so a late one changes nothing on the card
 /// and its stale `02` must neither update the EIS nor complete the open switch SUCCESS — the roll-back decides
-/// both. A late PoR of an abandoned confirmation is dropped (its command is finished with it).
+/// both. A late PoR of an abandoned confirmation is dropped (its command is finished with it). Whether it
+/// abandoned any (the eUICC's open operations changed).
 pub fn abandon_unconfirmed(
     conn: &mut AnyConnection,
     smsr: &Smsr,
@@ -173,10 +173,11 @@ pub fn abandon_unconfirmed(
     kind: NotificationType,
     sequence: u16,
     now: i64,
-) -> Result<(), SmsrError> {
+) -> Result<bool, SmsrError> {
     if kind != NotificationType::ProfileChangeFailedRollback {
-        return Ok(());
+        return Ok(false);
     }
+    let mut abandoned = false;
     for op in operations::open_of(conn, eid)? {
         if op.kind != operation::OperationKind::ConfirmNotification.as_str() {
             continue;
@@ -207,8 +208,9 @@ pub fn abandon_unconfirmed(
             &[],
             now,
         )?;
+        abandoned = true;
     }
-    Ok(())
+    Ok(abandoned)
 }
 
 /// Applies a confirmed notification (wire-profile §4: only after the confirmation): the EIS takes the new

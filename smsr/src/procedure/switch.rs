@@ -16,7 +16,7 @@
 //! | Active, AwaitingNotification | Expired | Expired | Finish | §5.1.6.4 |
 
 use eis_store::AnyConnection;
-use eis_store::eis::{self, ProfileRecord, ProfileState};
+use eis_store::eis::{ProfileRecord, ProfileState};
 use eis_store::es5_queue;
 use eis_store::operations::{self, Operation, OperationState, OperationUpdate};
 use es_interfaces::notification::NotificationType;
@@ -202,22 +202,20 @@ pub fn matching_switch(
 /// retransmission of it) and the operation waits for this notification's confirmation. Without this the
 /// confirmation queued behind the retransmissions of the command the eUICC already ran: sent to the MSISDN of
 /// the profile it had left, they were lost until the eUICC gave up and rolled back, and a retransmission then
-/// reached it and switched it again with nothing to confirm the new switch.
+/// reached it and switched it again with nothing to confirm the new switch. `open` and `profiles` are eUICC
+/// `eid`'s open operations and profiles as the notification's handling read them.
 pub fn switch_executed(
     conn: &mut AnyConnection,
     smsr: &Smsr,
     eid: &str,
+    (open, profiles): (&[Operation], &[ProfileRecord]),
     kind: NotificationType,
     aid: &[u8],
     now: i64,
 ) -> Result<(), SmsrError> {
-    let open: Vec<Operation> = operations::open_of(conn, eid)?
-        .into_iter()
-        .filter(is_switch)
-        .collect();
+    let open: Vec<Operation> = open.iter().filter(|o| is_switch(o)).cloned().collect();
     let op = match kind {
         NotificationType::ProfileChangeSucceeded => {
-            let profiles = eis::profiles_of(conn, eid)?;
             let enabled = profiles
                 .iter()
                 .find(|p| p.info.state == ProfileState::Enabled);
