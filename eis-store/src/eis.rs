@@ -1586,7 +1586,8 @@ pub fn delete_keyset(
     Ok(n > 0)
 }
 
-/// Appends one record to the audit trail of an eUICC (SGP.02 §5.4.x AuditEIS, notifications).
+/// Appends one record to the audit trail of an eUICC (SGP.02 §5.4.x AuditEIS, notifications). `NotFound`
+/// for an eUICC that is not registered, before anything is written (the caller's transaction stays usable).
 pub fn append_audit(conn: &mut AnyConnection, record: &AuditRecord) -> Result<(), StoreError> {
     atomic_in_pg_tx(conn, |c| {
         if euicc_version(c, &record.eid)?.is_none() {

@@ -629,10 +629,9 @@ fn finish_operation(
         }
     }
     es5_queue::purge_operation(conn, &op_ref)?;
-    if let Some(code) = kind.audit_operation_type()
-        && eis::euicc_exists(conn, &op.eid)?
-    {
-        eis::append_audit(
+    if let Some(code) = kind.audit_operation_type() {
+        // An EIS gone meanwhile (handed over to another SM-SR) has no audit trail left to append to.
+        let appended = eis::append_audit(
             conn,
             &eis::AuditRecord {
                 eid: op.eid.clone(),
@@ -646,7 +645,15 @@ fn finish_operation(
                 imei: None,
                 meid: None,
             },
-        )?;
+        );
+        match appended {
+            Ok(())
+            | Err(eis_store::StoreError::NotFound {
+                kind: eis_store::RecordKind::Eis,
+                ..
+            }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     // An owner's operation (ESM2M) has no function call: its result is kept for the owner to read.
     crate::esm2m::operations::finished(conn, smsr, op, &outcome, now)?;
