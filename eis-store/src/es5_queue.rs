@@ -8,7 +8,7 @@ use crate::UnixMillis;
 use crate::connection::{AnyConnection, atomic, atomic_in_pg_tx, on_backend};
 use crate::eis::{SCP80_COUNTER_MAX, SdRole};
 use crate::error::{RecordKind, StoreError};
-use crate::schema::{es5_commands, es5_received_counters, es5_transmissions, euiccs, keysets};
+use crate::schema::{es5_commands, es5_transmissions, euiccs, keysets};
 
 /// State of an ES5 command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -249,7 +249,9 @@ macro_rules! in_states {
 }
 
 /// Makes the eUICC's next queued command in flight and returns it — the oldest urgent one, else the oldest —
-/// unless a command of this eUICC is in flight already (one at a time per ISD-R). Commands of this eUICC past their deadline are expired first.
+/// unless a command of this eUICC is in flight already (one at a time per ISD-R). When the one it finds is past
+/// its deadline, the eUICC's commands past theirs are expired and it looks again (others past theirs are left
+/// to their turn or to [`expire_overdue`]).
 pub fn take_next_for_delivery(
     conn: &mut AnyConnection,
     eid: &str,
@@ -260,24 +262,42 @@ pub fn take_next_for_delivery(
         if !crate::eis::lock_euicc(c, eid)? {
             return Err(StoreError::not_found(RecordKind::Eis, eid));
         }
-        expire(c, Some(eid), now)?;
+        take_next_locked(c, eid, now)
+    })
+}
+
+/// [`take_next_for_delivery`] for a caller whose transaction holds the eUICC's row lock already
+/// ([`crate::eis::lock_free_euiccs`]: the delivery round), without locking it again.
+pub fn take_next_locked(
+    conn: &mut AnyConnection,
+    eid: &str,
+    now: UnixMillis,
+) -> Result<Delivery, StoreError> {
+    atomic_in_pg_tx(conn, |c| {
         // The command in flight if there is one, else the next queued: one statement.
-        let first: Option<Row> = es5_commands::table
-            .filter(
-                es5_commands::eid.eq(eid).and(
-                    es5_commands::state
-                        .eq_any([Es5State::InFlight.as_str(), Es5State::Queued.as_str()]),
-                ),
-            )
-            .order((
-                es5_commands::state.eq(Es5State::InFlight.as_str()).desc(),
-                es5_commands::urgent.desc(),
-                es5_commands::seq,
-            ))
-            .select(Row::as_select())
-            .first(c)
-            .optional()?;
-        let id = match first {
+        let first = |c: &mut AnyConnection| -> Result<Option<Row>, StoreError> {
+            Ok(es5_commands::table
+                .filter(
+                    es5_commands::eid.eq(eid).and(
+                        es5_commands::state
+                            .eq_any([Es5State::InFlight.as_str(), Es5State::Queued.as_str()]),
+                    ),
+                )
+                .order((
+                    es5_commands::state.eq(Es5State::InFlight.as_str()).desc(),
+                    es5_commands::urgent.desc(),
+                    es5_commands::seq,
+                ))
+                .select(Row::as_select())
+                .first(c)
+                .optional()?)
+        };
+        let mut found = first(c)?;
+        if found.as_ref().is_some_and(|r| r.deadline < now) {
+            expire(c, Some(eid), now)?;
+            found = first(c)?;
+        }
+        let id = match found {
             None => return Ok(Delivery::Empty),
             Some(r) if r.state == Es5State::InFlight.as_str() => {
                 return Ok(Delivery::Busy(Es5Command::try_from(r)?));
@@ -736,32 +756,26 @@ pub fn accept_received_counter(
         return Ok(false);
     };
     let v = i32::from(keyset_version);
-    atomic_in_pg_tx(conn, |c| {
-        let last: Option<i64> = es5_received_counters::table
-            .find((eid, v))
-            .select(es5_received_counters::counter)
-            .first(c)
-            .optional()?;
-        match last {
-            Some(last) if counter <= last => Ok(false),
-            Some(_) => {
-                diesel::update(es5_received_counters::table.find((eid, v)))
-                    .set(es5_received_counters::counter.eq(counter))
-                    .execute(c)?;
-                Ok(true)
-            }
-            None => {
-                diesel::insert_into(es5_received_counters::table)
-                    .values((
-                        es5_received_counters::eid.eq(eid),
-                        es5_received_counters::keyset_version.eq(v),
-                        es5_received_counters::counter.eq(counter),
-                    ))
-                    .execute(c)?;
-                Ok(true)
-            }
+    // One statement: the row is written when new, or raised when the counter is higher than the last
+    // (`ON CONFLICT … DO UPDATE … WHERE`: no row touched otherwise).
+    let sql = match conn {
+        AnyConnection::Pg(_) => {
+            "INSERT INTO es5_received_counters (eid, keyset_version, counter) VALUES ($1, $2, $3) \
+             ON CONFLICT (eid, keyset_version) DO UPDATE SET counter = excluded.counter \
+             WHERE es5_received_counters.counter < excluded.counter"
         }
-    })
+        AnyConnection::Sqlite(_) => {
+            "INSERT INTO es5_received_counters (eid, keyset_version, counter) VALUES (?, ?, ?) \
+             ON CONFLICT (eid, keyset_version) DO UPDATE SET counter = excluded.counter \
+             WHERE es5_received_counters.counter < excluded.counter"
+        }
+    };
+    let q = diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Text, _>(eid)
+        .bind::<diesel::sql_types::Integer, _>(v)
+        .bind::<diesel::sql_types::BigInt, _>(counter);
+    let n = on_backend!(conn, c => q.execute(c))?;
+    Ok(n > 0)
 }
 
 /// Number of commands in flight over all eUICCs (flow control of the delivery worker).

@@ -429,3 +429,25 @@ both_backends!(backlog_and_open_operations, 2, |store| {
     );
     assert_eq!(e1.state, OperationState::Active);
 });
+
+// A received counter is accepted only when higher than the last one accepted for that eUICC's key set
+// (ETSI TS 102 225 §5.1.1 "higher" mode): a replay or an older packet is refused and changes nothing.
+both_backends!(received_counters_accepted_only_when_higher, 2, |store| {
+    setup(store);
+    let mut c = store.conn().expect("conn");
+    let mut accept = |eid: &str, kvn: u8, counter: u64| {
+        es5_queue::accept_received_counter(&mut c, eid, kvn, counter).expect("accept")
+    };
+    assert!(accept(EID, 1, 5), "first counter of the key set");
+    assert!(!accept(EID, 1, 5), "the same counter again: a replay");
+    assert!(!accept(EID, 1, 4), "a lower counter");
+    assert!(accept(EID, 1, 6));
+    assert!(accept(EID, 2, 1), "another key set keeps its own");
+    assert!(accept(EID2, 1, 1), "another eUICC keeps its own");
+    assert!(!accept(EID, 1, 6), "the last accepted value was stored");
+    assert!(
+        !accept(EID, 1, u64::MAX),
+        "beyond the column's range: refused"
+    );
+    assert!(accept(EID, 1, 7));
+});

@@ -224,7 +224,7 @@ pub fn prepare_round(
         *cursor = Some(last.clone());
     }
     // The round takes those of its eUICCs no other transaction holds, locked at once in EID order
-    // (take_next_for_delivery locks each again, a no-op); one an MO batch is handling waits for a later round
+    // (so take_next_locked need not lock each again); one an MO batch is handling waits for a later round
     // instead of the round waiting for the batch.
     let eids: Vec<&str> = ready.iter().map(String::as_str).collect();
     let free: std::collections::HashSet<String> =
@@ -256,7 +256,7 @@ pub fn prepare_round(
                 }
             }
         }
-        let Delivery::Next(cmd) = es5_queue::take_next_for_delivery(conn, &eid, now)? else {
+        let Delivery::Next(cmd) = es5_queue::take_next_locked(conn, &eid, now)? else {
             continue;
         };
         let op = operation_of(conn, &cmd).map_err(SmsrError::internal)?;
