@@ -180,7 +180,18 @@ async fn metrics_flow(lab: &Lab, dir: &std::path::Path) {
         value(&after, "rsp_smsr_smpp_binds", &[("state", "up")]),
         1.0
     );
-    assert!(value(&after, "rsp_db_pool_max_connections", &[]) >= 1.0);
+    assert!(value(&after, "rsp_db_pool_max_connections", &[("pool", "main")]) >= 1.0);
+    // The API's read connections are a pool of their own on PostgreSQL only (SQLite reads from the main one).
+    let reads = after
+        .keys()
+        .any(|k| k.starts_with("rsp_db_pool_max_connections{pool=\"reads\"}"));
+    match lab.smsr.store.backend() {
+        eis_store::Backend::Postgres => assert_eq!(
+            value(&after, "rsp_db_pool_max_connections", &[("pool", "reads")]),
+            f64::from(eis_store::READ_POOL_SIZE)
+        ),
+        eis_store::Backend::Sqlite => assert!(!reads, "no read pool on SQLite"),
+    }
     assert!(after.keys().any(|k| k.starts_with("rsp_outbox_messages{")));
     assert!(
         after

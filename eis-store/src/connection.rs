@@ -387,14 +387,20 @@ impl Store {
             .map_err(|e| StoreError::Pool(e.to_string()))
     }
 
-    /// The pool's connections now (issue 14 item 4, `/metrics`): open, idle, and the most it opens.
-    pub fn pool_state(&self) -> PoolState {
-        let s = self.pool.state();
-        PoolState {
-            connections: s.connections,
-            idle: s.idle_connections,
-            max: self.pool.max_size(),
-        }
+    /// The pools' connections now (issue 14 item 4, `/metrics`), by name: `main` (`pool_size`) and, on
+    /// PostgreSQL, `reads` ([`Store::read_conn`]); each open, idle, and the most it opens.
+    pub fn pool_states(&self) -> Vec<(&'static str, PoolState)> {
+        let state = |pool: &Pool<Manager>| {
+            let s = pool.state();
+            PoolState {
+                connections: s.connections,
+                idle: s.idle_connections,
+                max: pool.max_size(),
+            }
+        };
+        let mut out = vec![("main", state(&self.pool))];
+        out.extend(self.reads.as_ref().map(|r| ("reads", state(r))));
+        out
     }
 
     /// A connection for an API request's reads (ESM2M's `GET`s): on PostgreSQL from [`READ_POOL_SIZE`]

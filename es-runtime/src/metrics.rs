@@ -79,7 +79,7 @@ pub struct ServerMetrics {
     call_seconds: HistogramVec,
     database_up: IntGauge,
     pool: IntGaugeVec,
-    pool_max: IntGauge,
+    pool_max: IntGaugeVec,
     outbox: IntGaugeVec,
     outbox_oldest: Gauge,
     refreshed: Mutex<Option<Instant>>,
@@ -117,13 +117,16 @@ impl ServerMetrics {
         let pool = IntGaugeVec::new(
             Opts::new(
                 "rsp_db_pool_connections",
-                "Database pool connections by state (in_use, idle)",
+                "Database pool connections by pool (main, reads) and state (in_use, idle)",
             ),
-            &["state"],
+            &["pool", "state"],
         )?;
-        let pool_max = IntGauge::new(
-            "rsp_db_pool_max_connections",
-            "Size of the database pool (pool_size)",
+        let pool_max = IntGaugeVec::new(
+            Opts::new(
+                "rsp_db_pool_max_connections",
+                "Size of each database pool (main: pool_size; reads: the API's read connections on PostgreSQL)",
+            ),
+            &["pool"],
         )?;
         let outbox = IntGaugeVec::new(
             Opts::new(
@@ -181,14 +184,17 @@ impl ServerMetrics {
     /// the database if the last refresh is older than [`REFRESH_INTERVAL`]. A database that cannot be reached
     /// sets `rsp_database_up` to 0 and keeps the other gauges as last read.
     pub fn scrape<M: Monitored + ?Sized>(&self, server: &M) -> Result<String, MetricsError> {
-        let pool = server.store().pool_state();
-        self.pool
-            .with_label_values(&["in_use"])
-            .set(i64::from(pool.connections.saturating_sub(pool.idle)));
-        self.pool
-            .with_label_values(&["idle"])
-            .set(i64::from(pool.idle));
-        self.pool_max.set(i64::from(pool.max));
+        for (name, pool) in server.store().pool_states() {
+            self.pool
+                .with_label_values(&[name, "in_use"])
+                .set(i64::from(pool.connections.saturating_sub(pool.idle)));
+            self.pool
+                .with_label_values(&[name, "idle"])
+                .set(i64::from(pool.idle));
+            self.pool_max
+                .with_label_values(&[name])
+                .set(i64::from(pool.max));
+        }
         {
             // Held while refreshing, so that concurrent scrapes do not query the database twice.
             let mut last = self.refreshed.lock().unwrap_or_else(|p| p.into_inner());
