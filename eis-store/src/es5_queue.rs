@@ -758,18 +758,11 @@ pub fn accept_received_counter(
     let v = i32::from(keyset_version);
     // One statement: the row is written when new, or raised when the counter is higher than the last
     // (`ON CONFLICT … DO UPDATE … WHERE`: no row touched otherwise).
-    let sql = match conn {
-        AnyConnection::Pg(_) => {
-            "INSERT INTO es5_received_counters (eid, keyset_version, counter) VALUES ($1, $2, $3) \
-             ON CONFLICT (eid, keyset_version) DO UPDATE SET counter = excluded.counter \
-             WHERE es5_received_counters.counter < excluded.counter"
-        }
-        AnyConnection::Sqlite(_) => {
-            "INSERT INTO es5_received_counters (eid, keyset_version, counter) VALUES (?, ?, ?) \
-             ON CONFLICT (eid, keyset_version) DO UPDATE SET counter = excluded.counter \
-             WHERE es5_received_counters.counter < excluded.counter"
-        }
-    };
+    // `$n` placeholders are numbered parameters on PostgreSQL and, on SQLite, named ones numbered in order of
+    // appearance: the same text binds alike on both.
+    let sql = "INSERT INTO es5_received_counters (eid, keyset_version, counter) VALUES ($1, $2, $3) \
+               ON CONFLICT (eid, keyset_version) DO UPDATE SET counter = excluded.counter \
+               WHERE es5_received_counters.counter < excluded.counter";
     let q = diesel::sql_query(sql)
         .bind::<diesel::sql_types::Text, _>(eid)
         .bind::<diesel::sql_types::Integer, _>(v)

@@ -239,15 +239,7 @@ fn process_notification(
     if procedure::notification::abandon_unconfirmed(conn, smsr, eid, n.kind, n.sequence, now)? {
         open = operations::open_of(conn, eid)?;
     }
-    procedure::switch::switch_executed(
-        conn,
-        smsr,
-        eid,
-        (&open, &profiles),
-        n.kind,
-        &n.isd_p_aid,
-        now,
-    )?;
+    procedure::switch::switch_executed(conn, smsr, &open, &profiles, n.kind, &n.isd_p_aid, now)?;
     let iccid = profiles
         .into_iter()
         .find(|p| p.info.isd_p_aid == n.isd_p_aid)

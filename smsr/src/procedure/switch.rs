@@ -202,32 +202,33 @@ pub fn matching_switch(
 /// retransmission of it) and the operation waits for this notification's confirmation. Without this the
 /// confirmation queued behind the retransmissions of the command the eUICC already ran: sent to the MSISDN of
 /// the profile it had left, they were lost until the eUICC gave up and rolled back, and a retransmission then
-/// reached it and switched it again with nothing to confirm the new switch. `open` and `profiles` are eUICC
-/// `eid`'s open operations and profiles as the notification's handling read them.
+/// reached it and switched it again with nothing to confirm the new switch. `open` and `profiles` are the
+/// eUICC's open operations and profiles as the notification's handling read them.
 pub fn switch_executed(
     conn: &mut AnyConnection,
     smsr: &Smsr,
-    eid: &str,
-    (open, profiles): (&[Operation], &[ProfileRecord]),
+    open: &[Operation],
+    profiles: &[ProfileRecord],
     kind: NotificationType,
     aid: &[u8],
     now: i64,
 ) -> Result<(), SmsrError> {
-    let open: Vec<Operation> = open.iter().filter(|o| is_switch(o)).cloned().collect();
     let op = match kind {
         NotificationType::ProfileChangeSucceeded => {
             let enabled = profiles
                 .iter()
                 .find(|p| p.info.state == ProfileState::Enabled);
-            matching_switch(&open, aid, enabled)
+            matching_switch(open, aid, enabled)
         }
-        NotificationType::ProfileChangeFailedRollback => open.first().cloned(),
+        NotificationType::ProfileChangeFailedRollback => {
+            open.iter().find(|o| is_switch(o)).cloned()
+        }
         _ => None,
     };
     let Some(op) = op.filter(|o| o.state == OperationState::Active) else {
         return Ok(());
     };
-    tracing::info!(op = op.id, %eid, ?kind, "the eUICC's notification shows the switch command executed; its PoR did not arrive");
+    tracing::info!(op = op.id, eid = %op.eid, ?kind, "the eUICC's notification shows the switch command executed; its PoR did not arrive");
     on_event(conn, smsr, &op, Event::SwitchSeen, now)
 }
 
